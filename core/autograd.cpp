@@ -1,0 +1,167 @@
+#include "core/autograd.hpp"
+
+#include <algorithm>
+
+#include "core/creation.hpp"
+#include "core/ops/elementwise.hpp"
+#include "core/ops/reduce.hpp"
+
+namespace tg {
+
+namespace {
+thread_local bool grad_mode_enabled = true;
+std::atomic<std::uint64_t> tape_position{0};
+std::atomic<std::uint64_t> backward_pass{0};
+}  // namespace
+
+bool GradMode::is_enabled() { return grad_mode_enabled; }
+void GradMode::set_enabled(bool enabled) { grad_mode_enabled = enabled; }
+
+Node::Node(const char* name) : name_(name), sequence_(detail::next_sequence()) {}
+
+// Destroying the output of a 100,000-op chain would otherwise destroy node after node recursively
+// and overflow the stack. Instead each dying node takes its inputs' nodes into a local list and
+// lets them die one at a time: a node whose last owner is this list hands its own inputs to the
+// list first, so no destructor ever recurses more than one level.
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> dying;
+  for (Edge& edge : inputs_)
+    if (edge.node) dying.push_back(std::move(edge.node));
+  while (!dying.empty()) {
+    std::shared_ptr<Node> node = std::move(dying.back());
+    dying.pop_back();
+    if (node.use_count() == 1)
+      for (Edge& edge : node->inputs_)
+        if (edge.node) dying.push_back(std::move(edge.node));
+  }
+}
+
+namespace detail {
+
+std::uint64_t next_sequence() { return tape_position.fetch_add(1, std::memory_order_relaxed); }
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  for (const Tensor& input : inputs)
+    if (input.defined() && input.requires_grad()) return true;
+  return false;
+}
+
+void connect(Node& node, const std::vector<Tensor>& inputs) {
+  node.inputs_.resize(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& input = inputs[i];
+    if (!input.defined()) continue;
+    Edge& edge = node.inputs_[i];
+    edge.shape = input.shape();
+    if (!input.requires_grad()) continue;
+    if (input.grad_fn())
+      edge.node = input.grad_fn();
+    else
+      edge.leaf = input.impl();
+  }
+}
+
+void attach(Tensor& output, std::shared_ptr<Node> node) {
+  // The output gets a fresh impl so that an op returning one of its inputs unchanged does not
+  // rewrite that input's place in the graph.
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = output.impl()->storage;
+  impl->requires_grad = true;
+  impl->grad_fn = std::move(node);
+  output = Tensor(std::move(impl));
+}
+
+}  // namespace detail
+
+namespace {
+
+void accumulate(Tensor& into, const Tensor& grad) {
+  into = into.defined() ? add(into, grad) : grad;
+}
+
+// A leaf's gradient must never share values with another tensor: clip_grad_norm_ and optimizers
+// update it in place. A gradient that nothing else holds is taken as it is; any other is copied.
+void accumulate_leaf(TensorImpl& leaf, Tensor grad) {
+  if (leaf.grad) {
+    leaf.grad = add(Tensor(leaf.grad), grad).impl();
+    return;
+  }
+  const bool sole_owner = grad.impl().use_count() == 1 && grad.impl()->storage.use_count() == 1;
+  leaf.grad = sole_owner ? grad.impl() : grad.clone().impl();
+}
+
+}  // namespace
+
+void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_graph) {
+  TG_CHECK(root.defined(), "backward: called on an undefined tensor");
+  TG_CHECK(root.requires_grad(), "backward: the tensor does not require grad and has no grad_fn");
+  Tensor seed = seed_in;
+  if (!seed.defined()) {
+    TG_CHECK(root.numel() == 1, "backward: grad can be implicitly created only for scalar outputs, got shape ",
+             shape_str(root.shape()), "; pass a gradient of that shape");
+    seed = full_like(root, 1.0);
+  }
+  TG_CHECK(seed.shape() == root.shape(), "backward: gradient shape ", shape_str(seed.shape()),
+           " does not match the output shape ", shape_str(root.shape()));
+  TG_CHECK(seed.dtype() == root.dtype(), "backward: gradient dtype ", dtype_name(seed.dtype()),
+           " does not match the output dtype ", dtype_name(root.dtype()));
+
+  NoGradGuard no_grad;  // the backward pass itself is never recorded
+  const std::shared_ptr<Node>& root_node = root.grad_fn();
+  if (!root_node) {  // a leaf: its gradient is the seed
+    accumulate_leaf(*root.impl(), seed);
+    return;
+  }
+
+  // Gather the nodes that lead to the root (iteratively), then order them by tape position:
+  // inputs are always recorded before their outputs, so reverse tape order visits every node
+  // after all the nodes that consume it.
+  const std::uint64_t mark = backward_pass.fetch_add(1) + 1;
+  std::vector<Node*> order;
+  std::vector<Node*> pending{root_node.get()};
+  root_node->visit_mark_ = mark;
+  while (!pending.empty()) {
+    Node* node = pending.back();
+    pending.pop_back();
+    TG_CHECK(!node->released_, "backward of ", node->name(),
+             ": trying to backward through the graph a second time (its saved values were freed); "
+             "pass retain_graph=true to the first backward");
+    order.push_back(node);
+    for (const Edge& edge : node->inputs_)
+      if (edge.node && edge.node->visit_mark_ != mark) {
+        edge.node->visit_mark_ = mark;
+        pending.push_back(edge.node.get());
+      }
+  }
+  std::sort(order.begin(), order.end(),
+            [](const Node* a, const Node* b) { return a->sequence_ > b->sequence_; });
+
+  root_node->grad_buffer_ = seed;
+  for (Node* node : order) {
+    Tensor grad_output = std::move(node->grad_buffer_);
+    node->grad_buffer_ = Tensor();
+    if (!grad_output.defined()) continue;  // no path from the root carried a gradient here
+    if (auto retained = node->retained_output_.lock()) accumulate_leaf(*retained, grad_output);
+
+    Grads grads = node->apply(grad_output);
+    TG_CHECK(grads.size() == node->inputs_.size(), "backward of ", node->name(), ": returned ",
+             grads.size(), " gradients for ", node->inputs_.size(), " inputs");
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      Edge& edge = node->inputs_[i];
+      if (!edge.needed() || !grads[i].defined()) continue;
+      // Broadcasting is undone here, once for every op.
+      Tensor grad = std::move(grads[i]);
+      if (grad.shape() != edge.shape) grad = sum_to(grad, edge.shape);
+      if (edge.node)
+        accumulate(edge.node->grad_buffer_, grad);
+      else
+        accumulate_leaf(*edge.leaf, std::move(grad));
+    }
+    if (!retain_graph) {
+      node->release();
+      node->released_ = true;
+    }
+  }
+}
+
+}  // namespace tg

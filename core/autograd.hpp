@@ -1,0 +1,139 @@
+// The tape-based autograd engine.
+//
+// Every differentiable op, when recording is on and one of its inputs requires grad, records one
+// Node: its op name, one edge per input, the values its backward needs (evaluated tensors, never
+// lazy expressions) and its backward function, written in the op's file right under its forward.
+// Nodes are numbered in the order they run; that numbering is the tape. backward() gathers the
+// nodes that lead to the output and replays them in reverse tape order with a plain loop, so a
+// chain of any length works without recursion.
+//
+// The tape holds no global list: an output tensor owns its node, a node owns the nodes of its
+// inputs, so a graph whose outputs are dropped is freed at once, without any backward.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg {
+
+// Whether ops record nodes. Thread-local; on by default.
+class GradMode {
+ public:
+  static bool is_enabled();
+  static void set_enabled(bool enabled);
+};
+
+// RAII: no recording inside the scope (inference, optimizer updates). Mode (train/eval) is a
+// separate thing that layers hold; this only stops the tape.
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(GradMode::is_enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Where an input's gradient goes: the node that made it, or the leaf that accumulates it. Neither
+// means the input needs no gradient. `shape` is the input's shape, to which the engine sums a
+// broadcast gradient back.
+struct Edge {
+  std::shared_ptr<Node> node;
+  std::shared_ptr<TensorImpl> leaf;
+  Shape shape;
+  bool needed() const { return node || leaf; }
+};
+
+// Tells a backward function which inputs want a gradient, so it can skip the others.
+class NeedsGrad {
+ public:
+  explicit NeedsGrad(const std::vector<Edge>& edges) : edges_(&edges) {}
+  bool operator[](std::size_t input) const { return (*edges_)[input].needed(); }
+
+ private:
+  const std::vector<Edge>* edges_;
+};
+
+// One gradient per input, in input order; an undefined Tensor means "no gradient".
+using Grads = std::vector<Tensor>;
+
+namespace detail {
+std::uint64_t next_sequence();
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+void connect(Node& node, const std::vector<Tensor>& inputs);
+void attach(Tensor& output, std::shared_ptr<Node> node);
+}  // namespace detail
+
+class Node {
+ public:
+  explicit Node(const char* name);
+  virtual ~Node();  // frees long chains iteratively (see autograd.cpp)
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const char* name() const { return name_; }
+  std::uint64_t sequence() const { return sequence_; }
+  const std::vector<Edge>& inputs() const { return inputs_; }
+
+ protected:
+  virtual Grads apply(const Tensor& grad_output) = 0;
+  virtual void release() = 0;  // drops the saved values
+  std::vector<Edge> inputs_;
+
+ private:
+  friend class Engine;
+  friend class Tensor;  // retain_grad()
+  friend void detail::connect(Node& node, const std::vector<Tensor>& inputs);
+
+  const char* name_;
+  std::uint64_t sequence_;
+  std::weak_ptr<TensorImpl> retained_output_;  // set by retain_grad()
+  Tensor grad_buffer_;          // the gradient gathered so far during one backward
+  std::uint64_t visit_mark_ = 0;
+  bool released_ = false;
+};
+
+// A node whose backward is a lambda; one allocation per node, no std::function.
+template <class F>
+class FunctionNode final : public Node {
+ public:
+  FunctionNode(const char* name, F&& backward) : Node(name), backward_(std::move(backward)) {}
+
+ private:
+  Grads apply(const Tensor& grad_output) override {
+    if constexpr (std::is_invocable_v<F&, const Tensor&, NeedsGrad>)
+      return (*backward_)(grad_output, NeedsGrad(inputs_));
+    else
+      return (*backward_)(grad_output);
+  }
+  void release() override { backward_.reset(); }
+  std::optional<F> backward_;
+};
+
+// Records `output` as the result of `op` on `inputs` when recording is on and an input requires
+// grad. `backward(grad_output)` or `backward(grad_output, needs)` returns one gradient per input (the same shape as the
+// output where the op broadcast; the engine sums it back to the input's shape).
+template <class F>
+Tensor record(const char* op, Tensor output, const std::vector<Tensor>& inputs, F&& backward) {
+  if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs)) return output;
+  auto node = std::make_shared<FunctionNode<std::decay_t<F>>>(op, std::forward<F>(backward));
+  detail::connect(*node, inputs);
+  detail::attach(output, std::move(node));
+  return output;
+}
+
+// The replay of the tape; Tensor::backward() calls it.
+class Engine {
+ public:
+  static void backward(const Tensor& root, const Tensor& seed, bool retain_graph);
+};
+
+}  // namespace tg

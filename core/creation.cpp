@@ -1,0 +1,96 @@
+#include "core/creation.hpp"
+
+#include <cmath>
+
+#include "core/random.hpp"
+
+namespace tg {
+
+namespace {
+
+Tensor finish(Tensor tensor, const TensorOptions& options, const char* op) {
+  TG_CHECK(!options.requires_grad() || is_floating(options.dtype()), op,
+           ": only floating-point tensors can require grad, got ", dtype_name(options.dtype()));
+  tensor.impl()->requires_grad = options.requires_grad();
+  return tensor;
+}
+
+// A tensor of `shape` whose i-th value is value(i).
+template <class ValueAt>
+Tensor generate(const char* op, const Shape& shape, const TensorOptions& options, ValueAt&& value) {
+  return finish(dispatch_all(options.dtype(),
+                             [&]<class T>() {
+                               xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+                               for (std::size_t i = 0; i < out.size(); ++i)
+                                 out.data()[i] = static_cast<T>(value(i));
+                               return make_tensor<T>(std::move(out));
+                             }),
+                options, op);
+}
+
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions options) {
+  return finish(dispatch_all(options.dtype(),
+                             [&]<class T>() { return make_tensor<T>(xt::xarray<T>::from_shape(shape)); }),
+                options, "empty");
+}
+
+Tensor full(const Shape& shape, double value, TensorOptions options) {
+  return finish(dispatch_all(options.dtype(),
+                             [&]<class T>() {
+                               xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+                               out.fill(static_cast<T>(value));
+                               return make_tensor<T>(std::move(out));
+                             }),
+                options, "full");
+}
+
+Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
+
+Tensor arange(double end, TensorOptions options) { return arange(0.0, end, 1.0, options); }
+
+Tensor arange(double start, double end, double step, TensorOptions options) {
+  TG_CHECK(step != 0.0, "arange: step must be non-zero");
+  TG_CHECK((end - start) / step >= 0.0, "arange: the range [", start, ", ", end,
+           ") cannot be reached with step ", step);
+  const auto count = static_cast<std::size_t>(std::ceil((end - start) / step));
+  return generate("arange", {count}, options, [&](std::size_t i) { return start + step * double(i); });
+}
+
+Tensor linspace(double start, double end, std::size_t steps, TensorOptions options) {
+  const double step = steps > 1 ? (end - start) / double(steps - 1) : 0.0;
+  // Like PyTorch, the second half counts back from `end` so that both ends are exact.
+  return generate("linspace", {steps}, options, [&](std::size_t i) {
+    return i < steps / 2 ? start + step * double(i) : end - step * double(steps - 1 - i);
+  });
+}
+
+Tensor eye(std::size_t n, TensorOptions options) { return eye(n, n, options); }
+
+Tensor eye(std::size_t n, std::size_t m, TensorOptions options) {
+  return generate("eye", {n, m}, options, [&](std::size_t i) { return i / m == i % m ? 1.0 : 0.0; });
+}
+
+Tensor rand(const Shape& shape, TensorOptions options) {
+  return generate("rand", shape, options, [](std::size_t) { return random::uniform(); });
+}
+
+Tensor randn(const Shape& shape, TensorOptions options) {
+  return generate("randn", shape, options, [](std::size_t) { return random::normal(); });
+}
+
+Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options) {
+  TG_CHECK(low < high, "randint: expected low < high, got low=", low, ", high=", high);
+  return generate("randint", shape, options,
+                  [&](std::size_t) { return static_cast<double>(random::integer(low, high)); });
+}
+
+Tensor zeros_like(const Tensor& like) { return zeros(like.shape(), like.dtype()); }
+Tensor ones_like(const Tensor& like) { return ones(like.shape(), like.dtype()); }
+Tensor full_like(const Tensor& like, double value) { return full(like.shape(), value, like.dtype()); }
+Tensor rand_like(const Tensor& like) { return rand(like.shape(), like.dtype()); }
+Tensor randn_like(const Tensor& like) { return randn(like.shape(), like.dtype()); }
+
+}  // namespace tg

@@ -1,0 +1,102 @@
+#include "core/gradcheck.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "core/autograd.hpp"
+#include "core/creation.hpp"
+
+namespace tg {
+
+namespace {
+
+Shape unravel(std::size_t flat, const Shape& shape) {
+  Shape index(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    index[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return index;
+}
+
+std::vector<double> flat_values(const Tensor& t) {
+  const Tensor as_double = t.to(kFloat64);
+  const auto& v = as_double.values<double>();
+  return {v.begin(), v.end()};
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                          const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
+  // Fresh leaves, so the caller's tensors and gradients are never touched.
+  std::vector<Tensor> leaves;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& input = inputs[i];
+    Tensor leaf = input.detach().clone().detach();
+    if (input.requires_grad()) {
+      TG_CHECK(input.dtype() == kFloat64, "gradcheck: input ", i, " is ", dtype_name(input.dtype()),
+               " ", shape_str(input.shape()), "; inputs that require grad must be float64");
+      leaf.set_requires_grad(true);
+    }
+    leaves.push_back(leaf);
+  }
+
+  const Tensor output = fn(leaves);
+  TG_CHECK(output.defined() && is_floating(output.dtype()), "gradcheck: fn must return a floating tensor");
+  const std::size_t outputs = output.numel();
+
+  // analytical[i][k * outputs + j] = d output[j] / d input_i[k], one backward per output element.
+  std::vector<std::vector<double>> analytical(leaves.size());
+  for (std::size_t i = 0; i < leaves.size(); ++i)
+    if (leaves[i].requires_grad()) analytical[i].assign(leaves[i].numel() * outputs, 0.0);
+  for (std::size_t j = 0; j < outputs && output.requires_grad(); ++j) {
+    for (Tensor& leaf : leaves) leaf.set_grad(Tensor());
+    Tensor seed = zeros_like(output);
+    {
+      NoGradGuard no_grad;
+      dispatch_floating(seed.dtype(), "gradcheck", [&]<class T>() { seed.values_mut<T>().data()[j] = T(1); });
+    }
+    output.backward(seed, /*retain_graph=*/true);
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+      if (!leaves[i].requires_grad() || !leaves[i].grad().defined()) continue;  // unreached: zeros
+      const std::vector<double> g = flat_values(leaves[i].grad());
+      for (std::size_t k = 0; k < g.size(); ++k) analytical[i][k * outputs + j] = g[k];
+    }
+  }
+
+  // Numerical columns by central differences, and the worst disagreement.
+  GradcheckResult result;
+  double worst = 0.0;
+  NoGradGuard no_grad;
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    if (!leaves[i].requires_grad()) continue;
+    double* values = leaves[i].values_mut<double>().data();
+    for (std::size_t k = 0; k < leaves[i].numel(); ++k) {
+      const double original = values[k];
+      values[k] = original + options.eps();
+      const std::vector<double> plus = flat_values(fn(leaves));
+      values[k] = original - options.eps();
+      const std::vector<double> minus = flat_values(fn(leaves));
+      values[k] = original;
+      for (std::size_t j = 0; j < outputs; ++j) {
+        const double numerical = (plus[j] - minus[j]) / (2 * options.eps());
+        const double exact = analytical[i][k * outputs + j];
+        const double excess = std::fabs(exact - numerical) - (options.atol() + options.rtol() * std::fabs(numerical));
+        if (excess > worst || (std::isnan(excess) && result.ok)) {
+          worst = std::isnan(excess) ? INFINITY : excess;
+          result.ok = false;
+          std::ostringstream message;
+          message << "gradcheck: Jacobian mismatch for input " << i << " " << shape_str(leaves[i].shape())
+                  << " at element " << shape_str(unravel(k, leaves[i].shape())) << ", output element "
+                  << shape_str(unravel(j, output.shape())) << ": analytical " << exact << " vs numerical "
+                  << numerical << " (atol " << options.atol() << ", rtol " << options.rtol() << ")";
+          result.message = message.str();
+        }
+      }
+    }
+  }
+  return result;
+}
+
+}  // namespace tg

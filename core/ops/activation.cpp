@@ -1,0 +1,164 @@
+// Activations. Pointwise ones compute their output with a kernel and record a backward beside it;
+// softplus and the tanh-approximate gelu are composed from primitives; softmax and log_softmax
+// are fused forward kernels (for stability) whose backward is composed.
+#include "core/ops/activation.hpp"
+
+#include <cmath>
+#include <numbers>
+#include <xtensor/xmath.hpp>
+
+#include "core/autograd.hpp"
+#include "core/creation.hpp"
+#include "core/ops/elementwise.hpp"
+#include "core/ops/kernels.hpp"
+#include "core/ops/reduce.hpp"
+#include "core/ops/shape.hpp"
+#include "core/random.hpp"
+
+namespace tg {
+
+Tensor relu(const Tensor& a) {
+  Tensor out = unary("relu", a, [](const auto& x) { return xt::maximum(x, scalar_like(x, 0)); });
+  return record("relu", out, {a}, [out](const Tensor& grad) -> Grads {
+    // out > 0 exactly where a > 0, and out is already saved: no need to keep a.
+    return {grad * unary("relu", out, [](const auto& y) {
+              using T = value_of<decltype(y)>;
+              return xt::where(y > T(0), T(1), T(0));
+            })};
+  });
+}
+
+Tensor leaky_relu(const Tensor& a, double negative_slope) {
+  Tensor out = unary("leaky_relu", a, [negative_slope](const auto& x) {
+    using T = value_of<decltype(x)>;
+    return xt::where(x > T(0), x, x * T(negative_slope));
+  });
+  return record("leaky_relu", out, {a}, [a, negative_slope](const Tensor& grad) -> Grads {
+    return {grad * unary("leaky_relu", a, [negative_slope](const auto& x) {
+              using T = value_of<decltype(x)>;
+              return xt::where(x > T(0), T(1), T(negative_slope));
+            })};
+  });
+}
+
+Tensor sigmoid(const Tensor& a) {
+  // 1 / (1 + e^-x) saturates cleanly at both ends: e^-x = inf gives 0, e^-x = 0 gives 1.
+  Tensor out = unary("sigmoid", a, [](const auto& x) {
+    using T = value_of<decltype(x)>;
+    return T(1) / (T(1) + xt::exp(-x));
+  });
+  return record("sigmoid", out, {a}, [out](const Tensor& grad) -> Grads { return {grad * out * (1.0 - out)}; });
+}
+
+Tensor tanh(const Tensor& a) {
+  Tensor out = unary("tanh", a, [](const auto& x) { return xt::tanh(x); });
+  return record("tanh", out, {a}, [out](const Tensor& grad) -> Grads { return {grad * (1.0 - out * out)}; });
+}
+
+Tensor gelu(const Tensor& a, const std::string& approximate) {
+  if (approximate == "tanh") {
+    // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), composed.
+    const double k = std::sqrt(2.0 / std::numbers::pi);
+    return 0.5 * a * (1.0 + tanh(k * (a + 0.044715 * a * a * a)));
+  }
+  TG_CHECK(approximate == "none", "gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
+  // Exact: x·Φ(x) with Φ(x) = (1 + erf(x/√2)) / 2; d/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2) / √(2π).
+  Tensor out = unary("gelu", a, [](const auto& x) {
+    using T = value_of<decltype(x)>;
+    return T(0.5) * x * (T(1) + xt::erf(x * T(std::numbers::sqrt2 / 2)));
+  });
+  return record("gelu", out, {a}, [a](const Tensor& grad) -> Grads {
+    return {grad * unary("gelu", a, [](const auto& x) {
+              using T = value_of<decltype(x)>;
+              // Constants are prvalues: xtensor keeps a named local by reference, and it would
+              // be gone by the time the expression is evaluated.
+              return T(0.5) * (T(1) + xt::erf(x * T(std::numbers::sqrt2 / 2))) +
+                     x * xt::exp(T(-0.5) * x * x) * T(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2);
+            })};
+  });
+}
+
+Tensor softplus(const Tensor& a, double beta) {
+  TG_CHECK(beta > 0, "softplus: beta must be positive, got ", beta);
+  // log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): e^-|z| <= 1 never overflows. maximum (not relu)
+  // splits the gradient at z = 0, which gives the exact derivative 1/2 there.
+  const Tensor z = beta == 1.0 ? a : a * beta;
+  const Tensor soft = maximum(z, zeros({}, a.dtype())) + log(1.0 + exp(-abs(z)));
+  return beta == 1.0 ? soft : soft / beta;
+}
+
+namespace {
+
+// Softmax or log-softmax over the reduced dim of an (outer, reduced, inner) layout, with the
+// maximum subtracted first so that exp never overflows.
+template <bool Log, class T>
+void softmax_kernel(const T* x, T* y, const kernels::ReduceLayout& l) {
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * l.inner));
+  parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
+    for (std::size_t o = first; o < last; ++o)
+      for (std::size_t i = 0; i < l.inner; ++i) {
+        const T* in = x + o * l.reduced * l.inner + i;
+        T* out = y + o * l.reduced * l.inner + i;
+        T largest = in[0];
+        for (std::size_t r = 1; r < l.reduced; ++r) largest = std::max(largest, in[r * l.inner]);
+        if (std::isinf(largest)) largest = 0;  // all -inf (or +inf): keep the NaN/0 PyTorch gives
+        T total = 0;
+        for (std::size_t r = 0; r < l.reduced; ++r) {
+          const T e = std::exp(in[r * l.inner] - largest);
+          if constexpr (!Log) out[r * l.inner] = e;
+          total += e;
+        }
+        if constexpr (Log) {
+          // (x - max) - log Σ: subtracting max first keeps the float32 digits of x - max.
+          const T log_total = std::log(total);
+          for (std::size_t r = 0; r < l.reduced; ++r) out[r * l.inner] = (in[r * l.inner] - largest) - log_total;
+        } else {
+          for (std::size_t r = 0; r < l.reduced; ++r) out[r * l.inner] /= total;
+        }
+      }
+  });
+}
+
+template <bool Log>
+Tensor softmax_forward(const char* op, const Tensor& a, std::size_t d) {
+  return dispatch_floating(a.dtype(), op, [&]<class T>() {
+    xt::xarray<T> out = xt::xarray<T>::from_shape(a.shape());
+    softmax_kernel<Log>(a.data<T>(), out.data(), kernels::reduce_layout(a.shape(), d));
+    return make_tensor<T>(std::move(out));
+  });
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& a, std::int64_t dim) {
+  const std::size_t d = wrap_dim("softmax", dim, a.dim(), a.shape());
+  Tensor out = softmax_forward<false>("softmax", a, d);
+  // dx = y ⊙ (g − Σ_d g⊙y)
+  return record("softmax", out, {a}, [out, d](const Tensor& grad) -> Grads {
+    return {out * (grad - sum(grad * out, {std::int64_t(d)}, true))};
+  });
+}
+
+Tensor log_softmax(const Tensor& a, std::int64_t dim) {
+  const std::size_t d = wrap_dim("log_softmax", dim, a.dim(), a.shape());
+  Tensor out = softmax_forward<true>("log_softmax", a, d);
+  // dx = g − softmax(x) ⊙ Σ_d g, and softmax(x) = e^y
+  return record("log_softmax", out, {a}, [out, d](const Tensor& grad) -> Grads {
+    return {grad - exp(out) * sum(grad, {std::int64_t(d)}, true)};
+  });
+}
+
+Tensor dropout(const Tensor& a, double p, bool training) {
+  TG_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability must be in [0, 1], got ", p);
+  if (!training || p == 0.0) return a;
+  // Inverted dropout: kept values are scaled by 1/(1-p) so the expectation is unchanged.
+  const double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
+  Tensor mask = dispatch_floating(a.dtype(), "dropout", [&]<class T>() {
+    xt::xarray<T> m = xt::xarray<T>::from_shape(a.shape());
+    for (T& v : m) v = random::uniform() >= p ? T(scale) : T(0);
+    return make_tensor<T>(std::move(m));
+  });
+  return a * mask;
+}
+
+}  // namespace tg

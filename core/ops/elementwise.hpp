@@ -1,0 +1,53 @@
+// Elementwise arithmetic and math: add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, abs, clamp,
+// maximum, minimum, where. Binary ops broadcast like NumPy; both inputs must have one dtype.
+#pragma once
+
+#include <optional>
+
+#include "core/tensor.hpp"
+
+namespace tg {
+
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor sub(const Tensor& a, double b);
+Tensor sub(double a, const Tensor& b);
+Tensor mul(const Tensor& a, double b);
+Tensor div(const Tensor& a, double b);
+Tensor div(double a, const Tensor& b);
+Tensor neg(const Tensor& a);
+
+Tensor pow(const Tensor& base, const Tensor& exponent);
+Tensor pow(const Tensor& base, double exponent);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor rsqrt(const Tensor& a);  // 1 / sqrt(a)
+Tensor abs(const Tensor& a);    // gradient 0 at 0, like PyTorch
+
+// Limits to [min, max]; either bound may be left out. The gradient passes where min <= a <= max.
+Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);
+// Elementwise max/min of two tensors; at ties the gradient is split evenly, as in PyTorch.
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+// a where condition is non-zero, else b. The condition may have any dtype and is not differentiated.
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator/(double a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+
+}  // namespace tg

@@ -1,0 +1,13 @@
+// Internal: the one GEMM entry point (row-major, C = alpha·op(A)·op(B) + beta·C) that matmul and
+// the fused linear layer share. Defined in linalg.cpp for float and double.
+#pragma once
+
+#include <cstddef>
+
+namespace tg::detail {
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
+          std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
+
+}  // namespace tg::detail

@@ -1,0 +1,277 @@
+// Reductions. sum and max/min are primitives with their own kernels; mean, var and std are
+// composed from them, so their gradients come from the tape.
+#include "core/ops/reduce.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <xtensor/xreducer.hpp>
+
+#include "core/autograd.hpp"
+#include "core/creation.hpp"
+#include "core/ops/elementwise.hpp"
+#include "core/ops/kernels.hpp"
+#include "core/ops/shape.hpp"
+
+namespace tg {
+
+namespace {
+
+// Values per block of a whole-tensor sum; blocks are summed in double and combined in block order,
+// whatever the thread count.
+constexpr std::size_t kSumBlock = 8192;
+
+// Eight independent double accumulators: accurate for float32, and the compiler can vectorise
+// them without reordering any single chain of additions.
+template <class T>
+double block_sum(const T* x, std::size_t n) {
+  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (std::size_t j = 0; j < 8; ++j) lanes[j] += static_cast<double>(x[i + j]);
+  for (; i < n; ++i) lanes[i % 8] += static_cast<double>(x[i]);
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+template <class T>
+T sum_all(const T* x, std::size_t n) {
+  const double total = parallel::reduce_blocks(
+      n, kSumBlock, 0.0, [&](std::size_t begin, std::size_t end) { return block_sum(x + begin, end - begin); },
+      [](double acc, double part) { return acc + part; });
+  return static_cast<T>(total);
+}
+
+// out[o, i] = sum over r of x[o, r, i]. Each output element is summed in r order by one task, so
+// the split (over outer rows, or over inner columns when there is one outer row) never changes
+// the bits.
+template <class T>
+void sum_dim(const T* x, const kernels::ReduceLayout& l, T* out) {
+  const std::size_t work_per_outer = l.reduced * l.inner;
+  if (l.inner == 1) {
+    parallel::for_range(l.outer, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.reduced)),
+                        [&](std::size_t first, std::size_t last) {
+                          for (std::size_t o = first; o < last; ++o) out[o] = sum_all(x + o * l.reduced, l.reduced);
+                        });
+    return;
+  }
+  auto columns = [&](std::size_t o, std::size_t begin, std::size_t end) {
+    auto acc = kernels::span(out + o * l.inner + begin, end - begin);
+    const T* base = x + o * work_per_outer;
+    xt::noalias(acc) = kernels::span(base + begin, end - begin);
+    for (std::size_t r = 1; r < l.reduced; ++r)
+      xt::noalias(acc) += kernels::span(base + r * l.inner + begin, end - begin);
+  };
+  if (l.outer == 1) {
+    parallel::for_range(l.inner, std::max<std::size_t>(64, parallel::kGrain / std::max<std::size_t>(1, l.reduced)),
+                        [&](std::size_t begin, std::size_t end) { columns(0, begin, end); });
+    return;
+  }
+  parallel::for_range(l.outer, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, work_per_outer)),
+                      [&](std::size_t first, std::size_t last) {
+                        for (std::size_t o = first; o < last; ++o) columns(o, 0, l.inner);
+                      });
+}
+
+std::vector<std::size_t> wrap_dims(const char* op, const std::vector<std::int64_t>& dims, const Shape& shape) {
+  std::vector<std::size_t> wrapped;
+  for (std::int64_t d : dims) {
+    const std::size_t w = wrap_dim(op, d, shape.size(), shape);
+    TG_CHECK(std::find(wrapped.begin(), wrapped.end(), w) == wrapped.end(), op, ": dim ", d,
+             " appears more than once in ", dims);
+    wrapped.push_back(w);
+  }
+  if (dims.empty()) {  // every dim
+    wrapped.resize(shape.size());
+    std::iota(wrapped.begin(), wrapped.end(), std::size_t{0});
+  }
+  std::sort(wrapped.begin(), wrapped.end());
+  return wrapped;
+}
+
+Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& dims, bool keepdim) {
+  Shape out;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    const bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
+    if (!reduced) out.push_back(shape[d]);
+    else if (keepdim) out.push_back(1);
+  }
+  return out;
+}
+
+std::vector<std::int64_t> as_signed(const Shape& shape) { return {shape.begin(), shape.end()}; }
+
+// The gradient of a reduction, spread back over the input's shape.
+Tensor spread(const Tensor& grad, const Shape& kept_shape, const Shape& input_shape) {
+  return expand(reshape(grad, as_signed(kept_shape)), as_signed(input_shape));
+}
+
+}  // namespace
+
+// ---- sum and the compositions on it ---------------------------------------------------------
+
+Tensor sum(const Tensor& a) { return sum(a, {}, false); }
+
+Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+  const Shape& in_shape = a.shape();
+  const std::vector<std::size_t> reduce = wrap_dims("sum", dims, in_shape);
+  const Shape kept = reduced_shape(in_shape, reduce, true);
+  Tensor out = dispatch_floating(a.dtype(), "sum", [&]<class T>() {
+    const xt::xarray<T>& x = a.values<T>();
+    if (reduce.size() == in_shape.size()) {  // everything: one blocked sum
+      xt::xarray<T> total = xt::xarray<T>::from_shape(kept);
+      total.data()[0] = sum_all(x.data(), x.size());
+      return make_tensor<T>(std::move(total));
+    }
+    // One dim at a time, last dim first.
+    const xt::xarray<T>* source = &x;
+    xt::xarray<T> current;
+    for (auto d = reduce.rbegin(); d != reduce.rend(); ++d) {
+      Shape next = source->shape();
+      next[*d] = 1;
+      xt::xarray<T> result = xt::xarray<T>::from_shape(next);
+      sum_dim(source->data(), kernels::reduce_layout(source->shape(), *d), result.data());
+      current = std::move(result);
+      source = &current;
+    }
+    return make_tensor<T>(std::move(current));
+  });
+  if (!keepdim) kernels::reshape_in_place(out, reduced_shape(in_shape, reduce, false));
+  return record("sum", out, {a}, [kept, in_shape](const Tensor& grad) -> Grads {
+    return {spread(grad, kept, in_shape)};
+  });
+}
+
+Tensor mean(const Tensor& a) { return mean(a, {}, false); }
+
+Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+  const std::vector<std::size_t> reduce = wrap_dims("mean", dims, a.shape());
+  std::size_t count = 1;
+  for (std::size_t d : reduce) count *= a.shape()[d];
+  return sum(a, dims, keepdim) / static_cast<double>(count);
+}
+
+Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased, bool keepdim) {
+  const std::vector<std::size_t> reduce = wrap_dims("var", dims, a.shape());
+  std::size_t count = 1;
+  for (std::size_t d : reduce) count *= a.shape()[d];
+  const Tensor centred = a - mean(a, dims, true);
+  // Bessel's correction; with one value the unbiased variance is NaN, as in PyTorch.
+  const double divisor = static_cast<double>(count) - (unbiased ? 1.0 : 0.0);
+  return sum(centred * centred, dims, keepdim) / divisor;
+}
+
+Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased, bool keepdim) {
+  return sqrt(var(a, dims, unbiased, keepdim));
+}
+
+// ---- max, min, argmax, argmin ---------------------------------------------------------------
+
+namespace {
+
+// True when v should replace best: larger (smaller), or NaN, which wins as in PyTorch.
+template <bool Largest, class T>
+bool better(T v, T best) {
+  if (std::isnan(best)) return false;
+  if (std::isnan(v)) return true;
+  return Largest ? v > best : v < best;
+}
+
+// For every (outer, inner) position, the index along the reduced dim of the first extreme value.
+template <bool Largest, class T>
+std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayout& l) {
+  std::vector<std::int64_t> index(l.outer * l.inner, 0);
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * l.inner));
+  parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
+    for (std::size_t o = first; o < last; ++o)
+      for (std::size_t r = 1; r < l.reduced; ++r)
+        for (std::size_t i = 0; i < l.inner; ++i) {
+          std::int64_t& best = index[o * l.inner + i];
+          const T* column = x + o * l.reduced * l.inner + i;
+          if (better<Largest>(column[r * l.inner], column[best * l.inner])) best = std::int64_t(r);
+        }
+  });
+  return index;
+}
+
+template <bool Largest>
+std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optional<std::int64_t> dim, bool keepdim) {
+  TG_CHECK(a.numel() > 0, op, ": cannot reduce an empty tensor ", shape_str(a.shape()));
+  const Shape in_shape = a.shape();
+  // Without a dim the tensor is treated as one flat row.
+  const std::size_t d = dim ? wrap_dim(op, *dim, in_shape.size(), in_shape) : 0;
+  const kernels::ReduceLayout layout =
+      dim ? kernels::reduce_layout(in_shape, d) : kernels::ReduceLayout{1, a.numel(), 1};
+  const Shape out_shape = dim ? reduced_shape(in_shape, {d}, keepdim) : Shape{};
+  Tensor values, indices;
+  std::tie(values, indices) = dispatch_floating(a.dtype(), op, [&]<class T>() {
+    const T* x = a.values<T>().data();
+    std::vector<std::int64_t> index = extreme_indices<Largest>(x, layout);
+    xt::xarray<T> best = xt::xarray<T>::from_shape(out_shape);
+    for (std::size_t k = 0; k < index.size(); ++k) {
+      const std::size_t o = k / layout.inner, i = k % layout.inner;
+      best.data()[k] = x[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i];
+    }
+    return std::make_tuple(make_tensor<T>(std::move(best)), Tensor(index, out_shape));
+  });
+  values = record(op, values, {a}, [indices, layout, in_shape](const Tensor& grad) -> Grads {
+    // The gradient goes to the position each value came from.
+    return {dispatch_floating(grad.dtype(), "max", [&]<class T>() {
+      xt::xarray<T> out = xt::zeros<T>(in_shape);
+      const T* g = grad.values<T>().data();
+      const std::int64_t* index = indices.values<std::int64_t>().data();
+      for (std::size_t k = 0; k < indices.numel(); ++k) {
+        const std::size_t o = k / layout.inner, i = k % layout.inner;
+        out.data()[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i] += g[k];
+      }
+      return make_tensor<T>(std::move(out));
+    })};
+  });
+  return {values, indices};
+}
+
+}  // namespace
+
+Tensor max(const Tensor& a) { return std::get<0>(extreme<true>("max", a, std::nullopt, false)); }
+Tensor min(const Tensor& a) { return std::get<0>(extreme<false>("min", a, std::nullopt, false)); }
+
+std::tuple<Tensor, Tensor> max(const Tensor& a, std::int64_t dim, bool keepdim) {
+  return extreme<true>("max", a, dim, keepdim);
+}
+
+std::tuple<Tensor, Tensor> min(const Tensor& a, std::int64_t dim, bool keepdim) {
+  return extreme<false>("min", a, dim, keepdim);
+}
+
+Tensor argmax(const Tensor& a, std::optional<std::int64_t> dim, bool keepdim) {
+  NoGradGuard no_grad;
+  return std::get<1>(extreme<true>("argmax", a, dim, keepdim));
+}
+
+Tensor argmin(const Tensor& a, std::optional<std::int64_t> dim, bool keepdim) {
+  NoGradGuard no_grad;
+  return std::get<1>(extreme<false>("argmin", a, dim, keepdim));
+}
+
+// ---- the engine's un-broadcast --------------------------------------------------------------
+
+Tensor sum_to(const Tensor& a, const Shape& shape) {
+  const Shape& from = a.shape();
+  TG_CHECK(shape.size() <= from.size(), "sum_to: cannot sum ", shape_str(from), " to the larger rank ",
+           shape_str(shape));
+  const std::size_t lead = from.size() - shape.size();
+  std::vector<std::int64_t> dims;
+  for (std::size_t d = 0; d < from.size(); ++d) {
+    if (d < lead) {
+      dims.push_back(std::int64_t(d));
+      continue;
+    }
+    const std::size_t target = shape[d - lead];
+    TG_CHECK(target == from[d] || target == 1, "sum_to: shape ", shape_str(shape),
+             " does not broadcast to ", shape_str(from));
+    if (target == 1 && from[d] != 1) dims.push_back(std::int64_t(d));
+  }
+  if (dims.empty()) return reshape(a, as_signed(shape));
+  return reshape(sum(a, dims, true), as_signed(shape));
+}
+
+}  // namespace tg

@@ -1,0 +1,39 @@
+// Reductions: sum, mean, var, std, max, min, argmax, argmin, and sum_to (the engine's un-broadcast).
+// `dims` empty means every dim. Negative dims count from the end.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg {
+
+Tensor sum(const Tensor& a);
+Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& a);
+Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim = false);
+// Variance with Bessel's correction when unbiased (divides by n - 1), else biased (by n):
+// var(x), var(x, {1}), var(x, {}, /*unbiased=*/false). There is deliberately no var(x, bool):
+// var(x, {1}) would silently pick it.
+Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims = {}, bool unbiased = true,
+           bool keepdim = false);
+Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims = {}, bool unbiased = true,
+           bool keepdim = false);
+
+// The largest (smallest) element; its gradient goes to the first such element.
+Tensor max(const Tensor& a);
+Tensor min(const Tensor& a);
+// Along one dim: (values, int64 indices of the first largest/smallest).
+std::tuple<Tensor, Tensor> max(const Tensor& a, std::int64_t dim, bool keepdim = false);
+std::tuple<Tensor, Tensor> min(const Tensor& a, std::int64_t dim, bool keepdim = false);
+// int64 indices; without a dim, the index into the flattened tensor.
+Tensor argmax(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false);
+Tensor argmin(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false);
+
+// Sums a broadcast gradient back to `shape` (what broadcasting `shape` to a.shape() expanded).
+Tensor sum_to(const Tensor& a, const Shape& shape);
+
+}  // namespace tg

@@ -1,0 +1,305 @@
+// Shape ops. Selections along one dim (narrow, slice, index_select, cat's pieces) share one
+// gather kernel and its adjoint, a scatter-add; reshape-like ops copy the values under a new shape.
+#include "core/ops/shape.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xmanipulation.hpp>
+
+#include "core/autograd.hpp"
+#include "core/creation.hpp"
+#include "core/ops/kernels.hpp"
+#include "core/ops/reduce.hpp"
+
+namespace tg {
+
+std::size_t wrap_dim(const char* op, std::int64_t dim, std::size_t rank, const Shape& shape) {
+  const auto r = static_cast<std::int64_t>(std::max<std::size_t>(rank, 1));
+  TG_CHECK(dim >= -r && dim < r, op, ": dim ", dim, " is out of range for a ", rank, "D tensor ",
+           shape_str(shape), " (expected a dim in [", -r, ", ", r - 1, "])");
+  return static_cast<std::size_t>(dim < 0 ? dim + r : dim);
+}
+
+namespace {
+
+std::vector<std::int64_t> as_signed(const Shape& shape) { return {shape.begin(), shape.end()}; }
+
+// out[o, k, i] = in[o, rows[k], i] for the (outer, rows, inner) view of a tensor along one dim.
+Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::size_t>& rows) {
+  const kernels::ReduceLayout l = kernels::reduce_layout(in.shape(), dim);
+  Shape out_shape = in.shape();
+  out_shape[dim] = rows.size();
+  return dispatch_all(in.dtype(), [&]<class T>() {
+    const T* x = in.values<T>().data();
+    xt::xarray<T> out = xt::xarray<T>::from_shape(out_shape);
+    T* y = out.data();
+    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, rows.size() * l.inner));
+    parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t o = first; o < last; ++o)
+        for (std::size_t k = 0; k < rows.size(); ++k)
+          std::copy_n(x + (o * l.reduced + rows[k]) * l.inner, l.inner, y + (o * rows.size() + k) * l.inner);
+    });
+    return make_tensor<T>(std::move(out));
+  });
+}
+
+// The adjoint of gather_rows: a tensor of `shape` with zeros except out[o, rows[k], i] += in[o, k, i].
+Tensor scatter_rows(const Tensor& in, std::size_t dim, const std::vector<std::size_t>& rows, const Shape& shape) {
+  const kernels::ReduceLayout l = kernels::reduce_layout(shape, dim);
+  return dispatch_floating(in.dtype(), "scatter", [&]<class T>() {
+    const T* x = in.values<T>().data();
+    xt::xarray<T> out = xt::zeros<T>(shape);
+    T* y = out.data();
+    // Each task owns whole outer rows, and rows[] is walked in order: repeated indices accumulate
+    // in the same order for any thread count.
+    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, rows.size() * l.inner));
+    parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t o = first; o < last; ++o)
+        for (std::size_t k = 0; k < rows.size(); ++k) {
+          const T* src = x + (o * rows.size() + k) * l.inner;
+          T* dst = y + (o * l.reduced + rows[k]) * l.inner;
+          for (std::size_t i = 0; i < l.inner; ++i) dst[i] += src[i];
+        }
+    });
+    return make_tensor<T>(std::move(out));
+  });
+}
+
+// gather_rows recorded on the tape, with scatter_rows as its backward.
+Tensor select_rows(const char* op, const Tensor& a, std::size_t dim, std::vector<std::size_t> rows) {
+  Tensor out = gather_rows(a, dim, rows);
+  return record(op, out, {a}, [dim, rows = std::move(rows), shape = a.shape()](const Tensor& grad) -> Grads {
+    return {scatter_rows(grad, dim, rows, shape)};
+  });
+}
+
+// A copy of `a` under another shape of the same size, recorded.
+Tensor with_shape(const char* op, const Tensor& a, const Shape& shape) {
+  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
+    xt::xarray<T> copy = a.values<T>();
+    copy.reshape(shape);
+    return make_tensor<T>(std::move(copy));
+  });
+  return record(op, out, {a}, [shape = a.shape()](const Tensor& grad) -> Grads {
+    return {reshape(grad, as_signed(shape))};
+  });
+}
+
+}  // namespace
+
+Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims) {
+  const Shape& shape = a.shape();
+  TG_CHECK(dims.size() == shape.size(), "permute: expected ", shape.size(), " dims for shape ",
+           shape_str(shape), ", got ", dims);
+  std::vector<std::size_t> order;
+  for (std::int64_t d : dims) {
+    const std::size_t w = wrap_dim("permute", d, shape.size(), shape);
+    TG_CHECK(std::find(order.begin(), order.end(), w) == order.end(), "permute: dim ", d,
+             " repeats in ", dims);
+    order.push_back(w);
+  }
+  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
+    return make_tensor<T>(xt::xarray<T>(xt::transpose(a.values<T>(), order)));
+  });
+  return record("permute", out, {a}, [order](const Tensor& grad) -> Grads {
+    std::vector<std::int64_t> inverse(order.size());
+    for (std::size_t i = 0; i < order.size(); ++i) inverse[order[i]] = std::int64_t(i);
+    return {permute(grad, inverse)};
+  });
+}
+
+Tensor transpose(const Tensor& a, std::int64_t dim0, std::int64_t dim1) {
+  const std::size_t rank = a.dim();
+  const std::size_t d0 = wrap_dim("transpose", dim0, rank, a.shape());
+  const std::size_t d1 = wrap_dim("transpose", dim1, rank, a.shape());
+  std::vector<std::int64_t> order(rank);
+  std::iota(order.begin(), order.end(), 0);
+  if (rank > 0) std::swap(order[d0], order[d1]);
+  return permute(a, order);
+}
+
+Tensor reshape(const Tensor& a, const std::vector<std::int64_t>& shape) {
+  Shape target;
+  std::size_t known = 1;
+  std::optional<std::size_t> inferred;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      TG_CHECK(!inferred, "reshape: only one dim can be -1, got ", shape);
+      inferred = i;
+      target.push_back(1);
+      continue;
+    }
+    TG_CHECK(shape[i] >= 0, "reshape: invalid size ", shape[i], " in ", shape);
+    target.push_back(std::size_t(shape[i]));
+    known *= std::size_t(shape[i]);
+  }
+  if (inferred) {
+    TG_CHECK(known != 0 && a.numel() % known == 0, "reshape: shape ", shape, " is invalid for input of size ",
+             a.numel(), " ", shape_str(a.shape()));
+    target[*inferred] = a.numel() / known;
+  } else {
+    TG_CHECK(known == a.numel(), "reshape: shape ", shape, " is invalid for input of size ", a.numel(), " ",
+             shape_str(a.shape()));
+  }
+  return with_shape("reshape", a, target);
+}
+
+Tensor flatten(const Tensor& a, std::int64_t start_dim, std::int64_t end_dim) {
+  const Shape& shape = a.shape();
+  if (shape.empty()) return reshape(a, {1});
+  const std::size_t start = wrap_dim("flatten", start_dim, shape.size(), shape);
+  const std::size_t end = wrap_dim("flatten", end_dim, shape.size(), shape);
+  TG_CHECK(start <= end, "flatten: start_dim ", start_dim, " comes after end_dim ", end_dim);
+  std::vector<std::int64_t> target;
+  std::int64_t merged = 1;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (d < start || d > end) target.push_back(std::int64_t(shape[d]));
+    else merged *= std::int64_t(shape[d]);
+    if (d == end) target.push_back(merged);
+  }
+  return reshape(a, target);
+}
+
+Tensor squeeze(const Tensor& a, std::optional<std::int64_t> dim) {
+  const Shape& shape = a.shape();
+  std::vector<std::int64_t> target;
+  const std::optional<std::size_t> only =
+      dim ? std::optional<std::size_t>(wrap_dim("squeeze", *dim, shape.size(), shape)) : std::nullopt;
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] != 1 || (only && *only != d)) target.push_back(std::int64_t(shape[d]));
+  return reshape(a, target);
+}
+
+Tensor unsqueeze(const Tensor& a, std::int64_t dim) {
+  const Shape& shape = a.shape();
+  const std::size_t d = wrap_dim("unsqueeze", dim, shape.size() + 1, shape);
+  std::vector<std::int64_t> target = as_signed(shape);
+  target.insert(target.begin() + std::ptrdiff_t(d), 1);
+  return reshape(a, target);
+}
+
+Tensor expand(const Tensor& a, const std::vector<std::int64_t>& shape) {
+  const Shape& from = a.shape();
+  TG_CHECK(shape.size() >= from.size(), "expand: the target ", shape, " has fewer dims than ", shape_str(from));
+  Shape target(shape.size());
+  const std::size_t lead = shape.size() - from.size();
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    const std::size_t have = d < lead ? 1 : from[d - lead];
+    const std::int64_t want = shape[d];
+    TG_CHECK(want == -1 ? d >= lead : (want >= 0 && (have == 1 || std::size_t(want) == have)),
+             "expand: cannot expand ", shape_str(from), " to ", shape, " (dim ", d, ")");
+    target[d] = want == -1 ? have : std::size_t(want);
+  }
+  if (target == from) return a;
+  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
+    return make_tensor<T>(xt::xarray<T>(xt::broadcast(a.values<T>(), target)));
+  });
+  // The engine sums the output-shaped gradient back to the input's shape.
+  return record("expand", out, {a}, [](const Tensor& grad) -> Grads { return {grad}; });
+}
+
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
+  TG_CHECK(!tensors.empty(), "cat: expected at least one tensor");
+  const Shape& first = tensors[0].shape();
+  const std::size_t d = wrap_dim("cat", dim, first.size(), first);
+  Shape out_shape = first;
+  out_shape[d] = 0;
+  for (const Tensor& t : tensors) {
+    TG_CHECK(t.dtype() == tensors[0].dtype(), "cat: expected one dtype, got ", dtype_name(tensors[0].dtype()),
+             " and ", dtype_name(t.dtype()));
+    bool fits = t.dim() == first.size();
+    for (std::size_t k = 0; fits && k < first.size(); ++k) fits = k == d || t.shape()[k] == first[k];
+    TG_CHECK(fits, "cat: shapes ", shape_str(first), " and ", shape_str(t.shape()),
+             " differ outside dim ", dim);
+    out_shape[d] += t.shape()[d];
+  }
+  // Each piece is scattered into its rows of the output.
+  Tensor out = dispatch_all(tensors[0].dtype(), [&]<class T>() { return make_tensor<T>(xt::xarray<T>::from_shape(out_shape)); });
+  std::vector<std::size_t> offsets;
+  std::size_t offset = 0;
+  const kernels::ReduceLayout l = kernels::reduce_layout(out_shape, d);
+  dispatch_all(out.dtype(), [&]<class T>() {
+    T* y = std::get<xt::xarray<T>>(*out.impl()->storage).data();
+    for (const Tensor& t : tensors) {
+      const std::size_t rows = t.shape()[d];
+      const T* x = t.values<T>().data();
+      for (std::size_t o = 0; o < l.outer; ++o)
+        std::copy_n(x + o * rows * l.inner, rows * l.inner, y + (o * l.reduced + offset) * l.inner);
+      offsets.push_back(offset);
+      offset += rows;
+    }
+  });
+  return record("cat", out, tensors, [d, offsets, sizes = [&] {
+    std::vector<std::size_t> s;
+    for (const Tensor& t : tensors) s.push_back(t.shape()[d]);
+    return s;
+  }()](const Tensor& grad, NeedsGrad needs) -> Grads {
+    Grads grads(offsets.size());
+    for (std::size_t i = 0; i < offsets.size(); ++i)
+      if (needs[i]) grads[i] = narrow(grad, std::int64_t(d), std::int64_t(offsets[i]), std::int64_t(sizes[i]));
+    return grads;
+  });
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
+  TG_CHECK(!tensors.empty(), "stack: expected at least one tensor");
+  for (const Tensor& t : tensors)
+    TG_CHECK(t.shape() == tensors[0].shape(), "stack: expected tensors of one shape, got ",
+             shape_str(tensors[0].shape()), " and ", shape_str(t.shape()));
+  const std::size_t d = wrap_dim("stack", dim, tensors[0].dim() + 1, tensors[0].shape());
+  std::vector<Tensor> pieces;
+  for (const Tensor& t : tensors) pieces.push_back(unsqueeze(t, std::int64_t(d)));
+  return cat(pieces, std::int64_t(d));
+}
+
+Tensor narrow(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t length) {
+  const std::size_t d = wrap_dim("narrow", dim, a.dim(), a.shape());
+  const auto size = std::int64_t(a.shape()[d]);
+  TG_CHECK(start >= 0 && length >= 0 && start + length <= size, "narrow: start ", start, " and length ", length,
+           " are out of range for dim ", dim, " of size ", size, " in ", shape_str(a.shape()));
+  std::vector<std::size_t> rows(static_cast<std::size_t>(length));
+  std::iota(rows.begin(), rows.end(), std::size_t(start));
+  return select_rows("narrow", a, d, std::move(rows));
+}
+
+Tensor slice(const Tensor& a, std::int64_t dim, std::optional<std::int64_t> start, std::optional<std::int64_t> end,
+             std::int64_t step) {
+  const std::size_t d = wrap_dim("slice", dim, a.dim(), a.shape());
+  TG_CHECK(step > 0, "slice: step must be positive, got ", step);
+  const auto size = std::int64_t(a.shape()[d]);
+  // Python's rules: negative bounds count from the end, then both are clamped to [0, size].
+  auto bound = [size](std::optional<std::int64_t> v, std::int64_t fallback) {
+    std::int64_t b = v.value_or(fallback);
+    if (b < 0) b += size;
+    return std::clamp<std::int64_t>(b, 0, size);
+  };
+  const std::int64_t begin = bound(start, 0), stop = bound(end, size);
+  std::vector<std::size_t> rows;
+  for (std::int64_t i = begin; i < stop; i += step) rows.push_back(std::size_t(i));
+  return select_rows("slice", a, d, std::move(rows));
+}
+
+Tensor select(const Tensor& a, std::int64_t dim, std::int64_t index) {
+  const std::size_t d = wrap_dim("select", dim, a.dim(), a.shape());
+  const auto size = std::int64_t(a.shape()[d]);
+  TG_CHECK(index >= -size && index < size, "select: index ", index, " is out of range for dim ", dim,
+           " of size ", size, " in ", shape_str(a.shape()));
+  return squeeze(narrow(a, dim, index < 0 ? index + size : index, 1), std::int64_t(d));
+}
+
+Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index) {
+  const std::size_t d = wrap_dim("index_select", dim, a.dim(), a.shape());
+  TG_CHECK(index.dtype() == kInt64 && index.dim() <= 1, "index_select: expected a 1-D int64 index, got ",
+           dtype_name(index.dtype()), " ", shape_str(index.shape()));
+  const auto size = std::int64_t(a.shape()[d]);
+  std::vector<std::size_t> rows;
+  for (std::int64_t i : index.values<std::int64_t>()) {
+    TG_CHECK(i >= 0 && i < size, "index_select: index ", i, " is out of range for dim ", dim, " of size ", size,
+             " in ", shape_str(a.shape()));
+    rows.push_back(std::size_t(i));
+  }
+  return select_rows("index_select", a, d, std::move(rows));
+}
+
+}  // namespace tg

@@ -1,0 +1,39 @@
+// Shape ops: transpose, permute, reshape, flatten, squeeze, unsqueeze, expand, cat, stack, narrow,
+// slice, select, index_select. Every result is a new contiguous tensor (there are no strided views),
+// so writing into one never changes another.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg {
+
+Tensor transpose(const Tensor& a, std::int64_t dim0, std::int64_t dim1);
+Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims);
+// One entry may be -1 (inferred).
+Tensor reshape(const Tensor& a, const std::vector<std::int64_t>& shape);
+Tensor flatten(const Tensor& a, std::int64_t start_dim = 0, std::int64_t end_dim = -1);
+// Without a dim, removes every dim of size 1; with one, removes it only if its size is 1.
+Tensor squeeze(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt);
+Tensor unsqueeze(const Tensor& a, std::int64_t dim);
+// Repeats size-1 dims (and adds leading dims) to reach `shape`; -1 keeps a dim as it is.
+Tensor expand(const Tensor& a, const std::vector<std::int64_t>& shape);
+Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
+// `length` entries of dim from `start`.
+Tensor narrow(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t length);
+// Python's a[start:end:step] along dim; start and end are clamped like Python slices.
+Tensor slice(const Tensor& a, std::int64_t dim, std::optional<std::int64_t> start,
+             std::optional<std::int64_t> end, std::int64_t step = 1);
+// a[index] along dim, removing that dim.
+Tensor select(const Tensor& a, std::int64_t dim, std::int64_t index);
+// Rows (entries along dim) picked by a 1-D int64 `index`; repeats accumulate in backward.
+Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index);
+
+// The non-negative form of a dim for a tensor of rank `rank`, or an error naming the op.
+std::size_t wrap_dim(const char* op, std::int64_t dim, std::size_t rank, const Shape& shape);
+
+}  // namespace tg

@@ -1,0 +1,60 @@
+// TBB, the one thread pool, and the loops that split work over it.
+//
+// Every split is fixed by the problem size and a grain, never by the thread count, and every
+// reduction combines its partial results in block order: the same program gives the same bits
+// with 1 thread and with 2. Work below the grain runs inline on the calling thread, so small
+// tensors pay no scheduling cost.
+//
+// OpenBLAS is held to one thread: tapegrad splits large GEMMs over TBB itself (core/ops/linalg.cpp),
+// so the two never fight for the cores.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+
+namespace tg {
+
+void set_num_threads(int num_threads);  // at least 1; also the cap for TBB inside tapegrad
+int get_num_threads();
+
+namespace parallel {
+
+// Elements per task for cheap elementwise work (a few ns per element).
+inline constexpr std::size_t kGrain = 32768;
+
+// Calls body(begin, end) over [0, n) in chunks of at most `grain`.
+template <class Body>
+void for_range(std::size_t n, std::size_t grain, Body&& body) {
+  if (n == 0) return;
+  if (n <= grain || get_num_threads() == 1) {
+    body(std::size_t{0}, n);
+    return;
+  }
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, n, grain),
+      [&](const tbb::blocked_range<std::size_t>& range) { body(range.begin(), range.end()); },
+      tbb::simple_partitioner());
+}
+
+// Splits [0, n) into ceil(n / block) fixed blocks, computes partial(begin, end) for each (in
+// parallel when there are several) and folds the partials in block order with combine(acc, part).
+template <class Acc, class Partial, class Combine>
+Acc reduce_blocks(std::size_t n, std::size_t block, Acc init, Partial&& partial, Combine&& combine) {
+  const std::size_t blocks = n == 0 ? 0 : (n + block - 1) / block;
+  if (blocks <= 1) return blocks == 0 ? init : combine(init, partial(std::size_t{0}, n));
+  std::vector<Acc> parts(blocks, init);
+  for_range(blocks, 1, [&](std::size_t first, std::size_t last) {
+    for (std::size_t b = first; b < last; ++b)
+      parts[b] = partial(b * block, b + 1 == blocks ? n : (b + 1) * block);
+  });
+  Acc acc = init;
+  for (const Acc& part : parts) acc = combine(acc, part);
+  return acc;
+}
+
+}  // namespace parallel
+}  // namespace tg

@@ -1,0 +1,151 @@
+// tg::Tensor: a cheap handle over a contiguous row-major n-d array with a runtime dtype.
+//
+// Copying a Tensor copies a pointer: both copies share the same values, the same gradient and the
+// same place in the autograd graph (like torch::Tensor). Use clone() for an independent copy and
+// detach() for a handle that shares the values but is cut from the graph.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <variant>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include "core/dtype.hpp"
+#include "core/error.hpp"
+
+namespace tg {
+
+class Node;
+
+// The values. xt::xarray is row-major and contiguous; one alternative per DType.
+using Storage = std::variant<xt::xarray<float>, xt::xarray<double>, xt::xarray<std::int64_t>>;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;  // shared with detach()ed handles
+  bool requires_grad = false;
+  bool retains_grad = false;          // a non-leaf that keeps its gradient (retain_grad())
+  std::shared_ptr<Node> grad_fn;      // the tape node that made this tensor; null for leaves
+  std::shared_ptr<TensorImpl> grad;   // accumulated gradient (leaves and retained non-leaves)
+};
+
+// dtype and requires_grad for the creation functions: zeros({2, 3}, kFloat64) or
+// zeros({2, 3}, TensorOptions().dtype(kFloat64).requires_grad(true)).
+class TensorOptions {
+ public:
+  TensorOptions() = default;
+  TensorOptions(DType dtype) : dtype_(dtype) {}  // NOLINT: implicit, so a DType can stand in
+  TensorOptions& dtype(DType dtype) { dtype_ = dtype; return *this; }
+  TensorOptions& requires_grad(bool on) { requires_grad_ = on; return *this; }
+  DType dtype() const { return dtype_; }
+  bool requires_grad() const { return requires_grad_; }
+
+ private:
+  DType dtype_ = kFloat32;
+  bool requires_grad_ = false;
+};
+
+// One level of a nested braced list of numbers: {1, 2}, {{1, 2}, {3, 4}}, {{0}, {1}}, ...
+// (an inner {x} is always a list of one, never the number x).
+class NestedList {
+ public:
+  NestedList(double value) : value_(value) {}  // NOLINT: implicit, so numbers fit in braces
+  NestedList(std::initializer_list<NestedList> items) : items_(items), is_list_(true) {}
+  bool is_list() const { return is_list_; }
+  double value() const { return value_; }
+  const std::vector<NestedList>& items() const { return items_; }
+
+ private:
+  double value_ = 0.0;
+  std::vector<NestedList> items_;
+  bool is_list_ = false;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // an undefined tensor: defined() is false
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // From xtensor arrays (the values are moved or copied in).
+  template <class T>
+  explicit Tensor(xt::xarray<T> values, bool requires_grad = false);
+  // From nested braces of any depth: Tensor({{1, 2}, {3, 4}}). float32 unless a dtype is given.
+  Tensor(std::initializer_list<NestedList> values, TensorOptions options = {});
+  // From a flat vector and a shape.
+  Tensor(const std::vector<float>& values, const Shape& shape, bool requires_grad = false);
+  Tensor(const std::vector<double>& values, const Shape& shape, bool requires_grad = false);
+  Tensor(const std::vector<std::int64_t>& values, const Shape& shape);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  std::size_t size(std::int64_t dim) const;  // negative dims count from the end
+  std::size_t dim() const { return shape().size(); }
+  std::size_t numel() const;
+  DType dtype() const;
+
+  // The values as xtensor. values<T>() is read-only; values_mut<T>() is for updates that must not
+  // be recorded (optimizer steps, initialisation) and throws on a tensor that requires grad while
+  // recording is on. T must match dtype().
+  template <class T> const xt::xarray<T>& values() const;
+  template <class T> xt::xarray<T>& values_mut();
+  template <class T> const T* data() const { return values<T>().data(); }
+
+  double item() const;  // the single value of a one-element tensor
+  template <class T> T item() const { return static_cast<T>(item()); }
+
+  Tensor to(DType dtype) const;  // differentiable between float types
+  Tensor clone() const;          // a copy of the values, differentiable
+  Tensor detach() const;         // shares the values, no graph, requires_grad false
+
+  // Autograd.
+  bool requires_grad() const;
+  Tensor& set_requires_grad(bool on = true);  // leaves only
+  bool is_leaf() const;
+  Tensor grad() const;                 // undefined until a backward reaches this tensor
+  void set_grad(const Tensor& grad);   // undefined clears it (what zero_grad does)
+  void retain_grad();                  // keep the gradient of a non-leaf
+  const std::shared_ptr<Node>& grad_fn() const;
+  // Replays the tape from this tensor. A scalar needs no seed; anything else needs `grad` of its
+  // shape. Without retain_graph the saved values are freed and a second backward throws.
+  void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
+
+  // A few methods for the ops people chain most; every op is also a free function in tg::.
+  Tensor sum() const;
+  Tensor mean() const;
+  Tensor reshape(const std::vector<std::int64_t>& shape) const;
+  Tensor transpose(std::int64_t dim0, std::int64_t dim1) const;
+  Tensor matmul(const Tensor& other) const;
+
+  const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
+  bool same(const Tensor& other) const { return impl_ == other.impl_; }  // same handle target
+
+ private:
+  const TensorImpl& checked(const char* what) const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+// Builds a tensor that owns `values`.
+template <class T>
+Tensor make_tensor(xt::xarray<T> values, bool requires_grad = false) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(std::move(values));
+  impl->requires_grad = requires_grad;
+  return Tensor(std::move(impl));
+}
+
+template <class T>
+Tensor::Tensor(xt::xarray<T> values, bool requires_grad)
+    : Tensor(make_tensor<T>(std::move(values), requires_grad)) {
+  TG_CHECK(!requires_grad || dtype_of<T>() != kInt64,
+           "Tensor: only floating-point tensors can require grad, got int64");
+}
+
+// Prints like PyTorch: tensor([[1.0000, 2.0000]], dtype=float64, requires_grad=true).
+std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
+// Prints a shape as [2, 3].
+std::string shape_str(const Shape& shape);
+
+}  // namespace tg

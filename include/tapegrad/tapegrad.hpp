@@ -1,0 +1,4 @@
+// The whole of tapegrad: #include <tapegrad/tapegrad.hpp>
+#pragma once
+
+#include "core/core.hpp"

@@ -1,0 +1,61 @@
+// Test helpers: random float64 leaves for gradcheck, and value comparisons.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <tapegrad/tapegrad.hpp>
+
+namespace tg_test {
+
+// A float64 leaf requiring grad, uniform in [low, high).
+inline tg::Tensor uniform64(const tg::Shape& shape, double low = -1.0, double high = 1.0) {
+  return (tg::rand(shape, tg::kFloat64) * (high - low) + low).detach().set_requires_grad(true);
+}
+
+// Values in ±[0.2, 1.2): away from the kinks of abs, relu, clamp and friends.
+inline tg::Tensor away_from_zero64(const tg::Shape& shape) {
+  tg::Tensor values = tg::rand(shape, tg::kFloat64) + 0.2;
+  auto& v = values.values_mut<double>();
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (tg::random::uniform() < 0.5) v.data()[i] = -v.data()[i];
+  return values.set_requires_grad(true);
+}
+
+inline std::vector<double> flat(const tg::Tensor& t) {
+  const tg::Tensor as_double = t.to(tg::kFloat64);
+  const auto& v = as_double.values<double>();
+  return {v.begin(), v.end()};
+}
+
+// Every value within tol of the expected list.
+inline void check_close(const tg::Tensor& t, const std::vector<double>& expected, double tol = 1e-6) {
+  const std::vector<double> got = flat(t);
+  REQUIRE(got.size() == expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("element ", i, ": got ", got[i], ", expected ", expected[i]);
+    CHECK(std::abs(got[i] - expected[i]) <= tol);
+  }
+}
+
+// Same dtype, shape and bits.
+inline bool bitwise_equal(const tg::Tensor& a, const tg::Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  if (a.dtype() == tg::kFloat32)
+    return std::equal(a.values<float>().begin(), a.values<float>().end(), b.values<float>().begin(),
+                      [](float x, float y) { return std::memcmp(&x, &y, sizeof x) == 0; });
+  return std::equal(a.values<double>().begin(), a.values<double>().end(), b.values<double>().begin(),
+                    [](double x, double y) { return std::memcmp(&x, &y, sizeof x) == 0; });
+}
+
+}  // namespace tg_test
+
+// gradcheck with its failure message shown by doctest.
+#define CHECK_GRADCHECK(...)                       \
+  do {                                             \
+    const tg::GradcheckResult result_ = tg::gradcheck(__VA_ARGS__); \
+    CHECK_MESSAGE(result_.ok, result_.message);    \
+  } while (false)

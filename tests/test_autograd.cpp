@@ -1,0 +1,179 @@
+// The engine: accumulation, unused inputs, seeds, retain_graph, retain_grad, NoGradGuard, long
+// chains, and a graph that is dropped without backward being freed.
+#include <fstream>
+#include <unistd.h>
+
+#include "helpers.hpp"
+
+using tg::Tensor;
+using tg_test::check_close;
+
+TEST_CASE("a value used twice accumulates both contributions") {
+  Tensor x({2.0, 3.0}, tg::TensorOptions().requires_grad(true));
+  Tensor y = x * x + x;  // dy/dx = 2x + 1
+  tg::sum(y).backward();
+  check_close(x.grad(), {5, 7});
+}
+
+TEST_CASE("gradients accumulate across backward calls until cleared") {
+  Tensor x({1.0}, tg::TensorOptions().requires_grad(true));
+  (x * 3.0).sum().backward();
+  (x * 3.0).sum().backward();
+  check_close(x.grad(), {6});
+  x.set_grad(Tensor());
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("an input that does not reach the output gets no gradient") {
+  Tensor a({1.0}, tg::TensorOptions().requires_grad(true));
+  Tensor b({1.0}, tg::TensorOptions().requires_grad(true));
+  Tensor unused = b * 2.0;
+  (a * 2.0).sum().backward();
+  CHECK(a.grad().defined());
+  CHECK_FALSE(b.grad().defined());
+}
+
+TEST_CASE("requires_grad propagates and constants get no gradient") {
+  Tensor w({1.0, 2.0}, tg::TensorOptions().requires_grad(true));
+  Tensor c({3.0, 4.0});
+  Tensor y = w * c;
+  CHECK(y.requires_grad());
+  CHECK_FALSE(y.is_leaf());
+  CHECK_FALSE((c * 2.0).requires_grad());
+  y.sum().backward();
+  check_close(w.grad(), {3, 4});
+  CHECK_FALSE(c.grad().defined());
+}
+
+TEST_CASE("backward of a non-scalar needs a gradient of its shape") {
+  Tensor x({1.0, 2.0}, tg::TensorOptions().requires_grad(true));
+  Tensor y = x * 2.0;
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("backward: grad can be implicitly created only for scalar outputs, got shape [2]"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(y.backward(tg::ones({3})), "backward: gradient shape [3] does not match the output shape [2]",
+                       tg::Error);
+  y.backward(Tensor({1.0, 10.0}));
+  check_close(x.grad(), {2, 20});
+}
+
+TEST_CASE("backward on a tensor that does not require grad is an error") {
+  CHECK_THROWS_WITH_AS(tg::ones({1}).sum().backward(), "backward: the tensor does not require grad and has no grad_fn",
+                       tg::Error);
+}
+
+TEST_CASE("a second backward needs retain_graph") {
+  Tensor x({2.0}, tg::TensorOptions().requires_grad(true));
+  Tensor y = tg::exp(x).sum();
+  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward();  // allowed: the first kept the graph
+  check_close(x.grad(), {2 * std::exp(2.0)}, 1e-4);
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("backward through the graph a second time"), tg::Error);
+  // The failed call changed nothing.
+  check_close(x.grad(), {2 * std::exp(2.0)}, 1e-4);
+}
+
+TEST_CASE("retain_grad keeps a non-leaf's gradient") {
+  Tensor x({1.0, 2.0}, tg::TensorOptions().requires_grad(true));
+  Tensor h = x * 3.0;
+  h.retain_grad();
+  Tensor other = x * 5.0;
+  (h * h).sum().backward();
+  check_close(h.grad(), {6, 12});
+  CHECK_FALSE(other.grad().defined());
+}
+
+TEST_CASE("NoGradGuard stops recording, and nests") {
+  Tensor x({1.0}, tg::TensorOptions().requires_grad(true));
+  {
+    tg::NoGradGuard outer;
+    {
+      tg::NoGradGuard inner;
+    }
+    CHECK_FALSE((x * 2.0).requires_grad());
+    CHECK_FALSE(tg::GradMode::is_enabled());
+  }
+  CHECK(tg::GradMode::is_enabled());
+  CHECK((x * 2.0).requires_grad());
+}
+
+TEST_CASE("detach shares values but not the graph; clone copies") {
+  Tensor x({1.0, 2.0}, tg::TensorOptions().requires_grad(true));
+  Tensor d = x.detach();
+  CHECK_FALSE(d.requires_grad());
+  Tensor c = x.clone();
+  {
+    tg::NoGradGuard no_grad;
+    d.values_mut<float>()(0) = 7.0f;
+  }
+  CHECK(x.values<float>()(0) == 7.0f);
+  CHECK(c.values<float>()(0) == 1.0f);
+  CHECK_THROWS_WITH_AS(x.values_mut<float>(), doctest::Contains("values_mut: a tensor that requires grad"), tg::Error);
+}
+
+TEST_CASE("to() converts dtypes and sends the gradient back in the source dtype") {
+  Tensor x({1.5, 2.5}, tg::TensorOptions().requires_grad(true));
+  Tensor y = x.to(tg::kFloat64);
+  CHECK(y.dtype() == tg::kFloat64);
+  (y * y).sum().backward();
+  CHECK(x.grad().dtype() == tg::kFloat32);
+  check_close(x.grad(), {3, 5});
+  CHECK(x.to(tg::kInt64).dtype() == tg::kInt64);
+  CHECK_FALSE(x.to(tg::kInt64).requires_grad());
+}
+
+TEST_CASE("leaf gradients never share values with each other") {
+  Tensor a({1.0}, tg::TensorOptions().requires_grad(true));
+  Tensor b({1.0}, tg::TensorOptions().requires_grad(true));
+  (a + b).sum().backward();  // add sends the same gradient tensor to both inputs
+  {
+    tg::NoGradGuard no_grad;
+    a.grad().values_mut<float>()(0) = 100.0f;  // what in-place clipping does
+  }
+  check_close(b.grad(), {1});
+}
+
+TEST_CASE("a chain of 100,000 ops runs backward and is freed without recursion") {
+  Tensor x({1.0}, tg::TensorOptions().requires_grad(true).dtype(tg::kFloat64));
+  Tensor y = x;
+  for (int i = 0; i < 100000; ++i) y = y * 1.00001;
+  y.sum().backward();
+  check_close(x.grad(), {std::pow(1.00001, 100000)}, 1e-9);
+
+  // Built again and dropped without backward: the destructor must not recurse 100,000 deep.
+  Tensor z = x;
+  for (int i = 0; i < 100000; ++i) z = z + 1.0;
+  z = Tensor();
+  CHECK(x.requires_grad());
+}
+
+namespace {
+
+// Resident set size in bytes, from /proc.
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+TEST_CASE("forward passes whose graphs are dropped without backward do not grow memory") {
+  tg::manual_seed(0);
+  Tensor w = tg::randn({32, 32}).set_requires_grad();
+  Tensor x = tg::randn({8, 32});
+  auto step = [&] { return tg::sum(tg::tanh(tg::matmul(x, w)) * 2.0 + 1.0); };
+  for (int i = 0; i < 2000; ++i) step();  // warm up allocator pools
+  const std::size_t before = resident_bytes();
+  // Each graph holds about 8 KB of saved values: 20,000 leaked graphs would be 160 MB.
+  for (int i = 0; i < 20000; ++i) step();
+  const std::size_t after = resident_bytes();
+  INFO("resident before ", before / 1024, " KiB, after ", after / 1024, " KiB");
+  CHECK(after < before + 8 * 1024 * 1024);
+}
+
+TEST_CASE("every recorded node carries its op name") {
+  Tensor x({1.0}, tg::TensorOptions().requires_grad(true));
+  CHECK(std::string(tg::matmul(tg::reshape(x, {1, 1}), tg::ones({1, 1})).grad_fn()->name()) == "matmul");
+  CHECK(std::string(tg::softmax(x, 0).grad_fn()->name()) == "softmax");
+}

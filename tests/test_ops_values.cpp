@@ -1,0 +1,134 @@
+// Forward values against PyTorch, and the error messages of bad input.
+#include "helpers.hpp"
+
+using tg::Tensor;
+using tg_test::check_close;
+
+namespace {
+
+// Golden values from PyTorch 1.13 (/usr/bin/python3, float64):
+//   x = torch.tensor([[-2.5, -0.3, 0.0, 0.7], [1.2, 3.4, -1.1, 0.05]], dtype=torch.float64)
+//   F.gelu(x), F.gelu(x, approximate='tanh'), F.softplus(x), F.softplus(x, beta=2.0), torch.sigmoid(x),
+//   F.leaky_relu(x, 0.1), torch.softmax(x, 1), torch.log_softmax(x, 0), torch.var(x, 1),
+//   torch.var(x, unbiased=False), torch.std(x, 0)   -- each .flatten().tolist()
+Tensor golden_input() { return Tensor({{-2.5, -0.3, 0.0, 0.7}, {1.2, 3.4, -1.1, 0.05}}, tg::kFloat64); }
+
+}  // namespace
+
+TEST_CASE("activations match PyTorch") {
+  const Tensor x = golden_input();
+  check_close(tg::gelu(x), {-0.015524163314440398, -0.1146265733433142, 0.0, 0.5306254434438489, 1.0619163957339501,
+                            3.3988544404966987, -0.1492326670410209, 0.025996940291918624}, 1e-12);
+  check_close(tg::gelu(x, "tanh"), {-0.015084266089998577, -0.11462907645724074, 0.0, 0.5305701347051167,
+                                    1.0617027691378647, 3.399094149016546, -0.14941895382548911, 0.025996938238622008},
+              1e-12);
+  check_close(tg::softplus(x), {0.07888973429254963, 0.5543552444685271, 0.6931471805599453, 1.103186048885458,
+                                1.4632824673380311, 3.432828470424865, 0.2873353251154308, 0.7184596480132863}, 1e-12);
+  check_close(tg::softplus(x, 2.0), {0.003357674244559034, 0.21874397524294284, 0.34657359027997264, 0.8102087049592255,
+                                     1.2434180760769749, 3.4005565776802325, 0.05254165988434795, 0.3721983300367855},
+              1e-12);
+  check_close(tg::sigmoid(x), {0.07585818002124355, 0.425557483188341, 0.5, 0.6681877721681662, 0.7685247834990175,
+                               0.9677045353015494, 0.24973989440488234, 0.5124973964842103}, 1e-12);
+  check_close(tg::leaky_relu(x, 0.1), {-0.25, -0.03, 0.0, 0.7, 1.2, 3.4, -0.11, 0.05}, 1e-12);
+  check_close(tg::relu(x), {0, 0, 0, 0.7, 1.2, 3.4, 0, 0.05}, 0);
+}
+
+TEST_CASE("softmax and log_softmax match PyTorch and are stable for large inputs") {
+  const Tensor x = golden_input();
+  check_close(tg::softmax(x, 1), {0.02139493355425125, 0.19308956414661363, 0.26064364881431806, 0.524871853484817,
+                                  0.09576792799311529, 0.8643068429507005, 0.009601581726318469, 0.030323647329865824},
+              1e-12);
+  check_close(tg::log_softmax(x, 0), {-3.724422845933779, -3.7244228459337787, -0.28733532511543075, -0.4200553357027152,
+                                      -0.024422845933779143, -0.024422845933779143, -1.3873353251154308,
+                                      -1.0700553357027152},
+              1e-12);
+  // torch.softmax(torch.tensor([[1000., 1001., 1002.]]), 1) in float32: no overflow.
+  const Tensor big({{1000.0, 1001.0, 1002.0}});
+  check_close(tg::softmax(big, 1), {0.09003057330846786, 0.2447284758090973, 0.6652409434318542}, 1e-6);
+  check_close(tg::log_softmax(big, 1), {-2.4076058864593506, -1.4076058864593506, -0.40760594606399536}, 1e-5);
+}
+
+TEST_CASE("var and std match PyTorch") {
+  const Tensor x = golden_input();
+  check_close(tg::var(x, {1}), {1.9091666666666667, 3.687291666666667}, 1e-12);
+  check_close(tg::var(x, {}, false), {2.5974609375}, 1e-12);
+  check_close(tg::std(x, {0}), {2.616295090390226, 2.616295090390226, 0.7778174593052023, 0.4596194077712559}, 1e-12);
+}
+
+TEST_CASE("reductions, max/argmax and matmul values") {
+  const Tensor x({{1, 5, 3}, {4, 2, 6}});
+  check_close(tg::sum(x), {21});
+  check_close(tg::sum(x, {0}), {5, 7, 9});
+  check_close(tg::mean(x, {1}, true), {3, 4});
+  CHECK(tg::mean(x, {1}, true).shape() == tg::Shape{2, 1});
+  auto [values, indices] = tg::max(x, 1);
+  check_close(values, {5, 6});
+  CHECK(indices.dtype() == tg::kInt64);
+  check_close(indices, {1, 2});
+  check_close(tg::argmin(x, 0), {0, 1, 0});
+  check_close(tg::argmax(x), {5});
+  check_close(tg::max(x), {6});
+  // (2,3)·(3,2)
+  check_close(tg::matmul(x, Tensor({{1, 0}, {0, 1}, {1, 1}})), {4, 8, 10, 8});
+  check_close(tg::matmul(Tensor({1, 2, 3}), Tensor({4, 5, 6})), {32});
+  // max propagates NaN like PyTorch
+  CHECK(std::isnan(tg::max(Tensor({1.0, NAN, 3.0})).item()));
+}
+
+TEST_CASE("a large float32 sum is accurate and the same for any split") {
+  // 1,000,000 values of 0.1f: a naive float accumulator drifts by about 1%.
+  const Tensor x = tg::full({1000000}, 0.1);
+  CHECK(std::abs(tg::sum(x).item() - 100000.0) < 1.0);
+}
+
+TEST_CASE("shape ops values") {
+  const Tensor x({{1, 2, 3}, {4, 5, 6}});
+  check_close(tg::transpose(x, 0, 1), {1, 4, 2, 5, 3, 6});
+  CHECK(tg::reshape(x, {3, -1}).shape() == tg::Shape{3, 2});
+  check_close(tg::cat({x, x}, 0), {1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6});
+  check_close(tg::cat({x, x}, 1), {1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6});
+  CHECK(tg::stack({x, x}, 2).shape() == tg::Shape{2, 3, 2});
+  check_close(tg::narrow(x, 1, 1, 2), {2, 3, 5, 6});
+  check_close(tg::slice(x, 1, -2, std::nullopt), {2, 3, 5, 6});
+  check_close(tg::slice(x, 1, 0, 100, 2), {1, 3, 4, 6});
+  check_close(tg::select(x, 0, 1), {4, 5, 6});
+  check_close(tg::index_select(x, 1, Tensor(std::vector<std::int64_t>{2, 2, 0}, {3})), {3, 3, 1, 6, 6, 4});
+  check_close(tg::expand(Tensor({{1}, {2}}), {2, 3}), {1, 1, 1, 2, 2, 2});
+  CHECK(tg::squeeze(tg::zeros({1, 2, 1})).shape() == tg::Shape{2});
+  CHECK(tg::unsqueeze(x, 0).shape() == tg::Shape{1, 2, 3});
+  CHECK(tg::flatten(tg::zeros({2, 3, 4}), 1).shape() == tg::Shape{2, 12});
+  check_close(tg::clamp(Tensor({-2, 0.5, 3}), -1.0, 1.0), {-1, 0.5, 1});
+  check_close(tg::where(Tensor({1, 0, 1}), Tensor({1, 2, 3}), Tensor({9, 9, 9})), {1, 9, 3});
+  check_close(tg::pow(Tensor({2, 3}), 2.0), {4, 9});
+}
+
+TEST_CASE("bad input throws tg::Error naming the op and the shapes or dtypes") {
+  const Tensor a = tg::zeros({2, 3});
+  CHECK_THROWS_WITH_AS(tg::matmul(a, tg::zeros({4, 5})),
+                       "matmul: shapes [2, 3] and [4, 5] cannot be multiplied (3 != 4)", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::matmul(tg::zeros({2, 2, 2, 2}), a), doctest::Contains("matmul: expected 1-D, 2-D or 3-D"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(a + tg::zeros({4}), doctest::Contains("add: shapes [2, 3] and [4] cannot be broadcast"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(a * tg::zeros({2, 3}, tg::kFloat64),
+                       "mul: expected both inputs to have one dtype, got float32 [2, 3] and float64 [2, 3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::sum(a, {2}), "sum: dim 2 is out of range for a 2D tensor [2, 3] (expected a dim in [-2, 1])",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::softmax(a, -3), doctest::Contains("softmax: dim -3 is out of range"), tg::Error);
+  CHECK_THROWS_WITH_AS(a.item(), "item: only a tensor with one element can be converted to a number, got shape [2, 3]",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::reshape(a, {4, -1}), doctest::Contains("reshape: shape [4, -1] is invalid for input of size 6"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::cat({a, tg::zeros({2, 4})}, 0), doctest::Contains("cat: shapes [2, 3] and [2, 4] differ"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::narrow(a, 1, 2, 2), doctest::Contains("narrow: start 2 and length 2 are out of range"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::index_select(a, 0, Tensor(std::vector<std::int64_t>{0, 2}, {2})),
+                       "index_select: index 2 is out of range for dim 0 of size 2 in [2, 3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::exp(tg::randint(0, 3, {2})), "exp: expected a floating-point tensor (float32 or float64), got int64",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::expand(a, {4, 3}), doctest::Contains("expand: cannot expand [2, 3] to [4, 3]"), tg::Error);
+  CHECK_THROWS_WITH_AS(tg::dropout(a, 1.5), "dropout: probability must be in [0, 1], got 1.5", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::clamp(a, 1.0, -1.0), "clamp: min 1 is greater than max -1", tg::Error);
+  CHECK_THROWS_WITH_AS(a.values<double>(), "values: the tensor is float32, not float64", tg::Error);
+}

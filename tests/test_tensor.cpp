@@ -1,0 +1,93 @@
+// Tensor creation, properties, conversion, printing and the seeded generator.
+#include <sstream>
+
+#include "helpers.hpp"
+
+using tg::Tensor;
+using tg_test::check_close;
+
+TEST_CASE("construction from braces, vectors and xtensor arrays") {
+  const Tensor a({{1, 2, 3}, {4, 5, 6}});
+  CHECK(a.shape() == tg::Shape{2, 3});
+  CHECK(a.dim() == 2);
+  CHECK(a.numel() == 6);
+  CHECK(a.size(-1) == 3);
+  CHECK(a.dtype() == tg::kFloat32);
+  CHECK(Tensor({1, 2}, tg::kFloat64).dtype() == tg::kFloat64);
+  CHECK(Tensor({{{1}, {2}}, {{3}, {4}}}).shape() == tg::Shape{2, 2, 1});
+  const Tensor v(std::vector<double>{1, 2, 3, 4}, {2, 2});
+  CHECK(v.dtype() == tg::kFloat64);
+  CHECK(v.values<double>()(1, 0) == 3.0);
+  const Tensor x(xt::xarray<float>{{1.f, 2.f}});
+  CHECK(x.shape() == tg::Shape{1, 2});
+  CHECK_THROWS_WITH_AS(Tensor(std::vector<float>{1, 2, 3}, {2, 2}), "Tensor: 3 values do not fill shape [2, 2]",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(Tensor({{1, 2}, {3}}), doctest::Contains("nested initializer lists must be rectangular"), tg::Error);
+}
+
+TEST_CASE("copies are handles that share; clone is independent") {
+  Tensor a({1, 2});
+  Tensor b = a;
+  CHECK(b.same(a));
+  b.values_mut<float>()(0) = 9.0f;
+  CHECK(a.values<float>()(0) == 9.0f);
+  Tensor c = a.clone();
+  c.values_mut<float>()(0) = 0.0f;
+  CHECK(a.values<float>()(0) == 9.0f);
+}
+
+TEST_CASE("creation functions") {
+  check_close(tg::zeros({2}), {0, 0});
+  check_close(tg::ones({2}, tg::kFloat64), {1, 1});
+  check_close(tg::full({3}, 2.5), {2.5, 2.5, 2.5});
+  check_close(tg::arange(4), {0, 1, 2, 3});
+  check_close(tg::arange(1, 2, 0.25), {1, 1.25, 1.5, 1.75});
+  check_close(tg::linspace(0, 1, 5), {0, 0.25, 0.5, 0.75, 1});
+  check_close(tg::eye(2, 3), {1, 0, 0, 0, 1, 0});
+  CHECK(tg::zeros_like(tg::ones({2, 2}, tg::kFloat64)).dtype() == tg::kFloat64);
+  CHECK(tg::ones({2}, tg::TensorOptions().requires_grad(true)).requires_grad());
+  CHECK_THROWS_WITH_AS(tg::zeros({2}, tg::TensorOptions().dtype(tg::kInt64).requires_grad(true)),
+                       "full: only floating-point tensors can require grad, got int64", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::arange(0, 1, 0), "arange: step must be non-zero", tg::Error);
+}
+
+TEST_CASE("random functions repeat with the same seed") {
+  tg::manual_seed(123);
+  const Tensor a = tg::randn({100});
+  const Tensor u = tg::rand({100}, tg::kFloat64);
+  const Tensor i = tg::randint(-3, 3, {100});
+  tg::manual_seed(123);
+  CHECK(tg_test::bitwise_equal(a, tg::randn({100})));
+  CHECK(tg_test::bitwise_equal(u, tg::rand({100}, tg::kFloat64)));
+  CHECK(i.values<std::int64_t>() == tg::randint(-3, 3, {100}).values<std::int64_t>());
+  CHECK(i.dtype() == tg::kInt64);
+  CHECK(xt::amin(i.values<std::int64_t>())() >= -3);
+  CHECK(xt::amax(i.values<std::int64_t>())() < 3);
+  CHECK(xt::amin(u.values<double>())() >= 0.0);
+  CHECK(xt::amax(u.values<double>())() < 1.0);
+  // The standard normal has mean 0 and variance 1 (loosely, for 10,000 draws).
+  const Tensor n = tg::randn({10000}, tg::kFloat64);
+  CHECK(std::abs(tg::mean(n).item()) < 0.05);
+  CHECK(std::abs(tg::var(n).item() - 1.0) < 0.05);
+}
+
+TEST_CASE("item, to and printing") {
+  CHECK(Tensor({2.5}).item() == 2.5);
+  CHECK(Tensor({7}).item<int>() == 7);
+  check_close(Tensor({1.7, -2.2}).to(tg::kInt64), {1, -2});
+  std::ostringstream out;
+  out << Tensor({{1, 2}, {3, 4}});
+  CHECK(out.str() == "tensor([[1., 2.],\n        [3., 4.]])");
+  out.str("");
+  out << Tensor({0.5, 1.25}, tg::kFloat64);
+  CHECK(out.str() == "tensor([0.5000, 1.2500], dtype=float64)");
+  out.str("");
+  out << (Tensor({1.0}, tg::TensorOptions().requires_grad(true)) * 2.0);
+  CHECK(out.str() == "tensor([2.], grad_fn=<mul>)");
+  out.str("");
+  out << tg::zeros({2000});
+  CHECK(out.str() == "tensor([0., 0., 0., ..., 0., 0., 0.])");
+  out.str("");
+  out << Tensor(std::vector<std::int64_t>{3, -1}, {2});
+  CHECK(out.str() == "tensor([3, -1])");
+}
