@@ -9,6 +9,8 @@
 #include "core/ops/activation.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/linalg.hpp"
+#include "core/ops/loss.hpp"
+#include "core/ops/normalization.hpp"
 #include "core/ops/reduce.hpp"
 #include "core/ops/shape.hpp"
 #include "core/parallel.hpp"

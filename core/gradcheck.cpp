@@ -29,18 +29,27 @@ std::vector<double> flat_values(const Tensor& t) {
 
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
-  // Fresh leaves, so the caller's tensors and gradients are never touched.
-  std::vector<Tensor> leaves;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    const Tensor& input = inputs[i];
-    Tensor leaf = input.detach().clone().detach();
+  // Like torch.autograd.gradcheck, the caller's own tensors are used (so a module's parameters
+  // can be checked through the module): values are perturbed in place and restored, and the
+  // gradients they had are put back at the end.
+  std::vector<Tensor> leaves = inputs;
+  std::vector<Tensor> saved_grads;
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    const Tensor& input = leaves[i];
     if (input.requires_grad()) {
       TG_CHECK(input.dtype() == kFloat64, "gradcheck: input ", i, " is ", dtype_name(input.dtype()),
                " ", shape_str(input.shape()), "; inputs that require grad must be float64");
-      leaf.set_requires_grad(true);
+      TG_CHECK(input.is_leaf(), "gradcheck: input ", i, " requires grad but is not a leaf (use detach())");
     }
-    leaves.push_back(leaf);
+    saved_grads.push_back(input.grad());
   }
+  struct RestoreGrads {
+    std::vector<Tensor>& leaves;
+    std::vector<Tensor>& grads;
+    ~RestoreGrads() {
+      for (std::size_t i = 0; i < leaves.size(); ++i) leaves[i].set_grad(grads[i]);
+    }
+  } restore{leaves, saved_grads};
 
   const Tensor output = fn(leaves);
   TG_CHECK(output.defined() && is_floating(output.dtype()), "gradcheck: fn must return a floating tensor");

@@ -30,8 +30,10 @@ struct GradcheckResult {
 };
 
 // Checks every Jacobian entry d fn(inputs)[j] / d inputs[i][k] for each input that requires grad.
-// Inputs that require grad must be float64 (finite differences in float32 are too coarse);
-// `fn` must return a floating tensor and must not change its inputs.
+// Inputs that require grad must be float64 leaves (finite differences in float32 are too coarse).
+// As in PyTorch they are used as they are: `fn` may ignore them and reach them another way (a
+// module's parameters); their values are perturbed in place and restored, and their gradients
+// are restored at the end. `fn` must return a floating tensor and must not change its inputs.
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options = {});
 

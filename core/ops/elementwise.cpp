@@ -206,6 +206,34 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   });
 }
 
+// ---- comparisons ----------------------------------------------------------------------------
+
+namespace {
+
+template <class Compare>
+Tensor compare(const char* op, const Tensor& a, const Tensor& b, Compare compare) {
+  TG_CHECK(a.dtype() == b.dtype(), op, ": expected both inputs to have one dtype, got ", dtype_name(a.dtype()),
+           " ", shape_str(a.shape()), " and ", dtype_name(b.dtype()), " ", shape_str(b.shape()));
+  return dispatch_all(a.dtype(), [&]<class T>() {
+    return make_tensor<T>(kernels::zip(op, a.values<T>(), b.values<T>(), [&](const auto& x, const auto& y) {
+      return xt::where(compare(x, y), T(1), T(0));
+    }));
+  });
+}
+
+Tensor scalar_as(const Tensor& like, double value) { return full({}, value, like.dtype()); }
+
+}  // namespace
+
+Tensor eq(const Tensor& a, const Tensor& b) { return compare("eq", a, b, [](const auto& x, const auto& y) { return xt::equal(x, y); }); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare("ne", a, b, [](const auto& x, const auto& y) { return xt::not_equal(x, y); }); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, [](const auto& x, const auto& y) { return x < y; }); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, [](const auto& x, const auto& y) { return x <= y; }); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", a, b, [](const auto& x, const auto& y) { return x > y; }); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, [](const auto& x, const auto& y) { return x >= y; }); }
+Tensor lt(const Tensor& a, double b) { return lt(a, scalar_as(a, b)); }
+Tensor gt(const Tensor& a, double b) { return gt(a, scalar_as(a, b)); }
+
 // ---- operators ------------------------------------------------------------------------------
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -36,6 +36,17 @@ Tensor minimum(const Tensor& a, const Tensor& b);
 // a where condition is non-zero, else b. The condition may have any dtype and is not differentiated.
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 
+// Comparisons, broadcast: 1 where true and 0 where false, in the inputs' dtype (tapegrad has no
+// bool dtype), never differentiable. They work on int64 too: eq(argmax(logits, 1), labels).
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, double b);
+Tensor gt(const Tensor& a, double b);
+
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);

@@ -6,6 +6,7 @@
 
 #include "core/autograd.hpp"
 #include "core/ops/kernels.hpp"
+#include "core/ops/reduce.hpp"
 #include "core/ops/linalg_gemm.hpp"
 
 namespace tg {
@@ -152,6 +153,52 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       return grads;
     });
   });
+}
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  TG_CHECK(weight.dim() == 2, "linear: expected a 2-D weight, got ", shape_str(weight.shape()));
+  const std::size_t out_features = weight.shape()[0], in_features = weight.shape()[1];
+  TG_CHECK(input.dim() >= 1 && input.shape().back() == in_features, "linear: input ", shape_str(input.shape()),
+           " does not end in in_features = ", in_features, " (weight ", shape_str(weight.shape()), ")");
+  TG_CHECK(!bias.defined() || (bias.dim() == 1 && bias.shape()[0] == out_features), "linear: bias ",
+           bias.defined() ? shape_str(bias.shape()) : "", " does not match out_features = ", out_features);
+  TG_CHECK(input.dtype() == weight.dtype() && (!bias.defined() || bias.dtype() == weight.dtype()),
+           "linear: expected one dtype, got input ", dtype_name(input.dtype()), " and weight ",
+           dtype_name(weight.dtype()));
+  const std::size_t rows = input.numel() / in_features;
+  Shape out_shape = input.shape();
+  out_shape.back() = out_features;
+  Tensor out = dispatch_floating(input.dtype(), "linear", [&]<class T>() {
+    xt::xarray<T> y = xt::xarray<T>::from_shape(out_shape);
+    if (bias.defined()) {  // every row starts as the bias; GEMM adds x·Wᵀ to it (beta = 1)
+      const T* b = bias.data<T>();
+      for (std::size_t r = 0; r < rows; ++r) std::copy_n(b, out_features, y.data() + r * out_features);
+    }
+    detail::gemm<T>(false, true, rows, out_features, in_features, 1, input.data<T>(), in_features,
+                    weight.data<T>(), in_features, bias.defined() ? 1 : 0, y.data(), out_features);
+    return make_tensor<T>(std::move(y));
+  });
+  return record("linear", out, {input, weight, bias},
+                [input, weight, rows, in_features, out_features](const Tensor& grad, NeedsGrad needs) -> Grads {
+                  return dispatch_floating(grad.dtype(), "linear", [&]<class T>() {
+                    Grads grads(3);
+                    const T* g = grad.data<T>();
+                    if (needs[0]) {  // dx = g·W
+                      xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
+                      detail::gemm<T>(false, false, rows, in_features, out_features, 1, g, out_features,
+                                      weight.data<T>(), in_features, 0, dx.data(), in_features);
+                      grads[0] = make_tensor<T>(std::move(dx));
+                    }
+                    if (needs[1]) {  // dW = gᵀ·x
+                      xt::xarray<T> dw = xt::xarray<T>::from_shape(weight.shape());
+                      detail::gemm<T>(true, false, out_features, in_features, rows, 1, g, out_features,
+                                      input.data<T>(), in_features, 0, dw.data(), in_features);
+                      grads[1] = make_tensor<T>(std::move(dw));
+                    }
+                    if (needs[2]) grads[2] = sum_to(grad, Shape{out_features});  // db = Σ_rows g
+                    return grads;
+                  });
+                });
 }
 
 }  // namespace tg

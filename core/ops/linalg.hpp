@@ -11,4 +11,8 @@ namespace tg {
 // side may also be a plain matrix shared by every batch.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+// input·weightᵀ + bias, fused: one GEMM with the bias as its initial C. input is (*, in_features),
+// weight (out_features, in_features), bias (out_features) or undefined.
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor());
+
 }  // namespace tg

@@ -1,0 +1,239 @@
+// Losses. The regression and binary losses are composed from primitives; cross_entropy and
+// nll_loss are kernels with their own backward (cross_entropy fuses log-softmax for stability).
+#include "core/ops/loss.hpp"
+
+#include <cmath>
+#include <vector>
+
+#include "core/autograd.hpp"
+#include "core/creation.hpp"
+#include "core/ops/activation.hpp"
+#include "core/ops/elementwise.hpp"
+#include "core/ops/kernels.hpp"
+#include "core/ops/reduce.hpp"
+
+namespace tg {
+
+const char* reduction_name(Reduction reduction) {
+  switch (reduction) {
+    case Reduction::None: return "none";
+    case Reduction::Sum: return "sum";
+    default: return "mean";
+  }
+}
+
+Tensor reduce_loss(const Tensor& loss, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::None: return loss;
+    case Reduction::Sum: return sum(loss);
+    default: return mean(loss);
+  }
+}
+
+namespace {
+
+void check_same_shape(const char* op, const Tensor& input, const Tensor& target) {
+  // PyTorch broadcasts here with a warning; a mismatch is nearly always a bug, so it is an error.
+  TG_CHECK(input.shape() == target.shape(), op, ": input ", shape_str(input.shape()), " and target ",
+           shape_str(target.shape()), " must have the same shape");
+}
+
+}  // namespace
+
+// ---- regression losses ----------------------------------------------------------------------
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_same_shape("mse_loss", input, target);
+  const Tensor diff = input - target;
+  return reduce_loss(diff * diff, reduction);
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_same_shape("l1_loss", input, target);
+  return reduce_loss(abs(input - target), reduction);
+}
+
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  check_same_shape("smooth_l1_loss", input, target);
+  TG_CHECK(beta >= 0, "smooth_l1_loss: beta must be non-negative, got ", beta);
+  if (beta == 0.0) return l1_loss(input, target, reduction);
+  const Tensor diff = input - target;
+  const Tensor size = abs(diff);
+  const Tensor quadratic = diff * diff * (0.5 / beta);
+  const Tensor linear = size - 0.5 * beta;
+  return reduce_loss(where(lt(size, beta), quadratic, linear), reduction);
+}
+
+// ---- class-index losses ---------------------------------------------------------------------
+
+namespace {
+
+// The checked view of (input, target) that cross_entropy and nll_loss share: rows × classes,
+// target indices, per-row weights of the target class (0 for ignored rows) and per-class weights.
+struct ClassRows {
+  std::size_t rows = 0, classes = 0;
+  std::vector<std::int64_t> target;
+  std::vector<double> class_weight;   // size classes
+  std::vector<double> target_weight;  // size rows
+  double total_weight = 0.0;          // the mean's denominator
+};
+
+ClassRows check_class_inputs(const char* op, const Tensor& input, const Tensor& target,
+                             const ClassLossOptions& options) {
+  TG_CHECK(input.dim() == 1 || input.dim() == 2, op, ": expected input of shape (N, C) or (C), got ",
+           shape_str(input.shape()));
+  TG_CHECK(is_floating(input.dtype()), op, ": expected floating-point input, got ", dtype_name(input.dtype()));
+  TG_CHECK(target.dtype() == kInt64, op, ": expected int64 class indices as target, got ",
+           dtype_name(target.dtype()), " ", shape_str(target.shape()));
+  ClassRows c;
+  c.rows = input.dim() == 2 ? input.shape()[0] : 1;
+  c.classes = input.shape().back();
+  const Shape expected_target = input.dim() == 2 ? Shape{c.rows} : Shape{};
+  TG_CHECK(target.shape() == expected_target, op, ": target ", shape_str(target.shape()), " does not match input ",
+           shape_str(input.shape()), " (expected target ", shape_str(expected_target), ")");
+  c.class_weight.assign(c.classes, 1.0);
+  if (options.weight.defined()) {
+    TG_CHECK(options.weight.shape() == Shape{c.classes}, op, ": weight ", shape_str(options.weight.shape()),
+             " must have one entry per class (", c.classes, ")");
+    const Tensor w = options.weight.to(kFloat64);
+    c.class_weight.assign(w.values<double>().begin(), w.values<double>().end());
+  }
+  const auto& t = target.values<std::int64_t>();
+  c.target.assign(t.begin(), t.end());
+  c.target_weight.assign(c.rows, 0.0);
+  for (std::size_t i = 0; i < c.rows; ++i) {
+    const std::int64_t y = c.target[i];
+    if (y == options.ignore_index) continue;
+    TG_CHECK(y >= 0 && y < std::int64_t(c.classes), op, ": target ", y, " is out of range for ", c.classes,
+             " classes (sample ", i, ")");
+    c.target_weight[i] = c.class_weight[std::size_t(y)];
+    c.total_weight += c.target_weight[i];
+  }
+  return c;
+}
+
+// Per-row losses for Reduction::None (shaped like the target), or their sum, or their mean over
+// the total target weight (PyTorch's weighted mean).
+template <class T>
+Tensor reduce_rows(const std::vector<double>& row_loss, const ClassRows& c, const Tensor& target, Reduction r) {
+  if (r == Reduction::None) {
+    xt::xarray<T> out = xt::xarray<T>::from_shape(target.shape());
+    for (std::size_t i = 0; i < c.rows; ++i) out.data()[i] = T(row_loss[i]);
+    return make_tensor<T>(std::move(out));
+  }
+  double total = 0;
+  for (double l : row_loss) total += l;
+  if (r == Reduction::Mean) total /= c.total_weight;  // all ignored: 0/0 = NaN, as in PyTorch
+  return make_tensor<T>(xt::xarray<T>(T(total)));
+}
+
+// The factor each row's gradient is multiplied by, from the upstream gradient.
+template <class T>
+std::vector<double> row_scales(const Tensor& grad, const ClassRows& c, Reduction r) {
+  const T* g = grad.data<T>();
+  std::vector<double> scale(c.rows);
+  for (std::size_t i = 0; i < c.rows; ++i)
+    scale[i] = r == Reduction::None ? double(g[i]) : r == Reduction::Sum ? double(g[0]) : double(g[0]) / c.total_weight;
+  return scale;
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
+  TG_CHECK(options.label_smoothing >= 0.0 && options.label_smoothing <= 1.0,
+           "cross_entropy: label_smoothing must be in [0, 1], got ", options.label_smoothing);
+  const ClassRows c = check_class_inputs("cross_entropy", input, target, options);
+  const double eps = options.label_smoothing;
+  const Reduction reduction = options.reduction;
+  // Per row i with target y: l_i = -(1-ε)·w_y·log p_iy - (ε/C)·Σ_c w_c·log p_ic.
+  Tensor log_probs = log_softmax(input.detach(), -1);
+  Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
+    const T* lp = log_probs.data<T>();
+    std::vector<double> row_loss(c.rows, 0.0);
+    for (std::size_t i = 0; i < c.rows; ++i) {
+      if (c.target_weight[i] == 0.0 && c.target[i] == options.ignore_index) continue;
+      const T* row = lp + i * c.classes;
+      double smooth = 0;
+      for (std::size_t k = 0; k < c.classes; ++k) smooth -= c.class_weight[k] * double(row[k]);
+      row_loss[i] = -(1 - eps) * c.target_weight[i] * double(row[c.target[i]]) + eps / double(c.classes) * smooth;
+    }
+    return reduce_rows<T>(row_loss, c, target, reduction);
+  });
+  // With q_ic = (1-ε)·w_y·[c = y] + (ε/C)·w_c the row loss is -Σ_c q_ic·log p_ic, and since
+  // ∂log p_ic/∂x_ij = [c = j] - p_ij:  ∂l_i/∂x_ij = p_ij·Σ_c q_ic - q_ij.
+  return record("cross_entropy", out, {input}, [c, log_probs, eps, reduction, ignore = options.ignore_index](const Tensor& grad) -> Grads {
+    return {dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() {
+      const std::vector<double> scale = row_scales<T>(grad, c, reduction);
+      xt::xarray<T> dx = xt::zeros<T>(log_probs.shape());
+      const T* lp = log_probs.data<T>();
+      double q_total_smooth = 0;
+      for (double w : c.class_weight) q_total_smooth += w;
+      q_total_smooth *= eps / double(c.classes);
+      for (std::size_t i = 0; i < c.rows; ++i) {
+        if (c.target[i] == ignore) continue;
+        const std::size_t y = std::size_t(c.target[i]);
+        const double q_total = (1 - eps) * c.target_weight[i] + q_total_smooth;
+        T* row = dx.data() + i * c.classes;
+        for (std::size_t k = 0; k < c.classes; ++k) {
+          const double q = (k == y ? (1 - eps) * c.target_weight[i] : 0.0) + eps / double(c.classes) * c.class_weight[k];
+          row[k] = T(scale[i] * (std::exp(double(lp[i * c.classes + k])) * q_total - q));
+        }
+      }
+      return make_tensor<T>(std::move(dx));
+    })};
+  });
+}
+
+Tensor nll_loss(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
+  const ClassRows c = check_class_inputs("nll_loss", input, target, options);
+  const Reduction reduction = options.reduction;
+  Tensor out = dispatch_floating(input.dtype(), "nll_loss", [&]<class T>() {
+    const T* x = input.data<T>();
+    std::vector<double> row_loss(c.rows, 0.0);
+    for (std::size_t i = 0; i < c.rows; ++i)
+      if (c.target_weight[i] != 0.0) row_loss[i] = -c.target_weight[i] * double(x[i * c.classes + std::size_t(c.target[i])]);
+    return reduce_rows<T>(row_loss, c, target, reduction);
+  });
+  // ∂l_i/∂x_iy = -w_y, zero elsewhere.
+  return record("nll_loss", out, {input}, [c, reduction, shape = input.shape()](const Tensor& grad) -> Grads {
+    return {dispatch_floating(grad.dtype(), "nll_loss", [&]<class T>() {
+      const std::vector<double> scale = row_scales<T>(grad, c, reduction);
+      xt::xarray<T> dx = xt::zeros<T>(shape);
+      for (std::size_t i = 0; i < c.rows; ++i)
+        if (c.target_weight[i] != 0.0) dx.data()[i * c.classes + std::size_t(c.target[i])] = T(-c.target_weight[i] * scale[i]);
+      return make_tensor<T>(std::move(dx));
+    })};
+  });
+}
+
+// ---- binary losses --------------------------------------------------------------------------
+
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction, const Tensor& weight) {
+  check_same_shape("binary_cross_entropy", input, target);
+  const Tensor as_double = input.to(kFloat64);
+  const auto& p = as_double.values<double>();
+  for (double v : p)
+    TG_CHECK(v >= 0.0 && v <= 1.0, "binary_cross_entropy: input values must be in [0, 1], got ", v,
+             " (apply sigmoid, or use binary_cross_entropy_with_logits)");
+  // PyTorch clamps each log at -100 so that p = 0 or 1 gives a finite loss.
+  const Tensor log_p = clamp(log(input), -100.0, std::nullopt);
+  const Tensor log_not_p = clamp(log(1.0 - input), -100.0, std::nullopt);
+  Tensor loss = -(target * log_p + (1.0 - target) * log_not_p);
+  if (weight.defined()) loss = loss * weight;
+  return reduce_loss(loss, reduction);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, Reduction reduction,
+                                        const Tensor& weight, const Tensor& pos_weight) {
+  check_same_shape("binary_cross_entropy_with_logits", input, target);
+  // With l = 1 + (pos_weight - 1)·y:  loss = (1 - y)·x + l·(log(1 + e^-|x|) + max(-x, 0)),
+  // which never overflows. maximum splits its gradient at 0, giving the exact σ(0) - y there.
+  const Tensor zero = zeros({}, input.dtype());
+  const Tensor log_sigmoid_neg = log(1.0 + exp(-abs(input))) + maximum(-input, zero);
+  const Tensor scale = pos_weight.defined() ? 1.0 + (pos_weight - 1.0) * target : Tensor();
+  Tensor loss = (1.0 - target) * input + (scale.defined() ? scale * log_sigmoid_neg : log_sigmoid_neg);
+  if (weight.defined()) loss = loss * weight;
+  return reduce_loss(loss, reduction);
+}
+
+}  // namespace tg

@@ -1,0 +1,18 @@
+// Dropout: zeroes each element with probability p in training mode and scales the rest by
+// 1/(1-p) (inverted dropout); the identity in eval mode.
+#pragma once
+
+#include "layers/module.hpp"
+
+namespace tg::nn {
+
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5);
+  Tensor forward(const Tensor& input) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<Dropout>(p); }
+  const double p;
+};
+
+}  // namespace tg::nn

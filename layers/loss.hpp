@@ -1,0 +1,84 @@
+// Loss modules: MSELoss, L1Loss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss.
+// Each holds its options and calls the function of the same name in core/ops/loss.hpp;
+// loss(input, target) computes it.
+#pragma once
+
+#include "core/ops/loss.hpp"
+#include "layers/module.hpp"
+
+namespace tg::nn {
+
+using tg::Reduction;
+
+// The shared shape of the loss modules: options, forward(input, target), printing.
+class Loss : public Module {
+ public:
+  virtual Tensor forward(const Tensor& input, const Tensor& target) = 0;
+  Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
+  void print_options(std::ostream& out) const override;
+  const Reduction reduction;
+
+ protected:
+  Loss(std::string name, Reduction reduction) : Module(std::move(name)), reduction(reduction) {}
+};
+
+class MSELoss : public Loss {
+ public:
+  explicit MSELoss(Reduction reduction = Reduction::Mean) : Loss("MSELoss", reduction) {}
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<MSELoss>(reduction); }
+};
+
+class L1Loss : public Loss {
+ public:
+  explicit L1Loss(Reduction reduction = Reduction::Mean) : Loss("L1Loss", reduction) {}
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<L1Loss>(reduction); }
+};
+
+class SmoothL1Loss : public Loss {
+ public:
+  explicit SmoothL1Loss(Reduction reduction = Reduction::Mean, double beta = 1.0);
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<SmoothL1Loss>(reduction, beta); }
+  const double beta;
+};
+
+// Class-index losses take tg::ClassLossOptions: weight, ignore_index, reduction, label_smoothing.
+class CrossEntropyLoss : public Loss {
+ public:
+  explicit CrossEntropyLoss(ClassLossOptions options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<CrossEntropyLoss>(options); }
+  const ClassLossOptions options;
+};
+
+class NLLLoss : public Loss {
+ public:
+  explicit NLLLoss(ClassLossOptions options = {});
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<NLLLoss>(options); }
+  const ClassLossOptions options;
+};
+
+class BCELoss : public Loss {
+ public:
+  explicit BCELoss(Reduction reduction = Reduction::Mean, Tensor weight = Tensor());
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<BCELoss>(reduction, weight); }
+  const Tensor weight;
+};
+
+class BCEWithLogitsLoss : public Loss {
+ public:
+  explicit BCEWithLogitsLoss(Reduction reduction = Reduction::Mean, Tensor weight = Tensor(),
+                             Tensor pos_weight = Tensor());
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::shared_ptr<Module> fresh() const override {
+    return std::make_shared<BCEWithLogitsLoss>(reduction, weight, pos_weight);
+  }
+  const Tensor weight, pos_weight;
+};
+
+}  // namespace tg::nn

@@ -1,0 +1,255 @@
+#include "layers/safetensors.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace tg {
+
+static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian");
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::uint64_t kMaxHeader = 100u << 20;  // 100 MB, as the reference implementation
+
+const char* code_of(DType dtype) {
+  switch (dtype) {
+    case kFloat32: return "F32";
+    case kFloat64: return "F64";
+    default: return "I64";
+  }
+}
+
+// ---- writing ----
+
+std::string build_file(const nn::StateDict& state, const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::uint64_t offset = 0;
+  for (const auto& [name, tensor] : state) {
+    TG_CHECK(name != "__metadata__", "save: \"__metadata__\" cannot be a tensor name");
+    const std::uint64_t bytes = tensor.numel() * dtype_size(tensor.dtype());
+    header[name] = {{"dtype", code_of(tensor.dtype())},
+                    {"shape", std::vector<std::size_t>(tensor.shape().begin(), tensor.shape().end())},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // pad so the data starts 8-byte aligned
+  std::string file(8, '\0');
+  const std::uint64_t length = text.size();
+  std::memcpy(file.data(), &length, 8);
+  file += text;
+  for (const auto& item : state) {
+    const Tensor& tensor = item.second;
+    dispatch_all(tensor.dtype(), [&]<class T>() {
+      file.append(reinterpret_cast<const char*>(tensor.data<T>()), tensor.numel() * sizeof(T));
+    });
+  }
+  return file;
+}
+
+[[noreturn]] void fail_io(const std::string& path, const char* what) {
+  fail("save: ", path, ": ", what, " (", std::strerror(errno), ")");
+}
+
+void write_atomically(const std::string& path, const std::string& bytes) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  std::string temp = (dir / (target.filename().string() + ".tmp.XXXXXX")).string();
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) fail_io(path, "cannot create a temporary file in its directory");
+  auto give_up = [&](const char* what) {
+    const int saved = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    errno = saved;
+    fail_io(path, what);
+  };
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) give_up("write failed");
+    written += std::size_t(n);
+  }
+  if (::fsync(fd) != 0) give_up("fsync failed");
+  if (::close(fd) != 0) {
+    ::unlink(temp.c_str());
+    fail_io(path, "close failed");
+  }
+  ::chmod(temp.c_str(), 0644);
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temp.c_str());
+    errno = saved;
+    fail_io(path, "rename over the target failed");
+  }
+  // The rename itself is made durable by syncing the directory.
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+// ---- reading ----
+
+struct Entry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  std::uint64_t begin, end;
+};
+
+struct ParsedFile {
+  std::vector<Entry> entries;  // in header order
+  std::map<std::string, std::string> metadata;
+  std::string data;            // the data section
+};
+
+ParsedFile parse_file(const std::string& path) {
+  auto bad = [&](const auto&... what) { fail("load: ", path, ": ", what...); };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) bad("cannot open the file");
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 8) bad("the file has ", bytes.size(), " bytes, too few for a safetensors header length");
+  std::uint64_t header_length = 0;
+  std::memcpy(&header_length, bytes.data(), 8);
+  if (header_length > kMaxHeader) bad("header length ", header_length, " is above the limit of ", kMaxHeader, " bytes");
+  if (header_length > bytes.size() - 8)
+    bad("header length ", header_length, " runs past the end of the file (", bytes.size(), " bytes)");
+
+  // Duplicate names are caught while parsing: the JSON library would otherwise keep the last one.
+  std::set<std::string> names;
+  std::string duplicate;
+  json header;
+  try {
+    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(header_length),
+                         [&](int depth, json::parse_event_t event, json& parsed) {
+                           if (event == json::parse_event_t::key && depth == 1 &&
+                               !names.insert(parsed.get<std::string>()).second && duplicate.empty())
+                             duplicate = parsed.get<std::string>();
+                           return true;
+                         });
+  } catch (const json::exception& e) {
+    bad("invalid JSON header (", e.what(), ")");
+  }
+  if (!duplicate.empty()) bad("tensor name \"", duplicate, "\" appears twice in the header");
+  if (!header.is_object()) bad("the JSON header is not an object");
+
+  ParsedFile file;
+  file.data = bytes.substr(8 + header_length);
+  for (const auto& [name, value] : header.items()) {
+    if (name == "__metadata__") {
+      if (!value.is_object()) bad("\"__metadata__\" is not an object");
+      for (const auto& [key, text] : value.items()) {
+        if (!text.is_string()) bad("metadata \"", key, "\" is not a string");
+        file.metadata[key] = text.get<std::string>();
+      }
+      continue;
+    }
+    auto bad_tensor = [&](const auto&... what) { bad("tensor \"", name, "\": ", what...); };
+    if (!value.is_object() || !value.contains("dtype") || !value.contains("shape") || !value.contains("data_offsets"))
+      bad_tensor("expected an object with dtype, shape and data_offsets");
+    Entry entry{name, kFloat32, {}, 0, 0};
+    const json& dtype = value["dtype"];
+    if (!dtype.is_string()) bad_tensor("dtype is not a string");
+    const std::string code = dtype.get<std::string>();
+    if (code == "F32") entry.dtype = kFloat32;
+    else if (code == "F64") entry.dtype = kFloat64;
+    else if (code == "I64") entry.dtype = kInt64;
+    else bad_tensor("unknown dtype \"", code, "\" (tapegrad reads F32, F64 and I64)");
+    const json& shape = value["shape"];
+    if (!shape.is_array()) bad_tensor("shape is not an array");
+    std::uint64_t numel = 1;
+    for (const json& d : shape) {
+      if (!d.is_number_unsigned()) bad_tensor("shape ", shape.dump(), " has a dim that is not a non-negative integer");
+      entry.shape.push_back(d.get<std::size_t>());
+      numel *= d.get<std::uint64_t>();
+    }
+    const json& offsets = value["data_offsets"];
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+      bad_tensor("data_offsets must be two non-negative integers, got ", offsets.dump());
+    entry.begin = offsets[0].get<std::uint64_t>();
+    entry.end = offsets[1].get<std::uint64_t>();
+    if (entry.begin > entry.end) bad_tensor("data_offsets [", entry.begin, ", ", entry.end, "] are reversed");
+    if (entry.end > file.data.size())
+      bad_tensor("data_offsets [", entry.begin, ", ", entry.end, "] run past the data section (", file.data.size(),
+                 " bytes)");
+    if (entry.end - entry.begin != numel * dtype_size(entry.dtype))
+      bad_tensor("data_offsets [", entry.begin, ", ", entry.end, "] hold ", entry.end - entry.begin, " bytes but ", code,
+                 " ", shape_str(entry.shape), " needs ", numel * dtype_size(entry.dtype));
+    file.entries.push_back(std::move(entry));
+  }
+
+  // The tensors must tile the data section exactly: sorted by offset, each starts where the last ended.
+  std::vector<const Entry*> by_offset;
+  for (const Entry& e : file.entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  std::uint64_t expected = 0;
+  std::string previous = "the start of the data";
+  for (const Entry* e : by_offset) {
+    if (e->begin != expected)
+      bad("tensor \"", e->name, "\": data_offsets [", e->begin, ", ", e->end, "] ",
+          e->begin < expected ? "overlap" : "leave a gap after", " ", previous, " (which ends at ", expected, ")");
+    expected = e->end;
+    previous = "\"" + e->name + "\"";
+  }
+  if (expected != file.data.size())
+    bad("the data section has ", file.data.size(), " bytes but the tensors cover ", expected);
+  // File order (the order the tensors were saved in), not the JSON library's key order.
+  std::stable_sort(file.entries.begin(), file.entries.end(),
+                   [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  return file;
+}
+
+}  // namespace
+
+void save(const nn::StateDict& state, const std::string& path, const std::map<std::string, std::string>& metadata) {
+  write_atomically(path, build_file(state, metadata));
+}
+
+void save(const nn::Module& module, const std::string& path, const std::map<std::string, std::string>& metadata) {
+  save(module.state_dict(), path, metadata);
+}
+
+nn::StateDict load_state_dict(const std::string& path) {
+  const ParsedFile file = parse_file(path);
+  nn::StateDict state;
+  for (const Entry& e : file.entries) {
+    Tensor tensor = dispatch_all(e.dtype, [&]<class T>() {
+      xt::xarray<T> values = xt::xarray<T>::from_shape(e.shape);
+      std::memcpy(values.data(), file.data.data() + e.begin, e.end - e.begin);
+      return make_tensor<T>(std::move(values));
+    });
+    state.insert(e.name, std::move(tensor));
+  }
+  return state;
+}
+
+std::map<std::string, std::string> load_metadata(const std::string& path) { return parse_file(path).metadata; }
+
+void load(nn::Module& module, const std::string& path, bool strict) {
+  const nn::StateDict state = load_state_dict(path);
+  try {
+    module.load_state_dict(state, strict);
+  } catch (const Error& e) {
+    fail("load: ", path, ": ", e.what());
+  }
+}
+
+}  // namespace tg

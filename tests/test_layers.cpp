@@ -1,0 +1,256 @@
+// Module registry, mode, clone, state_dict, printing, and gradcheck of every layer through the
+// module (input and every parameter).
+#include <sstream>
+
+#include "helpers.hpp"
+
+using tg::Tensor;
+using tg_test::check_close;
+using tg_test::uniform64;
+namespace nn = tg::nn;
+using Inputs = std::vector<Tensor>;
+
+namespace {
+
+// A model class as a user would write one.
+struct Net : nn::Module {
+  Net() : Module("Net") {
+    encoder = register_module("encoder", std::make_shared<nn::Sequential>(nn::Linear(3, 4), nn::ReLU()));
+    head = register_module("head", std::make_shared<nn::Linear>(4, 2));
+    drop = register_module("drop", std::make_shared<nn::Dropout>(0.5));
+  }
+  Tensor forward(const Tensor& x) override { return head->forward(drop->forward(encoder->forward(x))); }
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<Net>(); }
+  std::shared_ptr<nn::Sequential> encoder;
+  std::shared_ptr<nn::Linear> head;
+  std::shared_ptr<nn::Dropout> drop;
+};
+
+// gradcheck of a module's forward for the input and every parameter, in float64.
+void check_module(nn::Module& module, const Tensor& input) {
+  module.to(tg::kFloat64);
+  Inputs inputs{input};
+  for (const Tensor& p : module.parameters())
+    if (p.requires_grad()) inputs.push_back(p);
+  CHECK_GRADCHECK([&](const Inputs& in) { return module.forward(in[0]); }, inputs);
+}
+
+}  // namespace
+
+TEST_CASE("named parameters and buffers use dotted PyTorch names") {
+  Net net;
+  CHECK(net.named_parameters().keys() ==
+        std::vector<std::string>{"encoder.0.weight", "encoder.0.bias", "head.weight", "head.bias"});
+  CHECK(net.parameters().size() == 4);
+  CHECK(net.parameters(false).empty());
+  CHECK(net.children().size() == 3);
+  CHECK(net.modules().size() == 6);  // Net, Sequential, Linear, ReLU, Linear, Dropout
+  CHECK(net.state_dict().keys() == net.named_parameters().keys());
+  CHECK(net.encoder->at<nn::Linear>(0)->weight.same(net.named_parameters().at("encoder.0.weight")));
+  CHECK_THROWS_WITH_AS(net.register_parameter("head", tg::zeros({1})), "Net: the name \"head\" is already registered",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(net.register_buffer("a.b", tg::zeros({1})), doctest::Contains("invalid buffer name \"a.b\""),
+                       tg::Error);
+}
+
+TEST_CASE("train, eval and set_train recurse, chain, agree, and leave recording alone") {
+  Net net;
+  CHECK(net.is_training());
+  CHECK(net.drop->is_training());
+  CHECK_FALSE(net.eval().is_training());
+  CHECK_FALSE(net.drop->is_training());
+  CHECK_FALSE(net.encoder->at<nn::ReLU>(1)->is_training());
+  net.set_train();
+  CHECK(net.drop->is_training());
+  net.set_train(false);
+  CHECK_FALSE(net.head->is_training());
+  net.train(true).eval();
+  CHECK_FALSE(net.is_training());
+  CHECK(tg::GradMode::is_enabled());
+  CHECK(net.forward(tg::randn({2, 3})).requires_grad());  // eval still records
+}
+
+TEST_CASE("Dropout is active only in training mode, with inverted scaling") {
+  tg::manual_seed(3);
+  nn::Dropout drop(0.25);
+  const Tensor x = tg::ones({4000});
+  const Tensor y = drop(x);
+  const auto& v = y.values<float>();
+  std::size_t zeros = 0;
+  for (float value : v) {
+    CHECK((value == 0.0f || std::abs(value - 1.0f / 0.75f) < 1e-6f));
+    zeros += value == 0.0f;
+  }
+  CHECK(std::abs(double(zeros) / 4000.0 - 0.25) < 0.03);
+  drop.eval();
+  CHECK(tg_test::bitwise_equal(drop(x), x));
+  CHECK_THROWS_WITH_AS(nn::Dropout(1.5), "Dropout: p must be in [0, 1], got 1.5", tg::Error);
+}
+
+TEST_CASE("Linear has PyTorch's default initialisation and checks its input") {
+  tg::manual_seed(0);
+  nn::Linear fc(100, 30);
+  CHECK(fc.weight.shape() == tg::Shape{30, 100});
+  const double bound = 1.0 / std::sqrt(100.0);
+  CHECK(xt::amax(xt::abs(fc.weight.values<float>()))() <= bound);
+  CHECK(xt::amax(xt::abs(fc.weight.values<float>()))() > 0.9 * bound);  // the whole range is used
+  CHECK(xt::amax(xt::abs(fc.bias.values<float>()))() <= bound);
+  CHECK(fc(tg::randn({5, 100})).shape() == tg::Shape{5, 30});
+  CHECK(fc(tg::randn({2, 5, 100})).shape() == tg::Shape{2, 5, 30});
+  CHECK_THROWS_WITH_AS(fc(tg::randn({5, 99})), "Linear: expected input with last dim 100 (in_features), got [5, 99]",
+                       tg::Error);
+  CHECK(nn::Linear(nn::LinearOptions(3, 2).bias(false)).parameters().size() == 1);
+  CHECK_THROWS_WITH_AS(nn::Linear(0, 2), "Linear: in_features and out_features must be positive, got 0 and 2",
+                       tg::Error);
+}
+
+TEST_CASE("gradcheck of every layer, for the input and every parameter") {
+  tg::manual_seed(11);
+  SUBCASE("Linear") { nn::Linear m(3, 2); check_module(m, uniform64({4, 3})); }
+  SUBCASE("Linear 3-D input") { nn::Linear m(3, 2); check_module(m, uniform64({2, 2, 3})); }
+  SUBCASE("Linear without bias") { nn::Linear m(3, 2, false); check_module(m, uniform64({4, 3})); }
+  SUBCASE("LayerNorm") {
+    nn::LayerNorm m(nn::LayerNormOptions({4}));
+    tg::nn::init::uniform_(m.weight, 0.5, 1.5);
+    tg::nn::init::uniform_(m.bias, -0.5, 0.5);
+    check_module(m, uniform64({3, 4}));
+  }
+  SUBCASE("LayerNorm over 2 dims, no affine") {
+    nn::LayerNorm m(nn::LayerNormOptions({2, 3}).elementwise_affine(false));
+    check_module(m, uniform64({2, 2, 3}));
+  }
+  SUBCASE("Sequential MLP") {
+    nn::Sequential m(nn::Linear(3, 5), nn::Tanh(), nn::Linear(5, 2), nn::Sigmoid());
+    check_module(m, uniform64({4, 3}));
+  }
+  SUBCASE("activations") {
+    nn::Sequential m(nn::Linear(3, 6), nn::GELU(), nn::Linear(6, 6), nn::LeakyReLU(0.2), nn::Linear(6, 4),
+                     nn::Softmax(1));
+    check_module(m, uniform64({3, 3}));
+    nn::Sequential n(nn::Linear(3, 4), nn::GELU("tanh"), nn::LogSoftmax(-1));
+    check_module(n, uniform64({2, 3}));
+  }
+  SUBCASE("ReLU, Flatten, Identity") {
+    nn::Sequential m(nn::Flatten(), nn::Linear(6, 4), nn::ReLU(), nn::Identity());
+    check_module(m, uniform64({3, 2, 3}));
+  }
+  SUBCASE("Dropout in eval mode") {
+    nn::Sequential m(nn::Linear(3, 4), nn::Dropout(0.5));
+    m.eval();
+    check_module(m, uniform64({2, 3}));
+  }
+}
+
+TEST_CASE("to(dtype) converts parameters in place and layers keep working") {
+  nn::Linear fc(3, 2);
+  const Tensor w = fc.weight;
+  fc.to(tg::kFloat64);
+  CHECK(w.dtype() == tg::kFloat64);  // the same handle sees the change
+  CHECK(fc(tg::randn({1, 3}, tg::kFloat64)).dtype() == tg::kFloat64);
+  CHECK(fc.weight.requires_grad());
+}
+
+TEST_CASE("zero_grad clears every gradient") {
+  Net net;
+  tg::sum(net(tg::randn({2, 3}))).backward();
+  CHECK(net.head->weight.grad().defined());
+  net.zero_grad();
+  for (const Tensor& p : net.parameters()) CHECK_FALSE(p.grad().defined());
+}
+
+TEST_CASE("clone is deep: same values and mode, independent tensors") {
+  tg::manual_seed(5);
+  Net net;
+  net.eval();
+  auto copy = std::dynamic_pointer_cast<Net>(net.clone());
+  REQUIRE(copy != nullptr);
+  CHECK_FALSE(copy->is_training());
+  const Tensor x = tg::randn({3, 3});
+  CHECK(tg_test::bitwise_equal(net(x), copy->forward(x)));
+  {
+    tg::NoGradGuard no_grad;
+    copy->head->weight.values_mut<float>().fill(0.0f);
+  }
+  CHECK_FALSE(tg_test::bitwise_equal(net(x), copy->forward(x)));
+  CHECK(copy->encoder->at<nn::Linear>(0)->weight.requires_grad());
+  CHECK_FALSE(copy->head->weight.same(net.head->weight));
+}
+
+TEST_CASE("state_dict round trip and a failed load leaves the module unchanged") {
+  tg::manual_seed(1);
+  Net a;
+  tg::manual_seed(2);
+  Net b;
+  const Tensor x = tg::randn({2, 3});
+  a.eval();
+  b.eval();
+  CHECK_FALSE(tg_test::bitwise_equal(a(x), b(x)));
+  b.load_state_dict(a.state_dict());
+  CHECK(tg_test::bitwise_equal(a(x), b(x)));
+
+  tg::manual_seed(3);
+  Net c;
+  c.eval();
+  const Tensor before = c(x);
+  nn::StateDict bad;
+  for (const auto& [key, value] : a.state_dict()) {
+    if (key == "head.bias") continue;
+    bad.insert(key, key == "head.weight" ? tg::zeros({3, 4}) : value);
+  }
+  bad.insert("extra", tg::zeros({1}));
+  CHECK_THROWS_WITH_AS(c.load_state_dict(bad),
+                       "Net: error loading state_dict: missing keys [head.bias]; unexpected keys [extra]; mismatched "
+                       "keys [head.weight: expected float32 [2, 4], got float32 [3, 4]];",
+                       tg::Error);
+  CHECK(tg_test::bitwise_equal(c(x), before));  // nothing changed
+  nn::StateDict wrong_dtype;
+  for (const auto& [key, value] : a.state_dict()) wrong_dtype.insert(key, value.to(tg::kFloat64));
+  CHECK_THROWS_WITH_AS(c.load_state_dict(wrong_dtype), doctest::Contains("expected float32 [4, 3], got float64 [4, 3]"),
+                       tg::Error);
+  CHECK(tg_test::bitwise_equal(c(x), before));
+}
+
+TEST_CASE("printing shows the tree with each layer's options") {
+  nn::Sequential model(nn::Linear(2, 16), nn::ReLU(), nn::Dropout(0.1),
+                       nn::LayerNorm(nn::LayerNormOptions({16})), nn::Linear(16, 1, false));
+  std::ostringstream out;
+  out << model;
+  CHECK(out.str() ==
+        "Sequential(\n"
+        "  (0): Linear(in_features=2, out_features=16, bias=true)\n"
+        "  (1): ReLU()\n"
+        "  (2): Dropout(p=0.1)\n"
+        "  (3): LayerNorm((16,), eps=1e-05, elementwise_affine=true)\n"
+        "  (4): Linear(in_features=16, out_features=1, bias=false)\n"
+        ")");
+  CHECK_THROWS_WITH_AS(model[7], "Sequential: index 7 is out of range for 5 modules", tg::Error);
+  CHECK_THROWS_WITH_AS(model.at<nn::Linear>(1), "Sequential: child 1 is a ReLU, not the requested type", tg::Error);
+}
+
+TEST_CASE("LayerNorm checks its input shape") {
+  nn::LayerNorm norm(nn::LayerNormOptions({4}));
+  CHECK_THROWS_WITH_AS(norm(tg::zeros({2, 3})), "LayerNorm: expected input with trailing dims [4], got [2, 3]", tg::Error);
+}
+
+TEST_CASE("init functions follow PyTorch's fans and gains") {
+  tg::manual_seed(9);
+  Tensor w = tg::empty({200, 100});
+  CHECK(nn::init::calculate_fan_in_and_fan_out(w) == std::pair<double, double>{100, 200});
+  CHECK(nn::init::calculate_gain("relu") == doctest::Approx(std::sqrt(2.0)));
+  CHECK(nn::init::calculate_gain("leaky_relu", std::sqrt(5.0)) == doctest::Approx(std::sqrt(1.0 / 3.0)));
+  nn::init::xavier_uniform_(w);
+  const double a = std::sqrt(6.0 / 300.0);
+  CHECK(xt::amax(xt::abs(w.values<float>()))() <= a);
+  nn::init::kaiming_normal_(w, 0.0, "fan_out", "relu");
+  CHECK(std::sqrt(tg::var(w).item()) == doctest::Approx(std::sqrt(2.0 / 200.0)).epsilon(0.05));
+  nn::init::xavier_normal_(w, 2.0);
+  CHECK(std::sqrt(tg::var(w).item()) == doctest::Approx(2.0 * std::sqrt(2.0 / 300.0)).epsilon(0.05));
+  nn::init::kaiming_uniform_(w);
+  CHECK(xt::amax(xt::abs(w.values<float>()))() <= std::sqrt(2.0) * std::sqrt(3.0 / 100.0));
+  nn::init::constant_(w, 0.5);
+  CHECK(tg::sum(w).item() == doctest::Approx(10000.0));
+  CHECK_THROWS_WITH_AS(nn::init::kaiming_uniform_(w, 0, "fan_avg"),
+                       "kaiming_uniform_: mode must be \"fan_in\" or \"fan_out\", got \"fan_avg\"", tg::Error);
+  Tensor v = tg::empty({3});
+  CHECK_THROWS_WITH_AS(nn::init::xavier_uniform_(v), doctest::Contains("at least 2 dims, got [3]"), tg::Error);
+}
