@@ -2,6 +2,7 @@
 #pragma once
 
 #include "layers/activation.hpp"
+#include "layers/batchnorm.hpp"
 #include "layers/dropout.hpp"
 #include "layers/flatten.hpp"
 #include "layers/init.hpp"

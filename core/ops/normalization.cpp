@@ -1,7 +1,14 @@
+// layer_norm is composed from primitives. batch_norm is fused: a statistics pass, a normalise
+// pass, and a backward of one reduction pass and one input-gradient pass, all split over TBB in
+// fixed blocks so the bits never depend on the thread count.
 #include "core/ops/normalization.hpp"
 
+#include <cmath>
+
+#include "core/autograd.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/reduce.hpp"
+#include "core/parallel.hpp"
 
 namespace tg {
 
@@ -21,4 +28,300 @@ Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normaliz
   return out;
 }
 
+// ---- batch_norm kernels -----------------------------------------------------------------------
+//
+// Every layout is (outer, C, inner): (N, C) is (N, C, 1), (N, C, L) is (N, C, L) and (N, L, C) is
+// (N·L, C, 1). Element (o, c, i) sits at (o·C + c)·inner + i.
+//  - inner = 1: rows of C channels. Work goes by blocks of rows and the inner loop runs across
+//    channels, so it vectorises; each block keeps its own per-channel partial sums.
+//  - inner > 1: each (o, c) is a contiguous run of `inner` values, summed with several lanes.
+// Partial sums are doubles and are combined in block order.
+
+namespace {
+
+struct Layout {
+  std::size_t outer = 1, channels = 1, inner = 1;
+  std::size_t count() const { return outer * inner; }  // values per channel
+};
+
+constexpr std::size_t kBlockElements = 1 << 16;  // elements per task
+
+std::size_t rows_per_block(const Layout& l) { return std::max<std::size_t>(1, kBlockElements / l.channels); }
+std::size_t outers_per_task(const Layout& l) {
+  return std::max<std::size_t>(1, kBlockElements / (l.channels * l.inner));
+}
+
+// Per-channel sums of two terms, Σ u and Σ v, where term(c, k, u, v) gives them for element k of
+// channel c.
+template <class Term>
+void channel_sums(const Layout& l, Term&& term, std::vector<double>& sum_u, std::vector<double>& sum_v) {
+  const std::size_t C = l.channels;
+  sum_u.assign(C, 0.0);
+  sum_v.assign(C, 0.0);
+  if (l.inner == 1) {
+    const std::size_t block = rows_per_block(l);
+    const std::size_t blocks = (l.outer + block - 1) / block;
+    std::vector<double> parts(blocks * 2 * C, 0.0);
+    parallel::for_range(blocks, 1, [&](std::size_t first, std::size_t last) {
+      for (std::size_t b = first; b < last; ++b) {
+        double* u_acc = parts.data() + b * 2 * C;
+        double* v_acc = u_acc + C;
+        const std::size_t row_end = std::min(l.outer, (b + 1) * block);
+        for (std::size_t r = b * block; r < row_end; ++r)
+          for (std::size_t c = 0; c < C; ++c) {
+            double u, v;
+            term(c, r * C + c, u, v);
+            u_acc[c] += u;
+            v_acc[c] += v;
+          }
+      }
+    });
+    for (std::size_t b = 0; b < blocks; ++b)
+      for (std::size_t c = 0; c < C; ++c) {
+        sum_u[c] += parts[b * 2 * C + c];
+        sum_v[c] += parts[b * 2 * C + C + c];
+      }
+    return;
+  }
+  std::vector<double> parts(l.outer * 2 * C, 0.0);
+  parallel::for_range(l.outer, outers_per_task(l), [&](std::size_t first, std::size_t last) {
+    for (std::size_t o = first; o < last; ++o)
+      for (std::size_t c = 0; c < C; ++c) {
+        const std::size_t base = (o * C + c) * l.inner;
+        double lane_u[4] = {0, 0, 0, 0}, lane_v[4] = {0, 0, 0, 0};
+        std::size_t i = 0;
+        for (; i + 4 <= l.inner; i += 4)
+          for (std::size_t j = 0; j < 4; ++j) {
+            double u, v;
+            term(c, base + i + j, u, v);
+            lane_u[j] += u;
+            lane_v[j] += v;
+          }
+        for (; i < l.inner; ++i) {
+          double u, v;
+          term(c, base + i, u, v);
+          lane_u[0] += u;
+          lane_v[0] += v;
+        }
+        parts[(o * 2) * C + c] = (lane_u[0] + lane_u[1]) + (lane_u[2] + lane_u[3]);
+        parts[(o * 2 + 1) * C + c] = (lane_v[0] + lane_v[1]) + (lane_v[2] + lane_v[3]);
+      }
+  });
+  for (std::size_t o = 0; o < l.outer; ++o)
+    for (std::size_t c = 0; c < C; ++c) {
+      sum_u[c] += parts[(o * 2) * C + c];
+      sum_v[c] += parts[(o * 2 + 1) * C + c];
+    }
+}
+
+// out[k] = value(c, k) for every element, in parallel.
+template <class T, class Value>
+void channel_map(const Layout& l, T* out, Value&& value) {
+  const std::size_t C = l.channels;
+  if (l.inner == 1) {
+    parallel::for_range(l.outer, rows_per_block(l), [&](std::size_t first, std::size_t last) {
+      for (std::size_t r = first; r < last; ++r)
+        for (std::size_t c = 0; c < C; ++c) out[r * C + c] = value(c, r * C + c);
+    });
+    return;
+  }
+  parallel::for_range(l.outer, outers_per_task(l), [&](std::size_t first, std::size_t last) {
+    for (std::size_t o = first; o < last; ++o)
+      for (std::size_t c = 0; c < C; ++c) {
+        const std::size_t base = (o * C + c) * l.inner;
+        for (std::size_t i = 0; i < l.inner; ++i) out[base + i] = value(c, base + i);
+      }
+  });
+}
+
+// Batch mean and biased variance per channel. Sums are taken around a shift (the channel's first
+// value) in double, so a float32 input with a large mean keeps its digits in one pass:
+// mean = K + S/M, var = Q/M - (S/M)², with S = Σ(x - K), Q = Σ(x - K)².
+template <class T>
+void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, std::vector<double>& var) {
+  std::vector<double> shift(l.channels);
+  for (std::size_t c = 0; c < l.channels; ++c) shift[c] = double(x[c * l.inner]);
+  std::vector<double> s, q;
+  channel_sums(
+      l,
+      [&](std::size_t c, std::size_t k, double& u, double& v) {
+        const double d = double(x[k]) - shift[c];
+        u = d;
+        v = d * d;
+      },
+      s, q);
+  const double m = double(l.count());
+  mean.resize(l.channels);
+  var.resize(l.channels);
+  for (std::size_t c = 0; c < l.channels; ++c) {
+    const double centre = s[c] / m;
+    mean[c] = shift[c] + centre;
+    var[c] = std::max(0.0, q[c] / m - centre * centre);
+  }
+}
+
+template <class T>
+std::vector<double> to_doubles(const Tensor& t) {
+  const T* p = t.data<T>();
+  return std::vector<double>(p, p + t.numel());
+}
+
+void check_channel_tensor(const BatchNormConfig& config, const char* what, const Tensor& t, std::size_t channels,
+                          DType dtype) {
+  if (!t.defined()) return;
+  TG_CHECK(t.shape() == Shape{channels}, config.name, ": ", what, " has shape ", shape_str(t.shape()),
+           ", expected [", channels, "] (one value per channel)");
+  TG_CHECK(t.dtype() == dtype, config.name, ": ", what, " is ", dtype_name(t.dtype()), " but the input is ",
+           dtype_name(dtype));
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, const BatchNormConfig& config) {
+  const Shape& shape = input.shape();
+  TG_CHECK(shape.size() == 2 || shape.size() == 3, config.name, ": expected 2D or 3D input (got ", shape.size(),
+           "D input ", shape_str(shape), ")");
+  TG_CHECK(is_floating(input.dtype()), config.name, ": expected a floating-point input, got ",
+           dtype_name(input.dtype()));
+  Layout l;
+  if (shape.size() == 2) l = {shape[0], shape[1], 1};
+  else if (config.channels_last) l = {shape[0] * shape[1], shape[2], 1};
+  else l = {shape[0], shape[1], shape[2]};
+  const std::size_t C = l.channels;
+  check_channel_tensor(config, "weight", weight, C, input.dtype());
+  check_channel_tensor(config, "bias", bias, C, input.dtype());
+  check_channel_tensor(config, "running_mean", running_mean, C, input.dtype());
+  check_channel_tensor(config, "running_var", running_var, C, input.dtype());
+  const bool batch_stats = config.use_batch_stats;
+  if (batch_stats) {
+    TG_CHECK(l.count() > 1, config.name, ": Expected more than 1 value per channel when training, got input size ",
+             shape_str(shape));
+  } else {
+    TG_CHECK(running_mean.defined() && running_var.defined(), config.name,
+             ": running_mean and running_var are required to normalise with running statistics");
+  }
+  TG_CHECK(!config.update_running || (batch_stats && running_mean.defined() && running_var.defined()), config.name,
+           ": updating running statistics needs batch statistics and both running tensors");
+
+  // Per-channel mean and 1/sqrt(var + eps), from the batch or from the running statistics.
+  std::vector<double> mean, var;
+  dispatch_floating(input.dtype(), config.name, [&]<class T>() {
+    if (batch_stats) {
+      batch_statistics(input.data<T>(), l, mean, var);
+    } else {
+      mean = to_doubles<T>(running_mean);
+      var = to_doubles<T>(running_var);
+    }
+  });
+  std::vector<double> inv_std(C);
+  for (std::size_t c = 0; c < C; ++c) inv_std[c] = 1.0 / std::sqrt(var[c] + config.eps);
+
+  if (config.update_running) {
+    // running = (1 - momentum)·running + momentum·batch, the variance unbiased by n/(n-1) unless
+    // the MindSpore-CPU behaviour (biased) is asked for.
+    const double n = double(l.count());
+    const double correction = config.unbiased_running_var ? n / (n - 1) : 1.0;
+    NoGradGuard no_grad;
+    Tensor rm = running_mean, rv = running_var;
+    dispatch_floating(input.dtype(), config.name, [&]<class T>() {
+      T* pm = rm.values_mut<T>().data();
+      T* pv = rv.values_mut<T>().data();
+      for (std::size_t c = 0; c < C; ++c) {
+        pm[c] = T((1 - config.momentum) * double(pm[c]) + config.momentum * mean[c]);
+        pv[c] = T((1 - config.momentum) * double(pv[c]) + config.momentum * var[c] * correction);
+      }
+    });
+  }
+
+  // y = x·scale_c + shift_c with scale = weight·inv_std and shift = bias - mean·scale.
+  Tensor out = dispatch_floating(input.dtype(), config.name, [&]<class T>() {
+    std::vector<T> scale(C), offset(C);
+    const std::vector<double> w = weight.defined() ? to_doubles<T>(weight) : std::vector<double>(C, 1.0);
+    const std::vector<double> b = bias.defined() ? to_doubles<T>(bias) : std::vector<double>(C, 0.0);
+    for (std::size_t c = 0; c < C; ++c) {
+      scale[c] = T(w[c] * inv_std[c]);
+      offset[c] = T(b[c] - mean[c] * w[c] * inv_std[c]);
+    }
+    xt::xarray<T> y = xt::xarray<T>::from_shape(shape);
+    const T* x = input.data<T>();
+    channel_map(l, y.data(), [&](std::size_t c, std::size_t k) { return x[k] * scale[c] + offset[c]; });
+    return make_tensor<T>(std::move(y));
+  });
+
+  // Backward. With x̂ = (x - μ)·σ⁻¹ (σ⁻¹ = inv_std), y = γ·x̂ + β and M values per channel:
+  //   dβ = Σ g,  dγ = Σ g·x̂ = σ⁻¹·Σ g·(x - μ).
+  // With batch statistics μ and σ depend on every x of the channel:
+  //   ∂μ/∂x = 1/M,  ∂σ⁻¹/∂x = -σ⁻³·(x - μ)/M, so
+  //   dx = γ·σ⁻¹·(g - Σg/M - x̂·Σ(g·x̂)/M),
+  // which is dx = A·g + B·x + D per channel with A = γσ⁻¹, B = -γσ⁻²·Σ(g·x̂)/M (σ⁻² times σ⁻¹ from
+  // x̂) and D = -A·Σg/M - B·μ. With running statistics μ and σ are constants: dx = γ·σ⁻¹·g.
+  // One reduction pass gives Σg and Σg·(x - μ); one more pass writes dx.
+  return record(config.name, out, {input, weight, bias},
+                [input, weight, l, mean, inv_std, batch_stats, name = config.name](const Tensor& grad,
+                                                                                  NeedsGrad needs) -> Grads {
+                  return dispatch_floating(grad.dtype(), name, [&]<class T>() {
+                    const std::size_t C = l.channels;
+                    const T* g = grad.data<T>();
+                    const T* x = input.data<T>();
+                    const std::vector<double> gamma =
+                        weight.defined() ? to_doubles<T>(weight) : std::vector<double>(C, 1.0);
+                    std::vector<double> sum_g, sum_g_centred;
+                    channel_sums(
+                        l,
+                        [&](std::size_t c, std::size_t k, double& u, double& v) {
+                          u = double(g[k]);
+                          v = u * (double(x[k]) - mean[c]);
+                        },
+                        sum_g, sum_g_centred);
+                    Grads grads(3);
+                    if (needs[0]) {
+                      const double m = double(l.count());
+                      std::vector<T> a(C), b(C), d(C);
+                      for (std::size_t c = 0; c < C; ++c) {
+                        const double A = gamma[c] * inv_std[c];
+                        const double sum_g_xhat = inv_std[c] * sum_g_centred[c];
+                        const double B = batch_stats ? -A * inv_std[c] * sum_g_xhat / m : 0.0;
+                        const double D = batch_stats ? -A * sum_g[c] / m - B * mean[c] : 0.0;
+                        a[c] = T(A);
+                        b[c] = T(B);
+                        d[c] = T(D);
+                      }
+                      xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
+                      if (batch_stats)
+                        channel_map(l, dx.data(), [&](std::size_t c, std::size_t k) { return a[c] * g[k] + b[c] * x[k] + d[c]; });
+                      else
+                        channel_map(l, dx.data(), [&](std::size_t c, std::size_t k) { return a[c] * g[k]; });
+                      grads[0] = make_tensor<T>(std::move(dx));
+                    }
+                    if (needs[1]) {
+                      xt::xarray<T> dgamma = xt::xarray<T>::from_shape({C});
+                      for (std::size_t c = 0; c < C; ++c) dgamma(c) = T(inv_std[c] * sum_g_centred[c]);
+                      grads[1] = make_tensor<T>(std::move(dgamma));
+                    }
+                    if (needs[2]) {
+                      xt::xarray<T> dbeta = xt::xarray<T>::from_shape({C});
+                      for (std::size_t c = 0; c < C; ++c) dbeta(c) = T(sum_g[c]);
+                      grads[2] = make_tensor<T>(std::move(dbeta));
+                    }
+                    return grads;
+                  });
+                });
+}
+
+namespace nn::functional {
+
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  TG_CHECK(running_mean.defined() == running_var.defined(),
+           "batch_norm: running_mean and running_var must be given together");
+  BatchNormConfig config;
+  config.use_batch_stats = training;
+  config.update_running = training && running_mean.defined();
+  config.momentum = momentum;
+  config.eps = eps;
+  return tg::batch_norm(input, running_mean, running_var, weight, bias, config);
+}
+
+}  // namespace nn::functional
 }  // namespace tg

@@ -1,4 +1,5 @@
-// Normalisation: layer_norm (composed from primitives) and batch_norm (a fused, TBB-parallel kernel).
+// Normalisation: layer_norm (composed from primitives) and batch_norm (fused, TBB-parallel
+// forward and backward kernels).
 #pragma once
 
 #include <cstdint>
@@ -13,4 +14,32 @@ namespace tg {
 Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normalized_shape,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), double eps = 1e-5);
 
+// Everything batch_norm needs besides its tensors; BatchNorm1d fills it from either convention.
+struct BatchNormConfig {
+  const char* name = "batch_norm";  // the op or layer named in errors
+  bool use_batch_stats = true;      // normalise with the batch's statistics (else the running ones)
+  bool update_running = false;      // with batch statistics: update the running ones in place
+  double momentum = 0.1;            // weight of the new statistic (PyTorch's meaning)
+  double eps = 1e-5;
+  bool channels_last = false;       // 3-D input is (N, L, C) instead of (N, C, L)
+  bool unbiased_running_var = true; // running_var gets the n/(n-1) variance (PyTorch, MindSpore GPU/Ascend)
+};
+
+// Batch normalisation of (N, C) or (N, C, L) input (or (N, L, C) with channels_last), statistics
+// per channel over N·L values, the biased batch variance and eps inside the square root:
+// y = (x - mean) / sqrt(var + eps) · weight + bias. running_mean/running_var are updated in place
+// (never differentiated) when config.update_running; weight and bias may be undefined.
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, const BatchNormConfig& config);
+
+namespace nn::functional {
+
+// torch.nn.functional.batch_norm: training=true normalises with batch statistics and, when the
+// running tensors are given, updates them with `momentum` (the weight of the new statistic);
+// training=false normalises with the running statistics, which are then required.
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
+                  double momentum = 0.1, double eps = 1e-5);
+
+}  // namespace nn::functional
 }  // namespace tg

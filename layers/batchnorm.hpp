@@ -1,0 +1,119 @@
+// BatchNorm1d, in PyTorch's convention or MindSpore's, over tg::batch_norm.
+//
+//   PyTorch:   BatchNorm1d bn(BatchNorm1dOptions(4).momentum(0.1));   // training mode; train()/eval()
+//   MindSpore: BatchNorm1d bn(BatchNorm1dOptions::mindspore(4).momentum(0.9));  // inference mode;
+//              bn.set_train() switches to training, use_batch_statistics overrides the mode.
+//
+// The two conventions differ in defaults, names and in what momentum means:
+//   momentum_pytorch = 1 - momentum_mindspore  (PyTorch weighs the new statistic, MindSpore the old).
+// See the README section "BatchNorm1d: PyTorch and MindSpore styles".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "layers/module.hpp"
+
+namespace tg::nn {
+
+// How a MindSpore-style tensor starts: "ones", "zeros", "normal" (N(0, 0.01²), MindSpore's
+// Normal()), "uniform" (U(-0.07, 0.07), MindSpore's Uniform()), a number, or a tensor of shape [C].
+class Init {
+ public:
+  Init(const char* name) : value_(std::string(name)) {}  // NOLINT: implicit, like MindSpore's strings
+  Init(std::string name) : value_(std::move(name)) {}    // NOLINT
+  Init(double constant) : value_(constant) {}            // NOLINT
+  Init(Tensor tensor) : value_(std::move(tensor)) {}     // NOLINT
+  // A tensor of [channels] values (float32), or an error naming `what`.
+  Tensor make(std::size_t channels, const char* what) const;
+  std::string str() const;  // for printing
+
+ private:
+  std::variant<std::string, double, Tensor> value_;
+};
+
+class BatchNorm1dOptions {
+ public:
+  enum class Convention { PyTorch, MindSpore };
+
+  // PyTorch's convention: momentum 0.1 (weight of the new statistic), affine, track_running_stats.
+  explicit BatchNorm1dOptions(std::int64_t num_features) : num_features_(num_features) {}
+  // MindSpore's convention: momentum 0.9 (weight of the old statistic), gamma/beta/moving_* names,
+  // inference mode until set_train(), use_batch_statistics, data_format.
+  static BatchNorm1dOptions mindspore(std::int64_t num_features);
+
+  // Both conventions.
+  BatchNorm1dOptions& eps(double v) { eps_ = v; return *this; }
+  // PyTorch: weight of the new statistic, std::nullopt for a cumulative average (1/num_batches_tracked).
+  // MindSpore: weight of the old statistic, in [0, 1].
+  BatchNorm1dOptions& momentum(std::optional<double> v) { momentum_ = v; return *this; }
+  BatchNorm1dOptions& affine(bool on) { affine_ = on; return *this; }
+  // true (PyTorch, MindSpore on GPU/Ascend): running_var gets the unbiased batch variance n/(n-1);
+  // false: the biased one, as MindSpore on CPU does.
+  BatchNorm1dOptions& running_var_unbiased(bool on) { running_var_unbiased_ = on; return *this; }
+  // PyTorch only.
+  BatchNorm1dOptions& track_running_stats(bool on) { track_running_stats_ = on; pytorch_only_ = true; return *this; }
+  // MindSpore only.
+  BatchNorm1dOptions& gamma_init(Init init) { gamma_init_ = std::move(init); mindspore_only_ = true; return *this; }
+  BatchNorm1dOptions& beta_init(Init init) { beta_init_ = std::move(init); mindspore_only_ = true; return *this; }
+  BatchNorm1dOptions& moving_mean_init(Init init) { moving_mean_init_ = std::move(init); mindspore_only_ = true; return *this; }
+  BatchNorm1dOptions& moving_var_init(Init init) { moving_var_init_ = std::move(init); mindspore_only_ = true; return *this; }
+  BatchNorm1dOptions& use_batch_statistics(std::optional<bool> v) { use_batch_statistics_ = v; mindspore_only_ = true; return *this; }
+  BatchNorm1dOptions& data_format(std::string v) { data_format_ = std::move(v); mindspore_only_ = true; return *this; }
+
+  Convention convention() const { return convention_; }
+  std::int64_t num_features() const { return num_features_; }
+  double eps() const { return eps_; }
+  std::optional<double> momentum() const { return momentum_; }
+  bool affine() const { return affine_; }
+  bool running_var_unbiased() const { return running_var_unbiased_; }
+  bool track_running_stats() const { return track_running_stats_; }
+  const Init& gamma_init() const { return gamma_init_; }
+  const Init& beta_init() const { return beta_init_; }
+  const Init& moving_mean_init() const { return moving_mean_init_; }
+  const Init& moving_var_init() const { return moving_var_init_; }
+  std::optional<bool> use_batch_statistics() const { return use_batch_statistics_; }
+  const std::string& data_format() const { return data_format_; }
+  // Whether an option of the other convention was set (the layer rejects such a mix).
+  bool sets_mindspore_only() const { return mindspore_only_; }
+  bool sets_pytorch_only() const { return pytorch_only_; }
+
+ private:
+  Convention convention_ = Convention::PyTorch;
+  std::int64_t num_features_;
+  double eps_ = 1e-5;
+  std::optional<double> momentum_ = 0.1;
+  bool affine_ = true;
+  bool running_var_unbiased_ = true;
+  bool track_running_stats_ = true;
+  Init gamma_init_ = "ones", beta_init_ = "zeros", moving_mean_init_ = "zeros", moving_var_init_ = "ones";
+  std::optional<bool> use_batch_statistics_;
+  std::string data_format_ = "NCHW";
+  bool mindspore_only_ = false, pytorch_only_ = false;
+};
+
+class BatchNorm1d : public Module {
+ public:
+  explicit BatchNorm1d(const BatchNorm1dOptions& options);
+  explicit BatchNorm1d(std::int64_t num_features) : BatchNorm1d(BatchNorm1dOptions(num_features)) {}
+
+  // (N, C) or (N, C, L); (N, L, C) with data_format "NHWC".
+  Tensor forward(const Tensor& input) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<BatchNorm1d>(options); }
+
+  const BatchNorm1dOptions options;
+
+  // The same tensors under both conventions' names; undefined where the configuration has none.
+  Tensor weight, bias;                  // MindSpore: gamma, beta
+  Tensor running_mean, running_var;     // MindSpore: moving_mean, moving_variance
+  Tensor num_batches_tracked;           // int64 scalar, PyTorch with track_running_stats only
+  const Tensor& gamma() const { return weight; }
+  const Tensor& beta() const { return bias; }
+  const Tensor& moving_mean() const { return running_mean; }
+  const Tensor& moving_variance() const { return running_var; }
+};
+
+}  // namespace tg::nn

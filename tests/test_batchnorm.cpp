@@ -1,0 +1,395 @@
+// BatchNorm1d in PyTorch's and MindSpore's conventions: the seed documents' numbers, every row of
+// both mode tables, momentum conversion, PyTorch golden values, gradcheck, threads, checkpoints.
+#include <sstream>
+
+#include "helpers.hpp"
+
+using tg::Tensor;
+using tg_test::bitwise_equal;
+using tg_test::check_close;
+namespace nn = tg::nn;
+using Options = nn::BatchNorm1dOptions;
+using Inputs = std::vector<Tensor>;
+
+#include "data/batchnorm_golden.inc"
+
+namespace {
+
+// The seed documents' input.
+Tensor seed_input() { return Tensor({{0.7, 0.5, 0.5, 0.6}, {0.5, 0.4, 0.6, 0.9}}); }
+
+// PyTorch training-mode output for the seed input (identical in MindSpore after set_train()).
+const std::vector<double> kSeedTrainingOutput = {0.9995001, 0.9980063, -0.998006, -0.99977785,
+                                                 -0.9995007, -0.9980057, 0.998006, 0.99977785};
+
+Tensor values64(const std::vector<double>& v, const tg::Shape& shape) { return Tensor(v, shape); }
+
+}  // namespace
+
+TEST_CASE("seed document, PyTorch style: training output and running statistics") {
+  // net = nn.BatchNorm1d(4, affine=False, momentum=0.1); net(x)
+  nn::BatchNorm1d net(Options(4).affine(false).momentum(0.1));
+  CHECK(net.is_training());
+  CHECK(net.parameters().empty());
+  check_close(net(seed_input()), kSeedTrainingOutput, 2e-6);
+  check_close(net.running_mean, {0.06, 0.045, 0.055, 0.075}, 1e-7);
+  check_close(net.running_var, {0.902, 0.9005, 0.9005, 0.9045}, 1e-6);
+  CHECK(net.num_batches_tracked.dtype() == tg::kInt64);
+  CHECK(net.num_batches_tracked.item() == 1);
+}
+
+TEST_CASE("seed document, MindSpore style: inference by default, training after set_train()") {
+  // net = nn.BatchNorm1d(num_features=4, momentum=0.8); net(x) -- no set_train: moving statistics
+  nn::BatchNorm1d inference(Options::mindspore(4).momentum(0.8));
+  CHECK_FALSE(inference.is_training());
+  check_close(inference(seed_input()),
+              {0.6999965, 0.4999975, 0.4999975, 0.59999704, 0.4999975, 0.399998, 0.59999704, 0.89999545}, 1e-7);
+  check_close(inference.moving_mean(), {0, 0, 0, 0}, 0);  // inference never changes a statistic
+  check_close(inference.moving_variance(), {1, 1, 1, 1}, 0);
+
+  // net = nn.BatchNorm1d(num_features=4, affine=False, momentum=0.9); net.set_train(); net(x)
+  nn::BatchNorm1d training(Options::mindspore(4).affine(false).momentum(0.9));
+  training.set_train();
+  check_close(training(seed_input()), kSeedTrainingOutput, 2e-6);
+  check_close(training.moving_mean(), {0.06, 0.045, 0.055, 0.075}, 1e-7);
+  check_close(training.moving_variance(), {0.902, 0.9005, 0.9005, 0.9045}, 1e-6);
+}
+
+TEST_CASE("MindSpore momentum m and PyTorch momentum 1 - m give the same running statistics") {
+  tg::manual_seed(2);
+  for (double ms_momentum : {0.75, 0.9, 0.5}) {
+    nn::BatchNorm1d torch_style(Options(3).momentum(1.0 - ms_momentum));
+    nn::BatchNorm1d ms_style(Options::mindspore(3).momentum(ms_momentum));
+    ms_style.set_train();
+    for (int step = 0; step < 5; ++step) {
+      const Tensor x = tg::randn({8, 3, 5}) * 2.0 + 3.0;
+      const Tensor a = torch_style(x), b = ms_style(x);
+      CHECK(bitwise_equal(a, b));
+    }
+    INFO("MindSpore momentum ", ms_momentum);
+    // With an exact binary momentum (0.75, 0.5) the bits agree; 1 - 0.9 is not 0.1 in binary.
+    check_close(ms_style.moving_mean(), tg_test::flat(torch_style.running_mean), 1e-6);
+    check_close(ms_style.moving_variance(), tg_test::flat(torch_style.running_var), 1e-6);
+    if (ms_momentum != 0.9) CHECK(bitwise_equal(ms_style.moving_mean(), torch_style.running_mean));
+  }
+}
+
+TEST_CASE("momentum = nullopt is PyTorch's cumulative moving average") {
+  // net2 = nn.BatchNorm1d(4, momentum=None); for k in range(3): net2(x * (k + 1))
+  nn::BatchNorm1d net(Options(4).momentum(std::nullopt));
+  for (int k = 0; k < 3; ++k) net(seed_input() * double(k + 1));
+  check_close(net.running_mean, {1.2000000476837158, 0.8999999761581421, 1.1000001430511475, 1.5}, 1e-6);
+  check_close(net.running_var, {0.09333331137895584, 0.02333332784473896, 0.023333344608545303, 0.2099999040365219},
+              1e-6);
+  CHECK(net.num_batches_tracked.item() == 3);
+  std::ostringstream out;
+  out << net;
+  CHECK(out.str() == "BatchNorm1d(4, eps=1e-05, momentum=None, affine=true, track_running_stats=true)");
+}
+
+TEST_CASE("PyTorch mode table: every combination of training and track_running_stats") {
+  tg::manual_seed(3);
+  const Tensor x = tg::randn({6, 3}) + 1.0;
+  const Tensor batch_normalised = nn::functional::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true);
+
+  SUBCASE("training, tracking: batch statistics, running statistics updated") {
+    nn::BatchNorm1d bn(3);
+    check_close(bn(x), tg_test::flat(batch_normalised), 1e-6);
+    CHECK_FALSE(bitwise_equal(bn.running_mean, tg::zeros({3})));
+    CHECK(bn.num_batches_tracked.item() == 1);
+  }
+  SUBCASE("training, not tracking: batch statistics, no buffers") {
+    nn::BatchNorm1d bn(Options(3).track_running_stats(false));
+    CHECK(bn.buffers().empty());
+    CHECK(bn.state_dict().keys() == std::vector<std::string>{"weight", "bias"});
+    check_close(bn(x), tg_test::flat(batch_normalised), 1e-6);
+  }
+  SUBCASE("eval, tracking: running statistics, unchanged") {
+    nn::BatchNorm1d bn(3);
+    {
+      tg::NoGradGuard no_grad;
+      bn.running_mean.values_mut<float>() = xt::xarray<float>{1.0f, 2.0f, 3.0f};
+      bn.running_var.values_mut<float>() = xt::xarray<float>{4.0f, 1.0f, 0.25f};
+    }
+    bn.eval();
+    const Tensor y = bn(x);
+    const Tensor expected = (x - Tensor({1.0, 2.0, 3.0})) / tg::sqrt(Tensor({4.0, 1.0, 0.25}) + 1e-5);
+    check_close(y, tg_test::flat(expected), 1e-6);
+    check_close(bn.running_mean, {1, 2, 3}, 0);
+    check_close(bn.running_var, {4, 1, 0.25}, 0);
+    CHECK(bn.num_batches_tracked.item() == 0);
+    // Any batch size in inference, even a single value per channel.
+    CHECK(bn(tg::randn({1, 3})).shape() == tg::Shape{1, 3});
+  }
+  SUBCASE("eval, not tracking: batch statistics") {
+    nn::BatchNorm1d bn(Options(3).track_running_stats(false));
+    bn.eval();
+    check_close(bn(x), tg_test::flat(batch_normalised), 1e-6);
+  }
+}
+
+TEST_CASE("MindSpore mode table: use_batch_statistics true, false and None against the mode") {
+  tg::manual_seed(4);
+  const Tensor x = tg::randn({6, 3}) + 2.0;
+  const Tensor batch_normalised = nn::functional::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true);
+  const Tensor moving_normalised = x / std::sqrt(1.0 + 1e-5);  // moving mean 0, variance 1
+
+  SUBCASE("true: batch statistics and updates, even in inference mode") {
+    nn::BatchNorm1d bn(Options::mindspore(3).use_batch_statistics(true));
+    CHECK_FALSE(bn.is_training());
+    check_close(bn(x), tg_test::flat(batch_normalised), 1e-6);
+    CHECK_FALSE(bitwise_equal(bn.moving_mean(), tg::zeros({3})));
+  }
+  SUBCASE("false: moving statistics, never updated, even in training mode") {
+    nn::BatchNorm1d bn(Options::mindspore(3).use_batch_statistics(false));
+    bn.set_train();
+    check_close(bn(x), tg_test::flat(moving_normalised), 1e-6);
+    check_close(bn.moving_mean(), {0, 0, 0}, 0);
+    check_close(bn.moving_variance(), {1, 1, 1}, 0);
+  }
+  SUBCASE("None follows the mode, and a parent's set_train reaches it") {
+    nn::Sequential net(nn::BatchNorm1d(Options::mindspore(3)));
+    auto bn = net.at<nn::BatchNorm1d>(0);
+    check_close(net(x), tg_test::flat(moving_normalised), 1e-6);  // inference
+    check_close(bn->moving_mean(), {0, 0, 0}, 0);
+    net.set_train(true);
+    check_close(net(x), tg_test::flat(batch_normalised), 1e-6);   // training
+    CHECK_FALSE(bitwise_equal(bn->moving_mean(), tg::zeros({3})));
+    net.set_train(false);
+    const Tensor before = bn->moving_mean().clone();
+    net(x);
+    CHECK(bitwise_equal(bn->moving_mean(), before));
+  }
+}
+
+TEST_CASE("MindSpore names, frozen gamma/beta with affine=false, and the init options") {
+  nn::BatchNorm1d bn(Options::mindspore(2).affine(false).gamma_init(2.0).beta_init("ones"));
+  CHECK(bn.state_dict().keys() == std::vector<std::string>{"gamma", "beta", "moving_mean", "moving_variance"});
+  CHECK(bn.named_parameters().keys() == std::vector<std::string>{"gamma", "beta"});
+  CHECK_FALSE(bn.gamma().requires_grad());
+  CHECK_FALSE(bn.beta().requires_grad());
+  // Still applied: 2·x/sqrt(1 + eps) + 1 in inference.
+  check_close(bn(Tensor({{1.0, 2.0}})), {2 / std::sqrt(1 + 1e-5) + 1, 4 / std::sqrt(1 + 1e-5) + 1}, 1e-6);
+  // Frozen: no gradient reaches them.
+  bn.set_train();
+  Tensor x = tg::randn({4, 2}).set_requires_grad();
+  tg::sum(bn(x) * x).backward();
+  CHECK(x.grad().defined());
+  CHECK_FALSE(bn.gamma().grad().defined());
+
+  tg::manual_seed(1);
+  nn::BatchNorm1d custom(Options::mindspore(3)
+                             .gamma_init(Tensor({1.0, 2.0, 3.0}))
+                             .beta_init("normal")
+                             .moving_mean_init("uniform")
+                             .moving_var_init(0.5));
+  check_close(custom.gamma(), {1, 2, 3}, 0);
+  CHECK(xt::amax(xt::abs(custom.moving_mean().values<float>()))() <= 0.07f);
+  CHECK(xt::amax(xt::abs(custom.beta().values<float>()))() < 0.05f);
+  check_close(custom.moving_variance(), {0.5, 0.5, 0.5}, 0);
+  CHECK(custom.gamma().requires_grad());
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(3).gamma_init(Tensor({1.0, 2.0}))),
+                       "BatchNorm1d: gamma_init tensor has shape [2], expected [3]", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(3).beta_init("xavier")), doctest::Contains("beta_init must be"),
+                       tg::Error);
+
+  std::ostringstream out;
+  out << nn::BatchNorm1d(Options::mindspore(4).momentum(0.8));
+  CHECK(out.str() ==
+        "BatchNorm1d(num_features=4, eps=1e-05, momentum=0.8, affine=true, gamma_init=ones, beta_init=zeros, "
+        "moving_mean_init=zeros, moving_var_init=ones, use_batch_statistics=None, data_format=NCHW)");
+}
+
+TEST_CASE("NHWC takes (N, L, C) and equals NCHW on the permuted input") {
+  tg::manual_seed(5);
+  const Tensor x = tg::randn({4, 3, 5});  // (N, C, L)
+  nn::BatchNorm1d nchw(Options::mindspore(3).use_batch_statistics(true));
+  nn::BatchNorm1d nhwc(Options::mindspore(3).use_batch_statistics(true).data_format("NHWC"));
+  const Tensor a = nchw(x);
+  const Tensor b = nhwc(tg::permute(x, {0, 2, 1}));
+  check_close(tg::permute(b, {0, 2, 1}), tg_test::flat(a), 1e-6);
+  check_close(nhwc.moving_mean(), tg_test::flat(nchw.moving_mean()), 1e-7);
+  CHECK_THROWS_WITH_AS(nhwc(tg::randn({4, 3, 5})), "BatchNorm1d: expected 3 channels (num_features) at dim 2, got input [4, 3, 5]",
+                       tg::Error);
+}
+
+TEST_CASE("running_var_unbiased(false) gives MindSpore-CPU's biased update") {
+  nn::BatchNorm1d bn(Options::mindspore(4).affine(false).momentum(0.9).running_var_unbiased(false));
+  bn.set_train();
+  bn(seed_input());
+  // biased variances of the columns are 0.01, 0.0025, 0.0025, 0.0225: 0.9 + 0.1·var
+  check_close(bn.moving_variance(), {0.901, 0.90025, 0.90025, 0.90225}, 1e-6);
+}
+
+TEST_CASE("PyTorch golden values: 3 training steps then eval on a 3-D input") {
+  // tests/data/batchnorm_golden.inc, from tests/data/make_batchnorm_golden.py:
+  // BatchNorm1d(2, momentum=0.1), float64, weight [1.5, -0.5], bias [0.25, 2.0], input (3, 2, 4).
+  nn::BatchNorm1d bn(2);
+  bn.to(tg::kFloat64);
+  {
+    tg::NoGradGuard no_grad;
+    bn.weight.values_mut<double>() = xt::xarray<double>{1.5, -0.5};
+    bn.bias.values_mut<double>() = xt::xarray<double>{0.25, 2.0};
+  }
+  auto run_step = [&](const BatchNormGoldenStep& step) {
+    Tensor x = values64(step.x, {3, 2, 4}).set_requires_grad();
+    bn.zero_grad();
+    const Tensor y = bn(x);
+    y.backward(values64(step.grad_out, {3, 2, 4}));
+    check_close(y, step.y, 1e-12);
+    check_close(x.grad(), step.grad_x, 1e-12);
+    check_close(bn.weight.grad(), step.grad_weight, 1e-12);
+    check_close(bn.bias.grad(), step.grad_bias, 1e-12);
+    check_close(bn.running_mean, step.running_mean, 1e-12);
+    check_close(bn.running_var, step.running_var, 1e-12);
+  };
+  for (const BatchNormGoldenStep& step : batchnorm_golden_training()) run_step(step);
+  bn.eval();
+  run_step(batchnorm_golden_eval());
+  CHECK(bn.num_batches_tracked.item() == batchnorm_golden_num_batches_tracked());
+}
+
+TEST_CASE("gradcheck in both modes, 2-D and 3-D, affine on and off, both conventions, NHWC") {
+  tg::manual_seed(6);
+  auto check = [](nn::BatchNorm1d& bn, const tg::Shape& shape) {
+    bn.to(tg::kFloat64);
+    {  // non-trivial affine and running statistics
+      tg::NoGradGuard no_grad;
+      if (bn.weight.defined()) nn::init::uniform_(bn.weight, 0.5, 1.5);
+      if (bn.bias.defined()) nn::init::uniform_(bn.bias, -0.5, 0.5);
+      if (bn.running_mean.defined()) nn::init::uniform_(bn.running_mean, -1, 1);
+      if (bn.running_var.defined()) nn::init::uniform_(bn.running_var, 0.5, 2);
+    }
+    Inputs inputs{tg_test::uniform64(shape, -2, 2)};
+    for (const Tensor& p : bn.parameters())
+      if (p.requires_grad()) inputs.push_back(p);
+    CHECK_GRADCHECK([&](const Inputs& in) { return bn(in[0]); }, inputs);
+  };
+  for (bool training : {true, false})
+    for (bool affine : {true, false}) {
+      INFO("training ", training, ", affine ", affine);
+      nn::BatchNorm1d pt(Options(3).affine(affine));
+      pt.train(training);
+      check(pt, {4, 3});
+      check(pt, {2, 3, 3});
+      nn::BatchNorm1d ms(Options::mindspore(3).affine(affine));
+      ms.set_train(training);
+      check(ms, {4, 3});
+      check(ms, {2, 3, 3});
+      nn::BatchNorm1d nhwc(Options::mindspore(3).affine(affine).data_format("NHWC"));
+      nhwc.set_train(training);
+      check(nhwc, {2, 3, 3});
+    }
+  nn::BatchNorm1d untracked(Options(2).track_running_stats(false));
+  untracked.eval();
+  check(untracked, {5, 2});
+}
+
+TEST_CASE("float32 statistics keep their accuracy for a large mean") {
+  // Values 10000 + small noise: a one-pass float sum of squares would lose the variance.
+  tg::manual_seed(7);
+  const Tensor noise = tg::randn({4096, 2}, tg::kFloat64) * 0.01;
+  const Tensor x = (noise + 10000.0).to(tg::kFloat32);
+  nn::BatchNorm1d bn(Options(2).momentum(1.0));
+  bn(x);
+  const Tensor exact_var = tg::var(x.to(tg::kFloat64), {0});
+  check_close(bn.running_var, tg_test::flat(exact_var), 1e-8);
+  check_close(bn.running_mean, tg_test::flat(tg::mean(x.to(tg::kFloat64), {0})), 1e-3);
+}
+
+TEST_CASE("forward and backward give the same bits with 1 and 2 threads") {
+  auto run = [](const tg::Shape& shape, const Options& options) {
+    tg::manual_seed(8);
+    nn::BatchNorm1d bn(options);
+    bn.set_train();
+    Tensor x = tg::randn(shape).set_requires_grad();
+    const Tensor y = bn(x);
+    y.backward(tg::randn(shape));
+    return std::vector<Tensor>{y, x.grad(), bn.weight.grad(), bn.bias.grad(), bn.running_mean, bn.running_var};
+  };
+  const std::vector<std::pair<tg::Shape, Options>> cases = {
+      {{4096, 64}, Options(64)}, {{32, 16, 512}, Options(16)}, {{16, 300, 24}, Options::mindspore(24).data_format("NHWC")}};
+  for (const auto& [shape, options] : cases) {
+    tg::set_num_threads(1);
+    const auto one = run(shape, options);
+    tg::set_num_threads(2);
+    const auto two = run(shape, options);
+    for (std::size_t i = 0; i < one.size(); ++i) {
+      INFO("shape ", tg::shape_str(shape), " result ", i);
+      CHECK(bitwise_equal(one[i], two[i]));
+    }
+  }
+}
+
+TEST_CASE("state_dict keys per convention and a checkpoint round trip") {
+  nn::BatchNorm1d pt(4);
+  CHECK(pt.state_dict().keys() ==
+        std::vector<std::string>{"weight", "bias", "running_mean", "running_var", "num_batches_tracked"});
+  nn::BatchNorm1d ms(Options::mindspore(4));
+  CHECK(ms.state_dict().keys() == std::vector<std::string>{"gamma", "beta", "moving_mean", "moving_variance"});
+
+  tg::manual_seed(9);
+  nn::Sequential a(nn::Linear(3, 4), nn::BatchNorm1d(4));
+  for (int i = 0; i < 3; ++i) a(tg::randn({8, 3}));
+  const std::string path = "batchnorm_roundtrip.safetensors";
+  tg::save(a, path);
+  nn::Sequential b(nn::Linear(3, 4), nn::BatchNorm1d(4));
+  tg::load(b, path);
+  std::remove(path.c_str());
+  CHECK(b.at<nn::BatchNorm1d>(1)->num_batches_tracked.item() == 3);
+  a.eval();
+  b.eval();
+  const Tensor x = tg::randn({5, 3});
+  CHECK(bitwise_equal(a(x), b(x)));
+}
+
+TEST_CASE("bad input and bad options give clear errors") {
+  nn::BatchNorm1d bn(4);
+  CHECK_THROWS_WITH_AS(bn(tg::zeros({2, 3, 4, 5})), "BatchNorm1d: expected 2D or 3D input (got 4D input [2, 3, 4, 5])",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(bn(tg::zeros({2, 3})), "BatchNorm1d: expected 4 channels (num_features) at dim 1, got input [2, 3]",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(bn(tg::zeros({1, 4})),
+                       "BatchNorm1d: Expected more than 1 value per channel when training, got input size [1, 4]",
+                       tg::Error);
+  CHECK(bn.num_batches_tracked.item() == 0);  // the failed call changed nothing
+  check_close(bn.running_mean, {0, 0, 0, 0}, 0);
+  CHECK_THROWS_WITH_AS(bn(tg::zeros({1, 4, 1})), doctest::Contains("got input size [1, 4, 1]"), tg::Error);
+  CHECK(bn(tg::zeros({1, 4, 2})).shape() == tg::Shape{1, 4, 2});  // N·L = 2 is enough
+
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(0)), "BatchNorm1d: num_features must be a positive integer, got 0",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(4).eps(0)), "BatchNorm1d: eps must be in (0, 1], got 0",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(4).eps(1.5)), "BatchNorm1d: eps must be in (0, 1], got 1.5",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(4).momentum(1.2)),
+                       "BatchNorm1d: momentum must be in [0, 1] (MindSpore: the weight of the old moving statistic), got 1.2",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(4).data_format("NCL")),
+                       "BatchNorm1d: data_format must be \"NCHW\" or \"NHWC\", got \"NCL\"", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options(4).use_batch_statistics(true)),
+                       doctest::Contains("are MindSpore options; build the options with BatchNorm1dOptions::mindspore"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(4).track_running_stats(false)),
+                       doctest::Contains("track_running_stats is a PyTorch option"), tg::Error);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options(4).momentum(-0.1)), doctest::Contains("momentum must be in [0, 1] or nullopt"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(nn::functional::batch_norm(tg::randn({3, 2}), Tensor(), Tensor()),
+                       "batch_norm: running_mean and running_var are required to normalise with running statistics",
+                       tg::Error);
+}
+
+TEST_CASE("functional batch_norm takes the training flag as an argument") {
+  tg::manual_seed(10);
+  const Tensor x = tg::randn({5, 3});
+  Tensor rm = tg::zeros({3}), rv = tg::ones({3});
+  nn::BatchNorm1d bn(3);
+  const Tensor expected = bn(x);
+  const Tensor y = nn::functional::batch_norm(x, rm, rv, tg::ones({3}), tg::zeros({3}), /*training=*/true, 0.1, 1e-5);
+  CHECK(bitwise_equal(y, expected));
+  CHECK(bitwise_equal(rm, bn.running_mean));
+  const Tensor before = rm.clone();
+  nn::functional::batch_norm(x, rm, rv, Tensor(), Tensor(), /*training=*/false);
+  CHECK(bitwise_equal(rm, before));
+}
