@@ -7,6 +7,23 @@
 
 namespace tg::nn {
 
+StateDict with_prefix(const StateDict& state, const std::string& prefix) {
+  StateDict out;
+  for (const auto& [key, tensor] : state) out.insert(prefix + key, tensor);
+  return out;
+}
+
+StateDict under_prefix(const StateDict& state, const std::string& prefix) {
+  StateDict out;
+  for (const auto& [key, tensor] : state)
+    if (key.compare(0, prefix.size(), prefix) == 0) out.insert(key.substr(prefix.size()), tensor);
+  return out;
+}
+
+void merge_into(StateDict& into, const StateDict& more) {
+  for (const auto& [key, tensor] : more) into.insert(key, tensor);
+}
+
 Tensor Module::forward(const Tensor&) {
   fail(type_name_, ": this module has no forward(input)");
 }

@@ -62,6 +62,13 @@ class OrderedDict {
 // Parameters and buffers by PyTorch's dotted key names.
 using StateDict = OrderedDict<Tensor>;
 
+// For one checkpoint holding several state dicts (model, optimizer, scheduler):
+// with_prefix(model.state_dict(), "model.") and, on the way back, the entries under "model.".
+StateDict with_prefix(const StateDict& state, const std::string& prefix);
+StateDict under_prefix(const StateDict& state, const std::string& prefix);
+// Appends every entry of `more` to `into` (names must not repeat).
+void merge_into(StateDict& into, const StateDict& more);
+
 class Module {
  public:
   virtual ~Module() = default;

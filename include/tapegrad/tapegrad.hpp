@@ -3,3 +3,4 @@
 
 #include "core/core.hpp"
 #include "layers/layers.hpp"
+#include "optim/optim.hpp"

@@ -1,0 +1,75 @@
+#include "optim/adam.hpp"
+
+#include <cmath>
+
+#include "core/creation.hpp"
+
+namespace tg::optim {
+
+void AdamOptions::validate(const char* optimizer) const {
+  TG_CHECK(lr_ >= 0, optimizer, ": invalid learning rate lr=", lr_, " (must be >= 0)");
+  TG_CHECK(eps_ >= 0, optimizer, ": invalid eps=", eps_, " (must be >= 0)");
+  TG_CHECK(betas_.first >= 0 && betas_.first < 1, optimizer, ": invalid beta1=", betas_.first, " (must be in [0, 1))");
+  TG_CHECK(betas_.second >= 0 && betas_.second < 1, optimizer, ": invalid beta2=", betas_.second,
+           " (must be in [0, 1))");
+  TG_CHECK(weight_decay_ >= 0, optimizer, ": invalid weight_decay=", weight_decay_, " (must be >= 0)");
+}
+
+std::vector<std::pair<std::string, double>> AdamOptions::values() const {
+  return {{"lr", lr_}, {"beta1", betas_.first}, {"beta2", betas_.second}, {"eps", eps_},
+          {"weight_decay", weight_decay_}, {"amsgrad", amsgrad_ ? 1.0 : 0.0}};
+}
+
+void AdamOptions::set_values(const std::vector<std::pair<std::string, double>>& v) {
+  lr_ = option_value(v, "lr", "Adam");
+  betas_ = {option_value(v, "beta1", "Adam"), option_value(v, "beta2", "Adam")};
+  eps_ = option_value(v, "eps", "Adam");
+  weight_decay_ = option_value(v, "weight_decay", "Adam");
+  amsgrad_ = option_value(v, "amsgrad", "Adam") != 0.0;
+}
+
+namespace detail {
+
+bool adam_buffer(const std::string& name) {
+  return name == "exp_avg" || name == "exp_avg_sq" || name == "max_exp_avg_sq";
+}
+
+void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& o, double l2) {
+  const Tensor zero = zeros_like(param);
+  const std::int64_t t = ++state.step;
+  const auto [beta1, beta2] = o.betas();
+  // Scalars in double, as PyTorch computes them in Python floats.
+  const double step_size = o.lr() / (1 - std::pow(beta1, double(t)));
+  const double bias_correction2_sqrt = std::sqrt(1 - std::pow(beta2, double(t)));
+  dispatch_floating(param.dtype(), "Adam", [&]<class T>() {
+    T* p = param.values_mut<T>().data();
+    const T* g = grad.data<T>();
+    T* m = state.buffer("exp_avg", zero).template values_mut<T>().data();
+    T* v = state.buffer("exp_avg_sq", zero).template values_mut<T>().data();
+    T* v_max = o.amsgrad() ? state.buffer("max_exp_avg_sq", zero).template values_mut<T>().data() : nullptr;
+    // Constants are rounded from double once, as PyTorch passes Python floats to its kernels.
+    const T b2 = T(beta2), one_minus_b1 = T(1 - beta1), one_minus_b2 = T(1 - beta2);
+    const T decay = T(l2), eps = T(o.eps()), size = T(step_size);
+    const T correction = T(bias_correction2_sqrt);
+    for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) {
+        const T gi = decay != T(0) ? g[i] + decay * p[i] : g[i];
+        m[i] = lerp(m[i], gi, one_minus_b1);
+        v[i] = v[i] * b2 + one_minus_b2 * gi * gi;
+        T second = v[i];
+        if (v_max) second = v_max[i] = std::max(v_max[i], v[i]);
+        p[i] = p[i] - size * (m[i] / (std::sqrt(second) / correction + eps));
+      }
+    });
+  });
+}
+
+}  // namespace detail
+
+void Adam::update(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& o) {
+  detail::adam_step(param, grad, state, o, o.weight_decay());
+}
+
+bool Adam::known_buffer(const std::string& name) const { return detail::adam_buffer(name); }
+
+}  // namespace tg::optim

@@ -1,0 +1,57 @@
+// Adam (and its moment update, which AdamW shares), with PyTorch's rule:
+//   g = grad + weight_decay·p                       (Adam's L2 penalty; AdamW decays p instead)
+//   m = β1·m + (1 - β1)·g,   v = β2·v + (1 - β2)·g²,  t = t + 1
+//   v̂ = max(v̂, v) with amsgrad, else v
+//   p = p - lr/(1 - β1^t) · m / (sqrt(v̂)/sqrt(1 - β2^t) + eps)
+#pragma once
+
+#include <utility>
+
+#include "optim/optimizer.hpp"
+
+namespace tg::optim {
+
+class AdamOptions {
+ public:
+  explicit AdamOptions(double lr = 1e-3) : lr_(lr) {}
+  AdamOptions& lr(double v) { lr_ = v; return *this; }
+  AdamOptions& betas(std::pair<double, double> v) { betas_ = v; return *this; }
+  AdamOptions& eps(double v) { eps_ = v; return *this; }
+  AdamOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  AdamOptions& amsgrad(bool on) { amsgrad_ = on; return *this; }
+  double lr() const { return lr_; }
+  std::pair<double, double> betas() const { return betas_; }
+  double eps() const { return eps_; }
+  double weight_decay() const { return weight_decay_; }
+  bool amsgrad() const { return amsgrad_; }
+
+  void validate() const { validate("Adam"); }
+  void validate(const char* optimizer) const;
+  std::vector<std::pair<std::string, double>> values() const;
+  void set_values(const std::vector<std::pair<std::string, double>>& values);
+
+ private:
+  double lr_;
+  std::pair<double, double> betas_{0.9, 0.999};
+  double eps_ = 1e-8, weight_decay_ = 0;
+  bool amsgrad_ = false;
+};
+
+class Adam : public Optimizer<AdamOptions> {
+ public:
+  Adam(std::vector<Tensor> params, const AdamOptions& options) : Adam({{std::move(params), options}}) {}
+  explicit Adam(std::vector<ParamGroup<AdamOptions>> groups) : Optimizer("Adam", std::move(groups)) {}
+
+ private:
+  void update(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& options) override;
+  bool known_buffer(const std::string& name) const override;
+};
+
+namespace detail {
+// The moment estimates and the step, shared by Adam and AdamW; l2 is Adam's weight decay
+// (0 for AdamW, which has already decayed the parameter).
+void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& options, double l2);
+bool adam_buffer(const std::string& name);
+}  // namespace detail
+
+}  // namespace tg::optim

@@ -1,0 +1,53 @@
+#include "optim/clip_grad.hpp"
+
+#include <cmath>
+
+#include "core/autograd.hpp"
+
+namespace tg::optim {
+
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type) {
+  TG_CHECK(norm_type > 0, "clip_grad_norm_: norm_type must be positive (or INFINITY), got ", norm_type);
+  // Per-gradient norms first, then the norm of those norms, as PyTorch: the same value, computed
+  // in double.
+  std::vector<double> norms;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    double acc = 0;
+    dispatch_floating(g.dtype(), "clip_grad_norm_", [&]<class T>() {
+      for (T v : g.values<T>()) {
+        const double a = std::fabs(double(v));
+        if (std::isinf(norm_type)) acc = std::max(acc, a);
+        else acc += std::pow(a, norm_type);
+      }
+    });
+    norms.push_back(std::isinf(norm_type) ? acc : std::pow(acc, 1.0 / norm_type));
+  }
+  if (norms.empty()) return 0.0;
+  double total = 0;
+  for (double n : norms) total = std::isinf(norm_type) ? std::max(total, n) : total + std::pow(n, norm_type);
+  if (!std::isinf(norm_type)) total = std::pow(total, 1.0 / norm_type);
+  const double coefficient = std::min(1.0, max_norm / (total + 1e-6));
+  NoGradGuard no_grad;
+  for (const Tensor& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    dispatch_floating(g.dtype(), "clip_grad_norm_", [&]<class T>() { g.values_mut<T>() *= T(coefficient); });
+  }
+  return total;
+}
+
+void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
+  TG_CHECK(clip_value >= 0, "clip_grad_value_: clip_value must be non-negative, got ", clip_value);
+  NoGradGuard no_grad;
+  for (const Tensor& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    dispatch_floating(g.dtype(), "clip_grad_value_", [&]<class T>() {
+      for (T& v : g.values_mut<T>()) v = std::clamp(v, T(-clip_value), T(clip_value));
+    });
+  }
+}
+
+}  // namespace tg::optim

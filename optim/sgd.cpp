@@ -1,0 +1,47 @@
+#include "optim/sgd.hpp"
+
+namespace tg::optim {
+
+void SGDOptions::validate() const {
+  TG_CHECK(lr_ >= 0, "SGD: invalid learning rate lr=", lr_, " (must be >= 0)");
+  TG_CHECK(momentum_ >= 0, "SGD: invalid momentum=", momentum_, " (must be >= 0)");
+  TG_CHECK(weight_decay_ >= 0, "SGD: invalid weight_decay=", weight_decay_, " (must be >= 0)");
+  TG_CHECK(!nesterov_ || (momentum_ > 0 && dampening_ == 0), "SGD: nesterov needs momentum > 0 and dampening = 0, got "
+           "momentum=", momentum_, ", dampening=", dampening_);
+}
+
+std::vector<std::pair<std::string, double>> SGDOptions::values() const {
+  return {{"lr", lr_}, {"momentum", momentum_}, {"dampening", dampening_}, {"weight_decay", weight_decay_},
+          {"nesterov", nesterov_ ? 1.0 : 0.0}};
+}
+
+void SGDOptions::set_values(const std::vector<std::pair<std::string, double>>& v) {
+  lr_ = option_value(v, "lr", "SGD");
+  momentum_ = option_value(v, "momentum", "SGD");
+  dampening_ = option_value(v, "dampening", "SGD");
+  weight_decay_ = option_value(v, "weight_decay", "SGD");
+  nesterov_ = option_value(v, "nesterov", "SGD") != 0.0;
+}
+
+void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGDOptions& o) {
+  const bool first = !state.buffers.contains("momentum_buffer");
+  dispatch_floating(param.dtype(), "SGD", [&]<class T>() {
+    T* p = param.values_mut<T>().data();
+    const T* g = grad.data<T>();
+    T* buf = o.momentum() != 0 ? state.buffer("momentum_buffer", grad).template values_mut<T>().data() : nullptr;
+    const T lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum()), keep = T(1 - o.dampening());
+    for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) {
+        T d = wd != T(0) ? g[i] + wd * p[i] : g[i];
+        if (buf) {
+          buf[i] = first ? d : buf[i] * momentum + keep * d;
+          d = o.nesterov() ? d + momentum * buf[i] : buf[i];
+        }
+        p[i] = p[i] - lr * d;
+      }
+    });
+  });
+  ++state.step;
+}
+
+}  // namespace tg::optim

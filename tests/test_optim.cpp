@@ -1,0 +1,255 @@
+// Optimizers, schedulers and clipping against PyTorch, parameter groups, validation, threads, and
+// a training run that is saved, resumed and ends bit-identical to one that never stopped.
+#include <cstdio>
+
+#include "helpers.hpp"
+
+using tg::Tensor;
+using tg_test::bitwise_equal;
+using tg_test::check_close;
+namespace nn = tg::nn;
+namespace optim = tg::optim;
+
+#include "data/optim_golden.inc"
+
+namespace {
+
+// The problem of tests/data/make_optim_golden.py: mse(x·wᵀ + b, y) from w0, b0.
+struct Problem {
+  Tensor x = Tensor({{0.5, -1.0, 2.0}, {1.5, 0.25, -0.75}, {-0.3, 0.8, 0.1}, {2.0, -0.5, 1.0}});
+  Tensor y = Tensor({{1.0, -2.0}, {0.5, 0.3}, {-1.0, 0.7}, {2.5, -0.4}});
+  Tensor w = Tensor({{0.1, -0.2, 0.3}, {0.4, 0.0, -0.1}}).set_requires_grad();
+  Tensor b = Tensor({0.05, -0.05}).set_requires_grad();
+  Tensor loss() const { return tg::mse_loss(tg::matmul(x, tg::transpose(w, 0, 1)) + b, y); }
+};
+
+std::unique_ptr<optim::OptimizerBase> make_optimizer(std::size_t config, Problem& p) {
+  const std::vector<Tensor> params{p.w, p.b};
+  switch (config) {
+    case 0: return std::make_unique<optim::SGD>(params, optim::SGDOptions(0.1));
+    case 1: return std::make_unique<optim::SGD>(params, optim::SGDOptions(0.05).momentum(0.9).dampening(0.1).weight_decay(0.01));
+    case 2: return std::make_unique<optim::SGD>(params, optim::SGDOptions(0.05).momentum(0.9).nesterov(true).weight_decay(0.001));
+    case 3: return std::make_unique<optim::Adam>(params, optim::AdamOptions(0.01));
+    case 4: return std::make_unique<optim::Adam>(params, optim::AdamOptions(0.02).betas({0.8, 0.99}).weight_decay(0.1).amsgrad(true));
+    case 5: return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(0.01));
+    case 6: return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(0.02).weight_decay(0.1).amsgrad(true));
+    case 7: return std::make_unique<optim::RMSprop>(params, optim::RMSpropOptions(0.01));
+    case 8: return std::make_unique<optim::RMSprop>(params, optim::RMSpropOptions(0.01).alpha(0.9).momentum(0.5).centered(true).weight_decay(0.01));
+    case 9: return std::make_unique<optim::Adagrad>(params, optim::AdagradOptions(0.1));
+    case 10: return std::make_unique<optim::Adagrad>(params, optim::AdagradOptions(0.1).lr_decay(0.01).weight_decay(0.05).initial_accumulator_value(0.1));
+    default:
+      return std::make_unique<optim::SGD>(std::vector<optim::ParamGroup<optim::SGDOptions>>{
+          {{p.w}, optim::SGDOptions(0.1).momentum(0.9)}, {{p.b}, optim::SGDOptions(0.01)}});
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every optimizer configuration follows PyTorch's trajectory for 25 steps") {
+  const auto golden = optim_golden();
+  REQUIRE(golden.size() == 12);
+  for (std::size_t config = 0; config < golden.size(); ++config) {
+    Problem p;
+    auto opt = make_optimizer(config, p);
+    for (std::size_t step = 0; step < golden[config].size(); ++step) {
+      opt->zero_grad();
+      p.loss().backward();
+      opt->step();
+      INFO("config ", config, " step ", step);  // within ~4 float32 ulps of PyTorch
+      std::vector<double> got = tg_test::flat(p.w);
+      got.push_back(p.b.values<float>()(0));
+      got.push_back(p.b.values<float>()(1));
+      for (std::size_t i = 0; i < got.size(); ++i)
+        CHECK(std::abs(got[i] - golden[config][step][i]) <= 5e-7 * std::max(1.0, std::abs(golden[config][step][i])));
+    }
+  }
+}
+
+TEST_CASE("schedulers give PyTorch's learning rates for 35 steps") {
+  const auto golden = scheduler_golden();
+  const std::vector<double> metrics = {1.0, 0.9, 0.95, 0.91, 0.92, 0.93, 0.85, 0.86, 0.87, 0.88, 0.88, 0.89,
+                                       0.8, 0.81, 0.82, 0.83, 0.84, 0.85, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7,
+                                       0.7, 0.7, 0.7, 0.69, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7};
+  for (std::size_t kind = 0; kind < golden.size(); ++kind) {
+    Tensor p = tg::zeros({1}).set_requires_grad();
+    optim::SGD opt({p}, optim::SGDOptions(0.5));
+    std::unique_ptr<optim::LRScheduler> scheduler;
+    std::unique_ptr<optim::ReduceLROnPlateau> plateau;
+    switch (kind) {
+      case 0: scheduler = std::make_unique<optim::StepLR>(opt, 7, 0.5); break;
+      case 1: scheduler = std::make_unique<optim::MultiStepLR>(opt, std::vector<std::int64_t>{5, 12, 12, 20}, 0.3); break;
+      case 2: scheduler = std::make_unique<optim::ExponentialLR>(opt, 0.9); break;
+      case 3: scheduler = std::make_unique<optim::CosineAnnealingLR>(opt, 10, 0.01); break;
+      case 4: scheduler = std::make_unique<optim::LinearLR>(opt, 0.25, 1.0, 8); break;
+      default:
+        plateau = std::make_unique<optim::ReduceLROnPlateau>(
+            opt, optim::ReduceLROnPlateauOptions().factor(0.5).patience(2).threshold(0.01).cooldown(1).min_lr(0.02));
+    }
+    std::vector<double> lrs{opt.lr(0)};
+    for (std::size_t k = 0; k < 35; ++k) {
+      if (scheduler) scheduler->step();
+      else plateau->step(metrics[k]);
+      lrs.push_back(opt.lr(0));
+      CHECK((scheduler ? scheduler->get_last_lr() : plateau->get_last_lr())[0] == opt.lr(0));
+    }
+    INFO("scheduler ", kind);
+    REQUIRE(lrs.size() == golden[kind].size());
+    for (std::size_t i = 0; i < lrs.size(); ++i) CHECK(lrs[i] == doctest::Approx(golden[kind][i]).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("every optimizer decreases the loss of a small regression problem") {
+  for (std::size_t config = 0; config < 12; ++config) {
+    Problem p;
+    auto opt = make_optimizer(config, p);
+    const double first = p.loss().item();
+    for (int step = 0; step < 60; ++step) {
+      opt->zero_grad();
+      p.loss().backward();
+      opt->step();
+    }
+    INFO("config ", config);
+    CHECK(p.loss().item() < 0.8 * first);
+  }
+}
+
+TEST_CASE("parameters without a gradient are skipped") {
+  Tensor a = tg::ones({2}).set_requires_grad(), frozen = tg::ones({2}).set_requires_grad();
+  optim::Adam opt({a, frozen}, optim::AdamOptions(0.1));
+  tg::sum(a * a).backward();
+  opt.step();
+  check_close(frozen, {1, 1}, 0);
+  CHECK(a.values<float>()(0) < 1.0f);
+  CHECK(opt.state_dict().contains("state.0.exp_avg"));
+  CHECK_FALSE(opt.state_dict().contains("state.1.exp_avg"));
+}
+
+TEST_CASE("gradient clipping matches PyTorch") {
+  for (bool infinity : {false, true}) {
+    Problem p;
+    p.loss().backward();
+    const double total = infinity ? optim::clip_grad_norm_({p.w, p.b}, 0.3, INFINITY)
+                                  : optim::clip_grad_norm_({p.w, p.b}, 0.5);
+    const std::vector<double> golden = infinity ? clip_golden_inf() : clip_golden_l2();
+    CHECK(total == doctest::Approx(golden[0]).epsilon(1e-6));
+    std::vector<double> grads = tg_test::flat(p.w.grad());
+    for (double v : tg_test::flat(p.b.grad())) grads.push_back(v);
+    for (std::size_t i = 0; i < grads.size(); ++i) CHECK(grads[i] == doctest::Approx(golden[i + 1]).epsilon(1e-5));
+  }
+  Tensor q = tg::zeros({3}).set_requires_grad();
+  tg::sum(q * Tensor({-3.0, 0.5, 2.0})).backward();
+  optim::clip_grad_value_({q}, 1.0);
+  check_close(q.grad(), {-1.0, 0.5, 1.0}, 0);
+  CHECK(optim::clip_grad_norm_({tg::zeros({1}).set_requires_grad()}, 1.0) == 0.0);  // no gradients at all
+}
+
+TEST_CASE("invalid options name the option and its value") {
+  Tensor p = tg::zeros({1}).set_requires_grad();
+  CHECK_THROWS_WITH_AS(optim::SGD({p}, optim::SGDOptions(-0.1)), "SGD: invalid learning rate lr=-0.1 (must be >= 0)",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(optim::SGD({p}, optim::SGDOptions(0.1).nesterov(true)),
+                       "SGD: nesterov needs momentum > 0 and dampening = 0, got momentum=0, dampening=0", tg::Error);
+  CHECK_THROWS_WITH_AS(optim::SGD({p}, optim::SGDOptions(0.1).weight_decay(-1)),
+                       "SGD: invalid weight_decay=-1 (must be >= 0)", tg::Error);
+  CHECK_THROWS_WITH_AS(optim::Adam({p}, optim::AdamOptions().betas({0.9, 1.0})),
+                       "Adam: invalid beta2=1 (must be in [0, 1))", tg::Error);
+  CHECK_THROWS_WITH_AS(optim::AdamW({p}, optim::AdamWOptions().eps(-1e-8)), "AdamW: invalid eps=-1e-08 (must be >= 0)",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(optim::RMSprop({p}, optim::RMSpropOptions().momentum(-0.5)),
+                       "RMSprop: invalid momentum=-0.5 (must be >= 0)", tg::Error);
+  CHECK_THROWS_WITH_AS(optim::Adagrad({p}, optim::AdagradOptions().lr_decay(-1)),
+                       "Adagrad: invalid lr_decay=-1 (must be >= 0)", tg::Error);
+  CHECK_THROWS_WITH_AS(optim::SGD({p, p}, optim::SGDOptions(0.1)), "SGD: a parameter appears in more than one group",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(optim::SGD({tg::zeros({1})}, optim::SGDOptions(0.1)),
+                       "SGD: can only optimize leaf tensors that require grad", tg::Error);
+}
+
+TEST_CASE("optimizer steps give the same bits with 1 and 2 threads") {
+  auto run = [] {
+    tg::manual_seed(12);
+    Tensor w = tg::randn({300000}).set_requires_grad();
+    optim::Adam opt({w}, optim::AdamOptions(0.01).amsgrad(true));
+    for (int i = 0; i < 3; ++i) {
+      opt.zero_grad();
+      tg::sum(w * w * w).backward();
+      opt.step();
+    }
+    return w;
+  };
+  tg::set_num_threads(1);
+  const Tensor one = run();
+  tg::set_num_threads(2);
+  CHECK(bitwise_equal(one, run()));
+}
+
+TEST_CASE("a run saved mid-way and resumed ends bit-identical to one that never stopped") {
+  tg::manual_seed(13);
+  std::vector<std::pair<Tensor, Tensor>> batches;
+  for (int i = 0; i < 10; ++i) batches.emplace_back(tg::randn({16, 4}), tg::randn({16, 1}));
+  auto make_model = [] { return std::make_shared<nn::Sequential>(nn::Linear(4, 16), nn::BatchNorm1d(16), nn::ReLU(), nn::Linear(16, 1)); };
+  struct Run {
+    std::shared_ptr<nn::Sequential> model;
+    std::unique_ptr<optim::Adam> opt;
+    std::unique_ptr<optim::StepLR> scheduler;
+  };
+  auto start = [&](std::uint64_t seed) {
+    tg::manual_seed(seed);
+    Run r{make_model(), nullptr, nullptr};
+    r.opt = std::make_unique<optim::Adam>(r.model->parameters(), optim::AdamOptions(0.01).weight_decay(0.001));
+    r.scheduler = std::make_unique<optim::StepLR>(*r.opt, 3, 0.5);
+    return r;
+  };
+  auto train = [&](Run& r, int from, int to) {
+    for (int i = from; i < to; ++i) {
+      r.opt->zero_grad();
+      tg::mse_loss(r.model->forward(batches[i].first), batches[i].second).backward();
+      optim::clip_grad_norm_(r.model->parameters(), 1.0);
+      r.opt->step();
+      r.scheduler->step();
+    }
+  };
+
+  Run straight = start(1);
+  train(straight, 0, 10);
+
+  Run first = start(1);
+  train(first, 0, 6);
+  nn::StateDict checkpoint = nn::with_prefix(first.model->state_dict(), "model.");
+  nn::merge_into(checkpoint, nn::with_prefix(first.opt->state_dict(), "optimizer."));
+  nn::merge_into(checkpoint, nn::with_prefix(first.scheduler->state_dict(), "scheduler."));
+  const std::string path = "resume_test.safetensors";
+  tg::save(checkpoint, path);
+
+  Run resumed = start(99);  // different initial weights: everything must come from the file
+  const nn::StateDict loaded = tg::load_state_dict(path);
+  std::remove(path.c_str());
+  resumed.model->load_state_dict(nn::under_prefix(loaded, "model."));
+  resumed.opt->load_state_dict(nn::under_prefix(loaded, "optimizer."));
+  resumed.scheduler->load_state_dict(nn::under_prefix(loaded, "scheduler."));
+  CHECK(resumed.opt->lr(0) == first.opt->lr(0));
+  train(resumed, 6, 10);
+
+  const auto a = straight.model->state_dict(), b = resumed.model->state_dict();
+  for (const auto& [key, value] : a) {
+    INFO(key);
+    CHECK(bitwise_equal(value.to(tg::kFloat64), b.at(key).to(tg::kFloat64)));
+  }
+  CHECK(straight.opt->lr(0) == resumed.opt->lr(0));
+}
+
+TEST_CASE("a loaded optimizer state is checked before anything changes") {
+  Tensor p = tg::zeros({2}).set_requires_grad();
+  optim::Adam opt({p}, optim::AdamOptions(0.1));
+  nn::StateDict bad;
+  bad.insert("param_groups.0.lr", tg::full({}, 0.5, tg::kFloat64));
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(bad), "Adam: the state has no option \"beta1\"", tg::Error);
+  CHECK(opt.lr(0) == 0.1);
+  nn::StateDict wrong = opt.state_dict();
+  wrong.insert("state.0.exp_avg", tg::zeros({3}));
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(wrong), "Adam: \"state.0.exp_avg\" is float32 [3] but its parameter is float32 [2]",
+                       tg::Error);
+  nn::StateDict foreign = opt.state_dict();
+  foreign.insert("state.0.momentum_buffer", tg::zeros({2}));
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(foreign), "Adam: unexpected state key \"state.0.momentum_buffer\"", tg::Error);
+}
