@@ -1,34 +1,41 @@
-// xor: a 2-8-1 network learns XOR with plain tensors, autograd and a hand-written SGD step.
-#include <cstdio>
+// xor: a small MLP learns XOR to 100% accuracy.
+#include "common.hpp"
 
-#include <tapegrad/tapegrad.hpp>
+namespace nn = tg::nn;
 
-int main() {
-  tg::manual_seed(0);
+int main(int argc, char** argv) {
+  CLI::App app{"xor: a 2-8-2 MLP learns XOR"};
+  examples::TrainOptions o;
+  o.epochs = 150;
+  o.batch_size = 4;
+  o.lr = 0.05;
+  examples::add_train_options(app, o);
+  CLI11_PARSE(app, argc, argv);
+  examples::apply(o);
+
   const tg::Tensor x({{0, 0}, {0, 1}, {1, 0}, {1, 1}});
-  const tg::Tensor y({{0}, {1}, {1}, {0}});
+  const tg::Tensor y(std::vector<std::int64_t>{0, 1, 1, 0}, {4});
+  tg::data::DataLoader loader(tg::data::TensorDataset(x, y), tg::data::DataLoaderOptions(o.batch_size).shuffle(true));
 
-  std::vector<tg::Tensor> params = {
-      (tg::randn({2, 8}) * 1.0).detach().set_requires_grad(), tg::zeros({8}, tg::TensorOptions().requires_grad(true)),
-      (tg::randn({8, 1}) * 1.0).detach().set_requires_grad(), tg::zeros({1}, tg::TensorOptions().requires_grad(true))};
+  nn::Sequential model(nn::Linear(2, 8), nn::Tanh(), nn::Linear(8, 2));
+  tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(o.lr));
+  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer);
+  examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "accuracy"});
 
-  const double lr = 0.5;
-  for (int epoch = 1; epoch <= 2000; ++epoch) {
-    const tg::Tensor hidden = tg::tanh(tg::matmul(x, params[0]) + params[1]);
-    const tg::Tensor prediction = tg::sigmoid(tg::matmul(hidden, params[2]) + params[3]);
-    const tg::Tensor loss = tg::mean((prediction - y) * (prediction - y));
-    for (tg::Tensor& p : params) p.set_grad(tg::Tensor());
-    loss.backward();
-    {
-      tg::NoGradGuard no_grad;
-      for (tg::Tensor& p : params) p.values_mut<float>() -= float(lr) * p.grad().values<float>();
+  for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
+    examples::Progress progress(epoch, o.epochs, loader.size());
+    for (const tg::data::Batch& batch : loader) {
+      optimizer.zero_grad();
+      tg::Tensor loss = tg::cross_entropy(model(batch.input), batch.target);
+      loss.backward();
+      optimizer.step();
+      progress.step(loss.item());
     }
-    if (epoch % 500 == 0) {
-      int correct = 0;
-      for (std::size_t i = 0; i < 4; ++i)
-        correct += (prediction.values<float>()(i, 0) > 0.5f) == (y.values<float>()(i, 0) > 0.5f);
-      std::printf("epoch %4d  loss %.5f  accuracy %d/4\n", epoch, loss.item(), correct);
-    }
+    const double acc = examples::accuracy(model, x, y);
+    progress.finish("accuracy " + examples::percent(acc));
+    metrics.row({double(epoch), progress.mean_loss(), acc});
+    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, epoch);
   }
+  std::printf("final accuracy %s\n", examples::percent(examples::accuracy(model, x, y)).c_str());
   return 0;
 }

@@ -63,6 +63,8 @@ TEST_CASE("gradcheck: powers, exponentials and comparisons") {
       {"sqrt", [](const Inputs& x) { return tg::sqrt(x[0]); }, {positive64({2, 3})}},
       {"rsqrt", [](const Inputs& x) { return tg::rsqrt(x[0]); }, {positive64({2, 3})}},
       {"abs", [](const Inputs& x) { return tg::abs(x[0]); }, {away_from_zero64({2, 3})}},
+      {"sin", [](const Inputs& x) { return tg::sin(x[0]); }, {uniform64({2, 3}, -3, 3)}},
+      {"cos", [](const Inputs& x) { return tg::cos(x[0]); }, {uniform64({2, 3}, -3, 3)}},
       {"clamp both", [](const Inputs& x) { return tg::clamp(x[0], -0.7, 0.7); }, {away_from_zero64({3, 4})}},
       {"clamp min", [](const Inputs& x) { return tg::clamp(x[0], 0.0, std::nullopt); }, {away_from_zero64({6})}},
       {"maximum", [](const Inputs& x) { return tg::maximum(x[0], x[1]); }, {uniform64({2, 3}), uniform64({2, 3})}},

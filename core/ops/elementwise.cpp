@@ -139,6 +139,16 @@ Tensor abs(const Tensor& a) {
   });
 }
 
+Tensor sin(const Tensor& a) {
+  Tensor out = unary("sin", a, [](const auto& x) { return xt::sin(x); });
+  return record("sin", out, {a}, [a](const Tensor& grad) -> Grads { return {grad * cos(a)}; });
+}
+
+Tensor cos(const Tensor& a) {
+  Tensor out = unary("cos", a, [](const auto& x) { return xt::cos(x); });
+  return record("cos", out, {a}, [a](const Tensor& grad) -> Grads { return {-grad * sin(a)}; });
+}
+
 // ---- comparisons that route gradients --------------------------------------------------------
 
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max) {

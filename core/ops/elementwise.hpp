@@ -1,4 +1,4 @@
-// Elementwise arithmetic and math: add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, abs, clamp,
+// Elementwise arithmetic and math: add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, abs, sin, cos, clamp,
 // maximum, minimum, where. Binary ops broadcast like NumPy; both inputs must have one dtype.
 #pragma once
 
@@ -27,6 +27,8 @@ Tensor log(const Tensor& a);
 Tensor sqrt(const Tensor& a);
 Tensor rsqrt(const Tensor& a);  // 1 / sqrt(a)
 Tensor abs(const Tensor& a);    // gradient 0 at 0, like PyTorch
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
 
 // Limits to [min, max]; either bound may be left out. The gradient passes where min <= a <= max.
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);

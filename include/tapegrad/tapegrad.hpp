@@ -2,5 +2,6 @@
 #pragma once
 
 #include "core/core.hpp"
+#include "data/data.hpp"
 #include "layers/layers.hpp"
 #include "optim/optim.hpp"

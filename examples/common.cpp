@@ -1,0 +1,103 @@
+#include "common.hpp"
+
+#include <cstdio>
+#include <unistd.h>
+
+namespace examples {
+
+void add_train_options(CLI::App& app, TrainOptions& o) {
+  app.add_option("--epochs", o.epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", o.batch_size, "Samples per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--lr", o.lr, "Learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--seed", o.seed, "Random seed: the same seed gives the same run")->capture_default_str();
+  app.add_option("--threads", o.threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--metrics", o.metrics_csv, "Write per-epoch metrics to this CSV file");
+  app.add_option("--save", o.save, "Save a checkpoint (safetensors) after every epoch");
+  app.add_option("--resume", o.resume, "Continue from a checkpoint written by --save")->check(CLI::ExistingFile);
+}
+
+void apply(const TrainOptions& o) {
+  tg::manual_seed(o.seed);
+  if (o.threads > 0) tg::set_num_threads(o.threads);
+}
+
+Progress::Progress(int epoch, int epochs, std::size_t steps)
+    : epoch_(epoch), epochs_(epochs), steps_(steps), terminal_(isatty(fileno(stdout)) != 0),
+      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+
+void Progress::step(double loss) {
+  ++steps_done_;
+  loss_sum_ += loss;
+  if (!terminal_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (steps_done_ != steps_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  last_draw_ = now;
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const double eta = elapsed / double(steps_done_) * double(steps_ - steps_done_);
+  constexpr int kWidth = 30;
+  const int filled = int(double(kWidth) * double(steps_done_) / double(steps_));
+  std::printf("\repoch %3d/%d [%s%s] %zu/%zu  loss %.4f  ETA %.1f s ", epoch_, epochs_, std::string(filled, '#').c_str(),
+              std::string(kWidth - filled, '.').c_str(), steps_done_, steps_, mean_loss(), eta);
+  std::fflush(stdout);
+}
+
+void Progress::finish(const std::string& summary) {
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  if (terminal_) std::printf("\r\033[K");  // clear the bar
+  std::printf("epoch %3d/%d  loss %.4f  %s  (%.1f s)\n", epoch_, epochs_, mean_loss(), summary.c_str(), elapsed);
+  std::fflush(stdout);
+}
+
+MetricsCsv::MetricsCsv(const std::string& path, const std::vector<std::string>& columns) {
+  if (path.empty()) return;
+  out_.open(path);
+  TG_CHECK(out_.good(), "metrics: cannot write ", path);
+  for (std::size_t i = 0; i < columns.size(); ++i) out_ << (i ? "," : "") << columns[i];
+  out_ << '\n';
+}
+
+void MetricsCsv::row(const std::vector<double>& values) {
+  if (!out_.is_open()) return;
+  for (std::size_t i = 0; i < values.size(); ++i) out_ << (i ? "," : "") << values[i];
+  out_ << '\n';
+  out_.flush();
+}
+
+void save_checkpoint(const std::string& path, const tg::nn::Module& model, const tg::optim::OptimizerBase& optimizer,
+                     int epochs_done) {
+  tg::nn::StateDict state = tg::nn::with_prefix(model.state_dict(), "model.");
+  tg::nn::merge_into(state, tg::nn::with_prefix(optimizer.state_dict(), "optimizer."));
+  state.insert("epochs_done", tg::full({}, epochs_done, tg::kInt64));
+  tg::save(state, path);
+}
+
+int load_checkpoint(const std::string& path, tg::nn::Module& model, tg::optim::OptimizerBase& optimizer) {
+  const tg::nn::StateDict state = tg::load_state_dict(path);
+  const tg::Tensor* epochs = state.find("epochs_done");
+  TG_CHECK(epochs != nullptr, "resume: ", path, " is not a checkpoint written by --save (no epochs_done)");
+  model.load_state_dict(tg::nn::under_prefix(state, "model."));
+  optimizer.load_state_dict(tg::nn::under_prefix(state, "optimizer."));
+  return int(epochs->item());
+}
+
+tg::Tensor predict(tg::nn::Module& model, const tg::Tensor& inputs) {
+  const bool was_training = model.is_training();
+  model.eval();
+  tg::NoGradGuard no_grad;
+  tg::Tensor classes = tg::argmax(model(inputs), 1);
+  model.train(was_training);
+  return classes;
+}
+
+double accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels) {
+  const tg::Tensor right = tg::eq(predict(model, inputs), labels).to(tg::kFloat64);
+  return tg::mean(right).item();
+}
+
+std::string percent(double fraction) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1f%%", 100.0 * fraction);
+  return buffer;
+}
+
+}  // namespace examples

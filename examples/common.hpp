@@ -1,0 +1,74 @@
+// What every training example shares: its command-line options, a progress bar, a metrics CSV
+// file, checkpoints (--save / --resume) and accuracy. The training loops stay in the examples.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <tapegrad/tapegrad.hpp>
+
+namespace examples {
+
+struct TrainOptions {
+  int epochs = 10;
+  std::size_t batch_size = 64;
+  double lr = 1e-3;
+  std::uint64_t seed = 0;
+  int threads = 0;            // 0: all cores
+  std::string metrics_csv;    // per-epoch metrics, when given
+  std::string save;           // checkpoint written after every epoch
+  std::string resume;         // checkpoint to continue from
+};
+
+// --epochs --batch-size --lr --seed --threads --metrics --save --resume, with `o` as defaults.
+void add_train_options(CLI::App& app, TrainOptions& o);
+// Seeds the generator and sets the thread count.
+void apply(const TrainOptions& o);
+
+// One epoch's progress: a bar with ETA redrawn in place on a terminal; nothing until the epoch's
+// summary line when the output is a file or a pipe.
+class Progress {
+ public:
+  Progress(int epoch, int epochs, std::size_t steps);
+  void step(double loss);
+  double mean_loss() const { return steps_done_ ? loss_sum_ / double(steps_done_) : 0.0; }
+  // Prints "epoch  3/20  loss 0.1234  <summary>  (1.2 s)".
+  void finish(const std::string& summary);
+
+ private:
+  int epoch_, epochs_;
+  std::size_t steps_, steps_done_ = 0;
+  double loss_sum_ = 0;
+  bool terminal_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+// Appends one row per epoch to a CSV file (a header first), when a path is given.
+class MetricsCsv {
+ public:
+  MetricsCsv(const std::string& path, const std::vector<std::string>& columns);
+  void row(const std::vector<double>& values);
+
+ private:
+  std::ofstream out_;
+};
+
+// The model, the optimizer and the number of finished epochs in one safetensors file.
+void save_checkpoint(const std::string& path, const tg::nn::Module& model, const tg::optim::OptimizerBase& optimizer,
+                     int epochs_done);
+// Loads them back and returns the number of finished epochs.
+int load_checkpoint(const std::string& path, tg::nn::Module& model, tg::optim::OptimizerBase& optimizer);
+
+// Predicted classes (argmax of the logits) of a model in eval mode, without recording; the
+// model's mode is restored.
+tg::Tensor predict(tg::nn::Module& model, const tg::Tensor& inputs);
+// Fraction of `labels` that predict() gets right.
+double accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels);
+
+std::string percent(double fraction);  // "97.3%"
+
+}  // namespace examples

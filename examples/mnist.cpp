@@ -1,0 +1,56 @@
+// mnist: an MLP with BatchNorm1d on MNIST or Fashion-MNIST IDX files that you bring (--data DIR).
+#include <filesystem>
+
+#include "common.hpp"
+
+namespace nn = tg::nn;
+
+int main(int argc, char** argv) {
+  CLI::App app{"mnist: classify MNIST or Fashion-MNIST from IDX files"};
+  examples::TrainOptions o;
+  o.epochs = 5;
+  o.batch_size = 128;
+  o.lr = 1e-3;
+  std::string dir;
+  examples::add_train_options(app, o);
+  app.add_option("--data", dir, "Directory with the four IDX files")->required();
+  CLI11_PARSE(app, argc, argv);
+
+  tg::data::TensorDataset train({tg::zeros({1, 1}), tg::zeros({1})}), test = train;
+  try {
+    train = tg::data::load_mnist(dir, true);
+    test = tg::data::load_mnist(dir, false);
+  } catch (const tg::Error& e) {
+    std::fprintf(stderr,
+                 "%s\nmnist needs train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+                 "t10k-labels-idx1-ubyte (each may be .gz) in --data DIR, from MNIST or Fashion-MNIST. This machine "
+                 "cannot download them: copy them in.\n",
+                 e.what());
+    return 1;
+  }
+  examples::apply(o);
+  tg::data::DataLoader loader(train, tg::data::DataLoaderOptions(o.batch_size).shuffle(true));
+
+  nn::Sequential model(nn::Linear(784, 256), nn::BatchNorm1d(256), nn::ReLU(),
+                       nn::Linear(256, 128), nn::BatchNorm1d(128), nn::ReLU(), nn::Linear(128, 10));
+  tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(o.lr));
+  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer);
+  examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "test_accuracy"});
+
+  for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
+    examples::Progress progress(epoch, o.epochs, loader.size());
+    for (const tg::data::Batch& batch : loader) {
+      optimizer.zero_grad();
+      tg::Tensor loss = tg::cross_entropy(model(batch.input), batch.target);
+      loss.backward();
+      optimizer.step();
+      progress.step(loss.item());
+    }
+    const double test_accuracy = examples::accuracy(model, test.inputs(), test.targets());
+    progress.finish("test " + examples::percent(test_accuracy));
+    metrics.row({double(epoch), progress.mean_loss(), test_accuracy});
+    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, epoch);
+  }
+  std::printf("test accuracy %s\n", examples::percent(examples::accuracy(model, test.inputs(), test.targets())).c_str());
+  return 0;
+}

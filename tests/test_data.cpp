@@ -1,0 +1,192 @@
+// Datasets, the loader, random_split, CSV and IDX files (written here, raw and gzip), and the
+// mnist example run for one short epoch on generated IDX files.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <zlib.h>
+
+#include "helpers.hpp"
+
+using tg::Tensor;
+namespace data = tg::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("tapegrad_data_" + std::to_string(::getpid()) + "_" + std::to_string(std::rand()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+void write_gzip(const std::string& path, const std::string& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  gzwrite(f, bytes.data(), unsigned(bytes.size()));
+  gzclose(f);
+}
+
+std::string big_endian(std::uint32_t v) {
+  return {char(v >> 24), char(v >> 16 & 0xff), char(v >> 8 & 0xff), char(v & 0xff)};
+}
+
+// IDX bytes: magic, dims, then one byte per value.
+std::string idx_images(std::size_t n, const std::vector<int>& labels) {
+  std::string out = big_endian(2051) + big_endian(std::uint32_t(n)) + big_endian(28) + big_endian(28);
+  for (std::size_t i = 0; i < n; ++i)
+    for (int p = 0; p < 28 * 28; ++p) {
+      // Class k lights up rows 2k..2k+5: an easy, learnable pattern.
+      const int row = p / 28;
+      const bool lit = row >= 2 * labels[i] && row < 2 * labels[i] + 6;
+      out += char(lit ? 200 + int(i % 50) : int(i * 7 % 30));
+    }
+  return out;
+}
+
+std::string idx_labels(const std::vector<int>& labels) {
+  std::string out = big_endian(2049) + big_endian(std::uint32_t(labels.size()));
+  for (int label : labels) out += char(label);
+  return out;
+}
+
+std::vector<int> labels_for(std::size_t n) {
+  std::vector<int> labels;
+  for (std::size_t i = 0; i < n; ++i) labels.push_back(int(i * 7 % 10));
+  return labels;
+}
+
+}  // namespace
+
+TEST_CASE("TensorDataset and DataLoader: batches, drop_last, shuffle by seed, every sample once") {
+  const Tensor x = tg::reshape(tg::arange(20), {10, 2});
+  const Tensor y = tg::arange(10);
+  data::TensorDataset dataset(x, y);
+  CHECK(dataset.size() == 10);
+  data::DataLoader plain(dataset, data::DataLoaderOptions(4));
+  CHECK(plain.size() == 3);
+  std::vector<std::size_t> sizes;
+  for (const data::Batch& batch : plain) sizes.push_back(batch.input.shape()[0]);
+  CHECK(sizes == std::vector<std::size_t>{4, 4, 2});
+  CHECK(data::DataLoader(dataset, data::DataLoaderOptions(4).drop_last(true)).size() == 2);
+
+  auto epoch_order = [&](std::uint64_t seed) {
+    tg::manual_seed(seed);
+    data::DataLoader loader(dataset, data::DataLoaderOptions(3).shuffle(true));
+    std::vector<double> order;
+    for (const data::Batch& batch : loader) {
+      for (double v : tg_test::flat(batch.target)) order.push_back(v);
+      // inputs stay paired with their targets
+      for (std::size_t i = 0; i < batch.target.numel(); ++i)
+        CHECK(batch.input.values<float>()(i, 0) == 2 * batch.target.values<float>()(i));
+    }
+    return order;
+  };
+  const auto a = epoch_order(5), b = epoch_order(5), c = epoch_order(6);
+  CHECK(a == b);
+  CHECK(a != c);
+  auto sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(sorted == tg_test::flat(y));
+  CHECK_THROWS_WITH_AS(data::TensorDataset(x, tg::arange(9)), "TensorDataset: 10 inputs [10, 2] but 9 targets [9]",
+                       tg::Error);
+}
+
+TEST_CASE("random_split is a seeded partition") {
+  data::TensorDataset dataset(tg::arange(10), tg::arange(10));
+  tg::manual_seed(1);
+  const auto parts = data::random_split(dataset, {7, 3});
+  CHECK(parts[0].size() == 7);
+  CHECK(parts[1].size() == 3);
+  std::vector<double> all = tg_test::flat(parts[0].inputs());
+  for (double v : tg_test::flat(parts[1].inputs())) all.push_back(v);
+  std::sort(all.begin(), all.end());
+  CHECK(all == tg_test::flat(tg::arange(10)));
+  tg::manual_seed(1);
+  CHECK(tg_test::flat(data::random_split(dataset, {7, 3})[1].inputs()) == tg_test::flat(parts[1].inputs()));
+  CHECK_THROWS_WITH_AS(data::random_split(dataset, {7, 2}), "random_split: lengths [7, 2] add up to 9, not the dataset size 10",
+                       tg::Error);
+}
+
+TEST_CASE("CSV files: header, label column, gzip, and bad rows with line numbers") {
+  TempDir dir;
+  write_text(dir.file("a.csv"), "label,x,y\n1,0.5,2\n0,-1.5,3e2\r\n\n2, 4 ,5\n");
+  const data::TensorDataset a = data::load_csv(dir.file("a.csv"), data::CsvOptions().header(true).label_column(0));
+  tg_test::check_close(a.inputs(), {0.5, 2, -1.5, 300, 4, 5});
+  CHECK(a.targets().dtype() == tg::kInt64);
+  tg_test::check_close(a.targets(), {1, 0, 2});
+  write_gzip(dir.file("b.csv.gz"), "0.5,1,0.25\n2,3,1.5\n");
+  const data::TensorDataset b = data::load_csv(dir.file("b.csv.gz"), data::CsvOptions().class_labels(false));
+  CHECK(b.targets().shape() == tg::Shape{2, 1});
+  tg_test::check_close(b.targets(), {0.25, 1.5});
+
+  write_text(dir.file("bad.csv"), "1,2,3\n4,5\n");
+  CHECK_THROWS_WITH_AS(data::load_csv(dir.file("bad.csv")), doctest::Contains("bad.csv line 2: expected 3 fields, got 2"),
+                       tg::Error);
+  write_text(dir.file("nan.csv"), "1,2,3\n4,x5,6\n");
+  CHECK_THROWS_WITH_AS(data::load_csv(dir.file("nan.csv")),
+                       doctest::Contains("nan.csv line 2: field 2 \"x5\" is not a number"), tg::Error);
+  write_text(dir.file("label.csv"), "1,2,0.5\n");
+  CHECK_THROWS_WITH_AS(data::load_csv(dir.file("label.csv")),
+                       doctest::Contains("line 1: label 0.5 is not a class index"), tg::Error);
+  CHECK_THROWS_WITH_AS(data::load_csv(dir.file("missing.csv")), doctest::Contains("load_csv: cannot open"), tg::Error);
+}
+
+TEST_CASE("IDX files read back, raw or gzip, and bad files say what is wrong") {
+  TempDir dir;
+  const std::vector<int> labels = labels_for(5);
+  write_text(dir.file("train-images-idx3-ubyte"), idx_images(5, labels));
+  write_gzip(dir.file("train-labels-idx1-ubyte.gz"), idx_labels(labels));
+  const Tensor images = data::load_idx_images(dir.file("train-images-idx3-ubyte"));
+  CHECK(images.shape() == tg::Shape{5, 28, 28});
+  CHECK(images.values<float>()(1, 0, 0) == doctest::Approx(7.0 / 255.0));
+  const Tensor read_labels = data::load_idx_labels(dir.file("train-labels-idx1-ubyte.gz"));
+  tg_test::check_close(read_labels, {0, 7, 4, 1, 8});
+
+  const std::string full = idx_images(5, labels);
+  write_text(dir.file("short"), full.substr(0, full.size() - 10));
+  CHECK_THROWS_WITH_AS(data::load_idx_images(dir.file("short")),
+                       doctest::Contains("has 3910 data bytes but its header [5, 28, 28] needs 3920 (truncated?)"), tg::Error);
+  CHECK_THROWS_WITH_AS(data::load_idx_images(dir.file("train-labels-idx1-ubyte.gz")),
+                       doctest::Contains("has magic number 2049, expected 2051"), tg::Error);
+  write_gzip(dir.file("broken.gz"), full);
+  std::string gz;
+  {
+    std::ifstream in(dir.file("broken.gz"), std::ios::binary);
+    gz.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  write_text(dir.file("broken.gz"), gz.substr(0, gz.size() / 2));
+  CHECK_THROWS_WITH_AS(data::load_idx_images(dir.file("broken.gz")), doctest::Contains("is corrupt or truncated"), tg::Error);
+
+  // Mislabelled: more labels than images.
+  write_text(dir.file("t10k-images-idx3-ubyte"), idx_images(5, labels));
+  write_text(dir.file("t10k-labels-idx1-ubyte"), idx_labels(labels_for(6)));
+  CHECK_THROWS_WITH_AS(data::load_mnist(dir.path.string(), false), doctest::Contains("has 5 images but"), tg::Error);
+  const data::TensorDataset train = data::load_mnist(dir.path.string(), true);
+  CHECK(train.inputs().shape() == tg::Shape{5, 784});
+}
+
+#ifdef TAPEGRAD_MNIST_EXAMPLE
+TEST_CASE("the mnist example trains one short epoch on generated IDX files") {
+  TempDir dir;
+  write_gzip(dir.file("train-images-idx3-ubyte.gz"), idx_images(600, labels_for(600)));
+  write_gzip(dir.file("train-labels-idx1-ubyte.gz"), idx_labels(labels_for(600)));
+  write_text(dir.file("t10k-images-idx3-ubyte"), idx_images(100, labels_for(100)));
+  write_text(dir.file("t10k-labels-idx1-ubyte"), idx_labels(labels_for(100)));
+  const std::string log = dir.file("log.txt");
+  const std::string command = std::string(TAPEGRAD_MNIST_EXAMPLE) + " --data " + dir.path.string() +
+                              " --epochs 1 --batch-size 32 > " + log + " 2>&1";
+  REQUIRE(std::system(command.c_str()) == 0);
+  std::ifstream in(log);
+  const std::string output((std::istreambuf_iterator<char>(in)), {});
+  INFO(output);
+  CHECK(output.find("epoch   1/1") != std::string::npos);
+  CHECK(output.find("test accuracy 100.0%") != std::string::npos);  // the pattern is easy
+  CHECK(std::system((std::string(TAPEGRAD_MNIST_EXAMPLE) + " --data /nonexistent > /dev/null 2>&1").c_str()) != 0);
+}
+#endif
