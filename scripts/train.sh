@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds and runs an example training program: installs missing packages, configures (Release),
-# builds the example and trains it. Extra arguments go to the program.
+# Trains an example model: installs missing packages, configures (Release), builds the spirals
+# example and runs it. It writes spirals.png (the decision boundary) in the current directory.
+# Extra arguments go to the program (try --help).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
-bash scripts/deps.sh
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target xor
-./build/release/examples/xor "$@"
+bash "$root/scripts/deps.sh"
+cmake --preset release -S "$root" >/dev/null
+cmake --build "$root/build/release" -j "$(nproc)" --target spirals
+"$root/build/release/examples/spirals" --png "$PWD/spirals.png" "$@"
