@@ -34,7 +34,7 @@ void Adagrad::update(Tensor& param, const Tensor& grad, ParamState& state, const
   dispatch_floating(param.dtype(), "Adagrad", [&]<class T>() {
     T* p = param.values_mut<T>().data();
     const T* g = grad.data<T>();
-    T* sum = state.buffer("sum", full_like(param, o.initial_accumulator_value())).template values_mut<T>().data();
+    T* sum = state.buffer("sum", param, o.initial_accumulator_value()).template values_mut<T>().data();
     const T wd = T(o.weight_decay()), eps = T(o.eps()), rate = T(clr);
     for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
       for (std::size_t i = begin; i < end; ++i) {

@@ -35,7 +35,6 @@ bool adam_buffer(const std::string& name) {
 }
 
 void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& o, double l2) {
-  const Tensor zero = zeros_like(param);
   const std::int64_t t = ++state.step;
   const auto [beta1, beta2] = o.betas();
   // Scalars in double, as PyTorch computes them in Python floats.
@@ -44,23 +43,28 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamO
   dispatch_floating(param.dtype(), "Adam", [&]<class T>() {
     T* p = param.values_mut<T>().data();
     const T* g = grad.data<T>();
-    T* m = state.buffer("exp_avg", zero).template values_mut<T>().data();
-    T* v = state.buffer("exp_avg_sq", zero).template values_mut<T>().data();
-    T* v_max = o.amsgrad() ? state.buffer("max_exp_avg_sq", zero).template values_mut<T>().data() : nullptr;
+    T* m = state.buffer("exp_avg", param, 0.0).template values_mut<T>().data();
+    T* v = state.buffer("exp_avg_sq", param, 0.0).template values_mut<T>().data();
+    T* v_max = o.amsgrad() ? state.buffer("max_exp_avg_sq", param, 0.0).template values_mut<T>().data() : nullptr;
     // Constants are rounded from double once, as PyTorch passes Python floats to its kernels.
     const T b2 = T(beta2), one_minus_b1 = T(1 - beta1), one_minus_b2 = T(1 - beta2);
-    const T decay = T(l2), eps = T(o.eps()), size = T(step_size);
+    const T decay_rate = T(l2), eps = T(o.eps()), size = T(step_size);
     const T correction = T(bias_correction2_sqrt);
-    for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
-      for (std::size_t i = begin; i < end; ++i) {
-        const T gi = decay != T(0) ? g[i] + decay * p[i] : g[i];
-        m[i] = lerp(m[i], gi, one_minus_b1);
-        v[i] = v[i] * b2 + one_minus_b2 * gi * gi;
-        T second = v[i];
-        if (v_max) second = v_max[i] = std::max(v_max[i], v[i]);
-        p[i] = p[i] - size * (m[i] / (std::sqrt(second) / correction + eps));
-      }
-    });
+    with_flags(
+        [&](auto decay, auto amsgrad) {
+          for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+              T gi = g[i];
+              if constexpr (decay) gi = gi + decay_rate * p[i];
+              m[i] = lerp(m[i], gi, one_minus_b1);
+              v[i] = v[i] * b2 + one_minus_b2 * gi * gi;
+              T second = v[i];
+              if constexpr (amsgrad) second = v_max[i] = std::max(v_max[i], v[i]);
+              p[i] = p[i] - size * (m[i] / (std::sqrt(second) / correction + eps));
+            }
+          });
+        },
+        l2 != 0, v_max != nullptr);
   });
 }
 

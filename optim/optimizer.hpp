@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "core/autograd.hpp"
+#include "core/creation.hpp"
 #include "core/parallel.hpp"
 #include "layers/module.hpp"
 
@@ -21,10 +23,15 @@ namespace tg::optim {
 struct ParamState {
   std::int64_t step = 0;
   nn::OrderedDict<Tensor> buffers;
-  // The buffer called name, created as a copy of `initial` the first time.
+  // The buffer called name, created the first time as a copy of `initial`...
   Tensor& buffer(const std::string& name, const Tensor& initial) {
     if (Tensor* existing = buffers.find(name)) return *existing;
     return buffers.insert(name, initial.detach().clone());
+  }
+  // ...or filled with `value`, shaped like `like`.
+  Tensor& buffer(const std::string& name, const Tensor& like, double value) {
+    if (Tensor* existing = buffers.find(name)) return *existing;
+    return buffers.insert(name, full_like(like, value));
   }
 };
 
@@ -117,6 +124,20 @@ class Optimizer : public OptimizerBase {
  private:
   std::vector<Options> groups_;
 };
+
+// Calls f(flags...) with each runtime bool turned into std::true_type or std::false_type, so an
+// update loop is compiled once per combination with no branch per element (and vectorises).
+template <class F>
+void with_flags(F&& f) {
+  f();
+}
+template <class F, class... Rest>
+void with_flags(F&& f, bool first, Rest... rest) {
+  if (first)
+    with_flags([&](auto... flags) { f(std::true_type{}, flags...); }, rest...);
+  else
+    with_flags([&](auto... flags) { f(std::false_type{}, flags...); }, rest...);
+}
 
 // PyTorch's lerp: a + w·(b - a), computed from the nearer end so it is exact at w = 0 and 1.
 template <class T>

@@ -29,14 +29,13 @@ void RMSpropOptions::set_values(const std::vector<std::pair<std::string, double>
 }
 
 void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state, const RMSpropOptions& o) {
-  const Tensor zero = zeros_like(param);
   ++state.step;
   dispatch_floating(param.dtype(), "RMSprop", [&]<class T>() {
     T* p = param.values_mut<T>().data();
     const T* g = grad.data<T>();
-    T* square_avg = state.buffer("square_avg", zero).template values_mut<T>().data();
-    T* grad_avg = o.centered() ? state.buffer("grad_avg", zero).template values_mut<T>().data() : nullptr;
-    T* buf = o.momentum() > 0 ? state.buffer("momentum_buffer", zero).template values_mut<T>().data() : nullptr;
+    T* square_avg = state.buffer("square_avg", param, 0.0).template values_mut<T>().data();
+    T* grad_avg = o.centered() ? state.buffer("grad_avg", param, 0.0).template values_mut<T>().data() : nullptr;
+    T* buf = o.momentum() > 0 ? state.buffer("momentum_buffer", param, 0.0).template values_mut<T>().data() : nullptr;
     const T one_minus_alpha = T(1 - o.alpha());
     const T alpha = T(o.alpha()), eps = T(o.eps()), lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum());
     for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {

@@ -30,16 +30,23 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGD
     const T* g = grad.data<T>();
     T* buf = o.momentum() != 0 ? state.buffer("momentum_buffer", grad).template values_mut<T>().data() : nullptr;
     const T lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum()), keep = T(1 - o.dampening());
-    for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
-      for (std::size_t i = begin; i < end; ++i) {
-        T d = wd != T(0) ? g[i] + wd * p[i] : g[i];
-        if (buf) {
-          buf[i] = first ? d : buf[i] * momentum + keep * d;
-          d = o.nesterov() ? d + momentum * buf[i] : buf[i];
-        }
-        p[i] = p[i] - lr * d;
-      }
-    });
+    with_flags(
+        [&](auto decay, auto has_momentum, auto nesterov, auto first_step) {
+          for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) {
+              T d = g[i];
+              if constexpr (decay) d = d + wd * p[i];
+              if constexpr (has_momentum) {
+                if constexpr (first_step) buf[i] = d;
+                else buf[i] = buf[i] * momentum + keep * d;
+                if constexpr (nesterov) d = d + momentum * buf[i];
+                else d = buf[i];
+              }
+              p[i] = p[i] - lr * d;
+            }
+          });
+        },
+        o.weight_decay() != 0, buf != nullptr, o.nesterov(), first);
   });
   ++state.step;
 }
