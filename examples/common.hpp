@@ -57,6 +57,21 @@ class MetricsCsv {
   std::ofstream out_;
 };
 
+// One epoch: for every batch, zero_grad, forward, loss(output, target), backward, step, with the
+// progress bar updated. Returns the mean loss.
+template <class LossFn>
+double train_epoch(tg::nn::Module& model, tg::optim::OptimizerBase& optimizer, tg::data::DataLoader& loader,
+                   Progress& progress, LossFn&& loss_fn) {
+  for (const tg::data::Batch& batch : loader) {
+    optimizer.zero_grad();
+    tg::Tensor loss = loss_fn(model(batch.input), batch.target);
+    loss.backward();
+    optimizer.step();
+    progress.step(loss.item());
+  }
+  return progress.mean_loss();
+}
+
 // The model, the optimizer and the number of finished epochs in one safetensors file.
 void save_checkpoint(const std::string& path, const tg::nn::Module& model, const tg::optim::OptimizerBase& optimizer,
                      int epochs_done);

@@ -33,13 +33,8 @@ int main(int argc, char** argv) {
   };
   for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
     examples::Progress progress(epoch, o.epochs, loader.size());
-    for (const tg::data::Batch& batch : loader) {
-      optimizer.zero_grad();
-      tg::Tensor loss = tg::mse_loss(model(batch.input), batch.target);
-      loss.backward();
-      optimizer.step();
-      progress.step(loss.item());
-    }
+    examples::train_epoch(model, optimizer, loader, progress,
+                          [](const tg::Tensor& prediction, const tg::Tensor& target) { return tg::mse_loss(prediction, target); });
     schedule.step();
     const double rmse = test_rmse();
     progress.finish("test RMSE " + std::to_string(rmse));

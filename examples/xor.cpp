@@ -24,13 +24,8 @@ int main(int argc, char** argv) {
 
   for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
     examples::Progress progress(epoch, o.epochs, loader.size());
-    for (const tg::data::Batch& batch : loader) {
-      optimizer.zero_grad();
-      tg::Tensor loss = tg::cross_entropy(model(batch.input), batch.target);
-      loss.backward();
-      optimizer.step();
-      progress.step(loss.item());
-    }
+    examples::train_epoch(model, optimizer, loader, progress,
+                          [](const tg::Tensor& logits, const tg::Tensor& labels) { return tg::cross_entropy(logits, labels); });
     const double acc = examples::accuracy(model, x, y);
     progress.finish("accuracy " + examples::percent(acc));
     metrics.row({double(epoch), progress.mean_loss(), acc});

@@ -161,6 +161,13 @@ TEST_CASE("gradcheck: activations and softmax") {
   });
 }
 
+TEST_CASE("gradcheck: dtype conversion") {
+  // Through float32 the function is only exact to ~1e-7, so the finite-difference step is larger.
+  tg::manual_seed(7);
+  CHECK_GRADCHECK([](const Inputs& x) { return x[0].to(tg::kFloat32).to(tg::kFloat64) * 3.0; }, {uniform64({5})},
+                  tg::GradcheckOptions().eps(1e-2).atol(1e-4));
+}
+
 TEST_CASE("gradcheck reports the worst element when a gradient is wrong") {
   // A deliberately wrong backward: the analytical gradient of this fake op is 0, the true one 1.
   auto wrong = [](const Inputs& x) {
