@@ -1,5 +1,5 @@
 // mnist: an MLP with BatchNorm1d on MNIST or Fashion-MNIST IDX files that you bring (--data DIR).
-#include <filesystem>
+#include <cstdlib>
 
 #include "common.hpp"
 
@@ -16,18 +16,19 @@ int main(int argc, char** argv) {
   app.add_option("--data", dir, "Directory with the four IDX files")->required();
   CLI11_PARSE(app, argc, argv);
 
-  tg::data::TensorDataset train({tg::zeros({1, 1}), tg::zeros({1})}), test = train;
-  try {
-    train = tg::data::load_mnist(dir, true);
-    test = tg::data::load_mnist(dir, false);
-  } catch (const tg::Error& e) {
-    std::fprintf(stderr,
-                 "%s\nmnist needs train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
-                 "t10k-labels-idx1-ubyte (each may be .gz) in --data DIR, from MNIST or Fashion-MNIST. This machine "
-                 "cannot download them: copy them in.\n",
-                 e.what());
-    return 1;
-  }
+  auto load = [&](bool train_split) {
+    try {
+      return tg::data::load_mnist(dir, train_split);
+    } catch (const tg::Error& e) {
+      std::fprintf(stderr,
+                   "%s\nmnist needs train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+                   "t10k-labels-idx1-ubyte (each may be .gz) in --data DIR, from MNIST or Fashion-MNIST. This machine "
+                   "cannot download them: copy them in.\n",
+                   e.what());
+      std::exit(1);
+    }
+  };
+  const tg::data::TensorDataset train = load(true), test = load(false);
   examples::apply(o);
   tg::data::DataLoader loader(train, tg::data::DataLoaderOptions(o.batch_size).shuffle(true));
 

@@ -69,28 +69,24 @@ xt::xarray<T> zip(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& b
     return map(b, [&](const auto& y) { return fn(x, y); });
   }
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
-  if (shape == a.shape() && is_row_broadcast(a.shape(), b.shape())) {
-    const std::size_t row = b.size();
-    auto y = span(b.data(), row);
-    parallel::for_range(a.size() / row, std::max<std::size_t>(1, parallel::kGrain / row),
+  // One side repeats over whole rows of the other: loop over rows, each a contiguous map.
+  auto by_rows = [&](const xt::xarray<T>& big, const xt::xarray<T>& small, auto&& row_fn) {
+    const std::size_t row = small.size();
+    auto repeated = span(small.data(), row);
+    parallel::for_range(big.size() / row, std::max<std::size_t>(1, parallel::kGrain / row),
                         [&](std::size_t first, std::size_t last) {
                           for (std::size_t r = first; r < last; ++r) {
                             auto dst = span(out.data() + r * row, row);
-                            xt::noalias(dst) = fn(span(a.data() + r * row, row), y);
+                            xt::noalias(dst) = row_fn(span(big.data() + r * row, row), repeated);
                           }
                         });
+  };
+  if (shape == a.shape() && is_row_broadcast(a.shape(), b.shape())) {
+    by_rows(a, b, [&](const auto& x, const auto& y) { return fn(x, y); });
     return out;
   }
   if (shape == b.shape() && is_row_broadcast(b.shape(), a.shape())) {
-    const std::size_t row = a.size();
-    auto x = span(a.data(), row);
-    parallel::for_range(b.size() / row, std::max<std::size_t>(1, parallel::kGrain / row),
-                        [&](std::size_t first, std::size_t last) {
-                          for (std::size_t r = first; r < last; ++r) {
-                            auto dst = span(out.data() + r * row, row);
-                            xt::noalias(dst) = fn(x, span(b.data() + r * row, row));
-                          }
-                        });
+    by_rows(b, a, [&](const auto& y, const auto& x) { return fn(x, y); });
     return out;
   }
   xt::noalias(out) = fn(a, b);
@@ -102,6 +98,9 @@ struct ReduceLayout {
   std::size_t outer = 1, reduced = 1, inner = 1;
 };
 ReduceLayout reduce_layout(const Shape& shape, std::size_t dim);
+
+// A shape as the signed sizes that reshape and expand take.
+inline std::vector<std::int64_t> as_signed(const Shape& shape) { return {shape.begin(), shape.end()}; }
 
 // Gives a freshly computed, not yet recorded tensor a new shape of the same size.
 inline void reshape_in_place(Tensor& fresh, const Shape& shape) {

@@ -98,11 +98,9 @@ Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& dims, bo
   return out;
 }
 
-std::vector<std::int64_t> as_signed(const Shape& shape) { return {shape.begin(), shape.end()}; }
-
 // The gradient of a reduction, spread back over the input's shape.
 Tensor spread(const Tensor& grad, const Shape& kept_shape, const Shape& input_shape) {
-  return expand(reshape(grad, as_signed(kept_shape)), as_signed(input_shape));
+  return expand(reshape(grad, kernels::as_signed(kept_shape)), kernels::as_signed(input_shape));
 }
 
 }  // namespace
@@ -270,8 +268,8 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
              " does not broadcast to ", shape_str(from));
     if (target == 1 && from[d] != 1) dims.push_back(std::int64_t(d));
   }
-  if (dims.empty()) return reshape(a, as_signed(shape));
-  return reshape(sum(a, dims, true), as_signed(shape));
+  if (dims.empty()) return reshape(a, kernels::as_signed(shape));
+  return reshape(sum(a, dims, true), kernels::as_signed(shape));
 }
 
 }  // namespace tg

@@ -23,8 +23,6 @@ std::size_t wrap_dim(const char* op, std::int64_t dim, std::size_t rank, const S
 
 namespace {
 
-std::vector<std::int64_t> as_signed(const Shape& shape) { return {shape.begin(), shape.end()}; }
-
 // out[o, k, i] = in[o, rows[k], i] for the (outer, rows, inner) view of a tensor along one dim.
 Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::size_t>& rows) {
   const kernels::ReduceLayout l = kernels::reduce_layout(in.shape(), dim);
@@ -82,7 +80,7 @@ Tensor with_shape(const char* op, const Tensor& a, const Shape& shape) {
     return make_tensor<T>(std::move(copy));
   });
   return record(op, out, {a}, [shape = a.shape()](const Tensor& grad) -> Grads {
-    return {reshape(grad, as_signed(shape))};
+    return {reshape(grad, kernels::as_signed(shape))};
   });
 }
 
@@ -174,7 +172,7 @@ Tensor squeeze(const Tensor& a, std::optional<std::int64_t> dim) {
 Tensor unsqueeze(const Tensor& a, std::int64_t dim) {
   const Shape& shape = a.shape();
   const std::size_t d = wrap_dim("unsqueeze", dim, shape.size() + 1, shape);
-  std::vector<std::int64_t> target = as_signed(shape);
+  std::vector<std::int64_t> target = kernels::as_signed(shape);
   target.insert(target.begin() + std::ptrdiff_t(d), 1);
   return reshape(a, target);
 }
