@@ -36,6 +36,17 @@ Node::~Node() {
   }
 }
 
+void Node::check_saved_versions() const {
+  for (const SavedVersion& saved : saved_) {
+    const std::uint64_t now = saved.impl->storage == saved.storage ? saved.storage->version : saved.version + 1;
+    const Tensor tensor(saved.impl);
+    TG_CHECK(now == saved.version, "backward of ", name_, ": ", saved.label, " (", dtype_name(tensor.dtype()), " ",
+             shape_str(tensor.shape()), ") was modified in place after ",
+             name_, " saved it (version ", saved.version, ", now ", now,
+             "); change a clone() instead, or run the forward again after the change");
+  }
+}
+
 namespace detail {
 
 std::uint64_t next_sequence() { return tape_position.fetch_add(1, std::memory_order_relaxed); }
@@ -58,6 +69,20 @@ void connect(Node& node, const std::vector<Tensor>& inputs) {
       edge.node = input.grad_fn();
     else
       edge.leaf = input.impl();
+  }
+}
+
+void save(Node& node, const Tensor& output, const std::vector<Tensor>& inputs, Saved saved) {
+  for (const Tensor& tensor : saved) {
+    if (!tensor.defined()) continue;
+    std::string label = "a saved tensor";
+    if (tensor.impl()->storage == output.impl()->storage) label = "its output";
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      if (inputs[i].defined() && inputs[i].same(tensor)) {
+        label = "input " + std::to_string(i);
+        break;
+      }
+    node.saved_.push_back({tensor.impl(), tensor.impl()->storage, tensor.version(), std::move(label)});
   }
 }
 
@@ -143,6 +168,7 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
     if (!grad_output.defined()) continue;  // no path from the root carried a gradient here
     if (auto retained = node->retained_output_.lock()) accumulate_leaf(*retained, grad_output);
 
+    node->check_saved_versions();
     Grads grads = node->apply(grad_output);
     TG_CHECK(grads.size() == node->inputs_.size(), "backward of ", node->name(), ": returned ",
              grads.size(), " gradients for ", node->inputs_.size(), " inputs");
@@ -159,6 +185,7 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
     }
     if (!retain_graph) {
       node->release();
+      node->saved_.clear();
       node->released_ = true;
     }
   }

@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -65,11 +66,24 @@ class NeedsGrad {
 // One gradient per input, in input order; an undefined Tensor means "no gradient".
 using Grads = std::vector<Tensor>;
 
+// The tensors a backward reads (its inputs or its output), listed by the op when it records so
+// that backward can check they were not changed in place since (see Storage::version).
+using Saved = std::initializer_list<Tensor>;
+
+// What a node remembers of one saved tensor: which values it saw and at which version.
+struct SavedVersion {
+  std::shared_ptr<TensorImpl> impl;
+  std::shared_ptr<Storage> storage;
+  std::uint64_t version = 0;
+  std::string label;  // "input 0", "the output"
+};
+
 namespace detail {
 std::uint64_t next_sequence();
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 void connect(Node& node, const std::vector<Tensor>& inputs);
 void attach(Tensor& output, std::shared_ptr<Node> node);
+void save(Node& node, const Tensor& output, const std::vector<Tensor>& inputs, Saved saved);
 }  // namespace detail
 
 class Node {
@@ -92,10 +106,13 @@ class Node {
   friend class Engine;
   friend class Tensor;  // retain_grad()
   friend void detail::connect(Node& node, const std::vector<Tensor>& inputs);
+  friend void detail::save(Node& node, const Tensor& output, const std::vector<Tensor>& inputs, Saved saved);
+  void check_saved_versions() const;  // throws if a saved tensor was changed in place
 
   const char* name_;
   std::uint64_t sequence_;
   std::weak_ptr<TensorImpl> retained_output_;  // set by retain_grad()
+  std::vector<SavedVersion> saved_;
   Tensor grad_buffer_;          // the gradient gathered so far during one backward
   std::uint64_t visit_mark_ = 0;
   bool released_ = false;
@@ -120,14 +137,21 @@ class FunctionNode final : public Node {
 
 // Records `output` as the result of `op` on `inputs` when recording is on and an input requires
 // grad. `backward(grad_output)` or `backward(grad_output, needs)` returns one gradient per input (the same shape as the
-// output where the op broadcast; the engine sums it back to the input's shape).
+// output where the op broadcast; the engine sums it back to the input's shape). `saved` lists the
+// tensors the backward captured to read (inputs or the output): backward throws if one of them is
+// changed in place in between. An op whose backward reads no tensor uses the form without it.
 template <class F>
-Tensor record(const char* op, Tensor output, const std::vector<Tensor>& inputs, F&& backward) {
+Tensor record(const char* op, Tensor output, const std::vector<Tensor>& inputs, Saved saved, F&& backward) {
   if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs)) return output;
   auto node = std::make_shared<FunctionNode<std::decay_t<F>>>(op, std::forward<F>(backward));
   detail::connect(*node, inputs);
+  detail::save(*node, output, inputs, saved);
   detail::attach(output, std::move(node));
   return output;
+}
+template <class F>
+Tensor record(const char* op, Tensor output, const std::vector<Tensor>& inputs, F&& backward) {
+  return record(op, std::move(output), inputs, Saved{}, std::forward<F>(backward));
 }
 
 // The replay of the tape; Tensor::backward() calls it.

@@ -105,17 +105,17 @@ const TensorImpl& Tensor::checked(const char* what) const {
 
 const Shape& Tensor::shape() const {
   return std::visit([](const auto& array) -> const Shape& { return array.shape(); },
-                    *checked("shape").storage);
+                    checked("shape").storage->values);
 }
 
 std::size_t Tensor::size(std::int64_t d) const { return shape()[wrap_dim("size", d, dim(), shape())]; }
 
 std::size_t Tensor::numel() const {
-  return std::visit([](const auto& array) { return array.size(); }, *checked("numel").storage);
+  return std::visit([](const auto& array) { return array.size(); }, checked("numel").storage->values);
 }
 
 DType Tensor::dtype() const {
-  return static_cast<DType>(checked("dtype").storage->index());
+  return static_cast<DType>(checked("dtype").storage->values.index());
 }
 
 template <class T>
@@ -123,7 +123,7 @@ const xt::xarray<T>& Tensor::values() const {
   const TensorImpl& impl = checked("values");
   TG_CHECK(dtype() == dtype_of<T>(), "values: the tensor is ", dtype_name(dtype()),
            ", not ", dtype_name(dtype_of<T>()));
-  return std::get<xt::xarray<T>>(*impl.storage);
+  return std::get<xt::xarray<T>>(impl.storage->values);
 }
 
 template <class T>
@@ -133,8 +133,12 @@ xt::xarray<T>& Tensor::values_mut() {
            "values_mut: a tensor that requires grad can only be changed in place under NoGradGuard");
   TG_CHECK(dtype() == dtype_of<T>(), "values_mut: the tensor is ", dtype_name(dtype()),
            ", not ", dtype_name(dtype_of<T>()));
-  return std::get<xt::xarray<T>>(*impl.storage);
+  ++impl.storage->version;
+  return std::get<xt::xarray<T>>(impl.storage->values);
 }
+
+std::uint64_t Tensor::version() const { return checked("version").storage->version; }
+void Tensor::bump_version() { ++checked("bump_version").storage->version; }
 
 template const xt::xarray<float>& Tensor::values<float>() const;
 template const xt::xarray<double>& Tensor::values<double>() const;
@@ -147,7 +151,7 @@ double Tensor::item() const {
   TG_CHECK(numel() == 1, "item: only a tensor with one element can be converted to a number, got shape ",
            shape_str(shape()));
   return std::visit([](const auto& array) { return static_cast<double>(array.data()[0]); },
-                    *impl_->storage);
+                    impl_->storage->values);
 }
 
 // ---- copies and conversions ---------------------------------------------------------------
@@ -158,14 +162,14 @@ Tensor Tensor::to(DType target) const {
   Tensor out = dispatch_all(target, [&]<class To>() {
     return std::visit(
         [](const auto& array) { return make_tensor<To>(xt::xarray<To>(xt::cast<To>(array))); },
-        *impl_->storage);
+        impl_->storage->values);
   });
   if (!is_floating(source) || !is_floating(target)) return out;  // integer casts carry no gradient
   return record("to", out, {*this}, [source](const Tensor& grad) -> Grads { return {grad.to(source)}; });
 }
 
 Tensor Tensor::clone() const {
-  Tensor out = std::visit([](const auto& array) { return make_tensor(array); }, *checked("clone").storage);
+  Tensor out = std::visit([](const auto& array) { return make_tensor(array); }, checked("clone").storage->values);
   return record("clone", out, {*this}, [](const Tensor& grad) -> Grads { return {grad}; });
 }
 
@@ -232,7 +236,7 @@ class Printer {
  public:
   Printer(const Tensor& t, std::ostream& out) : tensor_(t), out_(out) {
     summarise_ = t.numel() > 1000;
-    std::visit([&](const auto& array) { choose_format(array); }, *t.impl()->storage);
+    std::visit([&](const auto& array) { choose_format(array); }, t.impl()->storage->values);
   }
 
   void print() {
@@ -277,7 +281,7 @@ class Printer {
             std::snprintf(buffer, sizeof buffer, "%.4f", v);
           return std::string(buffer);
         },
-        *tensor_.impl()->storage);
+        tensor_.impl()->storage->values);
   }
 
   void print_dim(std::size_t d, std::size_t offset, std::size_t indent) {

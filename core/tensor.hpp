@@ -22,7 +22,15 @@ namespace tg {
 class Node;
 
 // The values. xt::xarray is row-major and contiguous; one alternative per DType.
-using Storage = std::variant<xt::xarray<float>, xt::xarray<double>, xt::xarray<std::int64_t>>;
+using Values = std::variant<xt::xarray<float>, xt::xarray<double>, xt::xarray<std::int64_t>>;
+
+// The values and their version. Every in-place write (values_mut, in-place ops, loading a
+// checkpoint) bumps the version; an op that saves a tensor for backward records it, and backward
+// throws if it changed (PyTorch's version counter), instead of silently using the new values.
+struct Storage {
+  Values values;
+  std::uint64_t version = 0;
+};
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;  // shared with detach()ed handles
@@ -91,6 +99,9 @@ class Tensor {
   // recording is on. T must match dtype().
   template <class T> const xt::xarray<T>& values() const;
   template <class T> xt::xarray<T>& values_mut();
+  // How many times the values were changed in place (see Storage).
+  std::uint64_t version() const;
+  void bump_version();
   template <class T> const T* data() const { return values<T>().data(); }
 
   double item() const;  // the single value of a one-element tensor
@@ -131,7 +142,7 @@ class Tensor {
 template <class T>
 Tensor make_tensor(xt::xarray<T> values, bool requires_grad = false) {
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(std::move(values));
+  impl->storage = std::make_shared<Storage>(Storage{std::move(values)});
   impl->requires_grad = requires_grad;
   return Tensor(std::move(impl));
 }

@@ -185,3 +185,94 @@ TEST_CASE("every recorded node carries its op name") {
   CHECK(std::string(tg::matmul(tg::reshape(x, {1, 1}), tg::ones({1, 1})).grad_fn()->name()) == "matmul");
   CHECK(std::string(tg::softmax(x, 0).grad_fn()->name()) == "softmax");
 }
+
+// ---- version counters: a tensor saved for backward and then changed in place -----------------
+
+namespace {
+// Changes t in place the way a user would: under NoGradGuard, through a detached handle.
+void overwrite(const Tensor& t, float value) {
+  tg::NoGradGuard no_grad;
+  t.detach().values_mut<float>().fill(value);
+}
+}  // namespace
+
+TEST_CASE("backward throws when an input it saved was changed in place (PyTorch's version counter)") {
+  Tensor w({1.0, 2.0}, tg::TensorOptions().requires_grad(true));
+  Tensor x({3.0, 4.0});
+  Tensor loss = (w * x).sum();  // dw = x: mul saved x
+  overwrite(x, 0.0f);
+  CHECK_THROWS_WITH_AS(loss.backward(),
+                       doctest::Contains("backward of mul: input 1 (float32 [2]) was modified in place after mul "
+                                         "saved it (version 0, now 1)"),
+                       tg::Error);
+}
+
+TEST_CASE("version checks cover saved outputs, matmul, linear and batch_norm, and only what was saved") {
+  SUBCASE("exp saves its output") {
+    Tensor x({0.5, 1.0}, tg::TensorOptions().requires_grad(true));
+    Tensor y = tg::exp(x);
+    Tensor loss = y.sum();
+    overwrite(y, 1.0f);
+    CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("backward of exp: its output"), tg::Error);
+  }
+  SUBCASE("matmul saves both operands") {
+    Tensor a = tg::randn({3, 4}).set_requires_grad(true);
+    Tensor b = tg::randn({4, 2});
+    Tensor loss = tg::matmul(a, b).sum();
+    overwrite(b, 0.0f);
+    CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("backward of matmul: input 1 (float32 [4, 2])"),
+                         tg::Error);
+  }
+  SUBCASE("linear saves input and weight") {
+    Tensor x = tg::randn({5, 3});
+    Tensor w = tg::randn({2, 3}).set_requires_grad(true);
+    Tensor loss = tg::linear(x, w).sum();
+    overwrite(x, 1.0f);
+    CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("backward of linear: input 0"), tg::Error);
+  }
+  SUBCASE("batch_norm saves its input") {
+    Tensor x = tg::randn({4, 3}).set_requires_grad(true);
+    Tensor loss = (tg::nn::functional::batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true) *
+                   tg::randn({4, 3})).sum();
+    {
+      tg::NoGradGuard no_grad;
+      x.values_mut<float>()(0, 0) = 5.0f;  // the leaf itself, changed in place
+    }
+    CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("backward of batch_norm: input 0"), tg::Error);
+  }
+  SUBCASE("add saves nothing, so changing its input is fine (as in PyTorch)") {
+    Tensor w({1.0, 2.0}, tg::TensorOptions().requires_grad(true));
+    Tensor x({3.0, 4.0});
+    Tensor loss = (w + x).sum();
+    overwrite(x, 0.0f);
+    loss.backward();
+    check_close(w.grad(), {1, 1});
+  }
+  SUBCASE("replacing a parameter's storage (Module::to) is caught too") {
+    tg::nn::Linear layer(3, 2);
+    Tensor loss = layer(tg::randn({4, 3})).sum();
+    layer.to(tg::kFloat64);
+    CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("backward of linear: input 1"), tg::Error);
+  }
+  SUBCASE("an unchanged graph runs backward twice with retain_graph; a change in between is caught") {
+    Tensor w({1.0, 2.0}, tg::TensorOptions().requires_grad(true));
+    Tensor x({3.0, 4.0});
+    Tensor loss = (w * x).sum();
+    loss.backward(Tensor(), true);
+    loss.backward(Tensor(), true);
+    check_close(w.grad(), {6, 8});
+    overwrite(x, 2.0f);
+    CHECK_THROWS_AS(loss.backward(), tg::Error);
+  }
+}
+
+TEST_CASE("every in-place write bumps the version; reads and detach do not") {
+  Tensor x({1.0, 2.0});
+  CHECK(x.version() == 0);
+  (void)x.values<float>();
+  Tensor d = x.detach();
+  CHECK(x.version() == 0);
+  d.values_mut<float>();
+  CHECK(x.version() == 1);  // one counter per storage, shared with detached handles
+  CHECK(x.clone().version() == 0);
+}

@@ -19,7 +19,7 @@ namespace tg {
 
 Tensor relu(const Tensor& a) {
   Tensor out = unary("relu", a, [](const auto& x) { return xt::maximum(x, scalar_like(x, 0)); });
-  return record("relu", out, {a}, [out](const Tensor& grad) -> Grads {
+  return record("relu", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
     // out > 0 exactly where a > 0, and out is already saved: no need to keep a.
     return {grad * unary("relu", out, [](const auto& y) {
               using T = value_of<decltype(y)>;
@@ -33,7 +33,7 @@ Tensor leaky_relu(const Tensor& a, double negative_slope) {
     using T = value_of<decltype(x)>;
     return xt::where(x > T(0), x, x * T(negative_slope));
   });
-  return record("leaky_relu", out, {a}, [a, negative_slope](const Tensor& grad) -> Grads {
+  return record("leaky_relu", out, {a}, {a}, [a, negative_slope](const Tensor& grad) -> Grads {
     return {grad * unary("leaky_relu", a, [negative_slope](const auto& x) {
               using T = value_of<decltype(x)>;
               return xt::where(x > T(0), T(1), T(negative_slope));
@@ -47,12 +47,12 @@ Tensor sigmoid(const Tensor& a) {
     using T = value_of<decltype(x)>;
     return T(1) / (T(1) + xt::exp(-x));
   });
-  return record("sigmoid", out, {a}, [out](const Tensor& grad) -> Grads { return {grad * out * (1.0 - out)}; });
+  return record("sigmoid", out, {a}, {out}, [out](const Tensor& grad) -> Grads { return {grad * out * (1.0 - out)}; });
 }
 
 Tensor tanh(const Tensor& a) {
   Tensor out = unary("tanh", a, [](const auto& x) { return xt::tanh(x); });
-  return record("tanh", out, {a}, [out](const Tensor& grad) -> Grads { return {grad * (1.0 - out * out)}; });
+  return record("tanh", out, {a}, {out}, [out](const Tensor& grad) -> Grads { return {grad * (1.0 - out * out)}; });
 }
 
 Tensor gelu(const Tensor& a, const std::string& approximate) {
@@ -67,7 +67,7 @@ Tensor gelu(const Tensor& a, const std::string& approximate) {
     using T = value_of<decltype(x)>;
     return T(0.5) * x * (T(1) + xt::erf(x * T(std::numbers::sqrt2 / 2)));
   });
-  return record("gelu", out, {a}, [a](const Tensor& grad) -> Grads {
+  return record("gelu", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
     return {grad * unary("gelu", a, [](const auto& x) {
               using T = value_of<decltype(x)>;
               // Constants are prvalues: xtensor keeps a named local by reference, and it would
@@ -134,7 +134,7 @@ Tensor softmax(const Tensor& a, std::int64_t dim) {
   const std::size_t d = wrap_dim("softmax", dim, a.dim(), a.shape());
   Tensor out = softmax_forward<false>("softmax", a, d);
   // dx = y ⊙ (g − Σ_d g⊙y)
-  return record("softmax", out, {a}, [out, d](const Tensor& grad) -> Grads {
+  return record("softmax", out, {a}, {out}, [out, d](const Tensor& grad) -> Grads {
     return {out * (grad - sum(grad * out, {std::int64_t(d)}, true))};
   });
 }
@@ -143,7 +143,7 @@ Tensor log_softmax(const Tensor& a, std::int64_t dim) {
   const std::size_t d = wrap_dim("log_softmax", dim, a.dim(), a.shape());
   Tensor out = softmax_forward<true>("log_softmax", a, d);
   // dx = g − softmax(x) ⊙ Σ_d g, and softmax(x) = e^y
-  return record("log_softmax", out, {a}, [out, d](const Tensor& grad) -> Grads {
+  return record("log_softmax", out, {a}, {out}, [out, d](const Tensor& grad) -> Grads {
     return {grad - exp(out) * sum(grad, {std::int64_t(d)}, true)};
   });
 }

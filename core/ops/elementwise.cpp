@@ -29,7 +29,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary("mul", a, b, [](const auto& x, const auto& y) { return x * y; });
-  return record("mul", out, {a, b}, [a, b](const Tensor& grad, NeedsGrad needs) -> Grads {
+  return record("mul", out, {a, b}, {a, b}, [a, b](const Tensor& grad, NeedsGrad needs) -> Grads {
     return {needs[0] ? grad * b : Tensor(), needs[1] ? grad * a : Tensor()};
   });
 }
@@ -37,7 +37,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary("div", a, b, [](const auto& x, const auto& y) { return x / y; });
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b² = -out/b
-  return record("div", out, {a, b}, [b, out](const Tensor& grad, NeedsGrad needs) -> Grads {
+  return record("div", out, {a, b}, {b, out}, [b, out](const Tensor& grad, NeedsGrad needs) -> Grads {
     Tensor grad_a = grad / b;
     return {needs[0] ? grad_a : Tensor(), needs[1] ? neg(grad_a * out) : Tensor()};
   });
@@ -68,7 +68,7 @@ Tensor div(const Tensor& a, double b) {
 Tensor div(double a, const Tensor& b) {
   Tensor out = unary("div", b, [a](const auto& y) { return scalar_like(y, a) / y; });
   // d(a/b)/db = -a/b² = -out/b
-  return record("div", out, {b}, [b, out](const Tensor& grad) -> Grads {
+  return record("div", out, {b}, {b, out}, [b, out](const Tensor& grad) -> Grads {
     return {neg(grad * out / b)};
   });
 }
@@ -84,7 +84,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
   Tensor out = binary("pow", base, exponent, [](const auto& x, const auto& y) { return xt::pow(x, y); });
   // d/dbase = exponent·base^(exponent-1); d/dexponent = out·log(base), taken as 0 where base is 0
   // and exponent >= 0 (the limit PyTorch uses), so 0^y does not give NaN gradients.
-  return record("pow", out, {base, exponent},
+  return record("pow", out, {base, exponent}, {base, exponent, out},
                 [base, exponent, out](const Tensor& grad,
                                                                           NeedsGrad needs) -> Grads {
                   Tensor grad_base, grad_exponent;
@@ -102,7 +102,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
 
 Tensor pow(const Tensor& base, double exponent) {
   Tensor out = unary("pow", base, [exponent](const auto& x) { return xt::pow(x, scalar_like(x, exponent)); });
-  return record("pow", out, {base}, [base, exponent](const Tensor& grad) -> Grads {
+  return record("pow", out, {base}, {base}, [base, exponent](const Tensor& grad) -> Grads {
     if (exponent == 0.0) return {zeros_like(grad)};
     return {grad * exponent * pow(base, exponent - 1.0)};
   });
@@ -110,43 +110,43 @@ Tensor pow(const Tensor& base, double exponent) {
 
 Tensor exp(const Tensor& a) {
   Tensor out = unary("exp", a, [](const auto& x) { return xt::exp(x); });
-  return record("exp", out, {a}, [out](const Tensor& grad) -> Grads { return {grad * out}; });
+  return record("exp", out, {a}, {out}, [out](const Tensor& grad) -> Grads { return {grad * out}; });
 }
 
 Tensor log(const Tensor& a) {
   Tensor out = unary("log", a, [](const auto& x) { return xt::log(x); });
-  return record("log", out, {a}, [a](const Tensor& grad) -> Grads { return {grad / a}; });
+  return record("log", out, {a}, {a}, [a](const Tensor& grad) -> Grads { return {grad / a}; });
 }
 
 Tensor sqrt(const Tensor& a) {
   Tensor out = unary("sqrt", a, [](const auto& x) { return xt::sqrt(x); });
   // d sqrt(a) = 1 / (2 sqrt(a))
-  return record("sqrt", out, {a}, [out](const Tensor& grad) -> Grads { return {grad / (out * 2.0)}; });
+  return record("sqrt", out, {a}, {out}, [out](const Tensor& grad) -> Grads { return {grad / (out * 2.0)}; });
 }
 
 Tensor rsqrt(const Tensor& a) {
   Tensor out = unary("rsqrt", a, [](const auto& x) { return scalar_like(x, 1.0) / xt::sqrt(x); });
   // d a^(-1/2) = -1/2 a^(-3/2) = -out³/2
-  return record("rsqrt", out, {a}, [out](const Tensor& grad) -> Grads {
+  return record("rsqrt", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
     return {grad * out * out * out * -0.5};
   });
 }
 
 Tensor abs(const Tensor& a) {
   Tensor out = unary("abs", a, [](const auto& x) { return xt::abs(x); });
-  return record("abs", out, {a}, [a](const Tensor& grad) -> Grads {
+  return record("abs", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
     return {grad * unary("abs", a, [](const auto& x) { return xt::sign(x); })};
   });
 }
 
 Tensor sin(const Tensor& a) {
   Tensor out = unary("sin", a, [](const auto& x) { return xt::sin(x); });
-  return record("sin", out, {a}, [a](const Tensor& grad) -> Grads { return {grad * cos(a)}; });
+  return record("sin", out, {a}, {a}, [a](const Tensor& grad) -> Grads { return {grad * cos(a)}; });
 }
 
 Tensor cos(const Tensor& a) {
   Tensor out = unary("cos", a, [](const auto& x) { return xt::cos(x); });
-  return record("cos", out, {a}, [a](const Tensor& grad) -> Grads { return {-grad * sin(a)}; });
+  return record("cos", out, {a}, {a}, [a](const Tensor& grad) -> Grads { return {-grad * sin(a)}; });
 }
 
 // ---- comparisons that route gradients --------------------------------------------------------
@@ -158,7 +158,7 @@ Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> m
   Tensor out = unary("clamp", a, [low, high](const auto& x) {
     return xt::clip(x, scalar_like(x, low), scalar_like(x, high));
   });
-  return record("clamp", out, {a}, [a, low, high](const Tensor& grad) -> Grads {
+  return record("clamp", out, {a}, {a}, [a, low, high](const Tensor& grad) -> Grads {
     Tensor inside = unary("clamp", a, [low, high](const auto& x) {
       using T = value_of<decltype(x)>;
       return xt::where(x >= T(low) && x <= T(high), T(1), T(0));
@@ -182,7 +182,7 @@ Tensor winner_share(const char* op, const Tensor& a, const Tensor& b, Beats beat
 template <class Beats>
 Tensor select_winner(const char* op, const Tensor& a, const Tensor& b, Beats beats) {
   Tensor out = binary(op, a, b, [beats](const auto& x, const auto& y) { return xt::where(beats(x, y), x, y); });
-  return record(op, out, {a, b},
+  return record(op, out, {a, b}, {a, b},
                 [op, beats, a, b](const Tensor& grad, NeedsGrad needs) -> Grads {
                   Tensor share = winner_share(op, a, b, beats);
                   return {needs[0] ? grad * share : Tensor(), needs[1] ? grad * (1.0 - share) : Tensor()};
@@ -207,10 +207,10 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   Tensor out = dispatch_floating(a.dtype(), "where", [&]<class T>() {
     xt::xarray<T> result = xt::xarray<T>::from_shape(shape);
     std::visit([&](const auto& cond) { xt::noalias(result) = xt::where(xt::not_equal(cond, 0), a.values<T>(), b.values<T>()); },
-               *condition.impl()->storage);
+               condition.impl()->storage->values);
     return make_tensor<T>(std::move(result));
   });
-  return record("where", out, {a, b}, [condition](const Tensor& grad, NeedsGrad needs) -> Grads {
+  return record("where", out, {a, b}, {condition}, [condition](const Tensor& grad, NeedsGrad needs) -> Grads {
     const Tensor zero = zeros({}, grad.dtype());
     return {needs[0] ? where(condition, grad, zero) : Tensor(), needs[1] ? where(condition, zero, grad) : Tensor()};
   });

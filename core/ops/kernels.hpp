@@ -104,7 +104,7 @@ inline std::vector<std::int64_t> as_signed(const Shape& shape) { return {shape.b
 
 // Gives a freshly computed, not yet recorded tensor a new shape of the same size.
 inline void reshape_in_place(Tensor& fresh, const Shape& shape) {
-  std::visit([&](auto& array) { array.reshape(shape); }, *fresh.impl()->storage);
+  std::visit([&](auto& array) { array.reshape(shape); }, fresh.impl()->storage->values);
 }
 
 }  // namespace tg::kernels

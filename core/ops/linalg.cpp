@@ -137,7 +137,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     forward<T>(p, a.data<T>(), b.data<T>(), c.data());
     return make_tensor<T>(std::move(c));
   });
-  return record("matmul", out, {a, b}, [p, a, b](const Tensor& grad, NeedsGrad needs) -> Grads {
+  return record("matmul", out, {a, b}, {a, b}, [p, a, b](const Tensor& grad, NeedsGrad needs) -> Grads {
     return dispatch_floating(grad.dtype(), "matmul", [&]<class T>() {
       Grads grads(2);
       if (needs[0]) {
@@ -178,7 +178,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
                     weight.data<T>(), in_features, bias.defined() ? 1 : 0, y.data(), out_features);
     return make_tensor<T>(std::move(y));
   });
-  return record("linear", out, {input, weight, bias},
+  return record("linear", out, {input, weight, bias}, {input, weight},
                 [input, weight, rows, in_features, out_features](const Tensor& grad, NeedsGrad needs) -> Grads {
                   return dispatch_floating(grad.dtype(), "linear", [&]<class T>() {
                     Grads grads(3);

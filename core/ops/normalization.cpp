@@ -175,19 +175,81 @@ void check_channel_tensor(const BatchNormConfig& config, const char* what, const
            dtype_name(dtype));
 }
 
+// Backward. With x̂ = (x - μ)·σ⁻¹ (σ⁻¹ = inv_std), y = γ·x̂ + β and M values per channel:
+//   dβ = Σ g,  dγ = Σ g·x̂ = σ⁻¹·Σ g·(x - μ).
+// With batch statistics μ and σ depend on every x of the channel:
+//   ∂μ/∂x = 1/M,  ∂σ⁻¹/∂x = -σ⁻³·(x - μ)/M, so
+//   dx = γ·σ⁻¹·(g - ḡ - x̂·Σ(g·x̂)/M) = A·(g - ḡ) + B·(x - μ)
+// with ḡ = Σg/M, A = γσ⁻¹ and B = -A·σ⁻²·Σ(g·(x - μ))/M. It is evaluated in this centred form, in
+// double, and rounded once: the expanded form A·g + B·x + D cancels (B·x against D) when the mean
+// is large next to the spread or the batch is tiny, and loses most float32 digits there. With
+// running statistics μ and σ are constants: dx = A·g. One reduction pass gives Σg and Σg·(x - μ);
+// one more pass writes dx.
+template <class T>
+Grads batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Layout& l,
+                          const std::vector<double>& mean, const std::vector<double>& inv_std, bool batch_stats,
+                          NeedsGrad needs) {
+  const std::size_t C = l.channels;
+  const T* g = grad.data<T>();
+  const T* x = input.data<T>();
+  const std::vector<double> gamma = weight.defined() ? to_doubles<T>(weight) : std::vector<double>(C, 1.0);
+  std::vector<double> sum_g, sum_g_centred;
+  channel_sums(
+      l,
+      [&](std::size_t c, std::size_t k, double& u, double& v) {
+        u = double(g[k]);
+        v = u * (double(x[k]) - mean[c]);
+      },
+      sum_g, sum_g_centred);
+  Grads grads(3);
+  if (needs[0]) {
+    const double m = double(l.count());
+    std::vector<double> a(C), b(C), g_mean(C);
+    for (std::size_t c = 0; c < C; ++c) {
+      a[c] = gamma[c] * inv_std[c];
+      b[c] = batch_stats ? -a[c] * inv_std[c] * inv_std[c] * sum_g_centred[c] / m : 0.0;
+      g_mean[c] = batch_stats ? sum_g[c] / m : 0.0;
+    }
+    xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
+    if (batch_stats)
+      channel_map(l, dx.data(), [&](std::size_t c, std::size_t k) {
+        return T(a[c] * (double(g[k]) - g_mean[c]) + b[c] * (double(x[k]) - mean[c]));
+      });
+    else
+      channel_map(l, dx.data(), [&](std::size_t c, std::size_t k) { return T(a[c] * double(g[k])); });
+    grads[0] = make_tensor<T>(std::move(dx));
+  }
+  if (needs[1]) {
+    xt::xarray<T> dgamma = xt::xarray<T>::from_shape({C});
+    for (std::size_t c = 0; c < C; ++c) dgamma(c) = T(inv_std[c] * sum_g_centred[c]);
+    grads[1] = make_tensor<T>(std::move(dgamma));
+  }
+  if (needs[2]) {
+    xt::xarray<T> dbeta = xt::xarray<T>::from_shape({C});
+    for (std::size_t c = 0; c < C; ++c) dbeta(c) = T(sum_g[c]);
+    grads[2] = make_tensor<T>(std::move(dbeta));
+  }
+  return grads;
+}
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, const BatchNormConfig& config) {
   const Shape& shape = input.shape();
-  TG_CHECK(shape.size() == 2 || shape.size() == 3, config.name, ": expected 2D or 3D input (got ", shape.size(),
-           "D input ", shape_str(shape), ")");
+  TG_CHECK(shape.size() >= 2, config.name, ": expected input with at least 2 dimensions (N, C, ...), got ",
+           shape.size(), "D input ", shape_str(shape));
+  TG_CHECK(!config.channels_last || shape.size() == 3, config.name, ": channels_last takes 3D (N, L, C) input, got ",
+           shape_str(shape));
   TG_CHECK(is_floating(input.dtype()), config.name, ": expected a floating-point input, got ",
            dtype_name(input.dtype()));
   Layout l;
-  if (shape.size() == 2) l = {shape[0], shape[1], 1};
-  else if (config.channels_last) l = {shape[0] * shape[1], shape[2], 1};
-  else l = {shape[0], shape[1], shape[2]};
+  if (config.channels_last) {
+    l = {shape[0] * shape[1], shape[2], 1};
+  } else {
+    l = {shape[0], shape[1], 1};  // (N, C, d1, d2, ...) is (N, C, d1·d2·...)
+    for (std::size_t d = 2; d < shape.size(); ++d) l.inner *= shape[d];
+  }
   const std::size_t C = l.channels;
   check_channel_tensor(config, "weight", weight, C, input.dtype());
   check_channel_tensor(config, "bias", bias, C, input.dtype());
@@ -234,77 +296,25 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     });
   }
 
-  // y = x·scale_c + shift_c with scale = weight·inv_std and shift = bias - mean·scale.
+  // y = (x - mean_c)·scale_c + bias_c with scale = weight·inv_std, in double and rounded once (the
+  // folded x·scale + offset would cancel for a mean that is large next to the spread).
   Tensor out = dispatch_floating(input.dtype(), config.name, [&]<class T>() {
-    std::vector<T> scale(C), offset(C);
+    std::vector<double> scale(C);
     const std::vector<double> w = weight.defined() ? to_doubles<T>(weight) : std::vector<double>(C, 1.0);
     const std::vector<double> b = bias.defined() ? to_doubles<T>(bias) : std::vector<double>(C, 0.0);
-    for (std::size_t c = 0; c < C; ++c) {
-      scale[c] = T(w[c] * inv_std[c]);
-      offset[c] = T(b[c] - mean[c] * w[c] * inv_std[c]);
-    }
+    for (std::size_t c = 0; c < C; ++c) scale[c] = w[c] * inv_std[c];
     xt::xarray<T> y = xt::xarray<T>::from_shape(shape);
     const T* x = input.data<T>();
-    channel_map(l, y.data(), [&](std::size_t c, std::size_t k) { return x[k] * scale[c] + offset[c]; });
+    channel_map(l, y.data(),
+                [&](std::size_t c, std::size_t k) { return T((double(x[k]) - mean[c]) * scale[c] + b[c]); });
     return make_tensor<T>(std::move(y));
   });
 
-  // Backward. With x̂ = (x - μ)·σ⁻¹ (σ⁻¹ = inv_std), y = γ·x̂ + β and M values per channel:
-  //   dβ = Σ g,  dγ = Σ g·x̂ = σ⁻¹·Σ g·(x - μ).
-  // With batch statistics μ and σ depend on every x of the channel:
-  //   ∂μ/∂x = 1/M,  ∂σ⁻¹/∂x = -σ⁻³·(x - μ)/M, so
-  //   dx = γ·σ⁻¹·(g - Σg/M - x̂·Σ(g·x̂)/M),
-  // which is dx = A·g + B·x + D per channel with A = γσ⁻¹, B = -γσ⁻²·Σ(g·x̂)/M (σ⁻² times σ⁻¹ from
-  // x̂) and D = -A·Σg/M - B·μ. With running statistics μ and σ are constants: dx = γ·σ⁻¹·g.
-  // One reduction pass gives Σg and Σg·(x - μ); one more pass writes dx.
-  return record(config.name, out, {input, weight, bias},
+  return record(config.name, out, {input, weight, bias}, {input, weight},
                 [input, weight, l, mean, inv_std, batch_stats, name = config.name](const Tensor& grad,
                                                                                   NeedsGrad needs) -> Grads {
                   return dispatch_floating(grad.dtype(), name, [&]<class T>() {
-                    const std::size_t C = l.channels;
-                    const T* g = grad.data<T>();
-                    const T* x = input.data<T>();
-                    const std::vector<double> gamma =
-                        weight.defined() ? to_doubles<T>(weight) : std::vector<double>(C, 1.0);
-                    std::vector<double> sum_g, sum_g_centred;
-                    channel_sums(
-                        l,
-                        [&](std::size_t c, std::size_t k, double& u, double& v) {
-                          u = double(g[k]);
-                          v = u * (double(x[k]) - mean[c]);
-                        },
-                        sum_g, sum_g_centred);
-                    Grads grads(3);
-                    if (needs[0]) {
-                      const double m = double(l.count());
-                      std::vector<T> a(C), b(C), d(C);
-                      for (std::size_t c = 0; c < C; ++c) {
-                        const double A = gamma[c] * inv_std[c];
-                        const double sum_g_xhat = inv_std[c] * sum_g_centred[c];
-                        const double B = batch_stats ? -A * inv_std[c] * sum_g_xhat / m : 0.0;
-                        const double D = batch_stats ? -A * sum_g[c] / m - B * mean[c] : 0.0;
-                        a[c] = T(A);
-                        b[c] = T(B);
-                        d[c] = T(D);
-                      }
-                      xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
-                      if (batch_stats)
-                        channel_map(l, dx.data(), [&](std::size_t c, std::size_t k) { return a[c] * g[k] + b[c] * x[k] + d[c]; });
-                      else
-                        channel_map(l, dx.data(), [&](std::size_t c, std::size_t k) { return a[c] * g[k]; });
-                      grads[0] = make_tensor<T>(std::move(dx));
-                    }
-                    if (needs[1]) {
-                      xt::xarray<T> dgamma = xt::xarray<T>::from_shape({C});
-                      for (std::size_t c = 0; c < C; ++c) dgamma(c) = T(inv_std[c] * sum_g_centred[c]);
-                      grads[1] = make_tensor<T>(std::move(dgamma));
-                    }
-                    if (needs[2]) {
-                      xt::xarray<T> dbeta = xt::xarray<T>::from_shape({C});
-                      for (std::size_t c = 0; c < C; ++c) dbeta(c) = T(sum_g[c]);
-                      grads[2] = make_tensor<T>(std::move(dbeta));
-                    }
-                    return grads;
+                    return batch_norm_backward<T>(grad, input, weight, l, mean, inv_std, batch_stats, needs);
                   });
                 });
 }

@@ -25,8 +25,8 @@ struct BatchNormConfig {
   bool unbiased_running_var = true; // running_var gets the n/(n-1) variance (PyTorch, MindSpore GPU/Ascend)
 };
 
-// Batch normalisation of (N, C) or (N, C, L) input (or (N, L, C) with channels_last), statistics
-// per channel over N·L values, the biased batch variance and eps inside the square root:
+// Batch normalisation of (N, C, d1, d2, ...) input of any rank >= 2 (or (N, L, C) with
+// channels_last), statistics per channel over N·d1·d2·... values, the biased batch variance and eps inside the square root:
 // y = (x - mean) / sqrt(var + eps) · weight + bias. running_mean/running_var are updated in place
 // (never differentiated) when config.update_running; weight and bias may be undefined.
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
@@ -34,7 +34,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
 
 namespace nn::functional {
 
-// torch.nn.functional.batch_norm: training=true normalises with batch statistics and, when the
+// torch.nn.functional.batch_norm, on input of any rank >= 2 (N, C, ...): training=true normalises with batch statistics and, when the
 // running tensors are given, updates them with `momentum` (the weight of the new statistic);
 // training=false normalises with the running statistics, which are then required.
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,

@@ -218,7 +218,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   std::size_t offset = 0;
   const kernels::ReduceLayout l = kernels::reduce_layout(out_shape, d);
   dispatch_all(out.dtype(), [&]<class T>() {
-    T* y = std::get<xt::xarray<T>>(*out.impl()->storage).data();
+    T* y = std::get<xt::xarray<T>>(out.impl()->storage->values).data();
     for (const Tensor& t : tensors) {
       const std::size_t rows = t.shape()[d];
       const T* x = t.values<T>().data();
