@@ -109,6 +109,11 @@ TEST_CASE("gradcheck: matmul in every supported rank") {
       {"(3,4)·(2,4,5)", mm, {uniform64({3, 4}), uniform64({2, 4, 5})}},
       {"(1,3,4)·(2,4,5)", mm, {uniform64({1, 3, 4}), uniform64({2, 4, 5})}},
       {"(2,3,4)·(4)", mm, {uniform64({2, 3, 4}), uniform64({4})}},
+      {"(2,1,3,4)·(3,4,2) broadcast", mm, {uniform64({2, 1, 3, 4}), uniform64({3, 4, 2})}},
+      {"(3,1,2,3)·(1,2,3,2) both broadcast", mm, {uniform64({3, 1, 2, 3}), uniform64({1, 2, 3, 2})}},
+      {"(4)·(2,2,4,3)", mm, {uniform64({4}), uniform64({2, 2, 4, 3})}},
+      {"(2,2,3,4)·(4)", mm, {uniform64({2, 2, 3, 4}), uniform64({4})}},
+      {"(2,1,2,3,2)·(2,2,3)", mm, {uniform64({2, 1, 2, 3, 2}), uniform64({2, 2, 3})}},
   });
 }
 

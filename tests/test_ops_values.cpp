@@ -106,7 +106,13 @@ TEST_CASE("bad input throws tg::Error naming the op and the shapes or dtypes") {
   const Tensor a = tg::zeros({2, 3});
   CHECK_THROWS_WITH_AS(tg::matmul(a, tg::zeros({4, 5})),
                        "matmul: shapes [2, 3] and [4, 5] cannot be multiplied (3 != 4)", tg::Error);
-  CHECK_THROWS_WITH_AS(tg::matmul(tg::zeros({2, 2, 2, 2}), a), doctest::Contains("matmul: expected 1-D, 2-D or 3-D"),
+  CHECK_THROWS_WITH_AS(tg::matmul(tg::zeros({2, 3, 2, 3}), tg::zeros({2, 3, 4})),
+                       "matmul: batch dims of [2, 3, 2, 3] and [2, 3, 4] cannot be broadcast (3 vs 2 at batch dim 1)",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::matmul(tg::zeros({4, 2, 3}), tg::zeros({3, 3, 4})),
+                       "matmul: batch dims of [4, 2, 3] and [3, 3, 4] cannot be broadcast (4 vs 3 at batch dim 0)",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::matmul(tg::zeros({}), a), doctest::Contains("matmul: both arguments need at least 1 dimension"),
                        tg::Error);
   CHECK_THROWS_WITH_AS(a + tg::zeros({4}), doctest::Contains("add: shapes [2, 3] and [4] cannot be broadcast"),
                        tg::Error);
@@ -131,4 +137,55 @@ TEST_CASE("bad input throws tg::Error naming the op and the shapes or dtypes") {
   CHECK_THROWS_WITH_AS(tg::dropout(a, 1.5), "dropout: probability must be in [0, 1], got 1.5", tg::Error);
   CHECK_THROWS_WITH_AS(tg::clamp(a, 1.0, -1.0), "clamp: min 1 is greater than max -1", tg::Error);
   CHECK_THROWS_WITH_AS(a.values<double>(), "values: the tensor is float32, not float64", tg::Error);
+}
+
+TEST_CASE("matmul broadcasts any number of batch dims, as PyTorch's, and equals a loop of 2-D products") {
+  struct Case { tg::Shape a, b, out; };
+  const Case cases[] = {
+      {{2, 1, 3, 4}, {5, 4, 2}, {2, 5, 3, 2}}, {{1, 3, 2, 4}, {2, 1, 4, 3}, {2, 3, 2, 3}},
+      {{4}, {2, 3, 4, 5}, {2, 3, 5}},          {{2, 3, 4, 5}, {5}, {2, 3, 4}},
+      {{3, 1, 1, 2, 3}, {4, 3, 2}, {3, 1, 4, 2, 2}}, {{2, 2, 3}, {3, 2}, {2, 2, 2}},
+  };
+  for (const Case& c : cases) {
+    const Tensor a = tg::randn(c.a, tg::kFloat64), b = tg::randn(c.b, tg::kFloat64);
+    const Tensor out = tg::matmul(a, b);
+    REQUIRE(out.shape() == c.out);
+    // The reference: promote to 5-D with explicit broadcast, then one 2-D product per batch.
+    const tg::Shape a_mat = c.a.size() == 1 ? tg::Shape{1, c.a[0]} : tg::Shape{c.a[c.a.size() - 2], c.a.back()};
+    const tg::Shape b_mat = c.b.size() == 1 ? tg::Shape{c.b[0], 1} : tg::Shape{c.b[c.b.size() - 2], c.b.back()};
+    std::vector<std::size_t> batch;
+    const std::size_t matrix_dims = (c.a.size() > 1 ? 1 : 0) + (c.b.size() > 1 ? 1 : 0);
+    for (std::size_t i = 0; i + matrix_dims < c.out.size(); ++i) batch.push_back(c.out[i]);
+    std::size_t batches = 1;
+    for (std::size_t d : batch) batches *= d;
+    const auto& av = a.values<double>();
+    const auto& bv = b.values<double>();
+    const std::size_t m = a_mat[0], k = a_mat[1], n = b_mat[1];
+    std::vector<double> expected;
+    for (std::size_t i = 0; i < batches; ++i) {
+      // index of batch i in each operand, with size-1 (or missing) dims broadcast
+      auto offset = [&](const tg::Shape& shape, std::size_t matrix_size) {
+        const std::size_t rank = shape.size() > 2 ? shape.size() - 2 : 0;
+        std::size_t rest = i, off = 0, stride = matrix_size;
+        for (std::size_t d = batch.size(); d-- > 0;) {
+          const std::size_t index = rest % batch[d];
+          rest /= batch[d];
+          const std::ptrdiff_t own = std::ptrdiff_t(d) - std::ptrdiff_t(batch.size() - rank);
+          if (own < 0) continue;
+          const std::size_t size = shape[std::size_t(own)];
+          if (size > 1) off += index * stride;
+          stride *= size;
+        }
+        return off;
+      };
+      const std::size_t oa = offset(c.a, m * k), ob = offset(c.b, k * n);
+      for (std::size_t r = 0; r < m; ++r)
+        for (std::size_t col = 0; col < n; ++col) {
+          double acc = 0;
+          for (std::size_t j = 0; j < k; ++j) acc += av.data()[oa + r * k + j] * bv.data()[ob + j * n + col];
+          expected.push_back(acc);
+        }
+    }
+    check_close(out, expected, 1e-12);
+  }
 }

@@ -58,17 +58,20 @@ template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, do
 
 namespace {
 
-// (batch, m, k)·(batch, k, n) after 1-D operands are promoted; a stride of 0 is a matrix shared
-// by every batch.
+// PyTorch's matmul: 1-D operands are promoted to matrices ((k) is (1, k) on the left and (k, 1) on
+// the right) and the dims before the last two are batch dims, broadcast against each other as in
+// elementwise ops. Batch i of the output multiplies matrix offset_a[i] of A by offset_b[i] of B
+// (element offsets; a broadcast operand repeats its offsets).
 struct MatmulPlan {
   std::size_t batch = 1, m = 1, k = 1, n = 1;
-  std::size_t stride_a = 0, stride_b = 0;
+  std::vector<std::size_t> offset_a, offset_b;
+  bool a_stacked = false;  // B is one shared matrix and A's batches are distinct: one tall GEMM
   Shape out_shape;
 };
 
 MatmulPlan plan_matmul(const Shape& a, const Shape& b) {
-  TG_CHECK(a.size() >= 1 && a.size() <= 3 && b.size() >= 1 && b.size() <= 3,
-           "matmul: expected 1-D, 2-D or 3-D operands, got shapes ", shape_str(a), " and ", shape_str(b));
+  TG_CHECK(a.size() >= 1 && b.size() >= 1, "matmul: both arguments need at least 1 dimension, got shapes ",
+           shape_str(a), " and ", shape_str(b));
   MatmulPlan p;
   const std::size_t ka = a.back();
   const std::size_t kb = b.size() == 1 ? b[0] : b[b.size() - 2];
@@ -77,13 +80,40 @@ MatmulPlan plan_matmul(const Shape& a, const Shape& b) {
   p.k = ka;
   p.m = a.size() == 1 ? 1 : a[a.size() - 2];
   p.n = b.size() == 1 ? 1 : b.back();
-  const std::size_t batch_a = a.size() == 3 ? a[0] : 1, batch_b = b.size() == 3 ? b[0] : 1;
-  TG_CHECK(batch_a == batch_b || batch_a == 1 || batch_b == 1, "matmul: batch sizes of ", shape_str(a), " and ",
-           shape_str(b), " do not match");
-  p.batch = std::max(batch_a, batch_b);
-  p.stride_a = batch_a > 1 ? p.m * p.k : 0;
-  p.stride_b = batch_b > 1 ? p.k * p.n : 0;
-  if (a.size() == 3 || b.size() == 3) p.out_shape.push_back(p.batch);
+  // Batch dims, right-aligned and broadcast.
+  const std::size_t rank_a = a.size() > 2 ? a.size() - 2 : 0, rank_b = b.size() > 2 ? b.size() - 2 : 0;
+  const std::size_t rank = std::max(rank_a, rank_b);
+  Shape batch_shape(rank), dims_a(rank, 1), dims_b(rank, 1);
+  for (std::size_t i = 0; i < rank; ++i) {
+    if (i + rank_a >= rank) dims_a[i] = a[i + rank_a - rank];
+    if (i + rank_b >= rank) dims_b[i] = b[i + rank_b - rank];
+    TG_CHECK(dims_a[i] == dims_b[i] || dims_a[i] == 1 || dims_b[i] == 1, "matmul: batch dims of ", shape_str(a),
+             " and ", shape_str(b), " cannot be broadcast (", dims_a[i], " vs ", dims_b[i], " at batch dim ", i, ")");
+    batch_shape[i] = std::max(dims_a[i], dims_b[i]);
+  }
+  p.batch = 1;
+  for (std::size_t d : batch_shape) p.batch *= d;
+  p.offset_a.assign(p.batch, 0);
+  p.offset_b.assign(p.batch, 0);
+  std::size_t stride_a = p.m * p.k, stride_b = p.k * p.n;  // element strides of the innermost batch dim
+  std::size_t repeat = 1;                                   // output batches per step of dim i
+  for (std::size_t i = rank; i-- > 0;) {
+    for (std::size_t out = 0; out < p.batch; ++out) {
+      const std::size_t index = (out / repeat) % batch_shape[i];
+      if (dims_a[i] > 1) p.offset_a[out] += index * stride_a;
+      if (dims_b[i] > 1) p.offset_b[out] += index * stride_b;
+    }
+    stride_a *= dims_a[i];
+    stride_b *= dims_b[i];
+    repeat *= batch_shape[i];
+  }
+  std::size_t batches_a = 1, batches_b = 1;
+  for (std::size_t i = 0; i < rank; ++i) {
+    batches_a *= dims_a[i];
+    batches_b *= dims_b[i];
+  }
+  p.a_stacked = batches_b == 1 && batches_a == p.batch;
+  p.out_shape = batch_shape;
   if (a.size() > 1) p.out_shape.push_back(p.m);
   if (b.size() > 1) p.out_shape.push_back(p.n);
   return p;
@@ -92,38 +122,47 @@ MatmulPlan plan_matmul(const Shape& a, const Shape& b) {
 // C_i = A_i·B_i for every batch. When only A is batched the batches are one taller matrix.
 template <class T>
 void forward(const MatmulPlan& p, const T* a, const T* b, T* c) {
-  if (p.stride_b == 0 && p.stride_a != 0) {
+  if (p.a_stacked) {
     detail::gemm<T>(false, false, p.batch * p.m, p.n, p.k, 1, a, p.k, b, p.n, 0, c, p.n);
     return;
   }
   for (std::size_t i = 0; i < p.batch; ++i)
-    detail::gemm<T>(false, false, p.m, p.n, p.k, 1, a + i * p.stride_a, p.k, b + i * p.stride_b, p.n, 0,
+    detail::gemm<T>(false, false, p.m, p.n, p.k, 1, a + p.offset_a[i], p.k, b + p.offset_b[i], p.n, 0,
                     c + i * p.m * p.n, p.n);
 }
 
-// dA_i = dC_i·B_iᵀ; a shared A sums over batches (in batch order).
+// dA_i = dC_i·B_iᵀ. A matrix of A used by several batches (broadcast) sums their gradients, in
+// batch order: the first writes (beta = 0), the others add (beta = 1).
 template <class T>
-void grad_a(const MatmulPlan& p, const T* dc, const T* b, T* da) {
-  if (p.stride_b == 0 && p.stride_a != 0) {
+void grad_a(const MatmulPlan& p, const T* dc, const T* b, T* da, std::size_t size_a) {
+  if (p.a_stacked) {
     detail::gemm<T>(false, true, p.batch * p.m, p.k, p.n, 1, dc, p.n, b, p.n, 0, da, p.k);
     return;
   }
-  for (std::size_t i = 0; i < p.batch; ++i)
-    detail::gemm<T>(false, true, p.m, p.k, p.n, 1, dc + i * p.m * p.n, p.n, b + i * p.stride_b, p.n,
-                    p.stride_a == 0 && i > 0 ? 1 : 0, da + i * p.stride_a, p.k);
+  std::vector<bool> written(size_a / (p.m * p.k), false);
+  for (std::size_t i = 0; i < p.batch; ++i) {
+    const std::size_t matrix = p.offset_a[i] / (p.m * p.k);
+    detail::gemm<T>(false, true, p.m, p.k, p.n, 1, dc + i * p.m * p.n, p.n, b + p.offset_b[i], p.n,
+                    written[matrix] ? 1 : 0, da + p.offset_a[i], p.k);
+    written[matrix] = true;
+  }
 }
 
-// dB_i = A_iᵀ·dC_i; a shared B sums over batches, which for a batched A is one GEMM over the
+// dB_i = A_iᵀ·dC_i, summed in the same way; a shared B with a stacked A is one GEMM over the
 // stacked rows.
 template <class T>
-void grad_b(const MatmulPlan& p, const T* a, const T* dc, T* db) {
-  if (p.stride_b == 0 && p.stride_a != 0) {
+void grad_b(const MatmulPlan& p, const T* a, const T* dc, T* db, std::size_t size_b) {
+  if (p.a_stacked) {
     detail::gemm<T>(true, false, p.k, p.n, p.batch * p.m, 1, a, p.k, dc, p.n, 0, db, p.n);
     return;
   }
-  for (std::size_t i = 0; i < p.batch; ++i)
-    detail::gemm<T>(true, false, p.k, p.n, p.m, 1, a + i * p.stride_a, p.k, dc + i * p.m * p.n, p.n,
-                    p.stride_b == 0 && i > 0 ? 1 : 0, db + i * p.stride_b, p.n);
+  std::vector<bool> written(size_b / (p.k * p.n), false);
+  for (std::size_t i = 0; i < p.batch; ++i) {
+    const std::size_t matrix = p.offset_b[i] / (p.k * p.n);
+    detail::gemm<T>(true, false, p.k, p.n, p.m, 1, a + p.offset_a[i], p.k, dc + i * p.m * p.n, p.n,
+                    written[matrix] ? 1 : 0, db + p.offset_b[i], p.n);
+    written[matrix] = true;
+  }
 }
 
 }  // namespace
@@ -142,12 +181,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       Grads grads(2);
       if (needs[0]) {
         xt::xarray<T> da = xt::xarray<T>::from_shape(a.shape());
-        grad_a<T>(p, grad.data<T>(), b.data<T>(), da.data());
+        grad_a<T>(p, grad.data<T>(), b.data<T>(), da.data(), a.numel());
         grads[0] = make_tensor<T>(std::move(da));
       }
       if (needs[1]) {
         xt::xarray<T> db = xt::xarray<T>::from_shape(b.shape());
-        grad_b<T>(p, a.data<T>(), grad.data<T>(), db.data());
+        grad_b<T>(p, a.data<T>(), grad.data<T>(), db.data(), b.numel());
         grads[1] = make_tensor<T>(std::move(db));
       }
       return grads;

@@ -6,9 +6,9 @@
 
 namespace tg {
 
-// PyTorch's matmul for 1-D, 2-D and 3-D operands: (k)·(k) -> scalar, (m,k)·(k) -> (m),
-// (k)·(k,n) -> (n), (m,k)·(k,n) -> (m,n), and batched (b,m,k)·(b,k,n) -> (b,m,n), where either
-// side may also be a plain matrix shared by every batch.
+// PyTorch's matmul: (k)·(k) -> scalar, (m,k)·(k) -> (m), (k)·(k,n) -> (n), (m,k)·(k,n) -> (m,n),
+// and batched (*a, m, k)·(*b, k, n) -> (*batch, m, n) with any number of batch dims, broadcast
+// against each other (*batch = broadcast(*a, *b)); a 1-D operand is promoted and its dim removed.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // input·weightᵀ + bias, fused: one GEMM with the bias as its initial C. input is (*, in_features),
