@@ -115,7 +115,7 @@ TEST_CASE("loss input errors name the loss and the values") {
   CHECK_THROWS_WITH_AS(tg::cross_entropy(x, Tensor(std::vector<std::int64_t>{-1, 0, 1, 0}, {4})),
                        "cross_entropy: target -1 is out of range for 3 classes (sample 0)", tg::Error);
   CHECK_THROWS_WITH_AS(tg::cross_entropy(x, Tensor({2, 0, 1, 0})),
-                       "cross_entropy: expected int64 class indices as target, got float32 [4]", tg::Error);
+                       "cross_entropy: a floating-point target is read as class probabilities and must have the input's shape [4, 3], got float32 [4] (class indices must be int64)", tg::Error);
   CHECK_THROWS_WITH_AS(tg::nll_loss(x, Tensor(std::vector<std::int64_t>{0, 1}, {2})),
                        "nll_loss: target [2] does not match input [4, 3] (expected target [4])", tg::Error);
   CHECK_THROWS_WITH_AS(tg::cross_entropy(x, labels(), with(Tensor({1.0, 2.0}, tg::kFloat64), 0)),
@@ -124,4 +124,193 @@ TEST_CASE("loss input errors name the loss and the values") {
                        "mse_loss: input [2, 3] and target [3] must have the same shape", tg::Error);
   CHECK_THROWS_WITH_AS(tg::binary_cross_entropy(Tensor({1.5}), Tensor({1.0})),
                        doctest::Contains("binary_cross_entropy: input values must be in [0, 1], got 1.5"), tg::Error);
+}
+
+// ---- PyTorch golden values for the losses and forms added later -------------------------------
+// Generated with PyTorch 1.13 (/usr/bin/python3); d = torch.float64:
+//   p = tensor([0, 1, 0, 1, 0.25, 1], dtype=dt, requires_grad=True); y = tensor([0, 1, 1, 0, 0.5, 0.75], dtype=dt)
+//   F.binary_cross_entropy(p, y).backward(); p.grad                               (dt = float32, float64)
+//   x = logits(); q = tensor([[0.2, 0.3, 0.5], [1, 0, 0], [0, 0.5, 0.5], [0.1, 0.1, 0.8]]); w = class_weights()
+//   F.cross_entropy(x, q, **kw).sum().backward() for kw in [{}, {weight: w}, {label_smoothing: 0.1},
+//     {weight: w, label_smoothing: 0.2, reduction: 'sum'}, {weight: w, reduction: 'none'}]
+//   x4 = tensor([[[[0.1 * (i + 2*j + 3*c + 5*n) - 0.7 * ((i*j + c) % 3) for j in range(3)] for i in range(2)]
+//                 for c in range(3)] for n in range(2)]);  y4 = tensor([[[0, 1, 2], [2, 1, 0]], [[1, 1, 0], [2, 0, 1]]])
+//   F.cross_entropy(x4, y4, **kw) for kw in [{}, {weight: w}, {weight: w, ignore_index: 1},
+//     {label_smoothing: 0.2, reduction: 'sum'}, {reduction: 'none', weight: w}]
+//   F.nll_loss(torch.log_softmax(x4, 1), y4, weight=w, reduction='none')
+//   a = tensor([0, 0.5, 2, -3, 1]); b = tensor([0.2, 0, 0, 0, -0.5]): F.huber_loss(a, b),
+//     F.huber_loss(a, b, reduction='none', delta=0.7), F.huber_loss(a, b, delta=2.5, reduction='sum') and its grad
+//   z = tensor([[1, 2, 3], [-1000, -1000, -999]]): torch.logsumexp(z, 1) and its grad, (z, 0, keepdim=True),
+//     (z, (0, 1)), logsumexp([[-inf, -inf], [inf, 1]], 1)
+namespace {
+
+void check_relative(const Tensor& t, const std::vector<double>& expected, double rtol) {
+  const std::vector<double> got = tg_test::flat(t);
+  REQUIRE(got.size() == expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("element ", i, ": got ", got[i], ", expected ", expected[i]);
+    CHECK(std::abs(got[i] - expected[i]) <= rtol * std::abs(expected[i]) + 1e-300);
+  }
+}
+
+Tensor logits4d() {
+  std::vector<double> v;
+  for (int n = 0; n < 2; ++n)
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 3; ++j) v.push_back(0.1 * (i + 2 * j + 3 * c + 5 * n) - 0.7 * ((i * j + c) % 3));
+  return Tensor(v, {2, 3, 2, 3});
+}
+Tensor labels4d() { return Tensor(std::vector<std::int64_t>{0, 1, 2, 2, 1, 0, 1, 1, 0, 2, 0, 1}, {2, 2, 3}); }
+
+}  // namespace
+
+TEST_CASE("binary_cross_entropy has PyTorch's finite gradient at p = 0 and 1 (0 where p equals the target)") {
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+    const Tensor p = Tensor({0.0, 1.0, 0.0, 1.0, 0.25, 1.0}, tg::TensorOptions().dtype(dtype)).set_requires_grad(true);
+    const Tensor y = Tensor({0.0, 1.0, 1.0, 0.0, 0.5, 0.75}, dtype);
+    const Tensor loss = tg::binary_cross_entropy(p, y);
+    loss.backward();
+    check_relative(loss, {37.63949803613097}, 1e-6);
+    if (dtype == tg::kFloat32)
+      check_relative(p.grad(), {0.0, 0.0, -166666665984.0, 166666665984.0, -0.2222222238779068, 41666666496.0}, 1e-6);
+    else
+      check_relative(p.grad(), {0.0, 0.0, -166666667332.63382, 166666667332.63382, -0.2222222222222222, 41666666833.158455},
+                     1e-12);
+  }
+  // After a float32 sigmoid that saturates at exactly 1, training stays NaN-free.
+  const Tensor logits = Tensor({20.0, -120.0}).set_requires_grad(true);
+  tg::binary_cross_entropy(tg::sigmoid(logits), Tensor({1.0, 0.0})).backward();
+  for (double g : tg_test::flat(logits.grad())) CHECK(std::isfinite(g));
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::binary_cross_entropy(in[0], in[1]); },
+                  {uniform64({5}, 0.1, 0.9), uniform64({5}, 0.0, 1.0)});
+}
+
+TEST_CASE("cross_entropy with class-probability targets matches PyTorch") {
+  const Tensor q({{0.2, 0.3, 0.5}, {1.0, 0.0, 0.0}, {0.0, 0.5, 0.5}, {0.1, 0.1, 0.8}}, tg::kFloat64);
+  const Tensor w = class_weights();
+  struct Case {
+    tg::ClassLossOptions options;
+    std::vector<double> loss, grad;
+  };
+  const Case cases[] = {
+      {with(Tensor(), 0), {2.0480682361416367},
+       {0.007805974405537257, 0.08213292980294061, -0.08993890420847789, -0.24143889178036454, 0.03141324586143617,
+        0.21002564591892836, 0.09007415381013502, -0.025452664738765993, -0.06462148907136903, 0.19390014876577197,
+        -0.023525062399524305, -0.1703750863662476}},
+      {with(w, 0), {3.0114275292735453},
+       {0.09636299290618855, 0.2141245908374107, -0.3104875837435993, -0.04828777835607291, 0.006282649172287234,
+        0.042005129183785676, 0.18014830762027004, 0.07409467052246801, -0.25424297814273805, 0.5466283748897455,
+        -0.02128315724680125, -0.5253452176429441}},
+      {with(Tensor(), 0.1), {2.012234902808304},
+       {0.004472641072203923, 0.08129959646960727, -0.08577223754181121, -0.22477222511369788, 0.02307991252810284,
+        0.20169231258559503, 0.08174082047680169, -0.021285998072099327, -0.06045482240470237, 0.18806681543243864,
+        -0.02935839573285764, -0.15870841969958094}},
+      {with(w, 0.2, Reduction::Sum), {11.427737851487311},
+       {0.3597709353006717, 0.794520905392341, -1.154291840693013, -0.1582657828667749, -0.011379353950539003,
+        0.1696451368173139, 0.664024303318882, 0.281929294497813, -0.9459535978166951, 1.9810456329315167,
+        -0.13312083974389788, -1.847924793187618}},
+      {with(w, 0, Reduction::None), {3.1444385627586184, 0.6748462542355536, 2.591655311106519, 5.63476998899349},
+       {0.3854519716247542, 0.8564983633496428, -1.2419503349743972, -0.19315111342429164, 0.025130596689148937,
+        0.1680205167351427, 0.7205932304810801, 0.29637868208987206, -1.0169719125709522, 2.186513499558982,
+        -0.085132628987205, -2.1013808705717762}},
+  };
+  for (const Case& c : cases) {
+    const Tensor x = logits().set_requires_grad(true);
+    const Tensor loss = tg::cross_entropy(x, q, c.options);
+    tg::sum(loss).backward();
+    check_close(loss, c.loss, 1e-12);
+    check_close(x.grad(), c.grad, 1e-12);
+  }
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::cross_entropy(in[0], tg::softmax(in[1], 1), with(Tensor(), 0.1)); },
+                  {uniform64({3, 4}), uniform64({3, 4})});
+  CHECK_THROWS_WITH_AS(tg::cross_entropy(logits(), q, with(Tensor(), 0, Reduction::Mean, 1)),
+                       "cross_entropy: ignore_index (1) is not supported for class-probability targets", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::cross_entropy(logits(), Tensor({{0.5, 0.5}}, tg::kFloat64)),
+                       doctest::Contains("must have the input's shape [4, 3], got float64 [1, 2]"), tg::Error);
+}
+
+TEST_CASE("cross_entropy and nll_loss over (N, C, d1, d2) match PyTorch") {
+  const Tensor w = class_weights();
+  struct Case {
+    tg::ClassLossOptions options;
+    std::vector<double> loss, grad;
+  };
+  const Case cases[] = {
+      {with(Tensor(), 0), {1.3578273004659112},
+       {-0.04401864824435077, 0.03931468508898256, 0.03931468508898256, 0.03931468508898256, 0.015606613321182183,
+        -0.07511768429188626, 0.026353421518723455, -0.05697991181460988, 0.026353421518723455, 0.026353421518723455,
+        -0.07287190757341806, 0.044972030641775275, 0.017665226725627314, 0.017665226725627314, -0.06566810660770601,
+        -0.06566810660770601, 0.05726529425223588, 0.030145653650110987, 0.03931468508898256, 0.039314685088982566,
+        -0.04401864824435077, 0.039314685088982566, -0.06772672001215115, 0.008215649041447073, -0.056979911814609874,
+        -0.056979911814609874, 0.026353421518723455, 0.026353421518723455, 0.01046142575991526, -0.038361302691558054,
+        0.017665226725627314, 0.017665226725627314, 0.01766522672562731, -0.06566810660770601, 0.05726529425223588,
+        0.030145653650110987}},
+      {with(w, 0, Reduction::Mean, 1), {1.5367497121045046},
+       {-0.010780077121065499, 0.0, 0.14442129216360944, 0.14442129216360944, 0.0, -0.018396167581686437,
+        0.00645389914744248, 0.0, 0.0968084872116372, 0.0968084872116372, 0.0, 0.011013558524516397,
+        0.004326177973623018, 0.0, -0.24122977937524664, -0.24122977937524664, 0.0, 0.00738260905717004, 0.0, 0.0,
+        -0.010780077121065499, 0.14442129216360947, -0.01658613551317988, 0.0, 0.0, 0.0, 0.00645389914744248,
+        0.0968084872116372, 0.0025619818187547585, 0.0, 0.0, 0.0, 0.004326177973623016, -0.24122977937524664,
+        0.014024153694425117, 0.0}},
+      {with(Tensor(), 0.2, Reduction::Sum), {15.953927605590934},
+       {-0.394890445598876, 0.40510955440112406, 0.40510955440112406, 0.40510955440112406, 0.12061269318751953,
+        -0.7680788781693018, 0.2495743915580148, -0.5504256084419853, 0.2495743915580148, 0.2495743915580148,
+        -0.7411295575476835, 0.4729977010346367, 0.14531605404086112, 0.14531605404086112, -0.6546839459591389,
+        -0.6546839459591389, 0.620516864360164, 0.2950811771346652, 0.40510955440112406, 0.4051095544011242,
+        -0.394890445598876, 0.4051095544011242, -0.6793873068124805, 0.031921121830698215, -0.5504256084419852,
+        -0.5504256084419852, 0.2495743915580148, 0.2495743915580148, 0.05887044245231647, -0.32700229896536337,
+        0.14531605404086112, 0.14531605404086112, 0.14531605404086106, -0.6546839459591389, 0.620516864360164,
+        0.2950811771346652}},
+  };
+  for (const Case& c : cases) {
+    const Tensor x = logits4d().set_requires_grad(true);
+    const Tensor loss = tg::cross_entropy(x, labels4d(), c.options);
+    loss.backward();
+    check_close(loss, c.loss, 1e-12);
+    check_close(x.grad(), c.grad, 1e-12);
+  }
+  check_close(tg::cross_entropy(logits4d(), labels4d(), with(w, 0)), {1.4328284099791293}, 1e-12);
+  const std::vector<double> per_element = {0.15025010274569886, 1.1512505137284943, 4.653751541185483, 4.653751541185482,
+                                           2.075153873926926,   0.4633615747909128, 1.151250513728494, 1.151250513728494,
+                                           0.15025010274569886, 4.653751541185482,  0.33503077478538534, 0.6168078739545637};
+  const Tensor none = tg::cross_entropy(logits4d(), labels4d(), with(w, 0, Reduction::None));
+  CHECK(none.shape() == tg::Shape{2, 2, 3});
+  check_close(none, per_element, 1e-12);
+  check_close(tg::nll_loss(tg::log_softmax(logits4d(), 1), labels4d(), with(w, 0, Reduction::None)), per_element, 1e-12);
+  CHECK_GRADCHECK([](const Inputs& in) {
+    return tg::cross_entropy(in[0], Tensor(std::vector<std::int64_t>{0, 2, 1, 1, 0, 2}, {2, 3}), with(Tensor(), 0.1));
+  }, {uniform64({2, 4, 3})});
+  CHECK_THROWS_WITH_AS(tg::cross_entropy(logits4d(), Tensor(std::vector<std::int64_t>{0, 1}, {2})),
+                       "cross_entropy: target [2] does not match input [2, 3, 2, 3] (expected target [2, 2, 3])", tg::Error);
+}
+
+TEST_CASE("huber_loss and logsumexp match PyTorch") {
+  const Tensor a = Tensor({0.0, 0.5, 2.0, -3.0, 1.0}, tg::kFloat64).set_requires_grad(true);
+  const Tensor b({0.2, 0.0, 0.0, 0.0, -0.5}, tg::kFloat64);
+  check_close(tg::huber_loss(a, b), {1.029}, 1e-12);
+  check_close(tg::huber_loss(a, b, Reduction::None, 0.7), {0.02, 0.125, 1.155, 1.855, 0.805}, 1e-12);
+  const Tensor total = tg::huber_loss(a, b, Reduction::Sum, 2.5);
+  total.backward();
+  check_close(total, {7.645}, 1e-12);
+  check_close(a.grad(), {-0.2, 0.5, 2.0, -2.5, 1.5}, 1e-12);
+  CHECK_THROWS_WITH_AS(tg::huber_loss(a, b, Reduction::Mean, 0.0), "huber_loss: delta must be positive, got 0", tg::Error);
+
+  const Tensor z = Tensor({{1.0, 2.0, 3.0}, {-1000.0, -1000.0, -999.0}}, tg::kFloat64).set_requires_grad(true);
+  const Tensor lse = tg::logsumexp(z, {1});
+  tg::sum(lse).backward();
+  check_close(lse, {3.4076059644443806, -998.448555286068}, 1e-12);
+  check_close(z.grad(), {0.09003057317038043, 0.24472847105479759, 0.6652409557748217, 0.2119415576170903,
+                         0.2119415576170903, 0.5761168847658423}, 1e-12);
+  const Tensor kept = tg::logsumexp(z, {0}, true);
+  CHECK(kept.shape() == tg::Shape{1, 3});
+  check_close(kept, {1.0, 2.0, 3.0}, 1e-12);
+  check_close(tg::logsumexp(z, {0, 1}), {3.4076059644443806}, 1e-12);
+  const std::vector<double> inf = tg_test::flat(tg::logsumexp(Tensor({{-INFINITY, -INFINITY}, {INFINITY, 1.0}}), {1}));
+  CHECK(inf[0] == -INFINITY);
+  CHECK(inf[1] == INFINITY);
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::logsumexp(in[0], {-1}); }, {uniform64({3, 4})});
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::logsumexp(in[0], {0, 2}, true); }, {uniform64({2, 3, 2})});
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::huber_loss(in[0], in[1], Reduction::Mean, 0.5); },
+                  {uniform64({6}, -2, 2), uniform64({6})});
 }

@@ -11,6 +11,7 @@
 #include "core/ops/elementwise.hpp"
 #include "core/ops/kernels.hpp"
 #include "core/ops/reduce.hpp"
+#include "core/ops/shape.hpp"
 
 namespace tg {
 
@@ -62,6 +63,17 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
   const Tensor quadratic = diff * diff * (0.5 / beta);
   const Tensor linear = size - 0.5 * beta;
   return reduce_loss(where(lt(size, beta), quadratic, linear), reduction);
+}
+
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
+  check_same_shape("huber_loss", input, target);
+  TG_CHECK(delta > 0, "huber_loss: delta must be positive, got ", delta);
+  // smooth_l1_loss with beta = delta, times delta.
+  const Tensor diff = input - target;
+  const Tensor size = abs(diff);
+  const Tensor quadratic = diff * diff * 0.5;
+  const Tensor linear = (size - 0.5 * delta) * delta;
+  return reduce_loss(where(lt(size, delta), quadratic, linear), reduction);
 }
 
 // ---- class-index losses ---------------------------------------------------------------------
@@ -139,9 +151,80 @@ std::vector<double> row_scales(const Tensor& grad, const ClassRows& c, Reduction
 
 }  // namespace
 
+namespace {
+
+// (N, C, d1, ..., dk) input with (N, d1, ..., dk) targets is the (N·d1·…·dk, C) case: the class
+// dim moves last, the loss runs on rows, and Reduction::None gets the target's shape back.
+template <class Loss>
+Tensor over_extra_dims(const char* op, const Tensor& input, const Tensor& target, const ClassLossOptions& options,
+                       Loss&& loss) {
+  const Shape& shape = input.shape();
+  Shape expected_target{shape[0]};
+  std::vector<std::int64_t> order{0};
+  for (std::size_t d = 2; d < shape.size(); ++d) {
+    expected_target.push_back(shape[d]);
+    order.push_back(std::int64_t(d));
+  }
+  order.push_back(1);
+  TG_CHECK(target.shape() == expected_target, op, ": target ", shape_str(target.shape()), " does not match input ",
+           shape_str(input.shape()), " (expected target ", shape_str(expected_target), ")");
+  const std::int64_t classes = std::int64_t(shape[1]);
+  const Tensor rows = reshape(permute(input, order), {-1, classes});
+  const Tensor out = loss(rows, reshape(target, {-1}), options);
+  return options.reduction == Reduction::None ? reshape(out, kernels::as_signed(target.shape())) : out;
+}
+
+// Class probabilities as targets (input's shape, classes at dim 1, or dim 0 for one sample):
+// l = -Σ_c w_c·q_c·log p_c with q = (1 - ε)·target + ε/C; the mean is over the samples.
+Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
+  TG_CHECK(input.shape() == target.shape(), "cross_entropy: a floating-point target is read as class probabilities "
+           "and must have the input's shape ", shape_str(input.shape()), ", got ", dtype_name(target.dtype()), " ",
+           shape_str(target.shape()), " (class indices must be int64)");
+  TG_CHECK(target.dtype() == input.dtype(), "cross_entropy: class-probability target is ", dtype_name(target.dtype()),
+           " but the input is ", dtype_name(input.dtype()));
+  TG_CHECK(options.ignore_index < 0, "cross_entropy: ignore_index (", options.ignore_index,
+           ") is not supported for class-probability targets");
+  const std::int64_t class_dim = input.dim() == 1 ? 0 : 1;
+  const std::size_t classes = input.shape()[std::size_t(class_dim)];
+  Tensor q = target;
+  if (options.label_smoothing > 0)
+    q = target * (1.0 - options.label_smoothing) + options.label_smoothing / double(classes);
+  Tensor terms = q * log_softmax(input, class_dim);
+  if (options.weight.defined()) {
+    TG_CHECK(options.weight.shape() == Shape{classes}, "cross_entropy: weight ", shape_str(options.weight.shape()),
+             " must have one entry per class (", classes, ")");
+    std::vector<std::int64_t> along_classes(input.dim(), 1);
+    along_classes[std::size_t(class_dim)] = std::int64_t(classes);
+    terms = terms * reshape(options.weight.to(input.dtype()), along_classes);
+  }
+  return reduce_loss(-sum(terms, {class_dim}), options.reduction);
+}
+
+Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const ClassLossOptions& options);
+Tensor nll_loss_rows(const Tensor& input, const Tensor& target, const ClassLossOptions& options);
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
   TG_CHECK(options.label_smoothing >= 0.0 && options.label_smoothing <= 1.0,
            "cross_entropy: label_smoothing must be in [0, 1], got ", options.label_smoothing);
+  TG_CHECK(input.dim() >= 1, "cross_entropy: expected input of shape (C), (N, C) or (N, C, d1, ...), got ",
+           shape_str(input.shape()));
+  if (is_floating(target.dtype())) return cross_entropy_probabilities(input, target, options);
+  if (input.dim() > 2) return over_extra_dims("cross_entropy", input, target, options, cross_entropy_rows);
+  return cross_entropy_rows(input, target, options);
+}
+
+Tensor nll_loss(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
+  TG_CHECK(input.dim() >= 1, "nll_loss: expected input of shape (C), (N, C) or (N, C, d1, ...), got ",
+           shape_str(input.shape()));
+  if (input.dim() > 2) return over_extra_dims("nll_loss", input, target, options, nll_loss_rows);
+  return nll_loss_rows(input, target, options);
+}
+
+namespace {
+
+Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
   const ClassRows c = check_class_inputs("cross_entropy", input, target, options);
   const double eps = options.label_smoothing;
   const Reduction reduction = options.reduction;
@@ -184,7 +267,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossO
   });
 }
 
-Tensor nll_loss(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
+Tensor nll_loss_rows(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
   const ClassRows c = check_class_inputs("nll_loss", input, target, options);
   const Reduction reduction = options.reduction;
   Tensor out = dispatch_floating(input.dtype(), "nll_loss", [&]<class T>() {
@@ -206,19 +289,44 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const ClassLossOption
   });
 }
 
+}  // namespace
+
 // ---- binary losses --------------------------------------------------------------------------
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction, const Tensor& weight) {
   check_same_shape("binary_cross_entropy", input, target);
+  TG_CHECK(input.dtype() == target.dtype(), "binary_cross_entropy: input is ", dtype_name(input.dtype()),
+           " but target is ", dtype_name(target.dtype()));
   const Tensor as_double = input.to(kFloat64);
   const auto& p = as_double.values<double>();
   for (double v : p)
     TG_CHECK(v >= 0.0 && v <= 1.0, "binary_cross_entropy: input values must be in [0, 1], got ", v,
              " (apply sigmoid, or use binary_cross_entropy_with_logits)");
-  // PyTorch clamps each log at -100 so that p = 0 or 1 gives a finite loss.
-  const Tensor log_p = clamp(log(input), -100.0, std::nullopt);
-  const Tensor log_not_p = clamp(log(1.0 - input), -100.0, std::nullopt);
-  Tensor loss = -(target * log_p + (1.0 - target) * log_not_p);
+  // loss = -(y·log p + (1 - y)·log(1 - p)), each log clamped at -100 (PyTorch) so that p = 0 or 1
+  // gives a finite loss. A fused op: composed, the gradient of log at p = 0 or 1 is inf, and
+  // inf·0 gives NaN even where p equals the target.
+  Tensor loss = binary("binary_cross_entropy", input, target, [](const auto& p, const auto& y) {
+    using T = value_of<decltype(p), decltype(y)>;
+    return -(y * xt::maximum(xt::log(p), T(-100)) + (T(1) - y) * xt::maximum(xt::log(T(1) - p), T(-100)));
+  });
+  // PyTorch's gradients: d/dp = (p - y) / max(p·(1 - p), 1e-12), which is 0 where p equals y and
+  // finite elsewhere; d/dy = log(1 - p) - log p with the same clamps.
+  loss = record("binary_cross_entropy", loss, {input, target}, {input, target},
+                [input, target](const Tensor& grad, NeedsGrad needs) -> Grads {
+                  Grads grads(2);
+                  if (needs[0])
+                    grads[0] = grad * binary("binary_cross_entropy", input, target, [](const auto& p, const auto& y) {
+                                 using T = value_of<decltype(p), decltype(y)>;
+                                 // PyTorch's EPSILON is a float constant, also for float64.
+                                 return (p - y) / xt::maximum(p * (T(1) - p), T(1e-12f));
+                               });
+                  if (needs[1])
+                    grads[1] = grad * unary("binary_cross_entropy", input, [](const auto& p) {
+                                 using T = value_of<decltype(p)>;
+                                 return xt::maximum(xt::log(T(1) - p), T(-100)) - xt::maximum(xt::log(p), T(-100));
+                               });
+                  return grads;
+                });
   if (weight.defined()) loss = loss * weight;
   return reduce_loss(loss, reduction);
 }

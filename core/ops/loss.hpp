@@ -19,6 +19,10 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
                       double beta = 1.0);
 
+// 0.5·d² where |d| < delta, else delta·(|d| - 0.5·delta) (torch.nn.functional.huber_loss).
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
+                  double delta = 1.0);
+
 // Options shared by the class-index losses, with PyTorch's defaults.
 struct ClassLossOptions {
   Tensor weight;                   // per-class weights, shape (C); undefined means all ones
@@ -28,12 +32,16 @@ struct ClassLossOptions {
 };
 
 // log_softmax + nll_loss as one fused, numerically stable op with its own backward. input is
-// (N, C) logits or (C) for one sample; target holds int64 class indices, (N) or ().
+// (N, C) logits, (C) for one sample, or (N, C, d1, ..., dk) (classes at dim 1). target is either
+// int64 class indices, (N), () or (N, d1, ..., dk), or class probabilities of the input's shape and
+// dtype (then the mean is over samples, and ignore_index must stay negative, as in PyTorch).
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossOptions& options = {});
-// -input[i, target[i]]·weight[target[i]]: input holds log-probabilities, (N, C) or (C).
+// -input[i, target[i]]·weight[target[i]]: input holds log-probabilities, (N, C), (C) or
+// (N, C, d1, ..., dk) with target (N, d1, ..., dk).
 Tensor nll_loss(const Tensor& input, const Tensor& target, const ClassLossOptions& options = {});
 
 // -(y·log p + (1 - y)·log(1 - p)) with the logs clamped at -100 like PyTorch; p must be in [0, 1].
+// The gradient is PyTorch's: (p - y)/max(p·(1 - p), 1e-12), finite even at p = 0 or 1.
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
                             const Tensor& weight = Tensor());
 // The same on logits, stable for any logit size; pos_weight weighs the positive term.

@@ -148,6 +148,22 @@ Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim
   return sum(a, dims, keepdim) / static_cast<double>(count);
 }
 
+Tensor logsumexp(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+  TG_CHECK(is_floating(a.dtype()), "logsumexp: expected a floating-point tensor, got ", dtype_name(a.dtype()));
+  const std::vector<std::size_t> reduce = wrap_dims("logsumexp", dims, a.shape());
+  // log Σ exp(x) = m + log Σ exp(x - m) with m the max over the dims, a constant for the gradient
+  // (which is then softmax(x) exactly). An infinite max is replaced by 0, as PyTorch does, so that
+  // all -inf gives -inf and a +inf gives +inf rather than NaN.
+  Tensor shift = a.detach();
+  for (std::size_t d : reduce) shift = std::get<0>(max(shift, std::int64_t(d), true));
+  shift = unary("logsumexp", shift, [](const auto& m) {
+    using T = value_of<decltype(m)>;
+    return xt::where(xt::isinf(m), T(0), m);
+  });
+  const Tensor total = log(sum(exp(a - shift), dims, keepdim));
+  return total + (keepdim ? shift : reshape(shift, kernels::as_signed(total.shape())));
+}
+
 Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased, bool keepdim) {
   const std::vector<std::size_t> reduce = wrap_dims("var", dims, a.shape());
   std::size_t count = 1;

@@ -23,6 +23,10 @@ Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims = {}, bool unb
 Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims = {}, bool unbiased = true,
            bool keepdim = false);
 
+// log(Σ exp(a)) over dims (all dims when empty), computed stably around the max; its gradient
+// is softmax(a) over those dims.
+Tensor logsumexp(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim = false);
+
 // The largest (smallest) element; its gradient goes to the first such element.
 Tensor max(const Tensor& a);
 Tensor min(const Tensor& a);
