@@ -15,19 +15,6 @@ void AdagradOptions::validate() const {
   TG_CHECK(eps_ >= 0, "Adagrad: invalid eps=", eps_, " (must be >= 0)");
 }
 
-std::vector<std::pair<std::string, double>> AdagradOptions::values() const {
-  return {{"lr", lr_}, {"lr_decay", lr_decay_}, {"weight_decay", weight_decay_},
-          {"initial_accumulator_value", initial_accumulator_value_}, {"eps", eps_}};
-}
-
-void AdagradOptions::set_values(const std::vector<std::pair<std::string, double>>& v) {
-  lr_ = option_value(v, "lr", "Adagrad");
-  lr_decay_ = option_value(v, "lr_decay", "Adagrad");
-  weight_decay_ = option_value(v, "weight_decay", "Adagrad");
-  initial_accumulator_value_ = option_value(v, "initial_accumulator_value", "Adagrad");
-  eps_ = option_value(v, "eps", "Adagrad");
-}
-
 void Adagrad::update(Tensor& param, const Tensor& grad, ParamState& state, const AdagradOptions& o) {
   const std::int64_t t = ++state.step;
   const double clr = o.lr() / (1 + double(t - 1) * o.lr_decay());
@@ -36,9 +23,10 @@ void Adagrad::update(Tensor& param, const Tensor& grad, ParamState& state, const
     const T* g = grad.data<T>();
     T* sum = state.buffer("sum", param, o.initial_accumulator_value()).template values_mut<T>().data();
     const T wd = T(o.weight_decay()), eps = T(o.eps()), rate = T(clr);
+    const T sign = o.maximize() ? T(-1) : T(1);  // exact: the same bits as negating
     for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
       for (std::size_t i = begin; i < end; ++i) {
-        const T gi = wd != T(0) ? g[i] + wd * p[i] : g[i];
+        const T gi = wd != T(0) ? sign * g[i] + wd * p[i] : sign * g[i];
         sum[i] = sum[i] + gi * gi;
         p[i] = p[i] - rate * (gi / (std::sqrt(sum[i]) + eps));
       }

@@ -15,19 +15,6 @@ void AdamOptions::validate(const char* optimizer) const {
   TG_CHECK(weight_decay_ >= 0, optimizer, ": invalid weight_decay=", weight_decay_, " (must be >= 0)");
 }
 
-std::vector<std::pair<std::string, double>> AdamOptions::values() const {
-  return {{"lr", lr_}, {"beta1", betas_.first}, {"beta2", betas_.second}, {"eps", eps_},
-          {"weight_decay", weight_decay_}, {"amsgrad", amsgrad_ ? 1.0 : 0.0}};
-}
-
-void AdamOptions::set_values(const std::vector<std::pair<std::string, double>>& v) {
-  lr_ = option_value(v, "lr", "Adam");
-  betas_ = {option_value(v, "beta1", "Adam"), option_value(v, "beta2", "Adam")};
-  eps_ = option_value(v, "eps", "Adam");
-  weight_decay_ = option_value(v, "weight_decay", "Adam");
-  amsgrad_ = option_value(v, "amsgrad", "Adam") != 0.0;
-}
-
 namespace detail {
 
 bool adam_buffer(const std::string& name) {
@@ -50,11 +37,12 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamO
     const T b2 = T(beta2), one_minus_b1 = T(1 - beta1), one_minus_b2 = T(1 - beta2);
     const T decay_rate = T(l2), eps = T(o.eps()), size = T(step_size);
     const T correction = T(bias_correction2_sqrt);
+    const T sign = o.maximize() ? T(-1) : T(1);  // exact: the same bits as negating
     with_flags(
         [&](auto decay, auto amsgrad) {
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) {
-              T gi = g[i];
+              T gi = sign * g[i];
               if constexpr (decay) gi = gi + decay_rate * p[i];
               m[i] = lerp(m[i], gi, one_minus_b1);
               v[i] = v[i] * b2 + one_minus_b2 * gi * gi;

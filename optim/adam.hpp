@@ -1,5 +1,6 @@
 // Adam (and its moment update, which AdamW shares), with PyTorch's rule:
-//   g = grad + weight_decay·p                       (Adam's L2 penalty; AdamW decays p instead)
+//   g = -grad with maximize, else grad
+//   g = g + weight_decay·p                          (Adam's L2 penalty; AdamW decays p instead)
 //   m = β1·m + (1 - β1)·g,   v = β2·v + (1 - β2)·g²,  t = t + 1
 //   v̂ = max(v̂, v) with amsgrad, else v
 //   p = p - lr/(1 - β1^t) · m / (sqrt(v̂)/sqrt(1 - β2^t) + eps)
@@ -19,28 +20,36 @@ class AdamOptions {
   AdamOptions& eps(double v) { eps_ = v; return *this; }
   AdamOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
   AdamOptions& amsgrad(bool on) { amsgrad_ = on; return *this; }
+  AdamOptions& maximize(bool on) { maximize_ = on; return *this; }
   double lr() const { return lr_; }
   std::pair<double, double> betas() const { return betas_; }
   double eps() const { return eps_; }
   double weight_decay() const { return weight_decay_; }
   bool amsgrad() const { return amsgrad_; }
+  bool maximize() const { return maximize_; }
 
   void validate() const { validate("Adam"); }
   void validate(const char* optimizer) const;
-  std::vector<std::pair<std::string, double>> values() const;
-  void set_values(const std::vector<std::pair<std::string, double>>& values);
+  static const std::vector<OptionField<AdamOptions>>& fields() {
+    static const std::vector<OptionField<AdamOptions>> table{
+        {"lr", &AdamOptions::lr_},           {"betas", &AdamOptions::betas_},     {"eps", &AdamOptions::eps_},
+        {"weight_decay", &AdamOptions::weight_decay_}, {"amsgrad", &AdamOptions::amsgrad_},
+        {"maximize", &AdamOptions::maximize_}};
+    return table;
+  }
 
  private:
   double lr_;
   std::pair<double, double> betas_{0.9, 0.999};
   double eps_ = 1e-8, weight_decay_ = 0;
-  bool amsgrad_ = false;
+  bool amsgrad_ = false, maximize_ = false;
 };
 
 class Adam : public Optimizer<AdamOptions> {
  public:
-  Adam(std::vector<Tensor> params, const AdamOptions& options) : Adam({{std::move(params), options}}) {}
-  explicit Adam(std::vector<ParamGroup<AdamOptions>> groups) : Optimizer("Adam", std::move(groups)) {}
+  Adam(std::vector<Tensor> params, const AdamOptions& options) : Adam(std::vector<ParamGroup<AdamOptions>>{{std::move(params)}}, options) {}
+  Adam(std::vector<ParamGroup<AdamOptions>> groups, const AdamOptions& defaults)
+      : Optimizer("Adam", std::move(groups), defaults) {}
 
  private:
   void update(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& options) override;

@@ -15,14 +15,17 @@ class AdamWOptions : public AdamOptions {
   AdamWOptions& eps(double v) { AdamOptions::eps(v); return *this; }
   AdamWOptions& weight_decay(double v) { AdamOptions::weight_decay(v); return *this; }
   AdamWOptions& amsgrad(bool on) { AdamOptions::amsgrad(on); return *this; }
-  using AdamOptions::lr, AdamOptions::betas, AdamOptions::eps, AdamOptions::weight_decay, AdamOptions::amsgrad;
+  AdamWOptions& maximize(bool on) { AdamOptions::maximize(on); return *this; }
+  using AdamOptions::lr, AdamOptions::betas, AdamOptions::eps, AdamOptions::weight_decay, AdamOptions::amsgrad,
+      AdamOptions::maximize;
   void validate() const { AdamOptions::validate("AdamW"); }
 };
 
 class AdamW : public Optimizer<AdamWOptions> {
  public:
-  AdamW(std::vector<Tensor> params, const AdamWOptions& options) : AdamW({{std::move(params), options}}) {}
-  explicit AdamW(std::vector<ParamGroup<AdamWOptions>> groups) : Optimizer("AdamW", std::move(groups)) {}
+  AdamW(std::vector<Tensor> params, const AdamWOptions& options) : AdamW(std::vector<ParamGroup<AdamWOptions>>{{std::move(params)}}, options) {}
+  AdamW(std::vector<ParamGroup<AdamWOptions>> groups, const AdamWOptions& defaults)
+      : Optimizer("AdamW", std::move(groups), defaults) {}
 
  private:
   void update(Tensor& param, const Tensor& grad, ParamState& state, const AdamWOptions& options) override;

@@ -6,7 +6,7 @@
 
 namespace tg::optim {
 
-double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type) {
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
   TG_CHECK(norm_type > 0, "clip_grad_norm_: norm_type must be positive (or INFINITY), got ", norm_type);
   // Per-gradient norms first, then the norm of those norms, as PyTorch: the same value, computed
   // in double.
@@ -28,6 +28,9 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   double total = 0;
   for (double n : norms) total = std::isinf(norm_type) ? std::max(total, n) : total + std::pow(n, norm_type);
   if (!std::isinf(norm_type)) total = std::pow(total, 1.0 / norm_type);
+  TG_CHECK(!error_if_nonfinite || std::isfinite(total), "clip_grad_norm_: the total norm of order ", norm_type,
+           " for gradients from `parameters` is non-finite (", total, "), so it cannot be clipped. To disable "
+           "this error and scale the gradients by the non-finite norm anyway, set error_if_nonfinite=false");
   const double coefficient = std::min(1.0, max_norm / (total + 1e-6));
   NoGradGuard no_grad;
   for (const Tensor& p : params) {

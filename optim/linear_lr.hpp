@@ -9,10 +9,11 @@ namespace tg::optim {
 class LinearLR : public LRScheduler {
  public:
   LinearLR(OptimizerBase& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0,
-           std::int64_t total_iters = 5);
+           std::int64_t total_iters = 5, std::int64_t last_epoch = -1);
 
  private:
-  std::vector<double> get_lr() const override;
+  std::vector<double> get_lr() override;
+  std::optional<std::vector<double>> closed_form_lr() const override;
   double start_factor_, end_factor_;
   std::int64_t total_iters_;
 };

@@ -14,6 +14,10 @@ ReduceLROnPlateau::ReduceLROnPlateau(OptimizerBase& optimizer, ReduceLROnPlateau
            "ReduceLROnPlateau: threshold_mode must be \"rel\" or \"abs\", got \"", options_.threshold_mode(), "\"");
   TG_CHECK(options_.factor() < 1.0, "ReduceLROnPlateau: factor should be < 1.0, got ", options_.factor());
   TG_CHECK(options_.patience() >= 0 && options_.cooldown() >= 0, "ReduceLROnPlateau: patience and cooldown must be >= 0");
+  const std::size_t groups = optimizer_.num_param_groups();
+  TG_CHECK(options_.min_lr().size() == 1 || options_.min_lr().size() == groups, "ReduceLROnPlateau: expected 1 or ",
+           groups, " min_lr values (one per parameter group), got ", options_.min_lr().size());
+  min_lrs_ = options_.min_lr().size() == 1 ? std::vector<double>(groups, options_.min_lr()[0]) : options_.min_lr();
   best_ = options_.mode() == "min" ? INFINITY : -INFINITY;
   for (std::size_t g = 0; g < optimizer_.num_param_groups(); ++g) last_lr_.push_back(optimizer_.lr(g));
 }
@@ -40,7 +44,7 @@ void ReduceLROnPlateau::step(double metric) {
   if (num_bad_epochs_ > options_.patience()) {
     for (std::size_t g = 0; g < optimizer_.num_param_groups(); ++g) {
       const double old_lr = optimizer_.lr(g);
-      const double new_lr = std::max(old_lr * options_.factor(), options_.min_lr());
+      const double new_lr = std::max(old_lr * options_.factor(), min_lrs_[g]);
       if (old_lr - new_lr > options_.eps()) optimizer_.set_lr(g, new_lr);
     }
     cooldown_counter_ = options_.cooldown();

@@ -14,20 +14,6 @@ void RMSpropOptions::validate() const {
   TG_CHECK(weight_decay_ >= 0, "RMSprop: invalid weight_decay=", weight_decay_, " (must be >= 0)");
 }
 
-std::vector<std::pair<std::string, double>> RMSpropOptions::values() const {
-  return {{"lr", lr_}, {"alpha", alpha_}, {"eps", eps_}, {"weight_decay", weight_decay_},
-          {"momentum", momentum_}, {"centered", centered_ ? 1.0 : 0.0}};
-}
-
-void RMSpropOptions::set_values(const std::vector<std::pair<std::string, double>>& v) {
-  lr_ = option_value(v, "lr", "RMSprop");
-  alpha_ = option_value(v, "alpha", "RMSprop");
-  eps_ = option_value(v, "eps", "RMSprop");
-  weight_decay_ = option_value(v, "weight_decay", "RMSprop");
-  momentum_ = option_value(v, "momentum", "RMSprop");
-  centered_ = option_value(v, "centered", "RMSprop") != 0.0;
-}
-
 void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state, const RMSpropOptions& o) {
   ++state.step;
   dispatch_floating(param.dtype(), "RMSprop", [&]<class T>() {
@@ -38,9 +24,10 @@ void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state, const
     T* buf = o.momentum() > 0 ? state.buffer("momentum_buffer", param, 0.0).template values_mut<T>().data() : nullptr;
     const T one_minus_alpha = T(1 - o.alpha());
     const T alpha = T(o.alpha()), eps = T(o.eps()), lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum());
+    const T sign = o.maximize() ? T(-1) : T(1);  // exact: the same bits as negating
     for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
       for (std::size_t i = begin; i < end; ++i) {
-        const T gi = wd != T(0) ? g[i] + wd * p[i] : g[i];
+        const T gi = wd != T(0) ? sign * g[i] + wd * p[i] : sign * g[i];
         square_avg[i] = square_avg[i] * alpha + one_minus_alpha * gi * gi;
         T avg;
         if (grad_avg) {

@@ -1,5 +1,5 @@
 // RMSprop with PyTorch's rule:
-//   g = grad + weight_decay·p
+//   g = -grad with maximize, else grad;  g = g + weight_decay·p
 //   s = α·s + (1 - α)·g²
 //   centered: a = α·a + (1 - α)·g (as lerp), avg = sqrt(s - a²) + eps;  else avg = sqrt(s) + eps
 //   momentum > 0: b = momentum·b + g/avg, p = p - lr·b;  else p = p - lr·g/avg
@@ -18,26 +18,35 @@ class RMSpropOptions {
   RMSpropOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
   RMSpropOptions& momentum(double v) { momentum_ = v; return *this; }
   RMSpropOptions& centered(bool on) { centered_ = on; return *this; }
+  RMSpropOptions& maximize(bool on) { maximize_ = on; return *this; }
   double lr() const { return lr_; }
   double alpha() const { return alpha_; }
   double eps() const { return eps_; }
   double weight_decay() const { return weight_decay_; }
   double momentum() const { return momentum_; }
   bool centered() const { return centered_; }
+  bool maximize() const { return maximize_; }
 
   void validate() const;
-  std::vector<std::pair<std::string, double>> values() const;
-  void set_values(const std::vector<std::pair<std::string, double>>& values);
+  static const std::vector<OptionField<RMSpropOptions>>& fields() {
+    static const std::vector<OptionField<RMSpropOptions>> table{
+        {"lr", &RMSpropOptions::lr_},          {"alpha", &RMSpropOptions::alpha_},
+        {"eps", &RMSpropOptions::eps_},        {"weight_decay", &RMSpropOptions::weight_decay_},
+        {"momentum", &RMSpropOptions::momentum_}, {"centered", &RMSpropOptions::centered_},
+        {"maximize", &RMSpropOptions::maximize_}};
+    return table;
+  }
 
  private:
   double lr_, alpha_ = 0.99, eps_ = 1e-8, weight_decay_ = 0, momentum_ = 0;
-  bool centered_ = false;
+  bool centered_ = false, maximize_ = false;
 };
 
 class RMSprop : public Optimizer<RMSpropOptions> {
  public:
-  RMSprop(std::vector<Tensor> params, const RMSpropOptions& options) : RMSprop({{std::move(params), options}}) {}
-  explicit RMSprop(std::vector<ParamGroup<RMSpropOptions>> groups) : Optimizer("RMSprop", std::move(groups)) {}
+  RMSprop(std::vector<Tensor> params, const RMSpropOptions& options) : RMSprop(std::vector<ParamGroup<RMSpropOptions>>{{std::move(params)}}, options) {}
+  RMSprop(std::vector<ParamGroup<RMSpropOptions>> groups, const RMSpropOptions& defaults)
+      : Optimizer("RMSprop", std::move(groups), defaults) {}
 
  private:
   void update(Tensor& param, const Tensor& grad, ParamState& state, const RMSpropOptions& options) override;

@@ -10,19 +10,6 @@ void SGDOptions::validate() const {
            "momentum=", momentum_, ", dampening=", dampening_);
 }
 
-std::vector<std::pair<std::string, double>> SGDOptions::values() const {
-  return {{"lr", lr_}, {"momentum", momentum_}, {"dampening", dampening_}, {"weight_decay", weight_decay_},
-          {"nesterov", nesterov_ ? 1.0 : 0.0}};
-}
-
-void SGDOptions::set_values(const std::vector<std::pair<std::string, double>>& v) {
-  lr_ = option_value(v, "lr", "SGD");
-  momentum_ = option_value(v, "momentum", "SGD");
-  dampening_ = option_value(v, "dampening", "SGD");
-  weight_decay_ = option_value(v, "weight_decay", "SGD");
-  nesterov_ = option_value(v, "nesterov", "SGD") != 0.0;
-}
-
 void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGDOptions& o) {
   const bool first = !state.buffers.contains("momentum_buffer");
   dispatch_floating(param.dtype(), "SGD", [&]<class T>() {
@@ -30,11 +17,12 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGD
     const T* g = grad.data<T>();
     T* buf = o.momentum() != 0 ? state.buffer("momentum_buffer", grad).template values_mut<T>().data() : nullptr;
     const T lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum()), keep = T(1 - o.dampening());
+    const T sign = o.maximize() ? T(-1) : T(1);  // exact: the same bits as negating
     with_flags(
         [&](auto decay, auto has_momentum, auto nesterov, auto first_step) {
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) {
-              T d = g[i];
+              T d = sign * g[i];
               if constexpr (decay) d = d + wd * p[i];
               if constexpr (has_momentum) {
                 if constexpr (first_step) buf[i] = d;

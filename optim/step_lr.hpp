@@ -7,10 +7,11 @@ namespace tg::optim {
 
 class StepLR : public LRScheduler {
  public:
-  StepLR(OptimizerBase& optimizer, std::int64_t step_size, double gamma = 0.1);
+  StepLR(OptimizerBase& optimizer, std::int64_t step_size, double gamma = 0.1, std::int64_t last_epoch = -1);
 
  private:
-  std::vector<double> get_lr() const override;
+  std::vector<double> get_lr() override;
+  std::optional<std::vector<double>> closed_form_lr() const override;
   std::int64_t step_size_;
   double gamma_;
 };
