@@ -267,3 +267,233 @@ TEST_CASE("a loaded optimizer state is checked before anything changes") {
   foreign.insert("state.0.momentum_buffer", tg::zeros({2}));
   CHECK_THROWS_WITH_AS(opt.load_state_dict(foreign), "Adam: unexpected state key \"state.0.momentum_buffer\"", tg::Error);
 }
+
+// ---- schedulers on two groups, resuming by construction, PyTorch's optimizer state ----------------
+
+TEST_CASE("chained, sequential, one-cycle, warm-restart and plateau schedulers follow PyTorch on two groups") {
+  const auto golden = scheduler_golden2();
+  REQUIRE(golden.size() == 9);
+  for (std::size_t kind = 0; kind < golden.size(); ++kind) {
+    Tensor p = tg::zeros({1}).set_requires_grad(), q = tg::zeros({1}).set_requires_grad();
+    const bool adam = kind == 4;
+    std::unique_ptr<optim::OptimizerBase> opt;
+    if (adam)
+      opt = std::make_unique<optim::Adam>(
+          std::vector<optim::ParamGroup<optim::AdamOptions>>{{{p}}, {{q}, [](auto& o) { o.lr(0.2); }}}, optim::AdamOptions(0.5));
+    else
+      opt = std::make_unique<optim::SGD>(
+          std::vector<optim::ParamGroup<optim::SGDOptions>>{{{p}}, {{q}, [](auto& o) { o.lr(0.2); }}},
+          optim::SGDOptions(0.5).momentum(0.9));
+    std::vector<std::shared_ptr<optim::Scheduler>> schedulers;
+    std::shared_ptr<optim::CosineAnnealingWarmRestarts> fractional;
+    std::unique_ptr<optim::ReduceLROnPlateau> plateau;
+    using Anneal = optim::OneCycleLROptions::Anneal;
+    switch (kind) {
+      case 0:  // built one after the other: the cosine takes initial_lr as its base, not the warm-up's rate
+        schedulers.push_back(std::make_shared<optim::LinearLR>(*opt, 0.1, 1.0, 5));
+        schedulers.push_back(std::make_shared<optim::CosineAnnealingLR>(*opt, 10, 0.01));
+        break;
+      case 1: {
+        auto a = std::make_shared<optim::LinearLR>(*opt, 0.1, 1.0, 4);
+        auto b = std::make_shared<optim::CosineAnnealingLR>(*opt, 6, 0.01);
+        auto c = std::make_shared<optim::StepLR>(*opt, 3, 0.5);
+        schedulers.push_back(std::make_shared<optim::SequentialLR>(*opt, std::vector<std::shared_ptr<optim::LRScheduler>>{a, b, c},
+                                                                   std::vector<std::int64_t>{4, 12}));
+        break;
+      }
+      case 2:
+        schedulers.push_back(std::make_shared<optim::ChainedScheduler>(
+            std::vector<std::shared_ptr<optim::Scheduler>>{std::make_shared<optim::ExponentialLR>(*opt, 0.9),
+                                                           std::make_shared<optim::MultiStepLR>(*opt, std::vector<std::int64_t>{3, 6}, 0.5)},
+            *opt));
+        break;
+      case 3:
+        schedulers.push_back(std::make_shared<optim::OneCycleLR>(*opt, optim::OneCycleLROptions(std::vector<double>{1.0, 0.4}, 20)));
+        break;
+      case 4:
+        schedulers.push_back(std::make_shared<optim::OneCycleLR>(
+            *opt, optim::OneCycleLROptions(1.0, 16).pct_start(0.25).anneal_strategy(Anneal::Linear).three_phase(true)
+                      .div_factor(10).final_div_factor(100)));
+        break;
+      case 5: schedulers.push_back(std::make_shared<optim::CosineAnnealingWarmRestarts>(*opt, 4, 1, 0.05)); break;
+      case 6: schedulers.push_back(std::make_shared<optim::CosineAnnealingWarmRestarts>(*opt, 2, 2)); break;
+      case 7: fractional = std::make_shared<optim::CosineAnnealingWarmRestarts>(*opt, 3, 2, 0.01); break;
+      default:
+        plateau = std::make_unique<optim::ReduceLROnPlateau>(
+            *opt, optim::ReduceLROnPlateauOptions().factor(0.5).patience(1).min_lr(std::vector<double>{0.1, 0.05}));
+    }
+    const std::vector<double> metrics = {1.0, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 1.0, 1.0, 1.0,
+                                         1.0, 1.0, 1.0,  1.0,  1.0,  1.0,  1.0,  1.0, 1.0, 1.0};
+    const bool with_momentum = kind == 3 || kind == 4;
+    auto read = [&] {
+      std::vector<double> row{opt->lr(0), opt->lr(1)};
+      if (with_momentum) row.insert(row.end(), {*opt->momentum(0), *opt->momentum(1)});
+      return row;
+    };
+    std::vector<std::vector<double>> rows{read()};
+    for (std::size_t k = 0; k + 1 < golden[kind].size(); ++k) {
+      if (fractional) fractional->step(double(k + 1) / 2);
+      else if (plateau) plateau->step(metrics[k]);
+      else for (auto& s : schedulers) s->step();
+      rows.push_back(read());
+    }
+    for (std::size_t k = 0; k < rows.size(); ++k)
+      for (std::size_t i = 0; i < rows[k].size(); ++i) {
+        INFO("scheduler case ", kind, " step ", k, " value ", i);
+        CHECK(rows[k][i] == doctest::Approx(golden[kind][k][i]).epsilon(1e-12));
+      }
+  }
+}
+
+TEST_CASE("schedulers built with last_epoch resume where the saved optimizer left off, as PyTorch's") {
+  const auto golden = resume_golden();
+  for (std::size_t kind = 0; kind < golden.size(); ++kind) {
+    auto make = [kind](optim::OptimizerBase& o, std::int64_t last_epoch) -> std::unique_ptr<optim::LRScheduler> {
+      switch (kind) {
+        case 0: return std::make_unique<optim::StepLR>(o, 4, 0.5, last_epoch);
+        case 1: return std::make_unique<optim::MultiStepLR>(o, std::vector<std::int64_t>{3, 8}, 0.1, last_epoch);
+        case 2: return std::make_unique<optim::ExponentialLR>(o, 0.8, last_epoch);
+        case 3: return std::make_unique<optim::CosineAnnealingLR>(o, 5, 0.01, last_epoch);
+        case 4: return std::make_unique<optim::LinearLR>(o, 0.2, 1.0, 10, last_epoch);
+        default: return std::make_unique<optim::CosineAnnealingWarmRestarts>(o, 4, 2, 0.01, last_epoch);
+      }
+    };
+    Tensor p = tg::zeros({1}).set_requires_grad();
+    optim::SGD first({p}, optim::SGDOptions(0.5));
+    auto scheduler = make(first, -1);
+    for (int i = 0; i < 6; ++i) scheduler->step();
+    optim::SGD second({p}, optim::SGDOptions(0.5));
+    CHECK_THROWS_WITH_AS(make(second, 6), doctest::Contains("resuming with last_epoch=6 needs \"initial_lr\" in parameter group 0"),
+                         tg::Error);
+    second.load_state_dict(first.state_dict());  // carries initial_lr, as PyTorch's param_groups do
+    auto resumed = make(second, 6);
+    std::vector<double> lrs{second.lr(0)};
+    for (int i = 0; i < 6; ++i) {
+      resumed->step();
+      lrs.push_back(second.lr(0));
+    }
+    INFO("scheduler ", kind);
+    REQUIRE(lrs.size() == golden[kind].size());
+    for (std::size_t i = 0; i < lrs.size(); ++i) CHECK(lrs[i] == doctest::Approx(golden[kind][i]).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("a PyTorch optimizer state converts key by key and continues PyTorch's trajectory") {
+  Problem p;
+  const std::vector<double> at3 = pytorch_adam_params_at_3();
+  {
+    tg::NoGradGuard no_grad;
+    for (std::size_t i = 0; i < 6; ++i) p.w.values_mut<float>().data()[i] = float(at3[i]);
+    for (std::size_t i = 0; i < 2; ++i) p.b.values_mut<float>().data()[i] = float(at3[6 + i]);
+  }
+  optim::Adam opt(std::vector<optim::ParamGroup<optim::AdamOptions>>{{{p.w}}, {{p.b}}}, optim::AdamOptions(0.5));
+  nn::StateDict state;
+  for (const auto& [key, values] : pytorch_adam_state()) {
+    const bool is_buffer = key.rfind("state.", 0) == 0 && key.find(".step") == std::string::npos;
+    const tg::Shape shape = is_buffer ? (key[6] == '0' ? tg::Shape{2, 3} : tg::Shape{2})
+                                      : (values.size() == 1 && key.find(".params") == std::string::npos ? tg::Shape{}
+                                                                                                         : tg::Shape{values.size()});
+    Tensor t = Tensor(values, shape);
+    if (is_buffer) t = t.to(tg::kFloat32);  // PyTorch's buffers are float32 like the parameters
+    if (key.find(".step") != std::string::npos) t = t.to(tg::kFloat32);  // PyTorch >= 1.12 saves step as a float tensor
+    state.insert(key, t);
+  }
+  opt.load_state_dict(state);
+  CHECK(opt.options(1).amsgrad());
+  CHECK(opt.options(1).betas() == std::pair<double, double>{0.8, 0.95});
+  CHECK(opt.options(1).lr() == 0.05);
+  for (int i = 0; i < 3; ++i) {
+    opt.zero_grad();
+    p.loss().backward();
+    opt.step();
+  }
+  std::vector<double> got = tg_test::flat(p.w);
+  for (double v : tg_test::flat(p.b)) got.push_back(v);
+  const std::vector<double> expected = pytorch_adam_params_at_6();
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(std::abs(got[i] - expected[i]) <= 5e-7 * std::max(1.0, std::abs(expected[i])));
+  // And our own state has PyTorch's keys.
+  const nn::StateDict own = opt.state_dict();
+  for (const char* key : {"param_groups.0.betas", "param_groups.1.amsgrad", "param_groups.0.params", "param_groups.1.maximize",
+                          "state.0.exp_avg", "state.1.max_exp_avg_sq", "state.1.step"})
+    CHECK_MESSAGE(own.contains(key), key);
+  CHECK(own.at("param_groups.0.betas").shape() == tg::Shape{2});
+}
+
+TEST_CASE("loaded optimizer state is validated: bad values are rejected and nothing changes") {
+  Tensor w = tg::zeros({2}).set_requires_grad();
+  optim::Adam opt({w}, optim::AdamOptions(0.1));
+  tg::sum(w * w).backward();
+  opt.step();
+  const nn::StateDict good = opt.state_dict();
+  auto with = [&](const std::string& key, Tensor value) {
+    nn::StateDict s = good;
+    if (Tensor* existing = s.find(key)) *existing = value;
+    else s.insert(key, value);
+    return s;
+  };
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(with("state.0.step", tg::full({}, NAN, tg::kFloat64))),
+                       doctest::Contains("Adam: \"state.0.step\" is nan (must be a whole number >= 0)"), tg::Error);
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(with("state.0.step", tg::full({}, -1, tg::kFloat64))),
+                       doctest::Contains("\"state.0.step\" is -1"), tg::Error);
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(with("param_groups.0.lr", tg::full({}, INFINITY, tg::kFloat64))),
+                       "Adam: option \"param_groups.0.lr\" is inf (must be finite)", tg::Error);
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(with("param_groups.0.betas", Tensor({0.9, 1.5}, tg::kFloat64))),
+                       "Adam: invalid beta2=1.5 (must be in [0, 1))", tg::Error);
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(with("param_groups.0.betas", tg::full({}, 0.9, tg::kFloat64))),
+                       "Adam: option \"betas\" takes 2 values, got 1", tg::Error);
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(with("param_groups.0.momentum", tg::full({}, 0.9, tg::kFloat64))),
+                       doctest::Contains("Adam: unexpected state key \"param_groups.0.momentum\""), tg::Error);
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(with("param_groups.0.params", Tensor(std::vector<std::int64_t>{0, 1}, {2}))),
+                       "Adam: parameter group 0 has 2 parameters in the state but 1 in the optimizer", tg::Error);
+  CHECK(opt.lr(0) == 0.1);
+  CHECK(opt.options(0).betas().second == 0.999);
+  CHECK(bitwise_equal(opt.state_dict().at("state.0.exp_avg"), good.at("state.0.exp_avg")));
+  // PyTorch-only flags are accepted and ignored.
+  opt.load_state_dict(with("param_groups.0.foreach", tg::full({}, 0, tg::kFloat64)));
+}
+
+TEST_CASE("a model converted after the optimizer made its state gets a named error, not a crash") {
+  nn::Linear layer(3, 2);
+  optim::Adam opt(layer.parameters(), optim::AdamOptions(0.01));
+  tg::sum(layer(tg::ones({1, 3}))).backward();
+  opt.step();
+  layer.to(tg::kFloat64);
+  tg::sum(layer(tg::ones({1, 3}, tg::kFloat64))).backward();
+  CHECK_THROWS_WITH_AS(opt.step(), doctest::Contains("Adam: state \"exp_avg\" of parameter 0 is float32 [2, 3] but the "
+                                                     "parameter is float64 [2, 3]"),
+                       tg::Error);
+}
+
+TEST_CASE("scheduler and clipping errors name the scheduler and the values") {
+  Tensor p = tg::zeros({1}).set_requires_grad();
+  optim::SGD sgd({p}, optim::SGDOptions(0.1));
+  optim::Adagrad adagrad({p}, optim::AdagradOptions(0.1));
+  CHECK_THROWS_WITH_AS(optim::OneCycleLR(adagrad, optim::OneCycleLROptions(1.0, 10)),
+                       "OneCycleLR: Adagrad has no momentum or betas to cycle (pass cycle_momentum(false))", tg::Error);
+  optim::OneCycleLR cycle(sgd, optim::OneCycleLROptions(1.0, 3).cycle_momentum(false));
+  for (int i = 0; i < 3; ++i) cycle.step();
+  CHECK_THROWS_WITH_AS(cycle.step(), "OneCycleLR: tried to step 5 times; the specified number of total steps is 3", tg::Error);
+  CHECK_THROWS_WITH_AS(optim::ReduceLROnPlateau(sgd, optim::ReduceLROnPlateauOptions().min_lr(std::vector<double>{0.1, 0.2, 0.3})),
+                       "ReduceLROnPlateau: expected 1 or 1 min_lr values (one per parameter group), got 3", tg::Error);
+  CHECK_THROWS_WITH_AS(optim::CosineAnnealingWarmRestarts(sgd, 0), "CosineAnnealingWarmRestarts: expected a positive T_0, got 0",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(optim::StepLR(sgd, 2, 0.5, -2), "StepLR: last_epoch must be >= -1, got -2", tg::Error);
+  auto linear = std::make_shared<optim::LinearLR>(sgd, 0.5, 1.0, 4);
+  CHECK_THROWS_WITH_AS(optim::SequentialLR(sgd, {linear}, {3}), "SequentialLR: expects 0 milestones for 1 schedulers, got 1",
+                       tg::Error);
+  // A scheduler refuses another scheduler's state and keeps its own.
+  optim::StepLR step(sgd, 2);
+  optim::CosineAnnealingWarmRestarts restarts(sgd, 3);
+  CHECK_THROWS_WITH_AS(step.load_state_dict(restarts.state_dict()), doctest::Contains("StepLR: the state has 6 entries, expected 4"),
+                       tg::Error);
+
+  // clip_grad_norm_ with error_if_nonfinite
+  Tensor w = tg::ones({2}).set_requires_grad();
+  tg::sum(w * Tensor({INFINITY, 1.0})).backward();
+  CHECK_THROWS_WITH_AS(optim::clip_grad_norm_({w}, 1.0, 2.0, true),
+                       doctest::Contains("clip_grad_norm_: the total norm of order 2 for gradients from `parameters` is "
+                                         "non-finite (inf)"),
+                       tg::Error);
+  CHECK(tg_test::flat(w.grad())[1] == 1.0);  // unchanged
+  CHECK(std::isinf(optim::clip_grad_norm_({w}, 1.0)));  // without the flag, PyTorch scales anyway
+}
