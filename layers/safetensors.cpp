@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -23,24 +24,82 @@ using nlohmann::json;
 
 constexpr std::uint64_t kMaxHeader = 100u << 20;  // 100 MB, as the reference implementation
 
-const char* code_of(DType dtype) {
-  switch (dtype) {
-    case kFloat32: return "F32";
-    case kFloat64: return "F64";
-    default: return "I64";
+// ---- half precision ----
+// Published PyTorch checkpoints are often float16 or bfloat16. Both widen to float32 exactly on
+// load; on save (when asked) floats are rounded to nearest, ties to even, as PyTorch's .half() and
+// .bfloat16() do.
+
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16, exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  if (exponent == 0) {  // zero or subnormal: mantissa·2^-24
+    const float magnitude = std::ldexp(float(mantissa), -24);
+    return sign ? -magnitude : magnitude;
   }
+  if (exponent == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));  // inf, NaN
+  return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+std::uint16_t float_to_half(float value) {
+  std::uint32_t x = std::bit_cast<std::uint32_t>(value);
+  const std::uint16_t sign = std::uint16_t((x >> 16) & 0x8000u);
+  x &= 0x7fffffffu;
+  if (x >= 0x7f800000u) return sign | (x > 0x7f800000u ? 0x7e00 : 0x7c00);  // NaN, inf
+  if (x >= 0x477ff000u) return sign | 0x7c00;                                // rounds past 65504
+  if (x < 0x38800000u)  // below 2^-14: a subnormal half, mantissa = round(|value|·2^24)
+    return sign | std::uint16_t(std::nearbyint(std::bit_cast<float>(x) * 16777216.0f));
+  x += 0xfffu + ((x >> 13) & 1u);  // round the 13 dropped bits to nearest even
+  return sign | std::uint16_t((x >> 13) - (112u << 10));
+}
+
+float bfloat16_to_float(std::uint16_t b) { return std::bit_cast<float>(std::uint32_t(b) << 16); }
+
+std::uint16_t float_to_bfloat16(float value) {
+  const std::uint32_t x = std::bit_cast<std::uint32_t>(value);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return std::uint16_t((x >> 16) | 0x40u);  // NaN stays NaN
+  return std::uint16_t((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+// The dtype codes of a file; F16 and BF16 are read into float32.
+enum class FileDtype { F32, F64, I64, F16, BF16 };
+
+const char* code_of(FileDtype dtype) {
+  switch (dtype) {
+    case FileDtype::F32: return "F32";
+    case FileDtype::F64: return "F64";
+    case FileDtype::I64: return "I64";
+    case FileDtype::F16: return "F16";
+    default: return "BF16";
+  }
+}
+
+std::size_t size_of(FileDtype dtype) {
+  switch (dtype) {
+    case FileDtype::F64:
+    case FileDtype::I64: return 8;
+    case FileDtype::F32: return 4;
+    default: return 2;
+  }
+}
+
+FileDtype file_dtype(DType dtype, FloatFormat format) {
+  if (dtype == kInt64) return FileDtype::I64;
+  if (format == FloatFormat::F16) return FileDtype::F16;
+  if (format == FloatFormat::BF16) return FileDtype::BF16;
+  return dtype == kFloat32 ? FileDtype::F32 : FileDtype::F64;
 }
 
 // ---- writing ----
 
-std::string build_file(const nn::StateDict& state, const std::map<std::string, std::string>& metadata) {
+std::string build_file(const nn::StateDict& state, const std::map<std::string, std::string>& metadata,
+                       FloatFormat format) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::uint64_t offset = 0;
   for (const auto& [name, tensor] : state) {
     TG_CHECK(name != "__metadata__", "save: \"__metadata__\" cannot be a tensor name");
-    const std::uint64_t bytes = tensor.numel() * dtype_size(tensor.dtype());
-    header[name] = {{"dtype", code_of(tensor.dtype())},
+    const FileDtype dtype = file_dtype(tensor.dtype(), format);
+    const std::uint64_t bytes = tensor.numel() * size_of(dtype);
+    header[name] = {{"dtype", code_of(dtype)},
                     {"shape", std::vector<std::size_t>(tensor.shape().begin(), tensor.shape().end())},
                     {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
@@ -53,6 +112,16 @@ std::string build_file(const nn::StateDict& state, const std::map<std::string, s
   file += text;
   for (const auto& item : state) {
     const Tensor& tensor = item.second;
+    const FileDtype dtype = file_dtype(tensor.dtype(), format);
+    if (dtype == FileDtype::F16 || dtype == FileDtype::BF16) {
+      const Tensor as_float = tensor.to(kFloat32);
+      for (float v : as_float.values<float>()) {
+        const std::uint16_t bits = dtype == FileDtype::F16 ? float_to_half(v) : float_to_bfloat16(v);
+        file.append(reinterpret_cast<const char*>(&bits), 2);
+      }
+      continue;
+    }
+    if (tensor.numel() == 0) continue;
     dispatch_all(tensor.dtype(), [&]<class T>() {
       file.append(reinterpret_cast<const char*>(tensor.data<T>()), tensor.numel() * sizeof(T));
     });
@@ -108,7 +177,7 @@ void write_atomically(const std::string& path, const std::string& bytes) {
 
 struct Entry {
   std::string name;
-  DType dtype;
+  FileDtype dtype;
   Shape shape;
   std::uint64_t begin, end;
 };
@@ -163,14 +232,16 @@ ParsedFile parse_file(const std::string& path) {
     auto bad_tensor = [&](const auto&... what) { bad("tensor \"", name, "\": ", what...); };
     if (!value.is_object() || !value.contains("dtype") || !value.contains("shape") || !value.contains("data_offsets"))
       bad_tensor("expected an object with dtype, shape and data_offsets");
-    Entry entry{name, kFloat32, {}, 0, 0};
+    Entry entry{name, FileDtype::F32, {}, 0, 0};
     const json& dtype = value["dtype"];
     if (!dtype.is_string()) bad_tensor("dtype is not a string");
     const std::string code = dtype.get<std::string>();
-    if (code == "F32") entry.dtype = kFloat32;
-    else if (code == "F64") entry.dtype = kFloat64;
-    else if (code == "I64") entry.dtype = kInt64;
-    else bad_tensor("unknown dtype \"", code, "\" (tapegrad reads F32, F64 and I64)");
+    if (code == "F32") entry.dtype = FileDtype::F32;
+    else if (code == "F64") entry.dtype = FileDtype::F64;
+    else if (code == "I64") entry.dtype = FileDtype::I64;
+    else if (code == "F16") entry.dtype = FileDtype::F16;
+    else if (code == "BF16") entry.dtype = FileDtype::BF16;
+    else bad_tensor("unknown dtype \"", code, "\" (tapegrad reads F32, F64, I64, F16 and BF16)");
     const json& shape = value["shape"];
     if (!shape.is_array()) bad_tensor("shape is not an array");
     std::uint64_t numel = 1;
@@ -188,9 +259,9 @@ ParsedFile parse_file(const std::string& path) {
     if (entry.end > file.data.size())
       bad_tensor("data_offsets [", entry.begin, ", ", entry.end, "] run past the data section (", file.data.size(),
                  " bytes)");
-    if (entry.end - entry.begin != numel * dtype_size(entry.dtype))
+    if (entry.end - entry.begin != numel * size_of(entry.dtype))
       bad_tensor("data_offsets [", entry.begin, ", ", entry.end, "] hold ", entry.end - entry.begin, " bytes but ", code,
-                 " ", shape_str(entry.shape), " needs ", numel * dtype_size(entry.dtype));
+                 " ", shape_str(entry.shape), " needs ", numel * size_of(entry.dtype));
     file.entries.push_back(std::move(entry));
   }
 
@@ -217,34 +288,59 @@ ParsedFile parse_file(const std::string& path) {
   return file;
 }
 
-}  // namespace
-
-void save(const nn::StateDict& state, const std::string& path, const std::map<std::string, std::string>& metadata) {
-  write_atomically(path, build_file(state, metadata));
+// The tensor of one entry; half precision widens to float32.
+Tensor read_tensor(const ParsedFile& file, const Entry& e) {
+  const char* bytes = file.data.data() + e.begin;
+  if (e.dtype == FileDtype::F16 || e.dtype == FileDtype::BF16) {
+    xt::xarray<float> values = xt::xarray<float>::from_shape(e.shape);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      std::uint16_t bits;
+      std::memcpy(&bits, bytes + 2 * i, 2);
+      values.data()[i] = e.dtype == FileDtype::F16 ? half_to_float(bits) : bfloat16_to_float(bits);
+    }
+    return make_tensor<float>(std::move(values));
+  }
+  const DType dtype = e.dtype == FileDtype::F32 ? kFloat32 : e.dtype == FileDtype::F64 ? kFloat64 : kInt64;
+  return dispatch_all(dtype, [&]<class T>() {
+    xt::xarray<T> values = xt::xarray<T>::from_shape(e.shape);
+    if (values.size() != 0) std::memcpy(values.data(), bytes, e.end - e.begin);
+    return make_tensor<T>(std::move(values));
+  });
 }
 
-void save(const nn::Module& module, const std::string& path, const std::map<std::string, std::string>& metadata) {
-  save(module.state_dict(), path, metadata);
+}  // namespace
+
+void save(const nn::StateDict& state, const std::string& path, const std::map<std::string, std::string>& metadata,
+          FloatFormat format) {
+  write_atomically(path, build_file(state, metadata, format));
+}
+
+void save(const nn::Module& module, const std::string& path, const std::map<std::string, std::string>& metadata,
+          FloatFormat format) {
+  save(module.state_dict(), path, metadata, format);
 }
 
 nn::StateDict load_state_dict(const std::string& path) {
   const ParsedFile file = parse_file(path);
   nn::StateDict state;
-  for (const Entry& e : file.entries) {
-    Tensor tensor = dispatch_all(e.dtype, [&]<class T>() {
-      xt::xarray<T> values = xt::xarray<T>::from_shape(e.shape);
-      std::memcpy(values.data(), file.data.data() + e.begin, e.end - e.begin);
-      return make_tensor<T>(std::move(values));
-    });
-    state.insert(e.name, std::move(tensor));
-  }
+  for (const Entry& e : file.entries) state.insert(e.name, read_tensor(file, e));
   return state;
 }
 
 std::map<std::string, std::string> load_metadata(const std::string& path) { return parse_file(path).metadata; }
 
 void load(nn::Module& module, const std::string& path, bool strict) {
-  const nn::StateDict state = load_state_dict(path);
+  const ParsedFile file = parse_file(path);
+  const nn::StateDict own = module.state_dict();
+  nn::StateDict state;
+  for (const Entry& e : file.entries) {
+    Tensor tensor = read_tensor(file, e);
+    // Half-precision values take the dtype of the model's tensor (float32 or float64).
+    const Tensor* target = own.find(e.name);
+    if ((e.dtype == FileDtype::F16 || e.dtype == FileDtype::BF16) && target && is_floating(target->dtype()))
+      tensor = tensor.to(target->dtype());
+    state.insert(e.name, std::move(tensor));
+  }
   try {
     module.load_state_dict(state, strict);
   } catch (const Error& e) {
