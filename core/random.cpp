@@ -1,64 +1,85 @@
 #include "core/random.hpp"
 
+#include <bit>
 #include <cmath>
 #include <numbers>
-#include <random>
+#include <sstream>
 
 #include "core/error.hpp"
 
 namespace tg {
 
-namespace {
-
-struct Generator {
-  std::mt19937_64 engine{0};
-  bool has_spare = false;  // Box-Muller makes normals in pairs
-  double spare = 0.0;
-};
-
-Generator& generator() {
-  static Generator instance;
-  return instance;
+void Generator::manual_seed(std::uint64_t seed) {
+  engine_.seed(seed);
+  has_spare_ = false;
+  spare_ = 0.0;
 }
 
-}  // namespace
-
-void manual_seed(std::uint64_t seed) {
-  Generator& g = generator();
-  g.engine.seed(seed);
-  g.has_spare = false;
-}
-
-namespace random {
-
-std::uint64_t next_u64() { return generator().engine(); }
-
-double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
-
-double normal() {
-  Generator& g = generator();
-  if (g.has_spare) {
-    g.has_spare = false;
-    return g.spare;
+double Generator::normal() {
+  if (has_spare_) {
+    has_spare_ = false;
+    return spare_;
   }
   const double u1 = 1.0 - uniform();  // (0, 1]: log stays finite
   const double u2 = uniform();
   const double radius = std::sqrt(-2.0 * std::log(u1));
   const double angle = 2.0 * std::numbers::pi * u2;
-  g.spare = radius * std::sin(angle);
-  g.has_spare = true;
+  spare_ = radius * std::sin(angle);
+  has_spare_ = true;
   return radius * std::cos(angle);
 }
 
-std::int64_t integer(std::int64_t low, std::int64_t high) {
+std::int64_t Generator::integer(std::int64_t low, std::int64_t high) {
   TG_CHECK(low < high, "randint: expected low < high, got low=", low, ", high=", high);
-  const auto range = static_cast<std::uint64_t>(high - low);
+  // high - low in unsigned arithmetic: exact for any pair, even INT64_MIN and INT64_MAX.
+  const std::uint64_t range = std::uint64_t(high) - std::uint64_t(low);
   // Rejection sampling keeps every value equally likely.
   const std::uint64_t limit = UINT64_MAX - UINT64_MAX % range;
   std::uint64_t draw = next_u64();
   while (draw >= limit) draw = next_u64();
-  return low + static_cast<std::int64_t>(draw % range);
+  return std::int64_t(std::uint64_t(low) + draw % range);
 }
 
-}  // namespace random
+// The engine's text form is its 312 words and its position; those 313 numbers, then the spare
+// normal's flag and bits, are the 315 int64 values of the state.
+Tensor Generator::get_state() const {
+  std::ostringstream text;
+  text << engine_;
+  std::istringstream in(text.str());
+  std::vector<std::int64_t> words;
+  std::uint64_t word = 0;
+  while (in >> word) words.push_back(std::int64_t(word));
+  words.push_back(has_spare_ ? 1 : 0);
+  words.push_back(std::bit_cast<std::int64_t>(spare_));
+  return Tensor(words, {words.size()});
+}
+
+void Generator::set_state(const Tensor& state) {
+  constexpr std::size_t kWords = std::mt19937_64::state_size + 1 + 2;
+  TG_CHECK(state.dtype() == kInt64 && state.shape() == Shape{kWords}, "set_rng_state: expected an int64 tensor of ",
+           kWords, " values (from get_rng_state), got ", dtype_name(state.dtype()), " ", shape_str(state.shape()));
+  const std::int64_t* words = state.data<std::int64_t>();
+  const std::int64_t position = words[std::mt19937_64::state_size], spare_flag = words[kWords - 2];
+  TG_CHECK(position >= 0 && position <= std::int64_t(std::mt19937_64::state_size) && (spare_flag == 0 || spare_flag == 1),
+           "set_rng_state: the tensor is not a generator state (position ", position, ", spare flag ", spare_flag, ")");
+  std::ostringstream text;
+  for (std::size_t i = 0; i <= std::mt19937_64::state_size; ++i) text << std::uint64_t(words[i]) << ' ';
+  std::istringstream in(text.str());
+  std::mt19937_64 engine;
+  in >> engine;
+  TG_CHECK(!in.fail(), "set_rng_state: the tensor is not a generator state");
+  engine_ = engine;
+  has_spare_ = spare_flag == 1;
+  spare_ = std::bit_cast<double>(words[kWords - 1]);
+}
+
+Generator& default_generator() {
+  static Generator instance;
+  return instance;
+}
+
+void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
+Tensor get_rng_state() { return default_generator().get_state(); }
+void set_rng_state(const Tensor& state) { default_generator().set_state(state); }
+
 }  // namespace tg

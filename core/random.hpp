@@ -1,19 +1,50 @@
-// The one global random generator. manual_seed(s) makes every random function (rand, randn,
-// randint, dropout masks, layer initialisation, data shuffling) repeat the same numbers.
+// Random numbers. A tg::Generator is one reproducible stream (a 64-bit Mersenne Twister); the
+// global one, default_generator(), is what rand, randn, randint, dropout masks, layer
+// initialisation and data shuffling draw from, and manual_seed(s) seeds it. A generator's whole
+// state can be saved and restored (get_rng_state / set_rng_state, as PyTorch's), so a resumed
+// training run draws exactly the numbers it would have drawn.
 #pragma once
 
 #include <cstdint>
+#include <random>
+
+#include "core/tensor.hpp"
 
 namespace tg {
 
-void manual_seed(std::uint64_t seed);
+class Generator {
+ public:
+  explicit Generator(std::uint64_t seed = 0) { manual_seed(seed); }
+  void manual_seed(std::uint64_t seed);
 
-// Draws from the global generator. Not thread-safe: draw from one thread, as tapegrad itself does.
+  std::uint64_t next_u64() { return engine_(); }
+  double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }  // [0, 1), 53 bits
+  double normal();  // standard normal (Box-Muller, so it does not depend on the C++ library)
+  std::int64_t integer(std::int64_t low, std::int64_t high);  // [low, high), every value equally likely
+
+  // The state as an int64 tensor (the engine's words, its position, and the spare normal), and
+  // back; set_state checks the tensor and changes nothing when it is not a generator state.
+  Tensor get_state() const;
+  void set_state(const Tensor& state);
+
+ private:
+  std::mt19937_64 engine_;
+  bool has_spare_ = false;  // Box-Muller makes normals in pairs
+  double spare_ = 0.0;
+};
+
+// The global generator. Not thread-safe: draw from one thread, as tapegrad itself does.
+Generator& default_generator();
+void manual_seed(std::uint64_t seed);
+Tensor get_rng_state();
+void set_rng_state(const Tensor& state);
+
+// Draws from the global generator.
 namespace random {
-std::uint64_t next_u64();
-double uniform();      // [0, 1) with 53 random bits
-double normal();       // standard normal (Box-Muller, so it does not depend on the C++ library)
-std::int64_t integer(std::int64_t low, std::int64_t high);  // [low, high)
+inline std::uint64_t next_u64() { return default_generator().next_u64(); }
+inline double uniform() { return default_generator().uniform(); }
+inline double normal() { return default_generator().normal(); }
+inline std::int64_t integer(std::int64_t low, std::int64_t high) { return default_generator().integer(low, high); }
 }  // namespace random
 
 }  // namespace tg

@@ -64,19 +64,26 @@ void MetricsCsv::row(const std::vector<double>& values) {
 }
 
 void save_checkpoint(const std::string& path, const tg::nn::Module& model, const tg::optim::OptimizerBase& optimizer,
-                     int epochs_done) {
+                     const tg::optim::Scheduler* scheduler, int epochs_done) {
   tg::nn::StateDict state = tg::nn::with_prefix(model.state_dict(), "model.");
   tg::nn::merge_into(state, tg::nn::with_prefix(optimizer.state_dict(), "optimizer."));
+  if (scheduler) tg::nn::merge_into(state, tg::nn::with_prefix(scheduler->state_dict(), "scheduler."));
+  state.insert("rng_state", tg::get_rng_state());
   state.insert("epochs_done", tg::full({}, epochs_done, tg::kInt64));
   tg::save(state, path);
 }
 
-int load_checkpoint(const std::string& path, tg::nn::Module& model, tg::optim::OptimizerBase& optimizer) {
+int load_checkpoint(const std::string& path, tg::nn::Module& model, tg::optim::OptimizerBase& optimizer,
+                    tg::optim::Scheduler* scheduler) {
   const tg::nn::StateDict state = tg::load_state_dict(path);
   const tg::Tensor* epochs = state.find("epochs_done");
-  TG_CHECK(epochs != nullptr, "resume: ", path, " is not a checkpoint written by --save (no epochs_done)");
+  const tg::Tensor* rng = state.find("rng_state");
+  TG_CHECK(epochs != nullptr && rng != nullptr, "resume: ", path,
+           " is not a checkpoint written by --save (no epochs_done or rng_state)");
   model.load_state_dict(tg::nn::under_prefix(state, "model."));
   optimizer.load_state_dict(tg::nn::under_prefix(state, "optimizer."));
+  if (scheduler) scheduler->load_state_dict(tg::nn::under_prefix(state, "scheduler."));
+  tg::set_rng_state(*rng);
   return int(epochs->item());
 }
 

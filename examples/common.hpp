@@ -72,11 +72,14 @@ double train_epoch(tg::nn::Module& model, tg::optim::OptimizerBase& optimizer, t
   return progress.mean_loss();
 }
 
-// The model, the optimizer and the number of finished epochs in one safetensors file.
+// Everything a run depends on, in one safetensors file: the model, the optimizer, the scheduler
+// (if any), the random generator's state and the number of finished epochs. A run resumed from it
+// continues bit for bit as if it had never stopped.
 void save_checkpoint(const std::string& path, const tg::nn::Module& model, const tg::optim::OptimizerBase& optimizer,
-                     int epochs_done);
+                     const tg::optim::Scheduler* scheduler, int epochs_done);
 // Loads them back and returns the number of finished epochs.
-int load_checkpoint(const std::string& path, tg::nn::Module& model, tg::optim::OptimizerBase& optimizer);
+int load_checkpoint(const std::string& path, tg::nn::Module& model, tg::optim::OptimizerBase& optimizer,
+                    tg::optim::Scheduler* scheduler);
 
 // Predicted classes (argmax of the logits) of a model in eval mode, without recording; the
 // model's mode is restored.

@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   nn::Sequential model(nn::Linear(64, 128), nn::BatchNorm1d(128), nn::ReLU(),
                        nn::Linear(128, 64), nn::BatchNorm1d(64), nn::ReLU(), nn::Linear(64, 10));
   tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(o.lr));
-  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer);
+  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer, nullptr);
   examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "train_accuracy", "test_accuracy"});
 
   for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     const double test_accuracy = examples::accuracy(model, test.inputs(), test.targets());
     progress.finish("train " + examples::percent(train_accuracy) + "  test " + examples::percent(test_accuracy));
     metrics.row({double(epoch), progress.mean_loss(), train_accuracy, test_accuracy});
-    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, epoch);
+    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
   }
 
   // Rows: true digit; columns: predicted digit.

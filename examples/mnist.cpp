@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   nn::Sequential model(nn::Linear(784, 256), nn::BatchNorm1d(256), nn::ReLU(),
                        nn::Linear(256, 128), nn::BatchNorm1d(128), nn::ReLU(), nn::Linear(128, 10));
   tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(o.lr));
-  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer);
+  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer, nullptr);
   examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "test_accuracy"});
 
   for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     const double test_accuracy = examples::accuracy(model, test.inputs(), test.targets());
     progress.finish("test " + examples::percent(test_accuracy));
     metrics.row({double(epoch), progress.mean_loss(), test_accuracy});
-    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, epoch);
+    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
   }
   std::printf("test accuracy %s\n", examples::percent(examples::accuracy(model, test.inputs(), test.targets())).c_str());
   return 0;

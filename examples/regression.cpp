@@ -11,7 +11,13 @@ int main(int argc, char** argv) {
   o.epochs = 60;
   o.batch_size = 32;
   o.lr = 0.01;
+  int anneal_epochs = 60;
   examples::add_train_options(app, o);
+  app.add_option("--anneal-epochs", anneal_epochs,
+                 "Epochs the cosine learning-rate schedule spans, whatever --epochs is, so that a run stopped "
+                 "early and resumed follows one schedule")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   examples::apply(o);
 
@@ -23,8 +29,8 @@ int main(int argc, char** argv) {
 
   nn::Sequential model(nn::Linear(1, 64), nn::Tanh(), nn::Linear(64, 64), nn::Tanh(), nn::Linear(64, 1));
   tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(o.lr));
-  tg::optim::CosineAnnealingLR schedule(optimizer, o.epochs);
-  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer);
+  tg::optim::CosineAnnealingLR schedule(optimizer, anneal_epochs);
+  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer, &schedule);
   examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "test_rmse"});
 
   auto test_rmse = [&] {
@@ -39,7 +45,7 @@ int main(int argc, char** argv) {
     const double rmse = test_rmse();
     progress.finish("test RMSE " + std::to_string(rmse));
     metrics.row({double(epoch), progress.mean_loss(), rmse});
-    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, epoch);
+    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, &schedule, epoch);
   }
   std::printf("test RMSE %.4f (the noise alone is 0.1)\n", test_rmse());
   return 0;

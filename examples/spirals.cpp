@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   nn::Sequential model(nn::Linear(2, 64), nn::BatchNorm1d(64), nn::ReLU(),
                        nn::Linear(64, 64), nn::BatchNorm1d(64), nn::ReLU(), nn::Linear(64, 3));
   tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(o.lr));
-  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer);
+  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer, nullptr);
   examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "train_accuracy", "test_accuracy"});
 
   double test_accuracy = 0;
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     test_accuracy = examples::accuracy(model, test.inputs(), test.targets());
     progress.finish("train " + examples::percent(train_accuracy) + "  test " + examples::percent(test_accuracy));
     metrics.row({double(epoch), progress.mean_loss(), train_accuracy, test_accuracy});
-    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, epoch);
+    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
   }
   write_png(png, model, all, 400);
   std::printf("test accuracy %s\nwrote %s (decision boundary and data points)\n",

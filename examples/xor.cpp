@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
 
   nn::Sequential model(nn::Linear(2, 8), nn::Tanh(), nn::Linear(8, 2));
   tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(o.lr));
-  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer);
+  int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer, nullptr);
   examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "accuracy"});
 
   for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     const double acc = examples::accuracy(model, x, y);
     progress.finish("accuracy " + examples::percent(acc));
     metrics.row({double(epoch), progress.mean_loss(), acc});
-    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, epoch);
+    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
   }
   std::printf("final accuracy %s\n", examples::percent(examples::accuracy(model, x, y)).c_str());
   return 0;

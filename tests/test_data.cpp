@@ -187,6 +187,18 @@ TEST_CASE("the mnist example trains one short epoch on generated IDX files") {
   INFO(output);
   CHECK(output.find("epoch   1/1") != std::string::npos);
   CHECK(output.find("test accuracy 100.0%") != std::string::npos);  // the pattern is easy
+  CHECK(std::system((std::string(TAPEGRAD_MNIST_EXAMPLE) + " --data " + dir.path.string() + " --epochs 1 --batch-size 32 --save "
+                     + dir.file("a.safetensors") + " > /dev/null").c_str()) == 0);
+  // A true resume: 1 epoch then 1 more resumed writes the checkpoint of 2 straight, byte for byte.
+  const std::string base = std::string(TAPEGRAD_MNIST_EXAMPLE) + " --data " + dir.path.string() + " --batch-size 32 ";
+  REQUIRE(std::system((base + "--epochs 2 --save " + dir.file("straight.safetensors") + " > /dev/null").c_str()) == 0);
+  REQUIRE(std::system((base + "--epochs 2 --resume " + dir.file("a.safetensors") + " --save " + dir.file("b.safetensors") +
+                       " > /dev/null").c_str()) == 0);
+  std::ifstream straight(dir.file("straight.safetensors"), std::ios::binary), resumed(dir.file("b.safetensors"), std::ios::binary);
+  const std::string straight_bytes((std::istreambuf_iterator<char>(straight)), {});
+  const std::string resumed_bytes((std::istreambuf_iterator<char>(resumed)), {});
+  CHECK(!straight_bytes.empty());
+  CHECK(straight_bytes == resumed_bytes);
   CHECK(std::system((std::string(TAPEGRAD_MNIST_EXAMPLE) + " --data /nonexistent > /dev/null 2>&1").c_str()) != 0);
 }
 #endif

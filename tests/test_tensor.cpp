@@ -91,3 +91,28 @@ TEST_CASE("item, to and printing") {
   out << Tensor(std::vector<std::int64_t>{3, -1}, {2});
   CHECK(out.str() == "tensor([3, -1])");
 }
+
+TEST_CASE("a generator's state saves and restores exactly, and bad states are refused") {
+  tg::manual_seed(5);
+  (void)tg::randn({3});  // leaves a spare normal behind
+  const Tensor state = tg::get_rng_state();
+  CHECK(state.dtype() == tg::kInt64);
+  const Tensor a = tg::randn({7}), b = tg::rand({4}), c = tg::randint(INT64_MIN, INT64_MAX, {5});
+  tg::manual_seed(99);
+  tg::set_rng_state(state);
+  CHECK(tg_test::bitwise_equal(tg::randn({7}), a));
+  CHECK(tg_test::bitwise_equal(tg::rand({4}), b));
+  CHECK(tg::randint(INT64_MIN, INT64_MAX, {5}).values<std::int64_t>() == c.values<std::int64_t>());
+  // Separate generators are separate streams.
+  tg::Generator one(7), two(7);
+  CHECK(one.next_u64() == two.next_u64());
+  (void)one.normal();
+  two.set_state(one.get_state());
+  CHECK(one.normal() == two.normal());
+  CHECK_THROWS_WITH_AS(tg::set_rng_state(tg::zeros({3})),
+                       "set_rng_state: expected an int64 tensor of 315 values (from get_rng_state), got float32 [3]", tg::Error);
+  Tensor bad = state.clone();
+  bad.values_mut<std::int64_t>()(312) = 999;
+  CHECK_THROWS_WITH_AS(tg::set_rng_state(bad), doctest::Contains("set_rng_state: the tensor is not a generator state (position 999"),
+                       tg::Error);
+}
