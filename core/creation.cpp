@@ -8,6 +8,18 @@ namespace tg {
 
 namespace {
 
+// An uninitialised array of `shape`, after checking its element count and bytes; a failed
+// allocation is a tg::Error naming the op, not std::bad_alloc.
+template <class T>
+xt::xarray<T> allocate(const char* op, const Shape& shape) {
+  const std::size_t bytes = checked_bytes(op, shape, sizeof(T));
+  try {
+    return xt::xarray<T>::from_shape(shape);
+  } catch (const std::bad_alloc&) {
+    fail(op, ": cannot allocate ", shape_str(shape), " ", dtype_name(dtype_of<T>()), " (", bytes, " bytes)");
+  }
+}
+
 Tensor finish(Tensor tensor, const TensorOptions& options, const char* op) {
   TG_CHECK(!options.requires_grad() || is_floating(options.dtype()), op,
            ": only floating-point tensors can require grad, got ", dtype_name(options.dtype()));
@@ -20,7 +32,7 @@ template <class ValueAt>
 Tensor generate(const char* op, const Shape& shape, const TensorOptions& options, ValueAt&& value) {
   return finish(dispatch_all(options.dtype(),
                              [&]<class T>() {
-                               xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+                               xt::xarray<T> out = allocate<T>(op, shape);
                                for (std::size_t i = 0; i < out.size(); ++i)
                                  out.data()[i] = static_cast<T>(value(i));
                                return make_tensor<T>(std::move(out));
@@ -32,22 +44,27 @@ Tensor generate(const char* op, const Shape& shape, const TensorOptions& options
 
 Tensor empty(const Shape& shape, TensorOptions options) {
   return finish(dispatch_all(options.dtype(),
-                             [&]<class T>() { return make_tensor<T>(xt::xarray<T>::from_shape(shape)); }),
+                             [&]<class T>() { return make_tensor<T>(allocate<T>("empty", shape)); }),
                 options, "empty");
 }
 
-Tensor full(const Shape& shape, double value, TensorOptions options) {
+namespace {
+
+Tensor filled(const char* op, const Shape& shape, double value, const TensorOptions& options) {
   return finish(dispatch_all(options.dtype(),
                              [&]<class T>() {
-                               xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+                               xt::xarray<T> out = allocate<T>(op, shape);
                                out.fill(static_cast<T>(value));
                                return make_tensor<T>(std::move(out));
                              }),
-                options, "full");
+                options, op);
 }
 
-Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0.0, options); }
-Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1.0, options); }
+}  // namespace
+
+Tensor full(const Shape& shape, double value, TensorOptions options) { return filled("full", shape, value, options); }
+Tensor zeros(const Shape& shape, TensorOptions options) { return filled("zeros", shape, 0.0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return filled("ones", shape, 1.0, options); }
 
 Tensor arange(double end, TensorOptions options) { return arange(0.0, end, 1.0, options); }
 
@@ -83,6 +100,13 @@ Tensor randn(const Shape& shape, TensorOptions options) {
 
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options) {
   TG_CHECK(low < high, "randint: expected low < high, got low=", low, ", high=", high);
+  if (options.dtype() == kInt64)  // exact for any int64, not through double
+    return finish(make_tensor<std::int64_t>([&] {
+                    xt::xarray<std::int64_t> out = allocate<std::int64_t>("randint", shape);
+                    for (std::int64_t& v : out) v = random::integer(low, high);
+                    return out;
+                  }()),
+                  options, "randint");
   return generate("randint", shape, options,
                   [&](std::size_t) { return static_cast<double>(random::integer(low, high)); });
 }

@@ -79,8 +79,7 @@ namespace {
 
 template <class T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, bool requires_grad) {
-  std::size_t count = 1;
-  for (std::size_t d : shape) count *= d;
+  const std::size_t count = checked_numel("Tensor", shape);
   TG_CHECK(count == values.size(), "Tensor: ", values.size(), " values do not fill shape ", shape_str(shape));
   xt::xarray<T> array = xt::xarray<T>::from_shape(shape);
   std::copy(values.begin(), values.end(), array.begin());
@@ -97,6 +96,26 @@ Tensor::Tensor(const std::vector<std::int64_t>& values, const Shape& shape)
     : Tensor(from_vector(values, shape, false)) {}
 
 // ---- properties ---------------------------------------------------------------------------
+
+std::size_t checked_numel(const char* op, const Shape& shape) {
+  constexpr std::size_t kLimit = std::size_t(1) << 62;
+  std::size_t count = 1;
+  bool zero = false;
+  for (std::size_t d : shape) zero = zero || d == 0;
+  if (zero) return 0;  // any size times 0 is 0
+  for (std::size_t d : shape) {
+    TG_CHECK(!__builtin_mul_overflow(count, d, &count) && count <= kLimit, op, ": the shape ", shape_str(shape),
+             " has more elements than fit in memory (the product overflows)");
+  }
+  return count;
+}
+
+std::size_t checked_bytes(const char* op, const Shape& shape, std::size_t element_size) {
+  std::size_t bytes = 0;
+  TG_CHECK(!__builtin_mul_overflow(checked_numel(op, shape), element_size, &bytes), op, ": the shape ", shape_str(shape),
+           " has more bytes than fit in memory");
+  return bytes;
+}
 
 const TensorImpl& Tensor::checked(const char* what) const {
   TG_CHECK(impl_ != nullptr, what, ": the tensor is undefined");

@@ -154,6 +154,13 @@ Tensor::Tensor(xt::xarray<T> values, bool requires_grad)
            "Tensor: only floating-point tensors can require grad, got int64");
 }
 
+// The number of elements of `shape`, or a tg::Error naming `op` and the shape when the product does
+// not fit in 62 bits (no shape product is computed unchecked: a wrapped count would make a tensor
+// whose size lies).
+std::size_t checked_numel(const char* op, const Shape& shape);
+// count × element_size, checked the same way (the bytes of a tensor).
+std::size_t checked_bytes(const char* op, const Shape& shape, std::size_t element_size);
+
 // Prints like PyTorch: tensor([[1.0000, 2.0000]], dtype=float64, requires_grad=true).
 std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
 // Prints a shape as [2, 3].

@@ -1,5 +1,7 @@
 #include "data/csv.hpp"
 
+#include <cmath>
+
 #include <charconv>
 #include <sstream>
 
@@ -49,7 +51,9 @@ TensorDataset load_csv(const std::string& path, const CsvOptions& options) {
       else features.push_back(float(fields[i]));
     }
     if (options.class_labels())
-      TG_CHECK(fields[label] >= 0 && fields[label] == double(std::int64_t(fields[label])), "load_csv: ", path, " line ",
+      // The range is checked before the cast: casting inf or 2^63 to int64 is undefined.
+      TG_CHECK(fields[label] >= 0 && fields[label] < 9007199254740992.0 && fields[label] == std::floor(fields[label]),
+               "load_csv: ", path, " line ",
                line_number, ": label ", fields[label], " is not a class index (a non-negative integer)");
     ++rows;
   }

@@ -28,11 +28,12 @@ Idx read_idx(const std::string& path, std::uint32_t magic, std::size_t rank, con
            magic == 2051 ? " (an IDX image file)" : " (an IDX label file)");
   TG_CHECK(idx.bytes.size() >= 4 + 4 * rank, op, ": ", path, " is too short for an IDX header (", idx.bytes.size(),
            " bytes)");
-  std::size_t count = 1;
+  Shape dims;
   for (std::size_t d = 0; d < rank; ++d) {
     idx.dims.push_back(big_endian(idx.bytes, 4 + 4 * d));
-    count *= idx.dims.back();
+    dims.push_back(idx.dims.back());
   }
+  const std::size_t count = checked_numel(op, dims);
   idx.data_offset = 4 + 4 * rank;
   TG_CHECK(idx.bytes.size() == idx.data_offset + count, op, ": ", path, " has ", idx.bytes.size() - idx.data_offset,
            " data bytes but its header ", idx.dims, " needs ", count, " (truncated?)");

@@ -1,10 +1,12 @@
 #include "layers/safetensors.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cerrno>
 #include <cstring>
+#include <csignal>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -133,11 +135,32 @@ std::string build_file(const nn::StateDict& state, const std::map<std::string, s
   fail("save: ", path, ": ", what, " (", std::strerror(errno), ")");
 }
 
+// A save writes "<name>.tmp.<pid>.<n>" and renames it over <name>. A save killed midway leaves its
+// temporary behind; the next save of the same target removes those whose process is gone.
+void remove_stale_temporaries(const std::filesystem::path& dir, const std::string& name) {
+  const std::string prefix = name + ".tmp.";
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    const std::string file = entry.path().filename().string();
+    if (file.rfind(prefix, 0) != 0) continue;
+    const std::string rest = file.substr(prefix.size());
+    const std::size_t dot = rest.find('.');
+    if (dot == 0 || dot == std::string::npos || rest.find_first_not_of("0123456789.") != std::string::npos) continue;
+    const long pid = std::strtol(rest.substr(0, dot).c_str(), nullptr, 10);
+    if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) std::filesystem::remove(entry.path(), error);
+  }
+}
+
 void write_atomically(const std::string& path, const std::string& bytes) {
   const std::filesystem::path target(path);
   const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-  std::string temp = (dir / (target.filename().string() + ".tmp.XXXXXX")).string();
-  const int fd = ::mkstemp(temp.data());
+  std::error_code error;
+  if (std::filesystem::is_directory(target, error)) fail("save: ", path, ": is a directory, not a file");
+  remove_stale_temporaries(dir, target.filename().string());
+  static std::atomic<std::uint64_t> counter{0};
+  const std::string temp = (dir / (target.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
+                                   std::to_string(counter.fetch_add(1)))).string();
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) fail_io(path, "cannot create a temporary file in its directory");
   auto give_up = [&](const char* what) {
     const int saved = errno;
@@ -158,7 +181,6 @@ void write_atomically(const std::string& path, const std::string& bytes) {
     ::unlink(temp.c_str());
     fail_io(path, "close failed");
   }
-  ::chmod(temp.c_str(), 0644);
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     const int saved = errno;
     ::unlink(temp.c_str());
@@ -188,11 +210,23 @@ struct ParsedFile {
   std::string data;            // the data section
 };
 
+// How deep a header may nest: {"name": {"shape": [...]}} is 3 levels. Deeper is rejected while
+// parsing, before anything recursive (printing, destroying) could overflow the stack.
+constexpr int kMaxHeaderDepth = 4;
+
 ParsedFile parse_file(const std::string& path) {
   auto bad = [&](const auto&... what) { fail("load: ", path, ": ", what...); };
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) bad("is a directory, not a safetensors file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) bad("cannot open the file");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in) bad("cannot open the file (", std::strerror(errno), ")");
+  std::string bytes;
+  try {
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception& e) {
+    bad("cannot read the file (", e.what(), ")");
+  }
+  if (in.bad()) bad("cannot read the file");
   if (bytes.size() < 8) bad("the file has ", bytes.size(), " bytes, too few for a safetensors header length");
   std::uint64_t header_length = 0;
   std::memcpy(&header_length, bytes.data(), 8);
@@ -201,12 +235,18 @@ ParsedFile parse_file(const std::string& path) {
     bad("header length ", header_length, " runs past the end of the file (", bytes.size(), " bytes)");
 
   // Duplicate names are caught while parsing: the JSON library would otherwise keep the last one.
+  // Nothing from the header is ever printed whole: names are quoted, values described.
   std::set<std::string> names;
   std::string duplicate;
+  bool too_deep = false;
   json header;
   try {
     header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + std::ptrdiff_t(header_length),
                          [&](int depth, json::parse_event_t event, json& parsed) {
+                           if (depth > kMaxHeaderDepth) {
+                             too_deep = true;
+                             throw std::runtime_error("too deep");  // stops the parser at once
+                           }
                            if (event == json::parse_event_t::key && depth == 1 &&
                                !names.insert(parsed.get<std::string>()).second && duplicate.empty())
                              duplicate = parsed.get<std::string>();
@@ -214,6 +254,9 @@ ParsedFile parse_file(const std::string& path) {
                          });
   } catch (const json::exception& e) {
     bad("invalid JSON header (", e.what(), ")");
+  } catch (const std::runtime_error&) {
+    if (!too_deep) throw;
+    bad("the JSON header nests deeper than ", kMaxHeaderDepth, " levels");
   }
   if (!duplicate.empty()) bad("tensor name \"", duplicate, "\" appears twice in the header");
   if (!header.is_object()) bad("the JSON header is not an object");
@@ -235,7 +278,7 @@ ParsedFile parse_file(const std::string& path) {
     Entry entry{name, FileDtype::F32, {}, 0, 0};
     const json& dtype = value["dtype"];
     if (!dtype.is_string()) bad_tensor("dtype is not a string");
-    const std::string code = dtype.get<std::string>();
+    const std::string code = dtype.get<std::string>().substr(0, 16);
     if (code == "F32") entry.dtype = FileDtype::F32;
     else if (code == "F64") entry.dtype = FileDtype::F64;
     else if (code == "I64") entry.dtype = FileDtype::I64;
@@ -244,24 +287,25 @@ ParsedFile parse_file(const std::string& path) {
     else bad_tensor("unknown dtype \"", code, "\" (tapegrad reads F32, F64, I64, F16 and BF16)");
     const json& shape = value["shape"];
     if (!shape.is_array()) bad_tensor("shape is not an array");
-    std::uint64_t numel = 1;
-    for (const json& d : shape) {
-      if (!d.is_number_unsigned()) bad_tensor("shape ", shape.dump(), " has a dim that is not a non-negative integer");
-      entry.shape.push_back(d.get<std::size_t>());
-      numel *= d.get<std::uint64_t>();
+    if (shape.size() > 64) bad_tensor("shape has ", shape.size(), " dims (at most 64)");
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+      if (!shape[i].is_number_unsigned()) bad_tensor("shape entry ", i, " is not a non-negative integer");
+      entry.shape.push_back(shape[i].get<std::size_t>());
     }
+    const std::string what = "load: " + path + ": tensor \"" + name + "\"";
+    const std::uint64_t expected_bytes = checked_bytes(what.c_str(), entry.shape, size_of(entry.dtype));
     const json& offsets = value["data_offsets"];
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
-      bad_tensor("data_offsets must be two non-negative integers, got ", offsets.dump());
+      bad_tensor("data_offsets must be two non-negative integers");
     entry.begin = offsets[0].get<std::uint64_t>();
     entry.end = offsets[1].get<std::uint64_t>();
     if (entry.begin > entry.end) bad_tensor("data_offsets [", entry.begin, ", ", entry.end, "] are reversed");
     if (entry.end > file.data.size())
       bad_tensor("data_offsets [", entry.begin, ", ", entry.end, "] run past the data section (", file.data.size(),
                  " bytes)");
-    if (entry.end - entry.begin != numel * size_of(entry.dtype))
+    if (entry.end - entry.begin != expected_bytes)
       bad_tensor("data_offsets [", entry.begin, ", ", entry.end, "] hold ", entry.end - entry.begin, " bytes but ", code,
-                 " ", shape_str(entry.shape), " needs ", numel * size_of(entry.dtype));
+                 " ", shape_str(entry.shape), " needs ", expected_bytes);
     file.entries.push_back(std::move(entry));
   }
 

@@ -41,7 +41,8 @@ class AdagradOptions {
 
 class Adagrad : public Optimizer<AdagradOptions> {
  public:
-  Adagrad(std::vector<Tensor> params, const AdagradOptions& options) : Adagrad(std::vector<ParamGroup<AdagradOptions>>{{std::move(params)}}, options) {}
+  Adagrad(std::vector<Tensor> params, const AdagradOptions& options)
+      : Adagrad(std::vector<ParamGroup<AdagradOptions>>{ParamGroup<AdagradOptions>(std::move(params))}, options) {}
   Adagrad(std::vector<ParamGroup<AdagradOptions>> groups, const AdagradOptions& defaults)
       : Optimizer("Adagrad", std::move(groups), defaults) {}
 

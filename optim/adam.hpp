@@ -47,7 +47,8 @@ class AdamOptions {
 
 class Adam : public Optimizer<AdamOptions> {
  public:
-  Adam(std::vector<Tensor> params, const AdamOptions& options) : Adam(std::vector<ParamGroup<AdamOptions>>{{std::move(params)}}, options) {}
+  Adam(std::vector<Tensor> params, const AdamOptions& options)
+      : Adam(std::vector<ParamGroup<AdamOptions>>{ParamGroup<AdamOptions>(std::move(params))}, options) {}
   Adam(std::vector<ParamGroup<AdamOptions>> groups, const AdamOptions& defaults)
       : Optimizer("Adam", std::move(groups), defaults) {}
 

@@ -23,7 +23,8 @@ class AdamWOptions : public AdamOptions {
 
 class AdamW : public Optimizer<AdamWOptions> {
  public:
-  AdamW(std::vector<Tensor> params, const AdamWOptions& options) : AdamW(std::vector<ParamGroup<AdamWOptions>>{{std::move(params)}}, options) {}
+  AdamW(std::vector<Tensor> params, const AdamWOptions& options)
+      : AdamW(std::vector<ParamGroup<AdamWOptions>>{ParamGroup<AdamWOptions>(std::move(params))}, options) {}
   AdamW(std::vector<ParamGroup<AdamWOptions>> groups, const AdamWOptions& defaults)
       : Optimizer("AdamW", std::move(groups), defaults) {}
 

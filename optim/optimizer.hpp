@@ -93,6 +93,8 @@ class OptimizerBase {
 //   SGD({{fc1.parameters()}, {fc2.parameters(), [](SGDOptions& o) { o.lr(0.01); }}}, SGDOptions(0.1))
 template <class Options>
 struct ParamGroup {
+  ParamGroup(std::vector<Tensor> params, std::function<void(Options&)> overrides = {})  // NOLINT: braces
+      : params(std::move(params)), overrides(std::move(overrides)) {}
   std::vector<Tensor> params;
   std::function<void(Options&)> overrides;
 };

@@ -44,7 +44,8 @@ class RMSpropOptions {
 
 class RMSprop : public Optimizer<RMSpropOptions> {
  public:
-  RMSprop(std::vector<Tensor> params, const RMSpropOptions& options) : RMSprop(std::vector<ParamGroup<RMSpropOptions>>{{std::move(params)}}, options) {}
+  RMSprop(std::vector<Tensor> params, const RMSpropOptions& options)
+      : RMSprop(std::vector<ParamGroup<RMSpropOptions>>{ParamGroup<RMSpropOptions>(std::move(params))}, options) {}
   RMSprop(std::vector<ParamGroup<RMSpropOptions>> groups, const RMSpropOptions& defaults)
       : Optimizer("RMSprop", std::move(groups), defaults) {}
 

@@ -41,7 +41,8 @@ class SGDOptions {
 
 class SGD : public Optimizer<SGDOptions> {
  public:
-  SGD(std::vector<Tensor> params, const SGDOptions& options) : SGD(std::vector<ParamGroup<SGDOptions>>{{std::move(params)}}, options) {}
+  SGD(std::vector<Tensor> params, const SGDOptions& options)
+      : SGD(std::vector<ParamGroup<SGDOptions>>{ParamGroup<SGDOptions>(std::move(params))}, options) {}
   SGD(std::vector<ParamGroup<SGDOptions>> groups, const SGDOptions& defaults)
       : Optimizer("SGD", std::move(groups), defaults) {}
 

@@ -3,12 +3,7 @@
 # N + M epochs. EXAMPLE is the program, ARGS its other arguments (a ;-list), N and M the epochs.
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
-function(run)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT status EQUAL 0)
-    message(FATAL_ERROR "failed (${status}): ${ARGN}\n${out}${err}")
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/run_command.cmake)
 math(EXPR total "${N} + ${M}")
 run(${EXAMPLE} ${ARGS} --epochs ${total} --save ${WORK_DIR}/straight.safetensors)
 run(${EXAMPLE} ${ARGS} --epochs ${N} --save ${WORK_DIR}/resumed.safetensors)

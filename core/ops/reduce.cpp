@@ -46,6 +46,10 @@ T sum_all(const T* x, std::size_t n) {
 // the bits.
 template <class T>
 void sum_dim(const T* x, const kernels::ReduceLayout& l, T* out) {
+  if (l.reduced == 0) {  // a sum over nothing is 0, as in PyTorch
+    std::fill_n(out, l.outer * l.inner, T(0));
+    return;
+  }
   const std::size_t work_per_outer = l.reduced * l.inner;
   if (l.inner == 1) {
     parallel::for_range(l.outer, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.reduced)),
@@ -209,10 +213,12 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
 
 template <bool Largest>
 std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optional<std::int64_t> dim, bool keepdim) {
-  TG_CHECK(a.numel() > 0, op, ": cannot reduce an empty tensor ", shape_str(a.shape()));
   const Shape in_shape = a.shape();
   // Without a dim the tensor is treated as one flat row.
   const std::size_t d = dim ? wrap_dim(op, *dim, in_shape.size(), in_shape) : 0;
+  TG_CHECK(dim ? in_shape.empty() || in_shape[d] > 0 : a.numel() > 0, op, ": cannot reduce over ",
+           dim ? "dim " + std::to_string(*dim) + " of size 0" : std::string("an empty tensor"), " in ",
+           shape_str(in_shape), " (there is no identity for ", op, ")");
   const kernels::ReduceLayout layout =
       dim ? kernels::reduce_layout(in_shape, d) : kernels::ReduceLayout{1, a.numel(), 1};
   const Shape out_shape = dim ? reduced_shape(in_shape, {d}, keepdim) : Shape{};

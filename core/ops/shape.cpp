@@ -130,8 +130,8 @@ Tensor reshape(const Tensor& a, const std::vector<std::int64_t>& shape) {
     }
     TG_CHECK(shape[i] >= 0, "reshape: invalid size ", shape[i], " in ", shape);
     target.push_back(std::size_t(shape[i]));
-    known *= std::size_t(shape[i]);
   }
+  known = checked_numel("reshape", target);  // the inferred dim counts 1 here
   if (inferred) {
     TG_CHECK(known != 0 && a.numel() % known == 0, "reshape: shape ", shape, " is invalid for input of size ",
              a.numel(), " ", shape_str(a.shape()));
@@ -189,6 +189,7 @@ Tensor expand(const Tensor& a, const std::vector<std::int64_t>& shape) {
              "expand: cannot expand ", shape_str(from), " to ", shape, " (dim ", d, ")");
     target[d] = want == -1 ? have : std::size_t(want);
   }
+  checked_numel("expand", target);
   if (target == from) return a;
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
     return make_tensor<T>(xt::xarray<T>(xt::broadcast(a.values<T>(), target)));
@@ -254,7 +255,8 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
 Tensor narrow(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t length) {
   const std::size_t d = wrap_dim("narrow", dim, a.dim(), a.shape());
   const auto size = std::int64_t(a.shape()[d]);
-  TG_CHECK(start >= 0 && length >= 0 && start + length <= size, "narrow: start ", start, " and length ", length,
+  // start <= size - length, not start + length <= size: that sum can overflow.
+  TG_CHECK(start >= 0 && length >= 0 && length <= size && start <= size - length, "narrow: start ", start, " and length ", length,
            " are out of range for dim ", dim, " of size ", size, " in ", shape_str(a.shape()));
   std::vector<std::size_t> rows(static_cast<std::size_t>(length));
   std::iota(rows.begin(), rows.end(), std::size_t(start));
