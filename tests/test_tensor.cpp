@@ -47,7 +47,7 @@ TEST_CASE("creation functions") {
   CHECK(tg::zeros_like(tg::ones({2, 2}, tg::kFloat64)).dtype() == tg::kFloat64);
   CHECK(tg::ones({2}, tg::TensorOptions().requires_grad(true)).requires_grad());
   CHECK_THROWS_WITH_AS(tg::zeros({2}, tg::TensorOptions().dtype(tg::kInt64).requires_grad(true)),
-                       "full: only floating-point tensors can require grad, got int64", tg::Error);
+                       "zeros: only floating-point tensors can require grad, got int64", tg::Error);
   CHECK_THROWS_WITH_AS(tg::arange(0, 1, 0), "arange: step must be non-zero", tg::Error);
 }
 
