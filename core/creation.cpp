@@ -90,25 +90,31 @@ Tensor eye(std::size_t n, std::size_t m, TensorOptions options) {
   return generate("eye", {n, m}, options, [&](std::size_t i) { return i / m == i % m ? 1.0 : 0.0; });
 }
 
-Tensor rand(const Shape& shape, TensorOptions options) {
-  return generate("rand", shape, options, [](std::size_t) { return random::uniform(); });
-}
-
-Tensor randn(const Shape& shape, TensorOptions options) {
-  return generate("randn", shape, options, [](std::size_t) { return random::normal(); });
-}
-
+Tensor rand(const Shape& shape, TensorOptions options) { return rand(shape, default_generator(), options); }
+Tensor randn(const Shape& shape, TensorOptions options) { return randn(shape, default_generator(), options); }
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, TensorOptions options) {
+  return randint(low, high, shape, default_generator(), options);
+}
+
+Tensor rand(const Shape& shape, Generator generator, TensorOptions options) {
+  return generate("rand", shape, options, [&](std::size_t) { return generator.uniform(); });
+}
+
+Tensor randn(const Shape& shape, Generator generator, TensorOptions options) {
+  return generate("randn", shape, options, [&](std::size_t) { return generator.normal(); });
+}
+
+Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator generator, TensorOptions options) {
   TG_CHECK(low < high, "randint: expected low < high, got low=", low, ", high=", high);
   if (options.dtype() == kInt64)  // exact for any int64, not through double
     return finish(make_tensor<std::int64_t>([&] {
                     xt::xarray<std::int64_t> out = allocate<std::int64_t>("randint", shape);
-                    for (std::int64_t& v : out) v = random::integer(low, high);
+                    for (std::int64_t& v : out) v = generator.integer(low, high);
                     return out;
                   }()),
                   options, "randint");
   return generate("randint", shape, options,
-                  [&](std::size_t) { return static_cast<double>(random::integer(low, high)); });
+                  [&](std::size_t) { return static_cast<double>(generator.integer(low, high)); });
 }
 
 Tensor zeros_like(const Tensor& like) { return zeros(like.shape(), like.dtype()); }

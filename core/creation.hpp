@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "core/random.hpp"
 #include "core/tensor.hpp"
 
 namespace tg {
@@ -17,11 +18,15 @@ Tensor arange(double start, double end, double step = 1.0, TensorOptions options
 Tensor linspace(double start, double end, std::size_t steps, TensorOptions options = {});
 Tensor eye(std::size_t n, TensorOptions options = {});
 Tensor eye(std::size_t n, std::size_t m, TensorOptions options = {});
-// From the global generator (tg::manual_seed).
+// From the global generator (tg::manual_seed), or the one given.
 Tensor rand(const Shape& shape, TensorOptions options = {});   // uniform on [0, 1)
 Tensor randn(const Shape& shape, TensorOptions options = {});  // standard normal
 // Integers in [low, high); int64 unless another dtype is given.
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape,
+               TensorOptions options = TensorOptions(kInt64));
+Tensor rand(const Shape& shape, Generator generator, TensorOptions options = {});
+Tensor randn(const Shape& shape, Generator generator, TensorOptions options = {});
+Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator generator,
                TensorOptions options = TensorOptions(kInt64));
 
 // Same shape and dtype as `like` (requires_grad is never copied).

@@ -10,22 +10,22 @@
 namespace tg {
 
 void Generator::manual_seed(std::uint64_t seed) {
-  engine_.seed(seed);
-  has_spare_ = false;
-  spare_ = 0.0;
+  state_->engine.seed(seed);
+  state_->has_spare = false;
+  state_->spare = 0.0;
 }
 
 double Generator::normal() {
-  if (has_spare_) {
-    has_spare_ = false;
-    return spare_;
+  if (state_->has_spare) {
+    state_->has_spare = false;
+    return state_->spare;
   }
   const double u1 = 1.0 - uniform();  // (0, 1]: log stays finite
   const double u2 = uniform();
   const double radius = std::sqrt(-2.0 * std::log(u1));
   const double angle = 2.0 * std::numbers::pi * u2;
-  spare_ = radius * std::sin(angle);
-  has_spare_ = true;
+  state_->spare = radius * std::sin(angle);
+  state_->has_spare = true;
   return radius * std::cos(angle);
 }
 
@@ -44,13 +44,13 @@ std::int64_t Generator::integer(std::int64_t low, std::int64_t high) {
 // normal's flag and bits, are the 315 int64 values of the state.
 Tensor Generator::get_state() const {
   std::ostringstream text;
-  text << engine_;
+  text << state_->engine;
   std::istringstream in(text.str());
   std::vector<std::int64_t> words;
   std::uint64_t word = 0;
   while (in >> word) words.push_back(std::int64_t(word));
-  words.push_back(has_spare_ ? 1 : 0);
-  words.push_back(std::bit_cast<std::int64_t>(spare_));
+  words.push_back(state_->has_spare ? 1 : 0);
+  words.push_back(std::bit_cast<std::int64_t>(state_->spare));
   return Tensor(words, {words.size()});
 }
 
@@ -68,9 +68,9 @@ void Generator::set_state(const Tensor& state) {
   std::mt19937_64 engine;
   in >> engine;
   TG_CHECK(!in.fail(), "set_rng_state: the tensor is not a generator state");
-  engine_ = engine;
-  has_spare_ = spare_flag == 1;
-  spare_ = std::bit_cast<double>(words[kWords - 1]);
+  state_->engine = engine;
+  state_->has_spare = spare_flag == 1;
+  state_->spare = std::bit_cast<double>(words[kWords - 1]);
 }
 
 Generator& default_generator() {

@@ -1,11 +1,15 @@
-// Random numbers. A tg::Generator is one reproducible stream (a 64-bit Mersenne Twister); the
-// global one, default_generator(), is what rand, randn, randint, dropout masks, layer
-// initialisation and data shuffling draw from, and manual_seed(s) seeds it. A generator's whole
+// Random numbers. A tg::Generator is one reproducible stream (a 64-bit Mersenne Twister). It is a
+// handle, as torch.Generator objects are passed around: copies share one stream. The global one,
+// default_generator(), is what rand, randn, randint, dropout masks, layer initialisation and data
+// shuffling draw from unless they are given another, and manual_seed(s) seeds it. Give each
+// thread its own generator (DataLoaderOptions::generator, the init functions, Dropout, randn...)
+// and every thread trains reproducibly. A generator's whole
 // state can be saved and restored (get_rng_state / set_rng_state, as PyTorch's), so a resumed
 // training run draws exactly the numbers it would have drawn.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
 
 #include "core/tensor.hpp"
@@ -14,10 +18,10 @@ namespace tg {
 
 class Generator {
  public:
-  explicit Generator(std::uint64_t seed = 0) { manual_seed(seed); }
+  explicit Generator(std::uint64_t seed = 0) : state_(std::make_shared<State>()) { manual_seed(seed); }
   void manual_seed(std::uint64_t seed);
 
-  std::uint64_t next_u64() { return engine_(); }
+  std::uint64_t next_u64() { return state_->engine(); }
   double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }  // [0, 1), 53 bits
   double normal();  // standard normal (Box-Muller, so it does not depend on the C++ library)
   std::int64_t integer(std::int64_t low, std::int64_t high);  // [low, high), every value equally likely
@@ -28,9 +32,12 @@ class Generator {
   void set_state(const Tensor& state);
 
  private:
-  std::mt19937_64 engine_;
-  bool has_spare_ = false;  // Box-Muller makes normals in pairs
-  double spare_ = 0.0;
+  struct State {
+    std::mt19937_64 engine;
+    bool has_spare = false;  // Box-Muller makes normals in pairs
+    double spare = 0.0;
+  };
+  std::shared_ptr<State> state_;
 };
 
 // The global generator. Not thread-safe: draw from one thread, as tapegrad itself does.

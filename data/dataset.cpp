@@ -13,11 +13,11 @@ Tensor index_tensor(const std::vector<std::size_t>& indices) {
   return Tensor(std::vector<std::int64_t>(indices.begin(), indices.end()), {indices.size()});
 }
 
-// Fisher-Yates with the global generator.
-std::vector<std::size_t> permutation(std::size_t n) {
+// Fisher-Yates.
+std::vector<std::size_t> permutation(std::size_t n, Generator& generator) {
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), std::size_t{0});
-  for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[std::size_t(random::integer(0, std::int64_t(i)))]);
+  for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[std::size_t(generator.integer(0, std::int64_t(i)))]);
   return order;
 }
 
@@ -35,11 +35,12 @@ Batch TensorDataset::get(const std::vector<std::size_t>& indices) const {
   return {index_select(inputs_, 0, index), index_select(targets_, 0, index)};
 }
 
-std::vector<TensorDataset> random_split(const TensorDataset& dataset, const std::vector<std::size_t>& lengths) {
+std::vector<TensorDataset> random_split(const TensorDataset& dataset, const std::vector<std::size_t>& lengths,
+                                        Generator generator) {
   const std::size_t total = std::accumulate(lengths.begin(), lengths.end(), std::size_t{0});
   TG_CHECK(total == dataset.size(), "random_split: lengths ", lengths, " add up to ", total, ", not the dataset size ",
            dataset.size());
-  const std::vector<std::size_t> order = permutation(dataset.size());
+  const std::vector<std::size_t> order = permutation(dataset.size(), generator);
   std::vector<TensorDataset> parts;
   std::size_t start = 0;
   for (std::size_t length : lengths) {
@@ -59,7 +60,10 @@ DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
 }
 
 DataLoader::Iterator DataLoader::begin() {
-  if (options_.shuffle()) order_ = permutation(dataset_.size());
+  if (options_.shuffle()) {
+    Generator generator = options_.generator();
+    order_ = permutation(dataset_.size(), generator);
+  }
   return Iterator(this, 0);
 }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "core/random.hpp"
 #include "core/tensor.hpp"
 
 namespace tg::data {
@@ -33,7 +34,8 @@ class TensorDataset {
 
 // Splits a dataset into parts of the given lengths (which must add up to its size), after a
 // random permutation from the global generator: the same seed gives the same split.
-std::vector<TensorDataset> random_split(const TensorDataset& dataset, const std::vector<std::size_t>& lengths);
+std::vector<TensorDataset> random_split(const TensorDataset& dataset, const std::vector<std::size_t>& lengths,
+                                        Generator generator = default_generator());
 
 class DataLoaderOptions {
  public:
@@ -41,6 +43,9 @@ class DataLoaderOptions {
   DataLoaderOptions& batch_size(std::size_t v) { batch_size_ = v; return *this; }
   DataLoaderOptions& shuffle(bool on) { shuffle_ = on; return *this; }      // new order every epoch
   DataLoaderOptions& drop_last(bool on) { drop_last_ = on; return *this; }  // drop a short last batch
+  // Where shuffled orders come from (default: the global generator); a handle, shared.
+  DataLoaderOptions& generator(Generator g) { generator_ = std::move(g); return *this; }
+  const Generator& generator() const { return generator_; }
   std::size_t batch_size() const { return batch_size_; }
   bool shuffle() const { return shuffle_; }
   bool drop_last() const { return drop_last_; }
@@ -48,10 +53,11 @@ class DataLoaderOptions {
  private:
   std::size_t batch_size_;
   bool shuffle_ = false, drop_last_ = false;
+  Generator generator_ = default_generator();
 };
 
 // Iterating over a DataLoader is one epoch. With shuffle, begin() draws a new order from the
-// global generator (tg::manual_seed).
+// options' generator (the global one, seeded by tg::manual_seed, unless another is given).
 class DataLoader {
  public:
   DataLoader(TensorDataset dataset, DataLoaderOptions options);

@@ -1,18 +1,21 @@
 // Dropout: zeroes each element with probability p in training mode and scales the rest by
-// 1/(1-p) (inverted dropout); the identity in eval mode.
+// 1/(1-p) (inverted dropout); the identity in eval mode. Masks come from the global generator, or
+// from the one given (a handle: the layer and its clones draw from that stream).
 #pragma once
 
+#include "core/random.hpp"
 #include "layers/module.hpp"
 
 namespace tg::nn {
 
 class Dropout : public Module {
  public:
-  explicit Dropout(double p = 0.5);
+  explicit Dropout(double p = 0.5, Generator generator = default_generator());
   Tensor forward(const Tensor& input) override;
   void print_options(std::ostream& out) const override;
-  std::shared_ptr<Module> fresh() const override { return std::make_shared<Dropout>(p); }
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<Dropout>(p, generator); }
   const double p;
+  Generator generator;
 };
 
 }  // namespace tg::nn

@@ -45,14 +45,14 @@ std::pair<double, double> calculate_fan_in_and_fan_out(const Tensor& tensor) {
   return {double(tensor.shape()[1]) * receptive, double(tensor.shape()[0]) * receptive};
 }
 
-Tensor& uniform_(Tensor& tensor, double low, double high) {
+Tensor& uniform_(Tensor& tensor, double low, double high, Generator generator) {
   TG_CHECK(low <= high, "uniform_: low ", low, " is greater than high ", high);
-  return fill("uniform_", tensor, [&] { return low + (high - low) * random::uniform(); });
+  return fill("uniform_", tensor, [&] { return low + (high - low) * generator.uniform(); });
 }
 
-Tensor& normal_(Tensor& tensor, double mean, double std) {
+Tensor& normal_(Tensor& tensor, double mean, double std, Generator generator) {
   TG_CHECK(std >= 0, "normal_: std must be non-negative, got ", std);
-  return fill("normal_", tensor, [&] { return mean + std * random::normal(); });
+  return fill("normal_", tensor, [&] { return mean + std * generator.normal(); });
 }
 
 Tensor& constant_(Tensor& tensor, double value) {
@@ -61,24 +61,27 @@ Tensor& constant_(Tensor& tensor, double value) {
 Tensor& zeros_(Tensor& tensor) { return constant_(tensor, 0.0); }
 Tensor& ones_(Tensor& tensor) { return constant_(tensor, 1.0); }
 
-Tensor& xavier_uniform_(Tensor& tensor, double gain) {
+Tensor& xavier_uniform_(Tensor& tensor, double gain, Generator generator) {
   const auto [fan_in, fan_out] = calculate_fan_in_and_fan_out(tensor);
   const double a = gain * std::sqrt(6.0 / (fan_in + fan_out));
-  return uniform_(tensor, -a, a);
+  return uniform_(tensor, -a, a, generator);
 }
 
-Tensor& xavier_normal_(Tensor& tensor, double gain) {
+Tensor& xavier_normal_(Tensor& tensor, double gain, Generator generator) {
   const auto [fan_in, fan_out] = calculate_fan_in_and_fan_out(tensor);
-  return normal_(tensor, 0.0, gain * std::sqrt(2.0 / (fan_in + fan_out)));
+  return normal_(tensor, 0.0, gain * std::sqrt(2.0 / (fan_in + fan_out)), generator);
 }
 
-Tensor& kaiming_uniform_(Tensor& tensor, double a, const std::string& mode, const std::string& nonlinearity) {
+Tensor& kaiming_uniform_(Tensor& tensor, double a, const std::string& mode, const std::string& nonlinearity,
+                         Generator generator) {
   const double bound = calculate_gain(nonlinearity, a) * std::sqrt(3.0 / fan("kaiming_uniform_", tensor, mode));
-  return uniform_(tensor, -bound, bound);
+  return uniform_(tensor, -bound, bound, generator);
 }
 
-Tensor& kaiming_normal_(Tensor& tensor, double a, const std::string& mode, const std::string& nonlinearity) {
-  return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / std::sqrt(fan("kaiming_normal_", tensor, mode)));
+Tensor& kaiming_normal_(Tensor& tensor, double a, const std::string& mode, const std::string& nonlinearity,
+                        Generator generator) {
+  return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / std::sqrt(fan("kaiming_normal_", tensor, mode)),
+                 generator);
 }
 
 }  // namespace tg::nn::init

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "core/random.hpp"
 #include "core/tensor.hpp"
 
 namespace tg::nn::init {
@@ -15,20 +16,20 @@ double calculate_gain(const std::string& nonlinearity, double param = 0.01);
 // (fan_in, fan_out) of a weight of at least 2 dims: (size(1)·receptive field, size(0)·receptive field).
 std::pair<double, double> calculate_fan_in_and_fan_out(const Tensor& tensor);
 
-Tensor& uniform_(Tensor& tensor, double low = 0.0, double high = 1.0);
-Tensor& normal_(Tensor& tensor, double mean = 0.0, double std = 1.0);
+Tensor& uniform_(Tensor& tensor, double low = 0.0, double high = 1.0, Generator generator = default_generator());
+Tensor& normal_(Tensor& tensor, double mean = 0.0, double std = 1.0, Generator generator = default_generator());
 Tensor& constant_(Tensor& tensor, double value);
 Tensor& zeros_(Tensor& tensor);
 Tensor& ones_(Tensor& tensor);
 // U(-a, a), a = gain·√(6 / (fan_in + fan_out)).
-Tensor& xavier_uniform_(Tensor& tensor, double gain = 1.0);
+Tensor& xavier_uniform_(Tensor& tensor, double gain = 1.0, Generator generator = default_generator());
 // N(0, σ²), σ = gain·√(2 / (fan_in + fan_out)).
-Tensor& xavier_normal_(Tensor& tensor, double gain = 1.0);
+Tensor& xavier_normal_(Tensor& tensor, double gain = 1.0, Generator generator = default_generator());
 // U(-b, b), b = gain·√(3 / fan), gain = calculate_gain(nonlinearity, a); mode "fan_in" or "fan_out".
 Tensor& kaiming_uniform_(Tensor& tensor, double a = 0.0, const std::string& mode = "fan_in",
-                         const std::string& nonlinearity = "leaky_relu");
+                         const std::string& nonlinearity = "leaky_relu", Generator generator = default_generator());
 // N(0, σ²), σ = gain / √fan.
 Tensor& kaiming_normal_(Tensor& tensor, double a = 0.0, const std::string& mode = "fan_in",
-                        const std::string& nonlinearity = "leaky_relu");
+                        const std::string& nonlinearity = "leaky_relu", Generator generator = default_generator());
 
 }  // namespace tg::nn::init

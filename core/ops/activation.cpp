@@ -148,14 +148,14 @@ Tensor log_softmax(const Tensor& a, std::int64_t dim) {
   });
 }
 
-Tensor dropout(const Tensor& a, double p, bool training) {
+Tensor dropout(const Tensor& a, double p, bool training, Generator generator) {
   TG_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability must be in [0, 1], got ", p);
   if (!training || p == 0.0) return a;
   // Inverted dropout: kept values are scaled by 1/(1-p) so the expectation is unchanged.
   const double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
   Tensor mask = dispatch_floating(a.dtype(), "dropout", [&]<class T>() {
     xt::xarray<T> m = xt::xarray<T>::from_shape(a.shape());
-    for (T& v : m) v = random::uniform() >= p ? T(scale) : T(0);
+    for (T& v : m) v = generator.uniform() >= p ? T(scale) : T(0);
     return make_tensor<T>(std::move(m));
   });
   return a * mask;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/random.hpp"
 #include "core/tensor.hpp"
 
 namespace tg {
@@ -22,6 +23,6 @@ Tensor softmax(const Tensor& a, std::int64_t dim);
 Tensor log_softmax(const Tensor& a, std::int64_t dim);
 // Zeroes each element with probability p and scales the rest by 1 / (1 - p) when training;
 // returns the input unchanged otherwise. The mask comes from the global generator.
-Tensor dropout(const Tensor& a, double p = 0.5, bool training = true);
+Tensor dropout(const Tensor& a, double p = 0.5, bool training = true, Generator generator = default_generator());
 
 }  // namespace tg
