@@ -25,7 +25,7 @@ void ChainedScheduler::step() {
 nn::StateDict ChainedScheduler::state_dict() const {
   std::vector<Scheduler*> held;
   for (const auto& scheduler : schedulers_) held.push_back(scheduler.get());
-  return detail::combined_state(last_lr_, held);
+  return detail::combined_state("ChainedScheduler", last_lr_, held);
 }
 
 void ChainedScheduler::load_state_dict(const nn::StateDict& state) {

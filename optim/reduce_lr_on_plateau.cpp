@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/creation.hpp"
+#include "optim/scheduler.hpp"
 
 namespace tg::optim {
 
@@ -55,6 +56,7 @@ void ReduceLROnPlateau::step(double metric) {
 
 nn::StateDict ReduceLROnPlateau::state_dict() const {
   nn::StateDict out;
+  out.insert("type", detail::type_tag("ReduceLROnPlateau"));
   out.insert("best", full({}, best_, kFloat64));
   out.insert("num_bad_epochs", full({}, double(num_bad_epochs_), kInt64));
   out.insert("cooldown_counter", full({}, double(cooldown_counter_), kInt64));
@@ -64,16 +66,28 @@ nn::StateDict ReduceLROnPlateau::state_dict() const {
 }
 
 void ReduceLROnPlateau::load_state_dict(const nn::StateDict& state) {
+  detail::check_type_tag(state, "ReduceLROnPlateau");
   auto scalar = [&](const std::string& key) {
     const Tensor* t = state.find(key);
     TG_CHECK(t != nullptr && t->numel() == 1, "ReduceLROnPlateau: the state has no scalar \"", key, "\"");
     return t->item();
   };
+  // Counts must be whole numbers >= 0 (checked before any cast), rates finite, best not NaN.
+  auto count = [&](const std::string& key) {
+    const double v = scalar(key);
+    TG_CHECK(v >= 0 && v < 9e15 && v == std::floor(v), "ReduceLROnPlateau: \"", key, "\" is ", v,
+             " (must be a whole number >= 0)");
+    return std::int64_t(v);
+  };
   std::vector<double> last;
-  for (std::size_t g = 0; g < last_lr_.size(); ++g) last.push_back(scalar("last_lr." + std::to_string(g)));
+  for (std::size_t g = 0; g < last_lr_.size(); ++g) {
+    last.push_back(scalar("last_lr." + std::to_string(g)));
+    TG_CHECK(std::isfinite(last.back()), "ReduceLROnPlateau: \"last_lr.", g, "\" is ", last.back());
+  }
   const double best = scalar("best");
-  const auto bad = std::int64_t(scalar("num_bad_epochs")), cooldown = std::int64_t(scalar("cooldown_counter"));
-  last_epoch_ = std::int64_t(scalar("last_epoch"));
+  TG_CHECK(!std::isnan(best), "ReduceLROnPlateau: \"best\" is nan");
+  const std::int64_t bad = count("num_bad_epochs"), cooldown = count("cooldown_counter"), epoch = count("last_epoch");
+  last_epoch_ = epoch;
   best_ = best;
   num_bad_epochs_ = bad;
   cooldown_counter_ = cooldown;

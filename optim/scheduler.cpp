@@ -44,6 +44,7 @@ void LRScheduler::step_to(std::int64_t epoch) {
 
 nn::StateDict LRScheduler::state_dict() const {
   nn::StateDict out;
+  out.insert("type", detail::type_tag(name_));
   out.insert("last_epoch", full({}, double(last_epoch_), kInt64));
   out.insert("step_count", full({}, double(step_count_), kInt64));
   for (std::size_t g = 0; g < base_lrs_.size(); ++g) {
@@ -55,6 +56,7 @@ nn::StateDict LRScheduler::state_dict() const {
 }
 
 void LRScheduler::load_state_dict(const nn::StateDict& state) {
+  detail::check_type_tag(state, name_);
   auto scalar = [&](const std::string& key) {
     const Tensor* t = state.find(key);
     TG_CHECK(t != nullptr && t->numel() == 1, name_, ": the state has no scalar \"", key, "\"");
@@ -69,9 +71,9 @@ void LRScheduler::load_state_dict(const nn::StateDict& state) {
   }
   std::vector<std::pair<std::string, double>> extra = extra_state();
   for (auto& [key, value] : extra) value = scalar(key);
-  const std::size_t expected = 2 + 2 * base_lrs_.size() + extra.size();
+  const std::size_t expected = 3 + 2 * base_lrs_.size() + extra.size();
   TG_CHECK(state.size() == expected, name_, ": the state has ", state.size(), " entries, expected ", expected,
-           " for ", base_lrs_.size(), " parameter groups (is it another scheduler's state?)");
+           " for ", base_lrs_.size(), " parameter groups");
   const double last_epoch = scalar("last_epoch"), step_count = scalar("step_count");
   TG_CHECK(last_epoch >= -1 && last_epoch == std::floor(last_epoch) && step_count >= 0 &&
                step_count == std::floor(step_count),
@@ -85,8 +87,23 @@ void LRScheduler::load_state_dict(const nn::StateDict& state) {
 
 namespace detail {
 
-nn::StateDict combined_state(const std::vector<double>& last_lr, const std::vector<Scheduler*>& schedulers) {
+Tensor type_tag(const std::string& name) {
+  return Tensor(std::vector<std::int64_t>(name.begin(), name.end()), {name.size()});
+}
+
+void check_type_tag(const nn::StateDict& state, const std::string& name) {
+  const Tensor* tag = state.find("type");
+  TG_CHECK(tag != nullptr && tag->dtype() == kInt64 && tag->dim() == 1 && tag->numel() <= 64, name,
+           ": the state has no \"type\" naming its scheduler (is it a scheduler's state?)");
+  std::string found;
+  for (std::int64_t c : tag->values<std::int64_t>()) found += (c >= 32 && c < 127) ? char(c) : '?';
+  TG_CHECK(found == name, name, ": the state is ", found, "'s, not ", name, "'s");
+}
+
+nn::StateDict combined_state(const char* name, const std::vector<double>& last_lr,
+                             const std::vector<Scheduler*>& schedulers) {
   nn::StateDict out;
+  out.insert("type", type_tag(name));
   for (std::size_t g = 0; g < last_lr.size(); ++g) out.insert("last_lr." + std::to_string(g), full({}, last_lr[g], kFloat64));
   for (std::size_t i = 0; i < schedulers.size(); ++i)
     nn::merge_into(out, nn::with_prefix(schedulers[i]->state_dict(), "schedulers." + std::to_string(i) + "."));
@@ -95,6 +112,7 @@ nn::StateDict combined_state(const std::vector<double>& last_lr, const std::vect
 
 std::vector<double> load_combined_state(const char* name, const nn::StateDict& state, std::size_t groups,
                                         const std::vector<Scheduler*>& schedulers) {
+  check_type_tag(state, name);
   std::vector<double> last;
   for (std::size_t g = 0; g < groups; ++g) {
     const Tensor* lr = state.find("last_lr." + std::to_string(g));

@@ -67,9 +67,15 @@ class LRScheduler : public Scheduler {
 };
 
 namespace detail {
+// Every scheduler's state carries "type", its class name as int64 character codes, so that loading
+// another scheduler's state is refused by name.
+Tensor type_tag(const std::string& name);
+void check_type_tag(const nn::StateDict& state, const std::string& name);
+
 // For the schedulers that hold others (SequentialLR, ChainedScheduler): their own "last_lr.<g>"
 // with the held schedulers' states under "schedulers.<i>.", and loading all of those or none.
-nn::StateDict combined_state(const std::vector<double>& last_lr, const std::vector<Scheduler*>& schedulers);
+nn::StateDict combined_state(const char* name, const std::vector<double>& last_lr,
+                             const std::vector<Scheduler*>& schedulers);
 std::vector<double> load_combined_state(const char* name, const nn::StateDict& state, std::size_t groups,
                                         const std::vector<Scheduler*>& schedulers);
 }  // namespace detail

@@ -45,7 +45,7 @@ std::vector<Scheduler*> SequentialLR::held() const {
 }
 
 nn::StateDict SequentialLR::state_dict() const {
-  nn::StateDict out = detail::combined_state(last_lr_, held());
+  nn::StateDict out = detail::combined_state("SequentialLR", last_lr_, held());
   out.insert("last_epoch", full({}, double(last_epoch_), kInt64));
   return out;
 }

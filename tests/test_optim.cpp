@@ -484,7 +484,19 @@ TEST_CASE("scheduler and clipping errors name the scheduler and the values") {
   // A scheduler refuses another scheduler's state and keeps its own.
   optim::StepLR step(sgd, 2);
   optim::CosineAnnealingWarmRestarts restarts(sgd, 3);
-  CHECK_THROWS_WITH_AS(step.load_state_dict(restarts.state_dict()), doctest::Contains("StepLR: the state has 6 entries, expected 4"),
+  CHECK_THROWS_WITH_AS(step.load_state_dict(restarts.state_dict()), "StepLR: the state is CosineAnnealingWarmRestarts's, not StepLR's",
+                       tg::Error);
+  optim::ExponentialLR exponential(sgd, 0.5);
+  CHECK_THROWS_WITH_AS(step.load_state_dict(exponential.state_dict()), "StepLR: the state is ExponentialLR's, not StepLR's",
+                       tg::Error);
+  nn::StateDict bad = step.state_dict();
+  *bad.find("last_epoch") = tg::full({}, NAN, tg::kFloat64);
+  CHECK_THROWS_WITH_AS(step.load_state_dict(bad), "StepLR: \"last_epoch\" is nan (must be finite)", tg::Error);
+  optim::ReduceLROnPlateau plateau(sgd);
+  nn::StateDict bad_plateau = plateau.state_dict();
+  *bad_plateau.find("num_bad_epochs") = tg::full({}, -1, tg::kFloat64);
+  CHECK_THROWS_WITH_AS(plateau.load_state_dict(bad_plateau), doctest::Contains("\"num_bad_epochs\" is -1"), tg::Error);
+  CHECK_THROWS_WITH_AS(plateau.load_state_dict(step.state_dict()), "ReduceLROnPlateau: the state is StepLR's, not ReduceLROnPlateau's",
                        tg::Error);
 
   // clip_grad_norm_ with error_if_nonfinite
