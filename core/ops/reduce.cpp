@@ -179,6 +179,7 @@ Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased
 }
 
 Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased, bool keepdim) {
+  wrap_dims("std", dims, a.shape());  // errors name std, not the var it is built on
   return sqrt(var(a, dims, unbiased, keepdim));
 }
 
