@@ -263,7 +263,9 @@ ParsedFile parse_file(const std::string& path) {
 
   ParsedFile file;
   file.data = bytes.substr(8 + header_length);
-  for (const auto& [name, value] : header.items()) {
+  for (const auto& item : header.items()) {
+    const std::string& name = item.key();  // not a structured binding: clang 14 cannot capture those
+    const json& value = item.value();
     if (name == "__metadata__") {
       if (!value.is_object()) bad("\"__metadata__\" is not an object");
       for (const auto& [key, text] : value.items()) {

@@ -23,7 +23,7 @@ bool adam_buffer(const std::string& name) {
 
 void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& o, double l2) {
   const std::int64_t t = ++state.step;
-  const auto [beta1, beta2] = o.betas();
+  const double beta1 = o.betas().first, beta2 = o.betas().second;  // not a structured binding: clang 14 cannot capture those
   // Scalars in double, as PyTorch computes them in Python floats.
   const double step_size = o.lr() / (1 - std::pow(beta1, double(t)));
   const double bias_correction2_sqrt = std::sqrt(1 - std::pow(beta2, double(t)));
