@@ -1,6 +1,9 @@
 #include "layers/module.hpp"
 
+#include <cstdlib>
+#include <cxxabi.h>
 #include <ostream>
+#include <typeinfo>
 #include <sstream>
 
 #include "core/autograd.hpp"
@@ -25,19 +28,19 @@ void merge_into(StateDict& into, const StateDict& more) {
 }
 
 Tensor Module::forward(const Tensor&) {
-  fail(type_name_, ": this module has no forward(input)");
+  fail(type_name(), ": this module has no forward(input)");
 }
 
 void Module::check_name(const std::string& name, const char* what) const {
-  TG_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name_, ": invalid ", what, " name \"", name,
+  TG_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name(), ": invalid ", what, " name \"", name,
            "\" (names are non-empty and have no '.')");
-  TG_CHECK(!parameters_.contains(name) && !buffers_.contains(name) && !children_.contains(name), type_name_,
+  TG_CHECK(!parameters_.contains(name) && !buffers_.contains(name) && !children_.contains(name), type_name(),
            ": the name \"", name, "\" is already registered");
 }
 
 Tensor& Module::register_parameter(std::string name, Tensor tensor, bool requires_grad) {
   check_name(name, "parameter");
-  TG_CHECK(tensor.defined(), type_name_, ": parameter \"", name, "\" is undefined");
+  TG_CHECK(tensor.defined(), type_name(), ": parameter \"", name, "\" is undefined");
   // A parameter is always its own leaf, cut from whatever graph made its initial values.
   Tensor leaf = tensor.is_leaf() ? tensor : tensor.detach();
   leaf.set_requires_grad(requires_grad);
@@ -46,7 +49,7 @@ Tensor& Module::register_parameter(std::string name, Tensor tensor, bool require
 
 Tensor& Module::register_buffer(std::string name, Tensor tensor) {
   check_name(name, "buffer");
-  TG_CHECK(tensor.defined(), type_name_, ": buffer \"", name, "\" is undefined");
+  TG_CHECK(tensor.defined(), type_name(), ": buffer \"", name, "\" is undefined");
   // The handle itself is kept (so a layer's member and the registry are one tensor), unless it
   // is part of a graph or requires grad: a buffer is always a plain leaf.
   return buffers_.insert(std::move(name), tensor.is_leaf() && !tensor.requires_grad() ? tensor : tensor.detach());
@@ -106,7 +109,7 @@ void Module::zero_grad() {
 }
 
 Module& Module::to(DType dtype) {
-  TG_CHECK(is_floating(dtype), type_name_, ": to() takes a floating dtype, got ", dtype_name(dtype));
+  TG_CHECK(is_floating(dtype), type_name(), ": to() takes a floating dtype, got ", dtype_name(dtype));
   // The storage inside each tensor is replaced, so every handle (a layer's members, an
   // optimizer's parameter list) sees the new dtype.
   auto convert = [dtype](const Tensor& t) {
@@ -146,7 +149,7 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
     if (!own.contains(item.first)) unexpected.push_back(item.first);
   if (!mismatched.empty() || (strict && (!missing.empty() || !unexpected.empty()))) {
     std::ostringstream message;
-    message << type_name_ << ": error loading state_dict:";
+    message << type_name() << ": error loading state_dict:";
     if (strict && !missing.empty()) message << " missing keys " << detail::concat(missing) << ";";
     if (strict && !unexpected.empty()) message << " unexpected keys " << detail::concat(unexpected) << ";";
     if (!mismatched.empty()) message << " mismatched keys " << detail::concat(mismatched) << ";";
@@ -163,8 +166,22 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
 }
 
 std::shared_ptr<Module> Module::fresh() const {
-  fail(type_name_, ": clone() needs this module to override fresh() (return a new module built with the same "
-                   "options)");
+  if (factory_) return factory_();
+  fail(type_name(), ": clone() cannot rebuild this module by itself: use tg::nn::clone(module), which builds a ",
+       type_name(), " with its default constructor (or give the class a fresh() that builds it with its options)");
+}
+
+const std::string& Module::type_name() const {
+  if (type_name_.empty()) {  // a model of your own: its C++ class name, without namespaces
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(typeid(*this).name(), nullptr, nullptr, &status);
+    std::string name = status == 0 && demangled ? demangled : typeid(*this).name();
+    std::free(demangled);
+    const std::size_t template_start = name.find('<');
+    const std::size_t colon = name.rfind("::", template_start);
+    type_name_ = colon == std::string::npos ? name : name.substr(colon + 2);
+  }
+  return type_name_;
 }
 
 void Module::copy_state_from(const Module& other) {
@@ -173,16 +190,21 @@ void Module::copy_state_from(const Module& other) {
     for (auto& [name, tensor] : to) {
       const Tensor* source = from.find(name);
       TG_CHECK(source != nullptr, owner, ": clone() found no \"", name, "\" in the original");
+      // A submodule rebuilt with its default constructor must come out the same shape.
+      TG_CHECK(source->shape() == tensor.shape() && source->dtype() == tensor.dtype(), owner, ": clone() rebuilt \"",
+               name, "\" as ", dtype_name(tensor.dtype()), " ", shape_str(tensor.shape()), " but the original is ",
+               dtype_name(source->dtype()), " ", shape_str(source->shape()), " (give ", owner,
+               " a fresh() that builds it with its options)");
       tensor.impl()->storage = source->clone().impl()->storage;
       tensor.impl()->requires_grad = source->requires_grad();
     }
   };
-  copy_all(parameters_, other.parameters_, type_name_);
-  copy_all(buffers_, other.buffers_, type_name_);
+  copy_all(parameters_, other.parameters_, type_name());
+  copy_all(buffers_, other.buffers_, type_name());
   training_ = other.training_;
   for (auto& [name, child] : children_) {
     const std::shared_ptr<Module>* source = other.children_.find(name);
-    TG_CHECK(source != nullptr, type_name_, ": clone() found no child \"", name, "\" in the original");
+    TG_CHECK(source != nullptr, type_name(), ": clone() found no child \"", name, "\" in the original");
     child->copy_state_from(**source);
   }
 }

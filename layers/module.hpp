@@ -7,11 +7,26 @@
 //
 // Layers hold their tensors as handles into the registry: registry changes (loading a checkpoint,
 // to(dtype)) happen in place, so a layer's members always see them.
+//
+// A model of your own needs nothing the built-in layers do not:
+//
+//   struct Net : tg::nn::Module {
+//     tg::nn::Linear& fc1 = register_module("fc1", tg::nn::Linear(4, 8));
+//     tg::nn::Linear& fc2 = register_module("fc2", tg::nn::Linear(8, 2));
+//     tg::Tensor forward(const tg::Tensor& x) override { return fc2(tg::relu(fc1(x))); }
+//   };
+//   Net net;  auto copy = tg::nn::clone(net);  std::cout << net;  tg::save(net, "net.safetensors");
+//
+// Its printed name comes from its C++ type. A module with several inputs or outputs declares its
+// own forward (any signature) and is called as net.forward(a, b).
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -19,20 +34,21 @@
 
 namespace tg::nn {
 
-// Insertion-ordered name → value list; the state dict and the registry use it. Names are unique.
+// Insertion-ordered name → value list; the state dict and the registry use it. Names are unique;
+// a hash index makes insert and find constant time, so building a state dict is linear.
 template <class V>
 class OrderedDict {
  public:
   using Item = std::pair<std::string, V>;
   V& insert(std::string key, V value) {
     TG_CHECK(!contains(key), "OrderedDict: key \"", key, "\" is already present");
+    index_.emplace(key, items_.size());
     items_.emplace_back(std::move(key), std::move(value));
     return items_.back().second;
   }
   const V* find(const std::string& key) const {
-    for (const Item& item : items_)
-      if (item.first == key) return &item.second;
-    return nullptr;
+    const auto found = index_.find(key);
+    return found == index_.end() ? nullptr : &items_[found->second].second;
   }
   V* find(const std::string& key) {
     return const_cast<V*>(static_cast<const OrderedDict&>(*this).find(key));
@@ -57,6 +73,7 @@ class OrderedDict {
 
  private:
   std::vector<Item> items_;
+  std::unordered_map<std::string, std::size_t> index_;
 };
 
 // Parameters and buffers by PyTorch's dotted key names.
@@ -89,8 +106,17 @@ class Module {
   template <class M>
   std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> module) {
     check_name(name, "module");
+    TG_CHECK(module != nullptr, type_name(), ": module \"", name, "\" is null");
+    remember_factory(*module);
     children_.insert(std::move(name), module);
     return module;
+  }
+  // A submodule by value, owned by the registry; the reference stays valid as long as this module
+  // lives (moving this module keeps it): `Linear& fc1 = register_module("fc1", Linear(4, 8));`.
+  template <class M>
+    requires std::is_base_of_v<Module, std::decay_t<M>>
+  std::decay_t<M>& register_module(std::string name, M&& module) {
+    return *register_module(std::move(name), std::make_shared<std::decay_t<M>>(std::forward<M>(module)));
   }
 
   std::vector<Tensor> parameters(bool recurse = true) const;
@@ -119,25 +145,42 @@ class Module {
   // A deep copy: same type, options, values, requires_grad flags and mode; no shared tensors.
   std::shared_ptr<Module> clone() const;
 
-  // "Linear", "BatchNorm1d", ...
-  const std::string& type_name() const { return type_name_; }
+  // "Linear", "BatchNorm1d", ..., or the C++ class name of a model of your own ("Net").
+  const std::string& type_name() const;
   // The options inside the parentheses when printed: "in_features=2, out_features=3, bias=true".
   virtual void print_options(std::ostream& out) const;
 
   // A new module of the same type and options with fresh tensors; clone() then copies the state
-  // into it through the registry. Every layer overrides this with one line; a model class does
-  // too (return std::make_shared<Net>();).
+  // into it through the registry. Built-in layers override it (their options are constructor
+  // arguments). A model of your own needs nothing: as a submodule (register_module, Sequential)
+  // it is rebuilt with its default constructor, and tg::nn::clone(model) does the same for the
+  // top-level model, or fails to compile when the type has neither a default constructor nor
+  // its own fresh().
   virtual std::shared_ptr<Module> fresh() const;
 
  protected:
+  Module() = default;  // the type name is then the C++ class name
   explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}
 
  private:
+  template <class M>
+  friend std::shared_ptr<M> clone(const M& module);
+  friend class Sequential;
+
+  // How a submodule of type M is rebuilt for clone(): with its default constructor, unless M
+  // declares fresh() itself.
+  template <class M>
+  static void remember_factory(M& module) {
+    if constexpr (!std::is_same_v<decltype(&M::fresh), std::shared_ptr<Module> (M::*)() const> &&
+                  std::is_default_constructible_v<M>)
+      module.factory_ = [] { return std::shared_ptr<Module>(std::make_shared<M>()); };
+  }
   void check_name(const std::string& name, const char* what) const;
   void collect(const std::string& prefix, bool recurse, bool buffers, OrderedDict<Tensor>& out) const;
   void copy_state_from(const Module& other);
 
-  std::string type_name_;
+  mutable std::string type_name_;
+  std::function<std::shared_ptr<Module>()> factory_;
   OrderedDict<Tensor> parameters_;
   OrderedDict<Tensor> buffers_;
   OrderedDict<std::shared_ptr<Module>> children_;
@@ -146,5 +189,26 @@ class Module {
 
 // Prints the module tree like PyTorch's repr.
 std::ostream& operator<<(std::ostream& out, const Module& module);
+
+// A deep copy of any module as its own type: same options, values, requires_grad flags and mode,
+// no shared tensors. A type with its own fresh() is rebuilt by it; any other must be default
+// constructible, which is checked at compile time.
+template <class M>
+std::shared_ptr<M> clone(const M& module) {
+  static_assert(std::is_base_of_v<Module, M>, "tg::nn::clone takes a module");
+  constexpr bool own_fresh = std::is_same_v<decltype(&M::fresh), std::shared_ptr<Module> (M::*)() const>;
+  static_assert(own_fresh || std::is_default_constructible_v<M>,
+                "tg::nn::clone: this module type needs a default constructor, or its own fresh() that builds it "
+                "with the same options");
+  std::shared_ptr<M> copy;
+  if constexpr (own_fresh) {
+    copy = std::dynamic_pointer_cast<M>(module.fresh());
+    TG_CHECK(copy != nullptr, module.type_name(), ": fresh() returned another type");
+  } else {
+    copy = std::make_shared<M>();
+  }
+  copy->copy_state_from(module);
+  return copy;
+}
 
 }  // namespace tg::nn

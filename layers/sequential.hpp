@@ -26,7 +26,9 @@ class Sequential : public Module {
   template <class M>
     requires std::is_base_of_v<Module, std::decay_t<M>>
   void push_back(M&& module) {
-    push_back(std::shared_ptr<Module>(std::make_shared<std::decay_t<M>>(std::forward<M>(module))));
+    auto owned = std::make_shared<std::decay_t<M>>(std::forward<M>(module));
+    remember_factory(*owned);
+    push_back(std::shared_ptr<Module>(std::move(owned)));
   }
 
   Tensor forward(const Tensor& input) override;

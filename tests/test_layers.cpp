@@ -254,3 +254,111 @@ TEST_CASE("init functions follow PyTorch's fans and gains") {
   Tensor v = tg::empty({3});
   CHECK_THROWS_WITH_AS(nn::init::xavier_uniform_(v), doctest::Contains("at least 2 dims, got [3]"), tg::Error);
 }
+
+// ---- models of your own ---------------------------------------------------------------------------
+
+namespace {
+
+struct Block : nn::Module {
+  explicit Block(std::int64_t width = 4) : width(width) {}
+  std::int64_t width;
+  nn::Linear& fc = register_module("fc", nn::Linear(width, width));
+  nn::BatchNorm1d& bn = register_module("bn", nn::BatchNorm1d(width));
+  Tensor forward(const Tensor& x) override { return tg::relu(x + bn(fc(x))); }
+};
+
+struct TwoInputs : nn::Module {  // several inputs and outputs: its own forward, called by name
+  nn::Linear& left = register_module("left", nn::Linear(3, 2));
+  nn::Linear& right = register_module("right", nn::Linear(5, 2));
+  std::pair<Tensor, Tensor> forward(const Tensor& a, const Tensor& b) {
+    const Tensor l = left(a), r = right(b);
+    return {l + r, l - r};
+  }
+};
+
+struct Custom : nn::Module {
+  nn::Linear& input = register_module("input", nn::Linear(3, 4));
+  Block& block = register_module("block", Block(4));
+  TwoInputs& pair = register_module("pair", TwoInputs());
+  Tensor gain = register_parameter("gain", tg::ones({1}));
+  Tensor steps = register_buffer("steps", tg::zeros({1}, tg::kInt64));
+  Tensor forward(const Tensor& x) override {
+    const auto [sum, diff] = pair.forward(x, tg::ones({x.shape()[0], 5}, x.dtype()));
+    return block(input(x)) * gain + tg::sum(sum * diff);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a model of your own: one-line registration, natural calls, keys, printing, to, clone") {
+  Custom net;
+  CHECK(net.type_name() == "Custom");
+  CHECK(net.named_parameters().keys() ==
+        std::vector<std::string>{"gain", "input.weight", "input.bias", "block.fc.weight", "block.fc.bias",
+                                 "block.bn.weight", "block.bn.bias", "pair.left.weight", "pair.left.bias",
+                                 "pair.right.weight", "pair.right.bias"});
+  CHECK(net.state_dict().contains("block.bn.running_mean"));
+  CHECK(net.state_dict().contains("steps"));
+  std::ostringstream printed;
+  printed << net;
+  CHECK(printed.str().find("Custom(\n  (input): Linear(in_features=3") == 0);
+  CHECK(printed.str().find("(block): Block(\n    (fc): Linear") != std::string::npos);
+  CHECK(printed.str().find("(pair): TwoInputs(") != std::string::npos);
+
+  const Tensor x = tg::randn({6, 3});
+  tg::sum(net(x)).backward();
+  CHECK(net.block.fc.weight.grad().defined());
+  CHECK(net.pair.right.weight.grad().defined());
+
+  // clone: its own type, the same values and mode, independent tensors.
+  net.eval();
+  std::shared_ptr<Custom> copy = nn::clone(net);
+  CHECK_FALSE(copy->is_training());
+  CHECK(tg_test::bitwise_equal(copy->block.fc.weight, net.block.fc.weight));
+  CHECK(tg_test::bitwise_equal((*copy)(x), net(x)));
+  {
+    tg::NoGradGuard no_grad;
+    copy->block.fc.weight.values_mut<float>().fill(0.0f);
+  }
+  CHECK_FALSE(tg_test::bitwise_equal(copy->block.fc.weight, net.block.fc.weight));
+  // The member clone() works for the children (rebuilt with their default constructors) ...
+  CHECK(net.named_children().at("block")->clone()->type_name() == "Block");
+  // ... and tells a top-level model of your own to use tg::nn::clone.
+  CHECK_THROWS_WITH_AS(net.clone(), doctest::Contains("Custom: clone() cannot rebuild this module by itself: use "
+                                                      "tg::nn::clone(module)"),
+                       tg::Error);
+  // A child whose default construction differs from the original is refused, not copied wrongly.
+  struct Wide : nn::Module {
+    Block& block = register_module("block", Block(6));
+  };
+  Wide wide;
+  CHECK_THROWS_WITH_AS(wide.named_children().at("block")->clone(),
+                       doctest::Contains("Linear: clone() rebuilt \"weight\" as float32 [4, 4] but the original is "
+                                         "float32 [6, 6]"),
+                       tg::Error);
+
+  // to() reaches every level; state_dict round-trips into a new instance.
+  net.to(tg::kFloat64);
+  CHECK(net.pair.left.weight.dtype() == tg::kFloat64);
+  CHECK(net.block.bn.running_var.dtype() == tg::kFloat64);
+  Custom other;
+  other.to(tg::kFloat64);
+  other.load_state_dict(net.state_dict());
+  other.eval();
+  CHECK(tg_test::bitwise_equal(other(x.to(tg::kFloat64)), net(x.to(tg::kFloat64))));
+  CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return other(in[0]); }, {tg_test::uniform64({3, 3})});
+}
+
+TEST_CASE("state_dict of a 2,000-parameter model is linear time (hash-indexed registry)") {
+  struct Many : nn::Module {
+    Many() {
+      for (int i = 0; i < 2000; ++i) register_parameter("p" + std::to_string(i), tg::zeros({1}));
+    }
+  };
+  Many many;
+  const nn::StateDict state = many.state_dict();
+  CHECK(state.size() == 2000);
+  CHECK(state.find("p1999") != nullptr);
+  CHECK(state.keys().front() == "p0");
+  many.load_state_dict(state);
+}
