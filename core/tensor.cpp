@@ -240,11 +240,6 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   Engine::backward(*this, grad, retain_graph);
 }
 
-Tensor Tensor::sum() const { return tg::sum(*this); }
-Tensor Tensor::mean() const { return tg::mean(*this); }
-Tensor Tensor::reshape(const std::vector<std::int64_t>& s) const { return tg::reshape(*this, s); }
-Tensor Tensor::transpose(std::int64_t d0, std::int64_t d1) const { return tg::transpose(*this, d0, d1); }
-Tensor Tensor::matmul(const Tensor& other) const { return tg::matmul(*this, other); }
 
 // ---- printing -----------------------------------------------------------------------------
 

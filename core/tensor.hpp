@@ -5,10 +5,13 @@
 // detach() for a handle that shares the values but is cut from the graph.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
+#include <optional>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -123,12 +126,91 @@ class Tensor {
   // shape. Without retain_graph the saved values are freed and a second backward throws.
   void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
 
-  // A few methods for the ops people chain most; every op is also a free function in tg::.
+  // The values as a flat std::vector (PyTorch's tolist), converted to T.
+  template <class T> std::vector<T> to_vector() const;
+
+  // ---- the ops as methods, as PyTorch users type them; each is also a free function in tg:: ----
+  // (defined in core/tensor_methods.cpp). Dims may be negative.
+  Tensor abs() const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor sqrt() const;
+  Tensor neg() const;
+  Tensor pow(double exponent) const;
+  Tensor pow(const Tensor& exponent) const;
+  Tensor clamp(std::optional<double> min, std::optional<double> max) const;
+  Tensor relu() const;
+  Tensor sigmoid() const;
+  Tensor tanh() const;
+  Tensor softmax(std::int64_t dim) const;
+  Tensor log_softmax(std::int64_t dim) const;
+
   Tensor sum() const;
+  Tensor sum(std::int64_t dim, bool keepdim = false) const;
+  Tensor sum(const std::vector<std::int64_t>& dims, bool keepdim = false) const;
   Tensor mean() const;
+  Tensor mean(std::int64_t dim, bool keepdim = false) const;
+  Tensor mean(const std::vector<std::int64_t>& dims, bool keepdim = false) const;
+  Tensor var(std::int64_t dim, bool unbiased = true, bool keepdim = false) const;
+  Tensor std(std::int64_t dim, bool unbiased = true, bool keepdim = false) const;
+  Tensor logsumexp(std::int64_t dim, bool keepdim = false) const;
+  Tensor max() const;
+  Tensor min() const;
+  std::tuple<Tensor, Tensor> max(std::int64_t dim, bool keepdim = false) const;  // (values, indices)
+  std::tuple<Tensor, Tensor> min(std::int64_t dim, bool keepdim = false) const;
+  Tensor argmax(std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false) const;
+  Tensor argmin(std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false) const;
+
+  Tensor eq(const Tensor& other) const;
+  Tensor ne(const Tensor& other) const;
+  Tensor lt(const Tensor& other) const;
+  Tensor le(const Tensor& other) const;
+  Tensor gt(const Tensor& other) const;
+  Tensor ge(const Tensor& other) const;
+  Tensor eq(double other) const;
+  Tensor ne(double other) const;
+  Tensor lt(double other) const;
+  Tensor le(double other) const;
+  Tensor gt(double other) const;
+  Tensor ge(double other) const;
+
   Tensor reshape(const std::vector<std::int64_t>& shape) const;
+  template <std::same_as<Shape> S>
+  Tensor reshape(const S& shape) const { return reshape(std::vector<std::int64_t>(shape.begin(), shape.end())); }
+  Tensor view(const std::vector<std::int64_t>& shape) const;  // reshape (tapegrad has no strided views)
+  template <std::same_as<Shape> S>
+  Tensor view(const S& shape) const { return reshape(std::vector<std::int64_t>(shape.begin(), shape.end())); }
+  Tensor flatten(std::int64_t start_dim = 0, std::int64_t end_dim = -1) const;
+  Tensor squeeze(std::optional<std::int64_t> dim = std::nullopt) const;
+  Tensor unsqueeze(std::int64_t dim) const;
+  Tensor permute(const std::vector<std::int64_t>& dims) const;
   Tensor transpose(std::int64_t dim0, std::int64_t dim1) const;
+  Tensor t() const;  // transpose of a 2-D tensor (a 0-D or 1-D tensor as it is)
+  Tensor expand(const std::vector<std::int64_t>& shape) const;
   Tensor matmul(const Tensor& other) const;
+
+  // Indexing: x[i] is x.select(0, i); slice is Python's x[start:end:step] along dim.
+  Tensor operator[](std::int64_t index) const;
+  Tensor select(std::int64_t dim, std::int64_t index) const;
+  Tensor slice(std::int64_t dim, std::optional<std::int64_t> start, std::optional<std::int64_t> end,
+               std::int64_t step = 1) const;
+  Tensor narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const;
+  Tensor index_select(std::int64_t dim, const Tensor& index) const;
+  Tensor masked_select(const Tensor& mask) const;  // 1-D: the values where mask is non-zero
+  std::vector<Tensor> split(std::int64_t split_size, std::int64_t dim = 0) const;
+  std::vector<Tensor> chunk(std::int64_t chunks, std::int64_t dim = 0) const;
+
+  // In place, as PyTorch's x += y: the values are overwritten (the version counter is bumped, so
+  // a backward that saved the old values throws), and a tensor in a graph gets the new history.
+  // A leaf that requires grad cannot be changed in place while recording.
+  Tensor& operator+=(const Tensor& other);
+  Tensor& operator-=(const Tensor& other);
+  Tensor& operator*=(const Tensor& other);
+  Tensor& operator/=(const Tensor& other);
+  Tensor& operator+=(double other);
+  Tensor& operator-=(double other);
+  Tensor& operator*=(double other);
+  Tensor& operator/=(double other);
 
   const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
   bool same(const Tensor& other) const { return impl_ == other.impl_; }  // same handle target

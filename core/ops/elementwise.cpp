@@ -241,8 +241,12 @@ Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, [](cons
 Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, [](const auto& x, const auto& y) { return x <= y; }); }
 Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", a, b, [](const auto& x, const auto& y) { return x > y; }); }
 Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, [](const auto& x, const auto& y) { return x >= y; }); }
+Tensor eq(const Tensor& a, double b) { return eq(a, scalar_as(a, b)); }
+Tensor ne(const Tensor& a, double b) { return ne(a, scalar_as(a, b)); }
 Tensor lt(const Tensor& a, double b) { return lt(a, scalar_as(a, b)); }
+Tensor le(const Tensor& a, double b) { return le(a, scalar_as(a, b)); }
 Tensor gt(const Tensor& a, double b) { return gt(a, scalar_as(a, b)); }
+Tensor ge(const Tensor& a, double b) { return ge(a, scalar_as(a, b)); }
 
 // ---- operators ------------------------------------------------------------------------------
 

@@ -46,8 +46,12 @@ Tensor lt(const Tensor& a, const Tensor& b);
 Tensor le(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
 Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, double b);
+Tensor ne(const Tensor& a, double b);
 Tensor lt(const Tensor& a, double b);
+Tensor le(const Tensor& a, double b);
 Tensor gt(const Tensor& a, double b);
+Tensor ge(const Tensor& a, double b);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);

@@ -2,6 +2,8 @@
 // `dims` empty means every dim. Negative dims count from the end.
 #pragma once
 
+#include <concepts>
+
 #include <cstdint>
 #include <optional>
 #include <tuple>
@@ -23,9 +25,17 @@ Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims = {}, bool unb
 Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims = {}, bool unbiased = true,
            bool keepdim = false);
 
+// One dim, as an integer: tg::sum(x, 1) (a braced list still means the list form).
+template <std::integral I>
+Tensor sum(const Tensor& a, I dim, bool keepdim = false) { return sum(a, {std::int64_t(dim)}, keepdim); }
+template <std::integral I>
+Tensor mean(const Tensor& a, I dim, bool keepdim = false) { return mean(a, {std::int64_t(dim)}, keepdim); }
+
 // log(Σ exp(a)) over dims (all dims when empty), computed stably around the max; its gradient
 // is softmax(a) over those dims.
 Tensor logsumexp(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim = false);
+template <std::integral I>
+Tensor logsumexp(const Tensor& a, I dim, bool keepdim = false) { return logsumexp(a, {std::int64_t(dim)}, keepdim); }
 
 // The largest (smallest) element; its gradient goes to the first such element.
 Tensor max(const Tensor& a);

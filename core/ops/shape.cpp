@@ -303,3 +303,52 @@ Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index) {
 }
 
 }  // namespace tg
+
+namespace tg {
+
+Tensor masked_select(const Tensor& a, const Tensor& mask) {
+  const Tensor full_mask = mask.shape() == a.shape() ? mask : expand(mask.detach(), a.shape());
+  TG_CHECK(full_mask.shape() == a.shape(), "masked_select: mask ", shape_str(mask.shape()),
+           " does not broadcast to the input ", shape_str(a.shape()));
+  std::vector<std::size_t> positions;
+  std::visit(
+      [&](const auto& m) {
+        for (std::size_t i = 0; i < m.size(); ++i)
+          if (m.data()[i] != 0) positions.push_back(i);
+      },
+      full_mask.impl()->storage->values);
+  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
+    xt::xarray<T> picked = xt::xarray<T>::from_shape({positions.size()});
+    const T* x = a.data<T>();
+    for (std::size_t k = 0; k < positions.size(); ++k) picked.data()[k] = x[positions[k]];
+    return make_tensor<T>(std::move(picked));
+  });
+  return record("masked_select", out, {a}, [positions, shape = a.shape()](const Tensor& grad) -> Grads {
+    return {dispatch_floating(grad.dtype(), "masked_select", [&]<class T>() {
+      xt::xarray<T> dx = xt::zeros<T>(shape);
+      const T* g = grad.data<T>();
+      for (std::size_t k = 0; k < positions.size(); ++k) dx.data()[positions[k]] = g[k];
+      return make_tensor<T>(std::move(dx));
+    })};
+  });
+}
+
+std::vector<Tensor> split(const Tensor& a, std::int64_t split_size, std::int64_t dim) {
+  TG_CHECK(split_size > 0, "split: split_size must be positive, got ", split_size);
+  const std::size_t d = wrap_dim("split", dim, a.dim(), a.shape());
+  const auto size = std::int64_t(a.shape()[d]);
+  std::vector<Tensor> pieces;
+  for (std::int64_t start = 0; start < size; start += split_size)
+    pieces.push_back(narrow(a, std::int64_t(d), start, std::min(split_size, size - start)));
+  if (pieces.empty()) pieces.push_back(a);  // an empty dim: one empty piece, as PyTorch
+  return pieces;
+}
+
+std::vector<Tensor> chunk(const Tensor& a, std::int64_t chunks, std::int64_t dim) {
+  TG_CHECK(chunks > 0, "chunk: chunks must be positive, got ", chunks);
+  const std::size_t d = wrap_dim("chunk", dim, a.dim(), a.shape());
+  const auto size = std::int64_t(a.shape()[d]);
+  return split(a, std::max<std::int64_t>(1, (size + chunks - 1) / chunks), std::int64_t(d));
+}
+
+}  // namespace tg

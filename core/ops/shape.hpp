@@ -3,6 +3,7 @@
 // so writing into one never changes another.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -15,12 +16,17 @@ Tensor transpose(const Tensor& a, std::int64_t dim0, std::int64_t dim1);
 Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims);
 // One entry may be -1 (inferred).
 Tensor reshape(const Tensor& a, const std::vector<std::int64_t>& shape);
+// reshape(x, y.shape()): a Shape works too (a template, so that a braced list means the above).
+template <std::same_as<Shape> S>
+Tensor reshape(const Tensor& a, const S& shape) { return reshape(a, std::vector<std::int64_t>(shape.begin(), shape.end())); }
 Tensor flatten(const Tensor& a, std::int64_t start_dim = 0, std::int64_t end_dim = -1);
 // Without a dim, removes every dim of size 1; with one, removes it only if its size is 1.
 Tensor squeeze(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt);
 Tensor unsqueeze(const Tensor& a, std::int64_t dim);
 // Repeats size-1 dims (and adds leading dims) to reach `shape`; -1 keeps a dim as it is.
 Tensor expand(const Tensor& a, const std::vector<std::int64_t>& shape);
+template <std::same_as<Shape> S>
+Tensor expand(const Tensor& a, const S& shape) { return expand(a, std::vector<std::int64_t>(shape.begin(), shape.end())); }
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 // `length` entries of dim from `start`.
@@ -32,6 +38,13 @@ Tensor slice(const Tensor& a, std::int64_t dim, std::optional<std::int64_t> star
 Tensor select(const Tensor& a, std::int64_t dim, std::int64_t index);
 // Rows (entries along dim) picked by a 1-D int64 `index`; repeats accumulate in backward.
 Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index);
+// The values of a where mask (broadcast to a's shape, any dtype) is non-zero, as a 1-D tensor in
+// row-major order; the gradient goes back to those positions.
+Tensor masked_select(const Tensor& a, const Tensor& mask);
+// Pieces of split_size along dim (the last may be smaller), and chunks pieces of equal size
+// (ceil(size / chunks), the last smaller), as PyTorch's split and chunk.
+std::vector<Tensor> split(const Tensor& a, std::int64_t split_size, std::int64_t dim = 0);
+std::vector<Tensor> chunk(const Tensor& a, std::int64_t chunks, std::int64_t dim = 0);
 
 // The non-negative form of a dim for a tensor of rank `rank`, or an error naming the op.
 std::size_t wrap_dim(const char* op, std::int64_t dim, std::size_t rank, const Shape& shape);
