@@ -98,16 +98,20 @@ Tensor::Tensor(const std::vector<std::int64_t>& values, const Shape& shape)
 // ---- properties ---------------------------------------------------------------------------
 
 std::size_t checked_numel(const char* op, const Shape& shape) {
+  // The product of the non-zero dims is bounded too: a zero dim makes the tensor empty, but the
+  // strides are still products of the other dims (a fuzzer found [0, 4278255871, 4294967295]).
   constexpr std::size_t kLimit = std::size_t(1) << 62;
   std::size_t count = 1;
   bool zero = false;
-  for (std::size_t d : shape) zero = zero || d == 0;
-  if (zero) return 0;  // any size times 0 is 0
   for (std::size_t d : shape) {
+    if (d == 0) {
+      zero = true;
+      continue;
+    }
     TG_CHECK(!__builtin_mul_overflow(count, d, &count) && count <= kLimit, op, ": the shape ", shape_str(shape),
              " has more elements than fit in memory (the product overflows)");
   }
-  return count;
+  return zero ? 0 : count;
 }
 
 std::size_t checked_bytes(const char* op, const Shape& shape, std::size_t element_size) {

@@ -115,6 +115,11 @@ TEST_CASE("hostile IDX and CSV files give clear errors") {
   CHECK_THROWS_WITH_AS(tg::data::load_idx_images(dir.file("huge-idx3")),
                        doctest::Contains("load_idx_images: the shape [4294967295, 4294967295, 4294967295] has more elements"),
                        tg::Error);
+  // Found by fuzz_idx: a zero dim beside two huge ones (xtensor's strides would overflow).
+  write(dir.file("zero-idx3"), big_endian(2051) + big_endian(0) + big_endian(0xff0100ffu) + big_endian(0xffffffffu));
+  CHECK_THROWS_WITH_AS(tg::data::load_idx_images(dir.file("zero-idx3")),
+                       doctest::Contains("the shape [0, 4278255871, 4294967295] has more elements than fit in memory"),
+                       tg::Error);
   write(dir.file("labels-idx1"), big_endian(2049) + big_endian(5) + "ab");
   CHECK_THROWS_WITH_AS(tg::data::load_idx_labels(dir.file("labels-idx1")), doctest::Contains("truncated"), tg::Error);
   for (const std::string& label : {"inf", "1e300", "9223372036854775808", "-1", "1.5", "nan"}) {
@@ -144,8 +149,10 @@ TEST_CASE("shapes whose element count overflows are refused everywhere") {
   CHECK_THROWS_WITH_AS(Tensor(std::vector<float>{1.0f}, huge), doctest::Contains("Tensor: the shape"), tg::Error);
   CHECK_THROWS_WITH_AS(tg::narrow(tg::zeros({4}), 0, 2, INT64_MAX), doctest::Contains("narrow: start 2 and length"), tg::Error);
   CHECK_THROWS_WITH_AS(tg::narrow(tg::zeros({4}), 0, INT64_MAX, 2), doctest::Contains("out of range"), tg::Error);
-  // A shape with a zero is fine, however large the other dims.
+  // A shape with a zero is fine when the other dims' product fits (their strides must).
   CHECK(tg::zeros({0, std::size_t(1) << 40}).numel() == 0);
+  CHECK_THROWS_WITH_AS(tg::zeros({0, std::size_t(1) << 40, std::size_t(1) << 40}), doctest::Contains("zeros: the shape"),
+                       tg::Error);
 }
 
 TEST_CASE("empty dimensions: reductions give PyTorch's values, and an empty batch passes every layer and loss") {
