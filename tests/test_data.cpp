@@ -8,6 +8,7 @@
 #include "helpers.hpp"
 
 using tg::Tensor;
+using tg_test::check_close;
 namespace data = tg::data;
 namespace fs = std::filesystem;
 
@@ -202,3 +203,97 @@ TEST_CASE("the mnist example trains one short epoch on generated IDX files") {
   CHECK(std::system((std::string(TAPEGRAD_MNIST_EXAMPLE) + " --data /nonexistent > /dev/null 2>&1").c_str()) != 0);
 }
 #endif
+
+// ---- datasets of your own, transforms, prefetching ------------------------------------------------
+
+namespace {
+
+struct Squares : tg::data::Dataset {
+  std::size_t size() const override { return 10; }
+  tg::data::Example get(std::size_t i) const override {
+    return {tg::full({1}, double(i)), Tensor(std::vector<std::int64_t>{std::int64_t(i * i)}, {})};
+  }
+};
+
+// Random 2x4x4 "images" whose label is their index.
+struct Images : tg::data::Dataset {
+  std::size_t size() const override { return 12; }
+  tg::data::Example get(std::size_t i) const override {
+    return {tg::arange(32).reshape({2, 4, 4}) + double(i), Tensor(std::vector<std::int64_t>{std::int64_t(i)}, {})};
+  }
+};
+
+std::vector<std::vector<double>> epoch_of(tg::data::DataLoader& loader) {
+  std::vector<std::vector<double>> out;
+  for (const tg::data::Batch& batch : loader) {
+    out.push_back(batch.input.to_vector<double>());
+    out.push_back(batch.target.to_vector<double>());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a dataset of your own: size and get(i), batched by the DataLoader") {
+  tg::data::DataLoader loader(Squares(), tg::data::DataLoaderOptions(4));
+  std::vector<tg::data::Batch> batches;
+  for (const tg::data::Batch& batch : loader) batches.push_back(batch);
+  REQUIRE(batches.size() == 3);
+  CHECK(batches[0].input.shape() == tg::Shape{4, 1});
+  CHECK(batches[0].target.dtype() == tg::kInt64);
+  CHECK(batches[2].target.to_vector<std::int64_t>() == std::vector<std::int64_t>{64, 81});
+  // TensorDataset is one such dataset: get(i) drops the batch dim.
+  const tg::data::TensorDataset tensors(tg::arange(6).reshape({3, 2}), tg::arange(3));
+  CHECK(tensors.get(std::size_t{1}).input.shape() == tg::Shape{2});
+  CHECK_THROWS_WITH_AS(tensors.get(std::size_t{3}), "TensorDataset: index 3 is out of range for 3 samples", tg::Error);
+}
+
+TEST_CASE("transforms: normalize, random crop, random flip, random noise") {
+  tg::Generator generator(1);
+  tg::data::Example image{tg::arange(8).reshape({2, 2, 2}), Tensor()};
+  const auto normalized = tg::data::normalize({1.0, 5.0}, {2.0, 0.5})(image, generator);
+  check_close(normalized.input, {-0.5, 0, 0.5, 1, -2, 0, 2, 4});
+  // A flip with p = 1 mirrors each row; p = 0 keeps it.
+  check_close(tg::data::random_horizontal_flip(1.0)(image, generator).input, {1, 0, 3, 2, 5, 4, 7, 6});
+  check_close(tg::data::random_horizontal_flip(0.0)(image, generator).input, {0, 1, 2, 3, 4, 5, 6, 7});
+  // A 2x2 crop of a 2x2 image padded by 1 is one of 9 windows; every value comes from the image or padding.
+  for (int i = 0; i < 20; ++i) {
+    const Tensor crop = tg::data::random_crop(2, 1)(image, generator).input;
+    CHECK(crop.shape() == tg::Shape{2, 2, 2});
+    for (double v : crop.to_vector<double>()) CHECK((v == 0 || (v >= 0 && v <= 7 && v == std::floor(v))));
+  }
+  const Tensor noisy = tg::data::random_noise(0.1)(image, generator).input;
+  CHECK_FALSE(tg_test::bitwise_equal(noisy, image.input));
+  CHECK(std::abs(tg::mean(noisy - image.input).item()) < 0.2);
+  CHECK_THROWS_WITH_AS(tg::data::random_crop(5)(image, generator), doctest::Contains("random_crop: a 5x5 crop does not fit"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::data::normalize({0.0}, {1.0})(image, generator),
+                       "normalize: expects 1 channels at dim 0, got [2, 2, 2]", tg::Error);
+}
+
+TEST_CASE("the same seed gives the same batches with or without prefetching, with 1 or 2 threads") {
+  auto run = [](bool prefetch, int threads) {
+    tg::set_num_threads(threads);
+    auto data = tg::data::transformed(Images(), {tg::data::random_crop(4, 1), tg::data::random_horizontal_flip(),
+                                                 tg::data::random_noise(0.05), tg::data::normalize({0, 0}, {1, 2})});
+    tg::data::DataLoader loader(std::move(data),
+                                tg::data::DataLoaderOptions(5).shuffle(true).prefetch(prefetch).generator(tg::Generator(7)));
+    std::vector<std::vector<double>> two_epochs = epoch_of(loader);
+    for (auto& values : epoch_of(loader)) two_epochs.push_back(values);
+    return two_epochs;
+  };
+  const auto reference = run(false, 1);
+  CHECK(run(true, 1) == reference);
+  CHECK(run(true, 2) == reference);
+  CHECK(run(false, 2) == reference);
+  tg::set_num_threads(2);
+  // Two epochs differ (new order and new random transforms), and breaking off an epoch early is fine.
+  CHECK(std::vector<std::vector<double>>(reference.begin(), reference.begin() + 6) !=
+        std::vector<std::vector<double>>(reference.begin() + 6, reference.end()));
+  tg::data::DataLoader loader(Images(), tg::data::DataLoaderOptions(2).prefetch(true));
+  for (const tg::data::Batch& batch : loader) {
+    CHECK(batch.input.shape()[0] == 2);
+    break;
+  }
+  CHECK(epoch_of(loader).size() == 12);
+}
