@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "random.hpp"
+#include "tensor.hpp"
 
 namespace tg {
 

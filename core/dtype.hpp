@@ -7,7 +7,7 @@
 
 #include <xtensor/xstorage.hpp>
 
-#include "core/error.hpp"
+#include "error.hpp"
 
 namespace tg {
 

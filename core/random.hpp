@@ -12,7 +12,7 @@
 #include <memory>
 #include <random>
 
-#include "core/tensor.hpp"
+#include "tensor.hpp"
 
 namespace tg {
 

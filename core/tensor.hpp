@@ -17,8 +17,8 @@
 
 #include <xtensor/xarray.hpp>
 
-#include "core/dtype.hpp"
-#include "core/error.hpp"
+#include "dtype.hpp"
+#include "error.hpp"
 
 namespace tg {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "data/dataset.hpp"
+#include "dataset.hpp"
 
 namespace tg::data {
 

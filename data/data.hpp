@@ -1,6 +1,6 @@
 // Everything in data/: datasets, the loader, CSV and IDX files.
 #pragma once
 
-#include "data/csv.hpp"
-#include "data/dataset.hpp"
-#include "data/idx.hpp"
+#include "csv.hpp"
+#include "dataset.hpp"
+#include "idx.hpp"

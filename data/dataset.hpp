@@ -12,8 +12,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
 
 namespace tg::data {
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "data/dataset.hpp"
+#include "dataset.hpp"
 
 namespace tg::data {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "layers/module.hpp"
+#include "module.hpp"
 
 namespace tg::nn {
 

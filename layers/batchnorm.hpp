@@ -14,7 +14,7 @@
 #include <string>
 #include <variant>
 
-#include "layers/module.hpp"
+#include "module.hpp"
 
 namespace tg::nn {
 

@@ -3,8 +3,8 @@
 // from the one given (a handle: the layer and its clones draw from that stream).
 #pragma once
 
-#include "core/random.hpp"
-#include "layers/module.hpp"
+#include "../core/random.hpp"
+#include "module.hpp"
 
 namespace tg::nn {
 

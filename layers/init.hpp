@@ -5,8 +5,8 @@
 #include <string>
 #include <utility>
 
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
 
 namespace tg::nn::init {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "layers/module.hpp"
+#include "module.hpp"
 
 namespace tg::nn {
 

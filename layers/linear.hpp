@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "layers/module.hpp"
+#include "module.hpp"
 
 namespace tg::nn {
 

@@ -3,8 +3,8 @@
 // loss(input, target) computes it.
 #pragma once
 
-#include "core/ops/loss.hpp"
-#include "layers/module.hpp"
+#include "../core/ops/loss.hpp"
+#include "module.hpp"
 
 namespace tg::nn {
 

@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace tg::nn {
 

@@ -9,7 +9,7 @@
 #include <map>
 #include <string>
 
-#include "layers/module.hpp"
+#include "module.hpp"
 
 namespace tg {
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <type_traits>
 
-#include "layers/module.hpp"
+#include "module.hpp"
 
 namespace tg::nn {
 

@@ -4,7 +4,7 @@
 //   p = p - clr·g / (sqrt(sum) + eps)
 #pragma once
 
-#include "optim/optimizer.hpp"
+#include "optimizer.hpp"
 
 namespace tg::optim {
 

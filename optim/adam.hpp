@@ -8,7 +8,7 @@
 
 #include <utility>
 
-#include "optim/optimizer.hpp"
+#include "optimizer.hpp"
 
 namespace tg::optim {
 

@@ -2,7 +2,7 @@
 // Adam's step with no L2 term.
 #pragma once
 
-#include "optim/adam.hpp"
+#include "adam.hpp"
 
 namespace tg::optim {
 

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "optim/scheduler.hpp"
+#include "scheduler.hpp"
 
 namespace tg::optim {
 

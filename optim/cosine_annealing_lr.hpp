@@ -2,7 +2,7 @@
 // back up (PyTorch's recursive form, which keeps following the cosine after T_max).
 #pragma once
 
-#include "optim/scheduler.hpp"
+#include "scheduler.hpp"
 
 namespace tg::optim {
 

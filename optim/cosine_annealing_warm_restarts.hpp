@@ -5,7 +5,7 @@
 // scheduler.step(epoch + i / iters) for per-batch updates.
 #pragma once
 
-#include "optim/scheduler.hpp"
+#include "scheduler.hpp"
 
 namespace tg::optim {
 

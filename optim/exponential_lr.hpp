@@ -1,7 +1,7 @@
 // ExponentialLR: multiplies the learning rate by gamma every epoch.
 #pragma once
 
-#include "optim/scheduler.hpp"
+#include "scheduler.hpp"
 
 namespace tg::optim {
 

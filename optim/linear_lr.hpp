@@ -2,7 +2,7 @@
 // end_factor over total_iters epochs, then stays.
 #pragma once
 
-#include "optim/scheduler.hpp"
+#include "scheduler.hpp"
 
 namespace tg::optim {
 

@@ -2,7 +2,7 @@
 // multiply again, as in PyTorch).
 #pragma once
 
-#include "optim/scheduler.hpp"
+#include "scheduler.hpp"
 
 namespace tg::optim {
 

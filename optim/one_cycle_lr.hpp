@@ -6,7 +6,7 @@
 // initial_lr, max_lr, min_lr, max_momentum and base_momentum in the optimizer's groups.
 #pragma once
 
-#include "optim/scheduler.hpp"
+#include "scheduler.hpp"
 
 namespace tg::optim {
 

@@ -13,11 +13,11 @@
 #include <utility>
 #include <vector>
 
-#include "core/autograd.hpp"
-#include "core/creation.hpp"
-#include "core/parallel.hpp"
-#include "layers/module.hpp"
-#include "optim/options.hpp"
+#include "../core/autograd.hpp"
+#include "../core/creation.hpp"
+#include "../core/parallel.hpp"
+#include "../layers/module.hpp"
+#include "options.hpp"
 
 namespace tg::optim {
 

@@ -9,7 +9,7 @@
 #include <variant>
 #include <vector>
 
-#include "core/error.hpp"
+#include "../core/error.hpp"
 
 namespace tg::optim {
 

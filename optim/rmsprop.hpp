@@ -5,7 +5,7 @@
 //   momentum > 0: b = momentum·b + g/avg, p = p - lr·b;  else p = p - lr·g/avg
 #pragma once
 
-#include "optim/optimizer.hpp"
+#include "optimizer.hpp"
 
 namespace tg::optim {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "optim/optimizer.hpp"
+#include "optimizer.hpp"
 
 namespace tg::optim {
 

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "optim/scheduler.hpp"
+#include "scheduler.hpp"
 
 namespace tg::optim {
 

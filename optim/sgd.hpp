@@ -5,7 +5,7 @@
 //   p = p - lr·d
 #pragma once
 
-#include "optim/optimizer.hpp"
+#include "optimizer.hpp"
 
 namespace tg::optim {
 

@@ -1,7 +1,7 @@
 // StepLR: multiplies the learning rate by gamma every step_size epochs.
 #pragma once
 
-#include "optim/scheduler.hpp"
+#include "scheduler.hpp"
 
 namespace tg::optim {
 

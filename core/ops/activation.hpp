@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "../random.hpp"
+#include "../tensor.hpp"
 
 namespace tg {
 

@@ -4,7 +4,7 @@
 
 #include <optional>
 
-#include "core/tensor.hpp"
+#include "../tensor.hpp"
 
 namespace tg {
 

@@ -10,8 +10,8 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnoalias.hpp>
 
-#include "core/parallel.hpp"
-#include "core/tensor.hpp"
+#include "../parallel.hpp"
+#include "../tensor.hpp"
 
 namespace tg::kernels {
 

@@ -2,7 +2,7 @@
 // transposed copy.
 #pragma once
 
-#include "core/tensor.hpp"
+#include "../tensor.hpp"
 
 namespace tg {
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "core/tensor.hpp"
+#include "../tensor.hpp"
 
 namespace tg {
 

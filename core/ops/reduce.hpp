@@ -9,7 +9,7 @@
 #include <tuple>
 #include <vector>
 
-#include "core/tensor.hpp"
+#include "../tensor.hpp"
 
 namespace tg {
 

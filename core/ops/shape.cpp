@@ -162,10 +162,10 @@ Tensor flatten(const Tensor& a, std::int64_t start_dim, std::int64_t end_dim) {
 Tensor squeeze(const Tensor& a, std::optional<std::int64_t> dim) {
   const Shape& shape = a.shape();
   std::vector<std::int64_t> target;
-  const std::optional<std::size_t> only =
-      dim ? std::optional<std::size_t>(wrap_dim("squeeze", *dim, shape.size(), shape)) : std::nullopt;
+  // Without a dim every size-1 dim goes; with one, only that dim (if its size is 1).
+  const std::size_t only = dim ? wrap_dim("squeeze", *dim, shape.size(), shape) : shape.size();
   for (std::size_t d = 0; d < shape.size(); ++d)
-    if (shape[d] != 1 || (only && *only != d)) target.push_back(std::int64_t(shape[d]));
+    if (shape[d] != 1 || (dim && only != d)) target.push_back(std::int64_t(shape[d]));
   return reshape(a, target);
 }
 
