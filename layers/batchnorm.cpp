@@ -38,13 +38,6 @@ std::string Init::str() const {
   return std::get<std::string>(value_);
 }
 
-BatchNorm1dOptions BatchNorm1dOptions::mindspore(std::int64_t num_features) {
-  BatchNorm1dOptions options(num_features);
-  options.convention_ = Convention::MindSpore;
-  options.momentum_ = 0.9;
-  return options;
-}
-
 // ---- construction -------------------------------------------------------------------------------
 
 namespace {
@@ -59,16 +52,11 @@ void validate(const BatchNorm1dOptions& o) {
              o.momentum() ? detail::concat(*o.momentum()) : "None");
     TG_CHECK(o.data_format() == "NCHW" || o.data_format() == "NHWC",
              "BatchNorm1d: data_format must be \"NCHW\" or \"NHWC\", got \"", o.data_format(), "\"");
-    TG_CHECK(!o.sets_pytorch_only(), "BatchNorm1d: track_running_stats is a PyTorch option; MindSpore's "
-                                     "BatchNorm1d uses use_batch_statistics instead");
   } else {
     TG_CHECK(o.eps() > 0, "BatchNorm1d: eps must be positive, got ", o.eps());
     TG_CHECK(!o.momentum() || (*o.momentum() >= 0 && *o.momentum() <= 1),
              "BatchNorm1d: momentum must be in [0, 1] or nullopt (PyTorch: the weight of the new statistic), got ",
              o.momentum().value_or(0));
-    TG_CHECK(!o.sets_mindspore_only(), "BatchNorm1d: gamma_init, beta_init, moving_mean_init, moving_var_init, "
-                                       "use_batch_statistics and data_format are MindSpore options; build the "
-                                       "options with BatchNorm1dOptions::mindspore(num_features)");
   }
 }
 

@@ -34,6 +34,12 @@ class Init {
   std::variant<std::string, double, Tensor> value_;
 };
 
+class MindSporeBatchNorm1dOptions;
+
+// The options of either convention. Each convention's setters live on its own class: PyTorch's
+// here, MindSpore's on MindSporeBatchNorm1dOptions (from BatchNorm1dOptions::mindspore), so that
+// setting an option of the other convention does not compile. The layer reads every option
+// through the getters below, whichever class set them.
 class BatchNorm1dOptions {
  public:
   enum class Convention { PyTorch, MindSpore };
@@ -42,7 +48,7 @@ class BatchNorm1dOptions {
   explicit BatchNorm1dOptions(std::int64_t num_features) : num_features_(num_features) {}
   // MindSpore's convention: momentum 0.9 (weight of the old statistic), gamma/beta/moving_* names,
   // inference mode until set_train(), use_batch_statistics, data_format.
-  static BatchNorm1dOptions mindspore(std::int64_t num_features);
+  static MindSporeBatchNorm1dOptions mindspore(std::int64_t num_features);
 
   // Both conventions.
   BatchNorm1dOptions& eps(double v) { eps_ = v; return *this; }
@@ -54,14 +60,7 @@ class BatchNorm1dOptions {
   // false: the biased one, as MindSpore on CPU does.
   BatchNorm1dOptions& running_var_unbiased(bool on) { running_var_unbiased_ = on; return *this; }
   // PyTorch only.
-  BatchNorm1dOptions& track_running_stats(bool on) { track_running_stats_ = on; pytorch_only_ = true; return *this; }
-  // MindSpore only.
-  BatchNorm1dOptions& gamma_init(Init init) { gamma_init_ = std::move(init); mindspore_only_ = true; return *this; }
-  BatchNorm1dOptions& beta_init(Init init) { beta_init_ = std::move(init); mindspore_only_ = true; return *this; }
-  BatchNorm1dOptions& moving_mean_init(Init init) { moving_mean_init_ = std::move(init); mindspore_only_ = true; return *this; }
-  BatchNorm1dOptions& moving_var_init(Init init) { moving_var_init_ = std::move(init); mindspore_only_ = true; return *this; }
-  BatchNorm1dOptions& use_batch_statistics(std::optional<bool> v) { use_batch_statistics_ = v; mindspore_only_ = true; return *this; }
-  BatchNorm1dOptions& data_format(std::string v) { data_format_ = std::move(v); mindspore_only_ = true; return *this; }
+  BatchNorm1dOptions& track_running_stats(bool on) { track_running_stats_ = on; return *this; }
 
   Convention convention() const { return convention_; }
   std::int64_t num_features() const { return num_features_; }
@@ -76,11 +75,9 @@ class BatchNorm1dOptions {
   const Init& moving_var_init() const { return moving_var_init_; }
   std::optional<bool> use_batch_statistics() const { return use_batch_statistics_; }
   const std::string& data_format() const { return data_format_; }
-  // Whether an option of the other convention was set (the layer rejects such a mix).
-  bool sets_mindspore_only() const { return mindspore_only_; }
-  bool sets_pytorch_only() const { return pytorch_only_; }
 
  private:
+  friend class MindSporeBatchNorm1dOptions;
   Convention convention_ = Convention::PyTorch;
   std::int64_t num_features_;
   double eps_ = 1e-5;
@@ -91,8 +88,36 @@ class BatchNorm1dOptions {
   Init gamma_init_ = "ones", beta_init_ = "zeros", moving_mean_init_ = "zeros", moving_var_init_ = "ones";
   std::optional<bool> use_batch_statistics_;
   std::string data_format_ = "NCHW";
-  bool mindspore_only_ = false, pytorch_only_ = false;
 };
+
+// MindSpore's convention, with MindSpore's names and defaults; it has no track_running_stats.
+class MindSporeBatchNorm1dOptions {
+ public:
+  explicit MindSporeBatchNorm1dOptions(std::int64_t num_features) : options_(num_features) {
+    options_.convention_ = BatchNorm1dOptions::Convention::MindSpore;
+    options_.momentum_ = 0.9;
+  }
+  MindSporeBatchNorm1dOptions& eps(double v) { options_.eps_ = v; return *this; }
+  // The weight of the old statistic, in [0, 1]: momentum_pytorch = 1 - momentum_mindspore.
+  MindSporeBatchNorm1dOptions& momentum(double v) { options_.momentum_ = v; return *this; }
+  MindSporeBatchNorm1dOptions& affine(bool on) { options_.affine_ = on; return *this; }
+  MindSporeBatchNorm1dOptions& running_var_unbiased(bool on) { options_.running_var_unbiased_ = on; return *this; }
+  MindSporeBatchNorm1dOptions& gamma_init(Init init) { options_.gamma_init_ = std::move(init); return *this; }
+  MindSporeBatchNorm1dOptions& beta_init(Init init) { options_.beta_init_ = std::move(init); return *this; }
+  MindSporeBatchNorm1dOptions& moving_mean_init(Init init) { options_.moving_mean_init_ = std::move(init); return *this; }
+  MindSporeBatchNorm1dOptions& moving_var_init(Init init) { options_.moving_var_init_ = std::move(init); return *this; }
+  MindSporeBatchNorm1dOptions& use_batch_statistics(std::optional<bool> v) { options_.use_batch_statistics_ = v; return *this; }
+  MindSporeBatchNorm1dOptions& data_format(std::string v) { options_.data_format_ = std::move(v); return *this; }
+  // The layer takes these as BatchNorm1dOptions (read through its getters).
+  operator const BatchNorm1dOptions&() const { return options_; }  // NOLINT: implicit on purpose
+
+ private:
+  BatchNorm1dOptions options_;
+};
+
+inline MindSporeBatchNorm1dOptions BatchNorm1dOptions::mindspore(std::int64_t num_features) {
+  return MindSporeBatchNorm1dOptions(num_features);
+}
 
 class BatchNorm1d : public Module {
  public:

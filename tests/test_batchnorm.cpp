@@ -343,6 +343,11 @@ TEST_CASE("state_dict keys per convention and a checkpoint round trip") {
   CHECK(bitwise_equal(a(x), b(x)));
 }
 
+template <class O> constexpr bool has_use_batch_statistics = requires(O o) { o.use_batch_statistics(true); };
+template <class O> constexpr bool has_gamma_init = requires(O o) { o.gamma_init(1.0); };
+template <class O> constexpr bool has_data_format = requires(O o) { o.data_format("NHWC"); };
+template <class O> constexpr bool has_track_running_stats = requires(O o) { o.track_running_stats(false); };
+
 TEST_CASE("bad input and bad options give clear errors") {
   nn::BatchNorm1d bn(4);
   CHECK_THROWS_WITH_AS(bn(tg::zeros({2, 3, 4, 5})), "BatchNorm1d: expected 2D or 3D input (got 4D input [2, 3, 4, 5])",
@@ -368,11 +373,11 @@ TEST_CASE("bad input and bad options give clear errors") {
                        tg::Error);
   CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(4).data_format("NCL")),
                        "BatchNorm1d: data_format must be \"NCHW\" or \"NHWC\", got \"NCL\"", tg::Error);
-  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options(4).use_batch_statistics(true)),
-                       doctest::Contains("are MindSpore options; build the options with BatchNorm1dOptions::mindspore"),
-                       tg::Error);
-  CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options::mindspore(4).track_running_stats(false)),
-                       doctest::Contains("track_running_stats is a PyTorch option"), tg::Error);
+  // Mixing the conventions' options does not compile.
+  static_assert(!has_use_batch_statistics<Options> && !has_gamma_init<Options> && !has_data_format<Options>);
+  static_assert(has_use_batch_statistics<nn::MindSporeBatchNorm1dOptions> && has_gamma_init<nn::MindSporeBatchNorm1dOptions> &&
+                has_data_format<nn::MindSporeBatchNorm1dOptions>);
+  static_assert(has_track_running_stats<Options> && !has_track_running_stats<nn::MindSporeBatchNorm1dOptions>);
   CHECK_THROWS_WITH_AS(nn::BatchNorm1d(Options(4).momentum(-0.1)), doctest::Contains("momentum must be in [0, 1] or nullopt"),
                        tg::Error);
   CHECK_THROWS_WITH_AS(nn::functional::batch_norm(tg::randn({3, 2}), Tensor(), Tensor()),
@@ -462,9 +467,8 @@ std::vector<Tensor> bn_training_grads(const PrecisionCase& c, tg::DType dtype, b
     x[k] = float(c.shift + std::sin(0.37 * double(k) + 1.3) * (1.0 + 0.5 * double(k % 3)));
     g[k] = float(std::cos(0.91 * double(k) + 0.2));
   }
-  Options options = mindspore ? Options::mindspore(3) : Options(3);
-  if (layout == "NLC") options.data_format("NHWC");
-  nn::BatchNorm1d bn(options);
+  nn::BatchNorm1d bn = mindspore ? nn::BatchNorm1d(Options::mindspore(3).data_format(layout == "NLC" ? "NHWC" : "NCHW"))
+                                  : nn::BatchNorm1d(Options(3));
   bn.train();
   bn.to(dtype);
   {

@@ -143,7 +143,7 @@ const std::vector<Misuse>& misuses() {
       {"batch_norm one value", [] { (void)nn::functional::batch_norm(f32({1, 2}), Tensor(), Tensor(), Tensor(), Tensor(), true); }, "batch_norm: Expected more than 1 value per channel when training, got input size [1, 2]"},
       {"BatchNorm1d rank", [] { nn::BatchNorm1d bn(4); (void)bn(f32({2, 4, 3, 3})); }, "BatchNorm1d: expected 2D or 3D input (got 4D input [2, 4, 3, 3])"},
       {"BatchNorm1d channels", [] { nn::BatchNorm1d bn(4); (void)bn(f32({2, 3})); }, "BatchNorm1d: expected 4 channels (num_features) at dim 1, got input [2, 3]"},
-      {"BatchNorm1d mixed options", [] { nn::BatchNorm1d bn(nn::BatchNorm1dOptions(4).use_batch_statistics(true)); }, "BatchNorm1dOptions::mindspore"},
+      {"BatchNorm1d MindSpore data_format", [] { nn::BatchNorm1d bn(nn::BatchNorm1dOptions::mindspore(4).data_format("NCL")); }, "BatchNorm1d: data_format must be \"NCHW\" or \"NHWC\", got \"NCL\""},
       {"BatchNorm1d dtype", [] { nn::BatchNorm1d bn(2); (void)bn(f64({4, 2})); }, "BatchNorm1d: weight is float32 but the input is float64"},
       {"layer_norm shape", [] { (void)tg::layer_norm(f32({2, 3}), {4}); }, "layer_norm: expected input with trailing dims [4], got [2, 3]"},
       {"Linear input", [] { nn::Linear l(3, 2); (void)l(f32({2, 4})); }, "Linear: expected input with last dim 3 (in_features), got [2, 4]"},
