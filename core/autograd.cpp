@@ -39,8 +39,11 @@ Node::~Node() {
 void Node::check_saved_versions() const {
   for (const SavedVersion& saved : saved_) {
     const std::uint64_t now = saved.impl->storage == saved.storage ? saved.storage->version : saved.version + 1;
+    if (now == saved.version) continue;
     const Tensor tensor(saved.impl);
-    TG_CHECK(now == saved.version, "backward of ", name_, ": ", saved.label, " (", dtype_name(tensor.dtype()), " ",
+    const std::string label = saved.input >= 0 ? "input " + std::to_string(saved.input)
+                              : saved.input == -1 ? std::string("its output") : std::string("a saved tensor");
+    TG_CHECK(now == saved.version, "backward of ", name_, ": ", label, " (", dtype_name(tensor.dtype()), " ",
              shape_str(tensor.shape()), ") was modified in place after ",
              name_, " saved it (version ", saved.version, ", now ", now,
              "); change a clone() instead, or run the forward again after the change");
@@ -73,16 +76,16 @@ void connect(Node& node, const std::vector<Tensor>& inputs) {
 }
 
 void save(Node& node, const Tensor& output, const std::vector<Tensor>& inputs, Saved saved) {
+  node.saved_.reserve(saved.size());
   for (const Tensor& tensor : saved) {
     if (!tensor.defined()) continue;
-    std::string label = "a saved tensor";
-    if (tensor.impl()->storage == output.impl()->storage) label = "its output";
+    int input = tensor.impl()->storage == output.impl()->storage ? -1 : -2;
     for (std::size_t i = 0; i < inputs.size(); ++i)
       if (inputs[i].defined() && inputs[i].same(tensor)) {
-        label = "input " + std::to_string(i);
+        input = int(i);
         break;
       }
-    node.saved_.push_back({tensor.impl(), tensor.impl()->storage, tensor.version(), std::move(label)});
+    node.saved_.push_back({tensor.impl(), tensor.impl()->storage, tensor.version(), input});
   }
 }
 

@@ -75,7 +75,7 @@ struct SavedVersion {
   std::shared_ptr<TensorImpl> impl;
   std::shared_ptr<Storage> storage;
   std::uint64_t version = 0;
-  std::string label;  // "input 0", "the output"
+  int input = -1;  // which input it is; -1: the output, -2: another tensor (named only in errors)
 };
 
 namespace detail {
