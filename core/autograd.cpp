@@ -37,10 +37,11 @@ Node::~Node() {
 }
 
 void Node::check_saved_versions() const {
-  for (const SavedVersion& saved : saved_) {
+  for (std::size_t k = 0; k < saved_count_; ++k) {
+    const SavedVersion& saved = saved_[k];
     const std::uint64_t now = saved.impl->storage == saved.storage ? saved.storage->version : saved.version + 1;
     if (now == saved.version) continue;
-    const Tensor tensor(saved.impl);
+    const Tensor tensor(std::make_shared<TensorImpl>(*saved.impl));  // a handle for the message only
     const std::string label = saved.input >= 0 ? "input " + std::to_string(saved.input)
                               : saved.input == -1 ? std::string("its output") : std::string("a saved tensor");
     TG_CHECK(now == saved.version, "backward of ", name_, ": ", label, " (", dtype_name(tensor.dtype()), " ",
@@ -76,7 +77,8 @@ void connect(Node& node, const std::vector<Tensor>& inputs) {
 }
 
 void save(Node& node, const Tensor& output, const std::vector<Tensor>& inputs, Saved saved) {
-  node.saved_.reserve(saved.size());
+  TG_CHECK(saved.size() <= Node::kMaxSaved, "record of ", node.name(), ": saves ", saved.size(), " tensors, at most ",
+           Node::kMaxSaved);
   for (const Tensor& tensor : saved) {
     if (!tensor.defined()) continue;
     int input = tensor.impl()->storage == output.impl()->storage ? -1 : -2;
@@ -85,7 +87,7 @@ void save(Node& node, const Tensor& output, const std::vector<Tensor>& inputs, S
         input = int(i);
         break;
       }
-    node.saved_.push_back({tensor.impl(), tensor.impl()->storage, tensor.version(), input});
+    node.saved_[node.saved_count_++] = {tensor.impl().get(), tensor.impl()->storage, tensor.version(), input};
   }
 }
 
@@ -188,7 +190,8 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
     }
     if (!retain_graph) {
       node->release();
-      node->saved_.clear();
+      for (std::size_t k = 0; k < node->saved_count_; ++k) node->saved_[k] = SavedVersion();
+      node->saved_count_ = 0;
       node->released_ = true;
     }
   }

@@ -11,6 +11,7 @@
 // inputs, so a graph whose outputs are dropped is freed at once, without any backward.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
@@ -72,8 +73,8 @@ using Saved = std::initializer_list<Tensor>;
 
 // What a node remembers of one saved tensor: which values it saw and at which version.
 struct SavedVersion {
-  std::shared_ptr<TensorImpl> impl;
-  std::shared_ptr<Storage> storage;
+  const TensorImpl* impl = nullptr;  // kept alive by the backward's own capture of the tensor
+  std::shared_ptr<Storage> storage;  // owned, so a replaced storage's address cannot be reused
   std::uint64_t version = 0;
   int input = -1;  // which input it is; -1: the output, -2: another tensor (named only in errors)
 };
@@ -112,7 +113,10 @@ class Node {
   const char* name_;
   std::uint64_t sequence_;
   std::weak_ptr<TensorImpl> retained_output_;  // set by retain_grad()
-  std::vector<SavedVersion> saved_;
+  // Inline, not a vector: recording an op allocates nothing for them (no op saves more than 3).
+  static constexpr std::size_t kMaxSaved = 3;
+  std::array<SavedVersion, kMaxSaved> saved_;
+  std::uint8_t saved_count_ = 0;
   Tensor grad_buffer_;          // the gradient gathered so far during one backward
   std::uint64_t visit_mark_ = 0;
   bool released_ = false;

@@ -12,6 +12,8 @@
 #include <memory>
 #include <optional>
 #include <tuple>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -31,6 +33,11 @@ using Values = std::variant<xt::xarray<float>, xt::xarray<double>, xt::xarray<st
 // checkpoint) bumps the version; an op that saves a tensor for backward records it, and backward
 // throws if it changed (PyTorch's version counter), instead of silently using the new values.
 struct Storage {
+  Storage() = default;
+  // Built in place from one xt::xarray<T> (one move, no temporary variant).
+  template <class Array>
+    requires(!std::is_same_v<std::decay_t<Array>, Storage>)
+  explicit Storage(Array&& array) : values(std::in_place_type<std::decay_t<Array>>, std::forward<Array>(array)) {}
   Values values;
   std::uint64_t version = 0;
 };
@@ -224,7 +231,7 @@ class Tensor {
 template <class T>
 Tensor make_tensor(xt::xarray<T> values, bool requires_grad = false) {
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(Storage{std::move(values)});
+  impl->storage = std::make_shared<Storage>(std::move(values));
   impl->requires_grad = requires_grad;
   return Tensor(std::move(impl));
 }

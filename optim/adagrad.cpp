@@ -23,8 +23,10 @@ void Adagrad::update(Tensor& param, const Tensor& grad, ParamState& state, const
     const T* g = grad.data<T>();
     T* sum = state.buffer("sum", param, o.initial_accumulator_value()).template values_mut<T>().data();
     const T wd = T(o.weight_decay()), eps = T(o.eps()), rate = T(clr);
-    const T sign = o.maximize() ? T(-1) : T(1);  // exact: the same bits as negating
+    // -1 or 1: exact, the same bits as negating. A copy per task, so the compiler sees no alias.
+    const T maximize_sign = o.maximize() ? T(-1) : T(1);
     for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+      const T sign = maximize_sign;
       for (std::size_t i = begin; i < end; ++i) {
         const T gi = wd != T(0) ? sign * g[i] + wd * p[i] : sign * g[i];
         sum[i] = sum[i] + gi * gi;

@@ -37,12 +37,12 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamO
     const T b2 = T(beta2), one_minus_b1 = T(1 - beta1), one_minus_b2 = T(1 - beta2);
     const T decay_rate = T(l2), eps = T(o.eps()), size = T(step_size);
     const T correction = T(bias_correction2_sqrt);
-    const T sign = o.maximize() ? T(-1) : T(1);  // exact: the same bits as negating
     with_flags(
-        [&](auto decay, auto amsgrad) {
+        [&](auto decay, auto amsgrad, auto maximize) {
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) {
-              T gi = sign * g[i];
+              T gi = g[i];
+              if constexpr (maximize) gi = -gi;
               if constexpr (decay) gi = gi + decay_rate * p[i];
               m[i] = lerp(m[i], gi, one_minus_b1);
               v[i] = v[i] * b2 + one_minus_b2 * gi * gi;
@@ -52,7 +52,7 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamO
             }
           });
         },
-        l2 != 0, v_max != nullptr);
+        l2 != 0, v_max != nullptr, o.maximize());
   });
 }
 

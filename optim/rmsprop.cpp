@@ -24,8 +24,10 @@ void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state, const
     T* buf = o.momentum() > 0 ? state.buffer("momentum_buffer", param, 0.0).template values_mut<T>().data() : nullptr;
     const T one_minus_alpha = T(1 - o.alpha());
     const T alpha = T(o.alpha()), eps = T(o.eps()), lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum());
-    const T sign = o.maximize() ? T(-1) : T(1);  // exact: the same bits as negating
+    // -1 or 1: exact, the same bits as negating. A copy per task, so the compiler sees no alias.
+    const T maximize_sign = o.maximize() ? T(-1) : T(1);
     for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+      const T sign = maximize_sign;
       for (std::size_t i = begin; i < end; ++i) {
         const T gi = wd != T(0) ? sign * g[i] + wd * p[i] : sign * g[i];
         square_avg[i] = square_avg[i] * alpha + one_minus_alpha * gi * gi;

@@ -17,12 +17,12 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGD
     const T* g = grad.data<T>();
     T* buf = o.momentum() != 0 ? state.buffer("momentum_buffer", grad).template values_mut<T>().data() : nullptr;
     const T lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum()), keep = T(1 - o.dampening());
-    const T sign = o.maximize() ? T(-1) : T(1);  // exact: the same bits as negating
     with_flags(
-        [&](auto decay, auto has_momentum, auto nesterov, auto first_step) {
+        [&](auto decay, auto has_momentum, auto nesterov, auto first_step, auto maximize) {
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
             for (std::size_t i = begin; i < end; ++i) {
-              T d = sign * g[i];
+              T d = g[i];
+              if constexpr (maximize) d = -d;
               if constexpr (decay) d = d + wd * p[i];
               if constexpr (has_momentum) {
                 if constexpr (first_step) buf[i] = d;
@@ -34,7 +34,7 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGD
             }
           });
         },
-        o.weight_decay() != 0, buf != nullptr, o.nesterov(), first);
+        o.weight_decay() != 0, buf != nullptr, o.nesterov(), first, o.maximize());
   });
   ++state.step;
 }
