@@ -1,4 +1,5 @@
 #include "core/autograd.hpp"
+#include "core/xtensor.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,5 @@
 #include "core/creation.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 

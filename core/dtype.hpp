@@ -5,9 +5,8 @@
 #include <cstdint>
 #include <memory>
 
-#include <xtensor/xstorage.hpp>
-
 #include "error.hpp"
+#include "small_vector.hpp"
 
 namespace tg {
 
@@ -31,9 +30,6 @@ constexpr DType dtype_of() {
     return kInt64;
   }
 }
-
-// The shape type of xt::xarray: a small vector that keeps up to 4 dimensions inline.
-using Shape = xt::svector<std::size_t, 4, std::allocator<std::size_t>, true>;
 
 // Calls fn.template operator()<T>() with T the C++ type of `dtype`, for floating types only;
 // an int64 tensor given to a floating-point op is an error that names the op.

@@ -1,4 +1,5 @@
 #include "core/gradcheck.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 #include <sstream>

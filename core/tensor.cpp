@@ -1,4 +1,5 @@
 #include "core/tensor.hpp"
+#include "core/xtensor.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -142,7 +143,7 @@ DType Tensor::dtype() const {
 }
 
 template <class T>
-const xt::xarray<T>& Tensor::values() const {
+const typename ArrayOf<T>::type& Tensor::values() const {
   const TensorImpl& impl = checked("values");
   TG_CHECK(dtype() == dtype_of<T>(), "values: the tensor is ", dtype_name(dtype()),
            ", not ", dtype_name(dtype_of<T>()));
@@ -150,7 +151,7 @@ const xt::xarray<T>& Tensor::values() const {
 }
 
 template <class T>
-xt::xarray<T>& Tensor::values_mut() {
+typename ArrayOf<T>::type& Tensor::values_mut() {
   const TensorImpl& impl = checked("values_mut");
   TG_CHECK(!(impl.requires_grad && GradMode::is_enabled()),
            "values_mut: a tensor that requires grad can only be changed in place under NoGradGuard");
@@ -163,12 +164,25 @@ xt::xarray<T>& Tensor::values_mut() {
 std::uint64_t Tensor::version() const { return checked("version").storage->version; }
 void Tensor::bump_version() { ++checked("bump_version").storage->version; }
 
-template const xt::xarray<float>& Tensor::values<float>() const;
-template const xt::xarray<double>& Tensor::values<double>() const;
-template const xt::xarray<std::int64_t>& Tensor::values<std::int64_t>() const;
-template xt::xarray<float>& Tensor::values_mut<float>();
-template xt::xarray<double>& Tensor::values_mut<double>();
-template xt::xarray<std::int64_t>& Tensor::values_mut<std::int64_t>();
+template <class T>
+const T* Tensor::data() const {
+  return values<T>().data();
+}
+
+template <class T>
+T* Tensor::mutable_data() {
+  return values_mut<T>().data();
+}
+
+#define TG_INSTANTIATE_ACCESSORS(T)                                   \
+  template const xt::xarray<T>& Tensor::values<T>() const;            \
+  template xt::xarray<T>& Tensor::values_mut<T>();                    \
+  template const T* Tensor::data<T>() const;                          \
+  template T* Tensor::mutable_data<T>();
+TG_INSTANTIATE_ACCESSORS(float)
+TG_INSTANTIATE_ACCESSORS(double)
+TG_INSTANTIATE_ACCESSORS(std::int64_t)
+#undef TG_INSTANTIATE_ACCESSORS
 
 double Tensor::item() const {
   TG_CHECK(numel() == 1, "item: only a tensor with one element can be converted to a number, got shape ",

@@ -17,8 +17,6 @@
 #include <variant>
 #include <vector>
 
-#include <xtensor/xarray.hpp>
-
 #include "dtype.hpp"
 #include "error.hpp"
 
@@ -26,21 +24,12 @@ namespace tg {
 
 class Node;
 
-// The values. xt::xarray is row-major and contiguous; one alternative per DType.
-using Values = std::variant<xt::xarray<float>, xt::xarray<double>, xt::xarray<std::int64_t>>;
-
-// The values and their version. Every in-place write (values_mut, in-place ops, loading a
-// checkpoint) bumps the version; an op that saves a tensor for backward records it, and backward
-// throws if it changed (PyTorch's version counter), instead of silently using the new values.
-struct Storage {
-  Storage() = default;
-  // Built in place from one xt::xarray<T> (one move, no temporary variant).
-  template <class Array>
-    requires(!std::is_same_v<std::decay_t<Array>, Storage>)
-  explicit Storage(Array&& array) : values(std::in_place_type<std::decay_t<Array>>, std::forward<Array>(array)) {}
-  Values values;
-  std::uint64_t version = 0;
-};
+// The values and their version counter, defined with xtensor in core/xtensor.hpp (the public
+// headers do not need it).
+struct Storage;
+// ArrayOf<T>::type is xt::xarray<T>, also from core/xtensor.hpp.
+template <class T>
+struct ArrayOf;
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;  // shared with detach()ed handles
@@ -87,9 +76,6 @@ class Tensor {
   Tensor() = default;  // an undefined tensor: defined() is false
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // From xtensor arrays (the values are moved or copied in).
-  template <class T>
-  explicit Tensor(xt::xarray<T> values, bool requires_grad = false);
   // From nested braces of any depth: Tensor({{1, 2}, {3, 4}}). float32 unless a dtype is given.
   Tensor(std::initializer_list<NestedList> values, TensorOptions options = {});
   // From a flat vector and a shape.
@@ -104,15 +90,17 @@ class Tensor {
   std::size_t numel() const;
   DType dtype() const;
 
-  // The values as xtensor. values<T>() is read-only; values_mut<T>() is for updates that must not
-  // be recorded (optimizer steps, initialisation) and throws on a tensor that requires grad while
-  // recording is on. T must match dtype().
-  template <class T> const xt::xarray<T>& values() const;
-  template <class T> xt::xarray<T>& values_mut();
+  // The values as xtensor arrays (needs core/xtensor.hpp). values<T>() is read-only;
+  // values_mut<T>() is for updates that must not be recorded (optimizer steps, initialisation) and
+  // throws on a tensor that requires grad while recording is on. T must match dtype().
+  template <class T> const typename ArrayOf<T>::type& values() const;
+  template <class T> typename ArrayOf<T>::type& values_mut();
   // How many times the values were changed in place (see Storage).
   std::uint64_t version() const;
   void bump_version();
-  template <class T> const T* data() const { return values<T>().data(); }
+  // The values as a flat row-major array (T must match dtype()); mutable_data has values_mut's rules.
+  template <class T> const T* data() const;
+  template <class T> T* mutable_data();
 
   double item() const;  // the single value of a one-element tensor
   template <class T> T item() const { return static_cast<T>(item()); }
@@ -226,22 +214,6 @@ class Tensor {
   const TensorImpl& checked(const char* what) const;
   std::shared_ptr<TensorImpl> impl_;
 };
-
-// Builds a tensor that owns `values`.
-template <class T>
-Tensor make_tensor(xt::xarray<T> values, bool requires_grad = false) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(std::move(values));
-  impl->requires_grad = requires_grad;
-  return Tensor(std::move(impl));
-}
-
-template <class T>
-Tensor::Tensor(xt::xarray<T> values, bool requires_grad)
-    : Tensor(make_tensor<T>(std::move(values), requires_grad)) {
-  TG_CHECK(!requires_grad || dtype_of<T>() != kInt64,
-           "Tensor: only floating-point tensors can require grad, got int64");
-}
 
 // The number of elements of `shape`, or a tg::Error naming `op` and the shape when the product does
 // not fit in 62 bits (no shape product is computed unchecked: a wrapped count would make a tensor

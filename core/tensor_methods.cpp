@@ -1,6 +1,7 @@
 // The Tensor methods PyTorch users type without thinking (x.sum(1), x.t(), x[i], x += y), each a
 // one-line call of the free function of the same name in core/ops/, and the in-place arithmetic.
 #include "core/autograd.hpp"
+#include "core/xtensor.hpp"
 #include "core/ops/activation.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/linalg.hpp"

@@ -1,4 +1,5 @@
 #include "data/dataset.hpp"
+#include "core/xtensor.hpp"
 
 #include <exception>
 #include <tbb/task_group.h>

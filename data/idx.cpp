@@ -1,4 +1,5 @@
 #include "data/idx.hpp"
+#include "../core/xtensor.hpp"
 
 #include <filesystem>
 
@@ -47,7 +48,7 @@ Tensor load_idx_images(const std::string& path) {
   xt::xarray<float> images = xt::xarray<float>::from_shape({idx.dims[0], idx.dims[1], idx.dims[2]});
   for (std::size_t i = 0; i < images.size(); ++i)
     images.data()[i] = float(static_cast<unsigned char>(idx.bytes[idx.data_offset + i])) / 255.0f;
-  return Tensor(std::move(images));
+  return make_tensor<float>(std::move(images));
 }
 
 Tensor load_idx_labels(const std::string& path) {
@@ -75,7 +76,7 @@ TensorDataset load_mnist(const std::string& dir, bool train) {
   const std::size_t n = images.shape()[0], pixels = images.shape()[1] * images.shape()[2];
   xt::xarray<float> flat = images.values<float>();
   flat.reshape({n, pixels});
-  return TensorDataset(Tensor(std::move(flat)), labels);
+  return TensorDataset(make_tensor<float>(std::move(flat)), labels);
 }
 
 }  // namespace tg::data

@@ -11,11 +11,11 @@ namespace {
 
 void print(const std::string& label, const tg::Tensor& t) {
   std::printf("  %-16s", label.c_str());
-  const auto& v = t.values<float>();
+  const float* v = t.data<float>();
   const std::size_t cols = t.dim() == 2 ? t.shape()[1] : t.numel();
   for (std::size_t i = 0; i < t.numel(); ++i) {
     if (i > 0 && i % cols == 0) std::printf("\n  %-16s", "");
-    std::printf(" %11.7f", v.data()[i]);
+    std::printf(" %11.7f", v[i]);
   }
   std::printf("\n");
 }

@@ -52,8 +52,9 @@ int main(int argc, char** argv) {
   // Rows: true digit; columns: predicted digit.
   const tg::Tensor predicted = examples::predict(model, test.inputs());
   std::vector<std::vector<int>> confusion(10, std::vector<int>(10, 0));
-  for (std::size_t i = 0; i < test.size(); ++i)
-    ++confusion[std::size_t(test.targets().values<std::int64_t>()(i))][std::size_t(predicted.values<std::int64_t>()(i))];
+  const std::int64_t* truth = test.targets().data<std::int64_t>();
+  const std::int64_t* guess = predicted.data<std::int64_t>();
+  for (std::size_t i = 0; i < test.size(); ++i) ++confusion[std::size_t(truth[i])][std::size_t(guess[i])];
   std::printf("confusion matrix (rows: true digit, columns: predicted)\n     ");
   for (int c = 0; c < 10; ++c) std::printf("%4d", c);
   std::printf("\n");

@@ -42,11 +42,12 @@ void write_png(const std::string& path, nn::Module& model, const tg::data::Tenso
   const tg::Tensor classes = examples::predict(model, tg::Tensor(grid, {std::size_t(size * size), 2}));
   std::vector<unsigned char> image(std::size_t(size * size * 3));
   for (int p = 0; p < size * size; ++p)
-    for (int c = 0; c < 3; ++c) image[std::size_t(p * 3 + c)] = light[classes.values<std::int64_t>()(p)][c];
-  const auto& xy = data.inputs().values<float>();
+    for (int c = 0; c < 3; ++c) image[std::size_t(p * 3 + c)] = light[classes.data<std::int64_t>()[p]][c];
+  const float* xy = data.inputs().data<float>();  // (N, 2) row-major
+  const std::int64_t* targets = data.targets().data<std::int64_t>();
   for (std::size_t i = 0; i < data.size(); ++i) {
-    const int col = to_pixel(xy(i, 0)), row = to_pixel(-xy(i, 1));
-    const std::int64_t k = data.targets().values<std::int64_t>()(i);
+    const int col = to_pixel(xy[2 * i]), row = to_pixel(-xy[2 * i + 1]);
+    const std::int64_t k = targets[i];
     for (int dy = -2; dy <= 2; ++dy)
       for (int dx = -2; dx <= 2; ++dx)
         if (row + dy >= 0 && row + dy < size && col + dx >= 0 && col + dx < size && dx * dx + dy * dy <= 5)

@@ -2,6 +2,7 @@
 // decides from the mode and the convention which statistics to use and update, and calls the
 // stateless tg::batch_norm (core/ops/normalization.cpp) for the math.
 #include "layers/batchnorm.hpp"
+#include "core/xtensor.hpp"
 
 #include <ostream>
 #include <sstream>

@@ -1,4 +1,5 @@
 #include "layers/init.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 

@@ -1,4 +1,5 @@
 #include "layers/module.hpp"
+#include "core/xtensor.hpp"
 
 #include <cstdlib>
 #include <cxxabi.h>

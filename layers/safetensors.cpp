@@ -1,4 +1,5 @@
 #include "layers/safetensors.hpp"
+#include "../core/xtensor.hpp"
 
 #include <algorithm>
 #include <atomic>

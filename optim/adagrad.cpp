@@ -1,4 +1,5 @@
 #include "optim/adagrad.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 

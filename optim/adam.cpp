@@ -1,4 +1,5 @@
 #include "optim/adam.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 

@@ -1,4 +1,5 @@
 #include "optim/adamw.hpp"
+#include "../core/xtensor.hpp"
 
 namespace tg::optim {
 

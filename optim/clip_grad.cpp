@@ -1,4 +1,5 @@
 #include "optim/clip_grad.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 

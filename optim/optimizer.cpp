@@ -1,4 +1,5 @@
 #include "optim/optimizer.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 

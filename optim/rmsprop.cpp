@@ -1,4 +1,5 @@
 #include "optim/rmsprop.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 

@@ -1,4 +1,5 @@
 #include "optim/scheduler.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 

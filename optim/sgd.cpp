@@ -1,4 +1,5 @@
 #include "optim/sgd.hpp"
+#include "../core/xtensor.hpp"
 
 namespace tg::optim {
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include "../core/xtensor.hpp"
 
 #include <cstring>
 #include <string>

@@ -1,6 +1,7 @@
 // The engine: accumulation, unused inputs, seeds, retain_graph, retain_grad, NoGradGuard, long
 // chains, and a graph that is dropped without backward being freed.
 #include <fstream>
+#include "../core/xtensor.hpp"
 #include <unistd.h>
 
 #include "helpers.hpp"

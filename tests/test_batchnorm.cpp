@@ -1,6 +1,7 @@
 // BatchNorm1d in PyTorch's and MindSpore's conventions: the seed documents' numbers, every row of
 // both mode tables, momentum conversion, PyTorch golden values, gradcheck, threads, checkpoints.
 #include <sstream>
+#include "../core/xtensor.hpp"
 
 #include "helpers.hpp"
 

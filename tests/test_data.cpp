@@ -1,6 +1,7 @@
 // Datasets, the loader, random_split, CSV and IDX files (written here, raw and gzip), and the
 // mnist example run for one short epoch on generated IDX files.
 #include <cstdlib>
+#include "../core/xtensor.hpp"
 #include <filesystem>
 #include <fstream>
 #include <zlib.h>

@@ -1,6 +1,7 @@
 // Module registry, mode, clone, state_dict, printing, and gradcheck of every layer through the
 // module (input and every parameter).
 #include <sstream>
+#include "../core/xtensor.hpp"
 
 #include "helpers.hpp"
 

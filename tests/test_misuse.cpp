@@ -2,6 +2,7 @@
 // (nothing else, and no crash) whose message contains the row's words: the op or layer, and the
 // shapes, dtypes or values involved.
 #include <functional>
+#include "../core/xtensor.hpp"
 
 #include "helpers.hpp"
 

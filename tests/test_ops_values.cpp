@@ -1,5 +1,6 @@
 // Forward values against PyTorch, and the error messages of bad input.
 #include "helpers.hpp"
+#include "../core/xtensor.hpp"
 
 using tg::Tensor;
 using tg_test::check_close;

@@ -1,6 +1,7 @@
 // Optimizers, schedulers and clipping against PyTorch, parameter groups, validation, threads, and
 // a training run that is saved, resumed and ends bit-identical to one that never stopped.
 #include <cstdio>
+#include "../core/xtensor.hpp"
 
 #include "helpers.hpp"
 

@@ -1,5 +1,6 @@
 // Tensor creation, properties, conversion, printing and the seeded generator.
 #include <sstream>
+#include "../core/xtensor.hpp"
 
 #include "helpers.hpp"
 
@@ -18,7 +19,7 @@ TEST_CASE("construction from braces, vectors and xtensor arrays") {
   const Tensor v(std::vector<double>{1, 2, 3, 4}, {2, 2});
   CHECK(v.dtype() == tg::kFloat64);
   CHECK(v.values<double>()(1, 0) == 3.0);
-  const Tensor x(xt::xarray<float>{{1.f, 2.f}});
+  const Tensor x = tg::make_tensor<float>(xt::xarray<float>{{1.f, 2.f}});  // the opt-in xtensor side
   CHECK(x.shape() == tg::Shape{1, 2});
   CHECK_THROWS_WITH_AS(Tensor(std::vector<float>{1, 2, 3}, {2, 2}), "Tensor: 3 values do not fill shape [2, 2]",
                        tg::Error);
@@ -115,4 +116,38 @@ TEST_CASE("a generator's state saves and restores exactly, and bad states are re
   bad.values_mut<std::int64_t>()(312) = 999;
   CHECK_THROWS_WITH_AS(tg::set_rng_state(bad), doctest::Contains("set_rng_state: the tensor is not a generator state (position 999"),
                        tg::Error);
+}
+
+TEST_CASE("Shape: a small vector, inline up to 4 dims and on the heap beyond") {
+  tg::Shape inline_shape{2, 3, 4};
+  tg::Shape heap_shape{1, 2, 3, 4, 5, 6};
+  CHECK(inline_shape.size() == 3);
+  CHECK(heap_shape.capacity() >= 6);
+  tg::Shape copied = heap_shape;
+  CHECK(copied == heap_shape);
+  tg::Shape moved = std::move(copied);
+  CHECK(moved == heap_shape);
+  CHECK(copied.empty());  // NOLINT: a moved-from Shape is empty
+  moved = inline_shape;   // heap storage reused for fewer dims
+  CHECK(moved == inline_shape);
+  moved.insert(moved.begin() + 1, 7);
+  CHECK(moved == tg::Shape{2, 7, 3, 4});
+  moved.push_back(9);
+  CHECK(moved == tg::Shape{2, 7, 3, 4, 9});
+  moved.erase(moved.begin(), moved.begin() + 2);
+  CHECK(moved == tg::Shape{3, 4, 9});
+  CHECK(tg::Shape{1, 2} < tg::Shape{1, 3});
+  const std::vector<int> dims{5, 6};
+  CHECK(tg::Shape(dims.begin(), dims.end()) == tg::Shape{5, 6});
+  std::swap(moved, heap_shape);
+  CHECK(moved.size() == 6);
+  CHECK(heap_shape == tg::Shape{3, 4, 9});
+  CHECK_THROWS_AS(heap_shape.at(3), std::out_of_range);
+
+  // Six dims through xtensor's loops (the shape and the strides live on the heap).
+  const Tensor x = tg::arange(720, tg::kFloat64).reshape({1, 2, 3, 4, 5, 6});
+  CHECK(x.shape() == tg::Shape{1, 2, 3, 4, 5, 6});
+  CHECK(tg::sum(x, {3, 5}).shape() == tg::Shape{1, 2, 3, 5});
+  CHECK(tg::sum(x).item() == doctest::Approx(719.0 * 720.0 / 2));
+  CHECK(x.permute({5, 4, 3, 2, 1, 0}).values<double>()(1, 0, 0, 0, 0, 0) == 1.0);
 }

@@ -2,6 +2,7 @@
 // softplus and the tanh-approximate gelu are composed from primitives; softmax and log_softmax
 // are fused forward kernels (for stability) whose backward is composed.
 #include "core/ops/activation.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 #include <numbers>

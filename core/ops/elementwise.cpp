@@ -2,6 +2,7 @@
 // backward right below. Gradients of broadcast inputs are returned at the output's shape: the
 // engine sums them back to each input's shape.
 #include "core/ops/elementwise.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 #include <xtensor/xmath.hpp>

@@ -3,11 +3,12 @@
 // chunks, so xtensor's xsimd path vectorises it and TBB splits it above the grain.
 #pragma once
 
+#include "../xtensor.hpp"
+
 #include <array>
 #include <cstddef>
 
 #include <xtensor/xadapt.hpp>
-#include <xtensor/xarray.hpp>
 #include <xtensor/xnoalias.hpp>
 
 #include "../parallel.hpp"

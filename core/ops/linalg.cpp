@@ -1,6 +1,7 @@
 // matmul on OpenBLAS GEMM (through xtensor-blas's cxxblas wrappers, which pick sgemm or dgemm).
 // Backward uses GEMM's transpose flags: dA = dC·Bᵀ and dB = Aᵀ·dC, with no transposed copies.
 #include "core/ops/linalg.hpp"
+#include "core/xtensor.hpp"
 
 #include <xtensor-blas/xblas.hpp>
 

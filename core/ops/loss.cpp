@@ -1,6 +1,7 @@
 // Losses. The regression and binary losses are composed from primitives; cross_entropy and
 // nll_loss are kernels with their own backward (cross_entropy fuses log-softmax for stability).
 #include "core/ops/loss.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 #include <vector>

@@ -2,6 +2,7 @@
 // pass, and a backward of one reduction pass and one input-gradient pass, all split over TBB in
 // fixed blocks so the bits never depend on the thread count.
 #include "core/ops/normalization.hpp"
+#include "core/xtensor.hpp"
 
 #include <cmath>
 

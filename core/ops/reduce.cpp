@@ -1,6 +1,7 @@
 // Reductions. sum and max/min are primitives with their own kernels; mean, var and std are
 // composed from them, so their gradients come from the tape.
 #include "core/ops/reduce.hpp"
+#include "core/xtensor.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,7 @@
 // Shape ops. Selections along one dim (narrow, slice, index_select, cat's pieces) share one
 // gather kernel and its adjoint, a scatter-add; reshape-like ops copy the values under a new shape.
 #include "core/ops/shape.hpp"
+#include "core/xtensor.hpp"
 
 #include <algorithm>
 #include <numeric>
