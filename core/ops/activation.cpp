@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <numbers>
-#include <xtensor/xmath.hpp>
 
 #include "core/autograd.hpp"
 #include "core/creation.hpp"
@@ -19,41 +18,42 @@
 namespace tg {
 
 Tensor relu(const Tensor& a) {
-  Tensor out = unary("relu", a, [](const auto& x) { return xt::maximum(x, scalar_like(x, 0)); });
+  Tensor out = unary("relu", a, [](auto x) { return xsimd::max(x, decltype(x)(0)); });
   return record("relu", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
-    // out > 0 exactly where a > 0, and out is already saved: no need to keep a.
-    return {grad * unary("relu", out, [](const auto& y) {
-              using T = value_of<decltype(y)>;
-              return xt::where(y > T(0), T(1), T(0));
-            })};
+    // out > 0 exactly where a > 0, and out is already saved: no need to keep a. One pass.
+    return {pointwise("relu", [](auto g, auto y) { return pick(y > element_of<decltype(y)>(0), g, 0); }, grad, out)};
   });
 }
 
 Tensor leaky_relu(const Tensor& a, double negative_slope) {
-  Tensor out = unary("leaky_relu", a, [negative_slope](const auto& x) {
-    using T = value_of<decltype(x)>;
-    return xt::where(x > T(0), x, x * T(negative_slope));
+  Tensor out = unary("leaky_relu", a, [negative_slope](auto x) {
+    using T = element_of<decltype(x)>;
+    return pick(x > T(0), x, x * T(negative_slope));
   });
   return record("leaky_relu", out, {a}, {a}, [a, negative_slope](const Tensor& grad) -> Grads {
-    return {grad * unary("leaky_relu", a, [negative_slope](const auto& x) {
-              using T = value_of<decltype(x)>;
-              return xt::where(x > T(0), T(1), T(negative_slope));
-            })};
+    return {pointwise("leaky_relu", [negative_slope](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              return pick(x > T(0), g, g * T(negative_slope));
+            }, grad, a)};
   });
 }
 
 Tensor sigmoid(const Tensor& a) {
   // 1 / (1 + e^-x) saturates cleanly at both ends: e^-x = inf gives 0, e^-x = 0 gives 1.
-  Tensor out = unary("sigmoid", a, [](const auto& x) {
-    using T = value_of<decltype(x)>;
-    return T(1) / (T(1) + xt::exp(-x));
+  Tensor out = unary("sigmoid", a, [](auto x) {
+    using T = element_of<decltype(x)>;
+    return T(1) / (T(1) + xsimd::exp(-x));
   });
-  return record("sigmoid", out, {a}, {out}, [out](const Tensor& grad) -> Grads { return {grad * out * (1.0 - out)}; });
+  return record("sigmoid", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
+    return {pointwise("sigmoid", [](auto g, auto y) { return g * y * (element_of<decltype(y)>(1) - y); }, grad, out)};
+  });
 }
 
 Tensor tanh(const Tensor& a) {
-  Tensor out = unary("tanh", a, [](const auto& x) { return xt::tanh(x); });
-  return record("tanh", out, {a}, {out}, [out](const Tensor& grad) -> Grads { return {grad * (1.0 - out * out)}; });
+  Tensor out = unary("tanh", a, [](auto x) { return xsimd::tanh(x); });
+  return record("tanh", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
+    return {pointwise("tanh", [](auto g, auto y) { return g * (element_of<decltype(y)>(1) - y * y); }, grad, out)};
+  });
 }
 
 Tensor gelu(const Tensor& a, const std::string& approximate) {
@@ -64,18 +64,16 @@ Tensor gelu(const Tensor& a, const std::string& approximate) {
   }
   TG_CHECK(approximate == "none", "gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
   // Exact: x·Φ(x) with Φ(x) = (1 + erf(x/√2)) / 2; d/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2) / √(2π).
-  Tensor out = unary("gelu", a, [](const auto& x) {
-    using T = value_of<decltype(x)>;
-    return T(0.5) * x * (T(1) + xt::erf(x * T(std::numbers::sqrt2 / 2)));
+  Tensor out = unary("gelu", a, [](auto x) {
+    using T = element_of<decltype(x)>;
+    return T(0.5) * x * (T(1) + xsimd::erf(x * T(std::numbers::sqrt2 / 2)));
   });
   return record("gelu", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
-    return {grad * unary("gelu", a, [](const auto& x) {
-              using T = value_of<decltype(x)>;
-              // Constants are prvalues: xtensor keeps a named local by reference, and it would
-              // be gone by the time the expression is evaluated.
-              return T(0.5) * (T(1) + xt::erf(x * T(std::numbers::sqrt2 / 2))) +
-                     x * xt::exp(T(-0.5) * x * x) * T(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2);
-            })};
+    return {pointwise("gelu", [](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              return g * (T(0.5) * (T(1) + xsimd::erf(x * T(std::numbers::sqrt2 / 2))) +
+                          x * xsimd::exp(T(-0.5) * x * x) * T(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2));
+            }, grad, a)};
   });
 }
 

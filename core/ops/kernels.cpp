@@ -1,6 +1,7 @@
 #include "core/ops/kernels.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace tg::kernels {
 
@@ -25,6 +26,43 @@ bool is_row_broadcast(const Shape& big, const Shape& small) {
   if (tail == 0 || tail > big.size()) return false;
   return std::equal(small.begin() + first, small.end(), big.end() - tail);
 }
+
+template <class T>
+xt::xarray<T> broadcast_to(const xt::xarray<T>& in, const Shape& shape) {
+  const std::size_t rank = shape.size();
+  // The input's stride for each output dim: 0 where the input has size 1 (or no such dim).
+  std::vector<std::size_t> stride(rank, 0);
+  std::size_t step = 1;
+  for (std::size_t i = 0; i < in.dimension(); ++i) {
+    const std::size_t d = in.dimension() - 1 - i;
+    if (in.shape()[d] != 1) stride[rank - 1 - i] = step;
+    step *= in.shape()[d];
+  }
+  xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+  if (out.size() == 0) return out;
+  const std::size_t row = rank == 0 ? 1 : shape[rank - 1];
+  const std::size_t inner_stride = rank == 0 ? 0 : stride[rank - 1];
+  const T* src = in.data();
+  T* dst = out.data();
+  parallel::for_range(out.size() / row, std::max<std::size_t>(1, parallel::kGrain / row),
+                      [&](std::size_t first, std::size_t last) {
+                        for (std::size_t r = first; r < last; ++r) {
+                          // The input offset of row r: its multi-index over the leading dims.
+                          std::size_t offset = 0, rest = r;
+                          for (std::size_t d = rank - 1; d-- > 0;) {
+                            offset += (rest % shape[d]) * stride[d];
+                            rest /= shape[d];
+                          }
+                          T* out_row = dst + r * row;
+                          for (std::size_t j = 0; j < row; ++j) out_row[j] = src[offset + j * inner_stride];
+                        }
+                      });
+  return out;
+}
+
+template xt::xarray<float> broadcast_to(const xt::xarray<float>&, const Shape&);
+template xt::xarray<double> broadcast_to(const xt::xarray<double>&, const Shape&);
+template xt::xarray<std::int64_t> broadcast_to(const xt::xarray<std::int64_t>&, const Shape&);
 
 ReduceLayout reduce_layout(const Shape& shape, std::size_t dim) {
   ReduceLayout layout;

@@ -1,10 +1,16 @@
 // Internal loop helpers shared by the op files: elementwise maps, broadcasting zips and the
-// (outer, reduced, inner) view of a reduction. Each applies an xtensor expression to contiguous
-// chunks, so xtensor's xsimd path vectorises it and TBB splits it above the grain.
+// (outer, reduced, inner) view of a reduction.
+//
+// An elementwise kernel is a lambda over xsimd batches: [](auto x) { return xsimd::exp(x); }, or
+// with two inputs [](auto x, auto y) { return x * y; }. The loops below run it a batch at a time,
+// the last partial batch too (through a padded copy), so every element goes through the same code
+// whatever the chunk a thread gets: results are bitwise identical for any thread count. Only the
+// batch form of a lambda is compiled, which keeps the op files quick to build.
 #pragma once
 
 #include "../xtensor.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 
@@ -22,29 +28,53 @@ auto span(T* data, std::size_t n) {
   return xt::adapt(data, n, xt::no_ownership(), std::array<std::size_t, 1>{n});
 }
 
-// out[i] = fn(in)[i] where fn builds an xtensor expression from its 1-D argument.
-template <class T, class Fn>
-xt::xarray<T> map(const xt::xarray<T>& in, Fn&& fn) {
-  xt::xarray<T> out = xt::xarray<T>::from_shape(in.shape());
-  parallel::for_range(in.size(), parallel::kGrain, [&](std::size_t begin, std::size_t end) {
-    auto src = span(in.data() + begin, end - begin);
-    auto dst = span(out.data() + begin, end - begin);
-    xt::noalias(dst) = fn(src);
+template <class T>
+using Batch = xsimd::batch<T>;
+
+// out[i] = fn(in[i]...) for i < n, a batch at a time; the inputs are pointers of one type T.
+template <class T, class Fn, class... In>
+void apply(std::size_t n, T* out, Fn&& fn, const In*... in) {
+  constexpr std::size_t width = Batch<T>::size;
+  std::size_t i = 0;
+  for (; i + width <= n; i += width) fn(Batch<T>::load_unaligned(in + i)...).store_unaligned(out + i);
+  if (i == n) return;
+  // The tail: padded with ones (harmless for every kernel: no division by zero, log(1) = 0).
+  const std::size_t rest = n - i;
+  auto padded = [&](const T* values) {
+    alignas(64) std::array<T, width> buffer;
+    buffer.fill(T(1));
+    std::copy(values + i, values + n, buffer.begin());
+    return Batch<T>::load_aligned(buffer.data());
+  };
+  alignas(64) std::array<T, width> result;
+  fn(padded(in)...).store_aligned(result.data());
+  std::copy(result.begin(), result.begin() + rest, out + i);
+}
+
+// The same, split over threads above the grain.
+template <class T, class Fn, class... In>
+void apply_parallel(std::size_t n, T* out, Fn&& fn, const In*... in) {
+  parallel::for_range(n, parallel::kGrain, [&](std::size_t begin, std::size_t end) {
+    apply(end - begin, out + begin, fn, (in + begin)...);
   });
+}
+
+// A new array of `shape` with out[i] = fn(in[i]...) (inputs of that shape).
+template <class T, class Fn, class... In>
+xt::xarray<T> map_n(const Shape& shape, Fn&& fn, const xt::xarray<In>&... in) {
+  xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+  apply_parallel(out.size(), out.data(), fn, in.data()...);
   return out;
 }
 
-// The same with two inputs of one shape.
+template <class T, class Fn>
+xt::xarray<T> map(const xt::xarray<T>& in, Fn&& fn) {
+  return map_n<T>(in.shape(), fn, in);
+}
+
 template <class T, class Fn>
 xt::xarray<T> map2(const xt::xarray<T>& a, const xt::xarray<T>& b, Fn&& fn) {
-  xt::xarray<T> out = xt::xarray<T>::from_shape(a.shape());
-  parallel::for_range(a.size(), parallel::kGrain, [&](std::size_t begin, std::size_t end) {
-    auto x = span(a.data() + begin, end - begin);
-    auto y = span(b.data() + begin, end - begin);
-    auto dst = span(out.data() + begin, end - begin);
-    xt::noalias(dst) = fn(x, y);
-  });
-  return out;
+  return map_n<T>(a.shape(), fn, a, b);
 }
 
 // NumPy broadcasting of two shapes; throws "<op>: shapes [..] and [..] cannot be broadcast".
@@ -54,44 +84,42 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b);
 // dims, i.e. `big` is `small` repeated over whole rows: (N, C) op (C), (B, M, N) op (M, N).
 bool is_row_broadcast(const Shape& big, const Shape& small);
 
-// out = fn(a, b) with NumPy broadcasting. Same shapes, a scalar side and row broadcasts run in
-// contiguous, parallel chunks; other broadcasts fall back to xtensor's own broadcasting loop.
+// `in` repeated to `shape` (which it broadcasts to): a plain strided copy, parallel over rows.
+template <class T>
+xt::xarray<T> broadcast_to(const xt::xarray<T>& in, const Shape& shape);
+
+// out = fn(a, b) with NumPy broadcasting. Same shapes, a one-element side and row broadcasts run in
+// contiguous, parallel chunks; other broadcasts (columns, outer products) first repeat the smaller
+// side with broadcast_to: one copy, and no general broadcasting loop compiled for every op.
 template <class T, class Fn>
 xt::xarray<T> zip(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& b, Fn&& fn) {
   if (a.shape() == b.shape()) return map2(a, b, fn);
   const Shape shape = broadcast_shape(op, a.shape(), b.shape());
-  // A one-element side becomes an xt::xscalar, so fn always sees xtensor expressions.
   if (b.size() == 1 && shape == a.shape()) {
-    const xt::xscalar<T> y(b.data()[0]);
-    return map(a, [&](const auto& x) { return fn(x, y); });
+    const Batch<T> y(b.data()[0]);
+    return map(a, [&](const Batch<T>& x) { return fn(x, y); });
   }
   if (a.size() == 1 && shape == b.shape()) {
-    const xt::xscalar<T> x(a.data()[0]);
-    return map(b, [&](const auto& y) { return fn(x, y); });
+    const Batch<T> x(a.data()[0]);
+    return map(b, [&](const Batch<T>& y) { return fn(x, y); });
   }
-  xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   // One side repeats over whole rows of the other: loop over rows, each a contiguous map.
   auto by_rows = [&](const xt::xarray<T>& big, const xt::xarray<T>& small, auto&& row_fn) {
+    xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
     const std::size_t row = small.size();
-    auto repeated = span(small.data(), row);
     parallel::for_range(big.size() / row, std::max<std::size_t>(1, parallel::kGrain / row),
                         [&](std::size_t first, std::size_t last) {
-                          for (std::size_t r = first; r < last; ++r) {
-                            auto dst = span(out.data() + r * row, row);
-                            xt::noalias(dst) = row_fn(span(big.data() + r * row, row), repeated);
-                          }
+                          for (std::size_t r = first; r < last; ++r)
+                            apply(row, out.data() + r * row, row_fn, big.data() + r * row, small.data());
                         });
+    return out;
   };
-  if (shape == a.shape() && is_row_broadcast(a.shape(), b.shape())) {
-    by_rows(a, b, [&](const auto& x, const auto& y) { return fn(x, y); });
-    return out;
-  }
-  if (shape == b.shape() && is_row_broadcast(b.shape(), a.shape())) {
-    by_rows(b, a, [&](const auto& y, const auto& x) { return fn(x, y); });
-    return out;
-  }
-  xt::noalias(out) = fn(a, b);
-  return out;
+  if (shape == a.shape() && is_row_broadcast(a.shape(), b.shape())) return by_rows(a, b, fn);
+  if (shape == b.shape() && is_row_broadcast(b.shape(), a.shape()))
+    return by_rows(b, a, [&](const Batch<T>& y, const Batch<T>& x) { return fn(x, y); });
+  if (shape == a.shape()) return map2(a, broadcast_to(b, shape), fn);
+  if (shape == b.shape()) return map2(broadcast_to(a, shape), b, fn);
+  return map2(broadcast_to(a, shape), broadcast_to(b, shape), fn);
 }
 
 // A reduction over dim d of a row-major shape sees it as (outer, reduced, inner).
@@ -112,16 +140,21 @@ inline void reshape_in_place(Tensor& fresh, const Shape& shape) {
 
 namespace tg {
 
-// The element type of the xtensor expressions a kernel lambda receives.
-template <class E>
-using element_of = typename std::decay_t<E>::value_type;
-template <class... E>
-using value_of = std::common_type_t<element_of<E>...>;
+// The element type of the batches a kernel lambda receives.
+template <class B>
+using element_of = typename std::decay_t<B>::value_type;
 
-// A double converted to the element type of expression x, so float math stays in float.
-template <class E>
-auto scalar_like(const E&, double value) {
-  return static_cast<element_of<E>>(value);
+// A double converted to the element type of batch x, so float math stays in float.
+template <class B>
+auto scalar_like(const B&, double value) {
+  return static_cast<element_of<B>>(value);
+}
+
+// a where cond holds, else b; a and b may be batches or numbers (broadcast).
+template <class Cond, class A, class B>
+auto pick(const Cond& cond, const A& a, const B& b) {
+  using T = typename Cond::batch_type::value_type;
+  return xsimd::select(cond, kernels::Batch<T>(a), kernels::Batch<T>(b));
 }
 
 // A floating-point Tensor computed by kernels::map on one input...
@@ -129,6 +162,18 @@ template <class Fn>
 Tensor unary(const char* op, const Tensor& a, Fn&& fn) {
   return dispatch_floating(a.dtype(), op,
                            [&]<class T>() { return make_tensor<T>(kernels::map(a.values<T>(), fn)); });
+}
+
+// ...or, for a backward's single fused pass, on several floating-point inputs of one shape and
+// dtype (the incoming gradient and what the op saved): grad_in[i] = fn(grad[i], saved[i]...).
+template <class Fn, class... More>
+Tensor pointwise(const char* op, Fn&& fn, const Tensor& first, const More&... more) {
+  TG_CHECK(((more.dtype() == first.dtype() && more.shape() == first.shape()) && ...), op,
+           ": pointwise inputs must share dtype and shape, got ", dtype_name(first.dtype()), " ",
+           shape_str(first.shape()), ((std::string(" and ") + dtype_name(more.dtype()) + " " + shape_str(more.shape())) + ...));
+  return dispatch_floating(first.dtype(), op, [&]<class T>() {
+    return make_tensor<T>(kernels::map_n<T>(first.shape(), fn, first.values<T>(), more.template values<T>()...));
+  });
 }
 
 // ...or by kernels::zip on two inputs of one dtype, broadcast.

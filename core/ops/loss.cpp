@@ -306,9 +306,10 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
   // loss = -(y·log p + (1 - y)·log(1 - p)), each log clamped at -100 (PyTorch) so that p = 0 or 1
   // gives a finite loss. A fused op: composed, the gradient of log at p = 0 or 1 is inf, and
   // inf·0 gives NaN even where p equals the target.
-  Tensor loss = binary("binary_cross_entropy", input, target, [](const auto& p, const auto& y) {
-    using T = value_of<decltype(p), decltype(y)>;
-    return -(y * xt::maximum(xt::log(p), T(-100)) + (T(1) - y) * xt::maximum(xt::log(T(1) - p), T(-100)));
+  Tensor loss = binary("binary_cross_entropy", input, target, [](auto p, auto y) {
+    using B = decltype(p);
+    const B floor(element_of<B>(-100));
+    return -(y * xsimd::max(xsimd::log(p), floor) + (B(1) - y) * xsimd::max(xsimd::log(B(1) - p), floor));
   });
   // PyTorch's gradients: d/dp = (p - y) / max(p·(1 - p), 1e-12), which is 0 where p equals y and
   // finite elsewhere; d/dy = log(1 - p) - log p with the same clamps.
@@ -316,16 +317,17 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
                 [input, target](const Tensor& grad, NeedsGrad needs) -> Grads {
                   Grads grads(2);
                   if (needs[0])
-                    grads[0] = grad * binary("binary_cross_entropy", input, target, [](const auto& p, const auto& y) {
-                                 using T = value_of<decltype(p), decltype(y)>;
+                    grads[0] = pointwise("binary_cross_entropy", [](auto g, auto p, auto y) {
+                                 using B = decltype(p);
                                  // PyTorch's EPSILON is a float constant, also for float64.
-                                 return (p - y) / xt::maximum(p * (T(1) - p), T(1e-12f));
-                               });
+                                 return g * ((p - y) / xsimd::max(p * (B(1) - p), B(element_of<B>(1e-12f))));
+                               }, grad, input, target);
                   if (needs[1])
-                    grads[1] = grad * unary("binary_cross_entropy", input, [](const auto& p) {
-                                 using T = value_of<decltype(p)>;
-                                 return xt::maximum(xt::log(T(1) - p), T(-100)) - xt::maximum(xt::log(p), T(-100));
-                               });
+                    grads[1] = pointwise("binary_cross_entropy", [](auto g, auto p) {
+                                 using B = decltype(p);
+                                 const B floor(element_of<B>(-100));
+                                 return g * (xsimd::max(xsimd::log(B(1) - p), floor) - xsimd::max(xsimd::log(p), floor));
+                               }, grad, input);
                   return grads;
                 });
   if (weight.defined()) loss = loss * weight;

@@ -161,10 +161,7 @@ Tensor logsumexp(const Tensor& a, const std::vector<std::int64_t>& dims, bool ke
   // all -inf gives -inf and a +inf gives +inf rather than NaN.
   Tensor shift = a.detach();
   for (std::size_t d : reduce) shift = std::get<0>(max(shift, std::int64_t(d), true));
-  shift = unary("logsumexp", shift, [](const auto& m) {
-    using T = value_of<decltype(m)>;
-    return xt::where(xt::isinf(m), T(0), m);
-  });
+  shift = unary("logsumexp", shift, [](auto m) { return pick(xsimd::isinf(m), 0, m); });
   const Tensor total = log(sum(exp(a - shift), dims, keepdim));
   return total + (keepdim ? shift : reshape(shift, kernels::as_signed(total.shape())));
 }
