@@ -324,17 +324,16 @@ class Printer {
     const std::size_t n = shape[d];
     for (std::size_t i = 0; i < n; ++i) {
       if (summarise_ && n > 6 && i == 3) {
-        out_ << (d + 1 == shape.size() ? "..., " : "...,\n" + std::string(indent + 1, ' '));
+        if (d + 1 == shape.size()) out_ << "..., ";
+        else out_ << "...,\n" << std::string(indent + 1, ' ');
         i = n - 3;
       }
       if (d + 1 == shape.size())
         out_ << format(offset + i);
       else
         print_dim(d + 1, offset + i * stride, indent + 1);
-      if (i + 1 < n)
-        out_ << (d + 1 == shape.size() ? ", "
-                                       : "," + std::string(shape.size() - d - 1, '\n') +
-                                             std::string(indent + 1, ' '));
+      if (i + 1 < n && d + 1 == shape.size()) out_ << ", ";
+      else if (i + 1 < n) out_ << ',' << std::string(shape.size() - d - 1, '\n') << std::string(indent + 1, ' ');
     }
     out_ << ']';
   }

@@ -24,6 +24,17 @@
 #define XTENSOR_DEFAULT_ALLOCATOR(T) ::xsimd::aligned_allocator<T, 64>
 #define XTENSOR_DEFAULT_ALIGNMENT 64
 
+// GCC 12 reports its own AVX-512 intrinsics (avx512fintrin.h: `__m512 __Y = __Y;`) as using an
+// uninitialised value wherever xsimd inlines them (GCC bug 105593, fixed in GCC 13). The location
+// of those warnings is the intrinsics header, so ignoring them around its first inclusion silences
+// exactly them and nothing in tapegrad's own code.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#endif
 #include <xsimd/xsimd.hpp>
 #include <xtensor/xarray.hpp>
 

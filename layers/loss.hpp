@@ -14,6 +14,7 @@ using tg::Reduction;
 class Loss : public Module {
  public:
   virtual Tensor forward(const Tensor& input, const Tensor& target) = 0;
+  using Module::forward;  // the one-input form stays visible (it throws: a loss needs a target)
   Tensor operator()(const Tensor& input, const Tensor& target) { return forward(input, target); }
   void print_options(std::ostream& out) const override;
   const Reduction reduction;
