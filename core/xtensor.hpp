@@ -5,8 +5,9 @@
 // (`#include <tapegrad/core/xtensor.hpp>`, then `tensor.values<float>()` is an xt::xarray<float>).
 // It must come before any other xtensor header, because it sets xtensor's configuration:
 //   - the shape container is tg::Shape, so tensor.shape() is the array's own shape;
-//   - arrays are 64-byte aligned whatever the SIMD level (-march) of the file that includes this,
-//     so code built for another CPU sees the same types and the same layout (no ABI change);
+//   - arrays come from tapegrad's caching allocator (core/allocator.hpp), 64-byte aligned whatever
+//     the SIMD level (-march) of the file that includes this, so code built for another CPU sees
+//     the same types and the same layout (no ABI change);
 //   - xtensor uses xsimd.
 #pragma once
 
@@ -15,13 +16,14 @@
 #endif
 #define TAPEGRAD_XTENSOR_CONFIGURED 1
 
+#include "allocator.hpp"
 #include "small_vector.hpp"
 
 #ifndef XTENSOR_USE_XSIMD
 #define XTENSOR_USE_XSIMD
 #endif
 #define XTENSOR_DEFAULT_SHAPE_CONTAINER(T, EA, SA) ::tg::SmallVector<std::size_t>
-#define XTENSOR_DEFAULT_ALLOCATOR(T) ::xsimd::aligned_allocator<T, 64>
+#define XTENSOR_DEFAULT_ALLOCATOR(T) ::tg::Allocator<T>
 #define XTENSOR_DEFAULT_ALIGNMENT 64
 
 // GCC 12 reports its own AVX-512 intrinsics (avx512fintrin.h: `__m512 __Y = __Y;`) as using an
