@@ -363,3 +363,54 @@ TEST_CASE("state_dict of a 2,000-parameter model is linear time (hash-indexed re
   CHECK(state.keys().front() == "p0");
   many.load_state_dict(state);
 }
+
+TEST_CASE("layer_norm in float32 is as accurate as PyTorch's on shifted data, forward and backward") {
+  // Generated with PyTorch 1.13 (/usr/bin/python3):
+  //   import torch
+  //   torch.manual_seed(0)
+  //   # 3 rows of 8, shifted by 1000 with spread 0.01: float32 keeps ~5 digits of the deviations.
+  //   x64 = (1000 + 0.01 * torch.randn(3, 8, dtype=torch.float64))
+  //   x32 = x64.float()
+  //   w = torch.linspace(0.5, 1.5, 8, dtype=torch.float64); b = torch.linspace(-0.2, 0.3, 8, dtype=torch.float64)
+  //   g = torch.linspace(-1, 1, 24, dtype=torch.float64).reshape(3, 8)
+  //   def run(x, w, b, g):
+  //       x = x.clone().requires_grad_(); w = w.clone().requires_grad_(); b = b.clone().requires_grad_()
+  //       y = torch.nn.functional.layer_norm(x, (8,), w, b, 1e-5); y.backward(g)
+  //       return y.detach(), x.grad, w.grad, b.grad
+  //   ref = run(x32.double(), w, b, g)   # exact math on the float32 input
+  //   f32 = run(x32, w.float(), b.float(), g.float())
+  //   print("x32 =", x32.flatten().tolist())
+  //   for name, r, f in zip("y dx dw db".split(), ref, f32):
+  //       print(name, "ref =", r.flatten().tolist())
+  //       print(name, "torch32_err =", (f.double() - r).abs().max().item())
+  const std::vector<float> x32 = {999.9768676757812, 999.9962768554688, 999.9893798828125, 1000.010009765625, 999.9911499023438, 999.9872436523438, 999.9937744140625, 999.9913330078125, 1000.0023803710938, 1000.00732421875, 999.9867553710938, 1000.0131225585938, 999.985107421875, 999.9928588867188, 1000.0051879882812, 999.990478515625, 1000.0067749023438, 1000.010498046875, 1000.0015258789062, 999.9924926757812, 999.9927368164062, 1000.0008544921875, 999.9825439453125, 1000.0104370117188};
+  const Tensor x = Tensor(x32, {3, 8}).set_requires_grad();
+  const Tensor w = tg::linspace(0.5, 1.5, 8).set_requires_grad();
+  const Tensor b = tg::linspace(-0.2, 0.3, 8).set_requires_grad();
+  const Tensor y = tg::layer_norm(x, {8}, w, b, 1e-5);
+  y.backward(tg::linspace(-1, 1, 24).reshape({3, 8}));
+  struct Row {
+    const char* name;
+    Tensor got;
+    std::vector<double> exact;
+    double torch_float32_error;
+  };
+  const Row rows[] = {
+      {"y", y, {-1.0176432596888998, 0.16815394793353128, -0.2799223858445108, 1.820542569659073, -0.01319417311297088, -0.4673934114854799, 0.48808838485276784, 0.19120069529195025, 0.018256837458910075, 0.4618215498537322, -0.9107825832990699, 1.3918693306097574, -1.2504382443999242, -0.43973036809467914, 1.1923753506166395, -0.7853351082403783, 0.16092181561183116, 0.5808150652315053, 0.08725938606191791, -0.6748788793123399, -0.6826620606375402, 0.29674100250667196, -2.162696201977966, 1.9458504029384631}, 0.008915503201720743},
+      {"dx", x.grad(), {8.165519816800952, 6.369788583775517, -3.0405425745993853, 1.009792966709938, -7.715761203086004, -7.9029898577718996, -1.3201126460335217, 4.434304914146196, -19.061371779069304, -15.501765687251464, -21.641531263594516, -3.060566728701815, -7.894818968663458, 6.685105721815489, 25.861455018108245, 34.6134936871822, -49.822959892917424, -34.07186066615395, -30.40475866245106, -24.261251722229645, -4.8793034662958235, 26.12326364312321, 29.215309442253783, 88.10156132420525}, 0.7089570332900621},
+      {"dw", w.grad(), {1.784895082707722, -0.09332970597375671, 0.4798159343733987, -1.9862871801437703, -0.5240838536220569, 0.32156018439170225, -1.545839862942067, 0.9054031087615784}, 0.003285842060414268},
+      {"db", b.grad(), {-0.9130434782608696, -0.6521739130434784, -0.3913043478260869, -0.13043478260869557, 0.13043478260869557, 0.3913043478260868, 0.6521739130434783, 0.9130434782608696}, 9.847723925204832e-08}};
+  for (const Row& row : rows) {
+    CAPTURE(row.name);
+    const std::vector<float> got = row.got.to_vector<float>();
+    REQUIRE(got.size() == row.exact.size());
+    double error = 0, scale = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      error = std::max(error, std::abs(double(got[i]) - row.exact[i]));
+      scale = std::max(scale, std::abs(row.exact[i]));
+    }
+    // At least as good as PyTorch's float32 (which loses digits to x - mean here); at worst a few
+    // float32 roundings of the largest value.
+    CHECK(error <= std::max(row.torch_float32_error, 4 * 6e-8 * scale));
+  }
+}

@@ -21,8 +21,15 @@ Results run_model() {
   Tensor loss = tg::mean(p * p) + tg::sum(tg::var(h, {0})) + tg::sum(tg::mean(h, {1}));
   loss.backward();
   Tensor big = tg::randn({3000000});
+  // The row kernels (softmax, cross-entropy, layer_norm) and the fused activation backwards.
+  Tensor logits = tg::randn({600, 1000}).set_requires_grad();
+  Tensor ln_weight = tg::randn({1000}).set_requires_grad();
+  Tensor rows = tg::layer_norm(logits, {1000}, ln_weight, Tensor(), 1e-5);
+  Tensor row_loss = tg::cross_entropy(rows, tg::randint(0, 1000, {600})) + tg::mean(tg::softmax(rows, 1) * rows) +
+                    tg::mean(tg::gelu(rows) + tg::sigmoid(rows) * tg::relu(rows));
+  row_loss.backward();
   return {{loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
-           tg::sum(tg::reshape(big, {1000, 3000}), {1})}};
+           tg::sum(tg::reshape(big, {1000, 3000}), {1}), row_loss, rows, logits.grad(), ln_weight.grad()}};
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "core/xtensor.hpp"
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "core/autograd.hpp"
@@ -90,9 +91,33 @@ namespace {
 
 // Softmax or log-softmax over the reduced dim of an (outer, reduced, inner) layout, with the
 // maximum subtracted first so that exp never overflows.
+// One contiguous row (softmax over the last dim): batch lanes for the max, the exponentials and
+// their sum.
+template <bool Log, class T>
+void softmax_row(const T* in, T* out, std::size_t n) {
+  using B = kernels::Batch<T>;
+  T largest = kernels::row_max(in, n);
+  if (std::isinf(largest)) largest = 0;  // all -inf (or +inf): keep the NaN/0 PyTorch gives
+  const T total = kernels::row_sum(n, -std::numeric_limits<T>::infinity(),
+                                   [largest](B x) { return xsimd::exp(x - B(largest)); }, in);
+  if constexpr (Log) {
+    // (x - max) - log Σ: subtracting max first keeps the float32 digits of x - max.
+    const T log_total = std::log(total);
+    kernels::apply(n, out, [largest, log_total](B x) { return (x - B(largest)) - B(log_total); }, in);
+  } else {
+    kernels::apply(n, out, [largest, total](B x) { return xsimd::exp(x - B(largest)) / B(total); }, in);
+  }
+}
+
 template <bool Log, class T>
 void softmax_kernel(const T* x, T* y, const kernels::ReduceLayout& l) {
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * l.inner));
+  if (l.inner == 1) {
+    parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t o = first; o < last; ++o) softmax_row<Log>(x + o * l.reduced, y + o * l.reduced, l.reduced);
+    });
+    return;
+  }
   parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
     for (std::size_t o = first; o < last; ++o)
       for (std::size_t i = 0; i < l.inner; ++i) {
@@ -127,6 +152,36 @@ Tensor softmax_forward(const char* op, const Tensor& a, std::size_t d) {
   });
 }
 
+// The backward over rows of the last dim, in one pass per row after its reduction:
+//   softmax:      dx = y ⊙ (g − Σ g⊙y)
+//   log_softmax:  dx = g − e^y ⊙ Σ g          (softmax(x) = e^y)
+template <bool Log>
+Tensor softmax_backward_rows(const char* op, const Tensor& grad, const Tensor& out) {
+  return dispatch_floating(out.dtype(), op, [&]<class T>() {
+    using B = kernels::Batch<T>;
+    const std::size_t n = out.shape().back(), rows = n == 0 ? 0 : out.numel() / n;
+    xt::xarray<T> dx = xt::xarray<T>::from_shape(out.shape());
+    const T* g = grad.data<T>();
+    const T* y = out.data<T>();
+    T* d = dx.data();
+    parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(n, 1)),
+                        [&](std::size_t first, std::size_t last) {
+      for (std::size_t r = first; r < last; ++r) {
+        const T* gr = g + r * n;
+        const T* yr = y + r * n;
+        if constexpr (Log) {
+          const T total = kernels::row_sum(n, T(0), [](B v) { return v; }, gr);
+          kernels::apply(n, d + r * n, [total](B gv, B yv) { return gv - xsimd::exp(yv) * B(total); }, gr, yr);
+        } else {
+          const T dot = kernels::row_sum(n, T(0), [](B gv, B yv) { return gv * yv; }, gr, yr);
+          kernels::apply(n, d + r * n, [dot](B gv, B yv) { return yv * (gv - B(dot)); }, gr, yr);
+        }
+      }
+    });
+    return make_tensor<T>(std::move(dx));
+  });
+}
+
 }  // namespace
 
 Tensor softmax(const Tensor& a, std::int64_t dim) {
@@ -134,6 +189,7 @@ Tensor softmax(const Tensor& a, std::int64_t dim) {
   Tensor out = softmax_forward<false>("softmax", a, d);
   // dx = y ⊙ (g − Σ_d g⊙y)
   return record("softmax", out, {a}, {out}, [out, d](const Tensor& grad) -> Grads {
+    if (d + 1 == out.dim()) return {softmax_backward_rows<false>("softmax", grad, out)};
     return {out * (grad - sum(grad * out, {std::int64_t(d)}, true))};
   });
 }
@@ -143,6 +199,7 @@ Tensor log_softmax(const Tensor& a, std::int64_t dim) {
   Tensor out = softmax_forward<true>("log_softmax", a, d);
   // dx = g − softmax(x) ⊙ Σ_d g, and softmax(x) = e^y
   return record("log_softmax", out, {a}, {out}, [out, d](const Tensor& grad) -> Grads {
+    if (d + 1 == out.dim()) return {softmax_backward_rows<true>("log_softmax", grad, out)};
     return {grad - exp(out) * sum(grad, {std::int64_t(d)}, true)};
   });
 }

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <limits>
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xnoalias.hpp>
@@ -49,6 +50,55 @@ void apply(std::size_t n, T* out, Fn&& fn, const In*... in) {
   alignas(64) std::array<T, width> result;
   fn(padded(in)...).store_aligned(result.data());
   std::copy(result.begin(), result.begin() + rest, out + i);
+}
+
+// The first n (< width) values at p in a batch, the other lanes set to `pad`; and the reverse.
+template <class T>
+Batch<T> load_partial(const T* p, std::size_t n, T pad) {
+  alignas(64) std::array<T, Batch<T>::size> buffer;
+  buffer.fill(pad);
+  std::copy(p, p + n, buffer.begin());
+  return Batch<T>::load_aligned(buffer.data());
+}
+template <class T>
+void store_partial(const Batch<T>& b, T* p, std::size_t n) {
+  alignas(64) std::array<T, Batch<T>::size> buffer;
+  b.store_aligned(buffer.data());
+  std::copy(buffer.begin(), buffer.begin() + n, p);
+}
+
+// The lanes of a batch folded in lane order (fixed, so deterministic).
+template <class T, class Fold>
+T fold_lanes(const Batch<T>& b, Fold&& fold) {
+  alignas(64) std::array<T, Batch<T>::size> lanes;
+  b.store_aligned(lanes.data());
+  T acc = lanes[0];
+  for (std::size_t i = 1; i < lanes.size(); ++i) acc = fold(acc, lanes[i]);
+  return acc;
+}
+
+// Σ over a row of fn(x[i]...), in batch lanes; the tail's padding lanes get `pad` values, which
+// the caller chooses so that fn gives 0 there.
+template <class T, class Fn, class... In>
+T row_sum(std::size_t n, T pad, Fn&& fn, const In*... in) {
+  constexpr std::size_t width = Batch<T>::size;
+  Batch<T> total(T(0));
+  std::size_t i = 0;
+  for (; i + width <= n; i += width) total += fn(Batch<T>::load_unaligned(in + i)...);
+  if (i < n) total += fn(load_partial(in + i, n - i, pad)...);
+  return fold_lanes(total, [](T a, T b) { return a + b; });
+}
+
+// The largest value of a row (-inf for an empty one).
+template <class T>
+T row_max(const T* x, std::size_t n) {
+  constexpr std::size_t width = Batch<T>::size;
+  const T lowest = -std::numeric_limits<T>::infinity();
+  Batch<T> largest(lowest);
+  std::size_t i = 0;
+  for (; i + width <= n; i += width) largest = xsimd::max(largest, Batch<T>::load_unaligned(x + i));
+  if (i < n) largest = xsimd::max(largest, load_partial(x + i, n - i, lowest));
+  return fold_lanes(largest, [](T a, T b) { return std::max(a, b); });
 }
 
 // The same, split over threads above the grain.

@@ -3,6 +3,7 @@
 #include "core/ops/loss.hpp"
 #include "core/xtensor.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -234,13 +235,17 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
   Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
     const T* lp = log_probs.data<T>();
     std::vector<double> row_loss(c.rows, 0.0);
-    for (std::size_t i = 0; i < c.rows; ++i) {
-      if (c.target_weight[i] == 0.0 && c.target[i] == options.ignore_index) continue;
-      const T* row = lp + i * c.classes;
-      double smooth = 0;
-      for (std::size_t k = 0; k < c.classes; ++k) smooth -= c.class_weight[k] * double(row[k]);
-      row_loss[i] = -(1 - eps) * c.target_weight[i] * double(row[c.target[i]]) + eps / double(c.classes) * smooth;
-    }
+    parallel::for_range(c.rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(c.classes, 1)),
+                        [&](std::size_t first, std::size_t last) {
+      for (std::size_t i = first; i < last; ++i) {
+        if (c.target_weight[i] == 0.0 && c.target[i] == options.ignore_index) continue;
+        const T* row = lp + i * c.classes;
+        double smooth = 0;
+        if (eps > 0)  // the smoothing term reads the whole row; without it only the target's entry
+          for (std::size_t k = 0; k < c.classes; ++k) smooth -= c.class_weight[k] * double(row[k]);
+        row_loss[i] = -(1 - eps) * c.target_weight[i] * double(row[c.target[i]]) + eps / double(c.classes) * smooth;
+      }
+    });
     return reduce_rows<T>(row_loss, c, target, reduction);
   });
   // With q_ic = (1-ε)·w_y·[c = y] + (ε/C)·w_c the row loss is -Σ_c q_ic·log p_ic, and since
@@ -248,21 +253,37 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
   return record("cross_entropy", out, {input}, [c, log_probs, eps, reduction, ignore = options.ignore_index](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() {
       const std::vector<double> scale = row_scales<T>(grad, c, reduction);
-      xt::xarray<T> dx = xt::zeros<T>(log_probs.shape());
+      using B = kernels::Batch<T>;
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(log_probs.shape());
       const T* lp = log_probs.data<T>();
       double q_total_smooth = 0;
       for (double w : c.class_weight) q_total_smooth += w;
       q_total_smooth *= eps / double(c.classes);
-      for (std::size_t i = 0; i < c.rows; ++i) {
-        if (c.target[i] == ignore) continue;
-        const std::size_t y = std::size_t(c.target[i]);
-        const double q_total = (1 - eps) * c.target_weight[i] + q_total_smooth;
-        T* row = dx.data() + i * c.classes;
-        for (std::size_t k = 0; k < c.classes; ++k) {
-          const double q = (k == y ? (1 - eps) * c.target_weight[i] : 0.0) + eps / double(c.classes) * c.class_weight[k];
-          row[k] = T(scale[i] * (std::exp(double(lp[i * c.classes + k])) * q_total - q));
+      const std::size_t n = c.classes;
+      parallel::for_range(c.rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(n, 1)),
+                          [&](std::size_t first, std::size_t last) {
+        for (std::size_t i = first; i < last; ++i) {
+          T* row = dx.data() + i * n;
+          const T* lp_row = lp + i * n;
+          if (c.target[i] == ignore) {
+            std::fill(row, row + n, T(0));
+            continue;
+          }
+          const std::size_t y = std::size_t(c.target[i]);
+          const double q_total = (1 - eps) * c.target_weight[i] + q_total_smooth;
+          if (eps == 0) {
+            // q is (1-ε)·w_y at the target and 0 elsewhere: scale·q_total·p, then the target's entry.
+            const T factor = T(scale[i] * q_total);
+            kernels::apply(n, row, [factor](B l) { return B(factor) * xsimd::exp(l); }, lp_row);
+            row[y] = T(scale[i] * (std::exp(double(lp_row[y])) * q_total - c.target_weight[i]));
+            continue;
+          }
+          for (std::size_t k = 0; k < n; ++k) {
+            const double q = (k == y ? (1 - eps) * c.target_weight[i] : 0.0) + eps / double(n) * c.class_weight[k];
+            row[k] = T(scale[i] * (std::exp(double(lp_row[k])) * q_total - q));
+          }
         }
-      }
+      });
       return make_tensor<T>(std::move(dx));
     })};
   });

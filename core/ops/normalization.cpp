@@ -1,10 +1,13 @@
-// layer_norm is composed from primitives. batch_norm is fused: a statistics pass, a normalise
-// pass, and a backward of one reduction pass and one input-gradient pass, all split over TBB in
-// fixed blocks so the bits never depend on the thread count.
+// layer_norm and batch_norm, fused: a statistics pass, a normalise pass, and a backward of one
+// reduction pass and one input-gradient pass, all split over TBB in fixed blocks so the bits never
+// depend on the thread count.
 #include "core/ops/normalization.hpp"
 #include "core/xtensor.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
+#include <vector>
 
 #include "core/autograd.hpp"
 #include "core/ops/elementwise.hpp"
@@ -13,6 +16,125 @@
 
 namespace tg {
 
+// ---- layer_norm ------------------------------------------------------------------------------
+//
+// Rows of n = prod(normalized_shape) values, each normalised on its own (parallel over rows; a
+// row's arithmetic never depends on the thread count). Per element in double, in the centred
+// form, rounded once (as batch_norm):
+//   forward:  μ = Σx/n, σ² = Σ(x-μ)²/n, r = 1/√(σ²+ε), x̂ = (x-μ)·r, y = x̂·w + b
+//   backward: ĝ = g·w;  dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂));  dw = Σ_rows g·x̂, db = Σ_rows g
+// The weight and bias gradients are sums over rows: fixed blocks of rows, combined in block order.
+
+namespace {
+
+constexpr std::size_t kLayerNormBlockElements = 1 << 15;
+
+template <class T>
+Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias, std::size_t rows,
+                          std::size_t n, double eps, std::vector<double>& mean, std::vector<double>& rstd) {
+  xt::xarray<T> y = xt::xarray<T>::from_shape(input.shape());
+  const T* x = input.data<T>();
+  const T* w = weight.defined() ? weight.data<T>() : nullptr;
+  const T* b = bias.defined() ? bias.data<T>() : nullptr;
+  T* out = y.data();
+  parallel::for_range(rows, std::max<std::size_t>(1, kLayerNormBlockElements / std::max<std::size_t>(n, 1)),
+                      [&](std::size_t first, std::size_t last) {
+    for (std::size_t r = first; r < last; ++r) {
+      const T* xr = x + r * n;
+      double total = 0;
+      for (std::size_t k = 0; k < n; ++k) total += double(xr[k]);
+      const double mu = total / double(n);
+      double squares = 0;
+      for (std::size_t k = 0; k < n; ++k) squares += (double(xr[k]) - mu) * (double(xr[k]) - mu);
+      const double inv = 1.0 / std::sqrt(squares / double(n) + eps);
+      mean[r] = mu;
+      rstd[r] = inv;
+      T* yr = out + r * n;
+      for (std::size_t k = 0; k < n; ++k) {
+        double v = (double(xr[k]) - mu) * inv;
+        if (w) v *= double(w[k]);
+        if (b) v += double(b[k]);
+        yr[k] = T(v);
+      }
+    }
+  });
+  return make_tensor<T>(std::move(y));
+}
+
+template <class T>
+Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, std::size_t rows,
+                          std::size_t n, const std::vector<double>& mean, const std::vector<double>& rstd,
+                          NeedsGrad needs) {
+  const T* g = grad.data<T>();
+  const T* x = input.data<T>();
+  const T* w = weight.defined() ? weight.data<T>() : nullptr;
+  Grads grads(3);
+  if (needs[0]) {
+    xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
+    T* d = dx.data();
+    parallel::for_range(rows, std::max<std::size_t>(1, kLayerNormBlockElements / std::max<std::size_t>(n, 1)),
+                        [&](std::size_t first, std::size_t last) {
+      for (std::size_t r = first; r < last; ++r) {
+        const T* gr = g + r * n;
+        const T* xr = x + r * n;
+        const double mu = mean[r], inv = rstd[r];
+        double sum_g = 0, sum_gx = 0;
+        for (std::size_t k = 0; k < n; ++k) {
+          const double gk = w ? double(gr[k]) * double(w[k]) : double(gr[k]);
+          sum_g += gk;
+          sum_gx += gk * (double(xr[k]) - mu) * inv;
+        }
+        const double mean_g = sum_g / double(n), mean_gx = sum_gx / double(n);
+        T* dr = d + r * n;
+        for (std::size_t k = 0; k < n; ++k) {
+          const double gk = w ? double(gr[k]) * double(w[k]) : double(gr[k]);
+          dr[k] = T(inv * (gk - mean_g - (double(xr[k]) - mu) * inv * mean_gx));
+        }
+      }
+    });
+    grads[0] = make_tensor<T>(std::move(dx));
+  }
+  if (needs[1] || needs[2]) {
+    // Per block of rows, partial Σ g·x̂ and Σ g per element of the row; blocks summed in order.
+    const std::size_t block = std::max<std::size_t>(1, kLayerNormBlockElements / std::max<std::size_t>(n, 1));
+    struct Sums {
+      std::vector<double> gx, g;
+    };
+    const Sums zero{std::vector<double>(n, 0.0), std::vector<double>(n, 0.0)};
+    const Sums total = parallel::reduce_blocks(
+        rows, block, zero,
+        [&](std::size_t first, std::size_t last) {
+          Sums part = zero;
+          for (std::size_t r = first; r < last; ++r) {
+            const T* gr = g + r * n;
+            const T* xr = x + r * n;
+            for (std::size_t k = 0; k < n; ++k) {
+              part.gx[k] += double(gr[k]) * (double(xr[k]) - mean[r]) * rstd[r];
+              part.g[k] += double(gr[k]);
+            }
+          }
+          return part;
+        },
+        [n](Sums acc, const Sums& part) {
+          for (std::size_t k = 0; k < n; ++k) {
+            acc.gx[k] += part.gx[k];
+            acc.g[k] += part.g[k];
+          }
+          return acc;
+        });
+    auto as_tensor = [&](const std::vector<double>& values, const Tensor& like) {
+      xt::xarray<T> out = xt::xarray<T>::from_shape(like.shape());
+      std::transform(values.begin(), values.end(), out.begin(), [](double v) { return T(v); });
+      return make_tensor<T>(std::move(out));
+    };
+    if (needs[1]) grads[1] = as_tensor(total.gx, weight);
+    if (needs[2]) grads[2] = as_tensor(total.g, weight);
+  }
+  return grads;
+}
+
+}  // namespace
+
 Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
   const Shape& shape = input.shape();
@@ -20,13 +142,26 @@ Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normaliz
   bool fits = k >= 1 && k <= shape.size();
   for (std::size_t i = 0; fits && i < k; ++i) fits = std::int64_t(shape[shape.size() - k + i]) == normalized_shape[i];
   TG_CHECK(fits, "layer_norm: expected input with trailing dims ", normalized_shape, ", got ", shape_str(shape));
-  std::vector<std::int64_t> dims;
-  for (std::size_t i = 0; i < k; ++i) dims.push_back(-std::int64_t(i) - 1);
-  const Tensor centred = input - mean(input, dims, true);
-  Tensor out = centred * rsqrt(var(input, dims, false, true) + eps);
-  if (weight.defined()) out = out * weight;
-  if (bias.defined()) out = out + bias;
-  return out;
+  const Shape row_shape(shape.end() - std::ptrdiff_t(k), shape.end());
+  for (const Tensor* p : {&weight, &bias})
+    TG_CHECK(!p->defined() || (p->shape() == row_shape && p->dtype() == input.dtype()), "layer_norm: ",
+             p == &weight ? "weight" : "bias", " must be ", dtype_name(input.dtype()), " ", shape_str(row_shape),
+             ", got ", dtype_name(p->dtype()), " ", shape_str(p->shape()));
+  TG_CHECK(eps >= 0, "layer_norm: eps must be non-negative, got ", eps);
+  std::size_t n = 1;
+  for (std::size_t i = shape.size() - k; i < shape.size(); ++i) n *= shape[i];
+  const std::size_t rows = n == 0 ? 0 : input.numel() / n;
+  auto mean = std::make_shared<std::vector<double>>(rows);
+  auto rstd = std::make_shared<std::vector<double>>(rows);
+  Tensor out = dispatch_floating(input.dtype(), "layer_norm", [&]<class T>() {
+    return layer_norm_forward<T>(input, weight, bias, rows, n, eps, *mean, *rstd);
+  });
+  return record("layer_norm", out, {input, weight, bias}, {input, weight},
+                [input, weight, rows, n, mean, rstd](const Tensor& grad, NeedsGrad needs) -> Grads {
+                  return dispatch_floating(grad.dtype(), "layer_norm", [&]<class T>() {
+                    return layer_norm_backward<T>(grad, input, weight, rows, n, *mean, *rstd, needs);
+                  });
+                });
 }
 
 // ---- batch_norm kernels -----------------------------------------------------------------------
