@@ -2,6 +2,10 @@
 #include "helpers.hpp"
 #include "../core/xtensor.hpp"
 
+#include <algorithm>
+#include <numeric>
+#include <xtensor/xmanipulation.hpp>
+
 using tg::Tensor;
 using tg_test::check_close;
 
@@ -225,5 +229,22 @@ TEST_CASE("elementwise kernels: the same value at every position and length, and
     xt::xarray<double> want = va * vb - vb;  // xtensor's own broadcasting as the reference
     REQUIRE(got.shape() == tg::Shape(want.shape().begin(), want.shape().end()));
     for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(got.data<double>()[i] == want.data()[i]);
+  }
+}
+
+TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, small and tiled sizes") {
+  for (const tg::Shape& shape : {tg::Shape{7}, tg::Shape{3, 5}, tg::Shape{70, 45}, tg::Shape{2, 3, 4},
+                                 tg::Shape{33, 2, 65}, tg::Shape{2, 3, 1, 4}, tg::Shape{3, 1, 5, 2, 4}, tg::Shape{0, 3}}) {
+    const Tensor a = tg::randn(shape, tg::kFloat64);
+    std::vector<std::size_t> order(shape.size());
+    std::iota(order.begin(), order.end(), 0);
+    do {
+      CAPTURE(tg::shape_str(shape));
+      CAPTURE(std::vector<std::size_t>(order));
+      const Tensor got = a.permute(std::vector<std::int64_t>(order.begin(), order.end()));
+      const xt::xarray<double> want = xt::transpose(a.values<double>(), order);
+      REQUIRE(got.shape() == tg::Shape(want.shape().begin(), want.shape().end()));
+      for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(got.data<double>()[i] == want.data()[i]);
+    } while (std::next_permutation(order.begin(), order.end()));
   }
 }

@@ -85,6 +85,123 @@ Tensor with_shape(const char* op, const Tensor& a, const Shape& shape) {
   });
 }
 
+// out = a with its dims in `order` (out dim i is a's dim order[i]), written contiguously.
+//  - Adjacent input dims that stay adjacent are merged first ((N, C, H, W) → (N, H, W, C) is a
+//    3-D problem (N, C, H·W) → (N, H·W, C)).
+//  - If the input's last dim stays last, every output row is a contiguous run of the input: copied
+//    as such.
+//  - Otherwise the two dims that matter are the input's last (contiguous to read) and the output's
+//    last (contiguous to write): tiles of kTile × kTile over those two, so that both the reads and
+//    the writes of a tile stay in cache; the other dims are an outer loop. Parallel over (outer
+//    position, tile row), each task writing its own part of the output.
+template <class T>
+xt::xarray<T> permute_copy(const xt::xarray<T>& in, const std::vector<std::size_t>& order) {
+  constexpr std::size_t kTile = 64;
+  Shape out_shape;
+  for (std::size_t d : order) out_shape.push_back(in.shape()[d]);
+  xt::xarray<T> out = xt::xarray<T>::from_shape(out_shape);
+  if (out.size() == 0) return out;
+
+  // Merge runs: output positions i, i+1 with order[i+1] == order[i] + 1 are one dim.
+  std::vector<std::size_t> in_dims(in.shape().begin(), in.shape().end());
+  std::vector<std::size_t> merged_order;  // in terms of merged input dims
+  std::vector<std::size_t> group_of(in_dims.size());
+  {
+    std::vector<std::vector<std::size_t>> groups;  // runs of input dims, in output order
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      if (i > 0 && order[i] == order[i - 1] + 1) groups.back().push_back(order[i]);
+      else groups.push_back({order[i]});
+    }
+    // The merged input dims are the groups sorted by their first input dim.
+    std::vector<std::size_t> by_input(groups.size());
+    std::iota(by_input.begin(), by_input.end(), 0);
+    std::sort(by_input.begin(), by_input.end(), [&](std::size_t x, std::size_t y) { return groups[x][0] < groups[y][0]; });
+    std::vector<std::size_t> merged_dims(groups.size()), position(groups.size());
+    for (std::size_t m = 0; m < by_input.size(); ++m) {
+      position[by_input[m]] = m;
+      std::size_t size = 1;
+      for (std::size_t d : groups[by_input[m]]) size *= in_dims[d];
+      merged_dims[m] = size;
+    }
+    for (std::size_t g = 0; g < groups.size(); ++g) merged_order.push_back(position[g]);
+    in_dims = merged_dims;
+  }
+  const std::size_t rank = in_dims.size();
+  std::vector<std::size_t> in_stride(rank, 1);
+  for (std::size_t d = rank - 1; d-- > 0;) in_stride[d] = in_stride[d + 1] * in_dims[d + 1];
+  std::vector<std::size_t> dims_out(rank), src_stride(rank), out_stride(rank, 1);
+  for (std::size_t i = 0; i < rank; ++i) {
+    dims_out[i] = in_dims[merged_order[i]];
+    src_stride[i] = in_stride[merged_order[i]];
+  }
+  for (std::size_t i = rank - 1; i-- > 0;) out_stride[i] = out_stride[i + 1] * dims_out[i + 1];
+  const T* src = in.data();
+  T* dst = out.data();
+
+  // The input offset and output offset of outer index `index` over the output dims in `outer`.
+  auto offsets = [&](std::size_t index, const std::vector<std::size_t>& outer) {
+    std::size_t from = 0, to = 0;
+    for (std::size_t k = outer.size(); k-- > 0;) {
+      const std::size_t i = outer[k];
+      const std::size_t coordinate = index % dims_out[i];
+      index /= dims_out[i];
+      from += coordinate * src_stride[i];
+      to += coordinate * out_stride[i];
+    }
+    return std::pair{from, to};
+  };
+
+  const std::size_t last = rank - 1;
+  if (merged_order[last] == rank - 1) {  // the input's last dim stays last: rows copied whole
+    std::vector<std::size_t> outer(last);
+    std::iota(outer.begin(), outer.end(), 0);
+    const std::size_t row = dims_out[last], rows = out.size() / row;
+    parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / row), [&](std::size_t first, std::size_t end) {
+      for (std::size_t r = first; r < end; ++r) {
+        const auto [from, to] = offsets(r, outer);
+        std::copy(src + from, src + from + row, dst + to);
+      }
+    });
+    return out;
+  }
+  // p: the output position of the input's last dim (stride 1 to read).
+  const std::size_t p = std::size_t(std::find(merged_order.begin(), merged_order.end(), rank - 1) - merged_order.begin());
+  std::vector<std::size_t> outer;
+  for (std::size_t i = 0; i < rank; ++i)
+    if (i != p && i != last) outer.push_back(i);
+  std::size_t outer_count = 1;
+  for (std::size_t i : outer) outer_count *= dims_out[i];
+  const std::size_t rows = dims_out[p], cols = dims_out[last];
+  const std::size_t row_tiles = (rows + kTile - 1) / kTile;
+  const std::size_t read_stride = src_stride[last];  // input step along the output's last dim
+  const std::size_t write_stride = out_stride[p];    // output step along the input's last dim
+  const std::size_t tasks = outer_count * row_tiles;
+  const std::size_t per_task = kTile * cols;
+  parallel::for_range(tasks, std::max<std::size_t>(1, parallel::kGrain / per_task), [&](std::size_t first, std::size_t end) {
+    for (std::size_t t = first; t < end; ++t) {
+      const auto [from, to] = offsets(t / row_tiles, outer);
+      const std::size_t a0 = (t % row_tiles) * kTile, a1 = std::min(rows, a0 + kTile);
+      // Each tile goes through a local buffer: read along a (contiguous in the input), written
+      // along b (contiguous in the output). Reading and writing the strided side directly would
+      // touch kTile lines 4 KB apart at power-of-two sizes, which share a cache set and evict
+      // each other.
+      T tile[kTile][kTile];
+      for (std::size_t b0 = 0; b0 < cols; b0 += kTile) {
+        const std::size_t b1 = std::min(cols, b0 + kTile);
+        for (std::size_t b = b0; b < b1; ++b) {
+          const T* column = src + from + b * read_stride;
+          for (std::size_t a = a0; a < a1; ++a) tile[b - b0][a - a0] = column[a];
+        }
+        for (std::size_t a = a0; a < a1; ++a) {
+          T* row = dst + to + a * write_stride;
+          for (std::size_t b = b0; b < b1; ++b) row[b] = tile[b - b0][a - a0];
+        }
+      }
+    }
+  });
+  return out;
+}
+
 }  // namespace
 
 Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims) {
@@ -99,7 +216,7 @@ Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims) {
     order.push_back(w);
   }
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
-    return make_tensor<T>(xt::xarray<T>(xt::transpose(a.values<T>(), order)));
+    return make_tensor<T>(permute_copy(a.values<T>(), order));
   });
   return record("permute", out, {a}, [order](const Tensor& grad) -> Grads {
     std::vector<std::int64_t> inverse(order.size());
