@@ -1,8 +1,12 @@
-// tapegrad's benchmark: each iteration is one full training step; the argument is the thread
-// count. bench/torch_reference.cpp runs the same cases with libtorch; scripts/bench.sh compares.
+// tapegrad's benchmark: each iteration is one full training step (or one op or layer, forward and
+// backward); the argument is the thread count; "faults" counts page faults per step after warm-up.
+// bench/torch_reference.cpp runs the same cases with libtorch; scripts/bench.sh compares.
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 #include <tapegrad/tapegrad.hpp>
@@ -11,6 +15,21 @@ namespace nn = tg::nn;
 
 namespace {
 
+long page_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
+// Runs step() in the benchmark loop after a warm-up; reports page faults per step.
+template <class Step>
+void run_steps(benchmark::State& state, Step&& step) {
+  for (int i = 0; i < 3; ++i) step();
+  const long before = page_faults();
+  for (auto _ : state) step();
+  state.counters["faults"] = double(page_faults() - before) / double(std::max<std::int64_t>(state.iterations(), 1));
+}
+
 // BatchNorm1d forward and backward in training mode with a random upstream gradient.
 void batchnorm_step(benchmark::State& state, const tg::Shape& shape, std::int64_t channels) {
   tg::set_num_threads(int(state.range(0)));
@@ -18,13 +37,13 @@ void batchnorm_step(benchmark::State& state, const tg::Shape& shape, std::int64_
   nn::BatchNorm1d bn(channels);
   tg::Tensor x = tg::randn(shape).set_requires_grad();
   const tg::Tensor grad = tg::randn(shape);
-  for (auto _ : state) {
+  run_steps(state, [&] {
     x.set_grad(tg::Tensor());
     bn.zero_grad();
     tg::Tensor y = bn(x);
     y.backward(grad);
     benchmark::DoNotOptimize(x.grad().data<float>());
-  }
+  });
   // Bytes moved per step: the forward reads x twice (statistics, normalise) and writes y; the
   // backward reads g and x twice (reductions, input gradient) and writes dx.
   state.SetBytesProcessed(std::int64_t(state.iterations()) * 8 * std::int64_t(x.numel()) * 4);
@@ -43,12 +62,12 @@ void mlp_step(benchmark::State& state, std::int64_t in, std::int64_t hidden, std
   tg::optim::SGD optimizer(model.parameters(), tg::optim::SGDOptions(0.01).momentum(0.9));
   const tg::Tensor x = tg::randn({batch, std::size_t(in)});
   const tg::Tensor labels = tg::randint(0, out, {batch});
-  for (auto _ : state) {
+  run_steps(state, [&] {
     optimizer.zero_grad();
     tg::Tensor loss = tg::cross_entropy(model(x), labels);
     loss.backward();
     optimizer.step();
-  }
+  });
 }
 
 void mlp(benchmark::State& state) { mlp_step(state, 784, 256, 10, 128); }
@@ -70,8 +89,152 @@ void op_overhead(benchmark::State& state) {
                                                          benchmark::Counter::kInvert);
 }
 
+// ---- every op family and layer, forward + backward, at an overhead-bound size (64×64) and a
+// bandwidth-bound one (1024×1024 floats, 4 MB); torch_reference.cpp has the same table. ------------
+
+struct OpCase {
+  const char* name;
+  std::function<tg::Tensor(const tg::Tensor&)> op;  // one call per step: not in a hot loop
+};
+
+std::vector<OpCase> op_cases() {
+  static const tg::Tensor row_weight_small = tg::randn({64}), row_weight_large = tg::randn({1024});
+  auto row = [](const tg::Tensor& x) { return x.size(-1) == 64 ? row_weight_small : row_weight_large; };
+  return {
+      {"add", [](const tg::Tensor& x) { return x + x; }},
+      {"mul_row", [row](const tg::Tensor& x) { return x * row(x); }},
+      {"div", [](const tg::Tensor& x) { return x / (x * x + 1.0); }},
+      {"exp", [](const tg::Tensor& x) { return tg::exp(x); }},
+      {"relu", [](const tg::Tensor& x) { return tg::relu(x); }},
+      {"sigmoid", [](const tg::Tensor& x) { return tg::sigmoid(x); }},
+      {"tanh", [](const tg::Tensor& x) { return tg::tanh(x); }},
+      {"gelu", [](const tg::Tensor& x) { return tg::gelu(x); }},
+      {"sum_all", [](const tg::Tensor& x) { return tg::sum(x); }},
+      {"sum_last", [](const tg::Tensor& x) { return tg::sum(x, -1); }},
+      {"sum_first", [](const tg::Tensor& x) { return tg::sum(x, 0); }},
+      {"max_last", [](const tg::Tensor& x) { return std::get<0>(tg::max(x, -1)); }},
+      {"softmax", [](const tg::Tensor& x) { return tg::softmax(x, -1); }},
+      {"log_softmax", [](const tg::Tensor& x) { return tg::log_softmax(x, -1); }},
+      {"transpose", [](const tg::Tensor& x) { return x.t() * 1.0; }},
+      {"reshape", [](const tg::Tensor& x) { return x.reshape({-1}) * 1.0; }},
+      {"cat", [](const tg::Tensor& x) { return tg::cat({x, x}, 0); }},
+      {"matmul", [](const tg::Tensor& x) { return tg::matmul(x, x); }},
+      {"mse_loss", [](const tg::Tensor& x) { return tg::mse_loss(x, x.detach() * 0.5); }},
+  };
+}
+
+void op_step(benchmark::State& state, const OpCase& c, std::size_t n) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  tg::Tensor x = tg::randn({n, n}).set_requires_grad();
+  const tg::Tensor grad = tg::randn(c.op(x).shape());
+  run_steps(state, [&] {
+    x.set_grad(tg::Tensor());
+    c.op(x).backward(grad);
+  });
+}
+
+// Cross-entropy over 1000 classes: 64 rows and 1024 rows.
+void cross_entropy_step(benchmark::State& state, std::size_t rows) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  tg::Tensor x = tg::randn({rows, 1000}).set_requires_grad();
+  const tg::Tensor labels = tg::randint(0, 1000, {rows});
+  run_steps(state, [&] {
+    x.set_grad(tg::Tensor());
+    tg::cross_entropy(x, labels).backward();
+  });
+}
+
+// A layer's forward and backward (parameters included) on an (n, n) input.
+template <class Layer>
+void layer_step(benchmark::State& state, Layer layer, std::size_t n) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  tg::Tensor x = tg::randn({n, n}).set_requires_grad();
+  const tg::Tensor grad = tg::randn(layer(x).shape());
+  run_steps(state, [&] {
+    x.set_grad(tg::Tensor());
+    layer.zero_grad();
+    layer(x).backward(grad);
+  });
+}
+
+// Training steps beyond the first five: a wide MLP with Adam and a deep, narrow one with SGD.
+void wide_adam(benchmark::State& state) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  nn::Sequential model(nn::Linear(1024, 1024), nn::ReLU(), nn::Linear(1024, 1024), nn::ReLU(), nn::Linear(1024, 10));
+  tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(1e-3));
+  const tg::Tensor x = tg::randn({256, 1024});
+  const tg::Tensor labels = tg::randint(0, 10, {256});
+  run_steps(state, [&] {
+    optimizer.zero_grad();
+    tg::cross_entropy(model(x), labels).backward();
+    optimizer.step();
+  });
+}
+
+void deep_narrow(benchmark::State& state) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  nn::Sequential model;
+  for (int i = 0; i < 20; ++i) {
+    model.push_back(nn::Linear(i == 0 ? 16 : 64, 64));
+    model.push_back(nn::Tanh());
+  }
+  model.push_back(nn::Linear(64, 4));
+  tg::optim::SGD optimizer(model.parameters(), tg::optim::SGDOptions(0.01).momentum(0.9));
+  const tg::Tensor x = tg::randn({64, 16});
+  const tg::Tensor labels = tg::randint(0, 4, {64});
+  run_steps(state, [&] {
+    optimizer.zero_grad();
+    tg::cross_entropy(model(x), labels).backward();
+    optimizer.step();
+  });
+}
+
+// Single-sample inference of the mlp case's model in eval mode, without a graph.
+void infer_one(benchmark::State& state) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  nn::Sequential model(nn::Linear(784, 256), nn::BatchNorm1d(256), nn::ReLU(), nn::Linear(256, 256),
+                       nn::BatchNorm1d(256), nn::ReLU(), nn::Linear(256, 10));
+  model.eval();
+  const tg::Tensor x = tg::randn({1, 784});
+  tg::NoGradGuard no_grad;
+  run_steps(state, [&] { benchmark::DoNotOptimize(model(x).data<float>()); });
+}
+
+void register_op_cases() {
+  for (const OpCase& c : op_cases())
+    for (std::size_t n : {64, 1024})
+      benchmark::RegisterBenchmark(("op/" + std::string(c.name) + "/" + std::to_string(n)).c_str(),
+                                   [c, n](benchmark::State& state) { op_step(state, c, n); })
+          ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (std::size_t rows : {64, 1024})
+    benchmark::RegisterBenchmark(("op/cross_entropy/" + std::to_string(rows)).c_str(),
+                                 [rows](benchmark::State& state) { cross_entropy_step(state, rows); })
+        ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (std::size_t n : {64, 1024}) {
+    const std::string size = "/" + std::to_string(n);
+    auto add = [&](const std::string& name, auto make) {
+      benchmark::RegisterBenchmark(("layer/" + name + size).c_str(),
+                                   [make, n](benchmark::State& state) { layer_step(state, make(n), n); })
+          ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+    };
+    add("Linear", [](std::size_t k) { return nn::Linear(std::int64_t(k), std::int64_t(k)); });
+    add("LayerNorm", [](std::size_t k) { return nn::LayerNorm(nn::LayerNormOptions({std::int64_t(k)})); });
+    add("BatchNorm1d", [](std::size_t k) { return nn::BatchNorm1d(std::int64_t(k)); });
+    add("Dropout", [](std::size_t) { return nn::Dropout(0.5); });
+  }
+}
+
 }  // namespace
 
+BENCHMARK(wide_adam)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(deep_narrow)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(infer_one)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(bn2d)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(bn3d)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(mlp)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -81,6 +244,7 @@ BENCHMARK(op_overhead)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisec
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  register_op_cases();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   rusage usage{};

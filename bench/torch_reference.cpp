@@ -4,12 +4,30 @@
 #include <dlfcn.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
 namespace {
+
+long page_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
+template <class Step>
+void run_steps(benchmark::State& state, Step&& step) {
+  for (int i = 0; i < 3; ++i) step();
+  const long before = page_faults();
+  for (auto _ : state) step();
+  state.counters["faults"] = double(page_faults() - before) / double(std::max<int64_t>(state.iterations(), 1));
+}
 
 void hold_openblas_to_one_thread() {
   using SetThreads = void (*)(int);
@@ -23,13 +41,13 @@ void batchnorm_step(benchmark::State& state, std::vector<int64_t> shape, int64_t
   torch::nn::BatchNorm1d bn(channels);
   torch::Tensor x = torch::randn(shape).requires_grad_();
   const torch::Tensor grad = torch::randn(shape);
-  for (auto _ : state) {
+  run_steps(state, [&] {
     x.mutable_grad() = torch::Tensor();
     bn->zero_grad();
     torch::Tensor y = bn(x);
     y.backward(grad);
     benchmark::DoNotOptimize(x.grad().data_ptr<float>());
-  }
+  });
   state.SetBytesProcessed(int64_t(state.iterations()) * 8 * x.numel() * 4);
 }
 
@@ -46,12 +64,12 @@ void mlp_step(benchmark::State& state, int64_t in, int64_t hidden, int64_t out, 
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
   const torch::Tensor x = torch::randn({batch, in});
   const torch::Tensor labels = torch::randint(0, out, {batch});
-  for (auto _ : state) {
+  run_steps(state, [&] {
     optimizer.zero_grad();
     torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(x), labels);
     loss.backward();
     optimizer.step();
-  }
+  });
 }
 
 void mlp(benchmark::State& state) { mlp_step(state, 784, 256, 10, 128); }
@@ -73,8 +91,156 @@ void op_overhead(benchmark::State& state) {
                                                          benchmark::Counter::kInvert);
 }
 
+// ---- the op and layer table of tapegrad_bench.cpp -----------------------------------------------
+
+struct OpCase {
+  const char* name;
+  std::function<torch::Tensor(const torch::Tensor&)> op;
+};
+
+std::vector<OpCase> op_cases() {
+  static const torch::Tensor row_weight_small = torch::randn({64}), row_weight_large = torch::randn({1024});
+  auto row = [](const torch::Tensor& x) { return x.size(-1) == 64 ? row_weight_small : row_weight_large; };
+  namespace F = torch::nn::functional;
+  return {
+      {"add", [](const torch::Tensor& x) { return x + x; }},
+      {"mul_row", [row](const torch::Tensor& x) { return x * row(x); }},
+      {"div", [](const torch::Tensor& x) { return x / (x * x + 1.0); }},
+      {"exp", [](const torch::Tensor& x) { return torch::exp(x); }},
+      {"relu", [](const torch::Tensor& x) { return torch::relu(x); }},
+      {"sigmoid", [](const torch::Tensor& x) { return torch::sigmoid(x); }},
+      {"tanh", [](const torch::Tensor& x) { return torch::tanh(x); }},
+      {"gelu", [](const torch::Tensor& x) { return F::gelu(x); }},
+      {"sum_all", [](const torch::Tensor& x) { return x.sum(); }},
+      {"sum_last", [](const torch::Tensor& x) { return x.sum(-1); }},
+      {"sum_first", [](const torch::Tensor& x) { return x.sum(0); }},
+      {"max_last", [](const torch::Tensor& x) { return std::get<0>(x.max(-1)); }},
+      {"softmax", [](const torch::Tensor& x) { return torch::softmax(x, -1); }},
+      {"log_softmax", [](const torch::Tensor& x) { return torch::log_softmax(x, -1); }},
+      {"transpose", [](const torch::Tensor& x) { return x.t() * 1.0; }},
+      {"reshape", [](const torch::Tensor& x) { return x.reshape({-1}) * 1.0; }},
+      {"cat", [](const torch::Tensor& x) { return torch::cat({x, x}, 0); }},
+      {"matmul", [](const torch::Tensor& x) { return torch::matmul(x, x); }},
+      {"mse_loss", [](const torch::Tensor& x) { return F::mse_loss(x, x.detach() * 0.5); }},
+  };
+}
+
+void op_step(benchmark::State& state, const OpCase& c, int64_t n) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  torch::Tensor x = torch::randn({n, n}).requires_grad_();
+  const torch::Tensor grad = torch::randn(c.op(x).sizes());
+  run_steps(state, [&] {
+    x.mutable_grad() = torch::Tensor();
+    c.op(x).backward(grad);
+  });
+}
+
+void cross_entropy_step(benchmark::State& state, int64_t rows) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  torch::Tensor x = torch::randn({rows, 1000}).requires_grad_();
+  const torch::Tensor labels = torch::randint(0, 1000, {rows});
+  run_steps(state, [&] {
+    x.mutable_grad() = torch::Tensor();
+    torch::nn::functional::cross_entropy(x, labels).backward();
+  });
+}
+
+template <class Layer>
+void layer_step(benchmark::State& state, Layer layer, int64_t n) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  torch::Tensor x = torch::randn({n, n}).requires_grad_();
+  const torch::Tensor grad = torch::randn(layer->forward(x).sizes());
+  run_steps(state, [&] {
+    x.mutable_grad() = torch::Tensor();
+    layer->zero_grad();
+    layer->forward(x).backward(grad);
+  });
+}
+
+void wide_adam(benchmark::State& state) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  torch::nn::Sequential model(torch::nn::Linear(1024, 1024), torch::nn::ReLU(), torch::nn::Linear(1024, 1024),
+                              torch::nn::ReLU(), torch::nn::Linear(1024, 10));
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
+  const torch::Tensor x = torch::randn({256, 1024});
+  const torch::Tensor labels = torch::randint(0, 10, {256});
+  run_steps(state, [&] {
+    optimizer.zero_grad();
+    torch::nn::functional::cross_entropy(model->forward(x), labels).backward();
+    optimizer.step();
+  });
+}
+
+void deep_narrow(benchmark::State& state) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  torch::nn::Sequential model;
+  for (int i = 0; i < 20; ++i) {
+    model->push_back(torch::nn::Linear(i == 0 ? 16 : 64, 64));
+    model->push_back(torch::nn::Tanh());
+  }
+  model->push_back(torch::nn::Linear(64, 4));
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  const torch::Tensor x = torch::randn({64, 16});
+  const torch::Tensor labels = torch::randint(0, 4, {64});
+  run_steps(state, [&] {
+    optimizer.zero_grad();
+    torch::nn::functional::cross_entropy(model->forward(x), labels).backward();
+    optimizer.step();
+  });
+}
+
+void infer_one(benchmark::State& state) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  torch::nn::Sequential model(torch::nn::Linear(784, 256), torch::nn::BatchNorm1d(256), torch::nn::ReLU(),
+                              torch::nn::Linear(256, 256), torch::nn::BatchNorm1d(256), torch::nn::ReLU(),
+                              torch::nn::Linear(256, 10));
+  model->eval();
+  const torch::Tensor x = torch::randn({1, 784});
+  torch::NoGradGuard no_grad;
+  run_steps(state, [&] { benchmark::DoNotOptimize(model->forward(x).data_ptr<float>()); });
+}
+
+void register_op_cases() {
+  for (const OpCase& c : op_cases())
+    for (int64_t n : {64, 1024})
+      benchmark::RegisterBenchmark(("op/" + std::string(c.name) + "/" + std::to_string(n)).c_str(),
+                                   [c, n](benchmark::State& state) { op_step(state, c, n); })
+          ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (int64_t rows : {64, 1024})
+    benchmark::RegisterBenchmark(("op/cross_entropy/" + std::to_string(rows)).c_str(),
+                                 [rows](benchmark::State& state) { cross_entropy_step(state, rows); })
+        ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (int64_t n : {64, 1024}) {
+    const std::string size = "/" + std::to_string(n);
+    auto add = [&](const std::string& name, auto make) {
+      benchmark::RegisterBenchmark(("layer/" + name + size).c_str(),
+                                   [make, n](benchmark::State& state) { layer_step(state, make(n), n); })
+          ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+    };
+    add("Linear", [](int64_t k) { return torch::nn::Linear(k, k); });
+    add("LayerNorm", [](int64_t k) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({k})); });
+    add("BatchNorm1d", [](int64_t k) { return torch::nn::BatchNorm1d(k); });
+    add("Dropout", [](int64_t) { return torch::nn::Dropout(0.5); });
+  }
+}
+
 }  // namespace
 
+BENCHMARK(wide_adam)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(deep_narrow)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(infer_one)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(bn2d)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(bn3d)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(mlp)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -84,6 +250,7 @@ BENCHMARK(op_overhead)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisec
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  register_op_cases();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   rusage usage{};

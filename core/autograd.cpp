@@ -5,6 +5,7 @@
 
 #include "core/creation.hpp"
 #include "core/ops/elementwise.hpp"
+#include "core/ops/kernels.hpp"
 #include "core/ops/reduce.hpp"
 
 namespace tg {
@@ -106,15 +107,34 @@ void attach(Tensor& output, std::shared_ptr<Node> node) {
 
 namespace {
 
+// into += grad. A buffer that only the engine holds (one handle, one storage owner) is added to
+// in place, in one pass and without a new allocation; anything shared gets a new sum.
+void add_into(Tensor& into, const Tensor& grad) {
+  const bool owned = into.impl().use_count() == 1 && into.impl()->storage.use_count() == 1 &&
+                     into.shape() == grad.shape() && into.dtype() == grad.dtype() && is_floating(grad.dtype());
+  if (!owned) {
+    into = add(into, grad);
+    return;
+  }
+  dispatch_floating(into.dtype(), "backward", [&]<class T>() {
+    T* sum = into.mutable_data<T>();  // bumps the version
+    kernels::apply_parallel(into.numel(), sum, [](auto a, auto b) { return a + b; }, static_cast<const T*>(sum),
+                            grad.data<T>());
+  });
+}
+
 void accumulate(Tensor& into, const Tensor& grad) {
-  into = into.defined() ? add(into, grad) : grad;
+  if (into.defined()) add_into(into, grad);
+  else into = grad;
 }
 
 // A leaf's gradient must never share values with another tensor: clip_grad_norm_ and optimizers
 // update it in place. A gradient that nothing else holds is taken as it is; any other is copied.
 void accumulate_leaf(TensorImpl& leaf, Tensor grad) {
   if (leaf.grad) {
-    leaf.grad = add(Tensor(leaf.grad), grad).impl();
+    Tensor sum(std::move(leaf.grad));  // moved, so that an unshared gradient stays unshared
+    add_into(sum, grad);
+    leaf.grad = sum.impl();
     return;
   }
   const bool sole_owner = grad.impl().use_count() == 1 && grad.impl()->storage.use_count() == 1;

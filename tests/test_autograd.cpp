@@ -277,3 +277,27 @@ TEST_CASE("every in-place write bumps the version; reads and detach do not") {
   CHECK(x.version() == 1);  // one counter per storage, shared with detached handles
   CHECK(x.clone().version() == 0);
 }
+
+TEST_CASE("gradients accumulate in place only into buffers nobody else holds") {
+  Tensor x = Tensor({1.0, 2.0, 3.0}).set_requires_grad();
+  (x * 2.0).sum().backward();
+  const Tensor held = x.grad();  // a user's handle on the gradient
+  (x * 3.0).sum().backward();
+  CHECK(held.to_vector<float>() == std::vector<float>{2, 2, 2});  // not changed behind the user's back
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{5, 5, 5});
+  // Unheld, the sum is written in place (the same storage, a new version).
+  x.set_grad(Tensor());
+  (x * 2.0).sum().backward();
+  const std::uint64_t version = x.grad().version();
+  const float* before = x.grad().data<float>();
+  (x * 3.0).sum().backward();
+  CHECK(x.grad().data<float>() == before);
+  CHECK(x.grad().version() > version);
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{5, 5, 5});
+  // x + x: the seed is the user's, so it is copied before it is summed into.
+  Tensor seed({1.0, 1.0, 1.0});
+  x.set_grad(Tensor());
+  (x + x).backward(seed);
+  CHECK(seed.to_vector<float>() == std::vector<float>{1, 1, 1});
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{2, 2, 2});
+}

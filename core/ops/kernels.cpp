@@ -40,6 +40,14 @@ xt::xarray<T> broadcast_to(const xt::xarray<T>& in, const Shape& shape) {
   }
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   if (out.size() == 0) return out;
+  if (in.size() == 1) {  // one value everywhere (the gradient of a full sum or mean)
+    const T value = in.data()[0];
+    T* dst = out.data();
+    parallel::for_range(out.size(), parallel::kGrain, [&](std::size_t begin, std::size_t end) {
+      std::fill(dst + begin, dst + end, value);
+    });
+    return out;
+  }
   const std::size_t row = rank == 0 ? 1 : shape[rank - 1];
   const std::size_t inner_stride = rank == 0 ? 0 : stride[rank - 1];
   const T* src = in.data();
@@ -54,7 +62,9 @@ xt::xarray<T> broadcast_to(const xt::xarray<T>& in, const Shape& shape) {
                             rest /= shape[d];
                           }
                           T* out_row = dst + r * row;
-                          for (std::size_t j = 0; j < row; ++j) out_row[j] = src[offset + j * inner_stride];
+                          if (inner_stride == 1) std::copy(src + offset, src + offset + row, out_row);
+                          else if (inner_stride == 0) std::fill(out_row, out_row + row, src[offset]);
+                          else for (std::size_t j = 0; j < row; ++j) out_row[j] = src[offset + j * inner_stride];
                         }
                       });
   return out;

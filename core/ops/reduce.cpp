@@ -198,6 +198,22 @@ template <bool Largest, class T>
 std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayout& l) {
   std::vector<std::int64_t> index(l.outer * l.inner, 0);
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * l.inner));
+  if (l.inner == 1) {  // rows: the best value stays in a register
+    parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t o = first; o < last; ++o) {
+        const T* row = x + o * l.reduced;
+        T best_value = row[0];
+        std::size_t best = 0;
+        for (std::size_t r = 1; r < l.reduced; ++r)
+          if (better<Largest>(row[r], best_value)) {
+            best_value = row[r];
+            best = r;
+          }
+        index[o] = std::int64_t(best);
+      }
+    });
+    return index;
+  }
   parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
     for (std::size_t o = first; o < last; ++o)
       for (std::size_t r = 1; r < l.reduced; ++r)

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <numeric>
-#include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmanipulation.hpp>
 
 #include "core/autograd.hpp"
@@ -310,7 +309,7 @@ Tensor expand(const Tensor& a, const std::vector<std::int64_t>& shape) {
   checked_numel("expand", target);
   if (target == from) return a;
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
-    return make_tensor<T>(xt::xarray<T>(xt::broadcast(a.values<T>(), target)));
+    return make_tensor<T>(kernels::broadcast_to(a.values<T>(), target));
   });
   // The engine sums the output-shaped gradient back to the input's shape.
   return record("expand", out, {a}, [](const Tensor& grad) -> Grads { return {grad}; });
