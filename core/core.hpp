@@ -7,6 +7,7 @@
 #include "error.hpp"
 #include "gradcheck.hpp"
 #include "ops/activation.hpp"
+#include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/linalg.hpp"
 #include "ops/loss.hpp"

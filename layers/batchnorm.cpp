@@ -10,6 +10,7 @@
 #include "core/autograd.hpp"
 #include "core/creation.hpp"
 #include "core/ops/normalization.hpp"
+#include "core/ops/shape.hpp"
 #include "layers/init.hpp"
 
 namespace tg::nn {
@@ -43,28 +44,29 @@ std::string Init::str() const {
 
 namespace {
 
-void validate(const BatchNorm1dOptions& o) {
+void validate(const BatchNorm1dOptions& o, const std::string& name) {
   const bool ms = o.convention() == BatchNorm1dOptions::Convention::MindSpore;
-  TG_CHECK(o.num_features() > 0, "BatchNorm1d: num_features must be a positive integer, got ", o.num_features());
+  TG_CHECK(o.num_features() > 0, name, ": num_features must be a positive integer, got ", o.num_features());
   if (ms) {
-    TG_CHECK(o.eps() > 0 && o.eps() <= 1, "BatchNorm1d: eps must be in (0, 1], got ", o.eps());
+    TG_CHECK(o.eps() > 0 && o.eps() <= 1, name, ": eps must be in (0, 1], got ", o.eps());
     TG_CHECK(o.momentum().has_value() && *o.momentum() >= 0 && *o.momentum() <= 1,
-             "BatchNorm1d: momentum must be in [0, 1] (MindSpore: the weight of the old moving statistic), got ",
+             name, ": momentum must be in [0, 1] (MindSpore: the weight of the old moving statistic), got ",
              o.momentum() ? detail::concat(*o.momentum()) : "None");
     TG_CHECK(o.data_format() == "NCHW" || o.data_format() == "NHWC",
-             "BatchNorm1d: data_format must be \"NCHW\" or \"NHWC\", got \"", o.data_format(), "\"");
+             name, ": data_format must be \"NCHW\" or \"NHWC\", got \"", o.data_format(), "\"");
   } else {
-    TG_CHECK(o.eps() > 0, "BatchNorm1d: eps must be positive, got ", o.eps());
+    TG_CHECK(o.eps() > 0, name, ": eps must be positive, got ", o.eps());
     TG_CHECK(!o.momentum() || (*o.momentum() >= 0 && *o.momentum() <= 1),
-             "BatchNorm1d: momentum must be in [0, 1] or nullopt (PyTorch: the weight of the new statistic), got ",
+             name, ": momentum must be in [0, 1] or nullopt (PyTorch: the weight of the new statistic), got ",
              o.momentum().value_or(0));
   }
 }
 
 }  // namespace
 
-BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options_in) : Module("BatchNorm1d"), options(options_in) {
-  validate(options);
+BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options_in, std::string type_name, std::size_t spatial_dims)
+    : Module(std::move(type_name)), options(options_in), spatial_dims_(spatial_dims) {
+  validate(options, this->type_name());
   const auto channels = std::size_t(options.num_features());
   if (options.convention() == BatchNorm1dOptions::Convention::PyTorch) {
     if (options.affine()) {
@@ -91,15 +93,28 @@ BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options_in) : Module("BatchNo
 
 Tensor BatchNorm1d::forward(const Tensor& input) {
   const Shape& shape = input.shape();
-  TG_CHECK(input.dim() == 2 || input.dim() == 3, "BatchNorm1d: expected 2D or 3D input (got ", input.dim(),
-           "D input ", shape_str(shape), ")");
+  const char* name = spatial_dims_ == 1 ? "BatchNorm1d" : "BatchNorm2d";
+  if (spatial_dims_ == 1)
+    TG_CHECK(input.dim() == 2 || input.dim() == 3, name, ": expected 2D or 3D input (got ", input.dim(), "D input ",
+             shape_str(shape), ")");
+  else
+    TG_CHECK(input.dim() == 4, name, ": expected 4D input (got ", input.dim(), "D input ", shape_str(shape), ")");
   const bool channels_last = options.data_format() == "NHWC";
-  const std::size_t channel_dim = channels_last && input.dim() == 3 ? 2 : 1;
-  TG_CHECK(std::int64_t(shape[channel_dim]) == options.num_features(), "BatchNorm1d: expected ",
+  const std::size_t channel_dim = channels_last && input.dim() >= 3 ? input.dim() - 1 : 1;
+  TG_CHECK(std::int64_t(shape[channel_dim]) == options.num_features(), name, ": expected ",
            options.num_features(), " channels (num_features) at dim ", channel_dim, ", got input ", shape_str(shape));
+  if (channels_last && input.dim() == 4) {
+    // (N, H, W, C) is the (N, H·W, C) case of the kernel.
+    const auto n = std::int64_t(shape[0]), hw = std::int64_t(shape[1] * shape[2]), c = std::int64_t(shape[3]);
+    return reshape(forward_3d(reshape(input, {n, hw, c})), shape);
+  }
+  return forward_3d(input);
+}
 
+Tensor BatchNorm1d::forward_3d(const Tensor& input) {
+  const bool channels_last = options.data_format() == "NHWC";
   BatchNormConfig config;
-  config.name = "BatchNorm1d";
+  config.name = spatial_dims_ == 1 ? "BatchNorm1d" : "BatchNorm2d";
   config.eps = options.eps();
   config.channels_last = channels_last;
   config.unbiased_running_var = options.running_var_unbiased();

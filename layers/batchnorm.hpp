@@ -1,4 +1,4 @@
-// BatchNorm1d, in PyTorch's convention or MindSpore's, over tg::batch_norm.
+// BatchNorm1d and BatchNorm2d, in PyTorch's convention or MindSpore's, over tg::batch_norm.
 //
 //   PyTorch:   BatchNorm1d bn(BatchNorm1dOptions(4).momentum(0.1));   // training mode; train()/eval()
 //   MindSpore: BatchNorm1d bn(BatchNorm1dOptions::mindspore(4).momentum(0.9));  // inference mode;
@@ -121,10 +121,11 @@ inline MindSporeBatchNorm1dOptions BatchNorm1dOptions::mindspore(std::int64_t nu
 
 class BatchNorm1d : public Module {
  public:
-  explicit BatchNorm1d(const BatchNorm1dOptions& options);
+  explicit BatchNorm1d(const BatchNorm1dOptions& options) : BatchNorm1d(options, "BatchNorm1d", 1) {}
   explicit BatchNorm1d(std::int64_t num_features) : BatchNorm1d(BatchNorm1dOptions(num_features)) {}
 
-  // (N, C) or (N, C, L); (N, L, C) with data_format "NHWC".
+  // BatchNorm1d: (N, C) or (N, C, L); (N, L, C) with data_format "NHWC".
+  // BatchNorm2d: (N, C, H, W); (N, H, W, C) with data_format "NHWC".
   Tensor forward(const Tensor& input) override;
   void print_options(std::ostream& out) const override;
   std::shared_ptr<Module> fresh() const override { return std::make_shared<BatchNorm1d>(options); }
@@ -139,6 +140,25 @@ class BatchNorm1d : public Module {
   const Tensor& beta() const { return bias; }
   const Tensor& moving_mean() const { return running_mean; }
   const Tensor& moving_variance() const { return running_var; }
+
+ protected:
+  // The 2-d layer is this one over (N, C, H·W): the same state, conventions and kernel.
+  BatchNorm1d(const BatchNorm1dOptions& options, std::string type_name, std::size_t spatial_dims);
+
+ private:
+  Tensor forward_3d(const Tensor& input);  // (N, C, ...) or (N, L, C): the statistics and the kernel
+  const std::size_t spatial_dims_;
+};
+
+// BatchNorm2d, in either convention (the options are BatchNorm1d's: BatchNorm2dOptions(C) or
+// BatchNorm2dOptions::mindspore(C)); statistics per channel over N·H·W values.
+using BatchNorm2dOptions = BatchNorm1dOptions;
+
+class BatchNorm2d : public BatchNorm1d {
+ public:
+  explicit BatchNorm2d(const BatchNorm2dOptions& options) : BatchNorm1d(options, "BatchNorm2d", 2) {}
+  explicit BatchNorm2d(std::int64_t num_features) : BatchNorm2d(BatchNorm2dOptions(num_features)) {}
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<BatchNorm2d>(options); }
 };
 
 }  // namespace tg::nn

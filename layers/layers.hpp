@@ -3,6 +3,7 @@
 
 #include "activation.hpp"
 #include "batchnorm.hpp"
+#include "conv.hpp"
 #include "dropout.hpp"
 #include "flatten.hpp"
 #include "init.hpp"
@@ -10,5 +11,6 @@
 #include "linear.hpp"
 #include "loss.hpp"
 #include "module.hpp"
+#include "pool.hpp"
 #include "safetensors.hpp"
 #include "sequential.hpp"

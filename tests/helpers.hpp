@@ -60,3 +60,16 @@ inline bool bitwise_equal(const tg::Tensor& a, const tg::Tensor& b) {
     const tg::GradcheckResult result_ = tg::gradcheck(__VA_ARGS__); \
     CHECK_MESSAGE(result_.ok, result_.message);    \
   } while (false)
+
+namespace tg_test {
+
+// gradcheck of a module's forward for the input and every parameter, in float64.
+inline void check_module(tg::nn::Module& module, const tg::Tensor& input) {
+  module.to(tg::kFloat64);
+  std::vector<tg::Tensor> inputs{input};
+  for (const tg::Tensor& p : module.parameters())
+    if (p.requires_grad()) inputs.push_back(p);
+  CHECK_GRADCHECK([&](const std::vector<tg::Tensor>& in) { return module.forward(in[0]); }, inputs);
+}
+
+}  // namespace tg_test

@@ -27,14 +27,7 @@ struct Net : nn::Module {
   std::shared_ptr<nn::Dropout> drop;
 };
 
-// gradcheck of a module's forward for the input and every parameter, in float64.
-void check_module(nn::Module& module, const Tensor& input) {
-  module.to(tg::kFloat64);
-  Inputs inputs{input};
-  for (const Tensor& p : module.parameters())
-    if (p.requires_grad()) inputs.push_back(p);
-  CHECK_GRADCHECK([&](const Inputs& in) { return module.forward(in[0]); }, inputs);
-}
+using tg_test::check_module;
 
 }  // namespace
 

@@ -1,0 +1,463 @@
+// Convolution and pooling. conv2d is im2col + GEMM: for each sample and group, the input windows
+// become the columns of a (C/g·kH·kW, Ho·Wo) matrix and one GEMM with the weight gives the output.
+// Backward, per sample:  d(col) = Wᵀ·dY scattered back by col2im (dX),  dW += dY·colᵀ,  db = Σ dY.
+// Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
+// bits never depend on the thread count. 1-D forms are the 2-D ones over a height of 1.
+#include "core/ops/conv.hpp"
+#include "core/xtensor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/autograd.hpp"
+#include "core/ops/linalg_gemm.hpp"
+#include "core/ops/shape.hpp"
+#include "core/parallel.hpp"
+
+namespace tg {
+
+namespace {
+
+// The geometry of one window op over (N, C, H, W).
+struct Window {
+  std::size_t n, c, h, w;          // input
+  std::size_t kh, kw;              // kernel
+  std::size_t sh, sw, ph, pw, dh, dw;
+  std::size_t oh, ow;              // output
+};
+
+std::size_t out_size(const char* op, std::size_t in, std::int64_t kernel, std::int64_t stride, std::int64_t pad,
+                     std::int64_t dilation, bool ceil_mode, const Shape& shape, std::int64_t extra_end = 0) {
+  const std::int64_t span = dilation * (kernel - 1) + 1;
+  const std::int64_t room = std::int64_t(in) + 2 * pad + extra_end - span;
+  TG_CHECK(room >= 0, op, ": the input ", shape_str(shape), " padded by ", pad, " is smaller than the kernel (",
+           kernel, " with dilation ", dilation, ")");
+  std::int64_t out = (ceil_mode ? (room + stride - 1) / stride : room / stride) + 1;
+  // PyTorch: with ceil_mode the last window must start inside the input or the left padding.
+  if (ceil_mode && (out - 1) * stride >= std::int64_t(in) + pad) --out;
+  return std::size_t(out);
+}
+
+// im2col for one sample and group: col[(c·kH + i)·kW + j][y·Wo + x] = input[c][y·sh - ph + i·dh][x·sw - pw + j·dw].
+template <class T>
+void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
+  const std::size_t plane = g.oh * g.ow;
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t i = 0; i < g.kh; ++i)
+      for (std::size_t j = 0; j < g.kw; ++j) {
+        T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
+        for (std::size_t y = 0; y < g.oh; ++y) {
+          const std::ptrdiff_t iy = std::ptrdiff_t(y * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
+          T* out = row + y * g.ow;
+          if (iy < 0 || iy >= std::ptrdiff_t(g.h)) {
+            std::fill(out, out + g.ow, T(0));
+            continue;
+          }
+          const T* src = in + (c * g.h + std::size_t(iy)) * g.w;
+          for (std::size_t x = 0; x < g.ow; ++x) {
+            const std::ptrdiff_t ix = std::ptrdiff_t(x * g.sw + j * g.dw) - std::ptrdiff_t(g.pw);
+            out[x] = ix < 0 || ix >= std::ptrdiff_t(g.w) ? T(0) : src[ix];
+          }
+        }
+      }
+}
+
+// The reverse: every column entry added back into the input position it came from.
+template <class T>
+void col2im(const T* col, std::size_t channels, const Window& g, T* in) {
+  const std::size_t plane = g.oh * g.ow;
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t i = 0; i < g.kh; ++i)
+      for (std::size_t j = 0; j < g.kw; ++j) {
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
+        for (std::size_t y = 0; y < g.oh; ++y) {
+          const std::ptrdiff_t iy = std::ptrdiff_t(y * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
+          if (iy < 0 || iy >= std::ptrdiff_t(g.h)) continue;
+          T* dst = in + (c * g.h + std::size_t(iy)) * g.w;
+          const T* src = row + y * g.ow;
+          for (std::size_t x = 0; x < g.ow; ++x) {
+            const std::ptrdiff_t ix = std::ptrdiff_t(x * g.sw + j * g.dw) - std::ptrdiff_t(g.pw);
+            if (ix >= 0 && ix < std::ptrdiff_t(g.w)) dst[ix] += src[x];
+          }
+        }
+      }
+}
+
+// Samples per parallel task: enough work to pay for a task.
+std::size_t samples_per_task(const Window& g, std::size_t work_per_output) {
+  return std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.oh * g.ow * work_per_output));
+}
+
+template <class T>
+xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor& bias, const Window& g,
+                             std::size_t out_channels, std::size_t groups) {
+  const std::size_t cg = g.c / groups, og = out_channels / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow;
+  xt::xarray<T> out = xt::xarray<T>::from_shape({g.n, out_channels, g.oh, g.ow});
+  const T* x = input.data<T>();
+  const T* w = weight.data<T>();
+  const T* b = bias.defined() ? bias.data<T>() : nullptr;
+  T* y = out.data();
+  parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
+    std::vector<T> col(kk * plane);
+    for (std::size_t s = first; s < last; ++s)
+      for (std::size_t grp = 0; grp < groups; ++grp) {
+        im2col(x + (s * g.c + grp * cg) * g.h * g.w, cg, g, col.data());
+        T* ys = y + (s * out_channels + grp * og) * plane;
+        if (b) {
+          for (std::size_t o = 0; o < og; ++o) std::fill(ys + o * plane, ys + (o + 1) * plane, b[grp * og + o]);
+        }
+        detail::gemm<T>(false, false, og, plane, kk, T(1), w + grp * og * kk, kk, col.data(), plane, b ? T(1) : T(0),
+                        ys, plane);
+      }
+  });
+  return out;
+}
+
+template <class T>
+Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Window& g,
+                      std::size_t out_channels, std::size_t groups, NeedsGrad needs) {
+  const std::size_t cg = g.c / groups, og = out_channels / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow;
+  const T* dy = grad.data<T>();
+  const T* x = input.data<T>();
+  const T* w = weight.data<T>();
+  Grads grads(3);
+  if (needs[0]) {
+    xt::xarray<T> dx = xt::zeros<T>(input.shape());
+    T* d = dx.data();
+    parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
+      std::vector<T> col(kk * plane);
+      for (std::size_t s = first; s < last; ++s)
+        for (std::size_t grp = 0; grp < groups; ++grp) {
+          // d(col) = W_gᵀ · dY_g: (kk, og) · (og, plane)
+          detail::gemm<T>(true, false, kk, plane, og, T(1), w + grp * og * kk, kk,
+                          dy + (s * out_channels + grp * og) * plane, plane, T(0), col.data(), plane);
+          col2im(col.data(), cg, g, d + (s * g.c + grp * cg) * g.h * g.w);
+        }
+    });
+    grads[0] = make_tensor<T>(std::move(dx));
+  }
+  if (needs[1]) {
+    // dW_g = Σ_s dY_g[s] · col[s]ᵀ, accumulated in sample order (each GEMM may itself run in
+    // parallel blocks, cut by size only).
+    xt::xarray<T> dw = xt::zeros<T>(weight.shape());
+    std::vector<T> col(kk * plane);
+    for (std::size_t s = 0; s < g.n; ++s)
+      for (std::size_t grp = 0; grp < groups; ++grp) {
+        im2col(x + (s * g.c + grp * cg) * g.h * g.w, cg, g, col.data());
+        detail::gemm<T>(false, true, og, kk, plane, T(1), dy + (s * out_channels + grp * og) * plane, plane,
+                        col.data(), plane, T(1), dw.data() + grp * og * kk, kk);
+      }
+    grads[1] = make_tensor<T>(std::move(dw));
+  }
+  if (needs[2]) {
+    xt::xarray<T> db = xt::xarray<T>::from_shape({out_channels});
+    for (std::size_t o = 0; o < out_channels; ++o) {
+      double total = 0;
+      for (std::size_t s = 0; s < g.n; ++s) {
+        const T* p = dy + (s * out_channels + o) * plane;
+        for (std::size_t k = 0; k < plane; ++k) total += double(p[k]);
+      }
+      db(o) = T(total);
+    }
+    grads[2] = make_tensor<T>(std::move(db));
+  }
+  return grads;
+}
+
+// (C, H, W) → (1, C, H, W) for the window ops that accept an unbatched input, as PyTorch's.
+Tensor batched(const Tensor& input) { return input.dim() == 3 ? unsqueeze(input, 0) : input; }
+Tensor unbatched_like(const Tensor& out, const Tensor& input) { return input.dim() == 3 ? squeeze(out, 0) : out; }
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input_in, const Tensor& weight, const Tensor& bias, const Conv2dParams& p) {
+  TG_CHECK(input_in.dim() == 3 || input_in.dim() == 4, "conv2d: expected input (N, C, H, W) or (C, H, W), got ",
+           shape_str(input_in.shape()));
+  TG_CHECK(weight.dim() == 4, "conv2d: expected weight (out_channels, in_channels / groups, kH, kW), got ",
+           shape_str(weight.shape()));
+  TG_CHECK(is_floating(input_in.dtype()) && weight.dtype() == input_in.dtype() &&
+               (!bias.defined() || bias.dtype() == input_in.dtype()),
+           "conv2d: input, weight and bias must share one floating-point dtype, got ", dtype_name(input_in.dtype()),
+           ", ", dtype_name(weight.dtype()), bias.defined() ? std::string(", ") + dtype_name(bias.dtype()) : "");
+  TG_CHECK(p.groups >= 1, "conv2d: groups must be positive, got ", p.groups);
+  TG_CHECK(p.extra_end[0] >= 0 && p.extra_end[1] >= 0, "conv2d: extra_end padding must be non-negative");
+  for (int d = 0; d < 2; ++d)
+    TG_CHECK(p.stride[d] >= 1 && p.dilation[d] >= 1 && p.padding[d] >= 0, "conv2d: stride and dilation must be "
+             "positive and padding non-negative, got stride ", p.stride[d], ", padding ", p.padding[d], ", dilation ",
+             p.dilation[d]);
+  const Tensor input = batched(input_in);
+  const Shape& s = input.shape();
+  const Shape& ws = weight.shape();
+  const auto groups = std::size_t(p.groups);
+  TG_CHECK(s[1] % groups == 0 && ws[0] % groups == 0, "conv2d: in_channels (", s[1], ") and out_channels (", ws[0],
+           ") must be divisible by groups (", groups, ")");
+  TG_CHECK(ws[1] * groups == s[1], "conv2d: weight ", shape_str(ws), " expects ", ws[1] * groups,
+           " input channels (groups ", groups, "), got input ", shape_str(input_in.shape()));
+  TG_CHECK(!bias.defined() || bias.shape() == Shape{ws[0]}, "conv2d: bias must have shape [", ws[0], "], got ",
+           bias.defined() ? shape_str(bias.shape()) : "");
+  Window g{s[0], s[1], s[2], s[3], ws[2], ws[3], std::size_t(p.stride[0]), std::size_t(p.stride[1]),
+           std::size_t(p.padding[0]), std::size_t(p.padding[1]), std::size_t(p.dilation[0]),
+           std::size_t(p.dilation[1]), 0, 0};
+  g.oh = out_size("conv2d", g.h, std::int64_t(g.kh), p.stride[0], p.padding[0], p.dilation[0], false, input_in.shape(),
+                  p.extra_end[0]);
+  g.ow = out_size("conv2d", g.w, std::int64_t(g.kw), p.stride[1], p.padding[1], p.dilation[1], false, input_in.shape(),
+                  p.extra_end[1]);
+  const std::size_t out_channels = ws[0];
+  Tensor out = dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
+    return make_tensor<T>(conv2d_forward<T>(input, weight, bias, g, out_channels, groups));
+  });
+  out = record("conv2d", out, {input, weight, bias}, {input, weight},
+               [input, weight, g, out_channels, groups](const Tensor& grad, NeedsGrad needs) -> Grads {
+                 return dispatch_floating(grad.dtype(), "conv2d", [&]<class T>() {
+                   return conv2d_backward<T>(grad, input, weight, g, out_channels, groups, needs);
+                 });
+               });
+  return unbatched_like(out, input_in);
+}
+
+Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, std::int64_t stride,
+              std::int64_t padding, std::int64_t dilation, std::int64_t groups) {
+  TG_CHECK(input.dim() == 2 || input.dim() == 3, "conv1d: expected input (N, C, L) or (C, L), got ",
+           shape_str(input.shape()));
+  TG_CHECK(weight.dim() == 3, "conv1d: expected weight (out_channels, in_channels / groups, k), got ",
+           shape_str(weight.shape()));
+  Conv2dParams p;
+  p.stride = {1, stride};
+  p.padding = {0, padding};
+  p.dilation = {1, dilation};
+  p.groups = groups;
+  return squeeze(conv2d(unsqueeze(input, -2), unsqueeze(weight, 2), bias, p), -2);
+}
+
+// ---- pooling --------------------------------------------------------------------------------------
+
+namespace {
+
+Window pool_window(const char* op, const Tensor& input, const Pool2dParams& p, bool max) {
+  TG_CHECK(input.dim() == 4, op, ": expected input (N, C, H, W) or (C, H, W), got ", shape_str(input.shape()));
+  TG_CHECK(is_floating(input.dtype()), op, ": expected a floating-point input, got ", dtype_name(input.dtype()));
+  for (int d = 0; d < 2; ++d) {
+    TG_CHECK(p.kernel[d] >= 1 && p.stride[d] >= 1 && p.dilation[d] >= 1, op,
+             ": kernel, stride and dilation must be positive, got kernel ", p.kernel[d], ", stride ", p.stride[d],
+             ", dilation ", p.dilation[d]);
+    TG_CHECK(p.padding[d] >= 0 && 2 * p.padding[d] <= p.kernel[d], op,
+             ": padding must be at most half the kernel size, got padding ", p.padding[d], " for kernel ", p.kernel[d]);
+  }
+  const Shape& s = input.shape();
+  Window g{s[0], s[1], s[2], s[3], std::size_t(p.kernel[0]), std::size_t(p.kernel[1]), std::size_t(p.stride[0]),
+           std::size_t(p.stride[1]), std::size_t(p.padding[0]), std::size_t(p.padding[1]),
+           max ? std::size_t(p.dilation[0]) : 1, max ? std::size_t(p.dilation[1]) : 1, 0, 0};
+  g.oh = out_size(op, g.h, p.kernel[0], p.stride[0], p.padding[0], std::int64_t(g.dh), p.ceil_mode, s);
+  g.ow = out_size(op, g.w, p.kernel[1], p.stride[1], p.padding[1], std::int64_t(g.dw), p.ceil_mode, s);
+  return g;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
+  const Tensor input = batched(input_in);
+  const Window g = pool_window("max_pool2d", input, p, true);
+  const std::size_t planes = g.n * g.c;
+  // The flat index (within its plane) of each window's first maximum, for the backward.
+  auto argmax = std::make_shared<std::vector<std::uint32_t>>(planes * g.oh * g.ow);
+  Tensor out = dispatch_floating(input.dtype(), "max_pool2d", [&]<class T>() {
+    xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.c, g.oh, g.ow});
+    const T* x = input.data<T>();
+    parallel::for_range(planes, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.h * g.w)),
+                        [&](std::size_t first, std::size_t last) {
+      for (std::size_t plane = first; plane < last; ++plane) {
+        const T* src = x + plane * g.h * g.w;
+        for (std::size_t oy = 0; oy < g.oh; ++oy)
+          for (std::size_t ox = 0; ox < g.ow; ++ox) {
+            T best = -std::numeric_limits<T>::infinity();
+            std::size_t where = 0;
+            bool found = false;
+            for (std::size_t i = 0; i < g.kh; ++i) {
+              const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
+              if (iy < 0 || iy >= std::ptrdiff_t(g.h)) continue;
+              for (std::size_t j = 0; j < g.kw; ++j) {
+                const std::ptrdiff_t ix = std::ptrdiff_t(ox * g.sw + j * g.dw) - std::ptrdiff_t(g.pw);
+                if (ix < 0 || ix >= std::ptrdiff_t(g.w)) continue;
+                const std::size_t k = std::size_t(iy) * g.w + std::size_t(ix);
+                const T v = src[k];
+                if (!found || v > best || std::isnan(v)) {  // PyTorch: NaN wins, then the first maximum
+                  if (found && std::isnan(best)) continue;
+                  best = v;
+                  where = k;
+                  found = true;
+                }
+              }
+            }
+            const std::size_t o = (plane * g.oh + oy) * g.ow + ox;
+            y.data()[o] = best;
+            (*argmax)[o] = std::uint32_t(where);
+          }
+      }
+    });
+    return make_tensor<T>(std::move(y));
+  });
+  out = record("max_pool2d", out, {input}, [argmax, g, shape = input.shape()](const Tensor& grad) -> Grads {
+    return {dispatch_floating(grad.dtype(), "max_pool2d", [&]<class T>() {
+      xt::xarray<T> dx = xt::zeros<T>(shape);
+      const T* dy = grad.data<T>();
+      const std::size_t planes = g.n * g.c, cells = g.oh * g.ow;
+      parallel::for_range(planes, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.h * g.w)),
+                          [&](std::size_t first, std::size_t last) {
+        for (std::size_t plane = first; plane < last; ++plane)
+          for (std::size_t o = 0; o < cells; ++o)
+            dx.data()[plane * g.h * g.w + (*argmax)[plane * cells + o]] += dy[plane * cells + o];
+      });
+      return make_tensor<T>(std::move(dx));
+    })};
+  });
+  return unbatched_like(out, input_in);
+}
+
+namespace {
+
+// The windows of average pooling: for output (oy, ox) the input rows [y0, y1) and columns [x0, x1)
+// and the divisor. Adaptive pooling has its own windows (below).
+struct AvgWindows {
+  std::vector<std::size_t> y0, y1, x0, x1;
+  std::vector<double> divisor;  // per output cell of a plane
+};
+
+AvgWindows fixed_windows(const Window& g, bool count_include_pad) {
+  AvgWindows a;
+  for (std::size_t oy = 0; oy < g.oh; ++oy) {
+    const std::ptrdiff_t start = std::ptrdiff_t(oy * g.sh) - std::ptrdiff_t(g.ph);
+    const std::ptrdiff_t end = std::min<std::ptrdiff_t>(start + std::ptrdiff_t(g.kh), std::ptrdiff_t(g.h + g.ph));
+    a.y0.push_back(std::size_t(std::max<std::ptrdiff_t>(start, 0)));
+    a.y1.push_back(std::size_t(std::min<std::ptrdiff_t>(end, std::ptrdiff_t(g.h))));
+    a.divisor.push_back(double(end - start));  // padded window height (for count_include_pad)
+  }
+  std::vector<double> widths;
+  for (std::size_t ox = 0; ox < g.ow; ++ox) {
+    const std::ptrdiff_t start = std::ptrdiff_t(ox * g.sw) - std::ptrdiff_t(g.pw);
+    const std::ptrdiff_t end = std::min<std::ptrdiff_t>(start + std::ptrdiff_t(g.kw), std::ptrdiff_t(g.w + g.pw));
+    a.x0.push_back(std::size_t(std::max<std::ptrdiff_t>(start, 0)));
+    a.x1.push_back(std::size_t(std::min<std::ptrdiff_t>(end, std::ptrdiff_t(g.w))));
+    widths.push_back(double(end - start));
+  }
+  std::vector<double> divisor;
+  for (std::size_t oy = 0; oy < g.oh; ++oy)
+    for (std::size_t ox = 0; ox < g.ow; ++ox)
+      divisor.push_back(count_include_pad ? a.divisor[oy] * widths[ox]
+                                          : double((a.y1[oy] - a.y0[oy]) * (a.x1[ox] - a.x0[ox])));
+  a.divisor = std::move(divisor);
+  return a;
+}
+
+Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::shared_ptr<const AvgWindows> a) {
+  const std::size_t planes = g.n * g.c, cells = g.oh * g.ow;
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.h * g.w));
+  Tensor out = dispatch_floating(input.dtype(), op, [&]<class T>() {
+    xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.c, g.oh, g.ow});
+    const T* x = input.data<T>();
+    parallel::for_range(planes, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t plane = first; plane < last; ++plane)
+        for (std::size_t oy = 0; oy < g.oh; ++oy)
+          for (std::size_t ox = 0; ox < g.ow; ++ox) {
+            double total = 0;
+            for (std::size_t iy = a->y0[oy]; iy < a->y1[oy]; ++iy)
+              for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) total += double(x[(plane * g.h + iy) * g.w + ix]);
+            y.data()[plane * cells + oy * g.ow + ox] = T(total / a->divisor[oy * g.ow + ox]);
+          }
+    });
+    return make_tensor<T>(std::move(y));
+  });
+  return record(op, out, {input}, [a, g, op, grain, shape = input.shape()](const Tensor& grad) -> Grads {
+    return {dispatch_floating(grad.dtype(), op, [&]<class T>() {
+      xt::xarray<T> dx = xt::zeros<T>(shape);
+      const T* dy = grad.data<T>();
+      const std::size_t planes = g.n * g.c, cells = g.oh * g.ow;
+      parallel::for_range(planes, grain, [&](std::size_t first, std::size_t last) {
+        for (std::size_t plane = first; plane < last; ++plane)
+          for (std::size_t oy = 0; oy < g.oh; ++oy)
+            for (std::size_t ox = 0; ox < g.ow; ++ox) {
+              const T share = T(double(dy[plane * cells + oy * g.ow + ox]) / a->divisor[oy * g.ow + ox]);
+              for (std::size_t iy = a->y0[oy]; iy < a->y1[oy]; ++iy)
+                for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) dx.data()[(plane * g.h + iy) * g.w + ix] += share;
+            }
+      });
+      return make_tensor<T>(std::move(dx));
+    })};
+  });
+}
+
+}  // namespace
+
+Tensor avg_pool2d(const Tensor& input_in, const Pool2dParams& p) {
+  const Tensor input = batched(input_in);
+  const Window g = pool_window("avg_pool2d", input, p, false);
+  auto windows = std::make_shared<const AvgWindows>(fixed_windows(g, p.count_include_pad));
+  return unbatched_like(avg_pool("avg_pool2d", input, g, windows), input_in);
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& input_in, std::array<std::int64_t, 2> output_size) {
+  const Tensor input = batched(input_in);
+  TG_CHECK(input.dim() == 4, "adaptive_avg_pool2d: expected input (N, C, H, W) or (C, H, W), got ",
+           shape_str(input_in.shape()));
+  TG_CHECK(is_floating(input.dtype()), "adaptive_avg_pool2d: expected a floating-point input, got ",
+           dtype_name(input.dtype()));
+  TG_CHECK(output_size[0] >= 1 && output_size[1] >= 1, "adaptive_avg_pool2d: output_size must be positive, got (",
+           output_size[0], ", ", output_size[1], ")");
+  const Shape& s = input.shape();
+  TG_CHECK(s[2] > 0 && s[3] > 0, "adaptive_avg_pool2d: expected non-empty spatial dims, got ", shape_str(s));
+  Window g{s[0], s[1], s[2], s[3], 1, 1, 1, 1, 0, 0, 1, 1, std::size_t(output_size[0]), std::size_t(output_size[1])};
+  AvgWindows a;
+  for (std::size_t oy = 0; oy < g.oh; ++oy) {
+    a.y0.push_back(oy * g.h / g.oh);
+    a.y1.push_back(((oy + 1) * g.h + g.oh - 1) / g.oh);
+  }
+  for (std::size_t ox = 0; ox < g.ow; ++ox) {
+    a.x0.push_back(ox * g.w / g.ow);
+    a.x1.push_back(((ox + 1) * g.w + g.ow - 1) / g.ow);
+  }
+  for (std::size_t oy = 0; oy < g.oh; ++oy)
+    for (std::size_t ox = 0; ox < g.ow; ++ox) a.divisor.push_back(double((a.y1[oy] - a.y0[oy]) * (a.x1[ox] - a.x0[ox])));
+  return unbatched_like(avg_pool("adaptive_avg_pool2d", input, g, std::make_shared<const AvgWindows>(std::move(a))),
+                        input_in);
+}
+
+namespace {
+
+// (N, C, L) or (C, L) as (N, C, 1, L) or (C, 1, L), through a 2-D op, and back.
+template <class Op>
+Tensor as_1d(const char* op, const Tensor& input, Op&& pool2d) {
+  TG_CHECK(input.dim() == 2 || input.dim() == 3, op, ": expected input (N, C, L) or (C, L), got ",
+           shape_str(input.shape()));
+  return squeeze(pool2d(unsqueeze(input, -2)), -2);
+}
+
+}  // namespace
+
+Tensor max_pool1d(const Tensor& input, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
+                  std::int64_t dilation, bool ceil_mode) {
+  Pool2dParams p;
+  p.kernel = {1, kernel};
+  p.stride = {1, stride};
+  p.padding = {0, padding};
+  p.dilation = {1, dilation};
+  p.ceil_mode = ceil_mode;
+  return as_1d("max_pool1d", input, [&](const Tensor& x) { return max_pool2d(x, p); });
+}
+
+Tensor avg_pool1d(const Tensor& input, std::int64_t kernel, std::int64_t stride, std::int64_t padding,
+                  bool ceil_mode, bool count_include_pad) {
+  Pool2dParams p;
+  p.kernel = {1, kernel};
+  p.stride = {1, stride};
+  p.padding = {0, padding};
+  p.ceil_mode = ceil_mode;
+  p.count_include_pad = count_include_pad;
+  return as_1d("avg_pool1d", input, [&](const Tensor& x) { return avg_pool2d(x, p); });
+}
+
+Tensor adaptive_avg_pool1d(const Tensor& input, std::int64_t output_size) {
+  return as_1d("adaptive_avg_pool1d", input, [&](const Tensor& x) { return adaptive_avg_pool2d(x, {1, output_size}); });
+}
+
+}  // namespace tg

@@ -1,0 +1,115 @@
+// Conv1d / Conv2d: options checked, PyTorch's initialisation, and forward through tg::conv2d
+// (a 1-D convolution is a 2-D one over a height of 1).
+#include "layers/conv.hpp"
+
+#include <cmath>
+#include <ostream>
+
+#include "core/creation.hpp"
+#include "core/ops/conv.hpp"
+#include "core/ops/shape.hpp"
+#include "layers/init.hpp"
+
+namespace tg::nn {
+
+namespace {
+
+const char* conv_name(std::size_t d) { return d == 1 ? "Conv1d" : "Conv2d"; }
+
+template <std::size_t D>
+void validate(const ConvOptions<D>& o) {
+  const char* name = conv_name(D);
+  TG_CHECK(o.in_channels() > 0 && o.out_channels() > 0, name, ": in_channels and out_channels must be positive, got ",
+           o.in_channels(), " and ", o.out_channels());
+  TG_CHECK(o.groups() > 0 && o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0, name,
+           ": in_channels (", o.in_channels(), ") and out_channels (", o.out_channels(),
+           ") must be divisible by groups (", o.groups(), ")");
+  for (std::size_t d = 0; d < D; ++d) {
+    TG_CHECK(o.kernel_size()[d] > 0 && o.stride()[d] > 0 && o.dilation()[d] > 0, name,
+             ": kernel_size, stride and dilation must be positive, got kernel_size ", o.kernel_size()[d], ", stride ",
+             o.stride()[d], ", dilation ", o.dilation()[d]);
+    TG_CHECK(o.padding()[d] >= 0, name, ": padding must be non-negative, got ", o.padding()[d]);
+    TG_CHECK(o.padding_mode() != Padding::Same || o.stride()[d] == 1, name,
+             ": padding \"same\" needs stride 1 (as in PyTorch), got stride ", o.stride()[d]);
+  }
+}
+
+}  // namespace
+
+template <std::size_t D>
+Conv<D>::Conv(const ConvOptions<D>& options_in) : Module(conv_name(D)), options(options_in) {
+  validate(options);
+  Shape shape{std::size_t(options.out_channels()), std::size_t(options.in_channels() / options.groups())};
+  double fan_in = double(shape[1]);
+  for (std::int64_t k : options.kernel_size()) {
+    shape.push_back(std::size_t(k));
+    fan_in *= double(k);
+  }
+  weight = register_parameter("weight", empty(shape));
+  init::kaiming_uniform_(weight, std::sqrt(5.0));  // = U(-1/√fan_in, 1/√fan_in)
+  if (options.bias()) {
+    bias = register_parameter("bias", empty({std::size_t(options.out_channels())}));
+    const double bound = 1.0 / std::sqrt(fan_in);
+    init::uniform_(bias, -bound, bound);
+  }
+}
+
+template <std::size_t D>
+Tensor Conv<D>::forward(const Tensor& input) {
+  const char* name = conv_name(D);
+  TG_CHECK(input.dim() == D + 1 || input.dim() == D + 2, name, ": expected ",
+           D == 1 ? "(N, C, L) or (C, L)" : "(N, C, H, W) or (C, H, W)", " input, got ", shape_str(input.shape()));
+  const std::size_t channel_dim = input.dim() == D + 2 ? 1 : 0;
+  TG_CHECK(std::int64_t(input.shape()[channel_dim]) == options.in_channels(), name, ": expected ",
+           options.in_channels(), " input channels (in_channels) at dim ", channel_dim, ", got input ",
+           shape_str(input.shape()));
+  // As 2-D: a 1-D convolution has height 1 and a kernel of height 1.
+  Conv2dParams p;
+  p.groups = options.groups();
+  for (std::size_t d = 0; d < D; ++d) {
+    const std::size_t at = 2 - D + d;
+    p.stride[at] = options.stride()[d];
+    p.dilation[at] = options.dilation()[d];
+    if (!options.padding_mode()) {
+      p.padding[at] = options.padding()[d];
+    } else if (*options.padding_mode() == Padding::Same) {
+      const std::int64_t total = options.dilation()[d] * (options.kernel_size()[d] - 1);
+      p.padding[at] = total / 2;
+      p.extra_end[at] = total % 2;  // PyTorch puts the odd one at the end
+    }
+  }
+  if constexpr (D == 2) return conv2d(input, weight, bias, p);
+  return squeeze(conv2d(unsqueeze(input, -2), unsqueeze(weight, 2), bias, p), -2);
+}
+
+template <std::size_t D>
+void Conv<D>::print_options(std::ostream& out) const {
+  auto sizes = [&](const std::array<std::int64_t, D>& v) {
+    out << '(';
+    for (std::size_t d = 0; d < D; ++d) out << (d ? ", " : "") << v[d];
+    out << (D == 1 ? ",)" : ")");
+  };
+  out << options.in_channels() << ", " << options.out_channels() << ", kernel_size=";
+  sizes(options.kernel_size());
+  out << ", stride=";
+  sizes(options.stride());
+  if (options.padding_mode()) {
+    out << ", padding=" << (*options.padding_mode() == Padding::Same ? "same" : "valid");
+  } else {
+    out << ", padding=";
+    sizes(options.padding());
+  }
+  bool unit_dilation = true;
+  for (auto v : options.dilation()) unit_dilation = unit_dilation && v == 1;
+  if (!unit_dilation) {
+    out << ", dilation=";
+    sizes(options.dilation());
+  }
+  if (options.groups() != 1) out << ", groups=" << options.groups();
+  if (!options.bias()) out << ", bias=false";
+}
+
+template class Conv<1>;
+template class Conv<2>;
+
+}  // namespace tg::nn

@@ -1,0 +1,310 @@
+// Convolution and pooling: gradcheck of every op and layer (float64), PyTorch golden values
+// (forward and backward), "same" padding, and errors.
+#include "helpers.hpp"
+#include "../core/xtensor.hpp"
+
+#include <cmath>
+
+using tg::Tensor;
+using tg_test::check_close;
+using tg_test::uniform64;
+using Inputs = std::vector<Tensor>;
+namespace nn = tg::nn;
+
+namespace {
+
+// x[i] = f(i) · scale over the flattened shape, as the golden script builds its inputs.
+Tensor seq(const tg::Shape& shape, double (*f)(double), double scale = 1.0) {
+  std::vector<double> values(tg::checked_numel("seq", shape));
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = f(double(i)) * scale;
+  return Tensor(values, shape);
+}
+double sin_(double v) { return std::sin(v); }
+double cos_(double v) { return std::cos(v); }
+
+double sum_of_squares(const Tensor& t) { return tg::sum(t * t).item(); }
+
+Tensor first(const Tensor& t, std::size_t n) {
+  std::vector<double> v = t.to_vector<double>();
+  v.resize(n);
+  return Tensor(v, {n});
+}
+
+Tensor last(const Tensor& t, std::size_t n) {
+  const std::vector<double> v = t.to_vector<double>();
+  return Tensor(std::vector<double>(v.end() - std::ptrdiff_t(n), v.end()), {n});
+}
+
+}  // namespace
+
+// Golden values from PyTorch 1.13 (/usr/bin/python3):
+//   import torch, torch.nn.functional as F
+//   # Deterministic inputs: x[i] = sin(i), w[i] = cos(i) / 4, b[i] = 0.1 * i (flattened, float64).
+//   def seq(shape, f, scale=1.0):
+//       n = 1
+//       for s in shape: n *= s
+//       return (f(torch.arange(n, dtype=torch.float64)) * scale).reshape(shape)
+//   x = seq((2, 4, 5, 6), torch.sin).requires_grad_()
+//   w = seq((6, 2, 3, 2), torch.cos, 0.25).requires_grad_()
+//   b = (0.1 * torch.arange(6, dtype=torch.float64)).requires_grad_()
+//   y = F.conv2d(x, w, b, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+//   g = seq(tuple(y.shape), torch.cos)
+//   y.backward(g)
+//   print("conv2d_y_shape =", list(y.shape))
+//   print("conv2d_y_sum =", y.sum().item(), "conv2d_y_sq =", (y * y).sum().item())
+//   print("conv2d_y_first =", y.flatten()[:6].tolist())
+//   print("conv2d_dx_first =", x.grad.flatten()[:6].tolist(), "dx_sq =", (x.grad ** 2).sum().item())
+//   print("conv2d_dw_first =", w.grad.flatten()[:6].tolist(), "dw_sq =", (w.grad ** 2).sum().item())
+//   print("conv2d_db =", b.grad.tolist())
+//   x1 = seq((2, 3, 7), torch.sin)
+//   w1 = seq((4, 3, 3), torch.cos, 0.25)
+//   print("conv1d_same =", F.conv1d(x1, w1, None, padding='same').flatten()[:8].tolist())
+//   w2 = seq((4, 3, 4), torch.cos, 0.25)
+//   y2 = F.conv1d(x1, w2, None, padding='same', dilation=1)
+//   print("conv1d_same_even_shape =", list(y2.shape), "first =", y2.flatten()[:8].tolist(), "last =", y2.flatten()[-4:].tolist())
+//   p = seq((2, 3, 5, 7), torch.sin)
+//   print("maxpool =", F.max_pool2d(p, 3, stride=2, padding=1).flatten()[:8].tolist(), list(F.max_pool2d(p, 3, stride=2, padding=1).shape))
+//   print("maxpool_ceil =", list(F.max_pool2d(p, 2, stride=2, ceil_mode=True).shape), F.max_pool2d(p, 2, stride=2, ceil_mode=True).flatten()[:8].tolist())
+//   print("avgpool =", F.avg_pool2d(p, 3, stride=2, padding=1).flatten()[:8].tolist())
+//   print("avgpool_nopad =", F.avg_pool2d(p, 3, stride=2, padding=1, count_include_pad=False).flatten()[:8].tolist())
+//   print("avgpool_ceil =", list(F.avg_pool2d(p, 2, stride=2, ceil_mode=True).shape), F.avg_pool2d(p, 2, stride=2, ceil_mode=True).flatten()[-4:].tolist())
+//   print("adaptive =", F.adaptive_avg_pool2d(p, (3, 4)).flatten()[:8].tolist())
+//   q = seq((2, 3, 10), torch.sin)
+//   print("maxpool1d =", F.max_pool1d(q, 3, stride=2, padding=1, dilation=2).flatten()[:8].tolist(), list(F.max_pool1d(q, 3, stride=2, padding=1, dilation=2).shape))
+//   print("adaptive1d =", F.adaptive_avg_pool1d(q, 4).flatten()[:8].tolist())
+
+TEST_CASE("conv2d matches PyTorch: stride, padding, dilation, groups, bias, forward and backward") {
+  const Tensor x = seq({2, 4, 5, 6}, sin_).set_requires_grad();
+  const Tensor w = seq({6, 2, 3, 2}, cos_, 0.25).set_requires_grad();
+  const Tensor b = (tg::arange(6, tg::kFloat64) * 0.1).set_requires_grad();
+  tg::Conv2dParams p;
+  p.stride = {2, 1};
+  p.padding = {1, 2};
+  p.dilation = {1, 2};
+  p.groups = 2;
+  const Tensor y = tg::conv2d(x, w, b, p);
+  CHECK(y.shape() == tg::Shape{2, 6, 3, 8});
+  CHECK(tg::sum(y).item() == doctest::Approx(70.71594044511322).epsilon(1e-12));
+  CHECK(sum_of_squares(y) == doctest::Approx(33.946596595292164).epsilon(1e-12));
+  check_close(first(y, 6), {0.2041441469655985, -0.07035122162043529, 0.009476546445541268, -0.2776095943888153, -0.3094627544043331, -0.056797285181118616}, 1e-12);
+  y.backward(seq(y.shape(), cos_));
+  check_close(first(x.grad(), 6), {-0.05983346232049705, -0.1308912210045694, -0.08160819473283316, 0.042705029420797486, 0.12775544646928044, 0.09534809520833432}, 1e-12);
+  CHECK(sum_of_squares(x.grad()) == doctest::Approx(3.3808074636484795).epsilon(1e-12));
+  check_close(first(w.grad(), 6), {3.9769347921342026, -2.6519775174016935, -1.4122018067020456, 1.587182096673035, -1.6634145944221517, -2.740447079576556}, 1e-12);
+  CHECK(sum_of_squares(w.grad()) == doctest::Approx(454.7036991442004).epsilon(1e-12));
+  check_close(b.grad(), {-0.5310250254508257, 1.6755247328597194, 1.9524698613568712, -0.019131277568195493, -1.9687000340128027, -1.6510311747755297}, 1e-12);
+}
+
+TEST_CASE("Conv1d with padding same, odd and even kernels, matches PyTorch") {
+  const Tensor x = seq({2, 3, 7}, sin_);
+  nn::Conv1d odd(nn::Conv1dOptions(3, 4, 3).padding(nn::Padding::Same).bias(false));
+  odd.to(tg::kFloat64);
+  {
+    tg::NoGradGuard no_grad;
+    odd.weight.values_mut<double>() = seq({4, 3, 3}, cos_, 0.25).values<double>();
+  }
+  check_close(first(odd(x), 8), {0.03830928768076329, 0.09483638646247246, 0.10452630738254197, 0.018115223342866353, -0.08495091349560789, -0.10991357223743, -0.0052875818186926766, -0.09810333322231557}, 1e-12);
+  nn::Conv1d even(nn::Conv1dOptions(3, 4, 4).padding(nn::Padding::Same).bias(false));
+  even.to(tg::kFloat64);
+  {
+    tg::NoGradGuard no_grad;
+    even.weight.values_mut<double>() = seq({4, 3, 4}, cos_, 0.25).values<double>();
+  }
+  const Tensor y = even(x);
+  CHECK(y.shape() == tg::Shape{2, 4, 7});
+  check_close(first(y, 8), {-0.3132114855713132, -0.18150009764918315, 0.29707342924684116, 0.5025190153176311, 0.245950936190565, -0.26177132458548463, -0.37339983304630947, -0.18379746608152428}, 1e-12);
+  check_close(last(y, 4), {-0.18980838133805067, 0.31366793350326844, 0.34274888215858035, 0.026712204659635017}, 1e-12);
+  CHECK_THROWS_WITH_AS(nn::Conv1d(nn::Conv1dOptions(3, 4, 3).padding(nn::Padding::Same).stride(2)),
+                       "Conv1d: padding \"same\" needs stride 1 (as in PyTorch), got stride 2", tg::Error);
+}
+
+TEST_CASE("pooling matches PyTorch: max, average (with and without padding counted), ceil_mode, adaptive, 1-D") {
+  const Tensor p = seq({2, 3, 5, 7}, sin_);
+  tg::Pool2dParams k3;
+  k3.kernel = {3, 3};
+  k3.stride = {2, 2};
+  k3.padding = {1, 1};
+  const Tensor m = tg::max_pool2d(p, k3);
+  CHECK(m.shape() == tg::Shape{2, 3, 3, 4});
+  check_close(first(m, 8), {0.9893582466233818, 0.9893582466233818, 0.1411200080598672, 0.4201670368266409, 0.9906073556948704, 0.9893582466233818, 0.7625584504796027, 0.956375928404503}, 1e-12);
+  tg::Pool2dParams k2;
+  k2.kernel = {2, 2};
+  k2.stride = {2, 2};
+  k2.ceil_mode = true;
+  CHECK(tg::max_pool2d(p, k2).shape() == tg::Shape{2, 3, 3, 4});
+  check_close(first(tg::max_pool2d(p, k2), 8), {0.9893582466233818, 0.9092974268256817, -0.5365729180004349, 0.4201670368266409, 0.9906073556948704, -0.2879033166650653, 0.7625584504796027, 0.956375928404503}, 1e-12);
+  check_close(first(tg::avg_pool2d(p, k3), 8), {0.27642398112778527, 0.3054826711854682, -0.40613233303907864, -0.15052729489287314, 0.45722715227109006, -0.1669119358759928, -0.43538482511706467, 0.29615010645565465}, 1e-12);
+  k3.count_include_pad = false;
+  check_close(first(tg::avg_pool2d(p, k3), 8), {0.6219539575375168, 0.45822400677820224, -0.6091984995586179, -0.33868641350896456, 0.6858407284066351, -0.1669119358759928, -0.43538482511706467, 0.4442251596834819}, 1e-12);
+  check_close(last(tg::avg_pool2d(p, k2), 4), {0.5677150297398758, -0.8447697054465871, 0.13538145132504126, 0.9964666417661079}, 1e-12);
+  check_close(first(tg::adaptive_avg_pool2d(p, {3, 4}), 8), {0.6219539575375168, 0.45822400677820224, -0.6091984995586179, -0.33868641350896456, 0.6858407284066351, -0.16691193587599276, -0.43538482511706467, 0.4442251596834819}, 1e-12);
+  const Tensor q = seq({2, 3, 10}, sin_);
+  const Tensor m1 = tg::max_pool1d(q, 3, 2, 1, 2);
+  CHECK(m1.shape() == tg::Shape{2, 3, 4});
+  check_close(first(m1, 8), {0.8414709848078965, 0.8414709848078965, 0.6569865987187891, 0.6569865987187891, 0.4201670368266409, 0.6502878401571168, 0.6502878401571168, 0.6502878401571168}, 1e-12);
+  check_close(first(tg::adaptive_avg_pool1d(q, 4), 8), {0.583589470544526, 0.09787164652587355, -0.1937843913810918, 0.6861544435279758, -0.6935280784801693, 0.29140049150702546, -0.19967098946250175, -0.5208358429960934}, 1e-12);
+}
+
+TEST_CASE("gradcheck: convolution and pooling, every option") {
+  tg::manual_seed(21);
+  struct Case {
+    std::string name;
+    std::function<Tensor(const Inputs&)> fn;
+    Inputs inputs;
+  };
+  auto conv = [](tg::Conv2dParams p) {
+    return [p](const Inputs& x) { return tg::conv2d(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), p); };
+  };
+  tg::Conv2dParams strided;
+  strided.stride = {2, 3};
+  strided.padding = {1, 0};
+  tg::Conv2dParams dilated;
+  dilated.dilation = {2, 1};
+  dilated.padding = {2, 1};
+  tg::Conv2dParams grouped;
+  grouped.groups = 3;
+  grouped.padding = {1, 1};
+  tg::Conv2dParams same_even;
+  same_even.padding = {0, 0};
+  same_even.extra_end = {1, 1};
+  tg::Pool2dParams max3;
+  max3.kernel = {3, 2};
+  max3.stride = {2, 1};
+  max3.padding = {1, 1};
+  max3.dilation = {1, 2};
+  tg::Pool2dParams avg3 = max3;
+  avg3.dilation = {1, 1};
+  avg3.count_include_pad = false;
+  avg3.ceil_mode = true;
+  const std::vector<Case> cases = {
+      {"conv2d", conv({}), {uniform64({2, 3, 5, 4}), uniform64({4, 3, 3, 2}), uniform64({4})}},
+      {"conv2d no bias, strided", conv(strided), {uniform64({2, 2, 6, 7}), uniform64({3, 2, 3, 3})}},
+      {"conv2d dilated", conv(dilated), {uniform64({1, 2, 5, 5}), uniform64({2, 2, 2, 3}), uniform64({2})}},
+      {"conv2d groups 3", conv(grouped), {uniform64({2, 3, 4, 4}), uniform64({6, 1, 3, 3}), uniform64({6})}},
+      {"conv2d extra end padding", conv(same_even), {uniform64({1, 2, 4, 4}), uniform64({2, 2, 2, 2})}},
+      {"conv2d unbatched", conv({}), {uniform64({2, 4, 4}), uniform64({3, 2, 2, 2})}},
+      {"conv1d", [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 2, 1, 1, 1); },
+       {uniform64({2, 3, 9}), uniform64({4, 3, 3}), uniform64({4})}},
+      {"max_pool2d", [max3](const Inputs& x) { return tg::max_pool2d(x[0], max3); }, {uniform64({2, 2, 6, 5})}},
+      {"avg_pool2d", [avg3](const Inputs& x) { return tg::avg_pool2d(x[0], avg3); }, {uniform64({2, 2, 6, 5})}},
+      {"adaptive_avg_pool2d", [](const Inputs& x) { return tg::adaptive_avg_pool2d(x[0], {3, 2}); },
+       {uniform64({2, 2, 7, 5})}},
+      {"max_pool1d", [](const Inputs& x) { return tg::max_pool1d(x[0], 2, 2); }, {uniform64({2, 3, 7})}},
+      {"avg_pool1d", [](const Inputs& x) { return tg::avg_pool1d(x[0], 3, 1, 1); }, {uniform64({2, 3, 7})}},
+      {"adaptive_avg_pool1d", [](const Inputs& x) { return tg::adaptive_avg_pool1d(x[0], 3); }, {uniform64({2, 3, 7})}},
+  };
+  for (const Case& c : cases) {
+    INFO("op case: ", c.name);
+    CHECK_GRADCHECK(c.fn, c.inputs);
+  }
+}
+
+TEST_CASE("conv and pool layers: PyTorch's parameter names, init bounds, shapes, printing, errors") {
+  tg::manual_seed(3);
+  nn::Conv2d conv(nn::Conv2dOptions(4, 8, 3).padding(1).groups(2));
+  CHECK(conv.weight.shape() == tg::Shape{8, 2, 3, 3});
+  const auto names = conv.named_parameters();
+  CHECK(names.size() == 2);
+  const double bound = 1.0 / std::sqrt(2.0 * 9.0);
+  for (float v : conv.weight.to_vector<float>()) CHECK(std::abs(v) <= bound);
+  for (float v : conv.bias.to_vector<float>()) CHECK(std::abs(v) <= bound);
+  CHECK(conv(tg::randn({2, 4, 6, 5})).shape() == tg::Shape{2, 8, 6, 5});
+  CHECK(conv(tg::randn({4, 6, 5})).shape() == tg::Shape{8, 6, 5});
+  std::ostringstream printed;
+  printed << conv;
+  CHECK(printed.str() == "Conv2d(4, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), groups=2)");
+  nn::MaxPool2d pool(2);
+  CHECK(pool(tg::randn({2, 3, 7, 6})).shape() == tg::Shape{2, 3, 3, 3});
+  nn::AdaptiveAvgPool2d global(1);
+  CHECK(global(tg::randn({2, 3, 7, 6})).shape() == tg::Shape{2, 3, 1, 1});
+  nn::Conv1d c1(3, 5, 4);
+  CHECK(c1(tg::randn({2, 3, 10})).shape() == tg::Shape{2, 5, 7});
+  CHECK_THROWS_WITH_AS(conv(tg::randn({2, 3, 6, 5})),
+                       "Conv2d: expected 4 input channels (in_channels) at dim 1, got input [2, 3, 6, 5]", tg::Error);
+  CHECK_THROWS_WITH_AS(conv(tg::randn({6, 5})), "Conv2d: expected (N, C, H, W) or (C, H, W) input, got [6, 5]",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(nn::Conv2d(nn::Conv2dOptions(3, 8, 3).groups(2)),
+                       "Conv2d: in_channels (3) and out_channels (8) must be divisible by groups (2)", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::conv2d(tg::randn({1, 2, 2, 2}), tg::randn({3, 2, 3, 3})),
+                       doctest::Contains("conv2d: the input [1, 2, 2, 2] padded by 0 is smaller than the kernel (3"),
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::conv2d(tg::randn({1, 2, 4, 4}), tg::randn({3, 2, 3, 3}, tg::kFloat64)),
+                       "conv2d: input, weight and bias must share one floating-point dtype, got float32, float64",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(nn::MaxPool2d(nn::MaxPool2dOptions(2).padding(2)),
+                       "MaxPool2d: padding must be between 0 and half the kernel size, got padding 2 for kernel_size 2",
+                       tg::Error);
+  // PyTorch's keys, so a PyTorch checkpoint loads by name.
+  CHECK(conv.state_dict().find("weight") != nullptr);
+  CHECK(conv.state_dict().find("bias") != nullptr);
+}
+
+// PyTorch 1.13 (/usr/bin/python3):
+//   import torch
+//   x = (torch.sin(torch.arange(2*3*4*5, dtype=torch.float64)) * 2 + 1).reshape(2, 3, 4, 5)
+//   bn = torch.nn.BatchNorm2d(3, momentum=0.1).double()
+//   with torch.no_grad():
+//       bn.weight.copy_(torch.tensor([0.5, 1.0, 1.5], dtype=torch.float64)); bn.bias.copy_(torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64))
+//   xr = x.clone().requires_grad_()
+//   y = bn(xr); y.backward(torch.cos(torch.arange(120, dtype=torch.float64)).reshape(2, 3, 4, 5))
+//   print("y =", y.flatten()[:6].tolist())
+//   print("running_mean =", bn.running_mean.tolist()); print("running_var =", bn.running_var.tolist())
+//   print("dx =", xr.grad.flatten()[:6].tolist()); print("dw =", bn.weight.grad.tolist()); print("db =", bn.bias.grad.tolist())
+//   bn.eval(); print("eval_y =", bn(x).flatten()[:6].tolist())
+TEST_CASE("BatchNorm2d matches PyTorch (training, running statistics, backward, eval) and MindSpore's momentum") {
+  std::vector<double> values(120), upstream(120);
+  for (std::size_t i = 0; i < 120; ++i) {
+    values[i] = std::sin(double(i)) * 2 + 1;
+    upstream[i] = std::cos(double(i));
+  }
+  const Tensor x = Tensor(values, {2, 3, 4, 5}).set_requires_grad();
+  nn::BatchNorm2d bn(3);
+  bn.to(tg::kFloat64);
+  {
+    tg::NoGradGuard no_grad;
+    bn.weight.values_mut<double>() = xt::xarray<double>{0.5, 1.0, 1.5};
+    bn.bias.values_mut<double>() = xt::xarray<double>{0.1, -0.2, 0.3};
+  }
+  const Tensor y = bn(x);
+  y.backward(Tensor(upstream, {2, 3, 4, 5}));
+  check_close(first(y, 6), {0.1061702624376839, 0.7154939939190972, 0.7646082967168576, 0.20835770734091608, -0.4418435476175101, -0.5882034329063603}, 1e-12);
+  check_close(bn.running_mean, {0.09829578382009255, 0.09966898402906939, 0.10143405282008643}, 1e-12);
+  check_close(bn.running_var, {1.0956028651319287, 1.1149670739170743, 1.1014773333237733}, 1e-12);
+  check_close(first(x.grad(), 6), {0.36126166209142196, 0.18748231187283623, -0.15940017680852114, -0.3604636435895679, -0.2308512643634939, 0.11027193714736003}, 1e-12);
+  check_close(bn.weight.grad(), {0.6655893317594879, 0.5309597764335847, -1.387374276855943}, 1e-12);
+  check_close(bn.bias.grad(), {0.07983919764110814, 0.34375215791884994, 0.2007189810715453}, 1e-12);
+  bn.eval();
+  check_close(first(bn(x.detach()), 6), {0.5307304185061318, 1.3346462546382698, 1.399445578478347, 0.6655521905251895, -0.19229571285983238, -0.38539672547282783}, 1e-12);
+  std::ostringstream printed;
+  printed << bn;
+  CHECK(printed.str() == "BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)");
+  CHECK_THROWS_WITH_AS(bn(tg::randn({2, 3, 4}, tg::kFloat64)), "BatchNorm2d: expected 4D input (got 3D input [2, 3, 4])",
+                       tg::Error);
+
+  // MindSpore: inference until set_train(); momentum 0.9 weighs the old moving statistic, so one
+  // step moves it as PyTorch's momentum 0.1 does; NHWC input gives the same numbers, transposed.
+  nn::BatchNorm2d ms(nn::BatchNorm2dOptions::mindspore(3).momentum(0.9));
+  ms.to(tg::kFloat64);
+  CHECK_FALSE(ms.is_training());
+  ms.set_train();
+  ms(x.detach());
+  check_close(ms.moving_mean(), {0.09829578382009255, 0.09966898402906939, 0.10143405282008643}, 1e-12);
+  check_close(ms.moving_variance(), {1.0956028651319287, 1.1149670739170743, 1.1014773333237733}, 1e-12);
+  nn::BatchNorm2d nhwc(nn::BatchNorm2dOptions::mindspore(3).momentum(0.9).data_format("NHWC"));
+  nhwc.to(tg::kFloat64);
+  nhwc.set_train();
+  const Tensor channels_last = nhwc(x.detach().permute({0, 2, 3, 1}));
+  check_close(nhwc.moving_mean(), {0.09829578382009255, 0.09966898402906939, 0.10143405282008643}, 1e-12);
+  nn::BatchNorm2d plain(nn::BatchNorm2dOptions::mindspore(3).momentum(0.9));
+  plain.to(tg::kFloat64);
+  plain.set_train();
+  check_close(channels_last.permute({0, 3, 1, 2}), plain(x.detach()).to_vector<double>(), 1e-12);
+}
+
+TEST_CASE("gradcheck: BatchNorm2d in both conventions") {
+  tg::manual_seed(5);
+  nn::BatchNorm2d torch_style(3);
+  tg_test::check_module(torch_style, uniform64({2, 3, 3, 2}));
+  nn::BatchNorm2d ms_style(nn::BatchNorm2dOptions::mindspore(3).use_batch_statistics(true));
+  tg_test::check_module(ms_style, uniform64({2, 3, 2, 3}));
+}
