@@ -1,5 +1,8 @@
 #include "common.hpp"
 
+#include <algorithm>
+#include <filesystem>
+
 #include <cstdio>
 #include <unistd.h>
 
@@ -96,9 +99,26 @@ tg::Tensor predict(tg::nn::Module& model, const tg::Tensor& inputs) {
   return classes;
 }
 
-double accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels) {
-  const tg::Tensor right = tg::eq(predict(model, inputs), labels).to(tg::kFloat64);
-  return tg::mean(right).item();
+double accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels, std::size_t batch_size) {
+  const std::size_t n = inputs.shape()[0];
+  if (batch_size == 0 || batch_size >= n) return tg::mean(tg::eq(predict(model, inputs), labels).to(tg::kFloat64)).item();
+  double right = 0;
+  for (std::size_t start = 0; start < n; start += batch_size) {
+    const auto length = std::int64_t(std::min(batch_size, n - start));
+    const tg::Tensor predicted = predict(model, inputs.narrow(0, std::int64_t(start), length));
+    right += tg::sum(tg::eq(predicted, labels.narrow(0, std::int64_t(start), length)).to(tg::kFloat64)).item();
+  }
+  return right / double(n);
+}
+
+std::string fashion_mnist_dir() {
+  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  return std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz") ? dir : "";
+}
+
+tg::data::TensorDataset first_examples(const tg::data::TensorDataset& data, std::size_t limit) {
+  if (limit == 0 || limit >= data.size()) return data;
+  return {data.inputs().narrow(0, 0, std::int64_t(limit)), data.targets().narrow(0, 0, std::int64_t(limit))};
 }
 
 std::string percent(double fraction) {

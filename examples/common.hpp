@@ -84,8 +84,14 @@ int load_checkpoint(const std::string& path, tg::nn::Module& model, tg::optim::O
 // Predicted classes (argmax of the logits) of a model in eval mode, without recording; the
 // model's mode is restored.
 tg::Tensor predict(tg::nn::Module& model, const tg::Tensor& inputs);
-// Fraction of `labels` that predict() gets right.
-double accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels);
+// Fraction of `labels` that predict() gets right, `batch_size` inputs at a time (0: all at once;
+// a CNN's activations for 10,000 images at once would take gigabytes).
+double accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels, std::size_t batch_size = 0);
+
+// Where Debian's dataset-fashion-mnist puts Fashion-MNIST ("" when the package is not installed).
+std::string fashion_mnist_dir();
+// The first `limit` examples of a dataset (all of them when limit is 0 or larger than it).
+tg::data::TensorDataset first_examples(const tg::data::TensorDataset& data, std::size_t limit);
 
 std::string percent(double fraction);  // "97.3%"
 

@@ -1,4 +1,5 @@
-// mnist: an MLP with BatchNorm1d on MNIST or Fashion-MNIST IDX files that you bring (--data DIR).
+// mnist: an MLP with BatchNorm1d on Fashion-MNIST (Debian's dataset-fashion-mnist, found by
+// default) or on MNIST / Fashion-MNIST IDX files that you bring (--data DIR).
 #include <cstdlib>
 
 #include "common.hpp"
@@ -11,19 +12,22 @@ int main(int argc, char** argv) {
   o.epochs = 5;
   o.batch_size = 128;
   o.lr = 1e-3;
-  std::string dir;
+  std::string dir = examples::fashion_mnist_dir();
+  std::size_t limit = 0;
   examples::add_train_options(app, o);
-  app.add_option("--data", dir, "Directory with the four IDX files")->required();
+  app.add_option("--data", dir, "Directory with the four IDX files (default: Debian's dataset-fashion-mnist)")
+      ->capture_default_str();
+  app.add_option("--limit", limit, "Use only the first N training and N test images (0: all)");
   CLI11_PARSE(app, argc, argv);
 
   auto load = [&](bool train_split) {
     try {
-      return tg::data::load_mnist(dir, train_split);
+      return examples::first_examples(tg::data::load_mnist(dir, train_split), limit);
     } catch (const tg::Error& e) {
       std::fprintf(stderr,
                    "%s\nmnist needs train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
-                   "t10k-labels-idx1-ubyte (each may be .gz) in --data DIR, from MNIST or Fashion-MNIST. This machine "
-                   "cannot download them: copy them in.\n",
+                   "t10k-labels-idx1-ubyte (each may be .gz) in --data DIR, from MNIST or Fashion-MNIST "
+                   "(apt-get install dataset-fashion-mnist puts Fashion-MNIST where mnist finds it by default).\n",
                    e.what());
       std::exit(1);
     }

@@ -100,7 +100,7 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
   T* y = out.data();
   parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-    std::vector<T> col(kk * plane);
+    std::vector<T, Allocator<T>> col(kk * plane);
     for (std::size_t s = first; s < last; ++s)
       for (std::size_t grp = 0; grp < groups; ++grp) {
         im2col(x + (s * g.c + grp * cg) * g.h * g.w, cg, g, col.data());
@@ -127,7 +127,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     xt::xarray<T> dx = xt::zeros<T>(input.shape());
     T* d = dx.data();
     parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-      std::vector<T> col(kk * plane);
+      std::vector<T, Allocator<T>> col(kk * plane);
       for (std::size_t s = first; s < last; ++s)
         for (std::size_t grp = 0; grp < groups; ++grp) {
           // d(col) = W_gᵀ · dY_g: (kk, og) · (og, plane)
@@ -142,7 +142,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     // dW_g = Σ_s dY_g[s] · col[s]ᵀ, accumulated in sample order (each GEMM may itself run in
     // parallel blocks, cut by size only).
     xt::xarray<T> dw = xt::zeros<T>(weight.shape());
-    std::vector<T> col(kk * plane);
+    std::vector<T, Allocator<T>> col(kk * plane);
     for (std::size_t s = 0; s < g.n; ++s)
       for (std::size_t grp = 0; grp < groups; ++grp) {
         im2col(x + (s * g.c + grp * cg) * g.h * g.w, cg, g, col.data());
@@ -261,14 +261,46 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
   const Window g = pool_window("max_pool2d", input, p, true);
   const std::size_t planes = g.n * g.c;
   // The flat index (within its plane) of each window's first maximum, for the backward.
-  auto argmax = std::make_shared<std::vector<std::uint32_t>>(planes * g.oh * g.ow);
+  auto argmax = std::make_shared<std::vector<std::uint32_t, Allocator<std::uint32_t>>>(planes * g.oh * g.ow);
   Tensor out = dispatch_floating(input.dtype(), "max_pool2d", [&]<class T>() {
     xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.c, g.oh, g.ow});
     const T* x = input.data<T>();
+    const bool inside = g.ph == 0 && g.pw == 0 && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h &&
+                        (g.ow - 1) * g.sw + (g.kw - 1) * g.dw < g.w;
     parallel::for_range(planes, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.h * g.w)),
                         [&](std::size_t first, std::size_t last) {
       for (std::size_t plane = first; plane < last; ++plane) {
         const T* src = x + plane * g.h * g.w;
+        if (inside) {
+          // Every window within the input: no bounds to check. One output row at a time, each
+          // window offset (i, j) compared across the whole row, so the loop over ox has no
+          // branches (on real data the comparison is a coin flip) and vectorises.
+          for (std::size_t oy = 0; oy < g.oh; ++oy) {
+            const std::size_t o = (plane * g.oh + oy) * g.ow;
+            T* best = y.data() + o;
+            std::uint32_t* where = argmax->data() + o;
+            const std::size_t row0 = oy * g.sh * g.w;
+            for (std::size_t ox = 0; ox < g.ow; ++ox) {
+              best[ox] = src[row0 + ox * g.sw];
+              where[ox] = std::uint32_t(row0 + ox * g.sw);
+            }
+            for (std::size_t i = 0; i < g.kh; ++i)
+              for (std::size_t j = 0; j < g.kw; ++j) {
+                const std::size_t start = (oy * g.sh + i * g.dh) * g.w + j * g.dw;
+                for (std::size_t ox = 0; ox < g.ow; ++ox) {
+                  const std::size_t k = start + ox * g.sw;
+                  const T v = src[k], b = best[ox];
+                  // The first maximum; the first NaN wins: take v when it is greater or NaN, unless
+                  // the best so far is NaN. !(v <= b) is "greater or unordered"; bitwise & keeps
+                  // it free of branches.
+                  const std::uint32_t take = std::uint32_t(!(v <= b)) & std::uint32_t(b == b);
+                  best[ox] = take ? v : b;
+                  where[ox] ^= (where[ox] ^ std::uint32_t(k)) & (0u - take);
+                }
+              }
+          }
+          continue;
+        }
         for (std::size_t oy = 0; oy < g.oh; ++oy)
           for (std::size_t ox = 0; ox < g.ow; ++ox) {
             T best = -std::numeric_limits<T>::infinity();
