@@ -9,6 +9,7 @@
 
 #include "core/autograd.hpp"
 #include "core/creation.hpp"
+#include "core/ops/elementwise.hpp"
 #include "core/ops/kernels.hpp"
 #include "core/ops/reduce.hpp"
 
@@ -466,6 +467,28 @@ std::vector<Tensor> chunk(const Tensor& a, std::int64_t chunks, std::int64_t dim
   const std::size_t d = wrap_dim("chunk", dim, a.dim(), a.shape());
   const auto size = std::int64_t(a.shape()[d]);
   return split(a, std::max<std::int64_t>(1, (size + chunks - 1) / chunks), std::int64_t(d));
+}
+
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std::int64_t> padding_idx) {
+  TG_CHECK(indices.dtype() == kInt64, "embedding: indices must be int64, got ", dtype_name(indices.dtype()), " ",
+           shape_str(indices.shape()));
+  TG_CHECK(weight.dim() == 2, "embedding: weight must be (num_embeddings, embedding_dim), got ",
+           shape_str(weight.shape()));
+  const auto rows_count = std::int64_t(weight.shape()[0]);
+  TG_CHECK(!padding_idx || (*padding_idx >= 0 && *padding_idx < rows_count), "embedding: padding_idx ",
+           padding_idx.value_or(0), " is outside [0, ", rows_count, ")");
+  const Tensor flat = reshape(indices, {-1});
+  for (std::int64_t i : flat.to_vector<std::int64_t>())
+    TG_CHECK(i >= 0 && i < rows_count, "embedding: index ", i, " is out of range for ", rows_count, " embeddings");
+  Tensor rows = index_select(weight, 0, flat);
+  if (padding_idx) {
+    // Padding rows take their values from a detached copy: the same numbers, no gradient.
+    const Tensor keep = unsqueeze(ne(flat, double(*padding_idx)), 1);
+    rows = where(keep, rows, index_select(weight.detach(), 0, flat));
+  }
+  std::vector<std::int64_t> shape(indices.shape().begin(), indices.shape().end());
+  shape.push_back(std::int64_t(weight.shape()[1]));
+  return reshape(rows, shape);
 }
 
 }  // namespace tg

@@ -38,6 +38,9 @@ Tensor slice(const Tensor& a, std::int64_t dim, std::optional<std::int64_t> star
 Tensor select(const Tensor& a, std::int64_t dim, std::int64_t index);
 // Rows (entries along dim) picked by a 1-D int64 `index`; repeats accumulate in backward.
 Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index);
+// Rows of `weight` (V, D) picked by int64 `indices` of any shape: (*indices.shape, D). The row
+// padding_idx (in [0, V)) is looked up like the others but passes no gradient (PyTorch's).
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std::int64_t> padding_idx = std::nullopt);
 // The values of a where mask (broadcast to a's shape, any dtype) is non-zero, as a 1-D tensor in
 // row-major order; the gradient goes back to those positions.
 Tensor masked_select(const Tensor& a, const Tensor& mask);
