@@ -206,7 +206,65 @@ void infer_one(benchmark::State& state) {
   run_steps(state, [&] { benchmark::DoNotOptimize(model(x).data<float>()); });
 }
 
+// The layers of the fashion_cnn example at its shapes (batch 128), forward + backward, and one
+// whole training step of it; a GRU over 32 steps; an embedding lookup.
+template <class Layer>
+void shaped_layer_step(benchmark::State& state, Layer layer, const tg::Shape& shape) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  tg::Tensor x = tg::randn(shape).set_requires_grad();
+  const tg::Tensor grad = tg::randn(layer(x).shape());
+  run_steps(state, [&] {
+    x.set_grad(tg::Tensor());
+    layer.zero_grad();
+    layer(x).backward(grad);
+  });
+}
+
+void cnn_step(benchmark::State& state) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)), nn::BatchNorm2d(32), nn::ReLU(),
+                       nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)), nn::BatchNorm2d(64),
+                       nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(), nn::Linear(64 * 7 * 7, 128), nn::BatchNorm1d(128),
+                       nn::ReLU(), nn::Linear(128, 10));
+  tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(1e-3));
+  const tg::Tensor x = tg::randn({128, 1, 28, 28});
+  const tg::Tensor labels = tg::randint(0, 10, {128});
+  run_steps(state, [&] {
+    optimizer.zero_grad();
+    tg::cross_entropy(model(x), labels).backward();
+    optimizer.step();
+  });
+}
+
+void embedding_step(benchmark::State& state) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  nn::Embedding embed(10000, 64);
+  const tg::Tensor ids = tg::randint(0, 10000, {128, 32});
+  const tg::Tensor grad = tg::randn({128, 32, 64});
+  run_steps(state, [&] {
+    embed.zero_grad();
+    embed(ids).backward(grad);
+  });
+}
+
 void register_op_cases() {
+  auto shaped = [](const std::string& name, auto make, tg::Shape shape) {
+    benchmark::RegisterBenchmark(("layer/" + name).c_str(), [make, shape](benchmark::State& state) {
+      shaped_layer_step(state, make(), shape);
+    })->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  };
+  shaped("Conv2d_1x32", [] { return nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)); }, {128, 1, 28, 28});
+  shaped("Conv2d_32x64", [] { return nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)); }, {128, 32, 14, 14});
+  shaped("MaxPool2d", [] { return nn::MaxPool2d(2); }, {128, 32, 28, 28});
+  shaped("BatchNorm2d", [] { return nn::BatchNorm2d(32); }, {128, 32, 28, 28});
+  shaped("Conv1d", [] { return nn::Conv1d(nn::Conv1dOptions(16, 32, 5).padding(2)); }, {64, 16, 128});
+  shaped("GRU", [] { return nn::GRU(nn::GRUOptions(32, 64).batch_first(true)); }, {64, 32, 32});
+  shaped("LSTM", [] { return nn::LSTM(nn::LSTMOptions(32, 64).batch_first(true)); }, {64, 32, 32});
+  benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())
     for (std::size_t n : {64, 1024})
       benchmark::RegisterBenchmark(("op/" + std::string(c.name) + "/" + std::to_string(n)).c_str(),

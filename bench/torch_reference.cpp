@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -212,7 +213,74 @@ void infer_one(benchmark::State& state) {
   run_steps(state, [&] { benchmark::DoNotOptimize(model->forward(x).data_ptr<float>()); });
 }
 
+template <class Layer>
+void shaped_layer_step(benchmark::State& state, Layer layer, std::vector<int64_t> shape) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  torch::Tensor x = torch::randn(shape).requires_grad_();
+  auto output = [&] {
+    if constexpr (std::is_same_v<Layer, torch::nn::GRU> || std::is_same_v<Layer, torch::nn::LSTM>)
+      return std::get<0>(layer->forward(x));
+    else
+      return layer->forward(x);
+  };
+  const torch::Tensor grad = torch::randn(output().sizes());
+  run_steps(state, [&] {
+    x.mutable_grad() = torch::Tensor();
+    layer->zero_grad();
+    output().backward(grad);
+  });
+}
+
+void cnn_step(benchmark::State& state) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  namespace tnn = torch::nn;
+  tnn::Sequential model(tnn::Conv2d(tnn::Conv2dOptions(1, 32, 3).padding(1)), tnn::BatchNorm2d(32), tnn::ReLU(),
+                        tnn::MaxPool2d(2), tnn::Conv2d(tnn::Conv2dOptions(32, 64, 3).padding(1)), tnn::BatchNorm2d(64),
+                        tnn::ReLU(), tnn::MaxPool2d(2), tnn::Flatten(), tnn::Linear(64 * 7 * 7, 128),
+                        tnn::BatchNorm1d(128), tnn::ReLU(), tnn::Linear(128, 10));
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
+  const torch::Tensor x = torch::randn({128, 1, 28, 28});
+  const torch::Tensor labels = torch::randint(0, 10, {128});
+  run_steps(state, [&] {
+    optimizer.zero_grad();
+    torch::nn::functional::cross_entropy(model->forward(x), labels).backward();
+    optimizer.step();
+  });
+}
+
+void embedding_step(benchmark::State& state) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  torch::nn::Embedding embed(10000, 64);
+  const torch::Tensor ids = torch::randint(0, 10000, {128, 32});
+  const torch::Tensor grad = torch::randn({128, 32, 64});
+  run_steps(state, [&] {
+    embed->zero_grad();
+    embed->forward(ids).backward(grad);
+  });
+}
+
 void register_op_cases() {
+  auto shaped = [](const std::string& name, auto make, std::vector<int64_t> shape) {
+    benchmark::RegisterBenchmark(("layer/" + name).c_str(), [make, shape](benchmark::State& state) {
+      shaped_layer_step(state, make(), shape);
+    })->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  };
+  namespace tnn = torch::nn;
+  shaped("Conv2d_1x32", [] { return tnn::Conv2d(tnn::Conv2dOptions(1, 32, 3).padding(1)); }, {128, 1, 28, 28});
+  shaped("Conv2d_32x64", [] { return tnn::Conv2d(tnn::Conv2dOptions(32, 64, 3).padding(1)); }, {128, 32, 14, 14});
+  shaped("MaxPool2d", [] { return tnn::MaxPool2d(2); }, {128, 32, 28, 28});
+  shaped("BatchNorm2d", [] { return tnn::BatchNorm2d(32); }, {128, 32, 28, 28});
+  shaped("Conv1d", [] { return tnn::Conv1d(tnn::Conv1dOptions(16, 32, 5).padding(2)); }, {64, 16, 128});
+  shaped("GRU", [] { return tnn::GRU(tnn::GRUOptions(32, 64).batch_first(true)); }, {64, 32, 32});
+  shaped("LSTM", [] { return tnn::LSTM(tnn::LSTMOptions(32, 64).batch_first(true)); }, {64, 32, 32});
+  benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())
     for (int64_t n : {64, 1024})
       benchmark::RegisterBenchmark(("op/" + std::string(c.name) + "/" + std::to_string(n)).c_str(),

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 #include <tbb/blocked_range.h>
@@ -52,7 +53,7 @@ Acc reduce_blocks(std::size_t n, std::size_t block, Acc init, Partial&& partial,
       parts[b] = partial(b * block, b + 1 == blocks ? n : (b + 1) * block);
   });
   Acc acc = init;
-  for (const Acc& part : parts) acc = combine(acc, part);
+  for (const Acc& part : parts) acc = combine(std::move(acc), part);
   return acc;
 }
 

@@ -17,7 +17,7 @@ out="$(mktemp -d)"
 
 run() {  # run NAME: all cases as CSV, then the mlp case alone for its peak memory
   # op_overhead runs on its own: the CSV reporter wants every case to have the same counters.
-  for filter in "${BENCH_FILTER:-^(bn2d|bn3d|mlp|tiny|wide_adam|deep_narrow|infer_one|op/|layer/)}" '^op_overhead/'; do
+  for filter in "${BENCH_FILTER:-^(bn2d|bn3d|mlp|tiny|wide_adam|deep_narrow|infer_one|fashion_cnn_step|op/|layer/)}" '^op_overhead/'; do
     "$bin/$1" --benchmark_format=csv --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
       --benchmark_filter="$filter" "${@:2}" 2>/dev/null >> "$out/$1.csv"
   done

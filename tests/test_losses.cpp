@@ -102,6 +102,9 @@ TEST_CASE("gradcheck of every loss") {
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::binary_cross_entropy_with_logits(in[0], t); },
                   {tg::zeros({6}, tg::kFloat64).set_requires_grad()});  // exactly at the kink
   CHECK_GRADCHECK([](const Inputs& in) { return tg::mse_loss(in[0], in[1]); }, {uniform64({2, 3}), uniform64({2, 3})});
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::mse_loss(in[0], in[1], Reduction::Sum); }, {uniform64({3, 2}), uniform64({3, 2})});
+  CHECK(std::isnan(tg::mse_loss(tg::zeros({0}), tg::zeros({0})).item()));
+  CHECK(tg::mse_loss(tg::zeros({0}), tg::zeros({0}), Reduction::Sum).item() == 0.0);
   CHECK_GRADCHECK([](const Inputs& in) { return tg::l1_loss(in[0], in[1], Reduction::Sum); },
                   {uniform64({5}, 1, 2), uniform64({5}, -1, 0)});
   CHECK_GRADCHECK([](const Inputs& in) { return tg::smooth_l1_loss(in[0], in[1], Reduction::None, 0.7); },

@@ -47,8 +47,35 @@ void check_same_shape(const char* op, const Tensor& input, const Tensor& target)
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   check_same_shape("mse_loss", input, target);
-  const Tensor diff = input - target;
-  return reduce_loss(diff * diff, reduction);
+  if (reduction == Reduction::None || input.dtype() != target.dtype() || !is_floating(input.dtype())) {
+    const Tensor diff = input - target;  // (mixed dtypes get sub's error)
+    return reduce_loss(diff * diff, reduction);
+  }
+  // Fused: Σ(x - t)² in one pass (double partial sums over fixed blocks, combined in order), and a
+  // backward of one pass, d/dx = 2(x - t)·g·scale = -d/dt, with scale 1/n for the mean.
+  const std::size_t n = input.numel();
+  const double scale = reduction == Reduction::Mean ? 1.0 / double(n) : 1.0;
+  Tensor out = dispatch_floating(input.dtype(), "mse_loss", [&]<class T>() {
+    const T* x = input.data<T>();
+    const T* t = target.data<T>();
+    const double total = parallel::reduce_blocks(
+        n, parallel::kGrain, 0.0,
+        [&](std::size_t begin, std::size_t end) {
+          double part = 0;
+          for (std::size_t i = begin; i < end; ++i) part += (double(x[i]) - double(t[i])) * (double(x[i]) - double(t[i]));
+          return part;
+        },
+        [](double a, double b) { return a + b; });
+    return full({}, n == 0 && reduction == Reduction::Sum ? 0.0 : total * scale, input.dtype());
+  });
+  return record("mse_loss", out, {input, target}, {input, target},
+                [input, target, scale](const Tensor& grad, NeedsGrad needs) -> Grads {
+                  const double factor = 2.0 * scale * grad.item();
+                  const Tensor dx = pointwise("mse_loss", [factor](auto x, auto t) {
+                    return (x - t) * decltype(x)(element_of<decltype(x)>(factor));
+                  }, input, target);
+                  return {needs[0] ? dx : Tensor(), needs[1] ? neg(dx) : Tensor()};
+                });
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
