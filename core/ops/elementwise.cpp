@@ -38,8 +38,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary("div", a, b, [](auto x, auto y) { return x / y; });
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b² = -out/b
   return record("div", out, {a, b}, {b, out}, [b, out](const Tensor& grad, NeedsGrad needs) -> Grads {
-    Tensor grad_a = grad / b;
-    return {needs[0] ? grad_a : Tensor(), needs[1] ? neg(grad_a * out) : Tensor()};
+    const Tensor grad_a = grad / b;  // one pass (broadcast), then -grad_a·out in one more
+    return {needs[0] ? grad_a : Tensor(),
+            needs[1] ? pointwise("div", [](auto g, auto o) { return -(g * o); }, grad_a, out) : Tensor()};
   });
 }
 
@@ -69,7 +70,7 @@ Tensor div(double a, const Tensor& b) {
   Tensor out = unary("div", b, [a](auto y) { return scalar_like(y, a) / y; });
   // d(a/b)/db = -a/b² = -out/b
   return record("div", out, {b}, {b, out}, [b, out](const Tensor& grad) -> Grads {
-    return {neg(grad * out / b)};
+    return {pointwise("div", [](auto g, auto o, auto y) { return -(g * o / y); }, grad, out, b)};
   });
 }
 
@@ -117,7 +118,13 @@ Tensor pow(const Tensor& base, double exponent) {
   Tensor out = unary("pow", base, power);
   return record("pow", out, {base}, {base}, [base, exponent](const Tensor& grad) -> Grads {
     if (exponent == 0.0) return {zeros_like(grad)};
-    return {grad * exponent * pow(base, exponent - 1.0)};
+    // g·e·x^(e-1) in one pass; x² (the common case) as 2x·g exactly.
+    return {pointwise("pow", [exponent](auto g, auto x) {
+      using B = decltype(x);
+      if (exponent == 2.0) return g * (x + x);
+      if (exponent == 1.0) return g;
+      return g * B(scalar_like(x, exponent)) * xsimd::pow(x, B(scalar_like(x, exponent - 1.0)));
+    }, grad, base)};
   });
 }
 
@@ -134,32 +141,38 @@ Tensor log(const Tensor& a) {
 Tensor sqrt(const Tensor& a) {
   Tensor out = unary("sqrt", a, [](auto x) { return xsimd::sqrt(x); });
   // d sqrt(a) = 1 / (2 sqrt(a))
-  return record("sqrt", out, {a}, {out}, [out](const Tensor& grad) -> Grads { return {grad / (out * 2.0)}; });
+  return record("sqrt", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
+    return {pointwise("sqrt", [](auto g, auto o) { return g / (o + o); }, grad, out)};
+  });
 }
 
 Tensor rsqrt(const Tensor& a) {
   Tensor out = unary("rsqrt", a, [](auto x) { return scalar_like(x, 1.0) / xsimd::sqrt(x); });
   // d a^(-1/2) = -1/2 a^(-3/2) = -out³/2
   return record("rsqrt", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
-    return {grad * out * out * out * -0.5};
+    return {pointwise("rsqrt", [](auto g, auto o) { return g * o * o * o * decltype(o)(scalar_like(o, -0.5)); }, grad, out)};
   });
 }
 
 Tensor abs(const Tensor& a) {
   Tensor out = unary("abs", a, [](auto x) { return xsimd::abs(x); });
   return record("abs", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
-    return {grad * unary("abs", a, [](auto x) { return xsimd::sign(x); })};
+    return {pointwise("abs", [](auto g, auto x) { return g * xsimd::sign(x); }, grad, a)};
   });
 }
 
 Tensor sin(const Tensor& a) {
   Tensor out = unary("sin", a, [](auto x) { return xsimd::sin(x); });
-  return record("sin", out, {a}, {a}, [a](const Tensor& grad) -> Grads { return {grad * cos(a)}; });
+  return record("sin", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("sin", [](auto g, auto x) { return g * xsimd::cos(x); }, grad, a)};
+  });
 }
 
 Tensor cos(const Tensor& a) {
   Tensor out = unary("cos", a, [](auto x) { return xsimd::cos(x); });
-  return record("cos", out, {a}, {a}, [a](const Tensor& grad) -> Grads { return {-grad * sin(a)}; });
+  return record("cos", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("cos", [](auto g, auto x) { return -(g * xsimd::sin(x)); }, grad, a)};
+  });
 }
 
 // ---- comparisons that route gradients --------------------------------------------------------
@@ -173,11 +186,10 @@ Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> m
     return xsimd::min(xsimd::max(x, B(scalar_like(x, low))), B(scalar_like(x, high)));
   });
   return record("clamp", out, {a}, {a}, [a, low, high](const Tensor& grad) -> Grads {
-    Tensor inside = unary("clamp", a, [low, high](auto x) {
+    return {pointwise("clamp", [low, high](auto g, auto x) {
       using T = element_of<decltype(x)>;
-      return pick(x >= T(low) && x <= T(high), T(1), T(0));
-    });
-    return {grad * inside};
+      return pick(x >= T(low) && x <= T(high), g, T(0));
+    }, grad, a)};
   });
 }
 
