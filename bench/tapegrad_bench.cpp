@@ -9,26 +9,16 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+
+#include "steps.hpp"
 #include <tapegrad/tapegrad.hpp>
 
 namespace nn = tg::nn;
 
 namespace {
 
-long page_faults() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
+using bench::run_steps;
 
-// Runs step() in the benchmark loop after a warm-up; reports page faults per step.
-template <class Step>
-void run_steps(benchmark::State& state, Step&& step) {
-  for (int i = 0; i < 3; ++i) step();
-  const long before = page_faults();
-  for (auto _ : state) step();
-  state.counters["faults"] = double(page_faults() - before) / double(std::max<std::int64_t>(state.iterations(), 1));
-}
 
 // BatchNorm1d forward and backward in training mode with a random upstream gradient.
 void batchnorm_step(benchmark::State& state, const tg::Shape& shape, std::int64_t channels) {
@@ -146,20 +136,6 @@ void cross_entropy_step(benchmark::State& state, std::size_t rows) {
   });
 }
 
-// A layer's forward and backward (parameters included) on an (n, n) input.
-template <class Layer>
-void layer_step(benchmark::State& state, Layer layer, std::size_t n) {
-  tg::set_num_threads(int(state.range(0)));
-  tg::manual_seed(0);
-  tg::Tensor x = tg::randn({n, n}).set_requires_grad();
-  const tg::Tensor grad = tg::randn(layer(x).shape());
-  run_steps(state, [&] {
-    x.set_grad(tg::Tensor());
-    layer.zero_grad();
-    layer(x).backward(grad);
-  });
-}
-
 // Training steps beyond the first five: a wide MLP with Adam and a deep, narrow one with SGD.
 void wide_adam(benchmark::State& state) {
   tg::set_num_threads(int(state.range(0)));
@@ -208,6 +184,7 @@ void infer_one(benchmark::State& state) {
 
 // The layers of the fashion_cnn example at its shapes (batch 128), forward + backward, and one
 // whole training step of it; a GRU over 32 steps; an embedding lookup.
+// A layer's forward and backward (its parameters included) on an input of `shape`.
 template <class Layer>
 void shaped_layer_step(benchmark::State& state, Layer layer, const tg::Shape& shape) {
   tg::set_num_threads(int(state.range(0)));
@@ -278,7 +255,7 @@ void register_op_cases() {
     const std::string size = "/" + std::to_string(n);
     auto add = [&](const std::string& name, auto make) {
       benchmark::RegisterBenchmark(("layer/" + name + size).c_str(),
-                                   [make, n](benchmark::State& state) { layer_step(state, make(n), n); })
+                                   [make, n](benchmark::State& state) { shaped_layer_step(state, make(n), {n, n}); })
           ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
     };
     add("Linear", [](std::size_t k) { return nn::Linear(std::int64_t(k), std::int64_t(k)); });

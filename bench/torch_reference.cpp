@@ -12,23 +12,14 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+
+#include "steps.hpp"
 #include <torch/torch.h>
 
 namespace {
 
-long page_faults() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
+using bench::run_steps;
 
-template <class Step>
-void run_steps(benchmark::State& state, Step&& step) {
-  for (int i = 0; i < 3; ++i) step();
-  const long before = page_faults();
-  for (auto _ : state) step();
-  state.counters["faults"] = double(page_faults() - before) / double(std::max<int64_t>(state.iterations(), 1));
-}
 
 void hold_openblas_to_one_thread() {
   using SetThreads = void (*)(int);
@@ -150,19 +141,6 @@ void cross_entropy_step(benchmark::State& state, int64_t rows) {
   });
 }
 
-template <class Layer>
-void layer_step(benchmark::State& state, Layer layer, int64_t n) {
-  torch::set_num_threads(int(state.range(0)));
-  hold_openblas_to_one_thread();
-  torch::manual_seed(0);
-  torch::Tensor x = torch::randn({n, n}).requires_grad_();
-  const torch::Tensor grad = torch::randn(layer->forward(x).sizes());
-  run_steps(state, [&] {
-    x.mutable_grad() = torch::Tensor();
-    layer->zero_grad();
-    layer->forward(x).backward(grad);
-  });
-}
 
 void wide_adam(benchmark::State& state) {
   torch::set_num_threads(int(state.range(0)));
@@ -294,7 +272,7 @@ void register_op_cases() {
     const std::string size = "/" + std::to_string(n);
     auto add = [&](const std::string& name, auto make) {
       benchmark::RegisterBenchmark(("layer/" + name + size).c_str(),
-                                   [make, n](benchmark::State& state) { layer_step(state, make(n), n); })
+                                   [make, n](benchmark::State& state) { shaped_layer_step(state, make(n), {n, n}); })
           ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
     };
     add("Linear", [](int64_t k) { return torch::nn::Linear(k, k); });
