@@ -40,7 +40,23 @@ std::size_t out_size(const char* op, std::size_t in, std::int64_t kernel, std::i
   return std::size_t(out);
 }
 
-// im2col for one sample and group: col[(c·kH + i)·kW + j][y·Wo + x] = input[c][y·sh - ph + i·dh][x·sw - pw + j·dw].
+// The output columns x whose input column x·stride + offset falls inside [0, width): [first, last).
+// With it the inner loops of im2col and col2im have no bounds checks and vectorise (stride 1).
+struct ColumnRange {
+  std::size_t first, last;
+};
+ColumnRange inside_columns(std::size_t out_width, std::size_t stride, std::ptrdiff_t offset, std::size_t width) {
+  // x·stride + offset >= 0  and  x·stride + offset < width
+  const std::ptrdiff_t s = std::ptrdiff_t(stride);
+  const std::ptrdiff_t lo = offset >= 0 ? 0 : (-offset + s - 1) / s;
+  const std::ptrdiff_t hi = std::ptrdiff_t(width) - offset <= 0 ? 0 : (std::ptrdiff_t(width) - offset + s - 1) / s;
+  const auto first = std::size_t(std::min<std::ptrdiff_t>(lo, std::ptrdiff_t(out_width)));
+  const auto last = std::size_t(std::clamp<std::ptrdiff_t>(hi, std::ptrdiff_t(first), std::ptrdiff_t(out_width)));
+  return {first, last};
+}
+
+// im2col for one sample and group: col[(c·kH + i)·kW + j][y·Wo + x] = input[c][y·sh - ph + i·dh][x·sw - pw + j·dw],
+// zero where that falls in the padding.
 template <class T>
 void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
   const std::size_t plane = g.oh * g.ow;
@@ -48,6 +64,8 @@ void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
         T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
+        const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
+        const ColumnRange inside = inside_columns(g.ow, g.sw, offset, g.w);
         for (std::size_t y = 0; y < g.oh; ++y) {
           const std::ptrdiff_t iy = std::ptrdiff_t(y * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
           T* out = row + y * g.ow;
@@ -56,10 +74,9 @@ void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
             continue;
           }
           const T* src = in + (c * g.h + std::size_t(iy)) * g.w;
-          for (std::size_t x = 0; x < g.ow; ++x) {
-            const std::ptrdiff_t ix = std::ptrdiff_t(x * g.sw + j * g.dw) - std::ptrdiff_t(g.pw);
-            out[x] = ix < 0 || ix >= std::ptrdiff_t(g.w) ? T(0) : src[ix];
-          }
+          std::fill(out, out + inside.first, T(0));
+          for (std::size_t x = inside.first; x < inside.last; ++x) out[x] = src[std::ptrdiff_t(x * g.sw) + offset];
+          std::fill(out + inside.last, out + g.ow, T(0));
         }
       }
 }
@@ -72,15 +89,14 @@ void col2im(const T* col, std::size_t channels, const Window& g, T* in) {
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
         const T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
+        const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
+        const ColumnRange inside = inside_columns(g.ow, g.sw, offset, g.w);
         for (std::size_t y = 0; y < g.oh; ++y) {
           const std::ptrdiff_t iy = std::ptrdiff_t(y * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
           if (iy < 0 || iy >= std::ptrdiff_t(g.h)) continue;
           T* dst = in + (c * g.h + std::size_t(iy)) * g.w;
           const T* src = row + y * g.ow;
-          for (std::size_t x = 0; x < g.ow; ++x) {
-            const std::ptrdiff_t ix = std::ptrdiff_t(x * g.sw + j * g.dw) - std::ptrdiff_t(g.pw);
-            if (ix >= 0 && ix < std::ptrdiff_t(g.w)) dst[ix] += src[x];
-          }
+          for (std::size_t x = inside.first; x < inside.last; ++x) dst[std::ptrdiff_t(x * g.sw) + offset] += src[x];
         }
       }
 }
