@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <xtensor/xreducer.hpp>
 
@@ -198,18 +199,32 @@ template <bool Largest, class T>
 std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayout& l) {
   std::vector<std::int64_t> index(l.outer * l.inner, 0);
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * l.inner));
-  if (l.inner == 1) {  // rows: the best value stays in a register
+  if (l.inner == 1) {
+    // Rows: the extreme value in SIMD lanes, then the first position that holds it. A NaN wins,
+    // so a row with one gives the first NaN's position. Three short passes over a row that stays
+    // in cache, each vectorised, instead of one branchy scalar pass.
+    using B = kernels::Batch<T>;
+    const T identity = Largest ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
     parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
       for (std::size_t o = first; o < last; ++o) {
         const T* row = x + o * l.reduced;
-        T best_value = row[0];
-        std::size_t best = 0;
-        for (std::size_t r = 1; r < l.reduced; ++r)
-          if (better<Largest>(row[r], best_value)) {
-            best_value = row[r];
-            best = r;
-          }
-        index[o] = std::int64_t(best);
+        const std::size_t n = l.reduced;
+        const T nans = kernels::row_sum(n, T(0), [](B v) { return pick(xsimd::isnan(v), T(1), T(0)); }, row);
+        if (nans > 0) {
+          index[o] = std::int64_t(std::find_if(row, row + n, [](T v) { return std::isnan(v); }) - row);
+          continue;
+        }
+        constexpr std::size_t width = B::size;
+        B extreme(identity);
+        std::size_t r = 0;
+        for (; r + width <= n; r += width)
+          extreme = Largest ? xsimd::max(extreme, B::load_unaligned(row + r)) : xsimd::min(extreme, B::load_unaligned(row + r));
+        if (r < n) {
+          const B tail = kernels::load_partial(row + r, n - r, identity);
+          extreme = Largest ? xsimd::max(extreme, tail) : xsimd::min(extreme, tail);
+        }
+        const T value = kernels::fold_lanes(extreme, [](T a, T b) { return Largest ? std::max(a, b) : std::min(a, b); });
+        index[o] = std::int64_t(std::find(row, row + n, value) - row);
       }
     });
     return index;
