@@ -3,7 +3,8 @@
 //         n = tanh(x·W_in + b_in + r ⊙ (h·W_hn + b_hn))      h' = (1 − z) ⊙ n + z ⊙ h
 //   LSTM: i, f, g, o = σ, σ, tanh, σ of (x·W_ih + b_ih + h·W_hh + b_hh) split in four
 //         c' = f ⊙ c + i ⊙ g      h' = o ⊙ tanh(c')
-// The input projection x·W_ihᵀ + b_ih of every step is one GEMM; each step then adds h·W_hhᵀ.
+// The input projection x·W_ihᵀ + b_ih of every step is one GEMM; each step then computes h·W_hhᵀ
+// + b_hh and runs the fused cell (core/ops/recurrent.cpp): one pass forward, one backward.
 #include "layers/recurrent.hpp"
 
 #include <cmath>
@@ -14,6 +15,7 @@
 #include "core/ops/activation.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/linalg.hpp"
+#include "core/ops/recurrent.hpp"
 #include "core/ops/shape.hpp"
 #include "layers/init.hpp"
 
@@ -86,14 +88,11 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
         const Tensor in_part = select(projected, 0, std::int64_t(t));
         const Tensor hidden_part = linear(h, w_hh, b_hh);
         if (lstm) {
-          const std::vector<Tensor> g = chunk(in_part + hidden_part, 4, 1);  // i, f, g, o
-          c = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
-          h = sigmoid(g[3]) * tanh(c);
+          const Tensor hc = lstm_cell(in_part, hidden_part, c);  // (N, 2H): h', c'
+          h = narrow(hc, 1, 0, std::int64_t(hidden));
+          c = narrow(hc, 1, std::int64_t(hidden), std::int64_t(hidden));
         } else {
-          const std::vector<Tensor> a = chunk(in_part, 3, 1), b = chunk(hidden_part, 3, 1);  // r, z, n
-          const Tensor r = sigmoid(a[0] + b[0]), z = sigmoid(a[1] + b[1]);
-          const Tensor n = tanh(a[2] + r * b[2]);
-          h = (1.0 - z) * n + z * h;
+          h = gru_cell(in_part, hidden_part, h);
         }
         outputs[t] = h;
       }

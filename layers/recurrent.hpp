@@ -1,7 +1,7 @@
 // GRU and LSTM with PyTorch's options, gate order, parameter names (weight_ih_l0,
 // weight_hh_l0_reverse, ...) and initialisation U(-1/√hidden_size, 1/√hidden_size), so that a
-// PyTorch state_dict loads by key. Composed from tapegrad's ops (one GEMM for the input projection
-// of every time step, then one small GEMM per step), so the gradient comes from the tape.
+// PyTorch state_dict loads by key. One GEMM for the input projection of every time step, then per
+// step one small GEMM and a fused cell op (tg::gru_cell, tg::lstm_cell) with its own backward.
 //
 //   tg::nn::GRU gru(tg::nn::GRUOptions(16, 32).num_layers(2).batch_first(true));
 //   auto [output, h_n] = gru.forward(x, tg::Tensor());   // x (N, L, 16) → output (N, L, 32)

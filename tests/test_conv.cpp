@@ -420,3 +420,20 @@ TEST_CASE("Embedding matches PyTorch: lookup, padding_idx gets no gradient, erro
   CHECK_THROWS_WITH_AS(nn::Embedding(nn::EmbeddingOptions(5, 3).padding_idx(5)),
                        "Embedding: padding_idx must be within num_embeddings (5), got 5", tg::Error);
 }
+
+TEST_CASE("gradcheck: the fused GRU and LSTM cells, every input; errors") {
+  tg::manual_seed(12);
+  CHECK_GRADCHECK([](const Inputs& x) { return tg::gru_cell(x[0], x[1], x[2]); },
+                  Inputs{uniform64({3, 12}), uniform64({3, 12}), uniform64({3, 4})});
+  CHECK_GRADCHECK([](const Inputs& x) { return tg::lstm_cell(x[0], x[1], x[2]); },
+                  Inputs{uniform64({2, 20}), uniform64({2, 20}), uniform64({2, 5})});
+  // Widths across the SIMD tail (H = 1 and 17).
+  CHECK_GRADCHECK([](const Inputs& x) { return tg::gru_cell(x[0], x[1], x[2]); },
+                  Inputs{uniform64({2, 51}), uniform64({2, 51}), uniform64({2, 17})});
+  CHECK_GRADCHECK([](const Inputs& x) { return tg::lstm_cell(x[0], x[1], x[2]); },
+                  Inputs{uniform64({2, 4}), uniform64({2, 4}), uniform64({2, 1})});
+  CHECK_THROWS_WITH_AS(tg::gru_cell(tg::zeros({3, 12}), tg::zeros({3, 9}), tg::zeros({3, 4})),
+                       "gru_cell: expected parts of shape [3, 12] for state [3, 4], got [3, 12] and [3, 9]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::lstm_cell(tg::zeros({2, 8}), tg::zeros({2, 8}), tg::zeros({2, 2}, tg::kFloat64)),
+                       "lstm_cell: expected one floating-point dtype, got float32, float32 and float64", tg::Error);
+}
