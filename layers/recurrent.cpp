@@ -69,9 +69,14 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
   };
   const Tensor h0 = initial(h0_in, "h0"), c0 = lstm ? initial(c0_in, "c0") : Tensor();
 
+  // The sequence as one tensor per step: slicing a whole (L, N, ·) tensor at every step would make
+  // every step's backward scatter into a tensor of the whole sequence (quadratic in L). Only the
+  // input is sliced, once per step.
+  std::vector<Tensor> inputs(steps);
+  for (std::size_t t = 0; t < steps; ++t) inputs[t] = select(x, 0, std::int64_t(t));
   std::vector<Tensor> h_n, c_n;
   for (std::int64_t layer = 0; layer < options.num_layers(); ++layer) {
-    std::vector<Tensor> outputs_by_direction;
+    std::vector<std::vector<Tensor>> outputs(directions, std::vector<Tensor>(steps));
     for (std::size_t direction = 0; direction < directions; ++direction) {
       const std::string suffix = "_l" + std::to_string(layer) + (direction ? "_reverse" : "");
       const Tensor& w_ih = named_parameters().at("weight_ih" + suffix);
@@ -81,11 +86,9 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
       const auto state_index = std::int64_t(std::size_t(layer) * directions + direction);
       Tensor h = select(h0, 0, state_index);
       Tensor c = lstm ? select(c0, 0, state_index) : Tensor();
-      const Tensor projected = linear(x, w_ih, b_ih);  // (L, N, G·H): every step's input part at once
-      std::vector<Tensor> outputs(steps);
       for (std::size_t k = 0; k < steps; ++k) {
         const std::size_t t = direction ? steps - 1 - k : k;
-        const Tensor in_part = select(projected, 0, std::int64_t(t));
+        const Tensor in_part = linear(inputs[t], w_ih, b_ih);
         const Tensor hidden_part = linear(h, w_hh, b_hh);
         if (lstm) {
           const Tensor hc = lstm_cell(in_part, hidden_part, c);  // (N, 2H): h', c'
@@ -94,15 +97,18 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
         } else {
           h = gru_cell(in_part, hidden_part, h);
         }
-        outputs[t] = h;
+        outputs[direction][t] = h;
       }
-      outputs_by_direction.push_back(stack(outputs, 0));
       h_n.push_back(h);
       if (lstm) c_n.push_back(c);
     }
-    x = directions == 1 ? outputs_by_direction[0] : cat(outputs_by_direction, 2);
-    if (options.dropout() > 0 && is_training() && layer + 1 < options.num_layers()) x = dropout(x, options.dropout(), true);
+    for (std::size_t t = 0; t < steps; ++t) {
+      inputs[t] = directions == 1 ? outputs[0][t] : cat({outputs[0][t], outputs[1][t]}, 1);
+      if (options.dropout() > 0 && is_training() && layer + 1 < options.num_layers())
+        inputs[t] = dropout(inputs[t], options.dropout(), true);
+    }
   }
+  x = stack(inputs, 0);  // (L, N, D·H)
   Tensor output = unbatched ? squeeze(x, 1) : options.batch_first() ? transpose(x, 0, 1) : x;
   Tensor h_last = stack(h_n, 0), c_last = lstm ? stack(c_n, 0) : Tensor();
   if (unbatched) {
