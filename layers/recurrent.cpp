@@ -79,8 +79,8 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
     std::vector<std::vector<Tensor>> outputs(directions, std::vector<Tensor>(steps));
     for (std::size_t direction = 0; direction < directions; ++direction) {
       const std::string suffix = "_l" + std::to_string(layer) + (direction ? "_reverse" : "");
-      const Tensor& w_ih = named_parameters().at("weight_ih" + suffix);
-      const Tensor& w_hh = named_parameters().at("weight_hh" + suffix);
+      const Tensor w_ih = named_parameters().at("weight_ih" + suffix);  // a copy: named_parameters() is a temporary
+      const Tensor w_hh = named_parameters().at("weight_hh" + suffix);
       const Tensor b_ih = options.bias() ? named_parameters().at("bias_ih" + suffix) : Tensor();
       const Tensor b_hh = options.bias() ? named_parameters().at("bias_hh" + suffix) : Tensor();
       const auto state_index = std::int64_t(std::size_t(layer) * directions + direction);
