@@ -116,6 +116,12 @@ std::string fashion_mnist_dir() {
   return std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz") ? dir : "";
 }
 
+void add_mnist_options(CLI::App& app, std::string& dir, std::size_t& limit) {
+  app.add_option("--data", dir, "Directory with the four IDX files (default: Debian's dataset-fashion-mnist)")
+      ->capture_default_str();
+  app.add_option("--limit", limit, "Use only the first N training and N test images (0: all)");
+}
+
 tg::data::TensorDataset first_examples(const tg::data::TensorDataset& data, std::size_t limit) {
   if (limit == 0 || limit >= data.size()) return data;
   return {data.inputs().narrow(0, 0, std::int64_t(limit)), data.targets().narrow(0, 0, std::int64_t(limit))};

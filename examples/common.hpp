@@ -90,6 +90,8 @@ double accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tenso
 
 // Where Debian's dataset-fashion-mnist puts Fashion-MNIST ("" when the package is not installed).
 std::string fashion_mnist_dir();
+// --data DIR (the four IDX files) and --limit N (the first N training and test images).
+void add_mnist_options(CLI::App& app, std::string& dir, std::size_t& limit);
 // The first `limit` examples of a dataset (all of them when limit is 0 or larger than it).
 tg::data::TensorDataset first_examples(const tg::data::TensorDataset& data, std::size_t limit);
 

@@ -15,9 +15,7 @@ int main(int argc, char** argv) {
   std::string dir = examples::fashion_mnist_dir();
   std::size_t limit = 0;
   examples::add_train_options(app, o);
-  app.add_option("--data", dir, "Directory with the four IDX files (default: Debian's dataset-fashion-mnist)")
-      ->capture_default_str();
-  app.add_option("--limit", limit, "Use only the first N training and N test images (0: all)");
+  examples::add_mnist_options(app, dir, limit);
   CLI11_PARSE(app, argc, argv);
 
   auto load = [&](bool train_split) {

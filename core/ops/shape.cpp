@@ -477,9 +477,12 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std:
   const auto rows_count = std::int64_t(weight.shape()[0]);
   TG_CHECK(!padding_idx || (*padding_idx >= 0 && *padding_idx < rows_count), "embedding: padding_idx ",
            padding_idx.value_or(0), " is outside [0, ", rows_count, ")");
+  // Checked here, before index_select, so that the message names embedding and its table size.
+  const std::int64_t* ids = indices.data<std::int64_t>();
+  for (std::size_t k = 0; k < indices.numel(); ++k)
+    TG_CHECK(ids[k] >= 0 && ids[k] < rows_count, "embedding: index ", ids[k], " is out of range for ", rows_count,
+             " embeddings");
   const Tensor flat = reshape(indices, {-1});
-  for (std::int64_t i : flat.to_vector<std::int64_t>())
-    TG_CHECK(i >= 0 && i < rows_count, "embedding: index ", i, " is out of range for ", rows_count, " embeddings");
   Tensor rows = index_select(weight, 0, flat);
   if (padding_idx) {
     // Padding rows take their values from a detached copy: the same numbers, no gradient.
