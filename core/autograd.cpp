@@ -12,6 +12,8 @@ namespace tg {
 
 namespace {
 thread_local bool grad_mode_enabled = true;
+thread_local bool in_backward = false;
+thread_local std::vector<std::function<void()>> queued_callbacks;
 std::atomic<std::uint64_t> tape_position{0};
 std::atomic<std::uint64_t> backward_pass{0};
 }  // namespace
@@ -141,7 +143,70 @@ void accumulate_leaf(TensorImpl& leaf, Tensor grad) {
   leaf.grad = sole_owner ? grad.impl() : grad.clone().impl();
 }
 
+// The leaves with post-accumulate hooks that one backward reaches, each with the number of edges
+// still to run into it; the hooks fire when that number reaches zero. Empty (and free) when no
+// leaf has a hook.
+class LeafHooks {
+ public:
+  void count(const Edge& edge) {
+    if (!edge.leaf || !edge.leaf->grad_hooks || edge.leaf->grad_hooks->hooks.empty()) return;
+    for (Pending& p : pending_)
+      if (p.leaf == edge.leaf.get()) {
+        ++p.edges;
+        return;
+      }
+    pending_.push_back({edge.leaf.get(), 1});
+  }
+  // One edge into `leaf` has run (it may have carried no gradient).
+  void done(const Edge& edge) {
+    if (pending_.empty() || !edge.leaf || !edge.leaf->grad_hooks) return;
+    for (Pending& p : pending_)
+      if (p.leaf == edge.leaf.get() && --p.edges == 0) fire(edge.leaf);
+  }
+  static void fire(const std::shared_ptr<TensorImpl>& leaf) {
+    if (!leaf->grad) return;  // no path carried a gradient here
+    Tensor tensor(leaf);
+    const auto hooks = leaf->grad_hooks->hooks;  // a hook may remove hooks
+    for (const auto& [id, hook] : hooks) hook(tensor);
+  }
+
+ private:
+  struct Pending {
+    TensorImpl* leaf;
+    std::size_t edges;
+  };
+  std::vector<Pending> pending_;
+};
+
+// Marks the thread as inside a backward and runs the queued callbacks at its end (drops them
+// if the backward throws).
+class BackwardScope {
+ public:
+  BackwardScope() : outer_(in_backward) { in_backward = true; }
+  ~BackwardScope() {
+    in_backward = outer_;
+    if (!outer_) queued_callbacks.clear();
+  }
+  void finish() {
+    if (outer_) return;
+    // A callback may queue another; each runs once.
+    for (std::size_t k = 0; k < queued_callbacks.size(); ++k) {
+      std::function<void()> callback = std::move(queued_callbacks[k]);
+      callback();
+    }
+    queued_callbacks.clear();
+  }
+
+ private:
+  bool outer_;
+};
+
 }  // namespace
+
+void Engine::queue_callback(std::function<void()> callback) {
+  TG_CHECK(in_backward, "queue_callback: only during a backward (from a hook or a node's backward)");
+  queued_callbacks.push_back(std::move(callback));
+}
 
 void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_graph) {
   TG_CHECK(root.defined(), "backward: called on an undefined tensor");
@@ -158,9 +223,12 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
            " does not match the output dtype ", dtype_name(root.dtype()));
 
   NoGradGuard no_grad;  // the backward pass itself is never recorded
+  BackwardScope scope;
   const std::shared_ptr<Node>& root_node = root.grad_fn();
   if (!root_node) {  // a leaf: its gradient is the seed
     accumulate_leaf(*root.impl(), seed);
+    if (root.impl()->grad_hooks) LeafHooks::fire(root.impl());
+    scope.finish();
     return;
   }
 
@@ -170,6 +238,7 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
   const std::uint64_t mark = backward_pass.fetch_add(1) + 1;
   std::vector<Node*> order;
   std::vector<Node*> pending{root_node.get()};
+  LeafHooks leaf_hooks;
   root_node->visit_mark_ = mark;
   while (!pending.empty()) {
     Node* node = pending.back();
@@ -178,11 +247,13 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
              ": trying to backward through the graph a second time (its saved values were freed); "
              "pass retain_graph=true to the first backward");
     order.push_back(node);
-    for (const Edge& edge : node->inputs_)
+    for (const Edge& edge : node->inputs_) {
+      leaf_hooks.count(edge);
       if (edge.node && edge.node->visit_mark_ != mark) {
         edge.node->visit_mark_ = mark;
         pending.push_back(edge.node.get());
       }
+    }
   }
   std::sort(order.begin(), order.end(),
             [](const Node* a, const Node* b) { return a->sequence_ > b->sequence_; });
@@ -191,7 +262,10 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
   for (Node* node : order) {
     Tensor grad_output = std::move(node->grad_buffer_);
     node->grad_buffer_ = Tensor();
-    if (!grad_output.defined()) continue;  // no path from the root carried a gradient here
+    if (!grad_output.defined()) {  // no path from the root carried a gradient here
+      for (const Edge& edge : node->inputs_) leaf_hooks.done(edge);
+      continue;
+    }
     if (auto retained = node->retained_output_.lock()) accumulate_leaf(*retained, grad_output);
 
     node->check_saved_versions();
@@ -200,14 +274,16 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
              grads.size(), " gradients for ", node->inputs_.size(), " inputs");
     for (std::size_t i = 0; i < grads.size(); ++i) {
       Edge& edge = node->inputs_[i];
-      if (!edge.needed() || !grads[i].defined()) continue;
-      // Broadcasting is undone here, once for every op.
-      Tensor grad = std::move(grads[i]);
-      if (grad.shape() != edge.shape) grad = sum_to(grad, edge.shape);
-      if (edge.node)
-        accumulate(edge.node->grad_buffer_, grad);
-      else
-        accumulate_leaf(*edge.leaf, std::move(grad));
+      if (edge.needed() && grads[i].defined()) {
+        // Broadcasting is undone here, once for every op.
+        Tensor grad = std::move(grads[i]);
+        if (grad.shape() != edge.shape) grad = sum_to(grad, edge.shape);
+        if (edge.node)
+          accumulate(edge.node->grad_buffer_, grad);
+        else
+          accumulate_leaf(*edge.leaf, std::move(grad));
+      }
+      leaf_hooks.done(edge);
     }
     if (!retain_graph) {
       node->release();
@@ -216,6 +292,7 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
       node->released_ = true;
     }
   }
+  scope.finish();
 }
 
 }  // namespace tg

@@ -162,6 +162,10 @@ Tensor record(const char* op, Tensor output, const std::vector<Tensor>& inputs, 
 class Engine {
  public:
   static void backward(const Tensor& root, const Tensor& seed, bool retain_graph);
+  // During a backward (from a hook or a node's backward): runs `callback` once that backward has
+  // finished, after every gradient is in place (PyTorch's queue_callback). Callbacks run in the
+  // order queued; outside a backward this is an error.
+  static void queue_callback(std::function<void()> callback);
 };
 
 }  // namespace tg

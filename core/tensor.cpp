@@ -252,6 +252,21 @@ void Tensor::retain_grad() {
   impl_->grad_fn->retained_output_ = impl_;
 }
 
+std::uint64_t Tensor::register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook) {
+  TG_CHECK(is_leaf() && requires_grad(), "register_post_accumulate_grad_hook: only a leaf that requires grad "
+           "accumulates a gradient (got ", requires_grad() ? "a non-leaf" : "a tensor that does not require grad", ")");
+  TG_CHECK(hook != nullptr, "register_post_accumulate_grad_hook: the hook is empty");
+  if (!impl_->grad_hooks) impl_->grad_hooks = std::make_shared<GradHooks>();
+  const std::uint64_t id = impl_->grad_hooks->next_id++;
+  impl_->grad_hooks->hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+void Tensor::remove_post_accumulate_grad_hook(std::uint64_t id) {
+  if (!impl_ || !impl_->grad_hooks) return;
+  std::erase_if(impl_->grad_hooks->hooks, [id](const auto& entry) { return entry.first == id; });
+}
+
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked("grad_fn").grad_fn; }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {

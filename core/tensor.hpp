@@ -7,6 +7,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
@@ -23,6 +24,7 @@
 namespace tg {
 
 class Node;
+class Tensor;
 
 // The values and their version counter, defined with xtensor in core/xtensor.hpp (the public
 // headers do not need it).
@@ -31,12 +33,20 @@ struct Storage;
 template <class T>
 struct ArrayOf;
 
+// Functions a backward calls once it has finished accumulating a leaf's gradient (see
+// Tensor::register_post_accumulate_grad_hook), with the ids that remove them.
+struct GradHooks {
+  std::vector<std::pair<std::uint64_t, std::function<void(Tensor&)>>> hooks;
+  std::uint64_t next_id = 0;
+};
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;  // shared with detach()ed handles
   bool requires_grad = false;
   bool retains_grad = false;          // a non-leaf that keeps its gradient (retain_grad())
   std::shared_ptr<Node> grad_fn;      // the tape node that made this tensor; null for leaves
   std::shared_ptr<TensorImpl> grad;   // accumulated gradient (leaves and retained non-leaves)
+  std::shared_ptr<GradHooks> grad_hooks;  // leaves only; null when none was registered
 };
 
 // dtype and requires_grad for the creation functions: zeros({2, 3}, kFloat64) or
@@ -117,6 +127,13 @@ class Tensor {
   void set_grad(const Tensor& grad);   // undefined clears it (what zero_grad does)
   void retain_grad();                  // keep the gradient of a non-leaf
   const std::shared_ptr<Node>& grad_fn() const;
+  // PyTorch's register_post_accumulate_grad_hook, for leaves: each backward that reaches this
+  // tensor calls hook(tensor) once, right after it added the last contribution to grad() (the
+  // rest of the backward may still be running; DistributedDataParallel starts its all-reduce
+  // there). A hook must not capture this tensor itself (that would keep it alive forever).
+  // Returns an id for remove_post_accumulate_grad_hook.
+  std::uint64_t register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook);
+  void remove_post_accumulate_grad_hook(std::uint64_t id);
   // Replays the tape from this tensor. A scalar needs no seed; anything else needs `grad` of its
   // shape. Without retain_graph the saved values are freed and a second backward throws.
   void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;

@@ -301,3 +301,54 @@ TEST_CASE("gradients accumulate in place only into buffers nobody else holds") {
   CHECK(seed.to_vector<float>() == std::vector<float>{1, 1, 1});
   CHECK(x.grad().to_vector<float>() == std::vector<float>{2, 2, 2});
 }
+
+TEST_CASE("post-accumulate-grad hooks fire once per backward, after a leaf's last contribution") {
+  Tensor w = Tensor({1.0, 2.0}).set_requires_grad();
+  Tensor unused = Tensor({1.0}).set_requires_grad();
+  std::vector<std::vector<float>> seen;
+  std::vector<std::string> events;
+  const std::uint64_t id = w.register_post_accumulate_grad_hook([&](Tensor& leaf) {
+    seen.push_back(leaf.grad().to_vector<float>());
+    events.push_back("hook");
+    tg::Engine::queue_callback([&] { events.push_back("end"); });
+  });
+  unused.register_post_accumulate_grad_hook([&](Tensor&) { events.push_back("unused"); });
+  // w is used three times, on branches that run at different tape positions.
+  Tensor y = (w * 3.0).sum() + (w * w).sum() + tg::exp(w.sum() * 0.0);
+  y.backward();
+  // d/dw: 3 + 2w + 0 (exp(0)·0), all of it seen by the one call.
+  CHECK(seen == std::vector<std::vector<float>>{{5, 7}});
+  CHECK(events == std::vector<std::string>{"hook", "end"});  // unused got no gradient: no call
+  // Once per backward, with the accumulated gradient.
+  (w * 2.0).sum().backward();
+  CHECK(seen.back() == std::vector<float>{7, 9});
+  // Removed: no more calls. A hook on a leaf that is the root itself fires too.
+  w.remove_post_accumulate_grad_hook(id);
+  (w * 2.0).sum().backward();
+  CHECK(seen.size() == 2);
+  Tensor s = Tensor({1.0}).set_requires_grad();
+  int calls = 0;
+  s.register_post_accumulate_grad_hook([&](Tensor&) { ++calls; });
+  s.backward(Tensor({1.0}));
+  CHECK(calls == 1);
+}
+
+TEST_CASE("hooks and queue_callback: misuse is an error") {
+  CHECK_THROWS_WITH_AS(tg::Engine::queue_callback([] {}),
+                       "queue_callback: only during a backward (from a hook or a node's backward)", tg::Error);
+  Tensor x = Tensor({1.0}).set_requires_grad();
+  CHECK_THROWS_WITH_AS((x * 2.0).register_post_accumulate_grad_hook([](Tensor&) {}),
+                       "register_post_accumulate_grad_hook: only a leaf that requires grad accumulates a gradient "
+                       "(got a non-leaf)",
+                       tg::Error);
+  Tensor plain({1.0});
+  CHECK_THROWS_WITH_AS(plain.register_post_accumulate_grad_hook([](Tensor&) {}),
+                       "register_post_accumulate_grad_hook: only a leaf that requires grad accumulates a gradient "
+                       "(got a tensor that does not require grad)",
+                       tg::Error);
+  // A hook that throws stops the backward with its error; the next backward is clean.
+  x.register_post_accumulate_grad_hook([](Tensor&) { tg::fail("hook: refused"); });
+  CHECK_THROWS_WITH_AS((x * 2.0).sum().backward(), "hook: refused", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::Engine::queue_callback([] {}),
+                       "queue_callback: only during a backward (from a hook or a node's backward)", tg::Error);
+}
