@@ -4,3 +4,4 @@
 #include "csv.hpp"
 #include "dataset.hpp"
 #include "idx.hpp"
+#include "sampler.hpp"

@@ -20,13 +20,7 @@ Tensor index_tensor(const std::vector<std::size_t>& indices) {
   return Tensor(std::vector<std::int64_t>(indices.begin(), indices.end()), {indices.size()});
 }
 
-// Fisher-Yates.
-std::vector<std::size_t> permutation(std::size_t n, Generator& generator) {
-  std::vector<std::size_t> order(n);
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[std::size_t(generator.integer(0, std::int64_t(i)))]);
-  return order;
-}
+std::vector<std::size_t> permutation(std::size_t n, Generator& generator) { return random_permutation(n, generator); }
 
 }  // namespace
 
@@ -190,8 +184,14 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, DataLoaderOptions optio
     : dataset_(std::move(dataset)), options_(std::move(options)) {
   TG_CHECK(dataset_ != nullptr, "DataLoader: the dataset is null");
   TG_CHECK(options_.batch_size() > 0, "DataLoader: batch_size must be positive");
-  order_.resize(dataset_->size());
-  std::iota(order_.begin(), order_.end(), std::size_t{0});
+  TG_CHECK(!(options_.sampler() && options_.shuffle()),
+           "DataLoader: a sampler and shuffle(true) exclude each other (the sampler decides the order)");
+  if (options_.sampler()) {
+    order_ = options_.sampler()->indices(dataset_->size());
+  } else {
+    order_.resize(dataset_->size());
+    std::iota(order_.begin(), order_.end(), std::size_t{0});
+  }
 }
 
 DataLoader::~DataLoader() {
@@ -204,13 +204,15 @@ DataLoader::Iterator DataLoader::begin() {
     prefetch_->running = false;
   }
   Generator generator = options_.generator();
-  if (options_.shuffle()) order_ = permutation(dataset_->size(), generator);
+  if (options_.sampler()) order_ = options_.sampler()->indices(dataset_->size());
+  else if (options_.shuffle()) order_ = permutation(dataset_->size(), generator);
   dataset_->set_epoch_seed(generator.next_u64());
   return Iterator(this, 0);
 }
 
 std::size_t DataLoader::size() const {
-  const std::size_t n = dataset_->size(), b = options_.batch_size();
+  const std::size_t b = options_.batch_size();
+  const std::size_t n = options_.sampler() ? options_.sampler()->size(dataset_->size()) : dataset_->size();
   return options_.drop_last() ? n / b : (n + b - 1) / b;
 }
 

@@ -14,6 +14,7 @@
 
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
+#include "sampler.hpp"
 
 namespace tg::data {
 
@@ -113,6 +114,10 @@ class DataLoaderOptions {
   // Prepare the next batch on a TBB task while the current one is used (training overlaps data
   // preparation). The batches are the same with or without it.
   DataLoaderOptions& prefetch(bool on) { prefetch_ = on; return *this; }
+  // The indices of each epoch come from the sampler (a DistributedSampler: this process's share);
+  // shuffle must then stay off.
+  DataLoaderOptions& sampler(std::shared_ptr<Sampler> s) { sampler_ = std::move(s); return *this; }
+  const std::shared_ptr<Sampler>& sampler() const { return sampler_; }
   bool prefetch() const { return prefetch_; }
   const Generator& generator() const { return generator_; }
   std::size_t batch_size() const { return batch_size_; }
@@ -123,6 +128,7 @@ class DataLoaderOptions {
   std::size_t batch_size_;
   bool shuffle_ = false, drop_last_ = false, prefetch_ = false;
   Generator generator_ = default_generator();
+  std::shared_ptr<Sampler> sampler_;
 };
 
 // Iterating over a DataLoader is one epoch. With shuffle, begin() draws a new order from the

@@ -91,10 +91,18 @@ BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options_in, std::string type_
 
 // ---- forward ------------------------------------------------------------------------------------
 
+void BatchNorm1d::set_sync(std::shared_ptr<const BatchNormSync> sync) {
+  sync_ = std::move(sync);
+  if (spatial_dims_ != 0) set_type_name(sync_ ? "SyncBatchNorm" : spatial_dims_ == 1 ? "BatchNorm1d" : "BatchNorm2d");
+}
+
 Tensor BatchNorm1d::forward(const Tensor& input) {
   const Shape& shape = input.shape();
-  const char* name = spatial_dims_ == 1 ? "BatchNorm1d" : "BatchNorm2d";
-  if (spatial_dims_ == 1)
+  const std::string& name = type_name();
+  if (spatial_dims_ == 0)
+    TG_CHECK(input.dim() >= 2, name, ": expected at least 2D input (got ", input.dim(), "D input ", shape_str(shape),
+             ")");
+  else if (spatial_dims_ == 1)
     TG_CHECK(input.dim() == 2 || input.dim() == 3, name, ": expected 2D or 3D input (got ", input.dim(), "D input ",
              shape_str(shape), ")");
   else
@@ -103,10 +111,11 @@ Tensor BatchNorm1d::forward(const Tensor& input) {
   const std::size_t channel_dim = channels_last && input.dim() >= 3 ? input.dim() - 1 : 1;
   TG_CHECK(std::int64_t(shape[channel_dim]) == options.num_features(), name, ": expected ",
            options.num_features(), " channels (num_features) at dim ", channel_dim, ", got input ", shape_str(shape));
-  if (channels_last && input.dim() == 4) {
+  if (channels_last && input.dim() >= 4) {
     // (N, H, W, C) is the (N, H·W, C) case of the kernel.
-    const auto n = std::int64_t(shape[0]), hw = std::int64_t(shape[1] * shape[2]), c = std::int64_t(shape[3]);
-    return reshape(forward_3d(reshape(input, {n, hw, c})), shape);
+    const auto n = std::int64_t(shape[0]), c = std::int64_t(shape[input.dim() - 1]);
+    const auto positions = std::int64_t(input.numel()) / std::max<std::int64_t>(1, n * c);
+    return reshape(forward_3d(reshape(input, {n, positions, c})), shape);
   }
   return forward_3d(input);
 }
@@ -114,7 +123,9 @@ Tensor BatchNorm1d::forward(const Tensor& input) {
 Tensor BatchNorm1d::forward_3d(const Tensor& input) {
   const bool channels_last = options.data_format() == "NHWC";
   BatchNormConfig config;
-  config.name = spatial_dims_ == 1 ? "BatchNorm1d" : "BatchNorm2d";
+  // A literal: the name outlives this layer in the graph's nodes.
+  config.name = sync_ ? "SyncBatchNorm" : spatial_dims_ == 2 ? "BatchNorm2d" : "BatchNorm1d";
+  config.sync = sync_;
   config.eps = options.eps();
   config.channels_last = channels_last;
   config.unbiased_running_var = options.running_var_unbiased();

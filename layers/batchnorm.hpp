@@ -16,6 +16,10 @@
 
 #include "module.hpp"
 
+namespace tg {
+class BatchNormSync;  // core/ops/normalization.hpp
+}
+
 namespace tg::nn {
 
 // How a MindSpore-style tensor starts: "ones", "zeros", "normal" (N(0, 0.01²), MindSpore's
@@ -141,13 +145,21 @@ class BatchNorm1d : public Module {
   const Tensor& moving_mean() const { return running_mean; }
   const Tensor& moving_variance() const { return running_var; }
 
+  // Batch statistics over every process of a data-parallel job instead of this process's batch
+  // alone (what SyncBatchNorm and tg::distributed::convert_sync_batchnorm set; the layer then
+  // prints as SyncBatchNorm). Null: this process's batch only.
+  void set_sync(std::shared_ptr<const BatchNormSync> sync);
+  bool is_sync() const { return sync_ != nullptr; }
+
  protected:
   // The 2-d layer is this one over (N, C, H·W): the same state, conventions and kernel.
+  // spatial_dims 0 takes input of any rank >= 2 (SyncBatchNorm).
   BatchNorm1d(const BatchNorm1dOptions& options, std::string type_name, std::size_t spatial_dims);
 
  private:
   Tensor forward_3d(const Tensor& input);  // (N, C, ...) or (N, L, C): the statistics and the kernel
   const std::size_t spatial_dims_;
+  std::shared_ptr<const BatchNormSync> sync_;
 };
 
 // BatchNorm2d, in either convention (the options are BatchNorm1d's: BatchNorm2dOptions(C) or

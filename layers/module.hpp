@@ -161,6 +161,7 @@ class Module {
  protected:
   Module() = default;  // the type name is then the C++ class name
   explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}
+  void set_type_name(std::string name) { type_name_ = std::move(name); }  // a layer that changes kind
 
  private:
   template <class M>

@@ -4,6 +4,7 @@
 #include "../core/xtensor.hpp"
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <zlib.h>
 
 #include "helpers.hpp"
@@ -297,4 +298,67 @@ TEST_CASE("the same seed gives the same batches with or without prefetching, wit
     break;
   }
   CHECK(epoch_of(loader).size() == 12);
+}
+
+TEST_CASE("DistributedSampler: PyTorch's partition over ranks, padded or dropped, reshuffled per epoch") {
+  using tg::data::DistributedSampler;
+  using tg::data::DistributedSamplerOptions;
+  for (std::size_t replicas : {1, 2, 3, 4}) {
+    for (std::size_t n : {0, 1, 5, 10, 11}) {
+      for (bool drop_last : {false, true}) {
+        for (bool shuffle : {false, true}) {
+          INFO("replicas " << replicas << " n " << n << " drop_last " << drop_last << " shuffle " << shuffle);
+          std::vector<std::size_t> seen;
+          const std::size_t per = drop_last ? n / replicas : (n + replicas - 1) / replicas;
+          for (std::size_t rank = 0; rank < replicas; ++rank) {
+            DistributedSampler sampler(replicas, rank, DistributedSamplerOptions().shuffle(shuffle).drop_last(drop_last).seed(4));
+            sampler.set_epoch(2);
+            const std::vector<std::size_t> mine = sampler.indices(n);
+            CHECK(mine.size() == per);
+            CHECK(sampler.size(n) == per);
+            seen.insert(seen.end(), mine.begin(), mine.end());
+            if (!shuffle && n > 0)  // every replicas-th index from position rank, wrapping to pad
+              for (std::size_t k = 0; k < mine.size(); ++k) CHECK(mine[k] == (rank + k * replicas) % n);
+          }
+          std::sort(seen.begin(), seen.end());
+          std::set<std::size_t> distinct(seen.begin(), seen.end());
+          for (std::size_t i : seen) CHECK(i < n);
+          // Without drop_last every sample is visited (a few twice, as padding); with it, none twice.
+          if (!drop_last) CHECK(distinct.size() == n);
+          else CHECK(distinct.size() == seen.size());
+        }
+      }
+    }
+  }
+  // The same epoch gives the same order on every rank's sampler; another epoch another order.
+  DistributedSampler a(2, 0), b(2, 1);
+  auto merged = [&] {
+    std::vector<std::size_t> v = a.indices(20), w = b.indices(20);
+    v.insert(v.end(), w.begin(), w.end());
+    return v;
+  };
+  const std::vector<std::size_t> epoch0 = merged();
+  a.set_epoch(1);
+  b.set_epoch(1);
+  CHECK(merged() != epoch0);
+  a.set_epoch(0);
+  b.set_epoch(0);
+  CHECK(merged() == epoch0);
+  CHECK_THROWS_WITH_AS(DistributedSampler(2, 2), "DistributedSampler: rank 2 is out of range for 2 replicas (ranks 0..1)",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(DistributedSampler(0, 0), "DistributedSampler: num_replicas must be positive, got 0", tg::Error);
+}
+
+TEST_CASE("DataLoader with a sampler: its indices, its length; shuffle excluded") {
+  const tg::data::TensorDataset data(tg::arange(0, 10).reshape({10, 1}), tg::arange(0, 10));
+  auto sampler = std::make_shared<tg::data::DistributedSampler>(3, 1, tg::data::DistributedSamplerOptions().shuffle(false));
+  tg::data::DataLoader loader(data, tg::data::DataLoaderOptions(2).sampler(sampler));
+  CHECK(loader.size() == 2);  // 4 samples: 1, 4, 7, and 0 as padding
+  std::vector<double> targets;
+  for (const tg::data::Batch& batch : loader)
+    for (double v : batch.target.to_vector<double>()) targets.push_back(v);
+  CHECK(targets == std::vector<double>{1, 4, 7, 0});
+  CHECK_THROWS_WITH_AS(tg::data::DataLoader(data, tg::data::DataLoaderOptions(2).sampler(sampler).shuffle(true)),
+                       "DataLoader: a sampler and shuffle(true) exclude each other (the sampler decides the order)",
+                       tg::Error);
 }

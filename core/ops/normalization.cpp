@@ -282,6 +282,11 @@ void channel_map(const Layout& l, T* out, Value&& value) {
 // mean = K + S/M, var = Q/M - (S/M)², with S = Σ(x - K), Q = Σ(x - K)².
 template <class T>
 void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, std::vector<double>& var) {
+  if (l.count() == 0) {  // an empty batch (a process of a synchronised batch_norm may have one)
+    mean.assign(l.channels, 0.0);
+    var.assign(l.channels, 0.0);
+    return;
+  }
   std::vector<double> shift(l.channels);
   for (std::size_t c = 0; c < l.channels; ++c) shift[c] = double(x[c * l.inner]);
   std::vector<double> s, q;
@@ -301,6 +306,42 @@ void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, st
     mean[c] = shift[c] + centre;
     var[c] = std::max(0.0, q[c] / m - centre * centre);
   }
+}
+
+// The statistics of every process's batch together: each process's count, mean and biased
+// variance are gathered and merged in process order with Chan et al.'s pairwise update
+//   n = n_a + n_b,  δ = μ_b - μ_a,  μ = μ_a + δ·n_b/n,  M2 = M2_a + M2_b + δ²·n_a·n_b/n
+// (M2 = n·var), which keeps the digits a Σx, Σx² formula would lose to a large mean. Returns the
+// total count.
+double synchronise_statistics(const BatchNormSync& sync, double local_count, std::vector<double>& mean,
+                              std::vector<double>& var) {
+  const std::size_t C = mean.size();
+  std::vector<double> mine(1 + 2 * C);
+  mine[0] = local_count;
+  for (std::size_t c = 0; c < C; ++c) {
+    mine[1 + c] = mean[c];
+    mine[1 + C + c] = var[c] * local_count;
+  }
+  const std::vector<double> all = sync.all_gather(mine);
+  TG_CHECK(all.size() % mine.size() == 0 && !all.empty(), "SyncBatchNorm: the processes gathered ", all.size(),
+           " values, not a multiple of ", mine.size(), " (do all processes have ", C, " channels?)");
+  double n = 0;
+  std::vector<double> m2(C, 0.0);
+  mean.assign(C, 0.0);
+  for (std::size_t r = 0; r < all.size() / mine.size(); ++r) {
+    const double* other = all.data() + r * mine.size();
+    const double n_b = other[0];
+    if (n_b == 0) continue;
+    const double total = n + n_b;
+    for (std::size_t c = 0; c < C; ++c) {
+      const double delta = other[1 + c] - mean[c];
+      mean[c] += delta * n_b / total;
+      m2[c] += other[1 + C + c] + delta * delta * n * n_b / total;
+    }
+    n = total;
+  }
+  for (std::size_t c = 0; c < C; ++c) var[c] = n > 0 ? m2[c] / n : 0.0;
+  return n;
 }
 
 template <class T>
@@ -328,10 +369,13 @@ void check_channel_tensor(const BatchNormConfig& config, const char* what, const
 // is large next to the spread or the batch is tiny, and loses most float32 digits there. With
 // running statistics μ and σ are constants: dx = A·g. One reduction pass gives Σg and Σg·(x - μ);
 // one more pass writes dx.
+// Synchronised (sync set, batch statistics): μ and σ are over all M values of every process, so
+// Σg and Σg·(x - μ) in dx are summed over every process too (M is then the total count); dγ and
+// dβ stay this process's own sums.
 template <class T>
 Grads batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Layout& l,
                           const std::vector<double>& mean, const std::vector<double>& inv_std, bool batch_stats,
-                          NeedsGrad needs) {
+                          const BatchNormSync* sync, double total_count, NeedsGrad needs) {
   const std::size_t C = l.channels;
   const T* g = grad.data<T>();
   const T* x = input.data<T>();
@@ -346,12 +390,21 @@ Grads batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
       sum_g, sum_g_centred);
   Grads grads(3);
   if (needs[0]) {
-    const double m = double(l.count());
+    const double m = total_count;
+    std::vector<double> all_g = sum_g, all_g_centred = sum_g_centred;
+    if (sync && batch_stats) {
+      std::vector<double> both(2 * C);
+      std::copy(sum_g.begin(), sum_g.end(), both.begin());
+      std::copy(sum_g_centred.begin(), sum_g_centred.end(), both.begin() + std::ptrdiff_t(C));
+      sync->all_reduce_sum(both);
+      std::copy(both.begin(), both.begin() + std::ptrdiff_t(C), all_g.begin());
+      std::copy(both.begin() + std::ptrdiff_t(C), both.end(), all_g_centred.begin());
+    }
     std::vector<double> a(C), b(C), g_mean(C);
     for (std::size_t c = 0; c < C; ++c) {
       a[c] = gamma[c] * inv_std[c];
-      b[c] = batch_stats ? -a[c] * inv_std[c] * inv_std[c] * sum_g_centred[c] / m : 0.0;
-      g_mean[c] = batch_stats ? sum_g[c] / m : 0.0;
+      b[c] = batch_stats ? -a[c] * inv_std[c] * inv_std[c] * all_g_centred[c] / m : 0.0;
+      g_mean[c] = batch_stats ? all_g[c] / m : 0.0;
     }
     xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
     if (batch_stats)
@@ -399,10 +452,11 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   check_channel_tensor(config, "running_mean", running_mean, C, input.dtype());
   check_channel_tensor(config, "running_var", running_var, C, input.dtype());
   const bool batch_stats = config.use_batch_stats;
-  if (batch_stats) {
+  const BatchNormSync* sync = batch_stats ? config.sync.get() : nullptr;
+  if (batch_stats && !sync) {
     TG_CHECK(l.count() > 1, config.name, ": Expected more than 1 value per channel when training, got input size ",
              shape_str(shape));
-  } else {
+  } else if (!batch_stats) {
     TG_CHECK(running_mean.defined() && running_var.defined(), config.name,
              ": running_mean and running_var are required to normalise with running statistics");
   }
@@ -419,13 +473,19 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
       var = to_doubles<T>(running_var);
     }
   });
+  double total_count = double(l.count());
+  if (sync) {
+    total_count = synchronise_statistics(*sync, total_count, mean, var);
+    TG_CHECK(total_count > 1, config.name, ": Expected more than 1 value per channel when training, got ",
+             total_count, " over all processes (this one's input ", shape_str(shape), ")");
+  }
   std::vector<double> inv_std(C);
   for (std::size_t c = 0; c < C; ++c) inv_std[c] = 1.0 / std::sqrt(var[c] + config.eps);
 
   if (config.update_running) {
     // running = (1 - momentum)·running + momentum·batch, the variance unbiased by n/(n-1) unless
     // the MindSpore-CPU behaviour (biased) is asked for.
-    const double n = double(l.count());
+    const double n = total_count;
     const double correction = config.unbiased_running_var ? n / (n - 1) : 1.0;
     NoGradGuard no_grad;
     Tensor rm = running_mean, rv = running_var;
@@ -454,10 +514,11 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   });
 
   return record(config.name, out, {input, weight, bias}, {input, weight},
-                [input, weight, l, mean, inv_std, batch_stats, name = config.name](const Tensor& grad,
-                                                                                  NeedsGrad needs) -> Grads {
+                [input, weight, l, mean, inv_std, batch_stats, name = config.name,
+                 sync = sync ? config.sync : nullptr, total_count](const Tensor& grad, NeedsGrad needs) -> Grads {
                   return dispatch_floating(grad.dtype(), name, [&]<class T>() {
-                    return batch_norm_backward<T>(grad, input, weight, l, mean, inv_std, batch_stats, needs);
+                    return batch_norm_backward<T>(grad, input, weight, l, mean, inv_std, batch_stats, sync.get(),
+                                                  total_count, needs);
                   });
                 });
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "../tensor.hpp"
@@ -14,6 +15,20 @@ namespace tg {
 Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normalized_shape,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), double eps = 1e-5);
 
+// How batch_norm shares its statistics with the other processes of a data-parallel job
+// (SyncBatchNorm; tg::distributed implements it over MPI). With batch statistics it is called
+// once in the forward (an all_gather of each process's count, mean and centred sum of squares,
+// combined in process order) and once in the backward (an all_reduce_sum of Σg and Σg·(x - μ)),
+// on every process, so every process must run the same batch_norm calls.
+class BatchNormSync {
+ public:
+  virtual ~BatchNormSync() = default;
+  // Every process's `values` (the same length on each), concatenated in process order.
+  virtual std::vector<double> all_gather(const std::vector<double>& values) const = 0;
+  // The element-wise sum over processes, in place.
+  virtual void all_reduce_sum(std::vector<double>& values) const = 0;
+};
+
 // Everything batch_norm needs besides its tensors; BatchNorm1d fills it from either convention.
 struct BatchNormConfig {
   const char* name = "batch_norm";  // the op or layer named in errors
@@ -23,6 +38,9 @@ struct BatchNormConfig {
   double eps = 1e-5;
   bool channels_last = false;       // 3-D input is (N, L, C) instead of (N, C, L)
   bool unbiased_running_var = true; // running_var gets the n/(n-1) variance (PyTorch, MindSpore GPU/Ascend)
+  // Set: batch statistics over every process's batch (which may differ in size, even be empty);
+  // the weight and bias gradients stay per process (DistributedDataParallel averages them).
+  std::shared_ptr<const BatchNormSync> sync;
 };
 
 // Batch normalisation of (N, C, d1, d2, ...) input of any rank >= 2 (or (N, L, C) with
