@@ -58,8 +58,12 @@ class DistributedDataParallel : public nn::Module {
  public:
   // The module is registered as "module", so state_dict() keys read "module.<name>" as in PyTorch.
   explicit DistributedDataParallel(std::shared_ptr<nn::Module> module, DistributedDataParallelOptions options = {});
+  // A module that lives elsewhere (it must outlive this wrapper), or one moved in.
+  explicit DistributedDataParallel(nn::Module& module, DistributedDataParallelOptions options = {})
+      : DistributedDataParallel(std::shared_ptr<nn::Module>(&module, [](nn::Module*) {}), options) {}
   template <class M>
-    requires std::is_base_of_v<nn::Module, std::decay_t<M>> && (!std::is_same_v<std::decay_t<M>, DistributedDataParallel>)
+    requires std::is_base_of_v<nn::Module, std::decay_t<M>> && (!std::is_lvalue_reference_v<M>) &&
+             (!std::is_same_v<std::decay_t<M>, DistributedDataParallel>)
   explicit DistributedDataParallel(M&& module, DistributedDataParallelOptions options = {})
       : DistributedDataParallel(std::shared_ptr<nn::Module>(std::make_shared<std::decay_t<M>>(std::forward<M>(module))),
                                 options) {}

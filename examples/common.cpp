@@ -1,5 +1,9 @@
 #include "common.hpp"
 
+#ifdef TAPEGRAD_HAS_MPI
+#include "distributed/distributed.hpp"
+#endif
+
 #include <algorithm>
 #include <filesystem>
 
@@ -24,8 +28,8 @@ void apply(const TrainOptions& o) {
   if (o.threads > 0) tg::set_num_threads(o.threads);
 }
 
-Progress::Progress(int epoch, int epochs, std::size_t steps)
-    : epoch_(epoch), epochs_(epochs), steps_(steps), terminal_(isatty(fileno(stdout)) != 0),
+Progress::Progress(int epoch, int epochs, std::size_t steps, bool quiet)
+    : epoch_(epoch), epochs_(epochs), steps_(steps), terminal_(!quiet && isatty(fileno(stdout)) != 0), quiet_(quiet),
       start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 void Progress::step(double loss) {
@@ -45,6 +49,7 @@ void Progress::step(double loss) {
 }
 
 void Progress::finish(const std::string& summary) {
+  if (quiet_) return;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (terminal_) std::printf("\r\033[K");  // clear the bar
   std::printf("epoch %3d/%d  loss %.4f  %s  (%.1f s)\n", epoch_, epochs_, mean_loss(), summary.c_str(), elapsed);
@@ -132,5 +137,97 @@ std::string percent(double fraction) {
   std::snprintf(buffer, sizeof buffer, "%.1f%%", 100.0 * fraction);
   return buffer;
 }
+
+}  // namespace examples
+
+namespace examples {
+
+#ifdef TAPEGRAD_HAS_MPI
+struct Parallel::State {
+  std::unique_ptr<tg::distributed::Session> session;
+  std::shared_ptr<tg::data::DistributedSampler> sampler;
+  std::unique_ptr<tg::distributed::DistributedDataParallel> ddp;
+};
+#else
+struct Parallel::State {};
+#endif
+
+Parallel::Parallel(CLI::App& app) : state_(std::make_unique<State>()) {
+  app.add_flag("--distributed", on_,
+               "Data-parallel over the processes of mpirun -np N (DistributedDataParallel + SyncBatchNorm)");
+}
+
+Parallel::~Parallel() = default;
+
+#ifdef TAPEGRAD_HAS_MPI
+void Parallel::start(TrainOptions& o) {
+  if (!on_) return;
+  state_->session = std::make_unique<tg::distributed::Session>();
+  if (o.threads == 0) o.threads = 1;  // the processes share the cores
+}
+int Parallel::rank() const { return on_ ? tg::distributed::rank() : 0; }
+
+tg::data::DataLoaderOptions Parallel::loader_options(std::size_t batch_size) {
+  if (!on_) return tg::data::DataLoaderOptions(batch_size).shuffle(true);
+  state_->sampler = std::make_shared<tg::data::DistributedSampler>(std::size_t(tg::distributed::world_size()),
+                                                                   std::size_t(tg::distributed::rank()));
+  return tg::data::DataLoaderOptions(batch_size).sampler(state_->sampler);
+}
+
+void Parallel::set_epoch(int epoch) {
+  if (state_->sampler) state_->sampler->set_epoch(std::uint64_t(epoch));
+}
+
+tg::nn::Module& Parallel::wrap(tg::nn::Module& model) {
+  if (!on_) return model;
+  tg::distributed::convert_sync_batchnorm(model);
+  state_->ddp = std::make_unique<tg::distributed::DistributedDataParallel>(model);
+  return *state_->ddp;
+}
+
+double Parallel::mean(double value) const {
+  if (!on_) return value;
+  tg::Tensor t = tg::full({1}, value, tg::kFloat64);
+  tg::distributed::all_reduce(t, tg::distributed::ReduceOp::Mean);
+  return t.item();
+}
+
+double Parallel::accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels,
+                          std::size_t batch_size) const {
+  if (!on_) return examples::accuracy(model, inputs, labels, batch_size);
+  const std::size_t n = inputs.shape()[0], world = std::size_t(tg::distributed::world_size());
+  const std::size_t me = std::size_t(tg::distributed::rank());
+  const std::size_t first = n * me / world, last = n * (me + 1) / world;
+  double right = 0;
+  if (last > first) {
+    const auto length = std::int64_t(last - first);
+    right = examples::accuracy(model, inputs.narrow(0, std::int64_t(first), length),
+                               labels.narrow(0, std::int64_t(first), length), batch_size) *
+            double(last - first);
+  }
+  tg::Tensor t = tg::full({1}, right, tg::kFloat64);
+  tg::distributed::all_reduce(t);
+  return t.item() / double(n);
+}
+#else
+void Parallel::start(TrainOptions&) {
+  if (on_) {
+    std::fprintf(stderr, "--distributed: this build has no MPI (apt-get install libopenmpi-dev openmpi-bin, then "
+                         "configure again)\n");
+    std::exit(1);
+  }
+}
+int Parallel::rank() const { return 0; }
+tg::data::DataLoaderOptions Parallel::loader_options(std::size_t batch_size) {
+  return tg::data::DataLoaderOptions(batch_size).shuffle(true);
+}
+void Parallel::set_epoch(int) {}
+tg::nn::Module& Parallel::wrap(tg::nn::Module& model) { return model; }
+double Parallel::mean(double value) const { return value; }
+double Parallel::accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels,
+                          std::size_t batch_size) const {
+  return examples::accuracy(model, inputs, labels, batch_size);
+}
+#endif
 
 }  // namespace examples

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,12 +31,14 @@ void add_train_options(CLI::App& app, TrainOptions& o);
 void apply(const TrainOptions& o);
 
 // One epoch's progress: a bar with ETA redrawn in place on a terminal; nothing until the epoch's
-// summary line when the output is a file or a pipe.
+// summary line when the output is a file or a pipe; nothing at all when quiet (the ranks of a
+// distributed run other than 0).
 class Progress {
  public:
-  Progress(int epoch, int epochs, std::size_t steps);
+  Progress(int epoch, int epochs, std::size_t steps, bool quiet = false);
   void step(double loss);
   double mean_loss() const { return steps_done_ ? loss_sum_ / double(steps_done_) : 0.0; }
+  void set_mean_loss(double loss) { loss_sum_ = loss * double(steps_done_); }  // e.g. the mean over ranks
   // Prints "epoch  3/20  loss 0.1234  <summary>  (1.2 s)".
   void finish(const std::string& summary);
 
@@ -43,7 +46,7 @@ class Progress {
   int epoch_, epochs_;
   std::size_t steps_, steps_done_ = 0;
   double loss_sum_ = 0;
-  bool terminal_;
+  bool terminal_, quiet_;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
@@ -87,6 +90,37 @@ tg::Tensor predict(tg::nn::Module& model, const tg::Tensor& inputs);
 // Fraction of `labels` that predict() gets right, `batch_size` inputs at a time (0: all at once;
 // a CNN's activations for 10,000 images at once would take gigabytes).
 double accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels, std::size_t batch_size = 0);
+
+// --distributed: data-parallel training over the processes of `mpirun -np N` (tg::distributed;
+// the examples have it when the build found MPI). Each process trains on its own share of every
+// epoch (DistributedSampler; --batch-size is per process, as in PyTorch), the model is wrapped in
+// DistributedDataParallel with its BatchNorm layers turned into SyncBatchNorm, the loss and
+// accuracy printed are reduced over processes, and only rank 0 prints and writes files.
+// Without the flag nothing changes.
+class Parallel {
+ public:
+  explicit Parallel(CLI::App& app);  // adds --distributed
+  ~Parallel();
+  // After parsing: starts MPI, and one thread per process unless --threads says otherwise.
+  void start(TrainOptions& o);
+  bool on() const { return on_; }
+  int rank() const;
+  bool is_main() const { return rank() == 0; }
+  // Loader options: this process's share in a new order each epoch, or shuffle(true).
+  tg::data::DataLoaderOptions loader_options(std::size_t batch_size);
+  void set_epoch(int epoch);  // reshuffles the shares (the same on every process)
+  // The module to train: `model` itself, or a DistributedDataParallel around it.
+  tg::nn::Module& wrap(tg::nn::Module& model);
+  double mean(double value) const;  // over processes
+  // accuracy() over the processes: each takes its slice of the inputs, the counts are summed.
+  double accuracy(tg::nn::Module& model, const tg::Tensor& inputs, const tg::Tensor& labels,
+                  std::size_t batch_size = 0) const;
+
+ private:
+  bool on_ = false;
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // Where Debian's dataset-fashion-mnist puts Fashion-MNIST ("" when the package is not installed).
 std::string fashion_mnist_dir();

@@ -15,7 +15,9 @@ int main(int argc, char** argv) {
   std::string path = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz";
   examples::add_train_options(app, o);
   app.add_option("--data", path, "digits.csv.gz (64 pixel columns 0..16, then the label)")->capture_default_str();
+  examples::Parallel parallel(app);
   CLI11_PARSE(app, argc, argv);
+  parallel.start(o);
   if (!std::filesystem::exists(path)) {
     std::fprintf(stderr,
                  "digits: %s not found.\nInstall it with `apt-get install python3-sklearn` (it ships "
@@ -30,24 +32,29 @@ int main(int argc, char** argv) {
   const std::size_t n_test = all.size() / 5;
   const auto split = tg::data::random_split(all, {all.size() - n_test, n_test});  // fixed 80/20 by --seed
   const tg::data::TensorDataset &train = split[0], &test = split[1];
-  tg::data::DataLoader loader(train, tg::data::DataLoaderOptions(o.batch_size).shuffle(true));
+  tg::data::DataLoader loader(train, parallel.loader_options(o.batch_size));
 
   nn::Sequential model(nn::Linear(64, 128), nn::BatchNorm1d(128), nn::ReLU(),
                        nn::Linear(128, 64), nn::BatchNorm1d(64), nn::ReLU(), nn::Linear(64, 10));
   tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(o.lr));
   int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer, nullptr);
-  examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "train_accuracy", "test_accuracy"});
+  tg::nn::Module& trained = parallel.wrap(model);  // the model, or DistributedDataParallel around it
+  examples::MetricsCsv metrics(parallel.is_main() ? o.metrics_csv : "",
+                               {"epoch", "loss", "train_accuracy", "test_accuracy"});
 
   for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
-    examples::Progress progress(epoch, o.epochs, loader.size());
-    examples::train_epoch(model, optimizer, loader, progress,
+    examples::Progress progress(epoch, o.epochs, loader.size(), !parallel.is_main());
+    parallel.set_epoch(epoch);
+    examples::train_epoch(trained, optimizer, loader, progress,
                           [](const tg::Tensor& logits, const tg::Tensor& labels) { return tg::cross_entropy(logits, labels); });
-    const double train_accuracy = examples::accuracy(model, train.inputs(), train.targets());
-    const double test_accuracy = examples::accuracy(model, test.inputs(), test.targets());
+    progress.set_mean_loss(parallel.mean(progress.mean_loss()));
+    const double train_accuracy = parallel.accuracy(model, train.inputs(), train.targets());
+    const double test_accuracy = parallel.accuracy(model, test.inputs(), test.targets());
     progress.finish("train " + examples::percent(train_accuracy) + "  test " + examples::percent(test_accuracy));
     metrics.row({double(epoch), progress.mean_loss(), train_accuracy, test_accuracy});
-    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
+    if (!o.save.empty() && parallel.is_main()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
   }
+  if (!parallel.is_main()) return 0;  // rank 0 reports
 
   // Rows: true digit; columns: predicted digit.
   const tg::Tensor predicted = examples::predict(model, test.inputs());

@@ -16,7 +16,9 @@ int main(int argc, char** argv) {
   std::size_t limit = 0;
   examples::add_train_options(app, o);
   examples::add_mnist_options(app, dir, limit);
+  examples::Parallel parallel(app);
   CLI11_PARSE(app, argc, argv);
+  parallel.start(o);
 
   auto load = [&](bool train_split) {
     try {
@@ -32,23 +34,27 @@ int main(int argc, char** argv) {
   };
   const tg::data::TensorDataset train = load(true), test = load(false);
   examples::apply(o);
-  tg::data::DataLoader loader(train, tg::data::DataLoaderOptions(o.batch_size).shuffle(true));
+  tg::data::DataLoader loader(train, parallel.loader_options(o.batch_size));
 
   nn::Sequential model(nn::Linear(784, 256), nn::BatchNorm1d(256), nn::ReLU(),
                        nn::Linear(256, 128), nn::BatchNorm1d(128), nn::ReLU(), nn::Linear(128, 10));
   tg::optim::Adam optimizer(model.parameters(), tg::optim::AdamOptions(o.lr));
   int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer, nullptr);
-  examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "test_accuracy"});
+  tg::nn::Module& trained = parallel.wrap(model);  // the model, or DistributedDataParallel around it
+  examples::MetricsCsv metrics(parallel.is_main() ? o.metrics_csv : "", {"epoch", "loss", "test_accuracy"});
 
+  double test_accuracy = parallel.accuracy(model, test.inputs(), test.targets());
   for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
-    examples::Progress progress(epoch, o.epochs, loader.size());
-    examples::train_epoch(model, optimizer, loader, progress,
+    examples::Progress progress(epoch, o.epochs, loader.size(), !parallel.is_main());
+    parallel.set_epoch(epoch);
+    examples::train_epoch(trained, optimizer, loader, progress,
                           [](const tg::Tensor& logits, const tg::Tensor& labels) { return tg::cross_entropy(logits, labels); });
-    const double test_accuracy = examples::accuracy(model, test.inputs(), test.targets());
+    progress.set_mean_loss(parallel.mean(progress.mean_loss()));
+    test_accuracy = parallel.accuracy(model, test.inputs(), test.targets());
     progress.finish("test " + examples::percent(test_accuracy));
     metrics.row({double(epoch), progress.mean_loss(), test_accuracy});
-    if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
+    if (!o.save.empty() && parallel.is_main()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
   }
-  std::printf("test accuracy %s\n", examples::percent(examples::accuracy(model, test.inputs(), test.targets())).c_str());
+  if (parallel.is_main()) std::printf("test accuracy %s\n", examples::percent(test_accuracy).c_str());
   return 0;
 }
