@@ -143,25 +143,25 @@ void accumulate_leaf(TensorImpl& leaf, Tensor grad) {
   leaf.grad = sole_owner ? grad.impl() : grad.clone().impl();
 }
 
-// The leaves with post-accumulate hooks that one backward reaches, each with the number of edges
-// still to run into it; the hooks fire when that number reaches zero. Empty (and free) when no
-// leaf has a hook.
+// The leaves with post-accumulate hooks that one backward reaches: each counts, in its GradHooks,
+// the edges of this backward still to run into it, and its hooks fire when that reaches zero.
+// Nothing is done for leaves without hooks.
 class LeafHooks {
  public:
+  explicit LeafHooks(std::uint64_t pass) : pass_(pass) {}
   void count(const Edge& edge) {
-    if (!edge.leaf || !edge.leaf->grad_hooks || edge.leaf->grad_hooks->hooks.empty()) return;
-    for (Pending& p : pending_)
-      if (p.leaf == edge.leaf.get()) {
-        ++p.edges;
-        return;
-      }
-    pending_.push_back({edge.leaf.get(), 1});
+    GradHooks* hooks = hooked(edge);
+    if (!hooks) return;
+    if (hooks->pass != pass_) {
+      hooks->pass = pass_;
+      hooks->pending_edges = 0;
+    }
+    ++hooks->pending_edges;
   }
-  // One edge into `leaf` has run (it may have carried no gradient).
+  // One edge into the leaf has run (it may have carried no gradient).
   void done(const Edge& edge) {
-    if (pending_.empty() || !edge.leaf || !edge.leaf->grad_hooks) return;
-    for (Pending& p : pending_)
-      if (p.leaf == edge.leaf.get() && --p.edges == 0) fire(edge.leaf);
+    GradHooks* hooks = hooked(edge);
+    if (hooks && hooks->pass == pass_ && --hooks->pending_edges == 0) fire(edge.leaf);
   }
   static void fire(const std::shared_ptr<TensorImpl>& leaf) {
     if (!leaf->grad) return;  // no path carried a gradient here
@@ -171,11 +171,11 @@ class LeafHooks {
   }
 
  private:
-  struct Pending {
-    TensorImpl* leaf;
-    std::size_t edges;
-  };
-  std::vector<Pending> pending_;
+  static GradHooks* hooked(const Edge& edge) {
+    if (!edge.leaf || !edge.leaf->grad_hooks || edge.leaf->grad_hooks->hooks.empty()) return nullptr;
+    return edge.leaf->grad_hooks.get();
+  }
+  std::uint64_t pass_;
 };
 
 // Marks the thread as inside a backward and runs the queued callbacks at its end (drops them
@@ -238,7 +238,7 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
   const std::uint64_t mark = backward_pass.fetch_add(1) + 1;
   std::vector<Node*> order;
   std::vector<Node*> pending{root_node.get()};
-  LeafHooks leaf_hooks;
+  LeafHooks leaf_hooks(mark);
   root_node->visit_mark_ = mark;
   while (!pending.empty()) {
     Node* node = pending.back();

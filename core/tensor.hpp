@@ -38,6 +38,9 @@ struct ArrayOf;
 struct GradHooks {
   std::vector<std::pair<std::uint64_t, std::function<void(Tensor&)>>> hooks;
   std::uint64_t next_id = 0;
+  // The engine's count of edges still to run into this leaf, for the backward numbered `pass`.
+  std::uint64_t pass = 0;
+  std::size_t pending_edges = 0;
 };
 
 struct TensorImpl {
