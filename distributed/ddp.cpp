@@ -34,14 +34,13 @@ struct DistributedDataParallel::State {
   std::vector<bool> ready;        // per parameter, in this backward
   std::vector<bool> used;         // per parameter, found in the last forward's graph (find_unused)
   std::size_t next_bucket = 0;    // buckets start in index order
+  int world_size = 1;
   bool in_backward = false;
   bool no_sync = false;
   CommunicationStats stats;
 };
 
 namespace {
-
-std::size_t numel_of(const Tensor& t) { return t.numel(); }
 
 // Every leaf the graph of `output` reaches.
 std::unordered_set<const TensorImpl*> reachable_leaves(const Tensor& output) {
@@ -75,6 +74,7 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
            options_.bucket_cap_mb());
   register_module("module", module_);
   State& s = *state_;
+  s.world_size = world_size();
   for (const auto& [name, p] : module_->named_parameters())
     if (p.requires_grad()) {
       s.parameters.push_back(p);
@@ -106,7 +106,7 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
   s.slot_of.resize(s.parameters.size());
   for (std::size_t k = s.parameters.size(); k-- > 0;) {
     const Tensor& p = s.parameters[k];
-    const std::size_t bytes = numel_of(p) * dtype_size(p.dtype());
+    const std::size_t bytes = p.numel() * dtype_size(p.dtype());
     if (s.buckets.empty() || s.buckets.back().dtype != p.dtype() ||
         (s.buckets.back().numel > 0 && (s.buckets.back().numel * dtype_size(p.dtype()) + bytes) > cap))
       s.buckets.push_back({p.dtype(), {}, {}, 0, Tensor(), 0, MPI_REQUEST_NULL});
@@ -115,7 +115,7 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
     s.slot_of[k] = b.parameters.size();
     b.parameters.push_back(k);
     b.offsets.push_back(b.numel);
-    b.numel += numel_of(p);
+    b.numel += p.numel();
   }
   for (State::Bucket& b : s.buckets) b.buffer = zeros({b.numel}, b.dtype);
   s.ready.assign(s.parameters.size(), false);
@@ -165,7 +165,7 @@ DistributedDataParallel::NoSync::~NoSync() { ddp_.state_->no_sync = previous_; }
 
 void DistributedDataParallel::on_gradient_ready(std::size_t parameter) {
   State& s = *state_;
-  if (s.no_sync || !is_initialized()) return;
+  if (s.no_sync || s.world_size == 1) return;  // nothing to average in a world of one
   auto mark_ready = [&](std::size_t k) {
     if (s.ready[k]) return;
     s.ready[k] = true;
@@ -177,7 +177,7 @@ void DistributedDataParallel::on_gradient_ready(std::size_t parameter) {
       if (grad.defined())
         std::copy(grad.data<T>(), grad.data<T>() + grad.numel(), into);
       else
-        std::fill(into, into + numel_of(s.parameters[k]), T(0));
+        std::fill(into, into + s.parameters[k].numel(), T(0));
     });
     --b.pending;
   };
@@ -250,7 +250,9 @@ void DistributedDataParallel::finish_backward() {
       dispatch_floating(b.dtype, "DistributedDataParallel", [&]<class T>() {
         const T* sum = b.buffer.data<T>() + b.offsets[slot];
         T* out = grad.mutable_data<T>();
-        for (std::size_t i = 0; i < grad.numel(); ++i) out[i] = T(sum[i] / T(n));
+        const std::size_t count = grad.numel();
+        const T divisor = T(n);
+        for (std::size_t i = 0; i < count; ++i) out[i] = sum[i] / divisor;  // PyTorch divides, too
       });
     }
   ++s.stats.steps;

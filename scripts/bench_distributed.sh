@@ -11,6 +11,8 @@ bash "$root/scripts/deps.sh" libbenchmark-dev
 cmake --preset bench -S "$root" >/dev/null
 cmake --build "$root/build/bench" -j "$(nproc)" --target ddp_bench >/dev/null
 bin="$root/build/bench/bench/ddp_bench"
+echo "| processes | bucket (count) | SyncBatchNorm | step ms | compute ms (no_sync) | samples/s | all-reduce alone ms | not hidden ms | overlapped | DDP's wait ms |"
+echo "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 mpirun -np 1 "$bin" "$@"
 for args in "--bucket-mb 25" "--bucket-mb 0.25" "--bucket-mb 0.25 --sync-bn"; do
   # shellcheck disable=SC2086
