@@ -89,10 +89,16 @@ struct OpCase {
 
 std::vector<OpCase> op_cases() {
   static const tg::Tensor row_weight_small = tg::randn({64}), row_weight_large = tg::randn({1024});
+  static const tg::Tensor channel_weight = tg::randn({8, 1});
   auto row = [](const tg::Tensor& x) { return x.size(-1) == 64 ? row_weight_small : row_weight_large; };
   return {
       {"add", [](const tg::Tensor& x) { return x + x; }},
       {"mul_row", [row](const tg::Tensor& x) { return x * row(x); }},
+      // (n/8, 8, n) times a (8, 1) weight that requires grad: its gradient sums dims 0 and 2.
+      {"mul_channel", [](const tg::Tensor& x) {
+         static tg::Tensor w = channel_weight.clone().set_requires_grad();
+         return x.reshape({-1, 8, std::int64_t(x.size(-1))}) * w;
+       }},
       {"div", [](const tg::Tensor& x) { return x / (x * x + 1.0); }},
       {"exp", [](const tg::Tensor& x) { return tg::exp(x); }},
       {"relu", [](const tg::Tensor& x) { return tg::relu(x); }},

@@ -92,11 +92,16 @@ struct OpCase {
 
 std::vector<OpCase> op_cases() {
   static const torch::Tensor row_weight_small = torch::randn({64}), row_weight_large = torch::randn({1024});
+  static const torch::Tensor channel_weight = torch::randn({8, 1});
   auto row = [](const torch::Tensor& x) { return x.size(-1) == 64 ? row_weight_small : row_weight_large; };
   namespace F = torch::nn::functional;
   return {
       {"add", [](const torch::Tensor& x) { return x + x; }},
       {"mul_row", [row](const torch::Tensor& x) { return x * row(x); }},
+      {"mul_channel", [](const torch::Tensor& x) {
+         static torch::Tensor w = channel_weight.clone().requires_grad_();
+         return x.reshape({-1, 8, x.size(-1)}) * w;
+       }},
       {"div", [](const torch::Tensor& x) { return x / (x * x + 1.0); }},
       {"exp", [](const torch::Tensor& x) { return torch::exp(x); }},
       {"relu", [](const torch::Tensor& x) { return torch::relu(x); }},

@@ -278,3 +278,43 @@ TEST_CASE("max/min over rows: the first extreme, NaN first, ties, infinities, ev
     }
   }
 }
+
+TEST_CASE("sum over any set of dims, in one pass for up to two runs of reduced dims, matches a plain loop") {
+  // Every subset of dims of shapes of rank 1..5 (sizes 1, 2, 3 and 0), float32 and float64,
+  // against a double loop over the input: the runs merge, pad and split correctly.
+  const std::vector<tg::Shape> shapes = {{3},          {2, 3},       {3, 1, 2},       {2, 3, 2, 3},
+                                         {3, 2, 1, 2, 3}, {2, 1, 3, 2, 2}, {2, 0, 3}, {1, 1, 1}};
+  for (const tg::Shape& shape : shapes) {
+    const std::size_t rank = shape.size();
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      tg::manual_seed(1);
+      const Tensor a = tg::randn(shape, dtype);
+      const std::vector<double> x = a.to_vector<double>();
+      for (std::size_t mask = 1; mask < (1u << rank); ++mask) {
+        std::vector<std::int64_t> dims;
+        for (std::size_t d = 0; d < rank; ++d)
+          if (mask & (1u << d)) dims.push_back(std::int64_t(d));
+        INFO("shape " << tg::shape_str(shape) << " dims mask " << mask << " " << tg::dtype_name(dtype));
+        const Tensor s = tg::sum(a, dims, true);
+        // Reference: every input element added into its output position.
+        tg::Shape out_shape = shape;
+        for (std::int64_t d : dims) out_shape[std::size_t(d)] = 1;
+        std::size_t out_numel = 1;
+        for (std::size_t v : out_shape) out_numel *= v;
+        std::vector<double> expected(out_numel, 0.0);
+        for (std::size_t flat = 0; flat < x.size(); ++flat) {
+          std::size_t rest = flat, out_index = 0, out_stride = 1;
+          for (std::size_t d = rank; d-- > 0;) {
+            const std::size_t i = rest % shape[d];
+            rest /= shape[d];
+            if (out_shape[d] != 1) out_index += i * out_stride;
+            out_stride *= out_shape[d];
+          }
+          expected[out_index] += x[flat];
+        }
+        CHECK(s.shape() == out_shape);
+        check_close(s, expected, dtype == tg::kFloat32 ? 1e-5 : 1e-12);
+      }
+    }
+  }
+}

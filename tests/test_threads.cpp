@@ -41,7 +41,10 @@ Results run_model() {
   tg::sum(gru_out * gru_out).backward();
   return {{loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
            tg::sum(tg::reshape(big, {1000, 3000}), {1}), row_loss, rows, logits.grad(), ln_weight.grad(), cnn_out,
-           images.grad(), cnn.parameters()[0].grad(), gru_out, sequence.grad(), gru.parameters()[1].grad()}};
+           images.grad(), cnn.parameters()[0].grad(), gru_out, sequence.grad(), gru.parameters()[1].grad(),
+           // Sums over two separate runs of dims (one pass): rows of the (a, c) outputs split.
+           tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 2}), tg::sum(tg::reshape(big, {4, 30, 50, 25, 20}), {1, 3}),
+           tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1})}};
 }
 
 }  // namespace

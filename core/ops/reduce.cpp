@@ -78,6 +78,55 @@ void sum_dim(const T* x, const kernels::ReduceLayout& l, T* out) {
                       });
 }
 
+// The input's dims merged into alternating runs of kept and reduced dims (size-1 dims dropped):
+// a (N, C, H, W) summed over {0, 2, 3} is [R N][K C][R H·W]. Reducing a whole run at once is one
+// pass where a dim at a time would be one pass per dim.
+struct Runs {
+  std::vector<std::size_t> sizes;
+  std::vector<bool> reduced;
+};
+
+Runs merge_runs(const Shape& shape, const std::vector<std::size_t>& dims) {
+  Runs runs;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    const bool r = std::find(dims.begin(), dims.end(), d) != dims.end();
+    if (!runs.sizes.empty() && runs.reduced.back() == r) {
+      runs.sizes.back() *= shape[d];
+    } else {
+      runs.sizes.push_back(shape[d]);
+      runs.reduced.push_back(r);
+    }
+  }
+  return runs;
+}
+
+// out[a][c][e] = Σ_b Σ_d x[a][b][c][d][e] over the runs [K a][R b][K c][R d][K e] (any of them
+// may be 1): two reduced runs in one pass. Each output row out[a][c][:] is one task's, summed in
+// double in (b, d) order, so the bits never depend on the thread count.
+template <class T>
+void sum_two_runs(const T* x, std::size_t a, std::size_t b, std::size_t c, std::size_t d, std::size_t e, T* out) {
+  const std::size_t rows = a * c, work = b * d * e;
+  parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, work)),
+                      [&](std::size_t first, std::size_t last) {
+    std::vector<double> acc(e);
+    for (std::size_t row = first; row < last; ++row) {
+      const std::size_t ia = row / c, ic = row % c;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (std::size_t ib = 0; ib < b; ++ib) {
+        const T* block = x + ((ia * b + ib) * c + ic) * d * e;  // x[ia][ib][ic][:][:]
+        if (e == 1) {
+          acc[0] += block_sum(block, d);
+          continue;
+        }
+        for (std::size_t id = 0; id < d; ++id)
+          for (std::size_t ie = 0; ie < e; ++ie) acc[ie] += double(block[id * e + ie]);
+      }
+      for (std::size_t ie = 0; ie < e; ++ie) out[row * e + ie] = T(acc[ie]);
+    }
+  });
+}
+
 std::vector<std::size_t> wrap_dims(const char* op, const std::vector<std::int64_t>& dims, const Shape& shape) {
   std::vector<std::size_t> wrapped;
   for (std::int64_t d : dims) {
@@ -126,7 +175,30 @@ Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim)
       total.data()[0] = sum_all(x.data(), x.size());
       return make_tensor<T>(std::move(total));
     }
-    // One dim at a time, last dim first.
+    // One pass for up to two runs of reduced dims (every broadcast gradient of up to 5 dims, and
+    // most beyond); more runs: one pass per dim, last dim first.
+    const Runs runs = merge_runs(in_shape, reduce);
+    std::size_t reduced_runs = 0;
+    for (bool r : runs.reduced) reduced_runs += r ? 1 : 0;
+    if (reduced_runs <= 2 && runs.sizes.size() <= 5) {
+      // Pad the runs to [K][R][K][R][K].
+      std::size_t g[5] = {1, 1, 1, 1, 1};
+      std::size_t slot = 0;
+      for (std::size_t k = 0; k < runs.sizes.size(); ++k) {
+        const std::size_t want = slot % 2 == 1;  // odd slots are reduced
+        if (runs.reduced[k] != bool(want)) ++slot;
+        g[slot++] = runs.sizes[k];
+      }
+      xt::xarray<T> result = xt::xarray<T>::from_shape(kept);
+      if (g[1] == 1 || g[3] == 1) {  // one reduced run: the column/row kernel
+        const std::size_t r = g[1] * g[3];
+        const std::size_t outer = g[1] == 1 ? g[0] * g[2] : g[0], inner = g[1] == 1 ? g[4] : g[2] * g[4];
+        sum_dim(x.data(), kernels::ReduceLayout{outer, r, inner}, result.data());
+      } else {
+        sum_two_runs(x.data(), g[0], g[1], g[2], g[3], g[4], result.data());
+      }
+      return make_tensor<T>(std::move(result));
+    }
     const xt::xarray<T>* source = &x;
     xt::xarray<T> current;
     for (auto d = reduce.rbegin(); d != reduce.rend(); ++d) {
