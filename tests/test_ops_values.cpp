@@ -318,3 +318,29 @@ TEST_CASE("sum over any set of dims, in one pass for up to two runs of reduced d
     }
   }
 }
+
+TEST_CASE("broadcast of one value per run (channel-wise) equals the explicitly expanded op, either side") {
+  // (N, C, L) op (C, 1), (N, C, H, W) op (1, C, 1, 1), (A, B, L) op (A, B, 1), odd run lengths
+  // (SIMD tails), float32 and float64, the small side first or second, and the gradients.
+  const std::vector<std::pair<tg::Shape, tg::Shape>> cases = {
+      {{2, 3, 5}, {3, 1}}, {{2, 3, 4, 5}, {1, 3, 1, 1}}, {{4, 2, 17}, {4, 2, 1}}, {{3, 33}, {3, 1}},
+      {{2, 3, 2, 7}, {3, 2, 1}}, {{5, 1, 9}, {1, 1, 1}}, {{2, 0, 3}, {0, 1}}};
+  for (const auto& [big_shape, small_shape] : cases)
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      INFO(tg::shape_str(big_shape) << " op " << tg::shape_str(small_shape) << " " << tg::dtype_name(dtype));
+      tg::manual_seed(4);
+      Tensor big = tg::randn(big_shape, dtype).set_requires_grad();
+      Tensor small = (tg::rand(small_shape, dtype) + 0.5).detach().set_requires_grad();
+      const Tensor expanded = tg::expand(small.detach(), std::vector<std::int64_t>(big_shape.begin(), big_shape.end())).clone();
+      const Tensor denominator = tg::abs(big.detach()) + 1.0;
+      const Tensor product = big * small, quotient = small / denominator, sum = small + big;
+      check_close(product, (big.detach() * expanded).to_vector<double>(), 0);
+      check_close(quotient, (expanded / denominator).to_vector<double>(), 0);
+      check_close(sum, (expanded + big.detach()).to_vector<double>(), 0);
+      (product.sum() + quotient.sum() * 2.0).backward();
+      // d/dsmall = Σ big + Σ 2/(|big|+1) over each run; d/dbig = small (expanded).
+      check_close(big.grad(), expanded.to_vector<double>(), dtype == tg::kFloat32 ? 1e-6 : 1e-12);
+      const Tensor expected_small = tg::sum_to(big.detach() + 2.0 / denominator, small_shape);
+      check_close(small.grad(), expected_small.to_vector<double>(), dtype == tg::kFloat32 ? 1e-5 : 1e-12);
+    }
+}

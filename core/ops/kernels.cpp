@@ -27,6 +27,28 @@ bool is_row_broadcast(const Shape& big, const Shape& small) {
   return std::equal(small.begin() + first, small.end(), big.end() - tail);
 }
 
+bool is_column_broadcast(const Shape& big, const Shape& small, std::size_t& middle, std::size_t& run) {
+  if (small.size() > big.size()) return false;
+  const std::size_t pad = big.size() - small.size();
+  auto small_at = [&](std::size_t d) { return d < pad ? std::size_t(1) : small[d - pad]; };
+  // Dims [first, last] are where small is not 1; it must match big there, and be 1 elsewhere.
+  std::size_t first = big.size(), last = 0;
+  for (std::size_t d = 0; d < big.size(); ++d)
+    if (small_at(d) != 1) {
+      first = std::min(first, d);
+      last = d;
+    }
+  if (first == big.size()) return false;  // a single value: handled before
+  middle = 1;
+  for (std::size_t d = first; d <= last; ++d) {
+    if (small_at(d) != big[d]) return false;
+    middle *= big[d];
+  }
+  run = 1;
+  for (std::size_t d = last + 1; d < big.size(); ++d) run *= big[d];
+  return run > 1;
+}
+
 template <class T>
 xt::xarray<T> broadcast_to(const xt::xarray<T>& in, const Shape& shape) {
   const std::size_t rank = shape.size();

@@ -134,6 +134,12 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b);
 // dims, i.e. `big` is `small` repeated over whole rows: (N, C) op (C), (B, M, N) op (M, N).
 bool is_row_broadcast(const Shape& big, const Shape& small);
 
+// When `small` (left-padded with ones) is `big` with its leading dims and its trailing dims set to
+// 1, i.e. one value per (middle index) repeated over contiguous runs: (N, C, L) op (C, 1),
+// (N, C, H, W) op (1, C, 1, 1). Gives the number of runs per outer block (the middle size C) and
+// each run's length (L, H·W); false when the pattern does not hold or the runs are length 1.
+bool is_column_broadcast(const Shape& big, const Shape& small, std::size_t& middle, std::size_t& run);
+
 // `in` repeated to `shape` (which it broadcasts to): a plain strided copy, parallel over rows.
 template <class T>
 xt::xarray<T> broadcast_to(const xt::xarray<T>& in, const Shape& shape);
@@ -167,6 +173,30 @@ xt::xarray<T> zip(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& b
   if (shape == a.shape() && is_row_broadcast(a.shape(), b.shape())) return by_rows(a, b, fn);
   if (shape == b.shape() && is_row_broadcast(b.shape(), a.shape()))
     return by_rows(b, a, [&](const Batch<T>& y, const Batch<T>& x) { return fn(x, y); });
+  // One side holds one value per run of the other (a channel's value over its H·W positions):
+  // each run is a contiguous map against that value, with no repeated copy of the small side.
+  auto by_runs = [&](const xt::xarray<T>& big, const xt::xarray<T>& small, std::size_t middle, std::size_t run,
+                     bool small_first) {
+    xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+    parallel::for_range(big.size() / run, std::max<std::size_t>(1, parallel::kGrain / run),
+                        [&](std::size_t first, std::size_t last) {
+                          for (std::size_t r = first; r < last; ++r) {
+                            const Batch<T> value(small.data()[r % middle]);
+                            if (small_first)
+                              apply(run, out.data() + r * run, [&](const Batch<T>& x) { return fn(value, x); },
+                                    big.data() + r * run);
+                            else
+                              apply(run, out.data() + r * run, [&](const Batch<T>& x) { return fn(x, value); },
+                                    big.data() + r * run);
+                          }
+                        });
+    return out;
+  };
+  std::size_t middle = 0, run = 0;
+  if (shape == a.shape() && is_column_broadcast(a.shape(), b.shape(), middle, run))
+    return by_runs(a, b, middle, run, false);
+  if (shape == b.shape() && is_column_broadcast(b.shape(), a.shape(), middle, run))
+    return by_runs(b, a, middle, run, true);
   if (shape == a.shape()) return map2(a, broadcast_to(b, shape), fn);
   if (shape == b.shape()) return map2(broadcast_to(a, shape), b, fn);
   return map2(broadcast_to(a, shape), broadcast_to(b, shape), fn);
