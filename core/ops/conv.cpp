@@ -155,16 +155,31 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     grads[0] = make_tensor<T>(std::move(dx));
   }
   if (needs[1]) {
-    // dW_g = Σ_s dY_g[s] · col[s]ᵀ, accumulated in sample order (each GEMM may itself run in
-    // parallel blocks, cut by size only).
-    xt::xarray<T> dw = xt::zeros<T>(weight.shape());
-    std::vector<T, Allocator<T>> col(kk * plane);
-    for (std::size_t s = 0; s < g.n; ++s)
-      for (std::size_t grp = 0; grp < groups; ++grp) {
-        im2col(x + (s * g.c + grp * cg) * g.h * g.w, cg, g, col.data());
-        detail::gemm<T>(false, true, og, kk, plane, T(1), dy + (s * out_channels + grp * og) * plane, plane,
-                        col.data(), plane, T(1), dw.data() + grp * og * kk, kk);
-      }
+    // dW_g = Σ_s dY_g[s] · col[s]ᵀ. The samples are cut into at most 16 blocks, by size only; each
+    // block sums its samples in order into its own partial dW (in parallel), and the partials are
+    // added in block order: the same bits for any thread count.
+    const std::size_t wn = out_channels * kk;
+    using Partial = std::vector<T, Allocator<T>>;
+    const std::size_t block = std::max(samples_per_task(g, out_channels * kk), (g.n + 15) / 16);
+    const Partial total = parallel::reduce_blocks(
+        g.n, block, Partial(wn, T(0)),
+        [&](std::size_t first, std::size_t last) {
+          Partial part(wn, T(0));
+          std::vector<T, Allocator<T>> col(kk * plane);
+          for (std::size_t s = first; s < last; ++s)
+            for (std::size_t grp = 0; grp < groups; ++grp) {
+              im2col(x + (s * g.c + grp * cg) * g.h * g.w, cg, g, col.data());
+              detail::gemm<T>(false, true, og, kk, plane, T(1), dy + (s * out_channels + grp * og) * plane, plane,
+                              col.data(), plane, T(1), part.data() + grp * og * kk, kk);
+            }
+          return part;
+        },
+        [](Partial acc, const Partial& part) {
+          for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += part[i];
+          return acc;
+        });
+    xt::xarray<T> dw = xt::xarray<T>::from_shape(weight.shape());
+    std::copy(total.begin(), total.end(), dw.data());
     grads[1] = make_tensor<T>(std::move(dw));
   }
   if (needs[2]) {
