@@ -437,3 +437,68 @@ TEST_CASE("gradcheck: the fused GRU and LSTM cells, every input; errors") {
   CHECK_THROWS_WITH_AS(tg::lstm_cell(tg::zeros({2, 8}), tg::zeros({2, 8}), tg::zeros({2, 2}, tg::kFloat64)),
                        "lstm_cell: expected one floating-point dtype, got float32, float32 and float64", tg::Error);
 }
+
+TEST_CASE("max_pool2d on every window shape and path: the first maximum, NaN first, against a plain loop") {
+  // Values from a handful of levels (many ties), some NaN and infinities; the 2x2 stride-2 path,
+  // the general in-bounds path (3x3 stride 2, 2x3 stride 1, dilation 2) and the padded path, in
+  // float32 and float64: values and where the gradient goes must match a scalar reference.
+  struct Case {
+    std::array<std::int64_t, 2> kernel, stride, padding, dilation;
+  };
+  const std::vector<Case> cases = {{{2, 2}, {2, 2}, {0, 0}, {1, 1}}, {{3, 3}, {2, 2}, {0, 0}, {1, 1}},
+                                   {{2, 3}, {1, 1}, {0, 0}, {1, 1}}, {{2, 2}, {1, 2}, {0, 0}, {2, 1}},
+                                   {{3, 3}, {2, 2}, {1, 1}, {1, 1}}};
+  const double levels[] = {0.0, 1.0, 2.0, -1.0, std::nan(""), INFINITY, -INFINITY};
+  for (const Case& c : cases)
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+      for (const tg::Shape& shape : {tg::Shape{2, 3, 6, 7}, tg::Shape{1, 2, 5, 5}, tg::Shape{1, 1, 8, 33}}) {
+        INFO("kernel " << c.kernel[0] << "x" << c.kernel[1] << " stride " << c.stride[0] << "," << c.stride[1]
+                       << " " << tg::dtype_name(dtype) << " " << tg::shape_str(shape));
+        tg::Generator gen(5);
+        std::vector<double> values(shape[0] * shape[1] * shape[2] * shape[3]);
+        for (double& v : values) {
+          const std::int64_t pick = gen.integer(0, 40);
+          v = pick < 34 ? levels[pick % 4] : levels[4 + pick % 3];  // mostly ties, some NaN and infinities
+        }
+        Tensor x = Tensor(values, shape).to(dtype).set_requires_grad();
+        tg::Pool2dParams p;
+        p.kernel = c.kernel;
+        p.stride = c.stride;
+        p.padding = c.padding;
+        p.dilation = c.dilation;
+        const Tensor y = tg::max_pool2d(x, p);
+        const std::size_t H = shape[2], W = shape[3], oh = y.shape()[2], ow = y.shape()[3];
+        std::vector<double> expected, expected_grad(values.size(), 0.0);
+        for (std::size_t plane = 0; plane < shape[0] * shape[1]; ++plane)
+          for (std::size_t oy = 0; oy < oh; ++oy)
+            for (std::size_t ox = 0; ox < ow; ++ox) {
+              double best = 0;
+              std::size_t at = 0;
+              bool found = false;
+              for (std::int64_t i = 0; i < c.kernel[0]; ++i)
+                for (std::int64_t j = 0; j < c.kernel[1]; ++j) {
+                  const std::int64_t iy = std::int64_t(oy) * c.stride[0] - c.padding[0] + i * c.dilation[0];
+                  const std::int64_t ix = std::int64_t(ox) * c.stride[1] - c.padding[1] + j * c.dilation[1];
+                  if (iy < 0 || iy >= std::int64_t(H) || ix < 0 || ix >= std::int64_t(W)) continue;
+                  const std::size_t k = plane * H * W + std::size_t(iy) * W + std::size_t(ix);
+                  const double v = values[k];
+                  if (!found || (!std::isnan(best) && (v > best || std::isnan(v)))) {
+                    best = v;
+                    at = k;
+                    found = true;
+                  }
+                }
+              expected.push_back(best);
+              expected_grad[at] += 1.0;
+            }
+        const std::vector<double> got = y.to_vector<double>();
+        REQUIRE(got.size() == expected.size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          INFO("output " << i);
+          if (std::isnan(expected[i])) CHECK(std::isnan(got[i]));
+          else CHECK(got[i] == expected[i]);
+        }
+        y.sum().backward();
+        CHECK(x.grad().to_vector<double>() == expected_grad);
+      }
+}

@@ -7,6 +7,7 @@
 #include "core/xtensor.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -99,6 +100,14 @@ void col2im(const T* col, std::size_t channels, const Window& g, T* in) {
           for (std::size_t x = inside.first; x < inside.last; ++x) dst[std::ptrdiff_t(x * g.sw) + offset] += src[x];
         }
       }
+}
+
+// take ? a : b, computed on the bits.
+template <class T>
+T select_bits(bool take, T a, T b) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const Bits mask = Bits(0) - Bits(take);
+  return std::bit_cast<T>((std::bit_cast<Bits>(a) & mask) | (std::bit_cast<Bits>(b) & ~mask));
 }
 
 // Samples per parallel task: enough work to pay for a task.
@@ -298,10 +307,41 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
     const T* x = input.data<T>();
     const bool inside = g.ph == 0 && g.pw == 0 && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h &&
                         (g.ow - 1) * g.sw + (g.kw - 1) * g.dw < g.w;
+    const bool pairs = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1;
     parallel::for_range(planes, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.h * g.w)),
                         [&](std::size_t first, std::size_t last) {
       for (std::size_t plane = first; plane < last; ++plane) {
         const T* src = x + plane * g.h * g.w;
+        if (inside && pairs) {
+          // The common 2x2 window with stride 2: the four values of each window compared in
+          // registers, in window order, with the same first-maximum / first-NaN rule as below.
+          for (std::size_t oy = 0; oy < g.oh; ++oy) {
+            const std::size_t o = (plane * g.oh + oy) * g.ow;
+            const std::size_t top = 2 * oy * g.w;
+            const T* r0 = src + top;
+            const T* r1 = r0 + g.w;
+            T* best = y.data() + o;
+            std::uint32_t* where = argmax->data() + o;
+            for (std::size_t ox = 0; ox < g.ow; ++ox) {
+              const std::uint32_t k = std::uint32_t(top + 2 * ox);
+              T b = r0[2 * ox];
+              std::uint32_t w = k;
+              auto consider = [&](T v, std::uint32_t at) {
+                // Selected with bit masks, not a conditional the compiler may turn into a branch
+                // (on real data it is a coin flip).
+                const bool take = !(v <= b) & (b == b);
+                b = select_bits(take, v, b);
+                w ^= (w ^ at) & (0u - std::uint32_t(take));
+              };
+              consider(r0[2 * ox + 1], k + 1);
+              consider(r1[2 * ox], k + std::uint32_t(g.w));
+              consider(r1[2 * ox + 1], k + std::uint32_t(g.w) + 1);
+              best[ox] = b;
+              where[ox] = w;
+            }
+          }
+          continue;
+        }
         if (inside) {
           // Every window within the input: no bounds to check. One output row at a time, each
           // window offset (i, j) compared across the whole row, so the loop over ox has no
@@ -325,7 +365,7 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
                   // the best so far is NaN. !(v <= b) is "greater or unordered"; bitwise & keeps
                   // it free of branches.
                   const std::uint32_t take = std::uint32_t(!(v <= b)) & std::uint32_t(b == b);
-                  best[ox] = take ? v : b;
+                  best[ox] = select_bits(bool(take), v, b);
                   where[ox] ^= (where[ox] ^ std::uint32_t(k)) & (0u - take);
                 }
               }
