@@ -100,6 +100,7 @@ void attach(Tensor& output, std::shared_ptr<Node> node) {
   // rewrite that input's place in the graph.
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = output.impl()->storage;
+  impl->shape = output.impl()->shape;
   impl->requires_grad = true;
   impl->grad_fn = std::move(node);
   output = Tensor(std::move(impl));

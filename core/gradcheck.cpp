@@ -65,7 +65,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     Tensor seed = zeros_like(output);
     {
       NoGradGuard no_grad;
-      dispatch_floating(seed.dtype(), "gradcheck", [&]<class T>() { seed.values_mut<T>().data()[j] = T(1); });
+      dispatch_floating(seed.dtype(), "gradcheck", [&]<class T>() { seed.mutable_data<T>()[j] = T(1); });
     }
     output.backward(seed, /*retain_graph=*/true);
     for (std::size_t i = 0; i < leaves.size(); ++i) {
@@ -81,7 +81,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   NoGradGuard no_grad;
   for (std::size_t i = 0; i < leaves.size(); ++i) {
     if (!leaves[i].requires_grad()) continue;
-    double* values = leaves[i].values_mut<double>().data();
+    double* values = leaves[i].mutable_data<double>();
     for (std::size_t k = 0; k < leaves[i].numel(); ++k) {
       const double original = values[k];
       values[k] = original + options.eps();

@@ -127,10 +127,7 @@ const TensorImpl& Tensor::checked(const char* what) const {
   return *impl_;
 }
 
-const Shape& Tensor::shape() const {
-  return std::visit([](const auto& array) -> const Shape& { return array.shape(); },
-                    checked("shape").storage->values);
-}
+const Shape& Tensor::shape() const { return checked("shape").shape; }
 
 std::size_t Tensor::size(std::int64_t d) const { return shape()[wrap_dim("size", d, dim(), shape())]; }
 
@@ -142,12 +139,52 @@ DType Tensor::dtype() const {
   return static_cast<DType>(checked("dtype").storage->values.index());
 }
 
+namespace {
+
+// A storage's array and a handle on it. Handles that share a storage through reshape have their
+// own shapes and the array has one at a time: the one of the handle that last asked for the array
+// (values<T>(), values_of; same size, so only its shape and strides change). data<T>() needs no
+// shape and never reshapes (safe from several threads). An array resized through values_mut() is
+// refused, never read past its end.
+template <class Array>
+Array& check_size(const TensorImpl& impl, Array& array, const char* what) {
+  TG_CHECK(array.shape() == impl.shape || array.size() == checked_numel(what, impl.shape), what,
+           ": the values were resized through values_mut() to ", shape_str(array.shape()), " but the tensor is ",
+           shape_str(impl.shape), " (values_mut() must keep the shape; make a new tensor instead)");
+  return array;
+}
+
+template <class Array>
+Array& shaped(const TensorImpl& impl, Array& array, const char* what) {
+  if (check_size(impl, array, what).shape() != impl.shape) array.reshape(impl.shape);
+  return array;
+}
+
+// The array of dtype T, checked against the handle's dtype and size, not reshaped.
+template <class T>
+xt::xarray<T>& checked_array(const TensorImpl& impl, const char* what) {
+  TG_CHECK(static_cast<DType>(impl.storage->values.index()) == dtype_of<T>(), what, ": the tensor is ",
+           dtype_name(static_cast<DType>(impl.storage->values.index())), ", not ", dtype_name(dtype_of<T>()));
+  return check_size(impl, std::get<xt::xarray<T>>(impl.storage->values), what);
+}
+
+template <class T>
+xt::xarray<T>& array_of(const TensorImpl& impl, const char* what) {
+  return shaped(impl, checked_array<T>(impl, what), what);
+}
+
+}  // namespace
+
+Values& values_of(const Tensor& tensor) {
+  TG_CHECK(tensor.defined(), "values: the tensor is undefined");
+  const TensorImpl& impl = *tensor.impl();
+  std::visit([&](auto& array) { shaped(impl, array, "values"); }, impl.storage->values);
+  return impl.storage->values;
+}
+
 template <class T>
 const typename ArrayOf<T>::type& Tensor::values() const {
-  const TensorImpl& impl = checked("values");
-  TG_CHECK(dtype() == dtype_of<T>(), "values: the tensor is ", dtype_name(dtype()),
-           ", not ", dtype_name(dtype_of<T>()));
-  return std::get<xt::xarray<T>>(impl.storage->values);
+  return array_of<T>(checked("values"), "values");
 }
 
 template <class T>
@@ -155,23 +192,30 @@ typename ArrayOf<T>::type& Tensor::values_mut() {
   const TensorImpl& impl = checked("values_mut");
   TG_CHECK(!(impl.requires_grad && GradMode::is_enabled()),
            "values_mut: a tensor that requires grad can only be changed in place under NoGradGuard");
-  TG_CHECK(dtype() == dtype_of<T>(), "values_mut: the tensor is ", dtype_name(dtype()),
-           ", not ", dtype_name(dtype_of<T>()));
+  auto& array = array_of<T>(impl, "values_mut");
   ++impl.storage->version;
-  return std::get<xt::xarray<T>>(impl.storage->values);
+  return array;
 }
 
 std::uint64_t Tensor::version() const { return checked("version").storage->version; }
 void Tensor::bump_version() { ++checked("bump_version").storage->version; }
 
+// The pointers do not depend on the array's shape, so data() never reshapes the shared array: it is
+// safe from several threads at once, whatever other handles share the storage.
 template <class T>
 const T* Tensor::data() const {
-  return values<T>().data();
+  const TensorImpl& impl = checked("data");
+  return checked_array<T>(impl, "data").data();
 }
 
 template <class T>
 T* Tensor::mutable_data() {
-  return values_mut<T>().data();
+  const TensorImpl& impl = checked("mutable_data");
+  TG_CHECK(!(impl.requires_grad && GradMode::is_enabled()),
+           "mutable_data: a tensor that requires grad can only be changed in place under NoGradGuard");
+  auto& array = checked_array<T>(impl, "mutable_data");
+  ++impl.storage->version;
+  return array.data();
 }
 
 #define TG_INSTANTIATE_ACCESSORS(T)                                   \
@@ -187,8 +231,7 @@ TG_INSTANTIATE_ACCESSORS(std::int64_t)
 double Tensor::item() const {
   TG_CHECK(numel() == 1, "item: only a tensor with one element can be converted to a number, got shape ",
            shape_str(shape()));
-  return std::visit([](const auto& array) { return static_cast<double>(array.data()[0]); },
-                    impl_->storage->values);
+  return std::visit([](const auto& array) { return static_cast<double>(array.data()[0]); }, values_of(*this));
 }
 
 // ---- copies and conversions ---------------------------------------------------------------
@@ -198,21 +241,22 @@ Tensor Tensor::to(DType target) const {
   if (source == target) return *this;
   Tensor out = dispatch_all(target, [&]<class To>() {
     return std::visit(
-        [](const auto& array) { return make_tensor<To>(xt::xarray<To>(xt::cast<To>(array))); },
-        impl_->storage->values);
+        [](const auto& array) { return make_tensor<To>(xt::xarray<To>(xt::cast<To>(array))); }, values_of(*this));
   });
   if (!is_floating(source) || !is_floating(target)) return out;  // integer casts carry no gradient
   return record("to", out, {*this}, [source](const Tensor& grad) -> Grads { return {grad.to(source)}; });
 }
 
 Tensor Tensor::clone() const {
-  Tensor out = std::visit([](const auto& array) { return make_tensor(array); }, checked("clone").storage->values);
+  checked("clone");
+  Tensor out = std::visit([](const auto& array) { return make_tensor(array); }, values_of(*this));
   return record("clone", out, {*this}, [](const Tensor& grad) -> Grads { return {grad}; });
 }
 
 Tensor Tensor::detach() const {
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = checked("detach").storage;
+  impl->shape = impl_->shape;
   return Tensor(std::move(impl));
 }
 
@@ -283,7 +327,7 @@ class Printer {
  public:
   Printer(const Tensor& t, std::ostream& out) : tensor_(t), out_(out) {
     summarise_ = t.numel() > 1000;
-    std::visit([&](const auto& array) { choose_format(array); }, t.impl()->storage->values);
+    std::visit([&](const auto& array) { choose_format(array); }, values_of(t));
   }
 
   void print() {
@@ -328,7 +372,7 @@ class Printer {
             std::snprintf(buffer, sizeof buffer, "%.4f", v);
           return std::string(buffer);
         },
-        tensor_.impl()->storage->values);
+        tensor_.impl()->storage->values);  // flat positions: any shape of the shared array will do
   }
 
   void print_dim(std::size_t d, std::size_t offset, std::size_t indent) {

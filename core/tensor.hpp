@@ -2,7 +2,9 @@
 //
 // Copying a Tensor copies a pointer: both copies share the same values, the same gradient and the
 // same place in the autograd graph (like torch::Tensor). Use clone() for an independent copy and
-// detach() for a handle that shares the values but is cut from the graph.
+// detach() for a handle that shares the values but is cut from the graph. reshape, view, flatten,
+// squeeze and unsqueeze return a handle on the same values under the new shape (no copy), as
+// PyTorch's views of a contiguous tensor do; every other op returns new values.
 #pragma once
 
 #include <concepts>
@@ -44,7 +46,8 @@ struct GradHooks {
 };
 
 struct TensorImpl {
-  std::shared_ptr<Storage> storage;  // shared with detach()ed handles
+  std::shared_ptr<Storage> storage;  // shared with detach()ed handles and with reshapes
+  Shape shape;                       // this handle's shape (a reshape shares the storage under another)
   bool requires_grad = false;
   bool retains_grad = false;          // a non-leaf that keeps its gradient (retain_grad())
   std::shared_ptr<Node> grad_fn;      // the tape node that made this tensor; null for leaves
@@ -105,7 +108,10 @@ class Tensor {
 
   // The values as xtensor arrays (needs core/xtensor.hpp). values<T>() is read-only;
   // values_mut<T>() is for updates that must not be recorded (optimizer steps, initialisation) and
-  // throws on a tensor that requires grad while recording is on. T must match dtype().
+  // throws on a tensor that requires grad while recording is on; it must not change the shape
+  // (assign values of the same shape). T must match dtype(). A tensor and its reshapes share one
+  // array, which takes the shape of the handle that asked last: do not hold the arrays of two of
+  // them at once (data<T>() pointers are always safe).
   template <class T> const typename ArrayOf<T>::type& values() const;
   template <class T> typename ArrayOf<T>::type& values_mut();
   // How many times the values were changed in place (see Storage).
@@ -192,7 +198,7 @@ class Tensor {
   Tensor reshape(const std::vector<std::int64_t>& shape) const;
   template <std::same_as<Shape> S>
   Tensor reshape(const S& shape) const { return reshape(std::vector<std::int64_t>(shape.begin(), shape.end())); }
-  Tensor view(const std::vector<std::int64_t>& shape) const;  // reshape (tapegrad has no strided views)
+  Tensor view(const std::vector<std::int64_t>& shape) const;  // reshape (every tensor is contiguous)
   template <std::same_as<Shape> S>
   Tensor view(const S& shape) const { return reshape(std::vector<std::int64_t>(shape.begin(), shape.end())); }
   Tensor flatten(std::int64_t start_dim = 0, std::int64_t end_dim = -1) const;

@@ -15,7 +15,7 @@ std::vector<T> Tensor::to_vector() const {
   std::vector<T> out;
   out.reserve(numel());
   std::visit([&](const auto& array) { for (const auto& v : array) out.push_back(static_cast<T>(v)); },
-             checked("to_vector").storage->values);
+             values_of(*this));
   return out;
 }
 template std::vector<float> Tensor::to_vector<float>() const;
@@ -114,6 +114,17 @@ Tensor& in_place(const char* op, Tensor& self, Op&& compute) {
   TG_CHECK(result.shape() == self.shape() && result.dtype() == self.dtype(), op, ": the result is ",
            dtype_name(result.dtype()), " ", shape_str(result.shape()), " but the tensor is ", dtype_name(self.dtype()),
            " ", shape_str(self.shape()), " (an in-place op cannot change the shape or dtype)");
+  if (result.requires_grad()) {
+    // Another live handle on these values through reshape would keep its old history while its
+    // values change (PyTorch rewrites the histories of views; tapegrad does not).
+    for (const auto& weak : self.impl()->storage->reshape_aliases) {
+      const auto alias = weak.lock();
+      TG_CHECK(!alias || alias == self.impl(), op, ": the tensor ", dtype_name(self.dtype()), " ",
+               shape_str(self.shape()), " shares its values with a reshape of shape ", shape_str(alias->shape),
+               " (one made from the other), and an in-place op in a graph would leave that one's gradient "
+               "history wrong; use the out-of-place op, or clone() before the reshape");
+    }
+  }
   dispatch_all(self.dtype(), [&]<class T>() {
     const auto& values = result.values<T>();
     auto& target = std::get<xt::xarray<T>>(self.impl()->storage->values);

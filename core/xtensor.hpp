@@ -43,6 +43,7 @@
 #include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "tensor.hpp"
 
@@ -67,7 +68,15 @@ struct Storage {
   explicit Storage(Array&& array) : values(std::in_place_type<std::decay_t<Array>>, std::forward<Array>(array)) {}
   Values values;
   std::uint64_t version = 0;
+  // The handles that share these values through reshape (the source and its reshapes). An in-place
+  // op that gives one of them a history while recording would leave the others' histories wrong
+  // (PyTorch rewrites them; tapegrad refuses), so in-place ops check this list.
+  std::vector<std::weak_ptr<const TensorImpl>> reshape_aliases;
 };
+
+// The storage's array shaped as `tensor` (its handle may share the storage with reshapes of other
+// shapes), for code that visits the variant. Throws if values_mut() was used to resize it.
+Values& values_of(const Tensor& tensor);
 
 // Builds a tensor that owns `values`.
 template <class T>
@@ -75,6 +84,7 @@ Tensor make_tensor(xt::xarray<T> values, bool requires_grad = false) {
   TG_CHECK(!requires_grad || dtype_of<T>() != kInt64,
            "Tensor: only floating-point tensors can require grad, got int64");
   auto impl = std::make_shared<TensorImpl>();
+  impl->shape = values.shape();
   impl->storage = std::make_shared<Storage>(std::move(values));
   impl->requires_grad = requires_grad;
   return Tensor(std::move(impl));

@@ -20,9 +20,9 @@ void Adagrad::update(Tensor& param, const Tensor& grad, ParamState& state, const
   const std::int64_t t = ++state.step;
   const double clr = o.lr() / (1 + double(t - 1) * o.lr_decay());
   dispatch_floating(param.dtype(), "Adagrad", [&]<class T>() {
-    T* p = param.values_mut<T>().data();
+    T* p = param.mutable_data<T>();
     const T* g = grad.data<T>();
-    T* sum = state.buffer("sum", param, o.initial_accumulator_value()).template values_mut<T>().data();
+    T* sum = state.buffer("sum", param, o.initial_accumulator_value()).template mutable_data<T>();
     const T wd = T(o.weight_decay()), eps = T(o.eps()), rate = T(clr);
     // -1 or 1: exact, the same bits as negating. A copy per task, so the compiler sees no alias.
     const T maximize_sign = o.maximize() ? T(-1) : T(1);

@@ -29,11 +29,11 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamO
   const double step_size = o.lr() / (1 - std::pow(beta1, double(t)));
   const double bias_correction2_sqrt = std::sqrt(1 - std::pow(beta2, double(t)));
   dispatch_floating(param.dtype(), "Adam", [&]<class T>() {
-    T* p = param.values_mut<T>().data();
+    T* p = param.mutable_data<T>();
     const T* g = grad.data<T>();
-    T* m = state.buffer("exp_avg", param, 0.0).template values_mut<T>().data();
-    T* v = state.buffer("exp_avg_sq", param, 0.0).template values_mut<T>().data();
-    T* v_max = o.amsgrad() ? state.buffer("max_exp_avg_sq", param, 0.0).template values_mut<T>().data() : nullptr;
+    T* m = state.buffer("exp_avg", param, 0.0).template mutable_data<T>();
+    T* v = state.buffer("exp_avg_sq", param, 0.0).template mutable_data<T>();
+    T* v_max = o.amsgrad() ? state.buffer("max_exp_avg_sq", param, 0.0).template mutable_data<T>() : nullptr;
     // Constants are rounded from double once, as PyTorch passes Python floats to its kernels.
     const T b2 = T(beta2), one_minus_b1 = T(1 - beta1), one_minus_b2 = T(1 - beta2);
     const T decay_rate = T(l2), eps = T(o.eps()), size = T(step_size);

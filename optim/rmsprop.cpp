@@ -18,11 +18,11 @@ void RMSpropOptions::validate() const {
 void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state, const RMSpropOptions& o) {
   ++state.step;
   dispatch_floating(param.dtype(), "RMSprop", [&]<class T>() {
-    T* p = param.values_mut<T>().data();
+    T* p = param.mutable_data<T>();
     const T* g = grad.data<T>();
-    T* square_avg = state.buffer("square_avg", param, 0.0).template values_mut<T>().data();
-    T* grad_avg = o.centered() ? state.buffer("grad_avg", param, 0.0).template values_mut<T>().data() : nullptr;
-    T* buf = o.momentum() > 0 ? state.buffer("momentum_buffer", param, 0.0).template values_mut<T>().data() : nullptr;
+    T* square_avg = state.buffer("square_avg", param, 0.0).template mutable_data<T>();
+    T* grad_avg = o.centered() ? state.buffer("grad_avg", param, 0.0).template mutable_data<T>() : nullptr;
+    T* buf = o.momentum() > 0 ? state.buffer("momentum_buffer", param, 0.0).template mutable_data<T>() : nullptr;
     const T one_minus_alpha = T(1 - o.alpha());
     const T alpha = T(o.alpha()), eps = T(o.eps()), lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum());
     // -1 or 1: exact, the same bits as negating. A copy per task, so the compiler sees no alias.

@@ -14,9 +14,9 @@ void SGDOptions::validate() const {
 void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGDOptions& o) {
   const bool first = !state.buffers.contains("momentum_buffer");
   dispatch_floating(param.dtype(), "SGD", [&]<class T>() {
-    T* p = param.values_mut<T>().data();
+    T* p = param.mutable_data<T>();
     const T* g = grad.data<T>();
-    T* buf = o.momentum() != 0 ? state.buffer("momentum_buffer", grad).template values_mut<T>().data() : nullptr;
+    T* buf = o.momentum() != 0 ? state.buffer("momentum_buffer", grad).template mutable_data<T>() : nullptr;
     const T lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum()), keep = T(1 - o.dampening());
     with_flags(
         [&](auto decay, auto has_momentum, auto nesterov, auto first_step, auto maximize) {

@@ -1,6 +1,9 @@
 // The engine: accumulation, unused inputs, seeds, retain_graph, retain_grad, NoGradGuard, long
 // chains, and a graph that is dropped without backward being freed.
 #include <fstream>
+#include <functional>
+#include <numeric>
+#include <sstream>
 #include "../core/xtensor.hpp"
 #include <unistd.h>
 
@@ -276,6 +279,149 @@ TEST_CASE("every in-place write bumps the version; reads and detach do not") {
   d.values_mut<float>();
   CHECK(x.version() == 1);  // one counter per storage, shared with detached handles
   CHECK(x.clone().version() == 0);
+}
+
+// ---- reshape shares the values (PyTorch's view of a contiguous tensor) ---------------------------
+
+namespace {
+// Every reshape-like op on a tensor of `shape`, each with the shape it must give.
+std::vector<std::pair<std::function<Tensor(const Tensor&)>, tg::Shape>> reshapes_of(const tg::Shape& shape) {
+  const std::size_t n = std::accumulate(shape.begin(), shape.end(), std::size_t(1), std::multiplies<>());
+  std::vector<std::pair<std::function<Tensor(const Tensor&)>, tg::Shape>> cases{
+      {[](const Tensor& t) { return t.reshape({-1}); }, {n}},
+      {[](const Tensor& t) { return t.view({1, -1, 1}); }, {1, n, 1}},
+      {[](const Tensor& t) { return t.flatten(); }, {n}},
+      {[](const Tensor& t) { return t.unsqueeze(0); }, [&] { tg::Shape s{1}; s.insert(s.end(), shape.begin(), shape.end()); return s; }()},
+      {[](const Tensor& t) { return t.unsqueeze(-1).squeeze(); }, [&] { tg::Shape s; for (auto d : shape) if (d != 1) s.push_back(d); return s; }()},
+  };
+  if (!shape.empty()) cases.push_back({[](const Tensor& t) { return t.flatten(0, -1).reshape({1, -1}).squeeze(0); }, {n}});
+  return cases;
+}
+}  // namespace
+
+TEST_CASE("reshape, view, flatten, squeeze and unsqueeze share the values of every dtype and rank") {
+  for (const tg::Shape& shape : {tg::Shape{}, tg::Shape{1}, tg::Shape{5}, tg::Shape{2, 3}, tg::Shape{2, 1, 3},
+                                 tg::Shape{2, 3, 1, 2}, tg::Shape{1, 2, 1, 2, 3}, tg::Shape{0, 3}}) {
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64, tg::kInt64}) {
+      for (const auto& [op, expected] : reshapes_of(shape)) {
+        INFO("shape ", tg::shape_str(shape), " ", tg::dtype_name(dtype), " -> ", tg::shape_str(expected));
+        Tensor x = tg::arange(double(std::max<std::size_t>(1, tg::checked_numel("test", shape))), dtype);
+        if (tg::checked_numel("test", shape) == 0) x = tg::zeros(shape, dtype);
+        x = x.reshape(shape);
+        const std::vector<double> before = x.to_vector<double>();
+        const Tensor y = op(x);
+        CHECK(y.shape() == expected);
+        CHECK(y.dtype() == dtype);
+        CHECK(y.version() == x.version());
+        tg::dispatch_all(dtype, [&]<class T>() {
+          CHECK(y.data<T>() == x.data<T>());  // no copy
+          // Each handle sees its own shape, whichever asked last.
+          CHECK(y.values<T>().shape() == expected);
+          CHECK(x.values<T>().shape() == shape);
+          CHECK(y.values<T>().shape() == expected);
+          CHECK(x.shape() == shape);
+          // Copies and conversions of either handle come out at that handle's shape.
+          CHECK(x.clone().shape() == shape);
+          CHECK(y.to(tg::kFloat64).shape() == expected);
+          CHECK(x.to_vector<double>() == before);
+          CHECK(y.to_vector<double>() == before);
+          if (x.numel() == 0) return;
+          // A write through one handle (not recorded) is seen through the other.
+          Tensor writer = y;
+          writer.mutable_data<T>()[0] = T(42);
+          CHECK(x.version() == 1);
+          CHECK(x.data<T>()[0] == T(42));
+          std::ostringstream printed;
+          printed << x;
+          CHECK(printed.str().find("42") != std::string::npos);
+        });
+      }
+    }
+  }
+}
+
+TEST_CASE("a reshape's gradient flows back to its source, alongside the source itself") {
+  const Tensor x = tg_test::uniform64({2, 3, 4});
+  CHECK_GRADCHECK([](const std::vector<Tensor>& in) {
+    const Tensor v = in[0].reshape({6, 4});
+    return (v * tg::sin(in[0].flatten(0, 1)) + in[0].view({6, -1}).exp()).reshape({4, 6}).sum({1}) *
+           in[0].unsqueeze(0).squeeze().reshape({-1}).slice(0, 0, 4);
+  }, {x});
+  // The leaf's gradient never shares values with the seed it came from.
+  Tensor seed = tg::ones({24}, tg::kFloat64);
+  x.reshape({24}).backward(seed);
+  seed.values_mut<double>().fill(5.0);
+  CHECK(tg_test::flat(x.grad()) == std::vector<double>(24, 1.0));
+  CHECK(x.grad().shape() == tg::Shape{2, 3, 4});
+}
+
+TEST_CASE("ops on a tensor and a reshape of it read each at its own shape") {
+  const Tensor x = tg::arange(6.0, tg::kFloat64).reshape({2, 3});
+  const Tensor column = x.reshape({6, 1});
+  const Tensor row = x.reshape({6});
+  const Tensor xc = x.clone(), cc = column.clone(), rc = row.clone();
+  CHECK(tg_test::bitwise_equal(column + row, cc + rc));  // broadcast (6, 1) with (6): 6 x 6
+  CHECK(tg_test::bitwise_equal(row * column, rc * cc));
+  CHECK(tg_test::bitwise_equal(tg::maximum(column, row), tg::maximum(cc, rc)));
+  CHECK(tg_test::bitwise_equal(tg::lt(column, row), tg::lt(cc, rc)));
+  CHECK(tg_test::bitwise_equal(tg::where(tg::gt(cc, 2.0), column, row), tg::where(tg::gt(cc, 2.0), cc, rc)));
+  CHECK(tg_test::bitwise_equal(tg::where(tg::gt(rc, 2.0), row, column), tg::where(tg::gt(rc, 2.0), rc, cc)));
+  CHECK(tg_test::bitwise_equal(tg::matmul(column, row.reshape({1, 6})), tg::matmul(cc, rc.reshape({1, 6}))));
+  CHECK(tg_test::bitwise_equal(tg::cat({x.reshape({3, 2}), x.reshape({3, 2})}, 0), tg::cat({xc.reshape({3, 2}), xc.reshape({3, 2})}, 0)));
+}
+
+TEST_CASE("an in-place op in a graph on a tensor that shares its values through reshape is refused") {
+  const Tensor w = tg_test::uniform64({2, 3});
+  SUBCASE("on the reshape") {
+    Tensor h = w * 2.0;
+    Tensor v = h.reshape({6});
+    CHECK_THROWS_WITH_AS(v *= 3.0, "mul_: the tensor float64 [6] shares its values with a reshape of shape [2, 3] "
+                         "(one made from the other), and an in-place op in a graph would leave that one's gradient "
+                         "history wrong; use the out-of-place op, or clone() before the reshape", tg::Error);
+    CHECK(h.version() == 0);  // nothing was written
+  }
+  SUBCASE("on the source") {
+    Tensor h = w * 2.0;
+    const Tensor v = h.reshape({3, 2});
+    CHECK_THROWS_WITH_AS(h += 1.0, doctest::Contains("add_: the tensor float64 [2, 3] shares its values with a "
+                                                     "reshape of shape [3, 2]"), tg::Error);
+  }
+  SUBCASE("a constant's reshape would take a history the constant does not get") {
+    Tensor c = tg::ones({2, 3}, tg::kFloat64);
+    Tensor v = c.reshape({2, 3});
+    CHECK_THROWS_WITH_AS(v *= w, doctest::Contains("mul_: the tensor float64 [2, 3] shares its values"), tg::Error);
+    v *= 2.0;  // no graph: allowed, and seen through the source (PyTorch's views)
+    CHECK(tg_test::flat(c) == std::vector<double>(6, 2.0));
+  }
+  SUBCASE("once the other handle is gone, in place is allowed again") {
+    Tensor h = w * 2.0;
+    { const Tensor v = h.reshape({6}); }
+    h *= 3.0;
+    h.sum().backward();
+    CHECK(tg_test::flat(w.grad()) == std::vector<double>(6, 6.0));
+  }
+  SUBCASE("without recording, writes through a reshape are seen by the source and checked by backward") {
+    Tensor x = tg::ones({2, 3}, tg::kFloat64).set_requires_grad();
+    Tensor y = (x.reshape({6}) * tg::arange(6.0, tg::kFloat64)).sum();  // mul saved the reshape
+    Tensor saved_source = tg::exp(x);
+    {
+      tg::NoGradGuard no_grad;
+      Tensor v = x.reshape({3, 2});
+      v *= 2.0;
+    }
+    CHECK(tg_test::flat(x) == std::vector<double>(6, 2.0));
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("was modified in place after mul saved it"), tg::Error);
+    (void)saved_source;
+  }
+}
+
+TEST_CASE("values_mut() must keep the shape: a resized array is refused at the next access") {
+  Tensor x = tg::zeros({2, 3});
+  x.values_mut<float>() = xt::xarray<float>{1.f, 2.f};
+  CHECK_THROWS_WITH_AS(x.data<float>(), "data: the values were resized through values_mut() to [2] but the tensor "
+                       "is [2, 3] (values_mut() must keep the shape; make a new tensor instead)", tg::Error);
+  CHECK_THROWS_WITH_AS(x + 1.0, doctest::Contains("the values were resized through values_mut()"), tg::Error);
+  CHECK_THROWS_WITH_AS(x.clone(), doctest::Contains("values: the values were resized"), tg::Error);
 }
 
 TEST_CASE("gradients accumulate in place only into buffers nobody else holds") {

@@ -228,6 +228,7 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   TG_CHECK(a.dtype() == b.dtype(), "where: a and b must have one dtype, got ", dtype_name(a.dtype()),
            " and ", dtype_name(b.dtype()));
+  const Tensor b_values = kernels::unaliased(a, b);
   const Shape shape = kernels::broadcast_shape(
       "where", kernels::broadcast_shape("where", condition.shape(), a.shape()), b.shape());
   Tensor out = dispatch_floating(a.dtype(), "where", [&]<class T>() {
@@ -238,7 +239,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
           std::transform(cond.begin(), cond.end(), ones.begin(), [](auto c) { return c != 0 ? T(1) : T(0); });
           return ones;
         },
-        condition.impl()->storage->values);
+        values_of(condition));
     xt::xarray<T> held[3];
     auto at_shape = [&](const xt::xarray<T>& values, xt::xarray<T>& holder) -> const xt::xarray<T>& {
       if (values.shape() == shape) return values;
@@ -247,7 +248,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
     };
     return make_tensor<T>(kernels::map_n<T>(shape, [](auto k, auto x, auto y) { return pick(k != decltype(k)(0), x, y); },
                                             at_shape(keep, held[0]), at_shape(a.values<T>(), held[1]),
-                                            at_shape(b.values<T>(), held[2])));
+                                            at_shape(b_values.values<T>(), held[2])));
   });
   return record("where", out, {a, b}, {condition}, [condition](const Tensor& grad, NeedsGrad needs) -> Grads {
     const Tensor zero = zeros({}, grad.dtype());
@@ -260,9 +261,10 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 namespace {
 
 template <class Compare>
-Tensor compare(const char* op, const Tensor& a, const Tensor& b, Compare compare) {
-  TG_CHECK(a.dtype() == b.dtype(), op, ": expected both inputs to have one dtype, got ", dtype_name(a.dtype()),
-           " ", shape_str(a.shape()), " and ", dtype_name(b.dtype()), " ", shape_str(b.shape()));
+Tensor compare(const char* op, const Tensor& a, const Tensor& b_in, Compare compare) {
+  TG_CHECK(a.dtype() == b_in.dtype(), op, ": expected both inputs to have one dtype, got ", dtype_name(a.dtype()),
+           " ", shape_str(a.shape()), " and ", dtype_name(b_in.dtype()), " ", shape_str(b_in.shape()));
+  const Tensor b = kernels::unaliased(a, b_in);
   return dispatch_all(a.dtype(), [&]<class T>() {
     return make_tensor<T>(kernels::zip(op, a.values<T>(), b.values<T>(), [&](auto x, auto y) {
       return pick(compare(x, y), T(1), T(0));

@@ -214,6 +214,7 @@ inline std::vector<std::int64_t> as_signed(const Shape& shape) { return {shape.b
 // Gives a freshly computed, not yet recorded tensor a new shape of the same size.
 inline void reshape_in_place(Tensor& fresh, const Shape& shape) {
   std::visit([&](auto& array) { array.reshape(shape); }, fresh.impl()->storage->values);
+  fresh.impl()->shape = shape;
 }
 
 }  // namespace tg::kernels
@@ -256,12 +257,21 @@ Tensor pointwise(const char* op, Fn&& fn, const Tensor& first, const More&... mo
   });
 }
 
+namespace kernels {
+// `b`, or a copy of its values when it shares `a`'s storage under another shape (x + x.reshape(...)):
+// the shared array has one shape at a time, and a kernel that holds both arrays needs two.
+inline Tensor unaliased(const Tensor& a, const Tensor& b) {
+  return a.impl()->storage == b.impl()->storage && a.shape() != b.shape() ? b.detach().clone() : b;
+}
+}  // namespace kernels
+
 // ...or by kernels::zip on two inputs of one dtype, broadcast.
 template <class Fn>
-Tensor binary(const char* op, const Tensor& a, const Tensor& b, Fn&& fn) {
-  TG_CHECK(a.dtype() == b.dtype(), op, ": expected both inputs to have one dtype, got ",
-           dtype_name(a.dtype()), " ", shape_str(a.shape()), " and ", dtype_name(b.dtype()), " ",
-           shape_str(b.shape()));
+Tensor binary(const char* op, const Tensor& a, const Tensor& b_in, Fn&& fn) {
+  TG_CHECK(a.dtype() == b_in.dtype(), op, ": expected both inputs to have one dtype, got ",
+           dtype_name(a.dtype()), " ", shape_str(a.shape()), " and ", dtype_name(b_in.dtype()), " ",
+           shape_str(b_in.shape()));
+  const Tensor b = kernels::unaliased(a, b_in);
   return dispatch_floating(a.dtype(), op, [&]<class T>() {
     return make_tensor<T>(kernels::zip(op, a.values<T>(), b.values<T>(), fn));
   });

@@ -490,8 +490,8 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     NoGradGuard no_grad;
     Tensor rm = running_mean, rv = running_var;
     dispatch_floating(input.dtype(), config.name, [&]<class T>() {
-      T* pm = rm.values_mut<T>().data();
-      T* pv = rv.values_mut<T>().data();
+      T* pm = rm.mutable_data<T>();
+      T* pv = rv.mutable_data<T>();
       for (std::size_t c = 0; c < C; ++c) {
         pm[c] = T((1 - config.momentum) * double(pm[c]) + config.momentum * mean[c]);
         pv[c] = T((1 - config.momentum) * double(pv[c]) + config.momentum * var[c] * correction);

@@ -326,7 +326,7 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
   const Shape out_shape = dim ? reduced_shape(in_shape, {d}, keepdim) : Shape{};
   Tensor values, indices;
   std::tie(values, indices) = dispatch_floating(a.dtype(), op, [&]<class T>() {
-    const T* x = a.values<T>().data();
+    const T* x = a.data<T>();
     std::vector<std::int64_t> index = extreme_indices<Largest>(x, layout);
     xt::xarray<T> best = xt::xarray<T>::from_shape(out_shape);
     for (std::size_t k = 0; k < index.size(); ++k) {
@@ -339,8 +339,8 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
     // The gradient goes to the position each value came from.
     return {dispatch_floating(grad.dtype(), "max", [&]<class T>() {
       xt::xarray<T> out = xt::zeros<T>(in_shape);
-      const T* g = grad.values<T>().data();
-      const std::int64_t* index = indices.values<std::int64_t>().data();
+      const T* g = grad.data<T>();
+      const std::int64_t* index = indices.data<std::int64_t>();
       for (std::size_t k = 0; k < indices.numel(); ++k) {
         const std::size_t o = k / layout.inner, i = k % layout.inner;
         out.data()[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i] += g[k];

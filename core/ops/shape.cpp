@@ -1,5 +1,5 @@
 // Shape ops. Selections along one dim (narrow, slice, index_select, cat's pieces) share one
-// gather kernel and its adjoint, a scatter-add; reshape-like ops copy the values under a new shape.
+// gather kernel and its adjoint, a scatter-add; reshape-like ops share the values under a new shape.
 #include "core/ops/shape.hpp"
 #include "core/xtensor.hpp"
 
@@ -30,7 +30,7 @@ Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::siz
   Shape out_shape = in.shape();
   out_shape[dim] = rows.size();
   return dispatch_all(in.dtype(), [&]<class T>() {
-    const T* x = in.values<T>().data();
+    const T* x = in.data<T>();
     xt::xarray<T> out = xt::xarray<T>::from_shape(out_shape);
     T* y = out.data();
     const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, rows.size() * l.inner));
@@ -47,7 +47,7 @@ Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::siz
 Tensor scatter_rows(const Tensor& in, std::size_t dim, const std::vector<std::size_t>& rows, const Shape& shape) {
   const kernels::ReduceLayout l = kernels::reduce_layout(shape, dim);
   return dispatch_floating(in.dtype(), "scatter", [&]<class T>() {
-    const T* x = in.values<T>().data();
+    const T* x = in.data<T>();
     xt::xarray<T> out = xt::zeros<T>(shape);
     T* y = out.data();
     // Each task owns whole outer rows, and rows[] is walked in order: repeated indices accumulate
@@ -73,16 +73,22 @@ Tensor select_rows(const char* op, const Tensor& a, std::size_t dim, std::vector
   });
 }
 
-// A copy of `a` under another shape of the same size, recorded.
+// `a`'s values under another shape of the same size, shared (no copy), recorded. Both handles are
+// listed in the storage's reshape_aliases, so that an in-place op that would give one of them a
+// history refuses to run (see in_place in tensor_methods.cpp).
 Tensor with_shape(const char* op, const Tensor& a, const Shape& shape) {
-  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
-    xt::xarray<T> copy = a.values<T>();
-    copy.reshape(shape);
-    return make_tensor<T>(std::move(copy));
-  });
-  return record(op, out, {a}, [shape = a.shape()](const Tensor& grad) -> Grads {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = a.impl()->storage;
+  impl->shape = shape;
+  Tensor out = record(op, Tensor(std::move(impl)), {a}, [shape = a.shape()](const Tensor& grad) -> Grads {
     return {reshape(grad, kernels::as_signed(shape))};
   });
+  auto& aliases = out.impl()->storage->reshape_aliases;
+  std::erase_if(aliases, [](const auto& alias) { return alias.expired(); });
+  if (std::none_of(aliases.begin(), aliases.end(), [&](const auto& alias) { return alias.lock() == a.impl(); }))
+    aliases.push_back(a.impl());
+  aliases.push_back(out.impl());
+  return out;
 }
 
 // out = a with its dims in `order` (out dim i is a's dim order[i]), written contiguously.
@@ -337,10 +343,10 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   std::size_t offset = 0;
   const kernels::ReduceLayout l = kernels::reduce_layout(out_shape, d);
   dispatch_all(out.dtype(), [&]<class T>() {
-    T* y = std::get<xt::xarray<T>>(out.impl()->storage->values).data();
+    T* y = std::get<xt::xarray<T>>(out.impl()->storage->values).data();  // fresh, so not yet recorded
     for (const Tensor& t : tensors) {
       const std::size_t rows = t.shape()[d];
-      const T* x = t.values<T>().data();
+      const T* x = t.data<T>();
       for (std::size_t o = 0; o < l.outer; ++o)
         std::copy_n(x + o * rows * l.inner, rows * l.inner, y + (o * l.reduced + offset) * l.inner);
       offsets.push_back(offset);
@@ -434,7 +440,7 @@ Tensor masked_select(const Tensor& a, const Tensor& mask) {
         for (std::size_t i = 0; i < m.size(); ++i)
           if (m.data()[i] != 0) positions.push_back(i);
       },
-      full_mask.impl()->storage->values);
+      values_of(full_mask));
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
     xt::xarray<T> picked = xt::xarray<T>::from_shape({positions.size()});
     const T* x = a.data<T>();
