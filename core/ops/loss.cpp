@@ -61,9 +61,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     const double total = parallel::reduce_blocks(
         n, parallel::kGrain, 0.0,
         [&](std::size_t begin, std::size_t end) {
-          double part = 0;
-          for (std::size_t i = begin; i < end; ++i) part += (double(x[i]) - double(t[i])) * (double(x[i]) - double(t[i]));
-          return part;
+          return kernels::lane_sum(end - begin, [&](std::size_t i) {
+            const double d = double(x[begin + i]) - double(t[begin + i]);
+            return d * d;
+          });
         },
         [](double a, double b) { return a + b; });
     return full({}, n == 0 && reduction == Reduction::Sum ? 0.0 : total * scale, input.dtype());

@@ -11,6 +11,7 @@
 
 #include "core/autograd.hpp"
 #include "core/ops/elementwise.hpp"
+#include "core/ops/kernels.hpp"
 #include "core/ops/reduce.hpp"
 #include "core/parallel.hpp"
 
@@ -29,22 +30,6 @@ namespace {
 
 constexpr std::size_t kLayerNormBlockElements = 1 << 15;
 
-// Σ term(k) for k < n in double, over 8 interleaved partial sums combined in a fixed order: the
-// partial sums are independent, so the loop vectorises (one running sum would be a chain of
-// dependent additions, 4 cycles each), and the order never depends on the thread count.
-template <class Term>
-double lane_sum(std::size_t n, Term&& term) {
-  constexpr std::size_t kLanes = 8;
-  double lanes[kLanes] = {};
-  std::size_t k = 0;
-  for (; k + kLanes <= n; k += kLanes)
-    for (std::size_t j = 0; j < kLanes; ++j) lanes[j] += term(k + j);
-  double total = 0;
-  for (; k < n; ++k) total += term(k);
-  for (double lane : lanes) total += lane;
-  return total;
-}
-
 template <class T>
 Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias, std::size_t rows,
                           std::size_t n, double eps, std::vector<double>& mean, std::vector<double>& rstd) {
@@ -59,8 +44,8 @@ Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tenso
                       [&](std::size_t first, std::size_t last) {
     for (std::size_t r = first; r < last; ++r) {
       const T* xr = x + r * n;
-      const double mu = lane_sum(n, [xr](std::size_t k) { return double(xr[k]); }) / double(n);
-      const double squares = lane_sum(n, [xr, mu](std::size_t k) { return (double(xr[k]) - mu) * (double(xr[k]) - mu); });
+      const double mu = kernels::lane_sum(n, [xr](std::size_t k) { return double(xr[k]); }) / double(n);
+      const double squares = kernels::lane_sum(n, [xr, mu](std::size_t k) { return (double(xr[k]) - mu) * (double(xr[k]) - mu); });
       const double inv = 1.0 / std::sqrt(squares / double(n) + eps);
       mean[r] = mu;
       rstd[r] = inv;
@@ -89,8 +74,8 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
         const T* gr = g + r * n;
         const T* xr = x + r * n;
         const double mu = mean[r], inv = rstd[r];
-        const double sum_g = lane_sum(n, [gr, w](std::size_t k) { return double(gr[k]) * double(w[k]); });
-        const double sum_gx = lane_sum(n, [gr, w, xr, mu, inv](std::size_t k) {
+        const double sum_g = kernels::lane_sum(n, [gr, w](std::size_t k) { return double(gr[k]) * double(w[k]); });
+        const double sum_gx = kernels::lane_sum(n, [gr, w, xr, mu, inv](std::size_t k) {
           return double(gr[k]) * double(w[k]) * (double(xr[k]) - mu) * inv;
         });
         const double mean_g = sum_g / double(n), mean_gx = sum_gx / double(n);

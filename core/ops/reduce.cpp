@@ -23,16 +23,9 @@ namespace {
 // whatever the thread count.
 constexpr std::size_t kSumBlock = 8192;
 
-// Eight independent double accumulators: accurate for float32, and the compiler can vectorise
-// them without reordering any single chain of additions.
 template <class T>
 double block_sum(const T* x, std::size_t n) {
-  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (std::size_t j = 0; j < 8; ++j) lanes[j] += static_cast<double>(x[i + j]);
-  for (; i < n; ++i) lanes[i % 8] += static_cast<double>(x[i]);
-  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+  return kernels::lane_sum(n, [x](std::size_t i) { return static_cast<double>(x[i]); });
 }
 
 template <class T>
