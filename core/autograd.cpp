@@ -271,6 +271,9 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
 
     node->check_saved_versions();
     Grads grads = node->apply(grad_output);
+    // Dropped now, so that a gradient that shares its values (a reshape's, which is a view of this
+    // one) is owned by its receiver alone and can be taken or added to in place.
+    grad_output = Tensor();
     TG_CHECK(grads.size() == node->inputs_.size(), "backward of ", node->name(), ": returned ",
              grads.size(), " gradients for ", node->inputs_.size(), " inputs");
     for (std::size_t i = 0; i < grads.size(); ++i) {

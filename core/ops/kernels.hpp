@@ -89,16 +89,26 @@ T row_sum(std::size_t n, T pad, Fn&& fn, const In*... in) {
   return fold_lanes(total, [](T a, T b) { return a + b; });
 }
 
-// Σ term(i) for i < n in double, in eight independent lanes combined in a fixed order: accurate
-// for float32, deterministic, and vectorisable (one chain of additions would be latency-bound).
+// Σ over i < n of a term in double. The term is a generic lambda of a loader: at(p) gives the
+// values at p + i as doubles (float values converted), a batch of them in the main loop and one
+// double in the tail, so one expression is the whole kernel:
+//   lane_sum(n, [&](auto at) { auto d = at(x) - at(t); return d * d; })
+// Two batch accumulators, then the tail, combined in a fixed order: accurate for float32,
+// deterministic for any thread count, and vectorised (one running sum would be latency-bound, and
+// the compiler does not reliably vectorise a scalar version).
 template <class Term>
 double lane_sum(std::size_t n, Term&& term) {
-  double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  using B = Batch<double>;
+  constexpr std::size_t width = B::size;
+  B first(0.0), second(0.0);
   std::size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (std::size_t j = 0; j < 8; ++j) lanes[j] += term(i + j);
-  for (; i < n; ++i) lanes[i % 8] += term(i);
-  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+  for (; i + 2 * width <= n; i += 2 * width) {
+    first += term([i](const auto* p) { return B::load_unaligned(p + i); });
+    second += term([i](const auto* p) { return B::load_unaligned(p + i + width); });
+  }
+  double tail = 0;
+  for (; i < n; ++i) tail += term([i](const auto* p) { return static_cast<double>(p[i]); });
+  return fold_lanes(first + second, [](double a, double b) { return a + b; }) + tail;
 }
 
 // The largest value of a row (-inf for an empty one).

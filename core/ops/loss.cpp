@@ -61,8 +61,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     const double total = parallel::reduce_blocks(
         n, parallel::kGrain, 0.0,
         [&](std::size_t begin, std::size_t end) {
-          return kernels::lane_sum(end - begin, [&](std::size_t i) {
-            const double d = double(x[begin + i]) - double(t[begin + i]);
+          return kernels::lane_sum(end - begin, [x = x + begin, t = t + begin](auto at) {
+            const auto d = at(x) - at(t);
             return d * d;
           });
         },

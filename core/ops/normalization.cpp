@@ -44,8 +44,8 @@ Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tenso
                       [&](std::size_t first, std::size_t last) {
     for (std::size_t r = first; r < last; ++r) {
       const T* xr = x + r * n;
-      const double mu = kernels::lane_sum(n, [xr](std::size_t k) { return double(xr[k]); }) / double(n);
-      const double squares = kernels::lane_sum(n, [xr, mu](std::size_t k) { return (double(xr[k]) - mu) * (double(xr[k]) - mu); });
+      const double mu = kernels::lane_sum(n, [xr](auto at) { return at(xr); }) / double(n);
+      const double squares = kernels::lane_sum(n, [xr, mu](auto at) { return (at(xr) - mu) * (at(xr) - mu); });
       const double inv = 1.0 / std::sqrt(squares / double(n) + eps);
       mean[r] = mu;
       rstd[r] = inv;
@@ -74,9 +74,9 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
         const T* gr = g + r * n;
         const T* xr = x + r * n;
         const double mu = mean[r], inv = rstd[r];
-        const double sum_g = kernels::lane_sum(n, [gr, w](std::size_t k) { return double(gr[k]) * double(w[k]); });
-        const double sum_gx = kernels::lane_sum(n, [gr, w, xr, mu, inv](std::size_t k) {
-          return double(gr[k]) * double(w[k]) * (double(xr[k]) - mu) * inv;
+        const double sum_g = kernels::lane_sum(n, [gr, w](auto at) { return at(gr) * at(w); });
+        const double sum_gx = kernels::lane_sum(n, [gr, w, xr, mu, inv](auto at) {
+          return at(gr) * at(w) * (at(xr) - mu) * inv;
         });
         const double mean_g = sum_g / double(n), mean_gx = sum_gx / double(n);
         T* dr = d + r * n;

@@ -25,7 +25,7 @@ constexpr std::size_t kSumBlock = 8192;
 
 template <class T>
 double block_sum(const T* x, std::size_t n) {
-  return kernels::lane_sum(n, [x](std::size_t i) { return static_cast<double>(x[i]); });
+  return kernels::lane_sum(n, [x](auto at) { return at(x); });
 }
 
 template <class T>
