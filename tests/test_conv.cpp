@@ -502,3 +502,92 @@ TEST_CASE("max_pool2d on every window shape and path: the first maximum, NaN fir
         CHECK(x.grad().to_vector<double>() == expected_grad);
       }
 }
+
+// ---- conv2d against a plain loop over a family of geometries ---------------------------------
+//
+// Every path (the flat-shift im2col/col2im of stride-1 "same" convolutions, the general one) on
+// sizes down to 1×1, kernels wider than the input, padding of a whole row or more, strides,
+// dilations, groups and "same" padding with an even kernel (extra_end), forward and backward.
+
+namespace {
+
+struct ConvCase {
+  tg::Shape x, w;  // (N, C, H, W), (O, C/g, kH, kW)
+  tg::Conv2dParams p;
+};
+
+// y, dx, dw, db of conv2d by the definition, in double: y[n,o,y,x] = b[o] + Σ w[o,c,i,j]·x[n,g·cg+c,iy,ix].
+std::array<std::vector<double>, 4> conv2d_by_definition(const ConvCase& k, const std::vector<double>& x,
+                                                        const std::vector<double>& w, const std::vector<double>& b,
+                                                        const std::vector<double>& gy, std::size_t oh,
+                                                        std::size_t ow) {
+  const std::size_t N = k.x[0], C = k.x[1], H = k.x[2], W = k.x[3], O = k.w[0], cg = k.w[1], KH = k.w[2],
+                    KW = k.w[3], og = O / std::size_t(k.p.groups);
+  std::vector<double> y(N * O * oh * ow), dx(x.size(), 0.0), dw(w.size(), 0.0), db(O, 0.0);
+  for (std::size_t n = 0; n < N; ++n)
+    for (std::size_t o = 0; o < O; ++o)
+      for (std::size_t oy = 0; oy < oh; ++oy)
+        for (std::size_t ox = 0; ox < ow; ++ox) {
+          const std::size_t at = ((n * O + o) * oh + oy) * ow + ox;
+          double total = b.empty() ? 0.0 : b[o];
+          for (std::size_t c = 0; c < cg; ++c)
+            for (std::size_t i = 0; i < KH; ++i)
+              for (std::size_t j = 0; j < KW; ++j) {
+                const std::int64_t iy = std::int64_t(oy) * k.p.stride[0] - k.p.padding[0] + std::int64_t(i) * k.p.dilation[0];
+                const std::int64_t ix = std::int64_t(ox) * k.p.stride[1] - k.p.padding[1] + std::int64_t(j) * k.p.dilation[1];
+                if (iy < 0 || ix < 0 || iy >= std::int64_t(H) || ix >= std::int64_t(W)) continue;
+                const std::size_t xi = ((n * C + (o / og) * cg + c) * H + std::size_t(iy)) * W + std::size_t(ix);
+                const std::size_t wi = ((o * cg + c) * KH + i) * KW + j;
+                total += w[wi] * x[xi];
+                dx[xi] += w[wi] * gy[at];
+                dw[wi] += x[xi] * gy[at];
+              }
+          y[at] = total;
+          db[o] += gy[at];
+        }
+  return {y, dx, dw, db};
+}
+
+}  // namespace
+
+TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, float32 and float64") {
+  std::vector<ConvCase> cases;
+  // "same" stride-1 convolutions (the flat-shift path), square and not, down to 1×1 and 1×2.
+  for (std::size_t h : {1, 2, 3, 5})
+    for (std::size_t w : {1, 2, 4, 7})
+      for (std::int64_t kh : {1, 3, 5})
+        for (std::int64_t kw : {1, 3, 5})
+          cases.push_back({{2, 3, h, w}, {4, 3, std::size_t(kh), std::size_t(kw)}, {{1, 1}, {kh / 2, kw / 2}, {1, 1}, 1, {0, 0}}});
+  // Even kernels with "same" padding (extra_end), padding beyond "same", valid convolutions,
+  // strides, dilations and groups (the general path), and wide kernels on narrow inputs.
+  cases.push_back({{2, 2, 5, 6}, {3, 2, 4, 4}, {{1, 1}, {1, 1}, {1, 1}, 1, {1, 1}}});
+  cases.push_back({{1, 2, 3, 7}, {2, 2, 2, 2}, {{1, 1}, {0, 0}, {1, 1}, 1, {1, 1}}});
+  cases.push_back({{2, 2, 4, 4}, {3, 2, 3, 3}, {{1, 1}, {3, 3}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 2, 6, 5}, {3, 2, 3, 2}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 4, 7, 8}, {6, 2, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 2, {0, 0}}});
+  cases.push_back({{1, 4, 7, 8}, {4, 1, 3, 2}, {{1, 2}, {2, 1}, {2, 3}, 4, {0, 0}}});
+  cases.push_back({{2, 1, 2, 1}, {2, 1, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{1, 3, 1, 9}, {2, 3, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // conv1d-like
+  for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+    const double tol = dtype == tg::kFloat64 ? 1e-12 : 1e-5;
+    for (const ConvCase& k : cases) {
+      INFO(tg::dtype_name(dtype), " x ", tg::shape_str(k.x), " w ", tg::shape_str(k.w), " stride ", k.p.stride[0], ",",
+           k.p.stride[1], " padding ", k.p.padding[0], ",", k.p.padding[1], " dilation ", k.p.dilation[0], ",",
+           k.p.dilation[1], " groups ", k.p.groups, " extra_end ", k.p.extra_end[0], ",", k.p.extra_end[1]);
+      const Tensor x = seq(k.x, sin_).to(dtype).set_requires_grad();
+      const Tensor w = seq(k.w, cos_, 0.25).to(dtype).set_requires_grad();
+      const Tensor b = (tg::arange(double(k.w[0]), tg::kFloat64) * 0.1).to(dtype).set_requires_grad();
+      const Tensor y = tg::conv2d(x, w, b, k.p);
+      const Tensor gy = seq(y.shape(), cos_).to(dtype);
+      y.backward(gy);
+      const auto expected = conv2d_by_definition(k, tg_test::flat(x), tg_test::flat(w), tg_test::flat(b),
+                                                 tg_test::flat(gy), y.size(2), y.size(3));
+      const Tensor got[4] = {y, x.grad(), w.grad(), b.grad()};
+      const char* names[4] = {"y", "dx", "dw", "db"};
+      for (int t = 0; t < 4; ++t) {
+        INFO(names[t]);
+        check_close(got[t], expected[std::size_t(t)], tol * 10);
+      }
+    }
+  }
+}

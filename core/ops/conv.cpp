@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/autograd.hpp"
+#include "core/ops/kernels.hpp"
 #include "core/ops/linalg_gemm.hpp"
 #include "core/ops/shape.hpp"
 #include "core/parallel.hpp"
@@ -56,15 +57,65 @@ ColumnRange inside_columns(std::size_t out_width, std::size_t stride, std::ptrdi
   return {first, last};
 }
 
+// Stride 1, dilation 1 and an output as wide as the input (the "same" convolutions: 3×3 with
+// padding 1, ...): a kernel offset (i, j) then moves the whole plane by one flat distance,
+// (i - ph)·W + (j - pw), so the rows of the output that see the input are one contiguous run of
+// the input. The run is copied (or added) in one vectorised pass; the columns that wrapped into
+// the neighbouring row (j - pw of them per row, at one edge) are the padding and are zeroed.
+bool flat_shift(const Window& g) { return g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ow == g.w; }
+
+// For one kernel offset under flat_shift: the output rows [y0, y1) that read input rows, the flat
+// distance to the input, and the flat range [k0, k1) of output positions whose input position
+// lies inside the plane (the wrapped columns at the two ends of the run are left out).
+struct FlatRun {
+  std::size_t y0, y1, k0, k1;
+  std::ptrdiff_t shift;
+  ColumnRange inside;
+};
+FlatRun flat_run(const Window& g, std::size_t i, std::size_t j) {
+  const std::ptrdiff_t di = std::ptrdiff_t(i) - std::ptrdiff_t(g.ph), dj = std::ptrdiff_t(j) - std::ptrdiff_t(g.pw);
+  const std::ptrdiff_t h = std::ptrdiff_t(g.h), oh = std::ptrdiff_t(g.oh);
+  FlatRun r;
+  r.y0 = std::size_t(std::clamp<std::ptrdiff_t>(-di, 0, oh));
+  r.y1 = std::size_t(std::clamp<std::ptrdiff_t>(h - di, std::ptrdiff_t(r.y0), oh));
+  r.shift = di * std::ptrdiff_t(g.w) + dj;
+  r.inside = inside_columns(g.ow, 1, dj, g.w);
+  // (No row, or a shift of a whole row or more, |j - pw| >= W, leaves the range empty or all wrapped.)
+  const std::ptrdiff_t start = std::ptrdiff_t(r.y0 * g.w), end = std::ptrdiff_t(r.y1 * g.w);
+  r.k0 = std::size_t(std::clamp<std::ptrdiff_t>(start + std::max<std::ptrdiff_t>(0, -dj), start, end));
+  r.k1 = std::size_t(std::clamp<std::ptrdiff_t>(end - std::max<std::ptrdiff_t>(0, dj), std::ptrdiff_t(r.k0), end));
+  return r;
+}
+
+// Zeroes the columns of rows [y0, y1) of `row` that lie outside `inside`.
+template <class T>
+void zero_wrapped(T* row, const Window& g, const FlatRun& r) {
+  for (std::size_t y = r.y0; y < r.y1; ++y) {
+    std::fill(row + y * g.ow, row + y * g.ow + r.inside.first, T(0));
+    std::fill(row + y * g.ow + r.inside.last, row + (y + 1) * g.ow, T(0));
+  }
+}
+
 // im2col for one sample and group: col[(c·kH + i)·kW + j][y·Wo + x] = input[c][y·sh - ph + i·dh][x·sw - pw + j·dw],
 // zero where that falls in the padding.
 template <class T>
 void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
   const std::size_t plane = g.oh * g.ow;
+  const bool flat = flat_shift(g);
   for (std::size_t c = 0; c < channels; ++c)
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
         T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
+        if (flat) {
+          const FlatRun r = flat_run(g, i, j);
+          const T* src = in + c * g.h * g.w;
+          std::fill(row, row + r.k0, T(0));
+          if (r.k1 > r.k0)
+            std::copy(src + (std::ptrdiff_t(r.k0) + r.shift), src + (std::ptrdiff_t(r.k1) + r.shift), row + r.k0);
+          std::fill(row + r.k1, row + plane, T(0));
+          zero_wrapped(row, g, r);
+          continue;
+        }
         const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
         const ColumnRange inside = inside_columns(g.ow, g.sw, offset, g.w);
         for (std::size_t y = 0; y < g.oh; ++y) {
@@ -82,14 +133,25 @@ void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
       }
 }
 
-// The reverse: every column entry added back into the input position it came from.
+// The reverse: every column entry added back into the input position it came from. `col` is
+// scratch (the flat path zeroes its wrapped columns first).
 template <class T>
-void col2im(const T* col, std::size_t channels, const Window& g, T* in) {
+void col2im(T* col, std::size_t channels, const Window& g, T* in) {
   const std::size_t plane = g.oh * g.ow;
+  const bool flat = flat_shift(g);
   for (std::size_t c = 0; c < channels; ++c)
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
-        const T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
+        T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
+        if (flat) {
+          const FlatRun r = flat_run(g, i, j);
+          if (r.k1 == r.k0) continue;
+          zero_wrapped(row, g, r);
+          T* dst = in + c * g.h * g.w + (std::ptrdiff_t(r.k0) + r.shift);
+          kernels::apply(r.k1 - r.k0, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst),
+                         static_cast<const T*>(row + r.k0));
+          continue;
+        }
         const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
         const ColumnRange inside = inside_columns(g.ow, g.sw, offset, g.w);
         for (std::size_t y = 0; y < g.oh; ++y) {
@@ -197,7 +259,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
       double total = 0;
       for (std::size_t s = 0; s < g.n; ++s) {
         const T* p = dy + (s * out_channels + o) * plane;
-        for (std::size_t k = 0; k < plane; ++k) total += double(p[k]);
+        total += kernels::lane_sum(plane, [p](auto at) { return at(p); });
       }
       db(o) = T(total);
     }
