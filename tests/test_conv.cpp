@@ -568,6 +568,10 @@ TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, 
   cases.push_back({{1, 4, 7, 8}, {4, 1, 3, 2}, {{1, 2}, {2, 1}, {2, 3}, 4, {0, 0}}});
   cases.push_back({{2, 1, 2, 1}, {2, 1, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{1, 3, 1, 9}, {2, 3, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // conv1d-like
+  // Batches of 9 and 17 (several samples per parallel task).
+  cases.push_back({{9, 2, 4, 5}, {3, 2, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{17, 4, 3, 4}, {6, 2, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});
+  cases.push_back({{17, 2, 5, 5}, {2, 2, 2, 3}, {{2, 1}, {1, 0}, {1, 2}, 1, {0, 0}}});
   for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
     const double tol = dtype == tg::kFloat64 ? 1e-12 : 1e-5;
     for (const ConvCase& k : cases) {
