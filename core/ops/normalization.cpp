@@ -195,7 +195,17 @@ void channel_sums(const Layout& l, Term&& term, std::vector<double>& sum_u, std:
         double* u_acc = parts.data() + b * 2 * C;
         double* v_acc = u_acc + C;
         const std::size_t row_end = std::min(l.outer, (b + 1) * block);
-        for (std::size_t r = b * block; r < row_end; ++r)
+        std::size_t r = b * block;
+        // Four rows at a time, added together before they reach the accumulators: a quarter of
+        // the accumulator loads and stores, which are most of the work (the terms are cheap).
+        for (; r + 4 <= row_end; r += 4)
+          for (std::size_t c = 0; c < C; ++c) {
+            double u[4], v[4];
+            for (std::size_t q = 0; q < 4; ++q) term(c, (r + q) * C + c, u[q], v[q]);
+            u_acc[c] += (u[0] + u[1]) + (u[2] + u[3]);
+            v_acc[c] += (v[0] + v[1]) + (v[2] + v[3]);
+          }
+        for (; r < row_end; ++r)
           for (std::size_t c = 0; c < C; ++c) {
             double u, v;
             term(c, r * C + c, u, v);
