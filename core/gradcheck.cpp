@@ -20,12 +20,6 @@ Shape unravel(std::size_t flat, const Shape& shape) {
   return index;
 }
 
-std::vector<double> flat_values(const Tensor& t) {
-  const Tensor as_double = t.to(kFloat64);
-  const auto& v = as_double.values<double>();
-  return {v.begin(), v.end()};
-}
-
 }  // namespace
 
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
@@ -70,7 +64,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     output.backward(seed, /*retain_graph=*/true);
     for (std::size_t i = 0; i < leaves.size(); ++i) {
       if (!leaves[i].requires_grad() || !leaves[i].grad().defined()) continue;  // unreached: zeros
-      const std::vector<double> g = flat_values(leaves[i].grad());
+      const std::vector<double> g = leaves[i].grad().to_vector<double>();
       for (std::size_t k = 0; k < g.size(); ++k) analytical[i][k * outputs + j] = g[k];
     }
   }
@@ -85,9 +79,9 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     for (std::size_t k = 0; k < leaves[i].numel(); ++k) {
       const double original = values[k];
       values[k] = original + options.eps();
-      const std::vector<double> plus = flat_values(fn(leaves));
+      const std::vector<double> plus = fn(leaves).to_vector<double>();
       values[k] = original - options.eps();
-      const std::vector<double> minus = flat_values(fn(leaves));
+      const std::vector<double> minus = fn(leaves).to_vector<double>();
       values[k] = original;
       for (std::size_t j = 0; j < outputs; ++j) {
         const double numerical = (plus[j] - minus[j]) / (2 * options.eps());

@@ -143,9 +143,10 @@ namespace {
 
 // A storage's array and a handle on it. Handles that share a storage through reshape have their
 // own shapes and the array has one at a time: the one of the handle that last asked for the array
-// (values<T>(), values_of; same size, so only its shape and strides change). data<T>() needs no
-// shape and never reshapes (safe from several threads). An array resized through values_mut() is
-// refused, never read past its end.
+// through values<T>() or values_mut<T>() (same size, so only its shape and strides change).
+// data<T>(), flat_values and every kernel (kernels::input) need no array shape and never reshape
+// it (safe from several threads). An array resized through values_mut() is refused, never read
+// past its end.
 template <class Array>
 Array& check_size(const TensorImpl& impl, Array& array, const char* what) {
   TG_CHECK(array.shape() == impl.shape || array.size() == checked_numel(what, impl.shape), what,
@@ -175,10 +176,10 @@ xt::xarray<T>& array_of(const TensorImpl& impl, const char* what) {
 
 }  // namespace
 
-Values& values_of(const Tensor& tensor) {
+const Values& flat_values(const Tensor& tensor) {
   TG_CHECK(tensor.defined(), "values: the tensor is undefined");
   const TensorImpl& impl = *tensor.impl();
-  std::visit([&](auto& array) { shaped(impl, array, "values"); }, impl.storage->values);
+  std::visit([&](auto& array) { check_size(impl, array, "values"); }, impl.storage->values);
   return impl.storage->values;
 }
 
@@ -231,7 +232,7 @@ TG_INSTANTIATE_ACCESSORS(std::int64_t)
 double Tensor::item() const {
   TG_CHECK(numel() == 1, "item: only a tensor with one element can be converted to a number, got shape ",
            shape_str(shape()));
-  return std::visit([](const auto& array) { return static_cast<double>(array.data()[0]); }, values_of(*this));
+  return std::visit([](const auto& array) { return static_cast<double>(array.data()[0]); }, flat_values(*this));
 }
 
 // ---- copies and conversions ---------------------------------------------------------------
@@ -241,7 +242,12 @@ Tensor Tensor::to(DType target) const {
   if (source == target) return *this;
   Tensor out = dispatch_all(target, [&]<class To>() {
     return std::visit(
-        [](const auto& array) { return make_tensor<To>(xt::xarray<To>(xt::cast<To>(array))); }, values_of(*this));
+        [&](const auto& array) {
+          xt::xarray<To> converted = xt::xarray<To>::from_shape(shape());
+          std::transform(array.begin(), array.end(), converted.begin(), [](auto v) { return static_cast<To>(v); });
+          return make_tensor<To>(std::move(converted));
+        },
+        flat_values(*this));
   });
   if (!is_floating(source) || !is_floating(target)) return out;  // integer casts carry no gradient
   return record("to", out, {*this}, [source](const Tensor& grad) -> Grads { return {grad.to(source)}; });
@@ -249,7 +255,14 @@ Tensor Tensor::to(DType target) const {
 
 Tensor Tensor::clone() const {
   checked("clone");
-  Tensor out = std::visit([](const auto& array) { return make_tensor(array); }, values_of(*this));
+  Tensor out = std::visit(
+      [&](const auto& array) {
+        using T = typename std::decay_t<decltype(array)>::value_type;
+        xt::xarray<T> copy = xt::xarray<T>::from_shape(shape());
+        std::copy(array.begin(), array.end(), copy.begin());
+        return make_tensor(std::move(copy));
+      },
+      flat_values(*this));
   return record("clone", out, {*this}, [](const Tensor& grad) -> Grads { return {grad}; });
 }
 
@@ -327,7 +340,7 @@ class Printer {
  public:
   Printer(const Tensor& t, std::ostream& out) : tensor_(t), out_(out) {
     summarise_ = t.numel() > 1000;
-    std::visit([&](const auto& array) { choose_format(array); }, values_of(t));
+    std::visit([&](const auto& array) { choose_format(array); }, flat_values(t));
   }
 
   void print() {

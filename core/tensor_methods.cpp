@@ -15,7 +15,7 @@ std::vector<T> Tensor::to_vector() const {
   std::vector<T> out;
   out.reserve(numel());
   std::visit([&](const auto& array) { for (const auto& v : array) out.push_back(static_cast<T>(v)); },
-             values_of(*this));
+             flat_values(*this));
   return out;
 }
 template std::vector<float> Tensor::to_vector<float>() const;
@@ -117,6 +117,7 @@ Tensor& in_place(const char* op, Tensor& self, Op&& compute) {
   if (result.requires_grad()) {
     // Another live handle on these values through reshape would keep its old history while its
     // values change (PyTorch rewrites the histories of views; tapegrad does not).
+    const std::lock_guard<std::mutex> lock(self.impl()->storage->aliases_mutex);
     for (const auto& weak : self.impl()->storage->reshape_aliases) {
       const auto alias = weak.lock();
       TG_CHECK(!alias || alias == self.impl(), op, ": the tensor ", dtype_name(self.dtype()), " ",

@@ -42,6 +42,7 @@
 
 #include <type_traits>
 #include <utility>
+#include <mutex>
 #include <variant>
 #include <vector>
 
@@ -72,11 +73,13 @@ struct Storage {
   // op that gives one of them a history while recording would leave the others' histories wrong
   // (PyTorch rewrites them; tapegrad refuses), so in-place ops check this list.
   std::vector<std::weak_ptr<const TensorImpl>> reshape_aliases;
+  std::mutex aliases_mutex;  // reshapes of one tensor (a shared weight) may run on several threads
 };
 
-// The storage's array shaped as `tensor` (its handle may share the storage with reshapes of other
-// shapes), for code that visits the variant. Throws if values_mut() was used to resize it.
-Values& values_of(const Tensor& tensor);
+// The storage's values for code that visits the variant and reads them flat: the array's own shape
+// may be that of another handle on the same storage (a reshape), so use tensor.shape(). Never
+// reshapes the array (safe from several threads); throws if values_mut() was used to resize it.
+const Values& flat_values(const Tensor& tensor);
 
 // Builds a tensor that owns `values`.
 template <class T>

@@ -366,6 +366,12 @@ TEST_CASE("ops on a tensor and a reshape of it read each at its own shape") {
   CHECK(tg_test::bitwise_equal(tg::lt(column, row), tg::lt(cc, rc)));
   CHECK(tg_test::bitwise_equal(tg::where(tg::gt(cc, 2.0), column, row), tg::where(tg::gt(cc, 2.0), cc, rc)));
   CHECK(tg_test::bitwise_equal(tg::where(tg::gt(rc, 2.0), row, column), tg::where(tg::gt(rc, 2.0), rc, cc)));
+  const Tensor condition = tg::gt(rc, 2.0);  // (6), and read as (6, 1) through a reshape
+  CHECK(tg_test::bitwise_equal(tg::where(condition.reshape({6, 1}), row, condition),
+                               tg::where(condition.clone().reshape({6, 1}), rc, condition.clone())));
+  CHECK(tg_test::bitwise_equal(tg::masked_select(column, condition.reshape({6, 1})), tg::masked_select(cc, condition.clone().reshape({6, 1}))));
+  CHECK(tg_test::bitwise_equal(x.reshape({3, 2}).t(), xc.reshape({3, 2}).t()));
+  CHECK(tg_test::bitwise_equal(column.expand({6, 4}) + row.reshape({1, 6}).t(), cc.expand({6, 4}) + rc.reshape({6, 1})));
   CHECK(tg_test::bitwise_equal(tg::matmul(column, row.reshape({1, 6})), tg::matmul(cc, rc.reshape({1, 6}))));
   CHECK(tg_test::bitwise_equal(tg::cat({x.reshape({3, 2}), x.reshape({3, 2})}, 0), tg::cat({xc.reshape({3, 2}), xc.reshape({3, 2})}, 0)));
 }

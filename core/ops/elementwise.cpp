@@ -228,27 +228,26 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   TG_CHECK(a.dtype() == b.dtype(), "where: a and b must have one dtype, got ", dtype_name(a.dtype()),
            " and ", dtype_name(b.dtype()));
-  const Tensor b_values = kernels::unaliased(a, b);
   const Shape shape = kernels::broadcast_shape(
       "where", kernels::broadcast_shape("where", condition.shape(), a.shape()), b.shape());
   Tensor out = dispatch_floating(a.dtype(), "where", [&]<class T>() {
     // The condition as 1/0 in T, then the three inputs at the output's shape, in one pass.
     xt::xarray<T> keep = std::visit(
-        [](const auto& cond) {
-          xt::xarray<T> ones = xt::xarray<T>::from_shape(cond.shape());
+        [&](const auto& cond) {
+          xt::xarray<T> ones = xt::xarray<T>::from_shape(condition.shape());
           std::transform(cond.begin(), cond.end(), ones.begin(), [](auto c) { return c != 0 ? T(1) : T(0); });
           return ones;
         },
-        values_of(condition));
+        flat_values(condition));
     xt::xarray<T> held[3];
-    auto at_shape = [&](const xt::xarray<T>& values, xt::xarray<T>& holder) -> const xt::xarray<T>& {
+    auto at_shape = [&](const kernels::Input<T>& values, xt::xarray<T>& holder) -> kernels::Input<T> {
       if (values.shape() == shape) return values;
       holder = kernels::broadcast_to(values, shape);
       return holder;
     };
     return make_tensor<T>(kernels::map_n<T>(shape, [](auto k, auto x, auto y) { return pick(k != decltype(k)(0), x, y); },
-                                            at_shape(keep, held[0]), at_shape(a.values<T>(), held[1]),
-                                            at_shape(b_values.values<T>(), held[2])));
+                                            at_shape(keep, held[0]), at_shape(kernels::input<T>(a), held[1]),
+                                            at_shape(kernels::input<T>(b), held[2])));
   });
   return record("where", out, {a, b}, {condition}, [condition](const Tensor& grad, NeedsGrad needs) -> Grads {
     const Tensor zero = zeros({}, grad.dtype());
@@ -261,12 +260,11 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 namespace {
 
 template <class Compare>
-Tensor compare(const char* op, const Tensor& a, const Tensor& b_in, Compare compare) {
-  TG_CHECK(a.dtype() == b_in.dtype(), op, ": expected both inputs to have one dtype, got ", dtype_name(a.dtype()),
-           " ", shape_str(a.shape()), " and ", dtype_name(b_in.dtype()), " ", shape_str(b_in.shape()));
-  const Tensor b = kernels::unaliased(a, b_in);
+Tensor compare(const char* op, const Tensor& a, const Tensor& b, Compare compare) {
+  TG_CHECK(a.dtype() == b.dtype(), op, ": expected both inputs to have one dtype, got ", dtype_name(a.dtype()),
+           " ", shape_str(a.shape()), " and ", dtype_name(b.dtype()), " ", shape_str(b.shape()));
   return dispatch_all(a.dtype(), [&]<class T>() {
-    return make_tensor<T>(kernels::zip(op, a.values<T>(), b.values<T>(), [&](auto x, auto y) {
+    return make_tensor<T>(kernels::zip(op, kernels::input<T>(a), kernels::input<T>(b), [&](auto x, auto y) {
       return pick(compare(x, y), T(1), T(0));
     }));
   });

@@ -50,7 +50,7 @@ bool is_column_broadcast(const Shape& big, const Shape& small, std::size_t& midd
 }
 
 template <class T>
-xt::xarray<T> broadcast_to(const xt::xarray<T>& in, const Shape& shape) {
+xt::xarray<T> broadcast_to(const Input<T>& in, const Shape& shape) {
   const std::size_t rank = shape.size();
   // The input's stride for each output dim: 0 where the input has size 1 (or no such dim).
   std::vector<std::size_t> stride(rank, 0);
@@ -92,9 +92,9 @@ xt::xarray<T> broadcast_to(const xt::xarray<T>& in, const Shape& shape) {
   return out;
 }
 
-template xt::xarray<float> broadcast_to(const xt::xarray<float>&, const Shape&);
-template xt::xarray<double> broadcast_to(const xt::xarray<double>&, const Shape&);
-template xt::xarray<std::int64_t> broadcast_to(const xt::xarray<std::int64_t>&, const Shape&);
+template xt::xarray<float> broadcast_to(const Input<float>&, const Shape&);
+template xt::xarray<double> broadcast_to(const Input<double>&, const Shape&);
+template xt::xarray<std::int64_t> broadcast_to(const Input<std::int64_t>&, const Shape&);
 
 ReduceLayout reduce_layout(const Shape& shape, std::size_t dim) {
   ReduceLayout layout;

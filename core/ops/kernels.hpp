@@ -131,21 +131,45 @@ void apply_parallel(std::size_t n, T* out, Fn&& fn, const In*... in) {
   });
 }
 
+// A kernel's read-only input: a shape and the values, taken from a tensor handle (input<T>(t)) or
+// an array. Kernels never read a tensor's xt::xarray directly: a tensor and its reshapes share one
+// array, whose own shape is that of whichever handle asked for it last.
+template <class T>
+class Input {
+ public:
+  Input(const Shape& shape, const T* data, std::size_t size) : shape_(&shape), data_(data), size_(size) {}
+  Input(const xt::xarray<T>& array) : Input(array.shape(), array.data(), array.size()) {}  // NOLINT: implicit
+  const Shape& shape() const { return *shape_; }
+  const T* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  std::size_t dimension() const { return shape_->size(); }
+
+ private:
+  const Shape* shape_;
+  const T* data_;
+  std::size_t size_;
+};
+
+template <class T>
+Input<T> input(const Tensor& t) {
+  return {t.shape(), t.data<T>(), t.numel()};
+}
+
 // A new array of `shape` with out[i] = fn(in[i]...) (inputs of that shape).
 template <class T, class Fn, class... In>
-xt::xarray<T> map_n(const Shape& shape, Fn&& fn, const xt::xarray<In>&... in) {
+xt::xarray<T> map_n(const Shape& shape, Fn&& fn, const Input<In>&... in) {
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   apply_parallel(out.size(), out.data(), fn, in.data()...);
   return out;
 }
 
 template <class T, class Fn>
-xt::xarray<T> map(const xt::xarray<T>& in, Fn&& fn) {
+xt::xarray<T> map(const Input<T>& in, Fn&& fn) {
   return map_n<T>(in.shape(), fn, in);
 }
 
 template <class T, class Fn>
-xt::xarray<T> map2(const xt::xarray<T>& a, const xt::xarray<T>& b, Fn&& fn) {
+xt::xarray<T> map2(const Input<T>& a, const Input<T>& b, Fn&& fn) {
   return map_n<T>(a.shape(), fn, a, b);
 }
 
@@ -164,13 +188,13 @@ bool is_column_broadcast(const Shape& big, const Shape& small, std::size_t& midd
 
 // `in` repeated to `shape` (which it broadcasts to): a plain strided copy, parallel over rows.
 template <class T>
-xt::xarray<T> broadcast_to(const xt::xarray<T>& in, const Shape& shape);
+xt::xarray<T> broadcast_to(const Input<T>& in, const Shape& shape);
 
 // out = fn(a, b) with NumPy broadcasting. Same shapes, a one-element side and row broadcasts run in
 // contiguous, parallel chunks; other broadcasts (columns, outer products) first repeat the smaller
 // side with broadcast_to: one copy, and no general broadcasting loop compiled for every op.
 template <class T, class Fn>
-xt::xarray<T> zip(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& b, Fn&& fn) {
+xt::xarray<T> zip(const char* op, const Input<T>& a, const Input<T>& b, Fn&& fn) {
   if (a.shape() == b.shape()) return map2(a, b, fn);
   const Shape shape = broadcast_shape(op, a.shape(), b.shape());
   if (b.size() == 1 && shape == a.shape()) {
@@ -182,7 +206,7 @@ xt::xarray<T> zip(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& b
     return map(b, [&](const Batch<T>& y) { return fn(x, y); });
   }
   // One side repeats over whole rows of the other: loop over rows, each a contiguous map.
-  auto by_rows = [&](const xt::xarray<T>& big, const xt::xarray<T>& small, auto&& row_fn) {
+  auto by_rows = [&](const Input<T>& big, const Input<T>& small, auto&& row_fn) {
     xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
     const std::size_t row = small.size();
     parallel::for_range(big.size() / row, std::max<std::size_t>(1, parallel::kGrain / row),
@@ -197,7 +221,7 @@ xt::xarray<T> zip(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& b
     return by_rows(b, a, [&](const Batch<T>& y, const Batch<T>& x) { return fn(x, y); });
   // One side holds one value per run of the other (a channel's value over its H·W positions):
   // each run is a contiguous map against that value, with no repeated copy of the small side.
-  auto by_runs = [&](const xt::xarray<T>& big, const xt::xarray<T>& small, std::size_t middle, std::size_t run,
+  auto by_runs = [&](const Input<T>& big, const Input<T>& small, std::size_t middle, std::size_t run,
                      bool small_first) {
     xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
     parallel::for_range(big.size() / run, std::max<std::size_t>(1, parallel::kGrain / run),
@@ -219,9 +243,9 @@ xt::xarray<T> zip(const char* op, const xt::xarray<T>& a, const xt::xarray<T>& b
     return by_runs(a, b, middle, run, false);
   if (shape == b.shape() && is_column_broadcast(b.shape(), a.shape(), middle, run))
     return by_runs(b, a, middle, run, true);
-  if (shape == a.shape()) return map2(a, broadcast_to(b, shape), fn);
-  if (shape == b.shape()) return map2(broadcast_to(a, shape), b, fn);
-  return map2(broadcast_to(a, shape), broadcast_to(b, shape), fn);
+  if (shape == a.shape()) return map2(a, Input<T>(broadcast_to(b, shape)), fn);
+  if (shape == b.shape()) return map2(Input<T>(broadcast_to(a, shape)), b, fn);
+  return map2(Input<T>(broadcast_to(a, shape)), Input<T>(broadcast_to(b, shape)), fn);
 }
 
 // A reduction over dim d of a row-major shape sees it as (outer, reduced, inner).
@@ -264,7 +288,7 @@ auto pick(const Cond& cond, const A& a, const B& b) {
 template <class Fn>
 Tensor unary(const char* op, const Tensor& a, Fn&& fn) {
   return dispatch_floating(a.dtype(), op,
-                           [&]<class T>() { return make_tensor<T>(kernels::map(a.values<T>(), fn)); });
+                           [&]<class T>() { return make_tensor<T>(kernels::map(kernels::input<T>(a), fn)); });
 }
 
 // ...or, for a backward's single fused pass, on several floating-point inputs of one shape and
@@ -275,27 +299,18 @@ Tensor pointwise(const char* op, Fn&& fn, const Tensor& first, const More&... mo
            ": pointwise inputs must share dtype and shape, got ", dtype_name(first.dtype()), " ",
            shape_str(first.shape()), ((std::string(" and ") + dtype_name(more.dtype()) + " " + shape_str(more.shape())) + ...));
   return dispatch_floating(first.dtype(), op, [&]<class T>() {
-    return make_tensor<T>(kernels::map_n<T>(first.shape(), fn, first.values<T>(), more.template values<T>()...));
+    return make_tensor<T>(kernels::map_n<T>(first.shape(), fn, kernels::input<T>(first), kernels::input<T>(more)...));
   });
 }
 
-namespace kernels {
-// `b`, or a copy of its values when it shares `a`'s storage under another shape (x + x.reshape(...)):
-// the shared array has one shape at a time, and a kernel that holds both arrays needs two.
-inline Tensor unaliased(const Tensor& a, const Tensor& b) {
-  return a.impl()->storage == b.impl()->storage && a.shape() != b.shape() ? b.detach().clone() : b;
-}
-}  // namespace kernels
-
 // ...or by kernels::zip on two inputs of one dtype, broadcast.
 template <class Fn>
-Tensor binary(const char* op, const Tensor& a, const Tensor& b_in, Fn&& fn) {
-  TG_CHECK(a.dtype() == b_in.dtype(), op, ": expected both inputs to have one dtype, got ",
-           dtype_name(a.dtype()), " ", shape_str(a.shape()), " and ", dtype_name(b_in.dtype()), " ",
-           shape_str(b_in.shape()));
-  const Tensor b = kernels::unaliased(a, b_in);
+Tensor binary(const char* op, const Tensor& a, const Tensor& b, Fn&& fn) {
+  TG_CHECK(a.dtype() == b.dtype(), op, ": expected both inputs to have one dtype, got ",
+           dtype_name(a.dtype()), " ", shape_str(a.shape()), " and ", dtype_name(b.dtype()), " ",
+           shape_str(b.shape()));
   return dispatch_floating(a.dtype(), op, [&]<class T>() {
-    return make_tensor<T>(kernels::zip(op, a.values<T>(), b.values<T>(), fn));
+    return make_tensor<T>(kernels::zip(op, kernels::input<T>(a), kernels::input<T>(b), fn));
   });
 }
 

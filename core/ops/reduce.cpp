@@ -162,7 +162,7 @@ Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim)
   const std::vector<std::size_t> reduce = wrap_dims("sum", dims, in_shape);
   const Shape kept = reduced_shape(in_shape, reduce, true);
   Tensor out = dispatch_floating(a.dtype(), "sum", [&]<class T>() {
-    const xt::xarray<T>& x = a.values<T>();
+    const kernels::Input<T> x = kernels::input<T>(a);
     if (reduce.size() == in_shape.size()) {  // everything: one blocked sum
       xt::xarray<T> total = xt::xarray<T>::from_shape(kept);
       total.data()[0] = sum_all(x.data(), x.size());
@@ -192,15 +192,15 @@ Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim)
       }
       return make_tensor<T>(std::move(result));
     }
-    const xt::xarray<T>* source = &x;
+    kernels::Input<T> source = x;
     xt::xarray<T> current;
     for (auto d = reduce.rbegin(); d != reduce.rend(); ++d) {
-      Shape next = source->shape();
+      Shape next = source.shape();
       next[*d] = 1;
       xt::xarray<T> result = xt::xarray<T>::from_shape(next);
-      sum_dim(source->data(), kernels::reduce_layout(source->shape(), *d), result.data());
+      sum_dim(source.data(), kernels::reduce_layout(source.shape(), *d), result.data());
       current = std::move(result);
-      source = &current;
+      source = current;
     }
     return make_tensor<T>(std::move(current));
   });

@@ -83,7 +83,9 @@ Tensor with_shape(const char* op, const Tensor& a, const Shape& shape) {
   Tensor out = record(op, Tensor(std::move(impl)), {a}, [shape = a.shape()](const Tensor& grad) -> Grads {
     return {reshape(grad, kernels::as_signed(shape))};
   });
-  auto& aliases = out.impl()->storage->reshape_aliases;
+  Storage& storage = *out.impl()->storage;
+  const std::lock_guard<std::mutex> lock(storage.aliases_mutex);
+  auto& aliases = storage.reshape_aliases;
   std::erase_if(aliases, [](const auto& alias) { return alias.expired(); });
   if (std::none_of(aliases.begin(), aliases.end(), [&](const auto& alias) { return alias.lock() == a.impl(); }))
     aliases.push_back(a.impl());
@@ -101,7 +103,7 @@ Tensor with_shape(const char* op, const Tensor& a, const Shape& shape) {
 //    the writes of a tile stay in cache; the other dims are an outer loop. Parallel over (outer
 //    position, tile row), each task writing its own part of the output.
 template <class T>
-xt::xarray<T> permute_copy(const xt::xarray<T>& in, const std::vector<std::size_t>& order) {
+xt::xarray<T> permute_copy(const kernels::Input<T>& in, const std::vector<std::size_t>& order) {
   constexpr std::size_t kTile = 64;
   Shape out_shape;
   for (std::size_t d : order) out_shape.push_back(in.shape()[d]);
@@ -222,7 +224,7 @@ Tensor permute(const Tensor& a, const std::vector<std::int64_t>& dims) {
     order.push_back(w);
   }
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
-    return make_tensor<T>(permute_copy(a.values<T>(), order));
+    return make_tensor<T>(permute_copy(kernels::input<T>(a), order));
   });
   return record("permute", out, {a}, [order](const Tensor& grad) -> Grads {
     std::vector<std::int64_t> inverse(order.size());
@@ -316,7 +318,7 @@ Tensor expand(const Tensor& a, const std::vector<std::int64_t>& shape) {
   checked_numel("expand", target);
   if (target == from) return a;
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
-    return make_tensor<T>(kernels::broadcast_to(a.values<T>(), target));
+    return make_tensor<T>(kernels::broadcast_to(kernels::input<T>(a), target));
   });
   // The engine sums the output-shaped gradient back to the input's shape.
   return record("expand", out, {a}, [](const Tensor& grad) -> Grads { return {grad}; });
@@ -440,7 +442,7 @@ Tensor masked_select(const Tensor& a, const Tensor& mask) {
         for (std::size_t i = 0; i < m.size(); ++i)
           if (m.data()[i] != 0) positions.push_back(i);
       },
-      values_of(full_mask));
+      flat_values(full_mask));
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
     xt::xarray<T> picked = xt::xarray<T>::from_shape({positions.size()});
     const T* x = a.data<T>();
