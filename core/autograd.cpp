@@ -96,8 +96,15 @@ void save(Node& node, const Tensor& output, const std::vector<Tensor>& inputs, S
 }
 
 void attach(Tensor& output, std::shared_ptr<Node> node) {
-  // The output gets a fresh impl so that an op returning one of its inputs unchanged does not
-  // rewrite that input's place in the graph.
+  // A fresh result that only this handle holds (every op's usual case) takes its place in the
+  // graph as it is. Anything else (an op returning one of its inputs unchanged) gets a fresh impl,
+  // so that the input's own place in the graph is not rewritten.
+  TensorImpl& own = *output.impl();
+  if (output.impl().use_count() == 1 && !own.requires_grad && !own.grad_fn) {
+    own.requires_grad = true;
+    own.grad_fn = std::move(node);
+    return;
+  }
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = output.impl()->storage;
   impl->shape = output.impl()->shape;
