@@ -19,6 +19,38 @@ TEST_CASE("a value used twice accumulates both contributions") {
   check_close(x.grad(), {5, 7});
 }
 
+TEST_CASE("a leaf that is several inputs of one op gets their sum once, hooks fire once, the seed stays the user's") {
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+    INFO(tg::dtype_name(dtype));
+    const std::vector<std::pair<std::function<Tensor(const Tensor&)>, std::vector<double>>> cases{
+        {[](const Tensor& x) { return x + x; }, {2, 20, 200}},
+        {[](const Tensor& x) { return x - x; }, {0, 0, 0}},
+        {[](const Tensor& x) { return x * x; }, {2, -40, 600}},                        // 2x·g
+        {[](const Tensor& x) { return tg::where(tg::gt(x, 0.0), x, x); }, {1, 10, 100}},
+        {[](const Tensor& x) { return x * x + x; }, {3, -30, 700}},
+    };
+    for (const auto& [op, expected] : cases) {
+      Tensor x = Tensor({1.0, -2.0, 3.0}, dtype).set_requires_grad();
+      int calls = 0;
+      std::vector<double> seen;
+      x.register_post_accumulate_grad_hook([&](Tensor& t) {
+        ++calls;
+        seen = t.grad().to_vector<double>();
+      });
+      Tensor seed = Tensor({1.0, 10.0, 100.0}, dtype);
+      op(x).backward(seed);
+      CHECK(x.grad().to_vector<double>() == expected);
+      CHECK(calls == 1);
+      CHECK(seen == expected);
+      {
+        tg::NoGradGuard no_grad;
+        seed *= 0.0;  // the user's seed changed afterwards: the gradient is not affected
+      }
+      CHECK(x.grad().to_vector<double>() == expected);
+    }
+  }
+}
+
 TEST_CASE("gradients accumulate across backward calls until cleared") {
   Tensor x({1.0}, tg::TensorOptions().requires_grad(true));
   (x * 3.0).sum().backward();
