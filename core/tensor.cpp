@@ -33,7 +33,7 @@ namespace {
 template <class T>
 Tensor from_flat(const std::vector<double>& flat, const Shape& shape) {
   xt::xarray<T> values = xt::xarray<T>::from_shape(shape);
-  std::transform(flat.begin(), flat.end(), values.begin(), [](double v) { return static_cast<T>(v); });
+  std::transform(flat.begin(), flat.end(), values.data(), [](double v) { return static_cast<T>(v); });
   return make_tensor<T>(std::move(values));
 }
 
@@ -83,7 +83,7 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape, bool requir
   const std::size_t count = checked_numel("Tensor", shape);
   TG_CHECK(count == values.size(), "Tensor: ", values.size(), " values do not fill shape ", shape_str(shape));
   xt::xarray<T> array = xt::xarray<T>::from_shape(shape);
-  std::copy(values.begin(), values.end(), array.begin());
+  std::copy(values.begin(), values.end(), array.data());
   return make_tensor<T>(std::move(array), requires_grad);
 }
 
@@ -244,7 +244,8 @@ Tensor Tensor::to(DType target) const {
     return std::visit(
         [&](const auto& array) {
           xt::xarray<To> converted = xt::xarray<To>::from_shape(shape());
-          std::transform(array.begin(), array.end(), converted.begin(), [](auto v) { return static_cast<To>(v); });
+          std::transform(array.data(), array.data() + array.size(), converted.data(),
+                         [](auto v) { return static_cast<To>(v); });
           return make_tensor<To>(std::move(converted));
         },
         flat_values(*this));
@@ -259,7 +260,7 @@ Tensor Tensor::clone() const {
       [&](const auto& array) {
         using T = typename std::decay_t<decltype(array)>::value_type;
         xt::xarray<T> copy = xt::xarray<T>::from_shape(shape());
-        std::copy(array.begin(), array.end(), copy.begin());
+        std::copy_n(array.data(), array.size(), copy.data());
         return make_tensor(std::move(copy));
       },
       flat_values(*this));

@@ -14,7 +14,7 @@ template <class T>
 std::vector<T> Tensor::to_vector() const {
   std::vector<T> out;
   out.reserve(numel());
-  std::visit([&](const auto& array) { for (const auto& v : array) out.push_back(static_cast<T>(v)); },
+  std::visit([&](const auto& array) { for (const auto& v : array.storage()) out.push_back(static_cast<T>(v)); },
              flat_values(*this));
   return out;
 }
@@ -127,9 +127,8 @@ Tensor& in_place(const char* op, Tensor& self, Op&& compute) {
     }
   }
   dispatch_all(self.dtype(), [&]<class T>() {
-    const auto& values = result.values<T>();
     auto& target = std::get<xt::xarray<T>>(self.impl()->storage->values);
-    std::copy(values.begin(), values.end(), target.begin());
+    std::copy_n(result.data<T>(), result.numel(), target.data());
   });
   self.bump_version();
   if (result.requires_grad()) {  // the new history: x is now the result

@@ -2,6 +2,7 @@
 #include "core/xtensor.hpp"
 
 #include <cmath>
+#include <span>
 
 #include "core/autograd.hpp"
 #include "core/random.hpp"
@@ -16,7 +17,7 @@ Tensor& fill(const char* op, Tensor& tensor, Draw&& draw) {
   TG_CHECK(tensor.defined() && is_floating(tensor.dtype()), op, ": expected a floating-point tensor");
   NoGradGuard no_grad;
   dispatch_floating(tensor.dtype(), op, [&]<class T>() {
-    for (T& v : tensor.values_mut<T>()) v = static_cast<T>(draw());
+    for (T& v : std::span<T>(tensor.mutable_data<T>(), tensor.numel())) v = static_cast<T>(draw());
   });
   return tensor;
 }

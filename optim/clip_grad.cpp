@@ -2,6 +2,7 @@
 #include "core/xtensor.hpp"
 
 #include <cmath>
+#include <span>
 
 #include "core/autograd.hpp"
 
@@ -17,10 +18,10 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
     if (!g.defined()) continue;
     double acc = 0;
     dispatch_floating(g.dtype(), "clip_grad_norm_", [&]<class T>() {
-      for (T v : g.values<T>()) {
+      for (T v : std::span<const T>(g.data<T>(), g.numel())) {
         const double a = std::fabs(double(v));
         if (std::isinf(norm_type)) acc = std::max(acc, a);
-        else acc += std::pow(a, norm_type);
+        else acc += norm_type == 2.0 ? a * a : std::pow(a, norm_type);
       }
     });
     norms.push_back(std::isinf(norm_type) ? acc : std::pow(acc, 1.0 / norm_type));
@@ -49,7 +50,7 @@ void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     dispatch_floating(g.dtype(), "clip_grad_value_", [&]<class T>() {
-      for (T& v : g.values_mut<T>()) v = std::clamp(v, T(-clip_value), T(clip_value));
+      for (T& v : std::span<T>(g.mutable_data<T>(), g.numel())) v = std::clamp(v, T(-clip_value), T(clip_value));
     });
   }
 }

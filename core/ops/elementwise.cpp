@@ -235,7 +235,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
     xt::xarray<T> keep = std::visit(
         [&](const auto& cond) {
           xt::xarray<T> ones = xt::xarray<T>::from_shape(condition.shape());
-          std::transform(cond.begin(), cond.end(), ones.begin(), [](auto c) { return c != 0 ? T(1) : T(0); });
+          std::transform(cond.data(), cond.data() + cond.size(), ones.data(), [](auto c) { return c != 0 ? T(1) : T(0); });
           return ones;
         },
         flat_values(condition));

@@ -138,10 +138,9 @@ ClassRows check_class_inputs(const char* op, const Tensor& input, const Tensor& 
     TG_CHECK(options.weight.shape() == Shape{c.classes}, op, ": weight ", shape_str(options.weight.shape()),
              " must have one entry per class (", c.classes, ")");
     const Tensor w = options.weight.to(kFloat64);
-    c.class_weight.assign(w.values<double>().begin(), w.values<double>().end());
+    c.class_weight.assign(w.data<double>(), w.data<double>() + w.numel());
   }
-  const auto& t = target.values<std::int64_t>();
-  c.target.assign(t.begin(), t.end());
+  c.target.assign(target.data<std::int64_t>(), target.data<std::int64_t>() + target.numel());
   c.target_weight.assign(c.rows, 0.0);
   for (std::size_t i = 0; i < c.rows; ++i) {
     const std::int64_t y = c.target[i];

@@ -116,7 +116,7 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
         });
     auto as_tensor = [&](const auto& values, const Tensor& like) {
       xt::xarray<T> out = xt::xarray<T>::from_shape(like.shape());
-      std::transform(values.begin(), values.end(), out.begin(), [](double v) { return T(v); });
+      std::transform(values.begin(), values.end(), out.data(), [](double v) { return T(v); });
       return make_tensor<T>(std::move(out));
     };
     if (needs[1]) grads[1] = as_tensor(total.gx, weight);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <span>
 #include <xtensor/xmanipulation.hpp>
 
 #include "core/autograd.hpp"
@@ -420,7 +421,7 @@ Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index) {
            dtype_name(index.dtype()), " ", shape_str(index.shape()));
   const auto size = std::int64_t(a.shape()[d]);
   std::vector<std::size_t> rows;
-  for (std::int64_t i : index.values<std::int64_t>()) {
+  for (std::int64_t i : std::span<const std::int64_t>(index.data<std::int64_t>(), index.numel())) {
     TG_CHECK(i >= 0 && i < size, "index_select: index ", i, " is out of range for dim ", dim, " of size ", size,
              " in ", shape_str(a.shape()));
     rows.push_back(std::size_t(i));
