@@ -289,15 +289,15 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
         // Broadcasting is undone here, once for every op.
         Tensor grad = std::move(grads[i]);
         if (grad.shape() != edge.shape) grad = sum_to(grad, edge.shape);
-        // The same leaf again among this node's inputs (x + x): the contributions are summed into
-        // one new tensor first, which the leaf then takes, instead of copying a shared gradient
-        // and adding the next one into the copy.
+        // The same leaf again among this node's inputs (x + x): the contributions are summed first
+        // (in place when the first one is the engine's alone, else into a new tensor), and the
+        // leaf takes the sum, instead of copying a shared gradient and adding into the copy.
         if (edge.leaf)
           for (std::size_t j = i + 1; j < grads.size(); ++j)
             if (node->inputs_[j].leaf == edge.leaf && grads[j].defined()) {
               Tensor more = std::move(grads[j]);
               grads[j] = Tensor();
-              grad = add(grad, more.shape() != edge.shape ? sum_to(more, edge.shape) : more);
+              add_into(grad, more.shape() != edge.shape ? sum_to(more, edge.shape) : more);
             }
         if (edge.node)
           accumulate(edge.node->grad_buffer_, grad);
