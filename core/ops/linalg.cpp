@@ -19,8 +19,11 @@ namespace detail {
 // kGemmBlock long, that TBB runs in parallel. The cut depends only on the sizes, so the bits never
 // depend on the thread count (OpenBLAS's results do depend on the cut: its edge kernels differ).
 // Few, large blocks: every GEMM call packs B again, and a 512³ product cut in 64-row blocks took
-// 14% longer than whole on one thread (3.02 vs 2.65 ms); four blocks cost 7% and still keep four
-// threads busy.
+// 14% longer than whole on one thread (3.02 vs 2.65 ms), four blocks 7%. Two blocks, as many as
+// this project's machines have cores: against four, 1024² matmul/Linear forward and backward and
+// the wide_adam step took 2-6% less time at both 1 and 2 threads. (On a machine with more cores, a
+// single large product still uses two of them; batched work such as a convolution's samples
+// spreads wider.)
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
@@ -30,7 +33,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
                        int(lda), b_part, int(ldb), beta, c_part, int(ldc));
   };
   static constexpr std::size_t kGemmBlock = 64;
-  static constexpr std::size_t kMaxBlocks = 4;
+  static constexpr std::size_t kMaxBlocks = 2;
   constexpr std::size_t kGemmParallelWork = std::size_t(1) << 18;  // multiply-adds
   if (m * n * k < kGemmParallelWork || (m < 2 * kGemmBlock && n < 2 * kGemmBlock)) {
     call(m, n, a, b, c);
