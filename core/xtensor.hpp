@@ -40,9 +40,9 @@
 #include <xsimd/xsimd.hpp>
 #include <xtensor/xarray.hpp>
 
+#include <mutex>
 #include <type_traits>
 #include <utility>
-#include <mutex>
 #include <variant>
 #include <vector>
 
