@@ -167,6 +167,8 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
   tg::Conv2dParams same_even;
   same_even.padding = {0, 0};
   same_even.extra_end = {1, 1};
+  tg::Conv2dParams padded;
+  padded.padding = {1, 2};
   tg::Pool2dParams max3;
   max3.kernel = {3, 2};
   max3.stride = {2, 1};
@@ -183,6 +185,8 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
       {"conv2d groups 3", conv(grouped), {uniform64({2, 3, 4, 4}), uniform64({6, 1, 3, 3}), uniform64({6})}},
       {"conv2d extra end padding", conv(same_even), {uniform64({1, 2, 4, 4}), uniform64({2, 2, 2, 2})}},
       {"conv2d unbatched", conv({}), {uniform64({2, 4, 4}), uniform64({3, 2, 2, 2})}},
+      {"conv2d Winograd (3x3, stride 1, 16 channels)", conv(padded),
+       {uniform64({1, 16, 3, 2}), uniform64({16, 16, 3, 3}), uniform64({16})}},
       {"conv1d", [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 2, 1, 1, 1); },
        {uniform64({2, 3, 9}), uniform64({4, 3, 3}), uniform64({4})}},
       {"max_pool2d", [max3](const Inputs& x) { return tg::max_pool2d(x[0], max3); }, {uniform64({2, 2, 6, 5})}},
@@ -550,6 +554,35 @@ std::array<std::vector<double>, 4> conv2d_by_definition(const ConvCase& k, const
 
 }  // namespace
 
+// conv2d's y, dx, dw and db against conv2d_by_definition on each case, in float64 and float32.
+void check_against_definition(const std::vector<ConvCase>& cases) {
+  for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+    const double tol = dtype == tg::kFloat64 ? 1e-12 : 1e-5;
+    for (const ConvCase& k : cases) {
+      INFO(tg::dtype_name(dtype), " x ", tg::shape_str(k.x), " w ", tg::shape_str(k.w), " stride ", k.p.stride[0], ",",
+           k.p.stride[1], " padding ", k.p.padding[0], ",", k.p.padding[1], " dilation ", k.p.dilation[0], ",",
+           k.p.dilation[1], " groups ", k.p.groups, " extra_end ", k.p.extra_end[0], ",", k.p.extra_end[1]);
+      const Tensor x = seq(k.x, sin_).to(dtype).set_requires_grad();
+      const Tensor w = seq(k.w, cos_, 0.25).to(dtype).set_requires_grad();
+      const Tensor b = (tg::arange(double(k.w[0]), tg::kFloat64) * 0.1).to(dtype).set_requires_grad();
+      const Tensor y = tg::conv2d(x, w, b, k.p);
+      const Tensor gy = seq(y.shape(), cos_).to(dtype);
+      y.backward(gy);
+      const auto expected = conv2d_by_definition(k, tg_test::flat(x), tg_test::flat(w), tg_test::flat(b),
+                                                 tg_test::flat(gy), y.size(2), y.size(3));
+      const Tensor got[4] = {y, x.grad(), w.grad(), b.grad()};
+      const char* names[4] = {"y", "dx", "dw", "db"};
+      for (int t = 0; t < 4; ++t) {
+        INFO(names[t]);
+        // Relative to the largest value: dw of a large plane sums thousands of products.
+        double scale = 1;
+        for (double e : expected[std::size_t(t)]) scale = std::max(scale, std::abs(e));
+        check_close(got[t], expected[std::size_t(t)], tol * 10 * scale);
+      }
+    }
+  }
+}
+
 TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, float32 and float64") {
   std::vector<ConvCase> cases;
   // "same" stride-1 convolutions (the flat-shift path), square and not, down to 1×1 and 1×2.
@@ -572,26 +605,24 @@ TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, 
   cases.push_back({{9, 2, 4, 5}, {3, 2, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{17, 4, 3, 4}, {6, 2, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});
   cases.push_back({{17, 2, 5, 5}, {2, 2, 2, 3}, {{2, 1}, {1, 0}, {1, 2}, 1, {0, 0}}});
-  for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
-    const double tol = dtype == tg::kFloat64 ? 1e-12 : 1e-5;
-    for (const ConvCase& k : cases) {
-      INFO(tg::dtype_name(dtype), " x ", tg::shape_str(k.x), " w ", tg::shape_str(k.w), " stride ", k.p.stride[0], ",",
-           k.p.stride[1], " padding ", k.p.padding[0], ",", k.p.padding[1], " dilation ", k.p.dilation[0], ",",
-           k.p.dilation[1], " groups ", k.p.groups, " extra_end ", k.p.extra_end[0], ",", k.p.extra_end[1]);
-      const Tensor x = seq(k.x, sin_).to(dtype).set_requires_grad();
-      const Tensor w = seq(k.w, cos_, 0.25).to(dtype).set_requires_grad();
-      const Tensor b = (tg::arange(double(k.w[0]), tg::kFloat64) * 0.1).to(dtype).set_requires_grad();
-      const Tensor y = tg::conv2d(x, w, b, k.p);
-      const Tensor gy = seq(y.shape(), cos_).to(dtype);
-      y.backward(gy);
-      const auto expected = conv2d_by_definition(k, tg_test::flat(x), tg_test::flat(w), tg_test::flat(b),
-                                                 tg_test::flat(gy), y.size(2), y.size(3));
-      const Tensor got[4] = {y, x.grad(), w.grad(), b.grad()};
-      const char* names[4] = {"y", "dx", "dw", "db"};
-      for (int t = 0; t < 4; ++t) {
-        INFO(names[t]);
-        check_close(got[t], expected[std::size_t(t)], tol * 10);
+  check_against_definition(cases);
+}
+
+TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 16 channels, every padding and size") {
+  // 3×3 kernels with stride 1, dilation 1, one group and at least 16 channels in and out take
+  // Winograd F(2×2, 3×3) in the forward and for dx (conv.cpp). Odd and even sizes (a partial last
+  // tile), planes smaller than a tile, every padding 0-2 per side, extra_end, and batches that
+  // span several blocks (17 samples of 16 tiles: blocks of 5; 2 samples of 289 tiles: one each).
+  std::vector<ConvCase> cases;
+  const std::array<std::array<std::int64_t, 2>, 6> pads{{{0, 0}, {1, 1}, {2, 2}, {0, 2}, {2, 1}, {1, 0}}};
+  for (std::size_t h : {1, 2, 3, 6, 7})
+    for (std::size_t w : {1, 2, 5, 8})
+      for (const auto& pad : pads) {
+        if (std::int64_t(h) + 2 * pad[0] < 3 || std::int64_t(w) + 2 * pad[1] < 3) continue;
+        cases.push_back({{2, 16, h, w}, {17, 16, 3, 3}, {{1, 1}, {pad[0], pad[1]}, {1, 1}, 1, {0, 0}}});
       }
-    }
-  }
+  cases.push_back({{2, 17, 4, 5}, {16, 17, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {1, 1}}});  // extra_end
+  cases.push_back({{17, 16, 7, 8}, {16, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 16, 34, 33}, {20, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  check_against_definition(cases);
 }

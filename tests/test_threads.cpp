@@ -28,10 +28,11 @@ Results run_model() {
   Tensor row_loss = tg::cross_entropy(rows, tg::randint(0, 1000, {600})) + tg::mean(tg::softmax(rows, 1) * rows) +
                     tg::mean(tg::gelu(rows) + tg::sigmoid(rows) * tg::relu(rows));
   row_loss.backward();
-  // Convolution, pooling, BatchNorm2d and a GRU, big enough that their sample and row loops split.
+  // Convolution (im2col and Winograd), pooling, BatchNorm2d and a GRU, big enough that their
+  // sample, block and row loops split.
   tg::nn::Sequential cnn(tg::nn::Conv2d(tg::nn::Conv2dOptions(3, 16, 3).padding(1)), tg::nn::BatchNorm2d(16),
-                         tg::nn::ReLU(), tg::nn::MaxPool2d(2), tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 8, 3).stride(2)),
-                         tg::nn::AvgPool2d(2));
+                         tg::nn::ReLU(), tg::nn::MaxPool2d(2), tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1)),
+                         tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 8, 3).stride(2)), tg::nn::AvgPool2d(2));
   Tensor images = tg::randn({32, 3, 32, 32}).set_requires_grad();
   Tensor cnn_out = cnn(images);
   tg::sum(cnn_out * cnn_out).backward();
