@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -245,6 +246,13 @@ void interleave(const T* even, const T* odd, std::size_t n, T* out) {
   if (n % 2) out[n - 1] = even[n / 2];
 }
 
+// out[0, n) = in[0], in[2], in[4], ...
+template <class T>
+void deinterleave(const T* in, std::size_t n, T* out) {
+#pragma GCC ivdep
+  for (std::size_t i = 0; i < n; ++i) out[i] = in[2 * i];
+}
+
 // One convolution by F(2×2, 3×3): y[s][o] = Σ_c x[s][c] ⋆ kernel[o][c] (+ bias[o]), the input
 // (samples, in, ih, iw) padded by `top` rows and `left` columns (and zeros beyond its end), the
 // output (samples, out, oh, ow). u is from winograd_kernels.
@@ -252,103 +260,135 @@ struct WinogradShape {
   std::size_t samples, in, ih, iw, top, left, out, oh, ow;
 };
 
+// The tiling of one winograd_conv: th × tw tiles of 2×2 outputs per plane; the padded input
+// plane the tiles read (hp rows of 2·half columns) is kept as its even and its odd columns (two
+// hp × half planes), so that gathering one position of every tile is a run of contiguous values.
+struct WinogradTiling {
+  std::size_t th, tw, tiles, hp, half;
+  std::size_t per_block;  // samples per block of GEMM columns
+  std::size_t stride;     // of the rows of d: a block's columns plus room for the last chunk
+};
+constexpr std::size_t kGatherChunk = 8;  // values per fixed-size copy of a gather
+
+// V[ξ][c][t] = (Bᵀ d B)[ξ] for the 4×4 input block d of each tile t = (s, ty, tx) of samples
+// [s0, s0 + count). `split` is the zeroed scratch plane pair (its data region is rewritten per
+// plane; the zeros around it stay), `d` scratch of 16 rows.
+template <class T>
+void winograd_input(const T* x, const WinogradShape z, const WinogradTiling p, std::size_t s0, std::size_t count,
+                    T* split, T* d, T* v) {
+  const std::size_t cols = count * p.tiles, copy_w = std::min(z.iw, 2 * p.half - z.left);
+  const std::size_t first_even = z.left % 2;  // the first input column that lands on an even column
+  for (std::size_t c = 0; c < z.in; ++c) {
+    for (std::size_t s = 0; s < count; ++s) {
+      const T* plane = x + ((s0 + s) * z.in + c) * z.ih * z.iw;
+      for (std::size_t r = 0; r < z.ih && r + z.top < p.hp; ++r) {
+        const T* src = plane + r * z.iw;
+        T* even = split + (r + z.top) * p.half;
+        T* odd = even + p.hp * p.half;
+        deinterleave(src + first_even, (copy_w - first_even + 1) / 2, even + (z.left + first_even) / 2);
+        if (copy_w > 1 - first_even)
+          deinterleave(src + 1 - first_even, (copy_w - (1 - first_even) + 1) / 2, odd + (z.left + 1 - first_even) / 2);
+      }
+      // d[r·4 + q][t] = padded[2·ty + r][2·tx + q]: a run of tw values per tile row, copied in
+      // fixed chunks (a call to memmove per run of a few values cost more than the transform);
+      // the last chunk runs over into the next tile row's place, written after it, or into the
+      // room at the end of the row of d.
+      for (std::size_t r = 0; r < 4; ++r)
+        for (std::size_t q = 0; q < 4; ++q) {
+          const T* from = split + ((q % 2) * p.hp + r) * p.half + q / 2;
+          T* to = d + (r * 4 + q) * p.stride + s * p.tiles;
+          for (std::size_t ty = 0; ty < p.th; ++ty)
+            for (std::size_t k = 0; k < p.tw; k += kGatherChunk)
+              std::memcpy(to + ty * p.tw + k, from + 2 * ty * p.half + k, kGatherChunk * sizeof(T));
+        }
+    }
+    // Bᵀ d B, tile by tile (vectorised over the tiles).
+    T* vc = v + c * cols;
+    const std::size_t vs = z.in * cols, ds = p.stride;
+    // (ivdep, here and below: the buffers never overlap; without it GCC gives up on the alias
+    // checks of this many streams and leaves the loop scalar.)
+#pragma GCC ivdep
+    for (std::size_t t = 0; t < cols; ++t) {
+      T e[4][4];  // Bᵀ d: down the columns of the block
+      for (std::size_t q = 0; q < 4; ++q) {
+        const T d0 = d[q * ds + t], d1 = d[(4 + q) * ds + t], d2 = d[(8 + q) * ds + t], d3 = d[(12 + q) * ds + t];
+        e[0][q] = d0 - d2;
+        e[1][q] = d1 + d2;
+        e[2][q] = d2 - d1;
+        e[3][q] = d1 - d3;
+      }
+      for (std::size_t a = 0; a < 4; ++a) {  // (Bᵀ d) B: along the rows
+        vc[(a * 4 + 0) * vs + t] = e[a][0] - e[a][2];
+        vc[(a * 4 + 1) * vs + t] = e[a][1] + e[a][2];
+        vc[(a * 4 + 2) * vs + t] = e[a][2] - e[a][1];
+        vc[(a * 4 + 3) * vs + t] = e[a][1] - e[a][3];
+      }
+    }
+  }
+}
+
+// y = Aᵀ M A (plus the bias) for the tiles of samples [s0, s0 + count): the four outputs of every
+// tile (vectorised over the tiles) into `outputs`, then interleaved into the output rows that exist.
+template <class T>
+void winograd_output(const T* m, const WinogradShape z, const WinogradTiling p, std::size_t s0, std::size_t count,
+                     const T* bias, T* outputs, T* y) {
+  const std::size_t cols = count * p.tiles, ms = z.out * cols;
+  T *y00 = outputs, *y01 = y00 + cols, *y10 = y01 + cols, *y11 = y10 + cols;
+  for (std::size_t o = 0; o < z.out; ++o) {
+    const T add = bias ? bias[o] : T(0);
+    const T* mo = m + o * cols;
+#pragma GCC ivdep
+    for (std::size_t t = 0; t < cols; ++t) {
+      T s0b[4], s1b[4];  // Aᵀ M: down the columns of the block
+      for (std::size_t b = 0; b < 4; ++b) {
+        const T m0 = mo[b * ms + t], m1 = mo[(4 + b) * ms + t], m2 = mo[(8 + b) * ms + t], m3 = mo[(12 + b) * ms + t];
+        s0b[b] = m0 + m1 + m2;
+        s1b[b] = m1 - m2 - m3;
+      }
+      y00[t] = s0b[0] + s0b[1] + s0b[2] + add;  // (Aᵀ M) A: along the rows
+      y01[t] = s0b[1] - s0b[2] - s0b[3] + add;
+      y10[t] = s1b[0] + s1b[1] + s1b[2] + add;
+      y11[t] = s1b[1] - s1b[2] - s1b[3] + add;
+    }
+    for (std::size_t s = 0; s < count; ++s) {
+      T* yo = y + ((s0 + s) * z.out + o) * z.oh * z.ow;
+      for (std::size_t ty = 0; ty < p.th; ++ty) {
+        const std::size_t t = s * p.tiles + ty * p.tw;
+        interleave(y00 + t, y01 + t, z.ow, yo + 2 * ty * z.ow);
+        if (2 * ty + 1 < z.oh) interleave(y10 + t, y11 + t, z.ow, yo + (2 * ty + 1) * z.ow);
+      }
+    }
+  }
+}
+
 template <class T>
 void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias, T* y) {
-  const std::size_t th = (z.oh + 1) / 2, tw = (z.ow + 1) / 2, tiles = th * tw;
-  // The padded input plane the tiles read (hp × 2·half), kept as its even and its odd columns
-  // (two hp × half planes), so that gathering a position of every tile is a contiguous run.
-  const std::size_t hp = 2 * th + 2, half = tw + 1;
+  WinogradTiling p;
+  p.th = (z.oh + 1) / 2;
+  p.tw = (z.ow + 1) / 2;
+  p.tiles = p.th * p.tw;
+  p.hp = 2 * p.th + 2;
+  p.half = p.tw + 1;
   // Samples per block: about kWinogradBlockTiles tiles, and at least four blocks when there are
   // enough samples (work for two threads). Fixed by the sizes alone: the bits never depend on the
   // thread count.
-  const std::size_t per_block =
-      std::max<std::size_t>(1, std::min(kWinogradBlockTiles / tiles, (z.samples + 3) / 4));
-  const std::size_t blocks = (z.samples + per_block - 1) / per_block;
-  const std::size_t work = per_block * tiles * z.in * z.out;
+  p.per_block = std::max<std::size_t>(1, std::min(kWinogradBlockTiles / p.tiles, (z.samples + 3) / 4));
+  p.stride = p.per_block * p.tiles + kGatherChunk;
+  const std::size_t blocks = (z.samples + p.per_block - 1) / p.per_block;
+  const std::size_t work = p.per_block * p.tiles * z.in * z.out;
   parallel::for_range(blocks, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, work)),
                       [&](std::size_t first, std::size_t last) {
-    const std::size_t max_cols = per_block * tiles;
-    std::vector<T, Allocator<T>> split(2 * hp * half, T(0)), d(16 * max_cols), v(16 * z.in * max_cols),
-        m(16 * z.out * max_cols), outputs(4 * max_cols);
+    const std::size_t max_cols = p.per_block * p.tiles;
+    // (split: room for the last chunk of a gather to read past the odd plane's end.)
+    std::vector<T, Allocator<T>> split(2 * p.hp * p.half + kGatherChunk, T(0)), d(16 * p.stride),
+        v(16 * z.in * max_cols), m(16 * z.out * max_cols), outputs(4 * max_cols);
     for (std::size_t block = first; block < last; ++block) {
-      const std::size_t s0 = block * per_block, count = std::min(per_block, z.samples - s0), cols = count * tiles;
-      for (std::size_t c = 0; c < z.in; ++c) {
-        // d[r·4 + q][t] = padded[2·ty + r][2·tx + q] for every tile t = (s, ty, tx) of the block.
-        for (std::size_t s = 0; s < count; ++s) {
-          const T* plane = x + ((s0 + s) * z.in + c) * z.ih * z.iw;
-          // Only the data region is written: the zeros around it stay from the first plane.
-          const std::size_t copy_w = std::min(z.iw, 2 * half - z.left);
-          for (std::size_t r = 0; r < z.ih && r + z.top < hp; ++r) {
-            T* row = split.data() + (r + z.top) * half;
-            for (std::size_t q = 0; q < copy_w; ++q) {
-              const std::size_t col = q + z.left;
-              row[(col % 2) * hp * half + col / 2] = plane[r * z.iw + q];
-            }
-          }
-          for (std::size_t r = 0; r < 4; ++r)
-            for (std::size_t q = 0; q < 4; ++q) {
-              const T* from = split.data() + ((q % 2) * hp + r) * half + q / 2;
-              T* to = d.data() + (r * 4 + q) * cols + s * tiles;
-              for (std::size_t ty = 0; ty < th; ++ty) std::copy_n(from + 2 * ty * half, tw, to + ty * tw);
-            }
-        }
-        // V[ξ][c][t] = (Bᵀ d B)[ξ], tile by tile (vectorised over the tiles).
-        const T* dd = d.data();
-        T* vc = v.data() + c * cols;
-        const std::size_t vs = z.in * cols;
-        // (ivdep, here and below: the buffers never overlap; without it GCC gives up on the
-        // alias checks of this many streams and leaves the loop scalar.)
-#pragma GCC ivdep
-        for (std::size_t t = 0; t < cols; ++t) {
-          T e[4][4];  // Bᵀ d: down the columns of the block
-          for (std::size_t q = 0; q < 4; ++q) {
-            const T d0 = dd[q * cols + t], d1 = dd[(4 + q) * cols + t];
-            const T d2 = dd[(8 + q) * cols + t], d3 = dd[(12 + q) * cols + t];
-            e[0][q] = d0 - d2;
-            e[1][q] = d1 + d2;
-            e[2][q] = d2 - d1;
-            e[3][q] = d1 - d3;
-          }
-          for (std::size_t a = 0; a < 4; ++a) {  // (Bᵀ d) B: along the rows
-            vc[(a * 4 + 0) * vs + t] = e[a][0] - e[a][2];
-            vc[(a * 4 + 1) * vs + t] = e[a][1] + e[a][2];
-            vc[(a * 4 + 2) * vs + t] = e[a][2] - e[a][1];
-            vc[(a * 4 + 3) * vs + t] = e[a][1] - e[a][3];
-          }
-        }
-      }
+      const std::size_t s0 = block * p.per_block, count = std::min(p.per_block, z.samples - s0), cols = count * p.tiles;
+      winograd_input(x, z, p, s0, count, split.data(), d.data(), v.data());
       for (std::size_t xi = 0; xi < 16; ++xi)
         detail::gemm<T>(false, false, z.out, cols, z.in, T(1), u + xi * z.out * z.in, z.in, v.data() + xi * z.in * cols,
                         cols, T(0), m.data() + xi * z.out * cols, cols);
-      // y = Aᵀ M A (plus the bias): the four outputs of every tile (vectorised over the tiles),
-      // then interleaved into the output rows that exist.
-      const std::size_t ms = z.out * cols;
-      T *y00 = outputs.data(), *y01 = y00 + cols, *y10 = y01 + cols, *y11 = y10 + cols;
-      for (std::size_t o = 0; o < z.out; ++o) {
-        const T add = bias ? bias[o] : T(0);
-        const T* mo = m.data() + o * cols;
-#pragma GCC ivdep
-        for (std::size_t t = 0; t < cols; ++t) {
-          T s0b[4], s1b[4];  // Aᵀ M: down the columns of the block
-          for (std::size_t b = 0; b < 4; ++b) {
-            const T m0 = mo[b * ms + t], m1 = mo[(4 + b) * ms + t], m2 = mo[(8 + b) * ms + t], m3 = mo[(12 + b) * ms + t];
-            s0b[b] = m0 + m1 + m2;
-            s1b[b] = m1 - m2 - m3;
-          }
-          y00[t] = s0b[0] + s0b[1] + s0b[2] + add;
-          y01[t] = s0b[1] - s0b[2] - s0b[3] + add;
-          y10[t] = s1b[0] + s1b[1] + s1b[2] + add;
-          y11[t] = s1b[1] - s1b[2] - s1b[3] + add;
-        }
-        for (std::size_t s = 0; s < count; ++s) {
-          T* yo = y + ((s0 + s) * z.out + o) * z.oh * z.ow;
-          for (std::size_t ty = 0; ty < th; ++ty) {
-            const std::size_t t = s * tiles + ty * tw;
-            interleave(y00 + t, y01 + t, z.ow, yo + 2 * ty * z.ow);
-            if (2 * ty + 1 < z.oh) interleave(y10 + t, y11 + t, z.ow, yo + (2 * ty + 1) * z.ow);
-          }
-        }
-      }
+      winograd_output(m.data(), z, p, s0, count, bias, outputs.data(), y);
     }
   });
 }
