@@ -608,9 +608,9 @@ TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, 
   check_against_definition(cases);
 }
 
-TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 16 channels, every padding and size") {
-  // 3×3 kernels with stride 1, dilation 1, one group and at least 16 channels in and out take
-  // Winograd F(2×2, 3×3) in the forward and for dx (conv.cpp). Odd and even sizes (a partial last
+TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 channels, every padding and size") {
+  // 3×3 kernels with stride 1, dilation 1, one group and at least 8 channels in and out take
+  // Winograd F(2×2, 3×3) for y, dx and dw (conv.cpp). Odd and even sizes (a partial last
   // tile), planes smaller than a tile, every padding 0-2 per side, extra_end, and batches that
   // span several blocks (17 samples of 16 tiles: blocks of 5; 2 samples of 289 tiles: one each).
   std::vector<ConvCase> cases;
@@ -622,6 +622,8 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 16 ch
         cases.push_back({{2, 16, h, w}, {17, 16, 3, 3}, {{1, 1}, {pad[0], pad[1]}, {1, 1}, 1, {0, 0}}});
       }
   cases.push_back({{2, 17, 4, 5}, {16, 17, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {1, 1}}});  // extra_end
+  cases.push_back({{3, 8, 5, 6}, {8, 8, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // the fewest channels
+  cases.push_back({{3, 7, 5, 6}, {9, 7, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // one fewer: im2col
   cases.push_back({{17, 16, 7, 8}, {16, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{2, 16, 34, 33}, {20, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   check_against_definition(cases);

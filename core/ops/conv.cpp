@@ -189,14 +189,17 @@ std::size_t samples_per_task(const Window& g, std::size_t work_per_output) {
 // 16 products of a block become 16 GEMMs, one per position ξ of the 4×4 block:
 //   M[ξ] (out × tiles) = U[ξ] (out × in) · V[ξ] (in × tiles),
 // with U the transformed kernels and V the transformed input blocks of a few samples side by side.
-// The forward and dX (a 3×3 convolution of dY with each kernel turned by 180° and the channels
-// swapped) take this path when both channel counts are at least kWinogradChannels (with fewer the
-// GEMMs are too thin to pay for the transforms); dW stays im2col + GEMM. F(2×2, 3×3) is the
-// variant with the smallest rounding error (its transforms only add, subtract and halve): the
-// results stay within float rounding of the definition (tested against it in double). Measured (bench/, 3x3 "same", forward + backward, 1 thread):
-// 32 -> 64 channels on 14x14 18% faster, 64 -> 64 on 32x32 25%, 16 -> 16 on 28x28 8%, 128 -> 128
-// on 7x7 5%; 8 -> 64 on 28x28 10% slower (GEMMs of depth 8), hence the 16.
-constexpr std::size_t kWinogradChannels = 16;
+// The forward, dX (a 3×3 convolution of dY with each kernel turned by 180° and the channels
+// swapped) and dW (the adjoint of the forward's steps, winograd_weight_grad) take this path when
+// both channel counts are at least kWinogradChannels (with fewer the GEMMs are too thin to pay
+// for the transforms). F(2×2, 3×3) is the variant with the smallest rounding error (its
+// transforms only add, subtract and halve): the results stay within float rounding of the
+// definition (tested against it in double). Measured (bench/, 3×3 "same", forward and backward,
+// one thread, against im2col): 8 -> 8 channels on 28×28 7.6 -> 6.4 ms, 16 -> 16 on 28×28 24.7 ->
+// 17.1, 8 -> 64 on 28×28 20.7 -> 18.5, 32 -> 64 on 14×14 38 -> 24, 64 -> 64 on 32×32 24.5 -> 12.3,
+// 128 -> 128 on 7×7 11.5 -> 7.3. With a single input channel (Conv2d 1 -> 32) the GEMMs have
+// depth 1: im2col.
+constexpr std::size_t kWinogradChannels = 8;
 constexpr std::size_t kWinogradBlockTiles = 256;  // tiles per block: V and M about 1 MB at 32 -> 64 channels
 
 bool winograd_fits(const Window& g, std::size_t groups, std::size_t in_channels, std::size_t out_channels) {
@@ -251,6 +254,20 @@ template <class T>
 void deinterleave(const T* in, std::size_t n, T* out) {
 #pragma GCC ivdep
   for (std::size_t i = 0; i < n; ++i) out[i] = in[2 * i];
+}
+
+// even[i] = in[2i], odd[i] = in[2i + 1] for the n values of in (odd[last] = 0 when n is odd).
+template <class T>
+void split_pairs(const T* in, std::size_t n, T* even, T* odd) {
+#pragma GCC ivdep
+  for (std::size_t i = 0; i < n / 2; ++i) {
+    even[i] = in[2 * i];
+    odd[i] = in[2 * i + 1];
+  }
+  if (n % 2) {
+    even[n / 2] = in[n - 1];
+    odd[n / 2] = T(0);
+  }
 }
 
 // One convolution by F(2×2, 3×3): y[s][o] = Σ_c x[s][c] ⋆ kernel[o][c] (+ bias[o]), the input
@@ -361,8 +378,7 @@ void winograd_output(const T* m, const WinogradShape z, const WinogradTiling p, 
   }
 }
 
-template <class T>
-void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias, T* y) {
+WinogradTiling winograd_tiling(const WinogradShape& z) {
   WinogradTiling p;
   p.th = (z.oh + 1) / 2;
   p.tw = (z.ow + 1) / 2;
@@ -374,6 +390,12 @@ void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias
   // thread count.
   p.per_block = std::max<std::size_t>(1, std::min(kWinogradBlockTiles / p.tiles, (z.samples + 3) / 4));
   p.stride = p.per_block * p.tiles + kGatherChunk;
+  return p;
+}
+
+template <class T>
+void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias, T* y) {
+  const WinogradTiling p = winograd_tiling(z);
   const std::size_t blocks = (z.samples + p.per_block - 1) / p.per_block;
   const std::size_t work = p.per_block * p.tiles * z.in * z.out;
   parallel::for_range(blocks, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, work)),
@@ -391,6 +413,89 @@ void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias
       winograd_output(m.data(), z, p, s0, count, bias, outputs.data(), y);
     }
   });
+}
+
+// The weight gradient of the convolution winograd_conv computes, by the adjoint of each of its
+// steps: with M = U ⊙ V per tile and y = Aᵀ M A,
+//   dM = A dy Aᵀ (per 2×2 block of dY, zeros past its end),  dU[ξ] = Σ_t dM[ξ][·][t] · V[ξ][·][t]ᵀ
+// (16 GEMMs, out × in, summed over the tiles), and dW = Gᵀ dU G per kernel. The samples are cut
+// into at most 16 ranges by size only, each summed in order into its own partial dU (in
+// parallel), the partials added in range order: the same bits for any thread count.
+template <class T>
+void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw) {
+  const WinogradTiling p = winograd_tiling(z);
+  const std::size_t matrix = z.out * z.in, max_cols = p.per_block * p.tiles;
+  using Partial = std::vector<T, Allocator<T>>;
+  const std::size_t range = std::max(p.per_block, (z.samples + 15) / 16);
+  const Partial du = parallel::reduce_blocks(
+      z.samples, range, Partial(16 * matrix, T(0)),
+      [&](std::size_t first, std::size_t last) {
+        Partial part(16 * matrix, T(0));
+        std::vector<T, Allocator<T>> split(2 * p.hp * p.half + kGatherChunk, T(0)), d(16 * p.stride),
+            v(16 * z.in * max_cols), dm(16 * z.out * max_cols), corners(4 * max_cols);
+        for (std::size_t s0 = first; s0 < last; s0 += p.per_block) {
+          const std::size_t count = std::min(p.per_block, last - s0), cols = count * p.tiles;
+          winograd_input(x, z, p, s0, count, split.data(), d.data(), v.data());
+          // dM[ξ][o][t] = (A dy Aᵀ)[ξ] for the 2×2 block of dY under tile t.
+          const std::size_t ms = z.out * cols;
+          T *g00 = corners.data(), *g01 = g00 + cols, *g10 = g01 + cols, *g11 = g10 + cols;
+          for (std::size_t o = 0; o < z.out; ++o) {
+            for (std::size_t s = 0; s < count; ++s) {
+              const T* plane = dy + ((s0 + s) * z.out + o) * z.oh * z.ow;
+              for (std::size_t ty = 0; ty < p.th; ++ty) {
+                const std::size_t t = s * p.tiles + ty * p.tw;
+                split_pairs(plane + 2 * ty * z.ow, z.ow, g00 + t, g01 + t);
+                if (2 * ty + 1 < z.oh) {
+                  split_pairs(plane + (2 * ty + 1) * z.ow, z.ow, g10 + t, g11 + t);
+                } else {
+                  std::fill(g10 + t, g10 + t + p.tw, T(0));
+                  std::fill(g11 + t, g11 + t + p.tw, T(0));
+                }
+              }
+            }
+            T* mo = dm.data() + o * cols;
+#pragma GCC ivdep
+            for (std::size_t t = 0; t < cols; ++t) {
+              const T r[4][2] = {{g00[t], g01[t]},  // A dy: down the columns of the block
+                                 {g00[t] + g10[t], g01[t] + g11[t]},
+                                 {g00[t] - g10[t], g01[t] - g11[t]},
+                                 {-g10[t], -g11[t]}};
+              for (std::size_t a = 0; a < 4; ++a) {  // (A dy) Aᵀ: along the rows
+                mo[(a * 4 + 0) * ms + t] = r[a][0];
+                mo[(a * 4 + 1) * ms + t] = r[a][0] + r[a][1];
+                mo[(a * 4 + 2) * ms + t] = r[a][0] - r[a][1];
+                mo[(a * 4 + 3) * ms + t] = -r[a][1];
+              }
+            }
+          }
+          for (std::size_t xi = 0; xi < 16; ++xi)
+            detail::gemm<T>(false, true, z.out, z.in, cols, T(1), dm.data() + xi * ms, cols,
+                            v.data() + xi * z.in * cols, cols, T(1), part.data() + xi * matrix, z.in);
+        }
+        return part;
+      },
+      [](Partial acc, const Partial& part) {
+        for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += part[i];
+        return acc;
+      });
+  // dW = Gᵀ dU G, G = (1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1).
+  const T half = T(0.5);
+  for (std::size_t k = 0; k < matrix; ++k) {
+    T e[3][4];  // Gᵀ dU
+    for (std::size_t b = 0; b < 4; ++b) {
+      const T u0 = du[b * matrix + k], u1 = du[(4 + b) * matrix + k];
+      const T u2 = du[(8 + b) * matrix + k], u3 = du[(12 + b) * matrix + k];
+      e[0][b] = u0 + (u1 + u2) * half;
+      e[1][b] = (u1 - u2) * half;
+      e[2][b] = (u1 + u2) * half + u3;
+    }
+    T* out = dw + k * 9;
+    for (std::size_t i = 0; i < 3; ++i) {  // (Gᵀ dU) G
+      out[i * 3 + 0] = e[i][0] + (e[i][1] + e[i][2]) * half;
+      out[i * 3 + 1] = (e[i][1] - e[i][2]) * half;
+      out[i * 3 + 2] = (e[i][1] + e[i][2]) * half + e[i][3];
+    }
+  }
 }
 
 template <class T>
@@ -453,7 +558,11 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     });
     grads[0] = make_tensor<T>(std::move(dx));
   }
-  if (needs[1]) {
+  if (needs[1] && winograd_fits(g, groups, g.c, out_channels)) {
+    xt::xarray<T> dw = xt::xarray<T>::from_shape(weight.shape());
+    winograd_weight_grad(x, dy, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow}, dw.data());
+    grads[1] = make_tensor<T>(std::move(dw));
+  } else if (needs[1]) {
     // dW_g = Σ_s dY_g[s] · col[s]ᵀ. The samples are cut into at most 16 blocks, by size only; each
     // block sums its samples in order into its own partial dW (in parallel), and the partials are
     // added in block order: the same bits for any thread count.
