@@ -1,5 +1,6 @@
 // The engine: accumulation, unused inputs, seeds, retain_graph, retain_grad, NoGradGuard, long
 // chains, and a graph that is dropped without backward being freed.
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <numeric>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "helpers.hpp"
+#include "../core/allocator.hpp"
 
 using tg::Tensor;
 using tg_test::check_close;
@@ -214,6 +216,26 @@ TEST_CASE("forward passes whose graphs are dropped without backward do not grow 
   const std::size_t after = resident_bytes();
   INFO("resident before ", before / 1024, " KiB, after ", after / 1024, " KiB");
   CHECK(after < before + 8 * 1024 * 1024);
+}
+
+TEST_CASE("a freed large block goes to the next request of about its size; release_cached empties the cache" *
+          doctest::skip(!kMeasurableMemory)) {
+  // (Under AddressSanitizer every block comes from the system allocator, unreused.)
+  const std::size_t size = 3 << 20;
+  void* a = tg::memory::allocate(size);
+  std::memset(a, 1, size);
+  tg::memory::deallocate(a, size);
+  void* larger = tg::memory::allocate(size + size / 8 + 64);  // more than 1/8 larger: not a
+  CHECK(larger != a);
+  void* smaller = tg::memory::allocate(size - 4096);  // a, at most 1/8 larger than asked
+  CHECK(smaller == a);
+  std::memset(smaller, 2, size - 4096);
+  tg::memory::deallocate(larger, size + size / 8 + 64);
+  tg::memory::deallocate(smaller, size - 4096);
+  tg::memory::release_cached();
+  void* fresh = tg::memory::allocate(size);
+  std::memset(fresh, 3, size);
+  tg::memory::deallocate(fresh, size);
 }
 
 TEST_CASE("every recorded node carries its op name") {
