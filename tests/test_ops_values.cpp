@@ -232,20 +232,28 @@ TEST_CASE("elementwise kernels: the same value at every position and length, and
   }
 }
 
-TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, small and tiled sizes") {
+TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, small and tiled sizes, both dtypes") {
+  // float32 transposes 8×8 blocks in registers (shape.cpp): sizes with and without whole blocks,
+  // whole 64-wide tiles and remainders on either side.
   for (const tg::Shape& shape : {tg::Shape{7}, tg::Shape{3, 5}, tg::Shape{70, 45}, tg::Shape{2, 3, 4},
-                                 tg::Shape{33, 2, 65}, tg::Shape{2, 3, 1, 4}, tg::Shape{3, 1, 5, 2, 4}, tg::Shape{0, 3}}) {
-    const Tensor a = tg::randn(shape, tg::kFloat64);
-    std::vector<std::size_t> order(shape.size());
-    std::iota(order.begin(), order.end(), 0);
-    do {
-      CAPTURE(tg::shape_str(shape));
-      CAPTURE(std::vector<std::size_t>(order));
-      const Tensor got = a.permute(std::vector<std::int64_t>(order.begin(), order.end()));
-      const xt::xarray<double> want = xt::transpose(a.values<double>(), order);
-      REQUIRE(got.shape() == tg::Shape(want.shape().begin(), want.shape().end()));
-      for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(got.data<double>()[i] == want.data()[i]);
-    } while (std::next_permutation(order.begin(), order.end()));
+                                 tg::Shape{33, 2, 65}, tg::Shape{2, 3, 1, 4}, tg::Shape{3, 1, 5, 2, 4}, tg::Shape{0, 3},
+                                 tg::Shape{64, 64}, tg::Shape{8, 8}, tg::Shape{130, 17}, tg::Shape{9, 8, 24},
+                                 tg::Shape{3, 72, 136}}) {
+    for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+      const Tensor a = tg::randn(shape, dtype);
+      const xt::xarray<double> values = a.to(tg::kFloat64).values<double>();
+      std::vector<std::size_t> order(shape.size());
+      std::iota(order.begin(), order.end(), 0);
+      do {
+        CAPTURE(tg::shape_str(shape));
+        CAPTURE(tg::dtype_name(dtype));
+        CAPTURE(std::vector<std::size_t>(order));
+        const Tensor got = a.permute(std::vector<std::int64_t>(order.begin(), order.end())).to(tg::kFloat64);
+        const xt::xarray<double> want = xt::transpose(values, order);
+        REQUIRE(got.shape() == tg::Shape(want.shape().begin(), want.shape().end()));
+        for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(got.data<double>()[i] == want.data()[i]);
+      } while (std::next_permutation(order.begin(), order.end()));
+    }
   }
 }
 
