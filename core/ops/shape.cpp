@@ -38,11 +38,15 @@ Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::siz
     const T* x = in.data<T>();
     xt::xarray<T> out = xt::xarray<T>::from_shape(out_shape);
     T* y = out.data();
-    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, rows.size() * l.inner));
-    parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
-      for (std::size_t o = first; o < last; ++o)
-        for (std::size_t k = 0; k < rows.size(); ++k)
-          std::copy_n(x + (o * l.reduced + rows[k]) * l.inner, l.inner, y + (o * rows.size() + k) * l.inner);
+    // Parallel over the (outer, row) pairs, not the outer rows alone: a selection along dim 0 is
+    // one outer row.
+    const std::size_t pairs = l.outer * rows.size();
+    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.inner));
+    parallel::for_range(pairs, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t i = first; i < last; ++i) {
+        const std::size_t o = i / rows.size(), k = i % rows.size();
+        std::copy_n(x + (o * l.reduced + rows[k]) * l.inner, l.inner, y + i * l.inner);
+      }
     });
     return make_tensor<T>(std::move(out));
   });
@@ -394,10 +398,19 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   dispatch_all(out.dtype(), [&]<class T>() {
     T* y = std::get<xt::xarray<T>>(out.impl()->storage->values).data();  // fresh, so not yet recorded
     for (const Tensor& t : tensors) {
-      const std::size_t rows = t.shape()[d];
+      const std::size_t rows = t.shape()[d], run = rows * l.inner;
       const T* x = t.data<T>();
-      for (std::size_t o = 0; o < l.outer; ++o)
-        std::copy_n(x + o * rows * l.inner, rows * l.inner, y + (o * l.reduced + offset) * l.inner);
+      // Each outer row's run of the piece, cut into chunks of about kGrain values (a cat along
+      // dim 0 is one long run), copied in parallel.
+      const std::size_t chunks = std::max<std::size_t>(1, (run + parallel::kGrain - 1) / parallel::kGrain);
+      const std::size_t chunk = (run + chunks - 1) / chunks;
+      parallel::for_range(l.outer * chunks, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, chunk)),
+                          [&](std::size_t first, std::size_t last) {
+        for (std::size_t i = first; i < last; ++i) {
+          const std::size_t o = i / chunks, begin = (i % chunks) * chunk, end = std::min(run, begin + chunk);
+          std::copy(x + o * run + begin, x + o * run + end, y + (o * l.reduced + offset) * l.inner + begin);
+        }
+      });
       offsets.push_back(offset);
       offset += rows;
     }
