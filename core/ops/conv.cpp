@@ -2,7 +2,9 @@
 // become the columns of a (C/g·kH·kW, Ho·Wo) matrix and one GEMM with the weight gives the output.
 // Backward, per sample:  d(col) = Wᵀ·dY scattered back by col2im (dX),  dW += dY·colᵀ,  db = Σ dY.
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
-// bits never depend on the thread count. 1-D forms are the 2-D ones over a height of 1.
+// bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more take
+// Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section below). 1-D forms are the
+// 2-D ones over a height of 1.
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
 
