@@ -608,6 +608,43 @@ TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, 
   check_against_definition(cases);
 }
 
+// Golden values from PyTorch 1.13 (/usr/bin/python3), for a convolution that takes the Winograd
+// path (3×3, stride 1, 8 channels in, 9 out), seq as above:
+//   x = seq((2, 8, 5, 7), torch.sin).requires_grad_()
+//   w = seq((9, 8, 3, 3), torch.cos, 0.25).requires_grad_()
+//   b = (torch.arange(9, dtype=torch.float64) * 0.1).requires_grad_()
+//   y = F.conv2d(x, w, b, padding=(1, 2))
+//   y.backward(seq(y.shape, torch.cos))
+//   print("shape", list(y.shape))
+//   print("sum", repr(y.sum().item()), "sumsq", repr((y * y).sum().item()))
+//   print("first", y.flatten()[:6].tolist())
+//   print("dx first", x.grad.flatten()[:6].tolist(), "dx sumsq", repr((x.grad ** 2).sum().item()))
+//   print("dw first", w.grad.flatten()[:6].tolist(), "dw sumsq", repr((w.grad ** 2).sum().item()))
+//   print("db", b.grad.tolist())
+TEST_CASE("conv2d's Winograd path matches PyTorch: forward, dx, dw, db") {
+  const Tensor x = seq({2, 8, 5, 7}, sin_).set_requires_grad();
+  const Tensor w = seq({9, 8, 3, 3}, cos_, 0.25).set_requires_grad();
+  const Tensor b = (tg::arange(9, tg::kFloat64) * 0.1).set_requires_grad();
+  tg::Conv2dParams p;
+  p.padding = {1, 2};
+  const Tensor y = tg::conv2d(x, w, b, p);
+  CHECK(y.shape() == tg::Shape{2, 9, 5, 9});
+  CHECK(tg::sum(y).item() == doctest::Approx(323.87525493901813).epsilon(1e-12));
+  CHECK(sum_of_squares(y) == doctest::Approx(270.4947902032058).epsilon(1e-12));
+  check_close(first(y, 6), {-0.3344232811581512, -0.22744011006085796, 0.15702602189550954, -0.06953488114088105,
+                            -0.23216573513287964, -0.1813444829308522}, 1e-12);
+  y.backward(seq(y.shape(), cos_));
+  check_close(first(x.grad(), 6), {0.027092198008683177, 0.6250868665768115, 0.6483795527499997, 0.07555506828034447,
+                                   -0.5667343975262099, -0.6879708718767488}, 1e-12);
+  CHECK(sum_of_squares(x.grad()) == doctest::Approx(280.30210903291095).epsilon(1e-12));
+  check_close(first(w.grad(), 6), {5.21223945722898, 0.908348114410432, -4.230674295735114, -3.9413224058305714,
+                                   -6.959851437280865, -3.5795251542945037}, 1e-11);
+  CHECK(sum_of_squares(w.grad()) == doctest::Approx(13674.150706154913).epsilon(1e-12));
+  check_close(b.grad(), {0.033231160423859984, -0.2096411478803295, -0.2534893699089126, -0.05668593200907712,
+                         0.19393263682692286, 0.2604400889582483, 0.0796971741719037, -0.1767067328799734,
+                         -0.26535303887988565}, 1e-12);
+}
+
 TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 channels, every padding and size") {
   // 3×3 kernels with stride 1, dilation 1, one group and at least 8 channels in and out take
   // Winograd F(2×2, 3×3) for y, dx and dw (conv.cpp). Odd and even sizes (a partial last
