@@ -202,6 +202,15 @@ std::size_t samples_per_task(const Window& g, std::size_t work_per_output) {
 // 128 -> 128 on 7×7 11.5 -> 7.3. With a single input channel (Conv2d 1 -> 32) the GEMMs have
 // depth 1: im2col.
 constexpr std::size_t kWinogradChannels = 8;
+
+// Before a loop whose buffers never overlap: without it GCC gives up on the alias checks of loops
+// with this many streams and leaves them scalar. Nothing under clang (the fuzzing build), whose
+// counterpart turns a vectorisation it cannot do into a -Werror failure.
+#if defined(__clang__)
+#define TG_INDEPENDENT_ITERATIONS
+#else
+#define TG_INDEPENDENT_ITERATIONS _Pragma("GCC ivdep")
+#endif
 constexpr std::size_t kWinogradBlockTiles = 256;  // tiles per block: V and M about 1 MB at 32 -> 64 channels
 
 bool winograd_fits(const Window& g, std::size_t groups, std::size_t in_channels, std::size_t out_channels) {
@@ -243,7 +252,7 @@ std::vector<T, Allocator<T>> winograd_kernels(const T* w, std::size_t out, std::
 // out[0, n) = even[0], odd[0], even[1], odd[1], ...
 template <class T>
 void interleave(const T* even, const T* odd, std::size_t n, T* out) {
-#pragma GCC ivdep
+  TG_INDEPENDENT_ITERATIONS
   for (std::size_t i = 0; i < n / 2; ++i) {
     out[2 * i] = even[i];
     out[2 * i + 1] = odd[i];
@@ -254,14 +263,14 @@ void interleave(const T* even, const T* odd, std::size_t n, T* out) {
 // out[0, n) = in[0], in[2], in[4], ...
 template <class T>
 void deinterleave(const T* in, std::size_t n, T* out) {
-#pragma GCC ivdep
+  TG_INDEPENDENT_ITERATIONS
   for (std::size_t i = 0; i < n; ++i) out[i] = in[2 * i];
 }
 
 // even[i] = in[2i], odd[i] = in[2i + 1] for the n values of in (odd[last] = 0 when n is odd).
 template <class T>
 void split_pairs(const T* in, std::size_t n, T* even, T* odd) {
-#pragma GCC ivdep
+  TG_INDEPENDENT_ITERATIONS
   for (std::size_t i = 0; i < n / 2; ++i) {
     even[i] = in[2 * i];
     odd[i] = in[2 * i + 1];
@@ -324,9 +333,7 @@ void winograd_input(const T* x, const WinogradShape z, const WinogradTiling p, s
     // Bᵀ d B, tile by tile (vectorised over the tiles).
     T* vc = v + c * cols;
     const std::size_t vs = z.in * cols, ds = p.stride;
-    // (ivdep, here and below: the buffers never overlap; without it GCC gives up on the alias
-    // checks of this many streams and leaves the loop scalar.)
-#pragma GCC ivdep
+    TG_INDEPENDENT_ITERATIONS
     for (std::size_t t = 0; t < cols; ++t) {
       T e[4][4];  // Bᵀ d: down the columns of the block
       for (std::size_t q = 0; q < 4; ++q) {
@@ -356,7 +363,7 @@ void winograd_output(const T* m, const WinogradShape z, const WinogradTiling p, 
   for (std::size_t o = 0; o < z.out; ++o) {
     const T add = bias ? bias[o] : T(0);
     const T* mo = m + o * cols;
-#pragma GCC ivdep
+    TG_INDEPENDENT_ITERATIONS
     for (std::size_t t = 0; t < cols; ++t) {
       T s0b[4], s1b[4];  // Aᵀ M: down the columns of the block
       for (std::size_t b = 0; b < 4; ++b) {
@@ -456,7 +463,7 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
               }
             }
             T* mo = dm.data() + o * cols;
-#pragma GCC ivdep
+            TG_INDEPENDENT_ITERATIONS
             for (std::size_t t = 0; t < cols; ++t) {
               const T r[4][2] = {{g00[t], g01[t]},  // A dy: down the columns of the block
                                  {g00[t] + g10[t], g01[t] + g11[t]},
