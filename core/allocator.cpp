@@ -14,8 +14,8 @@
 // writes into them then fault (perf -e page-faults on fashion_cnn_step: the first writes into
 // relu's, batch_norm's and zeros' outputs; 6 faults per step with one thread, up to 83 with two).
 // A request takes the smallest cached block that is at least as large and at most 1/8 larger (of
-// several of that size, the one freed last); a
-// freed block is kept while the cache holds at most kMaxCachedBytes, else returned to tbbmalloc.
+// several of that size, the one freed last); a freed block is kept while the cache holds at most
+// kMaxCachedBytes, else returned to tbbmalloc.
 // The mutex is taken a few dozen times per training step, only for large blocks.
 #include "core/allocator.hpp"
 

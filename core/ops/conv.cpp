@@ -270,15 +270,9 @@ void deinterleave(const T* in, std::size_t n, T* out) {
 // even[i] = in[2i], odd[i] = in[2i + 1] for the n values of in (odd[last] = 0 when n is odd).
 template <class T>
 void split_pairs(const T* in, std::size_t n, T* even, T* odd) {
-  TG_INDEPENDENT_ITERATIONS
-  for (std::size_t i = 0; i < n / 2; ++i) {
-    even[i] = in[2 * i];
-    odd[i] = in[2 * i + 1];
-  }
-  if (n % 2) {
-    even[n / 2] = in[n - 1];
-    odd[n / 2] = T(0);
-  }
+  deinterleave(in, (n + 1) / 2, even);
+  deinterleave(in + 1, n / 2, odd);
+  if (n % 2) odd[n / 2] = T(0);
 }
 
 // One convolution by F(2×2, 3×3): y[s][o] = Σ_c x[s][c] ⋆ kernel[o][c] (+ bias[o]), the input
@@ -298,12 +292,25 @@ struct WinogradTiling {
 };
 constexpr std::size_t kGatherChunk = 8;  // values per fixed-size copy of a gather
 
-// V[ξ][c][t] = (Bᵀ d B)[ξ] for the 4×4 input block d of each tile t = (s, ty, tx) of samples
-// [s0, s0 + count). `split` is the zeroed scratch plane pair (its data region is rewritten per
-// plane; the zeros around it stay), `d` scratch of 16 rows.
+// What winograd_input writes, allocated once per parallel task: `split`, the zeroed plane pair
+// (its data region is rewritten per plane; the zeros around it stay; room at the end for the last
+// chunk of a gather to read past the odd plane), `d`, 16 rows of gathered block values, and `v`,
+// the result.
+template <class T>
+struct WinogradInput {
+  std::vector<T, Allocator<T>> split, d, v;
+  WinogradInput(const WinogradShape& z, const WinogradTiling& p)
+      : split(2 * p.hp * p.half + kGatherChunk, T(0)), d(16 * p.stride), v(16 * z.in * p.per_block * p.tiles) {}
+};
+
+// V[ξ][c][t] = (Bᵀ d B)[ξ] (into in.v) for the 4×4 input block d of each tile t = (s, ty, tx) of
+// samples [s0, s0 + count).
 template <class T>
 void winograd_input(const T* x, const WinogradShape z, const WinogradTiling p, std::size_t s0, std::size_t count,
-                    T* split, T* d, T* v) {
+                    WinogradInput<T>& in) {
+  T* split = in.split.data();
+  T* d = in.d.data();
+  T* v = in.v.data();
   const std::size_t cols = count * p.tiles, copy_w = std::min(z.iw, 2 * p.half - z.left);
   const std::size_t first_even = z.left % 2;  // the first input column that lands on an even column
   for (std::size_t c = 0; c < z.in; ++c) {
@@ -410,14 +417,13 @@ void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias
   parallel::for_range(blocks, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, work)),
                       [&](std::size_t first, std::size_t last) {
     const std::size_t max_cols = p.per_block * p.tiles;
-    // (split: room for the last chunk of a gather to read past the odd plane's end.)
-    std::vector<T, Allocator<T>> split(2 * p.hp * p.half + kGatherChunk, T(0)), d(16 * p.stride),
-        v(16 * z.in * max_cols), m(16 * z.out * max_cols), outputs(4 * max_cols);
+    WinogradInput<T> in(z, p);
+    std::vector<T, Allocator<T>> m(16 * z.out * max_cols), outputs(4 * max_cols);
     for (std::size_t block = first; block < last; ++block) {
       const std::size_t s0 = block * p.per_block, count = std::min(p.per_block, z.samples - s0), cols = count * p.tiles;
-      winograd_input(x, z, p, s0, count, split.data(), d.data(), v.data());
+      winograd_input(x, z, p, s0, count, in);
       for (std::size_t xi = 0; xi < 16; ++xi)
-        detail::gemm<T>(false, false, z.out, cols, z.in, T(1), u + xi * z.out * z.in, z.in, v.data() + xi * z.in * cols,
+        detail::gemm<T>(false, false, z.out, cols, z.in, T(1), u + xi * z.out * z.in, z.in, in.v.data() + xi * z.in * cols,
                         cols, T(0), m.data() + xi * z.out * cols, cols);
       winograd_output(m.data(), z, p, s0, count, bias, outputs.data(), y);
     }
@@ -440,11 +446,11 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
       z.samples, range, Partial(16 * matrix, T(0)),
       [&](std::size_t first, std::size_t last) {
         Partial part(16 * matrix, T(0));
-        std::vector<T, Allocator<T>> split(2 * p.hp * p.half + kGatherChunk, T(0)), d(16 * p.stride),
-            v(16 * z.in * max_cols), dm(16 * z.out * max_cols), corners(4 * max_cols);
+        WinogradInput<T> in(z, p);
+        std::vector<T, Allocator<T>> dm(16 * z.out * max_cols), corners(4 * max_cols);
         for (std::size_t s0 = first; s0 < last; s0 += p.per_block) {
           const std::size_t count = std::min(p.per_block, last - s0), cols = count * p.tiles;
-          winograd_input(x, z, p, s0, count, split.data(), d.data(), v.data());
+          winograd_input(x, z, p, s0, count, in);
           // dM[ξ][o][t] = (A dy Aᵀ)[ξ] for the 2×2 block of dY under tile t.
           const std::size_t ms = z.out * cols;
           T *g00 = corners.data(), *g01 = g00 + cols, *g10 = g01 + cols, *g11 = g10 + cols;
@@ -479,7 +485,7 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
           }
           for (std::size_t xi = 0; xi < 16; ++xi)
             detail::gemm<T>(false, true, z.out, z.in, cols, T(1), dm.data() + xi * ms, cols,
-                            v.data() + xi * z.in * cols, cols, T(1), part.data() + xi * matrix, z.in);
+                            in.v.data() + xi * z.in * cols, cols, T(1), part.data() + xi * matrix, z.in);
         }
         return part;
       },

@@ -233,7 +233,7 @@ xt::xarray<T> permute_copy(const kernels::Input<T>& in, const std::vector<std::s
           for (std::size_t a = a0; a < a_whole; a += 8)
             for (std::size_t b = b0; b < std::min(b_whole, b0 + kTile); b += 8)
               transpose8x8(src + from + b * read_stride + a, read_stride, dst + to + a * write_stride + b,
-                                    write_stride);
+                           write_stride);
         for (std::size_t a = a0; a < a1; ++a)
           for (std::size_t b = a < a_whole ? b_whole : 0; b < cols; ++b)
             dst[to + a * write_stride + b] = src[from + b * read_stride + a];
