@@ -322,6 +322,54 @@ TEST_CASE("forward and backward give the same bits with 1 and 2 threads") {
   }
 }
 
+// Large batches, where a channel's sums take thousands of terms (the float32 kernels add a few
+// float terms at a time into double sums): float32 against float64 on the same float32 inputs, with
+// a mean near zero and one far from it. y and dx stay within a few float32 roundings of their
+// largest value, dweight and dbias within a few roundings of the sum of their terms' magnitudes
+// (a float32 running sum over 8,000+ terms would not).
+TEST_CASE("BatchNorm1d float32 on large batches stays within a few roundings of float64") {
+  constexpr double kRounding = 0x1p-24;
+  struct Case {
+    tg::Shape shape;
+    Options options;
+    std::vector<std::int64_t> other_dims;  // every dim but the channel dim
+  };
+  const std::vector<Case> cases = {{{8192, 5}, Options(5), {0}},
+                                   {{40, 3, 700}, Options(3), {0, 2}},
+                                   {{20, 300, 7}, Options::mindspore(7).data_format("NHWC"), {0, 1}}};
+  for (const Case& c : cases)
+    for (double shift : {0.0, 1000.0}) {
+      tg::manual_seed(21);
+      // g mostly positive: its sums grow, and a float32 running sum would lose digits to them.
+      const Tensor x32 = tg::randn(c.shape) * 2.0 + shift, g32 = tg::randn(c.shape) + 1.0;
+      auto run = [&](tg::DType dtype) {
+        nn::BatchNorm1d bn(c.options);
+        bn.set_train();
+        bn.to(dtype);
+        const Tensor x = x32.to(dtype).detach().set_requires_grad(true);
+        const Tensor y = bn(x);
+        y.backward(g32.to(dtype));
+        return std::vector<Tensor>{y, x.grad(), bn.weight.grad(), bn.bias.grad()};
+      };
+      const std::vector<Tensor> f32 = run(tg::kFloat32), f64 = run(tg::kFloat64);
+      const Tensor g64 = g32.to(tg::kFloat64);
+      // x̂ = y for weight 1, bias 0: the magnitudes of dweight's and dbias's terms, per channel.
+      const std::vector<double> scale_w = tg_test::flat(tg::sum(tg::abs(g64 * f64[0]), c.other_dims));
+      const std::vector<double> scale_b = tg_test::flat(tg::sum(tg::abs(g64), c.other_dims));
+      const double largest_y = tg::max(tg::abs(f64[0])).item(), largest_dx = tg::max(tg::abs(f64[1])).item();
+      const char* names[] = {"y", "dx", "dweight", "dbias"};
+      for (std::size_t i = 0; i < 4; ++i) {
+        const std::vector<double> got = tg_test::flat(f32[i]), exact = tg_test::flat(f64[i]);
+        for (std::size_t k = 0; k < got.size(); ++k) {
+          const double scale = i == 0 ? largest_y : i == 1 ? largest_dx : i == 2 ? scale_w[k] : scale_b[k];
+          INFO(tg::shape_str(c.shape), " shift ", shift, " ", std::string(names[i]), "[", k, "]: float32 ", got[k],
+               ", float64 ", exact[k]);
+          CHECK(std::abs(got[k] - exact[k]) <= 4 * kRounding * scale);
+        }
+      }
+    }
+}
+
 TEST_CASE("state_dict keys per convention and a checkpoint round trip") {
   nn::BatchNorm1d pt(4);
   CHECK(pt.state_dict().keys() ==
@@ -502,8 +550,8 @@ TEST_CASE("BatchNorm1d float32 training forward and backward are within 4x of Py
         const std::vector<double> got = tg_test::flat(f32[i]), exact = tg_test::flat(f64[i]);
         double error = 0.0;
         for (std::size_t k = 0; k < got.size(); ++k) error = std::max(error, std::abs(got[k] - exact[k]));
-        INFO(c.layout, " N=", c.n, " shift=", c.shift, (mindspore ? " MindSpore " : " PyTorch "), names[i],
-             ": tapegrad error ", error, ", PyTorch float32 error ", c.torch_error[i]);
+        INFO(std::string(c.layout), " N=", c.n, " shift=", c.shift,
+             std::string(mindspore ? " MindSpore " : " PyTorch "), std::string(names[i]), ": tapegrad error ", error, ", PyTorch float32 error ", c.torch_error[i]);
         CHECK(error <= 4.0 * c.torch_error[i]);
       }
     }

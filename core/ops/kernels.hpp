@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xnoalias.hpp>
@@ -89,25 +90,46 @@ T row_sum(std::size_t n, T pad, Fn&& fn, const In*... in) {
   return fold_lanes(total, [](T a, T b) { return a + b; });
 }
 
-// Σ over i < n of a term in double. The term is a generic lambda of a loader: at(p) gives the
-// values at p + i as doubles (float values converted), a batch of them in the main loop and one
-// double in the tail, so one expression is the whole kernel:
+// Σ over i < n of a term, accumulated in double. The term is a generic lambda of a loader: at(p)
+// gives the values at p + i as batches of P in the main loop and one P in the tail, so one
+// expression is the whole kernel:
 //   lane_sum(n, [&](auto at) { auto d = at(x) - at(t); return d * d; })
-// Two batch accumulators, then the tail, combined in a fixed order: accurate for float32,
-// deterministic for any thread count, and vectorised (one running sum would be latency-bound, and
-// the compiler does not reliably vectorise a scalar version).
-template <class Term>
+// P = double (the default) converts float values on load: every term in double. P = float keeps
+// the term in float (twice the lanes and no conversions); then each lane adds kFlushBatches terms
+// in float before they join the double sums, so the error stays that of a few float roundings per
+// term, whatever n is. Two batch accumulators, then the tail, combined in a fixed order: accurate,
+// deterministic for any thread count, and vectorised.
+template <class P = double, class Term>
 double lane_sum(std::size_t n, Term&& term) {
-  using B = Batch<double>;
-  constexpr std::size_t width = B::size;
-  B first(0.0), second(0.0);
+  using B = Batch<P>;
+  using D = Batch<double>;
+  constexpr std::size_t width = B::size, kFlushBatches = 4;
+  D first(0.0), second(0.0);
   std::size_t i = 0;
-  for (; i + 2 * width <= n; i += 2 * width) {
-    first += term([i](const auto* p) { return B::load_unaligned(p + i); });
-    second += term([i](const auto* p) { return B::load_unaligned(p + i + width); });
+  auto at_batch = [&i](std::size_t offset) {
+    return [j = i + offset](const auto* p) { return B::load_unaligned(p + j); };
+  };
+  if constexpr (std::is_same_v<P, double>) {
+    for (; i + 2 * width <= n; i += 2 * width) {
+      first += term(at_batch(0));
+      second += term(at_batch(width));
+    }
+  } else {
+    while (i + 2 * width <= n) {
+      B part_a(P(0)), part_b(P(0));
+      for (std::size_t k = 0; k < kFlushBatches && i + 2 * width <= n; ++k, i += 2 * width) {
+        part_a += term(at_batch(0));
+        part_b += term(at_batch(width));
+      }
+      // The float lanes, widened to double in halves.
+      alignas(64) std::array<P, width> lanes;
+      (part_a + part_b).store_aligned(lanes.data());
+      first += D::load_aligned(lanes.data());
+      second += D::load_aligned(lanes.data() + D::size);
+    }
   }
   double tail = 0;
-  for (; i < n; ++i) tail += term([i](const auto* p) { return static_cast<double>(p[i]); });
+  for (; i < n; ++i) tail += static_cast<double>(term([i](const auto* p) { return static_cast<P>(p[i]); }));
   return fold_lanes(first + second, [](double a, double b) { return a + b; }) + tail;
 }
 

@@ -20,13 +20,30 @@ namespace tg {
 // ---- layer_norm ------------------------------------------------------------------------------
 //
 // Rows of n = prod(normalized_shape) values, each normalised on its own (parallel over rows; a
-// row's arithmetic never depends on the thread count). Per element in double, in the centred
-// form, rounded once (as batch_norm):
+// row's arithmetic never depends on the thread count), in the centred form (as batch_norm):
 //   forward:  μ = Σx/n, σ² = Σ(x-μ)²/n, r = 1/√(σ²+ε), x̂ = (x-μ)·r, y = x̂·w + b
 //   backward: ĝ = g·w;  dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂));  dw = Σ_rows g·x̂, db = Σ_rows g
+// Sums are double. The mean's terms are double too; every other term is in the input's type
+// (for float32: twice the SIMD lanes of double, no conversions), at most eight float terms joining
+// each double sum at once (kernels::lane_sum), which is exact enough for centred terms. x - μ is
+// taken as (x - c) - δ with c = μ rounded to the input's type and δ = μ - c: x - c is exact or
+// rounded once even for a mean that is large next to the spread, which the folded x·r + (b - μ·r)
+// PyTorch uses is not. A few float32 roundings per value.
 // The weight and bias gradients are sums over rows: fixed blocks of rows, combined in block order.
 
 namespace {
+
+// x - μ for a mean μ held in double, computed in T as (x - c) - δ (c = μ rounded to T, δ = μ - c);
+// for double, c = μ and δ = 0. x is a T or a batch of T.
+template <class T>
+struct Centre {
+  T c, delta;
+  explicit Centre(double mu) : c(T(mu)), delta(T(mu - double(T(mu)))) {}
+  template <class V>
+  V of(const V& x) const {
+    return (x - c) - delta;
+  }
+};
 
 constexpr std::size_t kLayerNormBlockElements = 1 << 15;
 
@@ -44,13 +61,21 @@ Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tenso
                       [&](std::size_t first, std::size_t last) {
     for (std::size_t r = first; r < last; ++r) {
       const T* xr = x + r * n;
+      // The mean's terms in double: float partial sums of values far from zero would lose the
+      // digits of their spread. The other sums are of centred terms, whose float partials do not.
       const double mu = kernels::lane_sum(n, [xr](auto at) { return at(xr); }) / double(n);
-      const double squares = kernels::lane_sum(n, [xr, mu](auto at) { return (at(xr) - mu) * (at(xr) - mu); });
+      const Centre<T> centre(mu);
+      const double squares = kernels::lane_sum<T>(n, [xr, centre](auto at) {
+        const auto d = centre.of(at(xr));
+        return d * d;
+      });
       const double inv = 1.0 / std::sqrt(squares / double(n) + eps);
       mean[r] = mu;
       rstd[r] = inv;
-      T* yr = out + r * n;
-      for (std::size_t k = 0; k < n; ++k) yr[k] = T((double(xr[k]) - mu) * inv * double(w[k]) + double(b[k]));
+      const T inv_t = T(inv);
+      kernels::apply(n, out + r * n, [centre, inv_t](auto xv, auto wv, auto bv) {
+        return centre.of(xv) * inv_t * wv + bv;
+      }, xr, w, b);
     }
   });
   return make_tensor<T>(std::move(y));
@@ -73,15 +98,16 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
       for (std::size_t r = first; r < last; ++r) {
         const T* gr = g + r * n;
         const T* xr = x + r * n;
-        const double mu = mean[r], inv = rstd[r];
-        const double sum_g = kernels::lane_sum(n, [gr, w](auto at) { return at(gr) * at(w); });
-        const double sum_gx = kernels::lane_sum(n, [gr, w, xr, mu, inv](auto at) {
-          return at(gr) * at(w) * (at(xr) - mu) * inv;
+        const Centre<T> centre(mean[r]);
+        const double inv = rstd[r];
+        const double sum_g = kernels::lane_sum<T>(n, [gr, w](auto at) { return at(gr) * at(w); });
+        const double sum_gx = inv * kernels::lane_sum<T>(n, [gr, w, xr, centre](auto at) {
+          return at(gr) * at(w) * centre.of(at(xr));
         });
-        const double mean_g = sum_g / double(n), mean_gx = sum_gx / double(n);
-        T* dr = d + r * n;
-        for (std::size_t k = 0; k < n; ++k)
-          dr[k] = T(inv * (double(gr[k]) * double(w[k]) - mean_g - (double(xr[k]) - mu) * inv * mean_gx));
+        const T inv_t = T(inv), mean_g = T(sum_g / double(n)), scaled_mean_gx = T(inv * sum_gx / double(n));
+        kernels::apply(n, d + r * n, [centre, inv_t, mean_g, scaled_mean_gx](auto gv, auto wv, auto xv) {
+          return inv_t * ((gv * wv - mean_g) - centre.of(xv) * scaled_mean_gx);
+        }, gr, w, xr);
       }
     });
     grads[0] = make_tensor<T>(std::move(dx));
@@ -96,12 +122,29 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
     const Sums total = parallel::reduce_blocks(
         rows, block, zero,
         [&](std::size_t first, std::size_t last) {
+          // Four rows' terms in T, added together before they join the double sums.
           Sums part = zero;
-          for (std::size_t r = first; r < last; ++r) {
+          std::size_t r = first;
+          for (; r + 4 <= last; r += 4) {
             const T* gr = g + r * n;
             const T* xr = x + r * n;
+            const Centre<T> c[4] = {Centre<T>(mean[r]), Centre<T>(mean[r + 1]), Centre<T>(mean[r + 2]),
+                                    Centre<T>(mean[r + 3])};
+            const T inv[4] = {T(rstd[r]), T(rstd[r + 1]), T(rstd[r + 2]), T(rstd[r + 3])};
             for (std::size_t k = 0; k < n; ++k) {
-              part.gx[k] += double(gr[k]) * (double(xr[k]) - mean[r]) * rstd[r];
+              T gx[4];
+              for (std::size_t q = 0; q < 4; ++q) gx[q] = gr[q * n + k] * c[q].of(xr[q * n + k]) * inv[q];
+              part.gx[k] += double((gx[0] + gx[1]) + (gx[2] + gx[3]));
+              part.g[k] += double((gr[k] + gr[n + k]) + (gr[2 * n + k] + gr[3 * n + k]));
+            }
+          }
+          for (; r < last; ++r) {
+            const T* gr = g + r * n;
+            const T* xr = x + r * n;
+            const Centre<T> c(mean[r]);
+            const T inv = T(rstd[r]);
+            for (std::size_t k = 0; k < n; ++k) {
+              part.gx[k] += double(gr[k] * c.of(xr[k]) * inv);
               part.g[k] += double(gr[k]);
             }
           }
@@ -163,7 +206,10 @@ Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normaliz
 //  - inner = 1: rows of C channels. Work goes by blocks of rows and the inner loop runs across
 //    channels, so it vectorises; each block keeps its own per-channel partial sums.
 //  - inner > 1: each (o, c) is a contiguous run of `inner` values, summed with several lanes.
-// Partial sums are doubles and are combined in block order.
+// Sums are doubles, combined in block order. A term is computed in a type P: double for the
+// statistics (their one-pass shifted form needs it), the input's type for the backward sums, where
+// a few float terms at most are added together before they join a double sum (twice the lanes of
+// double, no conversions, and the error of a few float roundings per term for any batch size).
 
 namespace {
 
@@ -179,10 +225,13 @@ std::size_t outers_per_task(const Layout& l) {
   return std::max<std::size_t>(1, kBlockElements / (l.channels * l.inner));
 }
 
-// Per-channel sums of two terms, Σ u and Σ v, where term(c, k, u, v) gives them for element k of
-// channel c.
-template <class Term>
-void channel_sums(const Layout& l, Term&& term, std::vector<double>& sum_u, std::vector<double>& sum_v) {
+// Per-channel sums of two terms, Σ u and Σ v. For rows of channels (inner = 1) term(c, k, u, v)
+// gives them (as P) for element k of channel c, and the loops run across channels; for runs
+// (inner > 1) run(c, base, n, u, v) gives the sums over the n values from base, all of channel c
+// (with kernels::lane_sum: one term written twice, as a scalar and as a batch expression, because
+// each form vectorises only in its own kind of loop).
+template <class P, class Term, class Run>
+void channel_sums(const Layout& l, Term&& term, Run&& run, std::vector<double>& sum_u, std::vector<double>& sum_v) {
   const std::size_t C = l.channels;
   sum_u.assign(C, 0.0);
   sum_v.assign(C, 0.0);
@@ -200,14 +249,14 @@ void channel_sums(const Layout& l, Term&& term, std::vector<double>& sum_u, std:
         // the accumulator loads and stores, which are most of the work (the terms are cheap).
         for (; r + 4 <= row_end; r += 4)
           for (std::size_t c = 0; c < C; ++c) {
-            double u[4], v[4];
+            P u[4], v[4];
             for (std::size_t q = 0; q < 4; ++q) term(c, (r + q) * C + c, u[q], v[q]);
-            u_acc[c] += (u[0] + u[1]) + (u[2] + u[3]);
-            v_acc[c] += (v[0] + v[1]) + (v[2] + v[3]);
+            u_acc[c] += double((u[0] + u[1]) + (u[2] + u[3]));
+            v_acc[c] += double((v[0] + v[1]) + (v[2] + v[3]));
           }
         for (; r < row_end; ++r)
           for (std::size_t c = 0; c < C; ++c) {
-            double u, v;
+            P u, v;
             term(c, r * C + c, u, v);
             u_acc[c] += u;
             v_acc[c] += v;
@@ -224,26 +273,8 @@ void channel_sums(const Layout& l, Term&& term, std::vector<double>& sum_u, std:
   std::vector<double> parts(l.outer * 2 * C, 0.0);
   parallel::for_range(l.outer, outers_per_task(l), [&](std::size_t first, std::size_t last) {
     for (std::size_t o = first; o < last; ++o)
-      for (std::size_t c = 0; c < C; ++c) {
-        const std::size_t base = (o * C + c) * l.inner;
-        double lane_u[4] = {0, 0, 0, 0}, lane_v[4] = {0, 0, 0, 0};
-        std::size_t i = 0;
-        for (; i + 4 <= l.inner; i += 4)
-          for (std::size_t j = 0; j < 4; ++j) {
-            double u, v;
-            term(c, base + i + j, u, v);
-            lane_u[j] += u;
-            lane_v[j] += v;
-          }
-        for (; i < l.inner; ++i) {
-          double u, v;
-          term(c, base + i, u, v);
-          lane_u[0] += u;
-          lane_v[0] += v;
-        }
-        parts[(o * 2) * C + c] = (lane_u[0] + lane_u[1]) + (lane_u[2] + lane_u[3]);
-        parts[(o * 2 + 1) * C + c] = (lane_v[0] + lane_v[1]) + (lane_v[2] + lane_v[3]);
-      }
+      for (std::size_t c = 0; c < C; ++c)
+        run(c, (o * C + c) * l.inner, l.inner, parts[(o * 2) * C + c], parts[(o * 2 + 1) * C + c]);
   });
   for (std::size_t o = 0; o < l.outer; ++o)
     for (std::size_t c = 0; c < C; ++c) {
@@ -272,6 +303,21 @@ void channel_map(const Layout& l, T* out, Value&& value) {
   });
 }
 
+// Per channel, x - mean_c in the input's type, as Centre (layer_norm) does for one mean: arrays,
+// so that loops across channels vectorise.
+template <class T>
+struct ChannelCentres {
+  std::vector<T> c, delta;
+  explicit ChannelCentres(const std::vector<double>& mean) : c(mean.size()), delta(mean.size()) {
+    for (std::size_t i = 0; i < mean.size(); ++i) {
+      const Centre<T> centre(mean[i]);
+      c[i] = centre.c;
+      delta[i] = centre.delta;
+    }
+  }
+  T of(std::size_t channel, T x) const { return (x - c[channel]) - delta[channel]; }
+};
+
 // Batch mean and biased variance per channel. Sums are taken around a shift (the channel's first
 // value) in double, so a float32 input with a large mean keeps its digits in one pass:
 // mean = K + S/M, var = Q/M - (S/M)², with S = Σ(x - K), Q = Σ(x - K)².
@@ -285,12 +331,21 @@ void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, st
   std::vector<double> shift(l.channels);
   for (std::size_t c = 0; c < l.channels; ++c) shift[c] = double(x[c * l.inner]);
   std::vector<double> s, q;
-  channel_sums(
+  channel_sums<double>(
       l,
       [&](std::size_t c, std::size_t k, double& u, double& v) {
         const double d = double(x[k]) - shift[c];
         u = d;
         v = d * d;
+      },
+      [&](std::size_t c, std::size_t base, std::size_t n, double& u, double& v) {
+        const T* xp = x + base;
+        const double k = shift[c];
+        u = kernels::lane_sum(n, [xp, k](auto at) { return at(xp) - k; });
+        v = kernels::lane_sum(n, [xp, k](auto at) {
+          const auto d = at(xp) - k;
+          return d * d;
+        });
       },
       s, q);
   const double m = double(l.count());
@@ -375,12 +430,20 @@ Grads batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
   const T* g = grad.data<T>();
   const T* x = input.data<T>();
   const std::vector<double> gamma = weight.defined() ? to_doubles<T>(weight) : std::vector<double>(C, 1.0);
+  const ChannelCentres<T> centres(mean);
   std::vector<double> sum_g, sum_g_centred;
-  channel_sums(
+  channel_sums<T>(
       l,
-      [&](std::size_t c, std::size_t k, double& u, double& v) {
-        u = double(g[k]);
-        v = u * (double(x[k]) - mean[c]);
+      [&](std::size_t c, std::size_t k, T& u, T& v) {
+        u = g[k];
+        v = g[k] * centres.of(c, x[k]);
+      },
+      [&](std::size_t c, std::size_t base, std::size_t n, double& u, double& v) {
+        const T* gp = g + base;
+        const T* xp = x + base;
+        const Centre<T> centre(mean[c]);
+        u = kernels::lane_sum<T>(n, [gp](auto at) { return at(gp); });
+        v = kernels::lane_sum<T>(n, [gp, xp, centre](auto at) { return at(gp) * centre.of(at(xp)); });
       },
       sum_g, sum_g_centred);
   Grads grads(3);
@@ -395,19 +458,20 @@ Grads batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
       std::copy(both.begin(), both.begin() + std::ptrdiff_t(C), all_g.begin());
       std::copy(both.begin() + std::ptrdiff_t(C), both.end(), all_g_centred.begin());
     }
-    std::vector<double> a(C), b(C), g_mean(C);
+    std::vector<T> a(C), b(C), g_mean(C);
     for (std::size_t c = 0; c < C; ++c) {
-      a[c] = gamma[c] * inv_std[c];
-      b[c] = batch_stats ? -a[c] * inv_std[c] * inv_std[c] * all_g_centred[c] / m : 0.0;
-      g_mean[c] = batch_stats ? all_g[c] / m : 0.0;
+      const double a_c = gamma[c] * inv_std[c];
+      a[c] = T(a_c);
+      b[c] = T(batch_stats ? -a_c * inv_std[c] * inv_std[c] * all_g_centred[c] / m : 0.0);
+      g_mean[c] = T(batch_stats ? all_g[c] / m : 0.0);
     }
     xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
     if (batch_stats)
       channel_map(l, dx.data(), [&](std::size_t c, std::size_t k) {
-        return T(a[c] * (double(g[k]) - g_mean[c]) + b[c] * (double(x[k]) - mean[c]));
+        return a[c] * (g[k] - g_mean[c]) + b[c] * centres.of(c, x[k]);
       });
     else
-      channel_map(l, dx.data(), [&](std::size_t c, std::size_t k) { return T(a[c] * double(g[k])); });
+      channel_map(l, dx.data(), [&](std::size_t c, std::size_t k) { return a[c] * g[k]; });
     grads[0] = make_tensor<T>(std::move(dx));
   }
   if (needs[1]) {
@@ -494,17 +558,19 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     });
   }
 
-  // y = (x - mean_c)·scale_c + bias_c with scale = weight·inv_std, in double and rounded once (the
-  // folded x·scale + offset would cancel for a mean that is large next to the spread).
+  // y = (x - mean_c)·scale_c + bias_c with scale = weight·inv_std, centred (the folded
+  // x·scale + offset would cancel for a mean that is large next to the spread).
   Tensor out = dispatch_floating(input.dtype(), config.name, [&]<class T>() {
-    std::vector<double> scale(C);
+    std::vector<T> scale(C), b(C);
     const std::vector<double> w = weight.defined() ? to_doubles<T>(weight) : std::vector<double>(C, 1.0);
-    const std::vector<double> b = bias.defined() ? to_doubles<T>(bias) : std::vector<double>(C, 0.0);
-    for (std::size_t c = 0; c < C; ++c) scale[c] = w[c] * inv_std[c];
+    for (std::size_t c = 0; c < C; ++c) {
+      scale[c] = T(w[c] * inv_std[c]);
+      b[c] = bias.defined() ? bias.data<T>()[c] : T(0);
+    }
+    const ChannelCentres<T> centres(mean);
     xt::xarray<T> y = xt::xarray<T>::from_shape(shape);
     const T* x = input.data<T>();
-    channel_map(l, y.data(),
-                [&](std::size_t c, std::size_t k) { return T((double(x[k]) - mean[c]) * scale[c] + b[c]); });
+    channel_map(l, y.data(), [&](std::size_t c, std::size_t k) { return centres.of(c, x[k]) * scale[c] + b[c]; });
     return make_tensor<T>(std::move(y));
   });
 
