@@ -3,6 +3,8 @@
 #include "../core/xtensor.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 #include <xtensor/xmanipulation.hpp>
 
@@ -36,6 +38,42 @@ TEST_CASE("activations match PyTorch") {
                                0.9677045353015494, 0.24973989440488234, 0.5124973964842103}, 1e-12);
   check_close(tg::leaky_relu(x, 0.1), {-0.25, -0.03, 0.0, 0.7, 1.2, 3.4, -0.11, 0.05}, 1e-12);
   check_close(tg::relu(x), {0, 0, 0, 0.7, 1.2, 3.4, 0, 0.05}, 0);
+}
+
+// float32 gelu, forward and gradient, against x·Φ(x) and Φ(x) + x·φ(x) in double with
+// Φ(x) = erfc(-x/√2)/2 (exact in the negative tail, where (1 + erf)/2 cancels): every x from -9 to
+// 9 in steps of 1/128 (every batch position and both erf branches), within 16 float32 roundings
+// of the terms' magnitudes (the erfc polynomial alone is up to 9 off in the tail; PyTorch's float32
+// gelu(-5) is 4% off); and the special values.
+TEST_CASE("gelu in float32: forward and gradient close to the exact values, tails included") {
+  std::vector<float> xs;
+  for (int k = -9 * 128; k <= 9 * 128; ++k) xs.push_back(float(k) / 128.0f);
+  const Tensor x = Tensor(xs, {xs.size()}).set_requires_grad(true);
+  const Tensor y = tg::gelu(x);
+  y.backward(tg::ones_like(y));
+  const std::vector<float> got_y = y.to_vector<float>(), got_dx = x.grad().to_vector<float>();
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double v = xs[i], cdf = 0.5 * std::erfc(-v / std::sqrt(2.0));
+    const double pdf_term = v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+    INFO("x = ", v, ": gelu ", got_y[i], " (exact ", v * cdf, "), gradient ", got_dx[i], " (exact ", cdf + pdf_term,
+         ")");
+    CHECK(std::abs(double(got_y[i]) - v * cdf) <= 16 * 0x1p-24 * std::abs(v * cdf));
+    CHECK(std::abs(double(got_dx[i]) - (cdf + pdf_term)) <= 16 * 0x1p-24 * (cdf + std::abs(pdf_term)));
+  }
+  // As PyTorch 1.13: gelu(inf) = inf, gelu(-inf) = -inf·0 = nan, and the gradient at ±inf is
+  // 1 + inf·0 = nan; nan stays nan; ±0 give 0 (gradient 1/2); ±30 give 30 and 0 (gradients 1, 0).
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor special =
+      Tensor(std::vector<float>{inf, -inf, nan, 0.0f, -0.0f, 30.0f, -30.0f}, {7}).set_requires_grad(true);
+  const Tensor special_y = tg::gelu(special);
+  special_y.backward(tg::ones_like(special_y));
+  const std::vector<float> sy = special_y.to_vector<float>(), sdx = special.grad().to_vector<float>();
+  CHECK(sy[0] == inf);
+  CHECK(std::isnan(sy[1]));
+  CHECK(std::isnan(sy[2]));
+  CHECK((sy[3] == 0.0f && sy[4] == 0.0f && sy[5] == 30.0f && sy[6] == 0.0f));
+  CHECK((std::isnan(sdx[0]) && std::isnan(sdx[1]) && std::isnan(sdx[2])));
+  CHECK((sdx[3] == 0.5f && sdx[4] == 0.5f && sdx[5] == 1.0f && sdx[6] == 0.0f));
 }
 
 TEST_CASE("softmax and log_softmax match PyTorch and are stable for large inputs") {

@@ -4,9 +4,12 @@
 #include "core/ops/activation.hpp"
 #include "core/xtensor.hpp"
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numbers>
+#include <type_traits>
 
 #include "core/autograd.hpp"
 #include "core/creation.hpp"
@@ -57,6 +60,53 @@ Tensor tanh(const Tensor& a) {
   });
 }
 
+namespace {
+
+// Horner's rule with float coefficients given by their bits, highest degree last.
+template <class B, std::uint32_t... Bits>
+B polynomial(const B& x) {
+  constexpr float c[] = {std::bit_cast<float>(Bits)...};
+  B acc(c[sizeof...(Bits) - 1]);
+  for (std::size_t i = sizeof...(Bits) - 1; i-- > 0;) acc = xsimd::fma(acc, x, B(c[i]));
+  return acc;
+}
+
+// Φ(x), the standard normal CDF, and e^(-x²/2), for gelu and its gradient. Φ(x) = (1 + erf(z))/2
+// with z = x/√2, and erf's large-|z| branch needs e^(-z²) = e^(-x²/2) too, so for float32 the two
+// share one exponential: erf as xsimd computes it (boost.simd's float kernel, its coefficients)
+//   |z| < 2/3:  z·P(z²);   |z| >= 2/3:  ±(1 - e^(-z²)·Q(|z|/(1 + |z|) - 0.4))
+// with both branches evaluated and one selected per lane (a batch nearly always has both kinds).
+// double keeps xsimd::erf and its own exp (gradcheck's precision; the negative tail's relative
+// error there is ~1e-16/Φ(x)).
+template <class B>
+[[gnu::always_inline]] inline void normal_cdf_and_gauss(const B& x, B& cdf, B& gauss) {
+  using T = element_of<B>;
+  const B z = x * T(std::numbers::sqrt2 / 2);
+  if constexpr (std::is_same_v<T, float>) {
+    // x² = hi + lo exactly (fma), e^(-x²/2) = e^(-hi/2)·(1 - lo/2): a rounded x² would put up to
+    // x²/2 float roundings into the exponential, and into the tails of both Φ and φ.
+    // |x| clamped at 20 (e^-200 is 0 in float32) so that inf - inf never makes lo a nan.
+    const B m = xsimd::min(xsimd::abs(x), B(20.0f));
+    const B hi = m * m, lo = xsimd::fms(m, m, hi);
+    gauss = xsimd::exp(T(-0.5) * hi) * (T(1) - T(0.5) * lo);
+    const B a = xsimd::abs(z);
+    const B small =
+        z * polynomial<B, 0x3f906ebaU, 0xbec0937eU, 0x3de70f22U, 0xbcdb61f4U, 0x3ba4468dU, 0xba1fc83bU>(z * z);
+    // Clamped so that t stays finite for |x| = inf (erf is 1 in float32 long before |z| = 10).
+    const B t = xsimd::min(a, B(10.0f)) / (B(1.0f) + xsimd::min(a, B(10.0f))) - B(0.4f);
+    const B q = polynomial<B, 0x3f0a0e8bU, 0xbf918a62U, 0x3e243828U, 0x3ec4ca6eU, 0x3e1175c7U, 0x3e2006f0U,
+                           0xbfaea865U, 0x4050b063U, 0xc0cd1a85U, 0x40d67e3bU, 0xc0283611U>(t);
+    // Φ(-|x|) = e^(-z²)·Q/2 directly: (1 + erf(z))/2 would cancel to a few digits for x < -3.
+    const B tail = T(0.5) * gauss * q;
+    cdf = xsimd::select(a < B(2.0f / 3.0f), T(0.5) + T(0.5) * small, xsimd::select(z < B(0.0f), tail, T(1) - tail));
+  } else {
+    gauss = xsimd::exp(T(-0.5) * x * x);
+    cdf = T(0.5) * (T(1) + xsimd::erf(z));
+  }
+}
+
+}  // namespace
+
 Tensor gelu(const Tensor& a, const std::string& approximate) {
   if (approximate == "tanh") {
     // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), composed.
@@ -64,16 +114,18 @@ Tensor gelu(const Tensor& a, const std::string& approximate) {
     return 0.5 * a * (1.0 + tanh(k * (a + 0.044715 * a * a * a)));
   }
   TG_CHECK(approximate == "none", "gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
-  // Exact: x·Φ(x) with Φ(x) = (1 + erf(x/√2)) / 2; d/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2) / √(2π).
+  // Exact: x·Φ(x); d/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2) / √(2π).
   Tensor out = unary("gelu", a, [](auto x) {
-    using T = element_of<decltype(x)>;
-    return T(0.5) * x * (T(1) + xsimd::erf(x * T(std::numbers::sqrt2 / 2)));
+    decltype(x) cdf, gauss;
+    normal_cdf_and_gauss(x, cdf, gauss);
+    return x * cdf;
   });
   return record("gelu", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
     return {pointwise("gelu", [](auto g, auto x) {
               using T = element_of<decltype(x)>;
-              return g * (T(0.5) * (T(1) + xsimd::erf(x * T(std::numbers::sqrt2 / 2))) +
-                          x * xsimd::exp(T(-0.5) * x * x) * T(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2));
+              decltype(x) cdf, gauss;
+              normal_cdf_and_gauss(x, cdf, gauss);
+              return g * (cdf + x * gauss * T(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2));
             }, grad, a)};
   });
 }
