@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build
   libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev libtbb-dev doctest-dev
-  nlohmann-json3-dev zlib1g-dev libcli11-dev libstb-dev
+  nlohmann-json3-dev zlib1g-dev libcli11-dev libstb-dev librandom123-dev
   libopenmpi-dev openmpi-bin
 )
 packages+=("$@")  # callers may add more (e.g. python3-sklearn for the digits data)

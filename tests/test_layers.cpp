@@ -81,6 +81,42 @@ TEST_CASE("Dropout is active only in training mode, with inverted scaling") {
   CHECK_THROWS_WITH_AS(nn::Dropout(1.5), "Dropout: p must be in [0, 1], got 1.5", tg::Error);
 }
 
+// The mask comes from Philox keyed by one draw of the generator: every p and size (tails of 1-3
+// values past a multiple of 4 included), both dtypes; the dropped fraction within 4 standard
+// deviations of p; a new mask per call, the same one again after the same seed and for any thread
+// count; p = 1 drops everything.
+TEST_CASE("dropout masks: every p and size, both dtypes, reproducible for any thread count") {
+  const int threads = tg::get_num_threads();
+  for (double p : {0.05, 0.25, 0.5, 0.9, 1.0})
+    for (std::size_t n : {1, 2, 3, 4, 5, 7, 64, 4099, 40003})
+      for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+        INFO("p ", p, " n ", n, " ", tg::dtype_name(dtype));
+        const Tensor x = tg::ones({n}, dtype);
+        tg::manual_seed(11);
+        tg::set_num_threads(1);
+        const Tensor one_thread = tg::dropout(x, p, true);
+        const Tensor next_call = tg::dropout(x, p, true);
+        tg::manual_seed(11);
+        tg::set_num_threads(2);
+        const Tensor two_threads = tg::dropout(x, p, true);
+        CHECK(tg_test::bitwise_equal(one_thread, two_threads));
+        const std::vector<double> v = tg_test::flat(one_thread), w = tg_test::flat(next_call);
+        const double kept_value = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
+        std::size_t dropped = 0, differ = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          CHECK((v[i] == 0.0 || std::abs(v[i] - kept_value) <= 1e-6 * kept_value));
+          dropped += v[i] == 0.0;
+          differ += (v[i] == 0.0) != (w[i] == 0.0);
+        }
+        if (p == 1.0) CHECK(dropped == n);
+        if (n >= 4099 && p < 1.0) {
+          CHECK(std::abs(double(dropped) - p * double(n)) <= 4 * std::sqrt(double(n) * p * (1 - p)));
+          CHECK(differ > 0);  // a new mask for every call
+        }
+      }
+  tg::set_num_threads(threads);
+}
+
 TEST_CASE("Linear has PyTorch's default initialisation and checks its input") {
   tg::manual_seed(0);
   nn::Linear fc(100, 30);
