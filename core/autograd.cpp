@@ -117,11 +117,15 @@ void attach(Tensor& output, std::shared_ptr<Node> node) {
 
 namespace {
 
-// into += grad. A buffer that only the engine holds (one handle, one storage owner) is added to
-// in place, in one pass and without a new allocation; anything shared gets a new sum.
+// A gradient that only the engine holds (one handle, one storage owner): it may be added to in place.
+bool engine_owned(const Tensor& t) {
+  return t.defined() && t.impl().use_count() == 1 && t.impl()->storage.use_count() == 1 && is_floating(t.dtype());
+}
+
+// into += grad. A buffer that only the engine holds is added to in place, in one pass and without
+// a new allocation; anything shared gets a new sum.
 void add_into(Tensor& into, const Tensor& grad) {
-  const bool owned = into.impl().use_count() == 1 && into.impl()->storage.use_count() == 1 &&
-                     into.shape() == grad.shape() && into.dtype() == grad.dtype() && is_floating(grad.dtype());
+  const bool owned = engine_owned(into) && into.shape() == grad.shape() && into.dtype() == grad.dtype();
   if (!owned) {
     into = add(into, grad);
     return;
@@ -277,7 +281,21 @@ void Engine::backward(const Tensor& root, const Tensor& seed_in, bool retain_gra
     if (auto retained = node->retained_output_.lock()) accumulate_leaf(*retained, grad_output);
 
     node->check_saved_versions();
-    Grads grads = node->apply(grad_output);
+    // A node of one input whose input already has a gradient the engine alone holds may add into
+    // it in place (add_into_input_gradient); the others, and the first contribution, go by apply.
+    bool added = false;
+    if (node->inputs_.size() == 1) {
+      Edge& edge = node->inputs_[0];
+      if (edge.node && engine_owned(edge.node->grad_buffer_) && edge.node->grad_buffer_.dtype() == grad_output.dtype()) {
+        added = node->add_into_input_gradient(edge.node->grad_buffer_, grad_output);
+      } else if (edge.leaf && edge.leaf->grad) {
+        Tensor gradient(std::move(edge.leaf->grad));  // moved, so that an unshared gradient stays unshared
+        if (engine_owned(gradient) && gradient.dtype() == grad_output.dtype())
+          added = node->add_into_input_gradient(gradient, grad_output);
+        edge.leaf->grad = gradient.impl();
+      }
+    }
+    Grads grads = added ? Grads(1) : node->apply(grad_output);
     // Dropped now, so that a gradient that shares its values (a reshape's, which is a view of this
     // one) is owned by its receiver alone and can be taken or added to in place.
     grad_output = Tensor();

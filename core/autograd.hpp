@@ -101,6 +101,10 @@ class Node {
  protected:
   virtual Grads apply(const Tensor& grad_output) = 0;
   virtual void release() = 0;  // drops the saved values
+  // A node of one input may add its input gradient straight into `gradient`, the input's gradient
+  // gathered so far, which the engine alone holds (a row selection adds its rows: no tensor of the
+  // input's whole shape per call). Returns false (the default) to be given apply() instead.
+  virtual bool add_into_input_gradient(Tensor& /*gradient*/, const Tensor& /*grad_output*/) { return false; }
   std::vector<Edge> inputs_;
 
  private:

@@ -514,6 +514,43 @@ TEST_CASE("gradients accumulate in place only into buffers nobody else holds") {
   CHECK(x.grad().to_vector<float>() == std::vector<float>{2, 2, 2});
 }
 
+// narrow, select, slice and index_select add their rows into the gradient their input has gathered
+// so far, when nothing else holds it, instead of a zero tensor of the input's shape each (a
+// sequence cut into steps would cost a whole-sequence tensor per step). Values: gradcheck, with
+// the slices of a non-leaf and of a leaf, repeated rows and overlapping selections; ownership: a
+// held gradient is never written; storage: the leaf's own gradient takes the rows in place.
+TEST_CASE("row selections add into an unshared input gradient in place") {
+  tg::manual_seed(31);
+  CHECK_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        const Tensor y = in[0] * 1.5;  // a non-leaf: its node's buffer takes the rows
+        Tensor total = tg::zeros({4, 3}, tg::kFloat64);
+        for (std::int64_t t = 0; t < 5; ++t) total = total + tg::select(y, 0, t) * double(t + 1);
+        // Each selected row weighted differently, so that a row added at the wrong place shows.
+        auto weighted = [](const Tensor& rows) {
+          return (rows * tg::arange(1.0, double(rows.size(0)) + 1.0).to(tg::kFloat64).reshape({-1, 1, 1})).sum(0);
+        };
+        total = total + weighted(tg::narrow(y, 0, 1, 2)) + weighted(tg::slice(y, 0, 0, 5, 2));
+        total = total + weighted(tg::index_select(y, 0, Tensor(std::vector<std::int64_t>{3, 3, 0}, {3})));
+        for (std::int64_t t = 0; t < 5; ++t) total = total + tg::select(in[0], 0, t) * double(t);  // the leaf
+        return total;
+      },
+      {tg_test::uniform64({5, 4, 3})});
+
+  Tensor x = tg::zeros({4, 2}).set_requires_grad();
+  (tg::select(x, 0, 0) * 2.0).sum().backward();
+  const Tensor held = x.grad();
+  (tg::select(x, 0, 0) + tg::select(x, 0, 3)).sum().backward();
+  CHECK(held.to_vector<float>() == std::vector<float>{2, 2, 0, 0, 0, 0, 0, 0});  // not written behind the user's back
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{3, 3, 0, 0, 0, 0, 1, 1});
+  x.set_grad(Tensor());
+  (tg::select(x, 0, 1) * 2.0).sum().backward();
+  const float* storage = x.grad().data<float>();
+  (tg::select(x, 0, 2) * 3.0).sum().backward();
+  CHECK(x.grad().data<float>() == storage);  // the rows went into the leaf's gradient itself
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{0, 0, 2, 2, 3, 3, 0, 0});
+}
+
 TEST_CASE("post-accumulate-grad hooks fire once per backward, after a leaf's last contribution") {
   Tensor w = Tensor({1.0, 2.0}).set_requires_grad();
   Tensor unused = Tensor({1.0}).set_requires_grad();

@@ -52,34 +52,66 @@ Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::siz
   });
 }
 
-// The adjoint of gather_rows: a tensor of `shape` with zeros except out[o, rows[k], i] += in[o, k, i].
+// The adjoint of gather_rows: out[o, rows[k], i] += in[o, k, i] for out of the (outer, reduced,
+// inner) layout of `shape` along dim.
+template <class T>
+void scatter_add_rows(const T* x, T* y, const kernels::ReduceLayout& l, const std::vector<std::size_t>& rows) {
+  // Each task owns whole outer rows, and rows[] is walked in order: repeated indices accumulate
+  // in the same order for any thread count.
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, rows.size() * l.inner));
+  parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
+    for (std::size_t o = first; o < last; ++o)
+      for (std::size_t k = 0; k < rows.size(); ++k) {
+        const T* src = x + (o * rows.size() + k) * l.inner;
+        T* dst = y + (o * l.reduced + rows[k]) * l.inner;
+        for (std::size_t i = 0; i < l.inner; ++i) dst[i] += src[i];
+      }
+  });
+}
+
+// The same into zeros: a new tensor of `shape`.
 Tensor scatter_rows(const Tensor& in, std::size_t dim, const std::vector<std::size_t>& rows, const Shape& shape) {
-  const kernels::ReduceLayout l = kernels::reduce_layout(shape, dim);
   return dispatch_floating(in.dtype(), "scatter", [&]<class T>() {
-    const T* x = in.data<T>();
     xt::xarray<T> out = xt::zeros<T>(shape);
-    T* y = out.data();
-    // Each task owns whole outer rows, and rows[] is walked in order: repeated indices accumulate
-    // in the same order for any thread count.
-    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, rows.size() * l.inner));
-    parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
-      for (std::size_t o = first; o < last; ++o)
-        for (std::size_t k = 0; k < rows.size(); ++k) {
-          const T* src = x + (o * rows.size() + k) * l.inner;
-          T* dst = y + (o * l.reduced + rows[k]) * l.inner;
-          for (std::size_t i = 0; i < l.inner; ++i) dst[i] += src[i];
-        }
-    });
+    scatter_add_rows(in.data<T>(), out.data(), kernels::reduce_layout(shape, dim), rows);
     return make_tensor<T>(std::move(out));
   });
 }
 
-// gather_rows recorded on the tape, with scatter_rows as its backward.
+// gather_rows' node. Its backward is scatter_rows, or, when the engine already holds a gradient for
+// the input that nothing else shares, the rows added into that in place: a sequence cut into
+// steps (select(x, 0, t) for every t, as the recurrent layers do) then costs one tensor of the
+// whole sequence, not one per step (quadratic in its length).
+class RowSelectionNode final : public Node {
+ public:
+  RowSelectionNode(const char* op, std::size_t dim, std::vector<std::size_t> rows, Shape shape)
+      : Node(op), dim_(dim), rows_(std::move(rows)), shape_(std::move(shape)) {}
+
+ private:
+  Grads apply(const Tensor& grad) override { return {scatter_rows(grad, dim_, rows_, shape_)}; }
+  bool add_into_input_gradient(Tensor& gradient, const Tensor& grad) override {
+    if (gradient.shape() != shape_) return false;
+    dispatch_floating(grad.dtype(), "scatter", [&]<class T>() {
+      scatter_add_rows(grad.data<T>(), gradient.mutable_data<T>(), kernels::reduce_layout(shape_, dim_), rows_);
+    });
+    return true;
+  }
+  void release() override { std::vector<std::size_t>().swap(rows_); }
+
+  std::size_t dim_;
+  std::vector<std::size_t> rows_;
+  Shape shape_;
+};
+
+// gather_rows recorded on the tape.
 Tensor select_rows(const char* op, const Tensor& a, std::size_t dim, std::vector<std::size_t> rows) {
   Tensor out = gather_rows(a, dim, rows);
-  return record(op, out, {a}, [dim, rows = std::move(rows), shape = a.shape()](const Tensor& grad) -> Grads {
-    return {scatter_rows(grad, dim, rows, shape)};
-  });
+  if (!GradMode::is_enabled() || !detail::any_requires_grad({a})) return out;
+  auto node = std::make_shared<RowSelectionNode>(op, dim, std::move(rows), a.shape());
+  detail::connect(*node, {a});
+  detail::save(*node, out, {a}, {});
+  detail::attach(out, std::move(node));
+  return out;
 }
 
 // `a`'s values under another shape of the same size, shared (no copy), recorded. Both handles are
