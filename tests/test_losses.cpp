@@ -75,6 +75,15 @@ TEST_CASE("cross_entropy is stable for huge logits") {
   const Tensor x({{1000.0, -1000.0}, {-5e4, 5e4}});
   const Tensor loss = tg::cross_entropy(x, Tensor(std::vector<std::int64_t>{0, 0}, {2}), with(Tensor(), 0, Reduction::None));
   check_close(loss, {0.0, 1e5}, 1e-2);
+  // The target's probability underflows in float32 (e^-200), its log does not; the gradient is
+  // p - onehot from the stored probabilities; with label smoothing the other classes' logs too.
+  const Tensor y = Tensor({{0.0, -200.0, -90.0}}).set_requires_grad();
+  const Tensor target(std::vector<std::int64_t>{1}, {1});
+  tg::cross_entropy(y, target).backward();
+  check_close(tg::cross_entropy(y, target), {200.0}, 1e-3);
+  check_close(y.grad(), {1.0, -1.0, 0.0}, 1e-6);
+  // (1 - 0.3)·200 + 0.3/3·(0 + 200 + 90), PyTorch's formula.
+  check_close(tg::cross_entropy(y, target, with(Tensor(), 0.3, Reduction::Mean)), {169.0}, 1e-3);
 }
 
 TEST_CASE("gradcheck of every loss") {
