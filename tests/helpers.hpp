@@ -52,6 +52,24 @@ inline bool bitwise_equal(const tg::Tensor& a, const tg::Tensor& b) {
                     [](double x, double y) { return std::memcmp(&x, &y, sizeof x) == 0; });
 }
 
+// A normalisation's float32 results {y, dx, dweight, dbias} against float64 on the same inputs: y
+// and dx within four float32 roundings of their largest value, dweight and dbias of the sums of
+// their terms' magnitudes (per element: scale_weight, scale_bias). `what` names the case.
+inline void check_normalization_float32(const std::vector<tg::Tensor>& f32, const std::vector<tg::Tensor>& f64,
+                                        const std::vector<double>& scale_weight, const std::vector<double>& scale_bias,
+                                        const std::string& what) {
+  const double largest_y = tg::max(tg::abs(f64[0])).item(), largest_dx = tg::max(tg::abs(f64[1])).item();
+  const char* names[] = {"y", "dx", "dweight", "dbias"};
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::vector<double> got = flat(f32[i]), exact = flat(f64[i]);
+    for (std::size_t k = 0; k < got.size(); ++k) {
+      const double scale = i == 0 ? largest_y : i == 1 ? largest_dx : i == 2 ? scale_weight[k] : scale_bias[k];
+      INFO(what, " ", std::string(names[i]), "[", k, "]: float32 ", got[k], ", float64 ", exact[k]);
+      CHECK(std::abs(got[k] - exact[k]) <= 4 * 0x1p-24 * scale);
+    }
+  }
+}
+
 }  // namespace tg_test
 
 // gradcheck with its failure message shown by doctest.

@@ -328,7 +328,6 @@ TEST_CASE("forward and backward give the same bits with 1 and 2 threads") {
 // largest value, dweight and dbias within a few roundings of the sum of their terms' magnitudes
 // (a float32 running sum over 8,000+ terms would not).
 TEST_CASE("BatchNorm1d float32 on large batches stays within a few roundings of float64") {
-  constexpr double kRounding = 0x1p-24;
   struct Case {
     tg::Shape shape;
     Options options;
@@ -356,17 +355,8 @@ TEST_CASE("BatchNorm1d float32 on large batches stays within a few roundings of 
       // x̂ = y for weight 1, bias 0: the magnitudes of dweight's and dbias's terms, per channel.
       const std::vector<double> scale_w = tg_test::flat(tg::sum(tg::abs(g64 * f64[0]), c.other_dims));
       const std::vector<double> scale_b = tg_test::flat(tg::sum(tg::abs(g64), c.other_dims));
-      const double largest_y = tg::max(tg::abs(f64[0])).item(), largest_dx = tg::max(tg::abs(f64[1])).item();
-      const char* names[] = {"y", "dx", "dweight", "dbias"};
-      for (std::size_t i = 0; i < 4; ++i) {
-        const std::vector<double> got = tg_test::flat(f32[i]), exact = tg_test::flat(f64[i]);
-        for (std::size_t k = 0; k < got.size(); ++k) {
-          const double scale = i == 0 ? largest_y : i == 1 ? largest_dx : i == 2 ? scale_w[k] : scale_b[k];
-          INFO(tg::shape_str(c.shape), " shift ", shift, " ", std::string(names[i]), "[", k, "]: float32 ", got[k],
-               ", float64 ", exact[k]);
-          CHECK(std::abs(got[k] - exact[k]) <= 4 * kRounding * scale);
-        }
-      }
+      tg_test::check_normalization_float32(f32, f64, scale_w, scale_b,
+                                           tg::shape_str(c.shape) + " shift " + std::to_string(shift));
     }
 }
 

@@ -561,12 +561,10 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   // y = (x - mean_c)·scale_c + bias_c with scale = weight·inv_std, centred (the folded
   // x·scale + offset would cancel for a mean that is large next to the spread).
   Tensor out = dispatch_floating(input.dtype(), config.name, [&]<class T>() {
-    std::vector<T> scale(C), b(C);
-    const std::vector<double> w = weight.defined() ? to_doubles<T>(weight) : std::vector<double>(C, 1.0);
-    for (std::size_t c = 0; c < C; ++c) {
-      scale[c] = T(w[c] * inv_std[c]);
-      b[c] = bias.defined() ? bias.data<T>()[c] : T(0);
-    }
+    std::vector<T> scale(C);
+    const std::vector<T> b = bias.defined() ? std::vector<T>(bias.data<T>(), bias.data<T>() + C) : std::vector<T>(C);
+    const T* w = weight.defined() ? weight.data<T>() : nullptr;
+    for (std::size_t c = 0; c < C; ++c) scale[c] = T((w ? double(w[c]) : 1.0) * inv_std[c]);
     const ChannelCentres<T> centres(mean);
     xt::xarray<T> y = xt::xarray<T>::from_shape(shape);
     const T* x = input.data<T>();
