@@ -151,20 +151,16 @@ namespace {
 template <bool Log, class T>
 void softmax_row(const T* in, T* out, std::size_t n) {
   using B = kernels::Batch<T>;
-  T largest = kernels::row_max(in, n);
-  if (std::isinf(largest)) largest = 0;  // all -inf (or +inf): keep the NaN/0 PyTorch gives
   if constexpr (Log) {
+    T largest = kernels::row_max(in, n);
+    if (std::isinf(largest)) largest = 0;  // all -inf (or +inf): keep the NaN/0 PyTorch gives
     const T total = kernels::row_sum(n, -std::numeric_limits<T>::infinity(),
                                      [largest](B x) { return xsimd::exp(x - B(largest)); }, in);
     // (x - max) - log Σ: subtracting max first keeps the float32 digits of x - max.
     const T log_total = std::log(total);
     kernels::apply(n, out, [largest, log_total](B x) { return (x - B(largest)) - B(log_total); }, in);
   } else {
-    // e^(x - max) once: stored, summed from the stored values, then divided in place.
-    kernels::apply(n, out, [largest](B x) { return xsimd::exp(x - B(largest)); }, in);
-    const T* e = out;
-    const T total = kernels::row_sum(n, T(0), [](B v) { return v; }, e);
-    kernels::apply(n, out, [total](B v) { return v / B(total); }, e);
+    kernels::softmax_row(in, out, n);
   }
 }
 

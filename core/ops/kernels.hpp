@@ -12,9 +12,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xnoalias.hpp>
@@ -143,6 +145,22 @@ T row_max(const T* x, std::size_t n) {
   for (; i + width <= n; i += width) largest = xsimd::max(largest, Batch<T>::load_unaligned(x + i));
   if (i < n) largest = xsimd::max(largest, load_partial(x + i, n - i, lowest));
   return fold_lanes(largest, [](T a, T b) { return std::max(a, b); });
+}
+
+// Softmax of one contiguous row: e^(x - max) once per value (stored in out, summed, then divided
+// in place). Returns the max it subtracted and the sum, for a caller that also wants
+// log-probabilities, (x - max) - log sum. A row of all -inf (or with a +inf) subtracts 0 instead:
+// the NaN/0 PyTorch gives.
+template <class T>
+std::pair<T, T> softmax_row(const T* in, T* out, std::size_t n) {
+  using B = Batch<T>;
+  T largest = row_max(in, n);
+  if (std::isinf(largest)) largest = 0;
+  apply(n, out, [largest](B x) { return xsimd::exp(x - B(largest)); }, in);
+  const T* e = out;
+  const T total = row_sum(n, T(0), [](B v) { return v; }, e);
+  apply(n, out, [total](B v) { return v / B(total); }, e);
+  return {largest, total};
 }
 
 // The same, split over threads above the grain.

@@ -263,7 +263,6 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
   // taken as (x_ic - m) - log S, which keeps its digits where p_ic itself underflows.
   Tensor probs;
   Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
-    using B = kernels::Batch<T>;
     const T* x = input.data<T>();
     xt::xarray<T> p = xt::xarray<T>::from_shape(input.shape());
     const std::size_t n = c.classes;
@@ -273,12 +272,9 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
       for (std::size_t i = first; i < last; ++i) {
         const T* row = x + i * n;
         T* p_row = p.data() + i * n;
-        T largest = kernels::row_max(row, n);
-        if (std::isinf(largest)) largest = 0;  // all -inf (or +inf): the NaN/0 PyTorch gives
-        kernels::apply(n, p_row, [largest](B v) { return xsimd::exp(v - B(largest)); }, row);
-        const T* e = p_row;
-        const T total = kernels::row_sum(n, T(0), [](B v) { return v; }, e);
-        kernels::apply(n, p_row, [total](B v) { return v / B(total); }, e);
+        // (not a structured binding: log_p captures it, which clang 14 refuses)
+        const std::pair<T, T> max_and_sum = kernels::softmax_row(row, p_row, n);
+        const T largest = max_and_sum.first, total = max_and_sum.second;
         if (c.target_weight[i] == 0.0 && c.target[i] == options.ignore_index) continue;
         const double log_total = std::log(double(total));
         auto log_p = [&](std::size_t k) { return double(row[k] - largest) - log_total; };
