@@ -5,8 +5,11 @@
 #include "core/xtensor.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/autograd.hpp"
@@ -206,10 +209,9 @@ Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normaliz
 //  - inner = 1: rows of C channels. Work goes by blocks of rows and the inner loop runs across
 //    channels, so it vectorises; each block keeps its own per-channel partial sums.
 //  - inner > 1: each (o, c) is a contiguous run of `inner` values, summed with several lanes.
-// Sums are doubles, combined in block order. A term is computed in a type P: double for the
-// statistics (their one-pass shifted form needs it), the input's type for the backward sums, where
-// a few float terms at most are added together before they join a double sum (twice the lanes of
-// double, no conversions, and the error of a few float roundings per term for any batch size).
+// Sums are doubles, combined in block order. Terms are in the input's type: a few float terms at
+// most are added together before they join a double sum (twice the lanes of double, no
+// conversions, and the error of a few float roundings per term for any batch size).
 
 namespace {
 
@@ -225,13 +227,22 @@ std::size_t outers_per_task(const Layout& l) {
   return std::max<std::size_t>(1, kBlockElements / (l.channels * l.inner));
 }
 
-// Per-channel sums of two terms, Σ u and Σ v. For rows of channels (inner = 1) term(c, k, u, v)
-// gives them (as P) for element k of channel c, and the loops run across channels; for runs
-// (inner > 1) run(c, base, n, u, v) gives the sums over the n values from base, all of channel c
-// (with kernels::lane_sum: one term written twice, as a scalar and as a batch expression, because
-// each form vectorises only in its own kind of loop).
-template <class P, class Term, class Run>
-void channel_sums(const Layout& l, Term&& term, Run&& run, std::vector<double>& sum_u, std::vector<double>& sum_v) {
+// Per-channel sums of two terms, Σ u and Σ v. term(at, channel) returns the pair {u, v} for one
+// element or for a batch of them: at(p) reads an input p (laid out as x) there, channel(a) reads a
+// per-channel array a (C values) for that element's channel. One term serves both layouts:
+//  - inner = 1: rows of C channels; batches run across channels, four rows added in T before they
+//    join the double sums. The hardware prefetcher loses each row's stream after C values (perf:
+//    BatchNorm1d over (8192, 512) read x at 15 GB/s of this machine's 27), so every input in
+//    `inputs` is fetched a group of four rows ahead, a cache line at a time.
+//  - inner > 1: each (o, c) is a contiguous run of `inner` values, summed by kernels::lane_sum with
+//    the channel's values as scalars.
+template <class T, std::size_t N, class Term>
+void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&& term, std::vector<double>& sum_u,
+                  std::vector<double>& sum_v) {
+  using B = kernels::Batch<T>;
+  using D = kernels::Batch<double>;
+  constexpr std::size_t W = B::size;
+  constexpr std::size_t kRows = 4;
   const std::size_t C = l.channels;
   sum_u.assign(C, 0.0);
   sum_v.assign(C, 0.0);
@@ -239,28 +250,54 @@ void channel_sums(const Layout& l, Term&& term, Run&& run, std::vector<double>& 
     const std::size_t block = rows_per_block(l);
     const std::size_t blocks = (l.outer + block - 1) / block;
     std::vector<double> parts(blocks * 2 * C, 0.0);
+    // acc[0, W) += the W lanes of `sum`, widened to double.
+    auto add_lanes = [](double* acc, const B& sum) {
+      if constexpr (std::is_same_v<T, double>) {
+        (D::load_unaligned(acc) + sum).store_unaligned(acc);
+      } else {
+        alignas(64) std::array<T, W> lanes;
+        sum.store_aligned(lanes.data());
+        for (std::size_t h = 0; h < W; h += D::size)  // xsimd widens the float lanes as it loads them
+          (D::load_unaligned(acc + h) + D::load_aligned(lanes.data() + h)).store_unaligned(acc + h);
+      }
+    };
+    const bool far_inputs = N * l.outer * C * sizeof(T) > (std::size_t(1) << 20);  // not in L2: prefetch
     parallel::for_range(blocks, 1, [&](std::size_t first, std::size_t last) {
       for (std::size_t b = first; b < last; ++b) {
         double* u_acc = parts.data() + b * 2 * C;
         double* v_acc = u_acc + C;
         const std::size_t row_end = std::min(l.outer, (b + 1) * block);
-        std::size_t r = b * block;
-        // Four rows at a time, added together before they reach the accumulators: a quarter of
-        // the accumulator loads and stores, which are most of the work (the terms are cheap).
-        for (; r + 4 <= row_end; r += 4)
-          for (std::size_t c = 0; c < C; ++c) {
-            P u[4], v[4];
-            for (std::size_t q = 0; q < 4; ++q) term(c, (r + q) * C + c, u[q], v[q]);
-            u_acc[c] += double((u[0] + u[1]) + (u[2] + u[3]));
-            v_acc[c] += double((v[0] + v[1]) + (v[2] + v[3]));
+        for (std::size_t r = b * block; r < row_end; r += kRows) {
+          const std::size_t rows = std::min(kRows, row_end - r);
+          const bool ahead = far_inputs && r + 2 * kRows <= l.outer;
+          std::size_t c = 0;
+          for (; c + W <= C; c += W) {
+            if (ahead)
+              for (const T* p : inputs)
+                for (std::size_t q = 0; q < kRows; ++q) __builtin_prefetch(p + (r + kRows + q) * C + c);
+            B u(T(0)), v(T(0));
+            for (std::size_t q = 0; q < rows; ++q) {
+              const std::size_t k = (r + q) * C + c;
+              const auto terms = term([k](const T* p) { return B::load_unaligned(p + k); },
+                                      [c](const T* a) { return B::load_unaligned(a + c); });
+              u += terms.first;
+              v += terms.second;
+            }
+            add_lanes(u_acc + c, u);
+            add_lanes(v_acc + c, v);
           }
-        for (; r < row_end; ++r)
-          for (std::size_t c = 0; c < C; ++c) {
-            P u, v;
-            term(c, r * C + c, u, v);
-            u_acc[c] += u;
-            v_acc[c] += v;
+          for (; c < C; ++c) {
+            T u = 0, v = 0;
+            for (std::size_t q = 0; q < rows; ++q) {
+              const std::size_t k = (r + q) * C + c;
+              const auto terms = term([k](const T* p) { return p[k]; }, [c](const T* a) { return a[c]; });
+              u += terms.first;
+              v += terms.second;
+            }
+            u_acc[c] += double(u);
+            v_acc[c] += double(v);
           }
+        }
       }
     });
     for (std::size_t b = 0; b < blocks; ++b)
@@ -273,8 +310,16 @@ void channel_sums(const Layout& l, Term&& term, Run&& run, std::vector<double>& 
   std::vector<double> parts(l.outer * 2 * C, 0.0);
   parallel::for_range(l.outer, outers_per_task(l), [&](std::size_t first, std::size_t last) {
     for (std::size_t o = first; o < last; ++o)
-      for (std::size_t c = 0; c < C; ++c)
-        run(c, (o * C + c) * l.inner, l.inner, parts[(o * 2) * C + c], parts[(o * 2 + 1) * C + c]);
+      for (std::size_t c = 0; c < C; ++c) {
+        const std::size_t base = (o * C + c) * l.inner;
+        auto channel = [c](const T* a) { return a[c]; };
+        parts[(o * 2) * C + c] = kernels::lane_sum<T>(l.inner, [&](auto at) {
+          return term([&at, base](const T* p) { return at(p + base); }, channel).first;
+        });
+        parts[(o * 2 + 1) * C + c] = kernels::lane_sum<T>(l.inner, [&](auto at) {
+          return term([&at, base](const T* p) { return at(p + base); }, channel).second;
+        });
+      }
   });
   for (std::size_t o = 0; o < l.outer; ++o)
     for (std::size_t c = 0; c < C; ++c) {
@@ -318,43 +363,61 @@ struct ChannelCentres {
   T of(std::size_t channel, T x) const { return (x - c[channel]) - delta[channel]; }
 };
 
-// Batch mean and biased variance per channel. Sums are taken around a shift (the channel's first
-// value) in double, so a float32 input with a large mean keeps its digits in one pass:
-// mean = K + S/M, var = Q/M - (S/M)², with S = Σ(x - K), Q = Σ(x - K)².
+// Per channel, S = Σ(x - K) and Q = Σ(x - K)² around a shift K held as ChannelCentres (c + δ),
+// every term in the input's type.
 template <class T>
-void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, std::vector<double>& var) {
-  if (l.count() == 0) {  // an empty batch (a process of a synchronised batch_norm may have one)
-    mean.assign(l.channels, 0.0);
-    var.assign(l.channels, 0.0);
-    return;
-  }
-  std::vector<double> shift(l.channels);
-  for (std::size_t c = 0; c < l.channels; ++c) shift[c] = double(x[c * l.inner]);
-  std::vector<double> s, q;
-  channel_sums<double>(
-      l,
-      [&](std::size_t c, std::size_t k, double& u, double& v) {
-        const double d = double(x[k]) - shift[c];
-        u = d;
-        v = d * d;
-      },
-      [&](std::size_t c, std::size_t base, std::size_t n, double& u, double& v) {
-        const T* xp = x + base;
-        const double k = shift[c];
-        u = kernels::lane_sum(n, [xp, k](auto at) { return at(xp) - k; });
-        v = kernels::lane_sum(n, [xp, k](auto at) {
-          const auto d = at(xp) - k;
-          return d * d;
-        });
+void shifted_sums(const T* x, const Layout& l, const ChannelCentres<T>& shift, std::vector<double>& s,
+                  std::vector<double>& q) {
+  channel_sums<T>(
+      l, std::array{x},
+      [x, &shift](auto at, auto channel) {
+        const auto d = (at(x) - channel(shift.c.data())) - channel(shift.delta.data());
+        return std::pair{d, d * d};
       },
       s, q);
+}
+
+// Batch mean and biased variance per channel, in one pass over x when it can:
+//   mean = K + S/M,  var = Q/M - (S/M)²  (S, Q of shifted_sums, M values per channel)
+// around a pilot K, the mean of about the channel's first kPilot values, rounded to T. The terms are in
+// the input's type (for float32: twice the lanes of double and no conversions; the statistics
+// pass reads x at memory speed), so Q/M carries the error of a few roundings, relative: as long
+// as the pilot is within a standard deviation of the mean ((S/M)² ≤ var), var keeps it. A batch
+// whose first values are unlike the rest (sorted, or an outlier first) fails that test, and the
+// sums are taken again, around the mean just found (exact to a few roundings of the spread):
+// two passes then, as PyTorch always does.
+template <class T>
+void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, std::vector<double>& var) {
+  const std::size_t C = l.channels;
+  mean.assign(C, 0.0);
+  var.assign(C, 0.0);
+  if (l.count() == 0) return;  // an empty batch (a process of a synchronised batch_norm may have one)
+  // The pilot: the first values of the first outer rows, about kPilot per channel, summed across
+  // channels (independent sums that vectorise, not one long chain per channel).
+  constexpr std::size_t kPilot = 16;
+  const std::size_t pilot_inner = std::min(l.inner, kPilot);
+  const std::size_t pilot_outer = std::min(l.outer, (kPilot + l.inner - 1) / l.inner);
+  for (std::size_t o = 0; o < pilot_outer; ++o)
+    if (l.inner == 1)
+      for (std::size_t c = 0; c < C; ++c) mean[c] += double(x[o * C + c]);
+    else
+      for (std::size_t c = 0; c < C; ++c)
+        for (std::size_t i = 0; i < pilot_inner; ++i) mean[c] += double(x[(o * C + c) * l.inner + i]);
+  for (std::size_t c = 0; c < C; ++c)  // rounded to T, so that the shift is exact (δ = 0)
+    mean[c] = double(T(mean[c] / double(pilot_outer * pilot_inner)));
   const double m = double(l.count());
-  mean.resize(l.channels);
-  var.resize(l.channels);
-  for (std::size_t c = 0; c < l.channels; ++c) {
-    const double centre = s[c] / m;
-    mean[c] = shift[c] + centre;
-    var[c] = std::max(0.0, q[c] / m - centre * centre);
+  std::vector<double> s, q;
+  for (int pass = 0; pass < 2; ++pass) {
+    const ChannelCentres<T> shift(mean);
+    shifted_sums(x, l, shift, s, q);
+    bool far = false;
+    for (std::size_t c = 0; c < C; ++c) {
+      const double centre = s[c] / m;
+      var[c] = std::max(0.0, q[c] / m - centre * centre);
+      far = far || centre * centre > var[c];
+      mean[c] = (double(shift.c[c]) + double(shift.delta[c])) + centre;
+    }
+    if (!far) return;
   }
 }
 
@@ -433,17 +496,10 @@ Grads batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
   const ChannelCentres<T> centres(mean);
   std::vector<double> sum_g, sum_g_centred;
   channel_sums<T>(
-      l,
-      [&](std::size_t c, std::size_t k, T& u, T& v) {
-        u = g[k];
-        v = g[k] * centres.of(c, x[k]);
-      },
-      [&](std::size_t c, std::size_t base, std::size_t n, double& u, double& v) {
-        const T* gp = g + base;
-        const T* xp = x + base;
-        const Centre<T> centre(mean[c]);
-        u = kernels::lane_sum<T>(n, [gp](auto at) { return at(gp); });
-        v = kernels::lane_sum<T>(n, [gp, xp, centre](auto at) { return at(gp) * centre.of(at(xp)); });
+      l, std::array{g, x},
+      [g, x, &centres](auto at, auto channel) {
+        const auto gk = at(g);
+        return std::pair{gk, gk * ((at(x) - channel(centres.c.data())) - channel(centres.delta.data()))};
       },
       sum_g, sum_g_centred);
   Grads grads(3);
