@@ -130,7 +130,18 @@ TEST_CASE("gradcheck: shape ops") {
       {"expand", [](const Inputs& x) { return tg::expand(x[0], {2, 3, 4}); }, {uniform64({3, 1})}},
       {"cat dim 1", [](const Inputs& x) { return tg::cat({x[0], x[1], x[2]}, 1); },
        {uniform64({2, 1, 3}), uniform64({2, 2, 3}), uniform64({2, 3, 3})}},
+      // An input given more than once: its gradient is the sum of its slices, in one pass.
+      {"cat repeated dim 0", [](const Inputs& x) { return tg::cat({x[0], x[1], x[0], x[0]}, 0); },
+       {uniform64({2, 3, 2}), uniform64({1, 3, 2})}},
+      {"cat repeated dim 1", [](const Inputs& x) { return tg::cat({x[0], x[0], x[1]}, 1); },
+       {uniform64({2, 2, 3}), uniform64({2, 1, 3})}},
+      {"cat repeated dim 2, not a leaf", [](const Inputs& x) {
+         const tg::Tensor y = x[0] * 2.0;
+         return tg::cat({y, x[1], y}, 2);
+       },
+       {uniform64({2, 3, 1}), uniform64({2, 3, 2})}},
       {"stack dim 1", [](const Inputs& x) { return tg::stack({x[0], x[1]}, 1); }, {uniform64({2, 3}), uniform64({2, 3})}},
+      {"stack repeated dim 0", [](const Inputs& x) { return tg::stack({x[0], x[0], x[0]}, 0); }, {uniform64({2, 3})}},
       {"narrow", [](const Inputs& x) { return tg::narrow(x[0], 1, 1, 2); }, {uniform64({3, 4})}},
       {"slice step 2", [](const Inputs& x) { return tg::slice(x[0], 0, 1, std::nullopt, 2); }, {uniform64({5, 2})}},
       {"select", [](const Inputs& x) { return tg::select(x[0], 1, -1); }, {uniform64({3, 4})}},

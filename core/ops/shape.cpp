@@ -407,6 +407,46 @@ Tensor expand(const Tensor& a, const std::vector<std::int64_t>& shape) {
   return record("expand", out, {a}, [](const Tensor& grad) -> Grads { return {grad}; });
 }
 
+namespace {
+
+// fn(o, begin, end) over [0, run) of each of `outer` runs, in parallel: each run cut into chunks
+// of about kGrain values (a cat along dim 0 is one long run).
+template <class Fn>
+void for_runs(std::size_t outer, std::size_t run, Fn&& fn) {
+  const std::size_t chunks = std::max<std::size_t>(1, (run + parallel::kGrain - 1) / parallel::kGrain);
+  const std::size_t chunk = (run + chunks - 1) / chunks;
+  parallel::for_range(outer * chunks, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, chunk)),
+                      [&](std::size_t first, std::size_t last) {
+                        for (std::size_t i = first; i < last; ++i) {
+                          const std::size_t begin = (i % chunks) * chunk;
+                          fn(i / chunks, begin, std::min(run, begin + chunk));
+                        }
+                      });
+}
+
+// Σ_k grad.narrow(d, starts[k], rows), in one pass over the output (two or more slices).
+Tensor sum_of_slices(const Tensor& grad, std::size_t d, const std::vector<std::size_t>& starts, std::size_t rows) {
+  const kernels::ReduceLayout l = kernels::reduce_layout(grad.shape(), d);
+  Shape shape = grad.shape();
+  shape[d] = rows;
+  return dispatch_floating(grad.dtype(), "cat", [&]<class T>() {
+    xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+    const T* g = grad.data<T>();
+    T* y = out.data();
+    const std::size_t run = rows * l.inner;
+    auto add = [](auto a, auto b) { return a + b; };
+    for_runs(l.outer, run, [&](std::size_t o, std::size_t begin, std::size_t end) {
+      auto slice = [&](std::size_t k) { return g + (o * l.reduced + starts[k]) * l.inner + begin; };
+      T* dst = y + o * run + begin;
+      kernels::apply(end - begin, dst, add, slice(0), slice(1));
+      for (std::size_t k = 2; k < starts.size(); ++k) kernels::apply(end - begin, dst, add, static_cast<const T*>(dst), slice(k));
+    });
+    return make_tensor<T>(std::move(out));
+  });
+}
+
+}  // namespace
+
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   TG_CHECK(!tensors.empty(), "cat: expected at least one tensor");
   const Shape& first = tensors[0].shape();
@@ -424,7 +464,7 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   }
   // Each piece is scattered into its rows of the output.
   Tensor out = dispatch_all(tensors[0].dtype(), [&]<class T>() { return make_tensor<T>(xt::xarray<T>::from_shape(out_shape)); });
-  std::vector<std::size_t> offsets;
+  std::vector<std::size_t> offsets, sizes;
   std::size_t offset = 0;
   const kernels::ReduceLayout l = kernels::reduce_layout(out_shape, d);
   dispatch_all(out.dtype(), [&]<class T>() {
@@ -432,29 +472,32 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     for (const Tensor& t : tensors) {
       const std::size_t rows = t.shape()[d], run = rows * l.inner;
       const T* x = t.data<T>();
-      // Each outer row's run of the piece, cut into chunks of about kGrain values (a cat along
-      // dim 0 is one long run), copied in parallel.
-      const std::size_t chunks = std::max<std::size_t>(1, (run + parallel::kGrain - 1) / parallel::kGrain);
-      const std::size_t chunk = (run + chunks - 1) / chunks;
-      parallel::for_range(l.outer * chunks, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, chunk)),
-                          [&](std::size_t first, std::size_t last) {
-        for (std::size_t i = first; i < last; ++i) {
-          const std::size_t o = i / chunks, begin = (i % chunks) * chunk, end = std::min(run, begin + chunk);
-          std::copy(x + o * run + begin, x + o * run + end, y + (o * l.reduced + offset) * l.inner + begin);
-        }
+      for_runs(l.outer, run, [&](std::size_t o, std::size_t begin, std::size_t end) {
+        std::copy(x + o * run + begin, x + o * run + end, y + (o * l.reduced + offset) * l.inner + begin);
       });
       offsets.push_back(offset);
+      sizes.push_back(rows);
       offset += rows;
     }
   });
-  return record("cat", out, tensors, [d, offsets, sizes = [&] {
-    std::vector<std::size_t> s;
-    for (const Tensor& t : tensors) s.push_back(t.shape()[d]);
-    return s;
-  }()](const Tensor& grad, NeedsGrad needs) -> Grads {
+  // An input given more than once (cat({x, x})) gets the sum of its slices, taken in one pass,
+  // not one copy per slice added up afterwards by the engine.
+  std::vector<std::size_t> first_of(tensors.size());
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    first_of[i] = i;
+    for (std::size_t j = 0; j < i && first_of[i] == i; ++j)
+      if (tensors[j].impl() == tensors[i].impl()) first_of[i] = j;
+  }
+  return record("cat", out, tensors, [d, offsets, sizes, first_of](const Tensor& grad, NeedsGrad needs) -> Grads {
     Grads grads(offsets.size());
-    for (std::size_t i = 0; i < offsets.size(); ++i)
-      if (needs[i]) grads[i] = narrow(grad, std::int64_t(d), std::int64_t(offsets[i]), std::int64_t(sizes[i]));
+    for (std::size_t i = 0; i < offsets.size(); ++i) {
+      if (!needs[i] || first_of[i] != i) continue;
+      std::vector<std::size_t> slices;  // the rows of grad where input i's pieces start
+      for (std::size_t j = i; j < offsets.size(); ++j)
+        if (first_of[j] == i) slices.push_back(offsets[j]);
+      grads[i] = slices.size() == 1 ? narrow(grad, std::int64_t(d), std::int64_t(offsets[i]), std::int64_t(sizes[i]))
+                                    : sum_of_slices(grad, d, slices, sizes[i]);
+    }
     return grads;
   });
 }
