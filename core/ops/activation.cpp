@@ -117,19 +117,26 @@ Tensor gelu(const Tensor& a, const std::string& approximate) {
     return 0.5 * a * (1.0 + tanh(k * (a + 0.044715 * a * a * a)));
   }
   TG_CHECK(approximate == "none", "gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
-  // Exact: x·Φ(x); d/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2) / √(2π).
-  Tensor out = unary("gelu", a, [](auto x) {
+  // Exact: x·Φ(x); d/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2) / √(2π). When the gradient will be
+  // needed, the forward writes the slope beside the output (they share Φ, φ and the exponential
+  // under both) and keeps it instead of the input: the backward is one multiplication.
+  auto value_and_slope = [](auto x) {
+    using T = element_of<decltype(x)>;
     decltype(x) cdf, gauss;
     normal_cdf_and_gauss(x, cdf, gauss);
-    return x * cdf;
+    return std::pair{x * cdf, cdf + x * gauss * T(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2)};
+  };
+  if (!GradMode::is_enabled() || !a.requires_grad())
+    return unary("gelu", a, [value_and_slope](auto x) { return value_and_slope(x).first; });
+  Tensor slope;
+  Tensor out = dispatch_floating(a.dtype(), "gelu", [&]<class T>() {
+    xt::xarray<T> y = xt::xarray<T>::from_shape(a.shape()), s = xt::xarray<T>::from_shape(a.shape());
+    kernels::apply_pair_parallel(a.numel(), y.data(), s.data(), value_and_slope, a.data<T>());
+    slope = make_tensor<T>(std::move(s));
+    return make_tensor<T>(std::move(y));
   });
-  return record("gelu", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
-    return {pointwise("gelu", [](auto g, auto x) {
-              using T = element_of<decltype(x)>;
-              decltype(x) cdf, gauss;
-              normal_cdf_and_gauss(x, cdf, gauss);
-              return g * (cdf + x * gauss * T(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2));
-            }, grad, a)};
+  return record("gelu", out, {a}, [slope](const Tensor& grad) -> Grads {
+    return {pointwise("gelu", [](auto g, auto s) { return g * s; }, grad, slope)};
   });
 }
 

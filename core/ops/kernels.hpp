@@ -55,6 +55,32 @@ void apply(std::size_t n, T* out, Fn&& fn, const In*... in) {
   std::copy(result.begin(), result.begin() + rest, out + i);
 }
 
+// The same with two outputs: fn returns a pair of batches, (out0[i], out1[i]) = fn(in[i]...), for
+// a kernel whose second result shares the work of the first (a value and its derivative).
+template <class T, class Fn, class... In>
+void apply_pair(std::size_t n, T* out0, T* out1, Fn&& fn, const In*... in) {
+  constexpr std::size_t width = Batch<T>::size;
+  std::size_t i = 0;
+  for (; i + width <= n; i += width) {
+    const auto [first, second] = fn(Batch<T>::load_unaligned(in + i)...);
+    first.store_unaligned(out0 + i);
+    second.store_unaligned(out1 + i);
+  }
+  if (i == n) return;
+  auto padded = [&](const T* values) {  // padded with ones, as apply's tail
+    alignas(64) std::array<T, width> buffer;
+    buffer.fill(T(1));
+    std::copy(values + i, values + n, buffer.begin());
+    return Batch<T>::load_aligned(buffer.data());
+  };
+  alignas(64) std::array<T, width> result0, result1;
+  const auto [first, second] = fn(padded(in)...);
+  first.store_aligned(result0.data());
+  second.store_aligned(result1.data());
+  std::copy(result0.begin(), result0.begin() + (n - i), out0 + i);
+  std::copy(result1.begin(), result1.begin() + (n - i), out1 + i);
+}
+
 // The first n (< width) values at p in a batch, the other lanes set to `pad`; and the reverse.
 template <class T>
 Batch<T> load_partial(const T* p, std::size_t n, T pad) {
@@ -168,6 +194,13 @@ template <class T, class Fn, class... In>
 void apply_parallel(std::size_t n, T* out, Fn&& fn, const In*... in) {
   parallel::for_range(n, parallel::kGrain, [&](std::size_t begin, std::size_t end) {
     apply(end - begin, out + begin, fn, (in + begin)...);
+  });
+}
+
+template <class T, class Fn, class... In>
+void apply_pair_parallel(std::size_t n, T* out0, T* out1, Fn&& fn, const In*... in) {
+  parallel::for_range(n, parallel::kGrain, [&](std::size_t begin, std::size_t end) {
+    apply_pair(end - begin, out0 + begin, out1 + begin, fn, (in + begin)...);
   });
 }
 
