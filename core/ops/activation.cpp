@@ -199,7 +199,8 @@ void softmax_kernel(const T* x, T* y, const kernels::ReduceLayout& l) {
           const T log_total = std::log(total);
           for (std::size_t r = 0; r < l.reduced; ++r) out[r * l.inner] = (in[r * l.inner] - largest) - log_total;
         } else {
-          for (std::size_t r = 0; r < l.reduced; ++r) out[r * l.inner] /= total;
+          const T inverse = T(1) / total;  // as softmax_row
+          for (std::size_t r = 0; r < l.reduced; ++r) out[r * l.inner] *= inverse;
         }
       }
   });

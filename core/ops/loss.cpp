@@ -258,25 +258,27 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
   const double eps = options.label_smoothing;
   const Reduction reduction = options.reduction;
   // Per row i with target y: l_i = -(1-ε)·w_y·log p_iy - (ε/C)·Σ_c w_c·log p_ic, fused with the
-  // softmax: per row the max m, e^(x - m) once per value (stored, summed to S, divided in place:
-  // the probabilities, which the backward reads instead of exponentiating again), and log p_ic
-  // taken as (x_ic - m) - log S, which keeps its digits where p_ic itself underflows.
-  Tensor probs;
+  // softmax: per row the max m and e^(x - m) once per value (stored with their sum S: the
+  // backward reads p = e/S from them, with 1/S folded into its factor, instead of exponentiating
+  // again or normalising here), and log p_ic taken as (x_ic - m) - log S, which keeps its digits
+  // where p_ic itself underflows.
+  Tensor exps;
+  std::vector<double> totals(c.rows, 1.0);
   Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
     const T* x = input.data<T>();
-    xt::xarray<T> p = xt::xarray<T>::from_shape(input.shape());
+    xt::xarray<T> e = xt::xarray<T>::from_shape(input.shape());
     const std::size_t n = c.classes;
     std::vector<double> row_loss(c.rows, 0.0);
     parallel::for_range(c.rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(n, 1)),
                         [&](std::size_t first, std::size_t last) {
       for (std::size_t i = first; i < last; ++i) {
         const T* row = x + i * n;
-        T* p_row = p.data() + i * n;
         // (not a structured binding: log_p captures it, which clang 14 refuses)
-        const std::pair<T, T> max_and_sum = kernels::softmax_row(row, p_row, n);
-        const T largest = max_and_sum.first, total = max_and_sum.second;
+        const std::pair<T, T> max_and_sum = kernels::exp_row(row, e.data() + i * n, n);
+        const T largest = max_and_sum.first;
+        totals[i] = double(max_and_sum.second);
         if (c.target_weight[i] == 0.0 && c.target[i] == options.ignore_index) continue;
-        const double log_total = std::log(double(total));
+        const double log_total = std::log(totals[i]);
         auto log_p = [&](std::size_t k) { return double(row[k] - largest) - log_total; };
         double smooth = 0;
         if (eps > 0)  // the smoothing term reads the whole row; without it only the target's entry
@@ -284,17 +286,18 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
         row_loss[i] = -(1 - eps) * c.target_weight[i] * log_p(std::size_t(c.target[i])) + eps / double(n) * smooth;
       }
     });
-    probs = make_tensor<T>(std::move(p));
+    exps = make_tensor<T>(std::move(e));
     return reduce_rows<T>(row_loss, c, target, reduction);
   });
   // With q_ic = (1-ε)·w_y·[c = y] + (ε/C)·w_c the row loss is -Σ_c q_ic·log p_ic, and since
   // ∂log p_ic/∂x_ij = [c = j] - p_ij:  ∂l_i/∂x_ij = p_ij·Σ_c q_ic - q_ij.
-  return record("cross_entropy", out, {input}, [c, probs, eps, reduction, ignore = options.ignore_index](const Tensor& grad) -> Grads {
+  return record("cross_entropy", out, {input},
+                [c, exps, totals = std::move(totals), eps, reduction, ignore = options.ignore_index](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() {
       const std::vector<double> scale = row_scales<T>(grad, c, reduction);
       using B = kernels::Batch<T>;
-      xt::xarray<T> dx = xt::xarray<T>::from_shape(probs.shape());
-      const T* pr = probs.data<T>();
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(exps.shape());
+      const T* ex = exps.data<T>();
       double q_total_smooth = 0;
       for (double w : c.class_weight) q_total_smooth += w;
       q_total_smooth *= eps / double(c.classes);
@@ -303,23 +306,24 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
                           [&](std::size_t first, std::size_t last) {
         for (std::size_t i = first; i < last; ++i) {
           T* row = dx.data() + i * n;
-          const T* p_row = pr + i * n;
+          const T* e_row = ex + i * n;
           if (c.target[i] == ignore) {
             std::fill(row, row + n, T(0));
             continue;
           }
           const std::size_t y = std::size_t(c.target[i]);
           const double q_total = (1 - eps) * c.target_weight[i] + q_total_smooth;
+          auto p = [&](std::size_t k) { return double(e_row[k]) / totals[i]; };
           if (eps == 0) {
-            // q is (1-ε)·w_y at the target and 0 elsewhere: scale·q_total·p, then the target's entry.
-            const T factor = T(scale[i] * q_total);
-            kernels::apply(n, row, [factor](B v) { return B(factor) * v; }, p_row);
-            row[y] = T(scale[i] * (double(p_row[y]) * q_total - c.target_weight[i]));
+            // q is (1-ε)·w_y at the target and 0 elsewhere: scale·q_total·e/S, then the target's entry.
+            const T factor = T(scale[i] * q_total / totals[i]);
+            kernels::apply(n, row, [factor](B v) { return B(factor) * v; }, e_row);
+            row[y] = T(scale[i] * (p(y) * q_total - c.target_weight[i]));
             continue;
           }
           for (std::size_t k = 0; k < n; ++k) {
             const double q = (k == y ? (1 - eps) * c.target_weight[i] : 0.0) + eps / double(n) * c.class_weight[k];
-            row[k] = T(scale[i] * (double(p_row[k]) * q_total - q));
+            row[k] = T(scale[i] * (p(k) * q_total - q));
           }
         }
       });
