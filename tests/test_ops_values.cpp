@@ -93,6 +93,35 @@ TEST_CASE("softmax and log_softmax match PyTorch and are stable for large inputs
   check_close(tg::log_softmax(big, 1), {-2.4076058864593506, -1.4076058864593506, -0.40760594606399536}, 1e-5);
 }
 
+// log_softmax over the last dim with a gradient to come keeps softmax(x) for its backward: the
+// same output bits as without, and a gradient equal to g - softmax(x)·Σg in float64 and within a
+// few float32 roundings of it in float32 (rows of
+// every length class: shorter than a batch, one batch, with a tail, long), a -inf entry included.
+TEST_CASE("log_softmax with a gradient to come: the same values, and its gradient from the kept probabilities") {
+  tg::manual_seed(31);
+  for (std::size_t n : {1, 7, 16, 33, 1000}) {
+    Tensor x64 = tg::randn({3, n}, tg::kFloat64) * 4.0;
+    if (n > 1) x64 = tg::cat({tg::full({3, 1}, -std::numeric_limits<double>::infinity(), tg::kFloat64), tg::narrow(x64, 1, 1, std::int64_t(n) - 1)}, 1);
+    const Tensor g64 = tg::randn({3, n}, tg::kFloat64);
+    auto run = [&](tg::DType dtype) {
+      const Tensor x = x64.to(dtype).detach().set_requires_grad(true);
+      const Tensor y = tg::log_softmax(x, -1);
+      y.backward(g64.to(dtype));
+      CHECK(tg_test::bitwise_equal(y, tg::log_softmax(x.detach(), -1)));
+      return x.grad();
+    };
+    // dx = g - softmax(x)·Σg, from softmax in float64
+    const Tensor reference = g64 - tg::softmax(x64, -1) * tg::sum(g64, {-1}, true);
+    check_close(run(tg::kFloat64), tg_test::flat(reference), 1e-12);
+    const std::vector<double> got = tg_test::flat(run(tg::kFloat32)), exact = tg_test::flat(reference);
+    const double scale = tg::max(tg::abs(g64)).item() * double(n);
+    for (std::size_t k = 0; k < got.size(); ++k) {
+      INFO("n = ", n, ", entry ", k, ": float32 ", got[k], ", float64 ", exact[k]);
+      CHECK(std::abs(got[k] - exact[k]) <= 4 * 0x1p-24 * scale);
+    }
+  }
+}
+
 TEST_CASE("var and std match PyTorch") {
   const Tensor x = golden_input();
   check_close(tg::var(x, {1}), {1.9091666666666667, 3.687291666666667}, 1e-12);

@@ -215,9 +215,10 @@ Tensor softmax_forward(const char* op, const Tensor& a, std::size_t d) {
   });
 }
 
-// The backward over rows of the last dim, in one pass per row after its reduction:
+// The backward over rows of the last dim, in one pass per row after its reduction, from y =
+// softmax(x) (for softmax, its output):
 //   softmax:      dx = y ⊙ (g − Σ g⊙y)
-//   log_softmax:  dx = g − e^y ⊙ Σ g          (softmax(x) = e^y)
+//   log_softmax:  dx = g − y ⊙ Σ g
 template <bool Log>
 Tensor softmax_backward_rows(const char* op, const Tensor& grad, const Tensor& out) {
   return dispatch_floating(out.dtype(), op, [&]<class T>() {
@@ -234,7 +235,7 @@ Tensor softmax_backward_rows(const char* op, const Tensor& grad, const Tensor& o
         const T* yr = y + r * n;
         if constexpr (Log) {
           const T total = kernels::row_sum(n, T(0), [](B v) { return v; }, gr);
-          kernels::apply(n, d + r * n, [total](B gv, B yv) { return gv - xsimd::exp(yv) * B(total); }, gr, yr);
+          kernels::apply(n, d + r * n, [total](B gv, B yv) { return gv - yv * B(total); }, gr, yr);
         } else {
           const T dot = kernels::row_sum(n, T(0), [](B gv, B yv) { return gv * yv; }, gr, yr);
           kernels::apply(n, d + r * n, [dot](B gv, B yv) { return yv * (gv - B(dot)); }, gr, yr);
@@ -259,10 +260,38 @@ Tensor softmax(const Tensor& a, std::int64_t dim) {
 
 Tensor log_softmax(const Tensor& a, std::int64_t dim) {
   const std::size_t d = wrap_dim("log_softmax", dim, a.dim(), a.shape());
+  // dx = g − softmax(x) ⊙ Σ_d g. Over the last dim with a gradient to come, the forward keeps
+  // softmax(x) (its exponentials are computed anyway) instead of the output: the backward then
+  // takes no exponential, where e^y would cost one per value.
+  if (d + 1 == a.dim() && GradMode::is_enabled() && a.requires_grad()) {
+    Tensor probabilities;
+    Tensor out = dispatch_floating(a.dtype(), "log_softmax", [&]<class T>() {
+      using B = kernels::Batch<T>;
+      const std::size_t n = a.shape().back(), rows = n == 0 ? 0 : a.numel() / n;
+      xt::xarray<T> y = xt::xarray<T>::from_shape(a.shape()), p = xt::xarray<T>::from_shape(a.shape());
+      const T* x = a.data<T>();
+      parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(n, 1)),
+                          [&](std::size_t first, std::size_t last) {
+        for (std::size_t r = first; r < last; ++r) {
+          const T* xr = x + r * n;
+          T* pr = p.data() + r * n;
+          const std::pair<T, T> max_and_sum = kernels::exp_row(xr, pr, n);  // (captured: no structured binding, for clang 14)
+          const T largest = max_and_sum.first, log_total = std::log(max_and_sum.second), inverse = T(1) / max_and_sum.second;
+          kernels::apply_pair(n, y.data() + r * n, pr, [largest, log_total, inverse](B xv, B ev) {
+            return std::pair{(xv - B(largest)) - B(log_total), ev * B(inverse)};
+          }, xr, static_cast<const T*>(pr));
+        }
+      });
+      probabilities = make_tensor<T>(std::move(p));
+      return make_tensor<T>(std::move(y));
+    });
+    return record("log_softmax", out, {a}, [probabilities](const Tensor& grad) -> Grads {
+      return {softmax_backward_rows<true>("log_softmax", grad, probabilities)};
+    });
+  }
   Tensor out = softmax_forward<true>("log_softmax", a, d);
-  // dx = g − softmax(x) ⊙ Σ_d g, and softmax(x) = e^y
+  // Over another dim, composed, with softmax(x) = e^y.
   return record("log_softmax", out, {a}, {out}, [out, d](const Tensor& grad) -> Grads {
-    if (d + 1 == out.dim()) return {softmax_backward_rows<true>("log_softmax", grad, out)};
     return {grad - exp(out) * sum(grad, {std::int64_t(d)}, true)};
   });
 }
