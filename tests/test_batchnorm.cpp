@@ -25,6 +25,30 @@ const std::vector<double> kSeedTrainingOutput = {0.9995001, 0.9980063, -0.998006
 
 Tensor values64(const std::vector<double>& v, const tg::Shape& shape) { return Tensor(v, shape); }
 
+// One training step of BatchNorm1d(options) on the float32 values x32 with upstream gradient g32,
+// in float32 and in float64, checked against each other by check_normalization_float32 (y, dx,
+// dweight, dbias). Returns both steps' {y, dx, dweight, dbias, running_mean, running_var}.
+std::pair<std::vector<Tensor>, std::vector<Tensor>> check_float32_step(const Options& options, const Tensor& x32,
+                                                                       const Tensor& g32,
+                                                                       const std::vector<std::int64_t>& other_dims,
+                                                                       const std::string& what) {
+  auto run = [&](tg::DType dtype) {
+    nn::BatchNorm1d bn(options);
+    bn.set_train();
+    bn.to(dtype);
+    const Tensor x = x32.to(dtype).detach().set_requires_grad(true);
+    const Tensor y = bn(x);
+    y.backward(g32.to(dtype));
+    return std::vector<Tensor>{y, x.grad(), bn.weight.grad(), bn.bias.grad(), bn.running_mean, bn.running_var};
+  };
+  std::vector<Tensor> f32 = run(tg::kFloat32), f64 = run(tg::kFloat64);
+  const Tensor g64 = g32.to(tg::kFloat64);
+  // x̂ = y for weight 1, bias 0: the magnitudes of dweight's and dbias's terms, per channel.
+  tg_test::check_normalization_float32(f32, f64, tg_test::flat(tg::sum(tg::abs(g64 * f64[0]), other_dims)),
+                                       tg_test::flat(tg::sum(tg::abs(g64), other_dims)), what);
+  return {std::move(f32), std::move(f64)};
+}
+
 }  // namespace
 
 TEST_CASE("seed document, PyTorch style: training output and running statistics") {
@@ -341,22 +365,7 @@ TEST_CASE("BatchNorm1d float32 on large batches stays within a few roundings of 
       tg::manual_seed(21);
       // g mostly positive: its sums grow, and a float32 running sum would lose digits to them.
       const Tensor x32 = tg::randn(c.shape) * 2.0 + shift, g32 = tg::randn(c.shape) + 1.0;
-      auto run = [&](tg::DType dtype) {
-        nn::BatchNorm1d bn(c.options);
-        bn.set_train();
-        bn.to(dtype);
-        const Tensor x = x32.to(dtype).detach().set_requires_grad(true);
-        const Tensor y = bn(x);
-        y.backward(g32.to(dtype));
-        return std::vector<Tensor>{y, x.grad(), bn.weight.grad(), bn.bias.grad()};
-      };
-      const std::vector<Tensor> f32 = run(tg::kFloat32), f64 = run(tg::kFloat64);
-      const Tensor g64 = g32.to(tg::kFloat64);
-      // x̂ = y for weight 1, bias 0: the magnitudes of dweight's and dbias's terms, per channel.
-      const std::vector<double> scale_w = tg_test::flat(tg::sum(tg::abs(g64 * f64[0]), c.other_dims));
-      const std::vector<double> scale_b = tg_test::flat(tg::sum(tg::abs(g64), c.other_dims));
-      tg_test::check_normalization_float32(f32, f64, scale_w, scale_b,
-                                           tg::shape_str(c.shape) + " shift " + std::to_string(shift));
+      check_float32_step(c.options, x32, g32, c.other_dims, tg::shape_str(c.shape) + " shift " + std::to_string(shift));
     }
 }
 
@@ -396,17 +405,8 @@ TEST_CASE("float32 batch statistics hold when the batch's first values are unlik
         x64 = x64 + tg::linspace(-8, 8, c.shape[0], tg::kFloat64).reshape(column) + (kind == "trend" ? 0.0 : 1000.0);
       }
       const Tensor x32 = x64.to(tg::kFloat32), g32 = tg::randn(c.shape) + 1.0;
-      auto run = [&](tg::DType dtype) {
-        nn::BatchNorm1d bn(c.options);
-        bn.set_train();
-        bn.to(dtype);
-        const Tensor x = x32.to(dtype).detach().set_requires_grad(true);
-        const Tensor y = bn(x);
-        y.backward(g32.to(dtype));
-        return std::vector<Tensor>{y, x.grad(), bn.weight.grad(), bn.bias.grad(), bn.running_mean, bn.running_var};
-      };
-      const std::vector<Tensor> f32 = run(tg::kFloat32), f64 = run(tg::kFloat64);
       const std::string what = tg::shape_str(c.shape) + " " + kind;
+      const auto [f32, f64] = check_float32_step(c.options, x32, g32, c.other_dims, what);
       const std::vector<double> mean32 = tg_test::flat(f32[4]), mean64 = tg_test::flat(f64[4]);
       const std::vector<double> var32 = tg_test::flat(f32[5]), var64 = tg_test::flat(f64[5]);
       for (std::size_t k = 0; k < var64.size(); ++k) {
@@ -414,10 +414,6 @@ TEST_CASE("float32 batch statistics hold when the batch's first values are unlik
         CHECK(std::abs(var32[k] - var64[k]) <= 4 * 0x1p-24 * var64[k]);
         CHECK(std::abs(mean32[k] - mean64[k]) <= 4 * 0x1p-24 * (std::abs(mean64[k]) + std::sqrt(var64[k])));
       }
-      const Tensor g64 = g32.to(tg::kFloat64);
-      tg_test::check_normalization_float32(
-          f32, f64, tg_test::flat(tg::sum(tg::abs(g64 * f64[0]), c.other_dims)),
-          tg_test::flat(tg::sum(tg::abs(g64), c.other_dims)), what);
     }
 }
 
