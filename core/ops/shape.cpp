@@ -7,6 +7,7 @@
 #include <numeric>
 #include <span>
 #include <type_traits>
+#include <unordered_map>
 #include <xtensor/xmanipulation.hpp>
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -439,7 +440,8 @@ Tensor sum_of_slices(const Tensor& grad, std::size_t d, const std::vector<std::s
       auto slice = [&](std::size_t k) { return g + (o * l.reduced + starts[k]) * l.inner + begin; };
       T* dst = y + o * run + begin;
       kernels::apply(end - begin, dst, add, slice(0), slice(1));
-      for (std::size_t k = 2; k < starts.size(); ++k) kernels::apply(end - begin, dst, add, static_cast<const T*>(dst), slice(k));
+      for (std::size_t k = 2; k < starts.size(); ++k)
+        kernels::apply(end - begin, dst, add, static_cast<const T*>(dst), slice(k));
     });
     return make_tensor<T>(std::move(out));
   });
@@ -483,11 +485,8 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   // An input given more than once (cat({x, x})) gets the sum of its slices, taken in one pass,
   // not one copy per slice added up afterwards by the engine.
   std::vector<std::size_t> first_of(tensors.size());
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    first_of[i] = i;
-    for (std::size_t j = 0; j < i && first_of[i] == i; ++j)
-      if (tensors[j].impl() == tensors[i].impl()) first_of[i] = j;
-  }
+  std::unordered_map<const void*, std::size_t> first_index;  // (a stack of many steps: no quadratic search)
+  for (std::size_t i = 0; i < tensors.size(); ++i) first_of[i] = first_index.emplace(tensors[i].impl().get(), i).first->second;
   return record("cat", out, tensors, [d, offsets, sizes, first_of](const Tensor& grad, NeedsGrad needs) -> Grads {
     Grads grads(offsets.size());
     for (std::size_t i = 0; i < offsets.size(); ++i) {
