@@ -389,7 +389,8 @@ TEST_CASE("float32 batch statistics hold when the batch's first values are unlik
                                    {{40, 3, 700}, Options(3).momentum(1.0), {0, 2}},
                                    {{20, 300, 7}, Options::mindspore(7).momentum(0.0).data_format("NHWC"), {0, 1}}};
   for (const Case& c : cases)
-    for (const std::string kind : {"trend", "trend + 1000", "outlier first sample", "outlier first sample, the rest 0.3"}) {
+    for (const std::string kind :
+         {"trend", "trend + 1000", "outlier first sample", "outlier first sample, the rest 0.3"}) {
       tg::manual_seed(23);
       tg::Shape column(c.shape.size(), 1);
       column[0] = c.shape[0];

@@ -101,7 +101,9 @@ TEST_CASE("log_softmax with a gradient to come: the same values, and its gradien
   tg::manual_seed(31);
   for (std::size_t n : {1, 7, 16, 33, 1000}) {
     Tensor x64 = tg::randn({3, n}, tg::kFloat64) * 4.0;
-    if (n > 1) x64 = tg::cat({tg::full({3, 1}, -std::numeric_limits<double>::infinity(), tg::kFloat64), tg::narrow(x64, 1, 1, std::int64_t(n) - 1)}, 1);
+    if (n > 1)  // a -inf first column
+      x64 = tg::cat({tg::full({3, 1}, -std::numeric_limits<double>::infinity(), tg::kFloat64),
+                     tg::narrow(x64, 1, 1, std::int64_t(n) - 1)}, 1);
     const Tensor g64 = tg::randn({3, n}, tg::kFloat64);
     auto run = [&](tg::DType dtype) {
       const Tensor x = x64.to(dtype).detach().set_requires_grad(true);

@@ -275,8 +275,10 @@ Tensor log_softmax(const Tensor& a, std::int64_t dim) {
         for (std::size_t r = first; r < last; ++r) {
           const T* xr = x + r * n;
           T* pr = p.data() + r * n;
-          const std::pair<T, T> max_and_sum = kernels::exp_row(xr, pr, n);  // (captured: no structured binding, for clang 14)
-          const T largest = max_and_sum.first, log_total = std::log(max_and_sum.second), inverse = T(1) / max_and_sum.second;
+          // (a pair, not a structured binding: the lambda captures its parts, which clang 14 refuses)
+          const std::pair<T, T> max_and_sum = kernels::exp_row(xr, pr, n);
+          const T largest = max_and_sum.first, log_total = std::log(max_and_sum.second);
+          const T inverse = T(1) / max_and_sum.second;
           kernels::apply_pair(n, y.data() + r * n, pr, [largest, log_total, inverse](B xv, B ev) {
             return std::pair{(xv - B(largest)) - B(log_total), ev * B(inverse)};
           }, xr, static_cast<const T*>(pr));

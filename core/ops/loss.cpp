@@ -292,7 +292,8 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
   // With q_ic = (1-ε)·w_y·[c = y] + (ε/C)·w_c the row loss is -Σ_c q_ic·log p_ic, and since
   // ∂log p_ic/∂x_ij = [c = j] - p_ij:  ∂l_i/∂x_ij = p_ij·Σ_c q_ic - q_ij.
   return record("cross_entropy", out, {input},
-                [c, exps, totals = std::move(totals), eps, reduction, ignore = options.ignore_index](const Tensor& grad) -> Grads {
+                [c, exps, totals = std::move(totals), eps, reduction,
+                 ignore = options.ignore_index](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() {
       const std::vector<double> scale = row_scales<T>(grad, c, reduction);
       using B = kernels::Batch<T>;

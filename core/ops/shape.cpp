@@ -486,7 +486,8 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   // not one copy per slice added up afterwards by the engine.
   std::vector<std::size_t> first_of(tensors.size());
   std::unordered_map<const void*, std::size_t> first_index;  // (a stack of many steps: no quadratic search)
-  for (std::size_t i = 0; i < tensors.size(); ++i) first_of[i] = first_index.emplace(tensors[i].impl().get(), i).first->second;
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    first_of[i] = first_index.emplace(tensors[i].impl().get(), i).first->second;
   return record("cat", out, tensors, [d, offsets, sizes, first_of](const Tensor& grad, NeedsGrad needs) -> Grads {
     Grads grads(offsets.size());
     for (std::size_t i = 0; i < offsets.size(); ++i) {
