@@ -379,13 +379,13 @@ void shifted_sums(const T* x, const Layout& l, const ChannelCentres<T>& shift, s
 
 // Batch mean and biased variance per channel, in one pass over x when it can:
 //   mean = K + S/M,  var = Q/M - (S/M)²  (S, Q of shifted_sums, M values per channel)
-// around a pilot K, the mean of about the channel's first kPilot values, rounded to T. The terms are in
-// the input's type (for float32: twice the lanes of double and no conversions; the statistics
-// pass reads x at memory speed), so Q/M carries the error of a few roundings, relative: as long
-// as the pilot is within a standard deviation of the mean ((S/M)² ≤ var), var keeps it. A batch
-// whose first values are unlike the rest (sorted, or an outlier first) fails that test, and the
-// sums are taken again, around the mean just found (exact to a few roundings of the spread):
-// two passes then, as PyTorch always does.
+// around a pilot K, the mean of about the channel's first kPilot values, rounded to T. The terms
+// are in the input's type (for float32: twice the lanes of double and no conversions; the
+// statistics pass reads x at memory speed), so Q/M carries the error of a few roundings,
+// relative: as long as the pilot is within a standard deviation of the mean ((S/M)² ≤ var), var
+// keeps it. A batch whose first values are unlike the rest (sorted, or an outlier first) fails
+// that test, and the sums of every channel are taken again, around the mean just found (exact to
+// a few roundings of the spread): two passes then, as PyTorch always does.
 template <class T>
 void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, std::vector<double>& var) {
   const std::size_t C = l.channels;
