@@ -124,6 +124,61 @@ TEST_CASE("log_softmax with a gradient to come: the same values, and its gradien
   }
 }
 
+// The row kernels (softmax, log_softmax and cross_entropy over the last dim) take their rows a
+// block at a time, phase by phase (kernels::exp_rows): every row must come out as if it were
+// alone, whatever block it falls in, and agree with the strided path in float64 (softmax over dim
+// 0 of the transpose: scalar std::exp, no blocks) within float32's error: x - max rounds (a
+// relative error of |x - max| roundings in e^(x - max)) and the sum adds about n/16 terms per lane.
+// Row lengths under, at and over a batch and over the block's 16 KB; row counts under, at and over
+// the 64-row block; a row of -inf (NaN out, as in PyTorch), a row with a -inf entry and a row of
+// large values.
+TEST_CASE("softmax, log_softmax and cross_entropy rows in blocks: each row as if alone, and near float64") {
+  tg::manual_seed(7);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::size_t n : {1, 7, 16, 17, 64, 100, 1000, 4097})
+    for (std::size_t rows : {1, 5, 64, 65, 131}) {
+      CAPTURE(n);
+      CAPTURE(rows);
+      Tensor x = tg::randn({rows, n}) * 6.0;
+      auto& v = x.values_mut<float>();
+      if (rows > 1) std::fill(v.data() + n, v.data() + 2 * n, -inf);  // row 1: all -inf
+      if (rows > 2 && n > 1) v.data()[2 * n + n / 2] = -inf;           // row 2: one -inf
+      if (rows > 3)
+        for (std::size_t k = 0; k < n; ++k) v.data()[3 * n + k] += 1000.0f;
+      const Tensor labels = tg::randint(0, std::int64_t(n), {rows});
+      const Tensor y = tg::softmax(x, -1), log_y = tg::log_softmax(x, -1);
+      const Tensor loss = tg::cross_entropy(x, labels, {.reduction = tg::Reduction::None});
+      for (std::size_t r = 0; r < rows; ++r) {
+        const Tensor row = tg::narrow(x, 0, std::int64_t(r), 1);
+        CHECK(tg_test::bitwise_equal(tg::narrow(y, 0, std::int64_t(r), 1), tg::softmax(row, -1)));
+        CHECK(tg_test::bitwise_equal(tg::narrow(log_y, 0, std::int64_t(r), 1), tg::log_softmax(row, -1)));
+      }
+      const Tensor strided = x.to(tg::kFloat64).t();
+      const std::vector<double> ref = tg_test::flat(tg::softmax(strided, 0).t());
+      const std::vector<double> ref_log = tg_test::flat(tg::log_softmax(strided, 0).t());
+      const std::vector<double> got = tg_test::flat(y), got_log = tg_test::flat(log_y), got_loss = tg_test::flat(loss);
+      const std::vector<double> maxes = tg_test::flat(std::get<0>(tg::max(x, -1)));
+      const std::vector<std::int64_t> label = labels.to_vector<std::int64_t>();
+      auto roundings = [&](std::size_t k) { return std::abs(v.data()[k] - maxes[k / n]) + double(n) / 16 + 8; };
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        INFO("entry ", k, ": softmax ", got[k], " / ", ref[k], ", log_softmax ", got_log[k], " / ", ref_log[k]);
+        if (rows > 1 && k / n == 1) {  // the row of -inf
+          CHECK((std::isnan(got[k]) && std::isnan(ref[k]) && std::isnan(got_log[k]) && std::isnan(ref_log[k])));
+          continue;
+        }
+        const double u = 0x1p-24 * roundings(k);
+        CHECK((got[k] == ref[k] || std::abs(got[k] - ref[k]) <= u * ref[k] + 1e-37));  // (== for e^-inf)
+        CHECK((got_log[k] == ref_log[k] || std::abs(got_log[k] - ref_log[k]) <= u + 0x1p-24 * std::abs(ref_log[k])));
+      }
+      for (std::size_t r = 0; r < rows; ++r) {
+        if (rows > 1 && r == 1) continue;
+        const std::size_t k = r * n + std::size_t(label[r]);
+        INFO("row ", r, ": cross_entropy ", got_loss[r], ", -log_softmax ", -ref_log[k]);
+        CHECK(std::abs(got_loss[r] + ref_log[k]) <= 0x1p-24 * (roundings(k) + std::abs(ref_log[k])));
+      }
+    }
+}
+
 TEST_CASE("var and std match PyTorch") {
   const Tensor x = golden_input();
   check_close(tg::var(x, {1}), {1.9091666666666667, 3.687291666666667}, 1e-12);

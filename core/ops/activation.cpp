@@ -153,21 +153,22 @@ namespace {
 
 // Softmax or log-softmax over the reduced dim of an (outer, reduced, inner) layout, with the
 // maximum subtracted first so that exp never overflows.
-// One contiguous row (softmax over the last dim): batch lanes for the max, the exponentials and
-// their sum.
+// Contiguous rows (softmax over the last dim), a block at a time (kernels::exp_rows): batch lanes
+// for the max, the exponentials and their sum.
 template <bool Log, class T>
-void softmax_row(const T* in, T* out, std::size_t n) {
+void softmax_rows(const T* in, T* out, std::size_t n, std::size_t rows) {
   using B = kernels::Batch<T>;
   if constexpr (Log) {
-    T largest = kernels::row_max(in, n);
-    if (std::isinf(largest)) largest = 0;  // all -inf (or +inf): keep the NaN/0 PyTorch gives
-    const T total = kernels::row_sum(n, -std::numeric_limits<T>::infinity(),
-                                     [largest](B x) { return xsimd::exp(x - B(largest)); }, in);
-    // (x - max) - log Σ: subtracting max first keeps the float32 digits of x - max.
-    const T log_total = std::log(total);
-    kernels::apply(n, out, [largest, log_total](B x) { return (x - B(largest)) - B(log_total); }, in);
+    kernels::RowExps<T> exps;
+    kernels::exp_rows(in, out, n, rows, exps);
+    for (std::size_t r = 0; r < rows; ++r) {
+      // (x - max) - log Σ: subtracting max first keeps the float32 digits of x - max.
+      const T largest = exps.max[r], log_total = std::log(exps.sum[r]);
+      kernels::apply(n, out + r * n, [largest, log_total](B x) { return (x - B(largest)) - B(log_total); },
+                     in + r * n);
+    }
   } else {
-    kernels::softmax_row(in, out, n);
+    kernels::softmax_rows(in, out, n, rows);
   }
 }
 
@@ -176,7 +177,9 @@ void softmax_kernel(const T* x, T* y, const kernels::ReduceLayout& l) {
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * l.inner));
   if (l.inner == 1) {
     parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
-      for (std::size_t o = first; o < last; ++o) softmax_row<Log>(x + o * l.reduced, y + o * l.reduced, l.reduced);
+      kernels::for_row_blocks<T>(first, last, l.reduced, [&](std::size_t row, std::size_t rows) {
+        softmax_rows<Log>(x + row * l.reduced, y + row * l.reduced, l.reduced, rows);
+      });
     });
     return;
   }
@@ -199,7 +202,7 @@ void softmax_kernel(const T* x, T* y, const kernels::ReduceLayout& l) {
           const T log_total = std::log(total);
           for (std::size_t r = 0; r < l.reduced; ++r) out[r * l.inner] = (in[r * l.inner] - largest) - log_total;
         } else {
-          const T inverse = T(1) / total;  // as softmax_row
+          const T inverse = T(1) / total;  // as softmax_rows
           for (std::size_t r = 0; r < l.reduced; ++r) out[r * l.inner] *= inverse;
         }
       }
@@ -272,17 +275,19 @@ Tensor log_softmax(const Tensor& a, std::int64_t dim) {
       const T* x = a.data<T>();
       parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(n, 1)),
                           [&](std::size_t first, std::size_t last) {
-        for (std::size_t r = first; r < last; ++r) {
-          const T* xr = x + r * n;
-          T* pr = p.data() + r * n;
-          // (a pair, not a structured binding: the lambda captures its parts, which clang 14 refuses)
-          const std::pair<T, T> max_and_sum = kernels::exp_row(xr, pr, n);
-          const T largest = max_and_sum.first, log_total = std::log(max_and_sum.second);
-          const T inverse = T(1) / max_and_sum.second;
-          kernels::apply_pair(n, y.data() + r * n, pr, [largest, log_total, inverse](B xv, B ev) {
-            return std::pair{(xv - B(largest)) - B(log_total), ev * B(inverse)};
-          }, xr, static_cast<const T*>(pr));
-        }
+        kernels::for_row_blocks<T>(first, last, n, [&](std::size_t row, std::size_t rows) {
+          kernels::RowExps<T> exps;
+          kernels::exp_rows(x + row * n, p.data() + row * n, n, rows, exps);
+          for (std::size_t r = row; r < row + rows; ++r) {
+            const T* xr = x + r * n;
+            T* pr = p.data() + r * n;
+            const T largest = exps.max[r - row], log_total = std::log(exps.sum[r - row]);
+            const T inverse = T(1) / exps.sum[r - row];
+            kernels::apply_pair(n, y.data() + r * n, pr, [largest, log_total, inverse](B xv, B ev) {
+              return std::pair{(xv - B(largest)) - B(log_total), ev * B(inverse)};
+            }, xr, static_cast<const T*>(pr));
+          }
+        });
       });
       probabilities = make_tensor<T>(std::move(p));
       return make_tensor<T>(std::move(y));

@@ -271,20 +271,22 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
     std::vector<double> row_loss(c.rows, 0.0);
     parallel::for_range(c.rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(n, 1)),
                         [&](std::size_t first, std::size_t last) {
-      for (std::size_t i = first; i < last; ++i) {
-        const T* row = x + i * n;
-        // (not a structured binding: log_p captures it, which clang 14 refuses)
-        const std::pair<T, T> max_and_sum = kernels::exp_row(row, e.data() + i * n, n);
-        const T largest = max_and_sum.first;
-        totals[i] = double(max_and_sum.second);
-        if (c.target_weight[i] == 0.0 && c.target[i] == options.ignore_index) continue;
-        const double log_total = std::log(totals[i]);
-        auto log_p = [&](std::size_t k) { return double(row[k] - largest) - log_total; };
-        double smooth = 0;
-        if (eps > 0)  // the smoothing term reads the whole row; without it only the target's entry
-          for (std::size_t k = 0; k < n; ++k) smooth -= c.class_weight[k] * log_p(k);
-        row_loss[i] = -(1 - eps) * c.target_weight[i] * log_p(std::size_t(c.target[i])) + eps / double(n) * smooth;
-      }
+      kernels::for_row_blocks<T>(first, last, n, [&](std::size_t block, std::size_t rows) {
+        kernels::RowExps<T> exps;
+        kernels::exp_rows(x + block * n, e.data() + block * n, n, rows, exps);
+        for (std::size_t i = block; i < block + rows; ++i) {
+          const T* row = x + i * n;
+          const T largest = exps.max[i - block];
+          totals[i] = double(exps.sum[i - block]);
+          if (c.target_weight[i] == 0.0 && c.target[i] == options.ignore_index) continue;
+          const double log_total = std::log(totals[i]);
+          auto log_p = [&](std::size_t k) { return double(row[k] - largest) - log_total; };
+          double smooth = 0;
+          if (eps > 0)  // the smoothing term reads the whole row; without it only the target's entry
+            for (std::size_t k = 0; k < n; ++k) smooth -= c.class_weight[k] * log_p(k);
+          row_loss[i] = -(1 - eps) * c.target_weight[i] * log_p(std::size_t(c.target[i])) + eps / double(n) * smooth;
+        }
+      });
     });
     exps = make_tensor<T>(std::move(e));
     return reduce_rows<T>(row_loss, c, target, reduction);
