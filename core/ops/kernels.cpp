@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <vector>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace tg::kernels {
 
@@ -105,5 +108,51 @@ ReduceLayout reduce_layout(const Shape& shape, std::size_t dim) {
   }
   return layout;
 }
+
+#if defined(__AVX__)
+// dst[j·dst_stride + i] = src[i·src_stride + j] for i, j < 8: eight rows loaded, transposed in
+// registers (unpack pairs, shuffle quads, swap 128-bit halves), eight rows stored.
+static void transpose8x8(const float* src, std::size_t src_stride, float* dst, std::size_t dst_stride) {
+  __m256 r[8], t[8];
+  for (std::size_t i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_stride);
+  for (std::size_t i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (std::size_t i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (std::size_t i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * dst_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * dst_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+#endif
+
+template <class T>
+void transpose_matrix(const T* src, std::size_t rows, std::size_t cols, std::size_t src_stride, T* dst,
+                      std::size_t dst_stride) {
+  std::size_t rows_whole = 0, cols_whole = 0;
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    rows_whole = rows / 8 * 8;
+    cols_whole = cols / 8 * 8;
+    // A row of dst blocks at a time: its writes go along dst's rows (faster than the other order:
+    // op/transpose/1024/1 1.3 against 1.6 ms).
+    for (std::size_t j = 0; j < cols_whole; j += 8)
+      for (std::size_t i = 0; i < rows_whole; i += 8)
+        transpose8x8(src + i * src_stride + j, src_stride, dst + j * dst_stride + i, dst_stride);
+  }
+#endif
+  // The rest (past the last whole 8×8 block, or all of it for other types) one value at a time.
+  for (std::size_t i = 0; i < rows; ++i)
+    for (std::size_t j = i < rows_whole ? cols_whole : 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
+}
+
+template void transpose_matrix(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t);
+template void transpose_matrix(const double*, std::size_t, std::size_t, std::size_t, double*, std::size_t);
 
 }  // namespace tg::kernels

@@ -318,6 +318,12 @@ bool is_column_broadcast(const Shape& big, const Shape& small, std::size_t& midd
 template <class T>
 xt::xarray<T> broadcast_to(const Input<T>& in, const Shape& shape);
 
+// dst[j·dst_stride + i] = src[i·src_stride + j] for i < rows, j < cols: a matrix transposed, for
+// float in 8×8 blocks through registers (the permute op's tiles, the GEMM's transposed B).
+template <class T>
+void transpose_matrix(const T* src, std::size_t rows, std::size_t cols, std::size_t src_stride, T* dst,
+                      std::size_t dst_stride);
+
 // out = fn(a, b) with NumPy broadcasting. Same shapes, a one-element side and row broadcasts run in
 // contiguous, parallel chunks; other broadcasts (columns, outer products) first repeat the smaller
 // side with broadcast_to: one copy, and no general broadcasting loop compiled for every op.

@@ -9,9 +9,6 @@
 #include <type_traits>
 #include <unordered_map>
 #include <xtensor/xmanipulation.hpp>
-#if defined(__AVX__)
-#include <immintrin.h>
-#endif
 
 #include "core/autograd.hpp"
 #include "core/creation.hpp"
@@ -135,29 +132,6 @@ Tensor with_shape(const char* op, const Tensor& a, const Shape& shape) {
   return out;
 }
 
-#if defined(__AVX__)
-// dst[j·dst_stride + i] = src[i·src_stride + j] for i, j < 8: eight rows loaded, transposed in
-// registers (unpack pairs, shuffle quads, swap 128-bit halves), eight rows stored.
-void transpose8x8(const float* src, std::size_t src_stride, float* dst, std::size_t dst_stride) {
-  __m256 r[8], t[8];
-  for (std::size_t i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_stride);
-  for (std::size_t i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (std::size_t i = 0; i < 8; i += 4) {
-    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (std::size_t i = 0; i < 4; ++i) {
-    _mm256_storeu_ps(dst + i * dst_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-    _mm256_storeu_ps(dst + (i + 4) * dst_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-  }
-}
-#endif
-
 // out = a with its dims in `order` (out dim i is a's dim order[i]), written contiguously.
 //  - Adjacent input dims that stay adjacent are merged first ((N, C, H, W) → (N, H, W, C) is a
 //    3-D problem (N, C, H·W) → (N, H·W, C)).
@@ -254,25 +228,16 @@ xt::xarray<T> permute_copy(const kernels::Input<T>& in, const std::vector<std::s
     for (std::size_t t = first; t < end; ++t) {
       const auto [from, to] = offsets(t / row_tiles, outer);
       const std::size_t a0 = (t % row_tiles) * kTile, a1 = std::min(rows, a0 + kTile);
-#if defined(__AVX__)
       if constexpr (std::is_same_v<T, float>) {
-        // 8×8 blocks transposed in registers, a 64-column strip of the tile at a time (the
-        // columns of the input it reads stay in L2); the rows and columns past the last whole
-        // block one by one. (perf of op/transpose/1024/1 with the buffered tile below: the copy
-        // into the buffer became a memmove call per 64 values and the copy out a strided scalar
-        // loop, 0.9 ms per 4 MB.)
-        const std::size_t a_whole = a0 + (a1 - a0) / 8 * 8, b_whole = cols / 8 * 8;
-        for (std::size_t b0 = 0; b0 < b_whole; b0 += kTile)
-          for (std::size_t a = a0; a < a_whole; a += 8)
-            for (std::size_t b = b0; b < std::min(b_whole, b0 + kTile); b += 8)
-              transpose8x8(src + from + b * read_stride + a, read_stride, dst + to + a * write_stride + b,
-                           write_stride);
-        for (std::size_t a = a0; a < a1; ++a)
-          for (std::size_t b = a < a_whole ? b_whole : 0; b < cols; ++b)
-            dst[to + a * write_stride + b] = src[from + b * read_stride + a];
+        // 8×8 blocks transposed in registers (kernels::transpose_matrix), a 64-column strip of the
+        // tile at a time (the columns of the input it reads stay in L2). (perf of
+        // op/transpose/1024/1 with the buffered tile below: the copy into the buffer became a
+        // memmove call per 64 values and the copy out a strided scalar loop, 0.9 ms per 4 MB.)
+        for (std::size_t b0 = 0; b0 < cols; b0 += kTile)
+          kernels::transpose_matrix(src + from + b0 * read_stride + a0, std::min(cols, b0 + kTile) - b0, a1 - a0,
+                                    read_stride, dst + to + a0 * write_stride + b0, write_stride);
         continue;
       }
-#endif
       // Each tile goes through a local buffer: read along a (contiguous in the input), written
       // along b (contiguous in the output). Reading and writing the strided side directly would
       // touch kTile lines 4 KB apart at power-of-two sizes, which share a cache set and evict
