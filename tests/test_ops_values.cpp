@@ -3,6 +3,7 @@
 #include "../core/xtensor.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -270,6 +271,51 @@ TEST_CASE("bad input throws tg::Error naming the op and the shapes or dtypes") {
   CHECK_THROWS_WITH_AS(a.values<double>(), "values: the tensor is float32, not float64", tg::Error);
 }
 
+// A row-major A·Bᵀ (linear's x·Wᵀ, matmul's gradient g·Bᵀ) of at least 32 rows and at most 100³
+// multiply-adds copies Bᵀ first (kernels::transpose_matrix, 8×8 blocks and a tail) and multiplies
+// it as is (linalg.cpp's gemm); others go to BLAS with the transpose flag. Both, against a float64
+// loop, in float32 and float64: sizes under and over 32 rows, with and without whole 8×8 blocks,
+// past 100³, and cut into two parallel blocks.
+TEST_CASE("linear's x·Wᵀ and matmul's g·Bᵀ equal a float64 loop for every size class, both dtypes") {
+  tg::manual_seed(5);
+  const std::array<std::size_t, 3> sizes[] = {{1, 7, 5},    {16, 64, 64},  {31, 9, 13},   {32, 1, 1},
+                                              {32, 33, 17}, {40, 8, 8},    {64, 64, 64},  {100, 10, 300},
+                                              {128, 200, 39}, {33, 300, 100}, {256, 64, 64}, {300, 130, 70}};
+  for (const auto& [m, n, k] : sizes)
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      CAPTURE(m);
+      CAPTURE(n);
+      CAPTURE(k);
+      const Tensor x = tg::randn({m, k}, dtype), w = tg::randn({n, k}, dtype), g = tg::randn({m, n}, dtype);
+      const Tensor b = w.t().detach().set_requires_grad(true);
+      const Tensor a = x.detach().set_requires_grad(true);
+      tg::matmul(a, b).backward(g);  // dA = g·Bᵀ: (m, n)·(n, k)
+      const std::vector<double> xv = tg_test::flat(x), wv = tg_test::flat(w), gv = tg_test::flat(g);
+      const std::vector<double> y = tg_test::flat(tg::linear(x, w)), da = tg_test::flat(a.grad());
+      const double u = dtype == tg::kFloat32 ? 0x1p-24 : 0x1p-53;
+      for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {  // y = x·Wᵀ
+          double exact = 0, magnitude = 0;
+          for (std::size_t p = 0; p < k; ++p) {
+            exact += xv[i * k + p] * wv[j * k + p];
+            magnitude += std::abs(xv[i * k + p] * wv[j * k + p]);
+          }
+          INFO("y[", i, ", ", j, "] = ", y[i * n + j], ", float64 loop ", exact);
+          CHECK(std::abs(y[i * n + j] - exact) <= 2 * double(k) * u * magnitude + 1e-300);
+        }
+        for (std::size_t p = 0; p < k; ++p) {  // dA = g·Bᵀ, Bᵀ = W
+          double exact = 0, magnitude = 0;
+          for (std::size_t j = 0; j < n; ++j) {
+            exact += gv[i * n + j] * wv[j * k + p];
+            magnitude += std::abs(gv[i * n + j] * wv[j * k + p]);
+          }
+          INFO("dA[", i, ", ", p, "] = ", da[i * k + p], ", float64 loop ", exact);
+          CHECK(std::abs(da[i * k + p] - exact) <= 2 * double(n) * u * magnitude + 1e-300);
+        }
+      }
+    }
+}
+
 TEST_CASE("matmul broadcasts any number of batch dims, as PyTorch's, and equals a loop of 2-D products") {
   struct Case { tg::Shape a, b, out; };
   const Case cases[] = {
@@ -359,7 +405,7 @@ TEST_CASE("elementwise kernels: the same value at every position and length, and
 }
 
 TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, small and tiled sizes, both dtypes") {
-  // float32 transposes 8×8 blocks in registers (shape.cpp): sizes with and without whole blocks,
+  // float32 transposes 8×8 blocks in registers (kernels.cpp): sizes with and without whole blocks,
   // whole 64-wide tiles and remainders on either side.
   for (const tg::Shape& shape : {tg::Shape{7}, tg::Shape{3, 5}, tg::Shape{70, 45}, tg::Shape{2, 3, 4},
                                  tg::Shape{33, 2, 65}, tg::Shape{2, 3, 1, 4}, tg::Shape{3, 1, 5, 2, 4}, tg::Shape{0, 3},
