@@ -1,5 +1,6 @@
 // matmul on OpenBLAS GEMM (through xtensor-blas's cxxblas wrappers, which pick sgemm or dgemm).
-// Backward uses GEMM's transpose flags: dA = dC·Bᵀ and dB = Aᵀ·dC, with no transposed copies.
+// Backward uses GEMM's transpose flags: dA = dC·Bᵀ and dB = Aᵀ·dC, with no transposed tensors
+// (one small-size exception inside gemm, below).
 #include "core/ops/linalg.hpp"
 #include "core/xtensor.hpp"
 

@@ -1,5 +1,6 @@
 // Matrix products on OpenBLAS GEMM. Backward passes use GEMM's transpose flags and never build a
-// transposed copy.
+// transposed tensor (detail::gemm copies a small B into a scratch where OpenBLAS's own kernels
+// would pack it anyway: see linalg.cpp).
 #pragma once
 
 #include "../tensor.hpp"
