@@ -271,15 +271,15 @@ TEST_CASE("bad input throws tg::Error naming the op and the shapes or dtypes") {
   CHECK_THROWS_WITH_AS(a.values<double>(), "values: the tensor is float32, not float64", tg::Error);
 }
 
-// A row-major A·Bᵀ (linear's x·Wᵀ, matmul's gradient g·Bᵀ) of at least 32 rows and at most 100³
-// multiply-adds copies Bᵀ first (kernels::transpose_matrix, 8×8 blocks and a tail) and multiplies
-// it as is (linalg.cpp's gemm); others go to BLAS with the transpose flag. Both, against a float64
-// loop, in float32 and float64: sizes under and over 32 rows, with and without whole 8×8 blocks,
-// past 100³, and cut into two parallel blocks.
+// A row-major A·Bᵀ (linear's x·Wᵀ, matmul's gradient g·Bᵀ) of at least 32 rows, more than 1200
+// entries and at most 100³ multiply-adds copies Bᵀ first (kernels::transpose_matrix, 8×8 blocks
+// and a tail) and multiplies it as is (linalg.cpp's gemm); others go to BLAS with the transpose
+// flag. Both, against a float64 loop, in float32 and float64: sizes on either side of each limit,
+// with and without whole 8×8 blocks, and cut into two parallel blocks.
 TEST_CASE("linear's x·Wᵀ and matmul's g·Bᵀ equal a float64 loop for every size class, both dtypes") {
   tg::manual_seed(5);
   const std::array<std::size_t, 3> sizes[] = {{1, 7, 5},    {16, 64, 64},  {31, 9, 13},   {32, 1, 1},
-                                              {32, 33, 17}, {40, 8, 8},    {64, 64, 64},  {100, 10, 300},
+                                              {32, 33, 17}, {40, 8, 8},    {64, 64, 64},  {100, 10, 300}, {48, 30, 41},
                                               {128, 200, 39}, {33, 300, 100}, {256, 64, 64}, {300, 130, 70}};
   for (const auto& [m, n, k] : sizes)
     for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {

@@ -31,18 +31,20 @@ namespace detail {
 // A·Bᵀ (its column-major TN) once C has more than 1200 entries: that shape is packed like a large
 // one. A Linear layer's forward x·Wᵀ is that shape. Measured on one thread (m, n, k: A·Bᵀ as is /
 // Bᵀ copied in 8×8 blocks, then A·B): 64,64,64 6.2 / 5.4 us; 32,80,128 8.4 / 7.8; 128,128,32 12.2 /
-// 10.2; 128,10,256 13.7 / 9.7; 64,192,64 18.0 / 16.1; 64,32,32 1.74 / 1.42; but 16,64,64 1.75 /
-// 2.0, and past 100³ (256,64,64 22.3 / 22.6) the copy only costs. So for at least 32 rows and at
-// most 100³ multiply-adds, B is transposed into a per-thread scratch (reused: no allocation at
-// steady state) and multiplied as is. The choice depends only on the sizes: the same bits for any
-// thread count.
+// 10.2; 128,10,256 13.7 / 9.7; 64,192,64 18.0 / 16.1; 64,32,32 1.74 / 1.42. Where OpenBLAS does
+// use its small kernel the copy only costs: C of 1200 entries or fewer (32,9,784, a 1-channel
+// convolution's weight gradient, 4.6 / 8.7; 32,16,784 7.2 / 9.8), under 32 rows (16,64,64 1.75 /
+// 2.0), and past 100³ (256,64,64 22.3 / 22.6). So only for at least 32 rows, more than 1200
+// entries of C and at most 100³ multiply-adds is B transposed, into a per-thread scratch (reused:
+// no allocation at steady state), and multiplied as is. The choice depends only on the sizes: the
+// same bits for any thread count.
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
   auto call = [&](std::size_t rows, std::size_t cols, const T* a_part, const T* b_part, T* c_part) {
     bool transposed_b = trans_b;
     std::size_t b_stride = ldb;
-    if (!trans_a && trans_b && rows >= 32 && rows * cols * k <= 1'000'000) {
+    if (!trans_a && trans_b && rows >= 32 && rows * cols > 1200 && rows * cols * k <= 1'000'000) {
       thread_local std::vector<T> scratch;
       scratch.resize(std::max(scratch.size(), k * cols));
       kernels::transpose_matrix(b_part, cols, k, ldb, scratch.data(), cols);
