@@ -130,7 +130,7 @@ TEST_CASE("log_softmax with a gradient to come: the same values, and its gradien
 // alone, whatever block it falls in, and agree with the strided path in float64 (softmax over dim
 // 0 of the transpose: scalar std::exp, no blocks) within float32's error: x - max rounds (a
 // relative error of |x - max| roundings in e^(x - max)) and the sum adds about n/16 terms per lane.
-// Row lengths under, at and over a batch and over the block's 16 KB; row counts under, at and over
+// Row lengths under, at and over a batch and over the block's 4 KB; row counts under, at and over
 // the 64-row block; a row of -inf (NaN out, as in PyTorch), a row with a -inf entry and a row of
 // large values.
 TEST_CASE("softmax, log_softmax and cross_entropy rows in blocks: each row as if alone, and near float64") {

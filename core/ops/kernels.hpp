@@ -174,13 +174,15 @@ T row_max(const T* x, std::size_t n) {
 }
 
 // Row kernels (softmax and its kin) take their rows a block at a time: at most kRowBlock rows and
-// about 16 KB, so the block stays in L1 from one phase to the next, and each phase (every row's
+// about 4 KB, so the block stays in L1 from one phase to the next, and each phase (every row's
 // max, then every row's exponentials and their sum, then the caller's map) runs over the whole
 // block. The rows of a phase are independent, so the core overlaps one row's chain of latencies
 // (max → exp → sum → 1/sum) with the next row's; a row at a time, 64-value rows stalled on it
-// (softmax's forward over 64 × 64: 2.7 → 2.1 us). Every row's result is the same whatever the
-// block, so the bits do not depend on the thread count.
-inline constexpr std::size_t kRowBlock = 64, kRowBlockBytes = 16 << 10;
+// (softmax's forward over 64 × 64: 2.7 → 2.1 us). Blocks of 16 KB cost 1024-value rows 20%
+// (log_softmax/1024/1 0.65-0.67 ms at 4 KB, 0.79-0.82 at 16: a block's input, exponentials and
+// output no longer fit L1 together). Every row's result is the same whatever the block, so the
+// bits do not depend on the thread count.
+inline constexpr std::size_t kRowBlock = 64, kRowBlockBytes = 4 << 10;
 
 // fn(row, rows) for each block of rows within [first, last), rows of n values of T.
 template <class T, class Fn>
