@@ -157,7 +157,8 @@ TEST_CASE("softmax, log_softmax and cross_entropy rows in blocks: each row as if
       const Tensor strided = x.to(tg::kFloat64).t();
       const std::vector<double> ref = tg_test::flat(tg::softmax(strided, 0).t());
       const std::vector<double> ref_log = tg_test::flat(tg::log_softmax(strided, 0).t());
-      const std::vector<double> got = tg_test::flat(y), got_log = tg_test::flat(log_y), got_loss = tg_test::flat(loss);
+      const std::vector<double> got = tg_test::flat(y), got_log = tg_test::flat(log_y);
+      const std::vector<double> got_loss = tg_test::flat(loss);
       const std::vector<double> maxes = tg_test::flat(std::get<0>(tg::max(x, -1)));
       const std::vector<std::int64_t> label = labels.to_vector<std::int64_t>();
       auto roundings = [&](std::size_t k) { return std::abs(v.data()[k] - maxes[k / n]) + double(n) / 16 + 8; };
@@ -169,7 +170,8 @@ TEST_CASE("softmax, log_softmax and cross_entropy rows in blocks: each row as if
         }
         const double u = 0x1p-24 * roundings(k);
         CHECK((got[k] == ref[k] || std::abs(got[k] - ref[k]) <= u * ref[k] + 1e-37));  // (== for e^-inf)
-        CHECK((got_log[k] == ref_log[k] || std::abs(got_log[k] - ref_log[k]) <= u + 0x1p-24 * std::abs(ref_log[k])));
+        CHECK((got_log[k] == ref_log[k] ||
+               std::abs(got_log[k] - ref_log[k]) <= u + 0x1p-24 * std::abs(ref_log[k])));
       }
       for (std::size_t r = 0; r < rows; ++r) {
         if (rows > 1 && r == 1) continue;
@@ -278,9 +280,10 @@ TEST_CASE("bad input throws tg::Error naming the op and the shapes or dtypes") {
 // with and without whole 8×8 blocks, and cut into two parallel blocks.
 TEST_CASE("linear's x·Wᵀ and matmul's g·Bᵀ equal a float64 loop for every size class, both dtypes") {
   tg::manual_seed(5);
-  const std::array<std::size_t, 3> sizes[] = {{1, 7, 5},    {16, 64, 64},  {31, 9, 13},   {32, 1, 1},
-                                              {32, 33, 17}, {40, 8, 8},    {64, 64, 64},  {100, 10, 300}, {48, 30, 41},
-                                              {128, 200, 39}, {33, 300, 100}, {256, 64, 64}, {300, 130, 70}};
+  const std::array<std::size_t, 3> sizes[] = {{1, 7, 5},     {16, 64, 64},   {31, 9, 13},    {32, 1, 1},
+                                              {32, 33, 17},  {40, 8, 8},     {48, 30, 41},   {64, 64, 64},
+                                              {100, 10, 300}, {128, 200, 39}, {33, 300, 100}, {256, 64, 64},
+                                              {300, 130, 70}};
   for (const auto& [m, n, k] : sizes)
     for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
       CAPTURE(m);

@@ -1,6 +1,7 @@
 #include "core/ops/kernels.hpp"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -149,7 +150,8 @@ void transpose_matrix(const T* src, std::size_t rows, std::size_t cols, std::siz
 #endif
   // The rest (past the last whole 8×8 block, or all of it for other types) one value at a time.
   for (std::size_t i = 0; i < rows; ++i)
-    for (std::size_t j = i < rows_whole ? cols_whole : 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
+    for (std::size_t j = i < rows_whole ? cols_whole : 0; j < cols; ++j)
+      dst[j * dst_stride + i] = src[i * src_stride + j];
 }
 
 template void transpose_matrix(const float*, std::size_t, std::size_t, std::size_t, float*, std::size_t);

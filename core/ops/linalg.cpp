@@ -4,6 +4,8 @@
 #include "core/ops/linalg.hpp"
 #include "core/xtensor.hpp"
 
+#include <vector>
+
 #include <xtensor-blas/xblas.hpp>
 
 #include "core/autograd.hpp"

@@ -284,7 +284,8 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
           double smooth = 0;
           if (eps > 0)  // the smoothing term reads the whole row; without it only the target's entry
             for (std::size_t k = 0; k < n; ++k) smooth -= c.class_weight[k] * log_p(k);
-          row_loss[i] = -(1 - eps) * c.target_weight[i] * log_p(std::size_t(c.target[i])) + eps / double(n) * smooth;
+          row_loss[i] =
+              -(1 - eps) * c.target_weight[i] * log_p(std::size_t(c.target[i])) + eps / double(n) * smooth;
         }
       });
     });
