@@ -296,24 +296,24 @@ TEST_CASE("linear's x·Wᵀ and matmul's g·Bᵀ equal a float64 loop for every 
       const std::vector<double> xv = tg_test::flat(x), wv = tg_test::flat(w), gv = tg_test::flat(g);
       const std::vector<double> y = tg_test::flat(tg::linear(x, w)), da = tg_test::flat(a.grad());
       const double u = dtype == tg::kFloat32 ? 0x1p-24 : 0x1p-53;
-      for (std::size_t i = 0; i < m; ++i) {
-        for (std::size_t j = 0; j < n; ++j) {  // y = x·Wᵀ
-          double exact = 0, magnitude = 0;
-          for (std::size_t p = 0; p < k; ++p) {
-            exact += xv[i * k + p] * wv[j * k + p];
-            magnitude += std::abs(xv[i * k + p] * wv[j * k + p]);
-          }
-          INFO("y[", i, ", ", j, "] = ", y[i * n + j], ", float64 loop ", exact);
-          CHECK(std::abs(y[i * n + j] - exact) <= 2 * double(k) * u * magnitude + 1e-300);
+      // got against Σ_p term(p) in float64, within 2·terms roundings of Σ|term|
+      auto check_sum = [u](double got, std::size_t terms, auto term) {
+        double exact = 0, magnitude = 0;
+        for (std::size_t p = 0; p < terms; ++p) {
+          exact += term(p);
+          magnitude += std::abs(term(p));
         }
-        for (std::size_t p = 0; p < k; ++p) {  // dA = g·Bᵀ, Bᵀ = W
-          double exact = 0, magnitude = 0;
-          for (std::size_t j = 0; j < n; ++j) {
-            exact += gv[i * n + j] * wv[j * k + p];
-            magnitude += std::abs(gv[i * n + j] * wv[j * k + p]);
-          }
-          INFO("dA[", i, ", ", p, "] = ", da[i * k + p], ", float64 loop ", exact);
-          CHECK(std::abs(da[i * k + p] - exact) <= 2 * double(n) * u * magnitude + 1e-300);
+        INFO("got ", got, ", float64 loop ", exact);
+        CHECK(std::abs(got - exact) <= 2 * double(terms) * u * magnitude + 1e-300);
+      };
+      for (std::size_t i = 0; i < m; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+          INFO("y[", i, ", ", j, "] (y = x·Wᵀ)");
+          check_sum(y[i * n + j], k, [&](std::size_t p) { return xv[i * k + p] * wv[j * k + p]; });
+        }
+        for (std::size_t p = 0; p < k; ++p) {
+          INFO("dA[", i, ", ", p, "] (dA = g·Bᵀ, Bᵀ = W)");
+          check_sum(da[i * k + p], n, [&](std::size_t j) { return gv[i * n + j] * wv[j * k + p]; });
         }
       }
     }
