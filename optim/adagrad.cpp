@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/creation.hpp"
+#include "core/ops/kernels.hpp"  // TG_INDEPENDENT_ITERATIONS
 
 namespace tg::optim {
 
@@ -28,8 +29,9 @@ void Adagrad::update(Tensor& param, const Tensor& grad, ParamState& state, const
     const T maximize_sign = o.maximize() ? T(-1) : T(1);
     for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
       const T sign = maximize_sign;
+      TG_INDEPENDENT_ITERATIONS
       for (std::size_t i = begin; i < end; ++i) {
-        const T gi = wd != T(0) ? sign * g[i] + wd * p[i] : sign * g[i];
+        const T gi = wd != T(0) ? std::fma(wd, p[i], sign * g[i]) : sign * g[i];  // as PyTorch's add(alpha)
         sum[i] = sum[i] + gi * gi;
         p[i] = p[i] - rate * (gi / (std::sqrt(sum[i]) + eps));
       }

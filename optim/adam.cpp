@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/creation.hpp"
+#include "core/ops/kernels.hpp"  // TG_INDEPENDENT_ITERATIONS
 
 namespace tg::optim {
 
@@ -22,7 +23,8 @@ bool adam_buffer(const std::string& name) {
   return name == "exp_avg" || name == "exp_avg_sq" || name == "max_exp_avg_sq";
 }
 
-void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& o, double l2) {
+void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& o, double l2,
+               double decoupled) {
   const std::int64_t t = ++state.step;
   const double beta1 = o.betas().first, beta2 = o.betas().second;  // not a structured binding: clang 14 cannot capture those
   // Scalars in double, as PyTorch computes them in Python floats.
@@ -37,30 +39,34 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamO
     // Constants are rounded from double once, as PyTorch passes Python floats to its kernels.
     const T b2 = T(beta2), one_minus_b1 = T(1 - beta1), one_minus_b2 = T(1 - beta2);
     const T decay_rate = T(l2), eps = T(o.eps()), size = T(step_size);
-    const T correction = T(bias_correction2_sqrt);
+    const T correction = T(bias_correction2_sqrt), keep = T(1 - o.lr() * decoupled);
     with_flags(
-        [&](auto decay, auto amsgrad, auto maximize) {
+        [&](auto decay, auto decay_first, auto amsgrad, auto maximize) {
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+            TG_INDEPENDENT_ITERATIONS
             for (std::size_t i = begin; i < end; ++i) {
               T gi = g[i];
               if constexpr (maximize) gi = -gi;
-              if constexpr (decay) gi = gi + decay_rate * p[i];
+              if constexpr (decay) gi = std::fma(decay_rate, p[i], gi);  // one rounding, as PyTorch's add(alpha)
               m[i] = lerp(m[i], gi, one_minus_b1);
               v[i] = v[i] * b2 + one_minus_b2 * gi * gi;
               T second = v[i];
               if constexpr (amsgrad) second = v_max[i] = std::max(v_max[i], v[i]);
-              p[i] = p[i] - size * (m[i] / (std::sqrt(second) / correction + eps));
+              T pi = p[i];
+              if constexpr (decay_first) pi = pi * keep;
+              // An explicit fma: pi stays rounded (a contraction could fold pi·keep into it).
+              p[i] = std::fma(-size, m[i] / (std::sqrt(second) / correction + eps), pi);
             }
           });
         },
-        l2 != 0, v_max != nullptr, o.maximize());
+        l2 != 0, decoupled != 0, v_max != nullptr, o.maximize());
   });
 }
 
 }  // namespace detail
 
 void Adam::update(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& o) {
-  detail::adam_step(param, grad, state, o, o.weight_decay());
+  detail::adam_step(param, grad, state, o, o.weight_decay(), 0.0);
 }
 
 bool Adam::known_buffer(const std::string& name) const { return detail::adam_buffer(name); }

@@ -58,9 +58,11 @@ class Adam : public Optimizer<AdamOptions> {
 };
 
 namespace detail {
-// The moment estimates and the step, shared by Adam and AdamW; l2 is Adam's weight decay
-// (0 for AdamW, which has already decayed the parameter).
-void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& options, double l2);
+// The moment estimates and the step, shared by Adam and AdamW, in one pass: l2 is Adam's weight
+// decay (added to the gradient), decoupled AdamW's (the parameter is first multiplied by
+// 1 - lr·decoupled, rounded, as PyTorch's param.mul_); the other is 0.
+void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamOptions& options, double l2,
+               double decoupled);
 bool adam_buffer(const std::string& name);
 }  // namespace detail
 

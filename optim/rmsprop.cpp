@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/creation.hpp"
+#include "core/ops/kernels.hpp"  // TG_INDEPENDENT_ITERATIONS
 
 namespace tg::optim {
 
@@ -27,26 +28,32 @@ void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state, const
     const T alpha = T(o.alpha()), eps = T(o.eps()), lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum());
     // -1 or 1: exact, the same bits as negating. A copy per task, so the compiler sees no alias.
     const T maximize_sign = o.maximize() ? T(-1) : T(1);
-    for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
-      const T sign = maximize_sign;
-      for (std::size_t i = begin; i < end; ++i) {
-        const T gi = wd != T(0) ? sign * g[i] + wd * p[i] : sign * g[i];
-        square_avg[i] = square_avg[i] * alpha + one_minus_alpha * gi * gi;
-        T avg;
-        if (grad_avg) {
-          grad_avg[i] = lerp(grad_avg[i], gi, one_minus_alpha);
-          avg = std::sqrt(square_avg[i] - grad_avg[i] * grad_avg[i]) + eps;
-        } else {
-          avg = std::sqrt(square_avg[i]) + eps;
-        }
-        if (buf) {
-          buf[i] = buf[i] * momentum + gi / avg;
-          p[i] = p[i] - lr * buf[i];
-        } else {
-          p[i] = p[i] - lr * (gi / avg);
-        }
-      }
-    });
+    with_flags(
+        [&](auto decay, auto centered, auto has_momentum) {
+          for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+            const T sign = maximize_sign;
+            TG_INDEPENDENT_ITERATIONS
+            for (std::size_t i = begin; i < end; ++i) {
+              T gi = sign * g[i];
+              if constexpr (decay) gi = std::fma(wd, p[i], gi);  // one rounding, as PyTorch's add(alpha)
+              square_avg[i] = square_avg[i] * alpha + one_minus_alpha * gi * gi;
+              T avg;
+              if constexpr (centered) {
+                grad_avg[i] = lerp(grad_avg[i], gi, one_minus_alpha);
+                avg = std::sqrt(square_avg[i] - grad_avg[i] * grad_avg[i]) + eps;
+              } else {
+                avg = std::sqrt(square_avg[i]) + eps;
+              }
+              if constexpr (has_momentum) {
+                buf[i] = buf[i] * momentum + gi / avg;
+                p[i] = p[i] - lr * buf[i];
+              } else {
+                p[i] = p[i] - lr * (gi / avg);
+              }
+            }
+          });
+        },
+        wd != T(0), grad_avg != nullptr, buf != nullptr);
   });
 }
 

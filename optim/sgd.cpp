@@ -1,6 +1,10 @@
 #include "optim/sgd.hpp"
 #include "../core/xtensor.hpp"
 
+#include "../core/ops/kernels.hpp"  // TG_INDEPENDENT_ITERATIONS
+
+#include <cmath>
+
 namespace tg::optim {
 
 void SGDOptions::validate() const {
@@ -21,10 +25,11 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGD
     with_flags(
         [&](auto decay, auto has_momentum, auto nesterov, auto first_step, auto maximize) {
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+            TG_INDEPENDENT_ITERATIONS
             for (std::size_t i = begin; i < end; ++i) {
               T d = g[i];
               if constexpr (maximize) d = -d;
-              if constexpr (decay) d = d + wd * p[i];
+              if constexpr (decay) d = std::fma(wd, p[i], d);  // one rounding, as PyTorch's add(alpha)
               if constexpr (has_momentum) {
                 if constexpr (first_step) buf[i] = d;
                 else buf[i] = buf[i] * momentum + keep * d;

@@ -203,14 +203,6 @@ std::size_t samples_per_task(const Window& g, std::size_t work_per_output) {
 // depth 1: im2col.
 constexpr std::size_t kWinogradChannels = 8;
 
-// Before a loop whose buffers never overlap: without it GCC gives up on the alias checks of loops
-// with this many streams and leaves them scalar. Nothing under clang (the fuzzing build), whose
-// counterpart turns a vectorisation it cannot do into a -Werror failure.
-#if defined(__clang__)
-#define TG_INDEPENDENT_ITERATIONS
-#else
-#define TG_INDEPENDENT_ITERATIONS _Pragma("GCC ivdep")
-#endif
 constexpr std::size_t kWinogradBlockTiles = 256;  // tiles per block: V and M about 1 MB at 32 -> 64 channels
 
 bool winograd_fits(const Window& g, std::size_t groups, std::size_t in_channels, std::size_t out_channels) {
