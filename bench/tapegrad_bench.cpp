@@ -233,6 +233,17 @@ void embedding_step(benchmark::State& state) {
   });
 }
 
+// One optimizer step on an n×n parameter whose gradient is already there (a fixed random one).
+template <class Optimizer, class Options>
+void optimizer_step(benchmark::State& state, std::size_t n, Options options) {
+  tg::set_num_threads(int(state.range(0)));
+  tg::manual_seed(0);
+  tg::Tensor p = tg::randn({n, n}).set_requires_grad();
+  p.set_grad(tg::randn({n, n}));
+  Optimizer optimizer({p}, options);
+  run_steps(state, [&] { optimizer.step(); });
+}
+
 void register_op_cases() {
   auto shaped = [](const std::string& name, auto make, tg::Shape shape) {
     benchmark::RegisterBenchmark(("layer/" + name).c_str(), [make, shape](benchmark::State& state) {
@@ -268,6 +279,25 @@ void register_op_cases() {
     add("LayerNorm", [](std::size_t k) { return nn::LayerNorm(nn::LayerNormOptions({std::int64_t(k)})); });
     add("BatchNorm1d", [](std::size_t k) { return nn::BatchNorm1d(std::int64_t(k)); });
     add("Dropout", [](std::size_t) { return nn::Dropout(0.5); });
+  }
+  namespace optim = tg::optim;
+  for (std::size_t n : {64, 1024}) {
+    auto add = [n](const std::string& name, auto run) {
+      benchmark::RegisterBenchmark(("optim/" + name + "/" + std::to_string(n)).c_str(),
+                                   [run, n](benchmark::State& state) { run(state, n); })
+          ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+    };
+    add("SGD", [](auto& state, std::size_t k) {
+      optimizer_step<optim::SGD>(state, k, optim::SGDOptions(1e-3).momentum(0.9).weight_decay(1e-4));
+    });
+    add("Adam", [](auto& state, std::size_t k) { optimizer_step<optim::Adam>(state, k, optim::AdamOptions(1e-3)); });
+    add("AdamW", [](auto& state, std::size_t k) { optimizer_step<optim::AdamW>(state, k, optim::AdamWOptions(1e-3)); });
+    add("RMSprop", [](auto& state, std::size_t k) {
+      optimizer_step<optim::RMSprop>(state, k, optim::RMSpropOptions(1e-3));
+    });
+    add("Adagrad", [](auto& state, std::size_t k) {
+      optimizer_step<optim::Adagrad>(state, k, optim::AdagradOptions(1e-3));
+    });
   }
 }
 

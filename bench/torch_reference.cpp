@@ -248,6 +248,18 @@ void embedding_step(benchmark::State& state) {
   });
 }
 
+// One optimizer step on an n×n parameter whose gradient is already there (a fixed random one).
+template <class Optimizer, class Options>
+void optimizer_step(benchmark::State& state, int64_t n, Options options) {
+  torch::set_num_threads(int(state.range(0)));
+  hold_openblas_to_one_thread();
+  torch::manual_seed(0);
+  torch::Tensor p = torch::randn({n, n}).requires_grad_();
+  p.mutable_grad() = torch::randn({n, n});
+  Optimizer optimizer(std::vector<torch::Tensor>{p}, options);
+  run_steps(state, [&] { optimizer.step(); });
+}
+
 void register_op_cases() {
   auto shaped = [](const std::string& name, auto make, std::vector<int64_t> shape) {
     benchmark::RegisterBenchmark(("layer/" + name).c_str(), [make, shape](benchmark::State& state) {
@@ -284,6 +296,25 @@ void register_op_cases() {
     add("LayerNorm", [](int64_t k) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({k})); });
     add("BatchNorm1d", [](int64_t k) { return torch::nn::BatchNorm1d(k); });
     add("Dropout", [](int64_t) { return torch::nn::Dropout(0.5); });
+  }
+  namespace optim = torch::optim;
+  for (int64_t n : {64, 1024}) {
+    auto add = [n](const std::string& name, auto run) {
+      benchmark::RegisterBenchmark(("optim/" + name + "/" + std::to_string(n)).c_str(),
+                                   [run, n](benchmark::State& state) { run(state, n); })
+          ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+    };
+    add("SGD", [](auto& state, int64_t k) {
+      optimizer_step<optim::SGD>(state, k, optim::SGDOptions(1e-3).momentum(0.9).weight_decay(1e-4));
+    });
+    add("Adam", [](auto& state, int64_t k) { optimizer_step<optim::Adam>(state, k, optim::AdamOptions(1e-3)); });
+    add("AdamW", [](auto& state, int64_t k) { optimizer_step<optim::AdamW>(state, k, optim::AdamWOptions(1e-3)); });
+    add("RMSprop", [](auto& state, int64_t k) {
+      optimizer_step<optim::RMSprop>(state, k, optim::RMSpropOptions(1e-3));
+    });
+    add("Adagrad", [](auto& state, int64_t k) {
+      optimizer_step<optim::Adagrad>(state, k, optim::AdagradOptions(1e-3));
+    });
   }
 }
 

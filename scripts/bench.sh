@@ -17,7 +17,7 @@ out="$(mktemp -d)"
 
 run() {  # run NAME: all cases as CSV, then the mlp case alone for its peak memory
   # op_overhead runs on its own: the CSV reporter wants every case to have the same counters.
-  for filter in "${BENCH_FILTER:-^(bn2d|bn3d|mlp|tiny|wide_adam|deep_narrow|infer_one|fashion_cnn_step|op/|layer/)}" '^op_overhead/'; do
+  for filter in "${BENCH_FILTER:-^(bn2d|bn3d|mlp|tiny|wide_adam|deep_narrow|infer_one|fashion_cnn_step|op/|layer/|optim/)}" '^op_overhead/'; do
     "$bin/$1" --benchmark_format=csv --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
       --benchmark_filter="$filter" "${@:2}" 2>/dev/null >> "$out/$1.csv"
   done
@@ -63,7 +63,7 @@ while read -r name ms bytes faults; do
 done < "$out/t.txt"
 echo
 echo "ratio = libtorch time / tapegrad time (above 1: tapegrad is faster); faults/step: tapegrad / libtorch."
-echo "op/* and layer/* are forward + backward on a 64x64 or 1024x1024 input (cross_entropy: rows of 1000 classes); the last number is the thread count."
+echo "op/* and layer/* are forward + backward on a 64x64 or 1024x1024 input (cross_entropy: rows of 1000 classes), optim/* one step on a 64x64 or 1024x1024 parameter; the last number is the thread count."
 echo "op_overhead is the time of the whole chain of 100 ops; per op it is a hundredth of that."
 printf "peak memory of the mlp case: tapegrad %s MB" "$(awk '{printf "%.1f", $1 / 1024}' "$out/tapegrad_bench.rss")"
 if [ "$have_torch" = 1 ]; then
