@@ -141,6 +141,34 @@ TEST_CASE("parameters without a gradient are skipped") {
   CHECK_FALSE(opt.state_dict().contains("state.1.exp_avg"));
 }
 
+TEST_CASE("clip_grad_norm_ of long gradients of both dtypes equals a long double sum, for orders 1, 2, 3 and inf") {
+  // Gradients of 1, 17 and 100,003 values (SIMD lanes and a tail), one with a value of 1e30 among
+  // small ones in float64; the norms of orders 1 and 2 are lane sums, the others value by value.
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+    for (double order : {1.0, 2.0, 3.0, double(INFINITY)}) {
+      tg::manual_seed(8);
+      std::vector<Tensor> params;
+      long double total = 0;
+      for (std::size_t n : {1, 17, 100003}) {
+        Tensor w = tg::zeros({n}, dtype).set_requires_grad();
+        Tensor g = tg::randn({n}).to(dtype);
+        if (dtype == tg::kFloat64 && n == 17) g.values_mut<double>()(5) = 1e30;
+        w.set_grad(g);
+        params.push_back(w);
+        long double sum = 0;
+        for (double v : tg_test::flat(g)) {
+          const long double a = std::fabs((long double)v);
+          sum = std::isinf(order) ? std::max(sum, a) : sum + std::pow(a, (long double)order);
+        }
+        const long double norm = std::isinf(order) ? sum : std::pow(sum, 1.0L / (long double)order);
+        total = std::isinf(order) ? std::max(total, norm) : total + std::pow(norm, (long double)order);
+      }
+      if (!std::isinf(order)) total = std::pow(total, 1.0L / (long double)order);
+      INFO(tg::dtype_name(dtype), " order ", order);
+      CHECK(optim::clip_grad_norm_(params, 1.0, order) == doctest::Approx(double(total)).epsilon(1e-12));
+    }
+}
+
 TEST_CASE("gradient clipping matches PyTorch") {
   for (bool infinity : {false, true}) {
     Problem p;
