@@ -233,8 +233,12 @@ TEST_CASE("every optimizer updates each value of a long parameter as it updates 
   // loops' scalar remainder takes. Here each of 79 values (SIMD batches of every width the compiler
   // uses, then a remainder) must take bit for bit the steps it takes as a parameter of its own.
   using Make = std::function<std::unique_ptr<optim::OptimizerBase>(const std::vector<Tensor>&)>;
-  auto sgd = [](optim::SGDOptions o) -> Make { return [o](const auto& ps) { return std::make_unique<optim::SGD>(ps, o); }; };
-  auto adam = [](optim::AdamOptions o) -> Make { return [o](const auto& ps) { return std::make_unique<optim::Adam>(ps, o); }; };
+  auto sgd = [](optim::SGDOptions o) -> Make {
+    return [o](const auto& ps) { return std::make_unique<optim::SGD>(ps, o); };
+  };
+  auto adam = [](optim::AdamOptions o) -> Make {
+    return [o](const auto& ps) { return std::make_unique<optim::Adam>(ps, o); };
+  };
   auto adamw = [](optim::AdamWOptions o) -> Make {
     return [o](const auto& ps) { return std::make_unique<optim::AdamW>(ps, o); };
   };
@@ -256,7 +260,8 @@ TEST_CASE("every optimizer updates each value of a long parameter as it updates 
       rmsprop(optim::RMSpropOptions(0.01).alpha(0.9).momentum(0.5).centered(true).weight_decay(0.01).maximize(true)),
       rmsprop(optim::RMSpropOptions(0.01).momentum(0.5).weight_decay(0.01)),
       adagrad(optim::AdagradOptions(0.1)),
-      adagrad(optim::AdagradOptions(0.1).lr_decay(0.01).weight_decay(0.05).initial_accumulator_value(0.1).maximize(true)),
+      adagrad(optim::AdagradOptions(0.1).lr_decay(0.01).weight_decay(0.05).initial_accumulator_value(0.1)
+                  .maximize(true)),
   };
   constexpr std::int64_t n = 79;
   for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
