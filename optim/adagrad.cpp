@@ -27,15 +27,20 @@ void Adagrad::update(Tensor& param, const Tensor& grad, ParamState& state, const
     const T wd = T(o.weight_decay()), eps = T(o.eps()), rate = T(clr);
     // -1 or 1: exact, the same bits as negating. A copy per task, so the compiler sees no alias.
     const T maximize_sign = o.maximize() ? T(-1) : T(1);
-    for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
-      const T sign = maximize_sign;
-      TG_INDEPENDENT_ITERATIONS
-      for (std::size_t i = begin; i < end; ++i) {
-        const T gi = wd != T(0) ? std::fma(wd, p[i], sign * g[i]) : sign * g[i];  // as PyTorch's add(alpha)
-        sum[i] = sum[i] + gi * gi;
-        p[i] = p[i] - rate * (gi / (std::sqrt(sum[i]) + eps));
-      }
-    });
+    with_flags(
+        [&](auto decay) {
+          for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
+            const T sign = maximize_sign;
+            TG_INDEPENDENT_ITERATIONS
+            for (std::size_t i = begin; i < end; ++i) {
+              T gi = sign * g[i];
+              if constexpr (decay) gi = std::fma(wd, p[i], gi);  // one rounding, as PyTorch's add(alpha)
+              sum[i] = sum[i] + gi * gi;
+              p[i] = p[i] - rate * (gi / (std::sqrt(sum[i]) + eps));
+            }
+          });
+        },
+        wd != T(0));
   });
 }
 

@@ -1,9 +1,9 @@
 #include "optim/sgd.hpp"
 #include "../core/xtensor.hpp"
 
-#include "../core/ops/kernels.hpp"  // TG_INDEPENDENT_ITERATIONS
-
 #include <cmath>
+
+#include "../core/ops/kernels.hpp"  // TG_INDEPENDENT_ITERATIONS
 
 namespace tg::optim {
 
