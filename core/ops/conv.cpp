@@ -104,21 +104,26 @@ void zero_wrapped(T* row, const Window& g, const FlatRun& r) {
 template <class T>
 void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
   const std::size_t plane = g.oh * g.ow;
-  const bool flat = flat_shift(g);
-  for (std::size_t c = 0; c < channels; ++c)
+  if (flat_shift(g)) {  // one run per kernel offset, the same for every channel
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
-        if (flat) {
-          const FlatRun r = flat_run(g, i, j);
+        const FlatRun r = flat_run(g, i, j);
+        for (std::size_t c = 0; c < channels; ++c) {
+          T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
           const T* src = in + c * g.h * g.w;
           std::fill(row, row + r.k0, T(0));
           if (r.k1 > r.k0)
             std::copy(src + (std::ptrdiff_t(r.k0) + r.shift), src + (std::ptrdiff_t(r.k1) + r.shift), row + r.k0);
           std::fill(row + r.k1, row + plane, T(0));
           zero_wrapped(row, g, r);
-          continue;
         }
+      }
+    return;
+  }
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t i = 0; i < g.kh; ++i)
+      for (std::size_t j = 0; j < g.kw; ++j) {
+        T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
         const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
         const ColumnRange inside = inside_columns(g.ow, g.sw, offset, g.w);
         for (std::size_t y = 0; y < g.oh; ++y) {
@@ -141,20 +146,25 @@ void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
 template <class T>
 void col2im(T* col, std::size_t channels, const Window& g, T* in) {
   const std::size_t plane = g.oh * g.ow;
-  const bool flat = flat_shift(g);
-  for (std::size_t c = 0; c < channels; ++c)
+  if (flat_shift(g)) {  // (each input value still takes its additions in kernel-offset order)
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
-        if (flat) {
-          const FlatRun r = flat_run(g, i, j);
-          if (r.k1 == r.k0) continue;
+        const FlatRun r = flat_run(g, i, j);
+        if (r.k1 == r.k0) continue;
+        for (std::size_t c = 0; c < channels; ++c) {
+          T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
           zero_wrapped(row, g, r);
           T* dst = in + c * g.h * g.w + (std::ptrdiff_t(r.k0) + r.shift);
           kernels::apply(r.k1 - r.k0, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst),
                          static_cast<const T*>(row + r.k0));
-          continue;
         }
+      }
+    return;
+  }
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t i = 0; i < g.kh; ++i)
+      for (std::size_t j = 0; j < g.kw; ++j) {
+        T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
         const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
         const ColumnRange inside = inside_columns(g.ow, g.sw, offset, g.w);
         for (std::size_t y = 0; y < g.oh; ++y) {
