@@ -326,3 +326,112 @@ TEST_CASE("huber_loss and logsumexp match PyTorch") {
   CHECK_GRADCHECK([](const Inputs& in) { return tg::huber_loss(in[0], in[1], Reduction::Mean, 0.5); },
                   {uniform64({6}, -2, 2), uniform64({6})});
 }
+
+namespace {
+
+// One elementwise loss's definition in long double: the term and its derivatives in x and t.
+struct LossDefinition {
+  const char* name;
+  std::function<Tensor(const Tensor&, const Tensor&, Reduction)> loss;
+  std::function<long double(long double, long double)> term, dx, dt;
+  std::vector<std::pair<double, double>> special;  // (x, t) pairs at kinks and extremes
+};
+
+std::vector<LossDefinition> loss_definitions() {
+  using L = long double;
+  auto sign = [](L d) { return L((d > 0) - (d < 0)); };
+  const L beta = 0.5, delta = 1.5;
+  auto clamp = [](L v, L low, L high) { return std::min(high, std::max(low, v)); };
+  return {
+      {"mse_loss", [](auto& x, auto& t, Reduction r) { return tg::mse_loss(x, t, r); },
+       [](L x, L t) { return (x - t) * (x - t); }, [](L x, L t) { return 2 * (x - t); },
+       [](L x, L t) { return -2 * (x - t); }, {{2, 2}, {-1e3, 1e3}}},
+      {"l1_loss", [](auto& x, auto& t, Reduction r) { return tg::l1_loss(x, t, r); },
+       [](L x, L t) { return std::fabs(x - t); }, [sign](L x, L t) { return sign(x - t); },
+       [sign](L x, L t) { return -sign(x - t); }, {{2, 2}, {0, 0}, {-1e30, 1e30}}},
+      {"smooth_l1_loss", [](auto& x, auto& t, Reduction r) { return tg::smooth_l1_loss(x, t, r, 0.5); },
+       [beta](L x, L t) { const L z = std::fabs(x - t); return z < beta ? 0.5L * z * z / beta : z - 0.5L * beta; },
+       [=](L x, L t) { return clamp((x - t) / beta, -1, 1); }, [=](L x, L t) { return -clamp((x - t) / beta, -1, 1); },
+       {{2, 2}, {0.5, 0}, {0, 0.5}, {-0.25, 0.25}, {1e30, -1e30}}},
+      {"huber_loss", [](auto& x, auto& t, Reduction r) { return tg::huber_loss(x, t, r, 1.5); },
+       [delta](L x, L t) {
+         const L z = std::fabs(x - t);
+         return z < delta ? 0.5L * z * z : delta * (z - 0.5L * delta);
+       },
+       [=](L x, L t) { return clamp(x - t, -delta, delta); }, [=](L x, L t) { return -clamp(x - t, -delta, delta); },
+       {{2, 2}, {1.5, 0}, {0, 1.5}, {-1e30, 1e30}}},
+      {"binary_cross_entropy_with_logits",
+       [](auto& x, auto& t, Reduction r) { return tg::binary_cross_entropy_with_logits(x, t, r); },
+       [](L x, L y) { return (1 - y) * x + std::log1p(std::exp(-std::fabs(x))) + std::max(-x, L(0)); },
+       [](L x, L y) { return 1 / (1 + std::exp(-x)) - y; }, [](L x, L) { return -x; },
+       {{0, 0}, {0, 1}, {-100, 0}, {100, 1}, {-1e4, 0.3}, {1e4, 0.7}, {30, 0}}},
+  };
+}
+
+}  // namespace
+
+// The fused kernels (core/ops/loss.cpp's fused_loss) against the definitions in long double on
+// inputs long enough for every SIMD width, a remainder and several parallel blocks, in both
+// dtypes and every reduction, with both gradients, and the same bits at 1 and 2 threads.
+TEST_CASE("fused elementwise losses equal their definitions on long inputs, in every reduction and dtype") {
+  for (const LossDefinition& def : loss_definitions())
+    for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+      for (const std::size_t n : {std::size_t(1), std::size_t(17), std::size_t(100'003)}) {
+        INFO(def.name, " ", tg::dtype_name(dtype), " n = ", n);
+        tg::manual_seed(n);
+        const bool logits = std::string(def.name).find("logits") != std::string::npos;
+        std::vector<double> x64 = tg_test::flat(uniform64({n}, -3, 3)), t64 = tg_test::flat(uniform64({n}, -3, 3));
+        if (logits) t64 = tg_test::flat(uniform64({n}, 0, 1));
+        for (std::size_t i = 0; i < def.special.size() && i < n; ++i) {
+          x64[(i * 7919) % n] = def.special[i].first;
+          t64[(i * 7919) % n] = def.special[i].second;
+        }
+        Tensor x = Tensor(x64, {n}).to(dtype).set_requires_grad(), t = Tensor(t64, {n}).to(dtype).set_requires_grad();
+        const double eps = dtype == tg::kFloat32 ? 0x1p-23 : 0x1p-52;
+        const std::vector<double> xs = tg_test::flat(x), ts = tg_test::flat(t);
+        const Tensor g = tg::rand({n}, dtype) + 0.5;
+        const std::vector<double> gs = tg_test::flat(g);
+        // The values' scale: what a term's rounding is relative to (bce's parts can cancel).
+        auto scale = [&](std::size_t i) {
+          return std::fabs(xs[i]) + std::fabs(ts[i]) + std::fabs(xs[i] * ts[i]) +
+                 std::fabs(double(def.term(xs[i], ts[i]))) + 1e-30;
+        };
+        for (const Reduction r : {Reduction::None, Reduction::Sum, Reduction::Mean}) {
+          INFO("reduction ", tg::reduction_name(r));
+          x.set_grad(Tensor());
+          t.set_grad(Tensor());
+          const Tensor out = def.loss(x, t, r);
+          const double weight = r == Reduction::Mean ? 1.0 / double(n) : 1.0;
+          if (r == Reduction::None) {
+            out.backward(g);
+            const std::vector<double> values = tg_test::flat(out);
+            std::size_t wrong = 0;
+            for (std::size_t i = 0; i < n; ++i)
+              wrong += !(std::fabs(values[i] - double(def.term(xs[i], ts[i]))) <= 8 * eps * scale(i));
+            CHECK(wrong == 0);
+          } else {
+            out.backward();
+            long double total = 0, size = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+              total += def.term(xs[i], ts[i]);
+              size += scale(i);
+            }
+            CHECK(std::fabs(out.item() - double(total) * weight) <= 8 * eps * double(size) * weight);
+          }
+          const std::vector<double> dx = tg_test::flat(x.grad()), dt = tg_test::flat(t.grad());
+          std::size_t wrong = 0;
+          for (std::size_t i = 0; i < n; ++i) {
+            const double factor = r == Reduction::None ? gs[i] : weight;
+            const auto ex = double(def.dx(xs[i], ts[i])) * factor, et = double(def.dt(xs[i], ts[i])) * factor;
+            wrong += !(std::fabs(dx[i] - ex) <= 8 * eps * (std::fabs(ex) + factor)) ||
+                     !(std::fabs(dt[i] - et) <= 8 * eps * (std::fabs(et) + factor));
+          }
+          CHECK(wrong == 0);
+        }
+        // The sums are cut into the same blocks for any thread count.
+        tg::set_num_threads(1);
+        const Tensor one = def.loss(x, t, Reduction::Sum);
+        tg::set_num_threads(2);
+        CHECK(tg_test::bitwise_equal(one, def.loss(x, t, Reduction::Sum)));
+      }
+}

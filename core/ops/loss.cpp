@@ -1,5 +1,6 @@
-// Losses. The regression and binary losses are composed from primitives; cross_entropy and
-// nll_loss are kernels with their own backward (cross_entropy fuses log-softmax for stability).
+// Losses. The regression losses and binary_cross_entropy_with_logits are fused elementwise
+// kernels (fused_loss); cross_entropy and nll_loss are row kernels with their own backward
+// (cross_entropy fuses log-softmax for stability); binary_cross_entropy is a fused pair of ops.
 #include "core/ops/loss.hpp"
 #include "core/xtensor.hpp"
 
@@ -45,49 +46,122 @@ void check_same_shape(const char* op, const Tensor& input, const Tensor& target)
 
 // ---- regression losses ----------------------------------------------------------------------
 
-Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  check_same_shape("mse_loss", input, target);
-  if (reduction == Reduction::None || input.dtype() != target.dtype() || !is_floating(input.dtype())) {
-    const Tensor diff = input - target;  // (mixed dtypes get sub's error)
-    return reduce_loss(diff * diff, reduction);
+namespace {
+
+// A number as a batch like x, of x's element type (or as a number, for lane_sum's scalar tail).
+template <class B>
+B splat(const B&, double v) {
+  if constexpr (std::is_arithmetic_v<B>)
+    return B(v);
+  else
+    return B(element_of<B>(v));
+}
+
+// xsimd::select, also for lane_sum's scalar tail.
+template <class C, class B>
+B choose(const C& cond, const B& a, const B& b) {
+  if constexpr (std::is_same_v<C, bool>)
+    return cond ? a : b;
+  else
+    return xsimd::select(cond, a, b);
+}
+
+// A loss over equal-shaped input x and target t of one floating dtype that is a sum of terms
+// f(x, t), fused: one pass forward and one pass backward per input that needs a gradient,
+// d/dx = g·dx(x, t) and d/dt = g·dt(x, t) (g the incoming gradient, times 1/n for the mean).
+// Mean and Sum add the terms in double over fixed blocks combined in order (the same bits for any
+// thread count); Reduction::None keeps them. The terms are computed in Term: double for the
+// polynomial losses (exacter than PyTorch's float terms and free, the pass being memory-bound),
+// the element type for the ones with exp and log (twice the SIMD lanes). Mixed or integer dtypes
+// return an empty Tensor: the caller composes the loss from ops, which promote or explain.
+enum class Terms { Double, Element };
+template <Terms terms, class F, class DX, class DT>
+Tensor fused_loss(const char* op, const Tensor& input, const Tensor& target, Reduction reduction, F f, DX dx, DT dt) {
+  if (input.dtype() != target.dtype() || !is_floating(input.dtype())) return Tensor();
+  if (reduction == Reduction::None) {
+    const Tensor out = pointwise(op, f, input, target);
+    return record(op, out, {input, target}, {input, target},
+                  [op, input, target, dx, dt](const Tensor& grad, NeedsGrad needs) -> Grads {
+                    Grads grads(2);
+                    if (needs[0])
+                      grads[0] = pointwise(op, [dx](auto g, auto x, auto t) { return g * dx(x, t); }, grad, input, target);
+                    if (needs[1])
+                      grads[1] = pointwise(op, [dt](auto g, auto x, auto t) { return g * dt(x, t); }, grad, input, target);
+                    return grads;
+                  });
   }
-  // Fused: Σ(x - t)² in one pass (double partial sums over fixed blocks, combined in order), and a
-  // backward of one pass, d/dx = 2(x - t)·g·scale = -d/dt, with scale 1/n for the mean.
   const std::size_t n = input.numel();
   const double scale = reduction == Reduction::Mean ? 1.0 / double(n) : 1.0;
-  Tensor out = dispatch_floating(input.dtype(), "mse_loss", [&]<class T>() {
+  const Tensor out = dispatch_floating(input.dtype(), op, [&]<class T>() {
+    using Term = std::conditional_t<terms == Terms::Double, double, T>;
     const T* x = input.data<T>();
     const T* t = target.data<T>();
     const double total = parallel::reduce_blocks(
         n, parallel::kGrain, 0.0,
         [&](std::size_t begin, std::size_t end) {
-          return kernels::lane_sum(end - begin, [x = x + begin, t = t + begin](auto at) {
-            const auto d = at(x) - at(t);
-            return d * d;
+          return kernels::lane_sum<Term>(end - begin, [&f, x = x + begin, t = t + begin](auto at) {
+            return f(at(x), at(t));
           });
         },
         [](double a, double b) { return a + b; });
     return full({}, n == 0 && reduction == Reduction::Sum ? 0.0 : total * scale, input.dtype());
   });
-  return record("mse_loss", out, {input, target}, {input, target},
-                [input, target, scale](const Tensor& grad, NeedsGrad needs) -> Grads {
-                  const double factor = 2.0 * scale * grad.item();
-                  const Tensor dx = pointwise("mse_loss", [factor](auto x, auto t) {
-                    return (x - t) * decltype(x)(element_of<decltype(x)>(factor));
-                  }, input, target);
-                  return {needs[0] ? dx : Tensor(), needs[1] ? neg(dx) : Tensor()};
+  return record(op, out, {input, target}, {input, target},
+                [op, input, target, scale, dx, dt](const Tensor& grad, NeedsGrad needs) -> Grads {
+                  const double factor = scale * grad.item();
+                  Grads grads(2);
+                  if (needs[0])
+                    grads[0] = pointwise(op, [dx, factor](auto x, auto t) { return dx(x, t) * splat(x, factor); },
+                                         input, target);
+                  if (needs[1])
+                    grads[1] = pointwise(op, [dt, factor](auto x, auto t) { return dt(x, t) * splat(x, factor); },
+                                         input, target);
+                  return grads;
                 });
+}
+
+}  // namespace
+
+// The losses of the difference d = x - t (so d/dt = -d/dx) follow PyTorch's formulas (its
+// loss kernels and their backward in ATen), and at the kinks its choices: l1's sign(0) = 0;
+// smooth_l1 and huber take the linear piece from |d| = beta (delta) on, where both give the same.
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_same_shape("mse_loss", input, target);
+  auto f = [](auto x, auto t) { return (x - t) * (x - t); };
+  auto dx = [](auto x, auto t) { return (x - t) * splat(x, 2.0); };
+  auto dt = [](auto x, auto t) { return (x - t) * splat(x, -2.0); };
+  Tensor out = fused_loss<Terms::Double>("mse_loss", input, target, reduction, f, dx, dt);
+  if (out.defined()) return out;
+  const Tensor diff = input - target;
+  return reduce_loss(diff * diff, reduction);
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   check_same_shape("l1_loss", input, target);
-  return reduce_loss(abs(input - target), reduction);
+  auto f = [](auto x, auto t) { return xsimd::abs(x - t); };
+  auto dx = [](auto x, auto t) { return xsimd::sign(x - t); };
+  auto dt = [](auto x, auto t) { return -xsimd::sign(x - t); };
+  Tensor out = fused_loss<Terms::Double>("l1_loss", input, target, reduction, f, dx, dt);
+  return out.defined() ? out : reduce_loss(abs(input - target), reduction);
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
   check_same_shape("smooth_l1_loss", input, target);
   TG_CHECK(beta >= 0, "smooth_l1_loss: beta must be non-negative, got ", beta);
   if (beta == 0.0) return l1_loss(input, target, reduction);
+  // |d| < beta: 0.5·d²/beta, else |d| - 0.5·beta;  d/dx: d/beta clamped to [-1, 1].
+  auto f = [beta](auto x, auto t) {
+    const auto z = xsimd::abs(x - t), b = splat(x, beta);
+    return choose(z < b, splat(x, 0.5) * z * z / b, z - splat(x, 0.5 * beta));
+  };
+  auto dx = [beta](auto x, auto t) {
+    const auto one = splat(x, 1.0);
+    return xsimd::max(-one, xsimd::min(one, (x - t) / splat(x, beta)));
+  };
+  auto dt = [dx](auto x, auto t) { return -dx(x, t); };
+  Tensor out = fused_loss<Terms::Double>("smooth_l1_loss", input, target, reduction, f, dx, dt);
+  if (out.defined()) return out;
   const Tensor diff = input - target;
   const Tensor size = abs(diff);
   const Tensor quadratic = diff * diff * (0.5 / beta);
@@ -98,7 +172,19 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
   check_same_shape("huber_loss", input, target);
   TG_CHECK(delta > 0, "huber_loss: delta must be positive, got ", delta);
-  // smooth_l1_loss with beta = delta, times delta.
+  // smooth_l1_loss with beta = delta, times delta: |d| < delta: 0.5·d², else delta·(|d| - 0.5·delta);
+  // d/dx: d clamped to [-delta, delta].
+  auto f = [delta](auto x, auto t) {
+    const auto z = xsimd::abs(x - t), b = splat(x, delta);
+    return choose(z < b, splat(x, 0.5) * z * z, b * (z - splat(x, 0.5 * delta)));
+  };
+  auto dx = [delta](auto x, auto t) {
+    const auto b = splat(x, delta);
+    return xsimd::max(-b, xsimd::min(b, x - t));
+  };
+  auto dt = [dx](auto x, auto t) { return -dx(x, t); };
+  Tensor out = fused_loss<Terms::Double>("huber_loss", input, target, reduction, f, dx, dt);
+  if (out.defined()) return out;
   const Tensor diff = input - target;
   const Tensor size = abs(diff);
   const Tensor quadratic = diff * diff * 0.5;
@@ -406,7 +492,22 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
                                         const Tensor& weight, const Tensor& pos_weight) {
   check_same_shape("binary_cross_entropy_with_logits", input, target);
   // With l = 1 + (pos_weight - 1)·y:  loss = (1 - y)·x + l·(log(1 + e^-|x|) + max(-x, 0)),
-  // which never overflows. maximum splits its gradient at 0, giving the exact σ(0) - y there.
+  // which never overflows (PyTorch's formula). d/dx = σ(x) - y without pos_weight (the exact
+  // σ(0) - y at the kink too), d/dy = -x. Without weights the loss is one fused kernel; with them,
+  // composed from ops (maximum splits its gradient at 0, which again gives σ(0) - y).
+  if (!weight.defined() && !pos_weight.defined()) {
+    auto f = [](auto x, auto y) {
+      const auto one = splat(x, 1.0);
+      return (one - y) * x + (xsimd::log(one + xsimd::exp(-xsimd::abs(x))) + xsimd::max(-x, splat(x, 0.0)));
+    };
+    auto dx = [](auto x, auto y) {
+      const auto one = splat(x, 1.0);
+      return one / (one + xsimd::exp(-x)) - y;
+    };
+    auto dy = [](auto x, auto) { return -x; };
+    Tensor out = fused_loss<Terms::Element>("binary_cross_entropy_with_logits", input, target, reduction, f, dx, dy);
+    if (out.defined()) return out;
+  }
   const Tensor zero = zeros({}, input.dtype());
   const Tensor log_sigmoid_neg = log(1.0 + exp(-abs(input))) + maximum(-input, zero);
   const Tensor scale = pos_weight.defined() ? 1.0 + (pos_weight - 1.0) * target : Tensor();
