@@ -665,3 +665,79 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
   cases.push_back({{2, 16, 34, 33}, {20, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   check_against_definition(cases);
 }
+
+namespace {
+
+tg::Pool2dParams pool_params(std::int64_t k, std::int64_t s, std::int64_t p = 0, bool ceil = false, bool with_pad = true) {
+  tg::Pool2dParams params;
+  params.kernel = {k, k};
+  params.stride = {s, s};
+  params.padding = {p, p};
+  params.ceil_mode = ceil;
+  params.count_include_pad = with_pad;
+  return params;
+}
+
+}  // namespace
+
+// Average pooling is linear, so its backward must be its forward's transpose: dx[j] = Σ_o A[o][j]·g[o]
+// with A's column j the pooling of the unit input e_j. Checked on windows that tile the plane (the
+// backward then writes each share once), that overlap or leave edges out (it adds), global ones
+// (ow = 1: a fill) and long ones (a window's run of 32 values or more is summed in SIMD lanes:
+// against a long double sum), in both dtypes.
+TEST_CASE("average pooling: the backward is the forward's transpose, for tiled, overlapping and long windows") {
+  using Pool = std::function<Tensor(const Tensor&)>;
+  const std::vector<std::tuple<const char*, Pool, tg::Shape>> cases = {
+      {"2x2 tiled", [](const Tensor& x) { return tg::avg_pool2d(x, pool_params(2, 2)); }, {2, 3, 6, 8}},
+      {"2x2, odd edges left out", [](const Tensor& x) { return tg::avg_pool2d(x, pool_params(2, 2)); }, {2, 3, 7, 9}},
+      {"3x3 stride 2 padded, ceil", [](const Tensor& x) { return tg::avg_pool2d(x, pool_params(3, 2, 1, true, false)); },
+       {2, 2, 7, 6}},
+      {"3x3 stride 3 tiled", [](const Tensor& x) { return tg::avg_pool2d(x, pool_params(3, 3)); }, {1, 2, 9, 12}},
+      {"adaptive global", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {1, 1}); }, {2, 3, 8, 8}},
+      {"adaptive (2, 1): whole-row runs", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {2, 1}); }, {2, 3, 6, 20}},
+      {"adaptive (3, 4) tiled", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {3, 4}); }, {2, 2, 6, 8}},
+      {"adaptive (4, 3) overlapping", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {4, 3}); }, {2, 2, 7, 5}},
+      {"adaptive (1, 2): 40-value runs", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {1, 2}); }, {1, 2, 3, 80}},
+      {"adaptive global of 2500", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {1, 1}); }, {1, 1, 50, 50}},
+  };
+  tg::manual_seed(17);
+  for (const auto& [name, pool, shape] : cases) {
+    INFO(name);
+    const Tensor x = uniform64(shape, -1, 1).set_requires_grad();
+    const Tensor y = pool(x);
+    const Tensor g = uniform64(y.shape(), -1, 1);
+    y.backward(g);
+    const std::vector<double> gs = tg_test::flat(g), dx = tg_test::flat(x.grad());
+    std::size_t wrong = 0;
+    for (std::size_t j = 0; j < x.numel(); ++j) {
+      std::vector<double> unit(x.numel(), 0.0);
+      unit[j] = 1.0;
+      const std::vector<double> column = tg_test::flat(pool(Tensor(unit, shape)));
+      long double expected = 0;
+      for (std::size_t o = 0; o < column.size(); ++o) expected += (long double)column[o] * gs[o];
+      wrong += !(std::fabs(dx[j] - double(expected)) <= 1e-14);
+    }
+    CHECK(wrong == 0);
+    // The forward: Σ_j A[o][j]·x[j] (long double) to float64 rounding, and float32 within its own.
+    const std::vector<double> xs = tg_test::flat(x), ys = tg_test::flat(y);
+    std::vector<long double> reference(ys.size(), 0);
+    for (std::size_t j = 0; j < xs.size(); ++j) {
+      std::vector<double> unit(x.numel(), 0.0);
+      unit[j] = 1.0;
+      const std::vector<double> column = tg_test::flat(pool(Tensor(unit, shape)));
+      for (std::size_t o = 0; o < column.size(); ++o) reference[o] += (long double)column[o] * xs[j];
+    }
+    const std::vector<double> y32 = tg_test::flat(pool(x.detach().to(tg::kFloat32)));
+    for (std::size_t o = 0; o < ys.size(); ++o) {
+      wrong += !(std::fabs(ys[o] - double(reference[o])) <= 1e-15);
+      wrong += !(std::fabs(y32[o] - double(reference[o])) <= 1e-6);
+    }
+    CHECK(wrong == 0);
+    // float32's backward is float64's, rounded.
+    const Tensor x32 = x.detach().to(tg::kFloat32).set_requires_grad();
+    pool(x32).backward(g.to(tg::kFloat32));
+    const std::vector<double> dx32 = tg_test::flat(x32.grad());
+    for (std::size_t j = 0; j < dx.size(); ++j) wrong += !(std::fabs(dx32[j] - dx[j]) <= 1e-6);
+    CHECK(wrong == 0);
+  }
+}

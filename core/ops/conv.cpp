@@ -869,6 +869,24 @@ AvgWindows fixed_windows(const Window& g, bool count_include_pad) {
   return a;
 }
 
+// Whether windows [lo[i], hi[i]) tile [0, size): each position in exactly one window.
+bool tiles(const std::vector<std::size_t>& lo, const std::vector<std::size_t>& hi, std::size_t size) {
+  if (lo.empty() || lo.front() != 0 || hi.back() != size) return false;
+  for (std::size_t i = 0; i + 1 < lo.size(); ++i)
+    if (hi[i] != lo[i + 1]) return false;
+  return true;
+}
+
+// The double sum of a window's run of n contiguous values: SIMD lanes for a long run (a global
+// average pool's whole plane), one chain for a short one. The choice depends on n only.
+template <class T>
+double run_sum(const T* p, std::size_t n) {
+  if (n >= 32) return kernels::lane_sum(n, [p](auto at) { return at(p); });
+  double total = 0;
+  for (std::size_t i = 0; i < n; ++i) total += double(p[i]);
+  return total;
+}
+
 Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::shared_ptr<const AvgWindows> a) {
   const std::size_t planes = g.n * g.c, cells = g.oh * g.ow;
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.h * g.w));
@@ -876,30 +894,62 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
     xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.c, g.oh, g.ow});
     const T* x = input.data<T>();
     parallel::for_range(planes, grain, [&](std::size_t first, std::size_t last) {
+      std::vector<double> totals(g.ow);  // one output row's sums, divided in one vectorised pass
       for (std::size_t plane = first; plane < last; ++plane)
-        for (std::size_t oy = 0; oy < g.oh; ++oy)
+        for (std::size_t oy = 0; oy < g.oh; ++oy) {
+          const std::size_t rows = a->y1[oy] - a->y0[oy];
           for (std::size_t ox = 0; ox < g.ow; ++ox) {
+            const std::size_t width = a->x1[ox] - a->x0[ox];
+            const T* top = x + (plane * g.h + a->y0[oy]) * g.w + a->x0[ox];
             double total = 0;
-            for (std::size_t iy = a->y0[oy]; iy < a->y1[oy]; ++iy)
-              for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) total += double(x[(plane * g.h + iy) * g.w + ix]);
-            y.data()[plane * cells + oy * g.ow + ox] = T(total / a->divisor[oy * g.ow + ox]);
+            if (width == g.w) {  // the window's rows are one contiguous run
+              total = run_sum(top, rows * width);
+            } else {
+              for (std::size_t r = 0; r < rows; ++r) total += run_sum(top + r * g.w, width);
+            }
+            totals[ox] = total;
           }
+          T* out = y.data() + plane * cells + oy * g.ow;
+          const double* divisor = a->divisor.data() + oy * g.ow;
+          for (std::size_t ox = 0; ox < g.ow; ++ox) out[ox] = T(totals[ox] / divisor[ox]);
+        }
     });
     return make_tensor<T>(std::move(y));
   });
-  return record(op, out, {input}, [a, g, op, grain, shape = input.shape()](const Tensor& grad) -> Grads {
+  // Windows that tile the plane (pooling by the kernel's own stride, a global average, ...) give
+  // every input position exactly one share: it is written, not added to a zeroed gradient.
+  // Their rows are then one gather of the output row's shares: owner[ix] = the window of column ix.
+  const bool tiled = tiles(a->y0, a->y1, g.h) && tiles(a->x0, a->x1, g.w);
+  std::vector<std::uint32_t> owner(tiled ? g.w : 0);
+  for (std::size_t ox = 0; tiled && ox < g.ow; ++ox)
+    std::fill(owner.begin() + std::ptrdiff_t(a->x0[ox]), owner.begin() + std::ptrdiff_t(a->x1[ox]), std::uint32_t(ox));
+  return record(op, out, {input}, [a, g, op, grain, tiled, owner = std::move(owner),
+                                   shape = input.shape()](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), op, [&]<class T>() {
-      xt::xarray<T> dx = xt::zeros<T>(shape);
+      xt::xarray<T> dx = tiled ? xt::xarray<T>::from_shape(shape) : xt::zeros<T>(shape);
       const T* dy = grad.data<T>();
       const std::size_t planes = g.n * g.c, cells = g.oh * g.ow;
       parallel::for_range(planes, grain, [&](std::size_t first, std::size_t last) {
+        std::vector<T> shares(g.ow);  // one output row's dy / divisor, in one vectorised pass
         for (std::size_t plane = first; plane < last; ++plane)
-          for (std::size_t oy = 0; oy < g.oh; ++oy)
-            for (std::size_t ox = 0; ox < g.ow; ++ox) {
-              const T share = T(double(dy[plane * cells + oy * g.ow + ox]) / a->divisor[oy * g.ow + ox]);
-              for (std::size_t iy = a->y0[oy]; iy < a->y1[oy]; ++iy)
-                for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) dx.data()[(plane * g.h + iy) * g.w + ix] += share;
+          for (std::size_t oy = 0; oy < g.oh; ++oy) {
+            const T* g_row = dy + plane * cells + oy * g.ow;
+            const double* divisor = a->divisor.data() + oy * g.ow;
+            for (std::size_t ox = 0; ox < g.ow; ++ox) shares[ox] = T(double(g_row[ox]) / divisor[ox]);
+            for (std::size_t iy = a->y0[oy]; iy < a->y1[oy]; ++iy) {
+              T* row = dx.data() + (plane * g.h + iy) * g.w;
+              if (tiled && g.ow == 1) {  // (a gather from one value is slower than a fill)
+                std::fill(row, row + g.w, shares[0]);
+                continue;
+              }
+              if (tiled) {
+                for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] = shares[owner[ix]];
+                continue;
+              }
+              for (std::size_t ox = 0; ox < g.ow; ++ox)
+                for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) row[ix] += shares[ox];
             }
+          }
       });
       return make_tensor<T>(std::move(dx));
     })};
