@@ -116,6 +116,8 @@ std::vector<OpCase> op_cases() {
       {"cat", [](const tg::Tensor& x) { return tg::cat({x, x}, 0); }},
       {"matmul", [](const tg::Tensor& x) { return tg::matmul(x, x); }},
       {"mse_loss", [](const tg::Tensor& x) { return tg::mse_loss(x, x.detach() * 0.5); }},
+      {"smooth_l1_loss", [](const tg::Tensor& x) { return tg::smooth_l1_loss(x, x.detach() * 0.5); }},
+      {"bce_with_logits", [](const tg::Tensor& x) { return tg::binary_cross_entropy_with_logits(x, x.detach() * 0.5); }},
   };
 }
 
@@ -253,6 +255,9 @@ void register_op_cases() {
   shaped("Conv2d_1x32", [] { return nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)); }, {128, 1, 28, 28});
   shaped("Conv2d_32x64", [] { return nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)); }, {128, 32, 14, 14});
   shaped("MaxPool2d", [] { return nn::MaxPool2d(2); }, {128, 32, 28, 28});
+  shaped("AvgPool2d", [] { return nn::AvgPool2d(2); }, {128, 32, 28, 28});
+  shaped("AdaptiveAvgPool2d", [] { return nn::AdaptiveAvgPool2d(1); }, {128, 64, 14, 14});
+  shaped("MaxPool1d", [] { return nn::MaxPool1d(2); }, {64, 32, 128});
   shaped("BatchNorm2d", [] { return nn::BatchNorm2d(32); }, {128, 32, 28, 28});
   shaped("Conv1d", [] { return nn::Conv1d(nn::Conv1dOptions(16, 32, 5).padding(2)); }, {64, 16, 128});
   shaped("GRU", [] { return nn::GRU(nn::GRUOptions(32, 64).batch_first(true)); }, {64, 32, 32});

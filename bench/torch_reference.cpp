@@ -119,6 +119,9 @@ std::vector<OpCase> op_cases() {
       {"cat", [](const torch::Tensor& x) { return torch::cat({x, x}, 0); }},
       {"matmul", [](const torch::Tensor& x) { return torch::matmul(x, x); }},
       {"mse_loss", [](const torch::Tensor& x) { return F::mse_loss(x, x.detach() * 0.5); }},
+      {"smooth_l1_loss", [](const torch::Tensor& x) { return F::smooth_l1_loss(x, x.detach() * 0.5); }},
+      {"bce_with_logits",
+       [](const torch::Tensor& x) { return F::binary_cross_entropy_with_logits(x, x.detach() * 0.5); }},
   };
 }
 
@@ -270,6 +273,9 @@ void register_op_cases() {
   shaped("Conv2d_1x32", [] { return tnn::Conv2d(tnn::Conv2dOptions(1, 32, 3).padding(1)); }, {128, 1, 28, 28});
   shaped("Conv2d_32x64", [] { return tnn::Conv2d(tnn::Conv2dOptions(32, 64, 3).padding(1)); }, {128, 32, 14, 14});
   shaped("MaxPool2d", [] { return tnn::MaxPool2d(2); }, {128, 32, 28, 28});
+  shaped("AvgPool2d", [] { return tnn::AvgPool2d(2); }, {128, 32, 28, 28});
+  shaped("AdaptiveAvgPool2d", [] { return tnn::AdaptiveAvgPool2d(1); }, {128, 64, 14, 14});
+  shaped("MaxPool1d", [] { return tnn::MaxPool1d(2); }, {64, 32, 128});
   shaped("BatchNorm2d", [] { return tnn::BatchNorm2d(32); }, {128, 32, 28, 28});
   shaped("Conv1d", [] { return tnn::Conv1d(tnn::Conv1dOptions(16, 32, 5).padding(2)); }, {64, 16, 128});
   shaped("GRU", [] { return tnn::GRU(tnn::GRUOptions(32, 64).batch_first(true)); }, {64, 32, 32});
