@@ -527,3 +527,63 @@ TEST_CASE("broadcast of one value per run (channel-wise) equals the explicitly e
       check_close(small.grad(), expected_small.to_vector<double>(), dtype == tg::kFloat32 ? 1e-5 : 1e-12);
     }
 }
+
+// narrow, slice and index_select share one gather (core/ops/shape.cpp's gather_rows): consecutive
+// rows are one run per outer row (copied, added back, or written between zeros in the backward),
+// others a row at a time (one value at a time when the dim is the last). Every dim of a 3-D
+// tensor, selections of each kind, sizes across the parallel grain, both dtypes, against loops;
+// the backward against the loop of the adjoint, alone and added into a gradient the engine holds.
+TEST_CASE("row selections along any dim: consecutive runs, steps, repeats and empty, forward and backward") {
+  using Rows = std::vector<std::size_t>;
+  tg::manual_seed(31);
+  for (const tg::Shape shape : {tg::Shape{3, 4, 5}, tg::Shape{2, 300, 70}, tg::Shape{40, 3, 2000}})
+    for (std::size_t dim = 0; dim < 3; ++dim)
+      for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+        const std::size_t size = shape[dim];
+        const std::vector<std::pair<std::string, Rows>> selections = {
+            {"narrow middle", [&] { Rows r(size - 2); std::iota(r.begin(), r.end(), 1); return r; }()},
+            {"narrow all", [&] { Rows r(size); std::iota(r.begin(), r.end(), 0); return r; }()},
+            {"narrow one", Rows{size - 1}},
+            {"narrow none", Rows{}},
+            {"step 2", [&] { Rows r; for (std::size_t i = 0; i < size; i += 2) r.push_back(i); return r; }()},
+            {"repeats", Rows{size - 1, 0, size - 1, 1}},
+        };
+        for (const auto& [name, rows] : selections) {
+          INFO("shape ", tg::shape_str(shape), " dim ", dim, " ", tg::dtype_name(dtype), " ", name);
+          const Tensor x = tg::randn(shape, dtype).set_requires_grad();
+          auto select = [&, &name = name, &rows = rows] {
+            if (name == "step 2") return tg::slice(x, std::int64_t(dim), 0, std::nullopt, 2);
+            if (name.rfind("narrow", 0) == 0)
+              return tg::narrow(x, std::int64_t(dim), rows.empty() ? 0 : std::int64_t(rows[0]), std::int64_t(rows.size()));
+            std::vector<std::int64_t> index(rows.begin(), rows.end());
+            return tg::index_select(x, std::int64_t(dim), Tensor(index, {index.size()}));
+          };
+          const Tensor y = select();
+          tg::Shape out_shape = shape;
+          out_shape[dim] = rows.size();
+          REQUIRE(y.shape() == out_shape);
+          const std::size_t outer = dim == 0 ? 1 : dim == 1 ? shape[0] : shape[0] * shape[1];
+          const std::size_t inner = dim == 2 ? 1 : dim == 1 ? shape[2] : shape[1] * shape[2];
+          const std::vector<double> xs = tg_test::flat(x), ys = tg_test::flat(y);
+          std::size_t wrong = 0;
+          for (std::size_t o = 0; o < outer; ++o)
+            for (std::size_t k = 0; k < rows.size(); ++k)
+              for (std::size_t i = 0; i < inner; ++i)
+                wrong += ys[(o * rows.size() + k) * inner + i] != xs[(o * size + rows[k]) * inner + i];
+          CHECK(wrong == 0);
+          // Two selections: the second's backward adds into the gradient the engine then holds for x
+          // (RowSelectionNode::add_into_input_gradient).
+          const Tensor g = tg::randn(out_shape, dtype);
+          (tg::sum(y * g) + tg::sum(select() * g)).backward();
+          std::vector<double> expected(xs.size(), 0.0);
+          const std::vector<double> gs = tg_test::flat(g);
+          for (std::size_t o = 0; o < outer; ++o)
+            for (std::size_t k = 0; k < rows.size(); ++k)
+              for (std::size_t i = 0; i < inner; ++i)
+                expected[(o * size + rows[k]) * inner + i] += 2 * gs[(o * rows.size() + k) * inner + i];
+          const std::vector<double> dx = tg_test::flat(x.grad());
+          for (std::size_t j = 0; j < dx.size(); ++j) wrong += std::fabs(dx[j] - expected[j]) > 1e-5 * (1 + std::fabs(expected[j]));
+          CHECK(wrong == 0);
+        }
+      }
+}

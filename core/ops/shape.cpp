@@ -27,23 +27,42 @@ std::size_t wrap_dim(const char* op, std::int64_t dim, std::size_t rank, const S
 
 namespace {
 
+// Whether rows are consecutive (narrow, slice with step 1, select): then each outer row's
+// selection is one contiguous run of rows.size()·inner values, copied or added as one.
+bool consecutive(const std::vector<std::size_t>& rows) {
+  for (std::size_t k = 1; k < rows.size(); ++k)
+    if (rows[k] != rows[0] + k) return false;
+  return true;
+}
+
 // out[o, k, i] = in[o, rows[k], i] for the (outer, rows, inner) view of a tensor along one dim.
 Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::size_t>& rows) {
   const kernels::ReduceLayout l = kernels::reduce_layout(in.shape(), dim);
   Shape out_shape = in.shape();
   out_shape[dim] = rows.size();
+  const bool run = consecutive(rows);
   return dispatch_all(in.dtype(), [&]<class T>() {
     const T* x = in.data<T>();
     xt::xarray<T> out = xt::xarray<T>::from_shape(out_shape);
     T* y = out.data();
     // Parallel over the (outer, row) pairs, not the outer rows alone: a selection along dim 0 is
-    // one outer row.
-    const std::size_t pairs = l.outer * rows.size();
+    // one outer row. A task walks its pairs an outer row at a time.
+    const std::size_t count = rows.size(), pairs = l.outer * count;
     const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.inner));
     parallel::for_range(pairs, grain, [&](std::size_t first, std::size_t last) {
-      for (std::size_t i = first; i < last; ++i) {
-        const std::size_t o = i / rows.size(), k = i % rows.size();
-        std::copy_n(x + (o * l.reduced + rows[k]) * l.inner, l.inner, y + i * l.inner);
+      for (std::size_t i = first; i < last;) {
+        const std::size_t o = i / count, stop = std::min(last, (o + 1) * count);
+        const T* src = x + o * l.reduced * l.inner;
+        T* dst = y + i * l.inner;
+        if (run) {
+          std::copy_n(src + (rows[0] + i - o * count) * l.inner, (stop - i) * l.inner, dst);
+        } else if (l.inner == 1) {
+          for (std::size_t k = i - o * count; k < stop - o * count; ++k) *dst++ = src[rows[k]];
+        } else {
+          for (std::size_t k = i - o * count; k < stop - o * count; ++k, dst += l.inner)
+            std::copy_n(src + rows[k] * l.inner, l.inner, dst);
+        }
+        i = stop;
       }
     });
     return make_tensor<T>(std::move(out));
@@ -56,22 +75,49 @@ template <class T>
 void scatter_add_rows(const T* x, T* y, const kernels::ReduceLayout& l, const std::vector<std::size_t>& rows) {
   // Each task owns whole outer rows, and rows[] is walked in order: repeated indices accumulate
   // in the same order for any thread count.
+  const bool run = consecutive(rows);
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, rows.size() * l.inner));
   parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
-    for (std::size_t o = first; o < last; ++o)
+    for (std::size_t o = first; o < last; ++o) {
+      if (run) {
+        if (rows.empty()) continue;
+        T* dst = y + (o * l.reduced + rows[0]) * l.inner;
+        kernels::apply(rows.size() * l.inner, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst),
+                       x + o * rows.size() * l.inner);
+        continue;
+      }
       for (std::size_t k = 0; k < rows.size(); ++k) {
         const T* src = x + (o * rows.size() + k) * l.inner;
         T* dst = y + (o * l.reduced + rows[k]) * l.inner;
         for (std::size_t i = 0; i < l.inner; ++i) dst[i] += src[i];
       }
+    }
   });
 }
 
-// The same into zeros: a new tensor of `shape`.
+// The same into zeros: a new tensor of `shape`. Consecutive rows are written with the zeros
+// around them in one pass.
 Tensor scatter_rows(const Tensor& in, std::size_t dim, const std::vector<std::size_t>& rows, const Shape& shape) {
   return dispatch_floating(in.dtype(), "scatter", [&]<class T>() {
-    xt::xarray<T> out = xt::zeros<T>(shape);
-    scatter_add_rows(in.data<T>(), out.data(), kernels::reduce_layout(shape, dim), rows);
+    const kernels::ReduceLayout l = kernels::reduce_layout(shape, dim);
+    if (rows.empty() || !consecutive(rows)) {
+      xt::xarray<T> out = xt::zeros<T>(shape);
+      scatter_add_rows(in.data<T>(), out.data(), l, rows);
+      return make_tensor<T>(std::move(out));
+    }
+    xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+    const T* x = in.data<T>();
+    T* y = out.data();
+    const std::size_t before = rows[0] * l.inner, run = rows.size() * l.inner, row = l.reduced * l.inner;
+    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, row));
+    parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t o = first; o < last; ++o) {
+        T* dst = y + o * row;
+        std::fill(dst, dst + before, T(0));
+        std::copy_n(x + o * run, run, dst + before);
+        std::fill(dst + before + run, dst + row, T(0));
+      }
+    });
     return make_tensor<T>(std::move(out));
   });
 }
@@ -473,8 +519,15 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
     TG_CHECK(t.shape() == tensors[0].shape(), "stack: expected tensors of one shape, got ",
              shape_str(tensors[0].shape()), " and ", shape_str(t.shape()));
   const std::size_t d = wrap_dim("stack", dim, tensors[0].dim() + 1, tensors[0].shape());
+  // A tensor given more than once is unsqueezed once, so that cat sees the repeats and sums their
+  // gradient slices in one pass.
   std::vector<Tensor> pieces;
-  for (const Tensor& t : tensors) pieces.push_back(unsqueeze(t, std::int64_t(d)));
+  std::unordered_map<const void*, Tensor> unsqueezed;
+  for (const Tensor& t : tensors) {
+    auto [it, fresh] = unsqueezed.try_emplace(t.impl().get());
+    if (fresh) it->second = unsqueeze(t, std::int64_t(d));
+    pieces.push_back(it->second);
+  }
   return cat(pieces, std::int64_t(d));
 }
 
