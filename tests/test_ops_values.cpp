@@ -587,3 +587,35 @@ TEST_CASE("row selections along any dim: consecutive runs, steps, repeats and em
         }
       }
 }
+
+// softplus as torch.nn.functional.softplus defines it: x where beta·x > threshold, else
+// log(1 + e^(beta·x))/beta; its gradient σ(beta·x) (1 above the threshold). Against long double
+// on every SIMD position and a remainder, across the threshold, the kink and both tails.
+TEST_CASE("softplus: PyTorch's threshold, no overflow, and its gradient, in both dtypes") {
+  std::vector<double> xs;
+  for (int i = -200; i <= 200; ++i) xs.push_back(i * 0.173);
+  for (double v : {0.0, -0.0, 1e-30, 9.999, 10.0, 10.001, 19.99, 20.0, 20.01, 1e4, -1e4, 88.0, -88.0, 700.0})
+    xs.push_back(v);
+  for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+    for (const auto& [beta, threshold] : {std::pair{1.0, 20.0}, std::pair{2.0, 20.0}, std::pair{0.5, 5.0}}) {
+      INFO(tg::dtype_name(dtype), " beta ", beta, " threshold ", threshold);
+      const Tensor x = Tensor(xs, {xs.size()}).to(dtype).set_requires_grad();
+      const Tensor y = tg::softplus(x, beta, threshold);
+      tg::sum(y).backward();
+      const std::vector<double> xv = tg_test::flat(x), yv = tg_test::flat(y), dx = tg_test::flat(x.grad());
+      const double eps = dtype == tg::kFloat32 ? 0x1p-23 : 0x1p-52;
+      std::size_t wrong = 0;
+      for (std::size_t i = 0; i < xv.size(); ++i) {
+        const long double z = (long double)xv[i] * beta;
+        // (z is rounded to the dtype before the comparison, as PyTorch's kernel does.)
+        const bool above = (dtype == tg::kFloat32 ? double(float(xv[i] * beta)) : xv[i] * beta) > threshold;
+        const long double value = above ? xv[i] : std::log1p(std::exp(z)) / beta;
+        const long double slope = above ? 1.0L : 1.0L / (1.0L + std::exp(-z));
+        const bool bad = !(std::fabs(yv[i] - double(value)) <= 4 * eps * (std::fabs(double(value)) + 1e-30) + 1e-300) ||
+                         !(std::fabs(dx[i] - double(slope)) <= 4 * eps);
+        if (bad && wrong < 5) MESSAGE("x ", xv[i], " y ", yv[i], " vs ", double(value), " dx ", dx[i], " vs ", double(slope));
+        wrong += bad;
+      }
+      CHECK(wrong == 0);
+    }
+}

@@ -1,5 +1,5 @@
 // Activations. Pointwise ones compute their output with a kernel and record a backward beside it;
-// softplus and the tanh-approximate gelu are composed from primitives; softmax and log_softmax
+// the tanh-approximate gelu is composed from primitives; softmax and log_softmax
 // are fused forward kernels (for stability) whose backward is composed.
 #include "core/ops/activation.hpp"
 #include "core/xtensor.hpp"
@@ -140,13 +140,25 @@ Tensor gelu(const Tensor& a, const std::string& approximate) {
   });
 }
 
-Tensor softplus(const Tensor& a, double beta) {
+Tensor softplus(const Tensor& a, double beta, double threshold) {
   TG_CHECK(beta > 0, "softplus: beta must be positive, got ", beta);
-  // log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): e^-|z| <= 1 never overflows. maximum (not relu)
-  // splits the gradient at z = 0, which gives the exact derivative 1/2 there.
-  const Tensor z = beta == 1.0 ? a : a * beta;
-  const Tensor soft = maximum(z, zeros({}, a.dtype())) + log(1.0 + exp(-abs(z)));
-  return beta == 1.0 ? soft : soft / beta;
+  // PyTorch's: x where z = beta·x > threshold, else log(1 + e^z) / beta, computed as
+  // (max(z, 0) + log1p(e^-|z|)) / beta: e^-|z| <= 1 never overflows, and log1p keeps the digits of
+  // the negative tail (log(1 + e^-|z|) is 0 there from x < -17 in float32). d/dx = σ(z) = 1/(1 + e^-z)
+  // (1 above the threshold, exactly 1/2 at 0): one pass forward, one backward.
+  Tensor out = unary("softplus", a, [beta, threshold](auto x) {
+    using T = element_of<decltype(x)>;
+    const auto z = x * T(beta);
+    const auto soft = xsimd::max(z, decltype(x)(0)) + xsimd::log1p(xsimd::exp(-xsimd::abs(z)));
+    return pick(z > T(threshold), x, soft / T(beta));
+  });
+  return record("softplus", out, {a}, {a}, [a, beta, threshold](const Tensor& grad) -> Grads {
+    return {pointwise("softplus", [beta, threshold](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              const auto z = x * T(beta);
+              return pick(z > T(threshold), g, g / (T(1) + xsimd::exp(-z)));
+            }, grad, a)};
+  });
 }
 
 namespace {

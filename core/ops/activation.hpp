@@ -16,8 +16,9 @@ Tensor sigmoid(const Tensor& a);
 Tensor tanh(const Tensor& a);
 // approximate = "none" (exact, with erf) or "tanh", as in torch.nn.functional.gelu.
 Tensor gelu(const Tensor& a, const std::string& approximate = "none");
-// log(1 + exp(beta * a)) / beta, computed so that it never overflows.
-Tensor softplus(const Tensor& a, double beta = 1.0);
+// log(1 + exp(beta * a)) / beta, computed so that it never overflows; a itself where
+// beta * a > threshold, as torch.nn.functional.softplus.
+Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
 // Numerically stable for large inputs (the row maximum is subtracted first).
 Tensor softmax(const Tensor& a, std::int64_t dim);
 Tensor log_softmax(const Tensor& a, std::int64_t dim);
