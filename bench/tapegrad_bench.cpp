@@ -115,6 +115,28 @@ std::vector<OpCase> op_cases() {
       {"reshape", [](const tg::Tensor& x) { return x.reshape({-1}) * 1.0; }},
       {"cat", [](const tg::Tensor& x) { return tg::cat({x, x}, 0); }},
       {"matmul", [](const tg::Tensor& x) { return tg::matmul(x, x); }},
+      {"pow", [](const tg::Tensor& x) { return tg::pow(x, 2.0); }},
+      {"sqrt", [](const tg::Tensor& x) { return tg::sqrt(tg::abs(x) + 1.0); }},
+      {"clamp", [](const tg::Tensor& x) { return tg::clamp(x, -0.5, 0.5); }},
+      {"where", [](const tg::Tensor& x) { return tg::where(tg::gt(x, 0.0), x, x * 0.5); }},
+      {"maximum", [](const tg::Tensor& x) { return tg::maximum(x, x.detach() * 0.5); }},
+      {"softplus", [](const tg::Tensor& x) { return tg::softplus(x); }},
+      {"leaky_relu", [](const tg::Tensor& x) { return tg::leaky_relu(x, 0.01); }},
+      {"sin", [](const tg::Tensor& x) { return tg::sin(x); }},
+      {"var_last", [](const tg::Tensor& x) { return tg::var(x, {-1}); }},
+      {"mean_first", [](const tg::Tensor& x) { return tg::mean(x, 0); }},
+      {"logsumexp", [](const tg::Tensor& x) { return tg::logsumexp(x, -1); }},
+      // (n/8, 8, n) -> (n, n/8, 8): the last dim moves first.
+      {"permute", [](const tg::Tensor& x) {
+         return x.reshape({-1, 8, std::int64_t(x.size(-1))}).permute({2, 0, 1}) * 1.0;
+       }},
+      {"stack", [](const tg::Tensor& x) { return tg::stack({x, x}, 0); }},
+      {"narrow", [](const tg::Tensor& x) { return tg::narrow(x, 1, 1, std::int64_t(x.size(1)) - 2) * 1.0; }},
+      {"expand", [](const tg::Tensor& x) {
+         return tg::sum(x, 0, true).expand({std::int64_t(x.size(0)), std::int64_t(x.size(1))}) * 1.0;
+       }},
+      {"l1_loss", [](const tg::Tensor& x) { return tg::l1_loss(x, x.detach() * 0.5); }},
+      {"bce", [](const tg::Tensor& x) { return tg::binary_cross_entropy(tg::sigmoid(x), tg::sigmoid(x.detach())); }},
       {"mse_loss", [](const tg::Tensor& x) { return tg::mse_loss(x, x.detach() * 0.5); }},
       {"smooth_l1_loss", [](const tg::Tensor& x) { return tg::smooth_l1_loss(x, x.detach() * 0.5); }},
       {"bce_with_logits", [](const tg::Tensor& x) { return tg::binary_cross_entropy_with_logits(x, x.detach() * 0.5); }},
