@@ -668,7 +668,8 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
 
 namespace {
 
-tg::Pool2dParams pool_params(std::int64_t k, std::int64_t s, std::int64_t p = 0, bool ceil = false, bool with_pad = true) {
+tg::Pool2dParams pool_params(std::int64_t k, std::int64_t s, std::int64_t p = 0, bool ceil = false,
+                             bool with_pad = true) {
   tg::Pool2dParams params;
   params.kernel = {k, k};
   params.stride = {s, s};
@@ -690,14 +691,16 @@ TEST_CASE("average pooling: the backward is the forward's transpose, for tiled, 
   const std::vector<std::tuple<const char*, Pool, tg::Shape>> cases = {
       {"2x2 tiled", [](const Tensor& x) { return tg::avg_pool2d(x, pool_params(2, 2)); }, {2, 3, 6, 8}},
       {"2x2, odd edges left out", [](const Tensor& x) { return tg::avg_pool2d(x, pool_params(2, 2)); }, {2, 3, 7, 9}},
-      {"3x3 stride 2 padded, ceil", [](const Tensor& x) { return tg::avg_pool2d(x, pool_params(3, 2, 1, true, false)); },
-       {2, 2, 7, 6}},
+      {"3x3 stride 2 padded, ceil",
+       [](const Tensor& x) { return tg::avg_pool2d(x, pool_params(3, 2, 1, true, false)); }, {2, 2, 7, 6}},
       {"3x3 stride 3 tiled", [](const Tensor& x) { return tg::avg_pool2d(x, pool_params(3, 3)); }, {1, 2, 9, 12}},
       {"adaptive global", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {1, 1}); }, {2, 3, 8, 8}},
-      {"adaptive (2, 1): whole-row runs", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {2, 1}); }, {2, 3, 6, 20}},
+      {"adaptive (2, 1): whole-row runs", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {2, 1}); },
+       {2, 3, 6, 20}},
       {"adaptive (3, 4) tiled", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {3, 4}); }, {2, 2, 6, 8}},
       {"adaptive (4, 3) overlapping", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {4, 3}); }, {2, 2, 7, 5}},
-      {"adaptive (1, 2): 40-value runs", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {1, 2}); }, {1, 2, 3, 80}},
+      {"adaptive (1, 2): 40-value runs", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {1, 2}); },
+       {1, 2, 3, 80}},
       {"adaptive global of 2500", [](const Tensor& x) { return tg::adaptive_avg_pool2d(x, {1, 1}); }, {1, 1, 50, 50}},
   };
   tg::manual_seed(17);

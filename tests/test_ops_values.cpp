@@ -554,7 +554,8 @@ TEST_CASE("row selections along any dim: consecutive runs, steps, repeats and em
           auto select = [&, &name = name, &rows = rows] {
             if (name == "step 2") return tg::slice(x, std::int64_t(dim), 0, std::nullopt, 2);
             if (name.rfind("narrow", 0) == 0)
-              return tg::narrow(x, std::int64_t(dim), rows.empty() ? 0 : std::int64_t(rows[0]), std::int64_t(rows.size()));
+              return tg::narrow(x, std::int64_t(dim), rows.empty() ? 0 : std::int64_t(rows[0]),
+                                std::int64_t(rows.size()));
             std::vector<std::int64_t> index(rows.begin(), rows.end());
             return tg::index_select(x, std::int64_t(dim), Tensor(index, {index.size()}));
           };
@@ -582,7 +583,8 @@ TEST_CASE("row selections along any dim: consecutive runs, steps, repeats and em
               for (std::size_t i = 0; i < inner; ++i)
                 expected[(o * size + rows[k]) * inner + i] += 2 * gs[(o * rows.size() + k) * inner + i];
           const std::vector<double> dx = tg_test::flat(x.grad());
-          for (std::size_t j = 0; j < dx.size(); ++j) wrong += std::fabs(dx[j] - expected[j]) > 1e-5 * (1 + std::fabs(expected[j]));
+          for (std::size_t j = 0; j < dx.size(); ++j)
+            wrong += std::fabs(dx[j] - expected[j]) > 1e-5 * (1 + std::fabs(expected[j]));
           CHECK(wrong == 0);
         }
       }
@@ -613,7 +615,8 @@ TEST_CASE("softplus: PyTorch's threshold, no overflow, and its gradient, in both
         const long double slope = above ? 1.0L : 1.0L / (1.0L + std::exp(-z));
         const bool bad = !(std::fabs(yv[i] - double(value)) <= 4 * eps * (std::fabs(double(value)) + 1e-30) + 1e-300) ||
                          !(std::fabs(dx[i] - double(slope)) <= 4 * eps);
-        if (bad && wrong < 5) MESSAGE("x ", xv[i], " y ", yv[i], " vs ", double(value), " dx ", dx[i], " vs ", double(slope));
+        if (bad && wrong < 5)
+          MESSAGE("x ", xv[i], " y ", yv[i], " vs ", double(value), " dx ", dx[i], " vs ", double(slope));
         wrong += bad;
       }
       CHECK(wrong == 0);

@@ -83,10 +83,11 @@ Tensor fused_loss(const char* op, const Tensor& input, const Tensor& target, Red
     return record(op, out, {input, target}, {input, target},
                   [op, input, target, dx, dt](const Tensor& grad, NeedsGrad needs) -> Grads {
                     Grads grads(2);
-                    if (needs[0])
-                      grads[0] = pointwise(op, [dx](auto g, auto x, auto t) { return g * dx(x, t); }, grad, input, target);
-                    if (needs[1])
-                      grads[1] = pointwise(op, [dt](auto g, auto x, auto t) { return g * dt(x, t); }, grad, input, target);
+                    auto times = [&grad, &input, &target, op](auto d) {
+                      return pointwise(op, [d](auto g, auto x, auto t) { return g * d(x, t); }, grad, input, target);
+                    };
+                    if (needs[0]) grads[0] = times(dx);
+                    if (needs[1]) grads[1] = times(dt);
                     return grads;
                   });
   }
