@@ -136,6 +136,21 @@ TEST_CASE("loss input errors name the loss and the values") {
                        "mse_loss: input [2, 3] and target [3] must have the same shape", tg::Error);
   CHECK_THROWS_WITH_AS(tg::binary_cross_entropy(Tensor({1.5}), Tensor({1.0})),
                        doctest::Contains("binary_cross_entropy: input values must be in [0, 1], got 1.5"), tg::Error);
+  // The first value outside [0, 1] of a long input is the one named; NaN is outside.
+  for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+    std::vector<double> p(100'003, 0.5);
+    p[77'777] = 1.25;
+    p[88'888] = -2.0;
+    auto bce = [&] {
+      return tg::binary_cross_entropy(Tensor(p, {p.size()}).to(dtype), tg::full({p.size()}, 0.5, dtype));
+    };
+    CHECK_THROWS_WITH_AS(bce(), doctest::Contains("must be in [0, 1], got 1.25 (apply sigmoid"), tg::Error);
+    p[77'777] = std::nan("");
+    CHECK_THROWS_WITH_AS(bce(), doctest::Contains("must be in [0, 1], got nan"), tg::Error);
+    p[77'777] = 1.0;
+    p[88'888] = 0.0;
+    CHECK_NOTHROW(bce());
+  }
 }
 
 // ---- PyTorch golden values for the losses and forms added later -------------------------------
