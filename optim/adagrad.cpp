@@ -25,22 +25,18 @@ void Adagrad::update(Tensor& param, const Tensor& grad, ParamState& state, const
     const T* g = grad.data<T>();
     T* sum = state.buffer("sum", param, o.initial_accumulator_value()).template mutable_data<T>();
     const T wd = T(o.weight_decay()), eps = T(o.eps()), rate = T(clr);
-    // -1 or 1: exact, the same bits as negating. A copy per task, so the compiler sees no alias.
-    const T maximize_sign = o.maximize() ? T(-1) : T(1);
     with_flags(
-        [&](auto decay) {
+        [&](auto decay, auto maximize) {
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
-            const T sign = maximize_sign;
             TG_INDEPENDENT_ITERATIONS
             for (std::size_t i = begin; i < end; ++i) {
-              T gi = sign * g[i];
-              if constexpr (decay) gi = std::fma(wd, p[i], gi);  // one rounding, as PyTorch's add(alpha)
+              const T gi = step_gradient<maximize(), decay()>(g[i], p[i], wd);
               sum[i] = sum[i] + gi * gi;
               p[i] = p[i] - rate * (gi / (std::sqrt(sum[i]) + eps));
             }
           });
         },
-        wd != T(0));
+        wd != T(0), o.maximize());
   });
 }
 

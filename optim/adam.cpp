@@ -45,9 +45,7 @@ void adam_step(Tensor& param, const Tensor& grad, ParamState& state, const AdamO
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
             TG_INDEPENDENT_ITERATIONS
             for (std::size_t i = begin; i < end; ++i) {
-              T gi = g[i];
-              if constexpr (maximize) gi = -gi;
-              if constexpr (decay) gi = std::fma(decay_rate, p[i], gi);  // one rounding, as PyTorch's add(alpha)
+              const T gi = step_gradient<maximize(), decay()>(g[i], p[i], decay_rate);
               m[i] = lerp(m[i], gi, one_minus_b1);
               v[i] = v[i] * b2 + one_minus_b2 * gi * gi;
               T second = v[i];

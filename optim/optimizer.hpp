@@ -5,6 +5,7 @@
 // its update rule for one parameter.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -200,6 +201,15 @@ void with_flags(F&& f, bool first, Rest... rest) {
     with_flags([&](auto... flags) { f(std::true_type{}, flags...); }, rest...);
   else
     with_flags([&](auto... flags) { f(std::false_type{}, flags...); }, rest...);
+}
+
+// The gradient an update uses: negated under maximize, then plus wd·p with one rounding, as
+// PyTorch's grad.add(param, alpha=wd).
+template <bool maximize, bool decay, class T>
+T step_gradient(T g, T p, T wd) {
+  if constexpr (maximize) g = -g;
+  if constexpr (decay) g = std::fma(wd, p, g);
+  return g;
 }
 
 // PyTorch's lerp: a + w·(b - a), computed from the nearer end so it is exact at w = 0 and 1.

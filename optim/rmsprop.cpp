@@ -26,16 +26,12 @@ void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state, const
     T* buf = o.momentum() > 0 ? state.buffer("momentum_buffer", param, 0.0).template mutable_data<T>() : nullptr;
     const T one_minus_alpha = T(1 - o.alpha());
     const T alpha = T(o.alpha()), eps = T(o.eps()), lr = T(o.lr()), wd = T(o.weight_decay()), momentum = T(o.momentum());
-    // -1 or 1: exact, the same bits as negating. A copy per task, so the compiler sees no alias.
-    const T maximize_sign = o.maximize() ? T(-1) : T(1);
     with_flags(
-        [&](auto decay, auto centered, auto has_momentum) {
+        [&](auto decay, auto centered, auto has_momentum, auto maximize) {
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
-            const T sign = maximize_sign;
             TG_INDEPENDENT_ITERATIONS
             for (std::size_t i = begin; i < end; ++i) {
-              T gi = sign * g[i];
-              if constexpr (decay) gi = std::fma(wd, p[i], gi);  // one rounding, as PyTorch's add(alpha)
+              const T gi = step_gradient<maximize(), decay()>(g[i], p[i], wd);
               square_avg[i] = square_avg[i] * alpha + one_minus_alpha * gi * gi;
               T avg;
               if constexpr (centered) {
@@ -53,7 +49,7 @@ void RMSprop::update(Tensor& param, const Tensor& grad, ParamState& state, const
             }
           });
         },
-        wd != T(0), grad_avg != nullptr, buf != nullptr);
+        wd != T(0), grad_avg != nullptr, buf != nullptr, o.maximize());
   });
 }
 

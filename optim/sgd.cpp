@@ -27,9 +27,7 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGD
           for_each_value(param.numel(), [&](std::size_t begin, std::size_t end) {
             TG_INDEPENDENT_ITERATIONS
             for (std::size_t i = begin; i < end; ++i) {
-              T d = g[i];
-              if constexpr (maximize) d = -d;
-              if constexpr (decay) d = std::fma(wd, p[i], d);  // one rounding, as PyTorch's add(alpha)
+              T d = step_gradient<maximize(), decay()>(g[i], p[i], wd);
               if constexpr (has_momentum) {
                 if constexpr (first_step) buf[i] = d;
                 else buf[i] = buf[i] * momentum + keep * d;
