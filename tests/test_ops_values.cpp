@@ -182,6 +182,77 @@ TEST_CASE("softmax, log_softmax and cross_entropy rows in blocks: each row as if
     }
 }
 
+// Over a dim with values `inner` apart (softmax(x, 0), the channels of (N, C, H, W)) the kernels
+// run down slabs of columns. Against the row kernels on the moved dim in float64: the forward, and
+// the backward against its formula (softmax: y ⊙ (g − Σ g⊙y); log_softmax: g − e^y ⊙ Σ g). Inner
+// sizes under, at and over a SIMD batch and over a slab (600 columns of 300 rows are two slabs in float32, three in float64),
+// reduced sizes of 1, 3 and 300, one and three outer blocks, a column of -inf (NaN, as PyTorch), a
+// column with one -inf and a column of large values; float32 within its rounding of float64; the
+// same bits with 1 and 2 threads.
+TEST_CASE("softmax and log_softmax over a dim that is not the last: slabs of columns, forward and backward") {
+  tg::manual_seed(17);
+  const double inf = std::numeric_limits<double>::infinity();
+  const int threads = tg::get_num_threads();
+  for (std::size_t outer : {1, 3})
+    for (std::size_t reduced : {1, 3, 300})
+      for (std::size_t inner : {2, 7, 16, 17, 33, 600}) {
+        CAPTURE(outer);
+        CAPTURE(reduced);
+        CAPTURE(inner);
+        Tensor x64 = tg::randn({outer, reduced, inner}, tg::kFloat64) * 6.0;
+        auto& v = x64.values_mut<double>();
+        for (std::size_t o = 0; o < outer; ++o) {
+          double* block = v.data() + o * reduced * inner;
+          for (std::size_t r = 0; r < reduced; ++r) {
+            block[r * inner] = -inf;         // column 0: all -inf
+            block[r * inner + 1] += 1000.0;  // column 1: large
+          }
+          if (reduced > 1 && inner > 2) block[inner + 2] = -inf;  // column 2: one -inf
+        }
+        x64 = x64.to(tg::kFloat32).to(tg::kFloat64);  // the float32 run's own inputs
+        const Tensor g64 = tg::randn({outer, reduced, inner}, tg::kFloat64);
+        auto moved = [](const Tensor& t) { return t.permute({0, 2, 1}); };  // the dim last, rows
+        const Tensor ref = moved(tg::softmax(moved(x64), -1)), ref_log = moved(tg::log_softmax(moved(x64), -1));
+        const Tensor ref_dx = ref * (g64 - tg::sum(g64 * ref, {1}, true));
+        const Tensor ref_log_dx = g64 - tg::exp(ref_log) * tg::sum(g64, {1}, true);
+        for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+          const std::string name = tg::dtype_name(dtype);
+          CAPTURE(name);
+          // float32: e^(x - max) is off by |x - max| roundings (at most |log y|), the sum by `reduced`.
+          const double u = dtype == tg::kFloat64 ? 1e-12 : 0x1p-24 * (double(reduced) + 8);
+          auto run = [&](int thread_count, bool log) {
+            tg::set_num_threads(thread_count);
+            const Tensor x = x64.to(dtype).detach().set_requires_grad(true);
+            const Tensor y = log ? tg::log_softmax(x, 1) : tg::softmax(x, 1);
+            y.backward(g64.to(dtype));
+            return std::pair{y.detach(), x.grad()};
+          };
+          for (bool log : {false, true}) {
+            CAPTURE(log);
+            const auto [y, dx] = run(1, log);
+            const auto [y2, dx2] = run(2, log);
+            CHECK(tg_test::bitwise_equal(y, y2));
+            CHECK(tg_test::bitwise_equal(dx, dx2));
+            const std::vector<double> got = tg_test::flat(y), want = tg_test::flat(log ? ref_log : ref);
+            const std::vector<double> got_dx = tg_test::flat(dx), want_dx = tg_test::flat(log ? ref_log_dx : ref_dx);
+            const double g_scale = tg::max(tg::abs(g64)).item() * double(reduced);
+            for (std::size_t k = 0; k < got.size(); ++k) {
+              INFO("entry ", k, ": ", got[k], " / ", want[k], ", gradient ", got_dx[k], " / ", want_dx[k]);
+              if (k % inner == 0) {  // the column of -inf
+                CHECK((std::isnan(got[k]) && std::isnan(want[k])));
+                continue;
+              }
+              const double log_y = log ? want[k] : std::log(want[k]);
+              const double bound = log ? u * (std::abs(want[k]) + 8.0) : u * (1.0 - log_y) * want[k];
+              CHECK((got[k] == want[k] || std::abs(got[k] - want[k]) <= bound + 1e-300));
+              CHECK(std::abs(got_dx[k] - want_dx[k]) <= u * g_scale + 1e-300);
+            }
+          }
+        }
+      }
+  tg::set_num_threads(threads);
+}
+
 TEST_CASE("var and std match PyTorch") {
   const Tensor x = golden_input();
   check_close(tg::var(x, {1}), {1.9091666666666667, 3.687291666666667}, 1e-12);

@@ -4,6 +4,8 @@
 #include "core/ops/activation.hpp"
 #include "core/xtensor.hpp"
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -184,10 +186,73 @@ void softmax_rows(const T* in, T* out, std::size_t n, std::size_t rows) {
   }
 }
 
+// Over a dim with inner > 1 (softmax(x, 0) of a matrix, over the channels of (N, C, H, W)), one
+// value of a column is `inner` values from the next, so the kernels run down the rows a slab of
+// columns at a time, a SIMD batch across the columns: every column's max, then its exponentials
+// and their sum, then the output, each pass while the slab is in L2 (up to 512 KB; over 1024 rows,
+// slabs of 128 KB (32 columns) took 1.35 ms, 512 KB (128) 0.59, 1 MB (256) 0.56 at one thread but
+// too few slabs for two). A column at a time read one value per cache line: softmax(x, 0) of
+// 1024 × 1024 took 23.7 ms (libtorch 3.7). Each column's sums run down its rows in order, so the
+// bits depend on neither slab nor thread.
+inline constexpr std::size_t kSlabBytes = 512 << 10, kSlabColumns = 512;
+
+// fn(offset, columns) for every slab: outer block o, columns [c, c + columns), at offset o·reduced·inner + c.
+template <class T, class Fn>
+void for_column_slabs(const kernels::ReduceLayout& l, Fn&& fn) {
+  const std::size_t width = kernels::Batch<T>::size;
+  const std::size_t fit = kSlabBytes / std::max<std::size_t>(1, l.reduced * sizeof(T)) / width * width;
+  const std::size_t columns = std::min(std::clamp(fit, width, kSlabColumns), l.inner);
+  const std::size_t per_outer = (l.inner + columns - 1) / columns;
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.reduced * columns));
+  parallel::for_range(l.outer * per_outer, grain, [&](std::size_t first, std::size_t last) {
+    for (std::size_t slab = first; slab < last; ++slab) {
+      const std::size_t o = slab / per_outer, c = slab % per_outer * columns;
+      fn(o * l.reduced * l.inner + c, std::min(columns, l.inner - c));
+    }
+  });
+}
+
+template <bool Log, class T>
+void softmax_columns(const T* x, T* y, std::size_t reduced, std::size_t inner, std::size_t columns) {
+  using B = kernels::Batch<T>;
+  alignas(64) std::array<T, kSlabColumns> largest, total;
+  T* m = largest.data();
+  T* sum = total.data();
+  std::copy_n(x, columns, m);
+  for (std::size_t r = 1; r < reduced; ++r)
+    kernels::apply(columns, m, [](B a, B b) { return xsimd::max(a, b); }, static_cast<const T*>(m), x + r * inner);
+  for (std::size_t c = 0; c < columns; ++c)
+    if (std::isinf(m[c])) m[c] = 0;  // all -inf (or a +inf): the NaN/0 PyTorch gives, as the rows
+  std::fill_n(sum, columns, T(0));
+  for (std::size_t r = 0; r < reduced; ++r) {
+    const T* xr = x + r * inner;
+    if constexpr (Log) {
+      kernels::apply(columns, sum, [](B total, B v, B shift) { return total + xsimd::exp(v - shift); }, sum, xr, m);
+    } else {
+      kernels::apply_pair(columns, y + r * inner, sum, [](B v, B shift, B total) {
+        const B e = xsimd::exp(v - shift);
+        return std::pair{e, total + e};
+      }, xr, static_cast<const T*>(m), static_cast<const T*>(sum));
+    }
+  }
+  if constexpr (Log) {
+    // (x - max) - log Σ: subtracting max first keeps the float32 digits of x - max.
+    kernels::apply(columns, sum, [](B v) { return xsimd::log(v); }, static_cast<const T*>(sum));
+    for (std::size_t r = 0; r < reduced; ++r)
+      kernels::apply(columns, y + r * inner, [](B v, B shift, B log_total) { return (v - shift) - log_total; },
+                     x + r * inner, static_cast<const T*>(m), static_cast<const T*>(sum));
+  } else {
+    kernels::apply(columns, sum, [](B v) { return B(T(1)) / v; }, static_cast<const T*>(sum));  // as the rows
+    for (std::size_t r = 0; r < reduced; ++r)
+      kernels::apply(columns, y + r * inner, [](B e, B inverse) { return e * inverse; }, static_cast<const T*>(y + r * inner),
+                     static_cast<const T*>(sum));
+  }
+}
+
 template <bool Log, class T>
 void softmax_kernel(const T* x, T* y, const kernels::ReduceLayout& l) {
-  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * l.inner));
   if (l.inner == 1) {
+    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / l.reduced);
     parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
       kernels::for_row_blocks<T>(first, last, l.reduced, [&](std::size_t row, std::size_t rows) {
         softmax_rows<Log>(x + row * l.reduced, y + row * l.reduced, l.reduced, rows);
@@ -195,29 +260,8 @@ void softmax_kernel(const T* x, T* y, const kernels::ReduceLayout& l) {
     });
     return;
   }
-  parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
-    for (std::size_t o = first; o < last; ++o)
-      for (std::size_t i = 0; i < l.inner; ++i) {
-        const T* in = x + o * l.reduced * l.inner + i;
-        T* out = y + o * l.reduced * l.inner + i;
-        T largest = in[0];
-        for (std::size_t r = 1; r < l.reduced; ++r) largest = std::max(largest, in[r * l.inner]);
-        if (std::isinf(largest)) largest = 0;  // all -inf (or +inf): keep the NaN/0 PyTorch gives
-        T total = 0;
-        for (std::size_t r = 0; r < l.reduced; ++r) {
-          const T e = std::exp(in[r * l.inner] - largest);
-          if constexpr (!Log) out[r * l.inner] = e;
-          total += e;
-        }
-        if constexpr (Log) {
-          // (x - max) - log Σ: subtracting max first keeps the float32 digits of x - max.
-          const T log_total = std::log(total);
-          for (std::size_t r = 0; r < l.reduced; ++r) out[r * l.inner] = (in[r * l.inner] - largest) - log_total;
-        } else {
-          const T inverse = T(1) / total;  // as softmax_rows
-          for (std::size_t r = 0; r < l.reduced; ++r) out[r * l.inner] *= inverse;
-        }
-      }
+  for_column_slabs<T>(l, [&](std::size_t offset, std::size_t columns) {
+    softmax_columns<Log>(x + offset, y + offset, l.reduced, l.inner, columns);
   });
 }
 
@@ -261,6 +305,44 @@ Tensor softmax_backward_rows(const char* op, const Tensor& grad, const Tensor& o
   });
 }
 
+// The same over a dim with inner > 1, a slab of columns at a time (see softmax_columns), from
+// y = softmax(x) or, for log_softmax, y = log_softmax(x) (then softmax(x) = e^y):
+//   softmax:      dx = y ⊙ (g − Σ g⊙y)
+//   log_softmax:  dx = g − e^y ⊙ Σ g
+template <bool Log>
+Tensor softmax_backward_columns(const char* op, const Tensor& grad, const Tensor& out, std::size_t d) {
+  return dispatch_floating(out.dtype(), op, [&]<class T>() {
+    using B = kernels::Batch<T>;
+    const kernels::ReduceLayout l = kernels::reduce_layout(out.shape(), d);
+    xt::xarray<T> dx = xt::xarray<T>::from_shape(out.shape());
+    const T* g = grad.data<T>();
+    const T* y = out.data<T>();
+    for_column_slabs<T>(l, [&](std::size_t offset, std::size_t columns) {
+      alignas(64) std::array<T, kSlabColumns> totals;
+      T* total = totals.data();
+      std::fill_n(total, columns, T(0));
+      for (std::size_t r = 0; r < l.reduced; ++r) {
+        const T* gr = g + offset + r * l.inner;
+        if constexpr (Log)
+          kernels::apply(columns, total, [](B sum, B gv) { return sum + gv; }, static_cast<const T*>(total), gr);
+        else
+          kernels::apply(columns, total, [](B sum, B gv, B yv) { return xsimd::fma(gv, yv, sum); },
+                         static_cast<const T*>(total), gr, y + offset + r * l.inner);
+      }
+      for (std::size_t r = 0; r < l.reduced; ++r) {
+        const std::size_t at = offset + r * l.inner;
+        if constexpr (Log)
+          kernels::apply(columns, dx.data() + at, [](B gv, B yv, B sum) { return gv - xsimd::exp(yv) * sum; }, g + at,
+                         y + at, static_cast<const T*>(total));
+        else
+          kernels::apply(columns, dx.data() + at, [](B gv, B yv, B dot) { return yv * (gv - dot); }, g + at, y + at,
+                         static_cast<const T*>(total));
+      }
+    });
+    return make_tensor<T>(std::move(dx));
+  });
+}
+
 }  // namespace
 
 Tensor softmax(const Tensor& a, std::int64_t dim) {
@@ -269,7 +351,7 @@ Tensor softmax(const Tensor& a, std::int64_t dim) {
   // dx = y ⊙ (g − Σ_d g⊙y)
   return record("softmax", out, {a}, {out}, [out, d](const Tensor& grad) -> Grads {
     if (d + 1 == out.dim()) return {softmax_backward_rows<false>("softmax", grad, out)};
-    return {out * (grad - sum(grad * out, {std::int64_t(d)}, true))};
+    return {softmax_backward_columns<false>("softmax", grad, out, d)};
   });
 }
 
@@ -309,9 +391,10 @@ Tensor log_softmax(const Tensor& a, std::int64_t dim) {
     });
   }
   Tensor out = softmax_forward<true>("log_softmax", a, d);
-  // Over another dim, composed, with softmax(x) = e^y.
+  // Over another dim (or with no gradient to come), from the output: softmax(x) = e^y.
   return record("log_softmax", out, {a}, {out}, [out, d](const Tensor& grad) -> Grads {
-    return {grad - exp(out) * sum(grad, {std::int64_t(d)}, true)};
+    if (d + 1 == out.dim()) return {grad - exp(out) * sum(grad, {std::int64_t(d)}, true)};
+    return {softmax_backward_columns<true>("log_softmax", grad, out, d)};
   });
 }
 
