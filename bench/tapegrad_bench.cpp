@@ -140,6 +140,23 @@ std::vector<OpCase> op_cases() {
       {"mse_loss", [](const tg::Tensor& x) { return tg::mse_loss(x, x.detach() * 0.5); }},
       {"smooth_l1_loss", [](const tg::Tensor& x) { return tg::smooth_l1_loss(x, x.detach() * 0.5); }},
       {"bce_with_logits", [](const tg::Tensor& x) { return tg::binary_cross_entropy_with_logits(x, x.detach() * 0.5); }},
+      {"softmax_first", [](const tg::Tensor& x) { return tg::softmax(x, 0); }},
+      {"log_softmax_mid", [](const tg::Tensor& x) {
+         return tg::log_softmax(x.reshape({-1, 8, std::int64_t(x.size(-1))}), 1);
+       }},
+      {"max_dim_first", [](const tg::Tensor& x) { return std::get<0>(tg::max(x, 0)); }},
+      {"outer", [](const tg::Tensor& x) { return tg::sum(x, 1, true) * tg::sum(x, 0, true); }},
+      {"row_normalize", [](const tg::Tensor& x) { return x / (tg::sum(x * x, 1, true) + 1.0); }},
+      {"bmm", [](const tg::Tensor& x) {
+         const auto n = std::int64_t(x.size(-1));
+         return tg::matmul(x.reshape({-1, 16, n}), x.reshape({-1, n, 16}));
+       }},
+      {"index_select", [](const tg::Tensor& x) {
+         static tg::Tensor small = tg::randint(0, 64, {64}), large = tg::randint(0, 1024, {1024});
+         return tg::index_select(x, 0, x.size(0) == 64 ? small : large);
+       }},
+      {"dropout", [](const tg::Tensor& x) { return tg::dropout(x, 0.5, true); }},
+      {"var_first", [](const tg::Tensor& x) { return tg::var(x, {0}); }},
   };
 }
 
@@ -284,6 +301,13 @@ void register_op_cases() {
   shaped("Conv1d", [] { return nn::Conv1d(nn::Conv1dOptions(16, 32, 5).padding(2)); }, {64, 16, 128});
   shaped("GRU", [] { return nn::GRU(nn::GRUOptions(32, 64).batch_first(true)); }, {64, 32, 32});
   shaped("LSTM", [] { return nn::LSTM(nn::LSTMOptions(32, 64).batch_first(true)); }, {64, 32, 32});
+  shaped("Conv2d_stride2", [] { return nn::Conv2d(nn::Conv2dOptions(32, 64, 3).stride(2).padding(1)); }, {128, 32, 28, 28});
+  shaped("Conv2d_1x1", [] { return nn::Conv2d(nn::Conv2dOptions(64, 128, 1)); }, {128, 64, 14, 14});
+  shaped("Conv2d_depthwise", [] { return nn::Conv2d(nn::Conv2dOptions(64, 64, 3).padding(1).groups(64)); }, {128, 64, 14, 14});
+  shaped("MaxPool2d_3s2", [] { return nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)); }, {128, 32, 28, 28});
+  shaped("LayerNorm_3d", [] { return nn::LayerNorm(nn::LayerNormOptions({256})); }, {64, 128, 256});
+  shaped("BatchNorm1d_3d", [] { return nn::BatchNorm1d(32); }, {64, 32, 128});
+  shaped("LSTM_bi2", [] { return nn::LSTM(nn::LSTMOptions(32, 64).num_layers(2).bidirectional(true).batch_first(true)); }, {64, 32, 32});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())

@@ -141,6 +141,20 @@ std::vector<OpCase> op_cases() {
       {"smooth_l1_loss", [](const torch::Tensor& x) { return F::smooth_l1_loss(x, x.detach() * 0.5); }},
       {"bce_with_logits",
        [](const torch::Tensor& x) { return F::binary_cross_entropy_with_logits(x, x.detach() * 0.5); }},
+      {"softmax_first", [](const torch::Tensor& x) { return torch::softmax(x, 0); }},
+      {"log_softmax_mid", [](const torch::Tensor& x) { return torch::log_softmax(x.reshape({-1, 8, x.size(-1)}), 1); }},
+      {"max_dim_first", [](const torch::Tensor& x) { return std::get<0>(x.max(0)); }},
+      {"outer", [](const torch::Tensor& x) { return x.sum(1, true) * x.sum(0, true); }},
+      {"row_normalize", [](const torch::Tensor& x) { return x / ((x * x).sum(1, true) + 1.0); }},
+      {"bmm", [](const torch::Tensor& x) {
+         return torch::matmul(x.reshape({-1, 16, x.size(-1)}), x.reshape({-1, x.size(-1), 16}));
+       }},
+      {"index_select", [](const torch::Tensor& x) {
+         static torch::Tensor small = torch::randint(0, 64, {64}), large = torch::randint(0, 1024, {1024});
+         return x.index_select(0, x.size(0) == 64 ? small : large);
+       }},
+      {"dropout", [](const torch::Tensor& x) { return torch::dropout(x, 0.5, true); }},
+      {"var_first", [](const torch::Tensor& x) { return x.var(0); }},
   };
 }
 
@@ -299,6 +313,13 @@ void register_op_cases() {
   shaped("Conv1d", [] { return tnn::Conv1d(tnn::Conv1dOptions(16, 32, 5).padding(2)); }, {64, 16, 128});
   shaped("GRU", [] { return tnn::GRU(tnn::GRUOptions(32, 64).batch_first(true)); }, {64, 32, 32});
   shaped("LSTM", [] { return tnn::LSTM(tnn::LSTMOptions(32, 64).batch_first(true)); }, {64, 32, 32});
+  shaped("Conv2d_stride2", [] { return tnn::Conv2d(tnn::Conv2dOptions(32, 64, 3).stride(2).padding(1)); }, {128, 32, 28, 28});
+  shaped("Conv2d_1x1", [] { return tnn::Conv2d(tnn::Conv2dOptions(64, 128, 1)); }, {128, 64, 14, 14});
+  shaped("Conv2d_depthwise", [] { return tnn::Conv2d(tnn::Conv2dOptions(64, 64, 3).padding(1).groups(64)); }, {128, 64, 14, 14});
+  shaped("MaxPool2d_3s2", [] { return tnn::MaxPool2d(tnn::MaxPool2dOptions(3).stride(2).padding(1)); }, {128, 32, 28, 28});
+  shaped("LayerNorm_3d", [] { return tnn::LayerNorm(tnn::LayerNormOptions({256})); }, {64, 128, 256});
+  shaped("BatchNorm1d_3d", [] { return tnn::BatchNorm1d(32); }, {64, 32, 128});
+  shaped("LSTM_bi2", [] { return tnn::LSTM(tnn::LSTMOptions(32, 64).num_layers(2).bidirectional(true).batch_first(true)); }, {64, 32, 32});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())

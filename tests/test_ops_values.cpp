@@ -185,10 +185,10 @@ TEST_CASE("softmax, log_softmax and cross_entropy rows in blocks: each row as if
 // Over a dim with values `inner` apart (softmax(x, 0), the channels of (N, C, H, W)) the kernels
 // run down slabs of columns. Against the row kernels on the moved dim in float64: the forward, and
 // the backward against its formula (softmax: y ⊙ (g − Σ g⊙y); log_softmax: g − e^y ⊙ Σ g). Inner
-// sizes under, at and over a SIMD batch and over a slab (600 columns of 300 rows are two slabs in float32, three in float64),
-// reduced sizes of 1, 3 and 300, one and three outer blocks, a column of -inf (NaN, as PyTorch), a
-// column with one -inf and a column of large values; float32 within its rounding of float64; the
-// same bits with 1 and 2 threads.
+// sizes under, at and over a SIMD batch and over a slab (600 columns of 300 rows are two slabs in
+// float32, three in float64), reduced sizes of 1, 3 and 300, one and three outer blocks, a column
+// of -inf (NaN, as PyTorch), a column with one -inf and a column of large values; float32 within
+// its rounding of float64; the same bits with 1 and 2 threads.
 TEST_CASE("softmax and log_softmax over a dim that is not the last: slabs of columns, forward and backward") {
   tg::manual_seed(17);
   const double inf = std::numeric_limits<double>::infinity();
