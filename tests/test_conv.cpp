@@ -608,6 +608,60 @@ TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, 
   check_against_definition(cases);
 }
 
+// Depthwise convolutions (groups == in_channels) take a direct path: batches of columns over a
+// padded plane at stride 1, row loops at other strides. Channel multipliers 1 and 3, planes from
+// 1×1 to 19×21 (rows longer than a SIMD batch and shorter), kernels 1×1 to 7×7 (more taps than
+// the stack arrays hold) and 1×3 (conv1d), "same", valid, wide and even "same" (extra_end)
+// padding, padding beyond the kernel's reach (the input gradient's padding is then negative),
+// dilations, strides 2 and (2, 1), batches of 9.
+TEST_CASE("depthwise conv2d equals its definition on every geometry: forward, dx, dw, db") {
+  std::vector<ConvCase> cases;
+  for (std::size_t m : {1, 3})
+    for (const auto& [h, w] : std::vector<std::pair<std::size_t, std::size_t>>{{1, 1}, {3, 5}, {19, 21}})
+      for (std::int64_t k : {1, 3, 5})
+        for (std::int64_t pad : {std::int64_t(0), k / 2, k / 2 + 2}) {
+          if (std::int64_t(std::min(h, w)) + 2 * pad < k) continue;  // smaller than the kernel
+          cases.push_back({{2, 4, h, w}, {4 * m, 1, std::size_t(k), std::size_t(k)}, {{1, 1}, {pad, pad}, {1, 1}, 4, {0, 0}}});
+        }
+  cases.push_back({{2, 3, 6, 7}, {3, 1, 2, 2}, {{1, 1}, {0, 0}, {1, 1}, 3, {1, 1}}});     // even "same"
+  cases.push_back({{2, 3, 9, 8}, {6, 1, 3, 3}, {{1, 1}, {2, 2}, {2, 2}, 3, {0, 0}}});     // dilated
+  cases.push_back({{2, 3, 9, 8}, {3, 1, 3, 2}, {{1, 1}, {3, 1}, {2, 3}, 3, {0, 0}}});     // dilated, wide pad
+  cases.push_back({{2, 2, 9, 10}, {2, 1, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 2, {0, 0}}});    // stride 2
+  cases.push_back({{2, 2, 9, 10}, {4, 1, 3, 3}, {{2, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});    // stride (2, 1)
+  cases.push_back({{2, 2, 8, 9}, {2, 1, 3, 3}, {{2, 2}, {0, 0}, {2, 1}, 2, {0, 0}}});     // stride, dilation
+  cases.push_back({{1, 5, 1, 17}, {5, 1, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 5, {0, 0}}});    // conv1d-like
+  cases.push_back({{9, 6, 5, 5}, {6, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 6, {0, 0}}});     // several samples a task
+  cases.push_back({{2, 3, 9, 20}, {3, 1, 7, 7}, {{1, 1}, {3, 3}, {1, 1}, 3, {0, 0}}});    // 49 taps
+  check_against_definition(cases);
+
+  // At stride 1 the scratch columns of the flat runs pair dy's padding (0) with input values of the
+  // next row: an inf there must not reach a weight gradient it does not belong to. x = 1 with an inf
+  // in channel 0 at (row 2, column 0), 3×3 "same": the kernel's right column (j = 2) never sees
+  // column 0, so its gradient is the one of x = 1; columns j = 0 and 1 see the inf.
+  tg::Conv2dParams same;
+  same.padding = {1, 1};
+  same.groups = 2;
+  for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+    const std::string name = tg::dtype_name(dtype);
+    CAPTURE(name);
+    auto weight_grad = [&](bool with_inf) {
+      Tensor x64 = tg::ones({1, 2, 5, 6}, tg::kFloat64);
+      if (with_inf) x64.values_mut<double>().data()[2 * 6] = std::numeric_limits<double>::infinity();
+      const Tensor w = tg::ones({2, 1, 3, 3}, dtype).set_requires_grad();
+      tg::conv2d(x64.to(dtype), w, Tensor(), same).backward(tg::ones({1, 2, 5, 6}, dtype));
+      return tg_test::flat(w.grad());
+    };
+    const std::vector<double> got = weight_grad(true), finite = weight_grad(false);
+    for (std::size_t i = 0; i < 3; ++i) {
+      CAPTURE(i);
+      CHECK(std::isinf(got[i * 3]));
+      CHECK(std::isinf(got[i * 3 + 1]));
+      CHECK(got[i * 3 + 2] == finite[i * 3 + 2]);
+    }
+    CHECK(std::vector<double>(got.begin() + 9, got.end()) == std::vector<double>(finite.begin() + 9, finite.end()));
+  }
+}
+
 // Golden values from PyTorch 1.13 (/usr/bin/python3), for a convolution that takes the Winograd
 // path (3×3, stride 1, 8 channels in, 9 out), seq as above:
 //   x = seq((2, 8, 5, 7), torch.sin).requires_grad_()

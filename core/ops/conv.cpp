@@ -190,6 +190,249 @@ std::size_t samples_per_task(const Window& g, std::size_t work_per_output) {
   return std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.oh * g.ow * work_per_output));
 }
 
+// ---- Depthwise convolution ------------------------------------------------------------------------
+// One input channel per group (groups == in_channels: MobileNet's depthwise layers). Each group's
+// GEMM is (m × k²)·(k² × plane), far too small for BLAS: Conv2d(64, 64, 3, groups=64) on
+// (128, 64, 14, 14) made 24,576 GEMM calls and took 17.6 ms (libtorch 4.4). Instead, directly,
+// on a zero-padded copy P of each input plane (as many rows and columns as the windows reach):
+//   y[o, oy, ox] = b[o] + Σ_ij w[o, i, j] · P[oy·sh + i·dh, ox·sw + j·dw]
+// At stride 1 a batch of output columns takes all its taps in one register (passes over memory,
+// one per tap, stalled on store-to-load forwarding), and the input gradient is the same
+// correlation of dy padded by (k - 1)·d - p with the kernel flipped. At other strides plain row
+// loops: each tap adds w · dy back along the padded rows. The weight gradient is Σ over samples
+// and positions of dy · P, per output channel in sample order (parallel over channels, with no
+// partial sums: the same bits for any thread count). Every sum runs in a fixed order.
+bool depthwise(const Window& g, std::size_t groups) { return groups > 1 && groups == g.c; }
+
+// A padded plane's rows and width, and its size with room for one batch read past the last row.
+struct PaddedPlane {
+  std::size_t rows, width, size;
+};
+
+template <class T>
+PaddedPlane padded_plane(const Window& g) {
+  const std::size_t rows = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1, width = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  return {rows, width, rows * width + kernels::Batch<T>::size};
+}
+
+// dst (rows × width, then zeros to `size`) = src (h × w) moved down by `top` and right by `left`
+// (either may be negative: rows or columns cut off), zeros around it.
+template <class T>
+void pad_plane(const T* src, std::size_t h, std::size_t w, std::ptrdiff_t top, std::ptrdiff_t left,
+               const PaddedPlane& p, T* dst) {
+  std::fill(dst, dst + p.size, T(0));
+  const std::ptrdiff_t x0 = std::max<std::ptrdiff_t>(0, -left);
+  const std::ptrdiff_t x1 = std::min<std::ptrdiff_t>(std::ptrdiff_t(w), std::ptrdiff_t(p.width) - left);
+  if (x1 <= x0) return;
+  for (std::size_t y = 0; y < h; ++y) {
+    const std::ptrdiff_t r = std::ptrdiff_t(y) + top;
+    if (r < 0 || r >= std::ptrdiff_t(p.rows)) continue;
+    std::copy(src + y * w + x0, src + y * w + x1, dst + std::size_t(r) * p.width + std::size_t(x0 + left));
+  }
+}
+
+// The first n lanes of a batch.
+template <class T>
+auto first_lanes(std::size_t n) {
+  using B = kernels::Batch<T>;
+  alignas(64) static const std::array<T, B::size> lane = [] {
+    std::array<T, B::size> index;
+    for (std::size_t i = 0; i < B::size; ++i) index[i] = T(i);
+    return index;
+  }();
+  return B::load_aligned(lane.data()) < B(T(n));
+}
+
+// Stride 1: out (rows × ow) = init + Σ over `count` planes c and taps (i, j) of
+// k_c[i, j] · P_c[y + i·dh, x + j·dw] (k flipped when `flip`), a batch of columns at a time. A
+// batch past the end of a row runs into the next row's positions, which are written after it;
+// only a batch past the end of the plane goes through a buffer.
+template <class T>
+void correlate_rows(const T* padded, const PaddedPlane& p, std::size_t count, const T* k, bool flip, const Window& g,
+                    std::size_t rows, std::size_t ow, T init, T* out) {
+  using B = kernels::Batch<T>;
+  constexpr std::size_t width = B::size;
+  const std::size_t taps = count * g.kh * g.kw, plane = rows * ow;
+  // Every (plane, tap): where it reads, and its weight (on the stack for up to 32 taps: this runs
+  // once per plane).
+  std::array<std::size_t, 32> offset_on_stack;
+  std::array<T, 32> weight_on_stack;
+  std::vector<std::size_t> offset_on_heap(taps > 32 ? taps : 0);
+  std::vector<T> weight_on_heap(taps > 32 ? taps : 0);
+  std::size_t* offset = taps > 32 ? offset_on_heap.data() : offset_on_stack.data();
+  T* weight = taps > 32 ? weight_on_heap.data() : weight_on_stack.data();
+  for (std::size_t c = 0, t = 0; c < count; ++c)
+    for (std::size_t i = 0; i < g.kh; ++i)
+      for (std::size_t j = 0; j < g.kw; ++j, ++t) {
+        offset[t] = c * p.size + i * g.dh * p.width + j * g.dw;
+        weight[t] = k[c * g.kh * g.kw + (flip ? g.kh * g.kw - 1 - (i * g.kw + j) : i * g.kw + j)];
+      }
+  for (std::size_t y = 0; y < rows; ++y)
+    for (std::size_t x = 0; x < ow; x += width) {
+      const T* at = padded + y * p.width + x;
+      B acc(init);
+      for (std::size_t t = 0; t < taps; ++t) acc = xsimd::fma(B(weight[t]), B::load_unaligned(at + offset[t]), acc);
+      const std::size_t flat = y * ow + x;
+      if (flat + width <= plane) {
+        acc.store_unaligned(out + flat);
+      } else {
+        alignas(64) std::array<T, width> buffer;
+        acc.store_aligned(buffer.data());
+        std::copy(buffer.begin(), buffer.begin() + (plane - flat), out + flat);
+      }
+    }
+}
+
+// Stride 1: total[i, j] += Σ_y,x dy[y, x] · P[y + i·dh, x + j·dw], a batch of columns at a time,
+// each batch of dy read once for all taps (one accumulator per tap: independent chains); the lanes
+// past a row's end are left out (not multiplied by 0: P may hold an inf there).
+template <class T>
+void dot_rows(const T* dy, const T* padded, const PaddedPlane& p, const Window& g, double* total) {
+  using B = kernels::Batch<T>;
+  constexpr std::size_t width = B::size;
+  const std::size_t plane = g.oh * g.ow, taps = g.kh * g.kw;
+  // One accumulator and read offset per tap, on the stack for up to 32 taps (this runs once per
+  // sample and channel).
+  std::array<B, 32> acc_on_stack;
+  std::array<std::size_t, 32> offset_on_stack;
+  std::vector<B, Allocator<B>> acc_on_heap(taps > 32 ? taps : 0);
+  std::vector<std::size_t> offset_on_heap(taps > 32 ? taps : 0);
+  B* acc = taps > 32 ? acc_on_heap.data() : acc_on_stack.data();
+  std::size_t* offset = taps > 32 ? offset_on_heap.data() : offset_on_stack.data();
+  for (std::size_t i = 0; i < g.kh; ++i)
+    for (std::size_t j = 0; j < g.kw; ++j) {
+      offset[i * g.kw + j] = i * g.dh * p.width + j * g.dw;
+      acc[i * g.kw + j] = B(T(0));
+    }
+  for (std::size_t y = 0; y < g.oh; ++y)
+    for (std::size_t x = 0; x < g.ow; x += width) {
+      const std::size_t flat = y * g.ow + x, n = std::min(width, g.ow - x);
+      const T* at = padded + y * p.width + x;
+      if (n == width) {
+        const B d = B::load_unaligned(dy + flat);
+        for (std::size_t t = 0; t < taps; ++t) acc[t] = xsimd::fma(d, B::load_unaligned(at + offset[t]), acc[t]);
+        continue;
+      }
+      const auto lanes = first_lanes<T>(n);
+      const B d = xsimd::select(lanes, flat + width <= plane ? B::load_unaligned(dy + flat)
+                                                             : kernels::load_partial(dy + flat, n, T(0)), B(T(0)));
+      for (std::size_t t = 0; t < taps; ++t)
+        acc[t] = xsimd::fma(d, xsimd::select(lanes, B::load_unaligned(at + offset[t]), B(T(0))), acc[t]);
+    }
+  for (std::size_t t = 0; t < taps; ++t) total[t] += kernels::fold_lanes(acc[t], [](T a, T b) { return a + b; });
+}
+
+template <class T>
+xt::xarray<T> depthwise_forward(const T* x, const T* w, const T* b, const Window& g, std::size_t out_channels) {
+  const std::size_t m = out_channels / g.c, plane = g.oh * g.ow, taps = g.kh * g.kw;
+  const PaddedPlane p = padded_plane<T>(g);
+  xt::xarray<T> out = xt::xarray<T>::from_shape({g.n, out_channels, g.oh, g.ow});
+  T* y = out.data();
+  parallel::for_range(g.n * g.c, samples_per_task(g, m * taps), [&](std::size_t first, std::size_t last) {
+    std::vector<T, Allocator<T>> padded(p.size);
+    for (std::size_t sc = first; sc < last; ++sc) {  // (sample, channel)
+      pad_plane(x + sc * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), p, padded.data());
+      for (std::size_t o = (sc % g.c) * m; o < (sc % g.c + 1) * m; ++o) {
+        T* yo = y + ((sc / g.c) * out_channels + o) * plane;
+        const T init = b ? b[o] : T(0);
+        if (g.sh == 1 && g.sw == 1) {
+          correlate_rows(padded.data(), p, 1, w + o * taps, false, g, g.oh, g.ow, init, yo);
+          continue;
+        }
+        std::fill(yo, yo + plane, init);
+        for (std::size_t r = 0; r < g.oh; ++r)
+          for (std::size_t i = 0; i < g.kh; ++i)
+            for (std::size_t j = 0; j < g.kw; ++j) {
+              const T weight = w[o * taps + i * g.kw + j];
+              const T* in = padded.data() + (r * g.sh + i * g.dh) * p.width + j * g.dw;
+              for (std::size_t c = 0; c < g.ow; ++c) yo[r * g.ow + c] = std::fma(weight, in[c * g.sw], yo[r * g.ow + c]);
+            }
+      }
+    }
+  });
+  return out;
+}
+
+template <class T>
+xt::xarray<T> depthwise_input_grad(const T* dy, const T* w, const Window& g, std::size_t out_channels) {
+  const std::size_t m = out_channels / g.c, plane = g.oh * g.ow, taps = g.kh * g.kw;
+  xt::xarray<T> dx = xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
+  T* d = dx.data();
+  // Stride 1: the correlation of the transposed problem (stride 1, output h × w).
+  Window t = g;
+  t.oh = g.h;
+  t.ow = g.w;
+  const bool flat = g.sh == 1 && g.sw == 1;
+  const PaddedPlane p = padded_plane<T>(flat ? t : g);
+  parallel::for_range(g.n * g.c, samples_per_task(g, m * taps), [&](std::size_t first, std::size_t last) {
+    std::vector<T, Allocator<T>> padded(flat ? m * p.size : p.size);
+    for (std::size_t sc = first; sc < last; ++sc) {
+      T* dxc = d + sc * g.h * g.w;
+      const std::size_t c = sc % g.c, s = sc / g.c;
+      const T* dys = dy + (s * out_channels + c * m) * plane;  // the group's m planes of dy
+      if (flat) {
+        for (std::size_t o = 0; o < m; ++o)
+          pad_plane(dys + o * plane, g.oh, g.ow, std::ptrdiff_t((g.kh - 1) * g.dh) - std::ptrdiff_t(g.ph),
+                    std::ptrdiff_t((g.kw - 1) * g.dw) - std::ptrdiff_t(g.pw), p, padded.data() + o * p.size);
+        correlate_rows(padded.data(), p, m, w + c * m * taps, true, t, g.h, g.w, T(0), dxc);
+        continue;
+      }
+      // Other strides: each tap adds w · dy back into the padded plane; its inside is dx.
+      std::fill(padded.begin(), padded.end(), T(0));
+      for (std::size_t o = 0; o < m; ++o)
+        for (std::size_t r = 0; r < g.oh; ++r)
+          for (std::size_t i = 0; i < g.kh; ++i)
+            for (std::size_t j = 0; j < g.kw; ++j) {
+              const T weight = w[(c * m + o) * taps + i * g.kw + j];
+              T* row = padded.data() + (r * g.sh + i * g.dh) * p.width + j * g.dw;
+              const T* dyr = dys + o * plane + r * g.ow;
+              for (std::size_t col = 0; col < g.ow; ++col) row[col * g.sw] = std::fma(weight, dyr[col], row[col * g.sw]);
+            }
+      for (std::size_t y = 0; y < g.h; ++y)
+        for (std::size_t col = 0; col < g.w; ++col) {
+          const std::size_t r = y + g.ph, pc = col + g.pw;  // rows and columns past the windows got nothing
+          dxc[y * g.w + col] = r < p.rows && pc < p.width ? padded[r * p.width + pc] : T(0);
+        }
+    }
+  });
+  return dx;
+}
+
+template <class T>
+xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, std::size_t out_channels) {
+  const std::size_t m = out_channels / g.c, plane = g.oh * g.ow, taps = g.kh * g.kw;
+  const PaddedPlane p = padded_plane<T>(g);
+  xt::xarray<T> dw = xt::xarray<T>::from_shape({out_channels, std::size_t(1), g.kh, g.kw});
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.n * plane * taps));
+  parallel::for_range(out_channels, grain, [&](std::size_t first, std::size_t last) {
+    std::vector<T, Allocator<T>> padded(p.size);
+    std::vector<double> total(taps);
+    for (std::size_t o = first; o < last; ++o) {
+      std::fill(total.begin(), total.end(), 0.0);
+      for (std::size_t s = 0; s < g.n; ++s) {
+        pad_plane(x + (s * g.c + o / m) * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), p,
+                  padded.data());
+        const T* dyo = dy + (s * out_channels + o) * plane;
+        if (g.sh == 1 && g.sw == 1) {
+          dot_rows(dyo, padded.data(), p, g, total.data());
+          continue;
+        }
+        for (std::size_t i = 0; i < g.kh; ++i)
+          for (std::size_t j = 0; j < g.kw; ++j) {
+            T acc = 0;
+            for (std::size_t r = 0; r < g.oh; ++r) {
+              const T* in = padded.data() + (r * g.sh + i * g.dh) * p.width + j * g.dw;
+              for (std::size_t c = 0; c < g.ow; ++c) acc = std::fma(dyo[r * g.ow + c], in[c * g.sw], acc);
+            }
+            total[i * g.kw + j] += acc;
+          }
+      }
+      for (std::size_t k = 0; k < taps; ++k) dw.data()[o * taps + k] = T(total[k]);
+    }
+  });
+  return dw;
+}
+
 // ---- Winograd F(2×2, 3×3) ---------------------------------------------------------------------
 // A 3×3 convolution with stride 1 and dilation 1 computes each 2×2 block of an output plane from
 // the 4×4 block of the input under it with 16 multiplications instead of 36 (Lavin & Gray, "Fast
@@ -524,6 +767,7 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   const T* w = weight.data<T>();
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
   T* y = out.data();
+  if (depthwise(g, groups)) return depthwise_forward(x, w, b, g, out_channels);
   if (winograd_fits(g, groups, g.c, out_channels)) {
     const auto u = winograd_kernels(w, out_channels, g.c, false);
     winograd_conv(x, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow}, u.data(), b, y);
@@ -545,6 +789,22 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   return out;
 }
 
+// db[o] = Σ over samples and positions of dy[s, o], in double.
+template <class T>
+Tensor bias_grad(const T* dy, const Window& g, std::size_t out_channels) {
+  const std::size_t plane = g.oh * g.ow;
+  xt::xarray<T> db = xt::xarray<T>::from_shape({out_channels});
+  for (std::size_t o = 0; o < out_channels; ++o) {
+    double total = 0;
+    for (std::size_t s = 0; s < g.n; ++s) {
+      const T* p = dy + (s * out_channels + o) * plane;
+      total += kernels::lane_sum(plane, [p](auto at) { return at(p); });
+    }
+    db(o) = T(total);
+  }
+  return make_tensor<T>(std::move(db));
+}
+
 template <class T>
 Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Window& g,
                       std::size_t out_channels, std::size_t groups, NeedsGrad needs) {
@@ -553,6 +813,12 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
   const T* x = input.data<T>();
   const T* w = weight.data<T>();
   Grads grads(3);
+  if (needs[2]) grads[2] = bias_grad(dy, g, out_channels);
+  if (depthwise(g, groups)) {
+    if (needs[0]) grads[0] = make_tensor<T>(depthwise_input_grad(dy, w, g, out_channels));
+    if (needs[1]) grads[1] = make_tensor<T>(depthwise_weight_grad(x, dy, g, out_channels));
+    return grads;
+  }
   if (needs[0] && winograd_fits(g, groups, g.c, out_channels)) {
     // dX = dY ⋆ W' with padding 2 - p: each dX position sums the dY positions it reached.
     xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
@@ -606,18 +872,6 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     xt::xarray<T> dw = xt::xarray<T>::from_shape(weight.shape());
     std::copy(total.begin(), total.end(), dw.data());
     grads[1] = make_tensor<T>(std::move(dw));
-  }
-  if (needs[2]) {
-    xt::xarray<T> db = xt::xarray<T>::from_shape({out_channels});
-    for (std::size_t o = 0; o < out_channels; ++o) {
-      double total = 0;
-      for (std::size_t s = 0; s < g.n; ++s) {
-        const T* p = dy + (s * out_channels + o) * plane;
-        total += kernels::lane_sum(plane, [p](auto at) { return at(p); });
-      }
-      db(o) = T(total);
-    }
-    grads[2] = make_tensor<T>(std::move(db));
   }
   return grads;
 }
