@@ -443,21 +443,29 @@ TEST_CASE("gradcheck: the fused GRU and LSTM cells, every input; errors") {
 }
 
 TEST_CASE("max_pool2d on every window shape and path: the first maximum, NaN first, against a plain loop") {
-  // Values from a handful of levels (many ties), some NaN and infinities; the 2x2 stride-2 path,
-  // the general in-bounds path (3x3 stride 2, 2x3 stride 1, dilation 2) and the padded path, in
-  // float32 and float64: values and where the gradient goes must match a scalar reference.
+  // Values from a handful of levels (many ties), some NaN and infinities; the 2x2 stride-2 path
+  // and the general one on windows inside the plane (3x3 stride 2, 2x3 stride 1, dilation 2) and
+  // over its padding (3x3 stride 2 or 1 padding 1, 2x2 padding 1, padding on one axis, dilation 2
+  // with padding, ceil_mode windows past the bottom and right), in float32 and float64: values
+  // and where the gradient goes must match a scalar reference.
   struct Case {
     std::array<std::int64_t, 2> kernel, stride, padding, dilation;
+    bool ceil_mode = false;
   };
   const std::vector<Case> cases = {{{2, 2}, {2, 2}, {0, 0}, {1, 1}}, {{3, 3}, {2, 2}, {0, 0}, {1, 1}},
                                    {{2, 3}, {1, 1}, {0, 0}, {1, 1}}, {{2, 2}, {1, 2}, {0, 0}, {2, 1}},
-                                   {{3, 3}, {2, 2}, {1, 1}, {1, 1}}};
+                                   {{3, 3}, {2, 2}, {1, 1}, {1, 1}}, {{3, 3}, {1, 1}, {1, 1}, {1, 1}},
+                                   {{2, 2}, {2, 2}, {1, 1}, {1, 1}}, {{3, 2}, {2, 1}, {1, 0}, {1, 1}},
+                                   {{3, 3}, {1, 2}, {1, 1}, {2, 2}}, {{3, 3}, {2, 2}, {1, 0}, {1, 1}, true},
+                                   {{2, 2}, {3, 3}, {0, 0}, {1, 1}, true}};
   const double levels[] = {0.0, 1.0, 2.0, -1.0, std::nan(""), INFINITY, -INFINITY};
   for (const Case& c : cases)
     for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
       for (const tg::Shape& shape : {tg::Shape{2, 3, 6, 7}, tg::Shape{1, 2, 5, 5}, tg::Shape{1, 1, 8, 33}}) {
         INFO("kernel " << c.kernel[0] << "x" << c.kernel[1] << " stride " << c.stride[0] << "," << c.stride[1]
-                       << " " << tg::dtype_name(dtype) << " " << tg::shape_str(shape));
+                       << " padding " << c.padding[0] << "," << c.padding[1] << " dilation " << c.dilation[0] << ","
+                       << c.dilation[1] << std::string(c.ceil_mode ? " ceil_mode " : " ") << std::string(tg::dtype_name(dtype)) << " "
+                       << tg::shape_str(shape));
         tg::Generator gen(5);
         std::vector<double> values(shape[0] * shape[1] * shape[2] * shape[3]);
         for (double& v : values) {
@@ -470,6 +478,7 @@ TEST_CASE("max_pool2d on every window shape and path: the first maximum, NaN fir
         p.stride = c.stride;
         p.padding = c.padding;
         p.dilation = c.dilation;
+        p.ceil_mode = c.ceil_mode;
         const Tensor y = tg::max_pool2d(x, p);
         const std::size_t H = shape[2], W = shape[3], oh = y.shape()[2], ow = y.shape()[3];
         std::vector<double> expected, expected_grad(values.size(), 0.0);

@@ -345,7 +345,8 @@ xt::xarray<T> depthwise_forward(const T* x, const T* w, const T* b, const Window
             for (std::size_t j = 0; j < g.kw; ++j) {
               const T weight = w[o * taps + i * g.kw + j];
               const T* in = padded.data() + (r * g.sh + i * g.dh) * p.width + j * g.dw;
-              for (std::size_t c = 0; c < g.ow; ++c) yo[r * g.ow + c] = std::fma(weight, in[c * g.sw], yo[r * g.ow + c]);
+              T* out = yo + r * g.ow;
+              for (std::size_t c = 0; c < g.ow; ++c) out[c] = std::fma(weight, in[c * g.sw], out[c]);
             }
       }
     }
@@ -386,7 +387,8 @@ xt::xarray<T> depthwise_input_grad(const T* dy, const T* w, const Window& g, std
               const T weight = w[(c * m + o) * taps + i * g.kw + j];
               T* row = padded.data() + (r * g.sh + i * g.dh) * p.width + j * g.dw;
               const T* dyr = dys + o * plane + r * g.ow;
-              for (std::size_t col = 0; col < g.ow; ++col) row[col * g.sw] = std::fma(weight, dyr[col], row[col * g.sw]);
+              for (std::size_t col = 0; col < g.ow; ++col)
+                row[col * g.sw] = std::fma(weight, dyr[col], row[col * g.sw]);
             }
       for (std::size_t y = 0; y < g.h; ++y)
         for (std::size_t col = 0; col < g.w; ++col) {
@@ -1012,61 +1014,49 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
           }
           continue;
         }
-        if (inside) {
-          // Every window within the input: no bounds to check. One output row at a time, each
-          // window offset (i, j) compared across the whole row, so the loop over ox has no
-          // branches (on real data the comparison is a coin flip) and vectorises.
-          for (std::size_t oy = 0; oy < g.oh; ++oy) {
-            const std::size_t o = (plane * g.oh + oy) * g.ow;
-            T* best = y.data() + o;
-            std::uint32_t* where = argmax->data() + o;
-            const std::size_t row0 = oy * g.sh * g.w;
-            for (std::size_t ox = 0; ox < g.ow; ++ox) {
-              best[ox] = src[row0 + ox * g.sw];
-              where[ox] = std::uint32_t(row0 + ox * g.sw);
-            }
-            for (std::size_t i = 0; i < g.kh; ++i)
-              for (std::size_t j = 0; j < g.kw; ++j) {
-                const std::size_t start = (oy * g.sh + i * g.dh) * g.w + j * g.dw;
-                for (std::size_t ox = 0; ox < g.ow; ++ox) {
-                  const std::size_t k = start + ox * g.sw;
-                  const T v = src[k], b = best[ox];
-                  // The first maximum; the first NaN wins: take v when it is greater or NaN, unless
-                  // the best so far is NaN. !(v <= b) is "greater or unordered"; bitwise & keeps
-                  // it free of branches.
-                  const std::uint32_t take = std::uint32_t(!(v <= b)) & std::uint32_t(b == b);
-                  best[ox] = select_bits(bool(take), v, b);
-                  where[ox] ^= (where[ox] ^ std::uint32_t(k)) & (0u - take);
-                }
-              }
-          }
-          continue;
-        }
-        for (std::size_t oy = 0; oy < g.oh; ++oy)
+        // Every other window: one output row at a time, each window offset (i, j) compared across
+        // the outputs of the row whose input at (i, j) lies inside the plane (padding never wins:
+        // PyTorch's windows leave it out), so the loop over ox has no branches (on real data the
+        // comparison is a coin flip) and vectorises. Each output starts from the first value of its
+        // window inside the plane (compared with itself again: no change). A window at a time,
+        // with bounds checks, took 21.9 ms for MaxPool2d(3, 2, padding 1) on (128, 32, 28, 28).
+        for (std::size_t oy = 0; oy < g.oh; ++oy) {
+          const std::size_t o = (plane * g.oh + oy) * g.ow;
+          T* best = y.data() + o;
+          std::uint32_t* where = argmax->data() + o;
+          auto input_row = [&](std::size_t i) {  // -1 when the row is padding
+            const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
+            return iy < 0 || iy >= std::ptrdiff_t(g.h) ? std::ptrdiff_t(-1) : iy;
+          };
+          std::size_t first_row = 0;
+          while (input_row(first_row) < 0) ++first_row;  // every window holds an input value
+          const std::size_t top = std::size_t(input_row(first_row)) * g.w;
           for (std::size_t ox = 0; ox < g.ow; ++ox) {
-            T best = -std::numeric_limits<T>::infinity();
-            std::size_t where = 0;
-            bool found = false;
-            for (std::size_t i = 0; i < g.kh; ++i) {
-              const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
-              if (iy < 0 || iy >= std::ptrdiff_t(g.h)) continue;
-              for (std::size_t j = 0; j < g.kw; ++j) {
-                const std::ptrdiff_t ix = std::ptrdiff_t(ox * g.sw + j * g.dw) - std::ptrdiff_t(g.pw);
-                if (ix < 0 || ix >= std::ptrdiff_t(g.w)) continue;
-                const std::size_t k = std::size_t(iy) * g.w + std::size_t(ix);
-                const T v = src[k];
-                if (!found || v > best || std::isnan(v)) {  // PyTorch: NaN wins, then the first maximum
-                  if (found && std::isnan(best)) continue;
-                  best = v;
-                  where = k;
-                  found = true;
-                }
+            std::ptrdiff_t ix = std::ptrdiff_t(ox * g.sw) - std::ptrdiff_t(g.pw);
+            while (ix < 0) ix += std::ptrdiff_t(g.dw);
+            best[ox] = src[top + std::size_t(ix)];
+            where[ox] = std::uint32_t(top + std::size_t(ix));
+          }
+          for (std::size_t i = first_row; i < g.kh; ++i) {
+            const std::ptrdiff_t iy = input_row(i);
+            if (iy < 0) continue;
+            for (std::size_t j = 0; j < g.kw; ++j) {
+              const std::ptrdiff_t offset = std::ptrdiff_t(std::size_t(iy) * g.w + j * g.dw) - std::ptrdiff_t(g.pw);
+              const ColumnRange columns =
+                  inside_columns(g.ow, g.sw, std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw), g.w);
+              for (std::size_t ox = columns.first; ox < columns.last; ++ox) {
+                const std::size_t k = std::size_t(std::ptrdiff_t(ox * g.sw) + offset);
+                const T v = src[k], b = best[ox];
+                // The first maximum; the first NaN wins: take v when it is greater or NaN, unless
+                // the best so far is NaN. !(v <= b) is "greater or unordered"; bitwise & keeps
+                // it free of branches.
+                const std::uint32_t take = std::uint32_t(!(v <= b)) & std::uint32_t(b == b);
+                best[ox] = select_bits(bool(take), v, b);
+                where[ox] ^= (where[ox] ^ std::uint32_t(k)) & (0u - take);
               }
             }
-            const std::size_t o = (plane * g.oh + oy) * g.ow + ox;
-            y.data()[o] = best;
-            (*argmax)[o] = std::uint32_t(where);
           }
+        }
       }
     });
     return make_tensor<T>(std::move(y));
