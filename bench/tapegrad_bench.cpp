@@ -157,6 +157,13 @@ std::vector<OpCase> op_cases() {
        }},
       {"dropout", [](const tg::Tensor& x) { return tg::dropout(x, 0.5, true); }},
       {"var_first", [](const tg::Tensor& x) { return tg::var(x, {0}); }},
+      {"sum_mid", [](const tg::Tensor& x) { return tg::sum(x.reshape({-1, 8, std::int64_t(x.size(-1))}), {1}); }},
+      {"cross_entropy_mid", [](const tg::Tensor& x) {  // classes at dim 1 of (N, C, L)
+         static tg::Tensor small = tg::randint(0, 16, {4, 64}), large = tg::randint(0, 64, {16, 1024});
+         const bool is_small = x.size(0) == 64;
+         return tg::cross_entropy(x.reshape({is_small ? 4 : 16, is_small ? 16 : 64, std::int64_t(x.size(-1))}),
+                                  is_small ? small : large);
+       }},
   };
 }
 
@@ -307,6 +314,13 @@ void register_op_cases() {
   shaped("MaxPool2d_3s2", [] { return nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)); }, {128, 32, 28, 28});
   shaped("LayerNorm_3d", [] { return nn::LayerNorm(nn::LayerNormOptions({256})); }, {64, 128, 256});
   shaped("BatchNorm1d_3d", [] { return nn::BatchNorm1d(32); }, {64, 32, 128});
+  shaped("Linear_3d", [] { return nn::Linear(256, 256); }, {64, 128, 256});
+  shaped("Conv1d_stride2", [] { return nn::Conv1d(nn::Conv1dOptions(16, 32, 5).stride(2).padding(2)); }, {64, 16, 128});
+  shaped("BatchNorm2d_eval", [] {
+    nn::BatchNorm2d bn(32);
+    bn.eval();
+    return bn;
+  }, {128, 32, 28, 28});
   shaped("LSTM_bi2", [] { return nn::LSTM(nn::LSTMOptions(32, 64).num_layers(2).bidirectional(true).batch_first(true)); }, {64, 32, 32});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -155,6 +155,12 @@ std::vector<OpCase> op_cases() {
        }},
       {"dropout", [](const torch::Tensor& x) { return torch::dropout(x, 0.5, true); }},
       {"var_first", [](const torch::Tensor& x) { return x.var(0); }},
+      {"sum_mid", [](const torch::Tensor& x) { return x.reshape({-1, 8, x.size(-1)}).sum(1); }},
+      {"cross_entropy_mid", [](const torch::Tensor& x) {  // classes at dim 1 of (N, C, L)
+         static torch::Tensor small = torch::randint(0, 16, {4, 64}), large = torch::randint(0, 64, {16, 1024});
+         const bool is_small = x.size(0) == 64;
+         return F::cross_entropy(x.reshape({is_small ? 4 : 16, is_small ? 16 : 64, x.size(-1)}), is_small ? small : large);
+       }},
   };
 }
 
@@ -319,6 +325,13 @@ void register_op_cases() {
   shaped("MaxPool2d_3s2", [] { return tnn::MaxPool2d(tnn::MaxPool2dOptions(3).stride(2).padding(1)); }, {128, 32, 28, 28});
   shaped("LayerNorm_3d", [] { return tnn::LayerNorm(tnn::LayerNormOptions({256})); }, {64, 128, 256});
   shaped("BatchNorm1d_3d", [] { return tnn::BatchNorm1d(32); }, {64, 32, 128});
+  shaped("Linear_3d", [] { return tnn::Linear(256, 256); }, {64, 128, 256});
+  shaped("Conv1d_stride2", [] { return tnn::Conv1d(tnn::Conv1dOptions(16, 32, 5).stride(2).padding(2)); }, {64, 16, 128});
+  shaped("BatchNorm2d_eval", [] {
+    tnn::BatchNorm2d bn(32);
+    bn->eval();
+    return bn;
+  }, {128, 32, 28, 28});
   shaped("LSTM_bi2", [] { return tnn::LSTM(tnn::LSTMOptions(32, 64).num_layers(2).bidirectional(true).batch_first(true)); }, {64, 32, 32});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
