@@ -333,7 +333,8 @@ TEST_CASE("forward and backward give the same bits with 1 and 2 threads") {
     return std::vector<Tensor>{y, x.grad(), bn.weight.grad(), bn.bias.grad(), bn.running_mean, bn.running_var};
   };
   const std::vector<std::pair<tg::Shape, Options>> cases = {
-      {{4096, 64}, Options(64)}, {{32, 16, 512}, Options(16)}, {{16, 300, 24}, Options::mindspore(24).data_format("NHWC")}};
+      {{4096, 64}, Options(64)}, {{32, 16, 512}, Options(16)}, {{16, 300, 24}, Options::mindspore(24).data_format("NHWC")},
+      {{8200, 257}, Options(257)}};  // (8 MB: streaming stores)
   for (const auto& [shape, options] : cases) {
     tg::set_num_threads(1);
     const auto one = run(shape, options);
@@ -357,9 +358,13 @@ TEST_CASE("BatchNorm1d float32 on large batches stays within a few roundings of 
     Options options;
     std::vector<std::int64_t> other_dims;  // every dim but the channel dim
   };
+  // The last two are 8 MB or more in float32: y and dx go out through streaming stores, in rows of
+  // 257 channels (a copy's unaligned head and tail) and runs of 1031 values.
   const std::vector<Case> cases = {{{8192, 5}, Options(5), {0}},
                                    {{40, 3, 700}, Options(3), {0, 2}},
-                                   {{20, 300, 7}, Options::mindspore(7).data_format("NHWC"), {0, 1}}};
+                                   {{20, 300, 7}, Options::mindspore(7).data_format("NHWC"), {0, 1}},
+                                   {{8200, 257}, Options(257), {0}},
+                                   {{64, 33, 1031}, Options(33), {0, 2}}};
   for (const Case& c : cases)
     for (double shift : {0.0, 1000.0}) {
       tg::manual_seed(21);

@@ -14,6 +14,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -21,10 +22,67 @@
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xnoalias.hpp>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "../parallel.hpp"
 #include "../tensor.hpp"
 
 namespace tg::kernels {
+
+// Outputs of at least this many bytes are written with streaming (non-temporal) stores: a normal
+// store first reads its cache line (write-allocate), so writing y costs as much memory traffic as
+// reading x; a streaming store skips that read. Only for outputs too large to stay in a 32 MB L3
+// for the next op anyway: one read of x and g and a write of dx over 16 MB each took 0.76 ms with
+// normal stores and 0.57 with streaming ones on this machine.
+inline constexpr std::size_t kStreamBytes = 8 << 20;
+
+// dst[0, n) = src[0, n), the aligned middle with streaming stores (x86 with SSE2 and up: the
+// widest the build targets; elsewhere a plain copy). A task that streams calls stream_fence()
+// before it ends, so its values are visible to other threads once it completes (streaming stores
+// are not ordered with the others; a fence per copy stalled bn3d's 2 KB runs: 2.45 → 3.9 ms).
+template <class T>
+void stream_copy(const T* src, std::size_t n, T* dst) {
+#if defined(__AVX512F__)
+  constexpr std::size_t bytes = 64;
+#elif defined(__AVX__)
+  constexpr std::size_t bytes = 32;
+#elif defined(__SSE2__)
+  constexpr std::size_t bytes = 16;
+#else
+  constexpr std::size_t bytes = 0;
+#endif
+  if constexpr (bytes == 0 || !(std::is_same_v<T, float> || std::is_same_v<T, double>)) {
+    std::copy(src, src + n, dst);
+  } else {
+    constexpr std::size_t width = bytes / sizeof(T);
+    std::size_t head = (bytes - reinterpret_cast<std::uintptr_t>(dst) % bytes) % bytes / sizeof(T);
+    if (reinterpret_cast<std::uintptr_t>(dst) % sizeof(T) != 0) head = n;  // (never: T-aligned storage)
+    head = std::min(head, n);
+    std::copy(src, src + head, dst);
+    std::size_t i = head;
+    for (; i + width <= n; i += width) {
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+      else _mm512_stream_pd(dst + i, _mm512_loadu_pd(src + i));
+#elif defined(__AVX__)
+      if constexpr (std::is_same_v<T, float>) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+      else _mm256_stream_pd(dst + i, _mm256_loadu_pd(src + i));
+#elif defined(__SSE2__)
+      if constexpr (std::is_same_v<T, float>) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+      else _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
+#endif
+    }
+    std::copy(src + i, src + n, dst + i);
+  }
+}
+
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
 
 // A 1-D xtensor view of n values at `data`, no ownership.
 template <class T>

@@ -328,14 +328,31 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
     }
 }
 
-// out[k] = value(c, k) for every element, in parallel.
+// out[k] = value(c, k) for every element, in parallel. An output of kStreamBytes or more is
+// computed a run at a time into a scratch block in L1 and written out with streaming stores (bn2d,
+// (8192, 512): the normalise pass and the input gradient each read 16 MB and write 16 MB).
 template <class T, class Value>
 void channel_map(const Layout& l, T* out, Value&& value) {
   const std::size_t C = l.channels;
+  const bool stream = l.outer * C * l.inner * sizeof(T) >= kernels::kStreamBytes;
+  constexpr std::size_t kScratch = 2048;
+  // values [base, base + n) of channel c (or, for rows, channels [c, c + n) from base)
+  auto run = [&](std::size_t base, std::size_t n, auto&& at) {
+    if (!stream) {
+      for (std::size_t i = 0; i < n; ++i) out[base + i] = at(i);
+      return;
+    }
+    alignas(64) std::array<T, kScratch> scratch;
+    for (std::size_t done = 0; done < n; done += kScratch) {
+      const std::size_t count = std::min(kScratch, n - done);
+      for (std::size_t i = 0; i < count; ++i) scratch[i] = at(done + i);
+      kernels::stream_copy(scratch.data(), count, out + base + done);
+    }
+  };
   if (l.inner == 1) {
     parallel::for_range(l.outer, rows_per_block(l), [&](std::size_t first, std::size_t last) {
-      for (std::size_t r = first; r < last; ++r)
-        for (std::size_t c = 0; c < C; ++c) out[r * C + c] = value(c, r * C + c);
+      for (std::size_t r = first; r < last; ++r) run(r * C, C, [&](std::size_t c) { return value(c, r * C + c); });
+      if (stream) kernels::stream_fence();
     });
     return;
   }
@@ -343,8 +360,9 @@ void channel_map(const Layout& l, T* out, Value&& value) {
     for (std::size_t o = first; o < last; ++o)
       for (std::size_t c = 0; c < C; ++c) {
         const std::size_t base = (o * C + c) * l.inner;
-        for (std::size_t i = 0; i < l.inner; ++i) out[base + i] = value(c, base + i);
+        run(base, l.inner, [&](std::size_t i) { return value(c, base + i); });
       }
+    if (stream) kernels::stream_fence();
   });
 }
 
