@@ -333,7 +333,9 @@ TEST_CASE("forward and backward give the same bits with 1 and 2 threads") {
     return std::vector<Tensor>{y, x.grad(), bn.weight.grad(), bn.bias.grad(), bn.running_mean, bn.running_var};
   };
   const std::vector<std::pair<tg::Shape, Options>> cases = {
-      {{4096, 64}, Options(64)}, {{32, 16, 512}, Options(16)}, {{16, 300, 24}, Options::mindspore(24).data_format("NHWC")},
+      {{4096, 64}, Options(64)},
+      {{32, 16, 512}, Options(16)},
+      {{16, 300, 24}, Options::mindspore(24).data_format("NHWC")},
       {{8200, 257}, Options(257)}};  // (8 MB: streaming stores)
   for (const auto& [shape, options] : cases) {
     tg::set_num_threads(1);
