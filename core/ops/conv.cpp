@@ -1038,11 +1038,19 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
           std::size_t first_row = 0;
           while (input_row(first_row) < 0) ++first_row;  // every window holds an input value
           const std::size_t top = std::size_t(input_row(first_row)) * g.w;
-          for (std::size_t ox = 0; ox < g.ow; ++ox) {
+          // From output column `direct` on, the window's first tap (j = 0) is inside the plane: a
+          // plain strided copy (a search per column made MaxPool1d(2) 22% slower).
+          const std::size_t direct = std::min(g.ow, (g.pw + g.sw - 1) / g.sw);
+          for (std::size_t ox = 0; ox < direct; ++ox) {
             std::ptrdiff_t ix = std::ptrdiff_t(ox * g.sw) - std::ptrdiff_t(g.pw);
             while (ix < 0) ix += std::ptrdiff_t(g.dw);
             best[ox] = src[top + std::size_t(ix)];
             where[ox] = std::uint32_t(top + std::size_t(ix));
+          }
+          for (std::size_t ox = direct; ox < g.ow; ++ox) {
+            const std::size_t k = top + ox * g.sw - g.pw;
+            best[ox] = src[k];
+            where[ox] = std::uint32_t(k);
           }
           for (std::size_t i = first_row; i < g.kh; ++i) {
             const std::ptrdiff_t iy = input_row(i);
