@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <new>
+#include <vector>
 
 namespace tg {
 
@@ -32,5 +33,11 @@ struct Allocator {
   template <class U>
   bool operator==(const Allocator<U>&) const noexcept { return true; }
 };
+
+// A std::vector on that cache, for scratch arrays that grow with the data (per-row statistics,
+// per-sample losses): with std::allocator, glibc serves arrays past its mmap threshold (128 KB at
+// first) from the kernel afresh each step, a page fault per 4 KB.
+template <class T>
+using Buffer = std::vector<T, Allocator<T>>;
 
 }  // namespace tg

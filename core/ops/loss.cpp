@@ -201,9 +201,9 @@ namespace {
 // target indices, per-row weights of the target class (0 for ignored rows) and per-class weights.
 struct ClassRows {
   std::size_t rows = 0, classes = 0;
-  std::vector<std::int64_t> target;
-  std::vector<double> class_weight;   // size classes
-  std::vector<double> target_weight;  // size rows
+  Buffer<std::int64_t> target;
+  Buffer<double> class_weight;   // size classes
+  Buffer<double> target_weight;  // size rows
   double total_weight = 0.0;          // the mean's denominator
 };
 
@@ -243,7 +243,7 @@ ClassRows check_class_inputs(const char* op, const Tensor& input, const Tensor& 
 // Per-row losses for Reduction::None (shaped like the target), or their sum, or their mean over
 // the total target weight (PyTorch's weighted mean).
 template <class T>
-Tensor reduce_rows(const std::vector<double>& row_loss, const ClassRows& c, const Tensor& target, Reduction r) {
+Tensor reduce_rows(const Buffer<double>& row_loss, const ClassRows& c, const Tensor& target, Reduction r) {
   if (r == Reduction::None) {
     xt::xarray<T> out = xt::xarray<T>::from_shape(target.shape());
     for (std::size_t i = 0; i < c.rows; ++i) out.data()[i] = T(row_loss[i]);
@@ -257,9 +257,9 @@ Tensor reduce_rows(const std::vector<double>& row_loss, const ClassRows& c, cons
 
 // The factor each row's gradient is multiplied by, from the upstream gradient.
 template <class T>
-std::vector<double> row_scales(const Tensor& grad, const ClassRows& c, Reduction r) {
+Buffer<double> row_scales(const Tensor& grad, const ClassRows& c, Reduction r) {
   const T* g = grad.data<T>();
-  std::vector<double> scale(c.rows);
+  Buffer<double> scale(c.rows);
   for (std::size_t i = 0; i < c.rows; ++i)
     scale[i] = r == Reduction::None ? double(g[i]) : r == Reduction::Sum ? double(g[0]) : double(g[0]) / c.total_weight;
   return scale;
@@ -341,7 +341,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const ClassLossOption
 namespace {
 
 Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
-  const ClassRows c = check_class_inputs("cross_entropy", input, target, options);
+  ClassRows c = check_class_inputs("cross_entropy", input, target, options);
   const double eps = options.label_smoothing;
   const Reduction reduction = options.reduction;
   // Per row i with target y: l_i = -(1-ε)·w_y·log p_iy - (ε/C)·Σ_c w_c·log p_ic, fused with the
@@ -350,12 +350,12 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
   // again or normalising here), and log p_ic taken as (x_ic - m) - log S, which keeps its digits
   // where p_ic itself underflows.
   Tensor exps;
-  std::vector<double> totals(c.rows, 1.0);
+  Buffer<double> totals(c.rows, 1.0);
   Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
     const T* x = input.data<T>();
     xt::xarray<T> e = xt::xarray<T>::from_shape(input.shape());
     const std::size_t n = c.classes;
-    std::vector<double> row_loss(c.rows, 0.0);
+    Buffer<double> row_loss(c.rows, 0.0);
     parallel::for_range(c.rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(n, 1)),
                         [&](std::size_t first, std::size_t last) {
       kernels::for_row_blocks<T>(first, last, n, [&](std::size_t block, std::size_t rows) {
@@ -382,10 +382,10 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
   // With q_ic = (1-ε)·w_y·[c = y] + (ε/C)·w_c the row loss is -Σ_c q_ic·log p_ic, and since
   // ∂log p_ic/∂x_ij = [c = j] - p_ij:  ∂l_i/∂x_ij = p_ij·Σ_c q_ic - q_ij.
   return record("cross_entropy", out, {input},
-                [c, exps, totals = std::move(totals), eps, reduction,
+                [c = std::move(c), exps, totals = std::move(totals), eps, reduction,
                  ignore = options.ignore_index](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() {
-      const std::vector<double> scale = row_scales<T>(grad, c, reduction);
+      const Buffer<double> scale = row_scales<T>(grad, c, reduction);
       using B = kernels::Batch<T>;
       xt::xarray<T> dx = xt::xarray<T>::from_shape(exps.shape());
       const T* ex = exps.data<T>();
@@ -424,19 +424,20 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
 }
 
 Tensor nll_loss_rows(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
-  const ClassRows c = check_class_inputs("nll_loss", input, target, options);
+  ClassRows c = check_class_inputs("nll_loss", input, target, options);
   const Reduction reduction = options.reduction;
   Tensor out = dispatch_floating(input.dtype(), "nll_loss", [&]<class T>() {
     const T* x = input.data<T>();
-    std::vector<double> row_loss(c.rows, 0.0);
+    Buffer<double> row_loss(c.rows, 0.0);
     for (std::size_t i = 0; i < c.rows; ++i)
       if (c.target_weight[i] != 0.0) row_loss[i] = -c.target_weight[i] * double(x[i * c.classes + std::size_t(c.target[i])]);
     return reduce_rows<T>(row_loss, c, target, reduction);
   });
   // ∂l_i/∂x_iy = -w_y, zero elsewhere.
-  return record("nll_loss", out, {input}, [c, reduction, shape = input.shape()](const Tensor& grad) -> Grads {
+  return record("nll_loss", out, {input},
+                [c = std::move(c), reduction, shape = input.shape()](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "nll_loss", [&]<class T>() {
-      const std::vector<double> scale = row_scales<T>(grad, c, reduction);
+      const Buffer<double> scale = row_scales<T>(grad, c, reduction);
       xt::xarray<T> dx = xt::zeros<T>(shape);
       for (std::size_t i = 0; i < c.rows; ++i)
         if (c.target_weight[i] != 0.0) dx.data()[i * c.classes + std::size_t(c.target[i])] = T(-c.target_weight[i] * scale[i]);

@@ -52,11 +52,11 @@ constexpr std::size_t kLayerNormBlockElements = 1 << 15;
 
 template <class T>
 Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias, std::size_t rows,
-                          std::size_t n, double eps, std::vector<double>& mean, std::vector<double>& rstd) {
+                          std::size_t n, double eps, Buffer<double>& mean, Buffer<double>& rstd) {
   xt::xarray<T> y = xt::xarray<T>::from_shape(input.shape());
   const T* x = input.data<T>();
   // Missing weight or bias as ones and zeros, so that the loops below have no branches.
-  const std::vector<T> ones(weight.defined() ? 0 : n, T(1)), no_shift(bias.defined() ? 0 : n, T(0));
+  const Buffer<T> ones(weight.defined() ? 0 : n, T(1)), no_shift(bias.defined() ? 0 : n, T(0));
   const T* w = weight.defined() ? weight.data<T>() : ones.data();
   const T* b = bias.defined() ? bias.data<T>() : no_shift.data();
   T* out = y.data();
@@ -86,11 +86,11 @@ Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tenso
 
 template <class T>
 Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, std::size_t rows,
-                          std::size_t n, const std::vector<double>& mean, const std::vector<double>& rstd,
+                          std::size_t n, const Buffer<double>& mean, const Buffer<double>& rstd,
                           NeedsGrad needs) {
   const T* g = grad.data<T>();
   const T* x = input.data<T>();
-  const std::vector<T> ones(weight.defined() ? 0 : n, T(1));
+  const Buffer<T> ones(weight.defined() ? 0 : n, T(1));
   const T* w = weight.defined() ? weight.data<T>() : ones.data();
   Grads grads(3);
   if (needs[0]) {
@@ -189,8 +189,8 @@ Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normaliz
   std::size_t n = 1;
   for (std::size_t i = shape.size() - k; i < shape.size(); ++i) n *= shape[i];
   const std::size_t rows = n == 0 ? 0 : input.numel() / n;
-  auto mean = std::make_shared<std::vector<double>>(rows);
-  auto rstd = std::make_shared<std::vector<double>>(rows);
+  auto mean = std::make_shared<Buffer<double>>(rows);
+  auto rstd = std::make_shared<Buffer<double>>(rows);
   Tensor out = dispatch_floating(input.dtype(), "layer_norm", [&]<class T>() {
     return layer_norm_forward<T>(input, weight, bias, rows, n, eps, *mean, *rstd);
   });
@@ -249,7 +249,7 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
   if (l.inner == 1) {
     const std::size_t block = rows_per_block(l);
     const std::size_t blocks = (l.outer + block - 1) / block;
-    std::vector<double> parts(blocks * 2 * C, 0.0);
+    Buffer<double> parts(blocks * 2 * C, 0.0);
     // acc[0, W) += the W lanes of `sum`, widened to double.
     auto add_lanes = [](double* acc, const B& sum) {
       if constexpr (std::is_same_v<T, double>) {
@@ -307,7 +307,7 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
       }
     return;
   }
-  std::vector<double> parts(l.outer * 2 * C, 0.0);
+  Buffer<double> parts(l.outer * 2 * C, 0.0);
   parallel::for_range(l.outer, outers_per_task(l), [&](std::size_t first, std::size_t last) {
     for (std::size_t o = first; o < last; ++o)
       for (std::size_t c = 0; c < C; ++c) {
