@@ -275,7 +275,7 @@ xt::xarray<T> permute_copy(const kernels::Input<T>& in, const std::vector<std::s
       const auto [from, to] = offsets(t / row_tiles, outer);
       const std::size_t a0 = (t % row_tiles) * kTile, a1 = std::min(rows, a0 + kTile);
       if constexpr (std::is_same_v<T, float>) {
-        // 8×8 blocks transposed in registers (kernels::transpose_matrix), a 64-column strip of the
+        // Blocks transposed in registers (kernels::transpose_matrix), a 64-column strip of the
         // tile at a time (the columns of the input it reads stay in L2). (perf of
         // op/transpose/1024/1 with the buffered tile below: the copy into the buffer became a
         // memmove call per 64 values and the copy out a strided scalar loop, 0.9 ms per 4 MB.)
