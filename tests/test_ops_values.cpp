@@ -390,6 +390,62 @@ TEST_CASE("linear's x·Wᵀ and matmul's g·Bᵀ equal a float64 loop for every 
     }
 }
 
+// A product with one row or one column is a matrix-vector product (linalg.cpp's gemm calls GEMV):
+// every transpose the ops use (matmul's A·B, g·Bᵀ and Aᵀ·g, linear's x·Wᵀ and gᵀ·x), one row and
+// one column, a length-1 inner dim, a product cut into two parallel blocks of columns (1, 600,
+// 1000), against float64 loops, both dtypes. The outputs reuse a freed block of NaNs: with β = 0 a
+// product must not read what C held.
+TEST_CASE("matrix-vector products (one row or one column) equal float64 loops for every transpose, both dtypes") {
+  tg::manual_seed(6);
+  const std::array<std::size_t, 3> sizes[] = {{1, 7, 5}, {1, 1, 9}, {5, 1, 9}, {300, 1, 70}, {1, 600, 1000},
+                                              {1, 33, 1}, {9, 1, 1}, {1, 1, 1}};
+  for (const auto& [m, n, k] : sizes)
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      CAPTURE(m);
+      CAPTURE(n);
+      CAPTURE(k);
+      CAPTURE(tg::dtype_name(dtype));
+      const Tensor x = tg::randn({m, k}, dtype), b = tg::randn({k, n}, dtype), g = tg::randn({m, n}, dtype);
+      const Tensor w = b.t().detach();  // (n, k): linear(x, w) = x·b
+      for (const std::size_t size : {m * n, m * k, k * n}) (void)tg::full({size}, NAN, dtype);  // freed NaNs
+      const Tensor a = x.detach().set_requires_grad(true), bb = b.detach().set_requires_grad(true);
+      const Tensor y = tg::matmul(a, bb);
+      y.backward(g);  // dA = g·Bᵀ, dB = Aᵀ·g
+      const Tensor xl = x.detach().set_requires_grad(true), wl = w.detach().set_requires_grad(true);
+      const Tensor yl = tg::linear(xl, wl);  // x·Wᵀ
+      yl.backward(g);  // dW = gᵀ·x, dx = g·W
+      const std::vector<double> xv = tg_test::flat(x), bv = tg_test::flat(b), gv = tg_test::flat(g);
+      const double u = dtype == tg::kFloat32 ? 0x1p-24 : 0x1p-53;
+      auto check_sum = [u](double got, std::size_t terms, auto term) {
+        double exact = 0, magnitude = 0;
+        for (std::size_t p = 0; p < terms; ++p) {
+          exact += term(p);
+          magnitude += std::abs(term(p));
+        }
+        INFO("got ", got, ", float64 loop ", exact);
+        CHECK(std::abs(got - exact) <= 2 * double(terms) * u * magnitude + 1e-300);
+      };
+      const std::vector<double> yv = tg_test::flat(y), ylv = tg_test::flat(yl);
+      const std::vector<double> da = tg_test::flat(a.grad()), db = tg_test::flat(bb.grad());
+      const std::vector<double> dx = tg_test::flat(xl.grad()), dw = tg_test::flat(wl.grad());
+      for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < n; ++j) {
+          check_sum(yv[i * n + j], k, [&](std::size_t p) { return xv[i * k + p] * bv[p * n + j]; });
+          check_sum(ylv[i * n + j], k, [&](std::size_t p) { return xv[i * k + p] * bv[p * n + j]; });
+        }
+      for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t p = 0; p < k; ++p) {
+          check_sum(da[i * k + p], n, [&](std::size_t j) { return gv[i * n + j] * bv[p * n + j]; });
+          check_sum(dx[i * k + p], n, [&](std::size_t j) { return gv[i * n + j] * bv[p * n + j]; });
+        }
+      for (std::size_t p = 0; p < k; ++p)
+        for (std::size_t j = 0; j < n; ++j) {
+          check_sum(db[p * n + j], m, [&](std::size_t i) { return xv[i * k + p] * gv[i * n + j]; });
+          check_sum(dw[j * k + p], m, [&](std::size_t i) { return xv[i * k + p] * gv[i * n + j]; });
+        }
+    }
+}
+
 TEST_CASE("matmul broadcasts any number of batch dims, as PyTorch's, and equals a loop of 2-D products") {
   struct Case { tg::Shape a, b, out; };
   const Case cases[] = {

@@ -40,10 +40,35 @@ namespace detail {
 // entries of C and at most 100³ multiply-adds is B transposed, into a per-thread scratch (reused:
 // no allocation at steady state), and multiplied as is. The choice depends only on the sizes: the
 // same bits for any thread count.
+//
+// One row or one column of C is a matrix-vector product, which OpenBLAS's GEMM still runs as a
+// GEMM: it packs all of B for the one row (sgemm_incopy was 53% of infer_one, a 1-sample MLP,
+// in perf). GEMV reads the matrix once, as it lies.
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+  // C (rows × cols, one of them 1) as y = M·x, with M = op(B)ᵀ for one row (x that row of op(A)) or
+  // M = op(A) for one column (x that column of op(B)); y steps by ldc down a column of C.
+  auto matrix_vector = [&](std::size_t rows, std::size_t cols, const T* a_part, const T* b_part, T* c_part) {
+    const bool one_row = rows == 1;
+    const std::size_t length = one_row ? cols : rows, y_step = one_row ? 1 : ldc;
+    // β = 0 must not read C (it may hold anything, NaN included); OpenBLAS's GEMV scales y by β.
+    if (beta == T(0))
+      for (std::size_t i = 0; i < length; ++i) c_part[i * y_step] = T(0);
+    if (one_row)  // y = op(B)ᵀ·x: B as stored (k × n, or n × k when transposed)
+      cxxblas::gemv<int>(cxxblas::RowMajor, trans_b ? cxxblas::NoTrans : cxxblas::Trans, int(trans_b ? cols : k),
+                         int(trans_b ? k : cols), alpha, b_part, int(ldb), a_part, int(trans_a ? lda : 1), beta,
+                         c_part, 1);
+    else  // y = op(A)·x: A as stored (m × k, or k × m when transposed)
+      cxxblas::gemv<int>(cxxblas::RowMajor, trans_a ? cxxblas::Trans : cxxblas::NoTrans, int(trans_a ? k : rows),
+                         int(trans_a ? rows : k), alpha, a_part, int(lda), b_part, int(trans_b ? 1 : ldb), beta,
+                         c_part, int(ldc));
+  };
   auto call = [&](std::size_t rows, std::size_t cols, const T* a_part, const T* b_part, T* c_part) {
+    if (rows == 1 || cols == 1) {
+      matrix_vector(rows, cols, a_part, b_part, c_part);
+      return;
+    }
     bool transposed_b = trans_b;
     std::size_t b_stride = ldb;
     if (!trans_a && trans_b && rows >= 32 && rows * cols > 1200 && rows * cols * k <= 1'000'000) {
