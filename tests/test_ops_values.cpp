@@ -344,6 +344,20 @@ TEST_CASE("bad input throws tg::Error naming the op and the shapes or dtypes") {
   CHECK_THROWS_WITH_AS(a.values<double>(), "values: the tensor is float32, not float64", tg::Error);
 }
 
+namespace {
+// got against Σ_p term(p) in float64, within 2·terms roundings (unit u) of Σ|term|.
+template <class Term>
+void check_product_sum(double got, std::size_t terms, double u, Term term) {
+  double exact = 0, magnitude = 0;
+  for (std::size_t p = 0; p < terms; ++p) {
+    exact += term(p);
+    magnitude += std::abs(term(p));
+  }
+  INFO("got ", got, ", float64 loop ", exact);
+  CHECK(std::abs(got - exact) <= 2 * double(terms) * u * magnitude + 1e-300);
+}
+}  // namespace
+
 // A row-major A·Bᵀ (linear's x·Wᵀ, matmul's gradient g·Bᵀ) of at least 32 rows, more than 1200
 // entries and at most 100³ multiply-adds copies Bᵀ first (kernels::transpose_matrix, 8×8 blocks
 // and a tail) and multiplies it as is (linalg.cpp's gemm); others go to BLAS with the transpose
@@ -367,16 +381,7 @@ TEST_CASE("linear's x·Wᵀ and matmul's g·Bᵀ equal a float64 loop for every 
       const std::vector<double> xv = tg_test::flat(x), wv = tg_test::flat(w), gv = tg_test::flat(g);
       const std::vector<double> y = tg_test::flat(tg::linear(x, w)), da = tg_test::flat(a.grad());
       const double u = dtype == tg::kFloat32 ? 0x1p-24 : 0x1p-53;
-      // got against Σ_p term(p) in float64, within 2·terms roundings of Σ|term|
-      auto check_sum = [u](double got, std::size_t terms, auto term) {
-        double exact = 0, magnitude = 0;
-        for (std::size_t p = 0; p < terms; ++p) {
-          exact += term(p);
-          magnitude += std::abs(term(p));
-        }
-        INFO("got ", got, ", float64 loop ", exact);
-        CHECK(std::abs(got - exact) <= 2 * double(terms) * u * magnitude + 1e-300);
-      };
+      auto check_sum = [u](double got, std::size_t terms, auto term) { check_product_sum(got, terms, u, term); };
       for (std::size_t i = 0; i < m; ++i) {
         for (std::size_t j = 0; j < n; ++j) {
           INFO("y[", i, ", ", j, "] (y = x·Wᵀ)");
@@ -416,15 +421,7 @@ TEST_CASE("matrix-vector products (one row or one column) equal float64 loops fo
       yl.backward(g);  // dW = gᵀ·x, dx = g·W
       const std::vector<double> xv = tg_test::flat(x), bv = tg_test::flat(b), gv = tg_test::flat(g);
       const double u = dtype == tg::kFloat32 ? 0x1p-24 : 0x1p-53;
-      auto check_sum = [u](double got, std::size_t terms, auto term) {
-        double exact = 0, magnitude = 0;
-        for (std::size_t p = 0; p < terms; ++p) {
-          exact += term(p);
-          magnitude += std::abs(term(p));
-        }
-        INFO("got ", got, ", float64 loop ", exact);
-        CHECK(std::abs(got - exact) <= 2 * double(terms) * u * magnitude + 1e-300);
-      };
+      auto check_sum = [u](double got, std::size_t terms, auto term) { check_product_sum(got, terms, u, term); };
       const std::vector<double> yv = tg_test::flat(y), ylv = tg_test::flat(yl);
       const std::vector<double> da = tg_test::flat(a.grad()), db = tg_test::flat(bb.grad());
       const std::vector<double> dx = tg_test::flat(xl.grad()), dw = tg_test::flat(wl.grad());
