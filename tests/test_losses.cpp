@@ -312,6 +312,87 @@ TEST_CASE("cross_entropy and nll_loss over (N, C, d1, d2) match PyTorch") {
                        "cross_entropy: target [2] does not match input [2, 3, 2, 3] (expected target [2, 2, 3])", tg::Error);
 }
 
+// Over (N, C, d1, ...) cross_entropy without label smoothing is nll_loss on log_softmax over dim 1
+// (the column kernel), and nll_loss reads the classes `inner` apart; with smoothing the classes
+// move last first. Every way must equal the row kernels on the input with the classes moved last:
+// shapes with one, odd and many positions per sample (past a SIMD batch and a column slab),
+// 2 extra dims, a single class, both dtypes, every reduction, class weights, ignored targets,
+// smoothing, logits of ±1000; the loss and the input gradient.
+TEST_CASE("cross_entropy and nll_loss over (N, C, d1, ...) equal the row kernels on the classes moved last") {
+  tg::manual_seed(8);
+  for (const tg::Shape& shape : {tg::Shape{2, 3, 1}, tg::Shape{3, 17, 33}, tg::Shape{2, 5, 3, 7}, tg::Shape{2, 1, 9},
+                                 tg::Shape{3, 40, 700}}) {
+    const std::size_t classes = shape[1];
+    std::vector<std::int64_t> order{0}, target_shape{std::int64_t(shape[0])};
+    for (std::size_t d = 2; d < shape.size(); ++d) {
+      order.push_back(std::int64_t(d));
+      target_shape.push_back(std::int64_t(shape[d]));
+    }
+    order.push_back(1);
+    for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+      Tensor logits = tg::randn(shape, dtype) * 3.0;
+      if (classes > 2) {  // one position whose logits are ±1000
+        std::vector<double> v = tg_test::flat(logits);
+        v[0] = 1000;
+        v[shape.size() == 3 ? shape[2] : shape[2] * shape[3]] = -1000;
+        logits = Tensor(v, shape).to(dtype);
+      }
+      const Tensor target = tg::randint(0, std::int64_t(classes), {logits.numel() / classes}).reshape(target_shape);
+      Tensor weight = tg::rand({classes}, dtype) + 0.5;
+      for (Reduction reduction : {Reduction::Mean, Reduction::Sum, Reduction::None})
+        for (int variant = 0; variant < 4; ++variant) {  // plain, weighted, ignoring class 0, smoothed
+          CAPTURE(tg::shape_str(shape));
+          CAPTURE(tg::dtype_name(dtype));
+          CAPTURE(tg::reduction_name(reduction));
+          CAPTURE(variant);
+          const tg::ClassLossOptions o = with(variant == 1 ? weight : Tensor(), variant == 3 ? 0.1 : 0.0, reduction,
+                                              variant == 2 ? 0 : -100);
+          const double tol = dtype == tg::kFloat64 ? 1e-12 : 2e-5;
+          // the loss and its input gradient (for Reduction::None, under an upstream gradient)
+          const Tensor upstream = tg::randn({target.numel()}, dtype);
+          auto both = [&](auto loss, const Tensor& input) {
+            const Tensor x = input.detach().set_requires_grad(true);
+            const Tensor l = loss(x);
+            if (reduction == Reduction::None) l.backward(upstream.reshape(l.shape()));
+            else l.backward();
+            return std::pair{l, x.grad()};
+          };
+          for (const bool nll : {false, true}) {
+            if (nll && variant == 3) continue;  // nll_loss has no smoothing
+            CAPTURE(nll);
+            auto f = [&](const Tensor& x, const Tensor& t) {
+              return nll ? tg::nll_loss(tg::log_softmax(x, 1), t, o) : tg::cross_entropy(x, t, o);
+            };
+            const auto [got, got_dx] = both([&](const Tensor& x) { return f(x, target); }, logits);
+            const auto [want, want_rows_dx] = both([&](const Tensor& x) { return f(x, target.reshape({-1})); },
+                                                   logits.permute(order).reshape({-1, std::int64_t(classes)}));
+            CHECK(got.shape() == (reduction == Reduction::None ? target.shape() : tg::Shape{}));
+            const std::vector<double> got_values = tg_test::flat(got), want_values = tg_test::flat(want);
+            for (std::size_t i = 0; i < want_values.size(); ++i) {
+              INFO("loss ", i, ": got ", got_values[i], ", rows ", want_values[i]);
+              if (std::isnan(want_values[i])) CHECK(std::isnan(got_values[i]));  // every target ignored: 0/0
+              else CHECK(std::abs(got_values[i] - want_values[i]) <= tol * std::max(1.0, std::abs(want_values[i])));
+            }
+            // the rows' gradient back in the input's layout
+            tg::Shape moved;
+            for (std::int64_t d : order) moved.push_back(shape[std::size_t(d)]);
+            std::vector<std::int64_t> inverse(order.size());
+            for (std::size_t i = 0; i < order.size(); ++i) inverse[std::size_t(order[i])] = std::int64_t(i);
+            const std::vector<double> want_dx =
+                tg_test::flat(want_rows_dx.reshape(moved).permute(inverse));
+            const std::vector<double> got_dx_values = tg_test::flat(got_dx);
+            double scale = 1e-300;
+            for (double v : want_dx) scale = std::max(scale, std::abs(v));
+            for (std::size_t i = 0; i < want_dx.size(); ++i) {
+              INFO("dx ", i, ": got ", got_dx_values[i], ", rows ", want_dx[i]);
+              CHECK(std::abs(got_dx_values[i] - want_dx[i]) <= tol * scale);
+            }
+          }
+        }
+    }
+  }
+}
+
 TEST_CASE("huber_loss and logsumexp match PyTorch") {
   const Tensor a = Tensor({0.0, 0.5, 2.0, -3.0, 1.0}, tg::kFloat64).set_requires_grad(true);
   const Tensor b({0.2, 0.0, 0.0, 0.0, -0.5}, tg::kFloat64);

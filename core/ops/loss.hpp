@@ -32,7 +32,8 @@ struct ClassLossOptions {
 };
 
 // log_softmax + nll_loss as one fused, numerically stable op with its own backward. input is
-// (N, C) logits, (C) for one sample, or (N, C, d1, ..., dk) (classes at dim 1). target is either
+// (N, C) logits, (C) for one sample, or (N, C, d1, ..., dk) (classes at dim 1: there the two ops,
+// log_softmax over dim 1 and nll_loss, without label smoothing). target is either
 // int64 class indices, (N), () or (N, d1, ..., dk), or class probabilities of the input's shape and
 // dtype (then the mean is over samples, and ignore_index must stay negative, as in PyTorch).
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossOptions& options = {});
