@@ -447,7 +447,8 @@ Tensor nll_loss_rows(const char* op, const Tensor& input, ClassRows c, const Ten
     return reduce_rows<T>(row_loss, c, target, reduction);
   });
   // ∂l_i/∂x_iy = -w_y, zero elsewhere.
-  return record(op, out, {input}, [op, c = std::move(c), reduction, shape = input.shape()](const Tensor& grad) -> Grads {
+  return record(op, out, {input},
+                [op, c = std::move(c), reduction, shape = input.shape()](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), op, [&]<class T>() {
       const Buffer<double> scale = row_scales<T>(grad, c, reduction);
       xt::xarray<T> dx = xt::zeros<T>(shape);
