@@ -587,6 +587,60 @@ TEST_CASE("max/min over rows: the first extreme, NaN first, ties, infinities, ev
   }
 }
 
+// Over a dim that is not the last, every position keeps its extreme so far and its row, a run of
+// up to 512 positions per task (reduce.cpp): dim 0 and a middle dim, runs of 1 to 1100 positions
+// (a partial run, several), 1 to 40 rows, ties, NaNs (the first wins), infinities, both dtypes,
+// 1 and 2 threads bitwise; the values, the indices and the gradient (to the chosen position).
+TEST_CASE("max/min over a dim that is not the last: the first extreme, NaN first, ties, every run length") {
+  tg::manual_seed(9);
+  for (const tg::Shape& shape : {tg::Shape{5, 3}, tg::Shape{1, 17}, tg::Shape{40, 1100}, tg::Shape{3, 7, 2},
+                                 tg::Shape{2, 9, 600}, tg::Shape{2, 64}})
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      const std::size_t dim = shape.size() == 3 ? 1 : 0, rows = shape[dim], inner = shape.back();
+      const std::size_t outer = shape.size() == 3 ? shape[0] : 1;
+      std::vector<double> v = tg::randint(-3, 4, shape).to(tg::kFloat64).to_vector<double>();  // many ties
+      for (std::size_t k = 0; k < v.size(); k += 7) v[k] = NAN;
+      for (std::size_t k = 3; k < v.size(); k += 11) v[k] = k % 2 ? INFINITY : -INFINITY;
+      Tensor x = Tensor(v, shape).to(dtype).set_requires_grad(true);
+      for (const bool largest : {true, false}) {
+        CAPTURE(tg::shape_str(shape));
+        CAPTURE(tg::dtype_name(dtype));
+        CAPTURE(largest);
+        auto run = [&](int threads) {
+          tg::set_num_threads(threads);
+          x.set_grad(Tensor());
+          const auto [values, index] = largest ? x.max(std::int64_t(dim)) : x.min(std::int64_t(dim));
+          tg::sum(values * tg::arange(1.0, double(values.numel()) + 1, 1.0, dtype).reshape(values.shape())).backward();
+          tg::set_num_threads(2);
+          return std::tuple{values, index, x.grad()};
+        };
+        const auto [values, index, grad] = run(1);
+        const auto [values2, index2, grad2] = run(2);
+        CHECK(tg_test::bitwise_equal(values, values2));
+        CHECK(index.to_vector<std::int64_t>() == index2.to_vector<std::int64_t>());
+        const std::vector<std::int64_t> got = index.to_vector<std::int64_t>();
+        const std::vector<double> got_values = tg_test::flat(values), got_grad = tg_test::flat(grad);
+        std::vector<double> want_grad(v.size(), 0.0);
+        for (std::size_t o = 0; o < outer; ++o)
+          for (std::size_t i = 0; i < inner; ++i) {
+            auto at = [&](std::size_t r) { return (o * rows + r) * inner + i; };
+            std::size_t best = 0;
+            for (std::size_t r = 1; r < rows; ++r) {
+              const double a = v[at(r)], b = v[at(best)];
+              if (!std::isnan(b) && (std::isnan(a) || (largest ? a > b : a < b))) best = r;
+            }
+            const std::size_t k = o * inner + i;
+            INFO("position ", k);
+            CHECK(got[k] == std::int64_t(best));
+            if (std::isnan(v[at(best)])) CHECK(std::isnan(got_values[k]));
+            else CHECK(got_values[k] == v[at(best)]);
+            want_grad[at(best)] = double(k + 1);
+          }
+        CHECK(got_grad == want_grad);
+      }
+    }
+}
+
 TEST_CASE("sum over any set of dims, in one pass for up to two runs of reduced dims, matches a plain loop") {
   // Every subset of dims of shapes of rank 1..5 (sizes 1, 2, 3 and 0), float32 and float64,
   // against a double loop over the input: the runs merge, pad and split correctly.

@@ -294,14 +294,30 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
     });
     return index;
   }
-  parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
-    for (std::size_t o = first; o < last; ++o)
-      for (std::size_t r = 1; r < l.reduced; ++r)
-        for (std::size_t i = 0; i < l.inner; ++i) {
-          std::int64_t& best = index[o * l.inner + i];
-          const T* column = x + o * l.reduced * l.inner + i;
-          if (better<Largest>(column[r * l.inner], column[best * l.inner])) best = std::int64_t(r);
+  // Columns (inner > 1): for a run of up to kColumns positions, the extreme so far and its row,
+  // updated a row at a time with selects instead of branches, so the loop vectorises (it was a
+  // branch and a load through the index per value: max over dim 0 of 64×64 took 5.1 µs). Tasks
+  // are (outer, run) pairs, so a reduction over dim 0 is parallel too.
+  constexpr std::size_t kColumns = 512;
+  const std::size_t runs = (l.inner + kColumns - 1) / kColumns;
+  const std::size_t run_grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * std::min(l.inner, kColumns)));
+  parallel::for_range(l.outer * runs, run_grain, [&](std::size_t first, std::size_t last) {
+    T best[kColumns];
+    for (std::size_t task = first; task < last; ++task) {
+      const std::size_t o = task / runs, i0 = (task % runs) * kColumns, width = std::min(kColumns, l.inner - i0);
+      const T* block = x + o * l.reduced * l.inner + i0;
+      std::int64_t* at = index.data() + o * l.inner + i0;
+      std::copy(block, block + width, best);
+      for (std::size_t r = 1; r < l.reduced; ++r) {
+        const T* row = block + r * l.inner;
+        for (std::size_t i = 0; i < width; ++i) {  // better<Largest>, branch-free
+          const T v = row[i], b = best[i];
+          const bool take = (Largest ? v > b : v < b) || (v != v && b == b);
+          best[i] = take ? v : b;
+          at[i] = take ? std::int64_t(r) : at[i];
         }
+      }
+    }
   });
   return index;
 }
