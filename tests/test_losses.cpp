@@ -393,6 +393,72 @@ TEST_CASE("cross_entropy and nll_loss over (N, C, d1, ...) equal the row kernels
   }
 }
 
+// logsumexp over the last dim is a row kernel (reduce.cpp): every row length around the SIMD width
+// and past a row block, rows in several blocks, 3-D input, keepdim, rows of all -inf (-inf), with
+// a +inf (+inf), a NaN (NaN), of ±1000, both dtypes; the values and the gradient g·e^(x - out)
+// against float64 loops, and 1 and 2 threads bitwise.
+TEST_CASE("logsumexp over the last dim: a row kernel equal to the float64 definition, extremes included") {
+  tg::manual_seed(10);
+  for (const std::size_t n : {1, 2, 15, 16, 17, 64, 100, 1000, 5000})
+    for (const tg::DType dtype : {tg::kFloat64, tg::kFloat32})
+      for (const bool keepdim : {false, true}) {
+        CAPTURE(n);
+        CAPTURE(tg::dtype_name(dtype));
+        CAPTURE(keepdim);
+        const std::size_t rows = n > 1000 ? 3 : 70;
+        std::vector<double> v = tg_test::flat(tg::randn({rows, n}, tg::kFloat64) * 4.0);
+        for (std::size_t i = 0; i < n; ++i) v[i] = -INFINITY;  // row 0: all -inf
+        v[n + n / 2] = INFINITY;                                // row 1: a +inf
+        if (rows > 3) {
+          v[2 * n + n - 1] = NAN;                                      // row 2: a NaN
+          for (std::size_t i = 0; i < n; ++i) v[3 * n + i] = i % 2 ? 1000.0 : -1000.0;  // row 3
+        }
+        const tg::Shape shape = rows % 2 == 0 ? tg::Shape{2, rows / 2, n} : tg::Shape{rows, n};
+        Tensor x = Tensor(v, shape).to(dtype).set_requires_grad(true);
+        const std::vector<double> xs = tg_test::flat(x);  // v in the tested dtype
+        const Tensor g = tg::randn({rows}, dtype);
+        auto run = [&](int threads) {
+          tg::set_num_threads(threads);
+          x.set_grad(Tensor());
+          const Tensor out = tg::logsumexp(x, {-1}, keepdim);
+          (out * g.reshape(out.shape())).sum().backward();
+          tg::set_num_threads(2);
+          return std::pair{out, x.grad()};
+        };
+        const auto [out, dx] = run(1);
+        const auto [out2, dx2] = run(2);
+        CHECK(tg_test::bitwise_equal(out, out2));
+        CHECK(tg_test::bitwise_equal(dx, dx2));
+        tg::Shape want_shape = shape;
+        if (keepdim) want_shape.back() = 1;
+        else want_shape.pop_back();
+        CHECK(out.shape() == want_shape);
+        const std::vector<double> got = tg_test::flat(out), got_dx = tg_test::flat(dx), gs = tg_test::flat(g);
+        const double tol = dtype == tg::kFloat64 ? 1e-13 : 2e-6;
+        for (std::size_t r = 0; r < rows; ++r) {
+          CAPTURE(r);
+          double m = -INFINITY;
+          bool nan = false;
+          for (std::size_t i = 0; i < n; ++i) {
+            m = std::max(m, xs[r * n + i]);
+            nan = nan || std::isnan(xs[r * n + i]);
+          }
+          double total = 0;
+          for (std::size_t i = 0; i < n; ++i) total += std::exp(xs[r * n + i] - (std::isinf(m) ? 0.0 : m));
+          const double want = nan ? NAN : (std::isinf(m) ? 0.0 : m) + std::log(total);
+          if (std::isnan(want)) CHECK(std::isnan(got[r]));
+          else if (std::isinf(want)) CHECK(got[r] == want);
+          else CHECK(std::abs(got[r] - want) <= tol * std::max(1.0, std::abs(want)));
+          for (std::size_t i = 0; i < n; ++i) {  // g·e^(x - out): NaN where x - out is (inf - inf)
+            const double d = gs[r] * std::exp(xs[r * n + i] - got[r]);
+            INFO("dx ", i, ": got ", got_dx[r * n + i], ", want ", d);
+            if (std::isnan(d)) CHECK(std::isnan(got_dx[r * n + i]));
+            else CHECK(std::abs(got_dx[r * n + i] - d) <= 4 * tol * std::max(1.0, std::abs(d)));
+          }
+        }
+      }
+}
+
 TEST_CASE("huber_loss and logsumexp match PyTorch") {
   const Tensor a = Tensor({0.0, 0.5, 2.0, -3.0, 1.0}, tg::kFloat64).set_requires_grad(true);
   const Tensor b({0.2, 0.0, 0.0, 0.0, -0.5}, tg::kFloat64);
