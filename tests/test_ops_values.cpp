@@ -517,17 +517,20 @@ TEST_CASE("elementwise kernels: the same value at every position and length, and
   const std::vector<std::pair<tg::Shape, tg::Shape>> pairs = {
       {{3, 4}, {3, 4}}, {{3, 4}, {1}}, {{1}, {3, 4}}, {{3, 4}, {4}}, {{4}, {3, 4}}, {{3, 4}, {3, 1}},
       {{3, 1}, {3, 4}}, {{3, 1}, {1, 4}}, {{2, 3, 4}, {3, 1}}, {{2, 1, 4}, {3, 1}}, {{5, 1, 3}, {1, 4, 1}},
-      {{}, {2, 3}}, {{2, 3}, {}}, {{0, 3}, {3}}, {{2, 1, 1, 3}, {1, 2, 2, 1}}};
+      {{}, {2, 3}}, {{2, 3}, {}}, {{0, 3}, {3}}, {{2, 1, 1, 3}, {1, 2, 2, 1}}, {{1, 4}, {3, 1}}, {{2, 3, 1}, {5}},
+      {{70, 1}, {1, 33}}, {{7}, {2, 3, 1}}, {{0, 1}, {1, 3}}};
   for (const auto& [sa, sb] : pairs) {
     CAPTURE(tg::shape_str(sa));
     CAPTURE(tg::shape_str(sb));
     const Tensor a = tg::randn(sa, tg::kFloat64), b = tg::randn(sb, tg::kFloat64);
-    const Tensor got = a * b - b;
+    const Tensor got = a * b - b, got_difference = a - b;  // commutative and not
     const auto& va = a.values<double>();
     const auto& vb = b.values<double>();
-    xt::xarray<double> want = va * vb - vb;  // xtensor's own broadcasting as the reference
+    xt::xarray<double> want = va * vb - vb, want_difference = va - vb;  // xtensor's broadcasting as the reference
     REQUIRE(got.shape() == tg::Shape(want.shape().begin(), want.shape().end()));
+    REQUIRE(got_difference.shape() == got.shape());
     for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(got.data<double>()[i] == want.data()[i]);
+    for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(got_difference.data<double>()[i] == want_difference.data()[i]);
   }
 }
 

@@ -448,6 +448,29 @@ xt::xarray<T> zip(const char* op, const Input<T>& a, const Input<T>& b, Fn&& fn)
     return by_runs(a, b, middle, run, false);
   if (shape == b.shape() && is_column_broadcast(b.shape(), a.shape(), middle, run))
     return by_runs(b, a, middle, run, true);
+  // An outer product: one side holds one value per output row, the other is one row repeated
+  // ((n, 1) against (1, m)): each output row maps the row against that value, no copy of either.
+  auto outer = [&](const Input<T>& column, const Input<T>& row, bool column_first) {
+    xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+    const std::size_t width = row.size();
+    parallel::for_range(out.size() / width, std::max<std::size_t>(1, parallel::kGrain / width),
+                        [&](std::size_t first, std::size_t last) {
+                          for (std::size_t r = first; r < last; ++r) {
+                            const Batch<T> value(column.data()[r % middle]);
+                            if (column_first)
+                              apply(width, out.data() + r * width, [&](const Batch<T>& y) { return fn(value, y); },
+                                    row.data());
+                            else
+                              apply(width, out.data() + r * width, [&](const Batch<T>& x) { return fn(x, value); },
+                                    row.data());
+                          }
+                        });
+    return out;
+  };
+  if (is_row_broadcast(shape, b.shape()) && is_column_broadcast(shape, a.shape(), middle, run) && run == b.size())
+    return outer(a, b, true);
+  if (is_row_broadcast(shape, a.shape()) && is_column_broadcast(shape, b.shape(), middle, run) && run == a.size())
+    return outer(b, a, false);
   if (shape == a.shape()) return map2(a, Input<T>(broadcast_to(b, shape)), fn);
   if (shape == b.shape()) return map2(Input<T>(broadcast_to(a, shape)), b, fn);
   return map2(Input<T>(broadcast_to(a, shape)), Input<T>(broadcast_to(b, shape)), fn);
