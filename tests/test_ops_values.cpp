@@ -530,7 +530,8 @@ TEST_CASE("elementwise kernels: the same value at every position and length, and
     REQUIRE(got.shape() == tg::Shape(want.shape().begin(), want.shape().end()));
     REQUIRE(got_difference.shape() == got.shape());
     for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(got.data<double>()[i] == want.data()[i]);
-    for (std::size_t i = 0; i < want.size(); ++i) REQUIRE(got_difference.data<double>()[i] == want_difference.data()[i]);
+    for (std::size_t i = 0; i < want.size(); ++i)
+      REQUIRE(got_difference.data<double>()[i] == want_difference.data()[i]);
   }
 }
 
