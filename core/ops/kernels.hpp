@@ -425,52 +425,34 @@ xt::xarray<T> zip(const char* op, const Input<T>& a, const Input<T>& b, Fn&& fn)
   if (shape == b.shape() && is_row_broadcast(b.shape(), a.shape()))
     return by_rows(b, a, [&](const Batch<T>& y, const Batch<T>& x) { return fn(x, y); });
   // One side holds one value per run of the other (a channel's value over its H·W positions):
-  // each run is a contiguous map against that value, with no repeated copy of the small side.
+  // each run is a contiguous map against that value, with no repeated copy of the small side. With
+  // `repeats`, `big` is a single run that every output run reuses: an outer product, (n, 1) against
+  // (1, m), copies neither side either.
   auto by_runs = [&](const Input<T>& big, const Input<T>& small, std::size_t middle, std::size_t run,
-                     bool small_first) {
+                     bool small_first, bool repeats) {
     xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
-    parallel::for_range(big.size() / run, std::max<std::size_t>(1, parallel::kGrain / run),
+    parallel::for_range(out.size() / run, std::max<std::size_t>(1, parallel::kGrain / run),
                         [&](std::size_t first, std::size_t last) {
                           for (std::size_t r = first; r < last; ++r) {
                             const Batch<T> value(small.data()[r % middle]);
+                            const T* source = big.data() + (repeats ? 0 : r * run);
                             if (small_first)
-                              apply(run, out.data() + r * run, [&](const Batch<T>& x) { return fn(value, x); },
-                                    big.data() + r * run);
+                              apply(run, out.data() + r * run, [&](const Batch<T>& x) { return fn(value, x); }, source);
                             else
-                              apply(run, out.data() + r * run, [&](const Batch<T>& x) { return fn(x, value); },
-                                    big.data() + r * run);
+                              apply(run, out.data() + r * run, [&](const Batch<T>& x) { return fn(x, value); }, source);
                           }
                         });
     return out;
   };
   std::size_t middle = 0, run = 0;
   if (shape == a.shape() && is_column_broadcast(a.shape(), b.shape(), middle, run))
-    return by_runs(a, b, middle, run, false);
+    return by_runs(a, b, middle, run, false, false);
   if (shape == b.shape() && is_column_broadcast(b.shape(), a.shape(), middle, run))
-    return by_runs(b, a, middle, run, true);
-  // An outer product: one side holds one value per output row, the other is one row repeated
-  // ((n, 1) against (1, m)): each output row maps the row against that value, no copy of either.
-  auto outer = [&](const Input<T>& column, const Input<T>& row, bool column_first) {
-    xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
-    const std::size_t width = row.size();
-    parallel::for_range(out.size() / width, std::max<std::size_t>(1, parallel::kGrain / width),
-                        [&](std::size_t first, std::size_t last) {
-                          for (std::size_t r = first; r < last; ++r) {
-                            const Batch<T> value(column.data()[r % middle]);
-                            if (column_first)
-                              apply(width, out.data() + r * width, [&](const Batch<T>& y) { return fn(value, y); },
-                                    row.data());
-                            else
-                              apply(width, out.data() + r * width, [&](const Batch<T>& x) { return fn(x, value); },
-                                    row.data());
-                          }
-                        });
-    return out;
-  };
+    return by_runs(b, a, middle, run, true, false);
   if (is_row_broadcast(shape, b.shape()) && is_column_broadcast(shape, a.shape(), middle, run) && run == b.size())
-    return outer(a, b, true);
+    return by_runs(b, a, middle, run, true, true);
   if (is_row_broadcast(shape, a.shape()) && is_column_broadcast(shape, b.shape(), middle, run) && run == a.size())
-    return outer(b, a, false);
+    return by_runs(a, b, middle, run, false, true);
   if (shape == a.shape()) return map2(a, Input<T>(broadcast_to(b, shape)), fn);
   if (shape == b.shape()) return map2(Input<T>(broadcast_to(a, shape)), b, fn);
   return map2(Input<T>(broadcast_to(a, shape)), Input<T>(broadcast_to(b, shape)), fn);
