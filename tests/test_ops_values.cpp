@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <numeric>
+#include <string>
+#include <unistd.h>
 #include <xtensor/xmanipulation.hpp>
 
 using tg::Tensor;
@@ -441,6 +444,63 @@ TEST_CASE("matrix-vector products (one row or one column) equal float64 loops fo
           check_sum(dw[j * k + p], m, [&](std::size_t i) { return xv[i * k + p] * gv[i * n + j]; });
         }
     }
+}
+
+namespace {
+// What `run` writes to the process's stdout and stderr (file descriptors 1 and 2; OpenBLAS prints
+// its complaint about a call it rejects to stdout), caught in a temporary file.
+template <class Run>
+std::string output_of(Run&& run) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::FILE* file = std::tmpfile();
+  REQUIRE(file != nullptr);
+  const int saved_out = dup(1), saved_err = dup(2);
+  dup2(fileno(file), 1);
+  dup2(fileno(file), 2);
+  run();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  dup2(saved_out, 1);
+  dup2(saved_err, 2);
+  close(saved_out);
+  close(saved_err);
+  std::rewind(file);
+  std::string text;
+  for (int c; (c = std::fgetc(file)) != EOF;) text.push_back(char(c));
+  std::fclose(file);
+  return text;
+}
+}  // namespace
+
+// An empty inner dim (k = 0) is a sum of nothing: zeros, as in PyTorch, for every product shape
+// the GEMM and GEMV paths take, and for linear (with no crash: the rows are not numel / 0); the
+// gradients are empty or zero; no operand with a zero leading dim reaches BLAS, which would print
+// its complaint and skip the call.
+TEST_CASE("matmul and linear with an empty inner dim give zeros, whatever the freed memory held") {
+  const std::string output = output_of([] {
+    for (const std::array<std::size_t, 2>& mn :
+         {std::array<std::size_t, 2>{3, 4}, {1, 5}, {6, 1}, {1, 1}, {200, 300}})
+      for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+        const auto [m, n] = mn;
+        CAPTURE(m);
+        CAPTURE(n);
+        (void)tg::full({m * n}, NAN, dtype);  // a freed block of NaNs for the output to reuse
+        const Tensor a = tg::zeros({m, 0}, dtype).set_requires_grad(true), b = tg::zeros({0, n}, dtype);
+        const Tensor y = tg::matmul(a, b);
+        REQUIRE(y.shape() == tg::Shape{m, n});
+        for (double v : tg_test::flat(y)) CHECK(v == 0.0);
+        y.sum().backward();
+        CHECK(a.grad().shape() == tg::Shape{m, 0});
+        (void)tg::full({m * n}, NAN, dtype);
+        const Tensor w = tg::zeros({n, 0}, dtype).set_requires_grad(true), bias = tg::ones({n}, dtype);
+        const Tensor z = tg::linear(tg::zeros({m, 0}, dtype), w, bias);
+        REQUIRE(z.shape() == tg::Shape{m, n});
+        for (double v : tg_test::flat(z)) CHECK(v == 1.0);
+      }
+  });
+  INFO(output);
+  CHECK(output.empty());
 }
 
 TEST_CASE("matmul broadcasts any number of batch dims, as PyTorch's, and equals a loop of 2-D products") {

@@ -44,9 +44,18 @@ namespace detail {
 // One row or one column of C is a matrix-vector product, which OpenBLAS's GEMM still runs as a
 // GEMM: it packs all of B for the one row (sgemm_incopy was 53% of infer_one, a 1-sample MLP,
 // in perf). GEMV reads the matrix once, as it lies.
+//
+// An empty C is nothing to do, and an empty inner dim (k = 0) makes C = β·C, a sum of nothing:
+// neither reaches BLAS, which rejects the zero leading dimensions such operands have.
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    return;
+  }
   // C (rows × cols, one of them 1) as y = M·x, with M = op(B)ᵀ for one row (x that row of op(A)) or
   // M = op(A) for one column (x that column of op(B)); y steps by ldc down a column of C.
   auto matrix_vector = [&](std::size_t rows, std::size_t cols, const T* a_part, const T* b_part, T* c_part) {
@@ -270,7 +279,8 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   TG_CHECK(input.dtype() == weight.dtype() && (!bias.defined() || bias.dtype() == weight.dtype()),
            "linear: expected one dtype, got input ", dtype_name(input.dtype()), " and weight ",
            dtype_name(weight.dtype()));
-  const std::size_t rows = input.numel() / in_features;
+  std::size_t rows = 1;  // the input's leading dims (not numel / in_features: in_features may be 0)
+  for (std::size_t d = 0; d + 1 < input.dim(); ++d) rows *= input.shape()[d];
   Shape out_shape = input.shape();
   out_shape.back() = out_features;
   Tensor out = dispatch_floating(input.dtype(), "linear", [&]<class T>() {
