@@ -313,14 +313,6 @@ Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased
 
 namespace {
 
-// True when v should replace best: larger (smaller), or NaN, which wins as in PyTorch.
-template <bool Largest, class T>
-bool better(T v, T best) {
-  if (std::isnan(best)) return false;
-  if (std::isnan(v)) return true;
-  return Largest ? v > best : v < best;
-}
-
 // For every (outer, inner) position, the index along the reduced dim of the first extreme value.
 template <bool Largest, class T>
 std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayout& l) {
@@ -372,7 +364,7 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
       std::copy(block, block + width, best);
       for (std::size_t r = 1; r < l.reduced; ++r) {
         const T* row = block + r * l.inner;
-        for (std::size_t i = 0; i < width; ++i) {  // better<Largest>, branch-free
+        for (std::size_t i = 0; i < width; ++i) {  // v wins: more extreme, or a NaN (first) as in PyTorch
           const T v = row[i], b = best[i];
           const bool take = (Largest ? v > b : v < b) || (v != v && b == b);
           best[i] = take ? v : b;
