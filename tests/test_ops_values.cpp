@@ -1,13 +1,16 @@
 // Forward values against PyTorch, and the error messages of bad input.
 #include "helpers.hpp"
 #include "../core/xtensor.hpp"
+#include "../core/ops/linalg_gemm.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <numeric>
+#include <random>
 #include <string>
 #include <unistd.h>
 #include <xtensor/xmanipulation.hpp>
@@ -501,6 +504,120 @@ TEST_CASE("matmul and linear with an empty inner dim give zeros, whatever the fr
   });
   INFO(output);
   CHECK(output.empty());
+}
+
+namespace {
+// C = α·op(A)·op(B) + β·C through the gemm that matmul, linear and the convolutions share
+// (core/ops/linalg_gemm.hpp), on operands with padded leading dims, against a float64 loop. C's
+// padding columns hold a sentinel that must survive; with β = 0 C starts as NaN, which must not
+// reach the result.
+template <class T>
+void check_gemm(std::size_t m, std::size_t n, std::size_t k, bool trans_a, bool trans_b, T alpha, T beta,
+                std::mt19937& rng) {
+  CAPTURE(m);
+  CAPTURE(n);
+  CAPTURE(k);
+  CAPTURE(trans_a);
+  CAPTURE(trans_b);
+  CAPTURE(alpha);
+  CAPTURE(beta);
+  const std::size_t lda = (trans_a ? m : k) + 3, ldb = (trans_b ? k : n) + 5, ldc = n + 2;
+  std::uniform_real_distribution<T> uniform(-1, 1);
+  std::vector<T> a((trans_a ? k : m) * lda), b((trans_b ? n : k) * ldb), c(m * ldc);
+  for (T& v : a) v = uniform(rng);
+  for (T& v : b) v = uniform(rng);
+  for (T& v : c) v = beta == T(0) ? T(NAN) : uniform(rng);
+  for (std::size_t i = 0; i < m; ++i) c[i * ldc + n] = c[i * ldc + n + 1] = T(12345);
+  const std::vector<T> c0 = c;
+  tg::detail::gemm<T>(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+  const double u = std::is_same_v<T, float> ? 0x1p-24 : 0x1p-53;
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      double sum = 0, magnitude = 0;
+      for (std::size_t p = 0; p < k; ++p) {
+        const double a_ip = trans_a ? a[p * lda + i] : a[i * lda + p], b_pj = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+        const double term = a_ip * b_pj;
+        sum += term;
+        magnitude += std::abs(term);
+      }
+      const double old = beta == T(0) ? 0.0 : double(beta) * c0[i * ldc + j];
+      const double exact = double(alpha) * sum + old;
+      const double bound = 2 * double(k + 2) * u * (std::abs(double(alpha)) * magnitude + std::abs(old)) + 1e-300;
+      if (!(std::abs(c[i * ldc + j] - exact) <= bound) && wrong++ < 3)
+        FAIL_CHECK("C[", i, ", ", j, "] = ", c[i * ldc + j], ", float64 loop ", exact);
+    }
+    CHECK(c[i * ldc + n] == T(12345));
+    CHECK(c[i * ldc + n + 1] == T(12345));
+  }
+  CHECK(wrong == 0);
+}
+}  // namespace
+
+// Sizes on both sides of every edge of the float32 AVX-512 kernel (core/ops/sgemm.cpp: 8 × 32
+// tiles, 256-long inner blocks, 144-row and 2048-column blocks, the transposed run for few
+// columns, OpenBLAS under 8 rows or columns) and of the parallel cut, every transpose, α and β.
+TEST_CASE("gemm equals a float64 loop across tile, block and transpose edges, every alpha and beta, both dtypes") {
+  std::mt19937 rng(11);
+  const std::array<std::size_t, 3> sizes[] = {
+      {8, 8, 1},     {9, 31, 7},    {15, 32, 16},  {17, 33, 255}, {16, 64, 256}, {24, 47, 257}, {145, 40, 30},
+      {100, 9, 50},  {300, 10, 20}, {9, 300, 20},  {64, 9, 600},  {7, 40, 9},    {40, 7, 9},    {12, 2049, 3},
+      {130, 150, 513}};
+  const std::array<double, 2> scales[] = {{1, 0}, {1, 1}, {-0.5, 0.25}, {2, 0}};
+  for (const auto& [m, n, k] : sizes)
+    for (int transposes = 0; transposes < 4; ++transposes)
+      for (const auto& [alpha, beta] : scales) {
+        const bool trans_a = transposes & 1, trans_b = transposes & 2;
+        check_gemm<float>(m, n, k, trans_a, trans_b, float(alpha), float(beta), rng);
+        if (m * n * k < 100'000) check_gemm<double>(m, n, k, trans_a, trans_b, alpha, beta, rng);
+      }
+}
+
+// An infinity or NaN in A (or B) spreads along its row (or column) of C only: the zero padding of
+// edge tiles and the transposed run for few columns keep it out of the rest.
+TEST_CASE("gemm: a NaN or infinity in one row of A or one column of B reaches only that row or column of C") {
+  const std::array<std::size_t, 3> sizes[] = {{20, 40, 30}, {100, 9, 50}, {9, 33, 300}};
+  for (const auto& [m, n, k] : sizes)
+    for (const float bad : {INFINITY, NAN})
+      for (int transposes = 0; transposes < 4; ++transposes) {
+        const bool trans_a = transposes & 1, trans_b = transposes & 2;
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(trans_a);
+        CAPTURE(trans_b);
+        std::vector<float> a(m * k, 0.5f), b(k * n, 0.25f), c(m * n);
+        const std::size_t row = m - 1, col = n / 2, p = k / 3;
+        (trans_a ? a[p * m + row] : a[row * k + p]) = bad;
+        (trans_b ? b[col * k + p] : b[p * n + col]) = bad;
+        tg::detail::gemm<float>(trans_a, trans_b, m, n, k, 1.0f, a.data(), trans_a ? m : k, b.data(),
+                                trans_b ? k : n, 0.0f, c.data(), n);
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < m; ++i)
+          for (std::size_t j = 0; j < n; ++j) {
+            const bool spread = i == row || j == col;
+            if (std::isfinite(c[i * n + j]) == spread) ++wrong;
+            if (!spread && c[i * n + j] != 0.125f * float(k)) ++wrong;
+          }
+        CHECK(wrong == 0);
+      }
+}
+
+// The parallel cut depends on the sizes only: the same bits at 1 and 2 threads, for products cut
+// by rows and by columns.
+TEST_CASE("gemm gives the same bits at 1 and 2 threads") {
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  const std::array<std::size_t, 3> sizes[] = {{300, 200, 300}, {40, 900, 70}, {500, 9, 400}};
+  for (const auto& [m, n, k] : sizes) {
+    std::vector<float> a(m * k), b(k * n), one(m * n), two(m * n);
+    for (float& v : a) v = uniform(rng);
+    for (float& v : b) v = uniform(rng);
+    tg::set_num_threads(1);
+    tg::detail::gemm<float>(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, one.data(), n);
+    tg::set_num_threads(2);
+    tg::detail::gemm<float>(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, two.data(), n);
+    CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
+  }
 }
 
 TEST_CASE("matmul broadcasts any number of batch dims, as PyTorch's, and equals a loop of 2-D products") {

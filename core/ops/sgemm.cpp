@@ -1,0 +1,217 @@
+// A float32 GEMM on AVX-512, for the products OpenBLAS would run on its AVX2 kernels.
+//
+// Why: the machines this project runs on set OPENBLAS_CORETYPE=Haswell (older OpenBLAS builds
+// compute wrong results or crash on their CPU), so OpenBLAS's sgemm runs 8-wide FMAs at about 120
+// GFLOP/s on one core where the CPU does 16-wide ones; oneDNN, which libtorch's convolutions run,
+// generates AVX-512 code and led every convolution row of the benchmark by up to 2x. This file is
+// the textbook blocked GEMM (Goto's, as BLIS and OpenBLAS lay it out), kept to one page:
+//
+//   for each block of NC columns of C, and each block of KC of the inner dim:
+//     pack that KC × NC block of op(B) into panels of NR = 32 columns (zero-padded), which stay
+//     in L3/L2 while
+//     for each block of MC rows: pack that MC × KC block of op(A) into panels of MR = 8 rows,
+//       which stay in L2, and run the 8 × 32 micro-kernel over every (row panel, column panel):
+//       16 accumulators of 16 floats, one 32-float row of B and 8 broadcast A values per step.
+//
+// Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole.
+// Edge tiles use masked loads and stores (no scalar clean-up loop). Each element of C is the sum
+// over its KC blocks in order, each block's sum in order: the bits depend only on the sizes, never
+// on the thread count (linalg.cpp's gemm cuts the work by sizes alone and calls this per block).
+// β = 0 never reads C (it may hold anything, NaN included), as BLAS promises.
+//
+// The code is compiled for AVX-512 whatever the build's flags, and runs only where the CPU has it
+// (checked once at run time); elsewhere linalg.cpp keeps OpenBLAS.
+#include "core/ops/linalg_gemm.hpp"
+
+#include "core/ops/kernels.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace tg::detail {
+
+#if defined(__x86_64__)
+
+namespace {
+
+constexpr std::size_t kMR = 8, kNR = 32;
+// KC × NR floats of B (32 KB) fit the 48 KB L1 beside the A values; MC × KC of A (144 KB) sits in
+// L2; KC × NC of B (2 MB) in L3. On this machine KC 256 / MC 144 / NC 2048 ran 512³ at 205-215
+// GFLOP/s on one core (OpenBLAS's AVX2 kernels: 115-120).
+constexpr std::size_t kKC = 256, kMC = 144, kNC = 2048;
+
+// A 64-byte aligned scratch array per thread, grown to the largest size asked and kept: no
+// allocation once the sizes repeat.
+float* scratch(std::unique_ptr<float[]>& storage, std::size_t& capacity, std::size_t floats) {
+  if (floats > capacity) {
+    storage.reset(new float[floats + 16]);
+    capacity = floats;
+  }
+  const auto address = reinterpret_cast<std::uintptr_t>(storage.get());
+  return reinterpret_cast<float*>((address + 63) & ~std::uintptr_t(63));
+}
+
+// Packs rows [0, rows) and inner indices [0, depth) of op(A) (from `a`, already offset to the
+// block's corner) into panels of kMR rows: panel[p * kMR + i] = op(A)[i][p], zero past `rows`.
+// (The micro-kernel never stores the padding's results; zeros keep whatever a fresh scratch held,
+// denormals or NaNs, out of its arithmetic.)
+void pack_a(bool trans, std::size_t rows, std::size_t depth, const float* a, std::size_t lda, float* out) {
+  for (std::size_t i0 = 0; i0 < rows; i0 += kMR, out += kMR * depth) {
+    const std::size_t h = std::min(kMR, rows - i0);
+    if (trans) {  // op(A)[i][p] = a[p * lda + i]: kMR contiguous values per p
+      for (std::size_t p = 0; p < depth; ++p) {
+        const float* src = a + p * lda + i0;
+        std::size_t i = 0;
+        for (; i < h; ++i) out[p * kMR + i] = src[i];
+        for (; i < kMR; ++i) out[p * kMR + i] = 0.0f;
+      }
+    } else {  // op(A)[i][p] = a[i * lda + p]: the panel's rows, transposed in register blocks
+      kernels::transpose_matrix(a + i0 * lda, h, depth, lda, out, kMR);
+      for (std::size_t p = 0; p < depth; ++p)
+        for (std::size_t i = h; i < kMR; ++i) out[p * kMR + i] = 0.0f;
+    }
+  }
+}
+
+// The first `count` of 16 lanes (all of them from 16 on).
+__attribute__((target("avx512f"))) inline __mmask16 first_lanes(std::size_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u);
+}
+
+// Packs inner indices [0, depth) and columns [0, cols) of op(B) into panels of kNR columns:
+// panel[p * kNR + j] = op(B)[p][j], zero past `cols`.
+__attribute__((target("avx512f"))) void pack_b(bool trans, std::size_t depth, std::size_t cols, const float* b,
+                                               std::size_t ldb, float* out) {
+  for (std::size_t j0 = 0; j0 < cols; j0 += kNR, out += kNR * depth) {
+    const std::size_t w = std::min(kNR, cols - j0);
+    if (trans) {  // op(B)[p][j] = b[j * ldb + p]: the panel's columns, transposed in register blocks
+      kernels::transpose_matrix(b + j0 * ldb, w, depth, ldb, out, kNR);
+      for (std::size_t p = 0; p < depth; ++p)
+        for (std::size_t j = w; j < kNR; ++j) out[p * kNR + j] = 0.0f;
+    } else {  // op(B)[p][j] = b[p * ldb + j]: 32 contiguous values per p, masked at the edge
+      const __mmask16 low = first_lanes(w), high = first_lanes(w > 16 ? w - 16 : 0);
+      for (std::size_t p = 0; p < depth; ++p) {
+        const float* src = b + p * ldb + j0;
+        _mm512_store_ps(out + p * kNR, _mm512_maskz_loadu_ps(low, src));
+        _mm512_store_ps(out + p * kNR + 16, _mm512_maskz_loadu_ps(high, src + 16));
+      }
+    }
+  }
+}
+
+// C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(packed A panel · packed B panel) + β·C for the
+// first KC block (`first`), += α·(…) for the later ones.
+__attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const float* ap, const float* bp,
+                                                     float* c, std::size_t ldc, std::size_t rows,
+                                                     std::size_t cols, float alpha, float beta, bool first) {
+  // C's tile is read or written only after the loop: fetch its lines now, or the kernel waits on
+  // them (C of a 1024² product is out of L2: 1024³ ran at 155 GFLOP/s without this, 180-200 with).
+  for (std::size_t i = 0; i < rows; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + cols - 1), _MM_HINT_T0);
+  }
+  __m512 acc[kMR][2];
+#pragma GCC unroll 8
+  for (std::size_t i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (std::size_t p = 0; p < depth; ++p, ap += kMR, bp += kNR) {
+    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 8
+    for (std::size_t i = 0; i < kMR; ++i) {
+      const __m512 ai = _mm512_set1_ps(ap[i]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+  const __mmask16 low = first_lanes(cols), high = first_lanes(cols > 16 ? cols - 16 : 0);
+  const __m512 a_scale = _mm512_set1_ps(alpha), b_scale = _mm512_set1_ps(beta);
+  const bool read_c = !first || beta != 0.0f;
+  const bool scale_c = first && beta != 1.0f;
+#pragma GCC unroll 8
+  for (std::size_t i = 0; i < kMR; ++i) {
+    if (i >= rows) break;
+    float* row = c + i * ldc;
+    __m512 v0 = _mm512_mul_ps(a_scale, acc[i][0]), v1 = _mm512_mul_ps(a_scale, acc[i][1]);
+    if (read_c) {
+      __m512 c0 = _mm512_maskz_loadu_ps(low, row), c1 = _mm512_maskz_loadu_ps(high, row + 16);
+      if (scale_c) {
+        c0 = _mm512_mul_ps(b_scale, c0);
+        c1 = _mm512_mul_ps(b_scale, c1);
+      }
+      v0 = _mm512_add_ps(v0, c0);
+      v1 = _mm512_add_ps(v1, c1);
+    }
+    _mm512_mask_storeu_ps(row, low, v0);
+    _mm512_mask_storeu_ps(row + 16, high, v1);
+  }
+}
+
+
+void blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+             std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+  thread_local std::unique_ptr<float[]> a_storage, b_storage;
+  thread_local std::size_t a_capacity = 0, b_capacity = 0;
+  for (std::size_t jc = 0; jc < n; jc += kNC) {
+    const std::size_t nc = std::min(kNC, n - jc);
+    for (std::size_t pc = 0; pc < k; pc += kKC) {
+      const std::size_t kc = std::min(kKC, k - pc);
+      float* packed_b = scratch(b_storage, b_capacity, (nc + kNR - 1) / kNR * kNR * kc);
+      pack_b(trans_b, kc, nc, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, packed_b);
+      for (std::size_t ic = 0; ic < m; ic += kMC) {
+        const std::size_t mc = std::min(kMC, m - ic);
+        float* packed_a = scratch(a_storage, a_capacity, (mc + kMR - 1) / kMR * kMR * kc);
+        pack_a(trans_a, mc, kc, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, packed_a);
+        for (std::size_t jr = 0; jr < nc; jr += kNR)
+          for (std::size_t ir = 0; ir < mc; ir += kMR)
+            micro_kernel(kc, packed_a + ir * kc, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                         std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
+      }
+    }
+  }
+}
+
+// Multiply-adds the tiles compute for an m × n product, padding included.
+std::size_t padded_work(std::size_t m, std::size_t n) {
+  return (m + kMR - 1) / kMR * kMR * ((n + kNR - 1) / kNR * kNR);
+}
+
+}  // namespace
+
+bool sgemm_avx512_available() {
+  static const bool available = __builtin_cpu_supports("avx512f");
+  return available;
+}
+
+// A C with few columns and more rows (a convolution's weight gradient: 32 × 9 over k = 784) would
+// fill 32-wide tiles with padding: it is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ into a scratch and
+// transposed into C when that pads at most half as much (32 × 9: 1024 → 512 multiply-adds per
+// step; 20.9 → 9.5 us, OpenBLAS 10.0).
+void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
+                  const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
+                  std::size_t ldc) {
+  if (2 * padded_work(n, m) > padded_work(m, n)) {
+    blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  thread_local std::unique_ptr<float[]> storage;
+  thread_local std::size_t capacity = 0;
+  float* ct = scratch(storage, capacity, n * m);
+  blocked(!trans_b, !trans_a, n, m, k, alpha, b, ldb, a, lda, 0.0f, ct, m);
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j)
+      c[i * ldc + j] = beta == 0.0f ? ct[j * m + i] : ct[j * m + i] + beta * c[i * ldc + j];
+}
+
+#else
+
+bool sgemm_avx512_available() { return false; }
+void sgemm_avx512(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
+                  const float*, std::size_t, float, float*, std::size_t) {}
+
+#endif
+
+}  // namespace tg::detail
