@@ -610,6 +610,14 @@ TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, 
   cases.push_back({{1, 4, 7, 8}, {4, 1, 3, 2}, {{1, 2}, {2, 1}, {2, 3}, 4, {0, 0}}});
   cases.push_back({{2, 1, 2, 1}, {2, 1, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{1, 3, 1, 9}, {2, 3, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // conv1d-like
+  // 1×1 kernels at stride 1 without padding read the input in place (no im2col, no col2im): with
+  // groups, dilation (no effect on 1×1), 17 samples, and channels and planes of 8 and more (the
+  // float32 AVX-512 GEMM); and next to them 1×1 with padding or stride, which do not.
+  cases.push_back({{17, 6, 3, 5}, {4, 3, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 2, {0, 0}}});
+  cases.push_back({{3, 16, 5, 7}, {24, 16, 1, 1}, {{1, 1}, {0, 0}, {2, 2}, 1, {0, 0}}});
+  cases.push_back({{2, 16, 4, 9}, {18, 8, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 2, {0, 0}}});
+  cases.push_back({{2, 4, 5, 6}, {3, 4, 1, 1}, {{1, 1}, {1, 0}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 4, 5, 6}, {3, 4, 1, 1}, {{2, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});
   // Batches of 9 and 17 (several samples per parallel task).
   cases.push_back({{9, 2, 4, 5}, {3, 2, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{17, 4, 3, 4}, {6, 2, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});

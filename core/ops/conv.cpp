@@ -90,6 +90,13 @@ FlatRun flat_run(const Window& g, std::size_t i, std::size_t j) {
   return r;
 }
 
+// A 1×1 kernel with stride 1 and no padding: the columns are the input plane itself, so the GEMMs
+// read the input (and write the input gradient) in place, with no im2col or col2im.
+// (`Conv2d_1x1`, 64 -> 128 channels on 14×14, one thread: 11.9-12.0 -> 10.1-10.4 ms.)
+bool identity_columns(const Window& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
 // Zeroes the columns of rows [y0, y1) of `row` that lie outside `inside`.
 template <class T>
 void zero_wrapped(T* row, const Window& g, const FlatRun& r) {
@@ -782,17 +789,19 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
     winograd_conv(x, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow}, u.data(), b, y);
     return out;
   }
+  const bool in_place = identity_columns(g);
   parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-    std::vector<T, Allocator<T>> col(kk * plane);
+    std::vector<T, Allocator<T>> col(in_place ? 0 : kk * plane);
     for (std::size_t s = first; s < last; ++s)
       for (std::size_t grp = 0; grp < groups; ++grp) {
-        im2col(x + (s * g.c + grp * cg) * g.h * g.w, cg, g, col.data());
+        const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
+        if (!in_place) im2col(xs, cg, g, col.data());
         T* ys = y + (s * out_channels + grp * og) * plane;
         if (b) {
           for (std::size_t o = 0; o < og; ++o) std::fill(ys + o * plane, ys + (o + 1) * plane, b[grp * og + o]);
         }
-        detail::gemm<T>(false, false, og, plane, kk, T(1), w + grp * og * kk, kk, col.data(), plane, b ? T(1) : T(0),
-                        ys, plane);
+        detail::gemm<T>(false, false, og, plane, kk, T(1), w + grp * og * kk, kk, in_place ? xs : col.data(), plane,
+                        b ? T(1) : T(0), ys, plane);
       }
   });
   return out;
@@ -838,14 +847,16 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
   } else if (needs[0]) {
     xt::xarray<T> dx = xt::zeros<T>(input.shape());
     T* d = dx.data();
+    const bool in_place = identity_columns(g);
     parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-      std::vector<T, Allocator<T>> col(kk * plane);
+      std::vector<T, Allocator<T>> col(in_place ? 0 : kk * plane);
       for (std::size_t s = first; s < last; ++s)
         for (std::size_t grp = 0; grp < groups; ++grp) {
           // d(col) = W_gᵀ · dY_g: (kk, og) · (og, plane)
+          T* dxs = d + (s * g.c + grp * cg) * g.h * g.w;
           detail::gemm<T>(true, false, kk, plane, og, T(1), w + grp * og * kk, kk,
-                          dy + (s * out_channels + grp * og) * plane, plane, T(0), col.data(), plane);
-          col2im(col.data(), cg, g, d + (s * g.c + grp * cg) * g.h * g.w);
+                          dy + (s * out_channels + grp * og) * plane, plane, T(0), in_place ? dxs : col.data(), plane);
+          if (!in_place) col2im(col.data(), cg, g, dxs);
         }
     });
     grads[0] = make_tensor<T>(std::move(dx));
@@ -859,18 +870,20 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     // block sums its samples in order into its own partial dW (in parallel), and the partials are
     // added in block order: the same bits for any thread count.
     const std::size_t wn = out_channels * kk;
+    const bool in_place = identity_columns(g);
     using Partial = std::vector<T, Allocator<T>>;
     const std::size_t block = std::max(samples_per_task(g, out_channels * kk), (g.n + 15) / 16);
     const Partial total = parallel::reduce_blocks(
         g.n, block, Partial(wn, T(0)),
         [&](std::size_t first, std::size_t last) {
           Partial part(wn, T(0));
-          std::vector<T, Allocator<T>> col(kk * plane);
+          std::vector<T, Allocator<T>> col(in_place ? 0 : kk * plane);
           for (std::size_t s = first; s < last; ++s)
             for (std::size_t grp = 0; grp < groups; ++grp) {
-              im2col(x + (s * g.c + grp * cg) * g.h * g.w, cg, g, col.data());
+              const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
+              if (!in_place) im2col(xs, cg, g, col.data());
               detail::gemm<T>(false, true, og, kk, plane, T(1), dy + (s * out_channels + grp * og) * plane, plane,
-                              col.data(), plane, T(1), part.data() + grp * og * kk, kk);
+                              in_place ? xs : col.data(), plane, T(1), part.data() + grp * og * kk, kk);
             }
           return part;
         },
