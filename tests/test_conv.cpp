@@ -618,6 +618,12 @@ TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, 
   cases.push_back({{2, 16, 4, 9}, {18, 8, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 2, {0, 0}}});
   cases.push_back({{2, 4, 5, 6}, {3, 4, 1, 1}, {{1, 1}, {1, 0}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{2, 4, 5, 6}, {3, 4, 1, 1}, {{2, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});
+  // Stride 2 across the width: output rows of 20, 34 and 16 columns, odd widths, padding on both
+  // sides and wider than the kernel, dilation.
+  cases.push_back({{2, 3, 5, 40}, {4, 3, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{1, 2, 3, 67}, {3, 2, 1, 5}, {{1, 2}, {0, 2}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 2, 4, 33}, {3, 2, 2, 2}, {{2, 2}, {0, 0}, {2, 2}, 1, {0, 0}}});
+  cases.push_back({{2, 2, 3, 9}, {2, 2, 3, 3}, {{1, 2}, {1, 4}, {1, 1}, 1, {0, 0}}});
   // Batches of 9 and 17 (several samples per parallel task).
   cases.push_back({{9, 2, 4, 5}, {3, 2, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{17, 4, 3, 4}, {6, 2, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});
