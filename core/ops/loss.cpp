@@ -339,7 +339,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossO
   if (input.dim() > 2 && options.label_smoothing == 0) {
     // Classes at dim 1 of (N, C, d1, ...): PyTorch's definition, nll_loss(log_softmax(x, 1)), on the
     // column kernel of log_softmax, with no permuted copy either way (cross_entropy_mid/1024 at one
-    // thread 0.89 -> 0.60 ms; the fused row kernel needs the classes contiguous).
+    // thread 0.89 -> 0.62-0.65 ms; the fused row kernel needs the classes contiguous).
     ClassRows c = check_class_inputs("cross_entropy", input, target, options);
     return nll_loss_rows("cross_entropy", log_softmax(input, 1), std::move(c), target, options.reduction);
   }
