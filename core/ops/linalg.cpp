@@ -82,12 +82,14 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
     // float32 on AVX-512 runs sgemm.cpp's kernel (1.5-2x OpenBLAS's AVX2 one from 32³ up, the
     // machine's OPENBLAS_CORETYPE allowing no more), but not for a C under 8 rows or columns:
     // its 8 × 32 tiles would be mostly padding (100 × 2 over k = 50: 1.64 vs 1.04 us).
+#if defined(__x86_64__)
     if constexpr (std::is_same_v<T, float>) {
       if (rows >= 8 && cols >= 8 && sgemm_avx512_available()) {
         sgemm_avx512(trans_a, trans_b, rows, cols, k, alpha, a_part, lda, b_part, ldb, beta, c_part, ldc);
         return;
       }
     }
+#endif
     bool transposed_b = trans_b;
     std::size_t b_stride = ldb;
     if (!trans_a && trans_b && rows >= 32 && rows * cols > 1200 && rows * cols * k <= 1'000'000) {

@@ -4,7 +4,7 @@
 // compute wrong results or crash on their CPU), so OpenBLAS's sgemm runs 8-wide FMAs at about 120
 // GFLOP/s on one core where the CPU does 16-wide ones; oneDNN, which libtorch's convolutions run,
 // generates AVX-512 code and led every convolution row of the benchmark by up to 2x. This file is
-// the textbook blocked GEMM (Goto's, as BLIS and OpenBLAS lay it out), kept to one page:
+// the textbook blocked GEMM (Goto's, as BLIS and OpenBLAS lay it out), in a few functions:
 //
 //   for each block of NC columns of C, and each block of KC of the inner dim:
 //     pack that KC × NC block of op(B) into panels of NR = 32 columns (zero-padded), which stay
@@ -14,7 +14,8 @@
 //       16 accumulators of 16 floats, one 32-float row of B and 8 broadcast A values per step.
 //
 // Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole.
-// Edge tiles use masked loads and stores (no scalar clean-up loop). Each element of C is the sum
+// Edge tiles use masked loads and stores (no scalar clean-up loop); a C with few columns and many
+// rows is computed transposed (sgemm_avx512, at the end). Each element of C is the sum
 // over its KC blocks in order, each block's sum in order: the bits depend only on the sizes, never
 // on the thread count (linalg.cpp's gemm cuts the work by sizes alone and calls this per block).
 // β = 0 never reads C (it may hold anything, NaN included), as BLAS promises.
@@ -150,7 +151,7 @@ __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const fl
   }
 }
 
-
+// C = α·op(A)·op(B) + β·C by the loops in the comment at the top.
 void blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
              std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
   thread_local std::unique_ptr<float[]> a_storage, b_storage;
@@ -189,7 +190,8 @@ bool sgemm_avx512_available() {
 // A C with few columns and more rows (a convolution's weight gradient: 32 × 9 over k = 784) would
 // fill 32-wide tiles with padding: it is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ into a scratch and
 // transposed into C when that pads at most half as much (32 × 9: 1024 → 512 multiply-adds per
-// step; 20.9 → 9.5 us, OpenBLAS 10.0).
+// step; 20.9 → 8.1 us, OpenBLAS 9.0-10.0), kTransposedRows rows of C at a time so that the
+// scratch stays small however tall C is.
 void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
                   const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
                   std::size_t ldc) {
@@ -197,20 +199,23 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
     blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
+  constexpr std::size_t kTransposedRows = 4096;
   thread_local std::unique_ptr<float[]> storage;
   thread_local std::size_t capacity = 0;
-  float* ct = scratch(storage, capacity, n * m);
-  blocked(!trans_b, !trans_a, n, m, k, alpha, b, ldb, a, lda, 0.0f, ct, m);
-  for (std::size_t i = 0; i < m; ++i)
-    for (std::size_t j = 0; j < n; ++j)
-      c[i * ldc + j] = beta == 0.0f ? ct[j * m + i] : ct[j * m + i] + beta * c[i * ldc + j];
+  float* ct = scratch(storage, capacity, n * std::min(m, kTransposedRows));
+  for (std::size_t i0 = 0; i0 < m; i0 += kTransposedRows) {
+    const std::size_t rows = std::min(kTransposedRows, m - i0);
+    blocked(!trans_b, !trans_a, n, rows, k, alpha, b, ldb, trans_a ? a + i0 : a + i0 * lda, lda, 0.0f, ct, rows);
+    for (std::size_t i = 0; i < rows; ++i) {
+      float* row = c + (i0 + i) * ldc;
+      for (std::size_t j = 0; j < n; ++j) row[j] = beta == 0.0f ? ct[j * rows + i] : ct[j * rows + i] + beta * row[j];
+    }
+  }
 }
 
 #else
 
-bool sgemm_avx512_available() { return false; }
-void sgemm_avx512(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
-                  const float*, std::size_t, float, float*, std::size_t) {}
+bool sgemm_avx512_available() { return false; }  // (and sgemm_avx512 is not built)
 
 #endif
 
