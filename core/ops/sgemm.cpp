@@ -47,7 +47,8 @@ constexpr std::size_t kMR = 8, kNR = 32;
 constexpr std::size_t kKC = 256, kMC = 144, kNC = 2048;
 
 // A 64-byte aligned scratch array per thread, grown to the largest size asked and kept: no
-// allocation once the sizes repeat.
+// allocation once the sizes repeat. (Plain new[] rather than tg::Buffer: these live as long as
+// their thread, and a TBB worker can end after the caching allocator's statics are gone.)
 float* scratch(std::unique_ptr<float[]>& storage, std::size_t& capacity, std::size_t floats) {
   if (floats > capacity) {
     storage.reset(new float[floats + 16]);
@@ -212,10 +213,6 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
     }
   }
 }
-
-#else
-
-bool sgemm_avx512_available() { return false; }  // (and sgemm_avx512 is not built)
 
 #endif
 
