@@ -631,6 +631,32 @@ TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, 
   check_against_definition(cases);
 }
 
+// Strided convolutions run as stride-1 ones over the input's phases (split out per sample, the
+// input gradient merged back), where no kernel offset reads a phase column cut at the output's
+// width; others go row by row. A sweep over both: strides 2, 3, (2, 1), (1, 2), (3, 2); planes
+// from 1×1 to 6×67 (odd and even, rows of a phase shorter and longer than 16 and 32 values: the
+// AVX-512 split and merge take 16 a time), kernels 1×1 to 5×3, paddings 0, half the kernel and
+// past it, dilations 1 and 2, two groups on some.
+TEST_CASE("strided conv2d equals its definition on every geometry (the phase path and the row path)") {
+  std::vector<ConvCase> cases;
+  const std::vector<std::pair<std::int64_t, std::int64_t>> strides{{2, 2}, {3, 3}, {2, 1}, {1, 2}, {3, 2}};
+  const std::vector<std::pair<std::size_t, std::size_t>> kernels{{1, 1}, {2, 2}, {3, 3}, {5, 3}};
+  for (const auto& [h, w] : std::vector<std::pair<std::size_t, std::size_t>>{{1, 1}, {1, 28}, {1, 67}, {6, 7}, {5, 14}, {6, 33}})
+    for (const auto& [sh, sw] : strides)
+      for (const auto& [kh, kw] : kernels)
+        for (int pad = 0; pad < 3; ++pad)
+          for (std::int64_t d : {1, 2}) {
+            const std::int64_t ph = pad == 0 ? 0 : pad == 1 ? std::int64_t(kh) / 2 : std::int64_t(kh);
+            const std::int64_t pw = pad == 0 ? 0 : pad == 1 ? std::int64_t(kw) / 2 : std::int64_t(kw);
+            if (std::int64_t(h) + 2 * ph < d * (std::int64_t(kh) - 1) + 1 ||
+                std::int64_t(w) + 2 * pw < d * (std::int64_t(kw) - 1) + 1)
+              continue;  // smaller than the kernel
+            const std::int64_t groups = (h + w) % 2 ? 2 : 1;
+            cases.push_back({{2, 4, h, w}, {4, std::size_t(4 / groups), kh, kw}, {{sh, sw}, {ph, pw}, {d, d}, groups, {0, 0}}});
+          }
+  check_against_definition(cases);
+}
+
 // Depthwise convolutions (groups == in_channels) take a direct path: batches of columns over a
 // padded plane at stride 1, row loops at other strides. Channel multipliers 1 and 3, planes from
 // 1×1 to 19×21 (rows longer than a SIMD batch and shorter), kernels 1×1 to 7×7 (more taps than

@@ -61,34 +61,173 @@ ColumnRange inside_columns(std::size_t out_width, std::size_t stride, std::ptrdi
   return {first, last};
 }
 
-// Stride 1, dilation 1 and an output as wide as the input (the "same" convolutions: 3×3 with
-// padding 1, ...): a kernel offset (i, j) then moves the whole plane by one flat distance,
-// (i - ph)·W + (j - pw), so the rows of the output that see the input are one contiguous run of
-// the input. The run is copied (or added) in one vectorised pass; the columns that wrapped into
-// the neighbouring row (j - pw of them per row, at one edge) are the padding and are zeroed.
-bool flat_shift(const Window& g) { return g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ow == g.w; }
-
-// For one kernel offset under flat_shift: the output rows [y0, y1) that read input rows, the flat
-// distance to the input, and the flat range [k0, k1) of output positions whose input position
-// lies inside the plane (the wrapped columns at the two ends of the run are left out).
-struct FlatRun {
+// ---- Columns by flat shifts -------------------------------------------------------------------
+// With stride 1 and an output as wide as the input (the "same" convolutions: 3×3 with padding 1,
+// ...), a kernel offset (i, j) moves the whole plane by one flat distance, di·W + dj, so the
+// output rows that see the input read one contiguous run of it: im2col is one vectorised copy per
+// channel and offset (col2im one vectorised add), and the columns that wrapped into the
+// neighbouring row (|dj| of them per row, at one edge) are the padding and are zeroed.
+//
+// A strided convolution becomes one of these over the input's phases: with stride (sh, sw), input
+// row y·sh + a is row y of phase a (a < sh), and a kernel offset t = i·dh - ph reads phase
+// t mod sh moved by ⌊t / sh⌋ rows; the same for columns. The phases are split out once per sample
+// (rows padded or cut to the output's width Wo), so every offset again reads a flat run, and the
+// input gradient is merged back from the phases. (`Conv2d_stride2`, 3×3 at stride 2 on 28×28:
+// the per-row strided copies of im2col and col2im took 35% of its time.) This holds when no
+// offset reads a phase column at or past Wo that lies inside the input (cut columns are never
+// read); otherwise im2col goes row by row.
+struct FlatRun {  // one kernel offset's run (flat_run)
   std::size_t y0, y1, k0, k1;
   std::ptrdiff_t shift;
   ColumnRange inside;
 };
-FlatRun flat_run(const Window& g, std::size_t i, std::size_t j) {
-  const std::ptrdiff_t di = std::ptrdiff_t(i) - std::ptrdiff_t(g.ph), dj = std::ptrdiff_t(j) - std::ptrdiff_t(g.pw);
-  const std::ptrdiff_t h = std::ptrdiff_t(g.h), oh = std::ptrdiff_t(g.oh);
+
+struct Phases {
+  bool flat = false;      // the flat path applies
+  bool identity = false;  // stride 1 and Wo == W: the one phase is the input itself, no split
+  std::size_t rows = 0, plane = 0;  // the rows of a phase plane (the most any phase has), rows·Wo
+  std::vector<std::size_t> height, width;  // the real rows of each row phase, columns of each column phase
+  struct Tap {
+    std::size_t phase;  // a·sw + b
+    FlatRun run;
+  };
+  std::vector<Tap> taps;  // per kernel offset (i, j), in the order of im2col's rows
+};
+
+std::ptrdiff_t floor_div(std::ptrdiff_t a, std::ptrdiff_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// For a shift of (di, dj) in a plane of `rows` rows and Wo columns: the output rows [y0, y1) that
+// read plane rows, the flat distance, and the flat range [k0, k1) of output positions whose plane
+// position lies inside the plane (the wrapped columns at the two ends of the run are left out).
+FlatRun flat_run(const Window& g, std::ptrdiff_t di, std::ptrdiff_t dj, std::size_t rows) {
+  const std::ptrdiff_t h = std::ptrdiff_t(rows), oh = std::ptrdiff_t(g.oh), w = std::ptrdiff_t(g.ow);
   FlatRun r;
   r.y0 = std::size_t(std::clamp<std::ptrdiff_t>(-di, 0, oh));
   r.y1 = std::size_t(std::clamp<std::ptrdiff_t>(h - di, std::ptrdiff_t(r.y0), oh));
-  r.shift = di * std::ptrdiff_t(g.w) + dj;
-  r.inside = inside_columns(g.ow, 1, dj, g.w);
-  // (No row, or a shift of a whole row or more, |j - pw| >= W, leaves the range empty or all wrapped.)
-  const std::ptrdiff_t start = std::ptrdiff_t(r.y0 * g.w), end = std::ptrdiff_t(r.y1 * g.w);
+  r.shift = di * w + dj;
+  r.inside = inside_columns(g.ow, 1, dj, g.ow);
+  // (No row, or a shift of a whole row or more, |dj| >= Wo, leaves the range empty or all wrapped.)
+  const std::ptrdiff_t start = std::ptrdiff_t(r.y0) * w, end = std::ptrdiff_t(r.y1) * w;
   r.k0 = std::size_t(std::clamp<std::ptrdiff_t>(start + std::max<std::ptrdiff_t>(0, -dj), start, end));
   r.k1 = std::size_t(std::clamp<std::ptrdiff_t>(end - std::max<std::ptrdiff_t>(0, dj), std::ptrdiff_t(r.k0), end));
   return r;
+}
+
+Phases phases_of(const Window& g) {
+  Phases p;
+  const auto sh = std::ptrdiff_t(g.sh), sw = std::ptrdiff_t(g.sw);
+  for (std::size_t a = 0; a < g.sh; ++a) p.height.push_back(g.h > a ? (g.h - a + g.sh - 1) / g.sh : 0);
+  for (std::size_t b = 0; b < g.sw; ++b) p.width.push_back(g.w > b ? (g.w - b + g.sw - 1) / g.sw : 0);
+  for (std::size_t j = 0; j < g.kw; ++j) {
+    const std::ptrdiff_t t = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw), dj = floor_div(t, sw);
+    const std::size_t real = p.width[std::size_t(t - dj * sw)];
+    if (dj >= 1 && std::max(dj, std::ptrdiff_t(g.ow)) < std::ptrdiff_t(real)) return p;  // reads a cut column
+  }
+  p.flat = true;
+  p.identity = g.sh == 1 && g.sw == 1 && g.ow == g.w;
+  p.rows = p.height[0];
+  p.plane = p.rows * g.ow;
+  for (std::size_t i = 0; i < g.kh; ++i)
+    for (std::size_t j = 0; j < g.kw; ++j) {
+      const std::ptrdiff_t ti = std::ptrdiff_t(i * g.dh) - std::ptrdiff_t(g.ph), di = floor_div(ti, sh);
+      const std::ptrdiff_t tj = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw), dj = floor_div(tj, sw);
+      const auto a = std::size_t(ti - di * sh), b = std::size_t(tj - dj * sw);
+      p.taps.push_back({a * g.sw + b, flat_run(g, di, dj, p.height[a])});
+    }
+  return p;
+}
+
+// The floats of one sample's (and group's) phase planes: `channels` planes per phase.
+std::size_t phase_floats(const Window& g, const Phases& p, std::size_t channels) {
+  return p.identity ? 0 : g.sh * g.sw * channels * p.plane;
+}
+
+// Stride 2's column phases of one row of w values, n of each: even[x] = row[2x], odd[x] = row[2x + 1],
+// zero past the row. (Rows of a 28-wide plane are 14 values a phase: with AVX-512, 16 at a time in
+// two permutes; GCC's loops took 8, then one at a time.)
+template <class T>
+void split_row2(const T* row, std::size_t w, std::size_t n, T* even, T* odd) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    const __m512i pick_even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i pick_odd = _mm512_add_epi32(pick_even, _mm512_set1_epi32(1));
+    for (std::size_t x = 0; x < n; x += 16) {
+      const std::size_t in = std::min<std::size_t>(w - std::min(w, 2 * x), 32), out = std::min<std::size_t>(n - x, 16);
+      const __m512 lo = _mm512_maskz_loadu_ps(kernels::first_lanes16(in), row + 2 * x);
+      const __m512 hi = _mm512_maskz_loadu_ps(kernels::first_lanes16(in > 16 ? in - 16 : 0), row + 2 * x + 16);
+      _mm512_mask_storeu_ps(even + x, kernels::first_lanes16(out), _mm512_permutex2var_ps(lo, pick_even, hi));
+      _mm512_mask_storeu_ps(odd + x, kernels::first_lanes16(out), _mm512_permutex2var_ps(lo, pick_odd, hi));
+    }
+    return;
+  }
+#endif
+  for (std::size_t x = 0; x < n; ++x) {
+    even[x] = 2 * x < w ? row[2 * x] : T(0);
+    odd[x] = 2 * x + 1 < w ? row[2 * x + 1] : T(0);
+  }
+}
+
+// The reverse: row[q] = (q even ? even : odd)[q / 2] for q < min(w, 2n); the rest of the row untouched.
+template <class T>
+void merge_row2(const T* even, const T* odd, std::size_t w, std::size_t n, T* row) {
+  const std::size_t m = std::min(w, 2 * n);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i second = _mm512_add_epi32(first, _mm512_set1_epi32(8));
+    for (std::size_t q = 0; q < m; q += 32) {
+      const std::size_t left = std::min<std::size_t>(m - q, 32), x = q / 2;
+      const __mmask16 halves = kernels::first_lanes16((left + 1) / 2);  // (lanes read past n: never stored)
+      const __m512 e = _mm512_maskz_loadu_ps(halves, even + x), o = _mm512_maskz_loadu_ps(halves, odd + x);
+      _mm512_mask_storeu_ps(row + q, kernels::first_lanes16(left), _mm512_permutex2var_ps(e, first, o));
+      _mm512_mask_storeu_ps(row + q + 16, kernels::first_lanes16(left > 16 ? left - 16 : 0),
+                            _mm512_permutex2var_ps(e, second, o));
+    }
+    return;
+  }
+#endif
+  for (std::size_t q = 0; q < m; ++q) row[q] = (q % 2 ? odd : even)[q / 2];
+}
+
+// Splits `channels` input planes into their phases: out[a·sw + b][c][y][x] = in[c][y·sh + a][x·sw + b],
+// zero in the columns past the input (rows past a phase's height are never read).
+template <class T>
+void split_phases(const T* in, std::size_t channels, const Window& g, const Phases& p, T* out) {
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t row = 0; row < g.h; ++row) {
+      const T* src = in + (c * g.h + row) * g.w;
+      const std::size_t a = row % g.sh, y = row / g.sh;
+      T* dst = out + (a * g.sw * channels + c) * p.plane + y * g.ow;  // phase (a, 0); (a, b) is b·channels planes on
+      if (g.sw == 2) {
+        split_row2(src, g.w, g.ow, dst, dst + channels * p.plane);
+        continue;
+      }
+      for (std::size_t b = 0; b < g.sw; ++b, dst += channels * p.plane) {
+        const std::size_t n = std::min(p.width[b], g.ow);
+        for (std::size_t x = 0; x < n; ++x) dst[x] = src[x * g.sw + b];
+        std::fill(dst + n, dst + g.ow, T(0));
+      }
+    }
+}
+
+// The reverse for gradients: in[c][y·sh + a][x·sw + b] = phases[a·sw + b][c][y][x] (an input column
+// cut from its phase was never read: its gradient stays 0).
+template <class T>
+void merge_phases(const T* phases, std::size_t channels, const Window& g, const Phases& p, T* in) {
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t row = 0; row < g.h; ++row) {
+      T* dst = in + (c * g.h + row) * g.w;
+      const std::size_t a = row % g.sh, y = row / g.sh;
+      const T* src = phases + (a * g.sw * channels + c) * p.plane + y * g.ow;
+      if (g.sw == 2) {
+        merge_row2(src, src + channels * p.plane, g.w, g.ow, dst);
+        continue;
+      }
+      for (std::size_t b = 0; b < g.sw; ++b, src += channels * p.plane) {
+        const std::size_t n = std::min(p.width[b], g.ow);
+        for (std::size_t x = 0; x < n; ++x) dst[x * g.sw + b] = src[x];
+      }
+    }
 }
 
 // A 1×1 kernel with stride 1 and no padding: the columns are the input plane itself, so the GEMMs
@@ -108,24 +247,24 @@ void zero_wrapped(T* row, const Window& g, const FlatRun& r) {
 }
 
 // im2col for one sample and group: col[(c·kH + i)·kW + j][y·Wo + x] = input[c][y·sh - ph + i·dh][x·sw - pw + j·dw],
-// zero where that falls in the padding.
+// zero where that falls in the padding. On the flat path `in` is the sample's phase planes (the
+// input itself when p.identity).
 template <class T>
-void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
+void im2col(const T* in, std::size_t channels, const Window& g, const Phases& p, T* col) {
   const std::size_t plane = g.oh * g.ow;
-  if (flat_shift(g)) {  // one run per kernel offset, the same for every channel
-    for (std::size_t i = 0; i < g.kh; ++i)
-      for (std::size_t j = 0; j < g.kw; ++j) {
-        const FlatRun r = flat_run(g, i, j);
-        for (std::size_t c = 0; c < channels; ++c) {
-          T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
-          const T* src = in + c * g.h * g.w;
-          std::fill(row, row + r.k0, T(0));
-          if (r.k1 > r.k0)
-            std::copy(src + (std::ptrdiff_t(r.k0) + r.shift), src + (std::ptrdiff_t(r.k1) + r.shift), row + r.k0);
-          std::fill(row + r.k1, row + plane, T(0));
-          zero_wrapped(row, g, r);
-        }
+  if (p.flat) {  // one run per kernel offset, the same for every channel
+    for (std::size_t tap = 0; tap < p.taps.size(); ++tap) {
+      const FlatRun& r = p.taps[tap].run;
+      for (std::size_t c = 0; c < channels; ++c) {
+        T* row = col + (c * p.taps.size() + tap) * plane;
+        const T* src = in + (p.taps[tap].phase * channels + c) * p.plane;
+        std::fill(row, row + r.k0, T(0));
+        if (r.k1 > r.k0)
+          std::copy(src + (std::ptrdiff_t(r.k0) + r.shift), src + (std::ptrdiff_t(r.k1) + r.shift), row + r.k0);
+        std::fill(row + r.k1, row + plane, T(0));
+        zero_wrapped(row, g, r);
       }
+    }
     return;
   }
   for (std::size_t c = 0; c < channels; ++c)
@@ -153,24 +292,24 @@ void im2col(const T* in, std::size_t channels, const Window& g, T* col) {
       }
 }
 
-// The reverse: every column entry added back into the input position it came from. `col` is
-// scratch (the flat path zeroes its wrapped columns first).
+// The reverse: every column entry added back into the input position it came from (on the flat
+// path into the phase planes, which must start at zero). `col` is scratch (the flat path zeroes
+// its wrapped columns first).
 template <class T>
-void col2im(T* col, std::size_t channels, const Window& g, T* in) {
+void col2im(T* col, std::size_t channels, const Window& g, const Phases& p, T* in) {
   const std::size_t plane = g.oh * g.ow;
-  if (flat_shift(g)) {  // (each input value still takes its additions in kernel-offset order)
-    for (std::size_t i = 0; i < g.kh; ++i)
-      for (std::size_t j = 0; j < g.kw; ++j) {
-        const FlatRun r = flat_run(g, i, j);
-        if (r.k1 == r.k0) continue;
-        for (std::size_t c = 0; c < channels; ++c) {
-          T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
-          zero_wrapped(row, g, r);
-          T* dst = in + c * g.h * g.w + (std::ptrdiff_t(r.k0) + r.shift);
-          kernels::apply(r.k1 - r.k0, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst),
-                         static_cast<const T*>(row + r.k0));
-        }
+  if (p.flat) {  // (each input value still takes its additions in kernel-offset order)
+    for (std::size_t tap = 0; tap < p.taps.size(); ++tap) {
+      const FlatRun& r = p.taps[tap].run;
+      if (r.k1 == r.k0) continue;
+      for (std::size_t c = 0; c < channels; ++c) {
+        T* row = col + (c * p.taps.size() + tap) * plane;
+        zero_wrapped(row, g, r);
+        T* dst = in + (p.taps[tap].phase * channels + c) * p.plane + (std::ptrdiff_t(r.k0) + r.shift);
+        kernels::apply(r.k1 - r.k0, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst),
+                       static_cast<const T*>(row + r.k0));
       }
+    }
     return;
   }
   for (std::size_t c = 0; c < channels; ++c)
@@ -190,6 +329,32 @@ void col2im(T* col, std::size_t channels, const Window& g, T* in) {
             for (std::size_t x = inside.first; x < inside.last; ++x) dst[std::ptrdiff_t(x * g.sw) + offset] += src[x];
         }
       }
+}
+
+// Scratch for one parallel task: left uninitialised (every value is written before it is read).
+template <class T>
+using Scratch = xt::uvector<T, Allocator<T>>;
+
+// im2col of one sample's group, through `split` (phase_floats of it) when the phases are split.
+template <class T>
+void columns(const T* x, std::size_t channels, const Window& g, const Phases& p, T* split, T* col) {
+  if (p.flat && !p.identity) {
+    split_phases(x, channels, g, p, split);
+    x = split;
+  }
+  im2col(x, channels, g, p, col);
+}
+
+// col2im of one sample's group into dx (which holds zeros), through `split` likewise.
+template <class T>
+void add_columns(T* col, std::size_t channels, const Window& g, const Phases& p, T* split, T* dx) {
+  if (!p.flat || p.identity) {
+    col2im(col, channels, g, p, dx);
+    return;
+  }
+  std::fill(split, split + phase_floats(g, p, channels), T(0));
+  col2im(col, channels, g, p, split);
+  merge_phases(split, channels, g, p, dx);
 }
 
 // take ? a : b, computed on the bits.
@@ -791,12 +956,13 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
     return out;
   }
   const bool in_place = identity_columns(g);
+  const Phases phases = phases_of(g);
   parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-    std::vector<T, Allocator<T>> col(in_place ? 0 : kk * plane);
+    Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(g, phases, cg));
     for (std::size_t s = first; s < last; ++s)
       for (std::size_t grp = 0; grp < groups; ++grp) {
         const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
-        if (!in_place) im2col(xs, cg, g, col.data());
+        if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
         T* ys = y + (s * out_channels + grp * og) * plane;
         if (b) {
           for (std::size_t o = 0; o < og; ++o) std::fill(ys + o * plane, ys + (o + 1) * plane, b[grp * og + o]);
@@ -849,15 +1015,16 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     xt::xarray<T> dx = xt::zeros<T>(input.shape());
     T* d = dx.data();
     const bool in_place = identity_columns(g);
+    const Phases phases = phases_of(g);
     parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-      std::vector<T, Allocator<T>> col(in_place ? 0 : kk * plane);
+      Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(g, phases, cg));
       for (std::size_t s = first; s < last; ++s)
         for (std::size_t grp = 0; grp < groups; ++grp) {
           // d(col) = W_gᵀ · dY_g: (kk, og) · (og, plane)
           T* dxs = d + (s * g.c + grp * cg) * g.h * g.w;
           detail::gemm<T>(true, false, kk, plane, og, T(1), w + grp * og * kk, kk,
                           dy + (s * out_channels + grp * og) * plane, plane, T(0), in_place ? dxs : col.data(), plane);
-          if (!in_place) col2im(col.data(), cg, g, dxs);
+          if (!in_place) add_columns(col.data(), cg, g, phases, split.data(), dxs);
         }
     });
     grads[0] = make_tensor<T>(std::move(dx));
@@ -872,17 +1039,18 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     // added in block order: the same bits for any thread count.
     const std::size_t wn = out_channels * kk;
     const bool in_place = identity_columns(g);
+    const Phases phases = phases_of(g);
     using Partial = std::vector<T, Allocator<T>>;
     const std::size_t block = std::max(samples_per_task(g, out_channels * kk), (g.n + 15) / 16);
     const Partial total = parallel::reduce_blocks(
         g.n, block, Partial(wn, T(0)),
         [&](std::size_t first, std::size_t last) {
           Partial part(wn, T(0));
-          std::vector<T, Allocator<T>> col(in_place ? 0 : kk * plane);
+          Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(g, phases, cg));
           for (std::size_t s = first; s < last; ++s)
             for (std::size_t grp = 0; grp < groups; ++grp) {
               const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
-              if (!in_place) im2col(xs, cg, g, col.data());
+              if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
               detail::gemm<T>(false, true, og, kk, plane, T(1), dy + (s * out_channels + grp * og) * plane, plane,
                               in_place ? xs : col.data(), plane, T(1), part.data() + grp * og * kk, kk);
             }

@@ -31,6 +31,14 @@
 
 namespace tg::kernels {
 
+#if defined(__x86_64__)
+// The first `count` of 16 lanes (all of them from 16 on): the mask of a partial AVX-512 load or
+// store. (Compiled for AVX-512 whatever the file's flags; callers run it only where the CPU has it.)
+__attribute__((target("avx512f"))) inline __mmask16 first_lanes16(std::size_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u);
+}
+#endif
+
 // Outputs of at least this many bytes are written with streaming (non-temporal) stores: a normal
 // store first reads its cache line (write-allocate), so writing y costs as much memory traffic as
 // reading x; a streaming store skips that read. Only for outputs too large to stay in a 32 MB L3

@@ -80,11 +80,6 @@ void pack_a(bool trans, std::size_t rows, std::size_t depth, const float* a, std
   }
 }
 
-// The first `count` of 16 lanes (all of them from 16 on).
-__attribute__((target("avx512f"))) inline __mmask16 first_lanes(std::size_t count) {
-  return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u);
-}
-
 // Packs inner indices [0, depth) and columns [0, cols) of op(B) into panels of kNR columns:
 // panel[p * kNR + j] = op(B)[p][j], zero past `cols`.
 __attribute__((target("avx512f"))) void pack_b(bool trans, std::size_t depth, std::size_t cols, const float* b,
@@ -96,7 +91,7 @@ __attribute__((target("avx512f"))) void pack_b(bool trans, std::size_t depth, st
       for (std::size_t p = 0; p < depth; ++p)
         for (std::size_t j = w; j < kNR; ++j) out[p * kNR + j] = 0.0f;
     } else {  // op(B)[p][j] = b[p * ldb + j]: 32 contiguous values per p, masked at the edge
-      const __mmask16 low = first_lanes(w), high = first_lanes(w > 16 ? w - 16 : 0);
+      const __mmask16 low = kernels::first_lanes16(w), high = kernels::first_lanes16(w > 16 ? w - 16 : 0);
       for (std::size_t p = 0; p < depth; ++p) {
         const float* src = b + p * ldb + j0;
         _mm512_store_ps(out + p * kNR, _mm512_maskz_loadu_ps(low, src));
@@ -129,7 +124,7 @@ __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const fl
       acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
     }
   }
-  const __mmask16 low = first_lanes(cols), high = first_lanes(cols > 16 ? cols - 16 : 0);
+  const __mmask16 low = kernels::first_lanes16(cols), high = kernels::first_lanes16(cols > 16 ? cols - 16 : 0);
   const __m512 a_scale = _mm512_set1_ps(alpha), b_scale = _mm512_set1_ps(beta);
   const bool read_c = !first || beta != 0.0f;
   const bool scale_c = first && beta != 1.0f;
