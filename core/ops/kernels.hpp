@@ -111,6 +111,41 @@ using Batch = xsimd::batch<T>;
 #define TG_INDEPENDENT_ITERATIONS _Pragma("GCC ivdep")
 #endif
 
+// The first n (< width) values at p in a batch, the other lanes set to `pad`; and the reverse.
+// With AVX-512, float and double take one masked load or store (lanes past n are never touched);
+// otherwise the values go through a buffer on the stack, whose bytewise copy then stalls the
+// vector load that reads it (store-to-load forwarding fails): the flat col2im of
+// `Conv1d_stride2`, adding runs of 62 values, spent 40% of its time on those tails.
+template <class T>
+Batch<T> load_partial(const T* p, std::size_t n, T pad) {
+#if defined(__AVX512F__)
+  if constexpr (Batch<T>::size == 16 && std::is_same_v<T, float>)
+    return Batch<T>(_mm512_mask_loadu_ps(_mm512_set1_ps(pad), first_lanes16(n), p));
+  if constexpr (Batch<T>::size == 8 && std::is_same_v<T, double>)
+    return Batch<T>(_mm512_mask_loadu_pd(_mm512_set1_pd(pad), __mmask8(first_lanes16(n)), p));
+#endif
+  alignas(64) std::array<T, Batch<T>::size> buffer;
+  buffer.fill(pad);
+  std::copy(p, p + n, buffer.begin());
+  return Batch<T>::load_aligned(buffer.data());
+}
+template <class T>
+void store_partial(const Batch<T>& b, T* p, std::size_t n) {
+#if defined(__AVX512F__)
+  if constexpr (Batch<T>::size == 16 && std::is_same_v<T, float>) {
+    _mm512_mask_storeu_ps(p, first_lanes16(n), b);
+    return;
+  }
+  if constexpr (Batch<T>::size == 8 && std::is_same_v<T, double>) {
+    _mm512_mask_storeu_pd(p, __mmask8(first_lanes16(n)), b);
+    return;
+  }
+#endif
+  alignas(64) std::array<T, Batch<T>::size> buffer;
+  b.store_aligned(buffer.data());
+  std::copy(buffer.begin(), buffer.begin() + n, p);
+}
+
 // out[i] = fn(in[i]...) for i < n, a batch at a time; the inputs are pointers of one type T.
 template <class T, class Fn, class... In>
 void apply(std::size_t n, T* out, Fn&& fn, const In*... in) {
@@ -119,16 +154,7 @@ void apply(std::size_t n, T* out, Fn&& fn, const In*... in) {
   for (; i + width <= n; i += width) fn(Batch<T>::load_unaligned(in + i)...).store_unaligned(out + i);
   if (i == n) return;
   // The tail: padded with ones (harmless for every kernel: no division by zero, log(1) = 0).
-  const std::size_t rest = n - i;
-  auto padded = [&](const T* values) {
-    alignas(64) std::array<T, width> buffer;
-    buffer.fill(T(1));
-    std::copy(values + i, values + n, buffer.begin());
-    return Batch<T>::load_aligned(buffer.data());
-  };
-  alignas(64) std::array<T, width> result;
-  fn(padded(in)...).store_aligned(result.data());
-  std::copy(result.begin(), result.begin() + rest, out + i);
+  store_partial(fn(load_partial(in + i, n - i, T(1))...), out + i, n - i);
 }
 
 // The same with two outputs: fn returns a pair of batches, (out0[i], out1[i]) = fn(in[i]...), for
@@ -143,33 +169,9 @@ void apply_pair(std::size_t n, T* out0, T* out1, Fn&& fn, const In*... in) {
     second.store_unaligned(out1 + i);
   }
   if (i == n) return;
-  auto padded = [&](const T* values) {  // padded with ones, as apply's tail
-    alignas(64) std::array<T, width> buffer;
-    buffer.fill(T(1));
-    std::copy(values + i, values + n, buffer.begin());
-    return Batch<T>::load_aligned(buffer.data());
-  };
-  alignas(64) std::array<T, width> result0, result1;
-  const auto [first, second] = fn(padded(in)...);
-  first.store_aligned(result0.data());
-  second.store_aligned(result1.data());
-  std::copy(result0.begin(), result0.begin() + (n - i), out0 + i);
-  std::copy(result1.begin(), result1.begin() + (n - i), out1 + i);
-}
-
-// The first n (< width) values at p in a batch, the other lanes set to `pad`; and the reverse.
-template <class T>
-Batch<T> load_partial(const T* p, std::size_t n, T pad) {
-  alignas(64) std::array<T, Batch<T>::size> buffer;
-  buffer.fill(pad);
-  std::copy(p, p + n, buffer.begin());
-  return Batch<T>::load_aligned(buffer.data());
-}
-template <class T>
-void store_partial(const Batch<T>& b, T* p, std::size_t n) {
-  alignas(64) std::array<T, Batch<T>::size> buffer;
-  b.store_aligned(buffer.data());
-  std::copy(buffer.begin(), buffer.begin() + n, p);
+  const auto [first, second] = fn(load_partial(in + i, n - i, T(1))...);  // padded with ones, as apply's tail
+  store_partial(first, out0 + i, n - i);
+  store_partial(second, out1 + i, n - i);
 }
 
 // The lanes of a batch folded in lane order (fixed, so deterministic).
