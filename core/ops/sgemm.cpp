@@ -62,16 +62,14 @@ float* scratch(std::unique_ptr<float[]>& storage, std::size_t& capacity, std::si
 // block's corner) into panels of kMR rows: panel[p * kMR + i] = op(A)[i][p], zero past `rows`.
 // (The micro-kernel never stores the padding's results; zeros keep whatever a fresh scratch held,
 // denormals or NaNs, out of its arithmetic.)
-void pack_a(bool trans, std::size_t rows, std::size_t depth, const float* a, std::size_t lda, float* out) {
+__attribute__((target("avx512f"))) void pack_a(bool trans, std::size_t rows, std::size_t depth, const float* a,
+                                               std::size_t lda, float* out) {
   for (std::size_t i0 = 0; i0 < rows; i0 += kMR, out += kMR * depth) {
     const std::size_t h = std::min(kMR, rows - i0);
-    if (trans) {  // op(A)[i][p] = a[p * lda + i]: kMR contiguous values per p
-      for (std::size_t p = 0; p < depth; ++p) {
-        const float* src = a + p * lda + i0;
-        std::size_t i = 0;
-        for (; i < h; ++i) out[p * kMR + i] = src[i];
-        for (; i < kMR; ++i) out[p * kMR + i] = 0.0f;
-      }
+    if (trans) {  // op(A)[i][p] = a[p * lda + i]: kMR contiguous values per p, one masked load
+      const __mmask16 lanes = kernels::first_lanes16(h);
+      for (std::size_t p = 0; p < depth; ++p)
+        _mm256_store_ps(out + p * kMR, _mm512_castps512_ps256(_mm512_maskz_loadu_ps(lanes, a + p * lda + i0)));
     } else {  // op(A)[i][p] = a[i * lda + p]: the panel's rows, transposed in register blocks
       kernels::transpose_matrix(a + i0 * lda, h, depth, lda, out, kMR);
       for (std::size_t p = 0; p < depth; ++p)
