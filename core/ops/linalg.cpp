@@ -136,6 +136,19 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
   }
 }
 
+template <class T>
+bool gemm_prefers_transposed(std::size_t m, std::size_t n) {
+#if defined(__x86_64__)
+  if constexpr (std::is_same_v<T, float>)
+    return m >= 8 && n >= 8 && sgemm_avx512_available() && sgemm_avx512_tile_work(n, m) < sgemm_avx512_tile_work(m, n);
+#endif
+  (void)m;
+  (void)n;
+  return false;
+}
+
+template bool gemm_prefers_transposed<float>(std::size_t, std::size_t);
+template bool gemm_prefers_transposed<double>(std::size_t, std::size_t);
 template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
                           const float*, std::size_t, float, float*, std::size_t);
 template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*, std::size_t,

@@ -176,6 +176,8 @@ std::size_t padded_work(std::size_t m, std::size_t n) {
 
 }  // namespace
 
+std::size_t sgemm_avx512_tile_work(std::size_t m, std::size_t n) { return padded_work(m, n); }
+
 bool sgemm_avx512_available() {
   static const bool available = __builtin_cpu_supports("avx512f");
   return available;
