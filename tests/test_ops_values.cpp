@@ -889,6 +889,110 @@ TEST_CASE("broadcast of one value per run (channel-wise) equals the explicitly e
     }
 }
 
+// mul's backward sums grad·other straight into the shape of an operand that was broadcast
+// (mul_sum_to: no product tensor). Every pattern of broadcast dims on both sides for ranks 1 to 4,
+// the right operand of lower rank, size-1 and empty dims in the output, and sizes past the
+// parallel grain (the largest kept run cut across tasks), float64 and float32, against sum_to of
+// the explicit product in float64; the same bits at 1 and 2 threads.
+TEST_CASE("mul's gradient of a broadcast operand equals sum_to(grad · other) on every broadcast pattern") {
+  const std::vector<tg::Shape> fulls = {{7}, {3, 5}, {2, 3, 4}, {2, 1, 3, 17}, {3, 2, 5, 4}, {300, 200}, {40, 8, 150},
+                                        {2, 0, 3}};
+  for (const tg::Shape& full : fulls) {
+    const std::size_t rank = full.size();
+    for (unsigned ones_a = 0; ones_a < (1u << rank); ++ones_a)
+      for (unsigned ones_b = 0; ones_b < (1u << rank); ++ones_b) {
+        bool valid = true;  // the output must be `full`: some operand has each dim's size
+        tg::Shape shape_a, shape_b;
+        for (std::size_t d = 0; d < rank; ++d) {
+          const bool a1 = ones_a >> d & 1u, b1 = ones_b >> d & 1u;
+          valid = valid && !(a1 && b1 && full[d] != 1);
+          shape_a.push_back(a1 ? 1 : full[d]);
+          shape_b.push_back(b1 ? 1 : full[d]);
+        }
+        if (!valid) continue;
+        while (shape_b.size() > 1 && shape_b.front() == 1) shape_b.erase(shape_b.begin());  // lower rank
+        INFO(tg::shape_str(shape_a), " * ", tg::shape_str(shape_b));
+        tg::manual_seed(5);
+        const Tensor a64 = tg::randn(shape_a, tg::kFloat64), b64 = tg::randn(shape_b, tg::kFloat64);
+        const Tensor g64 = tg::randn(full, tg::kFloat64);
+        const std::vector<double> expected_a = tg_test::flat(tg::sum_to(g64 * b64, shape_a));
+        const std::vector<double> expected_b = tg_test::flat(tg::sum_to(g64 * a64, shape_b));
+        for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+          INFO(tg::dtype_name(dtype));
+          auto grads = [&] {
+            const Tensor a = a64.to(dtype).detach().set_requires_grad(), b = b64.to(dtype).detach().set_requires_grad();
+            (a * b).backward(g64.to(dtype));
+            return std::pair{a.grad(), b.grad()};
+          };
+          const auto [grad_a, grad_b] = grads();
+          double scale = 1;  // float32: relative to the largest sum (a sum of up to 300 products)
+          for (double e : expected_a) scale = std::max(scale, std::abs(e));
+          for (double e : expected_b) scale = std::max(scale, std::abs(e));
+          const double tol = (dtype == tg::kFloat64 ? 1e-12 : 1e-5) * scale;
+          CHECK(grad_a.shape() == shape_a);
+          CHECK(grad_b.shape() == shape_b);
+          check_close(grad_a, expected_a, tol);
+          check_close(grad_b, expected_b, tol);
+          if (g64.numel() > 32768) {
+            const int threads = tg::get_num_threads();
+            tg::set_num_threads(1);
+            const auto [one_a, one_b] = grads();
+            tg::set_num_threads(2);
+            const auto [two_a, two_b] = grads();
+            tg::set_num_threads(threads);
+            CHECK(tg_test::bitwise_equal(one_a, two_a));
+            CHECK(tg_test::bitwise_equal(one_b, two_b));
+          }
+        }
+      }
+  }
+  // Called directly, grad may be broadcast along a dim that neither the result nor `other` has:
+  // there the sum is other's value times Σ grad.
+  const std::vector<std::array<tg::Shape, 3>> direct = {  // grad, other, result
+      {{{3, 5}, {3, 1}, {3, 1}}}, {{{4, 6, 7}, {1, 6, 1}, {4, 1, 1}}}, {{{300, 200}, {300, 1}, {300, 1}}},
+      {{{2, 3, 4}, {4}, {2, 3, 1}}}};
+  for (const auto& [grad_shape, other_shape, shape] : direct)
+    for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+      INFO(tg::shape_str(grad_shape), " ", tg::shape_str(other_shape), " to ", tg::shape_str(shape), " ",
+           tg::dtype_name(dtype));
+      const Tensor g = tg::randn(grad_shape, tg::kFloat64), other = tg::randn(other_shape, tg::kFloat64);
+      const Tensor got = tg::mul_sum_to(g.to(dtype), other.to(dtype), shape);
+      CHECK(got.shape() == shape);
+      check_close(got, tg_test::flat(tg::sum_to(g * other, shape)), dtype == tg::kFloat64 ? 1e-12 : 1e-3);
+    }
+}
+
+// A broadcast whose result is empty (a 0 in some dim) is an empty result and zero gradients, for
+// every broadcasting binary op: the row and run loops of the broadcast once divided by the empty
+// row length (SIGFPE on (2, 0, 3) * (1, 0, 3)).
+TEST_CASE("binary ops broadcast over an empty dim give empty results and gradients") {
+  const std::vector<std::pair<tg::Shape, tg::Shape>> pairs = {
+      {{2, 0, 3}, {1, 0, 3}}, {{2, 0, 3}, {3}}, {{2, 0, 3}, {0, 1}}, {{1, 0, 1}, {2, 0, 3}}, {{2, 1, 3}, {2, 0, 3}},
+      {{2, 0, 1}, {2, 0, 3}}, {{0}, {1}}, {{4, 0}, {4, 1}}};
+  using Binary = Tensor (*)(const Tensor&, const Tensor&);
+  const std::vector<std::pair<const char*, Binary>> ops = {
+      {"add", [](const Tensor& a, const Tensor& b) { return a + b; }},
+      {"sub", [](const Tensor& a, const Tensor& b) { return a - b; }},
+      {"mul", [](const Tensor& a, const Tensor& b) { return a * b; }},
+      {"div", [](const Tensor& a, const Tensor& b) { return a / b; }},
+      {"pow", [](const Tensor& a, const Tensor& b) { return tg::pow(a, b); }},
+      {"maximum", [](const Tensor& a, const Tensor& b) { return tg::maximum(a, b); }},
+      {"minimum", [](const Tensor& a, const Tensor& b) { return tg::minimum(a, b); }}};
+  for (const auto& [shape_a, shape_b] : pairs)
+    for (const auto& [name, op] : ops)
+      for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+        INFO(name, " ", tg::shape_str(shape_a), " ", tg::shape_str(shape_b), " ", tg::dtype_name(dtype));
+        const Tensor a = tg::rand(shape_a, dtype).set_requires_grad(), b = tg::rand(shape_b, dtype).set_requires_grad();
+        const Tensor y = op(a, b);
+        CHECK(y.numel() == 0);
+        tg::sum(y).backward();
+        CHECK(a.grad().shape() == shape_a);
+        CHECK(b.grad().shape() == shape_b);
+        for (double v : tg_test::flat(a.grad())) CHECK(v == 0.0);
+        for (double v : tg_test::flat(b.grad())) CHECK(v == 0.0);
+      }
+}
+
 // narrow, slice and index_select share one gather (core/ops/shape.cpp's gather_rows): consecutive
 // rows are one run per outer row (copied, added back, or written between zeros in the backward),
 // others a row at a time (one value at a time when the dim is the last). Every dim of a 3-D

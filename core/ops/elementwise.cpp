@@ -10,6 +10,7 @@
 #include "core/autograd.hpp"
 #include "core/creation.hpp"
 #include "core/ops/kernels.hpp"
+#include "core/ops/reduce.hpp"
 
 namespace tg {
 
@@ -30,7 +31,11 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary("mul", a, b, [](auto x, auto y) { return x * y; });
   return record("mul", out, {a, b}, {a, b}, [a, b](const Tensor& grad, NeedsGrad needs) -> Grads {
-    return {needs[0] ? grad * b : Tensor(), needs[1] ? grad * a : Tensor()};
+    // An operand that was broadcast takes Σ grad·other over its broadcast dims in one pass.
+    auto grad_of = [&grad](const Tensor& self, const Tensor& other) {
+      return self.shape() == grad.shape() ? grad * other : mul_sum_to(grad, other, self.shape());
+    };
+    return {needs[0] ? grad_of(a, b) : Tensor(), needs[1] ? grad_of(b, a) : Tensor()};
   });
 }
 

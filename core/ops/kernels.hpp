@@ -412,6 +412,8 @@ template <class T, class Fn>
 xt::xarray<T> zip(const char* op, const Input<T>& a, const Input<T>& b, Fn&& fn) {
   if (a.shape() == b.shape()) return map2(a, b, fn);
   const Shape shape = broadcast_shape(op, a.shape(), b.shape());
+  if (std::find(shape.begin(), shape.end(), std::size_t(0)) != shape.end())  // empty: the row and run
+    return xt::xarray<T>::from_shape(shape);                                  // loops would divide by 0
   if (b.size() == 1 && shape == a.shape()) {
     const Batch<T> y(b.data()[0]);
     return map(a, [&](const Batch<T>& x) { return fn(x, y); });

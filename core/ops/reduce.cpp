@@ -459,4 +459,106 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
   return reshape(sum(a, dims, true), kernels::as_signed(shape));
 }
 
+// ---- mul_sum_to ---------------------------------------------------------------------------------
+// The product's dims (size-1 dims dropped) merge into runs whose dims agree on two things: whether
+// the result sums over them and whether `other` is broadcast along them. Each run then has one
+// stride in each of grad (contiguous), other (0 when broadcast) and the result (0 when summed), and
+// the runs are nested loops. The innermost run is either summed, a dot product (in double) with
+// other's row or its one value, or kept, a multiply-add of the row into the result's row (in the
+// result's type, row after row, as sum's column sums). The largest kept run is cut across tasks:
+// each result value belongs to one task and is summed in one order, whatever the thread count.
+// (`outer` at 1024, (1024, 1)·(1, 1024) forward and backward, wrote and read back two 4 MB
+// products for its two gradients.)
+
+namespace {
+
+struct ProductRun {
+  std::size_t size, g, o, r;  // the run's length and the strides of grad, other and the result
+};
+
+template <class T>
+void mul_sum_runs(const ProductRun* run, std::size_t count, const T* g, const T* o, T* r) {
+  if (count > 1) {
+    for (std::size_t i = 0; i < run->size; ++i)
+      mul_sum_runs(run + 1, count - 1, g + i * run->g, o + i * run->o, r + i * run->r);
+    return;
+  }
+  const std::size_t n = run->size;  // (grad's stride is 1 here; other's and the result's 1 or 0)
+  if (run->r == 0) {
+    const double total = run->o ? kernels::lane_sum(n, [g, o](auto at) { return at(g) * at(o); })
+                                : double(o[0]) * kernels::lane_sum(n, [g](auto at) { return at(g); });
+    r[0] += T(total);
+  } else if (run->o) {
+    kernels::apply(n, r, [](auto acc, auto x, auto y) { return acc + x * y; }, static_cast<const T*>(r), g, o);
+  } else {
+    const T v = o[0];
+    kernels::apply(n, r, [v](auto acc, auto x) { return acc + x * v; }, static_cast<const T*>(r), g);
+  }
+}
+
+}  // namespace
+
+Tensor mul_sum_to(const Tensor& grad, const Tensor& other, const Shape& shape) {
+  const Shape& full = grad.shape();
+  const std::size_t rank = full.size();
+  TG_CHECK(shape.size() <= rank && other.shape().size() <= rank && grad.dtype() == other.dtype(),
+           "mul_sum_to: cannot sum ", shape_str(full), " (", dtype_name(grad.dtype()), ") times ",
+           shape_str(other.shape()), " (", dtype_name(other.dtype()), ") to ", shape_str(shape));
+  auto padded = [rank](const Shape& s) {
+    Shape p(rank - s.size(), 1);
+    p.insert(p.end(), s.begin(), s.end());
+    return p;
+  };
+  const Shape self = padded(shape), by = padded(other.shape());
+  std::vector<ProductRun> runs;
+  std::vector<bool> summed, broadcast;  // per run
+  std::size_t g_stride = 1, o_stride = 1, r_stride = 1;
+  for (std::size_t d = rank; d-- > 0;) {  // innermost first, reversed below
+    TG_CHECK((self[d] == full[d] || self[d] == 1) && (by[d] == full[d] || by[d] == 1), "mul_sum_to: ",
+             shape_str(shape), " or ", shape_str(other.shape()), " does not broadcast to ", shape_str(full));
+    if (full[d] != 1) {
+      const bool s = self[d] == 1, b = by[d] == 1;
+      if (!runs.empty() && summed.back() == s && broadcast.back() == b) {
+        runs.back().size *= full[d];
+      } else {
+        runs.push_back({full[d], g_stride, b ? 0 : o_stride, s ? 0 : r_stride});
+        summed.push_back(s);
+        broadcast.push_back(b);
+      }
+    }
+    g_stride *= full[d];
+    o_stride *= by[d];
+    r_stride *= self[d];
+  }
+  std::reverse(runs.begin(), runs.end());
+  return dispatch_floating(grad.dtype(), "mul_sum_to", [&]<class T>() {
+    xt::xarray<T> result = xt::zeros<T>(shape);
+    if (grad.numel() == 0) return make_tensor<T>(std::move(result));
+    const T* g = grad.data<T>();
+    const T* o = other.data<T>();
+    T* r = result.data();
+    if (runs.empty()) {  // one value
+      r[0] = g[0] * o[0];
+      return make_tensor<T>(std::move(result));
+    }
+    std::size_t cut = runs.size();  // the largest kept run
+    for (std::size_t k = 0; k < runs.size(); ++k)
+      if (runs[k].r != 0 && (cut == runs.size() || runs[k].size > runs[cut].size)) cut = k;
+    const std::size_t work = grad.numel();
+    if (cut == runs.size() || work < parallel::kGrain) {
+      mul_sum_runs(runs.data(), runs.size(), g, o, r);
+      return make_tensor<T>(std::move(result));
+    }
+    const std::size_t per_index = work / runs[cut].size;
+    parallel::for_range(runs[cut].size, std::max<std::size_t>(1, parallel::kGrain / per_index),
+                        [&](std::size_t first, std::size_t last) {
+                          std::vector<ProductRun> part = runs;
+                          part[cut].size = last - first;
+                          std::size_t g0 = first * runs[cut].g, o0 = first * runs[cut].o, r0 = first * runs[cut].r;
+                          mul_sum_runs(part.data(), part.size(), g + g0, o + o0, r + r0);
+                        });
+    return make_tensor<T>(std::move(result));
+  });
+}
+
 }  // namespace tg

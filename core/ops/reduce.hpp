@@ -49,5 +49,9 @@ Tensor argmin(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt, b
 
 // Sums a broadcast gradient back to `shape` (what broadcasting `shape` to a.shape() expanded).
 Tensor sum_to(const Tensor& a, const Shape& shape);
+// sum_to(grad · other, shape) in one pass, with no product tensor: the gradient of a broadcast
+// product for its operand of `shape` (mul's backward; `other` broadcasts to grad's shape too).
+// Not recorded on the tape (a backward never is).
+Tensor mul_sum_to(const Tensor& grad, const Tensor& other, const Shape& shape);
 
 }  // namespace tg
