@@ -99,10 +99,13 @@ __attribute__((target("avx512f"))) void pack_b(bool trans, std::size_t depth, st
   }
 }
 
-// C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(packed A panel · packed B panel) + β·C for the
-// first KC block (`first`), += α·(…) for the later ones.
-__attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const float* ap, const float* bp,
-                                                     float* c, std::size_t ldc, std::size_t rows,
+// C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(A panel · packed B panel) + β·C for the first KC
+// block (`first`), += α·(…) for the later ones. The A panel is packed (kPackedA: ap[p·8 + i]) or
+// read where it lies, rows lda apart (ap[i·lda + p]; a row past `rows` reads the last one, whose
+// results are not stored).
+template <bool kPackedA>
+__attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const float* ap, std::size_t lda,
+                                                     const float* bp, float* c, std::size_t ldc, std::size_t rows,
                                                      std::size_t cols, float alpha, float beta, bool first) {
   // C's tile is read or written only after the loop: fetch its lines now, or the kernel waits on
   // them (C of a 1024² product is out of L2: 1024³ ran at 155 GFLOP/s without this, 180-200 with).
@@ -113,13 +116,28 @@ __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const fl
   __m512 acc[kMR][2];
 #pragma GCC unroll 8
   for (std::size_t i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (std::size_t p = 0; p < depth; ++p, ap += kMR, bp += kNR) {
-    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+  if constexpr (kPackedA) {
+    for (std::size_t p = 0; p < depth; ++p, ap += kMR, bp += kNR) {
+      const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
 #pragma GCC unroll 8
-    for (std::size_t i = 0; i < kMR; ++i) {
-      const __m512 ai = _mm512_set1_ps(ap[i]);
-      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+      for (std::size_t i = 0; i < kMR; ++i) {
+        const __m512 ai = _mm512_set1_ps(ap[i]);
+        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+      }
+    }
+  } else {
+    const float* row[kMR];
+#pragma GCC unroll 8
+    for (std::size_t i = 0; i < kMR; ++i) row[i] = ap + std::min(i, rows - 1) * lda;
+    for (std::size_t p = 0; p < depth; ++p, bp += kNR) {
+      const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 8
+      for (std::size_t i = 0; i < kMR; ++i) {
+        const __m512 ai = _mm512_set1_ps(row[i][p]);
+        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+      }
     }
   }
   const __mmask16 low = kernels::first_lanes16(cols), high = kernels::first_lanes16(cols > 16 ? cols - 16 : 0);
@@ -150,6 +168,9 @@ void blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size
              std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
   thread_local std::unique_ptr<float[]> a_storage, b_storage;
   thread_local std::size_t a_capacity = 0, b_capacity = 0;
+  // A small A as it lies (not transposed: its packing would transpose it) is read in place by the
+  // micro-kernel: a single block of it stays in L1/L2 anyway. (matmul/64: packing was 7%.)
+  const bool direct_a = !trans_a && m <= kMC && k <= kKC;
   for (std::size_t jc = 0; jc < n; jc += kNC) {
     const std::size_t nc = std::min(kNC, n - jc);
     for (std::size_t pc = 0; pc < k; pc += kKC) {
@@ -158,12 +179,19 @@ void blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size
       pack_b(trans_b, kc, nc, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, packed_b);
       for (std::size_t ic = 0; ic < m; ic += kMC) {
         const std::size_t mc = std::min(kMC, m - ic);
+        if (direct_a) {
+          for (std::size_t jr = 0; jr < nc; jr += kNR)
+            for (std::size_t ir = 0; ir < mc; ir += kMR)
+              micro_kernel<false>(kc, a + (ic + ir) * lda + pc, lda, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr,
+                                  ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
+          continue;
+        }
         float* packed_a = scratch(a_storage, a_capacity, (mc + kMR - 1) / kMR * kMR * kc);
         pack_a(trans_a, mc, kc, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, packed_a);
         for (std::size_t jr = 0; jr < nc; jr += kNR)
           for (std::size_t ir = 0; ir < mc; ir += kMR)
-            micro_kernel(kc, packed_a + ir * kc, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                         std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
+            micro_kernel<true>(kc, packed_a + ir * kc, kMR, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                               std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
       }
     }
   }
