@@ -657,6 +657,25 @@ TEST_CASE("strided conv2d equals its definition on every geometry (the phase pat
   check_against_definition(cases);
 }
 
+// With 8 output channels or more (per group), 8 output positions or more and more than one sample,
+// the float32 forward on AVX-512 gathers its columns inside the GEMM (no im2col): "same", strided,
+// dilated and even-kernel convolutions, 1-D ones on rows of 67 and 65 outputs (partial 32-column
+// panels), a plane of 2,600 outputs (past the GEMM's 2,048-column blocks), groups, 17 samples.
+TEST_CASE("conv2d whose GEMM gathers the columns itself equals its definition") {
+  std::vector<ConvCase> cases;
+  cases.push_back({{2, 3, 5, 7}, {8, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{3, 4, 9, 10}, {16, 2, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 2, {0, 0}}});
+  cases.push_back({{2, 2, 1, 67}, {9, 2, 1, 5}, {{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 2, 1, 130}, {12, 2, 1, 5}, {{1, 2}, {0, 2}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 1, 50, 52}, {8, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 3, 9, 9}, {8, 3, 3, 3}, {{1, 1}, {2, 2}, {2, 2}, 1, {0, 0}}});
+  cases.push_back({{2, 2, 6, 7}, {8, 2, 2, 2}, {{1, 1}, {0, 0}, {1, 1}, 1, {1, 1}}});
+  cases.push_back({{2, 2, 11, 12}, {8, 2, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{17, 2, 4, 8}, {10, 2, 3, 5}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 3, 6, 20}, {8, 3, 5, 5}, {{2, 2}, {4, 4}, {1, 1}, 1, {0, 0}}});  // padding past the kernel
+  check_against_definition(cases);
+}
+
 // Depthwise convolutions (groups == in_channels) take a direct path: batches of columns over a
 // padded plane at stride 1, row loops at other strides. Channel multipliers 1 and 3, planes from
 // 1×1 to 19×21 (rows longer than a SIMD batch and shorter), kernels 1×1 to 7×7 (more taps than

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace tg::detail {
 
@@ -24,5 +25,17 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
                   std::size_t ldc);
 // The multiply-adds per inner step of its tiles for an m × n C, padding included.
 std::size_t sgemm_avx512_tile_work(std::size_t m, std::size_t n);
+
+// A k × n matrix B given row by row, for products whose B is gathered from elsewhere (a
+// convolution's shifted input rows, with no im2col matrix): B[p][j] is the float at address
+// rows[p] + 4·j where bit j % 32 of masks[p][j / 32] is set, and 0 where it is clear (that
+// address is then never read; it may lie outside any array). Bits past n are ignored.
+struct MaskedRows {
+  const std::uintptr_t* rows;
+  const std::uint32_t* const* masks;
+};
+// C = α·op(A)·B + β·C with that B, on one thread (sgemm_avx512's kernel).
+void sgemm_avx512_rows(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                       std::size_t lda, const MaskedRows& b, float beta, float* c, std::size_t ldc);
 
 }  // namespace tg::detail

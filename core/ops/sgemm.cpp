@@ -163,9 +163,29 @@ __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const fl
   }
 }
 
-// C = α·op(A)·op(B) + β·C by the loops in the comment at the top.
-void blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-             std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+// Packs inner indices [pc, pc + depth) and columns [jc, jc + cols) of a B given by masked rows (see
+// sgemm_avx512_rows) into panels as pack_b does: two masked loads per row and panel, nothing read
+// where the mask is clear.
+__attribute__((target("avx512f"))) void pack_rows(const MaskedRows& b, std::size_t pc, std::size_t depth,
+                                                  std::size_t jc, std::size_t cols, float* out) {
+  for (std::size_t j0 = 0; j0 < cols; j0 += kNR, out += kNR * depth) {
+    const std::size_t column = jc + j0;  // a multiple of 32: one mask word per row
+    const std::uint32_t edge = cols - j0 >= 32 ? ~std::uint32_t(0) : (std::uint32_t(1) << (cols - j0)) - 1u;
+    for (std::size_t p = 0; p < depth; ++p) {
+      const std::uint32_t word = b.masks[pc + p][column / 32] & edge;
+      // (an address, not a pointer: the row's start may lie before its array; masked lanes are not read)
+      const auto* src = reinterpret_cast<const float*>(b.rows[pc + p] + column * sizeof(float));
+      _mm512_store_ps(out + p * kNR, _mm512_maskz_loadu_ps(__mmask16(word & 0xFFFFu), src));
+      _mm512_store_ps(out + p * kNR + 16, _mm512_maskz_loadu_ps(__mmask16(word >> 16), src + 16));
+    }
+  }
+}
+
+// C = α·op(A)·op(B) + β·C by the loops in the comment at the top; pack_b_block(pc, kc, jc, nc, out)
+// packs op(B)'s block.
+template <class PackB>
+void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a, std::size_t lda,
+             PackB&& pack_b_block, float beta, float* c, std::size_t ldc) {
   thread_local std::unique_ptr<float[]> a_storage, b_storage;
   thread_local std::size_t a_capacity = 0, b_capacity = 0;
   // A small A as it lies (not transposed: its packing would transpose it) is read in place by the
@@ -176,7 +196,7 @@ void blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size
     for (std::size_t pc = 0; pc < k; pc += kKC) {
       const std::size_t kc = std::min(kKC, k - pc);
       float* packed_b = scratch(b_storage, b_capacity, (nc + kNR - 1) / kNR * kNR * kc);
-      pack_b(trans_b, kc, nc, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, packed_b);
+      pack_b_block(pc, kc, jc, nc, packed_b);
       for (std::size_t ic = 0; ic < m; ic += kMC) {
         const std::size_t mc = std::min(kMC, m - ic);
         if (direct_a) {
@@ -195,6 +215,16 @@ void blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size
       }
     }
   }
+}
+
+void blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+             std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
+  blocked(
+      trans_a, m, n, k, alpha, a, lda,
+      [&](std::size_t pc, std::size_t kc, std::size_t jc, std::size_t nc, float* out) {
+        pack_b(trans_b, kc, nc, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, out);
+      },
+      beta, c, ldc);
 }
 
 // Multiply-adds the tiles compute for an m × n product, padding included.
@@ -235,6 +265,16 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
       for (std::size_t j = 0; j < n; ++j) row[j] = beta == 0.0f ? ct[j * rows + i] : ct[j * rows + i] + beta * row[j];
     }
   }
+}
+
+void sgemm_avx512_rows(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
+                       std::size_t lda, const MaskedRows& b, float beta, float* c, std::size_t ldc) {
+  blocked(
+      trans_a, m, n, k, alpha, a, lda,
+      [&](std::size_t pc, std::size_t kc, std::size_t jc, std::size_t nc, float* out) {
+        pack_rows(b, pc, kc, jc, nc, out);
+      },
+      beta, c, ldc);
 }
 
 #endif
