@@ -641,7 +641,8 @@ TEST_CASE("strided conv2d equals its definition on every geometry (the phase pat
   std::vector<ConvCase> cases;
   const std::vector<std::pair<std::int64_t, std::int64_t>> strides{{2, 2}, {3, 3}, {2, 1}, {1, 2}, {3, 2}};
   const std::vector<std::pair<std::size_t, std::size_t>> kernels{{1, 1}, {2, 2}, {3, 3}, {5, 3}};
-  for (const auto& [h, w] : std::vector<std::pair<std::size_t, std::size_t>>{{1, 1}, {1, 28}, {1, 67}, {6, 7}, {5, 14}, {6, 33}})
+  const std::vector<std::pair<std::size_t, std::size_t>> planes{{1, 1}, {1, 28}, {1, 67}, {6, 7}, {5, 14}, {6, 33}};
+  for (const auto& [h, w] : planes)
     for (const auto& [sh, sw] : strides)
       for (const auto& [kh, kw] : kernels)
         for (int pad = 0; pad < 3; ++pad)
@@ -652,7 +653,8 @@ TEST_CASE("strided conv2d equals its definition on every geometry (the phase pat
                 std::int64_t(w) + 2 * pw < d * (std::int64_t(kw) - 1) + 1)
               continue;  // smaller than the kernel
             const std::int64_t groups = (h + w) % 2 ? 2 : 1;
-            cases.push_back({{2, 4, h, w}, {4, std::size_t(4 / groups), kh, kw}, {{sh, sw}, {ph, pw}, {d, d}, groups, {0, 0}}});
+            cases.push_back(
+                {{2, 4, h, w}, {4, std::size_t(4 / groups), kh, kw}, {{sh, sw}, {ph, pw}, {d, d}, groups, {0, 0}}});
           }
   check_against_definition(cases);
 }

@@ -383,7 +383,8 @@ std::vector<std::uint32_t> tap_masks(const Window& g, const Phases& p) {
   for (std::size_t t = 0; t < p.taps.size(); ++t) {
     const FlatRun& r = p.taps[t].run;
     for (std::size_t k = r.k0; k < r.k1; ++k)
-      if (k % g.ow >= r.inside.first && k % g.ow < r.inside.last) masks[t * words + k / 32] |= std::uint32_t(1) << (k % 32);
+      if (k % g.ow >= r.inside.first && k % g.ow < r.inside.last)
+        masks[t * words + k / 32] |= std::uint32_t(1) << (k % 32);
   }
   return masks;
 }
@@ -1024,15 +1025,15 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
               rows[row] = reinterpret_cast<std::uintptr_t>(planes + (tap.phase * cg + c) * phases.plane) +
                           std::uintptr_t(tap.run.shift * std::ptrdiff_t(sizeof(T)));  // (modular: shifts go back too)
             }
-            detail::sgemm_avx512_rows(true, og, plane, kk, 1.0f, wg, og, {rows.data(), row_masks.data()}, b ? 1.0f : 0.0f,
-                                      ys, plane);
+            detail::sgemm_avx512_rows(true, og, plane, kk, 1.0f, wg, og, {rows.data(), row_masks.data()},
+                                      b ? 1.0f : 0.0f, ys, plane);
           }
 #endif
           continue;
         }
         if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
-        detail::gemm<T>(true, false, og, plane, kk, T(1), wg, og, in_place ? xs : col.data(), plane, b ? T(1) : T(0), ys,
-                        plane);
+        detail::gemm<T>(true, false, og, plane, kk, T(1), wg, og, in_place ? xs : col.data(), plane, b ? T(1) : T(0),
+                        ys, plane);
       }
   });
   return out;
@@ -1120,12 +1121,11 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
               if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
               const T* dys = dy + (s * out_channels + grp * og) * plane;
               const T* cols = in_place ? xs : col.data();
+              T* dw_g = part.data() + grp * og * kk;
               if (transposed)
-                detail::gemm<T>(false, true, kk, og, plane, T(1), cols, plane, dys, plane, T(1), part.data() + grp * og * kk,
-                                og);
+                detail::gemm<T>(false, true, kk, og, plane, T(1), cols, plane, dys, plane, T(1), dw_g, og);
               else
-                detail::gemm<T>(false, true, og, kk, plane, T(1), dys, plane, cols, plane, T(1), part.data() + grp * og * kk,
-                                kk);
+                detail::gemm<T>(false, true, og, kk, plane, T(1), dys, plane, cols, plane, T(1), dw_g, kk);
             }
           return part;
         },
