@@ -1,6 +1,8 @@
 // Convolution and pooling. conv2d is im2col + GEMM: for each sample and group, the input windows
 // become the columns of a (C/g·kH·kW, Ho·Wo) matrix and one GEMM with the weight gives the output
-// (a 1×1 kernel at stride 1 without padding multiplies the input itself: identity_columns).
+// (a 1×1 kernel at stride 1 without padding multiplies the input itself: identity_columns). The
+// columns are built by flat shifts, over the input's phases when strided (the section below), and
+// the float32 forward on AVX-512 lets the GEMM gather them itself (gathers_columns).
 // Backward, per sample:  d(col) = Wᵀ·dY scattered back by col2im (dX),  dW += dY·colᵀ,  db = Σ dY.
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
 // bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more take

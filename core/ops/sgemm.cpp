@@ -13,7 +13,9 @@
 //       which stay in L2, and run the 8 × 32 micro-kernel over every (row panel, column panel):
 //       16 accumulators of 16 floats, one 32-float row of B and 8 broadcast A values per step.
 //
-// Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole.
+// Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole;
+// a small A that is not transposed (one MC × KC block) is not packed at all, and B may be given as
+// masked rows gathered from elsewhere (sgemm_avx512_rows: a convolution's input, no im2col).
 // Edge tiles use masked loads and stores (no scalar clean-up loop); a C with few columns and many
 // rows is computed transposed (sgemm_avx512, at the end). Each element of C is the sum
 // over its KC blocks in order, each block's sum in order: the bits depend only on the sizes, never
