@@ -338,14 +338,19 @@ void col2im(T* col, std::size_t channels, const Window& g, const Phases& p, T* i
 template <class T>
 using Scratch = xt::uvector<T, Allocator<T>>;
 
-// im2col of one sample's group, through `split` (phase_floats of it) when the phases are split.
+// What im2col reads for one sample's group: its phase planes, split into `split` (phase_floats of
+// it) unless they are the input itself, or the input on the row path.
+template <class T>
+const T* column_source(const T* x, std::size_t channels, const Window& g, const Phases& p, T* split) {
+  if (!p.flat || p.identity) return x;
+  split_phases(x, channels, g, p, split);
+  return split;
+}
+
+// im2col of one sample's group.
 template <class T>
 void columns(const T* x, std::size_t channels, const Window& g, const Phases& p, T* split, T* col) {
-  if (p.flat && !p.identity) {
-    split_phases(x, channels, g, p, split);
-    x = split;
-  }
-  im2col(x, channels, g, p, col);
+  im2col(column_source(x, channels, g, p, split), channels, g, p, col);
 }
 
 // col2im of one sample's group into dx (which holds zeros), through `split` likewise.
@@ -1016,11 +1021,7 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
         if (gather) {
 #if defined(__x86_64__)
           if constexpr (std::is_same_v<T, float>) {
-            const T* planes = xs;
-            if (!phases.identity) {
-              split_phases(xs, cg, g, phases, split.data());
-              planes = split.data();
-            }
+            const T* planes = column_source(xs, cg, g, phases, split.data());
             for (std::size_t row = 0; row < kk; ++row) {
               const Phases::Tap& tap = phases.taps[row % phases.taps.size()];
               const std::size_t c = row / phases.taps.size();

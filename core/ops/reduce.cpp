@@ -510,21 +510,17 @@ Tensor mul_sum_to(const Tensor& grad, const Tensor& other, const Shape& shape) {
     return p;
   };
   const Shape self = padded(shape), by = padded(other.shape());
-  std::vector<ProductRun> runs;
-  std::vector<bool> summed, broadcast;  // per run
+  std::vector<ProductRun> runs;  // (a run is summed where its result stride is 0, broadcast where other's is)
   std::size_t g_stride = 1, o_stride = 1, r_stride = 1;
   for (std::size_t d = rank; d-- > 0;) {  // innermost first, reversed below
     TG_CHECK((self[d] == full[d] || self[d] == 1) && (by[d] == full[d] || by[d] == 1), "mul_sum_to: ",
              shape_str(shape), " or ", shape_str(other.shape()), " does not broadcast to ", shape_str(full));
     if (full[d] != 1) {
       const bool s = self[d] == 1, b = by[d] == 1;
-      if (!runs.empty() && summed.back() == s && broadcast.back() == b) {
+      if (!runs.empty() && (runs.back().r == 0) == s && (runs.back().o == 0) == b)
         runs.back().size *= full[d];
-      } else {
+      else
         runs.push_back({full[d], g_stride, b ? 0 : o_stride, s ? 0 : r_stride});
-        summed.push_back(s);
-        broadcast.push_back(b);
-      }
     }
     g_stride *= full[d];
     o_stride *= by[d];
