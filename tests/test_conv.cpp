@@ -680,14 +680,16 @@ TEST_CASE("conv2d whose GEMM gathers the columns itself equals its definition") 
 
 // Depthwise convolutions (groups == in_channels) take a direct path: batches of columns over a
 // padded plane at stride 1, row loops at other strides. Channel multipliers 1 and 3, planes from
-// 1×1 to 19×21 (rows longer than a SIMD batch and shorter), kernels 1×1 to 7×7 (more taps than
+// 1×1 to 19×21 (rows longer than a SIMD batch and shorter; 1 to 38 batches of a plane, which the
+// forward sums 8 at a time: every remainder 1-7), kernels 1×1 to 7×7 (more taps than
 // the stack arrays hold) and 1×3 (conv1d), "same", valid, wide and even "same" (extra_end)
 // padding, padding beyond the kernel's reach (the input gradient's padding is then negative),
 // dilations, strides 2 and (2, 1), batches of 9.
 TEST_CASE("depthwise conv2d equals its definition on every geometry: forward, dx, dw, db") {
   std::vector<ConvCase> cases;
   for (std::size_t m : {1, 3})
-    for (const auto& [h, w] : std::vector<std::pair<std::size_t, std::size_t>>{{1, 1}, {3, 5}, {19, 21}})
+    for (const auto& [h, w] :
+         std::vector<std::pair<std::size_t, std::size_t>>{{1, 1}, {3, 5}, {4, 14}, {7, 3}, {19, 21}})
       for (std::int64_t k : {1, 3, 5})
         for (std::int64_t pad : {std::int64_t(0), k / 2, k / 2 + 2}) {
           if (std::int64_t(std::min(h, w)) + 2 * pad < k) continue;  // smaller than the kernel
@@ -702,6 +704,9 @@ TEST_CASE("depthwise conv2d equals its definition on every geometry: forward, dx
   cases.push_back({{1, 5, 1, 17}, {5, 1, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 5, {0, 0}}});    // conv1d-like
   cases.push_back({{9, 6, 5, 5}, {6, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 6, {0, 0}}});     // several samples a task
   cases.push_back({{2, 3, 9, 20}, {3, 1, 7, 7}, {{1, 1}, {3, 3}, {1, 1}, 3, {0, 0}}});    // 49 taps
+  // One output column of a 19-wide plane (1×3 kernel, dilation 9): the input gradient pads dy by 18
+  // columns on each side, rows wider than a batch with more padding than values.
+  cases.push_back({{2, 3, 2, 19}, {3, 1, 1, 3}, {{1, 1}, {0, 0}, {1, 9}, 3, {0, 0}}});
   check_against_definition(cases);
 
   // At stride 1 the scratch columns of the flat runs pair dy's padding (0) with input values of the
