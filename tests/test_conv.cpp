@@ -678,6 +678,30 @@ TEST_CASE("conv2d whose GEMM gathers the columns itself equals its definition") 
   check_against_definition(cases);
 }
 
+// With stride 1, padding p <= d·(k - 1) and 8 input channels or more (per group), the float32
+// input gradient on AVX-512 is the forward convolution of dy with the kernel turned by 180° and its
+// channels swapped, padded by d·(k - 1) - p (conv2d_forward, gathered): "same" 5×5, dilated 3×3,
+// rectangular kernels with different paddings per dim, the full convolution (p = d·(k - 1), an
+// output larger than the input), even "same" with extra_end (dy read as zero past its end),
+// groups, 1-D rows, 2×2 kernels, a 2,600-position plane, 17 samples. Winograd's 3×3 cases and
+// stride 2 are the controls around it.
+TEST_CASE("conv2d's input gradient as a forward convolution of dy equals its definition") {
+  std::vector<ConvCase> cases;
+  cases.push_back({{2, 8, 7, 9}, {8, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});      // "same" 5×5
+  cases.push_back({{2, 8, 9, 10}, {12, 8, 3, 3}, {{1, 1}, {2, 2}, {2, 2}, 1, {0, 0}}});    // dilated "same"
+  cases.push_back({{3, 9, 8, 11}, {8, 9, 3, 5}, {{1, 1}, {1, 1}, {1, 2}, 1, {0, 0}}});     // 3×5, dilated columns
+  cases.push_back({{2, 8, 4, 5}, {9, 8, 3, 3}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});      // full: p = k - 1
+  cases.push_back({{2, 10, 6, 7}, {8, 10, 2, 2}, {{1, 1}, {0, 0}, {1, 1}, 1, {1, 1}}});    // even "same", extra_end
+  cases.push_back({{2, 16, 6, 6}, {16, 8, 5, 3}, {{1, 1}, {2, 1}, {1, 1}, 2, {0, 0}}});    // groups
+  cases.push_back({{2, 8, 1, 67}, {16, 8, 1, 5}, {{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}}});    // 1-D, partial panels
+  cases.push_back({{2, 8, 50, 52}, {8, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});    // 2,600 positions
+  cases.push_back({{17, 8, 4, 8}, {10, 8, 3, 5}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});    // 17 samples
+  cases.push_back({{2, 8, 6, 7}, {8, 8, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});      // Winograd
+  cases.push_back({{2, 8, 9, 9}, {8, 8, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}}});      // stride 2
+  cases.push_back({{2, 8, 9, 9}, {8, 8, 5, 5}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});      // smaller output
+  check_against_definition(cases);
+}
+
 // Depthwise convolutions (groups == in_channels) take a direct path: batches of columns over a
 // padded plane at stride 1, row loops at other strides. Channel multipliers 1 and 3, planes from
 // 1×1 to 19×21 (rows longer than a SIMD batch and shorter; 1 to 38 batches of a plane, which the
