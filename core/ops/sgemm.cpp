@@ -16,7 +16,9 @@
 // Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole;
 // a small A that is not transposed (one MC × KC block) is not packed at all, and B may be given as
 // masked rows gathered from elsewhere (sgemm_avx512_rows: a convolution's input, no im2col).
-// Edge tiles use masked loads and stores (no scalar clean-up loop); a C with few columns and many
+// Edge tiles use masked loads and stores (no scalar clean-up loop), and a last panel of 16 columns
+// or fewer runs half the kernel (a convolution's 196 output positions end in a panel of 4); a C
+// with few columns and many
 // rows is computed transposed (sgemm_avx512, at the end). Each element of C is the sum
 // over its KC blocks in order, each block's sum in order: the bits depend only on the sizes, never
 // on the thread count (linalg.cpp's gemm cuts the work by sizes alone and calls this per block).
@@ -104,8 +106,9 @@ __attribute__((target("avx512f"))) void pack_b(bool trans, std::size_t depth, st
 // C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(A panel · packed B panel) + β·C for the first KC
 // block (`first`), += α·(…) for the later ones. The A panel is packed (kPackedA: ap[p·8 + i]) or
 // read where it lies, rows lda apart (ap[i·lda + p]; a row past `rows` reads the last one, whose
-// results are not stored).
-template <bool kPackedA>
+// results are not stored). kHalves = 1 for a panel of at most 16 columns (the last of a 196-column
+// C: 4 of its 32): half the multiply-adds, each C value computed as with 2.
+template <bool kPackedA, std::size_t kHalves>
 __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const float* ap, std::size_t lda,
                                                      const float* bp, float* c, std::size_t ldc, std::size_t rows,
                                                      std::size_t cols, float alpha, float beta, bool first) {
@@ -115,54 +118,49 @@ __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const fl
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + cols - 1), _MM_HINT_T0);
   }
-  __m512 acc[kMR][2];
+  __m512 acc[kMR][kHalves];
 #pragma GCC unroll 8
-  for (std::size_t i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  if constexpr (kPackedA) {
-    for (std::size_t p = 0; p < depth; ++p, ap += kMR, bp += kNR) {
-      const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+  for (std::size_t i = 0; i < kMR; ++i)
+    for (std::size_t h = 0; h < kHalves; ++h) acc[i][h] = _mm512_setzero_ps();
+  const float* row[kMR];  // A's rows where it lies (!kPackedA)
 #pragma GCC unroll 8
-      for (std::size_t i = 0; i < kMR; ++i) {
-        const __m512 ai = _mm512_set1_ps(ap[i]);
-        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-      }
-    }
-  } else {
-    const float* row[kMR];
+  for (std::size_t i = 0; i < kMR; ++i) row[i] = ap + std::min(i, rows - 1) * lda;
+  for (std::size_t p = 0; p < depth; ++p, bp += kNR) {
+    __m512 b[kHalves];
+    for (std::size_t h = 0; h < kHalves; ++h) b[h] = _mm512_load_ps(bp + 16 * h);
 #pragma GCC unroll 8
-    for (std::size_t i = 0; i < kMR; ++i) row[i] = ap + std::min(i, rows - 1) * lda;
-    for (std::size_t p = 0; p < depth; ++p, bp += kNR) {
-      const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
-#pragma GCC unroll 8
-      for (std::size_t i = 0; i < kMR; ++i) {
-        const __m512 ai = _mm512_set1_ps(row[i][p]);
-        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-        acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-      }
+    for (std::size_t i = 0; i < kMR; ++i) {
+      const __m512 ai = _mm512_set1_ps(kPackedA ? ap[p * kMR + i] : row[i][p]);
+      for (std::size_t h = 0; h < kHalves; ++h) acc[i][h] = _mm512_fmadd_ps(ai, b[h], acc[i][h]);
     }
   }
-  const __mmask16 low = kernels::first_lanes16(cols), high = kernels::first_lanes16(cols > 16 ? cols - 16 : 0);
   const __m512 a_scale = _mm512_set1_ps(alpha), b_scale = _mm512_set1_ps(beta);
   const bool read_c = !first || beta != 0.0f;
   const bool scale_c = first && beta != 1.0f;
 #pragma GCC unroll 8
   for (std::size_t i = 0; i < kMR; ++i) {
     if (i >= rows) break;
-    float* row = c + i * ldc;
-    __m512 v0 = _mm512_mul_ps(a_scale, acc[i][0]), v1 = _mm512_mul_ps(a_scale, acc[i][1]);
-    if (read_c) {
-      __m512 c0 = _mm512_maskz_loadu_ps(low, row), c1 = _mm512_maskz_loadu_ps(high, row + 16);
-      if (scale_c) {
-        c0 = _mm512_mul_ps(b_scale, c0);
-        c1 = _mm512_mul_ps(b_scale, c1);
+    for (std::size_t h = 0; h < kHalves; ++h) {
+      float* out = c + i * ldc + 16 * h;
+      const __mmask16 lanes = kernels::first_lanes16(cols > 16 * h ? cols - 16 * h : 0);
+      __m512 v = _mm512_mul_ps(a_scale, acc[i][h]);
+      if (read_c) {
+        const __m512 old = _mm512_maskz_loadu_ps(lanes, out);
+        v = _mm512_add_ps(v, scale_c ? _mm512_mul_ps(b_scale, old) : old);
       }
-      v0 = _mm512_add_ps(v0, c0);
-      v1 = _mm512_add_ps(v1, c1);
+      _mm512_mask_storeu_ps(out, lanes, v);
     }
-    _mm512_mask_storeu_ps(row, low, v0);
-    _mm512_mask_storeu_ps(row + 16, high, v1);
   }
+}
+
+// One tile: the micro-kernel for its width.
+template <bool kPackedA>
+void tile(std::size_t depth, const float* ap, std::size_t lda, const float* bp, float* c, std::size_t ldc,
+          std::size_t rows, std::size_t cols, float alpha, float beta, bool first) {
+  if (cols <= 16)
+    micro_kernel<kPackedA, 1>(depth, ap, lda, bp, c, ldc, rows, cols, alpha, beta, first);
+  else
+    micro_kernel<kPackedA, 2>(depth, ap, lda, bp, c, ldc, rows, cols, alpha, beta, first);
 }
 
 // Packs inner indices [pc, pc + depth) and columns [jc, jc + cols) of a B given by masked rows (see
@@ -204,7 +202,7 @@ void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float al
         if (direct_a) {
           for (std::size_t jr = 0; jr < nc; jr += kNR)
             for (std::size_t ir = 0; ir < mc; ir += kMR)
-              micro_kernel<false>(kc, a + (ic + ir) * lda + pc, lda, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr,
+              tile<false>(kc, a + (ic + ir) * lda + pc, lda, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr,
                                   ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
           continue;
         }
@@ -212,7 +210,7 @@ void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float al
         pack_a(trans_a, mc, kc, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, packed_a);
         for (std::size_t jr = 0; jr < nc; jr += kNR)
           for (std::size_t ir = 0; ir < mc; ir += kMR)
-            micro_kernel<true>(kc, packed_a + ir * kc, kMR, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+            tile<true>(kc, packed_a + ir * kc, kMR, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
                                std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
       }
     }
