@@ -18,10 +18,10 @@
 // masked rows gathered from elsewhere (sgemm_avx512_rows: a convolution's input, no im2col).
 // Edge tiles use masked loads and stores (no scalar clean-up loop), and a last panel of 16 columns
 // or fewer runs half the kernel (a convolution's 196 output positions end in a panel of 4); a C
-// with few columns and many
-// rows is computed transposed (sgemm_avx512, at the end). Each element of C is the sum
-// over its KC blocks in order, each block's sum in order: the bits depend only on the sizes, never
-// on the thread count (linalg.cpp's gemm cuts the work by sizes alone and calls this per block).
+// with few columns and many rows is computed transposed (sgemm_avx512, at the end). Each element
+// of C is the sum over its KC blocks in order, each block's sum in order: the bits depend only on
+// the sizes, never on the thread count (linalg.cpp's gemm cuts the work by sizes alone and calls
+// this per block).
 // β = 0 never reads C (it may hold anything, NaN included), as BLAS promises.
 //
 // The code is compiled for AVX-512 whatever the build's flags, and runs only where the CPU has it
