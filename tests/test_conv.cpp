@@ -636,7 +636,9 @@ TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, 
 // width; others go row by row. A sweep over both: strides 2, 3, (2, 1), (1, 2), (3, 2); planes
 // from 1×1 to 6×67 (odd and even, rows of a phase shorter and longer than 16 and 32 values: the
 // AVX-512 split and merge take 16 a time), kernels 1×1 to 5×3, paddings 0, half the kernel and
-// past it, dilations 1 and 2, two groups on some.
+// past it, dilations 1 and 2, two groups on some. With 4 channels a group and with 8: from 8 on
+// both sides (float32, AVX-512) the input gradient is computed phase by phase by gathered GEMMs
+// (input_grad_by_phase; a 1×1 kernel at stride 2 or 3 leaves phases no tap reads).
 TEST_CASE("strided conv2d equals its definition on every geometry (the phase path and the row path)") {
   std::vector<ConvCase> cases;
   const std::vector<std::pair<std::int64_t, std::int64_t>> strides{{2, 2}, {3, 3}, {2, 1}, {1, 2}, {3, 2}};
@@ -655,6 +657,8 @@ TEST_CASE("strided conv2d equals its definition on every geometry (the phase pat
             const std::int64_t groups = (h + w) % 2 ? 2 : 1;
             cases.push_back(
                 {{2, 4, h, w}, {4, std::size_t(4 / groups), kh, kw}, {{sh, sw}, {ph, pw}, {d, d}, groups, {0, 0}}});
+            const std::size_t wide = 8 * std::size_t(groups);
+            cases.push_back({{2, wide, h, w}, {wide, 8, kh, kw}, {{sh, sw}, {ph, pw}, {d, d}, groups, {0, 0}}});
           }
   check_against_definition(cases);
 }

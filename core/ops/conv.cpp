@@ -4,6 +4,9 @@
 // columns are built by flat shifts, over the input's phases when strided (the section below), and
 // the float32 forward on AVX-512 lets the GEMM gather them itself (gathers_columns).
 // Backward, per sample:  d(col) = Wᵀ·dY scattered back by col2im (dX),  dW += dY·colᵀ,  db = Σ dY.
+// Where the forward gathers, dX skips d(col): at stride 1 it is the forward convolution of dY with
+// the kernel turned (transposes_to_forward), strided it is one gathered GEMM per input phase
+// (input_grad_by_phase). Depthwise convolutions take a direct path (their section).
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
 // bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more take
 // Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section below). 1-D forms are the
@@ -1190,6 +1193,98 @@ xt::xarray<T> transposed_kernels(const T* w, const Window& g, std::size_t out_ch
   return wt;
 }
 
+// The input gradient of a strided convolution on the phase path, phase by phase. Output position
+// k read phase position q = k + shift_t through tap t (its mask), so each phase's gradient is
+//   dP_f[c][q] = Σ over o and the taps t of phase f of W[o][c][t] · dY[o][q - shift_t],
+// one GEMM per phase, cg × p.plane, whose B rows are dY's planes moved back by the tap's shift and
+// masked (where q - shift_t is a position tap t read), gathered by the GEMM itself; the phases are
+// then merged into dX. The GEMM + col2im path wrote a (cg·kh·kw) × plane matrix through a GEMM
+// og deep, read it back and added it into the phases. Taken where the forward gathers (float32 on
+// AVX-512, >= 8 channels per group on both sides).
+struct PhaseGrad {
+  std::size_t phases, words;  // sh·sw; mask words of a phase plane
+  std::vector<std::vector<std::size_t>> taps;  // per phase, its taps (indices into Phases::taps)
+  std::vector<std::vector<std::uint32_t>> masks;  // per phase, per tap: where q - shift_t was read
+};
+
+PhaseGrad phase_grad(const Window& g, const Phases& p) {
+  PhaseGrad d{g.sh * g.sw, (p.plane + 31) / 32, {}, {}};
+  d.taps.resize(d.phases);
+  d.masks.resize(d.phases);
+  const std::size_t plane = g.oh * g.ow, words = (plane + 31) / 32;
+  for (std::size_t t = 0; t < p.taps.size(); ++t) {
+    const std::size_t f = p.taps[t].phase;
+    d.taps[f].push_back(t);
+    std::vector<std::uint32_t>& m = d.masks[f];
+    m.resize(m.size() + d.words, 0);
+    std::uint32_t* bits = m.data() + m.size() - d.words;
+    for (std::size_t q = 0; q < p.plane; ++q) {
+      const std::ptrdiff_t k = std::ptrdiff_t(q) - p.taps[t].run.shift;
+      if (k >= 0 && std::size_t(k) < plane && (p.masks[t * words + std::size_t(k) / 32] >> (std::size_t(k) % 32)) & 1u)
+        bits[q / 32] |= std::uint32_t(1) << (q % 32);
+    }
+  }
+  return d;
+}
+
+template <class T>
+bool grads_by_phase(const Window& g, const Phases& p, std::size_t cg, std::size_t og) {
+  return !p.identity && (g.sh > 1 || g.sw > 1) && gathers_columns<T>(g, p, og) && cg >= 8;
+}
+
+template <class T>
+xt::xarray<T> input_grad_by_phase(const T* dy, const T* w, const Window& g, const Phases& p, std::size_t out_channels,
+                                  std::size_t groups) {
+  xt::xarray<T> dx = xt::zeros<T>({g.n, g.c, g.h, g.w});
+#if defined(__x86_64__)
+  if constexpr (std::is_same_v<T, float>) {
+    const std::size_t cg = g.c / groups, og = out_channels / groups, taps = g.kh * g.kw, plane = g.oh * g.ow;
+    const PhaseGrad d = phase_grad(g, p);
+    // A per group and phase: a[c][o·T + u] = W[o][c][taps[u]], cg × og·T.
+    std::vector<std::vector<T>> a(groups * d.phases);
+    for (std::size_t grp = 0; grp < groups; ++grp)
+      for (std::size_t f = 0; f < d.phases; ++f) {
+        const std::vector<std::size_t>& mine = d.taps[f];
+        std::vector<T>& af = a[grp * d.phases + f];
+        af.resize(cg * og * mine.size());
+        for (std::size_t c = 0; c < cg; ++c)
+          for (std::size_t o = 0; o < og; ++o)
+            for (std::size_t u = 0; u < mine.size(); ++u)
+              af[(c * og + o) * mine.size() + u] = w[((grp * og + o) * cg + c) * taps + mine[u]];
+      }
+    parallel::for_range(g.n, samples_per_task(g, out_channels * cg * taps), [&](std::size_t first, std::size_t last) {
+      Scratch<T> split(phase_floats(g, p, cg));
+      std::vector<std::uintptr_t> rows(og * taps);
+      std::vector<const std::uint32_t*> row_masks(og * taps);
+      for (std::size_t s = first; s < last; ++s)
+        for (std::size_t grp = 0; grp < groups; ++grp) {
+          for (std::size_t f = 0; f < d.phases; ++f) {
+            T* out = split.data() + f * cg * p.plane;
+            const std::vector<std::size_t>& mine = d.taps[f];
+            if (mine.empty()) {
+              std::fill(out, out + cg * p.plane, T(0));
+              continue;
+            }
+            for (std::size_t o = 0; o < og; ++o)
+              for (std::size_t u = 0; u < mine.size(); ++u) {
+                const T* plane_o = dy + (s * out_channels + grp * og + o) * plane;
+                rows[o * mine.size() + u] = reinterpret_cast<std::uintptr_t>(plane_o) -
+                                            std::uintptr_t(p.taps[mine[u]].run.shift * std::ptrdiff_t(sizeof(T)));
+                row_masks[o * mine.size() + u] = d.masks[f].data() + u * d.words;
+              }
+            const std::size_t k = og * mine.size();
+            detail::sgemm_avx512_rows(false, cg, p.plane, k, 1.0f, a[grp * d.phases + f].data(), k,
+                                      {rows.data(), row_masks.data()}, 0.0f, out, p.plane);
+          }
+          merge_phases(split.data(), cg, g, p, dx.data() + (s * g.c + grp * cg) * g.h * g.w);
+        }
+    });
+  }
+#endif
+  (void)dy, (void)w, (void)p, (void)out_channels, (void)groups;
+  return dx;
+}
+
 template <class T>
 Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Window& g,
                       std::size_t out_channels, std::size_t groups, NeedsGrad needs) {
@@ -1211,6 +1306,8 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     winograd_conv(dy, {g.n, out_channels, g.oh, g.ow, 2 - g.ph, 2 - g.pw, g.c, g.h, g.w}, u.data(), static_cast<const T*>(nullptr),
                   dx.data());
     grads[0] = make_tensor<T>(std::move(dx));
+  } else if (needs[0] && grads_by_phase<T>(g, phases_of(g), cg, og)) {
+    grads[0] = make_tensor<T>(input_grad_by_phase(dy, w, g, phases_of(g), out_channels, groups));
   } else if (needs[0] && transposes_to_forward<T>(g, out_channels, groups)) {
     // dX = dY ⋆ W' (conv2d_forward over dY): no d(columns) matrix and no col2im.
     grads[0] = make_tensor<T>(conv2d_forward<T>(grad, make_tensor<T>(transposed_kernels(w, g, out_channels, groups)),
