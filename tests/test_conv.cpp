@@ -666,7 +666,9 @@ TEST_CASE("strided conv2d equals its definition on every geometry (the phase pat
 // With 8 output channels or more (per group), 8 output positions or more and more than one sample,
 // the float32 forward on AVX-512 gathers its columns inside the GEMM (no im2col): "same", strided,
 // dilated and even-kernel convolutions, 1-D ones on rows of 67 and 65 outputs (partial 32-column
-// panels), a plane of 2,600 outputs (past the GEMM's 2,048-column blocks), groups, 17 samples.
+// panels), a plane of 2,600 outputs (past the GEMM's 2,048-column blocks), groups, 17 samples;
+// up to 64 output channels the micro-kernel reads the rows where they lie, past that (72) they
+// are packed first.
 TEST_CASE("conv2d whose GEMM gathers the columns itself equals its definition") {
   std::vector<ConvCase> cases;
   cases.push_back({{2, 3, 5, 7}, {8, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
@@ -679,6 +681,7 @@ TEST_CASE("conv2d whose GEMM gathers the columns itself equals its definition") 
   cases.push_back({{2, 2, 11, 12}, {8, 2, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{17, 2, 4, 8}, {10, 2, 3, 5}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{2, 3, 6, 20}, {8, 3, 5, 5}, {{2, 2}, {4, 4}, {1, 1}, 1, {0, 0}}});  // padding past the kernel
+  cases.push_back({{2, 3, 7, 9}, {72, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // > 64 rows: B packed
   check_against_definition(cases);
 }
 

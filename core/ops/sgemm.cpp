@@ -15,7 +15,8 @@
 //
 // Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole;
 // a small A that is not transposed (one MC × KC block) is not packed at all, and B may be given as
-// masked rows gathered from elsewhere (sgemm_avx512_rows: a convolution's input, no im2col).
+// masked rows gathered from elsewhere (sgemm_avx512_rows: a convolution's input, no im2col), which
+// the micro-kernel reads where they lie when A has at most 64 rows.
 // Edge tiles use masked loads and stores (no scalar clean-up loop), and a last panel of 16 columns
 // or fewer runs half the kernel (a convolution's 196 output positions end in a panel of 4); a C
 // with few columns and many rows is computed transposed (sgemm_avx512, at the end). Each element
@@ -49,6 +50,12 @@ constexpr std::size_t kMR = 8, kNR = 32;
 // L2; KC × NC of B (2 MB) in L3. On this machine KC 256 / MC 144 / NC 2048 ran 512³ at 205-215
 // GFLOP/s on one core (OpenBLAS's AVX2 kernels: 115-120).
 constexpr std::size_t kKC = 256, kMC = 144, kNC = 2048;
+// A with at most this many rows: sgemm_avx512_rows's micro-kernel reads B's masked rows where
+// they lie (RowsPanel) instead of packing them. Packing wrote each value once and the kernel read
+// it rows / 8 times; with 32 or 64 rows the packing was 10% of `Conv2d_stride2` (its stores, to a
+// block that had left L1) and the kernel's unaligned masked loads cost less (`Conv1d/1` 0.87 →
+// 0.74 ms, `Conv2d_stride2/1` 21.9 → 21.0).
+constexpr std::size_t kDirectRows = 64;
 
 // A 64-byte aligned scratch array per thread, grown to the largest size asked and kept: no
 // allocation once the sizes repeat. (Plain new[] rather than tg::Buffer: these live as long as
@@ -103,14 +110,33 @@ __attribute__((target("avx512f"))) void pack_b(bool trans, std::size_t depth, st
   }
 }
 
-// C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(A panel · packed B panel) + β·C for the first KC
+// C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(A panel · B panel) + β·C for the first KC
 // block (`first`), += α·(…) for the later ones. The A panel is packed (kPackedA: ap[p·8 + i]) or
 // read where it lies, rows lda apart (ap[i·lda + p]; a row past `rows` reads the last one, whose
 // results are not stored). kHalves = 1 for a panel of at most 16 columns (the last of a 196-column
 // C: 4 of its 32): half the multiply-adds, each C value computed as with 2.
-template <bool kPackedA, std::size_t kHalves>
+// Where the micro-kernel reads B: a packed panel (kNR floats per inner index), or masked rows
+// where they lie (RowsPanel: an address and a mask word per inner index, see sgemm_avx512_rows).
+struct PackedPanel {
+  const float* bp;
+  __attribute__((target("avx512f"), always_inline)) __m512 load(std::size_t p, std::size_t h) const {
+    return _mm512_load_ps(bp + p * kNR + 16 * h);
+  }
+};
+struct RowsPanel {
+  const std::uintptr_t* rows;       // from the block's first inner index
+  const std::uint32_t* const* masks;
+  std::size_t column;               // the panel's first column, a multiple of 32
+  __attribute__((target("avx512f"), always_inline)) __m512 load(std::size_t p, std::size_t h) const {
+    const std::uint32_t word = masks[p][column / 32];
+    const auto* src = reinterpret_cast<const float*>(rows[p] + (column + 16 * h) * sizeof(float));
+    return _mm512_maskz_loadu_ps(__mmask16(h ? word >> 16 : word & 0xFFFFu), src);
+  }
+};
+
+template <bool kPackedA, std::size_t kHalves, class Panel>
 __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const float* ap, std::size_t lda,
-                                                     const float* bp, float* c, std::size_t ldc, std::size_t rows,
+                                                     const Panel bp, float* c, std::size_t ldc, std::size_t rows,
                                                      std::size_t cols, float alpha, float beta, bool first) {
   // C's tile is read or written only after the loop: fetch its lines now, or the kernel waits on
   // them (C of a 1024² product is out of L2: 1024³ ran at 155 GFLOP/s without this, 180-200 with).
@@ -125,9 +151,9 @@ __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const fl
   const float* row[kMR];  // A's rows where it lies (!kPackedA)
 #pragma GCC unroll 8
   for (std::size_t i = 0; i < kMR; ++i) row[i] = ap + std::min(i, rows - 1) * lda;
-  for (std::size_t p = 0; p < depth; ++p, bp += kNR) {
+  for (std::size_t p = 0; p < depth; ++p) {
     __m512 b[kHalves];
-    for (std::size_t h = 0; h < kHalves; ++h) b[h] = _mm512_load_ps(bp + 16 * h);
+    for (std::size_t h = 0; h < kHalves; ++h) b[h] = bp.load(p, h);
 #pragma GCC unroll 8
     for (std::size_t i = 0; i < kMR; ++i) {
       const __m512 ai = _mm512_set1_ps(kPackedA ? ap[p * kMR + i] : row[i][p]);
@@ -154,8 +180,8 @@ __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const fl
 }
 
 // One tile: the micro-kernel for its width.
-template <bool kPackedA>
-void tile(std::size_t depth, const float* ap, std::size_t lda, const float* bp, float* c, std::size_t ldc,
+template <bool kPackedA, class Panel>
+void tile(std::size_t depth, const float* ap, std::size_t lda, const Panel& bp, float* c, std::size_t ldc,
           std::size_t rows, std::size_t cols, float alpha, float beta, bool first) {
   if (cols <= 16)
     micro_kernel<kPackedA, 1>(depth, ap, lda, bp, c, ldc, rows, cols, alpha, beta, first);
@@ -202,16 +228,17 @@ void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float al
         if (direct_a) {
           for (std::size_t jr = 0; jr < nc; jr += kNR)
             for (std::size_t ir = 0; ir < mc; ir += kMR)
-              tile<false>(kc, a + (ic + ir) * lda + pc, lda, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr,
-                                  ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
+              tile<false>(kc, a + (ic + ir) * lda + pc, lda, PackedPanel{packed_b + jr * kc},
+                          c + (ic + ir) * ldc + jc + jr, ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha,
+                          beta, pc == 0);
           continue;
         }
         float* packed_a = scratch(a_storage, a_capacity, (mc + kMR - 1) / kMR * kMR * kc);
         pack_a(trans_a, mc, kc, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, packed_a);
         for (std::size_t jr = 0; jr < nc; jr += kNR)
           for (std::size_t ir = 0; ir < mc; ir += kMR)
-            tile<true>(kc, packed_a + ir * kc, kMR, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                               std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
+            tile<true>(kc, packed_a + ir * kc, kMR, PackedPanel{packed_b + jr * kc}, c + (ic + ir) * ldc + jc + jr,
+                       ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
       }
     }
   }
@@ -269,6 +296,21 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
 
 void sgemm_avx512_rows(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                        std::size_t lda, const MaskedRows& b, float beta, float* c, std::size_t ldc) {
+  if (m <= kDirectRows) {
+    // Few rows of A: the micro-kernel reads B's rows where they lie, nothing packed.
+    thread_local std::unique_ptr<float[]> a_storage;
+    thread_local std::size_t a_capacity = 0;
+    for (std::size_t pc = 0; pc < k; pc += kKC) {
+      const std::size_t kc = std::min(kKC, k - pc);
+      float* packed_a = scratch(a_storage, a_capacity, (m + kMR - 1) / kMR * kMR * kc);
+      pack_a(trans_a, m, kc, trans_a ? a + pc * lda : a + pc, lda, packed_a);
+      for (std::size_t jr = 0; jr < n; jr += kNR)
+        for (std::size_t ir = 0; ir < m; ir += kMR)
+          tile<true>(kc, packed_a + ir * kc, kMR, RowsPanel{b.rows + pc, b.masks + pc, jr}, c + ir * ldc + jr, ldc,
+                     std::min(kMR, m - ir), std::min(kNR, n - jr), alpha, beta, pc == 0);
+    }
+    return;
+  }
   blocked(
       trans_a, m, n, k, alpha, a, lda,
       [&](std::size_t pc, std::size_t kc, std::size_t jc, std::size_t nc, float* out) {
