@@ -1235,7 +1235,10 @@ bool grads_by_phase(const Window& g, const Phases& p, std::size_t cg, std::size_
 template <class T>
 xt::xarray<T> input_grad_by_phase(const T* dy, const T* w, const Window& g, const Phases& p, std::size_t out_channels,
                                   std::size_t groups) {
-  xt::xarray<T> dx = xt::zeros<T>({g.n, g.c, g.h, g.w});
+  // merge_phases writes every input position unless a phase has columns past Wo (never read, their
+  // gradient 0): only then does dx start at zero.
+  const bool cut = std::any_of(p.width.begin(), p.width.end(), [&](std::size_t w) { return w > g.ow; });
+  xt::xarray<T> dx = cut ? xt::zeros<T>({g.n, g.c, g.h, g.w}) : xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>) {
     const std::size_t cg = g.c / groups, og = out_channels / groups, taps = g.kh * g.kw, plane = g.oh * g.ow;
