@@ -207,11 +207,37 @@ __attribute__((target("avx512f"))) void pack_rows(const MaskedRows& b, std::size
   }
 }
 
-// C = α·op(A)·op(B) + β·C by the loops in the comment at the top; pack_b_block(pc, kc, jc, nc, out)
-// packs op(B)'s block.
-template <class PackB>
+// Where B comes from: a matrix (op(B) through its transpose flag) or masked rows, packed block by
+// block into panels, or masked rows read where they lie by the micro-kernel (InPlaceRows, when A
+// has at most kDirectRows rows: panel(pc, column) is its view of the 32 columns from `column` on,
+// inner indices from pc). (Reading a plain B in place too measured the same as
+// packing it: matmul/64 8.9 us either way.)
+struct PackedMatrix {
+  static constexpr bool kPacks = true;
+  bool trans;
+  const float* b;
+  std::size_t ldb;
+  void pack(std::size_t pc, std::size_t kc, std::size_t jc, std::size_t nc, float* out) const {
+    pack_b(trans, kc, nc, trans ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, out);
+  }
+};
+struct PackedRows {
+  static constexpr bool kPacks = true;
+  MaskedRows b;
+  void pack(std::size_t pc, std::size_t kc, std::size_t jc, std::size_t nc, float* out) const {
+    pack_rows(b, pc, kc, jc, nc, out);
+  }
+};
+struct InPlaceRows {
+  static constexpr bool kPacks = false;
+  MaskedRows b;
+  RowsPanel panel(std::size_t pc, std::size_t column) const { return {b.rows + pc, b.masks + pc, column}; }
+};
+
+// C = α·op(A)·op(B) + β·C by the loops in the comment at the top, B from `source`.
+template <class Source>
 void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a, std::size_t lda,
-             PackB&& pack_b_block, float beta, float* c, std::size_t ldc) {
+             const Source& source, float beta, float* c, std::size_t ldc) {
   thread_local std::unique_ptr<float[]> a_storage, b_storage;
   thread_local std::size_t a_capacity = 0, b_capacity = 0;
   // A small A as it lies (not transposed: its packing would transpose it) is read in place by the
@@ -221,24 +247,32 @@ void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float al
     const std::size_t nc = std::min(kNC, n - jc);
     for (std::size_t pc = 0; pc < k; pc += kKC) {
       const std::size_t kc = std::min(kKC, k - pc);
-      float* packed_b = scratch(b_storage, b_capacity, (nc + kNR - 1) / kNR * kNR * kc);
-      pack_b_block(pc, kc, jc, nc, packed_b);
+      float* packed_b = nullptr;
+      if constexpr (Source::kPacks) {
+        packed_b = scratch(b_storage, b_capacity, (nc + kNR - 1) / kNR * kNR * kc);
+        source.pack(pc, kc, jc, nc, packed_b);
+      }
+      auto panel = [&](std::size_t jr) {
+        if constexpr (Source::kPacks)
+          return PackedPanel{packed_b + jr * kc};
+        else
+          return source.panel(pc, jc + jr);
+      };
       for (std::size_t ic = 0; ic < m; ic += kMC) {
         const std::size_t mc = std::min(kMC, m - ic);
         if (direct_a) {
           for (std::size_t jr = 0; jr < nc; jr += kNR)
             for (std::size_t ir = 0; ir < mc; ir += kMR)
-              tile<false>(kc, a + (ic + ir) * lda + pc, lda, PackedPanel{packed_b + jr * kc},
-                          c + (ic + ir) * ldc + jc + jr, ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha,
-                          beta, pc == 0);
+              tile<false>(kc, a + (ic + ir) * lda + pc, lda, panel(jr), c + (ic + ir) * ldc + jc + jr, ldc,
+                          std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
           continue;
         }
         float* packed_a = scratch(a_storage, a_capacity, (mc + kMR - 1) / kMR * kMR * kc);
         pack_a(trans_a, mc, kc, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, packed_a);
         for (std::size_t jr = 0; jr < nc; jr += kNR)
           for (std::size_t ir = 0; ir < mc; ir += kMR)
-            tile<true>(kc, packed_a + ir * kc, kMR, PackedPanel{packed_b + jr * kc}, c + (ic + ir) * ldc + jc + jr,
-                       ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
+            tile<true>(kc, packed_a + ir * kc, kMR, panel(jr), c + (ic + ir) * ldc + jc + jr, ldc,
+                       std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
       }
     }
   }
@@ -246,12 +280,7 @@ void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float al
 
 void blocked(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
              std::size_t lda, const float* b, std::size_t ldb, float beta, float* c, std::size_t ldc) {
-  blocked(
-      trans_a, m, n, k, alpha, a, lda,
-      [&](std::size_t pc, std::size_t kc, std::size_t jc, std::size_t nc, float* out) {
-        pack_b(trans_b, kc, nc, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, out);
-      },
-      beta, c, ldc);
+  blocked(trans_a, m, n, k, alpha, a, lda, PackedMatrix{trans_b, b, ldb}, beta, c, ldc);
 }
 
 // Multiply-adds the tiles compute for an m × n product, padding included.
@@ -296,27 +325,10 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
 
 void sgemm_avx512_rows(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
                        std::size_t lda, const MaskedRows& b, float beta, float* c, std::size_t ldc) {
-  if (m <= kDirectRows) {
-    // Few rows of A: the micro-kernel reads B's rows where they lie, nothing packed.
-    thread_local std::unique_ptr<float[]> a_storage;
-    thread_local std::size_t a_capacity = 0;
-    for (std::size_t pc = 0; pc < k; pc += kKC) {
-      const std::size_t kc = std::min(kKC, k - pc);
-      float* packed_a = scratch(a_storage, a_capacity, (m + kMR - 1) / kMR * kMR * kc);
-      pack_a(trans_a, m, kc, trans_a ? a + pc * lda : a + pc, lda, packed_a);
-      for (std::size_t jr = 0; jr < n; jr += kNR)
-        for (std::size_t ir = 0; ir < m; ir += kMR)
-          tile<true>(kc, packed_a + ir * kc, kMR, RowsPanel{b.rows + pc, b.masks + pc, jr}, c + ir * ldc + jr, ldc,
-                     std::min(kMR, m - ir), std::min(kNR, n - jr), alpha, beta, pc == 0);
-    }
-    return;
-  }
-  blocked(
-      trans_a, m, n, k, alpha, a, lda,
-      [&](std::size_t pc, std::size_t kc, std::size_t jc, std::size_t nc, float* out) {
-        pack_rows(b, pc, kc, jc, nc, out);
-      },
-      beta, c, ldc);
+  if (m <= kDirectRows)
+    blocked(trans_a, m, n, k, alpha, a, lda, InPlaceRows{b}, beta, c, ldc);
+  else
+    blocked(trans_a, m, n, k, alpha, a, lda, PackedRows{b}, beta, c, ldc);
 }
 
 #endif
