@@ -122,6 +122,15 @@ FlatRun flat_run(const Window& g, std::ptrdiff_t di, std::ptrdiff_t dj, std::siz
   return r;
 }
 
+// Sets bits [from, to) of a bit array in 32-bit words.
+void set_bits(std::uint32_t* words, std::size_t from, std::size_t to) {
+  for (std::size_t k = from; k < to;) {
+    const std::size_t bit = k % 32, count = std::min<std::size_t>(32 - bit, to - k);
+    words[k / 32] |= (count == 32 ? ~std::uint32_t(0) : ((std::uint32_t(1) << count) - 1u)) << bit;
+    k += count;
+  }
+}
+
 Phases phases_of(const Window& g) {
   Phases p;
   const auto sh = std::ptrdiff_t(g.sh), sw = std::ptrdiff_t(g.sw);
@@ -145,11 +154,11 @@ Phases phases_of(const Window& g) {
     }
   const std::size_t words = (g.oh * g.ow + 31) / 32;
   p.masks.assign(p.taps.size() * words, 0);
-  for (std::size_t t = 0; t < p.taps.size(); ++t) {
+  for (std::size_t t = 0; t < p.taps.size(); ++t) {  // a run of bits per output row
     const FlatRun& r = p.taps[t].run;
-    for (std::size_t k = r.k0; k < r.k1; ++k)
-      if (k % g.ow >= r.inside.first && k % g.ow < r.inside.last)
-        p.masks[t * words + k / 32] |= std::uint32_t(1) << (k % 32);
+    for (std::size_t y = r.y0; y < r.y1; ++y)
+      set_bits(p.masks.data() + t * words, std::max(r.k0, y * g.ow + r.inside.first),
+               std::min(r.k1, y * g.ow + r.inside.last));
   }
   return p;
 }
@@ -264,9 +273,6 @@ void zero_wrapped(T* row, const Window& g, const FlatRun& r) {
   }
 }
 
-// im2col for one sample and group: col[(c·kH + i)·kW + j][y·Wo + x] = input[c][y·sh - ph + i·dh][x·sw - pw + j·dw],
-// zero where that falls in the padding. On the flat path `in` is the sample's phase planes (the
-// input itself when p.identity).
 #if defined(__x86_64__)
 // row[k] = src[k] where bit k of the mask words is set, else 0, for k < n: one masked load and
 // store per 16 values. (src is an address: it may lie before its plane; nothing is read where the
@@ -281,6 +287,9 @@ __attribute__((target("avx512f"))) void masked_row(std::uintptr_t src, const std
 }
 #endif
 
+// im2col for one sample and group: col[(c·kH + i)·kW + j][y·Wo + x] = input[c][y·sh - ph + i·dh][x·sw - pw + j·dw],
+// zero where that falls in the padding. On the flat path `in` is the sample's phase planes (the
+// input itself when p.identity).
 template <class T>
 void im2col(const T* in, std::size_t channels, const Window& g, const Phases& p, T* col) {
   const std::size_t plane = g.oh * g.ow;
@@ -1302,6 +1311,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     if (needs[1]) grads[1] = make_tensor<T>(depthwise_weight_grad(x, dy, g, out_channels));
     return grads;
   }
+  const Phases phases = phases_of(g);
   if (needs[0] && winograd_fits(g, groups, g.c, out_channels)) {
     // dX = dY ⋆ W' with padding 2 - p: each dX position sums the dY positions it reached.
     xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
@@ -1309,8 +1319,8 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     winograd_conv(dy, {g.n, out_channels, g.oh, g.ow, 2 - g.ph, 2 - g.pw, g.c, g.h, g.w}, u.data(), static_cast<const T*>(nullptr),
                   dx.data());
     grads[0] = make_tensor<T>(std::move(dx));
-  } else if (needs[0] && grads_by_phase<T>(g, phases_of(g), cg, og)) {
-    grads[0] = make_tensor<T>(input_grad_by_phase(dy, w, g, phases_of(g), out_channels, groups));
+  } else if (needs[0] && grads_by_phase<T>(g, phases, cg, og)) {
+    grads[0] = make_tensor<T>(input_grad_by_phase(dy, w, g, phases, out_channels, groups));
   } else if (needs[0] && transposes_to_forward<T>(g, out_channels, groups)) {
     // dX = dY ⋆ W' (conv2d_forward over dY): no d(columns) matrix and no col2im.
     grads[0] = make_tensor<T>(conv2d_forward<T>(grad, make_tensor<T>(transposed_kernels(w, g, out_channels, groups)),
@@ -1319,7 +1329,6 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     xt::xarray<T> dx = xt::zeros<T>(input.shape());
     T* d = dx.data();
     const bool in_place = identity_columns(g);
-    const Phases phases = phases_of(g);
     parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
       Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(g, phases, cg));
       for (std::size_t s = first; s < last; ++s)
@@ -1346,7 +1355,6 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     const std::size_t wn = out_channels * kk;
     const bool transposed = detail::gemm_prefers_transposed<T>(og, kk);
     const bool in_place = identity_columns(g);
-    const Phases phases = phases_of(g);
     using Partial = std::vector<T, Allocator<T>>;
     const std::size_t block = std::max(samples_per_task(g, out_channels * kk), (g.n + 15) / 16);
     const Partial total = parallel::reduce_blocks(

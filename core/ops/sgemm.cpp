@@ -110,11 +110,6 @@ __attribute__((target("avx512f"))) void pack_b(bool trans, std::size_t depth, st
   }
 }
 
-// C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(A panel · B panel) + β·C for the first KC
-// block (`first`), += α·(…) for the later ones. The A panel is packed (kPackedA: ap[p·8 + i]) or
-// read where it lies, rows lda apart (ap[i·lda + p]; a row past `rows` reads the last one, whose
-// results are not stored). kHalves = 1 for a panel of at most 16 columns (the last of a 196-column
-// C: 4 of its 32): half the multiply-adds, each C value computed as with 2.
 // Where the micro-kernel reads B: a packed panel (kNR floats per inner index), or masked rows
 // where they lie (RowsPanel: an address and a mask word per inner index, see sgemm_avx512_rows).
 struct PackedPanel {
@@ -134,6 +129,11 @@ struct RowsPanel {
   }
 };
 
+// C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(A panel · B panel) + β·C for the first KC
+// block (`first`), += α·(…) for the later ones. The A panel is packed (kPackedA: ap[p·8 + i]) or
+// read where it lies, rows lda apart (ap[i·lda + p]; a row past `rows` reads the last one, whose
+// results are not stored). kHalves = 1 for a panel of at most 16 columns (the last of a 196-column
+// C: 4 of its 32): half the multiply-adds, each C value computed as with 2.
 template <bool kPackedA, std::size_t kHalves, class Panel>
 __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const float* ap, std::size_t lda,
                                                      const Panel bp, float* c, std::size_t ldc, std::size_t rows,
@@ -210,8 +210,8 @@ __attribute__((target("avx512f"))) void pack_rows(const MaskedRows& b, std::size
 // Where B comes from: a matrix (op(B) through its transpose flag) or masked rows, packed block by
 // block into panels, or masked rows read where they lie by the micro-kernel (InPlaceRows, when A
 // has at most kDirectRows rows: panel(pc, column) is its view of the 32 columns from `column` on,
-// inner indices from pc). (Reading a plain B in place too measured the same as
-// packing it: matmul/64 8.9 us either way.)
+// inner indices from pc). (Reading a plain B in place too measured the same as packing it:
+// matmul/64 8.9 us either way.)
 struct PackedMatrix {
   static constexpr bool kPacks = true;
   bool trans;
