@@ -25,13 +25,20 @@ Results run_model() {
   Tensor logits = tg::randn({600, 1000}).set_requires_grad();
   Tensor ln_weight = tg::randn({1000}).set_requires_grad();
   Tensor rows = tg::layer_norm(logits, {1000}, ln_weight, Tensor(), 1e-5);
+  // layer_norm over long rows: its weight gradient in blocks of several rows.
+  Tensor long_rows = tg::randn({40, 8, 50, 50}).set_requires_grad();
+  Tensor long_weight = tg::randn({8, 50, 50}).set_requires_grad();
+  tg::sum(tg::layer_norm(long_rows, {8, 50, 50}, long_weight, Tensor(), 1e-5) * long_rows).backward();
   Tensor row_loss = tg::cross_entropy(rows, tg::randint(0, 1000, {600})) + tg::mean(tg::softmax(rows, 1) * rows) +
                     tg::mean(tg::gelu(rows) + tg::sigmoid(rows) * tg::relu(rows));
   row_loss.backward();
-  // Convolution (im2col and Winograd), pooling, BatchNorm2d and a GRU, big enough that their
-  // sample, block and row loops split.
+  // Convolution (im2col, Winograd, the input gradient as a forward of dy (5×5) and by phases
+  // (stride 2), depthwise), pooling, BatchNorm2d and a GRU, big enough that their sample, block and
+  // row loops split.
   tg::nn::Sequential cnn(tg::nn::Conv2d(tg::nn::Conv2dOptions(3, 16, 3).padding(1)), tg::nn::BatchNorm2d(16),
                          tg::nn::ReLU(), tg::nn::MaxPool2d(2), tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1)),
+                         tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 5).padding(2)),
+                         tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1).groups(16)),
                          tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 8, 3).stride(2)), tg::nn::AvgPool2d(2));
   Tensor images = tg::randn({32, 3, 32, 32}).set_requires_grad();
   Tensor cnn_out = cnn(images);
@@ -40,12 +47,15 @@ Results run_model() {
   Tensor sequence = tg::randn({128, 20, 8}).set_requires_grad();
   Tensor gru_out = gru(sequence);
   tg::sum(gru_out * gru_out).backward();
-  return {{loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
+  Results results{{loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
            tg::sum(tg::reshape(big, {1000, 3000}), {1}), row_loss, rows, logits.grad(), ln_weight.grad(), cnn_out,
            images.grad(), cnn.parameters()[0].grad(), gru_out, sequence.grad(), gru.parameters()[1].grad(),
+           long_rows.grad(), long_weight.grad(),
            // Sums over two separate runs of dims (one pass): rows of the (a, c) outputs split.
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 2}), tg::sum(tg::reshape(big, {4, 30, 50, 25, 20}), {1, 3}),
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1})}};
+  for (const Tensor& parameter : cnn.parameters()) results.tensors.push_back(parameter.grad());
+  return results;
 }
 
 }  // namespace
