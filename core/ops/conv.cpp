@@ -1239,7 +1239,7 @@ PhaseGrad phase_grad(const Window& g, const Phases& p) {
 
 template <class T>
 bool grads_by_phase(const Window& g, const Phases& p, std::size_t cg, std::size_t og) {
-  return !p.identity && (g.sh > 1 || g.sw > 1) && gathers_columns<T>(g, p, og) && cg >= 8;
+  return (g.sh > 1 || g.sw > 1) && gathers_columns<T>(g, p, og) && cg >= 8;  // (strided: never p.identity)
 }
 
 template <class T>
