@@ -709,6 +709,22 @@ TEST_CASE("conv2d's input gradient as a forward convolution of dy equals its def
   check_against_definition(cases);
 }
 
+// With 8 to 32 output channels a group and more column rows (cg·kh·kw) than that, the float32
+// weight gradient on AVX-512 is summed as dWᵀ = Σ col · dYᵀ: the GEMM reads the columns where
+// they lie (past 144 rows in several row blocks, past 256 positions in several depth blocks) and
+// packs only dY. Output channels 16, 24 and 32, groups, planes of 400 and 325 positions,
+// 17 samples; 8 (transposed back inside the GEMM) and 40 (one panel too many) as controls.
+TEST_CASE("conv2d's weight gradient summed transposed equals its definition") {
+  std::vector<ConvCase> cases;
+  cases.push_back({{3, 8, 9, 20}, {16, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});     // 200 rows, 16 columns
+  cases.push_back({{2, 12, 10, 40}, {24, 12, 3, 5}, {{1, 1}, {2, 2}, {2, 1}, 1, {0, 0}}});  // 400 positions
+  cases.push_back({{2, 32, 26, 50}, {64, 16, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 2, {0, 0}}});  // groups, stride 2
+  cases.push_back({{17, 6, 5, 8}, {32, 6, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});     // 17 samples
+  cases.push_back({{2, 8, 9, 9}, {8, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});       // 8 columns
+  cases.push_back({{2, 8, 9, 9}, {40, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});      // 40 columns
+  check_against_definition(cases);
+}
+
 // Depthwise convolutions (groups == in_channels) take a direct path: batches of columns over a
 // padded plane at stride 1, row loops at other strides. Channel multipliers 1 and 3, planes from
 // 1×1 to 19×21 (rows longer than a SIMD batch and shorter; 1 to 38 batches of a plane, which the

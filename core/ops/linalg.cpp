@@ -140,7 +140,9 @@ template <class T>
 bool gemm_prefers_transposed(std::size_t m, std::size_t n) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>)
-    return m >= 8 && n >= 8 && sgemm_avx512_available() && sgemm_avx512_tile_work(n, m) < sgemm_avx512_tile_work(m, n);
+    return m >= 8 && n >= 8 && sgemm_avx512_available() &&
+           (sgemm_avx512_tile_work(n, m) < sgemm_avx512_tile_work(m, n) ||
+            (m <= kSgemmPanelColumns && n > kSgemmPanelColumns));
 #endif
   (void)m;
   (void)n;

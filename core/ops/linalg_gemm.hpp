@@ -11,11 +11,16 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, T alpha, const T* a,
           std::size_t lda, const T* b, std::size_t ldb, T beta, T* c, std::size_t ldc);
 
-// Whether C = op(A)·op(B), m × n, takes less padding computed as Cᵀ = op(B)ᵀ·op(A)ᵀ, for a caller
-// that can keep Cᵀ: the float32 AVX-512 kernel's 8 × 32 tiles fill 32 × 80 as 32 × 96 and 80 × 32
-// exactly. False for double and where gemm takes OpenBLAS.
+// Whether C = A·Bᵀ, m × n (B given as n rows), runs faster computed as Cᵀ = B·Aᵀ, for a caller
+// that can keep Cᵀ: on the float32 AVX-512 kernel, where that takes less padding (its 8 × 32 tiles
+// fill 32 × 80 as 32 × 96 and 80 × 32 exactly), or where Cᵀ's columns fit one panel and C's do
+// not (m <= 32 < n): the kernel then reads B where it lies and packs only Aᵀ, the smaller, where
+// C = A·Bᵀ packs all of Bᵀ, transposing it. False for double and where gemm takes OpenBLAS.
 template <class T>
 bool gemm_prefers_transposed(std::size_t m, std::size_t n);
+
+// The AVX-512 kernel's panel width (sgemm.cpp): C's columns are computed 32 at a time.
+inline constexpr std::size_t kSgemmPanelColumns = 32;
 
 // The same for float32 on one thread with AVX-512 (sgemm.cpp), which gemm<float> uses where the
 // CPU has it (both are built on x86-64 only).
