@@ -709,6 +709,32 @@ TEST_CASE("conv2d's input gradient as a forward convolution of dy equals its def
   check_against_definition(cases);
 }
 
+// A convolution whose taps read input columns past its output's width (a "valid" one, or with
+// less padding than "same") splits its input into phases by kernel column: (a, j) holds kernel
+// column j's shifted rows, masked loads and stores 16 values at a time at stride 1 (rows of 1 to
+// 40 values: one partial chunk, several, offsets reaching before and past the row), added back in
+// order of j for dx. Strides 1, 2 and (1, 3), dilation 2, paddings short of "same", groups; with
+// 8 channels a group on both sides dx is computed phase by phase (gathered GEMMs).
+TEST_CASE("conv2d over phases by kernel column equals its definition") {
+  std::vector<ConvCase> cases;
+  for (std::size_t w : {1, 6, 14, 17, 40})
+    for (const auto& [kh, kw] : std::vector<std::pair<std::size_t, std::size_t>>{{1, 3}, {3, 3}, {5, 5}, {2, 4}})
+      for (std::int64_t pad : {0, 1})
+        for (const auto& [sh, sw] : std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {2, 2}, {1, 3}})
+          for (std::int64_t d : {1, 2}) {
+            const std::size_t h = 7;
+            if (std::int64_t(w) + 2 * pad < d * (std::int64_t(kw) - 1) + 1 ||
+                std::int64_t(h) + 2 * pad < d * (std::int64_t(kh) - 1) + 1)
+              continue;  // smaller than the kernel
+            const std::size_t groups = (w + kh) % 2 ? 2 : 1;
+            const tg::Conv2dParams p{{sh, sw}, {pad, pad}, {d, d}, std::int64_t(groups), {0, 0}};
+            cases.push_back({{2, 3 * groups, h, w}, {4 * groups, 3, kh, kw}, p});
+            cases.push_back({{2, 8 * groups, h, w}, {8 * groups, 8, kh, kw}, p});
+          }
+  cases.push_back({{17, 6, 14, 14}, {16, 6, 5, 5}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});  // LeNet's second
+  check_against_definition(cases);
+}
+
 // With 8 to 32 output channels a group and more column rows (cg·kh·kw) than that, the float32
 // weight gradient on AVX-512 is summed as dWᵀ = Σ col · dYᵀ: the GEMM reads the columns where
 // they lie (past 144 rows in several row blocks, past 256 positions in several depth blocks) and

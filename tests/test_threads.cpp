@@ -33,12 +33,13 @@ Results run_model() {
                     tg::mean(tg::gelu(rows) + tg::sigmoid(rows) * tg::relu(rows));
   row_loss.backward();
   // Convolution (im2col, Winograd, the input gradient as a forward of dy (5×5) and by phases
-  // (stride 2), depthwise), pooling, BatchNorm2d and a GRU, big enough that their sample, block and
-  // row loops split.
+  // (stride 2), depthwise, phases by kernel column (the "valid" 5×5 and the unpadded stride 2)),
+  // pooling, BatchNorm2d and a GRU, big enough that their sample, block and row loops split.
   tg::nn::Sequential cnn(tg::nn::Conv2d(tg::nn::Conv2dOptions(3, 16, 3).padding(1)), tg::nn::BatchNorm2d(16),
                          tg::nn::ReLU(), tg::nn::MaxPool2d(2), tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1)),
                          tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 5).padding(2)),
                          tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1).groups(16)),
+                         tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 5)),
                          tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 8, 3).stride(2)), tg::nn::AvgPool2d(2));
   Tensor images = tg::randn({32, 3, 32, 32}).set_requires_grad();
   Tensor cnn_out = cnn(images);

@@ -1,7 +1,7 @@
 // Convolution and pooling. conv2d is im2col + GEMM: for each sample and group, the input windows
 // become the columns of a (C/g·kH·kW, Ho·Wo) matrix and one GEMM with the weight gives the output
 // (a 1×1 kernel at stride 1 without padding multiplies the input itself: identity_columns). The
-// columns are built by flat shifts, over the input's phases when strided (the section below), and
+// columns are built by flat shifts, over the input's phases (the section below), and
 // the float32 forward on AVX-512 lets the GEMM gather them itself (gathers_columns).
 // Backward, per sample:  d(col) = Wᵀ·dY scattered back by col2im (dX),  dW += dY·colᵀ,  db = Σ dY.
 // Where the forward gathers, dX skips d(col): at stride 1 it is the forward convolution of dY with
@@ -81,7 +81,13 @@ ColumnRange inside_columns(std::size_t out_width, std::size_t stride, std::ptrdi
 // input gradient is merged back from the phases. (`Conv2d_stride2`, 3×3 at stride 2 on 28×28:
 // the per-row strided copies of im2col and col2im took 35% of its time.) This holds when no
 // offset reads a phase column at or past Wo that lies inside the input (cut columns are never
-// read); otherwise im2col goes row by row.
+// read). Otherwise (a "valid" convolution, or any whose output is narrower than what its taps
+// read) the phases are split by kernel column instead: phase (a, j) holds, for kernel column j,
+// in[c][y·sh + a][x·sw + j·dw - pw] for x < Wo (zero outside the input), so a tap (i, j) reads
+// phase (ti mod sh, j) moved by ⌊ti / sh⌋ whole rows, ti = i·dh - ph: kW copies of the input per
+// row phase where im2col made kH·kW, and every offset reads a flat run again. (LeNet's
+// Conv2d(6, 16, 5) on 14×14 went row by row, 10 values at a time: im2col and col2im were 55% of
+// its step.)
 struct FlatRun {  // one kernel offset's run (flat_run)
   std::size_t y0, y1, k0, k1;
   std::ptrdiff_t shift;
@@ -89,12 +95,13 @@ struct FlatRun {  // one kernel offset's run (flat_run)
 };
 
 struct Phases {
-  bool flat = false;      // the flat path applies
-  bool identity = false;  // stride 1 and Wo == W: the one phase is the input itself, no split
+  bool identity = false;   // stride 1 and Wo == W: the one phase is the input itself, no split
+  bool by_column = false;  // phases (a, j) per kernel column j, not (a, b) per column phase b
+  std::size_t count = 0;   // phases: sh·sw, or sh·kW by column
   std::size_t rows = 0, plane = 0;  // the rows of a phase plane (the most any phase has), rows·Wo
   std::vector<std::size_t> height, width;  // the real rows of each row phase, columns of each column phase
   struct Tap {
-    std::size_t phase;  // a·sw + b
+    std::size_t phase;  // a·sw + b, or a·kW + j by column
     FlatRun run;
   };
   std::vector<Tap> taps;  // per kernel offset (i, j), in the order of im2col's rows
@@ -139,10 +146,11 @@ Phases phases_of(const Window& g) {
   for (std::size_t j = 0; j < g.kw; ++j) {
     const std::ptrdiff_t t = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw), dj = floor_div(t, sw);
     const std::size_t real = p.width[std::size_t(t - dj * sw)];
-    if (dj >= 1 && std::max(dj, std::ptrdiff_t(g.ow)) < std::ptrdiff_t(real)) return p;  // reads a cut column
+    const bool cut = dj >= 1 && std::max(dj, std::ptrdiff_t(g.ow)) < std::ptrdiff_t(real);  // reads a cut column
+    p.by_column = p.by_column || cut;
   }
-  p.flat = true;
   p.identity = g.sh == 1 && g.sw == 1 && g.ow == g.w;
+  p.count = g.sh * (p.by_column ? g.kw : g.sw);
   p.rows = p.height[0];
   p.plane = p.rows * g.ow;
   for (std::size_t i = 0; i < g.kh; ++i)
@@ -150,7 +158,10 @@ Phases phases_of(const Window& g) {
       const std::ptrdiff_t ti = std::ptrdiff_t(i * g.dh) - std::ptrdiff_t(g.ph), di = floor_div(ti, sh);
       const std::ptrdiff_t tj = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw), dj = floor_div(tj, sw);
       const auto a = std::size_t(ti - di * sh), b = std::size_t(tj - dj * sw);
-      p.taps.push_back({a * g.sw + b, flat_run(g, di, dj, p.height[a])});
+      if (p.by_column)
+        p.taps.push_back({a * g.kw + j, flat_run(g, di, 0, p.height[a])});
+      else
+        p.taps.push_back({a * g.sw + b, flat_run(g, di, dj, p.height[a])});
     }
   const std::size_t words = (g.oh * g.ow + 31) / 32;
   p.masks.assign(p.taps.size() * words, 0);
@@ -164,8 +175,8 @@ Phases phases_of(const Window& g) {
 }
 
 // The floats of one sample's (and group's) phase planes: `channels` planes per phase.
-std::size_t phase_floats(const Window& g, const Phases& p, std::size_t channels) {
-  return p.identity ? 0 : g.sh * g.sw * channels * p.plane;
+std::size_t phase_floats(const Phases& p, std::size_t channels) {
+  return p.identity ? 0 : p.count * channels * p.plane;
 }
 
 // Stride 2's column phases of one row of w values, n of each: even[x] = row[2x], odd[x] = row[2x + 1],
@@ -216,10 +227,88 @@ void merge_row2(const T* even, const T* odd, std::size_t w, std::size_t n, T* ro
   for (std::size_t q = 0; q < m; ++q) row[q] = q % 2 ? odd[q / 2] : even[q / 2];
 }
 
+// Kernel column j's input column offset j·dw - pw and the output columns whose input column lies
+// inside the input: what a phase by column holds.
+struct ColumnShift {
+  std::ptrdiff_t offset;
+  ColumnRange inside;
+};
+std::vector<ColumnShift> column_shifts(const Window& g) {
+  std::vector<ColumnShift> shifts;
+  for (std::size_t j = 0; j < g.kw; ++j) {
+    const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
+    shifts.push_back({offset, inside_columns(g.ow, g.sw, offset, g.w)});
+  }
+  return shifts;
+}
+
+// The lanes x0 + l (l < 16) of a row that lie in `inside`.
+#if defined(__AVX512F__)
+inline __mmask16 lanes_inside(ColumnRange inside, std::size_t x0) {
+  const auto clamp = [&](std::size_t v) { return v > x0 ? v - x0 : 0; };
+  return __mmask16(kernels::first_lanes16(clamp(inside.last)) & ~kernels::first_lanes16(clamp(inside.first)));
+}
+#endif
+
+// A row of a phase by column: dst[x] = src[x·sw + offset] for x in `inside`, 0 at the other x < n.
+// (At stride 1 in masked loads and stores, 16 values at a time: rows of a "valid" 5×5's phases
+// are 10 values, and GCC's loop and std::fill took one at a time.)
+template <class T>
+void column_phase_row(const T* src, std::size_t sw, std::ptrdiff_t offset, ColumnRange inside, std::size_t n, T* dst) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (sw == 1) {
+      for (std::size_t x = 0; x < n; x += 16) {
+        // (an address, not a pointer: it may lie before the row; nothing is read outside `inside`)
+        const auto* from = reinterpret_cast<const float*>(reinterpret_cast<std::uintptr_t>(src) +
+                                                          std::uintptr_t((std::ptrdiff_t(x) + offset) * 4));
+        const __m512 v = _mm512_maskz_loadu_ps(lanes_inside(inside, x), from);
+        _mm512_mask_storeu_ps(dst + x, kernels::first_lanes16(n - x), v);
+      }
+      return;
+    }
+#endif
+  std::fill(dst, dst + inside.first, T(0));
+  for (std::size_t x = inside.first; x < inside.last; ++x) dst[x] = src[std::ptrdiff_t(x * sw) + offset];
+  std::fill(dst + inside.last, dst + n, T(0));
+}
+
+// The reverse, for gradients: dst[x·sw + offset] += src[x] for x in `inside`.
+template <class T>
+void add_column_phase_row(const T* src, std::size_t sw, std::ptrdiff_t offset, ColumnRange inside, T* dst) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (sw == 1) {
+      for (std::size_t x = inside.first / 16 * 16; x < inside.last; x += 16) {
+        const __mmask16 lanes = lanes_inside(inside, x);
+        auto* to = reinterpret_cast<float*>(reinterpret_cast<std::uintptr_t>(dst) +
+                                            std::uintptr_t((std::ptrdiff_t(x) + offset) * 4));  // (as above)
+        const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, to), _mm512_maskz_loadu_ps(lanes, src + x));
+        _mm512_mask_storeu_ps(to, lanes, sum);
+      }
+      return;
+    }
+#endif
+  for (std::size_t x = inside.first; x < inside.last; ++x) dst[std::ptrdiff_t(x * sw) + offset] += src[x];
+}
+
 // Splits `channels` input planes into their phases: out[a·sw + b][c][y][x] = in[c][y·sh + a][x·sw + b],
-// zero in the columns past the input (rows past a phase's height are never read).
+// or by column out[a·kW + j][c][y][x] = in[c][y·sh + a][x·sw + j·dw - pw], zero in the columns
+// outside the input (rows past a phase's height are never read).
 template <class T>
 void split_phases(const T* in, std::size_t channels, const Window& g, const Phases& p, T* out) {
+  if (p.by_column) {
+    const std::vector<ColumnShift> shifts = column_shifts(g);
+    for (std::size_t c = 0; c < channels; ++c)
+      for (std::size_t row = 0; row < g.h; ++row) {
+        const T* src = in + (c * g.h + row) * g.w;
+        const std::size_t a = row % g.sh, y = row / g.sh;
+        for (std::size_t j = 0; j < g.kw; ++j)
+          column_phase_row(src, g.sw, shifts[j].offset, shifts[j].inside, g.ow,
+                           out + ((a * g.kw + j) * channels + c) * p.plane + y * g.ow);
+      }
+    return;
+  }
   for (std::size_t c = 0; c < channels; ++c)
     for (std::size_t row = 0; row < g.h; ++row) {
       const T* src = in + (c * g.h + row) * g.w;
@@ -238,9 +327,22 @@ void split_phases(const T* in, std::size_t channels, const Window& g, const Phas
 }
 
 // The reverse for gradients: in[c][y·sh + a][x·sw + b] = phases[a·sw + b][c][y][x] (an input column
-// cut from its phase was never read: its gradient stays 0).
+// cut from its phase was never read: its gradient stays 0). By column, each phase (a, j) is added
+// into the input positions it holds, in order of j: `in` must start at zero.
 template <class T>
 void merge_phases(const T* phases, std::size_t channels, const Window& g, const Phases& p, T* in) {
+  if (p.by_column) {
+    const std::vector<ColumnShift> shifts = column_shifts(g);
+    for (std::size_t c = 0; c < channels; ++c)
+      for (std::size_t row = 0; row < g.h; ++row) {
+        T* dst = in + (c * g.h + row) * g.w;
+        const std::size_t a = row % g.sh, y = row / g.sh;
+        for (std::size_t j = 0; j < g.kw; ++j)
+          add_column_phase_row(phases + ((a * g.kw + j) * channels + c) * p.plane + y * g.ow, g.sw,
+                               shifts[j].offset, shifts[j].inside, dst);
+      }
+    return;
+  }
   for (std::size_t c = 0; c < channels; ++c)
     for (std::size_t row = 0; row < g.h; ++row) {
       T* dst = in + (c * g.h + row) * g.w;
@@ -288,8 +390,8 @@ __attribute__((target("avx512f"))) void masked_row(std::uintptr_t src, const std
 #endif
 
 // im2col for one sample and group: col[(c·kH + i)·kW + j][y·Wo + x] = input[c][y·sh - ph + i·dh][x·sw - pw + j·dw],
-// zero where that falls in the padding. On the flat path `in` is the sample's phase planes (the
-// input itself when p.identity).
+// zero where that falls in the padding, from the sample's phase planes `in` (the input itself
+// when p.identity).
 template <class T>
 void im2col(const T* in, std::size_t channels, const Window& g, const Phases& p, T* col) {
   const std::size_t plane = g.oh * g.ow;
@@ -298,7 +400,7 @@ void im2col(const T* in, std::size_t channels, const Window& g, const Phases& p,
   // libc calls, two per output row for the wrapped columns: 10% of a 5×5 "same" convolution's
   // step went to them and their memset and memmove.)
   if constexpr (std::is_same_v<T, float>)
-    if (p.flat && detail::sgemm_avx512_available()) {
+    if (detail::sgemm_avx512_available()) {
       const std::size_t words = (plane + 31) / 32;
       for (std::size_t tap = 0; tap < p.taps.size(); ++tap)
         for (std::size_t c = 0; c < channels; ++c) {
@@ -309,83 +411,37 @@ void im2col(const T* in, std::size_t channels, const Window& g, const Phases& p,
       return;
     }
 #endif
-  if (p.flat) {  // one run per kernel offset, the same for every channel
-    for (std::size_t tap = 0; tap < p.taps.size(); ++tap) {
-      const FlatRun& r = p.taps[tap].run;
-      for (std::size_t c = 0; c < channels; ++c) {
-        T* row = col + (c * p.taps.size() + tap) * plane;
-        const T* src = in + (p.taps[tap].phase * channels + c) * p.plane;
-        std::fill(row, row + r.k0, T(0));
-        if (r.k1 > r.k0)
-          std::copy(src + (std::ptrdiff_t(r.k0) + r.shift), src + (std::ptrdiff_t(r.k1) + r.shift), row + r.k0);
-        std::fill(row + r.k1, row + plane, T(0));
-        zero_wrapped(row, g, r);
-      }
+  for (std::size_t tap = 0; tap < p.taps.size(); ++tap) {  // one run per kernel offset, the same for every channel
+    const FlatRun& r = p.taps[tap].run;
+    for (std::size_t c = 0; c < channels; ++c) {
+      T* row = col + (c * p.taps.size() + tap) * plane;
+      const T* src = in + (p.taps[tap].phase * channels + c) * p.plane;
+      std::fill(row, row + r.k0, T(0));
+      if (r.k1 > r.k0)
+        std::copy(src + (std::ptrdiff_t(r.k0) + r.shift), src + (std::ptrdiff_t(r.k1) + r.shift), row + r.k0);
+      std::fill(row + r.k1, row + plane, T(0));
+      zero_wrapped(row, g, r);
     }
-    return;
   }
-  for (std::size_t c = 0; c < channels; ++c)
-    for (std::size_t i = 0; i < g.kh; ++i)
-      for (std::size_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
-        const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
-        const ColumnRange inside = inside_columns(g.ow, g.sw, offset, g.w);
-        for (std::size_t y = 0; y < g.oh; ++y) {
-          const std::ptrdiff_t iy = std::ptrdiff_t(y * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
-          T* out = row + y * g.ow;
-          if (iy < 0 || iy >= std::ptrdiff_t(g.h)) {
-            std::fill(out, out + g.ow, T(0));
-            continue;
-          }
-          const T* src = in + (c * g.h + std::size_t(iy)) * g.w;
-          std::fill(out, out + inside.first, T(0));
-          // (stride 2 spelled out: a constant stride vectorises, with one permute per batch)
-          if (g.sw == 2)
-            for (std::size_t x = inside.first; x < inside.last; ++x) out[x] = src[std::ptrdiff_t(2 * x) + offset];
-          else
-            for (std::size_t x = inside.first; x < inside.last; ++x) out[x] = src[std::ptrdiff_t(x * g.sw) + offset];
-          std::fill(out + inside.last, out + g.ow, T(0));
-        }
-      }
 }
 
-// The reverse: every column entry added back into the input position it came from (on the flat
-// path into the phase planes, which must start at zero). `col` is scratch (the flat path zeroes
-// its wrapped columns first).
+// The reverse: every column entry added back into the phase position it came from (the phase
+// planes must start at zero). `col` is scratch (its wrapped columns are zeroed first).
 template <class T>
 void col2im(T* col, std::size_t channels, const Window& g, const Phases& p, T* in) {
   const std::size_t plane = g.oh * g.ow;
-  if (p.flat) {  // (each input value still takes its additions in kernel-offset order)
-    for (std::size_t tap = 0; tap < p.taps.size(); ++tap) {
-      const FlatRun& r = p.taps[tap].run;
-      if (r.k1 == r.k0) continue;
-      for (std::size_t c = 0; c < channels; ++c) {
-        T* row = col + (c * p.taps.size() + tap) * plane;
-        zero_wrapped(row, g, r);
-        T* dst = in + (p.taps[tap].phase * channels + c) * p.plane + (std::ptrdiff_t(r.k0) + r.shift);
-        kernels::apply(r.k1 - r.k0, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst),
-                       static_cast<const T*>(row + r.k0));
-      }
+  // (each input value still takes its additions in kernel-offset order)
+  for (std::size_t tap = 0; tap < p.taps.size(); ++tap) {
+    const FlatRun& r = p.taps[tap].run;
+    if (r.k1 == r.k0) continue;
+    for (std::size_t c = 0; c < channels; ++c) {
+      T* row = col + (c * p.taps.size() + tap) * plane;
+      zero_wrapped(row, g, r);
+      T* dst = in + (p.taps[tap].phase * channels + c) * p.plane + (std::ptrdiff_t(r.k0) + r.shift);
+      kernels::apply(r.k1 - r.k0, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst),
+                     static_cast<const T*>(row + r.k0));
     }
-    return;
   }
-  for (std::size_t c = 0; c < channels; ++c)
-    for (std::size_t i = 0; i < g.kh; ++i)
-      for (std::size_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * plane;
-        const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
-        const ColumnRange inside = inside_columns(g.ow, g.sw, offset, g.w);
-        for (std::size_t y = 0; y < g.oh; ++y) {
-          const std::ptrdiff_t iy = std::ptrdiff_t(y * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
-          if (iy < 0 || iy >= std::ptrdiff_t(g.h)) continue;
-          T* dst = in + (c * g.h + std::size_t(iy)) * g.w;
-          const T* src = row + y * g.ow;
-          if (g.sw == 2)
-            for (std::size_t x = inside.first; x < inside.last; ++x) dst[std::ptrdiff_t(2 * x) + offset] += src[x];
-          else
-            for (std::size_t x = inside.first; x < inside.last; ++x) dst[std::ptrdiff_t(x * g.sw) + offset] += src[x];
-        }
-      }
 }
 
 // Scratch for one parallel task: left uninitialised (every value is written before it is read).
@@ -393,10 +449,10 @@ template <class T>
 using Scratch = xt::uvector<T, Allocator<T>>;
 
 // What im2col reads for one sample's group: its phase planes, split into `split` (phase_floats of
-// it) unless they are the input itself, or the input on the row path.
+// it) unless they are the input itself.
 template <class T>
 const T* column_source(const T* x, std::size_t channels, const Window& g, const Phases& p, T* split) {
-  if (!p.flat || p.identity) return x;
+  if (p.identity) return x;
   split_phases(x, channels, g, p, split);
   return split;
 }
@@ -410,29 +466,29 @@ void columns(const T* x, std::size_t channels, const Window& g, const Phases& p,
 // col2im of one sample's group into dx (which holds zeros), through `split` likewise.
 template <class T>
 void add_columns(T* col, std::size_t channels, const Window& g, const Phases& p, T* split, T* dx) {
-  if (!p.flat || p.identity) {
+  if (p.identity) {
     col2im(col, channels, g, p, dx);
     return;
   }
-  std::fill(split, split + phase_floats(g, p, channels), T(0));
+  std::fill(split, split + phase_floats(p, channels), T(0));
   col2im(col, channels, g, p, split);
   merge_phases(split, channels, g, p, dx);
 }
 
 // Whether the forward's GEMM gathers its columns itself, with no im2col (float32 on the AVX-512
-// kernel, the flat path, a product that kernel takes: 8 output channels and positions or more, and
+// kernel, a product that kernel takes: 8 output channels and positions or more, and
 // more than one sample, so that a batch of one still splits its GEMM across threads). Each row
 // (c, i, j) of the columns is a run of a phase plane moved by the offset's flat distance, zero
 // where im2col would write zeros: detail::MaskedRows, one mask per offset. The sums are the same
 // as through im2col (same kernel, same order). (`Conv1d` 16 -> 32, kernel 5 on 128: im2col's
 // copies were 5% of the step.)
 template <class T>
-bool gathers_columns(const Window& g, const Phases& p, std::size_t og) {
+bool gathers_columns(const Window& g, std::size_t og) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>)
-    return p.flat && og >= 8 && g.oh * g.ow >= 8 && g.n > 1 && detail::sgemm_avx512_available();
+    return og >= 8 && g.oh * g.ow >= 8 && g.n > 1 && detail::sgemm_avx512_available();
 #endif
-  (void)g, (void)p, (void)og;
+  (void)g, (void)og;
   return false;
 }
 
@@ -1107,12 +1163,12 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   Scratch<T> wt(out_channels * kk);
   for (std::size_t grp = 0; grp < groups; ++grp)
     kernels::transpose_matrix(w + grp * og * kk, og, kk, kk, wt.data() + grp * og * kk, og);
-  const bool gather = !in_place && gathers_columns<T>(g, phases, og);
+  const bool gather = !in_place && gathers_columns<T>(g, og);
   std::vector<const std::uint32_t*> row_masks(gather ? kk : 0);
   for (std::size_t row = 0; row < row_masks.size(); ++row)
     row_masks[row] = phases.masks.data() + row % phases.taps.size() * ((plane + 31) / 32);
   parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-    Scratch<T> col(in_place || gather ? 0 : kk * plane), split(in_place ? 0 : phase_floats(g, phases, cg));
+    Scratch<T> col(in_place || gather ? 0 : kk * plane), split(in_place ? 0 : phase_floats(phases, cg));
     std::vector<std::uintptr_t> rows(gather ? kk : 0);
     for (std::size_t s = first; s < last; ++s)
       for (std::size_t grp = 0; grp < groups; ++grp) {
@@ -1185,7 +1241,7 @@ bool transposes_to_forward(const Window& g, std::size_t out_channels, std::size_
   if (g.sh != 1 || g.sw != 1 || g.ph > g.dh * (g.kh - 1) || g.pw > g.dw * (g.kw - 1) || identity_columns(g))
     return false;
   const Window t = transposed_window(g, out_channels);
-  return g.h * g.w <= g.oh * g.ow * 5 / 4 && gathers_columns<T>(t, phases_of(t), g.c / groups);
+  return g.h * g.w <= g.oh * g.ow * 5 / 4 && gathers_columns<T>(t, g.c / groups);
 }
 
 template <class T>
@@ -1218,7 +1274,7 @@ struct PhaseGrad {
 };
 
 PhaseGrad phase_grad(const Window& g, const Phases& p) {
-  PhaseGrad d{g.sh * g.sw, (p.plane + 31) / 32, {}, {}};
+  PhaseGrad d{p.count, (p.plane + 31) / 32, {}, {}};
   d.taps.resize(d.phases);
   d.masks.resize(d.phases);
   const std::size_t plane = g.oh * g.ow, words = (plane + 31) / 32;
@@ -1239,15 +1295,16 @@ PhaseGrad phase_grad(const Window& g, const Phases& p) {
 
 template <class T>
 bool grads_by_phase(const Window& g, const Phases& p, std::size_t cg, std::size_t og) {
-  return (g.sh > 1 || g.sw > 1) && gathers_columns<T>(g, p, og) && cg >= 8;  // (strided: never p.identity)
+  return (g.sh > 1 || g.sw > 1 || p.by_column) && gathers_columns<T>(g, og) && cg >= 8;  // (never p.identity)
 }
 
 template <class T>
 xt::xarray<T> input_grad_by_phase(const T* dy, const T* w, const Window& g, const Phases& p, std::size_t out_channels,
                                   std::size_t groups) {
   // merge_phases writes every input position unless a phase has columns past Wo (never read, their
-  // gradient 0): only then does dx start at zero.
-  const bool cut = std::any_of(p.width.begin(), p.width.end(), [&](std::size_t columns) { return columns > g.ow; });
+  // gradient 0) or adds the phases by column: only then does dx start at zero.
+  const bool cut = p.by_column ||
+                   std::any_of(p.width.begin(), p.width.end(), [&](std::size_t columns) { return columns > g.ow; });
   xt::xarray<T> dx = cut ? xt::zeros<T>({g.n, g.c, g.h, g.w}) : xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>) {
@@ -1266,7 +1323,7 @@ xt::xarray<T> input_grad_by_phase(const T* dy, const T* w, const Window& g, cons
               af[(c * og + o) * mine.size() + u] = w[((grp * og + o) * cg + c) * taps + mine[u]];
       }
     parallel::for_range(g.n, samples_per_task(g, out_channels * cg * taps), [&](std::size_t first, std::size_t last) {
-      Scratch<T> split(phase_floats(g, p, cg));
+      Scratch<T> split(phase_floats(p, cg));
       std::vector<std::uintptr_t> rows(og * taps);
       std::vector<const std::uint32_t*> row_masks(og * taps);
       for (std::size_t s = first; s < last; ++s)
@@ -1331,7 +1388,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     T* d = dx.data();
     const bool in_place = identity_columns(g);
     parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-      Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(g, phases, cg));
+      Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(phases, cg));
       for (std::size_t s = first; s < last; ++s)
         for (std::size_t grp = 0; grp < groups; ++grp) {
           // d(col) = W_gᵀ · dY_g: (kk, og) · (og, plane)
@@ -1366,7 +1423,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
         g.n, block, Partial(wn, T(0)),
         [&](std::size_t first, std::size_t last) {
           Partial part(wn, T(0));
-          Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(g, phases, cg));
+          Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(phases, cg));
           for (std::size_t s = first; s < last; ++s)
             for (std::size_t grp = 0; grp < groups; ++grp) {
               const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
