@@ -321,6 +321,9 @@ void register_op_cases() {
     bn.eval();
     return bn;
   }, {128, 32, 28, 28});
+  // LeNet's second convolution (no padding) and a grouped 3×3.
+  shaped("Conv2d_valid5x5", [] { return nn::Conv2d(nn::Conv2dOptions(6, 16, 5)); }, {128, 6, 14, 14});
+  shaped("Conv2d_groups4", [] { return nn::Conv2d(nn::Conv2dOptions(64, 64, 3).padding(1).groups(4)); }, {64, 64, 14, 14});
   shaped("LSTM_bi2", [] { return nn::LSTM(nn::LSTMOptions(32, 64).num_layers(2).bidirectional(true).batch_first(true)); }, {64, 32, 32});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
