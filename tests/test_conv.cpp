@@ -668,7 +668,7 @@ TEST_CASE("strided conv2d equals its definition on every geometry (the phase pat
 // dilated and even-kernel convolutions, 1-D ones on rows of 67 and 65 outputs (partial 32-column
 // panels), a plane of 2,600 outputs (past the GEMM's 2,048-column blocks), groups, 17 samples;
 // up to 64 output channels the micro-kernel reads the rows where they lie, past that (72) they
-// are packed first.
+// are packed first; batches of one to three with large planes (column blocks).
 TEST_CASE("conv2d whose GEMM gathers the columns itself equals its definition") {
   std::vector<ConvCase> cases;
   cases.push_back({{2, 3, 5, 7}, {8, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
@@ -682,6 +682,14 @@ TEST_CASE("conv2d whose GEMM gathers the columns itself equals its definition") 
   cases.push_back({{17, 2, 4, 8}, {10, 2, 3, 5}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{2, 3, 6, 20}, {8, 3, 5, 5}, {{2, 2}, {4, 4}, {1, 1}, 1, {0, 0}}});  // padding past the kernel
   cases.push_back({{2, 3, 7, 9}, {72, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // > 64 rows: B packed
+  // Fewer than 8 samples: each sample's GEMM cut into blocks of columns (multiples of 32) from
+  // 1,024 output positions on: one image "same" (5 blocks, the last shorter), ResNet's 7×7/2 stem
+  // shape, "valid" 5×5 (phases by column), groups with dilation, a 1-D row of 1,500.
+  cases.push_back({{1, 3, 40, 70}, {16, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{1, 3, 61, 90}, {8, 3, 7, 7}, {{2, 2}, {3, 3}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{3, 4, 40, 40}, {8, 4, 5, 5}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 8, 40, 40}, {16, 4, 3, 5}, {{1, 1}, {1, 2}, {2, 1}, 2, {0, 0}}});
+  cases.push_back({{1, 2, 1, 1500}, {9, 2, 1, 5}, {{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}}});
   check_against_definition(cases);
 }
 

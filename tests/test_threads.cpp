@@ -44,6 +44,11 @@ Results run_model() {
   Tensor images = tg::randn({32, 3, 32, 32}).set_requires_grad();
   Tensor cnn_out = cnn(images);
   tg::sum(cnn_out * cnn_out).backward();
+  // One image: the forward's GEMM cut into blocks of columns that the threads share.
+  tg::nn::Conv2d stem(tg::nn::Conv2dOptions(3, 16, 7).stride(2).padding(3));
+  Tensor image = tg::randn({1, 3, 96, 96}).set_requires_grad();
+  Tensor stem_out = stem(image);
+  tg::sum(stem_out * stem_out).backward();
   tg::nn::GRU gru(tg::nn::GRUOptions(8, 64).batch_first(true));
   Tensor sequence = tg::randn({128, 20, 8}).set_requires_grad();
   Tensor gru_out = gru(sequence);
@@ -51,7 +56,7 @@ Results run_model() {
   Results results{{loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
            tg::sum(tg::reshape(big, {1000, 3000}), {1}), row_loss, rows, logits.grad(), ln_weight.grad(), cnn_out,
            images.grad(), cnn.parameters()[0].grad(), gru_out, sequence.grad(), gru.parameters()[1].grad(),
-           long_rows.grad(), long_weight.grad(),
+           long_rows.grad(), long_weight.grad(), stem_out, image.grad(), stem.parameters()[0].grad(),
            // Sums over two separate runs of dims (one pass): rows of the (a, c) outputs split.
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 2}), tg::sum(tg::reshape(big, {4, 30, 50, 25, 20}), {1, 3}),
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1})}};

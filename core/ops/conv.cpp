@@ -486,7 +486,7 @@ template <class T>
 bool gathers_columns(const Window& g, std::size_t og) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>)
-    return og >= 8 && g.oh * g.ow >= 8 && g.n > 1 && detail::sgemm_avx512_available();
+    return og >= 8 && g.oh * g.ow >= 8 && detail::sgemm_avx512_available();
 #endif
   (void)g, (void)og;
   return false;
@@ -1140,6 +1140,55 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
   }
 }
 
+// The forward where the GEMM gathers its columns (gathers_columns): per sample and group, B's row
+// (c, i, j) is tap (i, j)'s phase plane of channel c moved by the tap's flat shift, masked; `wt`
+// holds each group's weight transposed, y is written whole. With fewer than 8 samples each
+// sample's GEMM is also cut into blocks of columns (multiples of 32, about 512 each) that the
+// threads share, the phases split first: a single image runs on every thread, and the bits do not
+// depend on the cut (each output is the same kernel's sum over the same k). (One 224² image,
+// ResNet's 7×7/2 stem: im2col and packing its columns were 24% of the forward.)
+void gathered_forward(const float* x, const float* wt, const float* b, const Window& g, const Phases& p,
+                      std::size_t out_channels, std::size_t groups, float* y) {
+#if defined(__x86_64__)
+  const std::size_t cg = g.c / groups, og = out_channels / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow;
+  const std::size_t units = g.n * groups, floats = phase_floats(p, cg);
+  const std::size_t cuts = g.n >= 8 ? 1 : std::max<std::size_t>(1, plane / 512);
+  const std::size_t columns = ((plane + cuts - 1) / cuts + 31) / 32 * 32, blocks = (plane + columns - 1) / columns;
+  Scratch<float> split(blocks > 1 ? units * floats : 0);
+  if (blocks > 1 && !p.identity)
+    parallel::for_range(units, 1, [&](std::size_t first, std::size_t last) {
+      for (std::size_t u = first; u < last; ++u) split_phases(x + u * cg * g.h * g.w, cg, g, p, split.data() + u * floats);
+    });
+  const std::size_t grain = blocks > 1 ? 1 : samples_per_task(g, out_channels * kk) * groups;
+  parallel::for_range(units * blocks, grain, [&](std::size_t first, std::size_t last) {
+    Scratch<float> own(blocks > 1 ? 0 : floats);
+    std::vector<std::uintptr_t> rows(kk);
+    std::vector<const std::uint32_t*> masks(kk);
+    for (std::size_t task = first; task < last; ++task) {
+      const std::size_t u = task / blocks, s = u / groups, grp = u % groups, column = task % blocks * columns;
+      const std::size_t n = std::min(columns, plane - column);
+      const float* xs = x + u * cg * g.h * g.w;
+      const float* planes = blocks > 1 ? (p.identity ? xs : split.data() + u * floats) : column_source(xs, cg, g, p, own.data());
+      for (std::size_t row = 0; row < kk; ++row) {
+        const Phases::Tap& tap = p.taps[row % p.taps.size()];
+        const std::size_t c = row / p.taps.size();
+        // (modular arithmetic: shifts go back too; an address, not a pointer: see MaskedRows)
+        rows[row] = reinterpret_cast<std::uintptr_t>(planes + (tap.phase * cg + c) * p.plane) +
+                    std::uintptr_t((tap.run.shift + std::ptrdiff_t(column)) * std::ptrdiff_t(sizeof(float)));
+        masks[row] = p.masks.data() + (row % p.taps.size()) * ((plane + 31) / 32) + column / 32;
+      }
+      float* out = y + (s * out_channels + grp * og) * plane + column;
+      if (b)
+        for (std::size_t o = 0; o < og; ++o) std::fill(out + o * plane, out + o * plane + n, b[grp * og + o]);
+      detail::sgemm_avx512_rows(true, og, n, kk, 1.0f, wt + grp * og * kk, og, {rows.data(), masks.data()},
+                                b ? 1.0f : 0.0f, out, plane);
+    }
+  });
+#else
+  (void)x, (void)wt, (void)b, (void)g, (void)p, (void)out_channels, (void)groups, (void)y;
+#endif
+}
+
 template <class T>
 xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Tensor& bias, const Window& g,
                              std::size_t out_channels, std::size_t groups) {
@@ -1163,13 +1212,12 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   Scratch<T> wt(out_channels * kk);
   for (std::size_t grp = 0; grp < groups; ++grp)
     kernels::transpose_matrix(w + grp * og * kk, og, kk, kk, wt.data() + grp * og * kk, og);
-  const bool gather = !in_place && gathers_columns<T>(g, og);
-  std::vector<const std::uint32_t*> row_masks(gather ? kk : 0);
-  for (std::size_t row = 0; row < row_masks.size(); ++row)
-    row_masks[row] = phases.masks.data() + row % phases.taps.size() * ((plane + 31) / 32);
+  if (!in_place && gathers_columns<T>(g, og)) {
+    if constexpr (std::is_same_v<T, float>) gathered_forward(x, wt.data(), b, g, phases, out_channels, groups, y);
+    return out;
+  }
   parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-    Scratch<T> col(in_place || gather ? 0 : kk * plane), split(in_place ? 0 : phase_floats(phases, cg));
-    std::vector<std::uintptr_t> rows(gather ? kk : 0);
+    Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(phases, cg));
     for (std::size_t s = first; s < last; ++s)
       for (std::size_t grp = 0; grp < groups; ++grp) {
         const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
@@ -1178,22 +1226,6 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
           for (std::size_t o = 0; o < og; ++o) std::fill(ys + o * plane, ys + (o + 1) * plane, b[grp * og + o]);
         }
         const T* wg = wt.data() + grp * og * kk;
-        if (gather) {
-#if defined(__x86_64__)
-          if constexpr (std::is_same_v<T, float>) {
-            const T* planes = column_source(xs, cg, g, phases, split.data());
-            for (std::size_t row = 0; row < kk; ++row) {
-              const Phases::Tap& tap = phases.taps[row % phases.taps.size()];
-              const std::size_t c = row / phases.taps.size();
-              rows[row] = reinterpret_cast<std::uintptr_t>(planes + (tap.phase * cg + c) * phases.plane) +
-                          std::uintptr_t(tap.run.shift * std::ptrdiff_t(sizeof(T)));  // (modular: shifts go back too)
-            }
-            detail::sgemm_avx512_rows(true, og, plane, kk, 1.0f, wg, og, {rows.data(), row_masks.data()},
-                                      b ? 1.0f : 0.0f, ys, plane);
-          }
-#endif
-          continue;
-        }
         if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
         detail::gemm<T>(true, false, og, plane, kk, T(1), wg, og, in_place ? xs : col.data(), plane, b ? T(1) : T(0),
                         ys, plane);
@@ -1295,7 +1327,8 @@ PhaseGrad phase_grad(const Window& g, const Phases& p) {
 
 template <class T>
 bool grads_by_phase(const Window& g, const Phases& p, std::size_t cg, std::size_t og) {
-  return (g.sh > 1 || g.sw > 1 || p.by_column) && gathers_columns<T>(g, og) && cg >= 8;  // (never p.identity)
+  // (never p.identity; parallel over samples only: a single sample takes the GEMM, split across threads)
+  return (g.sh > 1 || g.sw > 1 || p.by_column) && gathers_columns<T>(g, og) && cg >= 8 && g.n > 1;
 }
 
 template <class T>
