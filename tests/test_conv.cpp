@@ -719,13 +719,14 @@ TEST_CASE("conv2d's input gradient as a forward convolution of dy equals its def
 
 // A convolution whose taps read input columns past its output's width (a "valid" one, or with
 // less padding than "same") splits its input into phases by kernel column: (a, j) holds kernel
-// column j's shifted rows, masked loads and stores 16 values at a time at stride 1 (rows of 1 to
-// 40 values: one partial chunk, several, offsets reaching before and past the row), added back in
-// order of j for dx. Strides 1, 2 and (1, 3), dilation 2, paddings short of "same", groups; with
+// column j's shifted rows: at stride 1 an input row of up to 16 values is moved in one register
+// (1, 6, 14, 16: the padding's zeros then come from the permute's mask), longer ones (17, 40)
+// in masked loads and stores 16 values at a time, offsets reaching before and past the row; dx
+// adds the phases back in order of j. Strides 1, 2 and (1, 3), dilation 2, paddings short of "same", groups; with
 // 8 channels a group on both sides dx is computed phase by phase (gathered GEMMs).
 TEST_CASE("conv2d over phases by kernel column equals its definition") {
   std::vector<ConvCase> cases;
-  for (std::size_t w : {1, 6, 14, 17, 40})
+  for (std::size_t w : {1, 6, 14, 16, 17, 40})
     for (const auto& [kh, kw] : std::vector<std::pair<std::size_t, std::size_t>>{{1, 3}, {3, 3}, {5, 5}, {2, 4}})
       for (std::int64_t pad : {0, 1})
         for (const auto& [sh, sw] : std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {2, 2}, {1, 3}})

@@ -299,6 +299,26 @@ template <class T>
 void split_phases(const T* in, std::size_t channels, const Window& g, const Phases& p, T* out) {
   if (p.by_column) {
     const std::vector<ColumnShift> shifts = column_shifts(g);
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      // each input row in one register, moved into each phase by a permute (LeNet's 14-value
+      // rows: one masked load where there were five; 2.3 → 2.05 ms forward and backward)
+      if (g.sw == 1 && g.w <= 16 && g.ow <= 16) {
+        const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (std::size_t c = 0; c < channels; ++c)
+          for (std::size_t row = 0; row < g.h; ++row) {
+            const __m512 v = _mm512_maskz_loadu_ps(kernels::first_lanes16(g.w), in + (c * g.h + row) * g.w);
+            const std::size_t a = row % g.sh, y = row / g.sh;
+            for (std::size_t j = 0; j < g.kw; ++j) {
+              const __m512i from = _mm512_add_epi32(lanes, _mm512_set1_epi32(std::int32_t(shifts[j].offset)));
+              const __m512 moved = _mm512_maskz_permutexvar_ps(lanes_inside(shifts[j].inside, 0), from, v);
+              _mm512_mask_storeu_ps(out + ((a * g.kw + j) * channels + c) * p.plane + y * g.ow,
+                                    kernels::first_lanes16(g.ow), moved);
+            }
+          }
+        return;
+      }
+#endif
     for (std::size_t c = 0; c < channels; ++c)
       for (std::size_t row = 0; row < g.h; ++row) {
         const T* src = in + (c * g.h + row) * g.w;
@@ -333,6 +353,32 @@ template <class T>
 void merge_phases(const T* phases, std::size_t channels, const Window& g, const Phases& p, T* in) {
   if (p.by_column) {
     const std::vector<ColumnShift> shifts = column_shifts(g);
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>)
+      // each input row summed in one register: the same additions in the same order
+      if (g.sw == 1 && g.w <= 16 && g.ow <= 16) {
+        const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (std::size_t c = 0; c < channels; ++c)
+          for (std::size_t row = 0; row < g.h; ++row) {
+            T* dst = in + (c * g.h + row) * g.w;
+            __m512 sum = _mm512_maskz_loadu_ps(kernels::first_lanes16(g.w), dst);
+            const std::size_t a = row % g.sh, y = row / g.sh;
+            for (std::size_t j = 0; j < g.kw; ++j) {
+              const T* src = phases + ((a * g.kw + j) * channels + c) * p.plane + y * g.ow;
+              const ColumnShift& shift = shifts[j];
+              // input column q takes src[q - offset], for q - offset in `inside`
+              const __m512i from = _mm512_sub_epi32(lanes, _mm512_set1_epi32(std::int32_t(shift.offset)));
+              const ColumnRange held{std::size_t(std::ptrdiff_t(shift.inside.first) + shift.offset),
+                                     std::size_t(std::ptrdiff_t(shift.inside.last) + shift.offset)};
+              const __m512 held_values = _mm512_maskz_loadu_ps(kernels::first_lanes16(g.ow), src);
+              const __m512 moved = _mm512_permutexvar_ps(from, held_values);
+              sum = _mm512_mask_add_ps(sum, lanes_inside(held, 0), sum, moved);
+            }
+            _mm512_mask_storeu_ps(dst, kernels::first_lanes16(g.w), sum);
+          }
+        return;
+      }
+#endif
     for (std::size_t c = 0; c < channels; ++c)
       for (std::size_t row = 0; row < g.h; ++row) {
         T* dst = in + (c * g.h + row) * g.w;
