@@ -242,54 +242,97 @@ std::vector<ColumnShift> column_shifts(const Window& g) {
   return shifts;
 }
 
-// The lanes x0 + l (l < 16) of a row that lie in `inside`.
+// The lanes x0 + l (l < 16) of a row that lie in `inside`, and the lane numbers.
 #if defined(__AVX512F__)
+inline __m512i lane_numbers() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
 inline __mmask16 lanes_inside(ColumnRange inside, std::size_t x0) {
   const auto clamp = [&](std::size_t v) { return v > x0 ? v - x0 : 0; };
   return __mmask16(kernels::first_lanes16(clamp(inside.last)) & ~kernels::first_lanes16(clamp(inside.first)));
 }
 #endif
 
-// A row of a phase by column: dst[x] = src[x·sw + offset] for x in `inside`, 0 at the other x < n.
-// (At stride 1 in masked loads and stores, 16 values at a time: rows of a "valid" 5×5's phases
-// are 10 values, and GCC's loop and std::fill took one at a time.)
+// One input row into its phases by column: row y of phase (a, j), at dst + j·step, is
+// dst[x] = src[x·sw + offset_j] for x in inside_j, 0 at the other x < Wo. Float32 at stride 1 on
+// AVX-512: a row of up to 16 values in one register, moved into each phase by a permute (LeNet's
+// 14-value rows: one load where there were five; 2.3 → 2.05 ms forward and backward), longer
+// rows in masked loads and stores, 16 values at a time (GCC's loop and std::fill took one).
 template <class T>
-void column_phase_row(const T* src, std::size_t sw, std::ptrdiff_t offset, ColumnRange inside, std::size_t n, T* dst) {
+void split_row_by_column(const T* src, const Window& g, const std::vector<ColumnShift>& shifts, std::size_t step,
+                         T* dst) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>)
-    if (sw == 1) {
-      for (std::size_t x = 0; x < n; x += 16) {
-        // (an address, not a pointer: it may lie before the row; nothing is read outside `inside`)
-        const auto* from = reinterpret_cast<const float*>(reinterpret_cast<std::uintptr_t>(src) +
-                                                          std::uintptr_t((std::ptrdiff_t(x) + offset) * 4));
-        const __m512 v = _mm512_maskz_loadu_ps(lanes_inside(inside, x), from);
-        _mm512_mask_storeu_ps(dst + x, kernels::first_lanes16(n - x), v);
+    if (g.sw == 1) {
+      const __mmask16 out_lanes = kernels::first_lanes16(g.ow);
+      if (g.w <= 16 && g.ow <= 16) {
+        const __m512 v = _mm512_maskz_loadu_ps(kernels::first_lanes16(g.w), src);
+        for (std::size_t j = 0; j < g.kw; ++j) {
+          const __m512i from = _mm512_add_epi32(lane_numbers(), _mm512_set1_epi32(std::int32_t(shifts[j].offset)));
+          _mm512_mask_storeu_ps(dst + j * step, out_lanes,
+                                _mm512_maskz_permutexvar_ps(lanes_inside(shifts[j].inside, 0), from, v));
+        }
+        return;
       }
+      for (std::size_t j = 0; j < g.kw; ++j)
+        for (std::size_t x = 0; x < g.ow; x += 16) {
+          // (an address, not a pointer: it may lie before the row; nothing is read outside `inside`)
+          const auto* from = reinterpret_cast<const float*>(
+              reinterpret_cast<std::uintptr_t>(src) + std::uintptr_t((std::ptrdiff_t(x) + shifts[j].offset) * 4));
+          const __m512 v = _mm512_maskz_loadu_ps(lanes_inside(shifts[j].inside, x), from);
+          _mm512_mask_storeu_ps(dst + j * step + x, kernels::first_lanes16(g.ow - x), v);
+        }
       return;
     }
 #endif
-  std::fill(dst, dst + inside.first, T(0));
-  for (std::size_t x = inside.first; x < inside.last; ++x) dst[x] = src[std::ptrdiff_t(x * sw) + offset];
-  std::fill(dst + inside.last, dst + n, T(0));
+  for (std::size_t j = 0; j < g.kw; ++j, dst += step) {
+    const ColumnRange inside = shifts[j].inside;
+    std::fill(dst, dst + inside.first, T(0));
+    for (std::size_t x = inside.first; x < inside.last; ++x)
+      dst[x] = src[std::ptrdiff_t(x * g.sw) + shifts[j].offset];
+    std::fill(dst + inside.last, dst + g.ow, T(0));
+  }
 }
 
-// The reverse, for gradients: dst[x·sw + offset] += src[x] for x in `inside`.
+// The reverse, for gradients: dst[x·sw + offset_j] += (row y of phase (a, j))[x] for x in
+// inside_j, in order of j. Float32 at stride 1 on AVX-512: a row of up to 16 values summed in one
+// register (the same additions in the same order), longer ones in masked loads and stores.
 template <class T>
-void add_column_phase_row(const T* src, std::size_t sw, std::ptrdiff_t offset, ColumnRange inside, T* dst) {
+void merge_row_by_column(const T* src, std::size_t step, const Window& g, const std::vector<ColumnShift>& shifts,
+                         T* dst) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>)
-    if (sw == 1) {
-      for (std::size_t x = inside.first / 16 * 16; x < inside.last; x += 16) {
-        const __mmask16 lanes = lanes_inside(inside, x);
-        auto* to = reinterpret_cast<float*>(reinterpret_cast<std::uintptr_t>(dst) +
-                                            std::uintptr_t((std::ptrdiff_t(x) + offset) * 4));  // (as above)
-        const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, to), _mm512_maskz_loadu_ps(lanes, src + x));
-        _mm512_mask_storeu_ps(to, lanes, sum);
+    if (g.sw == 1) {
+      if (g.w <= 16 && g.ow <= 16) {
+        __m512 sum = _mm512_maskz_loadu_ps(kernels::first_lanes16(g.w), dst);
+        for (std::size_t j = 0; j < g.kw; ++j) {
+          // input column q takes src[q - offset], for q - offset in `inside`
+          const ColumnShift& shift = shifts[j];
+          const __m512i from = _mm512_sub_epi32(lane_numbers(), _mm512_set1_epi32(std::int32_t(shift.offset)));
+          const ColumnRange held{std::size_t(std::ptrdiff_t(shift.inside.first) + shift.offset),
+                                 std::size_t(std::ptrdiff_t(shift.inside.last) + shift.offset)};
+          const __m512 values = _mm512_maskz_loadu_ps(kernels::first_lanes16(g.ow), src + j * step);
+          sum = _mm512_mask_add_ps(sum, lanes_inside(held, 0), sum, _mm512_permutexvar_ps(from, values));
+        }
+        _mm512_mask_storeu_ps(dst, kernels::first_lanes16(g.w), sum);
+        return;
+      }
+      for (std::size_t j = 0; j < g.kw; ++j) {
+        const ColumnRange inside = shifts[j].inside;
+        for (std::size_t x = inside.first / 16 * 16; x < inside.last; x += 16) {
+          const __mmask16 lanes = lanes_inside(inside, x);
+          auto* to = reinterpret_cast<float*>(reinterpret_cast<std::uintptr_t>(dst) +  // (as above)
+                                              std::uintptr_t((std::ptrdiff_t(x) + shifts[j].offset) * 4));
+          const __m512 values = _mm512_maskz_loadu_ps(lanes, src + j * step + x);
+          _mm512_mask_storeu_ps(to, lanes, _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, to), values));
+        }
       }
       return;
     }
 #endif
-  for (std::size_t x = inside.first; x < inside.last; ++x) dst[std::ptrdiff_t(x * sw) + offset] += src[x];
+  for (std::size_t j = 0; j < g.kw; ++j, src += step) {
+    const ColumnRange inside = shifts[j].inside;
+    for (std::size_t x = inside.first; x < inside.last; ++x)
+      dst[std::ptrdiff_t(x * g.sw) + shifts[j].offset] += src[x];
+  }
 }
 
 // Splits `channels` input planes into their phases: out[a·sw + b][c][y][x] = in[c][y·sh + a][x·sw + b],
@@ -299,33 +342,11 @@ template <class T>
 void split_phases(const T* in, std::size_t channels, const Window& g, const Phases& p, T* out) {
   if (p.by_column) {
     const std::vector<ColumnShift> shifts = column_shifts(g);
-#if defined(__AVX512F__)
-    if constexpr (std::is_same_v<T, float>)
-      // each input row in one register, moved into each phase by a permute (LeNet's 14-value
-      // rows: one masked load where there were five; 2.3 → 2.05 ms forward and backward)
-      if (g.sw == 1 && g.w <= 16 && g.ow <= 16) {
-        const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        for (std::size_t c = 0; c < channels; ++c)
-          for (std::size_t row = 0; row < g.h; ++row) {
-            const __m512 v = _mm512_maskz_loadu_ps(kernels::first_lanes16(g.w), in + (c * g.h + row) * g.w);
-            const std::size_t a = row % g.sh, y = row / g.sh;
-            for (std::size_t j = 0; j < g.kw; ++j) {
-              const __m512i from = _mm512_add_epi32(lanes, _mm512_set1_epi32(std::int32_t(shifts[j].offset)));
-              const __m512 moved = _mm512_maskz_permutexvar_ps(lanes_inside(shifts[j].inside, 0), from, v);
-              _mm512_mask_storeu_ps(out + ((a * g.kw + j) * channels + c) * p.plane + y * g.ow,
-                                    kernels::first_lanes16(g.ow), moved);
-            }
-          }
-        return;
-      }
-#endif
     for (std::size_t c = 0; c < channels; ++c)
       for (std::size_t row = 0; row < g.h; ++row) {
-        const T* src = in + (c * g.h + row) * g.w;
-        const std::size_t a = row % g.sh, y = row / g.sh;
-        for (std::size_t j = 0; j < g.kw; ++j)
-          column_phase_row(src, g.sw, shifts[j].offset, shifts[j].inside, g.ow,
-                           out + ((a * g.kw + j) * channels + c) * p.plane + y * g.ow);
+        const std::size_t a = row % g.sh, y = row / g.sh;  // phase (a, 0)'s row y; (a, j) is j·channels planes on
+        split_row_by_column(in + (c * g.h + row) * g.w, g, shifts, channels * p.plane,
+                            out + (a * g.kw * channels + c) * p.plane + y * g.ow);
       }
     return;
   }
@@ -353,39 +374,11 @@ template <class T>
 void merge_phases(const T* phases, std::size_t channels, const Window& g, const Phases& p, T* in) {
   if (p.by_column) {
     const std::vector<ColumnShift> shifts = column_shifts(g);
-#if defined(__AVX512F__)
-    if constexpr (std::is_same_v<T, float>)
-      // each input row summed in one register: the same additions in the same order
-      if (g.sw == 1 && g.w <= 16 && g.ow <= 16) {
-        const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        for (std::size_t c = 0; c < channels; ++c)
-          for (std::size_t row = 0; row < g.h; ++row) {
-            T* dst = in + (c * g.h + row) * g.w;
-            __m512 sum = _mm512_maskz_loadu_ps(kernels::first_lanes16(g.w), dst);
-            const std::size_t a = row % g.sh, y = row / g.sh;
-            for (std::size_t j = 0; j < g.kw; ++j) {
-              const T* src = phases + ((a * g.kw + j) * channels + c) * p.plane + y * g.ow;
-              const ColumnShift& shift = shifts[j];
-              // input column q takes src[q - offset], for q - offset in `inside`
-              const __m512i from = _mm512_sub_epi32(lanes, _mm512_set1_epi32(std::int32_t(shift.offset)));
-              const ColumnRange held{std::size_t(std::ptrdiff_t(shift.inside.first) + shift.offset),
-                                     std::size_t(std::ptrdiff_t(shift.inside.last) + shift.offset)};
-              const __m512 held_values = _mm512_maskz_loadu_ps(kernels::first_lanes16(g.ow), src);
-              const __m512 moved = _mm512_permutexvar_ps(from, held_values);
-              sum = _mm512_mask_add_ps(sum, lanes_inside(held, 0), sum, moved);
-            }
-            _mm512_mask_storeu_ps(dst, kernels::first_lanes16(g.w), sum);
-          }
-        return;
-      }
-#endif
     for (std::size_t c = 0; c < channels; ++c)
       for (std::size_t row = 0; row < g.h; ++row) {
-        T* dst = in + (c * g.h + row) * g.w;
         const std::size_t a = row % g.sh, y = row / g.sh;
-        for (std::size_t j = 0; j < g.kw; ++j)
-          add_column_phase_row(phases + ((a * g.kw + j) * channels + c) * p.plane + y * g.ow, g.sw,
-                               shifts[j].offset, shifts[j].inside, dst);
+        merge_row_by_column(phases + (a * g.kw * channels + c) * p.plane + y * g.ow, channels * p.plane, g, shifts,
+                            in + (c * g.h + row) * g.w);
       }
     return;
   }
@@ -1203,7 +1196,8 @@ void gathered_forward(const float* x, const float* wt, const float* b, const Win
   Scratch<float> split(blocks > 1 ? units * floats : 0);
   if (blocks > 1 && !p.identity)
     parallel::for_range(units, 1, [&](std::size_t first, std::size_t last) {
-      for (std::size_t u = first; u < last; ++u) split_phases(x + u * cg * g.h * g.w, cg, g, p, split.data() + u * floats);
+      for (std::size_t u = first; u < last; ++u)
+        split_phases(x + u * cg * g.h * g.w, cg, g, p, split.data() + u * floats);
     });
   const std::size_t grain = blocks > 1 ? 1 : samples_per_task(g, out_channels * kk) * groups;
   parallel::for_range(units * blocks, grain, [&](std::size_t first, std::size_t last) {
@@ -1214,7 +1208,8 @@ void gathered_forward(const float* x, const float* wt, const float* b, const Win
       const std::size_t u = task / blocks, s = u / groups, grp = u % groups, column = task % blocks * columns;
       const std::size_t n = std::min(columns, plane - column);
       const float* xs = x + u * cg * g.h * g.w;
-      const float* planes = blocks > 1 ? (p.identity ? xs : split.data() + u * floats) : column_source(xs, cg, g, p, own.data());
+      const float* planes =
+          blocks > 1 ? (p.identity ? xs : split.data() + u * floats) : column_source(xs, cg, g, p, own.data());
       for (std::size_t row = 0; row < kk; ++row) {
         const Phases::Tap& tap = p.taps[row % p.taps.size()];
         const std::size_t c = row / p.taps.size();
