@@ -5,8 +5,8 @@
 // the float32 forward on AVX-512 lets the GEMM gather them itself (gathers_columns).
 // Backward, per sample:  d(col) = Wᵀ·dY scattered back by col2im (dX),  dW += dY·colᵀ,  db = Σ dY.
 // Where the forward gathers, dX skips d(col): at stride 1 it is the forward convolution of dY with
-// the kernel turned (transposes_to_forward), strided it is one gathered GEMM per input phase
-// (input_grad_by_phase). Depthwise convolutions take a direct path (their section).
+// the kernel turned (transposes_to_forward), strided or "valid" it is one gathered GEMM per input
+// phase (input_grad_by_phase). Depthwise convolutions take a direct path (their section).
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
 // bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more take
 // Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section below). 1-D forms are the
@@ -94,9 +94,17 @@ struct FlatRun {  // one kernel offset's run (flat_run)
   ColumnRange inside;
 };
 
+// Kernel column j's input column offset j·dw - pw and the output columns whose input column lies
+// inside the input: what a phase by column holds.
+struct ColumnShift {
+  std::ptrdiff_t offset;
+  ColumnRange inside;
+};
+
 struct Phases {
   bool identity = false;   // stride 1 and Wo == W: the one phase is the input itself, no split
   bool by_column = false;  // phases (a, j) per kernel column j, not (a, b) per column phase b
+  std::vector<ColumnShift> columns;  // by column: per kernel column j
   std::size_t count = 0;   // phases: sh·sw, or sh·kW by column
   std::size_t rows = 0, plane = 0;  // the rows of a phase plane (the most any phase has), rows·Wo
   std::vector<std::size_t> height, width;  // the real rows of each row phase, columns of each column phase
@@ -151,6 +159,10 @@ Phases phases_of(const Window& g) {
   }
   p.identity = g.sh == 1 && g.sw == 1 && g.ow == g.w;
   p.count = g.sh * (p.by_column ? g.kw : g.sw);
+  for (std::size_t j = 0; p.by_column && j < g.kw; ++j) {
+    const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
+    p.columns.push_back({offset, inside_columns(g.ow, g.sw, offset, g.w)});
+  }
   p.rows = p.height[0];
   p.plane = p.rows * g.ow;
   for (std::size_t i = 0; i < g.kh; ++i)
@@ -225,21 +237,6 @@ void merge_row2(const T* even, const T* odd, std::size_t w, std::size_t n, T* ro
 #endif
   // (not (q % 2 ? odd : even)[q / 2]: GCC 12 at -O0 with ASan and UBSan computed a wild address there)
   for (std::size_t q = 0; q < m; ++q) row[q] = q % 2 ? odd[q / 2] : even[q / 2];
-}
-
-// Kernel column j's input column offset j·dw - pw and the output columns whose input column lies
-// inside the input: what a phase by column holds.
-struct ColumnShift {
-  std::ptrdiff_t offset;
-  ColumnRange inside;
-};
-std::vector<ColumnShift> column_shifts(const Window& g) {
-  std::vector<ColumnShift> shifts;
-  for (std::size_t j = 0; j < g.kw; ++j) {
-    const std::ptrdiff_t offset = std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw);
-    shifts.push_back({offset, inside_columns(g.ow, g.sw, offset, g.w)});
-  }
-  return shifts;
 }
 
 // The lanes x0 + l (l < 16) of a row that lie in `inside`, and the lane numbers.
@@ -341,11 +338,10 @@ void merge_row_by_column(const T* src, std::size_t step, const Window& g, const 
 template <class T>
 void split_phases(const T* in, std::size_t channels, const Window& g, const Phases& p, T* out) {
   if (p.by_column) {
-    const std::vector<ColumnShift> shifts = column_shifts(g);
     for (std::size_t c = 0; c < channels; ++c)
       for (std::size_t row = 0; row < g.h; ++row) {
         const std::size_t a = row % g.sh, y = row / g.sh;  // phase (a, 0)'s row y; (a, j) is j·channels planes on
-        split_row_by_column(in + (c * g.h + row) * g.w, g, shifts, channels * p.plane,
+        split_row_by_column(in + (c * g.h + row) * g.w, g, p.columns, channels * p.plane,
                             out + (a * g.kw * channels + c) * p.plane + y * g.ow);
       }
     return;
@@ -373,11 +369,10 @@ void split_phases(const T* in, std::size_t channels, const Window& g, const Phas
 template <class T>
 void merge_phases(const T* phases, std::size_t channels, const Window& g, const Phases& p, T* in) {
   if (p.by_column) {
-    const std::vector<ColumnShift> shifts = column_shifts(g);
     for (std::size_t c = 0; c < channels; ++c)
       for (std::size_t row = 0; row < g.h; ++row) {
         const std::size_t a = row % g.sh, y = row / g.sh;
-        merge_row_by_column(phases + (a * g.kw * channels + c) * p.plane + y * g.ow, channels * p.plane, g, shifts,
+        merge_row_by_column(phases + (a * g.kw * channels + c) * p.plane + y * g.ow, channels * p.plane, g, p.columns,
                             in + (c * g.h + row) * g.w);
       }
     return;
@@ -515,8 +510,8 @@ void add_columns(T* col, std::size_t channels, const Window& g, const Phases& p,
 }
 
 // Whether the forward's GEMM gathers its columns itself, with no im2col (float32 on the AVX-512
-// kernel, a product that kernel takes: 8 output channels and positions or more, and
-// more than one sample, so that a batch of one still splits its GEMM across threads). Each row
+// kernel, a product that kernel takes: 8 output channels and positions or more; a batch under 8
+// samples cuts each sample's GEMM by columns, gathered_forward). Each row
 // (c, i, j) of the columns is a run of a phase plane moved by the offset's flat distance, zero
 // where im2col would write zeros: detail::MaskedRows, one mask per offset. The sums are the same
 // as through im2col (same kernel, same order). (`Conv1d` 16 -> 32, kernel 5 on 128: im2col's
@@ -1331,7 +1326,7 @@ xt::xarray<T> transposed_kernels(const T* w, const Window& g, std::size_t out_ch
   return wt;
 }
 
-// The input gradient of a strided convolution on the phase path, phase by phase. Output position
+// The input gradient of a strided or "valid" convolution, phase by phase. Output position
 // k read phase position q = k + shift_t through tap t (its mask), so each phase's gradient is
 //   dP_f[c][q] = Σ over o and the taps t of phase f of W[o][c][t] · dY[o][q - shift_t],
 // one GEMM per phase, cg × p.plane, whose B rows are dY's planes moved back by the tap's shift and
@@ -1339,9 +1334,10 @@ xt::xarray<T> transposed_kernels(const T* w, const Window& g, std::size_t out_ch
 // then merged into dX. The GEMM + col2im path wrote a (cg·kh·kw) × plane matrix through a GEMM
 // og deep, read it back and added it into the phases (`Conv2d_stride2/1`: 21.5 → 20.5 ms, and
 // 21.9 → 21.0 more once the GEMM read these rows in place). Taken where the forward gathers
-// (float32 on AVX-512, >= 8 channels per group on both sides).
+// (float32 on AVX-512, >= 8 channels per group on both sides) and there are samples to share
+// between the threads (it runs in parallel over samples only).
 struct PhaseGrad {
-  std::size_t phases, words;  // sh·sw; mask words of a phase plane
+  std::size_t phases, words;  // Phases::count; mask words of a phase plane
   std::vector<std::vector<std::size_t>> taps;  // per phase, its taps (indices into Phases::taps)
   std::vector<std::vector<std::uint32_t>> masks;  // per phase, per tap: where q - shift_t was read
 };
@@ -1368,7 +1364,7 @@ PhaseGrad phase_grad(const Window& g, const Phases& p) {
 
 template <class T>
 bool grads_by_phase(const Window& g, const Phases& p, std::size_t cg, std::size_t og) {
-  // (never p.identity; parallel over samples only: a single sample takes the GEMM, split across threads)
+  // (never p.identity; a single sample takes one of the other paths, whose GEMMs split across threads)
   return (g.sh > 1 || g.sw > 1 || p.by_column) && gathers_columns<T>(g, og) && cg >= 8 && g.n > 1;
 }
 
