@@ -890,6 +890,59 @@ TEST_CASE("broadcast of one value per run (channel-wise) equals the explicitly e
     }
 }
 
+// Every broadcast runs row by row over the output's merged dims (broadcast_rows), each task
+// stepping through its rows like an odometer from its first row's index. Every pattern of size-1
+// dims on both sides for ranks 1 to 5, the right side of lower rank too, sizes past the parallel
+// grain (several tasks, each starting mid-shape), against xtensor's broadcasting; expand (the
+// same rows, copied or filled) likewise; at 1 and 2 threads.
+TEST_CASE("every broadcast pattern of a binary op and of expand equals xtensor's broadcasting, 1 and 2 threads") {
+  const std::vector<tg::Shape> fulls = {{7},          {3, 5},        {2, 3, 4},      {2, 1, 3, 17},
+                                        {3, 2, 2, 4, 3}, {300, 7, 40}, {40, 33, 2, 16}, {40000, 3}};
+  const int threads = tg::get_num_threads();
+  for (const tg::Shape& full : fulls) {
+    const std::size_t rank = full.size();
+    for (unsigned ones_a = 0; ones_a < (1u << rank); ++ones_a)
+      for (unsigned ones_b = 0; ones_b < (1u << rank); ++ones_b) {
+        tg::Shape shape_a, shape_b;
+        for (std::size_t d = 0; d < rank; ++d) {
+          shape_a.push_back(ones_a >> d & 1u ? 1 : full[d]);
+          shape_b.push_back(ones_b >> d & 1u ? 1 : full[d]);
+        }
+        const bool lower = ones_b & 1u;  // then b also drops its leading 1
+        if (lower) shape_b.erase(shape_b.begin());
+        INFO(tg::shape_str(shape_a), " op ", tg::shape_str(shape_b));
+        tg::manual_seed(6);
+        const Tensor a = tg::randn(shape_a, tg::kFloat64), b = tg::randn(shape_b, tg::kFloat64);
+        const auto& va = a.values<double>();
+        const auto& vb = b.values<double>();
+        const xt::xarray<double> want = va * vb - vb, want_difference = va - vb;
+        const tg::Shape out_shape(want.shape().begin(), want.shape().end());
+        const xt::xarray<double> want_expand_b = xt::broadcast(vb, want.shape());
+        for (int t : {1, 2}) {
+          tg::set_num_threads(t);
+          INFO(t, " threads");
+          const Tensor got = a * b - b, got_difference = a - b;
+          const Tensor expanded = tg::expand(b, std::vector<std::int64_t>(out_shape.begin(), out_shape.end()));
+          REQUIRE(got.shape() == out_shape);
+          REQUIRE(got_difference.shape() == out_shape);
+          REQUIRE(expanded.shape() == out_shape);
+          const double* g = got.data<double>();
+          const double* d = got_difference.data<double>();
+          const double* e = expanded.data<double>();
+          CHECK(std::equal(g, g + want.size(), want.data()));
+          CHECK(std::equal(d, d + want.size(), want_difference.data()));
+          CHECK(std::equal(e, e + want.size(), want_expand_b.data()));
+          if (t == 1) {  // float32 too: the same products as of both sides expanded first
+            const std::vector<std::int64_t> to(out_shape.begin(), out_shape.end());
+            const Tensor a32 = a.to(tg::kFloat32), b32 = b.to(tg::kFloat32);
+            CHECK(tg_test::bitwise_equal(a32 * b32, tg::expand(a32, to) * tg::expand(b32, to)));
+          }
+        }
+      }
+  }
+  tg::set_num_threads(threads);
+}
+
 // mul's backward sums grad·other straight into the shape of an operand that was broadcast
 // (mul_sum_to: no product tensor). Every pattern of broadcast dims on both sides for ranks 1 to 4,
 // the right operand of lower rank, size-1 and empty dims in the output, and sizes past the

@@ -22,77 +22,63 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   return out;
 }
 
-bool is_row_broadcast(const Shape& big, const Shape& small) {
-  // Strip leading ones from `small`; the rest must match the tail of `big` exactly.
-  std::size_t first = 0;
-  while (first < small.size() && small[first] == 1) ++first;
-  const std::size_t tail = small.size() - first;
-  if (tail == 0 || tail > big.size()) return false;
-  return std::equal(small.begin() + first, small.end(), big.end() - tail);
-}
-
-bool is_column_broadcast(const Shape& big, const Shape& small, std::size_t& middle, std::size_t& run) {
-  if (small.size() > big.size()) return false;
-  const std::size_t pad = big.size() - small.size();
-  auto small_at = [&](std::size_t d) { return d < pad ? std::size_t(1) : small[d - pad]; };
-  // Dims [first, last] are where small is not 1; it must match big there, and be 1 elsewhere.
-  std::size_t first = big.size(), last = 0;
-  for (std::size_t d = 0; d < big.size(); ++d)
-    if (small_at(d) != 1) {
-      first = std::min(first, d);
-      last = d;
+BroadcastRows broadcast_rows(const Shape& shape, const Shape& a, const Shape& b) {
+  const Shape* operands[2] = {&a, &b};
+  BroadcastRows l;  // the merged dims, the row's among them until the end
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    std::size_t at[2];  // each operand's stride along output dim d: 0 where it is broadcast
+    for (int k = 0; k < 2; ++k) {
+      const Shape& s = *operands[k];
+      const std::size_t lead = shape.size() - s.size();
+      at[k] = 0;
+      if (d >= lead && s[d - lead] != 1) {
+        at[k] = 1;
+        for (std::size_t e = d - lead + 1; e < s.size(); ++e) at[k] *= s[e];
+      }
     }
-  if (first == big.size()) return false;  // a single value: handled before
-  middle = 1;
-  for (std::size_t d = first; d <= last; ++d) {
-    if (small_at(d) != big[d]) return false;
-    middle *= big[d];
+    // Dim d continues the previous one when, for both operands, a step there is shape[d] steps here.
+    if (!l.sizes.empty() && l.stride[0].back() == at[0] * shape[d] && l.stride[1].back() == at[1] * shape[d]) {
+      l.sizes.back() *= shape[d];
+      l.stride[0].back() = at[0];
+      l.stride[1].back() = at[1];
+      continue;
+    }
+    l.sizes.push_back(shape[d]);
+    l.stride[0].push_back(at[0]);
+    l.stride[1].push_back(at[1]);
   }
-  run = 1;
-  for (std::size_t d = last + 1; d < big.size(); ++d) run *= big[d];
-  return run > 1;
+  if (l.sizes.empty()) return l;  // one value
+  // The innermost merged dim is an operand's innermost non-broadcast dim (stride 1) or broadcast.
+  l.row = l.sizes.back();
+  l.sizes.pop_back();
+  for (int k = 0; k < 2; ++k) {
+    l.walks[k] = l.stride[k].back() != 0;
+    l.stride[k].pop_back();
+  }
+  return l;
 }
 
 template <class T>
 xt::xarray<T> broadcast_to(const Input<T>& in, const Shape& shape) {
-  const std::size_t rank = shape.size();
-  // The input's stride for each output dim: 0 where the input has size 1 (or no such dim).
-  std::vector<std::size_t> stride(rank, 0);
-  std::size_t step = 1;
-  for (std::size_t i = 0; i < in.dimension(); ++i) {
-    const std::size_t d = in.dimension() - 1 - i;
-    if (in.shape()[d] != 1) stride[rank - 1 - i] = step;
-    step *= in.shape()[d];
-  }
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   if (out.size() == 0) return out;
-  if (in.size() == 1) {  // one value everywhere (the gradient of a full sum or mean)
+  if (in.size() == 1) {  // one value everywhere (the gradient of a full sum or mean), in parallel chunks
     const T value = in.data()[0];
-    T* dst = out.data();
     parallel::for_range(out.size(), parallel::kGrain, [&](std::size_t begin, std::size_t end) {
-      std::fill(dst + begin, dst + end, value);
+      std::fill(out.data() + begin, out.data() + end, value);
     });
     return out;
   }
-  const std::size_t row = rank == 0 ? 1 : shape[rank - 1];
-  const std::size_t inner_stride = rank == 0 ? 0 : stride[rank - 1];
+  const BroadcastRows l = broadcast_rows(shape, in.shape(), in.shape());
   const T* src = in.data();
   T* dst = out.data();
-  parallel::for_range(out.size() / row, std::max<std::size_t>(1, parallel::kGrain / row),
-                      [&](std::size_t first, std::size_t last) {
-                        for (std::size_t r = first; r < last; ++r) {
-                          // The input offset of row r: its multi-index over the leading dims.
-                          std::size_t offset = 0, rest = r;
-                          for (std::size_t d = rank - 1; d-- > 0;) {
-                            offset += (rest % shape[d]) * stride[d];
-                            rest /= shape[d];
-                          }
-                          T* out_row = dst + r * row;
-                          if (inner_stride == 1) std::copy(src + offset, src + offset + row, out_row);
-                          else if (inner_stride == 0) std::fill(out_row, out_row + row, src[offset]);
-                          else for (std::size_t j = 0; j < row; ++j) out_row[j] = src[offset + j * inner_stride];
-                        }
-                      });
+  for_broadcast_rows(l, [&](std::size_t r, std::size_t offset, std::size_t) {
+    if (l.walks[0])
+      std::copy_n(src + offset, l.row, dst + r * l.row);
+    else
+      std::fill_n(dst + r * l.row, l.row, src[offset]);
+  });
   return out;
 }
 

@@ -391,15 +391,62 @@ xt::xarray<T> map2(const Input<T>& a, const Input<T>& b, Fn&& fn) {
 // NumPy broadcasting of two shapes; throws "<op>: shapes [..] and [..] cannot be broadcast".
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b);
 
-// True when `small` (left-padded with ones) equals the trailing dims of `big` after some leading
-// dims, i.e. `big` is `small` repeated over whole rows: (N, C) op (C), (B, M, N) op (M, N).
-bool is_row_broadcast(const Shape& big, const Shape& small);
+// The output of a broadcast seen as rows: its dims of size 1 dropped and neighbours merged where
+// both operands' strides allow it, the last merged dim being the row. Along the row each operand
+// either walks its values (stride 1) or repeats one value; `stride[k]` is operand k's stride for
+// each outer dim, 0 where it is broadcast. (N, C) op (C) is rows of C, (N, C, H, W) op (C, 1, 1)
+// rows of H·W against one value each, (n, 1) op (1, m) n rows of m against one value each.
+struct BroadcastRows {
+  SmallVector<std::size_t> sizes;  // the outer dims, outermost first
+  SmallVector<std::size_t> stride[2];
+  std::size_t row = 1;
+  bool walks[2] = {true, true};
+  std::size_t count() const {
+    std::size_t rows = 1;
+    for (std::size_t s : sizes) rows *= s;
+    return rows;
+  }
+};
+BroadcastRows broadcast_rows(const Shape& shape, const Shape& a, const Shape& b);
 
-// When `small` (left-padded with ones) is `big` with its leading dims and its trailing dims set to
-// 1, i.e. one value per (middle index) repeated over contiguous runs: (N, C, L) op (C, 1),
-// (N, C, H, W) op (1, C, 1, 1). Gives the number of runs per outer block (the middle size C) and
-// each run's length (L, H·W); false when the pattern does not hold or the runs are length 1.
-bool is_column_broadcast(const Shape& big, const Shape& small, std::size_t& middle, std::size_t& run);
+// fn(r, offset_a, offset_b) for every row r of `l`, with the operands' offsets of its first value,
+// in parallel over rows. Each task finds its first row's index once; then it walks the innermost
+// outer dim in a plain loop and carries into the others like an odometer (a division per dim and
+// row had been most of an expand's time).
+template <class Fn>
+void for_broadcast_rows(const BroadcastRows& l, Fn&& fn) {
+  const std::size_t rank = l.sizes.size();
+  if (rank == 0) {
+    fn(std::size_t(0), std::size_t(0), std::size_t(0));
+    return;
+  }
+  const std::size_t inner = l.sizes[rank - 1], step_a = l.stride[0][rank - 1], step_b = l.stride[1][rank - 1];
+  parallel::for_range(l.count(), std::max<std::size_t>(1, parallel::kGrain / l.row),
+                      [&l, &fn, rank, inner, step_a, step_b](std::size_t first, std::size_t last) {
+                        std::decay_t<Fn> row_fn = fn;  // a local copy: its captures stay in registers across calls
+                        // base: the offsets where the innermost outer dim's index is 0.
+                        SmallVector<std::size_t> index(rank);
+                        std::size_t base[2] = {0, 0};
+                        for (std::size_t d = rank, rest = first; d-- > 0; rest /= l.sizes[d]) {
+                          index[d] = rest % l.sizes[d];
+                          if (d + 1 < rank)
+                            for (int k = 0; k < 2; ++k) base[k] += index[d] * l.stride[k][d];
+                        }
+                        std::size_t j = index[rank - 1];
+                        for (std::size_t r = first; r < last; j = 0) {
+                          const std::size_t stop = std::min(last, r + (inner - j));
+                          for (std::size_t a = base[0] + j * step_a, b = base[1] + j * step_b; r < stop;
+                               ++r, a += step_a, b += step_b)
+                            row_fn(r, a, b);
+                          for (std::size_t d = rank - 1; d-- > 0;) {
+                            for (int k = 0; k < 2; ++k) base[k] += l.stride[k][d];
+                            if (++index[d] < l.sizes[d]) break;
+                            for (int k = 0; k < 2; ++k) base[k] -= l.stride[k][d] * l.sizes[d];
+                            index[d] = 0;
+                          }
+                        }
+                      });
+}
 
 // `in` repeated to `shape` (which it broadcasts to): a plain strided copy, parallel over rows.
 template <class T>
@@ -412,15 +459,15 @@ template <class T>
 void transpose_matrix(const T* src, std::size_t rows, std::size_t cols, std::size_t src_stride, T* dst,
                       std::size_t dst_stride);
 
-// out = fn(a, b) with NumPy broadcasting. Same shapes, a one-element side and row broadcasts run in
-// contiguous, parallel chunks; other broadcasts (columns, outer products) first repeat the smaller
-// side with broadcast_to: one copy, and no general broadcasting loop compiled for every op.
+// out = fn(a, b) with NumPy broadcasting. Same shapes and a one-element side run in contiguous,
+// parallel chunks; any other broadcast row by row (broadcast_rows), each row a contiguous map
+// against the other side's row or its one value: neither side is ever copied to the output's shape.
 template <class T, class Fn>
 xt::xarray<T> zip(const char* op, const Input<T>& a, const Input<T>& b, Fn&& fn) {
   if (a.shape() == b.shape()) return map2(a, b, fn);
   const Shape shape = broadcast_shape(op, a.shape(), b.shape());
-  if (std::find(shape.begin(), shape.end(), std::size_t(0)) != shape.end())  // empty: the row and run
-    return xt::xarray<T>::from_shape(shape);                                  // loops would divide by 0
+  xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+  if (out.size() == 0) return out;
   if (b.size() == 1 && shape == a.shape()) {
     const Batch<T> y(b.data()[0]);
     return map(a, [&](const Batch<T>& x) { return fn(x, y); });
@@ -429,52 +476,29 @@ xt::xarray<T> zip(const char* op, const Input<T>& a, const Input<T>& b, Fn&& fn)
     const Batch<T> x(a.data()[0]);
     return map(b, [&](const Batch<T>& y) { return fn(x, y); });
   }
-  // One side repeats over whole rows of the other: loop over rows, each a contiguous map.
-  auto by_rows = [&](const Input<T>& big, const Input<T>& small, auto&& row_fn) {
-    xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
-    const std::size_t row = small.size();
-    parallel::for_range(big.size() / row, std::max<std::size_t>(1, parallel::kGrain / row),
-                        [&](std::size_t first, std::size_t last) {
-                          for (std::size_t r = first; r < last; ++r)
-                            apply(row, out.data() + r * row, row_fn, big.data() + r * row, small.data());
-                        });
-    return out;
-  };
-  if (shape == a.shape() && is_row_broadcast(a.shape(), b.shape())) return by_rows(a, b, fn);
-  if (shape == b.shape() && is_row_broadcast(b.shape(), a.shape()))
-    return by_rows(b, a, [&](const Batch<T>& y, const Batch<T>& x) { return fn(x, y); });
-  // One side holds one value per run of the other (a channel's value over its H·W positions):
-  // each run is a contiguous map against that value, with no repeated copy of the small side. With
-  // `repeats`, `big` is a single run that every output run reuses: an outer product, (n, 1) against
-  // (1, m), copies neither side either.
-  auto by_runs = [&](const Input<T>& big, const Input<T>& small, std::size_t middle, std::size_t run,
-                     bool small_first, bool repeats) {
-    xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
-    parallel::for_range(out.size() / run, std::max<std::size_t>(1, parallel::kGrain / run),
-                        [&](std::size_t first, std::size_t last) {
-                          for (std::size_t r = first; r < last; ++r) {
-                            const Batch<T> value(small.data()[r % middle]);
-                            const T* source = big.data() + (repeats ? 0 : r * run);
-                            if (small_first)
-                              apply(run, out.data() + r * run, [&](const Batch<T>& x) { return fn(value, x); }, source);
-                            else
-                              apply(run, out.data() + r * run, [&](const Batch<T>& x) { return fn(x, value); }, source);
-                          }
-                        });
-    return out;
-  };
-  std::size_t middle = 0, run = 0;
-  if (shape == a.shape() && is_column_broadcast(a.shape(), b.shape(), middle, run))
-    return by_runs(a, b, middle, run, false, false);
-  if (shape == b.shape() && is_column_broadcast(b.shape(), a.shape(), middle, run))
-    return by_runs(b, a, middle, run, true, false);
-  if (is_row_broadcast(shape, b.shape()) && is_column_broadcast(shape, a.shape(), middle, run) && run == b.size())
-    return by_runs(b, a, middle, run, true, true);
-  if (is_row_broadcast(shape, a.shape()) && is_column_broadcast(shape, b.shape(), middle, run) && run == a.size())
-    return by_runs(a, b, middle, run, false, true);
-  if (shape == a.shape()) return map2(a, Input<T>(broadcast_to(b, shape)), fn);
-  if (shape == b.shape()) return map2(Input<T>(broadcast_to(a, shape)), b, fn);
-  return map2(Input<T>(broadcast_to(a, shape)), Input<T>(broadcast_to(b, shape)), fn);
+  const BroadcastRows l = broadcast_rows(shape, a.shape(), b.shape());
+  // One loop per case (not a branch per row), so that each inlines its row's map; the pointers are
+  // captured by value, so that the loop keeps them in registers across the calls.
+  T* const dst = out.data();
+  const T* const x = a.data();
+  const T* const y = b.data();
+  const std::size_t row = l.row;
+  if (l.walks[0] && l.walks[1]) {
+    for_broadcast_rows(l, [dst, x, y, row, &fn](std::size_t r, std::size_t offset_a, std::size_t offset_b) {
+      apply(row, dst + r * row, fn, x + offset_a, y + offset_b);
+    });
+  } else if (l.walks[0]) {
+    for_broadcast_rows(l, [dst, x, y, row, &fn](std::size_t r, std::size_t offset_a, std::size_t offset_b) {
+      const Batch<T> value(y[offset_b]);
+      apply(row, dst + r * row, [&](const Batch<T>& v) { return fn(v, value); }, x + offset_a);
+    });
+  } else {
+    for_broadcast_rows(l, [dst, x, y, row, &fn](std::size_t r, std::size_t offset_a, std::size_t offset_b) {
+      const Batch<T> value(x[offset_a]);
+      apply(row, dst + r * row, [&](const Batch<T>& v) { return fn(value, v); }, y + offset_b);
+    });
+  }
+  return out;
 }
 
 // A reduction over dim d of a row-major shape sees it as (outer, reduced, inner).
