@@ -23,8 +23,11 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary("sub", a, b, [](auto x, auto y) { return x - y; });
-  return record("sub", out, {a, b}, [](const Tensor& grad, NeedsGrad needs) -> Grads {
-    return {grad, needs[1] ? neg(grad) : Tensor()};
+  // A broadcast b takes -Σ grad over its broadcast dims: summed first, then negated (the same bits
+  // as summing the negated gradient; one pass over grad, not two).
+  return record("sub", out, {a, b}, [shape_b = b.shape()](const Tensor& grad, NeedsGrad needs) -> Grads {
+    if (!needs[1]) return {grad, Tensor()};
+    return {grad, neg(grad.shape() == shape_b ? grad : sum_to(grad, shape_b))};
   });
 }
 
@@ -44,8 +47,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
   // d(a/b)/da = 1/b, d(a/b)/db = -a/b² = -out/b
   return record("div", out, {a, b}, {b, out}, [b, out](const Tensor& grad, NeedsGrad needs) -> Grads {
     const Tensor grad_a = grad / b;  // one pass (broadcast), then -grad_a·out in one more
-    return {needs[0] ? grad_a : Tensor(),
-            needs[1] ? pointwise("div", [](auto g, auto o) { return -(g * o); }, grad_a, out) : Tensor()};
+    if (!needs[1]) return {grad_a, Tensor()};
+    // A broadcast b: -Σ grad_a·out over its broadcast dims in that pass, with no product tensor.
+    const Tensor grad_b = b.shape() == out.shape()
+                              ? pointwise("div", [](auto g, auto o) { return -(g * o); }, grad_a, out)
+                              : neg(mul_sum_to(grad_a, out, b.shape()));
+    return {needs[0] ? grad_a : Tensor(), grad_b};
   });
 }
 
