@@ -86,10 +86,15 @@ void scatter_add_rows(const T* x, T* y, const kernels::ReduceLayout& l, const st
                        x + o * rows.size() * l.inner);
         continue;
       }
-      for (std::size_t k = 0; k < rows.size(); ++k) {
-        const T* src = x + (o * rows.size() + k) * l.inner;
-        T* dst = y + (o * l.reduced + rows[k]) * l.inner;
-        for (std::size_t i = 0; i < l.inner; ++i) dst[i] += src[i];
+      const T* src = x + o * rows.size() * l.inner;
+      T* dst = y + o * l.reduced * l.inner;
+      if (l.inner == 1) {  // single values (a strided slice of the last dim): no loop per value
+        for (std::size_t k = 0; k < rows.size(); ++k) dst[rows[k]] += src[k];
+        continue;
+      }
+      for (std::size_t k = 0; k < rows.size(); ++k, src += l.inner) {
+        T* row = dst + rows[k] * l.inner;
+        for (std::size_t i = 0; i < l.inner; ++i) row[i] += src[i];
       }
     }
   });
