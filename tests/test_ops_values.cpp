@@ -558,13 +558,13 @@ void check_gemm(std::size_t m, std::size_t n, std::size_t k, bool trans_a, bool 
 // tiles, their last panel of 16 columns or fewer on half the kernel (48 and 49 columns), 256-long
 // inner blocks, 144-row and 2048-column blocks, the transposed run for few columns and its
 // 4096-row chunks (8400 rows: two parallel blocks of 4200), OpenBLAS under 8 rows or columns) and
-// of the parallel cut, every transpose, α and β.
+// of the parallel cut, every transpose, α and β; k = 1 (the outer product's own loop, cut in parallel too).
 TEST_CASE("gemm equals a float64 loop across tile, block and transpose edges, every alpha and beta, both dtypes") {
   std::mt19937 rng(11);
   const std::array<std::size_t, 3> sizes[] = {
       {8, 8, 1},     {9, 31, 7},    {15, 32, 16},  {17, 33, 255}, {16, 64, 256}, {24, 47, 257}, {145, 40, 30},
       {100, 9, 50},  {300, 10, 20}, {9, 300, 20},  {64, 9, 600},  {7, 40, 9},    {40, 7, 9},    {12, 2049, 3},
-      {130, 150, 513}, {8400, 9, 20}, {20, 48, 70},  {11, 49, 33}};
+      {130, 150, 513}, {8400, 9, 20}, {20, 48, 70},  {11, 49, 33}, {2, 17, 1}, {300, 1030, 1}, {1030, 3, 1}};
   const std::array<double, 2> scales[] = {{1, 0}, {1, 1}, {-0.5, 0.25}, {2, 0}};
   for (const auto& [m, n, k] : sizes)
     for (int transposes = 0; transposes < 4; ++transposes)

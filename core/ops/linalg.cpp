@@ -74,9 +74,34 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
                          int(trans_a ? rows : k), alpha, a_part, int(lda), b_part, int(trans_b ? 1 : ldb), beta,
                          c_part, int(ldc));
   };
+  // k = 1: C = α·a·bᵀ (+ β·C), an outer product: each row of C is b's row times α·a_i, one pass
+  // over C. (The GEMM kernel packed both sides for it: a matrix-vector product's weight gradient,
+  // 1024 × 1024, took twice libtorch's time.) b, strided when transposed, is gathered first.
+  auto outer_product = [&](std::size_t rows, std::size_t cols, const T* a_part, const T* b_part, T* c_part) {
+    thread_local std::vector<T> gathered;
+    if (trans_b && ldb != 1) {
+      gathered.resize(std::max(gathered.size(), cols));
+      for (std::size_t j = 0; j < cols; ++j) gathered[j] = b_part[j * ldb];
+      b_part = gathered.data();
+    }
+    using B = kernels::Batch<T>;
+    for (std::size_t i = 0; i < rows; ++i) {
+      const B scale(alpha * a_part[trans_a ? i : i * lda]);
+      T* row = c_part + i * ldc;
+      if (beta == T(0))  // C is not read: it may hold anything, NaN included
+        kernels::apply(cols, row, [&](const B& x) { return scale * x; }, b_part);
+      else
+        kernels::apply(cols, row, [&, by = B(beta)](const B& x, const B& y) { return scale * x + by * y; }, b_part,
+                       static_cast<const T*>(row));
+    }
+  };
   auto call = [&](std::size_t rows, std::size_t cols, const T* a_part, const T* b_part, T* c_part) {
     if (rows == 1 || cols == 1) {
       matrix_vector(rows, cols, a_part, b_part, c_part);
+      return;
+    }
+    if (k == 1) {
+      outer_product(rows, cols, a_part, b_part, c_part);
       return;
     }
     // float32 on AVX-512 runs sgemm.cpp's kernel (1.5-2x OpenBLAS's AVX2 one from 32³ up, the
