@@ -102,7 +102,10 @@ Tensor rand(const Shape& shape, Generator generator, TensorOptions options) {
 }
 
 Tensor randn(const Shape& shape, Generator generator, TensorOptions options) {
-  return generate("randn", shape, options, [&](std::size_t) { return generator.normal(); });
+  std::size_t count = 1;  // (an overflowing count fails in allocate, before any draw)
+  for (std::size_t d : shape) count *= d;
+  NormalDraws draws(generator, count);
+  return generate("randn", shape, options, [&](std::size_t) { return draws.next(); });
 }
 
 Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, Generator generator, TensorOptions options) {

@@ -1,5 +1,7 @@
 #include "core/random.hpp"
+#include "core/xtensor.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <numbers>
@@ -15,18 +17,65 @@ void Generator::manual_seed(std::uint64_t seed) {
   state_->spare = 0.0;
 }
 
-double Generator::normal() {
-  if (state_->has_spare) {
-    state_->has_spare = false;
-    return state_->spare;
+namespace {
+
+// Box-Muller on n pairs of uniforms (u1 in (0, 1], u2 in [0, 1)): radius sqrt(-2 log u1) at angle
+// 2π·u2, its cosine and sine, a batch of pairs at a time with xsimd's log and sincos. Each lane is
+// computed alone (a pair gets the same bits wherever it sits in a batch), so one normal() at a
+// time and a whole tensor's draw give the same values. (One pair at a time through libm's log and
+// sincos, randn of 256,000 values took 3.9 ms, libtorch 0.8.)
+void box_muller(const double* u1, const double* u2, double* cosines, double* sines, std::size_t n) {
+  using B = xsimd::batch<double>;
+  constexpr std::size_t kWidth = B::size;
+  alignas(64) double a[kWidth], b[kWidth];
+  for (std::size_t i = 0; i < n; i += kWidth) {
+    const std::size_t lanes = std::min(kWidth, n - i);
+    for (std::size_t j = 0; j < kWidth; ++j) {  // the tail padded with u1 = 1, u2 = 0
+      a[j] = j < lanes ? u1[i + j] : 1.0;
+      b[j] = j < lanes ? u2[i + j] : 0.0;
+    }
+    const B radius = xsimd::sqrt(B(-2.0) * xsimd::log(B::load_aligned(a)));
+    const auto [sine, cosine] = xsimd::sincos(B(2.0 * std::numbers::pi) * B::load_aligned(b));
+    (radius * cosine).store_aligned(a);
+    (radius * sine).store_aligned(b);
+    std::copy_n(a, lanes, cosines + i);
+    std::copy_n(b, lanes, sines + i);
   }
-  const double u1 = 1.0 - uniform();  // (0, 1]: log stays finite
-  const double u2 = uniform();
-  const double radius = std::sqrt(-2.0 * std::log(u1));
-  const double angle = 2.0 * std::numbers::pi * u2;
-  state_->spare = radius * std::sin(angle);
-  state_->has_spare = true;
-  return radius * std::cos(angle);
+}
+
+}  // namespace
+
+double Generator::normal() {
+  double value;
+  normal(&value, 1);
+  return value;
+}
+
+void Generator::normal(double* out, std::size_t n) {
+  std::size_t i = 0;
+  if (n > 0 && state_->has_spare) {
+    state_->has_spare = false;
+    out[i++] = state_->spare;
+  }
+  constexpr std::size_t kPairs = 256;
+  double u1[kPairs], u2[kPairs], cosines[kPairs], sines[kPairs];
+  while (i < n) {
+    const std::size_t pairs = std::min(kPairs, (n - i + 1) / 2);
+    for (std::size_t p = 0; p < pairs; ++p) {
+      u1[p] = 1.0 - uniform();  // (0, 1]: log stays finite
+      u2[p] = uniform();
+    }
+    box_muller(u1, u2, cosines, sines, pairs);
+    for (std::size_t p = 0; p < pairs; ++p) {
+      out[i++] = cosines[p];
+      if (i < n) {
+        out[i++] = sines[p];
+      } else {  // an odd count: the pair's second normal is the next call's first
+        state_->spare = sines[p];
+        state_->has_spare = true;
+      }
+    }
+  }
 }
 
 std::int64_t Generator::integer(std::int64_t low, std::int64_t high) {

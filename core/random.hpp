@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <utility>
 
 #include "tensor.hpp"
 
@@ -24,6 +25,8 @@ class Generator {
   std::uint64_t next_u64() { return state_->engine(); }
   double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }  // [0, 1), 53 bits
   double normal();  // standard normal (Box-Muller, so it does not depend on the C++ library)
+  // n standard normals: the values of n calls of normal(), a batch of pairs computed together.
+  void normal(double* out, std::size_t n);
   std::int64_t integer(std::int64_t low, std::int64_t high);  // [low, high), every value equally likely
 
   // The state as an int64 tensor (the engine's words, its position, and the spare normal), and
@@ -38,6 +41,28 @@ class Generator {
     double spare = 0.0;
   };
   std::shared_ptr<State> state_;
+};
+
+// normal() one value at a time, for a fill that takes values in order, drawn `total` at most
+// (the generator ends where `total` calls of normal() would leave it) a chunk at a time.
+class NormalDraws {
+ public:
+  NormalDraws(Generator generator, std::size_t total) : generator_(std::move(generator)), remaining_(total) {}
+  double next() {
+    if (next_ == filled_) {
+      filled_ = std::min(remaining_, kChunk);
+      remaining_ -= filled_;
+      next_ = 0;
+      generator_.normal(values_, filled_);
+    }
+    return values_[next_++];
+  }
+
+ private:
+  static constexpr std::size_t kChunk = 512;
+  Generator generator_;
+  std::size_t remaining_, next_ = 0, filled_ = 0;
+  double values_[kChunk];
 };
 
 // The global generator. Not thread-safe: draw from one thread, as tapegrad itself does.

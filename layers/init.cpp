@@ -54,7 +54,8 @@ Tensor& uniform_(Tensor& tensor, double low, double high, Generator generator) {
 
 Tensor& normal_(Tensor& tensor, double mean, double std, Generator generator) {
   TG_CHECK(std >= 0, "normal_: std must be non-negative, got ", std);
-  return fill("normal_", tensor, [&] { return mean + std * generator.normal(); });
+  NormalDraws draws(generator, tensor.defined() ? tensor.numel() : 0);
+  return fill("normal_", tensor, [&] { return mean + std * draws.next(); });
 }
 
 Tensor& constant_(Tensor& tensor, double value) {

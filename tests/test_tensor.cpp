@@ -1,4 +1,7 @@
 // Tensor creation, properties, conversion, printing and the seeded generator.
+#include <algorithm>
+#include <cmath>
+#include <numbers>
 #include <sstream>
 #include "../core/xtensor.hpp"
 
@@ -70,6 +73,43 @@ TEST_CASE("random functions repeat with the same seed") {
   const Tensor n = tg::randn({10000}, tg::kFloat64);
   CHECK(std::abs(tg::mean(n).item()) < 0.05);
   CHECK(std::abs(tg::var(n).item() - 1.0) < 0.05);
+}
+
+// Normals come in Box-Muller pairs, computed a batch of pairs at a time (core/random.cpp): a
+// tensor's draw equals as many calls of normal() bit for bit, across chunk edges (512 values), odd
+// counts (the spare normal carried to the next draw) and the SIMD tail, and leaves the stream where
+// those calls would; each pair is (r·cos θ, r·sin θ) of its two uniforms, as libm computes it.
+TEST_CASE("randn equals one normal() at a time, carries the spare, and is Box-Muller of its uniforms") {
+  tg::Generator batched(5), single(5);
+  for (const std::size_t count : {1, 2, 3, 7, 8, 9, 511, 512, 513, 1025, 3, 6}) {
+    CAPTURE(count);
+    const Tensor drawn = tg::randn({count}, batched, tg::kFloat64);
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < count; ++i) wrong += drawn.data<double>()[i] != single.normal();
+    CHECK(wrong == 0);
+  }
+  CHECK(batched.next_u64() == single.next_u64());
+  // float32: the same normals, rounded.
+  tg::Generator wide(8), narrow(8);
+  const Tensor d64 = tg::randn({1001}, wide, tg::kFloat64), d32 = tg::randn({1001}, narrow, tg::kFloat32);
+  CHECK(tg_test::bitwise_equal(d64.to(tg::kFloat32), d32));
+
+  tg::Generator normals(9), uniforms(9);
+  std::size_t wrong = 0;
+  for (int pair = 0; pair < 2000; ++pair) {
+    const double u1 = 1.0 - uniforms.uniform(), u2 = uniforms.uniform();
+    const double radius = std::sqrt(-2.0 * std::log(u1)), angle = 2.0 * std::numbers::pi * u2;
+    const double first = normals.normal(), second = normals.normal();
+    wrong += std::abs(first - radius * std::cos(angle)) > 1e-14 * (1 + radius);
+    wrong += std::abs(second - radius * std::sin(angle)) > 1e-14 * (1 + radius);
+  }
+  CHECK(wrong == 0);
+  // The tails: P(|z| > 3) = 0.0027 (about 540 of 200,000; the bound is 7 standard deviations).
+  const Tensor z = tg::randn({200000}, tg::Generator(3), tg::kFloat64);
+  const double* v = z.data<double>();
+  const auto beyond = std::count_if(v, v + z.numel(), [](double x) { return std::abs(x) > 3.0; });
+  CHECK(std::abs(double(beyond) - 540.0) < 7 * std::sqrt(540.0));
+  CHECK(std::all_of(v, v + z.numel(), [](double x) { return std::isfinite(x); }));
 }
 
 TEST_CASE("item, to and printing") {
