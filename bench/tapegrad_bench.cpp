@@ -164,6 +164,13 @@ std::vector<OpCase> op_cases() {
          return tg::cross_entropy(x.reshape({is_small ? 4 : 16, is_small ? 16 : 64, std::int64_t(x.size(-1))}),
                                   is_small ? small : large);
        }},
+      {"matvec", [row](const tg::Tensor& x) { return tg::matmul(x, row(x)); }},
+      // (n/8, 8, 1) times (n/8, 1, n): a batched outer product, both sides broadcast.
+      {"outer_batched", [](const tg::Tensor& x) {
+         const tg::Tensor x3 = x.reshape({-1, 8, std::int64_t(x.size(-1))});
+         return tg::sum(x3, 2, true) * tg::sum(x3, 1, true);
+       }},
+      {"center_rows", [](const tg::Tensor& x) { return x - tg::mean(x, {1}, true); }},
   };
 }
 

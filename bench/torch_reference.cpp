@@ -161,6 +161,12 @@ std::vector<OpCase> op_cases() {
          const bool is_small = x.size(0) == 64;
          return F::cross_entropy(x.reshape({is_small ? 4 : 16, is_small ? 16 : 64, x.size(-1)}), is_small ? small : large);
        }},
+      {"matvec", [row](const torch::Tensor& x) { return torch::matmul(x, row(x)); }},
+      {"outer_batched", [](const torch::Tensor& x) {
+         const torch::Tensor x3 = x.reshape({-1, 8, x.size(-1)});
+         return x3.sum(2, true) * x3.sum(1, true);
+       }},
+      {"center_rows", [](const torch::Tensor& x) { return x - x.mean(1, true); }},
   };
 }
 
