@@ -717,11 +717,12 @@ TEST_CASE("elementwise kernels: the same value at every position and length, and
 TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, small and tiled sizes, both dtypes") {
   // float32 transposes 16×16 and 8×8 blocks in registers (kernels.cpp): sizes with and without
   // whole blocks of either size (40×24: 16×16 blocks, then 8×8 ones in both strips beyond them),
-  // whole 64-wide tiles and remainders on either side.
+  // whole 64-wide tiles and remainders on either side; a 48,000-value shape is cut across tasks, each
+  // starting mid-shape.
   for (const tg::Shape& shape : {tg::Shape{7}, tg::Shape{3, 5}, tg::Shape{70, 45}, tg::Shape{2, 3, 4},
                                  tg::Shape{33, 2, 65}, tg::Shape{2, 3, 1, 4}, tg::Shape{3, 1, 5, 2, 4}, tg::Shape{0, 3},
                                  tg::Shape{64, 64}, tg::Shape{8, 8}, tg::Shape{130, 17}, tg::Shape{9, 8, 24},
-                                 tg::Shape{3, 72, 136}, tg::Shape{40, 24}}) {
+                                 tg::Shape{3, 72, 136}, tg::Shape{40, 24}, tg::Shape{40, 30, 2, 20}}) {
     for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
       const Tensor a = tg::randn(shape, dtype);
       const xt::xarray<double> values = a.to(tg::kFloat64).values<double>();
