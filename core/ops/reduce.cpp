@@ -465,8 +465,9 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
 // stride in each of grad (contiguous), other (0 when broadcast) and the result (0 when summed), and
 // the runs are nested loops. The innermost run is either summed, a dot product (in double) with
 // other's row or its one value, or kept, a multiply-add of the row into the result's row (in the
-// result's type, row after row, as sum's column sums). The largest kept run is cut across tasks:
-// each result value belongs to one task and is summed in one order, whatever the thread count.
+// result's type, row after row, as sum's column sums). A kept run is cut across tasks (chosen in
+// mul_sum_to): each result value belongs to one task and is summed in one order, whatever the
+// thread count.
 // (`outer` at 1024, (1024, 1)·(1, 1024) forward and backward, wrote and read back two 4 MB
 // products for its two gradients.)
 
@@ -537,17 +538,29 @@ Tensor mul_sum_to(const Tensor& grad, const Tensor& other, const Shape& shape) {
       r[0] = g[0] * o[0];
       return make_tensor<T>(std::move(result));
     }
-    std::size_t cut = runs.size();  // the largest kept run
-    for (std::size_t k = 0; k < runs.size(); ++k)
-      if (runs[k].r != 0 && (cut == runs.size() || runs[k].size > runs[cut].size)) cut = k;
+    // The run cut across tasks: the outermost kept run of at least 4 values, else the largest kept
+    // run. (Cutting an inner run shortens the innermost loops: the largest, when it was innermost,
+    // made (64, 1, 256)'s gradient 16,384 calls of 16 values per task.)
+    std::size_t cut = runs.size();
+    for (std::size_t k = 0; k < runs.size() && cut == runs.size(); ++k)
+      if (runs[k].r != 0 && runs[k].size >= 4) cut = k;
+    if (cut == runs.size())
+      for (std::size_t k = 0; k < runs.size(); ++k)
+        if (runs[k].r != 0 && (cut == runs.size() || runs[k].size > runs[cut].size)) cut = k;
     const std::size_t work = grad.numel();
     if (cut == runs.size() || work < parallel::kGrain) {
       mul_sum_runs(runs.data(), runs.size(), g, o, r);
       return make_tensor<T>(std::move(result));
     }
-    const std::size_t per_index = work / runs[cut].size;
-    parallel::for_range(runs[cut].size, std::max<std::size_t>(1, parallel::kGrain / per_index),
-                        [&](std::size_t first, std::size_t last) {
+    // Tasks take whole units of the cut run that cover at least a cache line of the result: cut
+    // finer, two threads added into values of the same lines, which bounced between the cores on
+    // every add ((64, 256, 1) · (64, 1, 256)'s first gradient: 17 ms at two threads, 0.6 at one).
+    const std::size_t per_index = work / runs[cut].size, bytes = runs[cut].r * sizeof(T);
+    const std::size_t unit = (64 + bytes - 1) / bytes, units = (runs[cut].size + unit - 1) / unit;
+    parallel::for_range(units, std::max<std::size_t>(1, parallel::kGrain / (per_index * unit)),
+                        [&](std::size_t first_unit, std::size_t last_unit) {
+                          const std::size_t first = first_unit * unit;
+                          const std::size_t last = std::min(runs[cut].size, last_unit * unit);
                           std::vector<ProductRun> part = runs;
                           part[cut].size = last - first;
                           std::size_t g0 = first * runs[cut].g, o0 = first * runs[cut].o, r0 = first * runs[cut].r;
