@@ -596,11 +596,21 @@ Tensor masked_select(const Tensor& a, const Tensor& mask) {
   const Tensor full_mask = mask.shape() == a.shape() ? mask : expand(mask.detach(), a.shape());
   TG_CHECK(full_mask.shape() == a.shape(), "masked_select: mask ", shape_str(mask.shape()),
            " does not broadcast to the input ", shape_str(a.shape()));
+  // The positions, without a branch per value (a random mask mispredicted half of them: 6.6 ms for
+  // 1M values): counted first, then each position written and kept by advancing past it.
   std::vector<std::size_t> positions;
   std::visit(
       [&](const auto& m) {
-        for (std::size_t i = 0; i < m.size(); ++i)
-          if (m.data()[i] != 0) positions.push_back(i);
+        const auto* v = m.data();
+        const std::size_t n = m.size();
+        const auto total = std::size_t(std::count_if(v, v + n, [](auto x) { return x != 0; }));
+        positions.resize(total + 1);
+        std::size_t count = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          positions[count] = i;
+          count += v[i] != 0;
+        }
+        positions.resize(total);
       },
       flat_values(full_mask));
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
@@ -609,14 +619,15 @@ Tensor masked_select(const Tensor& a, const Tensor& mask) {
     for (std::size_t k = 0; k < positions.size(); ++k) picked.data()[k] = x[positions[k]];
     return make_tensor<T>(std::move(picked));
   });
-  return record("masked_select", out, {a}, [positions, shape = a.shape()](const Tensor& grad) -> Grads {
+  auto backward = [positions = std::move(positions), shape = a.shape()](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "masked_select", [&]<class T>() {
       xt::xarray<T> dx = xt::zeros<T>(shape);
       const T* g = grad.data<T>();
       for (std::size_t k = 0; k < positions.size(); ++k) dx.data()[positions[k]] = g[k];
       return make_tensor<T>(std::move(dx));
     })};
-  });
+  };
+  return record("masked_select", out, {a}, std::move(backward));
 }
 
 std::vector<Tensor> split(const Tensor& a, std::int64_t split_size, std::int64_t dim) {
