@@ -466,8 +466,7 @@ template <class T, class Fn>
 xt::xarray<T> zip(const char* op, const Input<T>& a, const Input<T>& b, Fn&& fn) {
   if (a.shape() == b.shape()) return map2(a, b, fn);
   const Shape shape = broadcast_shape(op, a.shape(), b.shape());
-  xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
-  if (out.size() == 0) return out;
+  if (std::find(shape.begin(), shape.end(), std::size_t(0)) != shape.end()) return xt::xarray<T>::from_shape(shape);
   if (b.size() == 1 && shape == a.shape()) {
     const Batch<T> y(b.data()[0]);
     return map(a, [&](const Batch<T>& x) { return fn(x, y); });
@@ -476,6 +475,7 @@ xt::xarray<T> zip(const char* op, const Input<T>& a, const Input<T>& b, Fn&& fn)
     const Batch<T> x(a.data()[0]);
     return map(b, [&](const Batch<T>& y) { return fn(x, y); });
   }
+  xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
   const BroadcastRows l = broadcast_rows(shape, a.shape(), b.shape());
   // One loop per case (not a branch per row), so that each inlines its row's map; the pointers are
   // captured by value, so that the loop keeps them in registers across the calls.
