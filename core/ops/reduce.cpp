@@ -552,11 +552,13 @@ Tensor mul_sum_to(const Tensor& grad, const Tensor& other, const Shape& shape) {
       mul_sum_runs(runs.data(), runs.size(), g, o, r);
       return make_tensor<T>(std::move(result));
     }
-    // Tasks take whole units of the cut run that cover at least a cache line of the result: cut
-    // finer, two threads added into values of the same lines, which bounced between the cores on
-    // every add ((64, 256, 1) · (64, 1, 256)'s first gradient: 17 ms at two threads, 0.6 at one).
+    // Tasks take whole units of the cut run that cover a cache line of the result where the run
+    // is long enough to leave 8 units: cut finer, two threads added into values of the same lines,
+    // which bounced between the cores on every add ((64, 256, 1) · (64, 1, 256)'s first gradient,
+    // cut through its innermost values: 17 ms at two threads, 0.6 at one).
     const std::size_t per_index = work / runs[cut].size, bytes = runs[cut].r * sizeof(T);
-    const std::size_t unit = (64 + bytes - 1) / bytes, units = (runs[cut].size + unit - 1) / unit;
+    const std::size_t unit = std::min((64 + bytes - 1) / bytes, std::max<std::size_t>(1, runs[cut].size / 8));
+    const std::size_t units = (runs[cut].size + unit - 1) / unit;
     parallel::for_range(units, std::max<std::size_t>(1, parallel::kGrain / (per_index * unit)),
                         [&](std::size_t first_unit, std::size_t last_unit) {
                           const std::size_t first = first_unit * unit;
