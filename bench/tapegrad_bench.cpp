@@ -105,6 +105,7 @@ std::vector<OpCase> op_cases() {
       {"sigmoid", [](const tg::Tensor& x) { return tg::sigmoid(x); }},
       {"tanh", [](const tg::Tensor& x) { return tg::tanh(x); }},
       {"gelu", [](const tg::Tensor& x) { return tg::gelu(x); }},
+      {"gelu_tanh", [](const tg::Tensor& x) { return tg::gelu(x, "tanh"); }},
       {"sum_all", [](const tg::Tensor& x) { return tg::sum(x); }},
       {"sum_last", [](const tg::Tensor& x) { return tg::sum(x, -1); }},
       {"sum_first", [](const tg::Tensor& x) { return tg::sum(x, 0); }},

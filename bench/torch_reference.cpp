@@ -108,6 +108,7 @@ std::vector<OpCase> op_cases() {
       {"sigmoid", [](const torch::Tensor& x) { return torch::sigmoid(x); }},
       {"tanh", [](const torch::Tensor& x) { return torch::tanh(x); }},
       {"gelu", [](const torch::Tensor& x) { return F::gelu(x); }},
+      {"gelu_tanh", [](const torch::Tensor& x) { return F::gelu(x, F::GELUFuncOptions().approximate("tanh")); }},
       {"sum_all", [](const torch::Tensor& x) { return x.sum(); }},
       {"sum_last", [](const torch::Tensor& x) { return x.sum(-1); }},
       {"sum_first", [](const torch::Tensor& x) { return x.sum(0); }},

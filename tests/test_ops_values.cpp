@@ -85,6 +85,41 @@ TEST_CASE("gelu in float32: forward and gradient close to the exact values, tail
   CHECK((sdx[3] == 0.5f && sdx[4] == 0.5f && sdx[5] == 1.0f && sdx[6] == 0.0f));
 }
 
+// float32 gelu(x, "tanh"), forward and gradient, against PyTorch's formula in double:
+//   ½·x·(1 + t), t = tanh(√(2/π)·(x + 0.044715·x³)),  d/dx = ½·(1 + t) + ½·x·(1 - t²)·√(2/π)·(1 + 3·0.044715·x²)
+// for every x from -9 to 9 in steps of 1/128, within 16 float32 roundings of the terms' sizes
+// (1 + t and 1 - t² cancel in the tails, in PyTorch's float32 as here); and the special values
+// (PyTorch 1.13 gives the same: the slope at ±inf is inf·0 = nan).
+TEST_CASE("gelu tanh in float32: forward and gradient close to the formula, tails included") {
+  std::vector<float> xs;
+  for (int k = -9 * 128; k <= 9 * 128; ++k) xs.push_back(float(k) / 128.0f);
+  const Tensor x = Tensor(xs, {xs.size()}).set_requires_grad(true);
+  const Tensor y = tg::gelu(x, "tanh");
+  y.backward(tg::ones_like(y));
+  CHECK(tg_test::bitwise_equal(y, tg::gelu(x.detach(), "tanh")));
+  const std::vector<float> got_y = y.to_vector<float>(), got_dx = x.grad().to_vector<float>();
+  const double k = std::sqrt(2.0 / M_PI), c = 0.044715;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double v = xs[i], t = std::tanh(k * (v + c * v * v * v));
+    const double want_y = 0.5 * v * (1 + t), want_dx = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * c * v * v);
+    INFO("x = ", v, ": gelu ", got_y[i], " (formula ", want_y, "), gradient ", got_dx[i], " (formula ", want_dx, ")");
+    CHECK(std::abs(double(got_y[i]) - want_y) <= 16 * 0x1p-24 * (1 + std::abs(v)));
+    CHECK(std::abs(double(got_dx[i]) - want_dx) <= 16 * 0x1p-24 * (1 + std::abs(v) * (1 + 3 * c * v * v)));
+  }
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor special =
+      Tensor(std::vector<float>{inf, -inf, nan, 0.0f, -0.0f, 30.0f, -30.0f}, {7}).set_requires_grad(true);
+  const Tensor special_y = tg::gelu(special, "tanh");
+  special_y.backward(tg::ones_like(special_y));
+  const std::vector<float> sy = special_y.to_vector<float>(), sdx = special.grad().to_vector<float>();
+  CHECK(sy[0] == inf);
+  CHECK(std::isnan(sy[1]));
+  CHECK(std::isnan(sy[2]));
+  CHECK((sy[3] == 0.0f && sy[4] == 0.0f && sy[5] == 30.0f && sy[6] == 0.0f));
+  CHECK((std::isnan(sdx[0]) && std::isnan(sdx[1]) && std::isnan(sdx[2])));
+  CHECK((sdx[3] == 0.5f && sdx[4] == 0.5f && sdx[5] == 1.0f && sdx[6] == 0.0f));
+}
+
 TEST_CASE("softmax and log_softmax match PyTorch and are stable for large inputs") {
   const Tensor x = golden_input();
   check_close(tg::softmax(x, 1), {0.02139493355425125, 0.19308956414661363, 0.26064364881431806, 0.524871853484817,

@@ -1,6 +1,5 @@
 // Activations. Pointwise ones compute their output with a kernel and record a backward beside it;
-// the tanh-approximate gelu is composed from primitives; softmax and log_softmax
-// are fused forward kernels (for stability) whose backward is composed.
+// softmax and log_softmax are fused forward kernels (for stability) whose backward is composed.
 #include "core/ops/activation.hpp"
 #include "core/xtensor.hpp"
 
@@ -113,33 +112,44 @@ template <class B>
 }  // namespace
 
 Tensor gelu(const Tensor& a, const std::string& approximate) {
-  if (approximate == "tanh") {
-    // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), composed.
-    const double k = std::sqrt(2.0 / std::numbers::pi);
-    return 0.5 * a * (1.0 + tanh(k * (a + 0.044715 * a * a * a)));
-  }
-  TG_CHECK(approximate == "none", "gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
-  // Exact: x·Φ(x); d/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2) / √(2π). When the gradient will be
-  // needed, the forward writes the slope beside the output (they share Φ, φ and the exponential
-  // under both) and keeps it instead of the input: the backward is one multiplication.
-  auto value_and_slope = [](auto x) {
+  TG_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\", got \"",
+           approximate, "\"");
+  // Exact: x·Φ(x); d/dx = Φ(x) + x·φ(x), φ(x) = e^(-x²/2) / √(2π).
+  auto exact = [](auto x) {
     using T = element_of<decltype(x)>;
     decltype(x) cdf, gauss;
     normal_cdf_and_gauss(x, cdf, gauss);
     return std::pair{x * cdf, cdf + x * gauss * T(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2)};
   };
-  if (!GradMode::is_enabled() || !a.requires_grad())
-    return unary("gelu", a, [value_and_slope](auto x) { return value_and_slope(x).first; });
-  Tensor slope;
-  Tensor out = dispatch_floating(a.dtype(), "gelu", [&]<class T>() {
-    xt::xarray<T> y = xt::xarray<T>::from_shape(a.shape()), s = xt::xarray<T>::from_shape(a.shape());
-    kernels::apply_pair_parallel(a.numel(), y.data(), s.data(), value_and_slope, a.data<T>());
-    slope = make_tensor<T>(std::move(s));
-    return make_tensor<T>(std::move(y));
-  });
-  return record("gelu", out, {a}, [slope](const Tensor& grad) -> Grads {
-    return {pointwise("gelu", [](auto g, auto s) { return g * s; }, grad, slope)};
-  });
+  // tanh: ½·x·(1 + t), t = tanh(u), u = √(2/π)·(x + 0.044715·x³), as PyTorch evaluates it;
+  // d/dx = ½·(1 + t) + ½·x·(1 - t²)·√(2/π)·(1 + 3·0.044715·x²).
+  auto approximated = [](auto x) {
+    using T = element_of<decltype(x)>;
+    const T k = T(std::numbers::sqrt2 * std::numbers::inv_sqrtpi), c = T(0.044715);
+    const auto x2 = x * x;
+    const auto t = xsimd::tanh(k * (x + c * x2 * x));
+    const auto half_x = T(0.5) * x, one_plus_t = T(1) + t;
+    return std::pair{half_x * one_plus_t,
+                     T(0.5) * one_plus_t + half_x * (T(1) - t * t) * k * (T(1) + T(3) * c * x2)};
+  };
+  // When the gradient will be needed, the forward writes the slope beside the output (they share
+  // the expensive functions under both) and keeps it instead of the input: the backward is one
+  // multiplication.
+  auto with = [&a](auto value_and_slope) {
+    if (!GradMode::is_enabled() || !a.requires_grad())
+      return unary("gelu", a, [value_and_slope](auto x) { return value_and_slope(x).first; });
+    Tensor slope;
+    Tensor out = dispatch_floating(a.dtype(), "gelu", [&]<class T>() {
+      xt::xarray<T> y = xt::xarray<T>::from_shape(a.shape()), s = xt::xarray<T>::from_shape(a.shape());
+      kernels::apply_pair_parallel(a.numel(), y.data(), s.data(), value_and_slope, a.data<T>());
+      slope = make_tensor<T>(std::move(s));
+      return make_tensor<T>(std::move(y));
+    });
+    return record("gelu", out, {a}, [slope](const Tensor& grad) -> Grads {
+      return {pointwise("gelu", [](auto g, auto s) { return g * s; }, grad, slope)};
+    });
+  };
+  return approximate == "tanh" ? with(approximated) : with(exact);
 }
 
 Tensor softplus(const Tensor& a, double beta, double threshold) {
