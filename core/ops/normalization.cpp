@@ -220,6 +220,11 @@ Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normaliz
 
 namespace {
 
+// Per-channel arrays come from tensor memory (Allocator): a dozen glibc vectors of C doubles each
+// had the heap grow past its trim threshold and shrink back every step (BatchNorm1d(4096): 16 page
+// faults a step).
+using Doubles = Buffer<double>;
+
 struct Layout {
   std::size_t outer = 1, channels = 1, inner = 1;
   std::size_t count() const { return outer * inner; }  // values per channel
@@ -232,6 +237,12 @@ std::size_t outers_per_task(const Layout& l) {
   return std::max<std::size_t>(1, kBlockElements / (l.channels * l.inner));
 }
 
+// Channels per strip: rows of more channels are taken a strip at a time (every row of a block for
+// one strip, then the next strip), so that the per-channel arrays a pass reads (up to five of C
+// values) and the double sums it adds to stay in L1. A row of 4096 channels had them in L2:
+// BatchNorm1d over (64, 4096) ran at 40% of the speed of (1024, 1024) per value.
+constexpr std::size_t kStripChannels = 512;
+
 // Per-channel sums of two terms, Σ u and Σ v. term(at, channel) returns the pair {u, v} for one
 // element or for a batch of them: at(p) reads an input p (laid out as x) there, channel(a) reads a
 // per-channel array a (C values) for that element's channel. One term serves both layouts:
@@ -239,11 +250,14 @@ std::size_t outers_per_task(const Layout& l) {
 //    join the double sums. The hardware prefetcher loses each row's stream after C values (perf:
 //    BatchNorm1d over (8192, 512) read x at 15 GB/s of this machine's 27), so every input in
 //    `inputs` is fetched a group of four rows ahead, a cache line at a time.
-//  - inner > 1: each (o, c) is a contiguous run of `inner` values, summed by kernels::lane_sum with
-//    the channel's values as scalars.
+//  - inner > 1: each (o, c) is a contiguous run of `inner` values, both sums of a run in one pass
+//    with the channel's values as scalars; a run's last partial batch reads only the values that
+//    exist and its terms are masked to them (runs of 16 had gone to a scalar loop, twice). Runs
+//    shorter than a batch are summed one value at a time.
+// Either way each lane adds at most four terms in T before they join a double sum, and the double
+// sums are combined in a fixed order: the same bits for any thread count.
 template <class T, std::size_t N, class Term>
-void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&& term, std::vector<double>& sum_u,
-                  std::vector<double>& sum_v) {
+void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&& term, Doubles& sum_u, Doubles& sum_v) {
   using B = kernels::Batch<T>;
   using D = kernels::Batch<double>;
   constexpr std::size_t W = B::size;
@@ -251,56 +265,59 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
   const std::size_t C = l.channels;
   sum_u.assign(C, 0.0);
   sum_v.assign(C, 0.0);
+  // acc[0, W) += the W lanes of `sum`, widened to double.
+  auto add_lanes = [](double* acc, const B& sum) {
+    if constexpr (std::is_same_v<T, double>) {
+      (D::load_unaligned(acc) + sum).store_unaligned(acc);
+    } else {
+      alignas(64) std::array<T, W> lanes;
+      sum.store_aligned(lanes.data());
+      for (std::size_t h = 0; h < W; h += D::size)  // xsimd widens the float lanes as it loads them
+        (D::load_unaligned(acc + h) + D::load_aligned(lanes.data() + h)).store_unaligned(acc + h);
+    }
+  };
   if (l.inner == 1) {
     const std::size_t block = rows_per_block(l);
     const std::size_t blocks = (l.outer + block - 1) / block;
     Buffer<double> parts(blocks * 2 * C, 0.0);
-    // acc[0, W) += the W lanes of `sum`, widened to double.
-    auto add_lanes = [](double* acc, const B& sum) {
-      if constexpr (std::is_same_v<T, double>) {
-        (D::load_unaligned(acc) + sum).store_unaligned(acc);
-      } else {
-        alignas(64) std::array<T, W> lanes;
-        sum.store_aligned(lanes.data());
-        for (std::size_t h = 0; h < W; h += D::size)  // xsimd widens the float lanes as it loads them
-          (D::load_unaligned(acc + h) + D::load_aligned(lanes.data() + h)).store_unaligned(acc + h);
-      }
-    };
     const bool far_inputs = N * l.outer * C * sizeof(T) > (std::size_t(1) << 20);  // not in L2: prefetch
     parallel::for_range(blocks, 1, [&](std::size_t first, std::size_t last) {
       for (std::size_t b = first; b < last; ++b) {
         double* u_acc = parts.data() + b * 2 * C;
         double* v_acc = u_acc + C;
         const std::size_t row_end = std::min(l.outer, (b + 1) * block);
-        for (std::size_t r = b * block; r < row_end; r += kRows) {
-          const std::size_t rows = std::min(kRows, row_end - r);
-          const bool ahead = far_inputs && r + 2 * kRows <= l.outer;
-          std::size_t c = 0;
-          for (; c + W <= C; c += W) {
-            if (ahead)
-              for (const T* p : inputs)
-                for (std::size_t q = 0; q < kRows; ++q) __builtin_prefetch(p + (r + kRows + q) * C + c);
-            B u(T(0)), v(T(0));
-            for (std::size_t q = 0; q < rows; ++q) {
-              const std::size_t k = (r + q) * C + c;
-              const auto terms = term([k](const T* p) { return B::load_unaligned(p + k); },
-                                      [c](const T* a) { return B::load_unaligned(a + c); });
-              u += terms.first;
-              v += terms.second;
+        for (std::size_t strip = 0; strip < C; strip += kStripChannels) {
+          const std::size_t strip_end = std::min(C, strip + kStripChannels);
+          for (std::size_t r = b * block; r < row_end; r += kRows) {
+            const std::size_t rows = std::min(kRows, row_end - r);
+            const bool ahead = far_inputs && r + 2 * kRows <= l.outer;
+            std::size_t c = strip;
+            for (; c + W <= strip_end; c += W) {
+              if (ahead)
+                for (const T* p : inputs)
+                  for (std::size_t q = 0; q < kRows; ++q) __builtin_prefetch(p + (r + kRows + q) * C + c);
+              B u(T(0)), v(T(0));
+              for (std::size_t q = 0; q < rows; ++q) {
+                const std::size_t k = (r + q) * C + c;
+                const auto terms = term([k](const T* p) { return B::load_unaligned(p + k); },
+                                        [c](const T* a) { return B::load_unaligned(a + c); });
+                u += terms.first;
+                v += terms.second;
+              }
+              add_lanes(u_acc + c, u);
+              add_lanes(v_acc + c, v);
             }
-            add_lanes(u_acc + c, u);
-            add_lanes(v_acc + c, v);
-          }
-          for (; c < C; ++c) {
-            T u = 0, v = 0;
-            for (std::size_t q = 0; q < rows; ++q) {
-              const std::size_t k = (r + q) * C + c;
-              const auto terms = term([k](const T* p) { return p[k]; }, [c](const T* a) { return a[c]; });
-              u += terms.first;
-              v += terms.second;
+            for (; c < strip_end; ++c) {
+              T u = 0, v = 0;
+              for (std::size_t q = 0; q < rows; ++q) {
+                const std::size_t k = (r + q) * C + c;
+                const auto terms = term([k](const T* p) { return p[k]; }, [c](const T* a) { return a[c]; });
+                u += terms.first;
+                v += terms.second;
+              }
+              u_acc[c] += double(u);
+              v_acc[c] += double(v);
             }
-            u_acc[c] += double(u);
-            v_acc[c] += double(v);
           }
         }
       }
@@ -312,18 +329,61 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
       }
     return;
   }
+  alignas(64) static constexpr auto kLane = [] {
+    std::array<T, W> lane{};
+    for (std::size_t i = 0; i < W; ++i) lane[i] = T(i);
+    return lane;
+  }();
+  // acc += the lanes of `sum`, widened to double (for float: its two halves added first).
+  auto widen_add = [](D& acc, const B& sum) {
+    if constexpr (std::is_same_v<T, double>) {
+      acc += sum;
+    } else {
+      alignas(64) std::array<T, W> lanes;
+      sum.store_aligned(lanes.data());
+      acc += D::load_aligned(lanes.data()) + D::load_aligned(lanes.data() + D::size);
+    }
+  };
   Buffer<double> parts(l.outer * 2 * C, 0.0);
   parallel::for_range(l.outer, outers_per_task(l), [&](std::size_t first, std::size_t last) {
     for (std::size_t o = first; o < last; ++o)
       for (std::size_t c = 0; c < C; ++c) {
         const std::size_t base = (o * C + c) * l.inner;
         auto channel = [c](const T* a) { return a[c]; };
-        parts[(o * 2) * C + c] = kernels::lane_sum<T>(l.inner, [&](auto at) {
-          return term([&at, base](const T* p) { return at(p + base); }, channel).first;
-        });
-        parts[(o * 2 + 1) * C + c] = kernels::lane_sum<T>(l.inner, [&](auto at) {
-          return term([&at, base](const T* p) { return at(p + base); }, channel).second;
-        });
+        if (l.inner < W) {  // runs shorter than a batch: each term in double
+          double su = 0, sv = 0;
+          for (std::size_t i = 0; i < l.inner; ++i) {
+            const auto terms = term([k = base + i](const T* p) { return p[k]; }, channel);
+            su += double(terms.first);
+            sv += double(terms.second);
+          }
+          parts[(o * 2) * C + c] = su;
+          parts[(o * 2 + 1) * C + c] = sv;
+          continue;
+        }
+        D u_sum(0.0), v_sum(0.0);
+        std::size_t i = 0;
+        while (i + W <= l.inner) {
+          B u(T(0)), v(T(0));
+          for (std::size_t q = 0; q < kRows && i + W <= l.inner; ++q, i += W) {
+            const auto terms = term([k = base + i](const T* p) { return B::load_unaligned(p + k); }, channel);
+            u += terms.first;
+            v += terms.second;
+          }
+          widen_add(u_sum, u);
+          widen_add(v_sum, v);
+        }
+        if (i < l.inner) {
+          const std::size_t n = l.inner - i;
+          const auto terms =
+              term([k = base + i, n](const T* p) { return kernels::load_partial(p + k, n, T(0)); }, channel);
+          const auto exists = B::load_aligned(kLane.data()) < B(T(n));
+          widen_add(u_sum, xsimd::select(exists, B(terms.first), B(T(0))));
+          widen_add(v_sum, xsimd::select(exists, B(terms.second), B(T(0))));
+        }
+        const auto add = [](double a, double b) { return a + b; };
+        parts[(o * 2) * C + c] = kernels::fold_lanes(u_sum, add);
+        parts[(o * 2 + 1) * C + c] = kernels::fold_lanes(v_sum, add);
       }
   });
   for (std::size_t o = 0; o < l.outer; ++o)
@@ -333,9 +393,10 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
     }
 }
 
-// out[k] = value(c, k) for every element, in parallel. An output of kStreamBytes or more is
-// computed a run at a time into a scratch block in L1 and written out with streaming stores (bn2d,
-// (8192, 512): the normalise pass and the input gradient each read 16 MB and write 16 MB).
+// out[k] = value(c, k) for every element, in parallel (rows of many channels a strip at a time,
+// as channel_sums). An output of kStreamBytes or more is computed a run at a time into a scratch
+// block in L1 and written out with streaming stores (bn2d, (8192, 512): the normalise pass and the
+// input gradient each read 16 MB and write 16 MB).
 template <class T, class Value>
 void channel_map(const Layout& l, T* out, Value&& value) {
   const std::size_t C = l.channels;
@@ -356,7 +417,13 @@ void channel_map(const Layout& l, T* out, Value&& value) {
   };
   if (l.inner == 1) {
     parallel::for_range(l.outer, rows_per_block(l), [&](std::size_t first, std::size_t last) {
-      for (std::size_t r = first; r < last; ++r) run(r * C, C, [&](std::size_t c) { return value(c, r * C + c); });
+      for (std::size_t strip = 0; strip < C; strip += kStripChannels) {
+        const std::size_t width = std::min(kStripChannels, C - strip);
+        for (std::size_t r = first; r < last; ++r) {
+          const std::size_t base = r * C + strip;
+          run(base, width, [&](std::size_t c) { return value(strip + c, base + c); });
+        }
+      }
       if (stream) kernels::stream_fence();
     });
     return;
@@ -375,8 +442,8 @@ void channel_map(const Layout& l, T* out, Value&& value) {
 // so that loops across channels vectorise.
 template <class T>
 struct ChannelCentres {
-  std::vector<T> c, delta;
-  explicit ChannelCentres(const std::vector<double>& mean) : c(mean.size()), delta(mean.size()) {
+  Buffer<T> c, delta;
+  explicit ChannelCentres(const Doubles& mean) : c(mean.size()), delta(mean.size()) {
     for (std::size_t i = 0; i < mean.size(); ++i) {
       const Centre<T> centre(mean[i]);
       c[i] = centre.c;
@@ -389,8 +456,7 @@ struct ChannelCentres {
 // Per channel, S = Σ(x - K) and Q = Σ(x - K)² around a shift K held as ChannelCentres (c + δ),
 // every term in the input's type.
 template <class T>
-void shifted_sums(const T* x, const Layout& l, const ChannelCentres<T>& shift, std::vector<double>& s,
-                  std::vector<double>& q) {
+void shifted_sums(const T* x, const Layout& l, const ChannelCentres<T>& shift, Doubles& s, Doubles& q) {
   channel_sums<T>(
       l, std::array{x},
       [x, &shift](auto at, auto channel) {
@@ -410,7 +476,7 @@ void shifted_sums(const T* x, const Layout& l, const ChannelCentres<T>& shift, s
 // that test, and the sums of every channel are taken again, around the mean just found (exact to
 // a few roundings of the spread): two passes then, as PyTorch always does.
 template <class T>
-void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, std::vector<double>& var) {
+void batch_statistics(const T* x, const Layout& l, Doubles& mean, Doubles& var) {
   const std::size_t C = l.channels;
   mean.assign(C, 0.0);
   var.assign(C, 0.0);
@@ -429,7 +495,7 @@ void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, st
   for (std::size_t c = 0; c < C; ++c)  // rounded to T, so that the shift is exact (δ = 0)
     mean[c] = double(T(mean[c] / double(pilot_outer * pilot_inner)));
   const double m = double(l.count());
-  std::vector<double> s, q;
+  Doubles s, q;
   for (int pass = 0; pass < 2; ++pass) {
     const ChannelCentres<T> shift(mean);
     shifted_sums(x, l, shift, s, q);
@@ -449,8 +515,7 @@ void batch_statistics(const T* x, const Layout& l, std::vector<double>& mean, st
 //   n = n_a + n_b,  δ = μ_b - μ_a,  μ = μ_a + δ·n_b/n,  M2 = M2_a + M2_b + δ²·n_a·n_b/n
 // (M2 = n·var), which keeps the digits a Σx, Σx² formula would lose to a large mean. Returns the
 // total count.
-double synchronise_statistics(const BatchNormSync& sync, double local_count, std::vector<double>& mean,
-                              std::vector<double>& var) {
+double synchronise_statistics(const BatchNormSync& sync, double local_count, Doubles& mean, Doubles& var) {
   const std::size_t C = mean.size();
   std::vector<double> mine(1 + 2 * C);
   mine[0] = local_count;
@@ -481,9 +546,9 @@ double synchronise_statistics(const BatchNormSync& sync, double local_count, std
 }
 
 template <class T>
-std::vector<double> to_doubles(const Tensor& t) {
+Doubles to_doubles(const Tensor& t) {
   const T* p = t.data<T>();
-  return std::vector<double>(p, p + t.numel());
+  return Doubles(p, p + t.numel());
 }
 
 void check_channel_tensor(const BatchNormConfig& config, const char* what, const Tensor& t, std::size_t channels,
@@ -510,14 +575,14 @@ void check_channel_tensor(const BatchNormConfig& config, const char* what, const
 // dβ stay this process's own sums.
 template <class T>
 Grads batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Layout& l,
-                          const std::vector<double>& mean, const std::vector<double>& inv_std, bool batch_stats,
-                          const BatchNormSync* sync, double total_count, NeedsGrad needs) {
+                          const Doubles& mean, const Doubles& inv_std, bool batch_stats, const BatchNormSync* sync,
+                          double total_count, NeedsGrad needs) {
   const std::size_t C = l.channels;
   const T* g = grad.data<T>();
   const T* x = input.data<T>();
-  const std::vector<double> gamma = weight.defined() ? to_doubles<T>(weight) : std::vector<double>(C, 1.0);
+  const Doubles gamma = weight.defined() ? to_doubles<T>(weight) : Doubles(C, 1.0);
   const ChannelCentres<T> centres(mean);
-  std::vector<double> sum_g, sum_g_centred;
+  Doubles sum_g, sum_g_centred;
   channel_sums<T>(
       l, std::array{g, x},
       [g, x, &centres](auto at, auto channel) {
@@ -528,7 +593,7 @@ Grads batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
   Grads grads(3);
   if (needs[0]) {
     const double m = total_count;
-    std::vector<double> all_g = sum_g, all_g_centred = sum_g_centred;
+    Doubles all_g = sum_g, all_g_centred = sum_g_centred;
     if (sync && batch_stats) {
       std::vector<double> both(2 * C);
       std::copy(sum_g.begin(), sum_g.end(), both.begin());
@@ -537,7 +602,7 @@ Grads batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
       std::copy(both.begin(), both.begin() + std::ptrdiff_t(C), all_g.begin());
       std::copy(both.begin() + std::ptrdiff_t(C), both.end(), all_g_centred.begin());
     }
-    std::vector<T> a(C), b(C), g_mean(C);
+    Buffer<T> a(C), b(C), g_mean(C);
     for (std::size_t c = 0; c < C; ++c) {
       const double a_c = gamma[c] * inv_std[c];
       a[c] = T(a_c);
@@ -602,7 +667,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
            ": updating running statistics needs batch statistics and both running tensors");
 
   // Per-channel mean and 1/sqrt(var + eps), from the batch or from the running statistics.
-  std::vector<double> mean, var;
+  Doubles mean, var;
   dispatch_floating(input.dtype(), config.name, [&]<class T>() {
     if (batch_stats) {
       batch_statistics(input.data<T>(), l, mean, var);
@@ -617,7 +682,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     TG_CHECK(total_count > 1, config.name, ": Expected more than 1 value per channel when training, got ",
              total_count, " over all processes (this one's input ", shape_str(shape), ")");
   }
-  std::vector<double> inv_std(C);
+  Doubles inv_std(C);
   for (std::size_t c = 0; c < C; ++c) inv_std[c] = 1.0 / std::sqrt(var[c] + config.eps);
 
   if (config.update_running) {
@@ -640,8 +705,8 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   // y = (x - mean_c)·scale_c + bias_c with scale = weight·inv_std, centred (the folded
   // x·scale + offset would cancel for a mean that is large next to the spread).
   Tensor out = dispatch_floating(input.dtype(), config.name, [&]<class T>() {
-    std::vector<T> scale(C);
-    const std::vector<T> b = bias.defined() ? std::vector<T>(bias.data<T>(), bias.data<T>() + C) : std::vector<T>(C);
+    Buffer<T> scale(C);
+    const Buffer<T> b = bias.defined() ? Buffer<T>(bias.data<T>(), bias.data<T>() + C) : Buffer<T>(C);
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
     for (std::size_t c = 0; c < C; ++c) scale[c] = T((w ? double(w[c]) : 1.0) * inv_std[c]);
     const ChannelCentres<T> centres(mean);
