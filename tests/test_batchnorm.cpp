@@ -376,6 +376,47 @@ TEST_CASE("BatchNorm1d float32 on large batches stays within a few roundings of 
     }
 }
 
+// Every kind of run the kernels cut the input into: (N, C, L) runs shorter than a batch (summed one
+// value at a time), exactly one batch, a batch and a partial one (the masked last batch), several
+// batches with and without a tail (the float terms join the double sums every four batches); and
+// rows of more than a strip of 512 channels (a partial last strip, a count that is not a multiple
+// of the batch width), rows cut into blocks with a partial last one. float32 against float64, and
+// the same bits with 1 and 2 threads.
+TEST_CASE("BatchNorm1d: every run length and channel strip, float32 near float64, any thread count") {
+  const std::vector<tg::Shape> shapes = {{9, 5, 3},  {7, 4, 15},  {6, 3, 16},  {6, 3, 17},   {5, 3, 31},
+                                         {5, 2, 64}, {5, 2, 65},  {4, 2, 100}, {3, 2, 129},  {9, 511},
+                                         {9, 513},   {21, 1100}, {40, 4096}, {300, 1027}};
+  for (const tg::Shape& shape : shapes) {
+    std::vector<std::int64_t> other_dims = {0};
+    if (shape.size() == 3) other_dims.push_back(2);
+    const std::string what = tg::shape_str(shape);
+    tg::manual_seed(5);
+    const Tensor x32 = tg::randn(shape) * 3.0 + 2.0, g32 = tg::randn(shape) + 0.5;
+    const auto [f32, f64] = check_float32_step(Options(std::int64_t(shape[1])), x32, g32, other_dims, what);
+    // float64 against the definition composed from ops (its gradient by autograd).
+    const Tensor x = x32.to(tg::kFloat64).detach().set_requires_grad(true);
+    const Tensor centred = x - tg::mean(x, other_dims, true);
+    const Tensor y = centred * tg::rsqrt(tg::mean(centred * centred, other_dims, true) + 1e-5);
+    y.backward(g32.to(tg::kFloat64));
+    INFO(what);
+    check_close(f64[0], tg_test::flat(y), 1e-10);
+    check_close(f64[1], tg_test::flat(x.grad()), 1e-10);
+    auto run = [&](int threads) {
+      tg::set_num_threads(threads);
+      nn::BatchNorm1d bn{std::int64_t(shape[1])};
+      const Tensor x = x32.detach().set_requires_grad(true);
+      const Tensor y = bn(x);
+      y.backward(g32);
+      return std::vector<Tensor>{y, x.grad(), bn.weight.grad(), bn.bias.grad(), bn.running_mean, bn.running_var};
+    };
+    const auto one = run(1), two = run(2);
+    for (std::size_t i = 0; i < one.size(); ++i) {
+      INFO(what, " result ", i);
+      CHECK(bitwise_equal(one[i], two[i]));
+    }
+  }
+}
+
 // The float32 statistics are one pass around a pilot (the mean of each channel's first values),
 // taken again around the mean when the pilot is more than a standard deviation away. Batches whose
 // first values are unlike the rest: a trend along the batch, the same on a large mean, an outlier
