@@ -1177,3 +1177,49 @@ TEST_CASE("softplus: PyTorch's threshold, no overflow, and its gradient, in both
       CHECK(wrong == 0);
     }
 }
+
+// Sums over rows of every length from 1 to 70 (kernels::lane_sum: pairs of batches, then a whole
+// batch and a masked partial one; the lengths cross every one of those boundaries for float32 and
+// float64). The masked lanes read zeros, where a term need not be 0: layer_norm's (x - μ)², and
+// binary cross-entropy's t·log(p) (log 0). Each against the same values summed in long double.
+TEST_CASE("sums over rows of every length: sum, layer_norm and binary_cross_entropy against long double") {
+  for (std::size_t n = 1; n <= 70; ++n)
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      INFO("n = ", n, " ", tg::dtype_name(dtype));
+      tg::manual_seed(n);
+      const Tensor x = (tg::randn({3, n}) * 2.0 + 5.0).to(dtype);
+      const std::vector<double> xs = tg_test::flat(x);
+      const double ulp = dtype == tg::kFloat32 ? 0x1p-24 : 0x1p-53;
+      // sum of a row and of everything
+      std::vector<double> row_sums;
+      long double all = 0, magnitude = 0;
+      for (std::size_t r = 0; r < 3; ++r) {
+        long double s = 0;
+        for (std::size_t i = 0; i < n; ++i) s += xs[r * n + i];
+        row_sums.push_back(double(s));
+        all += s;
+      }
+      for (double v : xs) magnitude += std::abs(v);
+      check_close(tg::sum(x, -1), row_sums, 8 * ulp * double(magnitude));
+      check_close(tg::sum(x), {double(all)}, 8 * ulp * double(magnitude));
+      // layer_norm: (x - μ)·r per row, r = 1/√(Σ(x - μ)²/n + ε)
+      std::vector<double> normalised;
+      for (std::size_t r = 0; r < 3; ++r) {
+        long double mu = 0, squares = 0;
+        for (std::size_t i = 0; i < n; ++i) mu += xs[r * n + i];
+        mu /= n;
+        for (std::size_t i = 0; i < n; ++i) squares += (xs[r * n + i] - mu) * (xs[r * n + i] - mu);
+        const long double inv = 1 / std::sqrt(squares / n + 1e-5L);
+        for (std::size_t i = 0; i < n; ++i) normalised.push_back(double((xs[r * n + i] - mu) * inv));
+      }
+      check_close(tg::layer_norm(x, {std::int64_t(n)}), normalised, 64 * ulp * 4);
+      // binary cross-entropy, mean over the 3·n values, targets 0 and 1 (log 0 in masked lanes)
+      const Tensor p = tg::sigmoid(tg::randn({3, n}).to(dtype));
+      const Tensor t = tg::gt(tg::rand({3, n}), tg::full({1}, 0.5)).to(dtype);
+      const std::vector<double> ps = tg_test::flat(p), ts = tg_test::flat(t);
+      long double loss = 0;
+      for (std::size_t i = 0; i < ps.size(); ++i)
+        loss -= ts[i] * std::log((long double)ps[i]) + (1 - ts[i]) * std::log1p(-(long double)ps[i]);
+      check_close(tg::binary_cross_entropy(p, t), {double(loss / (3 * n))}, 64 * ulp);
+    }
+}

@@ -129,6 +129,22 @@ Batch<T> load_partial(const T* p, std::size_t n, T pad) {
   std::copy(p, p + n, buffer.begin());
   return Batch<T>::load_aligned(buffer.data());
 }
+// The first n values at p as a batch of P (converted as Batch<P>::load_unaligned does), zeros in
+// the other lanes; n < Batch<P>::size.
+template <class P, class T>
+Batch<P> load_partial_as(const T* p, std::size_t n) {
+  if constexpr (std::is_same_v<P, T>) {
+    return load_partial(p, n, T(0));
+  } else {
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+    if constexpr (std::is_same_v<P, double> && std::is_same_v<T, float> && Batch<P>::size == 8)
+      return Batch<P>(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(__mmask8(first_lanes16(n)), p)));
+#endif
+    alignas(64) std::array<P, Batch<P>::size> values{};
+    for (std::size_t h = 0; h < n; ++h) values[h] = static_cast<P>(p[h]);
+    return Batch<P>::load_aligned(values.data());
+  }
+}
 template <class T>
 void store_partial(const Batch<T>& b, T* p, std::size_t n) {
 #if defined(__AVX512F__)
@@ -204,14 +220,15 @@ T row_sum(std::size_t n, T pad, Fn&& fn, const In*... in) {
 }
 
 // Σ over i < n of a term, accumulated in double. The term is a generic lambda of a loader: at(p)
-// gives the values at p + i as batches of P in the main loop and one P in the tail, so one
-// expression is the whole kernel:
+// gives the values at p + i as a batch of P, so one expression is the whole kernel:
 //   lane_sum(n, [&](auto at) { auto d = at(x) - at(t); return d * d; })
 // P = double (the default) converts float values on load: every term in double. P = float keeps
 // the term in float (twice the lanes and no conversions); then each lane adds kFlushBatches terms
 // in float before they join the double sums, so the error stays that of a few float roundings per
-// term, whatever n is. Two batch accumulators, then the tail, combined in a fixed order: accurate,
-// deterministic for any thread count, and vectorised.
+// term, whatever n is. Two batch accumulators, then the rest: a whole batch and the last values as
+// one batch (zeros past the end, the terms there masked to 0: a term may be anything at zero), all
+// combined in a fixed order: accurate, deterministic for any thread count, and vectorised also for
+// rows shorter than two batches (LayerNorm over 16 values had gone to a scalar loop).
 template <class P = double, class Term>
 double lane_sum(std::size_t n, Term&& term) {
   using B = Batch<P>;
@@ -221,6 +238,17 @@ double lane_sum(std::size_t n, Term&& term) {
   std::size_t i = 0;
   auto at_batch = [&i](std::size_t offset) {
     return [j = i + offset](const auto* p) { return B::load_unaligned(p + j); };
+  };
+  // first and second += the lanes of a float sum, widened to double in halves.
+  auto widen_add = [&first, &second](const B& sum) {
+    if constexpr (std::is_same_v<P, double>) {
+      first += sum;
+    } else {
+      alignas(64) std::array<P, width> lanes;
+      sum.store_aligned(lanes.data());
+      first += D::load_aligned(lanes.data());
+      second += D::load_aligned(lanes.data() + D::size);
+    }
   };
   if constexpr (std::is_same_v<P, double>) {
     for (; i + 2 * width <= n; i += 2 * width) {
@@ -234,16 +262,28 @@ double lane_sum(std::size_t n, Term&& term) {
         part_a += term(at_batch(0));
         part_b += term(at_batch(width));
       }
-      // The float lanes, widened to double in halves.
-      alignas(64) std::array<P, width> lanes;
-      (part_a + part_b).store_aligned(lanes.data());
-      first += D::load_aligned(lanes.data());
-      second += D::load_aligned(lanes.data() + D::size);
+      widen_add(part_a + part_b);
     }
   }
-  double tail = 0;
-  for (; i < n; ++i) tail += static_cast<double>(term([i](const auto* p) { return static_cast<P>(p[i]); }));
-  return fold_lanes(first + second, [](double a, double b) { return a + b; }) + tail;
+  if (i < n) {
+    B rest(P(0));
+    if (i + width <= n) {
+      rest += term(at_batch(0));
+      i += width;
+    }
+    if (i < n) {
+      const std::size_t left = n - i;
+      const auto last = term([j = i, left](const auto* p) { return load_partial_as<P>(p + j, left); });
+      alignas(64) static constexpr auto lane = [] {
+        std::array<P, width> numbers{};
+        for (std::size_t h = 0; h < width; ++h) numbers[h] = P(h);
+        return numbers;
+      }();
+      rest += xsimd::select(B::load_aligned(lane.data()) < B(P(left)), B(last), B(P(0)));
+    }
+    widen_add(rest);
+  }
+  return fold_lanes(first + second, [](double a, double b) { return a + b; });
 }
 
 // The largest value of a row (-inf for an empty one).

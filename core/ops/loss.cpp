@@ -49,22 +49,10 @@ void check_same_shape(const char* op, const Tensor& input, const Tensor& target)
 
 namespace {
 
-// A number as a batch like x, of x's element type (or as a number, for lane_sum's scalar tail).
+// A number as a batch like x, of x's element type.
 template <class B>
 B splat(const B&, double v) {
-  if constexpr (std::is_arithmetic_v<B>)
-    return B(v);
-  else
-    return B(element_of<B>(v));
-}
-
-// xsimd::select, also for lane_sum's scalar tail.
-template <class C, class B>
-B choose(const C& cond, const B& a, const B& b) {
-  if constexpr (std::is_same_v<C, bool>)
-    return cond ? a : b;
-  else
-    return xsimd::select(cond, a, b);
+  return B(element_of<B>(v));
 }
 
 // A loss over equal-shaped input x and target t of one floating dtype that is a sum of terms
@@ -155,7 +143,7 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
   // |d| < beta: 0.5·d²/beta, else |d| - 0.5·beta;  d/dx: d/beta clamped to [-1, 1].
   auto f = [beta](auto x, auto t) {
     const auto z = xsimd::abs(x - t), b = splat(x, beta);
-    return choose(z < b, splat(x, 0.5) * z * z / b, z - splat(x, 0.5 * beta));
+    return xsimd::select(z < b, splat(x, 0.5) * z * z / b, z - splat(x, 0.5 * beta));
   };
   auto dx = [beta](auto x, auto t) {
     const auto one = splat(x, 1.0);
@@ -178,7 +166,7 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
   // d/dx: d clamped to [-delta, delta].
   auto f = [delta](auto x, auto t) {
     const auto z = xsimd::abs(x - t), b = splat(x, delta);
-    return choose(z < b, splat(x, 0.5) * z * z, b * (z - splat(x, 0.5 * delta)));
+    return xsimd::select(z < b, splat(x, 0.5) * z * z, b * (z - splat(x, 0.5 * delta)));
   };
   auto dx = [delta](auto x, auto t) {
     const auto b = splat(x, delta);
