@@ -47,7 +47,7 @@ template <class Acc, class Partial, class Combine>
 Acc reduce_blocks(std::size_t n, std::size_t block, Acc init, Partial&& partial, Combine&& combine) {
   const std::size_t blocks = n == 0 ? 0 : (n + block - 1) / block;
   if (blocks <= 1) return blocks == 0 ? init : combine(init, partial(std::size_t{0}, n));
-  std::vector<Acc> parts(blocks, init);
+  std::vector<Acc> parts(blocks);  // each one assigned below (copies of init cost a pass each for large ones)
   for_range(blocks, 1, [&](std::size_t first, std::size_t last) {
     for (std::size_t b = first; b < last; ++b)
       parts[b] = partial(b * block, b + 1 == blocks ? n : (b + 1) * block);
