@@ -856,7 +856,7 @@ TEST_CASE("conv2d's Winograd path matches PyTorch: forward, dx, dw, db") {
                          -0.26535303887988565}, 1e-12);
 }
 
-TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 channels, every padding and size") {
+TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 channels, every padding and size, groups") {
   // 3×3 kernels with stride 1, dilation 1, one group and at least 8 channels in and out take
   // Winograd F(2×2, 3×3) for y, dx and dw (conv.cpp). Odd and even sizes (a partial last
   // tile), planes smaller than a tile, every padding 0-2 per side, extra_end, and batches that
@@ -874,6 +874,10 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
   cases.push_back({{3, 7, 5, 6}, {9, 7, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // one fewer: im2col
   cases.push_back({{17, 16, 7, 8}, {16, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{2, 16, 34, 33}, {20, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  // Grouped, at least 32 channels a group in and out: Winograd a group at a time (fewer: im2col).
+  cases.push_back({{2, 64, 7, 8}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});
+  cases.push_back({{3, 96, 5, 6}, {99, 32, 3, 3}, {{1, 1}, {0, 2}, {1, 1}, 3, {0, 0}}});
+  cases.push_back({{2, 64, 6, 5}, {64, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 4, {0, 0}}});
   check_against_definition(cases);
 }
 

@@ -49,6 +49,11 @@ Results run_model() {
   Tensor image = tg::randn({1, 3, 96, 96}).set_requires_grad();
   Tensor stem_out = stem(image);
   tg::sum(stem_out * stem_out).backward();
+  // A grouped 3×3 with 32 channels a group: Winograd, a group's GEMMs at a time.
+  tg::nn::Conv2d grouped(tg::nn::Conv2dOptions(64, 64, 3).padding(1).groups(2));
+  Tensor planes = tg::randn({9, 64, 14, 14}).set_requires_grad();
+  Tensor grouped_out = grouped(planes);
+  tg::sum(grouped_out * grouped_out).backward();
   tg::nn::GRU gru(tg::nn::GRUOptions(8, 64).batch_first(true));
   Tensor sequence = tg::randn({128, 20, 8}).set_requires_grad();
   Tensor gru_out = gru(sequence);
@@ -61,6 +66,7 @@ Results run_model() {
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 2}), tg::sum(tg::reshape(big, {4, 30, 50, 25, 20}), {1, 3}),
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1})}};
   for (const Tensor& parameter : cnn.parameters()) results.tensors.push_back(parameter.grad());
+  for (const Tensor& t : {grouped_out, planes.grad(), grouped.parameters()[0].grad()}) results.tensors.push_back(t);
   return results;
 }
 

@@ -8,8 +8,8 @@
 // the kernel turned (transposes_to_forward), strided or "valid" it is one gathered GEMM per input
 // phase (input_grad_by_phase). Depthwise convolutions take a direct path (their section).
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
-// bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more take
-// Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section below). 1-D forms are the
+// bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more (32 a
+// group when grouped) take Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section below). 1-D forms are the
 // 2-D ones over a height of 1.
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
@@ -863,7 +863,8 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // The forward, dX (a 3×3 convolution of dY with each kernel turned by 180° and the channels
 // swapped) and dW (the adjoint of the forward's steps, winograd_weight_grad) take this path when
 // both channel counts are at least kWinogradChannels (with fewer the GEMMs are too thin to pay
-// for the transforms). F(2×2, 3×3) is the variant with the smallest rounding error (its
+// for the transforms); grouped, each group's GEMMs run on their own (U block-diagonal) with at
+// least kWinogradGroupChannels channels a group. F(2×2, 3×3) is the variant with the smallest rounding error (its
 // transforms only add, subtract and halve): the results stay within float rounding of the
 // definition (tested against it in double). Measured (bench/, 3×3 "same", forward and backward,
 // one thread, against im2col): 8 -> 8 channels on 28×28 7.6 -> 6.4 ms, 16 -> 16 on 28×28 24.7 ->
@@ -871,12 +872,18 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // 128 -> 128 on 7×7 11.5 -> 7.3. With a single input channel (Conv2d 1 -> 32) the GEMMs have
 // depth 1: im2col.
 constexpr std::size_t kWinogradChannels = 8;
+// Grouped: each group's GEMMs are a group's channels deep; from 32 they pay for the transforms
+// (Conv2d(64, 64, 3, groups=2) on (32, 64, 14, 14), forward and backward at one thread: 10.1-10.9
+// ms by im2col, two 32-channel Winograd convolutions 7.8-8.9; at 16 channels a group the two are
+// even, 6.8-11.8 and 6.9-10.1 on a noisy host).
+constexpr std::size_t kWinogradGroupChannels = 32;
 
 constexpr std::size_t kWinogradBlockTiles = 256;  // tiles per block: V and M about 1 MB at 32 -> 64 channels
 
 bool winograd_fits(const Window& g, std::size_t groups, std::size_t in_channels, std::size_t out_channels) {
-  return groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph <= 2 &&
-         g.pw <= 2 && std::min(in_channels, out_channels) >= kWinogradChannels;
+  const std::size_t fewest = std::min(in_channels, out_channels) / groups;  // per group
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph <= 2 && g.pw <= 2 &&
+         fewest >= (groups == 1 ? kWinogradChannels : kWinogradGroupChannels);
 }
 
 // (G g Gᵀ) of a 3×3 kernel g, its 16 values in ξ order; V is T or a batch of T (kernels side by
@@ -898,13 +905,15 @@ void transform_kernel(const V (&g)[3][3], T half, V (&u)[16]) {
   }
 }
 
-// U[ξ][o][c] = (G g Gᵀ)[ξ] for the kernels w (out, in, 3, 3). With for_dx, the kernels of
-// dX = dY ⋆ W': W'[c][o] = W[o][c] turned by 180°, so U is (16, in, out): computed as (16, out, in)
-// and each ξ's matrix transposed. The kernels of a batch of input channels are transformed side by
+// U[ξ][o][c] = (G g Gᵀ)[ξ] for the kernels w (out, in, 3, 3), `in` a group's input channels.
+// With for_dx, the kernels of dX = dY ⋆ W': W'[c][o] = W[o][c] turned by 180°, so each group's
+// block of U is (in, out / groups): computed as (out, in) and each group's (out / groups, in) block
+// of each ξ's matrix transposed. The kernels of a batch of input channels are transformed side by
 // side, each ξ stored as a batch: one kernel at a time, 16 scattered stores each (and, for dX, a
 // store every `out` values) took a fifth of Conv2d(256, 256, 3)'s step on 7×7.
 template <class T>
-std::vector<T, Allocator<T>> winograd_kernels(const T* w, std::size_t out, std::size_t in, bool for_dx) {
+std::vector<T, Allocator<T>> winograd_kernels(const T* w, std::size_t out, std::size_t in, std::size_t groups,
+                                              bool for_dx) {
   using B = kernels::Batch<T>;
   constexpr std::size_t W = B::size;
   const std::size_t matrix = out * in;
@@ -935,8 +944,11 @@ std::vector<T, Allocator<T>> winograd_kernels(const T* w, std::size_t out, std::
   }
   if (!for_dx) return u;
   std::vector<T, Allocator<T>> transposed(16 * matrix);
+  const std::size_t og = out / groups, block = og * in;
   for (std::size_t xi = 0; xi < 16; ++xi)
-    kernels::transpose_matrix(u.data() + xi * matrix, out, in, in, transposed.data() + xi * matrix, out);
+    for (std::size_t grp = 0; grp < groups; ++grp)
+      kernels::transpose_matrix(u.data() + xi * matrix + grp * block, og, in, in,
+                                transposed.data() + xi * matrix + grp * block, og);
   return transposed;
 }
 
@@ -971,6 +983,7 @@ void split_pairs(const T* in, std::size_t n, T* even, T* odd) {
 // output (samples, out, oh, ow). u is from winograd_kernels.
 struct WinogradShape {
   std::size_t samples, in, ih, iw, top, left, out, oh, ow;
+  std::size_t groups = 1;  // U holds each group's (out / groups, in / groups) block per ξ
 };
 
 // The tiling of one winograd_conv: th × tw tiles of 2×2 outputs per plane; the padded input
@@ -1104,7 +1117,8 @@ template <class T>
 void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias, T* y) {
   const WinogradTiling p = winograd_tiling(z);
   const std::size_t blocks = (z.samples + p.per_block - 1) / p.per_block;
-  const std::size_t work = p.per_block * p.tiles * z.in * z.out;
+  const std::size_t in_g = z.in / z.groups, out_g = z.out / z.groups;
+  const std::size_t work = p.per_block * p.tiles * z.in * out_g;
   parallel::for_range(blocks, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, work)),
                       [&](std::size_t first, std::size_t last) {
     const std::size_t max_cols = p.per_block * p.tiles;
@@ -1114,8 +1128,10 @@ void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias
       const std::size_t s0 = block * p.per_block, count = std::min(p.per_block, z.samples - s0), cols = count * p.tiles;
       winograd_input(x, z, p, s0, count, in);
       for (std::size_t xi = 0; xi < 16; ++xi)
-        detail::gemm<T>(false, false, z.out, cols, z.in, T(1), u + xi * z.out * z.in, z.in, in.v.data() + xi * z.in * cols,
-                        cols, T(0), m.data() + xi * z.out * cols, cols);
+        for (std::size_t grp = 0; grp < z.groups; ++grp)
+          detail::gemm<T>(false, false, out_g, cols, in_g, T(1), u + (xi * z.out + grp * out_g) * in_g, in_g,
+                          in.v.data() + (xi * z.in + grp * in_g) * cols, cols, T(0),
+                          m.data() + (xi * z.out + grp * out_g) * cols, cols);
       winograd_output(m.data(), z, p, s0, count, bias, outputs.data(), y);
     }
   });
@@ -1130,7 +1146,8 @@ void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias
 template <class T>
 void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw) {
   const WinogradTiling p = winograd_tiling(z);
-  const std::size_t matrix = z.out * z.in, max_cols = p.per_block * p.tiles;
+  const std::size_t in_g = z.in / z.groups, out_g = z.out / z.groups;
+  const std::size_t matrix = z.out * in_g, max_cols = p.per_block * p.tiles;
   using Partial = std::vector<T, Allocator<T>>;
   const std::size_t range = std::max(p.per_block, (z.samples + 15) / 16);
   const Partial du = parallel::reduce_blocks(
@@ -1175,8 +1192,10 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
             }
           }
           for (std::size_t xi = 0; xi < 16; ++xi)
-            detail::gemm<T>(false, true, z.out, z.in, cols, T(1), dm.data() + xi * ms, cols,
-                            in.v.data() + xi * z.in * cols, cols, T(1), part.data() + xi * matrix, z.in);
+            for (std::size_t grp = 0; grp < z.groups; ++grp)
+              detail::gemm<T>(false, true, out_g, in_g, cols, T(1), dm.data() + xi * ms + grp * out_g * cols, cols,
+                              in.v.data() + (xi * z.in + grp * in_g) * cols, cols, T(1),
+                              part.data() + xi * matrix + grp * out_g * in_g, in_g);
         }
         return part;
       },
@@ -1266,8 +1285,8 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   T* y = out.data();
   if (depthwise(g, groups)) return depthwise_forward(x, w, b, g, out_channels);
   if (winograd_fits(g, groups, g.c, out_channels)) {
-    const auto u = winograd_kernels(w, out_channels, g.c, false);
-    winograd_conv(x, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow}, u.data(), b, y);
+    const auto u = winograd_kernels(w, out_channels, cg, groups, false);
+    winograd_conv(x, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, u.data(), b, y);
     return out;
   }
   const bool in_place = identity_columns(g);
@@ -1473,9 +1492,9 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
   if (needs[0] && winograd_fits(g, groups, g.c, out_channels)) {
     // dX = dY ⋆ W' with padding 2 - p: each dX position sums the dY positions it reached.
     xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
-    const auto u = winograd_kernels(w, out_channels, g.c, true);
-    winograd_conv(dy, {g.n, out_channels, g.oh, g.ow, 2 - g.ph, 2 - g.pw, g.c, g.h, g.w}, u.data(), static_cast<const T*>(nullptr),
-                  dx.data());
+    const auto u = winograd_kernels(w, out_channels, cg, groups, true);
+    winograd_conv(dy, {g.n, out_channels, g.oh, g.ow, 2 - g.ph, 2 - g.pw, g.c, g.h, g.w, groups}, u.data(),
+                  static_cast<const T*>(nullptr), dx.data());
     grads[0] = make_tensor<T>(std::move(dx));
   } else if (needs[0] && grads_by_phase<T>(g, phases, cg, og)) {
     grads[0] = make_tensor<T>(input_grad_by_phase(dy, w, g, phases, out_channels, groups));
@@ -1502,7 +1521,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
   }
   if (needs[1] && winograd_fits(g, groups, g.c, out_channels)) {
     xt::xarray<T> dw = xt::xarray<T>::from_shape(weight.shape());
-    winograd_weight_grad(x, dy, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow}, dw.data());
+    winograd_weight_grad(x, dy, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, dw.data());
     grads[1] = make_tensor<T>(std::move(dw));
   } else if (needs[1]) {
     // dW_g = Σ_s dY_g[s] · col[s]ᵀ. The samples are cut into at most 16 blocks, by size only; each
