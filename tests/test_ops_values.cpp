@@ -27,6 +27,25 @@ namespace {
 //   torch.var(x, unbiased=False), torch.std(x, 0)   -- each .flatten().tolist()
 Tensor golden_input() { return Tensor({{-2.5, -0.3, 0.0, 0.7}, {1.2, 3.4, -1.1, 0.05}}, tg::kFloat64); }
 
+// As PyTorch 1.13 (either approximation): gelu(inf) = inf, gelu(-inf) = -inf·0 = nan, and the
+// gradient at ±inf is nan (inf·0); nan stays nan; ±0 give 0 (gradient 1/2); ±30 give 30 and 0
+// (gradients 1, 0).
+void check_gelu_special_values(const std::string& approximate) {
+  INFO("approximate ", approximate);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor special =
+      Tensor(std::vector<float>{inf, -inf, nan, 0.0f, -0.0f, 30.0f, -30.0f}, {7}).set_requires_grad(true);
+  const Tensor special_y = tg::gelu(special, approximate);
+  special_y.backward(tg::ones_like(special_y));
+  const std::vector<float> sy = special_y.to_vector<float>(), sdx = special.grad().to_vector<float>();
+  CHECK(sy[0] == inf);
+  CHECK(std::isnan(sy[1]));
+  CHECK(std::isnan(sy[2]));
+  CHECK((sy[3] == 0.0f && sy[4] == 0.0f && sy[5] == 30.0f && sy[6] == 0.0f));
+  CHECK((std::isnan(sdx[0]) && std::isnan(sdx[1]) && std::isnan(sdx[2])));
+  CHECK((sdx[3] == 0.5f && sdx[4] == 0.5f && sdx[5] == 1.0f && sdx[6] == 0.0f));
+}
+
 }  // namespace
 
 TEST_CASE("activations match PyTorch") {
@@ -69,27 +88,13 @@ TEST_CASE("gelu in float32: forward and gradient close to the exact values, tail
     CHECK(std::abs(double(got_y[i]) - v * cdf) <= 16 * 0x1p-24 * std::abs(v * cdf));
     CHECK(std::abs(double(got_dx[i]) - (cdf + pdf_term)) <= 16 * 0x1p-24 * (cdf + std::abs(pdf_term)));
   }
-  // As PyTorch 1.13: gelu(inf) = inf, gelu(-inf) = -inf·0 = nan, and the gradient at ±inf is
-  // 1 + inf·0 = nan; nan stays nan; ±0 give 0 (gradient 1/2); ±30 give 30 and 0 (gradients 1, 0).
-  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  const Tensor special =
-      Tensor(std::vector<float>{inf, -inf, nan, 0.0f, -0.0f, 30.0f, -30.0f}, {7}).set_requires_grad(true);
-  const Tensor special_y = tg::gelu(special);
-  special_y.backward(tg::ones_like(special_y));
-  const std::vector<float> sy = special_y.to_vector<float>(), sdx = special.grad().to_vector<float>();
-  CHECK(sy[0] == inf);
-  CHECK(std::isnan(sy[1]));
-  CHECK(std::isnan(sy[2]));
-  CHECK((sy[3] == 0.0f && sy[4] == 0.0f && sy[5] == 30.0f && sy[6] == 0.0f));
-  CHECK((std::isnan(sdx[0]) && std::isnan(sdx[1]) && std::isnan(sdx[2])));
-  CHECK((sdx[3] == 0.5f && sdx[4] == 0.5f && sdx[5] == 1.0f && sdx[6] == 0.0f));
+  check_gelu_special_values("none");
 }
 
 // float32 gelu(x, "tanh"), forward and gradient, against PyTorch's formula in double:
 //   ½·x·(1 + t), t = tanh(√(2/π)·(x + 0.044715·x³)),  d/dx = ½·(1 + t) + ½·x·(1 - t²)·√(2/π)·(1 + 3·0.044715·x²)
 // for every x from -9 to 9 in steps of 1/128, within 16 float32 roundings of the terms' sizes
-// (1 + t and 1 - t² cancel in the tails, in PyTorch's float32 as here); and the special values
-// (PyTorch 1.13 gives the same: the slope at ±inf is inf·0 = nan).
+// (1 + t and 1 - t² cancel in the tails, in PyTorch's float32 as here); and the special values.
 TEST_CASE("gelu tanh in float32: forward and gradient close to the formula, tails included") {
   std::vector<float> xs;
   for (int k = -9 * 128; k <= 9 * 128; ++k) xs.push_back(float(k) / 128.0f);
@@ -106,18 +111,7 @@ TEST_CASE("gelu tanh in float32: forward and gradient close to the formula, tail
     CHECK(std::abs(double(got_y[i]) - want_y) <= 16 * 0x1p-24 * (1 + std::abs(v)));
     CHECK(std::abs(double(got_dx[i]) - want_dx) <= 16 * 0x1p-24 * (1 + std::abs(v) * (1 + 3 * c * v * v)));
   }
-  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  const Tensor special =
-      Tensor(std::vector<float>{inf, -inf, nan, 0.0f, -0.0f, 30.0f, -30.0f}, {7}).set_requires_grad(true);
-  const Tensor special_y = tg::gelu(special, "tanh");
-  special_y.backward(tg::ones_like(special_y));
-  const std::vector<float> sy = special_y.to_vector<float>(), sdx = special.grad().to_vector<float>();
-  CHECK(sy[0] == inf);
-  CHECK(std::isnan(sy[1]));
-  CHECK(std::isnan(sy[2]));
-  CHECK((sy[3] == 0.0f && sy[4] == 0.0f && sy[5] == 30.0f && sy[6] == 0.0f));
-  CHECK((std::isnan(sdx[0]) && std::isnan(sdx[1]) && std::isnan(sdx[2])));
-  CHECK((sdx[3] == 0.5f && sdx[4] == 0.5f && sdx[5] == 1.0f && sdx[6] == 0.0f));
+  check_gelu_special_values("tanh");
 }
 
 TEST_CASE("softmax and log_softmax match PyTorch and are stable for large inputs") {

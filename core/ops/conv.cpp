@@ -873,7 +873,7 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // depth 1: im2col.
 constexpr std::size_t kWinogradChannels = 8;
 // Grouped: each group's GEMMs are a group's channels deep; from 32 they pay for the transforms
-// (Conv2d(64, 64, 3, groups=2) on (32, 64, 14, 14), forward and backward at one thread: 10.1-10.9
+// (Conv2d(64, 64, 3, groups=2) on (64, 64, 14, 14), forward and backward at one thread: 10.1-12.0
 // ms by im2col, two 32-channel Winograd convolutions 7.8-8.9; at 16 channels a group the two are
 // even, 6.8-11.8 and 6.9-10.1 on a noisy host).
 constexpr std::size_t kWinogradGroupChannels = 32;
