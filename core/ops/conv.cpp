@@ -920,35 +920,43 @@ std::vector<T, Allocator<T>> winograd_kernels(const T* w, std::size_t out, std::
   std::vector<T, Allocator<T>> u(16 * matrix);
   const T half = T(0.5);
   auto tap = [for_dx](std::size_t i, std::size_t j) { return for_dx ? 8 - (i * 3 + j) : i * 3 + j; };
-  for (std::size_t o = 0; o < out; ++o) {
-    std::size_t c = 0;
-    for (; c + W <= in; c += W) {
-      const T* k = w + (o * in + c) * 9;  // W kernels of 9 taps
-      alignas(64) T taps[9][W];
-      for (std::size_t lane = 0; lane < W; ++lane)
-        for (std::size_t t = 0; t < 9; ++t) taps[t][lane] = k[lane * 9 + t];
-      B g[3][3], v[16];
-      for (std::size_t i = 0; i < 3; ++i)
-        for (std::size_t j = 0; j < 3; ++j) g[i][j] = B::load_aligned(taps[tap(i, j)]);
-      transform_kernel(g, half, v);
-      for (std::size_t xi = 0; xi < 16; ++xi) v[xi].store_unaligned(u.data() + xi * matrix + o * in + c);
+  // In parallel over output channels (each kernel alone: the same bits for any thread count).
+  parallel::for_range(out, std::max<std::size_t>(1, parallel::kGrain / (16 * in)), [&](std::size_t first,
+                                                                                       std::size_t last) {
+    for (std::size_t o = first; o < last; ++o) {
+      std::size_t c = 0;
+      for (; c + W <= in; c += W) {
+        const T* k = w + (o * in + c) * 9;  // W kernels of 9 taps
+        alignas(64) T taps[9][W];
+        for (std::size_t lane = 0; lane < W; ++lane)
+          for (std::size_t t = 0; t < 9; ++t) taps[t][lane] = k[lane * 9 + t];
+        B g[3][3], v[16];
+        for (std::size_t i = 0; i < 3; ++i)
+          for (std::size_t j = 0; j < 3; ++j) g[i][j] = B::load_aligned(taps[tap(i, j)]);
+        transform_kernel(g, half, v);
+        for (std::size_t xi = 0; xi < 16; ++xi) v[xi].store_unaligned(u.data() + xi * matrix + o * in + c);
+      }
+      for (; c < in; ++c) {
+        const T* k = w + (o * in + c) * 9;
+        T g[3][3], v[16];
+        for (std::size_t i = 0; i < 3; ++i)
+          for (std::size_t j = 0; j < 3; ++j) g[i][j] = k[tap(i, j)];
+        transform_kernel(g, half, v);
+        for (std::size_t xi = 0; xi < 16; ++xi) u[xi * matrix + o * in + c] = v[xi];
+      }
     }
-    for (; c < in; ++c) {
-      const T* k = w + (o * in + c) * 9;
-      T g[3][3], v[16];
-      for (std::size_t i = 0; i < 3; ++i)
-        for (std::size_t j = 0; j < 3; ++j) g[i][j] = k[tap(i, j)];
-      transform_kernel(g, half, v);
-      for (std::size_t xi = 0; xi < 16; ++xi) u[xi * matrix + o * in + c] = v[xi];
-    }
-  }
+  });
   if (!for_dx) return u;
   std::vector<T, Allocator<T>> transposed(16 * matrix);
   const std::size_t og = out / groups, block = og * in;
-  for (std::size_t xi = 0; xi < 16; ++xi)
-    for (std::size_t grp = 0; grp < groups; ++grp)
+  parallel::for_range(16 * groups, std::max<std::size_t>(1, parallel::kGrain / block), [&](std::size_t first,
+                                                                                           std::size_t last) {
+    for (std::size_t m = first; m < last; ++m) {
+      const std::size_t xi = m / groups, grp = m % groups;
       kernels::transpose_matrix(u.data() + xi * matrix + grp * block, og, in, in,
                                 transposed.data() + xi * matrix + grp * block, og);
+    }
+  });
   return transposed;
 }
 
@@ -1002,7 +1010,8 @@ constexpr std::size_t kGatherChunk = 8;  // values per fixed-size copy of a gath
 // the result.
 template <class T>
 struct WinogradInput {
-  std::vector<T, Allocator<T>> split, d, v;
+  std::vector<T, Allocator<T>> split;
+  Scratch<T> d, v;  // written before they are read
   WinogradInput(const WinogradShape& z, const WinogradTiling& p)
       : split(2 * p.hp * p.half + kGatherChunk, T(0)), d(16 * p.stride), v(16 * z.in * p.per_block * p.tiles) {}
 };
@@ -1123,7 +1132,7 @@ void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias
                       [&](std::size_t first, std::size_t last) {
     const std::size_t max_cols = p.per_block * p.tiles;
     WinogradInput<T> in(z, p);
-    std::vector<T, Allocator<T>> m(16 * z.out * max_cols), outputs(4 * max_cols);
+    Scratch<T> m(16 * z.out * max_cols), outputs(4 * max_cols);
     for (std::size_t block = first; block < last; ++block) {
       const std::size_t s0 = block * p.per_block, count = std::min(p.per_block, z.samples - s0), cols = count * p.tiles;
       winograd_input(x, z, p, s0, count, in);
@@ -1148,14 +1157,14 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
   const WinogradTiling p = winograd_tiling(z);
   const std::size_t in_g = z.in / z.groups, out_g = z.out / z.groups;
   const std::size_t matrix = z.out * in_g, max_cols = p.per_block * p.tiles;
-  using Partial = std::vector<T, Allocator<T>>;
+  using Partial = Scratch<T>;
   const std::size_t range = std::max(p.per_block, (z.samples + 15) / 16);
   const Partial du = parallel::reduce_blocks(
       z.samples, range, Partial(16 * matrix, T(0)),
       [&](std::size_t first, std::size_t last) {
-        Partial part(16 * matrix, T(0));
+        Partial part(16 * matrix);  // the range's first GEMMs write it (β = 0), the others add
         WinogradInput<T> in(z, p);
-        std::vector<T, Allocator<T>> dm(16 * z.out * max_cols), corners(4 * max_cols);
+        Scratch<T> dm(16 * z.out * max_cols), corners(4 * max_cols);
         for (std::size_t s0 = first; s0 < last; s0 += p.per_block) {
           const std::size_t count = std::min(p.per_block, last - s0), cols = count * p.tiles;
           winograd_input(x, z, p, s0, count, in);
@@ -1194,7 +1203,7 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
           for (std::size_t xi = 0; xi < 16; ++xi)
             for (std::size_t grp = 0; grp < z.groups; ++grp)
               detail::gemm<T>(false, true, out_g, in_g, cols, T(1), dm.data() + xi * ms + grp * out_g * cols, cols,
-                              in.v.data() + (xi * z.in + grp * in_g) * cols, cols, T(1),
+                              in.v.data() + (xi * z.in + grp * in_g) * cols, cols, s0 == first ? T(0) : T(1),
                               part.data() + xi * matrix + grp * out_g * in_g, in_g);
         }
         return part;
@@ -1205,22 +1214,25 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
       });
   // dW = Gᵀ dU G, G = (1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1).
   const T half = T(0.5);
-  for (std::size_t k = 0; k < matrix; ++k) {
-    T e[3][4];  // Gᵀ dU
-    for (std::size_t b = 0; b < 4; ++b) {
-      const T u0 = du[b * matrix + k], u1 = du[(4 + b) * matrix + k];
-      const T u2 = du[(8 + b) * matrix + k], u3 = du[(12 + b) * matrix + k];
-      e[0][b] = u0 + (u1 + u2) * half;
-      e[1][b] = (u1 - u2) * half;
-      e[2][b] = (u1 + u2) * half + u3;
+  parallel::for_range(matrix, std::max<std::size_t>(1, parallel::kGrain / 16), [&](std::size_t first,
+                                                                                 std::size_t last) {
+    for (std::size_t k = first; k < last; ++k) {
+      T e[3][4];  // Gᵀ dU
+      for (std::size_t b = 0; b < 4; ++b) {
+        const T u0 = du[b * matrix + k], u1 = du[(4 + b) * matrix + k];
+        const T u2 = du[(8 + b) * matrix + k], u3 = du[(12 + b) * matrix + k];
+        e[0][b] = u0 + (u1 + u2) * half;
+        e[1][b] = (u1 - u2) * half;
+        e[2][b] = (u1 + u2) * half + u3;
+      }
+      T* out = dw + k * 9;
+      for (std::size_t i = 0; i < 3; ++i) {  // (Gᵀ dU) G
+        out[i * 3 + 0] = e[i][0] + (e[i][1] + e[i][2]) * half;
+        out[i * 3 + 1] = (e[i][1] - e[i][2]) * half;
+        out[i * 3 + 2] = (e[i][1] + e[i][2]) * half + e[i][3];
+      }
     }
-    T* out = dw + k * 9;
-    for (std::size_t i = 0; i < 3; ++i) {  // (Gᵀ dU) G
-      out[i * 3 + 0] = e[i][0] + (e[i][1] + e[i][2]) * half;
-      out[i * 3 + 1] = (e[i][1] - e[i][2]) * half;
-      out[i * 3 + 2] = (e[i][1] + e[i][2]) * half + e[i][3];
-    }
-  }
+  });
 }
 
 // The forward where the GEMM gathers its columns (gathers_columns): per sample and group, B's row
