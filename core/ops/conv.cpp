@@ -1889,23 +1889,29 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
       const std::size_t planes = g.n * g.c, cells = g.oh * g.ow;
       parallel::for_range(planes, grain, [&](std::size_t first, std::size_t last) {
         std::vector<T> shares(g.ow);  // one output row's dy / divisor, in one vectorised pass
+        // Overlapping windows: what one output row adds to each input column, summed once and then
+        // added to each of its input rows in one vectorised pass (window by window, a short scalar
+        // loop per window and row: 59% of AdaptiveAvgPool2d(3)'s step on 14×14 planes).
+        std::vector<T> row_shares(tiled ? 0 : g.w);
         for (std::size_t plane = first; plane < last; ++plane)
           for (std::size_t oy = 0; oy < g.oh; ++oy) {
             const T* g_row = dy + plane * cells + oy * g.ow;
             const double* divisor = a->divisor.data() + oy * g.ow;
             for (std::size_t ox = 0; ox < g.ow; ++ox) shares[ox] = T(double(g_row[ox]) / divisor[ox]);
+            if (!tiled) {
+              std::fill(row_shares.begin(), row_shares.end(), T(0));
+              for (std::size_t ox = 0; ox < g.ow; ++ox)
+                for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) row_shares[ix] += shares[ox];
+            }
             for (std::size_t iy = a->y0[oy]; iy < a->y1[oy]; ++iy) {
               T* row = dx.data() + (plane * g.h + iy) * g.w;
               if (tiled && g.ow == 1) {  // (a gather from one value is slower than a fill)
                 std::fill(row, row + g.w, shares[0]);
-                continue;
-              }
-              if (tiled) {
+              } else if (tiled) {
                 for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] = shares[owner[ix]];
-                continue;
+              } else {
+                for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] += row_shares[ix];
               }
-              for (std::size_t ox = 0; ox < g.ow; ++ox)
-                for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) row[ix] += shares[ox];
             }
           }
       });
