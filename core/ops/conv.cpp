@@ -1851,21 +1851,29 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
   Tensor out = dispatch_floating(input.dtype(), op, [&]<class T>() {
     xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.c, g.oh, g.ow});
     const T* x = input.data<T>();
+    // A window as wide as the plane sums its rows as one contiguous run; narrower ones share the
+    // column sums of their rows (one vectorised pass per input row of the window's rows), each
+    // window then adding its columns' sums: window by window, row by row, a short chain each
+    // (AvgPool2d(3, stride 1) spent half its step there).
+    const bool whole_rows = g.ow == 1 && a->x1[0] - a->x0[0] == g.w;
     parallel::for_range(planes, grain, [&](std::size_t first, std::size_t last) {
       std::vector<double> totals(g.ow);  // one output row's sums, divided in one vectorised pass
+      std::vector<double> columns(whole_rows ? 0 : g.w);
       for (std::size_t plane = first; plane < last; ++plane)
         for (std::size_t oy = 0; oy < g.oh; ++oy) {
           const std::size_t rows = a->y1[oy] - a->y0[oy];
-          for (std::size_t ox = 0; ox < g.ow; ++ox) {
-            const std::size_t width = a->x1[ox] - a->x0[ox];
-            const T* top = x + (plane * g.h + a->y0[oy]) * g.w + a->x0[ox];
-            double total = 0;
-            if (width == g.w) {  // the window's rows are one contiguous run
-              total = run_sum(top, rows * width);
-            } else {
-              for (std::size_t r = 0; r < rows; ++r) total += run_sum(top + r * g.w, width);
+          const T* top = x + (plane * g.h + a->y0[oy]) * g.w;
+          if (whole_rows) {
+            totals[0] = run_sum(top, rows * g.w);
+          } else {
+            std::fill(columns.begin(), columns.end(), 0.0);
+            for (std::size_t r = 0; r < rows; ++r)
+              for (std::size_t ix = 0; ix < g.w; ++ix) columns[ix] += double(top[r * g.w + ix]);
+            for (std::size_t ox = 0; ox < g.ow; ++ox) {
+              double total = 0;
+              for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) total += columns[ix];
+              totals[ox] = total;
             }
-            totals[ox] = total;
           }
           T* out = y.data() + plane * cells + oy * g.ow;
           const double* divisor = a->divisor.data() + oy * g.ow;
