@@ -227,8 +227,9 @@ T row_sum(std::size_t n, T pad, Fn&& fn, const In*... in) {
 // in float before they join the double sums, so the error stays that of a few float roundings per
 // term, whatever n is. Two batch accumulators, then the rest: a whole batch and the last values as
 // one batch (zeros past the end, the terms there masked to 0: a term may be anything at zero), all
-// combined in a fixed order: accurate, deterministic for any thread count, and vectorised also for
-// rows shorter than two batches (LayerNorm over 16 values had gone to a scalar loop).
+// combined in a fixed order (the lanes last, by xsimd's horizontal add, a tree instead of a chain
+// of seven additions): accurate, deterministic for any thread count, and vectorised also for rows
+// shorter than two batches (LayerNorm over 16 values had gone to a scalar loop).
 template <class P = double, class Term>
 double lane_sum(std::size_t n, Term&& term) {
   using B = Batch<P>;
@@ -283,7 +284,7 @@ double lane_sum(std::size_t n, Term&& term) {
     }
     widen_add(rest);
   }
-  return fold_lanes(first + second, [](double a, double b) { return a + b; });
+  return xsimd::hadd(first + second);  // a fixed tree of shuffles: the same bits every time
 }
 
 // The largest value of a row (-inf for an empty one).
