@@ -770,34 +770,40 @@ TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, smal
   }
 }
 
+// Rows shorter than two SIMD batches take one pass of selects, longer ones three vectorised passes
+// (reduce.cpp): lengths on both sides of 16 and 32 values, float32 and float64.
 TEST_CASE("max/min over rows: the first extreme, NaN first, ties, infinities, every row length") {
   tg::manual_seed(4);
-  for (std::size_t n : {1, 2, 7, 15, 16, 17, 33, 100}) {
-    Tensor x = tg::randint(-3, 4, {5, n}).to(tg::kFloat32);  // many ties
-    std::vector<float> v = x.to_vector<float>();
-    if (n > 2) {
-      v[1 * n + n - 1] = NAN;  // row 1: a NaN at the end wins
-      v[2 * n + 1] = INFINITY;
-      v[3 * n + 0] = -INFINITY;
-      v[4 * n + n / 2] = NAN;
-      v[4 * n + n - 1] = NAN;  // row 4: the first of two NaNs
-    }
-    x = Tensor(v, {5, n});
-    const auto [max_values, max_index] = x.max(1);
-    const auto [min_values, min_index] = x.min(1);
-    for (std::size_t r = 0; r < 5; ++r) {
-      CAPTURE(n);
-      CAPTURE(r);
-      std::size_t best_max = 0, best_min = 0;
-      for (std::size_t k = 1; k < n; ++k) {
-        const float a = v[r * n + k], m = v[r * n + best_max], q = v[r * n + best_min];
-        if (!std::isnan(m) && (std::isnan(a) || a > m)) best_max = k;
-        if (!std::isnan(q) && (std::isnan(a) || a < q)) best_min = k;
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+    for (std::size_t n : {1, 2, 7, 15, 16, 17, 31, 32, 33, 100}) {
+      Tensor x = tg::randint(-3, 4, {6, n}).to(tg::kFloat64);  // many ties
+      std::vector<double> v = x.to_vector<double>();
+      if (n > 2) {
+        v[1 * n + n - 1] = NAN;  // row 1: a NaN at the end wins
+        v[2 * n + 1] = INFINITY;
+        v[3 * n + 0] = -INFINITY;
+        v[4 * n + n / 2] = NAN;
+        v[4 * n + n - 1] = NAN;  // row 4: the first of two NaNs
+        v[5 * n + 0] = NAN;      // row 5: a NaN first stays
+        v[5 * n + 2] = NAN;
       }
-      CHECK(max_index.to_vector<std::int64_t>()[r] == std::int64_t(best_max));
-      CHECK(min_index.to_vector<std::int64_t>()[r] == std::int64_t(best_min));
+      x = Tensor(v, {6, n}).to(dtype);
+      const auto [max_values, max_index] = x.max(1);
+      const auto [min_values, min_index] = x.min(1);
+      for (std::size_t r = 0; r < 6; ++r) {
+        CAPTURE(tg::dtype_name(dtype));
+        CAPTURE(n);
+        CAPTURE(r);
+        std::size_t best_max = 0, best_min = 0;
+        for (std::size_t k = 1; k < n; ++k) {
+          const double a = v[r * n + k], m = v[r * n + best_max], q = v[r * n + best_min];
+          if (!std::isnan(m) && (std::isnan(a) || a > m)) best_max = k;
+          if (!std::isnan(q) && (std::isnan(a) || a < q)) best_min = k;
+        }
+        CHECK(max_index.to_vector<std::int64_t>()[r] == std::int64_t(best_max));
+        CHECK(min_index.to_vector<std::int64_t>()[r] == std::int64_t(best_min));
+      }
     }
-  }
 }
 
 // Over a dim that is not the last, every position keeps its extreme so far and its row, a run of

@@ -334,13 +334,26 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
   if (l.inner == 1) {
     // Rows: the extreme value in SIMD lanes, then the first position that holds it. A NaN wins,
     // so a row with one gives the first NaN's position. Three short passes over a row that stays
-    // in cache, each vectorised, instead of one branchy scalar pass.
+    // in cache, each vectorised, instead of one branchy scalar pass; rows shorter than two batches
+    // take one pass of selects.
     using B = kernels::Batch<T>;
     const T identity = Largest ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
     parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
       for (std::size_t o = first; o < last; ++o) {
         const T* row = x + o * l.reduced;
         const std::size_t n = l.reduced;
+        if (n < 2 * B::size) {  // a short row: one pass of selects (the three passes cost 3x more)
+          T best = row[0];
+          std::size_t at = 0;
+          for (std::size_t r = 1; r < n; ++r) {
+            const T v = row[r];
+            const bool take = !std::isnan(best) && (std::isnan(v) || (Largest ? v > best : v < best));
+            best = take ? v : best;
+            at = take ? r : at;
+          }
+          index[o] = std::int64_t(at);
+          continue;
+        }
         const T nans = kernels::row_sum(n, T(0), [](B v) { return pick(xsimd::isnan(v), T(1), T(0)); }, row);
         if (nans > 0) {
           index[o] = std::int64_t(std::find_if(row, row + n, [](T v) { return std::isnan(v); }) - row);
