@@ -459,7 +459,7 @@ void channel_map(const Layout& l, T* out, Value&& value) {
   const bool stream = l.outer * C * l.inner * sizeof(T) >= kernels::kStreamBytes;
   constexpr std::size_t kScratch = 2048;
   // values [base, base + n) of channel c (or, for rows, channels [c, c + n) from base)
-  auto run = [&](std::size_t base, std::size_t n, auto&& at) {
+  auto run = [&](std::size_t base, std::size_t n, auto&& at) __attribute__((always_inline)) {
     if (!stream) {
       for (std::size_t i = 0; i < n; ++i) out[base + i] = at(i);
       return;
