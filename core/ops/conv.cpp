@@ -1865,15 +1865,14 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
           const T* top = x + (plane * g.h + a->y0[oy]) * g.w;
           if (whole_rows) {
             totals[0] = run_sum(top, rows * g.w);
+          } else if (rows == 1) {  // (the column sums would be the row itself)
+            for (std::size_t ox = 0; ox < g.ow; ++ox) totals[ox] = run_sum(top + a->x0[ox], a->x1[ox] - a->x0[ox]);
           } else {
             std::fill(columns.begin(), columns.end(), 0.0);
             for (std::size_t r = 0; r < rows; ++r)
               for (std::size_t ix = 0; ix < g.w; ++ix) columns[ix] += double(top[r * g.w + ix]);
-            for (std::size_t ox = 0; ox < g.ow; ++ox) {
-              double total = 0;
-              for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) total += columns[ix];
-              totals[ox] = total;
-            }
+            for (std::size_t ox = 0; ox < g.ow; ++ox)
+              totals[ox] = run_sum(columns.data() + a->x0[ox], a->x1[ox] - a->x0[ox]);
           }
           T* out = y.data() + plane * cells + oy * g.ow;
           const double* divisor = a->divisor.data() + oy * g.ow;
