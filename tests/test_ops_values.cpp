@@ -165,13 +165,13 @@ TEST_CASE("log_softmax with a gradient to come: the same values, and its gradien
 // alone, whatever block it falls in, and agree with the strided path in float64 (softmax over dim
 // 0 of the transpose: scalar std::exp, no blocks) within float32's error: x - max rounds (a
 // relative error of |x - max| roundings in e^(x - max)) and the sum adds about n/16 terms per lane.
-// Row lengths under, at and over a batch and over the block's 4 KB; row counts under, at and over
-// the 64-row block; a row of -inf (NaN out, as in PyTorch), a row with a -inf entry and a row of
-// large values.
+// Row lengths under (one run of the block's values), at and over a batch and over the block's
+// 4 KB; row counts under, at and over the 64-row block; a row of -inf (NaN out, as in PyTorch), a
+// row with a -inf entry, a row of large values and one whose first value is far below the rest.
 TEST_CASE("softmax, log_softmax and cross_entropy rows in blocks: each row as if alone, and near float64") {
   tg::manual_seed(7);
   const float inf = std::numeric_limits<float>::infinity();
-  for (std::size_t n : {1, 7, 16, 17, 64, 100, 1000, 4097})
+  for (std::size_t n : {1, 3, 7, 15, 16, 17, 64, 100, 1000, 4097})
     for (std::size_t rows : {1, 5, 64, 65, 131}) {
       CAPTURE(n);
       CAPTURE(rows);
@@ -181,6 +181,7 @@ TEST_CASE("softmax, log_softmax and cross_entropy rows in blocks: each row as if
       if (rows > 2 && n > 1) v.data()[2 * n + n / 2] = -inf;           // row 2: one -inf
       if (rows > 3)
         for (std::size_t k = 0; k < n; ++k) v.data()[3 * n + k] += 1000.0f;
+      if (rows > 4 && n > 1) v.data()[4 * n] = -200.0f;  // row 4: e^(x - first) would overflow
       const Tensor labels = tg::randint(0, std::int64_t(n), {rows});
       const Tensor y = tg::softmax(x, -1), log_y = tg::log_softmax(x, -1);
       const Tensor loss = tg::cross_entropy(x, labels, {.reduction = tg::Reduction::None});

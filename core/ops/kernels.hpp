@@ -334,6 +334,28 @@ void exp_rows(const T* in, T* out, std::size_t n, std::size_t rows, RowExps<T>& 
   using B = Batch<T>;
   constexpr std::size_t width = B::size;
   const T lowest = -std::numeric_limits<T>::infinity();
+  if (n > 0 && n < width) {
+    // Rows shorter than a batch: the block's values are one run, exponentiated a whole batch at a
+    // time against a run of their rows' shifts; maxima and sums one row at a time in the order the
+    // lanes would fold them (the same bits as below). Row by row, a batch per row of 3 values
+    // computed 16 exponentials for 3 and folded 16 lanes twice.
+    alignas(64) std::array<T, kRowBlock * width> shift;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* x = in + r * n;
+      T largest = x[0];
+      for (std::size_t i = 1; i < n; ++i) largest = largest < x[i] ? x[i] : largest;
+      exps.max[r] = std::isinf(largest) ? T(0) : largest;
+      std::fill_n(shift.data() + r * n, n, exps.max[r]);
+    }
+    apply(rows * n, out, [](B x, B s) { return xsimd::exp(x - s); }, in, shift.data());
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T* e = out + r * n;
+      T total = e[0];
+      for (std::size_t i = 1; i < n; ++i) total += e[i];
+      exps.sum[r] = total;
+    }
+    return;
+  }
   for (std::size_t r = 0; r < rows; ++r) {
     const T largest = row_max(in + r * n, n);
     exps.max[r] = std::isinf(largest) ? T(0) : largest;
