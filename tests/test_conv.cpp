@@ -856,7 +856,7 @@ TEST_CASE("conv2d's Winograd path matches PyTorch: forward, dx, dw, db") {
                          -0.26535303887988565}, 1e-12);
 }
 
-TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 channels, every padding and size, groups") {
+TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 channels, any padding, size, groups") {
   // 3×3 kernels with stride 1, dilation 1, one group and at least 8 channels in and out take
   // Winograd F(2×2, 3×3) for y, dx and dw (conv.cpp). Odd and even sizes (a partial last
   // tile), planes smaller than a tile, every padding 0-2 per side, extra_end, and batches that

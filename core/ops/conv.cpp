@@ -9,8 +9,8 @@
 // phase (input_grad_by_phase). Depthwise convolutions take a direct path (their section).
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
 // bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more (32 a
-// group when grouped) take Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section below). 1-D forms are the
-// 2-D ones over a height of 1.
+// group when grouped) take Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section
+// below). 1-D forms are the 2-D ones over a height of 1.
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
 
