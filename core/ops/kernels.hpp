@@ -241,7 +241,7 @@ double lane_sum(std::size_t n, Term&& term) {
     return [j = i + offset](const auto* p) { return B::load_unaligned(p + j); };
   };
   // first and second += the lanes of a float sum, widened to double in halves.
-  auto widen_add = [&first, &second](const B& sum) {
+  auto widen_add = [&](const B& sum) {
     if constexpr (std::is_same_v<P, double>) {
       first += sum;
     } else {
