@@ -685,7 +685,7 @@ TEST_CASE("conv2d whose GEMM gathers the columns itself equals its definition") 
   // Fewer than 8 samples: each sample's GEMM cut into blocks of columns (multiples of 32) from
   // 1,024 output positions on: one image "same" (5 blocks, the last shorter), ResNet's 7×7/2 stem
   // shape, "valid" 5×5 (phases by column), groups with dilation, a 1-D row of 1,500.
-  cases.push_back({{1, 3, 40, 70}, {16, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{1, 3, 40, 70}, {24, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{1, 3, 61, 90}, {8, 3, 7, 7}, {{2, 2}, {3, 3}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{3, 4, 40, 40}, {8, 4, 5, 5}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{2, 8, 40, 40}, {16, 4, 3, 5}, {{1, 1}, {1, 2}, {2, 1}, 2, {0, 0}}});
@@ -740,18 +740,19 @@ TEST_CASE("conv2d over phases by kernel column equals its definition") {
             cases.push_back({{2, 3 * groups, h, w}, {4 * groups, 3, kh, kw}, p});
             cases.push_back({{2, 8 * groups, h, w}, {8 * groups, 8, kh, kw}, p});
           }
-  cases.push_back({{17, 6, 14, 14}, {16, 6, 5, 5}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});  // LeNet's second
+  cases.push_back({{17, 6, 14, 14}, {12, 6, 5, 5}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});  // LeNet's second, 12 out
   check_against_definition(cases);
 }
 
 // With 8 to 32 output channels a group and more column rows (cg·kh·kw) than that, the float32
 // weight gradient on AVX-512 is summed as dWᵀ = Σ col · dYᵀ: the GEMM reads the columns where
 // they lie (past 144 rows in several row blocks, past 256 positions in several depth blocks) and
-// packs only dY. Output channels 16, 24 and 32, groups, planes of 400 and 325 positions,
-// 17 samples; 8 (transposed back inside the GEMM) and 40 (one panel too many) as controls.
+// packs only dY. Output channels 16 (dilated: undilated it runs directly), 24 and 32, groups,
+// planes of 400 and 325 positions, 17 samples; 8 (transposed back inside the GEMM) and 40 (one
+// panel too many) as controls.
 TEST_CASE("conv2d's weight gradient summed transposed equals its definition") {
   std::vector<ConvCase> cases;
-  cases.push_back({{3, 8, 9, 20}, {16, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});     // 200 rows, 16 columns
+  cases.push_back({{3, 8, 13, 24}, {16, 8, 5, 5}, {{1, 1}, {4, 4}, {2, 2}, 1, {0, 0}}});    // 200 rows, 16 columns
   cases.push_back({{2, 12, 10, 40}, {24, 12, 3, 5}, {{1, 1}, {2, 2}, {2, 1}, 1, {0, 0}}});  // 400 positions
   cases.push_back({{2, 32, 26, 50}, {64, 16, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 2, {0, 0}}});  // groups, stride 2
   cases.push_back({{17, 6, 5, 8}, {32, 6, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});     // 17 samples
@@ -858,26 +859,59 @@ TEST_CASE("conv2d's Winograd path matches PyTorch: forward, dx, dw, db") {
 
 TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 channels, any padding, size, groups") {
   // 3×3 kernels with stride 1, dilation 1, one group and at least 8 channels in and out take
-  // Winograd F(2×2, 3×3) for y, dx and dw (conv.cpp). Odd and even sizes (a partial last
-  // tile), planes smaller than a tile, every padding 0-2 per side, extra_end, and batches that
-  // span several blocks (17 samples of 16 tiles: blocks of 5; 2 samples of 289 tiles: one each).
+  // Winograd F(2×2, 3×3) for y, dx and dw (conv.cpp), except with 16 output channels (y, dw)
+  // or 16 input channels (dx), which run directly (the next test): the cases here have neither.
+  // Odd and even sizes (a partial last tile), planes smaller than a tile, every padding 0-2 per
+  // side, extra_end, and batches that span several blocks (17 samples of 16 tiles: blocks of 5;
+  // 2 samples of 289 tiles: one each).
   std::vector<ConvCase> cases;
   const std::array<std::array<std::int64_t, 2>, 6> pads{{{0, 0}, {1, 1}, {2, 2}, {0, 2}, {2, 1}, {1, 0}}};
   for (std::size_t h : {1, 2, 3, 6, 7})
     for (std::size_t w : {1, 2, 5, 8})
       for (const auto& pad : pads) {
         if (std::int64_t(h) + 2 * pad[0] < 3 || std::int64_t(w) + 2 * pad[1] < 3) continue;
-        cases.push_back({{2, 16, h, w}, {17, 16, 3, 3}, {{1, 1}, {pad[0], pad[1]}, {1, 1}, 1, {0, 0}}});
+        cases.push_back({{2, 17, h, w}, {17, 17, 3, 3}, {{1, 1}, {pad[0], pad[1]}, {1, 1}, 1, {0, 0}}});
       }
-  cases.push_back({{2, 17, 4, 5}, {16, 17, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {1, 1}}});  // extra_end
+  cases.push_back({{2, 17, 4, 5}, {18, 17, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {1, 1}}});  // extra_end
   cases.push_back({{3, 8, 5, 6}, {8, 8, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // the fewest channels
   cases.push_back({{3, 7, 5, 6}, {9, 7, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // one fewer: im2col
-  cases.push_back({{17, 16, 7, 8}, {16, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
-  cases.push_back({{2, 16, 34, 33}, {20, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{17, 18, 7, 8}, {17, 18, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 24, 34, 33}, {20, 24, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   // Grouped, at least 32 channels a group in and out: Winograd a group at a time (fewer: im2col).
   cases.push_back({{2, 64, 7, 8}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});
   cases.push_back({{3, 96, 5, 6}, {99, 32, 3, 3}, {{1, 1}, {0, 2}, {1, 1}, 3, {0, 0}}});
-  cases.push_back({{2, 64, 6, 5}, {64, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 4, {0, 0}}});
+  cases.push_back({{2, 32, 6, 5}, {32, 8, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 4, {0, 0}}});
+  check_against_definition(cases);
+}
+
+// Exactly 16 output channels a group at stride 1 and dilation 1 (kernels 2 to 7 wide) take the
+// direct path in float32 on AVX-512 (16 channels to a register) for y and dw, and for dx with 16
+// input channels a group (the forward over dy). Input channels 1, 3, 16 and 20 a group, groups 1,
+// 2 and 4; kernels 3×3, 5×5, 7×7, 3×5, 2×2 (even "same": extra_end), 4×2, 1×3 and 3×1 (a 1-wide
+// kernel keeps the GEMM), 1×1 and 8 wide (controls); "valid", "same" and padding past the kernel;
+// output rows of 1, 7, 15, 16, 17 and 33 columns (pieces of 16 and what is left); one sample (its
+// rows cut between tasks), 3, and 9 with 2 groups (several samples a task).
+TEST_CASE("conv2d with 16 output channels a group (the direct path) equals its definition") {
+  std::vector<ConvCase> cases;
+  using Kernel = std::array<std::size_t, 2>;
+  for (const Kernel& k : {Kernel{3, 3}, Kernel{5, 5}, Kernel{3, 5}, Kernel{4, 2}, Kernel{1, 3}})
+    for (std::size_t w : {1, 7, 15, 16, 17, 33})
+      for (std::int64_t pad : {0, 1, 2}) {
+        const std::int64_t ph = pad == 2 ? std::int64_t(k[0]) : pad * std::int64_t(k[0] / 2);
+        const std::int64_t pw = pad == 2 ? std::int64_t(k[1]) : pad * std::int64_t(k[1] / 2);
+        if (std::int64_t(w) + 2 * pw < std::int64_t(k[1]) || 5 + 2 * ph < std::int64_t(k[0])) continue;
+        const std::size_t c = (w + k[0]) % 3 == 0 ? 1 : (w + k[0]) % 3 == 1 ? 3 : 16;
+        cases.push_back({{2, c, 5, w}, {16, c, k[0], k[1]}, {{1, 1}, {ph, pw}, {1, 1}, 1, {0, 0}}});
+      }
+  cases.push_back({{1, 3, 20, 40}, {16, 3, 7, 7}, {{1, 1}, {3, 3}, {1, 1}, 1, {0, 0}}});   // one image, 7×7
+  cases.push_back({{3, 16, 9, 9}, {16, 16, 2, 2}, {{1, 1}, {0, 0}, {1, 1}, 1, {1, 1}}});   // even "same"
+  cases.push_back({{3, 64, 7, 9}, {64, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 4, {0, 0}}});   // 4 groups of 16
+  cases.push_back({{9, 40, 6, 7}, {32, 20, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});   // 9 samples, 2 groups
+  cases.push_back({{2, 32, 8, 6}, {32, 16, 5, 3}, {{1, 1}, {2, 1}, {1, 1}, 2, {0, 0}}});   // groups, 5×3
+  cases.push_back({{2, 16, 6, 7}, {16, 16, 3, 1}, {{1, 1}, {1, 0}, {1, 1}, 1, {0, 0}}});   // 1 wide: the GEMM
+  cases.push_back({{2, 16, 6, 7}, {16, 16, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});   // 1×1: the GEMM
+  cases.push_back({{2, 3, 5, 12}, {16, 3, 3, 8}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});    // 8 wide: the GEMM
+  cases.push_back({{2, 16, 9, 9}, {16, 16, 3, 3}, {{1, 1}, {2, 2}, {2, 2}, 1, {0, 0}}});   // dilated: not direct
   check_against_definition(cases);
 }
 

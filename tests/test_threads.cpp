@@ -32,8 +32,8 @@ Results run_model() {
   Tensor row_loss = tg::cross_entropy(rows, tg::randint(0, 1000, {600})) + tg::mean(tg::softmax(rows, 1) * rows) +
                     tg::mean(tg::gelu(rows) + tg::sigmoid(rows) * tg::relu(rows));
   row_loss.backward();
-  // Convolution (im2col, Winograd, the input gradient as a forward of dy (5×5) and by phases
-  // (stride 2), depthwise, phases by kernel column (the "valid" 5×5 and the unpadded stride 2)),
+  // Convolution (16 output channels directly: 3×3, 5×5 and the "valid" 5×5, each input gradient
+  // but the first as a direct forward of dy; depthwise; by phases (the unpadded stride 2)),
   // pooling, BatchNorm2d and a GRU, big enough that their sample, block and row loops split.
   tg::nn::Sequential cnn(tg::nn::Conv2d(tg::nn::Conv2dOptions(3, 16, 3).padding(1)), tg::nn::BatchNorm2d(16),
                          tg::nn::ReLU(), tg::nn::MaxPool2d(2), tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1)),
@@ -44,13 +44,16 @@ Results run_model() {
   Tensor images = tg::randn({32, 3, 32, 32}).set_requires_grad();
   Tensor cnn_out = cnn(images);
   tg::sum(cnn_out * cnn_out).backward();
-  // One image: the forward's GEMM cut into blocks of columns that the threads share.
-  tg::nn::Conv2d stem(tg::nn::Conv2dOptions(3, 16, 7).stride(2).padding(3));
+  // One image: the forward's GEMM cut into blocks of columns that the threads share, then a direct
+  // 3×3 (16 channels) whose rows are cut between tasks.
+  tg::nn::Sequential stem(tg::nn::Conv2d(tg::nn::Conv2dOptions(3, 16, 7).stride(2).padding(3)),
+                          tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1)));
   Tensor image = tg::randn({1, 3, 96, 96}).set_requires_grad();
   Tensor stem_out = stem(image);
   tg::sum(stem_out * stem_out).backward();
-  // A grouped 3×3 with 32 channels a group: Winograd, a group's GEMMs at a time.
-  tg::nn::Conv2d grouped(tg::nn::Conv2dOptions(64, 64, 3).padding(1).groups(2));
+  // A grouped 3×3 with 32 channels a group: Winograd, a group's GEMMs at a time; and with 16, direct.
+  tg::nn::Sequential grouped(tg::nn::Conv2d(tg::nn::Conv2dOptions(64, 64, 3).padding(1).groups(2)),
+                             tg::nn::Conv2d(tg::nn::Conv2dOptions(64, 64, 3).padding(1).groups(4)));
   Tensor planes = tg::randn({9, 64, 14, 14}).set_requires_grad();
   Tensor grouped_out = grouped(planes);
   tg::sum(grouped_out * grouped_out).backward();
@@ -62,11 +65,13 @@ Results run_model() {
            tg::sum(tg::reshape(big, {1000, 3000}), {1}), row_loss, rows, logits.grad(), ln_weight.grad(), cnn_out,
            images.grad(), cnn.parameters()[0].grad(), gru_out, sequence.grad(), gru.parameters()[1].grad(),
            long_rows.grad(), long_weight.grad(), stem_out, image.grad(), stem.parameters()[0].grad(),
+           stem.parameters()[2].grad(),
            // Sums over two separate runs of dims (one pass): rows of the (a, c) outputs split.
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 2}), tg::sum(tg::reshape(big, {4, 30, 50, 25, 20}), {1, 3}),
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1})}};
   for (const Tensor& parameter : cnn.parameters()) results.tensors.push_back(parameter.grad());
-  for (const Tensor& t : {grouped_out, planes.grad(), grouped.parameters()[0].grad()}) results.tensors.push_back(t);
+  for (const Tensor& t : {grouped_out, planes.grad(), grouped.parameters()[0].grad(), grouped.parameters()[2].grad()})
+    results.tensors.push_back(t);
   return results;
 }
 

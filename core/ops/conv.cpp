@@ -10,7 +10,9 @@
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
 // bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more (32 a
 // group when grouped) take Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section
-// below). 1-D forms are the 2-D ones over a height of 1.
+// below); with exactly 16 output channels a group (at stride 1) the forward and dW run directly,
+// 16 channels to a register, and so does dX with 16 input channels a group (their section). 1-D
+// forms are the 2-D ones over a height of 1.
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
 
@@ -849,6 +851,177 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
   return dw;
 }
 
+// ---- Sixteen output channels a group, directly ------------------------------------------------
+// A group of exactly 16 output channels (Conv2d(64, 64, 3, groups=4); a first layer 3 → 16) gives
+// the GEMMs 16 rows: two of the AVX-512 kernel's 8-row tiles, each reading the gathered input
+// again, about 160 GFLOP/s, plus im2col and a half-width kernel for the weight gradient
+// (`Conv2d_groups4/1` 0.86× libtorch, whose oneDNN runs such groups directly). At stride 1 and
+// dilation 1 (float32, AVX-512) they run directly too, with the 16 channels in the lanes of one
+// register, on each sample's zero-padded planes P (padded_plane, as the depthwise path):
+//   forward:  y[·, oy, ox] = b + Σ over (c, i, j) of W[·, c, i, j] · P[c, oy + i, ox + j]
+//     a piece of up to 16 output columns of one row in 16 registers; per tap one load of the
+//     tap's 16 weights (W transposed to (c, i, j, 16), `wt`) and a broadcast multiply-add per
+//     column; the piece (column, channel) transposed into y.
+//   weight gradient:  dWᵀ[(c, i, j), ·] += Σ over (oy, ox) of P[c, oy + i, ox + j] · dY[·, oy, ox]
+//     dY transposed to (position, 16); the taps of R rows (c, i) of the kernel in registers (R·kW
+//     sums: at most kDirectSums, R at most kDirectRows, or one less where that cuts the kernel's
+//     rows with less waste), one load of dY's 16 values and a broadcast multiply-add per tap and
+//     position. It sums into the partials the GEMM path's transposed form uses (kk × 16).
+// The input gradient at stride 1 is a forward over dY (transposes_to_forward): it runs here when
+// the input has 16 channels a group. Every sum runs in a fixed order (taps, then positions in
+// order): the bits do not depend on the thread count or the cut into tasks. A 1-wide kernel keeps
+// the GEMM (1×1: it reads the input in place, with no im2col); so do other channel counts: with
+// 32 a group or more the GEMMs (or Winograd's) were as fast or faster.
+// Measured (forward and backward, one thread, minimum of 36 steps, against the session's base):
+// Conv2d(64, 64, 3, groups=4) on (64, 64, 14, 14) 5.3-6.6 → 4.2-4.6 ms; 16 → 16 on 28×28 (Winograd
+// before) 5.8-6.2 → 4.4-4.5; on 8×8 0.69 → 0.40; 3 → 16 on 32×32 1.8 → 1.4; 1 → 16 5×5 on 28×28
+// 1.35 → 1.04; 3 → 16 7×7 on 8 × 64×64 3.5-3.8 → 2.8-2.9; 64 → 16 on 14×14 2.2 → 2.0. With 32
+// output channels a group the direct form measured 0.9-1.1× the GEMMs, with 64 0.7×, 128 0.5×.
+constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectSums = 28, kDirectRows = 10;
+constexpr std::size_t kDirectKernelWidth = 7;
+
+template <class T>
+bool direct16(const Window& g, std::size_t og) {
+#if defined(__x86_64__)
+  if constexpr (std::is_same_v<T, float>)
+    return og == kDirectChannels && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.kw >= 2 &&
+           g.kw <= kDirectKernelWidth && detail::sgemm_avx512_available();
+#endif
+  (void)g, (void)og;
+  return false;
+}
+
+#if defined(__x86_64__)
+// out[l][·] = bias + Σ over `channels` planes c and taps (i, j) of wt[(c, i, j)][·] · p[c][i][l + j]
+// for l < L (p: the padded planes from the piece's first input position, planes `size` apart).
+template <std::size_t L>
+__attribute__((target("avx512f"), noinline)) void direct_piece(const float* p, std::size_t channels, const Window& g,
+                                                     const PaddedPlane& pp, const float* wt, const float* bias,
+                                                     float* out) {
+  __m512 acc[L];
+  const __m512 init = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (std::size_t l = 0; l < L; ++l) acc[l] = init;
+  for (std::size_t c = 0; c < channels; ++c, p += pp.size)
+    for (std::size_t i = 0; i < g.kh; ++i)
+      for (std::size_t j = 0; j < g.kw; ++j, wt += kDirectChannels) {
+        const __m512 w = _mm512_loadu_ps(wt);
+        const float* q = p + i * pp.width + j;
+#pragma GCC unroll 16
+        for (std::size_t l = 0; l < L; ++l) acc[l] = _mm512_fmadd_ps(w, _mm512_set1_ps(q[l]), acc[l]);
+      }
+#pragma GCC unroll 16
+  for (std::size_t l = 0; l < L; ++l) _mm512_store_ps(out + l * kDirectChannels, acc[l]);
+}
+
+// part[(r, j)][·] += Σ over positions (oy, ox) of rows[r][oy·width + ox + j] · dyt[(oy, ox)][·] for
+// r < count, j < KW (rows past `count` repeat the last and are not stored).
+template <std::size_t KW, std::size_t R>
+__attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float* const* rows, std::size_t count,
+                                                           const Window& g, std::size_t width, const float* dyt,
+                                                           float* part) {
+  __m512 acc[R][KW];
+  const float* row[R];
+#pragma GCC unroll 24
+  for (std::size_t r = 0; r < R; ++r) {
+    row[r] = rows[std::min(r, count - 1)];
+    for (std::size_t j = 0; j < KW; ++j) acc[r][j] = _mm512_setzero_ps();
+  }
+  for (std::size_t oy = 0; oy < g.oh; ++oy) {
+    for (std::size_t ox = 0; ox < g.ow; ++ox, dyt += kDirectChannels) {
+      const __m512 d = _mm512_load_ps(dyt);
+#pragma GCC unroll 24
+      for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t j = 0; j < KW; ++j) acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][ox + j]), d, acc[r][j]);
+    }
+#pragma GCC unroll 24
+    for (std::size_t r = 0; r < R; ++r) row[r] += width;
+  }
+#pragma GCC unroll 24
+  for (std::size_t r = 0; r < R; ++r) {
+    if (r >= count) break;
+    for (std::size_t j = 0; j < KW; ++j) {
+      float* to = part + (r * KW + j) * kDirectChannels;
+      _mm512_storeu_ps(to, _mm512_add_ps(_mm512_loadu_ps(to), acc[r][j]));
+    }
+  }
+}
+#endif
+
+// The forward over 16 output channels a group (direct16): samples and groups in parallel, and
+// rows of the output too when there are fewer than 8 of them. `wt` holds each group's weight
+// transposed, (kk, 16).
+void direct_forward(const float* x, const float* wt, const float* b, const Window& g, std::size_t out_channels,
+                    std::size_t groups, float* y) {
+#if defined(__x86_64__)
+  const std::size_t cg = g.c / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow, units = g.n * groups;
+  const PaddedPlane pp = padded_plane<float>(g);
+  const std::size_t cuts = units >= 8 ? 1 : std::min(g.oh, (8 + units - 1) / units);
+  const std::size_t rows = (g.oh + cuts - 1) / cuts, blocks = (g.oh + rows - 1) / rows;
+  const std::size_t grain = blocks > 1 ? 1 : samples_per_task(g, kDirectChannels * kk);
+  parallel::for_range(units * blocks, grain, [&](std::size_t first, std::size_t last) {
+    std::vector<float, Allocator<float>> padded(cg * pp.size);  // zeros (pad_plane writes only x's values)
+    Scratch<float> piece(kDirectColumns * kDirectChannels);
+    std::size_t padded_unit = units;
+    for (std::size_t task = first; task < last; ++task) {
+      const std::size_t u = task / blocks, grp = u % groups, y0 = task % blocks * rows;
+      if (u != padded_unit) {
+        for (std::size_t c = 0; c < cg; ++c)
+          pad_plane(x + (u * cg + c) * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), pp,
+                    padded.data() + c * pp.size);
+      }
+      padded_unit = u;
+      float* out = y + (u / groups * out_channels + grp * kDirectChannels) * plane;
+      for (std::size_t oy = y0; oy < std::min(g.oh, y0 + rows); ++oy)
+        for (std::size_t x0 = 0; x0 < g.ow; x0 += kDirectColumns) {
+          const std::size_t n = std::min(kDirectColumns, g.ow - x0);
+          with_count<kDirectColumns>(n, [&]<std::size_t L>() {
+            direct_piece<L>(padded.data() + oy * pp.width + x0, cg, g, pp, wt + grp * kk * kDirectChannels,
+                            b ? b + grp * kDirectChannels : nullptr, piece.data());
+          });
+          kernels::transpose_matrix(piece.data(), n, kDirectChannels, kDirectChannels, out + oy * g.ow + x0, plane);
+        }
+    }
+  });
+#else
+  (void)x, (void)wt, (void)b, (void)g, (void)out_channels, (void)groups, (void)y;
+#endif
+}
+
+// One sample's group into the weight gradient's transposed partial (direct16): part (kk, 16) +=
+// its sums. `padded` (cg padded planes, holding zeros or an earlier sample's planes) and `dyt`
+// (plane × 16) are the caller's scratch.
+void direct_weight_grad(const float* x, const float* dy, const Window& g, std::size_t cg, float* padded,
+                        float* dyt, float* part) {
+#if defined(__x86_64__)
+  const PaddedPlane pp = padded_plane<float>(g);
+  const std::size_t plane = g.oh * g.ow;
+  for (std::size_t c = 0; c < cg; ++c)
+    pad_plane(x + c * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), pp, padded + c * pp.size);
+  kernels::transpose_matrix(dy, kDirectChannels, plane, plane, dyt, kDirectChannels);
+  const std::size_t total = cg * g.kh;  // rows (c, i) of the kernel, R at a time
+  const auto run = [&]<std::size_t KW, std::size_t R>() {
+    std::array<const float*, R> rows;
+    for (std::size_t r0 = 0; r0 < total; r0 += R) {
+      const std::size_t count = std::min(R, total - r0);
+      for (std::size_t r = 0; r < count; ++r)
+        rows[r] = padded + (r0 + r) / g.kh * pp.size + (r0 + r) % g.kh * pp.width;
+      direct_weight_rows<KW, R>(rows.data(), count, g, pp.width, dyt, part + r0 * KW * kDirectChannels);
+    }
+  };
+  with_count<kDirectKernelWidth>(g.kw, [&]<std::size_t KW>() {
+    constexpr std::size_t R = std::min(kDirectRows, kDirectSums / KW);
+    const auto padded_rows = [&](std::size_t r) { return (total + r - 1) / r * r; };
+    if (padded_rows(R - 1) < padded_rows(R))
+      run.template operator()<KW, R - 1>();
+    else
+      run.template operator()<KW, R>();
+  });
+#else
+  (void)x, (void)dy, (void)g, (void)cg, (void)padded, (void)dyt, (void)part;
+#endif
+}
+
 // ---- Winograd F(2×2, 3×3) ---------------------------------------------------------------------
 // A 3×3 convolution with stride 1 and dilation 1 computes each 2×2 block of an output plane from
 // the 4×4 block of the input under it with 16 multiplications instead of 36 (Lavin & Gray, "Fast
@@ -870,7 +1043,8 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // one thread, against im2col): 8 -> 8 channels on 28×28 7.6 -> 6.4 ms, 16 -> 16 on 28×28 24.7 ->
 // 17.1, 8 -> 64 on 28×28 20.7 -> 18.5, 32 -> 64 on 14×14 38 -> 24, 64 -> 64 on 32×32 24.5 -> 12.3,
 // 128 -> 128 on 7×7 11.5 -> 7.3. With a single input channel (Conv2d 1 -> 32) the GEMMs have
-// depth 1: im2col.
+// depth 1: im2col. A step with 16 output channels a group (16 input channels for dX) runs
+// directly instead (direct16, whose comment has the measurements).
 constexpr std::size_t kWinogradChannels = 8;
 // Grouped: each group's GEMMs are a group's channels deep; from 32 they pay for the transforms
 // (Conv2d(64, 64, 3, groups=2) on (64, 64, 14, 14), forward and backward at one thread: 10.1-12.0
@@ -1296,19 +1470,23 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
   T* y = out.data();
   if (depthwise(g, groups)) return depthwise_forward(x, w, b, g, out_channels);
-  if (winograd_fits(g, groups, g.c, out_channels)) {
+  if (winograd_fits(g, groups, g.c, out_channels) && !direct16<T>(g, og)) {
     const auto u = winograd_kernels(w, out_channels, cg, groups, false);
     winograd_conv(x, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, u.data(), b, y);
     return out;
   }
-  const bool in_place = identity_columns(g);
-  const Phases phases = phases_of(g);
   // Each group's weight transposed once, (kk, og): the GEMMs read it as op(A) = Wᵀᵀ, whose packing
   // copies rows where W as it lies would be transposed again for every sample (`Conv2d_stride2`:
   // a third as many values as the columns, 4% of its time).
   Scratch<T> wt(out_channels * kk);
   for (std::size_t grp = 0; grp < groups; ++grp)
     kernels::transpose_matrix(w + grp * og * kk, og, kk, kk, wt.data() + grp * og * kk, og);
+  if (direct16<T>(g, og)) {
+    if constexpr (std::is_same_v<T, float>) direct_forward(x, wt.data(), b, g, out_channels, groups, y);
+    return out;
+  }
+  const bool in_place = identity_columns(g);
+  const Phases phases = phases_of(g);
   if (!in_place && gathers_columns<T>(g, og)) {
     if constexpr (std::is_same_v<T, float>) gathered_forward(x, wt.data(), b, g, phases, out_channels, groups, y);
     return out;
@@ -1501,7 +1679,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     return grads;
   }
   const Phases phases = phases_of(g);
-  if (needs[0] && winograd_fits(g, groups, g.c, out_channels)) {
+  if (needs[0] && winograd_fits(g, groups, g.c, out_channels) && !direct16<T>(g, cg)) {
     // dX = dY ⋆ W' with padding 2 - p: each dX position sums the dY positions it reached.
     xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
     const auto u = winograd_kernels(w, out_channels, cg, groups, true);
@@ -1531,7 +1709,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     });
     grads[0] = make_tensor<T>(std::move(dx));
   }
-  if (needs[1] && winograd_fits(g, groups, g.c, out_channels)) {
+  if (needs[1] && winograd_fits(g, groups, g.c, out_channels) && !direct16<T>(g, og)) {
     xt::xarray<T> dw = xt::xarray<T>::from_shape(weight.shape());
     winograd_weight_grad(x, dy, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, dw.data());
     grads[1] = make_tensor<T>(std::move(dw));
@@ -1545,9 +1723,11 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     // where they lie and packs only dY, where the other way it packed colᵀ, transposing it (one
     // sample's GEMM, one thread: 32 × 800 over 196 positions, a 5×5 "same", 56 → 43 us; 32 × 288
     // over 784, dilated 3×3, 91 → 66; 16 × 150 over 100, LeNet's 5×5, 4.0 → 3.1).
+    // With 16 output channels a group (direct16) the partials hold dW_gᵀ as well, summed directly.
     const std::size_t wn = out_channels * kk;
-    const bool transposed = detail::gemm_prefers_transposed<T>(og, kk);
-    const bool in_place = identity_columns(g);
+    const bool direct = direct16<T>(g, og);
+    const bool transposed = direct || detail::gemm_prefers_transposed<T>(og, kk);
+    const bool in_place = direct || identity_columns(g);
     using Partial = std::vector<T, Allocator<T>>;
     const std::size_t block = std::max(samples_per_task(g, out_channels * kk), (g.n + 15) / 16);
     const Partial total = parallel::reduce_blocks(
@@ -1555,13 +1735,20 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
         [&](std::size_t first, std::size_t last) {
           Partial part(wn, T(0));
           Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(phases, cg));
+          Partial padded(direct ? cg * padded_plane<T>(g).size : 0);  // zeros (see pad_plane)
+          Scratch<T> dyt(direct ? plane * og : 0);
           for (std::size_t s = first; s < last; ++s)
             for (std::size_t grp = 0; grp < groups; ++grp) {
               const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
-              if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
               const T* dys = dy + (s * out_channels + grp * og) * plane;
-              const T* cols = in_place ? xs : col.data();
               T* dw_g = part.data() + grp * og * kk;
+              if constexpr (std::is_same_v<T, float>)
+                if (direct) {
+                  direct_weight_grad(xs, dys, g, cg, padded.data(), dyt.data(), dw_g);
+                  continue;
+                }
+              if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
+              const T* cols = in_place ? xs : col.data();
               if (transposed)
                 detail::gemm<T>(false, true, kk, og, plane, T(1), cols, plane, dys, plane, T(1), dw_g, og);
               else
