@@ -569,17 +569,6 @@ PaddedPlane padded_plane(const Window& g) {
   return {rows, width, rows * width + kernels::Batch<T>::size};
 }
 
-// The first n lanes of a batch.
-template <class T>
-auto first_lanes(std::size_t n) {
-  using B = kernels::Batch<T>;
-  alignas(64) static const std::array<T, B::size> lane = [] {
-    std::array<T, B::size> index;
-    for (std::size_t i = 0; i < B::size; ++i) index[i] = T(i);
-    return index;
-  }();
-  return B::load_aligned(lane.data()) < B(T(n));
-}
 
 // dst (rows × width, then zeros to `size`) = src (h × w) moved down by `top` and right by `left`
 // (either may be negative: rows or columns cut off), zeros around it. Only the rows that hold
@@ -607,7 +596,7 @@ void pad_plane(const T* src, std::size_t h, std::size_t w, std::ptrdiff_t top, s
     for (std::size_t c = 0; c < n; c += width) {
       const std::size_t k = std::min(width, n - c);
       B v = from + c + width <= end ? B::load_unaligned(from + c) : kernels::load_partial(from + c, k, T(0));
-      if (k < width) v = xsimd::select(first_lanes<T>(k), v, B(T(0)));
+      if (k < width) v = xsimd::select(kernels::first_lanes<T>(k), v, B(T(0)));
       v.store_unaligned(to + c);
     }
   }
@@ -711,7 +700,7 @@ void dot_rows(const T* dy, const T* padded, const PaddedPlane& p, const Window& 
           for (std::size_t k = 0; k < K; ++k) acc[k] = xsimd::fma(d, B::load_unaligned(at + offset[k]), acc[k]);
           continue;
         }
-        const auto lanes = first_lanes<T>(n);
+        const auto lanes = kernels::first_lanes<T>(n);
         const B d = kernels::load_partial(dy + flat, n, T(0));
 #pragma GCC unroll 16
         for (std::size_t k = 0; k < K; ++k)

@@ -129,6 +129,31 @@ Batch<T> load_partial(const T* p, std::size_t n, T pad) {
   std::copy(p, p + n, buffer.begin());
   return Batch<T>::load_aligned(buffer.data());
 }
+// The lanes below n of a batch of T, as a mask (n <= Batch<T>::size).
+template <class T>
+auto first_lanes(std::size_t n) {
+  alignas(64) static constexpr auto lane = [] {
+    std::array<T, Batch<T>::size> numbers{};
+    for (std::size_t i = 0; i < numbers.size(); ++i) numbers[i] = T(i);
+    return numbers;
+  }();
+  return Batch<T>::load_aligned(lane.data()) < Batch<T>(T(n));
+}
+
+// A batch's lanes in double: its first Batch<double>::size lanes, then the rest (a float batch
+// holds two doubles' worth; a double batch is itself, then zeros).
+template <class T>
+std::array<Batch<double>, 2> widen(const Batch<T>& b) {
+  if constexpr (std::is_same_v<T, double>) {
+    return {b, Batch<double>(0.0)};
+  } else {
+    static_assert(Batch<T>::size == 2 * Batch<double>::size);
+    alignas(64) std::array<T, Batch<T>::size> lanes;
+    b.store_aligned(lanes.data());
+    return {Batch<double>::load_aligned(lanes.data()), Batch<double>::load_aligned(lanes.data() + Batch<double>::size)};
+  }
+}
+
 // The first n values at p as a batch of P (converted as Batch<P>::load_unaligned does), zeros in
 // the other lanes; n < Batch<P>::size.
 template <class P, class T>
@@ -242,14 +267,9 @@ double lane_sum(std::size_t n, Term&& term) {
   };
   // first and second += the lanes of a float sum, widened to double in halves.
   auto widen_add = [&](const B& sum) {
-    if constexpr (std::is_same_v<P, double>) {
-      first += sum;
-    } else {
-      alignas(64) std::array<P, width> lanes;
-      sum.store_aligned(lanes.data());
-      first += D::load_aligned(lanes.data());
-      second += D::load_aligned(lanes.data() + D::size);
-    }
+    const auto halves = widen(sum);
+    first += halves[0];
+    second += halves[1];
   };
   if constexpr (std::is_same_v<P, double>) {
     for (; i + 2 * width <= n; i += 2 * width) {
@@ -275,12 +295,7 @@ double lane_sum(std::size_t n, Term&& term) {
     if (i < n) {
       const std::size_t left = n - i;
       const auto last = term([j = i, left](const auto* p) { return load_partial_as<P>(p + j, left); });
-      alignas(64) static constexpr auto lane = [] {
-        std::array<P, width> numbers{};
-        for (std::size_t h = 0; h < width; ++h) numbers[h] = P(h);
-        return numbers;
-      }();
-      rest += xsimd::select(B::load_aligned(lane.data()) < B(P(left)), B(last), B(P(0)));
+      rest += xsimd::select(first_lanes<P>(left), B(last), B(P(0)));
     }
     widen_add(rest);
   }

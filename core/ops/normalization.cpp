@@ -323,14 +323,9 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
   sum_v.assign(C, 0.0);
   // acc[0, W) += the W lanes of `sum`, widened to double.
   auto add_lanes = [](double* acc, const B& sum) {
-    if constexpr (std::is_same_v<T, double>) {
-      (D::load_unaligned(acc) + sum).store_unaligned(acc);
-    } else {
-      alignas(64) std::array<T, W> lanes;
-      sum.store_aligned(lanes.data());
-      for (std::size_t h = 0; h < W; h += D::size)  // xsimd widens the float lanes as it loads them
-        (D::load_unaligned(acc + h) + D::load_aligned(lanes.data() + h)).store_unaligned(acc + h);
-    }
+    const auto halves = kernels::widen(sum);
+    for (std::size_t h = 0; h < W; h += D::size)
+      (D::load_unaligned(acc + h) + halves[h / D::size]).store_unaligned(acc + h);
   };
   if (l.inner == 1) {
     const std::size_t block = rows_per_block(l);
@@ -385,19 +380,13 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
       }
     return;
   }
-  alignas(64) static constexpr auto kLane = [] {
-    std::array<T, W> lane{};
-    for (std::size_t i = 0; i < W; ++i) lane[i] = T(i);
-    return lane;
-  }();
   // acc += the lanes of `sum`, widened to double (for float: its two halves added first).
   auto widen_add = [](D& acc, const B& sum) {
     if constexpr (std::is_same_v<T, double>) {
       acc += sum;
     } else {
-      alignas(64) std::array<T, W> lanes;
-      sum.store_aligned(lanes.data());
-      acc += D::load_aligned(lanes.data()) + D::load_aligned(lanes.data() + D::size);
+      const auto halves = kernels::widen(sum);
+      acc += halves[0] + halves[1];
     }
   };
   Buffer<double> parts(l.outer * 2 * C, 0.0);
@@ -446,7 +435,7 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
             const std::size_t n = l.inner - i;
             const auto terms =
                 term([k = base + i, n](const T* p) { return kernels::load_partial(p + k, n, T(0)); }, channel);
-            const auto exists = B::load_aligned(kLane.data()) < B(T(n));
+            const auto exists = kernels::first_lanes<T>(n);
             u += xsimd::select(exists, B(terms.first), B(T(0)));
             v += xsimd::select(exists, B(terms.second), B(T(0)));
           }
