@@ -755,7 +755,7 @@ TEST_CASE("conv2d's weight gradient summed transposed equals its definition") {
   cases.push_back({{3, 8, 13, 24}, {16, 8, 5, 5}, {{1, 1}, {4, 4}, {2, 2}, 1, {0, 0}}});    // 200 rows, 16 columns
   cases.push_back({{2, 12, 10, 40}, {24, 12, 3, 5}, {{1, 1}, {2, 2}, {2, 1}, 1, {0, 0}}});  // 400 positions
   cases.push_back({{2, 32, 26, 50}, {64, 16, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 2, {0, 0}}});  // groups, stride 2
-  cases.push_back({{17, 6, 5, 8}, {32, 6, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});     // 17 samples
+  cases.push_back({{17, 20, 5, 8}, {32, 20, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});   // 17 samples
   cases.push_back({{2, 8, 9, 9}, {8, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});       // 8 columns
   cases.push_back({{2, 8, 9, 9}, {40, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});      // 40 columns
   check_against_definition(cases);
@@ -859,8 +859,9 @@ TEST_CASE("conv2d's Winograd path matches PyTorch: forward, dx, dw, db") {
 
 TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 channels, any padding, size, groups") {
   // 3×3 kernels with stride 1, dilation 1, one group and at least 8 channels in and out take
-  // Winograd F(2×2, 3×3) for y, dx and dw (conv.cpp), except with 16 output channels (y, dw)
-  // or 16 input channels (dx), which run directly (the next test): the cases here have neither.
+  // Winograd F(2×2, 3×3) for y, dx and dw (conv.cpp), except where the direct path takes y and
+  // dw (16 output channels, or 32-64 from at most 16 input) or dx (the same the other way round;
+  // the next test): the cases here are neither.
   // Odd and even sizes (a partial last tile), planes smaller than a tile, every padding 0-2 per
   // side, extra_end, and batches that span several blocks (17 samples of 16 tiles: blocks of 5;
   // 2 samples of 289 tiles: one each).
@@ -884,14 +885,16 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
   check_against_definition(cases);
 }
 
-// Exactly 16 output channels a group at stride 1 and dilation 1 (kernels 2 to 7 wide) take the
-// direct path in float32 on AVX-512 (16 channels to a register) for y and dw, and for dx with 16
-// input channels a group (the forward over dy). Input channels 1, 3, 16 and 20 a group, groups 1,
-// 2 and 4; kernels 3×3, 5×5, 7×7, 3×5, 2×2 (even "same": extra_end), 4×2, 1×3 and 3×1 (a 1-wide
-// kernel keeps the GEMM), 1×1 and 8 wide (controls); "valid", "same" and padding past the kernel;
-// output rows of 1, 7, 15, 16, 17 and 33 columns (pieces of 16 and what is left); one sample (its
-// rows cut between tasks), 3, and 9 with 2 groups (several samples a task).
-TEST_CASE("conv2d with 16 output channels a group (the direct path) equals its definition") {
+// 16 output channels a group, or 32, 48 or 64 from at most 16 input channels a group and 16 taps
+// or more, at stride 1 and dilation 1 (kernels 2 to 7 wide) take the direct path in float32 on
+// AVX-512 (16 output channels to a register) for y and dw, and for dx where the channels the other
+// way round fit (the forward over dy). Input channels 1, 3, 8, 16, 20 and 32 a group, output 16
+// to 64, groups 1, 2 and 4; kernels 3×3, 5×5, 7×7, 3×5, 2×2 (even "same": extra_end), 4×2, 1×3
+// and 3×1 (a 1-wide kernel keeps the GEMM), 1×1 and 8 wide (controls); "valid", "same" and
+// padding past the kernel; output rows of 1, 7, 15, 16, 17 and 33 columns (pieces of 16 and what
+// is left); one sample (its rows cut between tasks), 3, and 9; 17 input channels with 32 out, 80
+// out and 9 taps to 32 out as controls.
+TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its definition") {
   std::vector<ConvCase> cases;
   using Kernel = std::array<std::size_t, 2>;
   for (const Kernel& k : {Kernel{3, 3}, Kernel{5, 5}, Kernel{3, 5}, Kernel{4, 2}, Kernel{1, 3}})
@@ -912,6 +915,16 @@ TEST_CASE("conv2d with 16 output channels a group (the direct path) equals its d
   cases.push_back({{2, 16, 6, 7}, {16, 16, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});   // 1×1: the GEMM
   cases.push_back({{2, 3, 5, 12}, {16, 3, 3, 8}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});    // 8 wide: the GEMM
   cases.push_back({{2, 16, 9, 9}, {16, 16, 3, 3}, {{1, 1}, {2, 2}, {2, 2}, 1, {0, 0}}});   // dilated: not direct
+  cases.push_back({{2, 16, 6, 9}, {32, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 16 → 32
+  cases.push_back({{3, 8, 5, 17}, {48, 8, 3, 5}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});    // 8 → 48, 3×5
+  cases.push_back({{1, 3, 7, 20}, {64, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});    // one image 3 → 64
+  cases.push_back({{2, 32, 6, 6}, {64, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});   // 2 groups 16 → 32
+  cases.push_back({{9, 16, 4, 5}, {32, 16, 3, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});   // 9 samples, "valid"
+  cases.push_back({{2, 32, 5, 7}, {16, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 32 → 16 (dx 16 → 32)
+  cases.push_back({{2, 17, 6, 7}, {32, 17, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 17 in: not direct
+  cases.push_back({{2, 16, 6, 7}, {80, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 80 out: not direct
+  cases.push_back({{2, 1, 6, 7}, {32, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 32: not direct
+  cases.push_back({{2, 1, 6, 7}, {16, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 16: direct
   check_against_definition(cases);
 }
 

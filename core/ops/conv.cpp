@@ -10,9 +10,9 @@
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
 // bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more (32 a
 // group when grouped) take Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section
-// below); with exactly 16 output channels a group (at stride 1) the forward and dW run directly,
-// 16 channels to a register, and so does dX with 16 input channels a group (their section). 1-D
-// forms are the 2-D ones over a height of 1.
+// below); with 16 output channels a group, or up to 64 from at most 16 input channels, the stride-1
+// forward and dW run directly, 16 output channels to a register, and so does dX where its channels
+// fit that (their section). 1-D forms are the 2-D ones over a height of 1.
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
 
@@ -840,43 +840,53 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
   return dw;
 }
 
-// ---- Sixteen output channels a group, directly ------------------------------------------------
-// A group of exactly 16 output channels (Conv2d(64, 64, 3, groups=4); a first layer 3 → 16) gives
-// the GEMMs 16 rows: two of the AVX-512 kernel's 8-row tiles, each reading the gathered input
-// again, about 160 GFLOP/s, plus im2col and a half-width kernel for the weight gradient
-// (`Conv2d_groups4/1` 0.86× libtorch, whose oneDNN runs such groups directly). At stride 1 and
-// dilation 1 (float32, AVX-512) they run directly too, with the 16 channels in the lanes of one
+// ---- Output channels 16 at a time, directly -----------------------------------------------------
+// A group of 16 output channels (Conv2d(64, 64, 3, groups=4); a first layer 3 → 16) gives the
+// GEMMs 16 rows: two of the AVX-512 kernel's 8-row tiles, each reading the gathered input again,
+// about 160 GFLOP/s, plus im2col and a half-width kernel for the weight gradient
+// (`Conv2d_groups4/1` was 0.86× libtorch, whose oneDNN runs such groups directly); with few
+// input channels (16 or fewer a group) Winograd's GEMMs are as thin. At stride 1 and dilation 1
+// (float32, AVX-512) these run directly, 16 output channels at a time in the lanes of one
 // register, on each sample's zero-padded planes P (padded_plane, as the depthwise path):
 //   forward:  y[·, oy, ox] = b + Σ over (c, i, j) of W[·, c, i, j] · P[c, oy + i, ox + j]
 //     a piece of up to 16 output columns of one row in 16 registers; per tap one load of the
-//     tap's 16 weights (W transposed to (c, i, j, 16), `wt`) and a broadcast multiply-add per
+//     tap's 16 weights (W transposed to (c, i, j, og), `wt`) and a broadcast multiply-add per
 //     column; the piece (column, channel) transposed into y.
 //   weight gradient:  dWᵀ[(c, i, j), ·] += Σ over (oy, ox) of P[c, oy + i, ox + j] · dY[·, oy, ox]
-//     dY transposed to (position, 16); the taps of R rows (c, i) of the kernel in registers (R·kW
+//     dY transposed to (position, og); the taps of R rows (c, i) of the kernel in registers (R·kW
 //     sums: at most kDirectSums, R at most kDirectRows, or one less where that cuts the kernel's
 //     rows with less waste), one load of dY's 16 values and a broadcast multiply-add per tap and
-//     position. It sums into the partials the GEMM path's transposed form uses (kk × 16).
-// The input gradient at stride 1 is a forward over dY (transposes_to_forward): it runs here when
-// the input has 16 channels a group. Every sum runs in a fixed order (taps, then positions in
-// order): the bits do not depend on the thread count or the cut into tasks. A 1-wide kernel keeps
-// the GEMM (1×1: it reads the input in place, with no im2col); so do other channel counts: with
-// 32 a group or more the GEMMs (or Winograd's) were as fast or faster.
-// Measured (forward and backward, one thread, minimum of 36 steps, against the session's base):
-// Conv2d(64, 64, 3, groups=4) on (64, 64, 14, 14) 5.3-6.6 → 4.2-4.6 ms; 16 → 16 on 28×28 (Winograd
-// before) 5.8-6.2 → 4.4-4.5; on 8×8 0.69 → 0.40; 3 → 16 on 32×32 1.8 → 1.4; 1 → 16 5×5 on 28×28
-// 1.35 → 1.04; 3 → 16 7×7 on 8 × 64×64 3.5-3.8 → 2.8-2.9; 64 → 16 on 14×14 2.2 → 2.0. With 32
-// output channels a group the direct form measured 0.9-1.1× the GEMMs, with 64 0.7×, 128 0.5×.
+//     position. It sums into the partials the GEMM path's transposed form uses (kk × og).
+// (· is a block of 16 output channels.) The input gradient at stride 1 is a forward over dY
+// (transposes_to_forward), from og channels to cg: it runs here when those fit. Every sum runs in
+// a fixed order (taps, then positions in order): the bits do not depend on the thread count or
+// the cut into tasks. Where it runs (direct_fits): 16 output channels a group whatever the input,
+// or 32, 48 or 64 from at most 16 input channels a group and 16 taps (c, i, j) or more; a 1-wide
+// kernel keeps the GEMM (1×1: it reads the input in place, with no im2col).
+// Measured (forward and backward, one thread, minimum of 26-36 steps, against the GEMMs and
+// Winograd before): Conv2d(64, 64, 3, groups=4) on (64, 64, 14, 14) 5.3-6.6 → 4.2-4.6 ms; 16 → 16
+// on 28×28 (Winograd) 5.8-6.2 → 4.2-4.5, on 8×8 0.69 → 0.40; 3 → 16 on 32×32 1.8 → 1.4; 1 → 16
+// 5×5 on 28×28 1.35 → 1.04; 3 → 16 7×7 on 8 × 64×64 3.5-3.8 → 2.8-2.9; 64 → 16 on 14×14 2.2 →
+// 2.0; on 16×16 planes 16 → 32 3.1 → 2.6, 16 → 48 4.5 → 3.8, 16 → 64 5.8 → 5.1, 8 → 32 2.4 → 1.9;
+// 3 → 32 on 32×32 3.3 → 2.9, 3 → 64 even. From 32 input channels the GEMMs win (32 → 64 on
+// 16×16 8.7 against 10.0 directly; 32 → 32 even), past 64 output channels (128: 0.5×), and with
+// 32 or more from fewer taps, where each piece's 16 stores and transpose weigh more than its
+// multiply-adds (1 → 32 3×3 on 28×28: 2.9-3.2 against 3.5 directly; 1 → 16 stays direct, 1.5
+// against 1.9).
 constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectSums = 28, kDirectRows = 10;
-constexpr std::size_t kDirectKernelWidth = 7;
+constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 16, kDirectMinTaps = 16;
 
 template <class T>
-bool direct16(const Window& g, std::size_t og) {
+bool direct_fits(const Window& g, std::size_t cg, std::size_t og) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>)
-    return og == kDirectChannels && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.kw >= 2 &&
-           g.kw <= kDirectKernelWidth && detail::sgemm_avx512_available();
+    return og % kDirectChannels == 0 &&
+           (og == kDirectChannels ||
+            (og <= kDirectMaxChannels && cg <= kDirectMaxInputs && cg * g.kh * g.kw >= kDirectMinTaps)) &&
+           g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.kw >= 2 && g.kw <= kDirectKernelWidth &&
+           detail::sgemm_avx512_available();
 #endif
-  (void)g, (void)og;
+  (void)g, (void)cg, (void)og;
   return false;
 }
 
@@ -896,15 +906,15 @@ inline std::size_t opaque(std::size_t x) {
 // for l < L (p: the padded planes from the piece's first input position, planes `size` apart).
 template <std::size_t L>
 __attribute__((target("avx512f"), noinline)) void direct_piece(const float* p, std::size_t channels, const Window& g,
-                                                     const PaddedPlane& pp, const float* wt, const float* bias,
-                                                     float* out) {
+                                                               const PaddedPlane& pp, const float* wt, std::size_t ld,
+                                                               const float* bias, float* out) {
   __m512 acc[L];
   const __m512 init = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (std::size_t l = 0; l < L; ++l) acc[l] = init;
   for (std::size_t c = 0; c < channels; ++c, p += pp.size)
     for (std::size_t i = 0; i < g.kh; ++i)
-      for (std::size_t j = 0; j < g.kw; ++j, wt += kDirectChannels) {
+      for (std::size_t j = 0; j < g.kw; ++j, wt += ld) {
         const __m512 w = _mm512_loadu_ps(wt);
         const float* q = p + i * pp.width + j;
 #pragma GCC unroll 16
@@ -918,8 +928,8 @@ __attribute__((target("avx512f"), noinline)) void direct_piece(const float* p, s
 // r < count, j < KW (rows past `count` repeat the last and are not stored).
 template <std::size_t KW, std::size_t R>
 __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float* const* rows, std::size_t count,
-                                                           const Window& g, std::size_t width, const float* dyt,
-                                                           float* part) {
+                                                                     const Window& g, std::size_t width,
+                                                                     const float* dyt, std::size_t ld, float* part) {
   __m512 acc[R][KW];
   const float* row[R];
 #pragma GCC unroll 24
@@ -928,8 +938,8 @@ __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float
     for (std::size_t j = 0; j < KW; ++j) acc[r][j] = _mm512_setzero_ps();
   }
   for (std::size_t oy = 0; oy < g.oh; ++oy) {
-    for (std::size_t ox = 0; ox < g.ow; ++ox, dyt += kDirectChannels) {
-      const __m512 d = _mm512_load_ps(dyt);
+    for (std::size_t ox = 0; ox < g.ow; ++ox, dyt += ld) {
+      const __m512 d = _mm512_loadu_ps(dyt);
       const std::size_t at = opaque(ox);
 #pragma GCC unroll 24
       for (std::size_t r = 0; r < R; ++r)
@@ -942,24 +952,25 @@ __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float
   for (std::size_t r = 0; r < R; ++r) {
     if (r >= count) break;
     for (std::size_t j = 0; j < KW; ++j) {
-      float* to = part + (r * KW + j) * kDirectChannels;
+      float* to = part + (r * KW + j) * ld;
       _mm512_storeu_ps(to, _mm512_add_ps(_mm512_loadu_ps(to), acc[r][j]));
     }
   }
 }
 #endif
 
-// The forward over 16 output channels a group (direct16): samples and groups in parallel, and
+// The forward (direct_fits: cg → og channels a group): samples and groups in parallel, and
 // rows of the output too when there are fewer than 8 of them. `wt` holds each group's weight
-// transposed, (kk, 16).
+// transposed, (kk, og).
 void direct_forward(const float* x, const float* wt, const float* b, const Window& g, std::size_t out_channels,
                     std::size_t groups, float* y) {
 #if defined(__x86_64__)
-  const std::size_t cg = g.c / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow, units = g.n * groups;
+  const std::size_t cg = g.c / groups, og = out_channels / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow;
+  const std::size_t units = g.n * groups;
   const PaddedPlane pp = padded_plane<float>(g);
   const std::size_t cuts = units >= 8 ? 1 : std::min(g.oh, (8 + units - 1) / units);
   const std::size_t rows = (g.oh + cuts - 1) / cuts, blocks = (g.oh + rows - 1) / rows;
-  const std::size_t grain = blocks > 1 ? 1 : samples_per_task(g, kDirectChannels * kk);
+  const std::size_t grain = blocks > 1 ? 1 : samples_per_task(g, og * kk);
   parallel::for_range(units * blocks, grain, [&](std::size_t first, std::size_t last) {
     std::vector<float, Allocator<float>> padded(cg * pp.size);  // zeros (pad_plane writes only x's values)
     Scratch<float> piece(kDirectColumns * kDirectChannels);
@@ -972,16 +983,18 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
                     padded.data() + c * pp.size);
       }
       padded_unit = u;
-      float* out = y + (u / groups * out_channels + grp * kDirectChannels) * plane;
-      for (std::size_t oy = y0; oy < std::min(g.oh, y0 + rows); ++oy)
-        for (std::size_t x0 = 0; x0 < g.ow; x0 += kDirectColumns) {
-          const std::size_t n = std::min(kDirectColumns, g.ow - x0);
-          with_count<kDirectColumns>(n, [&]<std::size_t L>() {
-            direct_piece<L>(padded.data() + oy * pp.width + x0, cg, g, pp, wt + grp * kk * kDirectChannels,
-                            b ? b + grp * kDirectChannels : nullptr, piece.data());
-          });
-          kernels::transpose_matrix(piece.data(), n, kDirectChannels, kDirectChannels, out + oy * g.ow + x0, plane);
-        }
+      for (std::size_t o = grp * og; o < (grp + 1) * og; o += kDirectChannels) {  // a block of 16 channels
+        float* out = y + (u / groups * out_channels + o) * plane;
+        for (std::size_t oy = y0; oy < std::min(g.oh, y0 + rows); ++oy)
+          for (std::size_t x0 = 0; x0 < g.ow; x0 += kDirectColumns) {
+            const std::size_t n = std::min(kDirectColumns, g.ow - x0);
+            with_count<kDirectColumns>(n, [&]<std::size_t L>() {
+              direct_piece<L>(padded.data() + oy * pp.width + x0, cg, g, pp, wt + grp * kk * og + o % og, og,
+                              b ? b + o : nullptr, piece.data());
+            });
+            kernels::transpose_matrix(piece.data(), n, kDirectChannels, kDirectChannels, out + oy * g.ow + x0, plane);
+          }
+      }
     }
   });
 #else
@@ -989,17 +1002,17 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
 #endif
 }
 
-// One sample's group into the weight gradient's transposed partial (direct16): part (kk, 16) +=
+// One sample's group into the weight gradient's transposed partial (direct_fits): part (kk, og) +=
 // its sums. `padded` (cg padded planes, holding zeros or an earlier sample's planes) and `dyt`
 // (plane × 16) are the caller's scratch.
-void direct_weight_grad(const float* x, const float* dy, const Window& g, std::size_t cg, float* padded,
-                        float* dyt, float* part) {
+void direct_weight_grad(const float* x, const float* dy, const Window& g, std::size_t cg, std::size_t og,
+                        float* padded, float* dyt, float* part) {
 #if defined(__x86_64__)
   const PaddedPlane pp = padded_plane<float>(g);
   const std::size_t plane = g.oh * g.ow;
   for (std::size_t c = 0; c < cg; ++c)
     pad_plane(x + c * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), pp, padded + c * pp.size);
-  kernels::transpose_matrix(dy, kDirectChannels, plane, plane, dyt, kDirectChannels);
+  kernels::transpose_matrix(dy, og, plane, plane, dyt, og);
   const std::size_t total = cg * g.kh;  // rows (c, i) of the kernel, R at a time
   const auto run = [&]<std::size_t KW, std::size_t R>() {
     std::array<const float*, R> rows;
@@ -1007,7 +1020,8 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
       const std::size_t count = std::min(R, total - r0);
       for (std::size_t r = 0; r < count; ++r)
         rows[r] = padded + (r0 + r) / g.kh * pp.size + (r0 + r) % g.kh * pp.width;
-      direct_weight_rows<KW, R>(rows.data(), count, g, pp.width, dyt, part + r0 * KW * kDirectChannels);
+      for (std::size_t o = 0; o < og; o += kDirectChannels)  // a block of 16 channels
+        direct_weight_rows<KW, R>(rows.data(), count, g, pp.width, dyt + o, og, part + r0 * KW * og + o);
     }
   };
   with_count<kDirectKernelWidth>(g.kw, [&]<std::size_t KW>() {
@@ -1019,7 +1033,7 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
       run.template operator()<KW, R>();
   });
 #else
-  (void)x, (void)dy, (void)g, (void)cg, (void)padded, (void)dyt, (void)part;
+  (void)x, (void)dy, (void)g, (void)cg, (void)og, (void)padded, (void)dyt, (void)part;
 #endif
 }
 
@@ -1044,8 +1058,8 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
 // one thread, against im2col): 8 -> 8 channels on 28×28 7.6 -> 6.4 ms, 16 -> 16 on 28×28 24.7 ->
 // 17.1, 8 -> 64 on 28×28 20.7 -> 18.5, 32 -> 64 on 14×14 38 -> 24, 64 -> 64 on 32×32 24.5 -> 12.3,
 // 128 -> 128 on 7×7 11.5 -> 7.3. With a single input channel (Conv2d 1 -> 32) the GEMMs have
-// depth 1: im2col. A step with 16 output channels a group (16 input channels for dX) runs
-// directly instead (direct16, whose comment has the measurements).
+// depth 1: im2col. A step with 16 output channels a group, or 32-64 from at most 16 input
+// channels, runs directly instead (direct_fits, whose section has the measurements).
 constexpr std::size_t kWinogradChannels = 8;
 // Grouped: each group's GEMMs are a group's channels deep; from 32 they pay for the transforms
 // (Conv2d(64, 64, 3, groups=2) on (64, 64, 14, 14), forward and backward at one thread: 10.1-12.0
@@ -1471,7 +1485,7 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
   T* y = out.data();
   if (depthwise(g, groups)) return depthwise_forward(x, w, b, g, out_channels);
-  if (winograd_fits(g, groups, g.c, out_channels) && !direct16<T>(g, og)) {
+  if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og)) {
     const auto u = winograd_kernels(w, out_channels, cg, groups, false);
     winograd_conv(x, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, u.data(), b, y);
     return out;
@@ -1482,7 +1496,7 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   Scratch<T> wt(out_channels * kk);
   for (std::size_t grp = 0; grp < groups; ++grp)
     kernels::transpose_matrix(w + grp * og * kk, og, kk, kk, wt.data() + grp * og * kk, og);
-  if (direct16<T>(g, og)) {
+  if (direct_fits<T>(g, cg, og)) {
     if constexpr (std::is_same_v<T, float>) direct_forward(x, wt.data(), b, g, out_channels, groups, y);
     return out;
   }
@@ -1680,7 +1694,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     return grads;
   }
   const Phases phases = phases_of(g);
-  if (needs[0] && winograd_fits(g, groups, g.c, out_channels) && !direct16<T>(g, cg)) {
+  if (needs[0] && winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, og, cg)) {
     // dX = dY ⋆ W' with padding 2 - p: each dX position sums the dY positions it reached.
     xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
     const auto u = winograd_kernels(w, out_channels, cg, groups, true);
@@ -1710,7 +1724,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     });
     grads[0] = make_tensor<T>(std::move(dx));
   }
-  if (needs[1] && winograd_fits(g, groups, g.c, out_channels) && !direct16<T>(g, og)) {
+  if (needs[1] && winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og)) {
     xt::xarray<T> dw = xt::xarray<T>::from_shape(weight.shape());
     winograd_weight_grad(x, dy, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, dw.data());
     grads[1] = make_tensor<T>(std::move(dw));
@@ -1724,9 +1738,9 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     // where they lie and packs only dY, where the other way it packed colᵀ, transposing it (one
     // sample's GEMM, one thread: 32 × 800 over 196 positions, a 5×5 "same", 56 → 43 us; 32 × 288
     // over 784, dilated 3×3, 91 → 66; 16 × 150 over 100, LeNet's 5×5, 4.0 → 3.1).
-    // With 16 output channels a group (direct16) the partials hold dW_gᵀ as well, summed directly.
+    // Where the forward runs directly (direct_fits) the partials hold dW_gᵀ as well, summed directly.
     const std::size_t wn = out_channels * kk;
-    const bool direct = direct16<T>(g, og);
+    const bool direct = direct_fits<T>(g, cg, og);
     const bool transposed = direct || detail::gemm_prefers_transposed<T>(og, kk);
     const bool in_place = direct || identity_columns(g);
     using Partial = std::vector<T, Allocator<T>>;
@@ -1745,7 +1759,7 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
               T* dw_g = part.data() + grp * og * kk;
               if constexpr (std::is_same_v<T, float>)
                 if (direct) {
-                  direct_weight_grad(xs, dys, g, cg, padded.data(), dyt.data(), dw_g);
+                  direct_weight_grad(xs, dys, g, cg, og, padded.data(), dyt.data(), dw_g);
                   continue;
                 }
               if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
