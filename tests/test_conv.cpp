@@ -892,7 +892,7 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
 // to 64, groups 1, 2 and 4; kernels 3×3, 5×5, 7×7, 3×5, 2×2 (even "same": extra_end), 4×2, 1×3
 // and 3×1 (a 1-wide kernel keeps the GEMM), 1×1 and 8 wide (controls); "valid", "same" and
 // padding past the kernel; output rows of 1, 7, 15, 16, 17 and 33 columns (pieces of 16 and what
-// is left); one sample (its rows cut between tasks), 3, and 9; 17 input channels with 32 out, 80
+// is left); no sample, one (its rows cut between tasks), 3, and 9; 17 input channels with 32 out, 80
 // out and 9 taps to 32 out as controls.
 TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its definition") {
   std::vector<ConvCase> cases;
@@ -907,6 +907,7 @@ TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its
         cases.push_back({{2, c, 5, w}, {16, c, k[0], k[1]}, {{1, 1}, {ph, pw}, {1, 1}, 1, {0, 0}}});
       }
   cases.push_back({{1, 3, 20, 40}, {16, 3, 7, 7}, {{1, 1}, {3, 3}, {1, 1}, 1, {0, 0}}});   // one image, 7×7
+  cases.push_back({{0, 16, 5, 6}, {32, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // an empty batch
   cases.push_back({{3, 16, 9, 9}, {16, 16, 2, 2}, {{1, 1}, {0, 0}, {1, 1}, 1, {1, 1}}});   // even "same"
   cases.push_back({{3, 64, 7, 9}, {64, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 4, {0, 0}}});   // 4 groups of 16
   cases.push_back({{9, 40, 6, 7}, {32, 20, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});   // 9 samples, 2 groups

@@ -967,6 +967,7 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
 #if defined(__x86_64__)
   const std::size_t cg = g.c / groups, og = out_channels / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow;
   const std::size_t units = g.n * groups;
+  if (units == 0) return;  // an empty batch
   const PaddedPlane pp = padded_plane<float>(g);
   const std::size_t cuts = units >= 8 ? 1 : std::min(g.oh, (8 + units - 1) / units);
   const std::size_t rows = (g.oh + cuts - 1) / cuts, blocks = (g.oh + rows - 1) / rows;
