@@ -4,6 +4,7 @@
 #include "../core/xtensor.hpp"
 
 #include <cmath>
+#include <random>
 
 using tg::Tensor;
 using tg_test::check_close;
@@ -927,6 +928,64 @@ TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its
   cases.push_back({{2, 1, 6, 7}, {32, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 32: not direct
   cases.push_back({{2, 1, 6, 7}, {16, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 16: direct
   check_against_definition(cases);
+}
+
+// Every path at once, on geometries nobody chose: 250 random convolutions (seeded), float32 against
+// float64 — groups 1-3, 1-40 input and 1-70 output channels a group (half the draws at most 16
+// input channels, half a multiple of 16 output channels), kernels up to 7×8, strides
+// 1-3, dilations 1-2, any padding up to the kernel, planes up to 12 × 40, batches of 1 to 10 and
+// (a quarter of them) empty. float32 runs the gathered, direct, Winograd, phase and depthwise
+// paths where they fit; the float64 results are checked against the definition by the tests
+// above. (This sweep found an empty batch dividing by zero on the direct path.)
+TEST_CASE("conv2d in float32 equals float64 on random geometries: y, dx, dw, db") {
+  std::mt19937 rng(7);
+  const auto pick = [&](int low, int high) { return std::uniform_int_distribution<int>(low, high)(rng); };
+  tg::manual_seed(7);
+  int checked = 0;
+  while (checked < 250) {
+    // (half the draws with at most 16 input and 16·k output channels, where the direct path runs)
+    const bool narrow_in = pick(0, 1) == 1, blocks_out = pick(0, 1) == 1;
+    const int groups = pick(1, 3), cg = narrow_in ? pick(1, 16) : pick(1, 40);
+    const int og = blocks_out ? 16 * pick(1, 4) : pick(1, 70), kh = pick(1, 7), kw = pick(1, 8);
+    const int sh = pick(1, 3), sw = pick(1, 3), dh = pick(1, 2), dw = pick(1, 2);
+    const int ph = pick(0, kh), pw = pick(0, kw), h = pick(1, 12), w = pick(1, 40);
+    const int n = pick(0, 3) == 0 ? 0 : pick(1, 10);  // a quarter of them empty batches
+    if (h + 2 * ph < dh * (kh - 1) + 1 || w + 2 * pw < dw * (kw - 1) + 1) continue;  // smaller than the kernel
+    ++checked;
+    INFO("n ", n, " groups ", groups, " channels ", cg, " -> ", og, " kernel ", kh, "x", kw, " stride ", sh, ",", sw,
+         " dilation ", dh, ",", dw, " padding ", ph, ",", pw, " plane ", h, "x", w);
+    tg::Conv2dParams p;
+    p.stride = {sh, sw};
+    p.padding = {ph, pw};
+    p.dilation = {dh, dw};
+    p.groups = groups;
+    const auto size = [](int v) { return std::size_t(v); };
+    const Tensor x = tg::randn({size(n), size(cg * groups), size(h), size(w)}, tg::kFloat64);
+    const Tensor wt = tg::randn({size(og * groups), size(cg), size(kh), size(kw)}, tg::kFloat64);
+    const Tensor b = tg::randn({size(og * groups)}, tg::kFloat64);
+    Inputs wide{x.clone().set_requires_grad(), wt.clone().set_requires_grad(), b.clone().set_requires_grad()};
+    Inputs narrow{x.to(tg::kFloat32).set_requires_grad(), wt.to(tg::kFloat32).set_requires_grad(),
+                  b.to(tg::kFloat32).set_requires_grad()};
+    const Tensor y64 = tg::conv2d(wide[0], wide[1], wide[2], p), y32 = tg::conv2d(narrow[0], narrow[1], narrow[2], p);
+    const Tensor gy = tg::randn(y64.shape(), tg::kFloat64);
+    y64.backward(gy);
+    y32.backward(gy.to(tg::kFloat32));
+    const Tensor got[4] = {y32, narrow[0].grad(), narrow[1].grad(), narrow[2].grad()};
+    const Tensor want[4] = {y64, wide[0].grad(), wide[1].grad(), wide[2].grad()};
+    const char* names[4] = {"y", "dx", "dw", "db"};
+    for (int t = 0; t < 4; ++t) {
+      INFO(names[t]);
+      REQUIRE(got[t].shape() == want[t].shape());
+      const std::vector<double> expected = tg_test::flat(want[t]), actual = tg_test::flat(got[t]);
+      double scale = 1, worst = 0;  // relative to the largest value: dw sums up to thousands of products
+      for (std::size_t i = 0; i < expected.size(); ++i) {
+        scale = std::max(scale, std::abs(expected[i]));
+        worst = std::max(worst, std::abs(actual[i] - expected[i]));  // (NaN fails the check below)
+        if (std::isnan(actual[i])) worst = actual[i];
+      }
+      CHECK(worst <= 1e-5 * scale);
+    }
+  }
 }
 
 namespace {
