@@ -902,8 +902,9 @@ inline std::size_t opaque(std::size_t x) {
   return x;
 }
 
-// out[l][·] = bias + Σ over `channels` planes c and taps (i, j) of wt[(c, i, j)][·] · p[c][i][l + j]
-// for l < L (p: the padded planes from the piece's first input position, planes `size` apart).
+// out[l][·] = bias + Σ over `channels` planes c and taps (i, j) of wt[(c, i, j)·ld + ·] · p[c][i][l + j]
+// for l < L (p: the padded planes from the piece's first input position, planes `size` apart; ·
+// the 16 output channels of a block).
 template <std::size_t L>
 __attribute__((target("avx512f"), noinline)) void direct_piece(const float* p, std::size_t channels, const Window& g,
                                                                const PaddedPlane& pp, const float* wt, std::size_t ld,
@@ -924,8 +925,9 @@ __attribute__((target("avx512f"), noinline)) void direct_piece(const float* p, s
   for (std::size_t l = 0; l < L; ++l) _mm512_store_ps(out + l * kDirectChannels, acc[l]);
 }
 
-// part[(r, j)][·] += Σ over positions (oy, ox) of rows[r][oy·width + ox + j] · dyt[(oy, ox)][·] for
-// r < count, j < KW (rows past `count` repeat the last and are not stored).
+// part[(r, j)·ld + ·] += Σ over positions (oy, ox) of rows[r][oy·width + ox + j] · dyt[(oy, ox)·ld + ·]
+// for r < count, j < KW (rows past `count` repeat the last and are not stored; · the 16 output
+// channels of a block).
 template <std::size_t KW, std::size_t R>
 __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float* const* rows, std::size_t count,
                                                                      const Window& g, std::size_t width,
@@ -978,11 +980,10 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
     std::size_t padded_unit = units;
     for (std::size_t task = first; task < last; ++task) {
       const std::size_t u = task / blocks, grp = u % groups, y0 = task % blocks * rows;
-      if (u != padded_unit) {
+      if (u != padded_unit)
         for (std::size_t c = 0; c < cg; ++c)
           pad_plane(x + (u * cg + c) * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), pp,
                     padded.data() + c * pp.size);
-      }
       padded_unit = u;
       for (std::size_t o = grp * og; o < (grp + 1) * og; o += kDirectChannels) {  // a block of 16 channels
         float* out = y + (u / groups * out_channels + o) * plane;
@@ -1005,7 +1006,7 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
 
 // One sample's group into the weight gradient's transposed partial (direct_fits): part (kk, og) +=
 // its sums. `padded` (cg padded planes, holding zeros or an earlier sample's planes) and `dyt`
-// (plane × 16) are the caller's scratch.
+// (plane × og) are the caller's scratch.
 void direct_weight_grad(const float* x, const float* dy, const Window& g, std::size_t cg, std::size_t og,
                         float* padded, float* dyt, float* part) {
 #if defined(__x86_64__)
