@@ -1744,14 +1744,14 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
     const std::size_t wn = out_channels * kk;
     const bool direct = direct_fits<T>(g, cg, og);
     const bool transposed = direct || detail::gemm_prefers_transposed<T>(og, kk);
-    const bool in_place = direct || identity_columns(g);
+    const bool in_place = identity_columns(g), no_columns = direct || in_place;
     using Partial = std::vector<T, Allocator<T>>;
     const std::size_t block = std::max(samples_per_task(g, out_channels * kk), (g.n + 15) / 16);
     const Partial total = parallel::reduce_blocks(
         g.n, block, Partial(wn, T(0)),
         [&](std::size_t first, std::size_t last) {
           Partial part(wn, T(0));
-          Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(phases, cg));
+          Scratch<T> col(no_columns ? 0 : kk * plane), split(no_columns ? 0 : phase_floats(phases, cg));
           Partial padded(direct ? cg * padded_plane<T>(g).size : 0);  // zeros (see pad_plane)
           Scratch<T> dyt(direct ? plane * og : 0);
           for (std::size_t s = first; s < last; ++s)
