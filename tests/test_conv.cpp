@@ -443,26 +443,33 @@ TEST_CASE("gradcheck: the fused GRU and LSTM cells, every input; errors") {
                        "lstm_cell: expected one floating-point dtype, got float32, float32 and float64", tg::Error);
 }
 
-TEST_CASE("max_pool2d on every window shape and path: the first maximum, NaN first, against a plain loop") {
+TEST_CASE("max_pool2d on every window shape and path: the first maximum, the last NaN, against a plain loop") {
   // Values from a handful of levels (many ties), some NaN and infinities; the 2x2 stride-2 path
   // and the general one on windows inside the plane (3x3 stride 2, 2x3 stride 1, dilation 2) and
   // over its padding (3x3 stride 2 or 1 padding 1, 2x2 padding 1, padding on one axis, dilation 2
   // with padding, ceil_mode windows past the bottom and right), in float32 and float64: values
-  // and where the gradient goes must match a scalar reference.
+  // and where the gradient goes must match a scalar reference with PyTorch's rule (take v when
+  // v > best or v is NaN). Last, dilated windows wholly in the padding (no input row, or no input
+  // column): -inf and no gradient (the general path looped forever on the first and read past
+  // the row on the second; PyTorch gives -inf and sends the gradient outside the plane).
   struct Case {
     std::array<std::int64_t, 2> kernel, stride, padding, dilation;
     bool ceil_mode = false;
+    std::vector<tg::Shape> shapes = {tg::Shape{2, 3, 6, 7}, tg::Shape{1, 2, 5, 5}, tg::Shape{1, 1, 8, 33}};
   };
   const std::vector<Case> cases = {{{2, 2}, {2, 2}, {0, 0}, {1, 1}}, {{3, 3}, {2, 2}, {0, 0}, {1, 1}},
                                    {{2, 3}, {1, 1}, {0, 0}, {1, 1}}, {{2, 2}, {1, 2}, {0, 0}, {2, 1}},
                                    {{3, 3}, {2, 2}, {1, 1}, {1, 1}}, {{3, 3}, {1, 1}, {1, 1}, {1, 1}},
                                    {{2, 2}, {2, 2}, {1, 1}, {1, 1}}, {{3, 2}, {2, 1}, {1, 0}, {1, 1}},
                                    {{3, 3}, {1, 2}, {1, 1}, {2, 2}}, {{3, 3}, {2, 2}, {1, 0}, {1, 1}, true},
-                                   {{2, 2}, {3, 3}, {0, 0}, {1, 1}, true}};
+                                   {{2, 2}, {3, 3}, {0, 0}, {1, 1}, true},
+                                   {{2, 1}, {2, 2}, {1, 0}, {2, 1}, false, {tg::Shape{1, 2, 1, 5}}},
+                                   {{1, 2}, {1, 1}, {0, 1}, {1, 2}, false, {tg::Shape{1, 2, 3, 1}}},
+                                   {{2, 2}, {1, 1}, {1, 1}, {2, 2}, false, {tg::Shape{2, 1, 1, 1}, tg::Shape{1, 1, 3, 3}}}};
   const double levels[] = {0.0, 1.0, 2.0, -1.0, std::nan(""), INFINITY, -INFINITY};
   for (const Case& c : cases)
     for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
-      for (const tg::Shape& shape : {tg::Shape{2, 3, 6, 7}, tg::Shape{1, 2, 5, 5}, tg::Shape{1, 1, 8, 33}}) {
+      for (const tg::Shape& shape : c.shapes) {
         INFO("kernel " << c.kernel[0] << "x" << c.kernel[1] << " stride " << c.stride[0] << "," << c.stride[1]
                        << " padding " << c.padding[0] << "," << c.padding[1] << " dilation " << c.dilation[0] << ","
                        << c.dilation[1] << std::string(c.ceil_mode ? " ceil_mode " : " ") << std::string(tg::dtype_name(dtype)) << " "
@@ -486,7 +493,7 @@ TEST_CASE("max_pool2d on every window shape and path: the first maximum, NaN fir
         for (std::size_t plane = 0; plane < shape[0] * shape[1]; ++plane)
           for (std::size_t oy = 0; oy < oh; ++oy)
             for (std::size_t ox = 0; ox < ow; ++ox) {
-              double best = 0;
+              double best = -INFINITY;
               std::size_t at = 0;
               bool found = false;
               for (std::int64_t i = 0; i < c.kernel[0]; ++i)
@@ -496,14 +503,14 @@ TEST_CASE("max_pool2d on every window shape and path: the first maximum, NaN fir
                   if (iy < 0 || iy >= std::int64_t(H) || ix < 0 || ix >= std::int64_t(W)) continue;
                   const std::size_t k = plane * H * W + std::size_t(iy) * W + std::size_t(ix);
                   const double v = values[k];
-                  if (!found || (!std::isnan(best) && (v > best || std::isnan(v)))) {
+                  if (!found || v > best || std::isnan(v)) {
                     best = v;
                     at = k;
                     found = true;
                   }
                 }
               expected.push_back(best);
-              expected_grad[at] += 1.0;
+              if (found) expected_grad[at] += 1.0;
             }
         const std::vector<double> got = y.to_vector<double>();
         REQUIRE(got.size() == expected.size());

@@ -1878,6 +1878,9 @@ Window pool_window(const char* op, const Tensor& input, const Pool2dParams& p, b
 
 }  // namespace
 
+// The index max pooling records for a window with no input value (wholly in the padding).
+constexpr std::uint32_t kNoInput = std::numeric_limits<std::uint32_t>::max();
+
 Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
   const Tensor input = batched(input_in);
   const Window g = pool_window("max_pool2d", input, p, true);
@@ -1896,7 +1899,7 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
         const T* src = x + plane * g.h * g.w;
         if (inside && pairs) {
           // The common 2x2 window with stride 2: the four values of each window compared in
-          // registers, in window order, with the same first-maximum / first-NaN rule as below.
+          // registers, in window order, with the same first-maximum / last-NaN rule as below.
           for (std::size_t oy = 0; oy < g.oh; ++oy) {
             const std::size_t o = (plane * g.oh + oy) * g.ow;
             const std::size_t top = 2 * oy * g.w;
@@ -1911,7 +1914,7 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
               auto consider = [&](T v, std::uint32_t at) {
                 // Selected with bit masks, not a conditional the compiler may turn into a branch
                 // (on real data it is a coin flip).
-                const bool take = !(v <= b) & (b == b);
+                const bool take = (v > b) | (v != v);
                 b = select_bits(take, v, b);
                 w ^= (w ^ at) & (0u - std::uint32_t(take));
               };
@@ -1938,8 +1941,16 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
             const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
             return iy < 0 || iy >= std::ptrdiff_t(g.h) ? std::ptrdiff_t(-1) : iy;
           };
+          // A dilated window can lie wholly in the padding (kernel 2, dilation 2, padding 1 over
+          // one row): its output is -inf and its gradient goes nowhere (kNoInput), where
+          // PyTorch's kernel gives -inf and an index outside the plane.
           std::size_t first_row = 0;
-          while (input_row(first_row) < 0) ++first_row;  // every window holds an input value
+          while (first_row < g.kh && input_row(first_row) < 0) ++first_row;
+          if (first_row == g.kh) {
+            std::fill_n(best, g.ow, -std::numeric_limits<T>::infinity());
+            std::fill_n(where, g.ow, kNoInput);
+            continue;
+          }
           const std::size_t top = std::size_t(input_row(first_row)) * g.w;
           // From output column `direct` on, the window's first tap (j = 0) is inside the plane: a
           // plain strided copy (a search per column made MaxPool1d(2) 22% slower).
@@ -1947,8 +1958,10 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
           for (std::size_t ox = 0; ox < direct; ++ox) {
             std::ptrdiff_t ix = std::ptrdiff_t(ox * g.sw) - std::ptrdiff_t(g.pw);
             while (ix < 0) ix += std::ptrdiff_t(g.dw);
-            best[ox] = src[top + std::size_t(ix)];
-            where[ox] = std::uint32_t(top + std::size_t(ix));
+            const std::ptrdiff_t end = std::ptrdiff_t(ox * g.sw + g.kw * g.dw) - std::ptrdiff_t(g.pw);  // past the last tap
+            const bool inside = ix < std::ptrdiff_t(g.w) && ix < end;
+            best[ox] = inside ? src[top + std::size_t(ix)] : -std::numeric_limits<T>::infinity();
+            where[ox] = inside ? std::uint32_t(top + std::size_t(ix)) : kNoInput;
           }
           for (std::size_t ox = direct; ox < g.ow; ++ox) {
             const std::size_t k = top + ox * g.sw - g.pw;
@@ -1965,10 +1978,9 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
               for (std::size_t ox = columns.first; ox < columns.last; ++ox) {
                 const std::size_t k = std::size_t(std::ptrdiff_t(ox * g.sw) + offset);
                 const T v = src[k], b = best[ox];
-                // The first maximum; the first NaN wins: take v when it is greater or NaN, unless
-                // the best so far is NaN. !(v <= b) is "greater or unordered"; bitwise & keeps
-                // it free of branches.
-                const std::uint32_t take = std::uint32_t(!(v <= b)) & std::uint32_t(b == b);
+                // The first maximum, or the last NaN, as PyTorch's (its kernel takes v when
+                // v > best or v is NaN); bitwise | keeps it free of branches.
+                const std::uint32_t take = std::uint32_t(v > b) | std::uint32_t(v != v);
                 best[ox] = select_bits(bool(take), v, b);
                 where[ox] ^= (where[ox] ^ std::uint32_t(k)) & (0u - take);
               }
@@ -1988,7 +2000,8 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
                           [&](std::size_t first, std::size_t last) {
         for (std::size_t plane = first; plane < last; ++plane)
           for (std::size_t o = 0; o < cells; ++o)
-            dx.data()[plane * g.h * g.w + (*argmax)[plane * cells + o]] += dy[plane * cells + o];
+            if (const std::uint32_t at = (*argmax)[plane * cells + o]; at != kNoInput)
+              dx.data()[plane * g.h * g.w + at] += dy[plane * cells + o];
       });
       return make_tensor<T>(std::move(dx));
     })};

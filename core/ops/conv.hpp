@@ -36,7 +36,7 @@ struct Pool2dParams {
 };
 
 // (N, C, H, W) or (C, H, W) → max over each window (padding counts as -inf). The gradient goes to
-// the first maximum of each window, as PyTorch's.
+// the first maximum of each window (its last NaN, if it holds NaN), as PyTorch's.
 Tensor max_pool2d(const Tensor& input, const Pool2dParams& params);
 // Average over each window; count_include_pad divides by the whole window, padding included.
 Tensor avg_pool2d(const Tensor& input, const Pool2dParams& params);
