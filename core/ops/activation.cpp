@@ -26,10 +26,12 @@
 namespace tg {
 
 Tensor relu(const Tensor& a) {
-  Tensor out = unary("relu", a, [](auto x) { return xsimd::max(x, decltype(x)(0)); });
+  // NaN stays NaN, as in PyTorch (max(x, 0) alone would give 0).
+  Tensor out = unary("relu", a, [](auto x) { return pick(xsimd::isnan(x), x, xsimd::max(x, decltype(x)(0))); });
   return record("relu", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
-    // out > 0 exactly where a > 0, and out is already saved: no need to keep a. One pass.
-    return {pointwise("relu", [](auto g, auto y) { return pick(y > element_of<decltype(y)>(0), g, 0); }, grad, out)};
+    // out > 0 exactly where a > 0, and out is already saved: no need to keep a. One pass. The
+    // gradient is 0 where out <= 0, so a NaN passes it on, as PyTorch's threshold_backward.
+    return {pointwise("relu", [](auto g, auto y) { return pick(y <= element_of<decltype(y)>(0), 0, g); }, grad, out)};
   });
 }
 
@@ -232,7 +234,7 @@ void softmax_columns(const T* x, T* y, std::size_t reduced, std::size_t inner, s
   for (std::size_t r = 1; r < reduced; ++r)
     kernels::apply(columns, m, [](B a, B b) { return xsimd::max(a, b); }, static_cast<const T*>(m), x + r * inner);
   for (std::size_t c = 0; c < columns; ++c)
-    if (std::isinf(m[c])) m[c] = 0;  // all -inf (or a +inf): the NaN/0 PyTorch gives, as the rows
+    if (m[c] == -std::numeric_limits<T>::infinity()) m[c] = 0;  // all -inf: NaN, as the rows
   std::fill_n(sum, columns, T(0));
   for (std::size_t r = 0; r < reduced; ++r) {
     const T* xr = x + r * inner;

@@ -93,15 +93,60 @@ Tensor neg(const Tensor& a) {
 
 // ---- powers, exponentials, roots ------------------------------------------------------------
 
+namespace {
+
+// x^y with C's (and PyTorch's) special values: x^±0 = 1 (even for NaN x), 1^y = 1, ±0^y = ±inf for
+// y < 0, (-inf)^0.5 = inf, (-1)^±inf = 1. xsimd 8's pow gets 33 such pairs wrong (0^0 and 0^-1
+// give 0, (-inf)^0.5 NaN), so the lanes with a zero, infinite or NaN operand or a zero exponent are
+// recomputed with std::pow; the others keep xsimd's result.
+template <class B>
+B ieee_pow(const B& x, const B& y) {
+  using T = element_of<B>;
+  const B result = xsimd::pow(x, y);
+  const auto special = (x == B(T(0))) | (y == B(T(0))) | !xsimd::isfinite(x) | !xsimd::isfinite(y);
+  if (!xsimd::any(special)) return result;
+  alignas(64) T xs[B::size], ys[B::size], out[B::size];
+  alignas(64) bool lanes[B::size];
+  x.store_aligned(xs);
+  y.store_aligned(ys);
+  result.store_aligned(out);
+  special.store_aligned(lanes);
+  for (std::size_t i = 0; i < B::size; ++i)
+    if (lanes[i]) out[i] = std::pow(xs[i], ys[i]);
+  return B::load_aligned(out);
+}
+
+// x^e for a constant e. The exponents PyTorch special-cases are exact products and roots (x² is
+// x·x, not exp(2·log x), which is off by an ulp); the rest is ieee_pow.
+template <class B>
+B power(const B& x, double exponent) {
+  if (exponent == 0.0) return B(element_of<B>(1));
+  if (exponent == 2.0) return x * x;
+  if (exponent == 3.0) return x * x * x;
+  if (exponent == 1.0) return x;
+  if (exponent == 0.5) return xsimd::sqrt(x);
+  if (exponent == -0.5) return B(1) / xsimd::sqrt(x);
+  if (exponent == -1.0) return B(1) / x;
+  if (exponent == -2.0) return B(1) / (x * x);
+  return ieee_pow(x, B(scalar_like(x, exponent)));
+}
+
+}  // namespace
+
 Tensor pow(const Tensor& base, const Tensor& exponent) {
-  Tensor out = binary("pow", base, exponent, [](auto x, auto y) { return xsimd::pow(x, y); });
-  // d/dbase = exponent·base^(exponent-1); d/dexponent = out·log(base), taken as 0 where base is 0
-  // and exponent >= 0 (the limit PyTorch uses), so 0^y does not give NaN gradients.
+  Tensor out = binary("pow", base, exponent, [](auto x, auto y) { return ieee_pow(x, y); });
+  // d/dbase = exponent·base^(exponent-1), taken as 0 where the exponent is 0 (so 0^0 does not give
+  // 0·inf = NaN); d/dexponent = out·log(base), taken as 0 where base is 0 and exponent >= 0. Both
+  // are PyTorch's (pow_backward_self, pow_backward_exponent).
   return record("pow", out, {base, exponent}, {base, exponent, out},
-                [base, exponent, out](const Tensor& grad,
-                                                                          NeedsGrad needs) -> Grads {
+                [base, exponent, out](const Tensor& grad, NeedsGrad needs) -> Grads {
                   Tensor grad_base, grad_exponent;
-                  if (needs[0]) grad_base = grad * exponent * pow(base, exponent - 1.0);
+                  if (needs[0]) {
+                    grad_base = grad * binary("pow", base, exponent, [](auto x, auto y) {
+                      using T = element_of<decltype(x)>;
+                      return pick(y == T(0), T(0), y * ieee_pow(x, y - T(1)));
+                    });
+                  }
                   if (needs[1]) {
                     Tensor log_base = binary("pow", base, exponent, [](auto x, auto y) {
                       using T = element_of<decltype(x)>;
@@ -114,28 +159,16 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
 }
 
 Tensor pow(const Tensor& base, double exponent) {
-  // The exponents PyTorch special-cases are exact products and roots (x² is x·x, not
-  // exp(2·log x), which is off by an ulp); the rest goes through xsimd's pow.
-  auto power = [exponent](auto x) {
-    using B = decltype(x);
-    if (exponent == 2.0) return x * x;
-    if (exponent == 3.0) return x * x * x;
-    if (exponent == 1.0) return x;
-    if (exponent == 0.5) return xsimd::sqrt(x);
-    if (exponent == -0.5) return B(1) / xsimd::sqrt(x);
-    if (exponent == -1.0) return B(1) / x;
-    if (exponent == -2.0) return B(1) / (x * x);
-    return xsimd::pow(x, B(scalar_like(x, exponent)));
-  };
-  Tensor out = unary("pow", base, power);
+  Tensor out = unary("pow", base, [exponent](auto x) { return power(x, exponent); });
   return record("pow", out, {base}, {base}, [base, exponent](const Tensor& grad) -> Grads {
     if (exponent == 0.0) return {zeros_like(grad)};
-    // g·e·x^(e-1) in one pass; x² (the common case) as 2x·g exactly.
+    // g·e·x^(e-1) in one pass, x^(e-1) taken as the forward takes it (so the gradient of x^-1 at
+    // 0 is -inf, of x^0.5 at -0 is -inf, as PyTorch's); x² (the common case) as 2x·g exactly.
     return {pointwise("pow", [exponent](auto g, auto x) {
       using B = decltype(x);
       if (exponent == 2.0) return g * (x + x);
       if (exponent == 1.0) return g;
-      return g * B(scalar_like(x, exponent)) * xsimd::pow(x, B(scalar_like(x, exponent - 1.0)));
+      return g * B(scalar_like(x, exponent)) * power(x, exponent - 1.0);
     }, grad, base)};
   });
 }
@@ -169,7 +202,7 @@ Tensor rsqrt(const Tensor& a) {
 Tensor abs(const Tensor& a) {
   Tensor out = unary("abs", a, [](auto x) { return xsimd::abs(x); });
   return record("abs", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
-    return {pointwise("abs", [](auto g, auto x) { return g * xsimd::sign(x); }, grad, a)};
+    return {pointwise("abs", [](auto g, auto x) { return g * sgn(x); }, grad, a)};
   });
 }
 
@@ -191,11 +224,12 @@ Tensor cos(const Tensor& a) {
 
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max) {
   TG_CHECK(min || max, "clamp: at least one of min and max must be given");
-  TG_CHECK(!min || !max || *min <= *max, "clamp: min ", *min, " is greater than max ", *max);
+  // min > max sets every value to max, as PyTorch documents (its gradient is then 0 everywhere).
   const double low = min.value_or(-INFINITY), high = max.value_or(INFINITY);
   Tensor out = unary("clamp", a, [low, high](auto x) {
     using B = decltype(x);
-    return xsimd::min(xsimd::max(x, B(scalar_like(x, low))), B(scalar_like(x, high)));
+    // NaN stays NaN, as in PyTorch (the instructions' max and min would return the bound).
+    return pick(xsimd::isnan(x), x, xsimd::min(xsimd::max(x, B(scalar_like(x, low))), B(scalar_like(x, high))));
   });
   return record("clamp", out, {a}, {a}, [a, low, high](const Tensor& grad) -> Grads {
     return {pointwise("clamp", [low, high](auto g, auto x) {
@@ -207,23 +241,27 @@ Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> m
 
 namespace {
 
-// 1 where a beats b, 1/2 at ties, 0 elsewhere (at the broadcast shape): the share of the gradient
-// that maximum/minimum send to a; b gets the rest.
+// The share of the gradient that maximum/minimum send to a: 0 where b beats it, 1/2 at ties, 1
+// elsewhere (at the broadcast shape); b's is the same with a and b swapped. Where either is NaN
+// neither beats the other and both get the whole gradient, as in PyTorch.
 template <class Beats>
-Tensor winner_share(const char* op, const Tensor& a, const Tensor& b, Beats beats) {
+Tensor gradient_share(const char* op, const Tensor& a, const Tensor& b, Beats beats) {
   return binary(op, a, b, [beats](auto x, auto y) {
     using T = element_of<decltype(x)>;
-    return pick(beats(x, y), T(1), pick(x == y, T(0.5), T(0)));
+    return pick(beats(y, x), T(0), pick(x == y, T(0.5), T(1)));
   });
 }
 
 template <class Beats>
 Tensor select_winner(const char* op, const Tensor& a, const Tensor& b, Beats beats) {
-  Tensor out = binary(op, a, b, [beats](auto x, auto y) { return pick(beats(x, y), x, y); });
+  // A NaN on either side gives NaN (x + y), as PyTorch's maximum and minimum.
+  Tensor out = binary(op, a, b, [beats](auto x, auto y) {
+    return pick(xsimd::isnan(x) || xsimd::isnan(y), x + y, pick(beats(x, y), x, y));
+  });
   return record(op, out, {a, b}, {a, b},
                 [op, beats, a, b](const Tensor& grad, NeedsGrad needs) -> Grads {
-                  Tensor share = winner_share(op, a, b, beats);
-                  return {needs[0] ? grad * share : Tensor(), needs[1] ? grad * (1.0 - share) : Tensor()};
+                  return {needs[0] ? grad * gradient_share(op, a, b, beats) : Tensor(),
+                          needs[1] ? grad * gradient_share(op, b, a, beats) : Tensor()};
                 });
 }
 

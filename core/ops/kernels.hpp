@@ -341,8 +341,9 @@ struct RowExps {
 
 // e^(x - max) of a block of contiguous rows (rows <= kRowBlock), once per value, stored in out,
 // with each row's max and sum, for a caller that also wants log-probabilities, (x - max) - log
-// sum, or that divides later (cross_entropy's backward). A row of all -inf (or with a +inf)
-// subtracts 0 instead: the NaN/0 PyTorch gives. The sum adds the stored values a batch at a time
+// sum, or that divides later (cross_entropy's backward). A row of all -inf subtracts 0 instead,
+// which gives NaN everywhere (0/0), and a row with a +inf gives NaN everywhere (inf - inf), as
+// PyTorch's softmax, log_softmax and cross_entropy. The sum adds the stored values a batch at a time
 // (the tail's padding lanes are e^-inf = 0).
 template <class T>
 void exp_rows(const T* in, T* out, std::size_t n, std::size_t rows, RowExps<T>& exps) {
@@ -359,7 +360,7 @@ void exp_rows(const T* in, T* out, std::size_t n, std::size_t rows, RowExps<T>& 
       const T* x = in + r * n;
       T largest = x[0];
       for (std::size_t i = 1; i < n; ++i) largest = largest < x[i] ? x[i] : largest;
-      exps.max[r] = std::isinf(largest) ? T(0) : largest;
+      exps.max[r] = largest == lowest ? T(0) : largest;
       std::fill_n(shift.data() + r * n, n, exps.max[r]);
     }
     apply(rows * n, out, [](B x, B s) { return xsimd::exp(x - s); }, in, shift.data());
@@ -373,7 +374,7 @@ void exp_rows(const T* in, T* out, std::size_t n, std::size_t rows, RowExps<T>& 
   }
   for (std::size_t r = 0; r < rows; ++r) {
     const T largest = row_max(in + r * n, n);
-    exps.max[r] = std::isinf(largest) ? T(0) : largest;
+    exps.max[r] = largest == lowest ? T(0) : largest;
   }
   for (std::size_t r = 0; r < rows; ++r) {
     const T* x = in + r * n;
@@ -613,6 +614,13 @@ template <class Cond, class A, class B>
 auto pick(const Cond& cond, const A& a, const B& b) {
   using T = typename Cond::batch_type::value_type;
   return xsimd::select(cond, kernels::Batch<T>(a), kernels::Batch<T>(b));
+}
+
+// PyTorch's sgn of real values: -1, 0 or 1, and 0 for NaN (xsimd::sign gives NaN there).
+template <class B>
+B sgn(const B& x) {
+  using T = element_of<B>;
+  return pick(x > T(0), T(1), pick(x < T(0), T(-1), T(0)));
 }
 
 // A floating-point Tensor computed by kernels::map on one input...

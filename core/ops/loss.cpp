@@ -130,8 +130,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   check_same_shape("l1_loss", input, target);
   auto f = [](auto x, auto t) { return xsimd::abs(x - t); };
-  auto dx = [](auto x, auto t) { return xsimd::sign(x - t); };
-  auto dt = [](auto x, auto t) { return -xsimd::sign(x - t); };
+  auto dx = [](auto x, auto t) { return sgn(x - t); };
+  auto dt = [](auto x, auto t) { return -sgn(x - t); };
   Tensor out = fused_loss<Terms::Double>("l1_loss", input, target, reduction, f, dx, dt);
   return out.defined() ? out : reduce_loss(abs(input - target), reduction);
 }

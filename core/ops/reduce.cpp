@@ -297,6 +297,9 @@ Tensor logsumexp(const Tensor& a, const std::vector<std::int64_t>& dims, bool ke
       })};
     });
   }
+  // Over an empty dim the sum of exponentials is 0: -inf, as in PyTorch (there is no max to shift by).
+  for (std::size_t d : reduce)
+    if (a.shape()[d] == 0) return log(sum(exp(a), dims, keepdim));
   // log Σ exp(x) = m + log Σ exp(x - m) with m the max over the dims, a constant for the gradient
   // (which is then softmax(x) exactly). An infinite max is replaced by 0, as PyTorch does, so that
   // all -inf gives -inf and a +inf gives +inf rather than NaN.
@@ -311,15 +314,34 @@ Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased
   const std::vector<std::size_t> reduce = wrap_dims("var", dims, a.shape());
   std::size_t count = 1;
   for (std::size_t d : reduce) count *= a.shape()[d];
-  const Tensor centred = a - mean(a, dims, true);
   // Bessel's correction; with one value the unbiased variance is NaN, as in PyTorch.
   const double divisor = static_cast<double>(count) - (unbiased ? 1.0 : 0.0);
-  return sum(centred * centred, dims, keepdim) / divisor;
+  Tensor centred, out;
+  {
+    NoGradGuard no_grad;
+    centred = a - mean(a, dims, true);
+    out = sum(centred * centred, dims, keepdim) / divisor;
+  }
+  // dx = 2·(x - mean)·g / divisor in one pass, as PyTorch's var_backward: the mean's own term,
+  // -Σ dx / n, is 0 and is left out (through a NaN or an infinity it would spread NaN to the row).
+  return record("var", out, {a}, [centred, divisor, kept = reduced_shape(a.shape(), reduce, true)](const Tensor& grad) -> Grads {
+    const Tensor g = grad.shape() == kept ? grad : reshape(grad, kernels::as_signed(kept));
+    return {binary("var", centred, g, [scale = 2.0 / divisor](auto c, auto v) { return c * v * decltype(c)(scalar_like(c, scale)); })};
+  });
 }
 
 Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased, bool keepdim) {
   wrap_dims("std", dims, a.shape());  // errors name std, not the var it is built on
-  return sqrt(var(a, dims, unbiased, keepdim));
+  const Tensor variance = var(a, dims, unbiased, keepdim);
+  // sqrt, except that the gradient is 0 where the deviation is 0 (all values equal), as PyTorch's
+  // std_backward: sqrt's 1/(2·0) = inf times var's centred values, all 0, would be NaN.
+  Tensor out = unary("std", variance, [](auto v) { return xsimd::sqrt(v); });
+  return record("std", out, {variance}, {out}, [out](const Tensor& grad) -> Grads {
+    return {pointwise("std", [](auto g, auto o) {
+      using T = element_of<decltype(o)>;
+      return pick(o == T(0), T(0), g / (o + o));
+    }, grad, out)};
+  });
 }
 
 // ---- max, min, argmax, argmin ---------------------------------------------------------------
@@ -424,8 +446,39 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
     }
     return std::make_tuple(make_tensor<T>(std::move(best)), Tensor(index, out_shape));
   });
+  if (!dim) {
+    // The maximum of the whole tensor: its gradient is shared evenly by every value equal to it
+    // (every NaN when it is NaN), as PyTorch's evenly_distribute_backward.
+    const std::size_t first = std::size_t(indices.item<std::int64_t>());
+    return {record(op, values, {a}, {a}, [a, value = values.item(), first](const Tensor& grad) -> Grads {
+              return {dispatch_floating(grad.dtype(), "max", [&]<class T>() {
+                const T* x = a.data<T>();
+                const std::size_t n = a.numel();
+                // A tie is x == best, or x != x when best is NaN: counted, then given its share
+                // (with no tie, the whole gradient goes to the forward's first maximum).
+                xt::xarray<T> out;
+                auto shares = [&](auto ties) {
+                  const double count = kernels::lane_sum<T>(n, [&](auto at) { return pick(ties(at(x)), T(1), T(0)); });
+                  const T share = grad.data<T>()[0] / T(count);
+                  if (count == 1) {
+                    out = xt::zeros<T>(a.shape());
+                    out.data()[first] = share;
+                    return;
+                  }
+                  out = xt::xarray<T>::from_shape(a.shape());
+                  kernels::apply_parallel(n, out.data(), [&](auto v) { return pick(ties(v), share, T(0)); }, x);
+                };
+                if (value != value)
+                  shares([](auto v) { return xsimd::isnan(v); });  // (a batch's != is ordered: false at NaN)
+                else
+                  shares([best = T(value)](auto v) { return v == decltype(v)(best); });
+                return make_tensor<T>(std::move(out));
+              })};
+            }),
+            indices};
+  }
   values = record(op, values, {a}, [indices, layout, in_shape](const Tensor& grad) -> Grads {
-    // The gradient goes to the position each value came from.
+    // The gradient goes to the position each value came from (the first, at ties, as PyTorch's).
     return {dispatch_floating(grad.dtype(), "max", [&]<class T>() {
       xt::xarray<T> out = xt::zeros<T>(in_shape);
       const T* g = grad.data<T>();
