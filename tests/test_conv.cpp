@@ -465,7 +465,8 @@ TEST_CASE("max_pool2d on every window shape and path: the first maximum, the las
                                    {{2, 2}, {3, 3}, {0, 0}, {1, 1}, true},
                                    {{2, 1}, {2, 2}, {1, 0}, {2, 1}, false, {tg::Shape{1, 2, 1, 5}}},
                                    {{1, 2}, {1, 1}, {0, 1}, {1, 2}, false, {tg::Shape{1, 2, 3, 1}}},
-                                   {{2, 2}, {1, 1}, {1, 1}, {2, 2}, false, {tg::Shape{2, 1, 1, 1}, tg::Shape{1, 1, 3, 3}}}};
+                                   {{2, 2}, {1, 1}, {1, 1}, {2, 2}, false,
+                                    {tg::Shape{2, 1, 1, 1}, tg::Shape{1, 1, 3, 3}}}};
   const double levels[] = {0.0, 1.0, 2.0, -1.0, std::nan(""), INFINITY, -INFINITY};
   for (const Case& c : cases)
     for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})

@@ -1958,7 +1958,8 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
           for (std::size_t ox = 0; ox < direct; ++ox) {
             std::ptrdiff_t ix = std::ptrdiff_t(ox * g.sw) - std::ptrdiff_t(g.pw);
             while (ix < 0) ix += std::ptrdiff_t(g.dw);
-            const std::ptrdiff_t end = std::ptrdiff_t(ox * g.sw + g.kw * g.dw) - std::ptrdiff_t(g.pw);  // past the last tap
+            // ix must come before `end`, one step past the window's last tap.
+            const std::ptrdiff_t end = std::ptrdiff_t(ox * g.sw + g.kw * g.dw) - std::ptrdiff_t(g.pw);
             const bool inside = ix < std::ptrdiff_t(g.w) && ix < end;
             best[ox] = inside ? src[top + std::size_t(ix)] : -std::numeric_limits<T>::infinity();
             where[ox] = inside ? std::uint32_t(top + std::size_t(ix)) : kNoInput;

@@ -324,9 +324,12 @@ Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased
   }
   // dx = 2·(x - mean)·g / divisor in one pass, as PyTorch's var_backward: the mean's own term,
   // -Σ dx / n, is 0 and is left out (through a NaN or an infinity it would spread NaN to the row).
-  return record("var", out, {a}, [centred, divisor, kept = reduced_shape(a.shape(), reduce, true)](const Tensor& grad) -> Grads {
+  const Shape kept = reduced_shape(a.shape(), reduce, true);
+  return record("var", out, {a}, [centred, divisor, kept](const Tensor& grad) -> Grads {
     const Tensor g = grad.shape() == kept ? grad : reshape(grad, kernels::as_signed(kept));
-    return {binary("var", centred, g, [scale = 2.0 / divisor](auto c, auto v) { return c * v * decltype(c)(scalar_like(c, scale)); })};
+    return {binary("var", centred, g, [scale = 2.0 / divisor](auto c, auto v) {
+      return c * v * decltype(c)(scalar_like(c, scale));
+    })};
   });
 }
 

@@ -544,8 +544,8 @@ Tensor narrow(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_
   // A negative start counts from the end, as PyTorch's (start in [-size, size]). start <= size -
   // length, not start + length <= size: that sum can overflow.
   const std::int64_t first = start < 0 && start >= -size ? start + size : start;
-  TG_CHECK(first >= 0 && length >= 0 && length <= size && first <= size - length, "narrow: start ", start, " and length ",
-           length, " are out of range for dim ", dim, " of size ", size, " in ", shape_str(a.shape()));
+  TG_CHECK(first >= 0 && length >= 0 && length <= size && first <= size - length, "narrow: start ", start,
+           " and length ", length, " are out of range for dim ", dim, " of size ", size, " in ", shape_str(a.shape()));
   std::vector<std::size_t> rows(static_cast<std::size_t>(length));
   std::iota(rows.begin(), rows.end(), std::size_t(first));
   return select_rows("narrow", a, d, std::move(rows));
