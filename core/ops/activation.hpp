@@ -10,7 +10,7 @@
 
 namespace tg {
 
-Tensor relu(const Tensor& a);
+Tensor relu(const Tensor& a);  // NaN stays NaN, as in PyTorch
 Tensor leaky_relu(const Tensor& a, double negative_slope = 0.01);
 Tensor sigmoid(const Tensor& a);
 Tensor tanh(const Tensor& a);
@@ -19,7 +19,8 @@ Tensor gelu(const Tensor& a, const std::string& approximate = "none");
 // log(1 + exp(beta * a)) / beta, computed so that it never overflows; a itself where
 // beta * a > threshold, as torch.nn.functional.softplus.
 Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
-// Numerically stable for large inputs (the row maximum is subtracted first).
+// Numerically stable for large inputs (the row maximum is subtracted first). A row with a +inf,
+// or of all -inf, gives NaN, as in PyTorch.
 Tensor softmax(const Tensor& a, std::int64_t dim);
 Tensor log_softmax(const Tensor& a, std::int64_t dim);
 // Zeroes each element with probability p and scales the rest by 1 / (1 - p) when training;

@@ -20,19 +20,23 @@ Tensor div(const Tensor& a, double b);
 Tensor div(double a, const Tensor& b);
 Tensor neg(const Tensor& a);
 
+// C's special values (x^0 = 1 even for NaN, 0^-1 = inf, 1^NaN = 1) and PyTorch's gradients (0
+// where the exponent is 0; d/dx x^0.5 = inf at 0).
 Tensor pow(const Tensor& base, const Tensor& exponent);
 Tensor pow(const Tensor& base, double exponent);
 Tensor exp(const Tensor& a);
 Tensor log(const Tensor& a);
 Tensor sqrt(const Tensor& a);
 Tensor rsqrt(const Tensor& a);  // 1 / sqrt(a)
-Tensor abs(const Tensor& a);    // gradient 0 at 0, like PyTorch
+Tensor abs(const Tensor& a);    // gradient 0 at 0 and at NaN, like PyTorch
 Tensor sin(const Tensor& a);
 Tensor cos(const Tensor& a);
 
-// Limits to [min, max]; either bound may be left out. The gradient passes where min <= a <= max.
+// Limits to [min, max]; either bound may be left out; NaN stays NaN, and min > max gives max
+// everywhere, as in PyTorch. The gradient passes where min <= a <= max.
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);
-// Elementwise max/min of two tensors; at ties the gradient is split evenly, as in PyTorch.
+// Elementwise max/min of two tensors, NaN where either is NaN; at ties the gradient is split
+// evenly, and at NaN both get all of it, as in PyTorch.
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 // a where condition is non-zero, else b. The condition may have any dtype and is not differentiated.

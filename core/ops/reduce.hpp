@@ -37,10 +37,12 @@ Tensor logsumexp(const Tensor& a, const std::vector<std::int64_t>& dims, bool ke
 template <std::integral I>
 Tensor logsumexp(const Tensor& a, I dim, bool keepdim = false) { return logsumexp(a, {std::int64_t(dim)}, keepdim); }
 
-// The largest (smallest) element; its gradient goes to the first such element.
+// The largest (smallest) element, NaN if there is one; its gradient is shared evenly by the
+// elements equal to it (by the NaNs), as PyTorch's.
 Tensor max(const Tensor& a);
 Tensor min(const Tensor& a);
-// Along one dim: (values, int64 indices of the first largest/smallest).
+// Along one dim: (values, int64 indices of the first largest/smallest, or first NaN); the
+// gradient goes to those indices.
 std::tuple<Tensor, Tensor> max(const Tensor& a, std::int64_t dim, bool keepdim = false);
 std::tuple<Tensor, Tensor> min(const Tensor& a, std::int64_t dim, bool keepdim = false);
 // int64 indices; without a dim, the index into the flattened tensor.

@@ -29,7 +29,7 @@ template <std::same_as<Shape> S>
 Tensor expand(const Tensor& a, const S& shape) { return expand(a, std::vector<std::int64_t>(shape.begin(), shape.end())); }
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim = 0);
-// `length` entries of dim from `start`.
+// `length` entries of dim from `start` (a negative start counts from the end, as in PyTorch).
 Tensor narrow(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t length);
 // Python's a[start:end:step] along dim; start and end are clamped like Python slices.
 Tensor slice(const Tensor& a, std::int64_t dim, std::optional<std::int64_t> start,
