@@ -79,9 +79,10 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
 
 Tensor linspace(double start, double end, std::size_t steps, TensorOptions options) {
   const double step = steps > 1 ? (end - start) / double(steps - 1) : 0.0;
-  // Like PyTorch, the second half counts back from `end` so that both ends are exact.
+  // Like PyTorch, the second half counts back from `end` so that both ends are exact (one step is
+  // `start`).
   return generate("linspace", {steps}, options, [&](std::size_t i) {
-    return i < steps / 2 ? start + step * double(i) : end - step * double(steps - 1 - i);
+    return i < steps / 2 || steps == 1 ? start + step * double(i) : end - step * double(steps - 1 - i);
   });
 }
 

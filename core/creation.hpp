@@ -15,7 +15,7 @@ Tensor full(const Shape& shape, double value, TensorOptions options = {});
 // [start, end) in steps; the dtype is float32 unless given.
 Tensor arange(double end, TensorOptions options = {});
 Tensor arange(double start, double end, double step = 1.0, TensorOptions options = {});
-Tensor linspace(double start, double end, std::size_t steps, TensorOptions options = {});
+Tensor linspace(double start, double end, std::size_t steps, TensorOptions options = {});  // 1 step: start
 Tensor eye(std::size_t n, TensorOptions options = {});
 Tensor eye(std::size_t n, std::size_t m, TensorOptions options = {});
 // From the global generator (tg::manual_seed), or the one given.

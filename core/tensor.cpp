@@ -129,7 +129,7 @@ const TensorImpl& Tensor::checked(const char* what) const {
 
 const Shape& Tensor::shape() const { return checked("shape").shape; }
 
-std::size_t Tensor::size(std::int64_t d) const { return shape()[wrap_dim("size", d, dim(), shape())]; }
+std::size_t Tensor::size(std::int64_t d) const { return shape()[wrap_sized_dim("size", d, shape())]; }
 
 std::size_t Tensor::numel() const {
   return std::visit([](const auto& array) { return array.size(); }, checked("numel").storage->values);

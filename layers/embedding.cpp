@@ -28,9 +28,7 @@ Embedding::Embedding(const EmbeddingOptions& options_in) : Module("Embedding"), 
 }
 
 Tensor Embedding::forward(const Tensor& indices) {
-  std::optional<std::int64_t> pad = options.padding_idx();
-  if (pad && *pad < 0) *pad += options.num_embeddings();
-  return embedding(indices, weight, pad);
+  return embedding(indices, weight, options.padding_idx());  // a negative padding_idx counts from the end
 }
 
 void Embedding::print_options(std::ostream& out) const {

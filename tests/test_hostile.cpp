@@ -193,14 +193,19 @@ TEST_CASE("empty dimensions: reductions give PyTorch's values, and an empty batc
       if (p.grad().defined())
         for (double g : tg_test::flat(p.grad())) CHECK(g == 0.0);
   }
-  // BatchNorm1d: training needs values (as PyTorch); inference takes an empty batch.
+  // BatchNorm1d takes an empty batch in both modes, as PyTorch's: in training the running statistics
+  // stay as they were and num_batches_tracked still counts the batch (torch.nn.BatchNorm1d(4) on
+  // torch.zeros(0, 4): running_mean zeros, running_var ones, num_batches_tracked 1).
   nn::BatchNorm1d bn(4);
-  CHECK_THROWS_WITH_AS(bn(tg::zeros({0, 4})), doctest::Contains("Expected more than 1 value per channel when training"),
-                       tg::Error);
-  bn.eval();
-  const Tensor x = tg::zeros({0, 4}).set_requires_grad();
-  tg::sum(bn(x)).backward();
-  CHECK(x.grad().shape() == tg::Shape{0, 4});
+  for (bool training : {true, false}) {
+    bn.train(training);
+    const Tensor x = tg::zeros({0, 4}).set_requires_grad();
+    tg::sum(bn(x)).backward();
+    CHECK(x.grad().shape() == tg::Shape{0, 4});
+  }
+  for (double v : tg_test::flat(bn.running_mean)) CHECK(v == 0.0);
+  for (double v : tg_test::flat(bn.running_var)) CHECK(v == 1.0);
+  CHECK(bn.num_batches_tracked.item<std::int64_t>() == 1);
 
   // Every loss: sum is 0, mean is NaN (0/0), none is empty; backward gives empty gradients.
   Tensor input = tg::zeros({0, 3}).set_requires_grad();

@@ -155,7 +155,6 @@ Tensor gelu(const Tensor& a, const std::string& approximate) {
 }
 
 Tensor softplus(const Tensor& a, double beta, double threshold) {
-  TG_CHECK(beta > 0, "softplus: beta must be positive, got ", beta);
   // PyTorch's: x where z = beta·x > threshold, else log(1 + e^z) / beta, computed as
   // (max(z, 0) + log1p(e^-|z|)) / beta: e^-|z| <= 1 never overflows, and log1p keeps the digits of
   // the negative tail (log(1 + e^-|z|) is 0 there from x < -17 in float32). d/dx = σ(z) = 1/(1 + e^-z)
@@ -211,6 +210,7 @@ inline constexpr std::size_t kSlabBytes = 512 << 10, kSlabColumns = 512;
 // fn(offset, columns) for every slab: outer block o, columns [c, c + columns), at offset o·reduced·inner + c.
 template <class T, class Fn>
 void for_column_slabs(const kernels::ReduceLayout& l, Fn&& fn) {
+  if (l.outer == 0 || l.reduced == 0 || l.inner == 0) return;  // no values
   const std::size_t width = kernels::Batch<T>::size;
   const std::size_t fit = kSlabBytes / std::max<std::size_t>(1, l.reduced * sizeof(T)) / width * width;
   const std::size_t columns = std::min(std::clamp(fit, width, kSlabColumns), l.inner);
@@ -263,6 +263,7 @@ void softmax_columns(const T* x, T* y, std::size_t reduced, std::size_t inner, s
 
 template <bool Log, class T>
 void softmax_kernel(const T* x, T* y, const kernels::ReduceLayout& l) {
+  if (l.outer == 0 || l.reduced == 0 || l.inner == 0) return;  // no values
   if (l.inner == 1) {
     const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / l.reduced);
     parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {

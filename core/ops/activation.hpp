@@ -17,7 +17,8 @@ Tensor tanh(const Tensor& a);
 // approximate = "none" (exact, with erf) or "tanh", as in torch.nn.functional.gelu.
 Tensor gelu(const Tensor& a, const std::string& approximate = "none");
 // log(1 + exp(beta * a)) / beta, computed so that it never overflows; a itself where
-// beta * a > threshold, as torch.nn.functional.softplus.
+// beta * a > threshold, as torch.nn.functional.softplus (which takes any beta: a negative one
+// gives a negative curve, and 0 gives inf).
 Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
 // Numerically stable for large inputs (the row maximum is subtracted first). A row with a +inf,
 // or of all -inf, gives NaN, as in PyTorch.

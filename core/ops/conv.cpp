@@ -46,11 +46,14 @@ std::size_t out_size(const char* op, std::size_t in, std::int64_t kernel, std::i
                      std::int64_t dilation, bool ceil_mode, const Shape& shape, std::int64_t extra_end = 0) {
   const std::int64_t span = dilation * (kernel - 1) + 1;
   const std::int64_t room = std::int64_t(in) + 2 * pad + extra_end - span;
-  TG_CHECK(room >= 0, op, ": the input ", shape_str(shape), " padded by ", pad, " is smaller than the kernel (",
-           kernel, " with dilation ", dilation, ")");
-  std::int64_t out = (ceil_mode ? (room + stride - 1) / stride : room / stride) + 1;
+  // PyTorch's pooling_output_shape: floor division, rounded up with ceil_mode, which then lets a
+  // window overhang an input smaller than the kernel (room < 0).
+  const std::int64_t numerator = room + (ceil_mode ? stride - 1 : 0);
+  std::int64_t out = (numerator >= 0 ? numerator / stride : -((stride - 1 - numerator) / stride)) + 1;
   // PyTorch: with ceil_mode the last window must start inside the input or the left padding.
   if (ceil_mode && (out - 1) * stride >= std::int64_t(in) + pad) --out;
+  TG_CHECK(out >= 1, op, ": the input ", shape_str(shape), " padded by ", pad, " is smaller than the kernel (",
+           kernel, " with dilation ", dilation, ")");
   return std::size_t(out);
 }
 
@@ -2160,8 +2163,8 @@ Tensor adaptive_avg_pool2d(const Tensor& input_in, std::array<std::int64_t, 2> o
            shape_str(input_in.shape()));
   TG_CHECK(is_floating(input.dtype()), "adaptive_avg_pool2d: expected a floating-point input, got ",
            dtype_name(input.dtype()));
-  TG_CHECK(output_size[0] >= 1 && output_size[1] >= 1, "adaptive_avg_pool2d: output_size must be positive, got (",
-           output_size[0], ", ", output_size[1], ")");
+  TG_CHECK(output_size[0] >= 0 && output_size[1] >= 0, "adaptive_avg_pool2d: output_size must be non-negative, got (",
+           output_size[0], ", ", output_size[1], ")");  // 0 gives an empty result, as in PyTorch
   const Shape& s = input.shape();
   TG_CHECK(s[2] > 0 && s[3] > 0, "adaptive_avg_pool2d: expected non-empty spatial dims, got ", shape_str(s));
   Window g{s[0], s[1], s[2], s[3], 1, 1, 1, 1, 0, 0, 1, 1, std::size_t(output_size[0]), std::size_t(output_size[1])};

@@ -31,6 +31,9 @@ struct Pool2dParams {
   std::array<std::int64_t, 2> stride{1, 1};  // PyTorch's default stride is the kernel size
   std::array<std::int64_t, 2> padding{0, 0};
   std::array<std::int64_t, 2> dilation{1, 1};  // max pooling only
+  // Round the output size up (PyTorch's pooling_output_shape): the last window may overhang the
+  // input, even an input smaller than the kernel, as long as it starts inside the input or its
+  // left padding.
   bool ceil_mode = false;
   bool count_include_pad = true;  // average pooling only
 };
@@ -40,7 +43,8 @@ struct Pool2dParams {
 Tensor max_pool2d(const Tensor& input, const Pool2dParams& params);
 // Average over each window; count_include_pad divides by the whole window, padding included.
 Tensor avg_pool2d(const Tensor& input, const Pool2dParams& params);
-// Average over PyTorch's adaptive windows: output cell i covers [floor(i·H/Ho), ceil((i+1)·H/Ho)).
+// Average over PyTorch's adaptive windows: output cell i covers [floor(i·H/Ho), ceil((i+1)·H/Ho));
+// an output size of 0 gives an empty result.
 Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 2> output_size);
 
 // The 1-D forms, on (N, C, L) or (C, L): the 2-D ops over (N, C, 1, L).

@@ -187,11 +187,12 @@ namespace {
 
 // PyTorch's matmul: 1-D operands are promoted to matrices ((k) is (1, k) on the left and (k, 1) on
 // the right) and the dims before the last two are batch dims, broadcast against each other as in
-// elementwise ops. Batch i of the output multiplies matrix offset_a[i] of A by offset_b[i] of B
-// (element offsets; a broadcast operand repeats its offsets).
+// elementwise ops. Batch i of the output multiplies matrix matrix_a[i] of A by matrix_b[i] of B (a
+// broadcast operand repeats its matrices). Any of the sizes may be 0.
 struct MatmulPlan {
   std::size_t batch = 1, m = 1, k = 1, n = 1;
-  std::vector<std::size_t> offset_a, offset_b;
+  std::size_t batches_a = 1, batches_b = 1;  // matrices in A and in B
+  std::vector<std::size_t> matrix_a, matrix_b;
   bool a_stacked = false;  // B is one shared matrix and A's batches are distinct: one tall GEMM
   Shape out_shape;
 };
@@ -216,30 +217,27 @@ MatmulPlan plan_matmul(const Shape& a, const Shape& b) {
     if (i + rank_b >= rank) dims_b[i] = b[i + rank_b - rank];
     TG_CHECK(dims_a[i] == dims_b[i] || dims_a[i] == 1 || dims_b[i] == 1, "matmul: batch dims of ", shape_str(a),
              " and ", shape_str(b), " cannot be broadcast (", dims_a[i], " vs ", dims_b[i], " at batch dim ", i, ")");
-    batch_shape[i] = std::max(dims_a[i], dims_b[i]);
+    batch_shape[i] = dims_a[i] == 1 ? dims_b[i] : dims_a[i];  // 1 against 0 is 0
   }
   p.batch = 1;
   for (std::size_t d : batch_shape) p.batch *= d;
-  p.offset_a.assign(p.batch, 0);
-  p.offset_b.assign(p.batch, 0);
-  std::size_t stride_a = p.m * p.k, stride_b = p.k * p.n;  // element strides of the innermost batch dim
-  std::size_t repeat = 1;                                   // output batches per step of dim i
+  p.matrix_a.assign(p.batch, 0);
+  p.matrix_b.assign(p.batch, 0);
+  std::size_t stride_a = 1, stride_b = 1;  // matrices per step of batch dim i
+  std::size_t repeat = 1;                  // output batches per step of dim i
   for (std::size_t i = rank; i-- > 0;) {
     for (std::size_t out = 0; out < p.batch; ++out) {
       const std::size_t index = (out / repeat) % batch_shape[i];
-      if (dims_a[i] > 1) p.offset_a[out] += index * stride_a;
-      if (dims_b[i] > 1) p.offset_b[out] += index * stride_b;
+      if (dims_a[i] > 1) p.matrix_a[out] += index * stride_a;
+      if (dims_b[i] > 1) p.matrix_b[out] += index * stride_b;
     }
     stride_a *= dims_a[i];
     stride_b *= dims_b[i];
     repeat *= batch_shape[i];
   }
-  std::size_t batches_a = 1, batches_b = 1;
-  for (std::size_t i = 0; i < rank; ++i) {
-    batches_a *= dims_a[i];
-    batches_b *= dims_b[i];
-  }
-  p.a_stacked = batches_b == 1 && batches_a == p.batch;
+  p.batches_a = stride_a;
+  p.batches_b = stride_b;
+  p.a_stacked = p.batches_b == 1 && p.batches_a == p.batch;
   p.out_shape = batch_shape;
   if (a.size() > 1) p.out_shape.push_back(p.m);
   if (b.size() > 1) p.out_shape.push_back(p.n);
@@ -254,42 +252,49 @@ void forward(const MatmulPlan& p, const T* a, const T* b, T* c) {
     return;
   }
   for (std::size_t i = 0; i < p.batch; ++i)
-    detail::gemm<T>(false, false, p.m, p.n, p.k, 1, a + p.offset_a[i], p.k, b + p.offset_b[i], p.n, 0,
-                    c + i * p.m * p.n, p.n);
+    detail::gemm<T>(false, false, p.m, p.n, p.k, 1, a + p.matrix_a[i] * p.m * p.k, p.k, b + p.matrix_b[i] * p.k * p.n,
+                    p.n, 0, c + i * p.m * p.n, p.n);
 }
 
 // dA_i = dC_i·B_iᵀ. A matrix of A used by several batches (broadcast) sums their gradients, in
-// batch order: the first writes (beta = 0), the others add (beta = 1).
+// batch order: the first writes (beta = 0), the others add (beta = 1). A matrix no batch uses (the
+// broadcast batch is empty) gets zeros.
 template <class T>
-void grad_a(const MatmulPlan& p, const T* dc, const T* b, T* da, std::size_t size_a) {
+void grad_a(const MatmulPlan& p, const T* dc, const T* b, T* da) {
+  const std::size_t size_a = p.m * p.k, size_b = p.k * p.n;
   if (p.a_stacked) {
     detail::gemm<T>(false, true, p.batch * p.m, p.k, p.n, 1, dc, p.n, b, p.n, 0, da, p.k);
     return;
   }
-  std::vector<bool> written(size_a / (p.m * p.k), false);
+  std::vector<bool> written(p.batches_a, false);
   for (std::size_t i = 0; i < p.batch; ++i) {
-    const std::size_t matrix = p.offset_a[i] / (p.m * p.k);
-    detail::gemm<T>(false, true, p.m, p.k, p.n, 1, dc + i * p.m * p.n, p.n, b + p.offset_b[i], p.n,
-                    written[matrix] ? 1 : 0, da + p.offset_a[i], p.k);
+    const std::size_t matrix = p.matrix_a[i];
+    detail::gemm<T>(false, true, p.m, p.k, p.n, 1, dc + i * p.m * p.n, p.n, b + p.matrix_b[i] * size_b, p.n,
+                    written[matrix] ? 1 : 0, da + matrix * size_a, p.k);
     written[matrix] = true;
   }
+  for (std::size_t matrix = 0; matrix < p.batches_a; ++matrix)
+    if (!written[matrix]) std::fill_n(da + matrix * size_a, size_a, T(0));
 }
 
 // dB_i = A_iᵀ·dC_i, summed in the same way; a shared B with a stacked A is one GEMM over the
 // stacked rows.
 template <class T>
-void grad_b(const MatmulPlan& p, const T* a, const T* dc, T* db, std::size_t size_b) {
+void grad_b(const MatmulPlan& p, const T* a, const T* dc, T* db) {
+  const std::size_t size_a = p.m * p.k, size_b = p.k * p.n;
   if (p.a_stacked) {
     detail::gemm<T>(true, false, p.k, p.n, p.batch * p.m, 1, a, p.k, dc, p.n, 0, db, p.n);
     return;
   }
-  std::vector<bool> written(size_b / (p.k * p.n), false);
+  std::vector<bool> written(p.batches_b, false);
   for (std::size_t i = 0; i < p.batch; ++i) {
-    const std::size_t matrix = p.offset_b[i] / (p.k * p.n);
-    detail::gemm<T>(true, false, p.k, p.n, p.m, 1, a + p.offset_a[i], p.k, dc + i * p.m * p.n, p.n,
-                    written[matrix] ? 1 : 0, db + p.offset_b[i], p.n);
+    const std::size_t matrix = p.matrix_b[i];
+    detail::gemm<T>(true, false, p.k, p.n, p.m, 1, a + p.matrix_a[i] * size_a, p.k, dc + i * p.m * p.n, p.n,
+                    written[matrix] ? 1 : 0, db + matrix * size_b, p.n);
     written[matrix] = true;
   }
+  for (std::size_t matrix = 0; matrix < p.batches_b; ++matrix)
+    if (!written[matrix]) std::fill_n(db + matrix * size_b, size_b, T(0));
 }
 
 }  // namespace
@@ -308,12 +313,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       Grads grads(2);
       if (needs[0]) {
         xt::xarray<T> da = xt::xarray<T>::from_shape(a.shape());
-        grad_a<T>(p, grad.data<T>(), b.data<T>(), da.data(), a.numel());
+        grad_a<T>(p, grad.data<T>(), b.data<T>(), da.data());
         grads[0] = make_tensor<T>(std::move(da));
       }
       if (needs[1]) {
         xt::xarray<T> db = xt::xarray<T>::from_shape(b.shape());
-        grad_b<T>(p, a.data<T>(), grad.data<T>(), db.data(), b.numel());
+        grad_b<T>(p, a.data<T>(), grad.data<T>(), db.data());
         grads[1] = make_tensor<T>(std::move(db));
       }
       return grads;

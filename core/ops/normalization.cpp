@@ -718,7 +718,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   const bool batch_stats = config.use_batch_stats;
   const BatchNormSync* sync = batch_stats ? config.sync.get() : nullptr;
   if (batch_stats && !sync) {
-    TG_CHECK(l.count() > 1, config.name, ": Expected more than 1 value per channel when training, got input size ",
+    TG_CHECK(l.count() != 1, config.name, ": Expected more than 1 value per channel when training, got input size ",
              shape_str(shape));
   } else if (!batch_stats) {
     TG_CHECK(running_mean.defined() && running_var.defined(), config.name,
@@ -726,6 +726,9 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   }
   TG_CHECK(!config.update_running || (batch_stats && running_mean.defined() && running_var.defined()), config.name,
            ": updating running statistics needs batch statistics and both running tensors");
+  // No values (an empty batch, or no channels): an empty result and the running statistics as they
+  // were, as PyTorch's. (With a sync, every process must still take part in the reduction below.)
+  if (input.numel() == 0 && !sync) return input * 0.0;
 
   // Per-channel mean and 1/sqrt(var + eps), from the batch or from the running statistics.
   Doubles mean, var;

@@ -46,7 +46,9 @@ struct BatchNormConfig {
 // Batch normalisation of (N, C, d1, d2, ...) input of any rank >= 2 (or (N, L, C) with
 // channels_last), statistics per channel over N·d1·d2·... values, the biased batch variance and eps inside the square root:
 // y = (x - mean) / sqrt(var + eps) · weight + bias. running_mean/running_var are updated in place
-// (never differentiated) when config.update_running; weight and bias may be undefined.
+// (never differentiated) when config.update_running; weight and bias may be undefined. An input
+// with no values (an empty batch, or no channels) gives an empty result and leaves the running
+// statistics as they were, as PyTorch's; one value per channel in training is an error.
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, const BatchNormConfig& config);
 

@@ -144,7 +144,7 @@ std::vector<std::size_t> wrap_dims(const char* op, const std::vector<std::int64_
              " appears more than once in ", dims);
     wrapped.push_back(w);
   }
-  if (dims.empty()) {  // every dim
+  if (dims.empty() || shape.empty()) {  // every dim (a 0-d tensor's dim 0 or -1 is all of it, as in PyTorch)
     wrapped.resize(shape.size());
     std::iota(wrapped.begin(), wrapped.end(), std::size_t{0});
   }
@@ -314,8 +314,9 @@ Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased
   const std::vector<std::size_t> reduce = wrap_dims("var", dims, a.shape());
   std::size_t count = 1;
   for (std::size_t d : reduce) count *= a.shape()[d];
-  // Bessel's correction; with one value the unbiased variance is NaN, as in PyTorch.
-  const double divisor = static_cast<double>(count) - (unbiased ? 1.0 : 0.0);
+  // Bessel's correction. The divisor does not go below 0, as in PyTorch: with one value the
+  // unbiased variance is 0/0 = NaN, and so is any variance of no values.
+  const double divisor = std::max(0.0, static_cast<double>(count) - (unbiased ? 1.0 : 0.0));
   Tensor centred, out;
   {
     NoGradGuard no_grad;
@@ -437,7 +438,8 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
            shape_str(in_shape), " (there is no identity for ", op, ")");
   const kernels::ReduceLayout layout =
       dim ? kernels::reduce_layout(in_shape, d) : kernels::ReduceLayout{1, a.numel(), 1};
-  const Shape out_shape = dim ? reduced_shape(in_shape, {d}, keepdim) : Shape{};
+  // argmax(x, keepdim=true) without a dim keeps every dim, at size 1, as PyTorch's.
+  const Shape out_shape = dim ? reduced_shape(in_shape, {d}, keepdim) : Shape(keepdim ? in_shape.size() : 0, 1);
   Tensor values, indices;
   std::tie(values, indices) = dispatch_floating(a.dtype(), op, [&]<class T>() {
     const T* x = a.data<T>();

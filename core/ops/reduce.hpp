@@ -17,7 +17,8 @@ Tensor sum(const Tensor& a);
 Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim = false);
 Tensor mean(const Tensor& a);
 Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim = false);
-// Variance with Bessel's correction when unbiased (divides by n - 1), else biased (by n):
+// Variance with Bessel's correction when unbiased (divides by n - 1), else biased (by n); the
+// divisor stops at 0, so one value's unbiased variance and any variance of none are NaN:
 // var(x), var(x, {1}), var(x, {}, /*unbiased=*/false). There is deliberately no var(x, bool):
 // var(x, {1}) would silently pick it.
 Tensor var(const Tensor& a, const std::vector<std::int64_t>& dims = {}, bool unbiased = true,
@@ -45,7 +46,8 @@ Tensor min(const Tensor& a);
 // gradient goes to those indices.
 std::tuple<Tensor, Tensor> max(const Tensor& a, std::int64_t dim, bool keepdim = false);
 std::tuple<Tensor, Tensor> min(const Tensor& a, std::int64_t dim, bool keepdim = false);
-// int64 indices; without a dim, the index into the flattened tensor.
+// int64 indices; without a dim, the index into the flattened tensor (with keepdim, shaped as a's
+// rank of 1s, as PyTorch's).
 Tensor argmax(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor argmin(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false);
 

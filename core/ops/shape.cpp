@@ -25,6 +25,11 @@ std::size_t wrap_dim(const char* op, std::int64_t dim, std::size_t rank, const S
   return static_cast<std::size_t>(dim < 0 ? dim + r : dim);
 }
 
+std::size_t wrap_sized_dim(const char* op, std::int64_t dim, const Shape& shape) {
+  TG_CHECK(!shape.empty(), op, ": cannot be applied to a 0-d tensor (shape []), which has no dim ", dim);
+  return wrap_dim(op, dim, shape.size(), shape);
+}
+
 namespace {
 
 // Whether rows are consecutive (narrow, slice with step 1, select): then each outer row's
@@ -199,6 +204,10 @@ xt::xarray<T> permute_copy(const kernels::Input<T>& in, const std::vector<std::s
   for (std::size_t d : order) out_shape.push_back(in.shape()[d]);
   xt::xarray<T> out = xt::xarray<T>::from_shape(out_shape);
   if (out.size() == 0) return out;
+  if (order.empty()) {  // a 0-d tensor: its one value
+    out.data()[0] = in.data()[0];
+    return out;
+  }
 
   // Merge runs: output positions i, i+1 with order[i+1] == order[i] + 1 are one dim.
   std::vector<std::size_t> in_dims(in.shape().begin(), in.shape().end());
@@ -470,6 +479,8 @@ Tensor sum_of_slices(const Tensor& grad, std::size_t d, const std::vector<std::s
 Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
   TG_CHECK(!tensors.empty(), "cat: expected at least one tensor");
   const Shape& first = tensors[0].shape();
+  for (std::size_t i = 0; i < tensors.size(); ++i)
+    TG_CHECK(tensors[i].dim() > 0, "cat: a 0-d tensor (at position ", i, ") cannot be concatenated");
   const std::size_t d = wrap_dim("cat", dim, first.size(), first);
   Shape out_shape = first;
   out_shape[d] = 0;
@@ -539,7 +550,7 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t dim) {
 }
 
 Tensor narrow(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_t length) {
-  const std::size_t d = wrap_dim("narrow", dim, a.dim(), a.shape());
+  const std::size_t d = wrap_sized_dim("narrow", dim, a.shape());
   const auto size = std::int64_t(a.shape()[d]);
   // A negative start counts from the end, as PyTorch's (start in [-size, size]). start <= size -
   // length, not start + length <= size: that sum can overflow.
@@ -553,7 +564,7 @@ Tensor narrow(const Tensor& a, std::int64_t dim, std::int64_t start, std::int64_
 
 Tensor slice(const Tensor& a, std::int64_t dim, std::optional<std::int64_t> start, std::optional<std::int64_t> end,
              std::int64_t step) {
-  const std::size_t d = wrap_dim("slice", dim, a.dim(), a.shape());
+  const std::size_t d = wrap_sized_dim("slice", dim, a.shape());
   TG_CHECK(step > 0, "slice: step must be positive, got ", step);
   const auto size = std::int64_t(a.shape()[d]);
   // Python's rules: negative bounds count from the end, then both are clamped to [0, size].
@@ -569,7 +580,7 @@ Tensor slice(const Tensor& a, std::int64_t dim, std::optional<std::int64_t> star
 }
 
 Tensor select(const Tensor& a, std::int64_t dim, std::int64_t index) {
-  const std::size_t d = wrap_dim("select", dim, a.dim(), a.shape());
+  const std::size_t d = wrap_sized_dim("select", dim, a.shape());
   const auto size = std::int64_t(a.shape()[d]);
   TG_CHECK(index >= -size && index < size, "select: index ", index, " is out of range for dim ", dim,
            " of size ", size, " in ", shape_str(a.shape()));
@@ -580,6 +591,15 @@ Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index) {
   const std::size_t d = wrap_dim("index_select", dim, a.dim(), a.shape());
   TG_CHECK(index.dtype() == kInt64 && index.dim() <= 1, "index_select: expected a 1-D int64 index, got ",
            dtype_name(index.dtype()), " ", shape_str(index.shape()));
+  if (a.dim() == 0) {  // PyTorch's convention: a 0-d input is one row, and the result is 0-d (0 for no index)
+    TG_CHECK(index.numel() <= 1, "index_select: a 0-d input takes an index of at most one element, got ",
+             shape_str(index.shape()));
+    TG_CHECK(index.numel() == 0 || index.data<std::int64_t>()[0] == 0, "index_select: index ",
+             index.data<std::int64_t>()[0], " is out of range for dim ", dim, " of size 1 in []");
+    const Tensor picked = index_select(reshape(a, {1}), 0, reshape(index, {-1}));
+    if (index.numel() == 1) return reshape(picked, std::vector<std::int64_t>{});
+    return is_floating(a.dtype()) ? sum(picked) : zeros({}, a.dtype());
+  }
   const auto size = std::int64_t(a.shape()[d]);
   std::vector<std::size_t> rows;
   for (std::int64_t i : std::span<const std::int64_t>(index.data<std::int64_t>(), index.numel())) {
@@ -594,10 +614,12 @@ Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index) {
 
 namespace tg {
 
-Tensor masked_select(const Tensor& a, const Tensor& mask) {
-  const Tensor full_mask = mask.shape() == a.shape() ? mask : expand(mask.detach(), a.shape());
-  TG_CHECK(full_mask.shape() == a.shape(), "masked_select: mask ", shape_str(mask.shape()),
-           " does not broadcast to the input ", shape_str(a.shape()));
+Tensor masked_select(const Tensor& input, const Tensor& mask) {
+  // The input and the mask broadcast against each other, as in PyTorch; an expanded input sums its
+  // gradient back through expand.
+  const Shape shape = kernels::broadcast_shape("masked_select", input.shape(), mask.shape());
+  const Tensor a = input.shape() == shape ? input : expand(input, shape);
+  const Tensor full_mask = mask.shape() == shape ? mask : expand(mask.detach(), shape);
   // The positions, without a branch per value (a random mask mispredicted half of them: 6.6 ms for
   // 1M values): counted first, then each position written and kept by advancing past it.
   std::vector<std::size_t> positions;
@@ -634,7 +656,7 @@ Tensor masked_select(const Tensor& a, const Tensor& mask) {
 
 std::vector<Tensor> split(const Tensor& a, std::int64_t split_size, std::int64_t dim) {
   TG_CHECK(split_size > 0, "split: split_size must be positive, got ", split_size);
-  const std::size_t d = wrap_dim("split", dim, a.dim(), a.shape());
+  const std::size_t d = wrap_sized_dim("split", dim, a.shape());
   const auto size = std::int64_t(a.shape()[d]);
   std::vector<Tensor> pieces;
   for (std::int64_t start = 0; start < size; start += split_size)
@@ -645,9 +667,14 @@ std::vector<Tensor> split(const Tensor& a, std::int64_t split_size, std::int64_t
 
 std::vector<Tensor> chunk(const Tensor& a, std::int64_t chunks, std::int64_t dim) {
   TG_CHECK(chunks > 0, "chunk: chunks must be positive, got ", chunks);
-  const std::size_t d = wrap_dim("chunk", dim, a.dim(), a.shape());
+  const std::size_t d = wrap_sized_dim("chunk", dim, a.shape());
   const auto size = std::int64_t(a.shape()[d]);
-  return split(a, std::max<std::int64_t>(1, (size + chunks - 1) / chunks), std::int64_t(d));
+  if (size == 0) {  // chunks empty pieces, as PyTorch's
+    std::vector<Tensor> pieces;
+    for (std::int64_t i = 0; i < chunks; ++i) pieces.push_back(narrow(a, std::int64_t(d), 0, 0));
+    return pieces;
+  }
+  return split(a, (size + chunks - 1) / chunks, std::int64_t(d));
 }
 
 Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std::int64_t> padding_idx) {
@@ -656,8 +683,9 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std:
   TG_CHECK(weight.dim() == 2, "embedding: weight must be (num_embeddings, embedding_dim), got ",
            shape_str(weight.shape()));
   const auto rows_count = std::int64_t(weight.shape()[0]);
-  TG_CHECK(!padding_idx || (*padding_idx >= 0 && *padding_idx < rows_count), "embedding: padding_idx ",
-           padding_idx.value_or(0), " is outside [0, ", rows_count, ")");
+  TG_CHECK(!padding_idx || (*padding_idx >= -rows_count && *padding_idx < rows_count), "embedding: padding_idx ",
+           padding_idx.value_or(0), " is outside [", -rows_count, ", ", rows_count, ")");
+  if (padding_idx && *padding_idx < 0) *padding_idx += rows_count;  // from the end, as PyTorch's
   // Checked here, before index_select, so that the message names embedding and its table size.
   const std::int64_t* ids = indices.data<std::int64_t>();
   for (std::size_t k = 0; k < indices.numel(); ++k)

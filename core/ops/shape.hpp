@@ -39,17 +39,22 @@ Tensor select(const Tensor& a, std::int64_t dim, std::int64_t index);
 // Rows (entries along dim) picked by a 1-D int64 `index`; repeats accumulate in backward.
 Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index);
 // Rows of `weight` (V, D) picked by int64 `indices` of any shape: (*indices.shape, D). The row
-// padding_idx (in [0, V)) is looked up like the others but passes no gradient (PyTorch's).
+// padding_idx (in [-V, V), negative counting from the end) is looked up like the others but passes
+// no gradient (PyTorch's).
 Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std::int64_t> padding_idx = std::nullopt);
-// The values of a where mask (broadcast to a's shape, any dtype) is non-zero, as a 1-D tensor in
-// row-major order; the gradient goes back to those positions.
+// The values of a where mask (any dtype) is non-zero, as a 1-D tensor in row-major order; a and
+// mask broadcast against each other (as PyTorch's), and the gradient goes back to those positions.
 Tensor masked_select(const Tensor& a, const Tensor& mask);
 // Pieces of split_size along dim (the last may be smaller), and chunks pieces of equal size
-// (ceil(size / chunks), the last smaller), as PyTorch's split and chunk.
+// (ceil(size / chunks), the last smaller; an empty dim gives chunks empty pieces), as PyTorch's split
+// and chunk. Neither takes a 0-d tensor.
 std::vector<Tensor> split(const Tensor& a, std::int64_t split_size, std::int64_t dim = 0);
 std::vector<Tensor> chunk(const Tensor& a, std::int64_t chunks, std::int64_t dim = 0);
 
 // The non-negative form of a dim for a tensor of rank `rank`, or an error naming the op.
 std::size_t wrap_dim(const char* op, std::int64_t dim, std::size_t rank, const Shape& shape);
+// The same for ops that index a dim's size (narrow, select, slice, split, chunk, cat, size): a 0-d
+// tensor has no dim to cut, and they refuse it, as PyTorch's do.
+std::size_t wrap_sized_dim(const char* op, std::int64_t dim, const Shape& shape);
 
 }  // namespace tg
