@@ -256,3 +256,28 @@ TEST_CASE("PyTorch's conventions at the edges: argmax keepdim, linspace, chunk, 
   // F.adaptive_avg_pool1d(torch.ones(2, 2, 3), 0).shape == (2, 2, 0)
   CHECK(tg::adaptive_avg_pool1d(tg::ones({2, 2, 3}), 0).shape() == tg::Shape{2, 2, 0});
 }
+
+TEST_CASE("sum counts int64 values over any dims, in int64, as PyTorch's; mean refuses them by name") {
+  // p = torch.tensor([[1, 2, 0], [2, 2, 1]]); y = torch.tensor([[1, 0, 0], [2, 2, 2]])
+  const Tensor predicted = Tensor(std::vector<std::int64_t>{1, 2, 0, 2, 2, 1}, {2, 3});
+  const Tensor labels = Tensor(std::vector<std::int64_t>{1, 0, 0, 2, 2, 2}, {2, 3});
+  const Tensor right = tg::sum(tg::eq(predicted, labels));  // (p == y).sum(): tensor(4), int64
+  CHECK(right.dtype() == tg::kInt64);
+  CHECK(right.shape() == tg::Shape{});
+  CHECK(right.item<std::int64_t>() == 4);
+  // p.sum(0), p.sum(1, keepdim=True), p.sum([0, 1]), p.sum(-1) over a (2, 0, 3) empty tensor
+  CHECK(tg::sum(predicted, {0}).values<std::int64_t>() == xt::xarray<std::int64_t>{3, 4, 1});
+  const Tensor rows = tg::sum(predicted, {1}, true);
+  CHECK(rows.shape() == tg::Shape{2, 1});
+  CHECK(tg_test::flat(rows) == std::vector<double>{3, 5});
+  CHECK(tg::sum(predicted, {0, 1}).item<std::int64_t>() == 8);
+  CHECK(predicted.sum(-1).values<std::int64_t>() == xt::xarray<std::int64_t>{3, 5});
+  const Tensor empty = tg::sum(tg::zeros({2, 0, 3}, tg::kInt64), {1});
+  CHECK(empty.shape() == tg::Shape{2, 3});
+  CHECK(empty.values<std::int64_t>() == xt::zeros<std::int64_t>({2, 3}));
+  CHECK(tg::sum(Tensor(std::vector<std::int64_t>{-7}, {}), {0}).item<std::int64_t>() == -7);
+  // A long count, past float32's exact integers: 2^25 ones and one more.
+  CHECK(tg::sum(tg::ones({(1u << 25) + 1}).to(tg::kInt64)).item<std::int64_t>() == (1 << 25) + 1);
+  CHECK_THROWS_WITH_AS(tg::mean(labels), doctest::Contains("mean: expected a floating-point tensor, got int64 [2, 3]"),
+                       tg::Error);
+}

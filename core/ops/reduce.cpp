@@ -171,12 +171,37 @@ Tensor spread(const Tensor& grad, const Shape& kept_shape, const Shape& input_sh
 
 // ---- sum and the compositions on it ---------------------------------------------------------
 
+namespace {
+
+// The sum of int64 values (counts: sum(eq(predicted, labels))), int64 as in PyTorch, never
+// differentiable; each value added into its output position, found by dropping the reduced dims.
+Tensor sum_int64(const Tensor& a, const std::vector<std::size_t>& reduce, const Shape& out_shape) {
+  const Shape& shape = a.shape();
+  std::vector<std::int64_t> totals(checked_numel("sum", out_shape), 0);
+  const std::int64_t* x = a.data<std::int64_t>();
+  std::vector<std::size_t> index(shape.size(), 0);
+  for (std::size_t k = 0; k < a.numel(); ++k) {
+    std::size_t at = 0;
+    for (std::size_t d = 0; d < shape.size(); ++d)
+      if (std::find(reduce.begin(), reduce.end(), d) == reduce.end()) at = at * shape[d] + index[d];
+    totals[at] += x[k];
+    for (std::size_t d = shape.size(); d-- > 0;) {  // the next row-major index
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+  }
+  return Tensor(totals, out_shape);
+}
+
+}  // namespace
+
 Tensor sum(const Tensor& a) { return sum(a, {}, false); }
 
 Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
   const Shape& in_shape = a.shape();
   const std::vector<std::size_t> reduce = wrap_dims("sum", dims, in_shape);
   const Shape kept = reduced_shape(in_shape, reduce, true);
+  if (a.dtype() == kInt64) return sum_int64(a, reduce, reduced_shape(in_shape, reduce, keepdim));
   Tensor out = dispatch_floating(a.dtype(), "sum", [&]<class T>() {
     const kernels::Input<T> x = kernels::input<T>(a);
     if (reduce.size() == in_shape.size()) {  // everything: one blocked sum
@@ -229,6 +254,8 @@ Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim)
 Tensor mean(const Tensor& a) { return mean(a, {}, false); }
 
 Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+  TG_CHECK(is_floating(a.dtype()), "mean: expected a floating-point tensor, got int64 ", shape_str(a.shape()),
+           " (as PyTorch's mean; sum counts int64 values, or convert with .to(tg::kFloat64))");
   const std::vector<std::size_t> reduce = wrap_dims("mean", dims, a.shape());
   std::size_t count = 1;
   for (std::size_t d : reduce) count *= a.shape()[d];

@@ -1,5 +1,6 @@
 // Reductions: sum, mean, var, std, max, min, argmax, argmin, and sum_to (the engine's un-broadcast).
-// `dims` empty means every dim. Negative dims count from the end.
+// `dims` empty means every dim. Negative dims count from the end. sum also takes int64 (counts:
+// sum(eq(predicted, labels)) is int64, as in PyTorch); the others need floating point.
 #pragma once
 
 #include <concepts>
