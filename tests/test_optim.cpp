@@ -624,3 +624,26 @@ TEST_CASE("scheduler and clipping errors name the scheduler and the values") {
   CHECK(tg_test::flat(w.grad())[1] == 1.0);  // unchanged
   CHECK(std::isinf(optim::clip_grad_norm_({w}, 1.0)));  // without the flag, PyTorch scales anyway
 }
+
+TEST_CASE("LinearLR with total_iters 0 keeps start_factor times the rate, as PyTorch's; resumed, too") {
+  // o = SGD([p], lr=0.4); s = LinearLR(o, 0.25, 1.0, 0); lr after 0..4 steps: [0.1, 0.1, 0.1, 0.1, 0.1]
+  Tensor p = tg::zeros({1}).set_requires_grad();
+  optim::SGD sgd({p}, optim::SGDOptions(0.4));
+  optim::LinearLR linear(sgd, 0.25, 1.0, 0);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(sgd.lr(0) == doctest::Approx(0.1).epsilon(1e-15));
+    linear.step();
+  }
+  // Started by SequentialLR at a milestone (its closed form), it gives the same rate, not 0/0
+  // (PyTorch 1.13 raises ZeroDivisionError there).
+  optim::SGD second({p}, optim::SGDOptions(0.4));
+  auto first = std::make_shared<optim::StepLR>(second, 10);
+  auto then = std::make_shared<optim::LinearLR>(second, 0.25, 1.0, 0);
+  optim::SequentialLR sequence(second, {first, then}, {2});
+  for (int i = 0; i < 4; ++i) {
+    CHECK(second.lr(0) == doctest::Approx(i < 2 ? 0.4 : 0.1).epsilon(1e-15));
+    sequence.step();
+  }
+  CHECK_THROWS_WITH_AS(optim::LinearLR(sgd, 0.25, 1.0, -1), "LinearLR: total_iters must be non-negative, got -1",
+                       tg::Error);
+}
