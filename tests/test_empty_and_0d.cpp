@@ -86,6 +86,9 @@ TEST_CASE("batch_norm of an empty batch or of no channels is empty and leaves th
       CHECK(y.shape() == shape);
       tg::sum(y).backward();
       CHECK(x.grad().shape() == shape);
+      REQUIRE(weight.grad().defined());  // zeros, as PyTorch's
+      check_close(weight.grad(), std::vector<double>(channels, 0.0), 0.0);
+      check_close(bias.grad(), std::vector<double>(channels, 0.0), 0.0);
       for (double v : flat(running_mean)) CHECK(v == 0.5);  // torch: unchanged for an empty batch
       for (double v : flat(running_var)) CHECK(v == 2.0);
     }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/autograd.hpp"
+#include "core/creation.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/kernels.hpp"
 #include "core/ops/reduce.hpp"
@@ -728,7 +729,16 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
            ": updating running statistics needs batch statistics and both running tensors");
   // No values (an empty batch, or no channels): an empty result and the running statistics as they
   // were, as PyTorch's. (With a sync, every process must still take part in the reduction below.)
-  if (input.numel() == 0 && !sync) return input * 0.0;
+  // Its gradients are zeros of each input's shape (weight and bias get theirs, as PyTorch's).
+  if (input.numel() == 0 && !sync) {
+    Tensor empty = dispatch_floating(input.dtype(), config.name, [&]<class T>() {
+      return make_tensor<T>(xt::xarray<T>::from_shape(shape));
+    });
+    return record(config.name, empty, {input, weight, bias}, [input, weight, bias](const Tensor&) -> Grads {
+      return {zeros_like(input), weight.defined() ? zeros_like(weight) : Tensor(),
+              bias.defined() ? zeros_like(bias) : Tensor()};
+    });
+  }
 
   // Per-channel mean and 1/sqrt(var + eps), from the batch or from the running statistics.
   Doubles mean, var;
