@@ -57,6 +57,8 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
   // Work in (L, N, H) throughout.
   Tensor x = unbatched ? unsqueeze(input_in, 1) : options.batch_first() ? transpose(input_in, 0, 1) : input_in;
   const std::size_t steps = x.shape()[0], batch = x.shape()[1];
+  TG_CHECK(steps > 0, name, ": expected a sequence length larger than 0 (as PyTorch's), got input ",
+           shape_str(input_in.shape()));
   const auto hidden = std::size_t(options.hidden_size());
   const std::size_t directions = options.bidirectional() ? 2 : 1;
   const std::size_t states = directions * std::size_t(options.num_layers());

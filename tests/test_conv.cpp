@@ -392,6 +392,13 @@ TEST_CASE("GRU and LSTM match PyTorch: names, layers, directions, batch_first, s
   CHECK(lstm(tg::randn({7, 3}, tg::kFloat64)).shape() == tg::Shape{7, 4});  // unbatched (L, H_in)
   CHECK_THROWS_WITH_AS(gru.forward(tg::randn({2, 5, 4}, tg::kFloat64), Tensor()),
                        "GRU: expected input_size 3 as the last dim, got input [2, 5, 4]", tg::Error);
+  // An empty sequence is PyTorch's error too (it was "stack: expected at least one tensor"); an
+  // empty batch passes.
+  CHECK_THROWS_WITH_AS(gru.forward(tg::randn({2, 0, 3}, tg::kFloat64), Tensor()),
+                       "GRU: expected a sequence length larger than 0 (as PyTorch's), got input [2, 0, 3]", tg::Error);
+  CHECK_THROWS_WITH_AS(lstm(tg::randn({0, 3}, tg::kFloat64)),
+                       "LSTM: expected a sequence length larger than 0 (as PyTorch's), got input [0, 3]", tg::Error);
+  CHECK(std::get<0>(gru.forward(tg::randn({0, 5, 3}, tg::kFloat64), Tensor())).shape() == tg::Shape{0, 5, 8});
   CHECK_THROWS_WITH_AS(gru.forward(x.detach(), tg::zeros({2, 2, 4}, tg::kFloat64)),
                        "GRU: expected h0 of shape [4, 2, 4], got [2, 2, 4]", tg::Error);
   std::ostringstream printed;
