@@ -80,7 +80,8 @@ TEST_CASE("batch_norm of an empty batch or of no channels is empty and leaves th
     for (bool training : {true, false}) {
       INFO(tg::shape_str(shape), training ? " training" : " eval");
       const std::size_t channels = shape[1];
-      Tensor running_mean = tg::full({channels}, 0.5, tg::kFloat64), running_var = tg::full({channels}, 2.0, tg::kFloat64);
+      Tensor running_mean = tg::full({channels}, 0.5, tg::kFloat64);
+      Tensor running_var = tg::full({channels}, 2.0, tg::kFloat64);
       const Tensor x = leaf(shape), weight = leaf({channels}), bias = leaf({channels});
       const Tensor y = tg::nn::functional::batch_norm(x, running_mean, running_var, weight, bias, training);
       CHECK(y.shape() == shape);
@@ -230,7 +231,8 @@ TEST_CASE("PyTorch's conventions at the edges: argmax keepdim, linspace, chunk, 
   tg::sum(picked * Tensor(std::vector<double>{1, 2, 3, 4}, {4})).backward();
   check_close(input.grad(), {1, 3, 6}, 0.0);
   CHECK_THROWS_WITH_AS(tg::masked_select(input, tg::ones({2, 2})),
-                       "masked_select: shapes [1, 3] and [2, 2] cannot be broadcast together (dim 1: 3 vs 2)", tg::Error);
+                       "masked_select: shapes [1, 3] and [2, 2] cannot be broadcast together (dim 1: 3 vs 2)",
+                       tg::Error);
 
   // F.softplus(z, beta, 1.0) for z = [-1, 0.5, 3]: PyTorch takes any beta.
   const Tensor z = Tensor(std::vector<double>{-1.0, 0.5, 3.0}, {3}).set_requires_grad();
@@ -254,7 +256,8 @@ TEST_CASE("PyTorch's conventions at the edges: argmax keepdim, linspace, chunk, 
               {4.0 / 3.0, 1.5}, 1e-15);
   // Without ceil_mode it is still an error, and with it when no window is left:
   // F.avg_pool1d(torch.ones(1, 1, 2), 3, 1, 0, True): "Output size is too small"
-  CHECK_THROWS_WITH_AS(tg::avg_pool1d(p, 3, 2, 0, false), doctest::Contains("is smaller than the kernel (3"), tg::Error);
+  CHECK_THROWS_WITH_AS(tg::avg_pool1d(p, 3, 2, 0, false), doctest::Contains("is smaller than the kernel (3"),
+                       tg::Error);
   CHECK_THROWS_WITH_AS(tg::avg_pool1d(p, 3, 1, 0, true), doctest::Contains("is smaller than the kernel (3"), tg::Error);
   // F.adaptive_avg_pool1d(torch.ones(2, 2, 3), 0).shape == (2, 2, 0)
   CHECK(tg::adaptive_avg_pool1d(tg::ones({2, 2, 3}), 0).shape() == tg::Shape{2, 2, 0});
