@@ -179,11 +179,13 @@ Tensor sum_int64(const Tensor& a, const std::vector<std::size_t>& reduce, const 
   const Shape& shape = a.shape();
   std::vector<std::int64_t> totals(checked_numel("sum", out_shape), 0);
   const std::int64_t* x = a.data<std::int64_t>();
+  std::vector<bool> kept(shape.size(), true);
+  for (std::size_t d : reduce) kept[d] = false;
   std::vector<std::size_t> index(shape.size(), 0);
   for (std::size_t k = 0; k < a.numel(); ++k) {
     std::size_t at = 0;
     for (std::size_t d = 0; d < shape.size(); ++d)
-      if (std::find(reduce.begin(), reduce.end(), d) == reduce.end()) at = at * shape[d] + index[d];
+      if (kept[d]) at = at * shape[d] + index[d];
     totals[at] += x[k];
     for (std::size_t d = shape.size(); d-- > 0;) {  // the next row-major index
       if (++index[d] < shape[d]) break;
