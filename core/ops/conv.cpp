@@ -2131,11 +2131,16 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
               for (std::size_t ox = 0; ox < g.ow; ++ox)
                 for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) row_shares[ix] += shares[ox];
             }
+            // A window as wide as the plane: its rows are one run, one fill (a global average over
+            // 7×7 planes made 7 short fills a plane, 2.2× the time).
+            if (tiled && g.ow == 1) {
+              T* top = dx.data() + (plane * g.h + a->y0[oy]) * g.w;
+              std::fill(top, top + (a->y1[oy] - a->y0[oy]) * g.w, shares[0]);
+              continue;
+            }
             for (std::size_t iy = a->y0[oy]; iy < a->y1[oy]; ++iy) {
               T* row = dx.data() + (plane * g.h + iy) * g.w;
-              if (tiled && g.ow == 1) {  // (a gather from one value is slower than a fill)
-                std::fill(row, row + g.w, shares[0]);
-              } else if (tiled) {
+              if (tiled) {
                 for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] = shares[owner[ix]];
               } else {
                 for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] += row_shares[ix];
