@@ -179,10 +179,18 @@ Tensor sum_int64(const Tensor& a, const std::vector<std::size_t>& reduce, const 
   const Shape& shape = a.shape();
   std::vector<std::int64_t> totals(checked_numel("sum", out_shape), 0);
   const std::int64_t* x = a.data<std::int64_t>();
+  const std::size_t n = a.numel();
+  if (totals.size() == 1) {  // everything (counting matches): one vectorised pass per block
+    totals[0] = parallel::reduce_blocks(
+        n, parallel::kGrain, std::int64_t{0},
+        [&](std::size_t begin, std::size_t end) { return std::accumulate(x + begin, x + end, std::int64_t{0}); },
+        [](std::int64_t acc, std::int64_t part) { return acc + part; });
+    return Tensor(totals, out_shape);
+  }
   std::vector<bool> kept(shape.size(), true);
   for (std::size_t d : reduce) kept[d] = false;
   std::vector<std::size_t> index(shape.size(), 0);
-  for (std::size_t k = 0; k < a.numel(); ++k) {
+  for (std::size_t k = 0; k < n; ++k) {
     std::size_t at = 0;
     for (std::size_t d = 0; d < shape.size(); ++d)
       if (kept[d]) at = at * shape[d] + index[d];
