@@ -88,6 +88,9 @@ Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::siz
           std::copy_n(src + (rows[0] + i - o * count) * l.inner, (stop - i) * l.inner, dst);
         } else if (l.inner == 1) {
           for (std::size_t k = i - o * count; k < stop - o * count; ++k) *dst++ = src[rows[k]];
+        } else if (l.inner < kShortRun) {  // (an embedding of 4 values a row)
+          for (std::size_t k = i - o * count; k < stop - o * count; ++k, dst += l.inner)
+            copy_short_runs(src + rows[k] * l.inner, 0, dst, 0, 1, l.inner);
         } else {
           for (std::size_t k = i - o * count; k < stop - o * count; ++k, dst += l.inner)
             std::copy_n(src + rows[k] * l.inner, l.inner, dst);
@@ -652,6 +655,7 @@ Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index) {
   }
   const auto size = std::int64_t(a.shape()[d]);
   std::vector<std::size_t> rows;
+  rows.reserve(index.numel());
   for (std::int64_t i : std::span<const std::int64_t>(index.data<std::int64_t>(), index.numel())) {
     TG_CHECK(i >= 0 && i < size, "index_select: index ", i, " is out of range for dim ", dim, " of size ", size,
              " in ", shape_str(a.shape()));
@@ -738,7 +742,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std:
   if (padding_idx && *padding_idx < 0) *padding_idx += rows_count;  // from the end, as PyTorch's
   // Checked here, before index_select, so that the message names embedding and its table size.
   const std::int64_t* ids = indices.data<std::int64_t>();
-  for (std::size_t k = 0; k < indices.numel(); ++k)
+  for (std::size_t k = 0, n = indices.numel(); k < n; ++k)
     TG_CHECK(ids[k] >= 0 && ids[k] < rows_count, "embedding: index ", ids[k], " is out of range for ", rows_count,
              " embeddings");
   const Tensor flat = reshape(indices, {-1});
