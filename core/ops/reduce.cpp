@@ -482,10 +482,11 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
     const T* x = a.data<T>();
     std::vector<std::int64_t> index = extreme_indices<Largest>(x, layout);
     xt::xarray<T> best = xt::xarray<T>::from_shape(out_shape);
-    for (std::size_t k = 0; k < index.size(); ++k) {
-      const std::size_t o = k / layout.inner, i = k % layout.inner;
-      best.data()[k] = x[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i];
-    }
+    // (o, i) by two loops, not k / inner and k % inner: a division per value took half the time of
+    // a max over rows of two values.
+    for (std::size_t o = 0, k = 0; o < layout.outer; ++o)
+      for (std::size_t i = 0; i < layout.inner; ++i, ++k)
+        best.data()[k] = x[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i];
     return std::make_tuple(make_tensor<T>(std::move(best)), Tensor(index, out_shape));
   });
   if (!dim) {
@@ -525,10 +526,9 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
       xt::xarray<T> out = xt::zeros<T>(in_shape);
       const T* g = grad.data<T>();
       const std::int64_t* index = indices.data<std::int64_t>();
-      for (std::size_t k = 0; k < indices.numel(); ++k) {
-        const std::size_t o = k / layout.inner, i = k % layout.inner;
-        out.data()[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i] += g[k];
-      }
+      for (std::size_t o = 0, k = 0; o < layout.outer; ++o)
+        for (std::size_t i = 0; i < layout.inner; ++i, ++k)
+          out.data()[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i] += g[k];
       return make_tensor<T>(std::move(out));
     })};
   });
