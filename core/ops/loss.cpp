@@ -196,8 +196,10 @@ struct ClassRows {
   Buffer<double> class_weight;   // size classes
   Buffer<double> target_weight;  // size rows
   double total_weight = 0.0;          // the mean's denominator
-  // Where row i's class c is in the input.
-  std::size_t at(std::size_t i, std::size_t c) const { return (i / inner * classes + c) * inner + i % inner; }
+  // Where row i's class c is in the input ((N, C): no division).
+  std::size_t at(std::size_t i, std::size_t c) const {
+    return inner == 1 ? i * classes + c : (i / inner * classes + c) * inner + i % inner;
+  }
 };
 
 ClassRows check_class_inputs(const char* op, const Tensor& input, const Tensor& target,
