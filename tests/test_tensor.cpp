@@ -275,3 +275,59 @@ TEST_CASE("cat, stack, narrow and integer sums agree with the definition on shor
   CHECK(tg::sum(counts).item() == total);
   tg_test::check_close(tg::sum(counts, 1), rows, 0.0);
 }
+
+// index_select's gather copies rows under 16 values value by value and longer ones whole; max
+// walks (outer, inner) positions. Both along every dim of a 3-D tensor, values and gradients,
+// against the definition.
+TEST_CASE("index_select and max along every dim agree with the definition on short and long rows") {
+  tg::manual_seed(4);
+  for (std::size_t w : {1, 2, 4, 15, 16, 33}) {
+    const tg::Shape s{5, 3, w};
+    for (std::size_t d = 0; d < 3; ++d) {
+      INFO("last dim ", w, ", dim ", d);
+      const Tensor x = tg::randn(s, tg::kFloat64).set_requires_grad();
+      const std::vector<double> vx = tg_test::flat(x);
+      auto at = [&](std::size_t i, std::size_t j, std::size_t k) { return vx[(i * s[1] + j) * s[2] + k]; };
+      // Repeated and out-of-order rows: the gather's copies and the scatter-add's sums.
+      const std::vector<std::int64_t> picks{std::int64_t(s[d]) - 1, 0, std::int64_t(s[d]) - 1, 0};
+      const Tensor y = tg::index_select(x, std::int64_t(d), Tensor(picks, {picks.size()}));
+      const Tensor g = tg::randn(y.shape(), tg::kFloat64);
+      const auto [best, where] = tg::max(x, std::int64_t(d));
+      const Tensor gb = tg::randn(best.shape(), tg::kFloat64);
+      (tg::sum(y * g) + tg::sum(best * gb)).backward();
+      const std::vector<double> vy = tg_test::flat(y), vg = tg_test::flat(g), vb = tg_test::flat(best),
+                                vw = tg_test::flat(where), vgb = tg_test::flat(gb);
+      std::vector<double> gx(vx.size(), 0.0);
+      tg::Shape sy = s;
+      sy[d] = picks.size();
+      for (std::size_t i = 0; i < sy[0]; ++i)
+        for (std::size_t j = 0; j < sy[1]; ++j)
+          for (std::size_t k = 0; k < sy[2]; ++k) {
+            std::size_t idx[3] = {i, j, k};
+            idx[d] = std::size_t(picks[idx[d]]);
+            const std::size_t out = (i * sy[1] + j) * sy[2] + k;
+            CHECK(vy[out] == at(idx[0], idx[1], idx[2]));
+            gx[(idx[0] * s[1] + idx[1]) * s[2] + idx[2]] += vg[out];
+          }
+      // max: the first largest value along d, its index, and the gradient to that position.
+      tg::Shape sb = s;
+      sb[d] = 1;
+      for (std::size_t i = 0; i < sb[0]; ++i)
+        for (std::size_t j = 0; j < sb[1]; ++j)
+          for (std::size_t k = 0; k < sb[2]; ++k) {
+            std::size_t idx[3] = {i, j, k}, top = 0;
+            double largest = -INFINITY;
+            for (std::size_t r = 0; r < s[d]; ++r) {
+              idx[d] = r;
+              if (at(idx[0], idx[1], idx[2]) > largest) largest = at(idx[0], idx[1], idx[2]), top = r;
+            }
+            const std::size_t out = (i * sb[1] + j) * sb[2] + k;
+            CHECK(vb[out] == largest);
+            CHECK(vw[out] == double(top));
+            idx[d] = top;
+            gx[(idx[0] * s[1] + idx[1]) * s[2] + idx[2]] += vgb[out];
+          }
+      tg_test::check_close(x.grad(), gx, 1e-12);
+    }
+  }
+}
