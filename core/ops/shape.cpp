@@ -284,6 +284,7 @@ xt::xarray<T> permute_copy(const kernels::Input<T>& in, const std::vector<std::s
 
   // The input offset and output offset of outer index `index` over the output dims in `outer`.
   auto offsets = [&](std::size_t index, const std::vector<std::size_t>& outer) {
+    if (outer.size() == 1) return std::pair{index * src_stride[outer[0]], index * out_stride[outer[0]]};
     std::size_t from = 0, to = 0;
     for (std::size_t k = outer.size(); k-- > 0;) {
       const std::size_t i = outer[k];
@@ -306,7 +307,8 @@ xt::xarray<T> permute_copy(const kernels::Input<T>& in, const std::vector<std::s
     rows.row = dims_out[last];
     const std::size_t row = rows.row;
     kernels::for_broadcast_rows(rows, [src, dst, row](std::size_t r, std::size_t from, std::size_t) {
-      std::copy_n(src + from, row, dst + r * row);
+      if (row < kShortRun) copy_short_runs(src + from, 0, dst + r * row, 0, 1, row);  // (pairs: a memmove each)
+      else std::copy_n(src + from, row, dst + r * row);
     });
     return out;
   }
@@ -327,6 +329,11 @@ xt::xarray<T> permute_copy(const kernels::Input<T>& in, const std::vector<std::s
     for (std::size_t t = first; t < end; ++t) {
       const auto [from, to] = offsets(t / row_tiles, outer);
       const std::size_t a0 = (t % row_tiles) * kTile, a1 = std::min(rows, a0 + kTile);
+      if (rows * cols <= kShortRun * kShortRun / 4) {  // a tiny matrix ((N, 2, 3) → (N, 3, 2)): value by value
+        for (std::size_t a = a0; a < a1; ++a)
+          for (std::size_t b = 0; b < cols; ++b) dst[to + a * write_stride + b] = src[from + b * read_stride + a];
+        continue;
+      }
       if constexpr (std::is_same_v<T, float>) {
         // Blocks transposed in registers (kernels::transpose_matrix), a 64-column strip of the
         // tile at a time (the columns of the input it reads stay in L2). (perf of
