@@ -506,6 +506,22 @@ Tensor sum_of_slices(const Tensor& grad, std::size_t d, const std::vector<std::s
     const T* g = grad.data<T>();
     T* y = out.data();
     const std::size_t run = rows * l.inner;
+    if (run < kShortRun) {  // (stack({x, x}, -1)): value by value over a block of outer rows
+      const std::size_t row = l.reduced * l.inner;
+      parallel::for_range(l.outer, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, row)),
+                          [&](std::size_t first, std::size_t last) {
+                            // The first slice copied, each next one added (in order, as the long runs).
+                            const std::size_t count = last - first;
+                            T* dst = y + first * run;
+                            copy_short_runs(g + first * row + starts[0] * l.inner, row, dst, run, count, run);
+                            for (std::size_t k = 1; k < starts.size(); ++k) {
+                              const T* src = g + first * row + starts[k] * l.inner;
+                              for (std::size_t o = 0; o < count; ++o)
+                                for (std::size_t j = 0; j < run; ++j) dst[o * run + j] += src[o * row + j];
+                            }
+                          });
+      return make_tensor<T>(std::move(out));
+    }
     auto add = [](auto a, auto b) { return a + b; };
     for_runs(l.outer, run, [&](std::size_t o, std::size_t begin, std::size_t end) {
       auto slice = [&](std::size_t k) { return g + (o * l.reduced + starts[k]) * l.inner + begin; };
