@@ -172,6 +172,14 @@ std::vector<OpCase> op_cases() {
          return tg::sum(x3, 2, true) * tg::sum(x3, 1, true);
        }},
       {"center_rows", [](const tg::Tensor& x) { return x - tg::mean(x, {1}, true); }},
+      // Short rows: two values a row, or four, where a copy or a division per row would dominate.
+      {"stack_last", [](const tg::Tensor& x) { return tg::stack({x, x}, -1); }},
+      {"max_pairs", [](const tg::Tensor& x) { return std::get<0>(tg::max(x.reshape({-1, 2}), -1)); }},
+      {"transpose_pairs", [](const tg::Tensor& x) { return x.reshape({-1, 16, 2}).transpose(0, 1) * 1.0; }},
+      {"index_rows4", [](const tg::Tensor& x) {  // an embedding of 4 values a row
+         static tg::Tensor small = tg::randint(0, 1024, {1024}), large = tg::randint(0, 262144, {262144});
+         return tg::index_select(x.reshape({-1, 4}), 0, x.size(0) == 64 ? small : large);
+       }},
   };
 }
 

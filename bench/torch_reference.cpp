@@ -168,6 +168,13 @@ std::vector<OpCase> op_cases() {
          return x3.sum(2, true) * x3.sum(1, true);
        }},
       {"center_rows", [](const torch::Tensor& x) { return x - x.mean(1, true); }},
+      {"stack_last", [](const torch::Tensor& x) { return torch::stack({x, x}, -1); }},
+      {"max_pairs", [](const torch::Tensor& x) { return std::get<0>(x.reshape({-1, 2}).max(-1)); }},
+      {"transpose_pairs", [](const torch::Tensor& x) { return x.reshape({-1, 16, 2}).transpose(0, 1) * 1.0; }},
+      {"index_rows4", [](const torch::Tensor& x) {
+         static torch::Tensor small = torch::randint(0, 1024, {1024}), large = torch::randint(0, 262144, {262144});
+         return x.reshape({-1, 4}).index_select(0, x.size(0) == 64 ? small : large);
+       }},
   };
 }
 
