@@ -484,9 +484,12 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
     xt::xarray<T> best = xt::xarray<T>::from_shape(out_shape);
     // (o, i) by two loops, not k / inner and k % inner: a division per value took half the time of
     // a max over rows of two values.
-    for (std::size_t o = 0, k = 0; o < layout.outer; ++o)
-      for (std::size_t i = 0; i < layout.inner; ++i, ++k)
-        best.data()[k] = x[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i];
+    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / layout.inner);
+    parallel::for_range(layout.outer, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t o = first, k = first * layout.inner; o < last; ++o)
+        for (std::size_t i = 0; i < layout.inner; ++i, ++k)
+          best.data()[k] = x[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i];
+    });
     return std::make_tuple(make_tensor<T>(std::move(best)), Tensor(index, out_shape));
   });
   if (!dim) {
@@ -523,12 +526,18 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
   values = record(op, values, {a}, [indices, layout, in_shape](const Tensor& grad) -> Grads {
     // The gradient goes to the position each value came from (the first, at ties, as PyTorch's).
     return {dispatch_floating(grad.dtype(), "max", [&]<class T>() {
-      xt::xarray<T> out = xt::zeros<T>(in_shape);
+      // Each task zeroes its outer blocks and writes their gradients: in parallel, no shared writes.
+      xt::xarray<T> out = xt::xarray<T>::from_shape(in_shape);
       const T* g = grad.data<T>();
       const std::int64_t* index = indices.data<std::int64_t>();
-      for (std::size_t o = 0, k = 0; o < layout.outer; ++o)
-        for (std::size_t i = 0; i < layout.inner; ++i, ++k)
-          out.data()[(o * layout.reduced + std::size_t(index[k])) * layout.inner + i] += g[k];
+      const std::size_t block = layout.reduced * layout.inner;
+      parallel::for_range(layout.outer, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, block)),
+                          [&](std::size_t first, std::size_t last) {
+                            std::fill(out.data() + first * block, out.data() + last * block, T(0));
+                            for (std::size_t o = first, k = first * layout.inner; o < last; ++o)
+                              for (std::size_t i = 0; i < layout.inner; ++i, ++k)
+                                out.data()[o * block + std::size_t(index[k]) * layout.inner + i] = g[k];
+                          });
       return make_tensor<T>(std::move(out));
     })};
   });
