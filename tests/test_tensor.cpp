@@ -207,7 +207,8 @@ TEST_CASE("cat, stack, narrow and integer sums agree with the definition on shor
       INFO("dim ", d);
       tg::Shape sa{4, 3, w}, sb{4, 3, w};
       sb[d] = d == 2 ? w + 1 : 2;  // b is shorter along dim d (along the last: one longer)
-      const Tensor a = tg::randn(sa, tg::kFloat64).set_requires_grad(), b = tg::randn(sb, tg::kFloat64).set_requires_grad();
+      const Tensor a = tg::randn(sa, tg::kFloat64).set_requires_grad();
+      const Tensor b = tg::randn(sb, tg::kFloat64).set_requires_grad();
       const Tensor y = tg::cat({a, b, a}, std::int64_t(d));
       tg::Shape sy = sa;
       sy[d] = 2 * sa[d] + sb[d];
@@ -237,7 +238,8 @@ TEST_CASE("cat, stack, narrow and integer sums agree with the definition on shor
     const Tensor p = tg::randn({5, w}), q = tg::randn({5, w});
     const std::vector<double> vp = tg_test::flat(p), vq = tg_test::flat(q);
     const std::vector<double> vs = tg_test::flat(tg::stack({p, q}, -1));
-    const std::vector<double> vi = tg_test::flat(tg::stack({tg::randint(0, 1, {5, w}), tg::ones({5, w}).to(tg::kInt64)}, -1));
+    const Tensor ints = tg::stack({tg::randint(0, 1, {5, w}), tg::ones({5, w}).to(tg::kInt64)}, -1);
+    const std::vector<double> vi = tg_test::flat(ints);
     for (std::size_t i = 0; i < 5 * w; ++i) {
       CHECK(vs[2 * i] == vp[i]);
       CHECK(vs[2 * i + 1] == vq[i]);

@@ -120,7 +120,8 @@ void scatter_add_rows(const T* x, T* y, const kernels::ReduceLayout& l, const st
           for (std::size_t j = 0; j < rows.size() * l.inner; ++j) dst[j] += src[j];
           continue;
         }
-        kernels::apply(rows.size() * l.inner, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst), src);
+        kernels::apply(rows.size() * l.inner, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst),
+                       src);
         continue;
       }
       const T* src = x + o * rows.size() * l.inner;
