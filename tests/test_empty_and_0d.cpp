@@ -287,3 +287,16 @@ TEST_CASE("sum counts int64 values over any dims, in int64, as PyTorch's; mean r
   CHECK_THROWS_WITH_AS(tg::mean(labels), doctest::Contains("mean: expected a floating-point tensor, got int64 [2, 3]"),
                        tg::Error);
 }
+
+// max over a dim of a tensor with another dim empty divided by that dim's size (SIGFPE); its
+// result is empty, as PyTorch's: torch.zeros(2, 3, 0).max(1).values.shape == (2, 0).
+TEST_CASE("max, min and argmax over a dim take a tensor empty in another dim") {
+  tg::Tensor x = tg::zeros({2, 3, 0}).set_requires_grad();
+  const auto [values, indices] = tg::max(x, 1);
+  CHECK(values.shape() == tg::Shape{2, 0});
+  CHECK(indices.shape() == tg::Shape{2, 0});
+  CHECK(std::get<0>(tg::min(x, 0, true)).shape() == tg::Shape{1, 3, 0});
+  CHECK(tg::argmax(x, 0).shape() == tg::Shape{3, 0});
+  tg::sum(values).backward();
+  CHECK(x.grad().shape() == tg::Shape{2, 3, 0});
+}

@@ -393,6 +393,7 @@ namespace {
 template <bool Largest, class T>
 std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayout& l) {
   std::vector<std::int64_t> index(l.outer * l.inner, 0);
+  if (index.empty()) return index;  // an empty dim besides the reduced one: nothing to find
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * l.inner));
   if (l.inner == 1) {
     // Rows: the extreme value in SIMD lanes, then the first position that holds it. A NaN wins,
@@ -484,7 +485,7 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
     xt::xarray<T> best = xt::xarray<T>::from_shape(out_shape);
     // (o, i) by two loops, not k / inner and k % inner: a division per value took half the time of
     // a max over rows of two values.
-    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / layout.inner);
+    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, layout.inner));
     parallel::for_range(layout.outer, grain, [&](std::size_t first, std::size_t last) {
       for (std::size_t o = first, k = first * layout.inner; o < last; ++o)
         for (std::size_t i = 0; i < layout.inner; ++i, ++k)
