@@ -610,6 +610,23 @@ struct ProductRun {
 
 template <class T>
 void mul_sum_runs(const ProductRun* run, std::size_t count, const T* g, const T* o, T* r) {
+  if (count == 2 && run[1].size < 8) {  // rows of a few values ((N, 1) · (N, 3)): a scalar loop per row, not
+    const ProductRun& outer = run[0];   // a masked batch op (0.6× libtorch's time)
+    const std::size_t n = run[1].size, os = run[1].o, rs = run[1].r;
+    for (std::size_t i = 0; i < outer.size; ++i) {
+      const T* gi = g + i * outer.g;
+      const T* oi = o + i * outer.o;
+      T* ri = r + i * outer.r;
+      if (rs == 0) {  // summed: in double, as the dot products of long rows
+        double total = 0;
+        for (std::size_t j = 0; j < n; ++j) total += double(gi[j]) * double(oi[j * os]);
+        ri[0] += T(total);
+      } else {
+        for (std::size_t j = 0; j < n; ++j) ri[j * rs] += gi[j] * oi[j * os];
+      }
+    }
+    return;
+  }
   if (count > 1) {
     for (std::size_t i = 0; i < run->size; ++i)
       mul_sum_runs(run + 1, count - 1, g + i * run->g, o + i * run->o, r + i * run->r);
