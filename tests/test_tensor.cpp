@@ -342,9 +342,11 @@ TEST_CASE("permute agrees with the definition for every order, on tiny and tiled
   tg::manual_seed(5);
   const std::vector<std::vector<std::int64_t>> orders{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
   // Last dims of 1, 2 and 4 values: rows of 8 or 16 bytes that stay last are moved whole, through
-  // tiles whose edges (65, 67, 70) do not fall on a tile's.
+  // tiles whose edges (65, 67, 70) do not fall on a tile's. Tiny matrices in a row, of sizes the
+  // compiler knows (3, 4) and does not (5, 7), over more values than one task takes.
   for (const tg::Shape& s : {tg::Shape{7, 2, 3}, tg::Shape{3, 9, 2}, tg::Shape{2, 70, 5}, tg::Shape{4, 17, 66},
-                             tg::Shape{67, 65, 2}, tg::Shape{5, 33, 4}, tg::Shape{33, 70, 1}}) {
+                             tg::Shape{67, 65, 2}, tg::Shape{5, 33, 4}, tg::Shape{33, 70, 1}, tg::Shape{6000, 3, 4},
+                             tg::Shape{41, 5, 7}}) {
     for (tg::DType dtype : {tg::kFloat32, tg::kFloat64, tg::kInt64}) {
       const bool floating = dtype != tg::kInt64;
       Tensor x = floating ? tg::randn(s, dtype).set_requires_grad() : tg::randint(-1000, 1000, s);

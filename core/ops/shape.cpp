@@ -308,13 +308,44 @@ void permute_values(const T* src, const std::vector<std::size_t>& in_dims, const
   const std::size_t row_tiles = (rows + kTile - 1) / kTile;
   const std::size_t read_stride = src_stride[last];  // input step along the output's last dim
   const std::size_t write_stride = out_stride[p];    // output step along the input's last dim
+  const bool tiny = rows * cols <= kShortRun * kShortRun / 4;
+  if (tiny && outer.size() == 1 && read_stride == rows && write_stride == cols) {
+    // Tiny matrices one after another ((N, 2, 3) → (N, 3, 2)): each a block of rows·cols values on
+    // both sides, transposed value by value; sizes from 2 to 4 known to the compiler (unrolled).
+    const std::size_t size = rows * cols;
+    auto blocks = [&]<std::size_t R, std::size_t C>() {
+      const std::size_t r = R ? R : rows, c = C ? C : cols;
+      parallel::for_range(outer_count, std::max<std::size_t>(1, parallel::kGrain / size),
+                          [&](std::size_t first, std::size_t end) {
+                            for (std::size_t o = first; o < end; ++o) {
+                              const T* from = src + o * size;
+                              T* to = dst + o * size;
+                              for (std::size_t a = 0; a < r; ++a)
+                                for (std::size_t b = 0; b < c; ++b) to[a * c + b] = from[b * r + a];
+                            }
+                          });
+    };
+    switch (rows * 8 + cols) {  // (the generic loop: 0.84 ms for permute_small's two transposes, unrolled 0.30)
+      case 2 * 8 + 2: blocks.template operator()<2, 2>(); break;
+      case 2 * 8 + 3: blocks.template operator()<2, 3>(); break;
+      case 2 * 8 + 4: blocks.template operator()<2, 4>(); break;
+      case 3 * 8 + 2: blocks.template operator()<3, 2>(); break;
+      case 3 * 8 + 3: blocks.template operator()<3, 3>(); break;
+      case 3 * 8 + 4: blocks.template operator()<3, 4>(); break;
+      case 4 * 8 + 2: blocks.template operator()<4, 2>(); break;
+      case 4 * 8 + 3: blocks.template operator()<4, 3>(); break;
+      case 4 * 8 + 4: blocks.template operator()<4, 4>(); break;
+      default: blocks.template operator()<0, 0>();
+    }
+    return;
+  }
   const std::size_t tasks = outer_count * row_tiles;
   const std::size_t per_task = kTile * cols;
   parallel::for_range(tasks, std::max<std::size_t>(1, parallel::kGrain / per_task), [&](std::size_t first, std::size_t end) {
     for (std::size_t t = first; t < end; ++t) {
       const auto [from, to] = offsets(t / row_tiles, outer);
       const std::size_t a0 = (t % row_tiles) * kTile, a1 = std::min(rows, a0 + kTile);
-      if (rows * cols <= kShortRun * kShortRun / 4) {  // a tiny matrix ((N, 2, 3) → (N, 3, 2)): value by value
+      if (tiny) {  // a tiny matrix within a larger tensor ((2, N, 3) → (N, 3, 2)): value by value
         for (std::size_t a = a0; a < a1; ++a)
           for (std::size_t b = 0; b < cols; ++b) dst[to + a * write_stride + b] = src[from + b * read_stride + a];
         continue;
