@@ -279,7 +279,8 @@ void for_batches(const MatmulPlan& p, Body&& body) {
     for (std::size_t i = 0; i < p.batch; ++i) body(i);
     return;
   }
-  parallel::for_range(p.batch, std::max<std::size_t>(1, parallel::kGrain / work), [&](std::size_t first, std::size_t last) {
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / work);
+  parallel::for_range(p.batch, grain, [&](std::size_t first, std::size_t last) {
     for (std::size_t i = first; i < last; ++i) body(i);
   });
 }

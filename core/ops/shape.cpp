@@ -406,7 +406,8 @@ xt::xarray<T> permute_copy(const kernels::Input<T>& in, const std::vector<std::s
     // The merged input dims are the groups sorted by their first input dim.
     std::vector<std::size_t> by_input(groups.size());
     std::iota(by_input.begin(), by_input.end(), 0);
-    std::sort(by_input.begin(), by_input.end(), [&](std::size_t x, std::size_t y) { return groups[x][0] < groups[y][0]; });
+    std::sort(by_input.begin(), by_input.end(),
+              [&](std::size_t x, std::size_t y) { return groups[x][0] < groups[y][0]; });
     std::vector<std::size_t> merged_dims(groups.size()), position(groups.size());
     for (std::size_t m = 0; m < by_input.size(); ++m) {
       position[by_input[m]] = m;
