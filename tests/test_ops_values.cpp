@@ -1219,6 +1219,41 @@ TEST_CASE("sum over any set of dims, in one pass for up to two runs of reduced d
   }
 }
 
+// A sum over a dim with 2-8 columns after it keeps the columns' sums in registers, over blocks of
+// 1024 rows added in order: every column count around that range, row counts around the blocks
+// (odd ones too), one and three outer rows, both dtypes, against a double loop; the same bits at 1
+// and 2 threads; the gradient (a broadcast of short rows) exact.
+TEST_CASE("sum over a dim with a few columns after it matches a plain loop, on many rows and both thread counts") {
+  const int threads = tg::get_num_threads();
+  for (std::size_t columns = 1; columns <= 9; ++columns)
+    for (std::size_t rows : {1, 2, 7, 1024, 2501})
+      for (std::size_t outer : {1, 3})
+        for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+          INFO(outer, " x ", rows, " x ", columns, dtype == tg::kFloat32 ? " float32" : " float64");
+          tg::manual_seed(2);
+          const Tensor a = tg::randn({outer, rows, columns}, dtype).set_requires_grad();
+          const std::vector<double> x = tg_test::flat(a);
+          std::vector<double> expected(outer * columns, 0.0);
+          for (std::size_t o = 0; o < outer; ++o)
+            for (std::size_t r = 0; r < rows; ++r)
+              for (std::size_t i = 0; i < columns; ++i) expected[o * columns + i] += x[(o * rows + r) * columns + i];
+          tg::set_num_threads(1);
+          const Tensor one = tg::sum(a, 1);
+          tg::set_num_threads(2);
+          const Tensor two = tg::sum(a, 1);
+          tg::set_num_threads(threads);
+          CHECK(one.shape() == tg::Shape{outer, columns});
+          // (9 columns sum in float32 in row order: error up to ~1e-6 of the row count)
+          check_close(two, expected, (dtype == tg::kFloat32 ? 1e-6 : 1e-14) * double(4 * rows));
+          CHECK(tg_test::bitwise_equal(one, two));
+          const Tensor g = tg::randn({outer, columns}, dtype);
+          two.backward(g);
+          const std::vector<double> vg = tg_test::flat(g), ga = tg_test::flat(a.grad());
+          for (std::size_t k = 0; k < ga.size(); ++k)
+            CHECK(ga[k] == vg[k / (rows * columns) * columns + k % columns]);
+        }
+}
+
 TEST_CASE("broadcast of one value per run (channel-wise) equals the explicitly expanded op, either side") {
   // (N, C, L) op (C, 1), (N, C, H, W) op (1, C, 1, 1), (A, B, L) op (A, B, 1), odd run lengths
   // (SIMD tails), float32 and float64, the small side first or second, and the gradients.

@@ -4,6 +4,7 @@
 #include "core/xtensor.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -36,6 +37,40 @@ T sum_all(const T* x, std::size_t n) {
   return static_cast<T>(total);
 }
 
+// sum_dim for I columns, 2 <= I <= 8 ((N, 3) over dim 0; a small Linear's bias gradient): the
+// columns' sums in double registers over blocks of rows (even and odd rows apart, two chains),
+// the blocks added in order, in parallel over blocks: the bits depend on the sizes only. (A masked
+// batch add per row of three: 2.4 ms for (300000, 3), 4.6x libtorch's time.)
+template <std::size_t I, class T>
+void sum_short_columns(const T* x, const kernels::ReduceLayout& l, T* out) {
+  using Sums = std::array<double, I>;
+  constexpr std::size_t kRows = kSumBlock / 8;
+  auto add = [](Sums a, const Sums& b) {
+    for (std::size_t i = 0; i < I; ++i) a[i] += b[i];
+    return a;
+  };
+  parallel::for_range(l.outer, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.reduced * I)),
+                      [&](std::size_t first, std::size_t last) {
+                        for (std::size_t o = first; o < last; ++o) {
+                          const T* rows = x + o * l.reduced * I;
+                          auto block = [rows, &add](std::size_t begin, std::size_t end) {
+                            Sums even{}, odd{};
+                            std::size_t r = begin;
+                            for (; r + 1 < end; r += 2)
+                              for (std::size_t i = 0; i < I; ++i) {
+                                even[i] += double(rows[r * I + i]);
+                                odd[i] += double(rows[(r + 1) * I + i]);
+                              }
+                            if (r < end)
+                              for (std::size_t i = 0; i < I; ++i) even[i] += double(rows[r * I + i]);
+                            return add(even, odd);
+                          };
+                          const Sums total = parallel::reduce_blocks(l.reduced, kRows, Sums{}, block, add);
+                          for (std::size_t i = 0; i < I; ++i) out[o * I + i] = T(total[i]);
+                        }
+                      });
+}
+
 // out[o, i] = sum over r of x[o, r, i]. Each output element is summed in r order by one task, so
 // the split (over outer rows, or over inner columns when there is one outer row) never changes
 // the bits.
@@ -65,6 +100,16 @@ void sum_dim(const T* x, const kernels::ReduceLayout& l, T* out) {
                           }
                         });
     return;
+  }
+  switch (l.inner) {  // a few columns: sums in registers
+    case 2: return sum_short_columns<2>(x, l, out);
+    case 3: return sum_short_columns<3>(x, l, out);
+    case 4: return sum_short_columns<4>(x, l, out);
+    case 5: return sum_short_columns<5>(x, l, out);
+    case 6: return sum_short_columns<6>(x, l, out);
+    case 7: return sum_short_columns<7>(x, l, out);
+    case 8: return sum_short_columns<8>(x, l, out);
+    default: break;
   }
   // Each row added into the column sums, in row order (a plain SIMD loop: an xtensor assignment
   // per row cost more than the adding in small sums, e.g. 64×64 over dim 0).
