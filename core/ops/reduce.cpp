@@ -331,6 +331,25 @@ void logsumexp_rows(const T* x, T* out, std::size_t rows, std::size_t n) {
   const T lowest = -std::numeric_limits<T>::infinity();
   parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / n), [&](std::size_t first, std::size_t last) {
     kernels::for_row_blocks<T>(first, last, n, [&](std::size_t block, std::size_t count) {
+      if (n < width) {
+        // Rows shorter than a batch (kernels::exp_rows' way): the block's values are one run,
+        // exponentiated a batch at a time against a run of their rows' shifts, then each row's sum
+        // in order. (A batch per row of 3 values computed 16 exponentials for 3: 0.7x libtorch.)
+        alignas(64) std::array<T, kernels::kRowBlock * width> shift, exps;
+        const T* values = x + block * n;
+        for (std::size_t r = 0; r < count; ++r) {
+          T largest = values[r * n];
+          for (std::size_t i = 1; i < n; ++i) largest = std::max(largest, values[r * n + i]);
+          std::fill_n(shift.data() + r * n, n, std::isinf(largest) ? T(0) : largest);
+        }
+        kernels::apply(count * n, exps.data(), [](B v, B m) { return xsimd::exp(v - m); }, values, shift.data());
+        for (std::size_t r = 0; r < count; ++r) {
+          T total = exps[r * n];
+          for (std::size_t i = 1; i < n; ++i) total += exps[r * n + i];
+          out[block + r] = shift[r * n] + std::log(total);
+        }
+        return;
+      }
       std::array<T, kernels::kRowBlock> shift;
       for (std::size_t r = 0; r < count; ++r) {
         const T largest = kernels::row_max(x + (block + r) * n, n);
@@ -370,6 +389,18 @@ Tensor logsumexp(const Tensor& a, const std::vector<std::int64_t>& dims, bool ke
         const T *x = a.data<T>(), *total = out.data<T>(), *g = grad.data<T>();
         parallel::for_range(out.numel(), std::max<std::size_t>(1, parallel::kGrain / n),
                             [&](std::size_t first, std::size_t last) {
+          if (n < B::size) {  // short rows: blocks of rows as one run, against runs of their shifts and scales
+            kernels::for_row_blocks<T>(first, last, n, [&](std::size_t block, std::size_t count) {
+              alignas(64) std::array<T, kernels::kRowBlock * B::size> shift, scale;
+              for (std::size_t r = 0; r < count; ++r) {
+                std::fill_n(shift.data() + r * n, n, total[block + r]);
+                std::fill_n(scale.data() + r * n, n, g[block + r]);
+              }
+              kernels::apply(count * n, dx.data() + block * n, [](B v, B m, B c) { return c * xsimd::exp(v - m); },
+                             x + block * n, shift.data(), scale.data());
+            });
+            return;
+          }
           for (std::size_t r = first; r < last; ++r) {
             const B shift(total[r]), scale(g[r]);
             kernels::apply(n, dx.data() + r * n, [&](B v) { return scale * xsimd::exp(v - shift); }, x + r * n);
