@@ -1131,14 +1131,17 @@ TEST_CASE("max/min over rows: the first extreme, NaN first, ties, infinities, ev
 // 1 and 2 threads bitwise; the values, the indices and the gradient (to the chosen position).
 TEST_CASE("max/min over a dim that is not the last: the first extreme, NaN first, ties, every run length") {
   tg::manual_seed(9);
+  // (3000, 5) and (2, 2500, 8): a few columns over several blocks of 1024 rows, NaN and infinities
+  // sparse enough that some columns' first ones lie in a later block.
   for (const tg::Shape& shape : {tg::Shape{5, 3}, tg::Shape{1, 17}, tg::Shape{40, 1100}, tg::Shape{3, 7, 2},
-                                 tg::Shape{2, 9, 600}, tg::Shape{2, 64}})
+                                 tg::Shape{2, 9, 600}, tg::Shape{2, 64}, tg::Shape{3000, 5}, tg::Shape{2, 2500, 8}})
     for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
       const std::size_t dim = shape.size() == 3 ? 1 : 0, rows = shape[dim], inner = shape.back();
       const std::size_t outer = shape.size() == 3 ? shape[0] : 1;
       std::vector<double> v = tg::randint(-3, 4, shape).to(tg::kFloat64).to_vector<double>();  // many ties
-      for (std::size_t k = 0; k < v.size(); k += 7) v[k] = NAN;
-      for (std::size_t k = 3; k < v.size(); k += 11) v[k] = k % 2 ? INFINITY : -INFINITY;
+      const bool sparse = rows > 1024;
+      for (std::size_t k = 0; k < v.size(); k += sparse ? 2003 : 7) v[k] = NAN;
+      for (std::size_t k = 3; k < v.size(); k += sparse ? 1201 : 11) v[k] = k % 2 ? INFINITY : -INFINITY;
       Tensor x = Tensor(v, shape).to(dtype).set_requires_grad(true);
       for (const bool largest : {true, false}) {
         CAPTURE(tg::shape_str(shape));
