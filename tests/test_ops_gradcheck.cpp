@@ -119,6 +119,7 @@ TEST_CASE("gradcheck: matmul in every supported rank") {
       {"(2,1,2,3,2)·(2,2,3)", mm, {uniform64({2, 1, 2, 3, 2}), uniform64({2, 2, 3})}},
       // products past 512 multiply-adds (gemm, not the tiny loop), each operand shared by batches
       {"(2,1,9,10)·(3,10,11) broadcast", mm, {uniform64({2, 1, 9, 10}), uniform64({3, 10, 11})}},
+      {"(2,3,1,2,3)·(3,4,3,2) broadcast", mm, {uniform64({2, 3, 1, 2, 3}), uniform64({3, 4, 3, 2})}},
   });
 }
 

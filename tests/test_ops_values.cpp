@@ -931,6 +931,7 @@ TEST_CASE("matmul broadcasts any number of batch dims, as PyTorch's, and equals 
       {{2, 1, 3, 4}, {5, 4, 2}, {2, 5, 3, 2}}, {{1, 3, 2, 4}, {2, 1, 4, 3}, {2, 3, 2, 3}},
       {{4}, {2, 3, 4, 5}, {2, 3, 5}},          {{2, 3, 4, 5}, {5}, {2, 3, 4}},
       {{3, 1, 1, 2, 3}, {4, 3, 2}, {3, 1, 4, 2, 2}}, {{2, 2, 3}, {3, 2}, {2, 2, 2}},
+      {{2, 3, 1, 2, 3}, {3, 4, 3, 2}, {2, 3, 4, 2, 2}},  // each broadcast along one dim, kept along two
   };
   for (const Case& c : cases) {
     const Tensor a = tg::randn(c.a, tg::kFloat64), b = tg::randn(c.b, tg::kFloat64);
