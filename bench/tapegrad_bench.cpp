@@ -180,6 +180,8 @@ std::vector<OpCase> op_cases() {
          static tg::Tensor small = tg::randint(0, 1024, {1024}), large = tg::randint(0, 262144, {262144});
          return tg::index_select(x.reshape({-1, 4}), 0, x.size(0) == 64 ? small : large);
        }},
+      {"bmm4", [](const tg::Tensor& x) { return tg::matmul(x.reshape({-1, 4, 4}), x.reshape({-1, 4, 4})); }},
+      {"sum_cols4", [](const tg::Tensor& x) { return tg::sum(x.reshape({-1, 4}), 0); }},
   };
 }
 

@@ -175,6 +175,8 @@ std::vector<OpCase> op_cases() {
          static torch::Tensor small = torch::randint(0, 1024, {1024}), large = torch::randint(0, 262144, {262144});
          return x.reshape({-1, 4}).index_select(0, x.size(0) == 64 ? small : large);
        }},
+      {"bmm4", [](const torch::Tensor& x) { return torch::matmul(x.reshape({-1, 4, 4}), x.reshape({-1, 4, 4})); }},
+      {"sum_cols4", [](const torch::Tensor& x) { return x.reshape({-1, 4}).sum(0); }},
   };
 }
 
