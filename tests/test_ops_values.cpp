@@ -982,8 +982,9 @@ TEST_CASE("matmul broadcasts any number of batch dims, as PyTorch's, and equals 
 // both size classes and both dtypes, and the same bits at 1 and 2 threads.
 TEST_CASE("batched matmul's values and gradients equal a float64 loop on tiny and large matrices") {
   struct Case { std::size_t batch, m, k, n; };
+  // (the last two: batches in several tasks, the last one's products split by gemm inside them)
   for (const Case& c : {Case{3000, 3, 3, 3}, Case{2500, 2, 5, 3}, Case{900, 1, 8, 1}, Case{7, 9, 10, 11},
-                        Case{40, 16, 16, 16}, Case{3, 33, 20, 70}}) {
+                        Case{40, 16, 16, 16}, Case{3, 33, 20, 70}, Case{24, 64, 64, 64}, Case{4, 128, 64, 128}}) {
     INFO("batch ", c.batch, " of ", c.m, "x", c.k, " times ", c.k, "x", c.n);
     tg::manual_seed(9);
     const Tensor a64 = tg::randn({c.batch, c.m, c.k}, tg::kFloat64), b64 = tg::randn({c.batch, c.k, c.n}, tg::kFloat64);
