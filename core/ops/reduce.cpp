@@ -73,7 +73,7 @@ void sum_short_columns(const T* x, const kernels::ReduceLayout& l, T* out) {
 
 // out[o, i] = sum over r of x[o, r, i]. Each output element is summed in r order by one task, so
 // the split (over outer rows, or over inner columns when there is one outer row) never changes
-// the bits.
+// the bits; 2-8 columns are summed by sum_short_columns (blocks of rows, added in order).
 template <class T>
 void sum_dim(const T* x, const kernels::ReduceLayout& l, T* out) {
   if (l.reduced == 0) {  // a sum over nothing is 0, as in PyTorch
@@ -465,7 +465,6 @@ Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased
 
 namespace {
 
-// For every (outer, inner) position, the index along the reduced dim of the first extreme value.
 // extreme_indices for I columns, 2 <= I <= 8 (max over dim 0 of (N, 3)): each column's extreme so
 // far and its row in registers over blocks of rows, the blocks' winners compared in order (a later
 // block wins only if strictly more extreme, or with the first NaN), in parallel over blocks: the
@@ -510,6 +509,7 @@ void extreme_short_columns(const T* x, const kernels::ReduceLayout& l, std::int6
                       });
 }
 
+// For every (outer, inner) position, the index along the reduced dim of the first extreme value.
 template <bool Largest, class T>
 std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayout& l) {
   std::vector<std::int64_t> index(l.outer * l.inner, 0);

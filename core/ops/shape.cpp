@@ -238,8 +238,9 @@ Tensor with_shape(const char* op, const Tensor& a, const Shape& shape) {
   return out;
 }
 
-// `Bytes<N>`: N bytes copied as one value. A row of the input that stays a row of the output (the
-// pairs of (A, B, 2) → (B, A, 2)) is permuted as one such value through the tiled walk below.
+// `Bytes<N>`: N bytes copied as one value (an array of std::byte, which may alias the values it
+// moves). A row of the input that stays a row of the output (the pairs of (A, B, 2) → (B, A, 2))
+// is permuted as one such value through the tiled walk below.
 template <std::size_t N>
 struct Bytes {
   std::byte bytes[N];
