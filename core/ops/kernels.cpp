@@ -80,18 +80,7 @@ xt::xarray<T> broadcast_to(const Input<T>& in, const Shape& shape) {
       for (std::size_t j = 0; j < N; ++j) dst[r * N + j] = src[offset + j];
     });
   };
-  if (l.walks[0] && l.row >= 2 && l.row <= 8) {
-    switch (l.row) {
-      case 2: short_rows.template operator()<2>(); break;
-      case 3: short_rows.template operator()<3>(); break;
-      case 4: short_rows.template operator()<4>(); break;
-      case 5: short_rows.template operator()<5>(); break;
-      case 6: short_rows.template operator()<6>(); break;
-      case 7: short_rows.template operator()<7>(); break;
-      default: short_rows.template operator()<8>(); break;
-    }
-    return out;
-  }
+  if (l.walks[0] && with_known_size<2, 8>(l.row, short_rows)) return out;
   for_broadcast_rows(l, [&](std::size_t r, std::size_t offset, std::size_t) {
     if (l.walks[0])
       std::copy_n(src + offset, l.row, dst + r * l.row);

@@ -580,6 +580,24 @@ xt::xarray<T> zip(const char* op, const Input<T>& a, const Input<T>& b, Fn&& fn)
   return out;
 }
 
+// For n in [Lo, Hi], calls fn.template operator()<N>() with N = n, a size known to the compiler
+// (loops over a few columns, short rows or tiny matrices unroll: a runtime trip count of 3 cost
+// more than the work), and returns true, or fn's own result when it returns a bool (so calls
+// nest, one per size). For any other n it calls nothing and returns false.
+template <std::size_t Lo, std::size_t Hi, class Fn>
+bool with_known_size(std::size_t n, Fn&& fn) {
+  if constexpr (Lo <= Hi) {
+    if (n != Lo) return with_known_size<Lo + 1, Hi>(n, std::forward<Fn>(fn));
+    if constexpr (std::is_void_v<decltype(fn.template operator()<Lo>())>) {
+      fn.template operator()<Lo>();
+      return true;
+    } else {
+      return fn.template operator()<Lo>();
+    }
+  }
+  return false;
+}
+
 // A reduction over dim d of a row-major shape sees it as (outer, reduced, inner).
 struct ReduceLayout {
   std::size_t outer = 1, reduced = 1, inner = 1;

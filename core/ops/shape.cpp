@@ -44,28 +44,30 @@ bool consecutive(const std::vector<std::size_t>& rows) {
 // cost more than the copy (a stack of two (1000, 1000) along the last dim made 2M of them: 20 ms).
 inline constexpr std::size_t kShortRun = 16;
 
-// dst[o·dst_stride + j] = src[o·src_stride + j] for o < count, j < n: `count` runs of n short values.
+// dst[o·dst_stride + j] = src[o·src_stride + j] for o < count, j < n: `count` runs of n short values,
+// n from 1 to 8 known to the compiler (the loop over a run unrolled: split((100000, 8), 2, -1)'s
+// four copies of pairs, the products and the gradients took 1.84 ms with n at run time only, 1.13
+// known). Always inlined, as both were before the size dispatch made them larger: called out of
+// line, stack((1000, 1000) twice, -1) took 1.23 ms, not 1.05.
 template <class T>
-void copy_short_runs(const T* src, std::size_t src_stride, T* dst, std::size_t dst_stride, std::size_t count,
-                     std::size_t n) {
-  if (n == 1) {
-    for (std::size_t o = 0; o < count; ++o) dst[o * dst_stride] = src[o * src_stride];
-    return;
-  }
-  for (std::size_t o = 0; o < count; ++o)
-    for (std::size_t j = 0; j < n; ++j) dst[o * dst_stride + j] = src[o * src_stride + j];
+[[gnu::always_inline]] inline void copy_short_runs(const T* src, std::size_t src_stride, T* dst,
+                                                   std::size_t dst_stride, std::size_t count, std::size_t n) {
+  auto runs = [&]<std::size_t N>() {  // N = 0: n at run time
+    for (std::size_t o = 0; o < count; ++o)
+      for (std::size_t j = 0; j < (N ? N : n); ++j) dst[o * dst_stride + j] = src[o * src_stride + j];
+  };
+  if (!kernels::with_known_size<1, 8>(n, runs)) runs.template operator()<0>();
 }
 
 // The same with += : dst[o·dst_stride + j] += src[o·src_stride + j].
 template <class T>
-void add_short_runs(const T* src, std::size_t src_stride, T* dst, std::size_t dst_stride, std::size_t count,
-                    std::size_t n) {
-  if (n == 1) {
-    for (std::size_t o = 0; o < count; ++o) dst[o * dst_stride] += src[o * src_stride];
-    return;
-  }
-  for (std::size_t o = 0; o < count; ++o)
-    for (std::size_t j = 0; j < n; ++j) dst[o * dst_stride + j] += src[o * src_stride + j];
+[[gnu::always_inline]] inline void add_short_runs(const T* src, std::size_t src_stride, T* dst,
+                                                  std::size_t dst_stride, std::size_t count, std::size_t n) {
+  auto runs = [&]<std::size_t N>() {
+    for (std::size_t o = 0; o < count; ++o)
+      for (std::size_t j = 0; j < (N ? N : n); ++j) dst[o * dst_stride + j] += src[o * src_stride + j];
+  };
+  if (!kernels::with_known_size<1, 8>(n, runs)) runs.template operator()<0>();
 }
 
 // out[o, k, i] = in[o, rows[k], i] for the (outer, rows, inner) view of a tensor along one dim.
@@ -100,9 +102,13 @@ Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::siz
           std::copy_n(src + (rows[0] + i - o * count) * l.inner, (stop - i) * l.inner, dst);
         } else if (l.inner == 1) {
           for (std::size_t k = i - o * count; k < stop - o * count; ++k) *dst++ = src[rows[k]];
-        } else if (l.inner < kShortRun) {  // (an embedding of 4 values a row)
-          for (std::size_t k = i - o * count; k < stop - o * count; ++k, dst += l.inner)
-            copy_short_runs(src + rows[k] * l.inner, 0, dst, 0, 1, l.inner);
+        } else if (l.inner < kShortRun) {  // (an embedding of 4 values a row): the size dispatched once
+          auto short_rows = [&]<std::size_t N>() {  // N = 0: inner at run time
+            const std::size_t n = N ? N : l.inner;
+            for (std::size_t k = i - o * count; k < stop - o * count; ++k, dst += n)
+              for (std::size_t j = 0; j < n; ++j) dst[j] = src[rows[k] * n + j];
+          };
+          if (!kernels::with_known_size<1, 8>(l.inner, short_rows)) short_rows.template operator()<0>();
         } else {
           for (std::size_t k = i - o * count; k < stop - o * count; ++k, dst += l.inner)
             std::copy_n(src + rows[k] * l.inner, l.inner, dst);
@@ -123,15 +129,16 @@ void scatter_add_rows(const T* x, T* y, const kernels::ReduceLayout& l, const st
   const bool run = consecutive(rows);
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, rows.size() * l.inner));
   parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
+    if (run && !rows.empty() && rows.size() * l.inner < kShortRun) {
+      const std::size_t length = rows.size() * l.inner, row = l.reduced * l.inner;
+      add_short_runs(x + first * length, length, y + first * row + rows[0] * l.inner, row, last - first, length);
+      return;
+    }
     for (std::size_t o = first; o < last; ++o) {
       if (run) {
         if (rows.empty()) continue;
         T* dst = y + (o * l.reduced + rows[0]) * l.inner;
         const T* src = x + o * rows.size() * l.inner;
-        if (rows.size() * l.inner < kShortRun) {
-          for (std::size_t j = 0; j < rows.size() * l.inner; ++j) dst[j] += src[j];
-          continue;
-        }
         kernels::apply(rows.size() * l.inner, dst, [](auto a, auto b) { return a + b; }, static_cast<const T*>(dst),
                        src);
         continue;
@@ -166,7 +173,9 @@ Tensor scatter_rows(const Tensor& in, std::size_t dim, const std::vector<std::si
     const std::size_t before = rows[0] * l.inner, run = rows.size() * l.inner, row = l.reduced * l.inner;
     const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, row));
     parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
-      if (row < kShortRun) {  // the task's rows zeroed in one pass, then the short runs written in
+      // A short run: the task's rows zeroed in one pass, then the runs written in (three calls a
+      // row, to fill, copy and fill, cost more: narrow((20000, 10, 2), 1, 2, 5)'s gradient).
+      if (run < kShortRun) {
         std::fill(y + first * row, y + last * row, T(0));
         copy_short_runs(x + first * run, run, y + first * row + before, row, last - first, run);
         return;
@@ -326,18 +335,11 @@ void permute_values(const T* src, const std::vector<std::size_t>& in_dims, const
                             }
                           });
     };
-    switch (rows * 8 + cols) {  // (the generic loop: 0.84 ms for permute_small's two transposes, unrolled 0.30)
-      case 2 * 8 + 2: blocks.template operator()<2, 2>(); break;
-      case 2 * 8 + 3: blocks.template operator()<2, 3>(); break;
-      case 2 * 8 + 4: blocks.template operator()<2, 4>(); break;
-      case 3 * 8 + 2: blocks.template operator()<3, 2>(); break;
-      case 3 * 8 + 3: blocks.template operator()<3, 3>(); break;
-      case 3 * 8 + 4: blocks.template operator()<3, 4>(); break;
-      case 4 * 8 + 2: blocks.template operator()<4, 2>(); break;
-      case 4 * 8 + 3: blocks.template operator()<4, 3>(); break;
-      case 4 * 8 + 4: blocks.template operator()<4, 4>(); break;
-      default: blocks.template operator()<0, 0>();
-    }
+    // (the generic loop: 0.84 ms for permute_small's two transposes, unrolled 0.30)
+    const bool unrolled = kernels::with_known_size<2, 4>(rows, [&]<std::size_t R>() {
+      return kernels::with_known_size<2, 4>(cols, [&]<std::size_t C>() { blocks.template operator()<R, C>(); });
+    });
+    if (!unrolled) blocks.template operator()<0, 0>();
     return;
   }
   const std::size_t tasks = outer_count * row_tiles;
