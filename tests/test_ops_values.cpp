@@ -977,50 +977,120 @@ TEST_CASE("matmul broadcasts any number of batch dims, as PyTorch's, and equals 
   }
 }
 
+// matmul of (batches_a, m, k) by (batches_b, k, n) into `batch` products (a batch count of 1 is
+// broadcast, so its gradient sums the batches): values and both gradients against a float64 loop,
+// in both dtypes, and the same bits at 1 and 2 threads.
+namespace {
+void check_matmul_against_loop(std::size_t batch, std::size_t batches_a, std::size_t batches_b, std::size_t m,
+                               std::size_t k, std::size_t n, double tolerance32) {
+  INFO(batches_a, " of ", m, "x", k, " times ", batches_b, " of ", k, "x", n);
+  const Tensor a64 = tg::randn({batches_a, m, k}, tg::kFloat64), b64 = tg::randn({batches_b, k, n}, tg::kFloat64);
+  const Tensor g64 = tg::randn({batch, m, n}, tg::kFloat64);
+  const std::vector<double> va = tg_test::flat(a64), vb = tg_test::flat(b64), vg = tg_test::flat(g64);
+  std::vector<double> out(batch * m * n, 0.0), da(va.size(), 0.0), db(vb.size(), 0.0);
+  for (std::size_t t = 0; t < batch; ++t)
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t p = 0; p < k; ++p) {
+          const std::size_t ia = ((batches_a == 1 ? 0 : t) * m + i) * k + p;
+          const std::size_t ib = ((batches_b == 1 ? 0 : t) * k + p) * n + j, io = (t * m + i) * n + j;
+          out[io] += va[ia] * vb[ib];
+          da[ia] += vg[io] * vb[ib];
+          db[ib] += va[ia] * vg[io];
+        }
+  for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+    INFO(tg::dtype_name(dtype));
+    auto run = [&](int threads) {
+      const int before = tg::get_num_threads();
+      tg::set_num_threads(threads);
+      const Tensor a = a64.to(dtype).detach().set_requires_grad(), b = b64.to(dtype).detach().set_requires_grad();
+      const Tensor y = tg::matmul(a, b);
+      y.backward(g64.to(dtype));
+      tg::set_num_threads(before);
+      return std::array<Tensor, 3>{y, a.grad(), b.grad()};
+    };
+    const auto one = run(1), two = run(2);
+    const double tol = dtype == tg::kFloat64 ? 1e-12 : tolerance32;
+    check_close(two[0], out, tol);
+    check_close(two[1], da, tol);
+    check_close(two[2], db, tol);
+    for (std::size_t r = 0; r < 3; ++r) CHECK(tg_test::bitwise_equal(one[r], two[r]));
+  }
+}
+}  // namespace
+
 // Batched products run tiny matrices (up to 512 multiply-adds) value by value and larger ones
-// through gemm, in parallel over batches: values and both gradients against a float64 loop, for
-// both size classes and both dtypes, and the same bits at 1 and 2 threads.
+// through gemm, in parallel over batches: both size classes.
 TEST_CASE("batched matmul's values and gradients equal a float64 loop on tiny and large matrices") {
   struct Case { std::size_t batch, m, k, n; };
   // (the last two: batches in several tasks, the last one's products split by gemm inside them)
   for (const Case& c : {Case{3000, 3, 3, 3}, Case{2500, 2, 5, 3}, Case{900, 1, 8, 1}, Case{7, 9, 10, 11},
                         Case{40, 16, 16, 16}, Case{3, 33, 20, 70}, Case{24, 64, 64, 64}, Case{4, 128, 64, 128}}) {
-    INFO("batch ", c.batch, " of ", c.m, "x", c.k, " times ", c.k, "x", c.n);
     tg::manual_seed(9);
-    const Tensor a64 = tg::randn({c.batch, c.m, c.k}, tg::kFloat64), b64 = tg::randn({c.batch, c.k, c.n}, tg::kFloat64);
-    const Tensor g64 = tg::randn({c.batch, c.m, c.n}, tg::kFloat64);
-    const std::vector<double> va = tg_test::flat(a64), vb = tg_test::flat(b64), vg = tg_test::flat(g64);
-    std::vector<double> out(c.batch * c.m * c.n, 0.0), da(va.size(), 0.0), db(vb.size(), 0.0);
-    for (std::size_t t = 0; t < c.batch; ++t)
-      for (std::size_t i = 0; i < c.m; ++i)
-        for (std::size_t j = 0; j < c.n; ++j)
-          for (std::size_t p = 0; p < c.k; ++p) {
-            const std::size_t ia = (t * c.m + i) * c.k + p, ib = (t * c.k + p) * c.n + j, io = (t * c.m + i) * c.n + j;
-            out[io] += va[ia] * vb[ib];
-            da[ia] += vg[io] * vb[ib];
-            db[ib] += va[ia] * vg[io];
-          }
-    for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
-      INFO(tg::dtype_name(dtype));
-      auto run = [&] {
-        const Tensor a = a64.to(dtype).detach().set_requires_grad(), b = b64.to(dtype).detach().set_requires_grad();
-        const Tensor y = tg::matmul(a, b);
-        y.backward(g64.to(dtype));
-        return std::array<Tensor, 3>{y, a.grad(), b.grad()};
-      };
-      const int threads = tg::get_num_threads();
-      tg::set_num_threads(1);
-      const auto one = run();
-      tg::set_num_threads(2);
-      const auto two = run();
-      tg::set_num_threads(threads);
-      const double tol = dtype == tg::kFloat64 ? 1e-12 : 1e-4;
-      check_close(two[0], out, tol);
-      check_close(two[1], da, tol);
-      check_close(two[2], db, tol);
-      for (std::size_t r = 0; r < 3; ++r) CHECK(tg_test::bitwise_equal(one[r], two[r]));
-    }
+    check_matmul_against_loop(c.batch, c.batch, c.batch, c.m, c.k, c.n, 1e-4);
   }
+}
+
+// Tiny products have a kernel per (n, k) in [2, 4]² and a generic one, each called plain and
+// transposed (the backward's dC·Bᵀ and Aᵀ·dC), writing or adding (a broadcast operand's gradient
+// sums its batches): every m, k, n from 1 to 5 with A, B or neither broadcast.
+TEST_CASE("matmul of every small size, batched and broadcast, equals a float64 loop") {
+  constexpr std::size_t batch = 3;
+  for (std::size_t m = 1; m <= 5; ++m)
+    for (std::size_t k = 1; k <= 5; ++k)
+      for (std::size_t n = 1; n <= 5; ++n)
+        for (int shared = 0; shared < 3; ++shared) {  // 0: none, 1: A, 2: B one matrix for every batch
+          tg::manual_seed(std::uint64_t(m * 100 + k * 10 + n));
+          check_matmul_against_loop(batch, shared == 1 ? 1 : batch, shared == 2 ? 1 : batch, m, k, n, 1e-5);
+        }
+}
+
+// A tall product with few columns and a short inner dim (n and k from 2 to 4) runs gemm's own
+// kernel, bias added (β = 1), in two row blocks once it is large enough to split: a Linear layer
+// of every in/out size from 1 to 5 over 20,000 rows, against a float64 loop, the same bits at 1 and
+// 2 threads.
+TEST_CASE("a Linear layer with few inputs and outputs over many rows equals a float64 loop") {
+  constexpr std::size_t rows = 20000;
+  for (std::size_t in = 1; in <= 5; ++in)
+    for (std::size_t out = 1; out <= 5; ++out) {
+      INFO("Linear(", in, ", ", out, ")");
+      tg::manual_seed(std::uint64_t(in * 10 + out));
+      const Tensor x64 = tg::randn({rows, in}, tg::kFloat64), w64 = tg::randn({out, in}, tg::kFloat64);
+      const Tensor b64 = tg::randn({out}, tg::kFloat64), g64 = tg::randn({rows, out}, tg::kFloat64);
+      const std::vector<double> vx = tg_test::flat(x64), vw = tg_test::flat(w64), vb = tg_test::flat(b64);
+      const std::vector<double> vg = tg_test::flat(g64);
+      std::vector<double> y(rows * out), dx(rows * in, 0.0), dw(out * in, 0.0), db(out, 0.0);
+      for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t o = 0; o < out; ++o) {
+          double acc = vb[o];
+          for (std::size_t i = 0; i < in; ++i) {
+            acc += vx[r * in + i] * vw[o * in + i];
+            dx[r * in + i] += vg[r * out + o] * vw[o * in + i];
+            dw[o * in + i] += vg[r * out + o] * vx[r * in + i];
+          }
+          y[r * out + o] = acc;
+          db[o] += vg[r * out + o];
+        }
+      for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+        auto run = [&](int threads) {
+          const int before = tg::get_num_threads();
+          tg::set_num_threads(threads);
+          const Tensor x = x64.to(dtype).detach().set_requires_grad();
+          const Tensor w = w64.to(dtype).detach().set_requires_grad(), b = b64.to(dtype).detach().set_requires_grad();
+          const Tensor result = tg::linear(x, w, b);
+          result.backward(g64.to(dtype));
+          tg::set_num_threads(before);
+          return std::array<Tensor, 4>{result, x.grad(), w.grad(), b.grad()};
+        };
+        const auto one = run(1), two = run(2);
+        const bool f64 = dtype == tg::kFloat64;
+        check_close(two[0], y, f64 ? 1e-12 : 1e-5);
+        check_close(two[1], dx, f64 ? 1e-12 : 1e-5);
+        check_close(two[2], dw, f64 ? 1e-9 : 1e-2);  // sums over 20,000 rows
+        check_close(two[3], db, f64 ? 1e-9 : 1e-2);
+        for (std::size_t r = 0; r < 4; ++r) CHECK(tg_test::bitwise_equal(one[r], two[r]));
+      }
+    }
 }
 
 TEST_CASE("elementwise kernels: the same value at every position and length, and every broadcast form") {

@@ -18,6 +18,35 @@ namespace tg {
 
 namespace detail {
 
+// C (rows × N) = α·op(A)·op(B) + β·C with n = N and k = K, both from 2 to 4, known to the compiler:
+// op(B) sits in registers as K rows of N values and each row of C is N sums at once, each in order
+// over k. BLAS packs more than such a product computes: batches of tiny matrices (op/bmm4/64, 256
+// products of 4 × 4 forward and backward: 28.7 us with the sizes known at run time only, 12.1 here)
+// and tall ones with few columns ((300000, 3) · (3, 3) forward and backward: 2.85 ms through
+// OpenBLAS, 2.26 here; libtorch 2.46).
+template <class T, std::size_t N, std::size_t K>
+void narrow_product(bool trans_a, bool trans_b, std::size_t rows, T alpha, const T* a, std::size_t lda, const T* b,
+                    std::size_t ldb, T beta, T* c, std::size_t ldc) {
+  T rows_b[K][N];  // op(B)
+  for (std::size_t p = 0; p < K; ++p)
+    for (std::size_t j = 0; j < N; ++j) rows_b[p][j] = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+  // A's layout known to the compiler too (with it at run time, bmm4/64 took 13.7 us, not 12.1)
+  auto rows_of_c = [&]<bool TransA>() {
+    for (std::size_t i = 0; i < rows; ++i) {
+      T sum[N] = {};
+      for (std::size_t p = 0; p < K; ++p)
+        for (std::size_t j = 0; j < N; ++j) sum[j] += a[TransA ? p * lda + i : i * lda + p] * rows_b[p][j];
+      T* row = c + i * ldc;
+      for (std::size_t j = 0; j < N; ++j)  // β = 0 does not read C (it may hold anything, NaN included)
+        row[j] = beta == T(0) ? alpha * sum[j] : alpha * sum[j] + beta * row[j];
+    }
+  };
+  if (trans_a)
+    rows_of_c.template operator()<true>();
+  else
+    rows_of_c.template operator()<false>();
+}
+
 // OpenBLAS runs single-threaded (core/parallel.cpp). A product big enough to share is cut into
 // at most kMaxBlocks blocks of rows of C (or columns, when C has few rows), each at least
 // kGemmBlock long, that TBB runs in parallel. The cut depends only on the sizes, so the bits never
@@ -104,6 +133,12 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
       outer_product(rows, cols, a_part, b_part, c_part);
       return;
     }
+    if (kernels::with_known_size<2, 4>(cols, [&]<std::size_t N>() {
+          return kernels::with_known_size<2, 4>(k, [&]<std::size_t K>() {
+            narrow_product<T, N, K>(trans_a, trans_b, rows, alpha, a_part, lda, b_part, ldb, beta, c_part, ldc);
+          });
+        }))
+      return;
     // float32 on AVX-512 runs sgemm.cpp's kernel (1.5-2x OpenBLAS's AVX2 one from 32³ up, the
     // machine's OPENBLAS_CORETYPE allowing no more), but not for a C under 8 rows or columns:
     // its 8 × 32 tiles would be mostly padding (100 × 2 over k = 50: 1.64 vs 1.04 us).
@@ -250,28 +285,53 @@ MatmulPlan plan_matmul(const Shape& a, const Shape& b) {
   return p;
 }
 
-// One product of a batch: C = op(A)·op(B), or C += op(A)·op(B) when `accumulate`. A tiny one (at most
-// kTinyProduct multiply-adds) runs value by value, each sum in order over k: a BLAS call costs more
-// than such a product's work (100,000 products of 3 × 3 matrices, forward and backward: about 110
-// ns a call, 34 ms against libtorch's 6).
-inline constexpr std::size_t kTinyProduct = 512;
+// One product of a batch: C (m × n) = op(A)·op(B), or C += op(A)·op(B) when `accumulate`; op(A) is
+// m × k. The kernel is chosen once per batched matmul (choose_product), then called per batch.
+struct ProductShape {
+  bool trans_a, trans_b;
+  std::size_t m, n, k;
+};
+template <class T>
+using Product = void (*)(const ProductShape&, const T* a, const T* b, bool accumulate, T* c);
 
 template <class T>
-void batch_product(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, const T* a, const T* b,
-                   bool accumulate, T* c) {
-  const std::size_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
-  if (m * n * k > kTinyProduct) {
-    detail::gemm<T>(trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, accumulate ? 1 : 0, c, n);
-    return;
+void gemm_product(const ProductShape& s, const T* a, const T* b, bool accumulate, T* c) {
+  detail::gemm<T>(s.trans_a, s.trans_b, s.m, s.n, s.k, 1, a, s.trans_a ? s.m : s.k, b, s.trans_b ? s.k : s.n,
+                  accumulate ? 1 : 0, c, s.n);
+}
+
+// A tiny product (at most kTinyProduct multiply-adds) value by value, each sum in order over k: a
+// BLAS call costs more than its work (100,000 products of 3 × 3 matrices, forward and backward:
+// about 110 ns a call, 34 ms against libtorch's 6). N and K, when not 0, are n and k known to the
+// compiler (detail::narrow_product).
+inline constexpr std::size_t kTinyProduct = 512;
+
+template <class T, std::size_t N, std::size_t K>
+void tiny_product(const ProductShape& s, const T* a, const T* b, bool accumulate, T* c) {
+  if constexpr (N && K) {
+    detail::narrow_product<T, N, K>(s.trans_a, s.trans_b, s.m, T(1), a, s.trans_a ? s.m : K, b, s.trans_b ? K : N,
+                                    accumulate ? T(1) : T(0), c, N);
+  } else {
+    const std::size_t m = s.m, n = s.n, k = s.k;
+    const std::size_t a_row = s.trans_a ? 1 : k, a_step = s.trans_a ? m : 1;  // A(i, p) = a[i·a_row + p·a_step]
+    const std::size_t b_col = s.trans_b ? k : 1, b_step = s.trans_b ? 1 : n;  // B(p, j) = b[j·b_col + p·b_step]
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < n; ++j) {
+        T sum = 0;
+        for (std::size_t p = 0; p < k; ++p) sum += a[i * a_row + p * a_step] * b[j * b_col + p * b_step];
+        c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
+      }
   }
-  const std::size_t a_row = trans_a ? 1 : lda, a_step = trans_a ? lda : 1;  // A(i, p) = a[i·a_row + p·a_step]
-  const std::size_t b_col = trans_b ? ldb : 1, b_step = trans_b ? 1 : ldb;  // B(p, j) = b[j·b_col + p·b_step]
-  for (std::size_t i = 0; i < m; ++i)
-    for (std::size_t j = 0; j < n; ++j) {
-      T sum = 0;
-      for (std::size_t p = 0; p < k; ++p) sum += a[i * a_row + p * a_step] * b[j * b_col + p * b_step];
-      c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
-    }
+}
+
+template <class T>
+Product<T> choose_product(const ProductShape& s) {
+  if (s.m * s.n * s.k > kTinyProduct) return gemm_product<T>;
+  Product<T> known = tiny_product<T, 0, 0>;
+  kernels::with_known_size<2, 4>(s.n, [&]<std::size_t N>() {
+    kernels::with_known_size<2, 4>(s.k, [&]<std::size_t K>() { known = tiny_product<T, N, K>; });
+  });
+  return known;
 }
 
 // body(i) for every batch i, where no two batches write one matrix: in parallel over batches. A
@@ -296,9 +356,10 @@ void forward(const MatmulPlan& p, const T* a, const T* b, T* c) {
     detail::gemm<T>(false, false, p.batch * p.m, p.n, p.k, 1, a, p.k, b, p.n, 0, c, p.n);
     return;
   }
+  const ProductShape shape{false, false, p.m, p.n, p.k};
+  const Product<T> product = choose_product<T>(shape);
   for_batches(p, [&](std::size_t i) {
-    batch_product(false, false, p.m, p.n, p.k, a + p.a_of(i) * p.m * p.k, b + p.b_of(i) * p.k * p.n, false,
-                  c + i * p.m * p.n);
+    product(shape, a + p.a_of(i) * p.m * p.k, b + p.b_of(i) * p.k * p.n, false, c + i * p.m * p.n);
   });
 }
 
@@ -312,18 +373,18 @@ void grad_a(const MatmulPlan& p, const T* dc, const T* b, T* da) {
     detail::gemm<T>(false, true, p.batch * p.m, p.k, p.n, 1, dc, p.n, b, p.n, 0, da, p.k);
     return;
   }
+  const ProductShape shape{false, true, p.m, p.k, p.n};
+  const Product<T> product = choose_product<T>(shape);
   if (p.batches_a == p.batch) {  // each matrix of A in one batch
     for_batches(p, [&](std::size_t i) {
-      batch_product(false, true, p.m, p.k, p.n, dc + i * p.m * p.n, b + p.b_of(i) * size_b, false,
-                    da + p.a_of(i) * size_a);
+      product(shape, dc + i * p.m * p.n, b + p.b_of(i) * size_b, false, da + p.a_of(i) * size_a);
     });
     return;
   }
   std::vector<bool> written(p.batches_a, false);
   for (std::size_t i = 0; i < p.batch; ++i) {
     const std::size_t matrix = p.a_of(i);
-    batch_product(false, true, p.m, p.k, p.n, dc + i * p.m * p.n, b + p.b_of(i) * size_b, written[matrix],
-                  da + matrix * size_a);
+    product(shape, dc + i * p.m * p.n, b + p.b_of(i) * size_b, written[matrix], da + matrix * size_a);
     written[matrix] = true;
   }
   for (std::size_t matrix = 0; matrix < p.batches_a; ++matrix)
@@ -339,18 +400,18 @@ void grad_b(const MatmulPlan& p, const T* a, const T* dc, T* db) {
     detail::gemm<T>(true, false, p.k, p.n, p.batch * p.m, 1, a, p.k, dc, p.n, 0, db, p.n);
     return;
   }
+  const ProductShape shape{true, false, p.k, p.n, p.m};
+  const Product<T> product = choose_product<T>(shape);
   if (p.batches_b == p.batch) {  // each matrix of B in one batch
     for_batches(p, [&](std::size_t i) {
-      batch_product(true, false, p.k, p.n, p.m, a + p.a_of(i) * size_a, dc + i * p.m * p.n, false,
-                    db + p.b_of(i) * size_b);
+      product(shape, a + p.a_of(i) * size_a, dc + i * p.m * p.n, false, db + p.b_of(i) * size_b);
     });
     return;
   }
   std::vector<bool> written(p.batches_b, false);
   for (std::size_t i = 0; i < p.batch; ++i) {
     const std::size_t matrix = p.b_of(i);
-    batch_product(true, false, p.k, p.n, p.m, a + p.a_of(i) * size_a, dc + i * p.m * p.n, written[matrix],
-                  db + matrix * size_b);
+    product(shape, a + p.a_of(i) * size_a, dc + i * p.m * p.n, written[matrix], db + matrix * size_b);
     written[matrix] = true;
   }
   for (std::size_t matrix = 0; matrix < p.batches_b; ++matrix)
