@@ -71,11 +71,6 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
   };
   const Tensor h0 = initial(h0_in, "h0"), c0 = lstm ? initial(c0_in, "c0") : Tensor();
 
-  // The sequence as one tensor per step: slicing a whole (L, N, ·) tensor at every step would make
-  // every step's backward scatter into a tensor of the whole sequence (quadratic in L). Only the
-  // input is sliced, once per step.
-  std::vector<Tensor> inputs(steps);
-  for (std::size_t t = 0; t < steps; ++t) inputs[t] = select(x, 0, std::int64_t(t));
   std::vector<Tensor> h_n, c_n;
   for (std::int64_t layer = 0; layer < options.num_layers(); ++layer) {
     std::vector<std::vector<Tensor>> outputs(directions, std::vector<Tensor>(steps));
@@ -88,9 +83,12 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
       const auto state_index = std::int64_t(std::size_t(layer) * directions + direction);
       Tensor h = select(h0, 0, state_index);
       Tensor c = lstm ? select(c0, 0, state_index) : Tensor();
+      // Every step's input part in one GEMM, (L, N, G·H). Each step selects its rows, and select's
+      // backward adds them into one gradient of the whole product (no scatter per step).
+      const Tensor in_parts = linear(x, w_ih, b_ih);
       for (std::size_t k = 0; k < steps; ++k) {
         const std::size_t t = direction ? steps - 1 - k : k;
-        const Tensor in_part = linear(inputs[t], w_ih, b_ih);
+        const Tensor in_part = select(in_parts, 0, std::int64_t(t));
         const Tensor hidden_part = linear(h, w_hh, b_hh);
         if (lstm) {
           const Tensor hc = lstm_cell(in_part, hidden_part, c);  // (N, 2H): h', c'
@@ -104,13 +102,11 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
       h_n.push_back(h);
       if (lstm) c_n.push_back(c);
     }
-    for (std::size_t t = 0; t < steps; ++t) {
-      inputs[t] = directions == 1 ? outputs[0][t] : cat({outputs[0][t], outputs[1][t]}, 1);
-      if (options.dropout() > 0 && is_training() && layer + 1 < options.num_layers())
-        inputs[t] = dropout(inputs[t], options.dropout(), true);
-    }
+    // (L, N, D·H), the next layer's input
+    x = directions == 1 ? stack(outputs[0], 0) : cat({stack(outputs[0], 0), stack(outputs[1], 0)}, 2);
+    if (options.dropout() > 0 && is_training() && layer + 1 < options.num_layers())
+      x = dropout(x, options.dropout(), true);
   }
-  x = stack(inputs, 0);  // (L, N, D·H)
   Tensor output = unbatched ? squeeze(x, 1) : options.batch_first() ? transpose(x, 0, 1) : x;
   Tensor h_last = stack(h_n, 0), c_last = lstm ? stack(c_n, 0) : Tensor();
   if (unbatched) {
