@@ -54,6 +54,30 @@ TEST_CASE("a leaf that is several inputs of one op gets their sum once, hooks fi
   }
 }
 
+// mul makes x·x's gradient once, doubled (t + t for t = grad·x): the bits of the two equal
+// products the engine used to add, for a leaf and for an intermediate result.
+TEST_CASE("x * x: the gradient is grad·x doubled, the same bits as two products added") {
+  tg::manual_seed(5);
+  const Tensor x0 = tg::randn({1000}), g = tg::randn({1000});
+  const std::vector<float> vx = x0.to_vector<float>(), vg = g.to_vector<float>();
+  Tensor x = x0.detach().set_requires_grad();
+  (x * x).backward(g);
+  Tensor w = x0.detach().set_requires_grad();
+  const Tensor y = w * 1.5;
+  (y * y).backward(g);
+  Tensor u = x0.detach().set_requires_grad();
+  const Tensor v = u * 1.5;
+  (v * v + v).backward(g);  // v gets g from the sum too
+  const std::vector<float> gx = x.grad().to_vector<float>(), gw = w.grad().to_vector<float>();
+  const std::vector<float> gu = u.grad().to_vector<float>();
+  for (std::size_t i = 0; i < vx.size(); ++i) {
+    const float t = vg[i] * vx[i], y_i = vx[i] * 1.5f, ty = vg[i] * y_i;
+    CHECK(gx[i] == t + t);
+    CHECK(gw[i] == (ty + ty) * 1.5f);
+    CHECK(gu[i] == doctest::Approx((ty + ty + vg[i]) * 1.5f).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("gradients accumulate across backward calls until cleared") {
   Tensor x({1.0}, tg::TensorOptions().requires_grad(true));
   (x * 3.0).sum().backward();

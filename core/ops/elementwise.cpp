@@ -38,6 +38,13 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     auto grad_of = [&grad](const Tensor& self, const Tensor& other) {
       return self.shape() == grad.shape() ? grad * other : mul_sum_to(grad, other, self.shape());
     };
+    // x·x, one tensor twice: grad·x for both, made once and doubled in the same pass. (The engine
+    // added two equal products: the same bits in two more passes. sqrt(sum(x·x, -1)) of (4096,
+    // 256), forward and backward: 0.63 ms that way, 0.37 this way; libtorch 0.49.)
+    if (needs[0] && needs[1] && a.same(b)) {  // (one shape: no broadcast)
+      const Tensor twice = pointwise("mul", [](auto g, auto x) { const auto t = g * x; return t + t; }, grad, a);
+      return {twice, Tensor()};
+    }
     return {needs[0] ? grad_of(a, b) : Tensor(), needs[1] ? grad_of(b, a) : Tensor()};
   });
 }
