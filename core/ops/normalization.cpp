@@ -1,6 +1,6 @@
-// layer_norm and batch_norm, fused: a statistics pass, a normalise pass, and a backward of one
-// reduction pass and one input-gradient pass, all split over TBB in fixed blocks so the bits never
-// depend on the thread count.
+// layer_norm and batch_norm, fused: a statistics pass and a normalise pass; batch_norm's backward
+// is a reduction pass and an input-gradient pass, layer_norm's one pass (a row's sums need only the
+// row). All split over TBB in fixed blocks so the bits never depend on the thread count.
 #include "core/ops/normalization.hpp"
 #include "core/xtensor.hpp"
 
@@ -205,8 +205,8 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
 
   // One pass over fixed blocks of rows (at most 16, cut by sizes only: the same bits for any thread
   // count), eight rows at a time: their dx, then their terms of the weight and bias gradients while
-  // they are still in cache (two passes over g and x read each 4 MB twice from memory: LayerNorm
-  // over 256 of (64, 128, 256), forward and backward at one thread, 2.8-3.1 ms, libtorch 2.4). Each
+  // they are still in cache (a second pass had read g and x from memory again: LayerNorm over 256 of
+  // (64, 128, 256), forward and backward at one thread, 2.8-3.6 → 2.3-2.6 ms, libtorch 2.4-2.5). Each
   // block keeps partials of n doubles, combined in block order. (Long rows had made blocks of one
   // row: LayerNorm over (64, 14, 14) on 128 samples, 128 partials of 200 KB, written, copied and
   // added; 3.8-4.7 → 1.7-2.3 ms, libtorch 2.4.)
