@@ -253,7 +253,7 @@ TEST_CASE("softmax, log_softmax and cross_entropy rows in blocks: each row as if
 // run down slabs of columns. Against the row kernels on the moved dim in float64: the forward, and
 // the backward against its formula (softmax: y ⊙ (g − Σ g⊙y); log_softmax: g − e^y ⊙ Σ g). Inner
 // sizes under, at and over a SIMD batch and over a slab (600 columns of 300 rows are two slabs in
-// float32, three in float64), reduced sizes of 1, 3 and 300, one and three outer blocks, a column
+// float32, three in float64; 2100 columns, two slabs at most 2048 wide, whatever the rows), reduced sizes of 1, 3 and 300, one and three outer blocks, a column
 // of -inf (NaN, as PyTorch), a column with one -inf and a column of large values; float32 within
 // its rounding of float64; the same bits with 1 and 2 threads.
 TEST_CASE("softmax and log_softmax over a dim that is not the last: slabs of columns, forward and backward") {
@@ -262,7 +262,7 @@ TEST_CASE("softmax and log_softmax over a dim that is not the last: slabs of col
   const int threads = tg::get_num_threads();
   for (std::size_t outer : {1, 3})
     for (std::size_t reduced : {1, 3, 300})
-      for (std::size_t inner : {2, 7, 16, 17, 33, 600}) {
+      for (std::size_t inner : {2, 7, 16, 17, 33, 600, 2100}) {
         CAPTURE(outer);
         CAPTURE(reduced);
         CAPTURE(inner);

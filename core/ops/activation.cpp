@@ -203,9 +203,12 @@ void softmax_rows(const T* in, T* out, std::size_t n, std::size_t rows) {
 // and their sum, then the output, each pass while the slab is in L2 (up to 512 KB; over 1024 rows,
 // slabs of 128 KB (32 columns) took 1.35 ms, 512 KB (128) 0.59, 1 MB (256) 0.56 at one thread but
 // too few slabs for two). A column at a time read one value per cache line: softmax(x, 0) of
-// 1024 × 1024 took 23.7 ms (libtorch 3.7). Each column's sums run down its rows in order, so the
+// 1024 × 1024 took 23.7 ms (libtorch 3.7). Up to 2048 columns, so that a short reduced dim takes
+// whole rows, one contiguous block: log_softmax over the 8 of (128, 8, 1024), forward and
+// backward, took 2.13 ms in slabs of 512 columns (runs of 2 KB, 4 KB apart, which the prefetcher
+// meets cold) and 1.04 in slabs of 1024. Each column's sums run down its rows in order, so the
 // bits depend on neither slab nor thread.
-inline constexpr std::size_t kSlabBytes = 512 << 10, kSlabColumns = 512;
+inline constexpr std::size_t kSlabBytes = 512 << 10, kSlabColumns = 2048;
 
 // fn(offset, columns) for every slab: outer block o, columns [c, c + columns), at offset o·reduced·inner + c.
 template <class T, class Fn>
