@@ -668,10 +668,10 @@ void check_product_sum(double got, std::size_t terms, double u, Term term) {
 }  // namespace
 
 // A row-major A·Bᵀ (linear's x·Wᵀ, matmul's gradient g·Bᵀ) of at least 32 rows, more than 1200
-// entries and at most 100³ multiply-adds copies Bᵀ first (kernels::transpose_matrix, 8×8 blocks
-// and a tail) and multiplies it as is (linalg.cpp's gemm); others go to BLAS with the transpose
-// flag. Both, against a float64 loop, in float32 and float64: sizes on either side of each limit,
-// with and without whole 8×8 blocks, and cut into two parallel blocks.
+// entries and at most 100³ multiply-adds copies Bᵀ first (kernels::transpose_matrix, register
+// blocks and masked or scalar edges) and multiplies it as is (linalg.cpp's gemm); others go to
+// BLAS with the transpose flag. Both, against a float64 loop, in float32 and float64: sizes on
+// either side of each limit, with and without whole blocks, and cut into two parallel blocks.
 TEST_CASE("linear's x·Wᵀ and matmul's g·Bᵀ equal a float64 loop for every size class, both dtypes") {
   tg::manual_seed(5);
   const std::array<std::size_t, 3> sizes[] = {{1, 7, 5},     {16, 64, 64},   {31, 9, 13},    {32, 1, 1},
@@ -1135,9 +1135,9 @@ TEST_CASE("elementwise kernels: the same value at every position and length, and
 }
 
 TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, small and tiled sizes, both dtypes") {
-  // float32 transposes 16×16 and 8×8 blocks in registers (kernels.cpp): sizes with and without
-  // whole blocks of either size (40×24: 16×16 blocks, then 8×8 ones in both strips beyond them),
-  // whole 64-wide tiles and remainders on either side; a 48,000-value shape is cut across tasks, each
+  // float32 transposes 16×16 blocks in registers, the edges masked (AVX-512), or 8×8 ones and
+  // scalar edges (AVX) (kernels.cpp): sizes with and without whole blocks of either size (40×24:
+  // whole 16×16 blocks, then edge blocks of 8 rows or columns), whole 64-wide tiles and remainders on either side; a 48,000-value shape is cut across tasks, each
   // starting mid-shape.
   for (const tg::Shape& shape : {tg::Shape{7}, tg::Shape{3, 5}, tg::Shape{70, 45}, tg::Shape{2, 3, 4},
                                  tg::Shape{33, 2, 65}, tg::Shape{2, 3, 1, 4}, tg::Shape{3, 1, 5, 2, 4}, tg::Shape{0, 3},

@@ -104,7 +104,7 @@ ReduceLayout reduce_layout(const Shape& shape, std::size_t dim) {
   return layout;
 }
 
-#if defined(__AVX__)
+#if defined(__AVX__) && !defined(__AVX512F__)
 // dst[j·dst_stride + i] = src[i·src_stride + j] for i, j < 8: eight rows loaded, transposed in
 // registers (unpack pairs, shuffle quads, swap 128-bit halves), eight rows stored.
 static void transpose8x8(const float* src, std::size_t src_stride, float* dst, std::size_t dst_stride) {
@@ -131,10 +131,18 @@ static void transpose8x8(const float* src, std::size_t src_stride, float* dst, s
 // The same for 16×16 with 512-bit rows: unpack and shuffle as above leave 4×4 blocks transposed
 // within each 128-bit lane; then, for each k < 4, rows k, 4+k, 8+k and 12+k hold those blocks as a
 // 4×4 matrix of lanes, transposed by two rounds of lane shuffles (op/transpose/1024/1: 0.48 ms
-// with 8×8 blocks, 0.32 ms with these, in a loop of 4 MB transposes).
-static void transpose16x16(const float* src, std::size_t src_stride, float* dst, std::size_t dst_stride) {
+// with 8×8 blocks, 0.32 ms with these, in a loop of 4 MB transposes). An edge block (kEdge) has
+// h ≤ 16 rows of w ≤ 16 values: masked loads (the lanes past w and the rows past h are zeros, never
+// read) and masked stores of its w output rows of h values. Scalar copies for the edges were 86%
+// of transpose_matrix in `Conv2d_groups4/1`, whose pieces are 14 × 16.
+template <bool kEdge>
+static void transpose16x16(const float* src, std::size_t src_stride, float* dst, std::size_t dst_stride,
+                           std::size_t h = 16, std::size_t w = 16) {
   __m512 r[16], t[16];
-  for (std::size_t i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * src_stride);
+  const __mmask16 load = first_lanes16(w), store = first_lanes16(h);
+  for (std::size_t i = 0; i < 16; ++i)
+    r[i] = !kEdge ? _mm512_loadu_ps(src + i * src_stride)
+                  : i < h ? _mm512_maskz_loadu_ps(load, src + i * src_stride) : _mm512_setzero_ps();
   for (std::size_t i = 0; i < 16; i += 2) {
     t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -147,15 +155,19 @@ static void transpose16x16(const float* src, std::size_t src_stride, float* dst,
   }
   // r[4g + k], lane L: column 4L + k of rows 4g..4g+3. Output row 4L + k is lane L of r[k],
   // r[4 + k], r[8 + k], r[12 + k].
+  const auto put = [&](std::size_t row, __m512 v) {
+    if (!kEdge) _mm512_storeu_ps(dst + row * dst_stride, v);
+    else if (row < w) _mm512_mask_storeu_ps(dst + row * dst_stride, store, v);
+  };
   for (std::size_t k = 0; k < 4; ++k) {
     const __m512 ab_even = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);  // lanes 0, 2 of each
     const __m512 ab_odd = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xdd);   // lanes 1, 3
     const __m512 cd_even = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
     const __m512 cd_odd = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xdd);
-    _mm512_storeu_ps(dst + k * dst_stride, _mm512_shuffle_f32x4(ab_even, cd_even, 0x88));
-    _mm512_storeu_ps(dst + (4 + k) * dst_stride, _mm512_shuffle_f32x4(ab_odd, cd_odd, 0x88));
-    _mm512_storeu_ps(dst + (8 + k) * dst_stride, _mm512_shuffle_f32x4(ab_even, cd_even, 0xdd));
-    _mm512_storeu_ps(dst + (12 + k) * dst_stride, _mm512_shuffle_f32x4(ab_odd, cd_odd, 0xdd));
+    put(k, _mm512_shuffle_f32x4(ab_even, cd_even, 0x88));
+    put(4 + k, _mm512_shuffle_f32x4(ab_odd, cd_odd, 0x88));
+    put(8 + k, _mm512_shuffle_f32x4(ab_even, cd_even, 0xdd));
+    put(12 + k, _mm512_shuffle_f32x4(ab_odd, cd_odd, 0xdd));
   }
 }
 #endif
@@ -164,26 +176,27 @@ template <class T>
 void transpose_matrix(const T* src, std::size_t rows, std::size_t cols, std::size_t src_stride, T* dst,
                       std::size_t dst_stride) {
   std::size_t rows_whole = 0, cols_whole = 0;  // the part covered by whole register blocks
-#if defined(__AVX__)
+#if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     // Blocks along a row of dst at a time: the writes go along dst's rows (faster than the other
-    // order: op/transpose/1024/1 1.3 against 1.6 ms).
-    auto blocks = [&](std::size_t size, auto kernel, std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
-      for (std::size_t j = j0; j < j1; j += size)
-        for (std::size_t i = i0; i < i1; i += size)
-          kernel(src + i * src_stride + j, src_stride, dst + j * dst_stride + i, dst_stride);
-    };
-    std::size_t rows16 = 0, cols16 = 0;
-#if defined(__AVX512F__)
-    rows16 = rows / 16 * 16;
-    cols16 = cols / 16 * 16;
-    blocks(16, transpose16x16, 0, rows16, 0, cols16);
-#endif
+    // order: op/transpose/1024/1 1.3 against 1.6 ms); the last block of each way masked.
+    for (std::size_t j = 0; j < cols; j += 16)
+      for (std::size_t i = 0; i < rows; i += 16) {
+        const float* from = src + i * src_stride + j;
+        float* to = dst + j * dst_stride + i;
+        if (i + 16 <= rows && j + 16 <= cols) transpose16x16<false>(from, src_stride, to, dst_stride);
+        else transpose16x16<true>(from, src_stride, to, dst_stride, std::min<std::size_t>(16, rows - i),
+                                  std::min<std::size_t>(16, cols - j));
+      }
+    return;
+  }
+#elif defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (std::size_t j = 0; j + 8 <= cols; j += 8)  // along dst's rows, as above
+      for (std::size_t i = 0; i + 8 <= rows; i += 8)
+        transpose8x8(src + i * src_stride + j, src_stride, dst + j * dst_stride + i, dst_stride);
     rows_whole = rows / 8 * 8;
     cols_whole = cols / 8 * 8;
-    // 8×8 blocks where a 16×16 one does not fit: the columns past cols16, then the rows past rows16.
-    blocks(8, transpose8x8, 0, rows_whole, cols16, cols_whole);
-    blocks(8, transpose8x8, rows16, rows_whole, 0, cols16);
   }
 #endif
   // The rest (past the last whole 8×8 block, or all of it for other types) one value at a time.

@@ -532,8 +532,8 @@ template <class T>
 xt::xarray<T> broadcast_to(const Input<T>& in, const Shape& shape);
 
 // dst[j·dst_stride + i] = src[i·src_stride + j] for i < rows, j < cols: a matrix transposed, for
-// float in 16×16 (AVX-512) and 8×8 blocks through registers (the permute op's tiles, the GEMM's
-// transposed B).
+// float in 16×16 blocks (AVX-512, the edges masked) or 8×8 ones (AVX) through registers (the
+// permute op's tiles, the GEMM's transposed B).
 template <class T>
 void transpose_matrix(const T* src, std::size_t rows, std::size_t cols, std::size_t src_stride, T* dst,
                       std::size_t dst_stride);
