@@ -531,9 +531,10 @@ void for_broadcast_rows(const BroadcastRows& l, Fn&& fn) {
 template <class T>
 xt::xarray<T> broadcast_to(const Input<T>& in, const Shape& shape);
 
-// dst[j·dst_stride + i] = src[i·src_stride + j] for i < rows, j < cols: a matrix transposed, for
-// float in 16×16 blocks (AVX-512, the edges masked) or 8×8 ones (AVX) through registers (the
-// permute op's tiles, the GEMM's transposed B).
+// dst[j·dst_stride + i] = src[i·src_stride + j] for i < rows, j < cols: a matrix transposed
+// through registers (the permute op's tiles, the GEMM's transposed B): on AVX-512 float in 16×16
+// blocks and double in 8×8 ones, the edges masked (the double version only moves bits: a pair of
+// floats may pass as one double); on AVX float in 8×8 blocks and the edges value by value.
 template <class T>
 void transpose_matrix(const T* src, std::size_t rows, std::size_t cols, std::size_t src_stride, T* dst,
                       std::size_t dst_stride);

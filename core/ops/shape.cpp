@@ -353,14 +353,23 @@ void permute_values(const T* src, const std::vector<std::size_t>& in_dims, const
           for (std::size_t b = 0; b < cols; ++b) dst[to + a * write_stride + b] = src[from + b * read_stride + a];
         continue;
       }
-      if constexpr (std::is_same_v<T, float>) {
-        // Blocks transposed in registers (kernels::transpose_matrix), a 64-column strip of the
-        // tile at a time (the columns of the input it reads stay in L2). (perf of
-        // op/transpose/1024/1 with the buffered tile below: the copy into the buffer became a
-        // memmove call per 64 values and the copy out a strided scalar loop, 0.9 ms per 4 MB.)
+      // Blocks transposed in registers (kernels::transpose_matrix), a 64-column strip of the tile
+      // at a time (the columns of the input it reads stay in L2): float, and on AVX-512 any 8-byte
+      // value as a double's bits (float64, pairs of float32). (perf of op/transpose/1024/1 with
+      // the buffered tile below: the copy into the buffer became a memmove call per 64 values and
+      // the copy out a strided scalar loop, 0.9 ms per 4 MB.)
+      constexpr bool as_float = std::is_same_v<T, float>;
+#if defined(__AVX512F__)
+      constexpr bool as_double = sizeof(T) == 8;
+#else
+      constexpr bool as_double = false;
+#endif
+      if constexpr (as_float || as_double) {
+        using V = std::conditional_t<as_float, float, double>;
         for (std::size_t b0 = 0; b0 < cols; b0 += kTile)
-          kernels::transpose_matrix(src + from + b0 * read_stride + a0, std::min(cols, b0 + kTile) - b0, a1 - a0,
-                                    read_stride, dst + to + a0 * write_stride + b0, write_stride);
+          kernels::transpose_matrix(reinterpret_cast<const V*>(src + from + b0 * read_stride + a0),
+                                    std::min(cols, b0 + kTile) - b0, a1 - a0, read_stride,
+                                    reinterpret_cast<V*>(dst + to + a0 * write_stride + b0), write_stride);
         continue;
       }
       // Each tile goes through a local buffer: read along a (contiguous in the input), written
