@@ -575,6 +575,62 @@ TEST_CASE("row selections add into an unshared input gradient in place") {
   CHECK(x.grad().to_vector<float>() == std::vector<float>{0, 0, 2, 2, 3, 3, 0, 0});
 }
 
+// sum's gradient, the kept values spread over the input's shape, is added into the gradient its
+// input has gathered so far when nothing else holds that, one pass with no expanded copy. Values
+// for a family of shapes and reduced dims (one and two runs, the first and the last dim, every dim,
+// keepdim or not), float64 and float32, on a leaf and on a non-leaf, against c + w spread (the same
+// single addition: equal bits); gradcheck; a held gradient is never written; the leaf's own
+// gradient takes the sum in place.
+TEST_CASE("sum adds its spread gradient into an unshared input gradient in place") {
+  tg::manual_seed(32);
+  const std::vector<std::pair<tg::Shape, std::vector<std::int64_t>>> cases = {
+      {{4, 3, 5}, {0}},    {{4, 3, 5}, {1}},       {{4, 3, 5}, {-1}},       {{4, 3, 5}, {0, 2}},
+      {{4, 3, 5}, {0, 1, 2}}, {{2, 3, 4, 5}, {1, 3}}, {{2, 3, 4, 5}, {0, 1}}, {{7, 1, 33}, {2}},
+      {{64, 40}, {0}},     {{64, 40}, {1}}};
+  for (const auto& [shape, dims] : cases)
+    for (const bool keepdim : {true, false})
+      for (const tg::DType dtype : {tg::kFloat64, tg::kFloat32})
+        for (const bool leaf : {true, false}) {
+          CAPTURE(tg::shape_str(shape));
+          CAPTURE(std::vector<std::int64_t>(dims));
+          CAPTURE(keepdim);
+          CAPTURE(tg::dtype_name(dtype));
+          CAPTURE(leaf);
+          const Tensor x = tg::randn(shape, dtype).set_requires_grad();
+          const Tensor c = tg::randn(shape, dtype);
+          const Tensor w = tg::randn(tg::sum(x.detach(), dims, keepdim).shape(), dtype);
+          const Tensor y = leaf ? x : x * 1.0;
+          const Tensor s = tg::sum(y.detach(), dims, true);  // the kept shape
+          auto as_signed = [](const tg::Shape& d) { return std::vector<std::int64_t>(d.begin(), d.end()); };
+          const Tensor kept_w = w.reshape(as_signed(s.shape()));
+          // sum(y, dims) recorded first: its backward runs after y * c's, whose gradient it adds into.
+          (tg::sum(tg::sum(y, dims, keepdim) * w) + tg::sum(y * c)).backward();
+          const Tensor want = c + kept_w.expand(as_signed(shape));
+          const std::vector<double> got = tg_test::flat(x.grad()), expected = tg_test::flat(want);
+          REQUIRE(got.size() == expected.size());
+          for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == expected[i]);
+        }
+  CHECK_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        const Tensor y = in[0] * 1.5;
+        return tg::sum(y, {1}, true) * tg::sum(y, {0, 2}, true) + y * tg::sum(in[0], {2}, false).unsqueeze(2);
+      },
+      {tg_test::uniform64({3, 4, 5})});
+
+  Tensor x = tg::zeros({3, 2}).set_requires_grad();
+  (x * 2.0).sum().backward();
+  const Tensor held = x.grad();
+  (tg::sum(x, {1}) * Tensor({1.0, 2.0, 3.0})).sum().backward();
+  CHECK(held.to_vector<float>() == std::vector<float>{2, 2, 2, 2, 2, 2});  // not written behind the user's back
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{3, 3, 4, 4, 5, 5});
+  x.set_grad(Tensor());
+  (x * 2.0).sum().backward();
+  const float* storage = x.grad().data<float>();
+  (tg::sum(x, {0}, true) * Tensor({1.0, 2.0}).reshape({1, 2})).sum().backward();
+  CHECK(x.grad().data<float>() == storage);  // the spread went into the leaf's gradient itself
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{3, 4, 3, 4, 3, 4});
+}
+
 TEST_CASE("post-accumulate-grad hooks fire once per backward, after a leaf's last contribution") {
   Tensor w = Tensor({1.0, 2.0}).set_requires_grad();
   Tensor unused = Tensor({1.0}).set_requires_grad();

@@ -210,6 +210,46 @@ Tensor spread(const Tensor& grad, const Shape& kept_shape, const Shape& input_sh
 
 namespace {
 
+// sum's node. Its backward spreads the gradient over the input's shape (an expanded copy); when
+// the engine already holds a gradient for the input that nothing else shares (x takes gradients
+// from several ops: x - mean(x, 1, true), sum(x, 2, true) * sum(x, 1, true)), the spread is added
+// into that in place, one pass against the kept values, instead of an expanded copy and a second
+// pass to add it (alternating runs, one thread: op/center_rows/1024 0.86-0.95 → 0.48-0.61 ms,
+// op/outer_batched/1024 0.92-1.27 → 0.67-1.07). Either way each value is that gradient plus the
+// same kept value: the same bits.
+class SumNode final : public Node {
+ public:
+  SumNode(Shape kept, Shape input) : Node("sum"), kept_(std::move(kept)), input_(std::move(input)) {}
+
+ private:
+  Grads apply(const Tensor& grad) override { return {spread(grad, kept_, input_)}; }
+  bool add_into_input_gradient(Tensor& gradient, const Tensor& grad) override {
+    if (gradient.shape() != input_ || grad.dtype() != gradient.dtype()) return false;
+    dispatch_floating(grad.dtype(), "sum", [&]<class T>() {
+      using B = kernels::Batch<T>;
+      const T* kept = grad.data<T>();
+      T* into = gradient.mutable_data<T>();  // bumps the version
+      const kernels::BroadcastRows l = kernels::broadcast_rows(input_, input_, kept_);
+      const std::size_t row = l.row;
+      if (l.walks[1]) {
+        kernels::for_broadcast_rows(l, [into, kept, row](std::size_t r, std::size_t, std::size_t offset) {
+          kernels::apply(row, into + r * row, [](B a, B b) { return a + b; }, static_cast<const T*>(into + r * row),
+                         kept + offset);
+        });
+      } else {
+        kernels::for_broadcast_rows(l, [into, kept, row](std::size_t r, std::size_t, std::size_t offset) {
+          const B value(kept[offset]);
+          kernels::apply(row, into + r * row, [value](B a) { return a + value; }, static_cast<const T*>(into + r * row));
+        });
+      }
+    });
+    return true;
+  }
+  void release() override {}  // two shapes are all it keeps
+
+  Shape kept_, input_;
+};
+
 // The sum of int64 values (counts: sum(eq(predicted, labels))), int64 as in PyTorch, never
 // differentiable; each value added into its output position, found by dropping the reduced dims.
 Tensor sum_int64(const Tensor& a, const std::vector<std::size_t>& reduce, const Shape& out_shape) {
@@ -293,9 +333,12 @@ Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim)
     return make_tensor<T>(std::move(current));
   });
   if (!keepdim) kernels::reshape_in_place(out, reduced_shape(in_shape, reduce, false));
-  return record("sum", out, {a}, [kept, in_shape](const Tensor& grad) -> Grads {
-    return {spread(grad, kept, in_shape)};
-  });
+  if (!GradMode::is_enabled() || !detail::any_requires_grad({a})) return out;
+  auto node = std::make_shared<SumNode>(kept, in_shape);
+  detail::connect(*node, {a});
+  detail::save(*node, out, {a}, {});
+  detail::attach(out, std::move(node));
+  return out;
 }
 
 Tensor mean(const Tensor& a) { return mean(a, {}, false); }
