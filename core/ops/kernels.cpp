@@ -192,7 +192,8 @@ static void transpose8x8_64(const double* src, std::size_t src_stride, double* d
     else if (row < w) _mm512_mask_storeu_pd(dst + row * dst_stride, store, v);
   };
   for (std::size_t k = 0; k < 2; ++k) {  // output row 2L + k is lane L of t[k], t[2 + k], t[4 + k], t[6 + k]
-    const __m512d ab_even = _mm512_shuffle_f64x2(t[k], t[2 + k], 0x88), ab_odd = _mm512_shuffle_f64x2(t[k], t[2 + k], 0xdd);
+    const __m512d ab_even = _mm512_shuffle_f64x2(t[k], t[2 + k], 0x88);  // lanes 0, 2 of each
+    const __m512d ab_odd = _mm512_shuffle_f64x2(t[k], t[2 + k], 0xdd);   // lanes 1, 3
     const __m512d cd_even = _mm512_shuffle_f64x2(t[4 + k], t[6 + k], 0x88);
     const __m512d cd_odd = _mm512_shuffle_f64x2(t[4 + k], t[6 + k], 0xdd);
     put(k, _mm512_shuffle_f64x2(ab_even, cd_even, 0x88));
