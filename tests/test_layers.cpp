@@ -474,3 +474,34 @@ TEST_CASE("layer_norm in float32 on long rows and many rows stays within a few r
                                            tg::shape_str(shape) + " shift " + std::to_string(shift));
     }
 }
+
+// Each row of layer_norm is normalised on its own, so a row's y and dx are the same bits whatever
+// rows surround it. Inputs of 8 MB or more write y and dx with streaming stores (through a scratch
+// block of 2048 values): rows of 500 (groups of eight rows), of 1000 (rows that start off a 64-byte
+// line) and of 2050 (a chunk and a 2-value tail), against their first and last nine rows alone,
+// at 1 and 2 threads.
+TEST_CASE("layer_norm of a large input (streamed out) equals its rows normalised alone, bit for bit") {
+  const int before = tg::get_num_threads();
+  for (const tg::Shape& shape : {tg::Shape{4200, 500}, tg::Shape{2100, 1000}, tg::Shape{1030, 2050}})
+    for (int threads : {1, 2}) {
+      tg::set_num_threads(threads);
+      tg::manual_seed(24);
+      const std::int64_t rows = std::int64_t(shape[0]), n = std::int64_t(shape[1]);
+      const Tensor x = tg::randn(shape) * 2.0 + 3.0, g = tg::randn(shape);
+      const Tensor w = tg::rand({shape[1]}) + 0.5, b = tg::randn({shape[1]});
+      auto run = [&](const Tensor& input, const Tensor& grad) {
+        const Tensor xi = input.detach().set_requires_grad(true);
+        const Tensor y = tg::layer_norm(xi, {n}, w, b, 1e-5);
+        y.backward(grad);
+        return std::pair{y, xi.grad()};
+      };
+      const auto [y, dx] = run(x, g);
+      for (std::int64_t first : {std::int64_t(0), rows - 9}) {
+        const auto [y_alone, dx_alone] = run(tg::narrow(x, 0, first, 9), tg::narrow(g, 0, first, 9));
+        INFO(tg::shape_str(shape), " threads ", threads, " rows from ", first);
+        CHECK(tg_test::bitwise_equal(tg::narrow(y, 0, first, 9), y_alone));
+        CHECK(tg_test::bitwise_equal(tg::narrow(dx, 0, first, 9), dx_alone));
+      }
+    }
+  tg::set_num_threads(before);
+}
