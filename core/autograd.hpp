@@ -143,6 +143,19 @@ class FunctionNode final : public Node {
   std::optional<F> backward_;
 };
 
+// Records `output` as the result of `inputs` through a node of an op's own Node class (one that
+// overrides add_into_input_gradient, as sum's), which make_node() returns as a shared_ptr; it is
+// called only when recording is on and an input requires grad. `saved` as for record() below.
+template <class MakeNode>
+Tensor record_node(Tensor output, const std::vector<Tensor>& inputs, Saved saved, MakeNode&& make_node) {
+  if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs)) return output;
+  auto node = make_node();
+  detail::connect(*node, inputs);
+  detail::save(*node, output, inputs, saved);
+  detail::attach(output, std::move(node));
+  return output;
+}
+
 // Records `output` as the result of `op` on `inputs` when recording is on and an input requires
 // grad. `backward(grad_output)` or `backward(grad_output, needs)` returns one gradient per input (the same shape as the
 // output where the op broadcast; the engine sums it back to the input's shape). `saved` lists the
@@ -150,12 +163,9 @@ class FunctionNode final : public Node {
 // changed in place in between. An op whose backward reads no tensor uses the form without it.
 template <class F>
 Tensor record(const char* op, Tensor output, const std::vector<Tensor>& inputs, Saved saved, F&& backward) {
-  if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs)) return output;
-  auto node = std::make_shared<FunctionNode<std::decay_t<F>>>(op, std::forward<F>(backward));
-  detail::connect(*node, inputs);
-  detail::save(*node, output, inputs, saved);
-  detail::attach(output, std::move(node));
-  return output;
+  return record_node(std::move(output), inputs, saved, [&] {
+    return std::make_shared<FunctionNode<std::decay_t<F>>>(op, std::forward<F>(backward));
+  });
 }
 template <class F>
 Tensor record(const char* op, Tensor output, const std::vector<Tensor>& inputs, F&& backward) {

@@ -333,12 +333,7 @@ Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim)
     return make_tensor<T>(std::move(current));
   });
   if (!keepdim) kernels::reshape_in_place(out, reduced_shape(in_shape, reduce, false));
-  if (!GradMode::is_enabled() || !detail::any_requires_grad({a})) return out;
-  auto node = std::make_shared<SumNode>(kept, in_shape);
-  detail::connect(*node, {a});
-  detail::save(*node, out, {a}, {});
-  detail::attach(out, std::move(node));
-  return out;
+  return record_node(std::move(out), {a}, {}, [&] { return std::make_shared<SumNode>(kept, in_shape); });
 }
 
 Tensor mean(const Tensor& a) { return mean(a, {}, false); }

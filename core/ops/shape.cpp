@@ -243,12 +243,8 @@ class RowSelectionNode final : public Node {
 // gather_rows recorded on the tape.
 Tensor select_rows(const char* op, const Tensor& a, std::size_t dim, std::vector<std::size_t> rows) {
   Tensor out = gather_rows(a, dim, rows);
-  if (!GradMode::is_enabled() || !detail::any_requires_grad({a})) return out;
-  auto node = std::make_shared<RowSelectionNode>(op, dim, std::move(rows), a.shape());
-  detail::connect(*node, {a});
-  detail::save(*node, out, {a}, {});
-  detail::attach(out, std::move(node));
-  return out;
+  return record_node(std::move(out), {a}, {},
+                     [&] { return std::make_shared<RowSelectionNode>(op, dim, std::move(rows), a.shape()); });
 }
 
 // `a`'s values under another shape of the same size, shared (no copy), recorded. Both handles are
