@@ -222,20 +222,6 @@ void apply_pair(std::size_t n, T* out0, T* out1, Fn&& fn, const In*... in) {
   }
 }
 
-// apply, the output written with streaming stores (an output of kStreamBytes or more): computed a
-// chunk at a time into a scratch block in L1, then streamed out. The caller's task ends with
-// stream_fence().
-template <class T, class Fn, class... In>
-void apply_streamed(std::size_t n, T* out, Fn&& fn, const In*... in) {
-  constexpr std::size_t kChunk = 2048;
-  alignas(64) std::array<T, kChunk> scratch;
-  for (std::size_t done = 0; done < n; done += kChunk) {
-    const std::size_t count = std::min(kChunk, n - done);
-    apply(count, scratch.data(), fn, (in + done)...);
-    stream_copy(scratch.data(), count, out + done);
-  }
-}
-
 // The lanes of a batch folded in lane order (fixed, so deterministic).
 template <class T, class Fold>
 T fold_lanes(const Batch<T>& b, Fold&& fold) {

@@ -97,7 +97,6 @@ Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tenso
   const T* b = bias.defined() ? bias.data<T>() : no_shift.data();
   T* out = y.data();
   const std::size_t group = rows_per_group<T>(n);
-  const bool stream = rows * n * sizeof(T) >= kernels::kStreamBytes;
   parallel::for_range(rows, std::max<std::size_t>(1, kLayerNormBlockElements / std::max<std::size_t>(n, 1)),
                       [&](std::size_t first, std::size_t last) {
     for (std::size_t r0 = first; r0 < last; r0 += group) {
@@ -122,14 +121,11 @@ Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tenso
         rstd[r] = inv[q];
         const Centre<T> centre(mu[q]);
         const T inv_t = T(inv[q]);
-        auto value = [centre, inv_t](auto xv, auto wv, auto bv) { return centre.of(xv) * inv_t * wv + bv; };
-        if (stream)
-          kernels::apply_streamed(n, out + r * n, value, x + r * n, w, b);
-        else
-          kernels::apply(n, out + r * n, value, x + r * n, w, b);
+        kernels::apply(n, out + r * n, [centre, inv_t](auto xv, auto wv, auto bv) {
+          return centre.of(xv) * inv_t * wv + bv;
+        }, x + r * n, w, b);
       }
     }
-    if (stream) kernels::stream_fence();
   });
   return make_tensor<T>(std::move(y));
 }
@@ -146,7 +142,6 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
   xt::xarray<T> dx = input_grad ? xt::xarray<T>::from_shape(input.shape()) : xt::xarray<T>();
   T* d = dx.data();
   const std::size_t group = rows_per_group<T>(n);
-  const bool stream = rows * n * sizeof(T) >= kernels::kStreamBytes;
 
   // dx of rows [first, last), `group` rows at a time.
   auto input_grad_rows = [&](std::size_t first, std::size_t last) {
@@ -169,13 +164,9 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
         const std::size_t r = r0 + q;
         const Centre<T> centre(mean[r]);
         const T inv_t = T(rstd[r]), mean_g_t = T(mean_g[q]), scaled_t = T(scaled_mean_gx[q]);
-        auto value = [centre, inv_t, mean_g_t, scaled_t](auto gv, auto wv, auto xv) {
+        kernels::apply(n, d + r * n, [centre, inv_t, mean_g_t, scaled_t](auto gv, auto wv, auto xv) {
           return inv_t * ((gv * wv - mean_g_t) - centre.of(xv) * scaled_t);
-        };
-        if (stream)
-          kernels::apply_streamed(n, d + r * n, value, g + r * n, w, x + r * n);
-        else
-          kernels::apply(n, d + r * n, value, g + r * n, w, x + r * n);
+        }, g + r * n, w, x + r * n);
       }
     }
   };
@@ -232,7 +223,6 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
           if (input_grad) input_grad_rows(r, end);
           if (weight_grads) weight_grad_rows(r, end, part);
         }
-        if (stream) kernels::stream_fence();
         return part;
       },
       [](Sums acc, const Sums& part) {
