@@ -26,7 +26,7 @@ rounds="${BENCH_ROUNDS:-3}"
 filter="${BENCH_FILTER:-^(bn2d|bn3d|mlp|tiny|wide_adam|deep_narrow|infer_one|fashion_cnn_step|op/|layer/|optim/)}"
 have_torch=0
 [ -x "$bin/torch_reference" ] && have_torch=1
-mapfile -t families < <("$bin/tapegrad_bench" --benchmark_list_tests --benchmark_filter="$filter" |
+mapfile -t families < <("$bin/tapegrad_bench" --benchmark_list_tests --benchmark_filter="$filter" 2>/dev/null |
   awk -F/ '{ f = ($1 == "op" || $1 == "layer" || $1 == "optim") ? $1 "/" $2 : $1; if (!(f in seen)) { seen[f] = 1; print f } }')
 groups=()
 for ((i = 0; i < ${#families[@]}; i += 12)); do
