@@ -392,7 +392,7 @@ void logsumexp_rows(const T* x, T* out, std::size_t rows, std::size_t n) {
         std::size_t i = 0;
         for (; i + width <= n; i += width) total += xsimd::exp(B::load_unaligned(row + i) - m);
         if (i < n) total += xsimd::exp(kernels::load_partial(row + i, n - i, lowest) - m);
-        out[block + r] = shift[r] + std::log(kernels::fold_lanes(total, [](T p, T q) { return p + q; }));
+        out[block + r] = shift[r] + std::log(kernels::sum_lanes(total));
       }
     });
   });
