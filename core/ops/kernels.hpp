@@ -307,7 +307,7 @@ double lane_sum(std::size_t n, Term&& term) {
     }
     widen_add(rest);
   }
-  return xsimd::hadd(first + second);  // a fixed tree of shuffles: the same bits every time
+  return sum_lanes(first + second);  // a fixed tree of shuffles: the same bits every time
 }
 
 // The largest value of a row (-inf for an empty one).
