@@ -1166,25 +1166,27 @@ TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, smal
 
 // Rows shorter than two SIMD batches take one pass of selects, longer ones three vectorised passes
 // (reduce.cpp): lengths on both sides of 16 and 32 values, float32 and float64.
+// Rows of 2 to 8 values go 16 rows (float32) at a time, a lane per row (reduce.cpp): 37 rows, so
+// that a partial batch of rows follows two whole ones, and NaNs and infinities strewn across them.
 TEST_CASE("max/min over rows: the first extreme, NaN first, ties, infinities, every row length") {
   tg::manual_seed(4);
+  constexpr std::size_t rows = 37;
   for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
-    for (std::size_t n : {1, 2, 7, 15, 16, 17, 31, 32, 33, 100}) {
-      Tensor x = tg::randint(-3, 4, {6, n}).to(tg::kFloat64);  // many ties
-      std::vector<double> v = x.to_vector<double>();
+    for (std::size_t n : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100}) {
+      std::vector<double> v = tg::randint(-3, 4, {rows, n}).to(tg::kFloat64).to_vector<double>();  // many ties
+      for (std::size_t k = 1; k < v.size(); k += 5) v[k] = NAN;                // some rows' first NaN late,
+      for (std::size_t k = 2; k < v.size(); k += 7) v[k] = k % 2 ? INFINITY : -INFINITY;  // others none
       if (n > 2) {
         v[1 * n + n - 1] = NAN;  // row 1: a NaN at the end wins
-        v[2 * n + 1] = INFINITY;
-        v[3 * n + 0] = -INFINITY;
-        v[4 * n + n / 2] = NAN;
-        v[4 * n + n - 1] = NAN;  // row 4: the first of two NaNs
         v[5 * n + 0] = NAN;      // row 5: a NaN first stays
-        v[5 * n + 2] = NAN;
       }
-      x = Tensor(v, {6, n}).to(dtype);
+      for (std::size_t k = 20 * n; k < 30 * n; ++k) v[k] = std::trunc(v[k]) == v[k] ? v[k] : 1.0;  // rows without NaN
+      const Tensor x = Tensor(v, {rows, n}).to(dtype);
       const auto [max_values, max_index] = x.max(1);
       const auto [min_values, min_index] = x.min(1);
-      for (std::size_t r = 0; r < 6; ++r) {
+      const std::vector<std::int64_t> got_max = max_index.to_vector<std::int64_t>(), got_min = min_index.to_vector<std::int64_t>();
+      const std::vector<double> max_of = tg_test::flat(max_values), min_of = tg_test::flat(min_values);
+      for (std::size_t r = 0; r < rows; ++r) {
         CAPTURE(tg::dtype_name(dtype));
         CAPTURE(n);
         CAPTURE(r);
@@ -1194,8 +1196,11 @@ TEST_CASE("max/min over rows: the first extreme, NaN first, ties, infinities, ev
           if (!std::isnan(m) && (std::isnan(a) || a > m)) best_max = k;
           if (!std::isnan(q) && (std::isnan(a) || a < q)) best_min = k;
         }
-        CHECK(max_index.to_vector<std::int64_t>()[r] == std::int64_t(best_max));
-        CHECK(min_index.to_vector<std::int64_t>()[r] == std::int64_t(best_min));
+        CHECK(got_max[r] == std::int64_t(best_max));
+        CHECK(got_min[r] == std::int64_t(best_min));
+        const double want_max = v[r * n + best_max], want_min = v[r * n + best_min];
+        CHECK((max_of[r] == want_max || (std::isnan(max_of[r]) && std::isnan(want_max))));
+        CHECK((min_of[r] == want_min || (std::isnan(min_of[r]) && std::isnan(want_min))));
       }
     }
 }

@@ -495,13 +495,13 @@ Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased
 
 namespace {
 
-// extreme_indices for I columns, 2 <= I <= 8 (max over dim 0 of (N, 3)): each column's extreme so
+// find_extremes for I columns, 2 <= I <= 8 (max over dim 0 of (N, 3)): each column's extreme so
 // far and its row in registers over blocks of rows, the blocks' winners compared in order (a later
 // block wins only if strictly more extreme, or with the first NaN), in parallel over blocks: the
 // first extreme, as a row at a time finds it. (A loop over 3 columns per row, on one thread: 0.6x
 // libtorch's time for (300000, 3).)
 template <std::size_t I, bool Largest, class T>
-void extreme_short_columns(const T* x, const kernels::ReduceLayout& l, std::int64_t* index) {
+void extreme_short_columns(const T* x, const kernels::ReduceLayout& l, T* values, std::int64_t* index) {
   struct Part {
     std::array<T, I> best;
     std::array<std::int64_t, I> at;
@@ -534,16 +534,17 @@ void extreme_short_columns(const T* x, const kernels::ReduceLayout& l, std::int6
                             return part;
                           };
                           const Part found = parallel::reduce_blocks(l.reduced, kRows, none, block, combine);
+                          std::copy(found.best.begin(), found.best.end(), values + o * I);
                           std::copy(found.at.begin(), found.at.end(), index + o * I);
                         }
                       });
 }
 
-// For every (outer, inner) position, the index along the reduced dim of the first extreme value.
+// For every (outer, inner) position, the first extreme value along the reduced dim and its index
+// there, into values and index (outer × inner of each).
 template <bool Largest, class T>
-std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayout& l) {
-  std::vector<std::int64_t> index(l.outer * l.inner, 0);
-  if (index.empty()) return index;  // an empty dim besides the reduced one: nothing to find
+void find_extremes(const T* x, const kernels::ReduceLayout& l, T* values, std::int64_t* index) {
+  if (l.outer * l.inner == 0) return;  // an empty dim besides the reduced one: nothing to find
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / (l.reduced * l.inner));
   if (l.inner == 1) {
     // Rows: the extreme value in SIMD lanes, then the first position that holds it. A NaN wins,
@@ -551,13 +552,40 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
     // in cache, each vectorised, instead of one branchy scalar pass; rows shorter than two batches
     // take one pass of selects (the three passes cost 3x more), unrolled for 2 to 8 values. (max
     // over 2048 rows of two, forward and backward: 8.7 us with the row length and extreme()'s
-    // inner of 1 known at run time only, 4.6 with both known to the compiler.)
+    // inner of 1 known at run time only, 4.6 with both known to the compiler.) In float32 on
+    // AVX-512, rows of 2 to 8 values go 16 at a time, lane i holding row i: value r of every row
+    // by one gather (stride N), the same selects across lanes. Every path writes the extreme value
+    // beside its index (a second pass had gathered the values through the indices): op/max_pairs/64/1
+    // 7.3-8.0 -> 4.0-6.7 us, /1024/1 1.55-1.91 -> 0.93-1.29 ms, max_last/64/1 3.0-4.1 -> 2.6-2.8 us.
     using B = kernels::Batch<T>;
     const std::size_t n = l.reduced;
     if (n < 2 * B::size) {
       auto short_rows = [&]<std::size_t N>() {  // N = 0: n at run time
         parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
-          for (std::size_t o = first; o < last; ++o) {
+          std::size_t o = first;
+#if defined(__AVX512F__)
+          if constexpr (N != 0 && std::is_same_v<T, float>) {
+            const __m512i offsets = _mm512_mullo_epi32(
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(int(N)));
+            for (; o + 16 <= last; o += 16) {
+              const float* rows = x + o * N;
+              __m512 best = _mm512_i32gather_ps(offsets, rows, 4);
+              __m512i at = _mm512_setzero_si512();
+              for (std::size_t r = 1; r < N; ++r) {
+                const __m512 v = _mm512_i32gather_ps(offsets, rows + r, 4);
+                const __mmask16 more = _mm512_cmp_ps_mask(v, best, Largest ? _CMP_GT_OQ : _CMP_LT_OQ);
+                const __mmask16 take = _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q) &
+                                       (more | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+                best = _mm512_mask_mov_ps(best, take, v);
+                at = _mm512_mask_mov_epi32(at, take, _mm512_set1_epi32(int(r)));
+              }
+              _mm512_storeu_ps(values + o, best);
+              _mm512_storeu_si512(index + o, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(at)));
+              _mm512_storeu_si512(index + o + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(at, 1)));
+            }
+          }
+#endif
+          for (; o < last; ++o) {
             const T* row = x + o * (N ? N : n);
             T best = row[0];
             std::size_t at = 0;
@@ -567,12 +595,13 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
               best = take ? v : best;
               at = take ? r : at;
             }
+            values[o] = best;
             index[o] = std::int64_t(at);
           }
         });
       };
       if (!kernels::with_known_size<2, 8>(n, short_rows)) short_rows.template operator()<0>();
-      return index;
+      return;
     }
     const T identity = Largest ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
     parallel::for_range(l.outer, grain, [&](std::size_t first, std::size_t last) {
@@ -581,6 +610,7 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
         const T nans = kernels::row_sum(n, T(0), [](B v) { return pick(xsimd::isnan(v), T(1), T(0)); }, row);
         if (nans > 0) {
           index[o] = std::int64_t(std::find_if(row, row + n, [](T v) { return std::isnan(v); }) - row);
+          values[o] = row[index[o]];
           continue;
         }
         constexpr std::size_t width = B::size;
@@ -593,15 +623,16 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
           extreme = Largest ? xsimd::max(extreme, tail) : xsimd::min(extreme, tail);
         }
         const T value = kernels::fold_lanes(extreme, [](T a, T b) { return Largest ? std::max(a, b) : std::min(a, b); });
+        values[o] = value;
         index[o] = std::int64_t(std::find(row, row + n, value) - row);
       }
     });
-    return index;
+    return;
   }
   // A few columns: in registers.
   if (kernels::with_known_size<2, 8>(l.inner,
-                                     [&]<std::size_t I>() { extreme_short_columns<I, Largest>(x, l, index.data()); }))
-    return index;
+                                     [&]<std::size_t I>() { extreme_short_columns<I, Largest>(x, l, values, index); }))
+    return;
   // Columns (inner > 1): for a run of up to kColumns positions, the extreme so far and its row,
   // updated a row at a time with selects instead of branches, so the loop vectorises (it was a
   // branch and a load through the index per value: max over dim 0 of 64×64 took 5.1 µs). Tasks
@@ -614,8 +645,9 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
     for (std::size_t task = first; task < last; ++task) {
       const std::size_t o = task / runs, i0 = (task % runs) * kColumns, width = std::min(kColumns, l.inner - i0);
       const T* block = x + o * l.reduced * l.inner + i0;
-      std::int64_t* at = index.data() + o * l.inner + i0;
+      std::int64_t* at = index + o * l.inner + i0;
       std::copy(block, block + width, best);
+      std::fill_n(at, width, 0);
       for (std::size_t r = 1; r < l.reduced; ++r) {
         const T* row = block + r * l.inner;
         for (std::size_t i = 0; i < width; ++i) {  // v wins: more extreme, or a NaN (first) as in PyTorch
@@ -625,9 +657,9 @@ std::vector<std::int64_t> extreme_indices(const T* x, const kernels::ReduceLayou
           at[i] = take ? std::int64_t(r) : at[i];
         }
       }
+      std::copy(best, best + width, values + o * l.inner + i0);
     }
   });
-  return index;
 }
 
 template <bool Largest>
@@ -644,22 +676,10 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
   const Shape out_shape = dim ? reduced_shape(in_shape, {d}, keepdim) : Shape(keepdim ? in_shape.size() : 0, 1);
   Tensor values, indices;
   std::tie(values, indices) = dispatch_floating(a.dtype(), op, [&]<class T>() {
-    const T* x = a.data<T>();
-    std::vector<std::int64_t> index = extreme_indices<Largest>(x, layout);
     xt::xarray<T> best = xt::xarray<T>::from_shape(out_shape);
-    // (o, i) by two loops, not k / inner and k % inner: a division per value took half the time of
-    // a max over rows of two values. An inner of 1 (rows) is known to the compiler: one flat loop.
-    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, layout.inner));
-    auto gather = [&]<std::size_t I>() {  // I = 0: inner at run time
-      const std::size_t inner = I ? I : layout.inner;
-      parallel::for_range(layout.outer, grain, [&](std::size_t first, std::size_t last) {
-        for (std::size_t o = first, k = first * inner; o < last; ++o)
-          for (std::size_t i = 0; i < inner; ++i, ++k)
-            best.data()[k] = x[(o * layout.reduced + std::size_t(index[k])) * inner + i];
-      });
-    };
-    if (!kernels::with_known_size<1, 1>(layout.inner, gather)) gather.template operator()<0>();
-    return std::make_tuple(make_tensor<T>(std::move(best)), Tensor(index, out_shape));
+    xt::xarray<std::int64_t> found = xt::xarray<std::int64_t>::from_shape(out_shape);
+    find_extremes<Largest>(a.data<T>(), layout, best.data(), found.data());
+    return std::make_tuple(make_tensor<T>(std::move(best)), make_tensor<std::int64_t>(std::move(found)));
   });
   if (!dim) {
     // The maximum of the whole tensor: its gradient is shared evenly by every value equal to it
