@@ -5,9 +5,14 @@
 #include "core/ops/linalg.hpp"
 #include "core/xtensor.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <string>
 #include <vector>
 
 #include <xtensor-blas/xblas.hpp>
+
+extern "C" char* openblas_get_corename(void);
 
 #include "core/autograd.hpp"
 #include "core/ops/kernels.hpp"
@@ -45,6 +50,24 @@ void narrow_product(bool trans_a, bool trans_b, std::size_t rows, T alpha, const
     rows_of_c.template operator()<true>();
   else
     rows_of_c.template operator()<false>();
+}
+
+// Whether OpenBLAS runs its AVX-512 cores' kernels (SkylakeX, Cooperlake, SapphireRapids: the
+// core it picked for the CPU, or the one OPENBLAS_CORETYPE names), whose small-matrix kernels
+// (products of up to 100³ multiply-adds) read both operands where they lie. There they beat
+// sgemm.cpp's kernel, which packs B, on every shape measured (Zen 4, "Cooperlake", one thread,
+// p10 of 2000 calls, OpenBLAS / ours, us): 32³ 0.67 / 0.76-0.83, 64³ 4.8 / 5.4-5.8, 100³ 19 /
+// 23, 128 × 64 × 64 9.6 / 10.3-11.3, 32 × 64 × 256 9.2 / 11.0-12.3, 64 × 10 × 256 3.4-5.0 /
+// 6.8-7.6, A·B and Aᵀ·B alike; not A·Bᵀ (64³: 6.2 / 5.2), which OpenBLAS packs (see below).
+// Under OPENBLAS_CORETYPE=Haswell (64³ A·B: 5.5 us) and on other cores our kernel stays. The
+// choice depends on the machine only: the same bits for any thread count.
+bool openblas_small_kernels() {
+  static const bool has = [] {
+    std::string core = openblas_get_corename();
+    std::transform(core.begin(), core.end(), core.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+    return core == "skylakex" || core == "cooperlake" || core == "sapphirerapids";
+  }();
+  return has;
 }
 
 // OpenBLAS runs single-threaded (core/parallel.cpp). A product big enough to share is cut into
@@ -141,10 +164,13 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
       return;
     // float32 on AVX-512 runs sgemm.cpp's kernel (1.5-2x OpenBLAS's AVX2 one from 32³ up, the
     // machine's OPENBLAS_CORETYPE allowing no more), but not for a C under 8 rows or columns:
-    // its 8 × 32 tiles would be mostly padding (100 × 2 over k = 50: 1.64 vs 1.04 us).
+    // its 8 × 32 tiles would be mostly padding (100 × 2 over k = 50: 1.64 vs 1.04 us), nor for
+    // a small product OpenBLAS's AVX-512 small-matrix kernels take (openblas_small_kernels).
 #if defined(__x86_64__)
     if constexpr (std::is_same_v<T, float>) {
-      if (rows >= 8 && cols >= 8 && sgemm_avx512_available()) {
+      const bool small_for_openblas =
+          (trans_a || !trans_b) && rows * cols * k <= 1'000'000 && openblas_small_kernels();
+      if (rows >= 8 && cols >= 8 && !small_for_openblas && sgemm_avx512_available()) {
         sgemm_avx512(trans_a, trans_b, rows, cols, k, alpha, a_part, lda, b_part, ldb, beta, c_part, ldc);
         return;
       }
