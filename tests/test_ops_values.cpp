@@ -1203,6 +1203,16 @@ TEST_CASE("max/min over rows: the first extreme, NaN first, ties, infinities, ev
         CHECK((min_of[r] == want_min || (std::isnan(min_of[r]) && std::isnan(want_min))));
       }
     }
+  // The value is the element at the index: a row of zeros that starts with -0 gives -0 (0 == -0).
+  for (std::size_t n : {2, 5, 40}) {
+    std::vector<float> zeros(n, 0.0f);
+    zeros[0] = -0.0f;
+    for (const auto& [values, index] : {Tensor(zeros, {1, n}).max(1), Tensor(zeros, {1, n}).min(1)}) {
+      CAPTURE(n);
+      CHECK(index.to_vector<std::int64_t>()[0] == 0);
+      CHECK(std::signbit(values.to_vector<float>()[0]));
+    }
+  }
 }
 
 // Over a dim that is not the last, every position keeps its extreme so far and its row, a run of

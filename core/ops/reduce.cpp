@@ -623,8 +623,8 @@ void find_extremes(const T* x, const kernels::ReduceLayout& l, T* values, std::i
           extreme = Largest ? xsimd::max(extreme, tail) : xsimd::min(extreme, tail);
         }
         const T value = kernels::fold_lanes(extreme, [](T a, T b) { return Largest ? std::max(a, b) : std::min(a, b); });
-        values[o] = value;
         index[o] = std::int64_t(std::find(row, row + n, value) - row);
+        values[o] = row[index[o]];  // not `value`: the lanes' fold may give 0 for the row's -0
       }
     });
     return;
