@@ -12,12 +12,12 @@
 
 #include <xtensor-blas/xblas.hpp>
 
-extern "C" char* openblas_get_corename(void);
-
 #include "core/autograd.hpp"
 #include "core/ops/kernels.hpp"
 #include "core/ops/reduce.hpp"
 #include "core/ops/linalg_gemm.hpp"
+
+extern "C" char* openblas_get_corename(void);
 
 namespace tg {
 
