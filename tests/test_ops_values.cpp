@@ -145,6 +145,48 @@ TEST_CASE("gelu tanh in float32: forward and gradient close to the formula, tail
   check_gelu_special_values("tanh");
 }
 
+// float32 softplus (any beta, the default threshold 20) and its gradient σ(beta·x), and the fused
+// binary_cross_entropy_with_logits, against log1p and exp in double of the same float beta·x:
+// every x from -40 to 40 in steps of 1/128 (every batch position; the far negative tail, where
+// log(1 + e^z) rounds to 0 and only log1p keeps e^z; both sides of the threshold), within 4
+// float32 roundings of the terms' magnitudes. The log1p of [0, 1] (log1p_unit, a polynomial in
+// float32) is within 1.3 ulp and exp within 1; the double path keeps xsimd::log1p.
+TEST_CASE("softplus and binary_cross_entropy_with_logits in float32: close to log1p in double, tails included") {
+  std::vector<float> xs;
+  for (int k = -40 * 128; k <= 40 * 128; ++k) xs.push_back(float(k) / 128.0f);
+  const double ulp = 0x1p-24;
+  for (double beta : {1.0, 2.0, 0.5, -1.5}) {
+    INFO("beta = ", beta);
+    const Tensor x = Tensor(xs, {xs.size()}).set_requires_grad(true);
+    const Tensor y = tg::softplus(x, beta);
+    y.backward(tg::ones_like(y));
+    const std::vector<float> got_y = y.to_vector<float>(), got_dx = x.grad().to_vector<float>();
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const double z = double(xs[i] * float(beta));  // PyTorch multiplies in float32 too
+      const double want = z > 20.0 ? xs[i] : (std::max(z, 0.0) + std::log1p(std::exp(-std::abs(z)))) / beta;
+      const double slope = z > 20.0 ? 1.0 : 1.0 / (1.0 + std::exp(-z));
+      INFO("x = ", xs[i], ": softplus ", got_y[i], " (", want, "), gradient ", got_dx[i], " (", slope, ")");
+      CHECK(std::abs(got_y[i] - want) <= 4 * ulp * std::abs(want));
+      CHECK(std::abs(got_dx[i] - slope) <= 4 * ulp * slope);
+    }
+  }
+  for (float target : {0.0f, 0.25f, 1.0f}) {
+    INFO("target = ", target);
+    const Tensor x = Tensor(xs, {xs.size()}), t = tg::full({xs.size()}, target);
+    const std::vector<float> fused = tg::binary_cross_entropy_with_logits(x, t, tg::Reduction::None).to_vector<float>();
+    // A pos_weight (of ones) takes the loss composed from ops instead of the fused kernel.
+    const std::vector<float> composed =
+        tg::binary_cross_entropy_with_logits(x, t, tg::Reduction::None, Tensor(), tg::ones({1})).to_vector<float>();
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const double v = xs[i], linear = (1.0 - target) * v;
+      const double tail = std::log1p(std::exp(-std::abs(v))) + std::max(-v, 0.0);
+      INFO("x = ", v, ": loss ", fused[i], " and ", composed[i], " (", linear + tail, ")");
+      CHECK(std::abs(fused[i] - (linear + tail)) <= 4 * ulp * (std::abs(linear) + tail));
+      CHECK(std::abs(composed[i] - (linear + tail)) <= 4 * ulp * (std::abs(linear) + tail));
+    }
+  }
+}
+
 TEST_CASE("softmax and log_softmax match PyTorch and are stable for large inputs") {
   const Tensor x = golden_input();
   check_close(tg::softmax(x, 1), {0.02139493355425125, 0.19308956414661363, 0.26064364881431806, 0.524871853484817,

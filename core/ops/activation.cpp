@@ -158,11 +158,12 @@ Tensor softplus(const Tensor& a, double beta, double threshold) {
   // PyTorch's: x where z = beta·x > threshold, else log(1 + e^z) / beta, computed as
   // (max(z, 0) + log1p(e^-|z|)) / beta: e^-|z| <= 1 never overflows, and log1p keeps the digits of
   // the negative tail (log(1 + e^-|z|) is 0 there from x < -17 in float32). d/dx = σ(z) = 1/(1 + e^-z)
-  // (1 above the threshold, exactly 1/2 at 0): one pass forward, one backward.
+  // (1 above the threshold, exactly 1/2 at 0): one pass forward, one backward. log1p_unit is a
+  // log1p for [0, 1] only (kernels.hpp), three times as fast as the general one in float32.
   Tensor out = unary("softplus", a, [beta, threshold](auto x) {
     using T = element_of<decltype(x)>;
     const auto z = x * T(beta);
-    const auto soft = xsimd::max(z, decltype(x)(0)) + xsimd::log1p(xsimd::exp(-xsimd::abs(z)));
+    const auto soft = xsimd::max(z, decltype(x)(0)) + log1p_unit(xsimd::exp(-xsimd::abs(z)));
     return pick(z > T(threshold), x, soft / T(beta));
   });
   return record("softplus", out, {a}, {a}, [a, beta, threshold](const Tensor& grad) -> Grads {

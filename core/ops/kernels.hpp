@@ -657,6 +657,30 @@ B sgn(const B& x) {
   return pick(x > T(0), T(1), pick(x < T(0), T(-1), T(0)));
 }
 
+// log(1 + e) for e in [0, 1] (e = exp(-|x|) in softplus and the logistic losses; NaN gives NaN).
+// float: e + e²·R(e), R a degree-9 polynomial fitted to (log1p(e) - e) / e² on [0, 1], within
+// 1.3 ulp of log1p in double (xsimd::log1p: 0.75), no division and no range reduction: 0.27 ms
+// per million values against xsimd::log1p's 0.9, which for any argument takes two divisions. The
+// fit (numpy 1.24, mpmath; the coefficients are the float32 roundings it prints for degree 9):
+//   x = 0.5 - 0.5 cos(π (k + 1/2) / 4000), k < 4000; R(x) = (log1p(x) - x) / x², w = x² / log1p(x)
+//   least squares of (V c - R)·w, V the Vandermonde matrix, reweighted 200 times by the error
+//   (Lawson) towards minimax: truncation 8e-10 relative, 0.13 ulp after rounding c to float.
+// double keeps xsimd::log1p (gradient checks need its accuracy more than its speed).
+template <class B>
+B log1p_unit(const B& e) {
+  if constexpr (std::is_same_v<element_of<B>, float>) {
+    constexpr float c[] = {-0.49999988079071045f, 0.33332690596580505f, -0.24988579750061035f,
+                           0.19897931814193726f,  -0.16129335761070251f, 0.12467123568058014f,
+                           -0.08307408541440964f, 0.041981376707553864f, -0.0136314881965518f,
+                           0.002072949195280671f};
+    B r(c[9]);
+    for (int k = 8; k >= 0; --k) r = xsimd::fma(r, e, B(c[k]));
+    return xsimd::fma(e * e, r, e);
+  } else {
+    return xsimd::log1p(e);
+  }
+}
+
 // A floating-point Tensor computed by kernels::map on one input...
 template <class Fn>
 Tensor unary(const char* op, const Tensor& a, Fn&& fn) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "core/autograd.hpp"
@@ -504,13 +505,14 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
                                         const Tensor& weight, const Tensor& pos_weight) {
   check_same_shape("binary_cross_entropy_with_logits", input, target);
   // With l = 1 + (pos_weight - 1)·y:  loss = (1 - y)·x + l·(log(1 + e^-|x|) + max(-x, 0)),
-  // which never overflows (PyTorch's formula). d/dx = σ(x) - y without pos_weight (the exact
-  // σ(0) - y at the kink too), d/dy = -x. Without weights the loss is one fused kernel; with them,
-  // composed from ops (maximum splits its gradient at 0, which again gives σ(0) - y).
+  // which never overflows (PyTorch's formula; log1p where PyTorch 1.13 takes the log of a sum, so
+  // the tail keeps its digits). d/dx = σ(x) - y without pos_weight (the exact σ(0) - y at the kink
+  // too), d/dy = -x. Without weights the loss is one fused kernel; with them, composed from ops:
+  // the second term is softplus(-x) with no threshold, whose gradient is -σ(-x) = σ(x) - 1.
   if (!weight.defined() && !pos_weight.defined()) {
     auto f = [](auto x, auto y) {
       const auto one = splat(x, 1.0);
-      return (one - y) * x + (xsimd::log(one + xsimd::exp(-xsimd::abs(x))) + xsimd::max(-x, splat(x, 0.0)));
+      return (one - y) * x + (log1p_unit(xsimd::exp(-xsimd::abs(x))) + xsimd::max(-x, splat(x, 0.0)));
     };
     auto dx = [](auto x, auto y) {
       const auto one = splat(x, 1.0);
@@ -520,8 +522,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
     Tensor out = fused_loss<Terms::Element>("binary_cross_entropy_with_logits", input, target, reduction, f, dx, dy);
     if (out.defined()) return out;
   }
-  const Tensor zero = zeros({}, input.dtype());
-  const Tensor log_sigmoid_neg = log(1.0 + exp(-abs(input))) + maximum(-input, zero);
+  const Tensor log_sigmoid_neg = softplus(-input, 1.0, std::numeric_limits<double>::infinity());
   const Tensor scale = pos_weight.defined() ? 1.0 + (pos_weight - 1.0) * target : Tensor();
   Tensor loss = (1.0 - target) * input + (scale.defined() ? scale * log_sigmoid_neg : log_sigmoid_neg);
   if (weight.defined()) loss = loss * weight;
