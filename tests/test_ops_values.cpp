@@ -1579,13 +1579,15 @@ TEST_CASE("binary ops broadcast over an empty dim give empty results and gradien
 
 // narrow, slice and index_select share one gather (core/ops/shape.cpp's gather_rows): consecutive
 // rows are one run per outer row (copied, added back, or written between zeros in the backward),
-// others a row at a time (one value at a time when the dim is the last). Every dim of a 3-D
+// others a row at a time (one value at a time when the dim is the last; float32 steps of 2 along
+// the last dim 16 values at a time, from even and odd starts, rows of odd and even length). Every dim of a 3-D
 // tensor, selections of each kind, sizes across the parallel grain, both dtypes, against loops;
 // the backward against the loop of the adjoint, alone and added into a gradient the engine holds.
 TEST_CASE("row selections along any dim: consecutive runs, steps, repeats and empty, forward and backward") {
   using Rows = std::vector<std::size_t>;
   tg::manual_seed(31);
-  for (const tg::Shape shape : {tg::Shape{3, 4, 5}, tg::Shape{2, 300, 70}, tg::Shape{40, 3, 2000}})
+  for (const tg::Shape shape : {tg::Shape{3, 4, 5}, tg::Shape{2, 300, 70}, tg::Shape{40, 3, 2000}, tg::Shape{5, 7, 34},
+                                tg::Shape{2, 3, 33}})
     for (std::size_t dim = 0; dim < 3; ++dim)
       for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
         const std::size_t size = shape[dim];
@@ -1595,6 +1597,7 @@ TEST_CASE("row selections along any dim: consecutive runs, steps, repeats and em
             {"narrow one", Rows{size - 1}},
             {"narrow none", Rows{}},
             {"step 2", [&] { Rows r; for (std::size_t i = 0; i < size; i += 2) r.push_back(i); return r; }()},
+            {"step 2 from 1", [&] { Rows r; for (std::size_t i = 1; i < size; i += 2) r.push_back(i); return r; }()},
             {"repeats", Rows{size - 1, 0, size - 1, 1}},
         };
         for (const auto& [name, rows] : selections) {
@@ -1602,6 +1605,7 @@ TEST_CASE("row selections along any dim: consecutive runs, steps, repeats and em
           const Tensor x = tg::randn(shape, dtype).set_requires_grad();
           auto select = [&, &name = name, &rows = rows] {
             if (name == "step 2") return tg::slice(x, std::int64_t(dim), 0, std::nullopt, 2);
+            if (name == "step 2 from 1") return tg::slice(x, std::int64_t(dim), 1, std::nullopt, 2);
             if (name.rfind("narrow", 0) == 0)
               return tg::narrow(x, std::int64_t(dim), rows.empty() ? 0 : std::int64_t(rows[0]),
                                 std::int64_t(rows.size()));
