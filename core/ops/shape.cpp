@@ -82,7 +82,6 @@ inline void interleave_pairs(const float* a, const float* b, float* y, std::size
   }
 }
 
-#if defined(__AVX512F__)
 // Whether rows step by two (a slice with step 2: rows[k] = rows[0] + 2k), at least two of them.
 bool every_other(const std::vector<std::size_t>& rows) {
   if (rows.size() < 2) return false;
@@ -118,7 +117,6 @@ inline void spread_evens(const float* x, float* y, std::size_t n) {
     y[2 * i + 1] = 0.0f;
   }
 }
-#endif
 #endif
 
 // The same with += : dst[o·dst_stride + j] += src[o·src_stride + j].
