@@ -57,6 +57,12 @@ Results run_model() {
   Tensor planes = tg::randn({9, 64, 14, 14}).set_requires_grad();
   Tensor grouped_out = grouped(planes);
   tg::sum(grouped_out * grouped_out).backward();
+  // softplus and the logistic loss (the polynomial log1p), pow with a general exponent (double
+  // lanes), and a step-2 slice of the last dim (permutes forward, a spread backward).
+  Tensor odd = tg::randn({700, 1001}).set_requires_grad();
+  Tensor odd_loss = tg::sum(tg::softplus(odd, 1.5)) + tg::binary_cross_entropy_with_logits(odd, tg::sigmoid(odd.detach())) +
+                    tg::sum(tg::pow(tg::abs(odd) + 0.5, 2.5)) + tg::sum(tg::slice(odd, 1, 1, std::nullopt, 2) * 3.0);
+  odd_loss.backward();
   tg::nn::GRU gru(tg::nn::GRUOptions(8, 64).batch_first(true));
   Tensor sequence = tg::randn({128, 20, 8}).set_requires_grad();
   Tensor gru_out = gru(sequence);
@@ -68,7 +74,7 @@ Results run_model() {
            stem.parameters()[2].grad(),
            // Sums over two separate runs of dims (one pass): rows of the (a, c) outputs split.
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 2}), tg::sum(tg::reshape(big, {4, 30, 50, 25, 20}), {1, 3}),
-           tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1})}};
+           tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1}), odd_loss, odd.grad()}};
   for (const Tensor& parameter : cnn.parameters()) results.tensors.push_back(parameter.grad());
   for (const Tensor& t : {grouped_out, planes.grad(), grouped.parameters()[0].grad(), grouped.parameters()[2].grad()})
     results.tensors.push_back(t);
