@@ -33,7 +33,8 @@ namespace tg {
 // taken as (x - c) - δ with c = μ rounded to the input's type and δ = μ - c: x - c is exact or
 // rounded once even for a mean that is large next to the spread, which the folded x·r + (b - μ·r)
 // PyTorch uses is not. A few float32 roundings per value.
-// The weight and bias gradients are sums over rows: fixed blocks of rows, combined in block order.
+// The weight and bias gradients are sums over rows: each row's terms join the double partials of
+// a fixed block of rows, the blocks combined in block order.
 
 namespace {
 
@@ -130,6 +131,67 @@ Tensor layer_norm_forward(const Tensor& input, const Tensor& weight, const Tenso
   return make_tensor<T>(std::move(y));
 }
 
+// What dx of one row needs: its g, x and dx, and its numbers from the sums.
+template <class T>
+struct RowGrad {
+  const T* g;
+  const T* x;
+  T* dx;
+  Centre<T> centre{0.0};
+  T inv, mean_g, scaled_mean_gx;
+};
+
+// A row's dx (with InputGrad) and, with WeightGrads, its terms of Σ g·x̂ and Σ g added into the
+// double partials gx and gsum, in one pass while g and x are in registers. A pass of their own
+// had read both again; four rows' terms added in T first (a batch of four rows at a time, four
+// streams of dx) came out slower still. LayerNorm over 256 of (64, 128, 256), backward at one
+// thread, by turns: 0.79-0.90 → 0.70-0.86 ns a value (four rows at a time: 1.12-1.25).
+template <class T, bool InputGrad, bool WeightGrads>
+void grad_row(std::size_t n, const T* w, const RowGrad<T>& row, double* gx, double* gsum) {
+  using B = kernels::Batch<T>;
+  using D = kernels::Batch<double>;
+  constexpr std::size_t width = B::size;
+  auto add_into = [](double* p, const B& v, std::size_t count) {
+    if (count == width) {
+      const auto halves = kernels::widen(v);
+      (D::load_unaligned(p) + halves[0]).store_unaligned(p);
+      if constexpr (width > D::size) (D::load_unaligned(p + D::size) + halves[1]).store_unaligned(p + D::size);
+      return;
+    }
+    alignas(64) std::array<T, width> lanes;
+    v.store_aligned(lanes.data());
+    for (std::size_t i = 0; i < count; ++i) p[i] += double(lanes[i]);
+  };
+  auto step = [&](std::size_t k, std::size_t count, auto load, auto store) {
+    const B gv = load(row.g + k), xc = row.centre.of(load(row.x + k));
+    if constexpr (InputGrad) store(row.inv * ((gv * load(w + k) - row.mean_g) - xc * row.scaled_mean_gx), row.dx + k);
+    if constexpr (WeightGrads) {
+      add_into(gx + k, gv * xc * row.inv, count);
+      add_into(gsum + k, gv, count);
+    }
+  };
+  std::size_t k = 0;
+  for (; k + width <= n; k += width)
+    step(k, width, [](const T* p) { return B::load_unaligned(p); }, [](const B& v, T* p) { v.store_unaligned(p); });
+  if (k < n) {
+    const std::size_t left = n - k;
+    step(k, left, [left](const T* p) { return kernels::load_partial(p, left, T(0)); },
+         [left](const B& v, T* p) { kernels::store_partial(v, p, left); });
+  }
+}
+
+// grad_row for the gradients the caller needs (at least one of the two).
+template <class T>
+void grad_row(bool input_grad, bool weight_grads, std::size_t n, const T* w, const RowGrad<T>& row, double* gx,
+              double* gsum) {
+  if (input_grad && weight_grads)
+    grad_row<T, true, true>(n, w, row, gx, gsum);
+  else if (input_grad)
+    grad_row<T, true, false>(n, w, row, gx, gsum);
+  else
+    grad_row<T, false, true>(n, w, row, gx, gsum);
+}
+
 template <class T>
 Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, std::size_t rows,
                           std::size_t n, const Buffer<double>& mean, const Buffer<double>& rstd,
@@ -143,73 +205,44 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
   T* d = dx.data();
   const std::size_t group = rows_per_group<T>(n);
 
-  // dx of rows [first, last), `group` rows at a time.
-  auto input_grad_rows = [&](std::size_t first, std::size_t last) {
-    for (std::size_t r0 = first; r0 < last; r0 += group) {
-      const std::size_t count = std::min(group, last - r0);
-      RowGroup sum_g, sum_gx;
-      for (std::size_t q = 0; q < count; ++q) {
-        const std::size_t r = r0 + q;
-        const T* gr = g + r * n;
-        const T* xr = x + r * n;
-        const Centre<T> centre(mean[r]);
-        sum_g[q] = kernels::lane_sum<T>(n, [gr, w](auto at) { return at(gr) * at(w); });
-        sum_gx[q] = rstd[r] * kernels::lane_sum<T>(n, [gr, w, xr, centre](auto at) {
-          return at(gr) * at(w) * centre.of(at(xr));
-        });
-      }
-      const RowGroup mean_g = sum_g.over(double(n));
-      const RowGroup scaled_mean_gx = sum_gx.times(rstd.data() + r0, count).over(double(n));
-      for (std::size_t q = 0; q < count; ++q) {
-        const std::size_t r = r0 + q;
-        const Centre<T> centre(mean[r]);
-        const T inv_t = T(rstd[r]), mean_g_t = T(mean_g[q]), scaled_t = T(scaled_mean_gx[q]);
-        kernels::apply(n, d + r * n, [centre, inv_t, mean_g_t, scaled_t](auto gv, auto wv, auto xv) {
-          return inv_t * ((gv * wv - mean_g_t) - centre.of(xv) * scaled_t);
-        }, g + r * n, w, x + r * n);
-      }
-    }
-  };
-
-  // Σ g·x̂ and Σ g per element of the row over rows [first, last) into part: four rows' terms in
-  // T, added together before they join the double sums.
+  // The rows of a block `group` at a time: their sums, then row by row their dx and their terms of
+  // the weight and bias gradients (grad_row).
   struct Sums {
     Buffer<double> gx, g;
   };
-  auto weight_grad_rows = [&](std::size_t first, std::size_t last, Sums& part) {
-    std::size_t r = first;
-    for (; r + 4 <= last; r += 4) {
-      const T* gr = g + r * n;
-      const T* xr = x + r * n;
-      const Centre<T> c[4] = {Centre<T>(mean[r]), Centre<T>(mean[r + 1]), Centre<T>(mean[r + 2]),
-                              Centre<T>(mean[r + 3])};
-      const T inv[4] = {T(rstd[r]), T(rstd[r + 1]), T(rstd[r + 2]), T(rstd[r + 3])};
-      for (std::size_t k = 0; k < n; ++k) {
-        T gx[4];
-        for (std::size_t q = 0; q < 4; ++q) gx[q] = gr[q * n + k] * c[q].of(xr[q * n + k]) * inv[q];
-        part.gx[k] += double((gx[0] + gx[1]) + (gx[2] + gx[3]));
-        part.g[k] += double((gr[k] + gr[n + k]) + (gr[2 * n + k] + gr[3 * n + k]));
+  auto rows_of_block = [&](std::size_t first, std::size_t last, Sums& part) {
+    for (std::size_t r0 = first; r0 < last; r0 += group) {
+      const std::size_t count = std::min(group, last - r0);
+      RowGroup mean_g, scaled_mean_gx;
+      if (input_grad) {
+        RowGroup sum_g, sum_gx;
+        for (std::size_t q = 0; q < count; ++q) {
+          const std::size_t r = r0 + q;
+          const T* gr = g + r * n;
+          const T* xr = x + r * n;
+          const Centre<T> centre(mean[r]);
+          sum_g[q] = kernels::lane_sum<T>(n, [gr, w](auto at) { return at(gr) * at(w); });
+          sum_gx[q] = rstd[r] * kernels::lane_sum<T>(n, [gr, w, xr, centre](auto at) {
+            return at(gr) * at(w) * centre.of(at(xr));
+          });
+        }
+        mean_g = sum_g.over(double(n));
+        scaled_mean_gx = sum_gx.times(rstd.data() + r0, count).over(double(n));
       }
-    }
-    for (; r < last; ++r) {
-      const T* gr = g + r * n;
-      const T* xr = x + r * n;
-      const Centre<T> c(mean[r]);
-      const T inv = T(rstd[r]);
-      for (std::size_t k = 0; k < n; ++k) {
-        part.gx[k] += double(gr[k] * c.of(xr[k]) * inv);
-        part.g[k] += double(gr[k]);
+      for (std::size_t q = 0; q < count; ++q) {
+        const std::size_t r = r0 + q;
+        const RowGrad<T> row{g + r * n, x + r * n, d + r * n, Centre<T>(mean[r]), T(rstd[r]), T(mean_g[q]),
+                             T(scaled_mean_gx[q])};
+        grad_row<T>(input_grad, weight_grads, n, w, row, part.gx.data(), part.g.data());
       }
     }
   };
 
   // One pass over fixed blocks of rows (at most 16, cut by sizes only: the same bits for any thread
-  // count), eight rows at a time: their dx, then their terms of the weight and bias gradients while
-  // they are still in cache (a second pass had read g and x from memory again: LayerNorm over 256 of
-  // (64, 128, 256), forward and backward at one thread, 2.8-3.6 → 2.3-2.6 ms, libtorch 2.4-2.5). Each
-  // block keeps partials of n doubles, combined in block order. (Long rows had made blocks of one
-  // row: LayerNorm over (64, 14, 14) on 128 samples, 128 partials of 200 KB, written, copied and
-  // added; 3.8-4.7 → 1.7-2.3 ms, libtorch 2.4.)
+  // count), `group` rows at a time. Each block keeps partials of n doubles for the weight and bias
+  // gradients, combined in block order. (Long rows had made blocks of one row: LayerNorm over
+  // (64, 14, 14) on 128 samples, 128 partials of 200 KB, written, copied and added; 3.8-4.7 →
+  // 1.7-2.3 ms, libtorch 2.4.)
   const std::size_t block = std::max({std::size_t(1), kLayerNormBlockElements / std::max<std::size_t>(n, 1),
                                       (rows + 15) / 16});
   const std::size_t sums_size = weight_grads ? n : 0;
@@ -218,11 +251,7 @@ Grads layer_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
       rows, block, zero,
       [&](std::size_t first, std::size_t last) {
         Sums part = zero;
-        for (std::size_t r = first; r < last; r += 8) {  // 8: a multiple of the weight sums' 4 rows
-          const std::size_t end = std::min(last, r + 8);
-          if (input_grad) input_grad_rows(r, end);
-          if (weight_grads) weight_grad_rows(r, end, part);
-        }
+        rows_of_block(first, last, part);
         return part;
       },
       [](Sums acc, const Sums& part) {
