@@ -127,6 +127,36 @@ TEST_CASE("pow in float32 is within half an ulp for any exponent, a number or a 
   }
 }
 
+// float32 exp is within 1.01 ulp of exp in double over its whole range, its tails included: e^x
+// is a float from -103.97 (a subnormal) to 88.72 (near FLT_MAX), where xsimd::exp had given 0
+// below -88.38 and inf above 88.38 (PyTorch: torch.exp(torch.tensor([88.7, -100.])) is
+// [3.3260e+38, 3.7835e-44]). Every 613th float of [-120, 120] and the special values; exp also
+// feeds softmax, sigmoid and the losses, whose own tests hold it to their tolerances.
+TEST_CASE("exp in float32 is within an ulp over its whole range, subnormal results and overflow included") {
+  std::vector<float> xs;
+  for (std::uint32_t bits = 0; bits < 0xFFFFFFFFu - 613; bits += 613) {
+    float x;
+    std::memcpy(&x, &bits, sizeof x);
+    if (std::abs(x) <= 120.0f) xs.push_back(x);
+  }
+  for (float x : {88.72283f, 88.72284f, 88.7f, -87.33654f, -103.27893f, -103.97208f, -104.0f, 0.0f, -0.0f, 1e-30f})
+    xs.push_back(x);
+  const std::vector<float> got = tg::exp(Tensor(xs, {xs.size()})).to_vector<float>();
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double exact = std::exp(double(xs[i]));
+    const float rounded = float(exact);
+    INFO("exp(", xs[i], ") = ", got[i], ", exactly ", exact);
+    if (std::isinf(rounded) || rounded == 0.0f)
+      CHECK(got[i] == rounded);
+    else
+      CHECK(std::abs(double(got[i]) - exact) <= 1.01 * std::abs(std::nextafter(rounded, INFINITY) - rounded));
+  }
+  const std::vector<float> special = tg::exp(Tensor(std::vector<float>{NAN, INFINITY, -INFINITY}, {3})).to_vector<float>();
+  CHECK(std::isnan(special[0]));
+  CHECK(special[1] == INFINITY);
+  CHECK(special[2] == 0.0f);
+}
+
 // float32 gelu(x, "tanh"), forward and gradient, against PyTorch's formula in double:
 //   ½·x·(1 + t), t = tanh(√(2/π)·(x + 0.044715·x³)),  d/dx = ½·(1 + t) + ½·x·(1 - t²)·√(2/π)·(1 + 3·0.044715·x²)
 // for every x from -9 to 9 in steps of 1/128, within 16 float32 roundings of the terms' sizes

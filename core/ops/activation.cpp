@@ -52,7 +52,7 @@ Tensor sigmoid(const Tensor& a) {
   // 1 / (1 + e^-x) saturates cleanly at both ends: e^-x = inf gives 0, e^-x = 0 gives 1.
   Tensor out = unary("sigmoid", a, [](auto x) {
     using T = element_of<decltype(x)>;
-    return T(1) / (T(1) + xsimd::exp(-x));
+    return T(1) / (T(1) + kernels::exp_lanes(-x));
   });
   return record("sigmoid", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
     return {pointwise("sigmoid", [](auto g, auto y) { return g * y * (element_of<decltype(y)>(1) - y); }, grad, out)};
@@ -94,7 +94,7 @@ template <class B>
     // |x| clamped at 20 (e^-200 is 0 in float32) so that inf - inf never makes lo a nan.
     const B m = xsimd::min(xsimd::abs(x), B(20.0f));
     const B hi = m * m, lo = xsimd::fms(m, m, hi);
-    gauss = xsimd::exp(T(-0.5) * hi) * (T(1) - T(0.5) * lo);
+    gauss = kernels::exp_lanes(T(-0.5) * hi) * (T(1) - T(0.5) * lo);
     const B a = xsimd::abs(z);
     const B small =
         z * polynomial<B, 0x3f906ebaU, 0xbec0937eU, 0x3de70f22U, 0xbcdb61f4U, 0x3ba4468dU, 0xba1fc83bU>(z * z);
@@ -106,7 +106,7 @@ template <class B>
     const B tail = T(0.5) * gauss * q;
     cdf = xsimd::select(a < B(2.0f / 3.0f), T(0.5) + T(0.5) * small, xsimd::select(z < B(0.0f), tail, T(1) - tail));
   } else {
-    gauss = xsimd::exp(T(-0.5) * x * x);
+    gauss = kernels::exp_lanes(T(-0.5) * x * x);
     cdf = T(0.5) * (T(1) + xsimd::erf(z));
   }
 }
@@ -163,14 +163,14 @@ Tensor softplus(const Tensor& a, double beta, double threshold) {
   Tensor out = unary("softplus", a, [beta, threshold](auto x) {
     using T = element_of<decltype(x)>;
     const auto z = x * T(beta);
-    const auto soft = xsimd::max(z, decltype(x)(0)) + log1p_unit(xsimd::exp(-xsimd::abs(z)));
+    const auto soft = xsimd::max(z, decltype(x)(0)) + log1p_unit(kernels::exp_lanes(-xsimd::abs(z)));
     return pick(z > T(threshold), x, soft / T(beta));
   });
   return record("softplus", out, {a}, {a}, [a, beta, threshold](const Tensor& grad) -> Grads {
     return {pointwise("softplus", [beta, threshold](auto g, auto x) {
               using T = element_of<decltype(x)>;
               const auto z = x * T(beta);
-              return pick(z > T(threshold), g, g / (T(1) + xsimd::exp(-z)));
+              return pick(z > T(threshold), g, g / (T(1) + kernels::exp_lanes(-z)));
             }, grad, a)};
   });
 }
@@ -243,10 +243,10 @@ void softmax_columns(const T* x, T* y, std::size_t reduced, std::size_t inner, s
   for (std::size_t r = 0; r < reduced; ++r) {
     const T* xr = x + r * inner;
     if constexpr (Log) {
-      kernels::apply(columns, sum, [](B total, B v, B shift) { return total + xsimd::exp(v - shift); }, sum, xr, m);
+      kernels::apply(columns, sum, [](B total, B v, B shift) { return total + kernels::exp_lanes(v - shift); }, sum, xr, m);
     } else {
       kernels::apply_pair(columns, y + r * inner, sum, [](B v, B shift, B total) {
-        const B e = xsimd::exp(v - shift);
+        const B e = kernels::exp_lanes(v - shift);
         return std::pair{e, total + e};
       }, xr, static_cast<const T*>(m), static_cast<const T*>(sum));
     }
@@ -349,7 +349,7 @@ Tensor softmax_backward_columns(const char* op, const Tensor& grad, const Tensor
       for (std::size_t r = 0; r < l.reduced; ++r) {
         const std::size_t at = offset + r * l.inner;
         if constexpr (Log)
-          kernels::apply(columns, dx.data() + at, [](B gv, B yv, B sum) { return gv - xsimd::exp(yv) * sum; }, g + at,
+          kernels::apply(columns, dx.data() + at, [](B gv, B yv, B sum) { return gv - kernels::exp_lanes(yv) * sum; }, g + at,
                          y + at, static_cast<const T*>(total));
         else
           kernels::apply(columns, dx.data() + at, [](B gv, B yv, B dot) { return yv * (gv - dot); }, g + at, y + at,

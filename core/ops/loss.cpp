@@ -512,11 +512,11 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   if (!weight.defined() && !pos_weight.defined()) {
     auto f = [](auto x, auto y) {
       const auto one = splat(x, 1.0);
-      return (one - y) * x + (log1p_unit(xsimd::exp(-xsimd::abs(x))) + xsimd::max(-x, splat(x, 0.0)));
+      return (one - y) * x + (log1p_unit(kernels::exp_lanes(-xsimd::abs(x))) + xsimd::max(-x, splat(x, 0.0)));
     };
     auto dx = [](auto x, auto y) {
       const auto one = splat(x, 1.0);
-      return one / (one + xsimd::exp(-x)) - y;
+      return one / (one + kernels::exp_lanes(-x)) - y;
     };
     auto dy = [](auto x, auto) { return -x; };
     Tensor out = fused_loss<Terms::Element>("binary_cross_entropy_with_logits", input, target, reduction, f, dx, dy);

@@ -23,7 +23,7 @@ namespace {
 
 template <class B>
 B sigmoid_of(B x) {
-  return B(1) / (B(1) + xsimd::exp(-x));
+  return B(1) / (B(1) + kernels::exp_lanes(-x));
 }
 
 void check_cell(const char* op, const Tensor& input_part, const Tensor& hidden_part, const Tensor& state,

@@ -372,7 +372,7 @@ void logsumexp_rows(const T* x, T* out, std::size_t rows, std::size_t n) {
           for (std::size_t i = 1; i < n; ++i) largest = std::max(largest, values[r * n + i]);
           std::fill_n(shift.data() + r * n, n, std::isinf(largest) ? T(0) : largest);
         }
-        kernels::apply(count * n, exps.data(), [](B v, B m) { return xsimd::exp(v - m); }, values, shift.data());
+        kernels::apply(count * n, exps.data(), [](B v, B m) { return kernels::exp_lanes(v - m); }, values, shift.data());
         for (std::size_t r = 0; r < count; ++r) {
           T total = exps[r * n];
           for (std::size_t i = 1; i < n; ++i) total += exps[r * n + i];
@@ -390,8 +390,8 @@ void logsumexp_rows(const T* x, T* out, std::size_t rows, std::size_t n) {
         const B m(shift[r]);
         B total(T(0));
         std::size_t i = 0;
-        for (; i + width <= n; i += width) total += xsimd::exp(B::load_unaligned(row + i) - m);
-        if (i < n) total += xsimd::exp(kernels::load_partial(row + i, n - i, lowest) - m);
+        for (; i + width <= n; i += width) total += kernels::exp_lanes(B::load_unaligned(row + i) - m);
+        if (i < n) total += kernels::exp_lanes(kernels::load_partial(row + i, n - i, lowest) - m);
         out[block + r] = shift[r] + std::log(kernels::sum_lanes(total));
       }
     });
@@ -426,14 +426,14 @@ Tensor logsumexp(const Tensor& a, const std::vector<std::int64_t>& dims, bool ke
                 std::fill_n(shift.data() + r * n, n, total[block + r]);
                 std::fill_n(scale.data() + r * n, n, g[block + r]);
               }
-              kernels::apply(count * n, dx.data() + block * n, [](B v, B m, B c) { return c * xsimd::exp(v - m); },
+              kernels::apply(count * n, dx.data() + block * n, [](B v, B m, B c) { return c * kernels::exp_lanes(v - m); },
                              x + block * n, shift.data(), scale.data());
             });
             return;
           }
           for (std::size_t r = first; r < last; ++r) {
             const B shift(total[r]), scale(g[r]);
-            kernels::apply(n, dx.data() + r * n, [&](B v) { return scale * xsimd::exp(v - shift); }, x + r * n);
+            kernels::apply(n, dx.data() + r * n, [&](B v) { return scale * kernels::exp_lanes(v - shift); }, x + r * n);
           }
         });
         return make_tensor<T>(std::move(dx));
