@@ -364,6 +364,11 @@ T row_max(const T* x, std::size_t n) {
   // The lanes' largest by halves (four steps deep for 16 lanes, not a chain of fifteen). max is
   // exact, so the order never changes it for a row without NaN; a row with a NaN comes out all NaN
   // from each caller (softmax, log_softmax, logsumexp, cross_entropy) whatever its largest is.
+#if defined(__AVX512F__)
+  // In registers, by shuffles: through the stack, the halving loop was 12% of softmax over 64 × 64.
+  if constexpr (std::is_same_v<T, float> && width == 16) return _mm512_reduce_max_ps(largest);
+  if constexpr (std::is_same_v<T, double> && width == 8) return _mm512_reduce_max_pd(largest);
+#endif
   alignas(64) std::array<T, width> lanes;
   largest.store_aligned(lanes.data());
   for (std::size_t half = width / 2; half > 0; half /= 2)
