@@ -449,7 +449,7 @@ TEST_CASE("layer_norm in float32 is as accurate as PyTorch's on shifted data, fo
 // from it: y and dx within a few float32 roundings of their largest value, dweight and dbias of
 // the sum of their terms' magnitudes.
 TEST_CASE("layer_norm in float32 on long rows and many rows stays within a few roundings of float64") {
-  // (70 rows of 12,261: 14 blocks of 5 rows for dweight and dbias.)
+  // (70 rows of 12,261: 14 blocks of 5 rows for dweight and dbias, a group of 4 and one more each.)
   for (const tg::Shape& shape : {tg::Shape{6, 5000}, tg::Shape{3000, 24}, tg::Shape{2, 3, 700}, tg::Shape{70, 12261}})
     for (double shift : {0.0, 1000.0}) {
       tg::manual_seed(22);

@@ -33,8 +33,9 @@ namespace tg {
 // taken as (x - c) - δ with c = μ rounded to the input's type and δ = μ - c: x - c is exact or
 // rounded once even for a mean that is large next to the spread, which the folded x·r + (b - μ·r)
 // PyTorch uses is not. A few float32 roundings per value.
-// The weight and bias gradients are sums over rows: each row's terms join the double partials of
-// a fixed block of rows, the blocks combined in block order.
+// The weight and bias gradients are sums over rows into the double partials of fixed blocks of
+// rows, the blocks combined in block order: each row's terms on their own for rows of up to 2 KB,
+// four rows' terms added in the input's type first for longer ones.
 
 namespace {
 
