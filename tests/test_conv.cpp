@@ -452,8 +452,8 @@ TEST_CASE("gradcheck: the fused GRU and LSTM cells, every input; errors") {
 
 TEST_CASE("max_pool2d on every window shape and path: the first maximum, the last NaN, against a plain loop") {
   // Values from a handful of levels (many ties), some NaN and infinities; the 2x2 stride-2 path
-  // and the general one (float32 on AVX-512: 16 outputs of a row in registers, runs or gathers,
-  // rows of 1-50 outputs) on windows inside the plane (3x3 stride 2, 2x3 stride 1, dilation 2) and
+  // and the general one (float32 on AVX-512: 16 outputs of a row in registers, strides 1, 2, 3, 5
+  // from runs, 9 gathered; rows of 1-50 outputs) on windows inside the plane (3x3 stride 2, 2x3 stride 1, dilation 2) and
   // over its padding (3x3 stride 2 or 1 padding 1, 2x2 padding 1, padding on one axis, dilation 2
   // with padding, ceil_mode windows past the bottom and right), in float32 and float64: values
   // and where the gradient goes must match a scalar reference with PyTorch's rule (take v when
@@ -474,6 +474,7 @@ TEST_CASE("max_pool2d on every window shape and path: the first maximum, the las
                                    {{2, 2}, {3, 3}, {0, 0}, {1, 1}, true},
                                    {{5, 5}, {1, 1}, {2, 2}, {1, 1}, false, {tg::Shape{2, 2, 13, 13}, tg::Shape{1, 1, 6, 40}}},
                                    {{3, 3}, {3, 3}, {1, 1}, {1, 1}}, {{3, 2}, {1, 2}, {1, 1}, {1, 2}},
+                                   {{2, 3}, {2, 5}, {0, 1}, {1, 2}}, {{3, 3}, {9, 9}, {1, 1}, {1, 1}},
                                    {{2, 1}, {2, 2}, {1, 0}, {2, 1}, false, {tg::Shape{1, 2, 1, 5}}},
                                    {{1, 2}, {1, 1}, {0, 1}, {1, 2}, false, {tg::Shape{1, 2, 3, 1}}},
                                    {{2, 2}, {1, 1}, {1, 1}, {2, 2}, false,

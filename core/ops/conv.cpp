@@ -1884,53 +1884,92 @@ Window pool_window(const char* op, const Tensor& input, const Pool2dParams& p, b
 }
 
 #if defined(__AVX512F__)
-// max_pool2d's taps over one output row of float32, 16 outputs at a time held in registers:
-// best/where come in holding each window's first value inside the plane and go out holding its
-// first maximum (or last NaN), every tap (i, j) compared in the scalar loop's order, so the
-// results are the same bits. Lanes whose input at (i, j) lies in the padding are masked off
-// (`columns[j]`: the outputs whose tap j is inside the row). A stride of 1 reads a run of 16
-// values (a masked load), a stride of 2 two runs and keeps their even values (vpermt2ps), any
-// other a gather. (The scalar loop over a row of 7-13 outputs stored best and where on every tap,
-// and the next tap's vector loads of them waited on those stores: MaxPool2d(5, 1, 2) over (2, 16,
-// 13, 13), forward and backward, 0.22 ms against libtorch's 0.16-0.27, now 0.08; a gather for
-// stride 2 made MaxPool2d(3, 2, 1) 0.78x libtorch's time.)
+// ---- max_pool2d's taps in registers (float32 on AVX-512) ----------------------------------------
+// A row's outputs 16 at a time: best/where come in holding each window's first value inside the
+// plane and go out holding its first maximum (or last NaN), every tap (i, j) compared in the
+// scalar loop's order, so the results are the same bits. Lanes whose input at (i, j) lies in the
+// padding are masked off. A stride of 1 reads a run of 16 values (a masked load); a stride sw up
+// to 8 reads sw runs and moves every sw-th value into its lane (vpermps); a longer one gathers.
+// (The scalar loop over a row of 7-13 outputs stored best and where on every tap, and the next
+// tap's vector loads of them waited on those stores: MaxPool2d(5, 1, 2) over (2, 16, 13, 13),
+// forward and backward, 0.22 ms against libtorch's 0.16-0.27, now 0.04-0.08. Gathers, the compare
+// after them 52% of the forward's samples, left MaxPool2d(3) over (8, 16, 24, 24) at 1.1x
+// libtorch's speed; the runs take 0.08-0.11 ms against 0.16-0.26.)
+constexpr std::size_t kStridedRuns = 8;
+
+// Tap column j of a block of 16 outputs of a row (block c0 = 16·index): the lanes whose input is
+// inside the row, and for strides 2..kStridedRuns the runs of 16 values to load (run q holds
+// values 16q .. 16q + 15 from the block's first input; lane l takes value sw·l).
+struct TapLanes {
+  __mmask16 inside = 0;  // 0: the tap lies in the padding for every output of the block
+  std::uint8_t first_run = 0, end_run = 0;
+  __mmask16 run[kStridedRuns] = {};
+};
+
+// The same for every row and plane, so made once per call: [block · kw + j].
+std::vector<TapLanes> tap_lanes(const Window& g) {
+  std::vector<TapLanes> taps((g.ow + 15) / 16 * g.kw);
+  for (std::size_t j = 0; j < g.kw; ++j) {
+    const ColumnRange columns = inside_columns(g.ow, g.sw, std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw), g.w);
+    for (std::size_t c0 = 0; c0 < g.ow; c0 += 16) {
+      const std::size_t lo = std::max(columns.first, c0), hi = std::min(columns.last, c0 + 16);
+      if (lo >= hi) continue;
+      TapLanes& t = taps[c0 / 16 * g.kw + j];
+      t.inside = __mmask16(kernels::first_lanes16(hi - c0) & ~kernels::first_lanes16(lo - c0));
+      if (g.sw == 1 || g.sw > kStridedRuns) continue;
+      // Values sw·(lo - c0) .. sw·(hi - c0 - 1): every one in the row.
+      const std::size_t first = g.sw * (lo - c0), end = g.sw * (hi - c0 - 1) + 1;
+      t.first_run = std::uint8_t(first / 16);
+      t.end_run = std::uint8_t((end + 15) / 16);
+      for (std::size_t q = t.first_run; q < t.end_run; ++q)
+        t.run[q] = __mmask16(kernels::first_lanes16(std::min(end, 16 * q + 16) - 16 * q) &
+                             ~kernels::first_lanes16(std::max(first, 16 * q) - 16 * q));
+    }
+  }
+  return taps;
+}
+
+// Output row oy of the plane at src: the taps of rows first_row.. of each window (taps: tap_lanes(g)).
 void max_taps_in_registers(const float* src, const Window& g, std::size_t oy, std::size_t first_row,
-                           const ColumnRange* columns, float* best, std::uint32_t* where) {
+                           const TapLanes* taps, float* best, std::uint32_t* where) {
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i lane_step = _mm512_mullo_epi32(lane, _mm512_set1_epi32(int(g.sw)));
-  const __m512i even = _mm512_add_epi32(lane, lane);
+  // For strides up to kStridedRuns: lane l's value sits in lane sw·l % 16 of run sw·l / 16.
+  const __m512i value_lane = _mm512_and_si512(lane_step, _mm512_set1_epi32(15));
+  __mmask16 from_run[kStridedRuns] = {};
+  for (std::size_t l = 0; l < 16 && g.sw <= kStridedRuns; ++l) from_run[g.sw * l / 16] |= __mmask16(1u << l);
   // The value at input index `start` + l·sw (as a number: a run's first lanes may lie before the
   // plane, masked off, and no pointer is made before the array).
   auto at = [src](std::ptrdiff_t start) {
     return reinterpret_cast<const float*>(reinterpret_cast<std::uintptr_t>(src) + std::uintptr_t(start) * sizeof(float));
   };
   for (std::size_t c0 = 0; c0 < g.ow; c0 += 16) {
-    const std::size_t c1 = std::min(g.ow, c0 + 16);
-    const __mmask16 lanes = kernels::first_lanes16(c1 - c0);
+    const __mmask16 lanes = kernels::first_lanes16(g.ow - c0);
     __m512 b = _mm512_maskz_loadu_ps(lanes, best + c0);
     __m512i w = _mm512_maskz_loadu_epi32(lanes, where + c0);
+    const TapLanes* block = taps + c0 / 16 * g.kw;
     for (std::size_t i = first_row; i < g.kh; ++i) {
       const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
       if (iy < 0 || iy >= std::ptrdiff_t(g.h)) continue;
       for (std::size_t j = 0; j < g.kw; ++j) {
-        const std::size_t lo = std::max(columns[j].first, c0), hi = std::min(columns[j].last, c1);
-        if (lo >= hi) continue;
-        const __mmask16 inside = __mmask16(kernels::first_lanes16(hi - c0) & ~kernels::first_lanes16(lo - c0));
+        const TapLanes& t = block[j];
+        if (!t.inside) continue;
         // Input index of lane l: (c0 + l)·sw + (j·dw - pw) in row iy; >= 0 in every lane inside.
         const std::ptrdiff_t start = iy * std::ptrdiff_t(g.w) + std::ptrdiff_t(c0 * g.sw + j * g.dw) - std::ptrdiff_t(g.pw);
         const __m512i k = _mm512_add_epi32(_mm512_set1_epi32(int(start)), lane_step);
         __m512 v;
         if (g.sw == 1) {
-          v = _mm512_maskz_loadu_ps(inside, at(start));
-        } else if (g.sw == 2) {  // values 2(lo - c0) .. 2(hi - c0 - 1) of the 32 from `start`: all in the row
-          const std::uint32_t run = ((1u << (2 * (hi - c0) - 1)) - 1u) & ~((1u << (2 * (lo - c0))) - 1u);
-          v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(__mmask16(run), at(start)), even,
-                                     _mm512_maskz_loadu_ps(__mmask16(run >> 16), at(start + 16)));
+          v = _mm512_maskz_loadu_ps(t.inside, at(start));
+        } else if (g.sw <= kStridedRuns) {
+          v = _mm512_setzero_ps();
+          for (std::size_t q = t.first_run; q < t.end_run; ++q)
+            v = _mm512_mask_permutexvar_ps(v, from_run[q], value_lane,
+                                           _mm512_maskz_loadu_ps(t.run[q], at(start + std::ptrdiff_t(16 * q))));
         } else {
-          v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), inside, k, src, 4);
+          v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), t.inside, k, src, 4);
         }
-        const __mmask16 take = _mm512_mask_cmp_ps_mask(inside, v, b, _CMP_GT_OQ) |
-                               _mm512_mask_cmp_ps_mask(inside, v, v, _CMP_UNORD_Q);
+        const __mmask16 take = _mm512_mask_cmp_ps_mask(t.inside, v, b, _CMP_GT_OQ) |
+                               _mm512_mask_cmp_ps_mask(t.inside, v, v, _CMP_UNORD_Q);
         b = _mm512_mask_mov_ps(b, take, v);
         w = _mm512_mask_mov_epi32(w, take, k);
       }
@@ -1958,9 +1997,9 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
     const bool inside = g.ph == 0 && g.pw == 0 && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h &&
                         (g.ow - 1) * g.sw + (g.kw - 1) * g.dw < g.w;
     const bool pairs = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1;
-    std::vector<ColumnRange> tap_columns;  // per window column j, the outputs whose tap j is inside the row
-    for (std::size_t j = 0; j < g.kw; ++j)
-      tap_columns.push_back(inside_columns(g.ow, g.sw, std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw), g.w));
+#if defined(__AVX512F__)
+    const std::vector<TapLanes> taps = std::is_same_v<T, float> ? tap_lanes(g) : std::vector<TapLanes>();
+#endif
     parallel::for_range(planes, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.h * g.w)),
                         [&](std::size_t first, std::size_t last) {
       for (std::size_t plane = first; plane < last; ++plane) {
@@ -2039,7 +2078,7 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
           }
 #if defined(__AVX512F__)
           if constexpr (std::is_same_v<T, float>) {
-            max_taps_in_registers(src, g, oy, first_row, tap_columns.data(), best, where);
+            max_taps_in_registers(src, g, oy, first_row, taps.data(), best, where);
             continue;
           }
 #endif
