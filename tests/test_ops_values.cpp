@@ -1132,52 +1132,67 @@ TEST_CASE("matmul of every small size, batched and broadcast, equals a float64 l
         }
 }
 
+// Linear(in, out) over `rows` rows with a bias: values and the three gradients against a float64
+// loop, in both dtypes, the same bits at 1 and 2 threads. (Sums over many rows get a looser
+// float32 tolerance.)
+namespace {
+void check_linear_against_loop(std::size_t rows, std::size_t in, std::size_t out) {
+  INFO("Linear(", in, ", ", out, ") over ", rows, " rows");
+  tg::manual_seed(std::uint64_t(rows + in * 10 + out));
+  const Tensor x64 = tg::randn({rows, in}, tg::kFloat64), w64 = tg::randn({out, in}, tg::kFloat64);
+  const Tensor b64 = tg::randn({out}, tg::kFloat64), g64 = tg::randn({rows, out}, tg::kFloat64);
+  const std::vector<double> vx = tg_test::flat(x64), vw = tg_test::flat(w64), vb = tg_test::flat(b64);
+  const std::vector<double> vg = tg_test::flat(g64);
+  std::vector<double> y(rows * out), dx(rows * in, 0.0), dw(out * in, 0.0), db(out, 0.0);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t o = 0; o < out; ++o) {
+      double acc = vb[o];
+      for (std::size_t i = 0; i < in; ++i) {
+        acc += vx[r * in + i] * vw[o * in + i];
+        dx[r * in + i] += vg[r * out + o] * vw[o * in + i];
+        dw[o * in + i] += vg[r * out + o] * vx[r * in + i];
+      }
+      y[r * out + o] = acc;
+      db[o] += vg[r * out + o];
+    }
+  for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+    auto run = [&](int threads) {
+      const int before = tg::get_num_threads();
+      tg::set_num_threads(threads);
+      const Tensor x = x64.to(dtype).detach().set_requires_grad();
+      const Tensor w = w64.to(dtype).detach().set_requires_grad(), b = b64.to(dtype).detach().set_requires_grad();
+      const Tensor result = tg::linear(x, w, b);
+      result.backward(g64.to(dtype));
+      tg::set_num_threads(before);
+      return std::array<Tensor, 4>{result, x.grad(), w.grad(), b.grad()};
+    };
+    const auto one = run(1), two = run(2);
+    const bool f64 = dtype == tg::kFloat64;
+    const double long_sums = rows > 1000 ? 1e-2 : 1e-4, long_dots = in > 100 || out > 100 ? 1e-4 : 1e-5;
+    check_close(two[0], y, f64 ? 1e-12 : long_dots);
+    check_close(two[1], dx, f64 ? 1e-12 : long_dots);
+    check_close(two[2], dw, f64 ? 1e-9 : long_sums);
+    check_close(two[3], db, f64 ? 1e-9 : long_sums);
+    for (std::size_t r = 0; r < 4; ++r) CHECK(tg_test::bitwise_equal(one[r], two[r]));
+  }
+}
+}  // namespace
+
 // A tall product with few columns and a short inner dim (n and k from 2 to 4) runs gemm's own
 // kernel, bias added (β = 1), in two row blocks once it is large enough to split: a Linear layer
-// of every in/out size from 1 to 5 over 20,000 rows, against a float64 loop, the same bits at 1 and
-// 2 threads.
+// of every in/out size from 1 to 5 over 20,000 rows.
 TEST_CASE("a Linear layer with few inputs and outputs over many rows equals a float64 loop") {
-  constexpr std::size_t rows = 20000;
   for (std::size_t in = 1; in <= 5; ++in)
-    for (std::size_t out = 1; out <= 5; ++out) {
-      INFO("Linear(", in, ", ", out, ")");
-      tg::manual_seed(std::uint64_t(in * 10 + out));
-      const Tensor x64 = tg::randn({rows, in}, tg::kFloat64), w64 = tg::randn({out, in}, tg::kFloat64);
-      const Tensor b64 = tg::randn({out}, tg::kFloat64), g64 = tg::randn({rows, out}, tg::kFloat64);
-      const std::vector<double> vx = tg_test::flat(x64), vw = tg_test::flat(w64), vb = tg_test::flat(b64);
-      const std::vector<double> vg = tg_test::flat(g64);
-      std::vector<double> y(rows * out), dx(rows * in, 0.0), dw(out * in, 0.0), db(out, 0.0);
-      for (std::size_t r = 0; r < rows; ++r)
-        for (std::size_t o = 0; o < out; ++o) {
-          double acc = vb[o];
-          for (std::size_t i = 0; i < in; ++i) {
-            acc += vx[r * in + i] * vw[o * in + i];
-            dx[r * in + i] += vg[r * out + o] * vw[o * in + i];
-            dw[o * in + i] += vg[r * out + o] * vx[r * in + i];
-          }
-          y[r * out + o] = acc;
-          db[o] += vg[r * out + o];
-        }
-      for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
-        auto run = [&](int threads) {
-          const int before = tg::get_num_threads();
-          tg::set_num_threads(threads);
-          const Tensor x = x64.to(dtype).detach().set_requires_grad();
-          const Tensor w = w64.to(dtype).detach().set_requires_grad(), b = b64.to(dtype).detach().set_requires_grad();
-          const Tensor result = tg::linear(x, w, b);
-          result.backward(g64.to(dtype));
-          tg::set_num_threads(before);
-          return std::array<Tensor, 4>{result, x.grad(), w.grad(), b.grad()};
-        };
-        const auto one = run(1), two = run(2);
-        const bool f64 = dtype == tg::kFloat64;
-        check_close(two[0], y, f64 ? 1e-12 : 1e-5);
-        check_close(two[1], dx, f64 ? 1e-12 : 1e-5);
-        check_close(two[2], dw, f64 ? 1e-9 : 1e-2);  // sums over 20,000 rows
-        check_close(two[3], db, f64 ? 1e-9 : 1e-2);
-        for (std::size_t r = 0; r < 4; ++r) CHECK(tg_test::bitwise_equal(one[r], two[r]));
-      }
-    }
+    for (std::size_t out = 1; out <= 5; ++out) check_linear_against_loop(20000, in, out);
+}
+
+// A few rows against a large weight: the forward x·Wᵀ and a matmul's dA = dC·Bᵀ are computed
+// transposed on the AVX-512 kernel (Cᵀ = W·xᵀ, W read where it lies), bias added through the
+// transposed scratch; rows around the kernel's 8-row tiles and its 32-row limit.
+TEST_CASE("a Linear layer and a matmul on a few rows with a large weight equal a float64 loop") {
+  for (std::size_t rows : {1, 7, 10, 32, 33}) check_linear_against_loop(rows, 520, 1100);
+  tg::manual_seed(3);
+  check_matmul_against_loop(1, 1, 1, 10, 1100, 520, 1e-4);
 }
 
 TEST_CASE("elementwise kernels: the same value at every position and length, and every broadcast form") {
