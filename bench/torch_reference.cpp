@@ -352,6 +352,10 @@ void register_op_cases() {
   shaped("Conv2d_valid5x5", [] { return tnn::Conv2d(tnn::Conv2dOptions(6, 16, 5)); }, {128, 6, 14, 14});
   shaped("Conv2d_groups4", [] { return tnn::Conv2d(tnn::Conv2dOptions(64, 64, 3).padding(1).groups(4)); }, {64, 64, 14, 14});
   shaped("LSTM_bi2", [] { return tnn::LSTM(tnn::LSTMOptions(32, 64).num_layers(2).bidirectional(true).batch_first(true)); }, {64, 32, 32});
+  // A few rows against a large weight (inference or a small batch), and "same" max pooling with a
+  // 5x5 window over small planes (SPP-style).
+  shaped("Linear_16rows", [] { return tnn::Linear(1024, 1024); }, {16, 1024});
+  shaped("MaxPool2d_5s1", [] { return tnn::MaxPool2d(tnn::MaxPool2dOptions(5).stride(1).padding(2)); }, {32, 64, 13, 13});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())
