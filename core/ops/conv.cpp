@@ -1906,9 +1906,25 @@ struct TapLanes {
   __mmask16 run[kStridedRuns] = {};
 };
 
-// The same for every row and plane, so made once per call: [block · kw + j].
-std::vector<TapLanes> tap_lanes(const Window& g) {
-  std::vector<TapLanes> taps((g.ow + 15) / 16 * g.kw);
+// What every row and plane share, so made once per call: each block's taps ([block · kw + j]),
+// and for a stride sw each lane's step from the block's first input (sw·l) and, up to
+// kStridedRuns, where its value sits: lane sw·l % 16 of run sw·l / 16.
+struct TapPlan {
+  std::vector<TapLanes> taps;
+  alignas(64) std::int32_t lane_step[16] = {};
+  alignas(64) std::int32_t value_lane[16] = {};
+  __mmask16 from_run[kStridedRuns] = {};
+};
+
+TapPlan tap_plan(const Window& g) {
+  TapPlan plan;
+  for (std::size_t l = 0; l < 16; ++l) {
+    plan.lane_step[l] = std::int32_t(g.sw * l);
+    plan.value_lane[l] = std::int32_t(g.sw * l % 16);
+    if (g.sw <= kStridedRuns) plan.from_run[g.sw * l / 16] |= __mmask16(1u << l);
+  }
+  std::vector<TapLanes>& taps = plan.taps;
+  taps.resize((g.ow + 15) / 16 * g.kw);
   for (std::size_t j = 0; j < g.kw; ++j) {
     const ColumnRange columns = inside_columns(g.ow, g.sw, std::ptrdiff_t(j * g.dw) - std::ptrdiff_t(g.pw), g.w);
     for (std::size_t c0 = 0; c0 < g.ow; c0 += 16) {
@@ -1926,18 +1942,14 @@ std::vector<TapLanes> tap_lanes(const Window& g) {
                              ~kernels::first_lanes16(std::max(first, 16 * q) - 16 * q));
     }
   }
-  return taps;
+  return plan;
 }
 
-// Output row oy of the plane at src: the taps of rows first_row.. of each window (taps: tap_lanes(g)).
+// Output row oy of the plane at src: the taps of rows first_row.. of each window (plan: tap_plan(g)).
 void max_taps_in_registers(const float* src, const Window& g, std::size_t oy, std::size_t first_row,
-                           const TapLanes* taps, float* best, std::uint32_t* where) {
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i lane_step = _mm512_mullo_epi32(lane, _mm512_set1_epi32(int(g.sw)));
-  // For strides up to kStridedRuns: lane l's value sits in lane sw·l % 16 of run sw·l / 16.
-  const __m512i value_lane = _mm512_and_si512(lane_step, _mm512_set1_epi32(15));
-  __mmask16 from_run[kStridedRuns] = {};
-  for (std::size_t l = 0; l < 16 && g.sw <= kStridedRuns; ++l) from_run[g.sw * l / 16] |= __mmask16(1u << l);
+                           const TapPlan& plan, float* best, std::uint32_t* where) {
+  const __m512i lane_step = _mm512_load_si512(plan.lane_step);
+  const __m512i value_lane = _mm512_load_si512(plan.value_lane);
   // The value at input index `start` + l·sw (as a number: a run's first lanes may lie before the
   // plane, masked off, and no pointer is made before the array).
   auto at = [src](std::ptrdiff_t start) {
@@ -1947,7 +1959,7 @@ void max_taps_in_registers(const float* src, const Window& g, std::size_t oy, st
     const __mmask16 lanes = kernels::first_lanes16(g.ow - c0);
     __m512 b = _mm512_maskz_loadu_ps(lanes, best + c0);
     __m512i w = _mm512_maskz_loadu_epi32(lanes, where + c0);
-    const TapLanes* block = taps + c0 / 16 * g.kw;
+    const TapLanes* block = plan.taps.data() + c0 / 16 * g.kw;
     for (std::size_t i = first_row; i < g.kh; ++i) {
       const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i * g.dh) - std::ptrdiff_t(g.ph);
       if (iy < 0 || iy >= std::ptrdiff_t(g.h)) continue;
@@ -1963,7 +1975,7 @@ void max_taps_in_registers(const float* src, const Window& g, std::size_t oy, st
         } else if (g.sw <= kStridedRuns) {
           v = _mm512_setzero_ps();
           for (std::size_t q = t.first_run; q < t.end_run; ++q)
-            v = _mm512_mask_permutexvar_ps(v, from_run[q], value_lane,
+            v = _mm512_mask_permutexvar_ps(v, plan.from_run[q], value_lane,
                                            _mm512_maskz_loadu_ps(t.run[q], at(start + std::ptrdiff_t(16 * q))));
         } else {
           v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), t.inside, k, src, 4);
@@ -1998,7 +2010,7 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
                         (g.ow - 1) * g.sw + (g.kw - 1) * g.dw < g.w;
     const bool pairs = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1;
 #if defined(__AVX512F__)
-    const std::vector<TapLanes> taps = std::is_same_v<T, float> ? tap_lanes(g) : std::vector<TapLanes>();
+    const TapPlan plan = std::is_same_v<T, float> ? tap_plan(g) : TapPlan();
 #endif
     parallel::for_range(planes, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.h * g.w)),
                         [&](std::size_t first, std::size_t last) {
@@ -2078,7 +2090,7 @@ Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
           }
 #if defined(__AVX512F__)
           if constexpr (std::is_same_v<T, float>) {
-            max_taps_in_registers(src, g, oy, first_row, taps.data(), best, where);
+            max_taps_in_registers(src, g, oy, first_row, plan, best, where);
             continue;
           }
 #endif
