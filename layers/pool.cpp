@@ -38,6 +38,13 @@ Pool<Kind, D>::Pool(const PoolOptions<D>& options_in) : Module(pool_name<Kind, D
              ": padding must be between 0 and half the kernel size, got padding ", options.padding()[d],
              " for kernel_size ", options.kernel_size()[d]);
   }
+  // PyTorch has no such options here: an error, not a silently ignored setting.
+  if constexpr (Kind == PoolKind::Avg)
+    for (std::int64_t d : options.dilation()) TG_CHECK(d == 1, name, ": dilation is max pooling's option, got ", d);
+  if (const auto divisor = options.divisor_override()) {
+    TG_CHECK(Kind == PoolKind::Avg && D == 2, name, ": divisor_override is AvgPool2d's option, got ", *divisor);
+    TG_CHECK(*divisor != 0, name, ": divisor_override must be non-zero, got 0");
+  }
 }
 
 template <PoolKind Kind, std::size_t D>
@@ -52,6 +59,7 @@ Tensor Pool<Kind, D>::forward(const Tensor& input) {
   }
   p.ceil_mode = options.ceil_mode();
   p.count_include_pad = options.count_include_pad();
+  p.divisor_override = options.divisor_override();
   if constexpr (D == 1) {
     const auto k = p.kernel[1], s = p.stride[1], pad = p.padding[1];
     if constexpr (Kind == PoolKind::Max) return max_pool1d(input, k, s, pad, p.dilation[1], p.ceil_mode);
@@ -76,6 +84,7 @@ void Pool<Kind, D>::print_options(std::ostream& out) const {
   }
   out << ", ceil_mode=" << (options.ceil_mode() ? "true" : "false");
   if constexpr (Kind == PoolKind::Avg) out << ", count_include_pad=" << (options.count_include_pad() ? "true" : "false");
+  if (options.divisor_override()) out << ", divisor_override=" << *options.divisor_override();
 }
 
 template class Pool<PoolKind::Max, 1>;

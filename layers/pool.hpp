@@ -3,6 +3,7 @@
 //
 //   tg::nn::MaxPool2d pool(2);                                   // 2x2 windows, stride 2
 //   tg::nn::AvgPool1d pool(tg::nn::AvgPool1dOptions(3).stride(1).padding(1));
+//   tg::nn::AvgPool2d sum_pool(tg::nn::AvgPool2dOptions(2).divisor_override(1));  // window sums
 #pragma once
 
 #include <array>
@@ -27,6 +28,7 @@ class PoolOptions {
   PoolOptions& dilation(std::int64_t v) { return dilation(filled(v)); }
   PoolOptions& ceil_mode(bool on) { ceil_mode_ = on; return *this; }
   PoolOptions& count_include_pad(bool on) { count_include_pad_ = on; return *this; }  // average pooling only
+  PoolOptions& divisor_override(std::int64_t v) { divisor_override_ = v; return *this; }  // AvgPool2d only
 
   const Sizes& kernel_size() const { return kernel_size_; }
   Sizes stride() const { return stride_.value_or(kernel_size_); }
@@ -34,6 +36,7 @@ class PoolOptions {
   const Sizes& dilation() const { return dilation_; }
   bool ceil_mode() const { return ceil_mode_; }
   bool count_include_pad() const { return count_include_pad_; }
+  std::optional<std::int64_t> divisor_override() const { return divisor_override_; }
 
  private:
   static Sizes filled(std::int64_t v) {
@@ -45,6 +48,7 @@ class PoolOptions {
   std::optional<Sizes> stride_;
   Sizes padding_ = filled(0), dilation_ = filled(1);
   bool ceil_mode_ = false, count_include_pad_ = true;
+  std::optional<std::int64_t> divisor_override_;
 };
 
 using MaxPool1dOptions = PoolOptions<1>;

@@ -4,6 +4,7 @@
 #include "../core/xtensor.hpp"
 
 #include <cmath>
+#include <optional>
 #include <random>
 
 using tg::Tensor;
@@ -69,6 +70,7 @@ Tensor last(const Tensor& t, std::size_t n) {
 //   print("avgpool =", F.avg_pool2d(p, 3, stride=2, padding=1).flatten()[:8].tolist())
 //   print("avgpool_nopad =", F.avg_pool2d(p, 3, stride=2, padding=1, count_include_pad=False).flatten()[:8].tolist())
 //   print("avgpool_ceil =", list(F.avg_pool2d(p, 2, stride=2, ceil_mode=True).shape), F.avg_pool2d(p, 2, stride=2, ceil_mode=True).flatten()[-4:].tolist())
+//   print("avgpool_div =", F.avg_pool2d(p, 3, stride=2, padding=1, ceil_mode=True, divisor_override=-4).flatten()[:8].tolist(), list(F.avg_pool2d(p, 3, stride=2, padding=1, ceil_mode=True, divisor_override=-4).shape))
 //   print("adaptive =", F.adaptive_avg_pool2d(p, (3, 4)).flatten()[:8].tolist())
 //   q = seq((2, 3, 10), torch.sin)
 //   print("maxpool1d =", F.max_pool1d(q, 3, stride=2, padding=1, dilation=2).flatten()[:8].tolist(), list(F.max_pool1d(q, 3, stride=2, padding=1, dilation=2).shape))
@@ -119,7 +121,7 @@ TEST_CASE("Conv1d with padding same, odd and even kernels, matches PyTorch") {
                        "Conv1d: padding \"same\" needs stride 1 (as in PyTorch), got stride 2", tg::Error);
 }
 
-TEST_CASE("pooling matches PyTorch: max, average (with and without padding counted), ceil_mode, adaptive, 1-D") {
+TEST_CASE("pooling matches PyTorch: max, average (with and without padding counted, divisor_override), ceil_mode, adaptive, 1-D") {
   const Tensor p = seq({2, 3, 5, 7}, sin_);
   tg::Pool2dParams k3;
   k3.kernel = {3, 3};
@@ -138,6 +140,10 @@ TEST_CASE("pooling matches PyTorch: max, average (with and without padding count
   k3.count_include_pad = false;
   check_close(first(tg::avg_pool2d(p, k3), 8), {0.6219539575375168, 0.45822400677820224, -0.6091984995586179, -0.33868641350896456, 0.6858407284066351, -0.1669119358759928, -0.43538482511706467, 0.4442251596834819}, 1e-12);
   check_close(last(tg::avg_pool2d(p, k2), 4), {0.5677150297398758, -0.8447697054465871, 0.13538145132504126, 0.9964666417661079}, 1e-12);
+  k3.ceil_mode = true;
+  k3.divisor_override = -4;
+  CHECK(tg::avg_pool2d(p, k3).shape() == tg::Shape{2, 3, 3, 4});
+  check_close(first(tg::avg_pool2d(p, k3), 8), {-0.6219539575375168, -0.6873360101673034, 0.9137977493379269, 0.33868641350896456, -1.0287610926099526, 0.37555185572098376, 0.9796158565133956, -0.6663377395252229}, 1e-12);
   check_close(first(tg::adaptive_avg_pool2d(p, {3, 4}), 8), {0.6219539575375168, 0.45822400677820224, -0.6091984995586179, -0.33868641350896456, 0.6858407284066351, -0.16691193587599276, -0.43538482511706467, 0.4442251596834819}, 1e-12);
   const Tensor q = seq({2, 3, 10}, sin_);
   const Tensor m1 = tg::max_pool1d(q, 3, 2, 1, 2);
@@ -192,6 +198,11 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
        {uniform64({2, 3, 9}), uniform64({4, 3, 3}), uniform64({4})}},
       {"max_pool2d", [max3](const Inputs& x) { return tg::max_pool2d(x[0], max3); }, {uniform64({2, 2, 6, 5})}},
       {"avg_pool2d", [avg3](const Inputs& x) { return tg::avg_pool2d(x[0], avg3); }, {uniform64({2, 2, 6, 5})}},
+      {"avg_pool2d, divisor_override -3", [avg3](const Inputs& x) {
+         tg::Pool2dParams p = avg3;
+         p.divisor_override = -3;
+         return tg::avg_pool2d(x[0], p);
+       }, {uniform64({1, 2, 5, 6})}},
       {"adaptive_avg_pool2d", [](const Inputs& x) { return tg::adaptive_avg_pool2d(x[0], {3, 2}); },
        {uniform64({2, 2, 7, 5})}},
       {"max_pool1d", [](const Inputs& x) { return tg::max_pool1d(x[0], 2, 2); }, {uniform64({2, 3, 7})}},
@@ -239,6 +250,34 @@ TEST_CASE("conv and pool layers: PyTorch's parameter names, init bounds, shapes,
   CHECK_THROWS_WITH_AS(nn::MaxPool2d(nn::MaxPool2dOptions(2).padding(2)),
                        "MaxPool2d: padding must be between 0 and half the kernel size, got padding 2 for kernel_size 2",
                        tg::Error);
+  // divisor_override: AvgPool2d's alone, as in PyTorch; dilation: max pooling's alone.
+  nn::AvgPool2d sums(nn::AvgPool2dOptions(2).divisor_override(1));
+  printed.str("");
+  printed << sums;
+  CHECK(printed.str() ==
+        "AvgPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=false, count_include_pad=true, "
+        "divisor_override=1)");
+  CHECK(sums(Tensor(std::vector<double>{1, 2, 3, 4}, {1, 1, 2, 2})).item() == 10.0);
+  CHECK_THROWS_WITH_AS(nn::MaxPool2d(nn::MaxPool2dOptions(2).divisor_override(2)),
+                       "MaxPool2d: divisor_override is AvgPool2d's option, got 2", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::AvgPool1d(nn::AvgPool1dOptions(2).divisor_override(2)),
+                       "AvgPool1d: divisor_override is AvgPool2d's option, got 2", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::AvgPool2d(nn::AvgPool2dOptions(2).divisor_override(0)),
+                       "AvgPool2d: divisor_override must be non-zero, got 0", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::AvgPool2d(nn::AvgPool2dOptions(2).dilation(2)),
+                       "AvgPool2d: dilation is max pooling's option, got 2", tg::Error);
+  tg::Pool2dParams bad;
+  bad.kernel = {2, 2};
+  bad.dilation = {1, 2};
+  CHECK_THROWS_WITH_AS(tg::avg_pool2d(tg::zeros({1, 1, 4, 4}), bad),
+                       "avg_pool2d: dilation is max pooling's option, got (1, 2)", tg::Error);
+  bad.dilation = {1, 1};
+  bad.divisor_override = 0;
+  CHECK_THROWS_WITH_AS(tg::avg_pool2d(tg::zeros({1, 1, 4, 4}), bad),
+                       "avg_pool2d: divisor_override must be non-zero, got 0", tg::Error);
+  bad.divisor_override = 3;
+  CHECK_THROWS_WITH_AS(tg::max_pool2d(tg::zeros({1, 1, 4, 4}), bad),
+                       "max_pool2d: divisor_override is avg_pool2d's option, got 3", tg::Error);
   // PyTorch's keys, so a PyTorch checkpoint loads by name.
   CHECK(conv.state_dict().find("weight") != nullptr);
   CHECK(conv.state_dict().find("bias") != nullptr);

@@ -2000,6 +2000,7 @@ constexpr std::uint32_t kNoInput = std::numeric_limits<std::uint32_t>::max();
 Tensor max_pool2d(const Tensor& input_in, const Pool2dParams& p) {
   const Tensor input = batched(input_in);
   const Window g = pool_window("max_pool2d", input, p, true);
+  TG_CHECK(!p.divisor_override, "max_pool2d: divisor_override is avg_pool2d's option, got ", p.divisor_override.value_or(0));
   const std::size_t planes = g.n * g.c;
   // The flat index (within its plane) of each window's first maximum, for the backward.
   auto argmax = std::make_shared<std::vector<std::uint32_t, Allocator<std::uint32_t>>>(planes * g.oh * g.ow);
@@ -2144,7 +2145,7 @@ struct AvgWindows {
   std::vector<double> divisor;  // per output cell of a plane
 };
 
-AvgWindows fixed_windows(const Window& g, bool count_include_pad) {
+AvgWindows fixed_windows(const Window& g, bool count_include_pad, std::optional<std::int64_t> divisor_override) {
   AvgWindows a;
   for (std::size_t oy = 0; oy < g.oh; ++oy) {
     const std::ptrdiff_t start = std::ptrdiff_t(oy * g.sh) - std::ptrdiff_t(g.ph);
@@ -2164,8 +2165,9 @@ AvgWindows fixed_windows(const Window& g, bool count_include_pad) {
   std::vector<double> divisor;
   for (std::size_t oy = 0; oy < g.oh; ++oy)
     for (std::size_t ox = 0; ox < g.ow; ++ox)
-      divisor.push_back(count_include_pad ? a.divisor[oy] * widths[ox]
-                                          : double((a.y1[oy] - a.y0[oy]) * (a.x1[ox] - a.x0[ox])));
+      divisor.push_back(divisor_override ? double(*divisor_override)
+                        : count_include_pad ? a.divisor[oy] * widths[ox]
+                                            : double((a.y1[oy] - a.y0[oy]) * (a.x1[ox] - a.x0[ox])));
   a.divisor = std::move(divisor);
   return a;
 }
@@ -2280,7 +2282,10 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
 Tensor avg_pool2d(const Tensor& input_in, const Pool2dParams& p) {
   const Tensor input = batched(input_in);
   const Window g = pool_window("avg_pool2d", input, p, false);
-  auto windows = std::make_shared<const AvgWindows>(fixed_windows(g, p.count_include_pad));
+  TG_CHECK(p.dilation[0] == 1 && p.dilation[1] == 1, "avg_pool2d: dilation is max pooling's option, got (",
+           p.dilation[0], ", ", p.dilation[1], ")");
+  TG_CHECK(!p.divisor_override || *p.divisor_override != 0, "avg_pool2d: divisor_override must be non-zero, got 0");
+  auto windows = std::make_shared<const AvgWindows>(fixed_windows(g, p.count_include_pad, p.divisor_override));
   return unbatched_like(avg_pool("avg_pool2d", input, g, windows), input_in);
 }
 

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 
 #include "../tensor.hpp"
 
@@ -36,12 +37,16 @@ struct Pool2dParams {
   // left padding.
   bool ceil_mode = false;
   bool count_include_pad = true;  // average pooling only
+  // avg_pool2d only: divide every window's sum by this instead (PyTorch's divisor_override; any
+  // non-zero value, negative ones too, as PyTorch allows).
+  std::optional<std::int64_t> divisor_override;
 };
 
 // (N, C, H, W) or (C, H, W) → max over each window (padding counts as -inf). The gradient goes to
 // the first maximum of each window (its last NaN, if it holds NaN), as PyTorch's.
 Tensor max_pool2d(const Tensor& input, const Pool2dParams& params);
-// Average over each window; count_include_pad divides by the whole window, padding included.
+// Average over each window; count_include_pad divides by the whole window, padding included, and
+// divisor_override by a fixed number. Dilation is max pooling's option: not 1 here is an error.
 Tensor avg_pool2d(const Tensor& input, const Pool2dParams& params);
 // Average over PyTorch's adaptive windows: output cell i covers [floor(i·H/Ho), ceil((i+1)·H/Ho));
 // an output size of 0 gives an empty result.
