@@ -576,6 +576,90 @@ TEST_CASE("max_pool2d on every window shape and path: the first maximum, the las
       }
 }
 
+TEST_CASE("avg_pool2d on every window shape: forward and backward against the definition") {
+  // Kernels 1-5 and 33 wide, strides 1-4 and unequal ones, padding up to half the kernel, ceil_mode
+  // windows past the bottom and right, padding counted or not, on planes of 1-50 columns (a run of
+  // equal windows a stride apart is summed tap by tap over the whole run; edge windows, clipped by
+  // the padding, one by one), with divisor_override too. Forward: Σ x / divisor in long double;
+  // backward: each input gets g[o] / divisor[o] from every window o holding it. float64 to its
+  // rounding, float32 to its own.
+  struct Case {
+    std::array<std::int64_t, 2> kernel, stride, padding;
+    bool ceil_mode = false, count_include_pad = true;
+    std::optional<std::int64_t> divisor_override = std::nullopt;
+  };
+  const std::vector<Case> cases = {
+      {{3, 3}, {1, 1}, {1, 1}},        {{3, 3}, {1, 1}, {1, 1}, false, false}, {{1, 1}, {1, 1}, {0, 0}},
+      {{2, 2}, {1, 1}, {0, 0}},        {{5, 5}, {1, 1}, {2, 2}, false, false}, {{5, 3}, {1, 2}, {2, 1}},
+      {{3, 3}, {2, 2}, {1, 1}, true},  {{3, 3}, {2, 2}, {1, 1}, true, false},  {{4, 4}, {3, 3}, {2, 2}, true, false},
+      {{2, 4}, {2, 4}, {0, 0}},        {{3, 2}, {2, 3}, {1, 1}, true},         {{1, 33}, {1, 1}, {0, 16}},
+      {{3, 3}, {4, 4}, {1, 1}, true},  {{3, 3}, {1, 1}, {1, 1}, false, true, 2}, {{2, 3}, {2, 1}, {1, 1}, true, false, -7},
+  };
+  const std::vector<tg::Shape> shapes = {{2, 3, 6, 7}, {1, 2, 5, 5}, {1, 1, 8, 33}, {1, 2, 3, 50}, {1, 1, 4, 1}};
+  tg::manual_seed(23);
+  for (const Case& c : cases)
+    for (const tg::Shape& shape : shapes) {
+      if (std::int64_t(shape[3]) + 2 * c.padding[1] < c.kernel[1] || std::int64_t(shape[2]) + 2 * c.padding[0] < c.kernel[0])
+        continue;  // (no window fits)
+      INFO("kernel " << c.kernel[0] << "x" << c.kernel[1] << " stride " << c.stride[0] << "," << c.stride[1]
+                     << " padding " << c.padding[0] << "," << c.padding[1] << (c.ceil_mode ? " ceil_mode" : "")
+                     << (c.count_include_pad ? "" : " padding not counted") << " divisor_override "
+                     << c.divisor_override.value_or(0) << " " << tg::shape_str(shape));
+      tg::Pool2dParams p;
+      p.kernel = c.kernel;
+      p.stride = c.stride;
+      p.padding = c.padding;
+      p.ceil_mode = c.ceil_mode;
+      p.count_include_pad = c.count_include_pad;
+      p.divisor_override = c.divisor_override;
+      const Tensor x = uniform64(shape).set_requires_grad();
+      const Tensor y = tg::avg_pool2d(x, p);
+      const Tensor g = uniform64(y.shape());
+      y.backward(g);
+      const std::int64_t H = std::int64_t(shape[2]), W = std::int64_t(shape[3]);
+      const std::size_t oh = y.shape()[2], ow = y.shape()[3];
+      const std::vector<double> xs = tg_test::flat(x), gs = tg_test::flat(g);
+      std::vector<long double> expected, expected_grad(xs.size(), 0);
+      for (std::size_t plane = 0; plane < shape[0] * shape[1]; ++plane)
+        for (std::size_t oy = 0; oy < oh; ++oy)
+          for (std::size_t ox = 0; ox < ow; ++ox) {
+            const std::int64_t y0 = std::int64_t(oy) * c.stride[0] - c.padding[0];
+            const std::int64_t x0 = std::int64_t(ox) * c.stride[1] - c.padding[1];
+            // PyTorch: the padded window ends at the padding's end; the divisor counts it or not.
+            const std::int64_t y1 = std::min(y0 + c.kernel[0], H + c.padding[0]);
+            const std::int64_t x1 = std::min(x0 + c.kernel[1], W + c.padding[1]);
+            long double total = 0;
+            std::int64_t inside = 0;
+            for (std::int64_t iy = std::max<std::int64_t>(y0, 0); iy < std::min(y1, H); ++iy)
+              for (std::int64_t ix = std::max<std::int64_t>(x0, 0); ix < std::min(x1, W); ++ix, ++inside)
+                total += xs[plane * std::size_t(H * W) + std::size_t(iy * W + ix)];
+            const long double divisor = c.divisor_override ? (long double)*c.divisor_override
+                                        : c.count_include_pad ? (long double)((y1 - y0) * (x1 - x0))
+                                                              : (long double)inside;
+            expected.push_back(total / divisor);
+            const long double share = gs[expected.size() - 1] / divisor;
+            for (std::int64_t iy = std::max<std::int64_t>(y0, 0); iy < std::min(y1, H); ++iy)
+              for (std::int64_t ix = std::max<std::int64_t>(x0, 0); ix < std::min(x1, W); ++ix)
+                expected_grad[plane * std::size_t(H * W) + std::size_t(iy * W + ix)] += share;
+          }
+      const Tensor x32 = x.detach().to(tg::kFloat32).set_requires_grad();
+      tg::avg_pool2d(x32, p).backward(g.to(tg::kFloat32));
+      const std::vector<double> ys = tg_test::flat(y), y32 = tg_test::flat(tg::avg_pool2d(x32.detach(), p));
+      const std::vector<double> dx = tg_test::flat(x.grad()), dx32 = tg_test::flat(x32.grad());
+      REQUIRE(ys.size() == expected.size());
+      std::size_t wrong = 0;
+      for (std::size_t o = 0; o < ys.size(); ++o) {
+        wrong += !(std::fabs(ys[o] - double(expected[o])) <= 1e-15);
+        wrong += !(std::fabs(y32[o] - double(expected[o])) <= 1e-6);
+      }
+      for (std::size_t j = 0; j < xs.size(); ++j) {
+        wrong += !(std::fabs(dx[j] - double(expected_grad[j])) <= 1e-14);
+        wrong += !(std::fabs(dx32[j] - double(expected_grad[j])) <= 1e-6);
+      }
+      CHECK(wrong == 0);
+    }
+}
+
 // ---- conv2d against a plain loop over a family of geometries ---------------------------------
 //
 // Every path (the flat-shift im2col/col2im of stride-1 "same" convolutions, the general one) on

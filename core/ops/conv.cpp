@@ -2190,9 +2190,78 @@ double run_sum(const T* p, std::size_t n) {
   return total;
 }
 
+// The longest run of windows [first, last) of one width (shorter than run_sum's lanes) whose starts
+// are `step` apart: the windows of a stride away from the padding. Their sums go tap by tap over
+// the whole run (a vectorised pass per tap), not window by window in a chain of `width` adds:
+// AvgPool2d(3, 1, 1) forward and backward at one thread, over (8, 32, 32, 32) 1.16 -> 0.73 ms,
+// over rows of 512 (4, 16, 1, 512) 0.100 -> 0.034 ms.
+struct EvenWindows {
+  std::size_t first = 0, last = 0, width = 0, step = 0;
+};
+
+EvenWindows even_windows(const std::vector<std::size_t>& lo, const std::vector<std::size_t>& hi) {
+  EvenWindows best;
+  for (std::size_t first = 0; first < lo.size();) {
+    const std::size_t width = hi[first] - lo[first];
+    const std::size_t step = first + 1 < lo.size() ? lo[first + 1] - lo[first] : 0;
+    std::size_t last = first + 1;
+    while (last < lo.size() && hi[last] - lo[last] == width && lo[last] - lo[last - 1] == step) ++last;
+    if (width < 32 && last - first > best.last - best.first) best = {first, last, width, step};
+    first = last == first + 1 ? last : last - 1;  // (the run's last window may start the next run)
+  }
+  // A shorter run costs more in its passes' set-up than in its chains (3x3 windows over 16 x 16
+  // planes ran 12% slower tap by tap): none.
+  return best.last - best.first >= 24 ? best : EvenWindows{};
+}
+
+// The even run's sums t[i] (window first + i), tap by tap; and the backward's transpose, each
+// column's shares added in the windows' order (taps last to first). Not inlined, and rows without
+// a run keep their plain loop: inlined, the taps' loops slowed small planes' rows by 5-9%.
+template <class V>
+[[gnu::noinline]] void even_run_sums(const V* values, const EvenWindows& even, double* t) {
+  const std::size_t n = even.last - even.first;
+  std::fill(t, t + n, 0.0);
+  for (std::size_t j = 0; j < even.width; ++j) {
+    const V* v = values + j;
+    if (even.step == 1) {
+      for (std::size_t i = 0; i < n; ++i) t[i] += double(v[i]);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) t[i] += double(v[i * even.step]);
+    }
+  }
+}
+
+// totals[ox] = the double sum of values[x0[ox] .. x1[ox]): the even run's by taps, the others
+// each in a chain of its own (run_sum).
+template <class V>
+[[gnu::always_inline]] inline void window_sums(const V* values, const AvgWindows& a, const EvenWindows& even,
+                                               std::size_t ow, double* totals) {
+  if (even.last == even.first) {
+    for (std::size_t ox = 0; ox < ow; ++ox) totals[ox] = run_sum(values + a.x0[ox], a.x1[ox] - a.x0[ox]);
+    return;
+  }
+  for (std::size_t ox = 0; ox < even.first; ++ox) totals[ox] = run_sum(values + a.x0[ox], a.x1[ox] - a.x0[ox]);
+  even_run_sums(values + a.x0[even.first], even, totals + even.first);
+  for (std::size_t ox = even.last; ox < ow; ++ox) totals[ox] = run_sum(values + a.x0[ox], a.x1[ox] - a.x0[ox]);
+}
+
+template <class T>
+[[gnu::noinline]] void even_run_shares(const T* shares, const EvenWindows& even, T* to) {
+  const std::size_t n = even.last - even.first;
+  for (std::size_t j = even.width; j-- > 0;) {
+    T* r = to + j;
+    if (even.step == 1) {
+      for (std::size_t i = 0; i < n; ++i) r[i] += shares[i];
+    } else {
+      for (std::size_t i = 0; i < n; ++i) r[i * even.step] += shares[i];
+    }
+  }
+}
+
 Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::shared_ptr<const AvgWindows> a) {
   const std::size_t planes = g.n * g.c, cells = g.oh * g.ow;
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.h * g.w));
+  const EvenWindows even = even_windows(a->x0, a->x1);
   Tensor out = dispatch_floating(input.dtype(), op, [&]<class T>() {
     xt::xarray<T> y = xt::xarray<T>::from_shape({g.n, g.c, g.oh, g.ow});
     const T* x = input.data<T>();
@@ -2210,14 +2279,14 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
           const T* top = x + (plane * g.h + a->y0[oy]) * g.w;
           if (whole_rows) {
             totals[0] = run_sum(top, rows * g.w);
-          } else if (rows == 1) {  // (the column sums would be the row itself)
-            for (std::size_t ox = 0; ox < g.ow; ++ox) totals[ox] = run_sum(top + a->x0[ox], a->x1[ox] - a->x0[ox]);
           } else {
-            std::fill(columns.begin(), columns.end(), 0.0);
-            for (std::size_t r = 0; r < rows; ++r)
-              for (std::size_t ix = 0; ix < g.w; ++ix) columns[ix] += double(top[r * g.w + ix]);
-            for (std::size_t ox = 0; ox < g.ow; ++ox)
-              totals[ox] = run_sum(columns.data() + a->x0[ox], a->x1[ox] - a->x0[ox]);
+            if (rows > 1) {  // (else the column sums are the row itself)
+              std::fill(columns.begin(), columns.end(), 0.0);
+              for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t ix = 0; ix < g.w; ++ix) columns[ix] += double(top[r * g.w + ix]);
+            }
+            if (rows > 1) window_sums(columns.data(), *a, even, g.ow, totals.data());
+            else window_sums(top, *a, even, g.ow, totals.data());
           }
           T* out = y.data() + plane * cells + oy * g.ow;
           const double* divisor = a->divisor.data() + oy * g.ow;
@@ -2233,7 +2302,7 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
   std::vector<std::uint32_t> owner(tiled ? g.w : 0);
   for (std::size_t ox = 0; tiled && ox < g.ow; ++ox)
     std::fill(owner.begin() + std::ptrdiff_t(a->x0[ox]), owner.begin() + std::ptrdiff_t(a->x1[ox]), std::uint32_t(ox));
-  return record(op, out, {input}, [a, g, op, grain, tiled, owner = std::move(owner),
+  return record(op, out, {input}, [a, g, op, grain, tiled, even, owner = std::move(owner),
                                    shape = input.shape()](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), op, [&]<class T>() {
       xt::xarray<T> dx = tiled ? xt::xarray<T>::from_shape(shape) : xt::zeros<T>(shape);
@@ -2252,8 +2321,17 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
             for (std::size_t ox = 0; ox < g.ow; ++ox) shares[ox] = T(double(g_row[ox]) / divisor[ox]);
             if (!tiled) {
               std::fill(row_shares.begin(), row_shares.end(), T(0));
-              for (std::size_t ox = 0; ox < g.ow; ++ox)
-                for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) row_shares[ix] += shares[ox];
+              auto add_windows = [&](std::size_t first, std::size_t last) {
+                for (std::size_t ox = first; ox < last; ++ox)
+                  for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) row_shares[ix] += shares[ox];
+              };
+              if (even.last == even.first) {
+                add_windows(0, g.ow);
+              } else {  // (in the windows' order: each column's shares add up as they did one by one)
+                add_windows(0, even.first);
+                even_run_shares(shares.data() + even.first, even, row_shares.data() + a->x0[even.first]);
+                add_windows(even.last, g.ow);
+              }
             }
             // A window as wide as the plane: its rows are one run, one fill (a global average over
             // 7×7 planes made 7 short fills a plane, 2.2× the time).
