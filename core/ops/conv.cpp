@@ -2302,53 +2302,77 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
   std::vector<std::uint32_t> owner(tiled ? g.w : 0);
   for (std::size_t ox = 0; tiled && ox < g.ow; ++ox)
     std::fill(owner.begin() + std::ptrdiff_t(a->x0[ox]), owner.begin() + std::ptrdiff_t(a->x1[ox]), std::uint32_t(ox));
-  return record(op, out, {input}, [a, g, op, grain, tiled, even, owner = std::move(owner),
-                                   shape = input.shape()](const Tensor& grad) -> Grads {
+  // Overlapping windows: input row iy takes the shares of output rows [first_out[iy], end_out[iy])
+  // (windows move down with oy, so those rows are consecutive; none for a row no window holds).
+  std::vector<std::uint32_t> first_out(tiled ? 0 : g.h, 0), end_out(tiled ? 0 : g.h, 0);
+  for (std::size_t oy = g.oh; !tiled && oy-- > 0;)
+    for (std::size_t iy = a->y0[oy]; iy < a->y1[oy]; ++iy) {
+      first_out[iy] = std::uint32_t(oy);
+      end_out[iy] = std::max(end_out[iy], std::uint32_t(oy + 1));
+    }
+  return record(op, out, {input}, [a, g, op, grain, tiled, even, owner = std::move(owner), first_out = std::move(first_out),
+                                   end_out = std::move(end_out), shape = input.shape()](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), op, [&]<class T>() {
-      xt::xarray<T> dx = tiled ? xt::xarray<T>::from_shape(shape) : xt::zeros<T>(shape);
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(shape);  // every row written once, below
       const T* dy = grad.data<T>();
       const std::size_t planes = g.n * g.c, cells = g.oh * g.ow;
       parallel::for_range(planes, grain, [&](std::size_t first, std::size_t last) {
         std::vector<T> shares(g.ow);  // one output row's dy / divisor, in one vectorised pass
-        // Overlapping windows: what one output row adds to each input column, summed once and then
-        // added to each of its input rows in one vectorised pass (window by window, a short scalar
-        // loop per window and row: 59% of AdaptiveAvgPool2d(3)'s step on 14×14 planes).
-        std::vector<T> row_shares(tiled ? 0 : g.w);
-        for (std::size_t plane = first; plane < last; ++plane)
+        // Overlapping windows: what each output row adds to each input column, summed once (window
+        // by window, a short scalar loop per window and input row: 59% of AdaptiveAvgPool2d(3)'s
+        // step on 14×14 planes), then each input row the sum of its output rows' in vectorised
+        // passes, written once (added to a zeroed gradient, output row by output row, the zeroing
+        // was one serial pass and every row was read and written again for each of its windows).
+        std::vector<T> row_shares(tiled ? 0 : g.oh * g.w);
+        for (std::size_t plane = first; plane < last; ++plane) {
           for (std::size_t oy = 0; oy < g.oh; ++oy) {
             const T* g_row = dy + plane * cells + oy * g.ow;
             const double* divisor = a->divisor.data() + oy * g.ow;
             for (std::size_t ox = 0; ox < g.ow; ++ox) shares[ox] = T(double(g_row[ox]) / divisor[ox]);
             if (!tiled) {
-              std::fill(row_shares.begin(), row_shares.end(), T(0));
+              T* to = row_shares.data() + oy * g.w;
+              std::fill(to, to + g.w, T(0));
               auto add_windows = [&](std::size_t first, std::size_t last) {
                 for (std::size_t ox = first; ox < last; ++ox)
-                  for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) row_shares[ix] += shares[ox];
+                  for (std::size_t ix = a->x0[ox]; ix < a->x1[ox]; ++ix) to[ix] += shares[ox];
               };
               if (even.last == even.first) {
                 add_windows(0, g.ow);
               } else {  // (in the windows' order: each column's shares add up as they did one by one)
                 add_windows(0, even.first);
-                even_run_shares(shares.data() + even.first, even, row_shares.data() + a->x0[even.first]);
+                even_run_shares(shares.data() + even.first, even, to + a->x0[even.first]);
                 add_windows(even.last, g.ow);
               }
+              continue;
             }
             // A window as wide as the plane: its rows are one run, one fill (a global average over
             // 7×7 planes made 7 short fills a plane, 2.2× the time).
-            if (tiled && g.ow == 1) {
+            if (g.ow == 1) {
               T* top = dx.data() + (plane * g.h + a->y0[oy]) * g.w;
               std::fill(top, top + (a->y1[oy] - a->y0[oy]) * g.w, shares[0]);
               continue;
             }
             for (std::size_t iy = a->y0[oy]; iy < a->y1[oy]; ++iy) {
               T* row = dx.data() + (plane * g.h + iy) * g.w;
-              if (tiled) {
-                for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] = shares[owner[ix]];
-              } else {
-                for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] += row_shares[ix];
-              }
+              for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] = shares[owner[ix]];
             }
           }
+          // Each input row: 0 + the shares of its output rows, in their order (the sum the zeroed
+          // gradient got one output row at a time).
+          for (std::size_t iy = 0; !tiled && iy < g.h; ++iy) {
+            T* row = dx.data() + (plane * g.h + iy) * g.w;
+            if (first_out[iy] == end_out[iy]) {
+              std::fill(row, row + g.w, T(0));
+              continue;
+            }
+            const T* from = row_shares.data() + first_out[iy] * g.w;
+            for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] = T(0) + from[ix];
+            for (std::size_t oy = first_out[iy] + 1; oy < end_out[iy]; ++oy) {
+              from = row_shares.data() + oy * g.w;
+              for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] += from[ix];
+            }
+          }
+        }
       });
       return make_tensor<T>(std::move(dx));
     })};
