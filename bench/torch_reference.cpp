@@ -356,6 +356,9 @@ void register_op_cases() {
   // 5x5 window over small planes (SPP-style).
   shaped("Linear_16rows", [] { return tnn::Linear(1024, 1024); }, {16, 1024});
   shaped("MaxPool2d_5s1", [] { return tnn::MaxPool2d(tnn::MaxPool2dOptions(5).stride(1).padding(2)); }, {32, 64, 13, 13});
+  // "Same" average pooling over 32 x 32 planes, the padding not counted (a ResNet-D or Inception branch).
+  shaped("AvgPool2d_3s1", [] { return tnn::AvgPool2d(tnn::AvgPool2dOptions(3).stride(1).padding(1).count_include_pad(false)); },
+         {32, 64, 32, 32});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())
