@@ -2231,18 +2231,18 @@ template <class V>
   }
 }
 
-// columns[ix] = 0 + Σ_r top[r·w + ix] in double: Block columns at a time, their sums in registers
+// columns[ix] = 0 + Σ_r top[r·w + ix] in Acc: Block columns at a time, their sums in registers
 // through the rows (a pass per row over the sums in memory was 28% of AvgPool2d(3, 1, 1)'s forward).
-template <std::size_t Block, class T>
-[[gnu::always_inline]] inline void column_block(const T* top, std::size_t rows, std::size_t w, double* columns) {
-  double acc[Block] = {};
+template <std::size_t Block, class T, class Acc>
+[[gnu::always_inline]] inline void column_block(const T* top, std::size_t rows, std::size_t w, Acc* columns) {
+  Acc acc[Block] = {};
   for (std::size_t r = 0; r < rows; ++r)
-    for (std::size_t k = 0; k < Block; ++k) acc[k] += double(top[r * w + k]);
+    for (std::size_t k = 0; k < Block; ++k) acc[k] += Acc(top[r * w + k]);
   std::copy(acc, acc + Block, columns);
 }
 
-template <class T>
-void column_sums(const T* top, std::size_t rows, std::size_t w, double* columns) {
+template <class T, class Acc>
+void column_sums(const T* top, std::size_t rows, std::size_t w, Acc* columns) {
   std::size_t ix = 0;
   for (; ix + 16 <= w; ix += 16) column_block<16>(top + ix, rows, w, columns + ix);
   for (; ix + 4 <= w; ix += 4) column_block<4>(top + ix, rows, w, columns + ix);
@@ -2380,20 +2380,10 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
             }
           }
           // Each input row: 0 + the shares of its output rows, in their order (the sum the zeroed
-          // gradient got one output row at a time).
-          for (std::size_t iy = 0; !tiled && iy < g.h; ++iy) {
-            T* row = dx.data() + (plane * g.h + iy) * g.w;
-            if (first_out[iy] == end_out[iy]) {
-              std::fill(row, row + g.w, T(0));
-              continue;
-            }
-            const T* from = row_shares.data() + first_out[iy] * g.w;
-            for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] = T(0) + from[ix];
-            for (std::size_t oy = first_out[iy] + 1; oy < end_out[iy]; ++oy) {
-              from = row_shares.data() + oy * g.w;
-              for (std::size_t ix = 0; ix < g.w; ++ix) row[ix] += from[ix];
-            }
-          }
+          // gradient got one output row at a time); 0 for a row no window holds.
+          for (std::size_t iy = 0; !tiled && iy < g.h; ++iy)
+            column_sums(row_shares.data() + first_out[iy] * g.w, end_out[iy] - first_out[iy], g.w,
+                        dx.data() + (plane * g.h + iy) * g.w);
         }
       });
       return make_tensor<T>(std::move(dx));
