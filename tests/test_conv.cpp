@@ -605,13 +605,7 @@ TEST_CASE("avg_pool2d on every window shape: forward and backward against the de
                      << " padding " << c.padding[0] << "," << c.padding[1] << (c.ceil_mode ? " ceil_mode" : "")
                      << (c.count_include_pad ? "" : " padding not counted") << " divisor_override "
                      << c.divisor_override.value_or(0) << " " << tg::shape_str(shape));
-      tg::Pool2dParams p;
-      p.kernel = c.kernel;
-      p.stride = c.stride;
-      p.padding = c.padding;
-      p.ceil_mode = c.ceil_mode;
-      p.count_include_pad = c.count_include_pad;
-      p.divisor_override = c.divisor_override;
+      const tg::Pool2dParams p{c.kernel, c.stride, c.padding, {1, 1}, c.ceil_mode, c.count_include_pad, c.divisor_override};
       const Tensor x = uniform64(shape).set_requires_grad();
       const Tensor y = tg::avg_pool2d(x, p);
       const Tensor g = uniform64(y.shape());
