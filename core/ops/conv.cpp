@@ -2282,7 +2282,7 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
   const EvenWindows even = even_windows(a->x0, a->x1);
   // float32 multiplies by each divisor's double reciprocal (a division per output was 30% of the
   // forward of AvgPool2d(3, 1, 1)); the product rounded to float is the quotient rounded to float
-  // but for a double rounding once in some 2^29 cases (1 ulp). float64 divides.
+  // but for a double rounding once in some 2^28 cases (1 ulp). float64 divides.
   auto inverse = std::make_shared<std::vector<double>>(a->divisor.size());
   for (std::size_t i = 0; i < a->divisor.size(); ++i) (*inverse)[i] = 1.0 / a->divisor[i];
   auto divide = [inverse, a]<class T>(double v, std::size_t cell) {
