@@ -12,6 +12,7 @@
 #include "ops/linalg.hpp"
 #include "ops/loss.hpp"
 #include "ops/normalization.hpp"
+#include "ops/pad.hpp"
 #include "ops/recurrent.hpp"
 #include "ops/reduce.hpp"
 #include "ops/shape.hpp"

@@ -7,6 +7,7 @@
 
 #include "core/creation.hpp"
 #include "core/ops/conv.hpp"
+#include "core/ops/pad.hpp"
 #include "core/ops/shape.hpp"
 #include "layers/init.hpp"
 
@@ -29,7 +30,7 @@ void validate(const ConvOptions<D>& o) {
              ": kernel_size, stride and dilation must be positive, got kernel_size ", o.kernel_size()[d], ", stride ",
              o.stride()[d], ", dilation ", o.dilation()[d]);
     TG_CHECK(o.padding()[d] >= 0, name, ": padding must be non-negative, got ", o.padding()[d]);
-    TG_CHECK(o.padding_mode() != Padding::Same || o.stride()[d] == 1, name,
+    TG_CHECK(o.padding_string() != Padding::Same || o.stride()[d] == 1, name,
              ": padding \"same\" needs stride 1 (as in PyTorch), got stride ", o.stride()[d]);
   }
 }
@@ -63,6 +64,35 @@ Tensor Conv<D>::forward(const Tensor& input) {
   TG_CHECK(std::int64_t(input.shape()[channel_dim]) == options.in_channels(), name, ": expected ",
            options.in_channels(), " input channels (in_channels) at dim ", channel_dim, ", got input ",
            shape_str(input.shape()));
+  // Each dim's (before, after) padding: "same" puts an odd total's extra value at the end, as
+  // PyTorch does.
+  std::array<std::int64_t, D> before{}, after{};
+  for (std::size_t d = 0; d < D; ++d) {
+    if (!options.padding_string()) {
+      before[d] = after[d] = options.padding()[d];
+    } else if (*options.padding_string() == Padding::Same) {
+      const std::int64_t total = options.dilation()[d] * (options.kernel_size()[d] - 1);
+      before[d] = total / 2;
+      after[d] = total - total / 2;
+    }
+  }
+  Tensor x = input;
+  if (options.padding_mode() != PaddingMode::Zeros) {  // padded by tg::pad, then no padding (PyTorch's way)
+    std::vector<std::int64_t> pads;  // F.pad's order: the last dim's pair first
+    for (std::size_t d = D; d-- > 0;) {
+      pads.push_back(before[d]);
+      pads.push_back(after[d]);
+      before[d] = after[d] = 0;
+    }
+    const PadMode mode = options.padding_mode() == PaddingMode::Reflect     ? PadMode::Reflect
+                         : options.padding_mode() == PaddingMode::Replicate ? PadMode::Replicate
+                                                                            : PadMode::Circular;
+    try {
+      x = pad(input, pads, mode);
+    } catch (const Error& e) {
+      fail(name, ": ", e.what());
+    }
+  }
   // As 2-D: a 1-D convolution has height 1 and a kernel of height 1.
   Conv2dParams p;
   p.groups = options.groups();
@@ -70,16 +100,11 @@ Tensor Conv<D>::forward(const Tensor& input) {
     const std::size_t at = 2 - D + d;
     p.stride[at] = options.stride()[d];
     p.dilation[at] = options.dilation()[d];
-    if (!options.padding_mode()) {
-      p.padding[at] = options.padding()[d];
-    } else if (*options.padding_mode() == Padding::Same) {
-      const std::int64_t total = options.dilation()[d] * (options.kernel_size()[d] - 1);
-      p.padding[at] = total / 2;
-      p.extra_end[at] = total % 2;  // PyTorch puts the odd one at the end
-    }
+    p.padding[at] = before[d];
+    p.extra_end[at] = after[d] - before[d];
   }
-  if constexpr (D == 2) return conv2d(input, weight, bias, p);
-  return squeeze(conv2d(unsqueeze(input, -2), unsqueeze(weight, 2), bias, p), -2);
+  if constexpr (D == 2) return conv2d(x, weight, bias, p);
+  return squeeze(conv2d(unsqueeze(x, -2), unsqueeze(weight, 2), bias, p), -2);
 }
 
 template <std::size_t D>
@@ -93,8 +118,8 @@ void Conv<D>::print_options(std::ostream& out) const {
   sizes(options.kernel_size());
   out << ", stride=";
   sizes(options.stride());
-  if (options.padding_mode()) {
-    out << ", padding=" << (*options.padding_mode() == Padding::Same ? "same" : "valid");
+  if (options.padding_string()) {
+    out << ", padding=" << (*options.padding_string() == Padding::Same ? "same" : "valid");
   } else {
     out << ", padding=";
     sizes(options.padding());
@@ -107,6 +132,11 @@ void Conv<D>::print_options(std::ostream& out) const {
   }
   if (options.groups() != 1) out << ", groups=" << options.groups();
   if (!options.bias()) out << ", bias=false";
+  if (options.padding_mode() != PaddingMode::Zeros)
+    out << ", padding_mode="
+        << (options.padding_mode() == PaddingMode::Reflect     ? "reflect"
+            : options.padding_mode() == PaddingMode::Replicate ? "replicate"
+                                                               : "circular");
 }
 
 template class Conv<1>;

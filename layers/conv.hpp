@@ -3,6 +3,7 @@
 //
 //   tg::nn::Conv2d conv(tg::nn::Conv2dOptions(1, 32, 3).padding(1));
 //   tg::nn::Conv1d conv(tg::nn::Conv1dOptions(8, 16, 5).padding(tg::nn::Padding::Same).bias(false));
+//   tg::nn::Conv2d conv(tg::nn::Conv2dOptions(3, 8, 3).padding(1).padding_mode(tg::nn::PaddingMode::Reflect));
 #pragma once
 
 #include <array>
@@ -18,6 +19,10 @@ namespace tg::nn {
 // value at the end, as PyTorch does).
 enum class Padding { Valid, Same };
 
+// What the padding holds, PyTorch's padding_mode: zeros, or the input reflected, replicated or
+// wrapped around (tg::pad's modes; the convolution then runs without padding).
+enum class PaddingMode { Zeros, Reflect, Replicate, Circular };
+
 // The options of a D-dimensional convolution; sizes are given as one number for every dim or one
 // per dim, as PyTorch's ExpandingArray.
 template <std::size_t D>
@@ -31,9 +36,10 @@ class ConvOptions {
 
   ConvOptions& stride(Sizes v) { stride_ = v; return *this; }
   ConvOptions& stride(std::int64_t v) { return stride(filled(v)); }
-  ConvOptions& padding(Sizes v) { padding_ = v; padding_mode_.reset(); return *this; }
+  ConvOptions& padding(Sizes v) { padding_ = v; padding_string_.reset(); return *this; }
   ConvOptions& padding(std::int64_t v) { return padding(filled(v)); }
-  ConvOptions& padding(Padding mode) { padding_mode_ = mode; return *this; }
+  ConvOptions& padding(Padding mode) { padding_string_ = mode; return *this; }
+  ConvOptions& padding_mode(PaddingMode mode) { padding_mode_ = mode; return *this; }
   ConvOptions& dilation(Sizes v) { dilation_ = v; return *this; }
   ConvOptions& dilation(std::int64_t v) { return dilation(filled(v)); }
   ConvOptions& groups(std::int64_t v) { groups_ = v; return *this; }
@@ -44,7 +50,8 @@ class ConvOptions {
   const Sizes& kernel_size() const { return kernel_size_; }
   const Sizes& stride() const { return stride_; }
   const Sizes& padding() const { return padding_; }
-  std::optional<Padding> padding_mode() const { return padding_mode_; }
+  std::optional<Padding> padding_string() const { return padding_string_; }  // "valid" or "same", if set
+  PaddingMode padding_mode() const { return padding_mode_; }
   const Sizes& dilation() const { return dilation_; }
   std::int64_t groups() const { return groups_; }
   bool bias() const { return bias_; }
@@ -58,7 +65,8 @@ class ConvOptions {
   std::int64_t in_channels_, out_channels_;
   Sizes kernel_size_;
   Sizes stride_ = filled(1), padding_ = filled(0), dilation_ = filled(1);
-  std::optional<Padding> padding_mode_;
+  std::optional<Padding> padding_string_;
+  PaddingMode padding_mode_ = PaddingMode::Zeros;
   std::int64_t groups_ = 1;
   bool bias_ = true;
 };

@@ -12,6 +12,7 @@
 #include "linear.hpp"
 #include "loss.hpp"
 #include "module.hpp"
+#include "pad.hpp"
 #include "pool.hpp"
 #include "recurrent.hpp"
 #include "safetensors.hpp"
