@@ -350,6 +350,9 @@ void register_op_cases() {
   // "Same" average pooling over 32 x 32 planes, the padding not counted (a ResNet-D or Inception branch).
   shaped("AvgPool2d_3s1", [] { return nn::AvgPool2d(nn::AvgPool2dOptions(3).stride(1).padding(1).count_include_pad(false)); },
          {32, 64, 32, 32});
+  // The padding layers over the fashion_cnn shapes: reflection (style transfer, CycleGAN) and zeros.
+  shaped("ReflectionPad2d", [] { return nn::ReflectionPad2d(1); }, {128, 32, 28, 28});
+  shaped("ZeroPad2d", [] { return nn::ZeroPad2d(1); }, {128, 32, 28, 28});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())

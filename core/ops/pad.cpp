@@ -188,39 +188,45 @@ void pad_rows(const T* x, const PadPlan& p, T fill, T* y) {
   });
 }
 
-// dx = the adjoint of pad_rows: each input row sums, in order, the gradient of the output rows
-// that read it, each through the last dim's table. The first of them writes the middle run, which
-// every reader covers, and zeros around it; the others add.
+// dx = the adjoint of pad_rows: each input row gathers the gradient of the output rows that read
+// it, in order: the first one's middle run written (zeros around it), the others' added, then
+// their edges through the last dim's table (constant padding has none to add).
 template <class T>
 void pad_rows_backward(const T* dy, const PadPlan& p, T* dx) {
   const PaddedDim& last = p.dims.back();
   const std::size_t out_plane = p.out_rows * last.out, middle = last.middle_end - last.middle_begin;
-  const std::size_t shift = run_start(last);
+  const std::size_t shift = run_start(last);  // where the run lands in its input row
   const std::ptrdiff_t* edge = last.source.data();
+  const bool edges = std::any_of(edge, edge + last.middle_begin, [](std::ptrdiff_t s) { return s >= 0; }) ||
+                     std::any_of(edge + last.middle_end, edge + last.out, [](std::ptrdiff_t s) { return s >= 0; });
   parallel::for_range(p.outer * p.in_rows, row_grain(last.in), [&](std::size_t begin, std::size_t end) {
     std::size_t plane = begin / p.in_rows, row = begin % p.in_rows;
     for (std::size_t r = begin; r < end; ++r) {
       T* in = dx + r * last.in;
+      const T* outs = dy + plane * out_plane;
       const std::size_t from = p.first[row], to = p.first[row + 1];
-      if (from == to) std::fill_n(in, last.in, T(0));
+      if (++row == p.in_rows) {
+        row = 0;
+        ++plane;
+      }
+      if (from == to) {
+        std::fill_n(in, last.in, T(0));
+        continue;
+      }
+      // (The zeros around the run are a few values: loops, not memset calls.)
+      for (std::size_t i = 0; i < shift; ++i) in[i] = T(0);
+      kernels::apply(middle, in + shift, [](auto v) { return v; }, outs + p.readers[from] * last.out + last.middle_begin);
+      for (std::size_t i = shift + middle; i < last.in; ++i) in[i] = T(0);
+      for (std::size_t q = from + 1; q < to; ++q)
+        kernels::apply(middle, in + shift, [](auto a, auto b) { return a + b; }, static_cast<const T*>(in + shift),
+                       outs + p.readers[q] * last.out + last.middle_begin);
+      if (!edges) continue;
       for (std::size_t q = from; q < to; ++q) {
-        const T* out = dy + plane * out_plane + p.readers[q] * last.out;
-        if (q == from) {  // (the zeros around the run are a few values: loops, not memset calls)
-          for (std::size_t i = 0; i < shift; ++i) in[i] = T(0);
-          kernels::apply(middle, in + shift, [](auto v) { return v; }, out + last.middle_begin);
-          for (std::size_t i = shift + middle; i < last.in; ++i) in[i] = T(0);
-        } else {
-          kernels::apply(middle, in + shift, [](auto a, auto b) { return a + b; }, static_cast<const T*>(in + shift),
-                         out + last.middle_begin);
-        }
+        const T* out = outs + p.readers[q] * last.out;
         for (std::size_t o = 0; o < last.middle_begin; ++o)
           if (edge[o] >= 0) in[edge[o]] += out[o];
         for (std::size_t o = last.middle_end; o < last.out; ++o)
           if (edge[o] >= 0) in[edge[o]] += out[o];
-      }
-      if (++row == p.in_rows) {
-        row = 0;
-        ++plane;
       }
     }
   });
