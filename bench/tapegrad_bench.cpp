@@ -321,6 +321,7 @@ void register_op_cases() {
   shaped("MaxPool2d", [] { return nn::MaxPool2d(2); }, {128, 32, 28, 28});
   shaped("AvgPool2d", [] { return nn::AvgPool2d(2); }, {128, 32, 28, 28});
   shaped("AdaptiveAvgPool2d", [] { return nn::AdaptiveAvgPool2d(1); }, {128, 64, 14, 14});
+  shaped("AdaptiveMaxPool2d", [] { return nn::AdaptiveMaxPool2d(1); }, {128, 64, 14, 14});
   shaped("MaxPool1d", [] { return nn::MaxPool1d(2); }, {64, 32, 128});
   shaped("BatchNorm2d", [] { return nn::BatchNorm2d(32); }, {128, 32, 28, 28});
   shaped("Conv1d", [] { return nn::Conv1d(nn::Conv1dOptions(16, 32, 5).padding(2)); }, {64, 16, 128});

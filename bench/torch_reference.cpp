@@ -330,6 +330,7 @@ void register_op_cases() {
   shaped("MaxPool2d", [] { return tnn::MaxPool2d(2); }, {128, 32, 28, 28});
   shaped("AvgPool2d", [] { return tnn::AvgPool2d(2); }, {128, 32, 28, 28});
   shaped("AdaptiveAvgPool2d", [] { return tnn::AdaptiveAvgPool2d(1); }, {128, 64, 14, 14});
+  shaped("AdaptiveMaxPool2d", [] { return tnn::AdaptiveMaxPool2d(tnn::AdaptiveMaxPool2dOptions(1)); }, {128, 64, 14, 14});
   shaped("MaxPool1d", [] { return tnn::MaxPool1d(2); }, {64, 32, 128});
   shaped("BatchNorm2d", [] { return tnn::BatchNorm2d(32); }, {128, 32, 28, 28});
   shaped("Conv1d", [] { return tnn::Conv1d(tnn::Conv1dOptions(16, 32, 5).padding(2)); }, {64, 16, 128});

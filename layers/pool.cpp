@@ -48,7 +48,7 @@ Pool<Kind, D>::Pool(const PoolOptions<D>& options_in) : Module(pool_name<Kind, D
 }
 
 template <PoolKind Kind, std::size_t D>
-Tensor Pool<Kind, D>::forward(const Tensor& input) {
+Pool2dParams Pool<Kind, D>::params() const {
   Pool2dParams p;
   for (std::size_t d = 0; d < D; ++d) {
     const std::size_t at = 2 - D + d;
@@ -60,6 +60,12 @@ Tensor Pool<Kind, D>::forward(const Tensor& input) {
   p.ceil_mode = options.ceil_mode();
   p.count_include_pad = options.count_include_pad();
   p.divisor_override = options.divisor_override();
+  return p;
+}
+
+template <PoolKind Kind, std::size_t D>
+Tensor Pool<Kind, D>::forward(const Tensor& input) {
+  const Pool2dParams p = params();
   if constexpr (D == 1) {
     const auto k = p.kernel[1], s = p.stride[1], pad = p.padding[1];
     if constexpr (Kind == PoolKind::Max) return max_pool1d(input, k, s, pad, p.dilation[1], p.ceil_mode);
@@ -68,6 +74,13 @@ Tensor Pool<Kind, D>::forward(const Tensor& input) {
     if constexpr (Kind == PoolKind::Max) return max_pool2d(input, p);
     else return avg_pool2d(input, p);
   }
+}
+
+template <PoolKind Kind, std::size_t D>
+std::pair<Tensor, Tensor> Pool<Kind, D>::forward_with_indices(const Tensor& input)
+  requires(Kind == PoolKind::Max && D == 2)
+{
+  return max_pool2d_with_indices(input, params());
 }
 
 template <PoolKind Kind, std::size_t D>
@@ -92,34 +105,49 @@ template class Pool<PoolKind::Max, 2>;
 template class Pool<PoolKind::Avg, 1>;
 template class Pool<PoolKind::Avg, 2>;
 
-template <std::size_t D>
-AdaptiveAvgPool<D>::AdaptiveAvgPool(std::array<std::int64_t, D> size)
-    : Module(D == 1 ? "AdaptiveAvgPool1d" : "AdaptiveAvgPool2d"), output_size(size) {
+template <PoolKind Kind, std::size_t D>
+AdaptivePool<Kind, D>::AdaptivePool(std::array<std::int64_t, D> size)
+    : Module(std::string(Kind == PoolKind::Max ? "AdaptiveMaxPool" : "AdaptiveAvgPool") + (D == 1 ? "1d" : "2d")),
+      output_size(size) {
   for (std::int64_t v : output_size)
     TG_CHECK(v > 0, type_name(), ": output_size must be positive, got ", v);
 }
 
-template <std::size_t D>
-AdaptiveAvgPool<D>::AdaptiveAvgPool(std::int64_t size)
-    : AdaptiveAvgPool([size] {
+template <PoolKind Kind, std::size_t D>
+AdaptivePool<Kind, D>::AdaptivePool(std::int64_t size)
+    : AdaptivePool([size] {
         std::array<std::int64_t, D> sizes;
         sizes.fill(size);
         return sizes;
       }()) {}
 
-template <std::size_t D>
-Tensor AdaptiveAvgPool<D>::forward(const Tensor& input) {
-  if constexpr (D == 1) return adaptive_avg_pool1d(input, output_size[0]);
-  else return adaptive_avg_pool2d(input, output_size);
+template <PoolKind Kind, std::size_t D>
+Tensor AdaptivePool<Kind, D>::forward(const Tensor& input) {
+  if constexpr (Kind == PoolKind::Max) {
+    if constexpr (D == 1) return adaptive_max_pool1d(input, output_size[0]);
+    else return adaptive_max_pool2d(input, output_size);
+  } else {
+    if constexpr (D == 1) return adaptive_avg_pool1d(input, output_size[0]);
+    else return adaptive_avg_pool2d(input, output_size);
+  }
 }
 
-template <std::size_t D>
-void AdaptiveAvgPool<D>::print_options(std::ostream& out) const {
+template <PoolKind Kind, std::size_t D>
+std::pair<Tensor, Tensor> AdaptivePool<Kind, D>::forward_with_indices(const Tensor& input)
+  requires(Kind == PoolKind::Max && D == 2)
+{
+  return adaptive_max_pool2d_with_indices(input, output_size);
+}
+
+template <PoolKind Kind, std::size_t D>
+void AdaptivePool<Kind, D>::print_options(std::ostream& out) const {
   out << "output_size=";
   print_sizes<D>(out, output_size);
 }
 
-template class AdaptiveAvgPool<1>;
-template class AdaptiveAvgPool<2>;
+template class AdaptivePool<PoolKind::Avg, 1>;
+template class AdaptivePool<PoolKind::Avg, 2>;
+template class AdaptivePool<PoolKind::Max, 1>;
+template class AdaptivePool<PoolKind::Max, 2>;
 
 }  // namespace tg::nn

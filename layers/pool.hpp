@@ -1,5 +1,5 @@
 // Pooling layers with PyTorch's names and options: MaxPool1d/2d, AvgPool1d/2d,
-// AdaptiveAvgPool1d/2d, over the ops in core/ops/conv.cpp. The stride defaults to the kernel size.
+// AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d, over the ops in core/ops/conv.cpp. The stride defaults to the kernel size.
 //
 //   tg::nn::MaxPool2d pool(2);                                   // 2x2 windows, stride 2
 //   tg::nn::AvgPool1d pool(tg::nn::AvgPool1dOptions(3).stride(1).padding(1));
@@ -9,7 +9,9 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <utility>
 
+#include "../core/ops/conv.hpp"
 #include "module.hpp"
 
 namespace tg::nn {
@@ -64,9 +66,16 @@ class Pool : public Module {
  public:
   explicit Pool(const PoolOptions<D>& options);
   Tensor forward(const Tensor& input) override;
+  // MaxPool2d: the output and, as PyTorch's return_indices, each window's maximum as a flat index
+  // into its (H, W) plane (int64; libtorch's forward_with_indices).
+  std::pair<Tensor, Tensor> forward_with_indices(const Tensor& input)
+    requires(Kind == PoolKind::Max && D == 2);
   void print_options(std::ostream& out) const override;
   std::shared_ptr<Module> fresh() const override { return std::make_shared<Pool>(options); }
   const PoolOptions<D> options;
+
+ private:
+  Pool2dParams params() const;  // the options as the 2-D op's (a 1-D pool has height 1)
 };
 
 using MaxPool1d = Pool<PoolKind::Max, 1>;
@@ -74,19 +83,25 @@ using MaxPool2d = Pool<PoolKind::Max, 2>;
 using AvgPool1d = Pool<PoolKind::Avg, 1>;
 using AvgPool2d = Pool<PoolKind::Avg, 2>;
 
-// Averages over PyTorch's adaptive windows to a fixed output size.
-template <std::size_t D>
-class AdaptiveAvgPool : public Module {
+// Averages (or maxima: the first maximum, or the last NaN, as PyTorch's) over PyTorch's adaptive
+// windows to a fixed output size.
+template <PoolKind Kind, std::size_t D>
+class AdaptivePool : public Module {
  public:
-  explicit AdaptiveAvgPool(std::array<std::int64_t, D> output_size);
-  explicit AdaptiveAvgPool(std::int64_t output_size);
+  explicit AdaptivePool(std::array<std::int64_t, D> output_size);
+  explicit AdaptivePool(std::int64_t output_size);
   Tensor forward(const Tensor& input) override;
+  // AdaptiveMaxPool2d: the output and each window's maximum as a flat index into its (H, W) plane.
+  std::pair<Tensor, Tensor> forward_with_indices(const Tensor& input)
+    requires(Kind == PoolKind::Max && D == 2);
   void print_options(std::ostream& out) const override;
-  std::shared_ptr<Module> fresh() const override { return std::make_shared<AdaptiveAvgPool>(output_size); }
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<AdaptivePool>(output_size); }
   const std::array<std::int64_t, D> output_size;
 };
 
-using AdaptiveAvgPool1d = AdaptiveAvgPool<1>;
-using AdaptiveAvgPool2d = AdaptiveAvgPool<2>;
+using AdaptiveAvgPool1d = AdaptivePool<PoolKind::Avg, 1>;
+using AdaptiveAvgPool2d = AdaptivePool<PoolKind::Avg, 2>;
+using AdaptiveMaxPool1d = AdaptivePool<PoolKind::Max, 1>;
+using AdaptiveMaxPool2d = AdaptivePool<PoolKind::Max, 2>;
 
 }  // namespace tg::nn

@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <optional>
+#include <limits>
 #include <random>
+#include <sstream>
 
 using tg::Tensor;
 using tg_test::check_close;
@@ -208,6 +210,11 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
       {"max_pool1d", [](const Inputs& x) { return tg::max_pool1d(x[0], 2, 2); }, {uniform64({2, 3, 7})}},
       {"avg_pool1d", [](const Inputs& x) { return tg::avg_pool1d(x[0], 3, 1, 1); }, {uniform64({2, 3, 7})}},
       {"adaptive_avg_pool1d", [](const Inputs& x) { return tg::adaptive_avg_pool1d(x[0], 3); }, {uniform64({2, 3, 7})}},
+      {"adaptive_max_pool2d", [](const Inputs& x) { return tg::adaptive_max_pool2d(x[0], {3, 4}); },
+       {uniform64({2, 2, 7, 5})}},
+      {"adaptive_max_pool1d", [](const Inputs& x) { return tg::adaptive_max_pool1d(x[0], 4); }, {uniform64({2, 3, 7})}},
+      {"max_pool2d_with_indices", [max3](const Inputs& x) { return tg::max_pool2d_with_indices(x[0], max3).first; },
+       {uniform64({2, 2, 6, 5})}},
   };
   for (const Case& c : cases) {
     INFO("op case: ", c.name);
@@ -1202,4 +1209,125 @@ TEST_CASE("average pooling: the backward is the forward's transpose, for tiled, 
     for (std::size_t j = 0; j < dx.size(); ++j) wrong += !(std::fabs(dx32[j] - dx[j]) <= 1e-6);
     CHECK(wrong == 0);
   }
+}
+
+TEST_CASE("adaptive max pooling and return_indices match PyTorch; every window against the definition") {
+  // torch 1.13, x = sin(i) and the output's gradient cos(i) over the flattened shapes:
+  //   y, idx = F.adaptive_max_pool2d(x, osz, return_indices=True); y.backward(seq(y.shape, math.cos))
+  //   F.adaptive_max_pool1d(seq((2, 3, 10), math.sin), 4)
+  //   F.max_pool2d(seq((1, 2, 5, 6), math.sin), 3, stride=2, padding=1, return_indices=True)[1]
+  //   x = [[[1, 3, 3, 2], [3, nan, 0, 3], [nan, 1, 3, 3]]]; F.adaptive_max_pool2d(x, (2, 2), return_indices=True)
+  struct Case {
+    tg::Shape shape;
+    std::array<std::int64_t, 2> size;
+    std::vector<double> y;
+    std::vector<std::int64_t> indices;
+    std::vector<double> dx;  // only its non-zero values, in order
+  };
+  const std::vector<Case> cases = {
+      {{1, 2, 7, 5}, {3, 2},
+       {0.909297427, 0.990607356, 0.912945251, 0.990607356, 0.956375928, 0.99991186, 0.901788348, 0.963795386,
+        0.986627592, 0.992872648, 0.826828679, 0.992872648},
+       {2, 14, 20, 14, 27, 33, 11, 4, 17, 23, 30, 23},
+       {1, -0.449690191, -0.416146837, -0.653643621, 0.283662185, 0.753902254, 0.960170287, -0.145500034,
+        -0.906704564, -0.839071529}},
+      {{1, 1, 5, 3}, {7, 1},
+       {0.909297427, 0.909297427, 0.989358247, 0.989358247, 0.989358247, 0.990607356, 0.990607356},
+       {2, 2, 8, 8, 8, 14, 14},
+       {1.54030231, -2.05978295, 1.24383247}},
+  };
+  for (const Case& c : cases) {
+    INFO("input ", tg::shape_str(c.shape));
+    const Tensor x = seq(c.shape, sin_).set_requires_grad();
+    const auto [y, indices] = tg::adaptive_max_pool2d_with_indices(x, c.size);
+    check_close(y, c.y, 1e-8);
+    CHECK(indices.dtype() == tg::kInt64);
+    CHECK(!indices.requires_grad());
+    CHECK(indices.to_vector<std::int64_t>() == c.indices);
+    y.backward(seq(y.shape(), cos_));
+    std::vector<double> nonzero;
+    for (double v : x.grad().to_vector<double>())
+      if (v != 0.0) nonzero.push_back(v);
+    check_close(Tensor(nonzero, {nonzero.size()}), c.dx, 1e-8);
+    check_close(tg::adaptive_max_pool2d(x, c.size), c.y, 1e-8);
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const Tensor ties(std::vector<double>{1, 3, 3, 2, 3, nan, 0, 3, nan, 1, 3, 3}, {1, 3, 4});  // unbatched
+  const auto [tied, where] = tg::adaptive_max_pool2d_with_indices(ties, {2, 2});
+  CHECK(where.to_vector<std::int64_t>() == std::vector<std::int64_t>{5, 2, 8, 7});  // the first maximum, the last NaN
+  CHECK(where.shape() == tg::Shape{1, 2, 2});
+  CHECK(std::isnan(tied.to_vector<double>()[0]));
+  check_close(tg::adaptive_max_pool1d(seq({2, 3, 10}, sin_), 4),
+              {0.909297427, 0.909297427, 0.656986599, 0.989358247, -0.536572918, 0.990607356, 0.65028784, 0.14987721,
+               0.912945251, -0.00885130929, 0.956375928, 0.956375928, 0.551426681, 0.99991186, -0.428182669,
+               0.963795386, 0.74511316, 0.0177019251, 0.901788348, 0.123573123, 0.986627592, 0.986627592,
+               0.436164755, 0.992872648},
+              1e-8);
+  tg::Pool2dParams p;
+  p.kernel = {3, 3};
+  p.stride = {2, 2};
+  p.padding = {1, 1};
+  const auto [pooled, picked] = tg::max_pool2d_with_indices(seq({1, 2, 5, 6}, sin_), p);
+  CHECK(picked.to_vector<std::int64_t>() ==
+        std::vector<std::int64_t>{1, 8, 9, 7, 14, 21, 19, 27, 27, 1, 3, 3, 7, 9, 22, 24, 21, 28});
+  check_close(pooled, tg::max_pool2d(seq({1, 2, 5, 6}, sin_), p).to_vector<double>(), 0.0);
+
+  // Every output size from 1 to past the input's, on planes of 1-9 rows and columns: the value and
+  // index of each window's first maximum by a plain loop over PyTorch's window bounds, both dtypes;
+  // the backward adds each output's gradient at its index.
+  std::mt19937 rng(3);
+  for (std::size_t h = 1; h <= 9; h += 2)
+    for (std::size_t w = 1; w <= 9; w += 4)
+      for (std::int64_t oh = 1; oh <= 10; oh += 3)
+        for (std::int64_t ow = 1; ow <= 10; ow += 2) {
+          INFO("plane ", h, " x ", w, " to ", oh, " x ", ow);
+          const Tensor x = uniform64({2, 3, h, w}).set_requires_grad();
+          const std::vector<double> xs = x.to_vector<double>();
+          const auto [y, indices] = tg::adaptive_max_pool2d_with_indices(x, {oh, ow});
+          const Tensor g = uniform64(y.shape());
+          y.backward(g);
+          const std::vector<double> ys = y.to_vector<double>(), gs = g.to_vector<double>();
+          const std::vector<std::int64_t> is = indices.to_vector<std::int64_t>();
+          std::vector<double> dx(xs.size(), 0.0);
+          for (std::size_t plane = 0; plane < 6; ++plane)
+            for (std::size_t oy = 0; oy < std::size_t(oh); ++oy)
+              for (std::size_t ox = 0; ox < std::size_t(ow); ++ox) {
+                const std::size_t y0 = oy * h / std::size_t(oh), y1 = ((oy + 1) * h + std::size_t(oh) - 1) / std::size_t(oh);
+                const std::size_t x0 = ox * w / std::size_t(ow), x1 = ((ox + 1) * w + std::size_t(ow) - 1) / std::size_t(ow);
+                std::size_t best = y0 * w + x0;
+                for (std::size_t iy = y0; iy < y1; ++iy)
+                  for (std::size_t ix = x0; ix < x1; ++ix)
+                    if (xs[plane * h * w + iy * w + ix] > xs[plane * h * w + best]) best = iy * w + ix;
+                const std::size_t o = (plane * std::size_t(oh) + oy) * std::size_t(ow) + ox;
+                CHECK(ys[o] == xs[plane * h * w + best]);
+                CHECK(is[o] == std::int64_t(best));
+                dx[plane * h * w + best] += gs[o];
+              }
+          check_close(x.grad(), dx, 1e-15);
+          check_close(tg::adaptive_max_pool2d(x.detach().to(tg::kFloat32), {oh, ow}), Tensor(ys, y.shape()).to(tg::kFloat32).to_vector<double>(), 0.0);
+        }
+
+  nn::AdaptiveMaxPool2d layer(std::array<std::int64_t, 2>{3, 2});
+  nn::AdaptiveMaxPool1d layer1(4);
+  std::ostringstream printed;
+  printed << layer << ' ' << layer1;
+  CHECK(printed.str() == "AdaptiveMaxPool2d(output_size=(3, 2)) AdaptiveMaxPool1d(output_size=4)");
+  const Tensor x = seq({1, 2, 7, 5}, sin_);
+  CHECK(layer.forward_with_indices(x).second.to_vector<std::int64_t>() ==
+        tg::adaptive_max_pool2d_with_indices(x, {3, 2}).second.to_vector<std::int64_t>());
+  CHECK(layer1(seq({2, 3, 10}, sin_)).shape() == tg::Shape{2, 3, 4});
+  nn::MaxPool2d pool(nn::MaxPool2dOptions(3).stride(2).padding(1));
+  CHECK(pool.forward_with_indices(seq({1, 2, 5, 6}, sin_)).second.to_vector<std::int64_t>() == picked.to_vector<std::int64_t>());
+  CHECK_THROWS_WITH_AS(nn::AdaptiveMaxPool2d(0), "AdaptiveMaxPool2d: output_size must be positive, got 0", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::adaptive_max_pool2d(tg::randn({2, 3}), {1, 1}),
+                       "adaptive_max_pool2d: expected input (N, C, H, W) or (C, H, W), got [2, 3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::adaptive_max_pool2d(tg::randn({1, 2, 3}), {-1, 1}),
+                       "adaptive_max_pool2d: output_size must be non-negative, got (-1, 1)", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::adaptive_max_pool2d(tg::randn({1, 0, 3}), {1, 1}),
+                       "adaptive_max_pool2d: expected non-empty spatial dims, got [1, 1, 0, 3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::adaptive_max_pool2d(tg::zeros({1, 2, 3}, tg::kInt64), {1, 1}),
+                       "adaptive_max_pool2d: expected a floating-point input, got int64", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::adaptive_max_pool1d(tg::randn({3}), 1),
+                       "adaptive_max_pool1d: expected input (N, C, L) or (C, L), got [3]", tg::Error);
+  CHECK(tg::adaptive_max_pool2d(tg::randn({1, 2, 3}), {0, 2}).shape() == tg::Shape{1, 0, 2});  // empty, as PyTorch's
 }

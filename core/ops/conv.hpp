@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <utility>
 #include <cstdint>
 #include <optional>
 
@@ -45,12 +46,20 @@ struct Pool2dParams {
 // (N, C, H, W) or (C, H, W) → max over each window (padding counts as -inf). The gradient goes to
 // the first maximum of each window (its last NaN, if it holds NaN), as PyTorch's.
 Tensor max_pool2d(const Tensor& input, const Pool2dParams& params);
+// The same and PyTorch's return_indices: each window's maximum as a flat index into its (H, W)
+// plane, an int64 tensor of the output's shape (-1 for a window wholly in the padding). The
+// indices do not require grad.
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, const Pool2dParams& params);
 // Average over each window; count_include_pad divides by the whole window, padding included, and
 // divisor_override by a fixed number. Dilation is max pooling's option: not 1 here is an error.
 Tensor avg_pool2d(const Tensor& input, const Pool2dParams& params);
 // Average over PyTorch's adaptive windows: output cell i covers [floor(i·H/Ho), ceil((i+1)·H/Ho));
 // an output size of 0 gives an empty result.
 Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 2> output_size);
+// The maximum over the same windows (the first maximum, or the last NaN, as PyTorch's); with
+// indices as max_pool2d_with_indices.
+Tensor adaptive_max_pool2d(const Tensor& input, std::array<std::int64_t, 2> output_size);
+std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, std::array<std::int64_t, 2> output_size);
 
 // The 1-D forms, on (N, C, L) or (C, L): the 2-D ops over (N, C, 1, L).
 Tensor max_pool1d(const Tensor& input, std::int64_t kernel, std::int64_t stride, std::int64_t padding = 0,
@@ -58,5 +67,6 @@ Tensor max_pool1d(const Tensor& input, std::int64_t kernel, std::int64_t stride,
 Tensor avg_pool1d(const Tensor& input, std::int64_t kernel, std::int64_t stride, std::int64_t padding = 0,
                   bool ceil_mode = false, bool count_include_pad = true);
 Tensor adaptive_avg_pool1d(const Tensor& input, std::int64_t output_size);
+Tensor adaptive_max_pool1d(const Tensor& input, std::int64_t output_size);
 
 }  // namespace tg
