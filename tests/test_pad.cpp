@@ -221,10 +221,12 @@ TEST_CASE("pad on every mode, rank and padding: forward against the definition, 
       // The constant's own part of the output does not depend on x: taken off before the adjoint.
       const Tensor linear = y - *reference_pad(tg::zeros_like(x), pads, mode, value);
       CHECK(std::abs(dot(linear, g) - dot(x, x.grad())) <= 1e-12 * (1.0 + std::abs(dot(linear, g))));
-      // float32 moves the same values.
-      const Tensor y32 = tg::pad(x.detach().to(tg::kFloat32), pads, mode,
-                                 mode == tg::PadMode::Constant ? std::optional(value) : std::nullopt);
+      // float32 moves the same values, and its backward sums the same terms (to float rounding).
+      const Tensor x32 = x.detach().to(tg::kFloat32).set_requires_grad();
+      const Tensor y32 = tg::pad(x32, pads, mode, mode == tg::PadMode::Constant ? std::optional(value) : std::nullopt);
       check_close(y32, expected->to(tg::kFloat32).to_vector<double>(), 0.0);
+      y32.backward(g.to(tg::kFloat32));
+      check_close(x32.grad(), x.grad().to_vector<double>(), 1e-5);
     }
   CHECK(checked > 400);  // the draws above: most are valid, and many are not
   CHECK(refused > 100);
