@@ -136,7 +136,10 @@ template <PoolKind Kind, std::size_t D>
 std::pair<Tensor, Tensor> AdaptivePool<Kind, D>::forward_with_indices(const Tensor& input)
   requires(Kind == PoolKind::Max && D == 2)
 {
-  return adaptive_max_pool2d_with_indices(input, output_size);
+  // (if constexpr: clang 14's explicit instantiation compiles the body for every Kind and D,
+  // whatever the requires clause says)
+  if constexpr (D == 2) return adaptive_max_pool2d_with_indices(input, output_size);
+  else return {forward(input), Tensor()};
 }
 
 template <PoolKind Kind, std::size_t D>
