@@ -17,6 +17,12 @@ namespace {
 
 const char* conv_name(std::size_t d) { return d == 1 ? "Conv1d" : "Conv2d"; }
 
+// tg::pad's mode for a padding_mode other than zeros.
+PadMode pad_mode_of(PaddingMode mode) {
+  return mode == PaddingMode::Reflect ? PadMode::Reflect : mode == PaddingMode::Replicate ? PadMode::Replicate
+                                                                                          : PadMode::Circular;
+}
+
 template <std::size_t D>
 void validate(const ConvOptions<D>& o) {
   const char* name = conv_name(D);
@@ -84,11 +90,8 @@ Tensor Conv<D>::forward(const Tensor& input) {
       pads.push_back(after[d]);
       before[d] = after[d] = 0;
     }
-    const PadMode mode = options.padding_mode() == PaddingMode::Reflect     ? PadMode::Reflect
-                         : options.padding_mode() == PaddingMode::Replicate ? PadMode::Replicate
-                                                                            : PadMode::Circular;
     try {
-      x = pad(input, pads, mode);
+      x = pad(input, pads, pad_mode_of(options.padding_mode()));
     } catch (const Error& e) {
       fail(name, ": ", e.what());
     }
@@ -132,11 +135,7 @@ void Conv<D>::print_options(std::ostream& out) const {
   }
   if (options.groups() != 1) out << ", groups=" << options.groups();
   if (!options.bias()) out << ", bias=false";
-  if (options.padding_mode() != PaddingMode::Zeros)
-    out << ", padding_mode="
-        << (options.padding_mode() == PaddingMode::Reflect     ? "reflect"
-            : options.padding_mode() == PaddingMode::Replicate ? "replicate"
-                                                               : "circular");
+  if (options.padding_mode() != PaddingMode::Zeros) out << ", padding_mode=" << pad_mode_name(pad_mode_of(options.padding_mode()));
 }
 
 template class Conv<1>;

@@ -33,7 +33,7 @@ Pad<Kind, D>::Pad(Sizes padding_in, double value_in, int) : Module(pad_name<Kind
 
 template <PadKind Kind, std::size_t D>
 Tensor Pad<Kind, D>::forward(const Tensor& input) {
-  const std::string name = pad_name<Kind, D>();
+  const std::string& name = type_name();
   if constexpr (mode_of<Kind>() == PadMode::Constant) {
     TG_CHECK(input.dim() >= D, name, ": expected an input with at least ", D, " dims, got ", shape_str(input.shape()));
     return pad(input, {padding.begin(), padding.end()}, PadMode::Constant, value);
