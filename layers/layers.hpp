@@ -4,6 +4,7 @@
 #include "activation.hpp"
 #include "batchnorm.hpp"
 #include "conv.hpp"
+#include "conv_transpose.hpp"
 #include "dropout.hpp"
 #include "embedding.hpp"
 #include "flatten.hpp"

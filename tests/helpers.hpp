@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include "../core/xtensor.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -16,6 +17,16 @@ namespace tg_test {
 inline tg::Tensor uniform64(const tg::Shape& shape, double low = -1.0, double high = 1.0) {
   return (tg::rand(shape, tg::kFloat64) * (high - low) + low).detach().set_requires_grad(true);
 }
+
+// x[i] = f(i) · scale over the flattened shape, as the golden scripts build their inputs
+// (torch.arange(n).sin() * scale), float64.
+inline tg::Tensor seq(const tg::Shape& shape, double (*f)(double), double scale = 1.0) {
+  std::vector<double> values(tg::checked_numel("seq", shape));
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = f(double(i)) * scale;
+  return tg::Tensor(values, shape);
+}
+inline double sin_(double v) { return std::sin(v); }
+inline double cos_(double v) { return std::cos(v); }
 
 // Values in ±[0.2, 1.2): away from the kinks of abs, relu, clamp and friends.
 inline tg::Tensor away_from_zero64(const tg::Shape& shape) {

@@ -11,6 +11,9 @@
 
 using tg::Tensor;
 using tg_test::check_close;
+using tg_test::cos_;
+using tg_test::seq;
+using tg_test::sin_;
 using tg_test::uniform64;
 using Inputs = std::vector<Tensor>;
 namespace nn = tg::nn;
@@ -18,13 +21,6 @@ namespace nn = tg::nn;
 namespace {
 
 // x[i] = f(i) · scale over the flattened shape, as the golden script builds its inputs.
-Tensor seq(const tg::Shape& shape, double (*f)(double), double scale = 1.0) {
-  std::vector<double> values(tg::checked_numel("seq", shape));
-  for (std::size_t i = 0; i < values.size(); ++i) values[i] = f(double(i)) * scale;
-  return Tensor(values, shape);
-}
-double sin_(double v) { return std::sin(v); }
-double cos_(double v) { return std::cos(v); }
 
 double sum_of_squares(const Tensor& t) { return tg::sum(t * t).item(); }
 

@@ -10,19 +10,14 @@
 
 using tg::Tensor;
 using tg_test::check_close;
+using tg_test::cos_;
+using tg_test::seq;
+using tg_test::sin_;
 using tg_test::uniform64;
 namespace nn = tg::nn;
 
 namespace {
 
-// x[i] = f(i) over the flattened shape, as the golden script builds its inputs.
-Tensor seq(const tg::Shape& shape, double (*f)(double)) {
-  std::vector<double> values(tg::checked_numel("seq", shape));
-  for (std::size_t i = 0; i < values.size(); ++i) values[i] = f(double(i));
-  return Tensor(values, shape);
-}
-double sin_(double v) { return std::sin(v); }
-double cos_(double v) { return std::cos(v); }
 
 double dot(const Tensor& a, const Tensor& b) { return tg::sum(a * b).item(); }
 

@@ -400,9 +400,10 @@ void merge_phases(const T* phases, std::size_t channels, const Window& g, const 
 
 // A 1×1 kernel with stride 1 and no padding: the columns are the input plane itself, so the GEMMs
 // read the input (and write the input gradient) in place, with no im2col or col2im.
-// (`Conv2d_1x1`, 64 -> 128 channels on 14×14, one thread: 11.9-12.0 -> 10.1-10.4 ms.)
+// (`Conv2d_1x1`, 64 -> 128 channels on 14×14, one thread: 11.9-12.0 -> 10.1-10.4 ms.) Not where
+// the plane is larger than the output (a transposed convolution's output_padding past the stride).
 bool identity_columns(const Window& g) {
-  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.h == g.oh && g.w == g.ow;
 }
 
 // Zeroes the columns of rows [y0, y1) of `row` that lie outside `inside`.
@@ -1533,14 +1534,13 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   return out;
 }
 
-// db[o] = Σ over samples and positions of dy[s, o], in double.
+// db[o] = Σ over samples and positions of dy[s, o], in double; dy is (n, out_channels, plane).
 template <class T>
-Tensor bias_grad(const T* dy, const Window& g, std::size_t out_channels) {
-  const std::size_t plane = g.oh * g.ow;
+Tensor bias_grad(const T* dy, std::size_t n, std::size_t out_channels, std::size_t plane) {
   xt::xarray<T> db = xt::xarray<T>::from_shape({out_channels});
   for (std::size_t o = 0; o < out_channels; ++o) {
     double total = 0;
-    for (std::size_t s = 0; s < g.n; ++s) {
+    for (std::size_t s = 0; s < n; ++s) {
       const T* p = dy + (s * out_channels + o) * plane;
       total += kernels::lane_sum(plane, [p](auto at) { return at(p); });
     }
@@ -1688,110 +1688,123 @@ xt::xarray<T> input_grad_by_phase(const T* dy, const T* w, const Window& g, cons
   return dx;
 }
 
+// dX of a convolution (N, C, H, W) → (N, O, Ho, Wo) from dY: also conv_transpose2d's forward,
+// which is this map with the convolution's roles swapped (its section below).
 template <class T>
-Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Window& g,
-                      std::size_t out_channels, std::size_t groups, NeedsGrad needs) {
+xt::xarray<T> conv2d_input_grad(const Tensor& grad, const Tensor& weight, const Window& g, std::size_t out_channels,
+                                std::size_t groups) {
   const std::size_t cg = g.c / groups, og = out_channels / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow;
   const T* dy = grad.data<T>();
-  const T* x = input.data<T>();
   const T* w = weight.data<T>();
-  Grads grads(3);
-  if (needs[2]) grads[2] = bias_grad(dy, g, out_channels);
-  if (depthwise(g, groups)) {
-    if (needs[0]) grads[0] = make_tensor<T>(depthwise_input_grad(dy, w, g, out_channels));
-    if (needs[1]) grads[1] = make_tensor<T>(depthwise_weight_grad(x, dy, g, out_channels));
-    return grads;
-  }
+  if (depthwise(g, groups)) return depthwise_input_grad(dy, w, g, out_channels);
   const Phases phases = phases_of(g);
-  if (needs[0] && winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, og, cg)) {
+  if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, og, cg)) {
     // dX = dY ⋆ W' with padding 2 - p: each dX position sums the dY positions it reached.
-    xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
+    xt::xarray<T> dx = xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
     const auto u = winograd_kernels(w, out_channels, cg, groups, true);
     winograd_conv(dy, {g.n, out_channels, g.oh, g.ow, 2 - g.ph, 2 - g.pw, g.c, g.h, g.w, groups}, u.data(),
                   static_cast<const T*>(nullptr), dx.data());
-    grads[0] = make_tensor<T>(std::move(dx));
-  } else if (needs[0] && grads_by_phase<T>(g, phases, cg, og)) {
-    grads[0] = make_tensor<T>(input_grad_by_phase(dy, w, g, phases, out_channels, groups));
-  } else if (needs[0] && transposes_to_forward<T>(g, out_channels, groups)) {
+    return dx;
+  }
+  if (grads_by_phase<T>(g, phases, cg, og)) return input_grad_by_phase(dy, w, g, phases, out_channels, groups);
+  if (transposes_to_forward<T>(g, out_channels, groups)) {
     // dX = dY ⋆ W' (conv2d_forward over dY): no d(columns) matrix and no col2im.
-    grads[0] = make_tensor<T>(conv2d_forward<T>(grad, make_tensor<T>(transposed_kernels(w, g, out_channels, groups)),
-                                                Tensor(), transposed_window(g, out_channels), g.c, groups));
-  } else if (needs[0]) {
-    xt::xarray<T> dx = xt::zeros<T>(input.shape());
-    T* d = dx.data();
-    const bool in_place = identity_columns(g);
-    parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
-      Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(phases, cg));
-      for (std::size_t s = first; s < last; ++s)
-        for (std::size_t grp = 0; grp < groups; ++grp) {
-          // d(col) = W_gᵀ · dY_g: (kk, og) · (og, plane)
-          T* dxs = d + (s * g.c + grp * cg) * g.h * g.w;
-          detail::gemm<T>(true, false, kk, plane, og, T(1), w + grp * og * kk, kk,
-                          dy + (s * out_channels + grp * og) * plane, plane, T(0), in_place ? dxs : col.data(), plane);
-          if (!in_place) add_columns(col.data(), cg, g, phases, split.data(), dxs);
-        }
-    });
-    grads[0] = make_tensor<T>(std::move(dx));
+    return conv2d_forward<T>(grad, make_tensor<T>(transposed_kernels(w, g, out_channels, groups)), Tensor(),
+                             transposed_window(g, out_channels), g.c, groups);
   }
-  if (needs[1] && winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og)) {
-    xt::xarray<T> dw = xt::xarray<T>::from_shape(weight.shape());
+  xt::xarray<T> dx = xt::zeros<T>({g.n, g.c, g.h, g.w});
+  T* d = dx.data();
+  const bool in_place = identity_columns(g);
+  parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {
+    Scratch<T> col(in_place ? 0 : kk * plane), split(in_place ? 0 : phase_floats(phases, cg));
+    for (std::size_t s = first; s < last; ++s)
+      for (std::size_t grp = 0; grp < groups; ++grp) {
+        // d(col) = W_gᵀ · dY_g: (kk, og) · (og, plane)
+        T* dxs = d + (s * g.c + grp * cg) * g.h * g.w;
+        detail::gemm<T>(true, false, kk, plane, og, T(1), w + grp * og * kk, kk,
+                        dy + (s * out_channels + grp * og) * plane, plane, T(0), in_place ? dxs : col.data(), plane);
+        if (!in_place) add_columns(col.data(), cg, g, phases, split.data(), dxs);
+      }
+  });
+  return dx;
+}
+
+// dW of the same convolution from its input x and dY, shaped (O, C / groups, kH, kW).
+template <class T>
+xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::size_t out_channels,
+                                 std::size_t groups) {
+  const std::size_t cg = g.c / groups, og = out_channels / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow;
+  const std::vector<std::size_t> weight_shape{out_channels, cg, g.kh, g.kw};
+  if (depthwise(g, groups)) return depthwise_weight_grad(x, dy, g, out_channels);
+  if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og)) {
+    xt::xarray<T> dw = xt::xarray<T>::from_shape(weight_shape);
     winograd_weight_grad(x, dy, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, dw.data());
-    grads[1] = make_tensor<T>(std::move(dw));
-  } else if (needs[1]) {
-    // dW_g = Σ_s dY_g[s] · col[s]ᵀ. The samples are cut into at most 16 blocks, by size only; each
-    // block sums its samples in order into its own partial dW (in parallel), and the partials are
-    // added in block order: the same bits for any thread count. Where the GEMM's tiles fit it
-    // better the partials hold dW_gᵀ = Σ_s col[s] · dY_g[s]ᵀ, transposed once at the end
-    // (`Conv1d` 16 -> 32, kernel 5: 32 × 80 pads to 32 × 96 in the AVX-512 tiles, 80 × 32 not),
-    // and so do those with at most 32 output channels a group: the GEMM then reads the columns
-    // where they lie and packs only dY, where the other way it packed colᵀ, transposing it (one
-    // sample's GEMM, one thread: 32 × 800 over 196 positions, a 5×5 "same", 56 → 43 us; 32 × 288
-    // over 784, dilated 3×3, 91 → 66; 16 × 150 over 100, LeNet's 5×5, 4.0 → 3.1).
-    // Where the forward runs directly (direct_fits) the partials hold dW_gᵀ as well, summed directly.
-    const std::size_t wn = out_channels * kk;
-    const bool direct = direct_fits<T>(g, cg, og);
-    const bool transposed = direct || detail::gemm_prefers_transposed<T>(og, kk);
-    const bool in_place = identity_columns(g), no_columns = direct || in_place;
-    using Partial = std::vector<T, Allocator<T>>;
-    const std::size_t block = std::max(samples_per_task(g, out_channels * kk), (g.n + 15) / 16);
-    const Partial total = parallel::reduce_blocks(
-        g.n, block, Partial(wn, T(0)),
-        [&](std::size_t first, std::size_t last) {
-          Partial part(wn, T(0));
-          Scratch<T> col(no_columns ? 0 : kk * plane), split(no_columns ? 0 : phase_floats(phases, cg));
-          Partial padded(direct ? cg * padded_plane<T>(g).size : 0);  // zeros (see pad_plane)
-          Scratch<T> dyt(direct ? plane * og : 0);
-          for (std::size_t s = first; s < last; ++s)
-            for (std::size_t grp = 0; grp < groups; ++grp) {
-              const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
-              const T* dys = dy + (s * out_channels + grp * og) * plane;
-              T* dw_g = part.data() + grp * og * kk;
-              if constexpr (std::is_same_v<T, float>)
-                if (direct) {
-                  direct_weight_grad(xs, dys, g, cg, og, padded.data(), dyt.data(), dw_g);
-                  continue;
-                }
-              if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
-              const T* cols = in_place ? xs : col.data();
-              if (transposed)
-                detail::gemm<T>(false, true, kk, og, plane, T(1), cols, plane, dys, plane, T(1), dw_g, og);
-              else
-                detail::gemm<T>(false, true, og, kk, plane, T(1), dys, plane, cols, plane, T(1), dw_g, kk);
-            }
-          return part;
-        },
-        [](Partial acc, const Partial& part) {
-          for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += part[i];
-          return acc;
-        });
-    xt::xarray<T> dw = xt::xarray<T>::from_shape(weight.shape());
-    if (transposed)
-      for (std::size_t grp = 0; grp < groups; ++grp)
-        kernels::transpose_matrix(total.data() + grp * og * kk, kk, og, og, dw.data() + grp * og * kk, kk);
-    else
-      std::copy(total.begin(), total.end(), dw.data());
-    grads[1] = make_tensor<T>(std::move(dw));
+    return dw;
   }
+  const Phases phases = phases_of(g);
+  // dW_g = Σ_s dY_g[s] · col[s]ᵀ. The samples are cut into at most 16 blocks, by size only; each
+  // block sums its samples in order into its own partial dW (in parallel), and the partials are
+  // added in block order: the same bits for any thread count. Where the GEMM's tiles fit it
+  // better the partials hold dW_gᵀ = Σ_s col[s] · dY_g[s]ᵀ, transposed once at the end
+  // (`Conv1d` 16 -> 32, kernel 5: 32 × 80 pads to 32 × 96 in the AVX-512 tiles, 80 × 32 not),
+  // and so do those with at most 32 output channels a group: the GEMM then reads the columns
+  // where they lie and packs only dY, where the other way it packed colᵀ, transposing it (one
+  // sample's GEMM, one thread: 32 × 800 over 196 positions, a 5×5 "same", 56 → 43 us; 32 × 288
+  // over 784, dilated 3×3, 91 → 66; 16 × 150 over 100, LeNet's 5×5, 4.0 → 3.1).
+  // Where the forward runs directly (direct_fits) the partials hold dW_gᵀ as well, summed directly.
+  const std::size_t wn = out_channels * kk;
+  const bool direct = direct_fits<T>(g, cg, og);
+  const bool transposed = direct || detail::gemm_prefers_transposed<T>(og, kk);
+  const bool in_place = identity_columns(g), no_columns = direct || in_place;
+  using Partial = std::vector<T, Allocator<T>>;
+  const std::size_t block = std::max(samples_per_task(g, out_channels * kk), (g.n + 15) / 16);
+  const Partial total = parallel::reduce_blocks(
+      g.n, block, Partial(wn, T(0)),
+      [&](std::size_t first, std::size_t last) {
+        Partial part(wn, T(0));
+        Scratch<T> col(no_columns ? 0 : kk * plane), split(no_columns ? 0 : phase_floats(phases, cg));
+        Partial padded(direct ? cg * padded_plane<T>(g).size : 0);  // zeros (see pad_plane)
+        Scratch<T> dyt(direct ? plane * og : 0);
+        for (std::size_t s = first; s < last; ++s)
+          for (std::size_t grp = 0; grp < groups; ++grp) {
+            const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
+            const T* dys = dy + (s * out_channels + grp * og) * plane;
+            T* dw_g = part.data() + grp * og * kk;
+            if constexpr (std::is_same_v<T, float>)
+              if (direct) {
+                direct_weight_grad(xs, dys, g, cg, og, padded.data(), dyt.data(), dw_g);
+                continue;
+              }
+            if (!in_place) columns(xs, cg, g, phases, split.data(), col.data());
+            const T* cols = in_place ? xs : col.data();
+            if (transposed)
+              detail::gemm<T>(false, true, kk, og, plane, T(1), cols, plane, dys, plane, T(1), dw_g, og);
+            else
+              detail::gemm<T>(false, true, og, kk, plane, T(1), dys, plane, cols, plane, T(1), dw_g, kk);
+          }
+        return part;
+      },
+      [](Partial acc, const Partial& part) {
+        for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += part[i];
+        return acc;
+      });
+  xt::xarray<T> dw = xt::xarray<T>::from_shape(weight_shape);
+  if (transposed)
+    for (std::size_t grp = 0; grp < groups; ++grp)
+      kernels::transpose_matrix(total.data() + grp * og * kk, kk, og, og, dw.data() + grp * og * kk, kk);
+  else
+    std::copy(total.begin(), total.end(), dw.data());
+  return dw;
+}
+
+template <class T>
+Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const Window& g,
+                      std::size_t out_channels, std::size_t groups, NeedsGrad needs) {
+  Grads grads(3);
+  if (needs[0]) grads[0] = make_tensor<T>(conv2d_input_grad<T>(grad, weight, g, out_channels, groups));
+  if (needs[1])
+    grads[1] = make_tensor<T>(conv2d_weight_grad(input.data<T>(), grad.data<T>(), g, out_channels, groups));
+  if (needs[2]) grads[2] = bias_grad(grad.data<T>(), g.n, out_channels, g.oh * g.ow);
   return grads;
 }
 
@@ -1858,6 +1871,101 @@ Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, std
   p.dilation = {1, dilation};
   p.groups = groups;
   return squeeze(conv2d(unsqueeze(input, -2), unsqueeze(weight, 2), bias, p), -2);
+}
+
+// ---- Transposed convolution ------------------------------------------------------------------
+// conv_transpose2d is the input gradient of a convolution, run forward: the convolution G whose
+// input is the result (N, O, Ho, Wo), whose output is x (N, C, H, W) and whose weight is the
+// transposed convolution's own (C, O / groups, kH, kW), with the same stride, padding, dilation
+// and groups. So its forward is conv2d_input_grad(x) of G (every dX path above: phases for a
+// strided one, the forward with the kernel turned at stride 1, Winograd, depthwise), its input
+// gradient is G's forward over dY, and its weight gradient is G's weight gradient with dY as G's
+// input and x as G's output gradient. output_padding only makes Ho larger, as PyTorch's: the rows
+// it adds reach no input at the bottom (G's output stays H rows).
+Tensor conv_transpose2d(const Tensor& input_in, const Tensor& weight, const Tensor& bias,
+                        const ConvTranspose2dParams& p) {
+  TG_CHECK(input_in.dim() == 3 || input_in.dim() == 4,
+           "conv_transpose2d: expected input (N, C, H, W) or (C, H, W), got ", shape_str(input_in.shape()));
+  TG_CHECK(weight.dim() == 4, "conv_transpose2d: expected weight (in_channels, out_channels / groups, kH, kW), got ",
+           shape_str(weight.shape()));
+  TG_CHECK(is_floating(input_in.dtype()) && weight.dtype() == input_in.dtype() &&
+               (!bias.defined() || bias.dtype() == input_in.dtype()),
+           "conv_transpose2d: input, weight and bias must share one floating-point dtype, got ",
+           dtype_name(input_in.dtype()), ", ", dtype_name(weight.dtype()),
+           bias.defined() ? std::string(", ") + dtype_name(bias.dtype()) : "");
+  TG_CHECK(p.groups >= 1, "conv_transpose2d: groups must be positive, got ", p.groups);
+  for (int d = 0; d < 2; ++d) {
+    TG_CHECK(p.stride[d] >= 1 && p.dilation[d] >= 1 && p.padding[d] >= 0 && p.output_padding[d] >= 0,
+             "conv_transpose2d: stride and dilation must be positive, padding and output_padding non-negative, got "
+             "stride ", p.stride[d], ", padding ", p.padding[d], ", output_padding ", p.output_padding[d],
+             ", dilation ", p.dilation[d]);
+    TG_CHECK(p.output_padding[d] < p.stride[d] || p.output_padding[d] < p.dilation[d],
+             "conv_transpose2d: output_padding must be smaller than either stride or dilation, got output_padding ",
+             p.output_padding[d], ", stride ", p.stride[d], ", dilation ", p.dilation[d]);
+  }
+  const Tensor input = batched(input_in);
+  const Shape& s = input.shape();
+  const Shape& ws = weight.shape();
+  const auto groups = std::size_t(p.groups);
+  TG_CHECK(ws[0] == s[1], "conv_transpose2d: weight ", shape_str(ws), " expects ", ws[0],
+           " input channels, got input ", shape_str(input_in.shape()));
+  TG_CHECK(ws[0] % groups == 0, "conv_transpose2d: in_channels (", ws[0], ") must be divisible by groups (", groups,
+           ")");
+  const std::size_t out_channels = ws[1] * groups;
+  TG_CHECK(!bias.defined() || bias.shape() == Shape{out_channels}, "conv_transpose2d: bias must have shape [",
+           out_channels, "], got ", bias.defined() ? shape_str(bias.shape()) : "");
+  std::array<std::int64_t, 2> size{};  // (H - 1)·stride - 2·padding + dilation·(k - 1) + output_padding + 1
+  for (int d = 0; d < 2; ++d)
+    size[d] = (std::int64_t(s[2 + d]) - 1) * p.stride[d] - 2 * p.padding[d] +
+              p.dilation[d] * (std::int64_t(ws[2 + d]) - 1) + p.output_padding[d] + 1;
+  TG_CHECK(size[0] >= 1 && size[1] >= 1, "conv_transpose2d: the input ", shape_str(input_in.shape()),
+           " gives an output of ", size[0], " x ", size[1], " per channel (too small)");
+  const Window g{s[0], out_channels, std::size_t(size[0]), std::size_t(size[1]), ws[2], ws[3],
+                 std::size_t(p.stride[0]), std::size_t(p.stride[1]), std::size_t(p.padding[0]),
+                 std::size_t(p.padding[1]), std::size_t(p.dilation[0]), std::size_t(p.dilation[1]), s[2], s[3]};
+  const std::size_t channels = s[1];
+  Tensor out = dispatch_floating(input.dtype(), "conv_transpose2d", [&]<class T>() {
+    xt::xarray<T> y = conv2d_input_grad<T>(input, weight, g, channels, groups);
+    if (bias.defined()) {
+      const T* b = bias.data<T>();
+      const std::size_t plane = g.h * g.w;
+      parallel::for_range(g.n * g.c, std::max<std::size_t>(1, 32768 / plane), [&](std::size_t first, std::size_t last) {
+        for (std::size_t i = first; i < last; ++i) {
+          T* row = y.data() + i * plane;
+          const T add = b[i % g.c];
+          for (std::size_t k = 0; k < plane; ++k) row[k] += add;
+        }
+      });
+    }
+    return make_tensor<T>(std::move(y));
+  });
+  out = record("conv_transpose2d", out, {input, weight, bias}, {input, weight},
+               [input, weight, g, channels, groups](const Tensor& grad, NeedsGrad needs) -> Grads {
+                 return dispatch_floating(grad.dtype(), "conv_transpose2d", [&]<class T>() {
+                   Grads grads(3);
+                   if (needs[0]) grads[0] = make_tensor<T>(conv2d_forward<T>(grad, weight, Tensor(), g, channels, groups));
+                   if (needs[1])
+                     grads[1] = make_tensor<T>(conv2d_weight_grad(grad.data<T>(), input.data<T>(), g, channels, groups));
+                   if (needs[2]) grads[2] = bias_grad(grad.data<T>(), g.n, g.c, g.h * g.w);
+                   return grads;
+                 });
+               });
+  return unbatched_like(out, input_in);
+}
+
+Tensor conv_transpose1d(const Tensor& input, const Tensor& weight, const Tensor& bias, std::int64_t stride,
+                        std::int64_t padding, std::int64_t output_padding, std::int64_t groups, std::int64_t dilation) {
+  TG_CHECK(input.dim() == 2 || input.dim() == 3, "conv_transpose1d: expected input (N, C, L) or (C, L), got ",
+           shape_str(input.shape()));
+  TG_CHECK(weight.dim() == 3, "conv_transpose1d: expected weight (in_channels, out_channels / groups, k), got ",
+           shape_str(weight.shape()));
+  ConvTranspose2dParams p;
+  p.stride = {1, stride};
+  p.padding = {0, padding};
+  p.output_padding = {0, output_padding};
+  p.dilation = {1, dilation};
+  p.groups = groups;
+  return squeeze(conv_transpose2d(unsqueeze(input, -2), unsqueeze(weight, 2), bias, p), -2);
 }
 
 // ---- pooling --------------------------------------------------------------------------------------

@@ -28,6 +28,24 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), std::int64_t stride = 1,
               std::int64_t padding = 0, std::int64_t dilation = 1, std::int64_t groups = 1);
 
+// The transposed convolution (PyTorch's conv_transpose2d, the gradient of conv2d with respect to
+// its input): input (N, C, H, W) or (C, H, W), weight (C, O / groups, kH, kW), bias (O) or
+// undefined → (N, O, Ho, Wo), Ho = (H - 1)·stride - 2·padding + dilation·(kH - 1) + output_padding + 1.
+// output_padding (< stride or < dilation) adds rows and columns at the bottom and right end only.
+struct ConvTranspose2dParams {
+  std::array<std::int64_t, 2> stride{1, 1};
+  std::array<std::int64_t, 2> padding{0, 0};
+  std::array<std::int64_t, 2> output_padding{0, 0};
+  std::array<std::int64_t, 2> dilation{1, 1};
+  std::int64_t groups = 1;
+};
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const ConvTranspose2dParams& params = {});
+// input (N, C, L), weight (C, O / groups, k), PyTorch's argument order: conv_transpose2d over (N, C, 1, L).
+Tensor conv_transpose1d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                        std::int64_t stride = 1, std::int64_t padding = 0, std::int64_t output_padding = 0,
+                        std::int64_t groups = 1, std::int64_t dilation = 1);
+
 struct Pool2dParams {
   std::array<std::int64_t, 2> kernel{1, 1};
   std::array<std::int64_t, 2> stride{1, 1};  // PyTorch's default stride is the kernel size
