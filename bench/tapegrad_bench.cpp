@@ -354,6 +354,9 @@ void register_op_cases() {
   // The padding layers over the fashion_cnn shapes: reflection (style transfer, CycleGAN) and zeros.
   shaped("ReflectionPad2d", [] { return nn::ReflectionPad2d(1); }, {128, 32, 28, 28});
   shaped("ZeroPad2d", [] { return nn::ZeroPad2d(1); }, {128, 32, 28, 28});
+  // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.
+  shaped("ConvTranspose2d", [] { return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1)); }, {64, 64, 14, 14});
+  shaped("ConvTranspose2d_2x2", [] { return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 32, 2).stride(2)); }, {64, 64, 14, 14});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())
