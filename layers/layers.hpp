@@ -8,6 +8,7 @@
 #include "dropout.hpp"
 #include "embedding.hpp"
 #include "flatten.hpp"
+#include "groupnorm.hpp"
 #include "init.hpp"
 #include "layernorm.hpp"
 #include "linear.hpp"

@@ -1,4 +1,4 @@
-// layer_norm and batch_norm, fused: a statistics pass and a normalise pass; batch_norm's backward
+// layer_norm, group_norm and batch_norm, fused: a statistics pass and a normalise pass; batch_norm's backward
 // is a reduction pass and an input-gradient pass, layer_norm's one pass (a row's sums need only the
 // row). All split over TBB in fixed blocks so the bits never depend on the thread count.
 #include "core/ops/normalization.hpp"
@@ -338,6 +338,150 @@ Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normaliz
                 [input, weight, rows, n, mean, rstd](const Tensor& grad, NeedsGrad needs) -> Grads {
                   return dispatch_floating(grad.dtype(), "layer_norm", [&]<class T>() {
                     return layer_norm_backward<T>(grad, input, weight, rows, n, *mean, *rstd, needs);
+                  });
+                });
+}
+
+// ---- group_norm ------------------------------------------------------------------------------
+//
+// (N, C, *) in N·G rows of m = (C/G)·S values (S = the product of the dims after C), each a run of
+// C/G channels of S values; a row is normalised on its own as layer_norm's (the same centred form
+// and double sums), then each channel's run gets its own weight and bias:
+//   forward:  y = x̂·w[c] + b[c]
+//   backward: per (n, c) the double sums s1 = Σ g and s2 = Σ g·(x - μ) over the run; per row
+//             mean(ĝ) = Σ_c w[c]·s1 / m and mean(ĝ·x̂) = r²·Σ_c w[c]·s2 / m;
+//             dx = r·(g·w[c] − mean(ĝ) − x̂·mean(ĝ·x̂)) in a second pass over the row (in cache
+//             when the row is);  dw[c] = Σ_n r·s2,  db[c] = Σ_n s1, summed in sample order.
+// Rows run in parallel, each row's arithmetic on its own and the per-channel sums in sample order:
+// the same bits for any thread count.
+
+namespace {
+
+struct GroupShape {
+  std::size_t n, channels, groups, inner;  // inner = S
+  std::size_t per_group() const { return channels / groups; }
+  std::size_t rows() const { return n * groups; }
+  std::size_t row() const { return per_group() * inner; }  // m
+};
+
+std::size_t group_rows_per_task(const GroupShape& s) {
+  return std::max<std::size_t>(1, kLayerNormBlockElements / std::max<std::size_t>(s.row(), 1));
+}
+
+template <class T>
+Tensor group_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias, const GroupShape& s,
+                          double eps, Buffer<double>& mean, Buffer<double>& rstd) {
+  xt::xarray<T> y = xt::xarray<T>::from_shape(input.shape());
+  const T* x = input.data<T>();
+  const T* w = weight.defined() ? weight.data<T>() : nullptr;
+  const T* b = bias.defined() ? bias.data<T>() : nullptr;
+  T* out = y.data();
+  const std::size_t m = s.row(), cpg = s.per_group();
+  parallel::for_range(s.rows(), group_rows_per_task(s), [&](std::size_t first, std::size_t last) {
+    for (std::size_t r = first; r < last; ++r) {
+      const T* xr = x + r * m;
+      const double mu = m == 0 ? 0.0 : kernels::lane_sum(m, [xr](auto at) { return at(xr); }) / double(m);
+      const Centre<T> centre(mu);
+      const double squares = kernels::lane_sum<T>(m, [xr, centre](auto at) {
+        const auto d = centre.of(at(xr));
+        return d * d;
+      });
+      const double inv = 1.0 / std::sqrt((m == 0 ? 0.0 : squares / double(m)) + eps);
+      mean[r] = mu;
+      rstd[r] = inv;
+      const std::size_t c0 = (r % s.groups) * cpg;
+      for (std::size_t k = 0; k < cpg; ++k) {
+        const T scale = T(inv) * (w ? w[c0 + k] : T(1)), shift = b ? b[c0 + k] : T(0);
+        kernels::apply(s.inner, out + r * m + k * s.inner,
+                       [centre, scale, shift](auto xv) { return centre.of(xv) * scale + shift; },
+                       xr + k * s.inner);
+      }
+    }
+  });
+  return make_tensor<T>(std::move(y));
+}
+
+template <class T>
+Grads group_norm_backward(const Tensor& grad, const Tensor& input, const Tensor& weight, const GroupShape& s,
+                          const Buffer<double>& mean, const Buffer<double>& rstd, NeedsGrad needs) {
+  const T* g = grad.data<T>();
+  const T* x = input.data<T>();
+  const T* w = weight.defined() ? weight.data<T>() : nullptr;
+  const std::size_t m = s.row(), cpg = s.per_group(), inner = s.inner;
+  xt::xarray<T> dx = needs[0] ? xt::xarray<T>::from_shape(input.shape()) : xt::xarray<T>();
+  T* d = dx.data();
+  // Per (n, c): Σ g and Σ g·(x - μ) over the channel's run.
+  Buffer<double> s1(s.n * s.channels), s2(s.n * s.channels);
+  parallel::for_range(s.rows(), group_rows_per_task(s), [&](std::size_t first, std::size_t last) {
+    for (std::size_t r = first; r < last; ++r) {
+      const Centre<T> centre(mean[r]);
+      const std::size_t c0 = (r % s.groups) * cpg, at0 = r * cpg;  // (n, c0) in s1 and s2
+      double sum_g = 0, sum_gx = 0;
+      for (std::size_t k = 0; k < cpg; ++k) {
+        const T* gr = g + r * m + k * inner;
+        const T* xr = x + r * m + k * inner;
+        s1[at0 + k] = kernels::lane_sum<T>(inner, [gr](auto at) { return at(gr); });
+        s2[at0 + k] = kernels::lane_sum<T>(inner, [gr, xr, centre](auto at) { return at(gr) * centre.of(at(xr)); });
+        const double wk = w ? double(w[c0 + k]) : 1.0;
+        sum_g += wk * s1[at0 + k];
+        sum_gx += wk * s2[at0 + k];
+      }
+      if (!needs[0] || m == 0) continue;
+      const double inv = rstd[r];
+      const T mean_g = T(sum_g / double(m)), scaled_mean_gx = T(inv * inv * sum_gx / double(m)), inv_t = T(inv);
+      for (std::size_t k = 0; k < cpg; ++k) {
+        const T wk = w ? w[c0 + k] : T(1);
+        kernels::apply(inner, d + r * m + k * inner,
+                       [centre, inv_t, wk, mean_g, scaled_mean_gx](auto gv, auto xv) {
+                         return inv_t * ((gv * wk - mean_g) - centre.of(xv) * scaled_mean_gx);
+                       },
+                       g + r * m + k * inner, x + r * m + k * inner);
+      }
+    }
+  });
+  Grads grads(3);
+  if (needs[0]) grads[0] = make_tensor<T>(std::move(dx));
+  for (int which : {1, 2}) {
+    if (!needs[std::size_t(which)]) continue;
+    xt::xarray<T> out = xt::xarray<T>::from_shape({s.channels});
+    for (std::size_t c = 0; c < s.channels; ++c) {
+      double total = 0;
+      for (std::size_t n = 0; n < s.n; ++n) {
+        const std::size_t at = n * s.channels + c;
+        total += which == 1 ? rstd[n * s.groups + c / cpg] * s2[at] : s1[at];
+      }
+      out(c) = T(total);
+    }
+    grads[std::size_t(which)] = make_tensor<T>(std::move(out));
+  }
+  return grads;
+}
+
+}  // namespace
+
+Tensor group_norm(const Tensor& input, std::int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  const Shape& shape = input.shape();
+  TG_CHECK(shape.size() >= 2, "group_norm: expected input (N, C, *) of at least 2 dims, got ", shape_str(shape));
+  TG_CHECK(is_floating(input.dtype()), "group_norm: expected a floating-point input, got ", dtype_name(input.dtype()));
+  TG_CHECK(num_groups >= 1 && shape[1] % std::size_t(num_groups) == 0, "group_norm: the ", shape[1],
+           " channels of input ", shape_str(shape), " must split into num_groups (", num_groups, ") equal groups");
+  for (const Tensor* p : {&weight, &bias})
+    TG_CHECK(!p->defined() || (p->shape() == Shape{shape[1]} && p->dtype() == input.dtype()), "group_norm: ",
+             p == &weight ? "weight" : "bias", " must be ", dtype_name(input.dtype()), " [", shape[1], "], got ",
+             dtype_name(p->dtype()), " ", shape_str(p->shape()));
+  TG_CHECK(eps >= 0, "group_norm: eps must be non-negative, got ", eps);
+  std::size_t inner = 1;
+  for (std::size_t i = 2; i < shape.size(); ++i) inner *= shape[i];
+  const GroupShape s{shape[0], shape[1], std::size_t(num_groups), inner};
+  auto mean = std::make_shared<Buffer<double>>(s.rows());
+  auto rstd = std::make_shared<Buffer<double>>(s.rows());
+  Tensor out = dispatch_floating(input.dtype(), "group_norm", [&]<class T>() {
+    return group_norm_forward<T>(input, weight, bias, s, eps, *mean, *rstd);
+  });
+  return record("group_norm", out, {input, weight, bias}, {input, weight},
+                [input, weight, s, mean, rstd](const Tensor& grad, NeedsGrad needs) -> Grads {
+                  return dispatch_floating(grad.dtype(), "group_norm", [&]<class T>() {
+                    return group_norm_backward<T>(grad, input, weight, s, *mean, *rstd, needs);
                   });
                 });
 }

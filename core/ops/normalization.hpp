@@ -1,4 +1,4 @@
-// Normalisation: layer_norm (composed from primitives) and batch_norm (fused, TBB-parallel
+// Normalisation: layer_norm, group_norm and batch_norm (fused, TBB-parallel
 // forward and backward kernels).
 #pragma once
 
@@ -14,6 +14,13 @@ namespace tg {
 // the biased variance, then ·weight + bias when they are defined (shape normalized_shape).
 Tensor layer_norm(const Tensor& input, const std::vector<std::int64_t>& normalized_shape,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), double eps = 1e-5);
+
+// PyTorch's group_norm: (N, C, *) with C split into num_groups groups of consecutive channels,
+// each (sample, group) normalised over its channels and positions (biased variance, eps inside the
+// square root), then ·weight[c] + bias[c] per channel when they are defined (shape (C)).
+// GroupNorm(C, C) is instance normalisation, GroupNorm(1, C) layer normalisation over (C, *).
+Tensor group_norm(const Tensor& input, std::int64_t num_groups, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
 
 // How batch_norm shares its statistics with the other processes of a data-parallel job
 // (SyncBatchNorm; tg::distributed implements it over MPI). With batch statistics it is called
