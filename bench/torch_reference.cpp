@@ -363,6 +363,8 @@ void register_op_cases() {
   // The padding layers over the fashion_cnn shapes: reflection (style transfer, CycleGAN) and zeros.
   shaped("ReflectionPad2d", [] { return tnn::ReflectionPad2d(tnn::ReflectionPad2dOptions(1)); }, {128, 32, 28, 28});
   shaped("ZeroPad2d", [] { return tnn::ZeroPad2d(tnn::ZeroPad2dOptions(1)); }, {128, 32, 28, 28});
+  // GroupNorm over the BatchNorm2d row's shape, 8 groups of 4 channels.
+  shaped("GroupNorm", [] { return tnn::GroupNorm(tnn::GroupNormOptions(8, 32)); }, {128, 32, 28, 28});
   // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.
   shaped("ConvTranspose2d", [] { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1)); }, {64, 64, 14, 14});
   shaped("ConvTranspose2d_2x2", [] { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(64, 32, 2).stride(2)); }, {64, 64, 14, 14});
