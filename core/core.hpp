@@ -9,6 +9,7 @@
 #include "ops/activation.hpp"
 #include "ops/conv.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/interpolate.hpp"
 #include "ops/linalg.hpp"
 #include "ops/loss.hpp"
 #include "ops/normalization.hpp"

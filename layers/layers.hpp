@@ -19,3 +19,4 @@
 #include "recurrent.hpp"
 #include "safetensors.hpp"
 #include "sequential.hpp"
+#include "upsample.hpp"
