@@ -354,6 +354,11 @@ void register_op_cases() {
   // The padding layers over the fashion_cnn shapes: reflection (style transfer, CycleGAN) and zeros.
   shaped("ReflectionPad2d", [] { return nn::ReflectionPad2d(1); }, {128, 32, 28, 28});
   shaped("ZeroPad2d", [] { return nn::ZeroPad2d(1); }, {128, 32, 28, 28});
+  // Upsampling by interpolation over (128, 32, 14, 14) -> 28x28: nearest and bilinear.
+  shaped("Upsample_nearest", [] { return nn::Upsample(nn::UpsampleOptions().scale_factor({2})); }, {128, 32, 14, 14});
+  shaped("Upsample_bilinear", [] {
+    return nn::Upsample(nn::UpsampleOptions().scale_factor({2}).mode(tg::InterpolateMode::Bilinear));
+  }, {128, 32, 14, 14});
   // GroupNorm over the BatchNorm2d row's shape, 8 groups of 4 channels.
   shaped("GroupNorm", [] { return nn::GroupNorm(nn::GroupNormOptions(8, 32)); }, {128, 32, 28, 28});
   // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.

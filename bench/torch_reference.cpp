@@ -363,6 +363,14 @@ void register_op_cases() {
   // The padding layers over the fashion_cnn shapes: reflection (style transfer, CycleGAN) and zeros.
   shaped("ReflectionPad2d", [] { return tnn::ReflectionPad2d(tnn::ReflectionPad2dOptions(1)); }, {128, 32, 28, 28});
   shaped("ZeroPad2d", [] { return tnn::ZeroPad2d(tnn::ZeroPad2dOptions(1)); }, {128, 32, 28, 28});
+  // Upsampling by interpolation over (128, 32, 14, 14) -> 28x28: nearest and bilinear.
+  shaped("Upsample_nearest", [] {
+    return tnn::Upsample(tnn::UpsampleOptions().scale_factor(std::vector<double>{2, 2}).mode(torch::kNearest));
+  }, {128, 32, 14, 14});
+  shaped("Upsample_bilinear", [] {
+    return tnn::Upsample(
+        tnn::UpsampleOptions().scale_factor(std::vector<double>{2, 2}).mode(torch::kBilinear).align_corners(false));
+  }, {128, 32, 14, 14});
   // GroupNorm over the BatchNorm2d row's shape, 8 groups of 4 channels.
   shaped("GroupNorm", [] { return tnn::GroupNorm(tnn::GroupNormOptions(8, 32)); }, {128, 32, 28, 28});
   // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.
