@@ -26,15 +26,8 @@ PadMode pad_mode_of(PaddingMode mode) {
 template <std::size_t D>
 void validate(const ConvOptions<D>& o) {
   const char* name = conv_name(D);
-  TG_CHECK(o.in_channels() > 0 && o.out_channels() > 0, name, ": in_channels and out_channels must be positive, got ",
-           o.in_channels(), " and ", o.out_channels());
-  TG_CHECK(o.groups() > 0 && o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0, name,
-           ": in_channels (", o.in_channels(), ") and out_channels (", o.out_channels(),
-           ") must be divisible by groups (", o.groups(), ")");
+  o.check(name);
   for (std::size_t d = 0; d < D; ++d) {
-    TG_CHECK(o.kernel_size()[d] > 0 && o.stride()[d] > 0 && o.dilation()[d] > 0, name,
-             ": kernel_size, stride and dilation must be positive, got kernel_size ", o.kernel_size()[d], ", stride ",
-             o.stride()[d], ", dilation ", o.dilation()[d]);
     TG_CHECK(o.padding()[d] >= 0, name, ": padding must be non-negative, got ", o.padding()[d]);
     TG_CHECK(o.padding_string() != Padding::Same || o.stride()[d] == 1, name,
              ": padding \"same\" needs stride 1 (as in PyTorch), got stride ", o.stride()[d]);

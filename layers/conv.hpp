@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "../core/error.hpp"
 #include "module.hpp"
 
 namespace tg::nn {
@@ -23,52 +24,86 @@ enum class Padding { Valid, Same };
 // wrapped around (tg::pad's modes; the convolution then runs without padding).
 enum class PaddingMode { Zeros, Reflect, Replicate, Circular };
 
-// The options of a D-dimensional convolution; sizes are given as one number for every dim or one
-// per dim, as PyTorch's ExpandingArray.
-template <std::size_t D>
-class ConvOptions {
+// The options every convolution has (Conv and ConvTranspose), PyTorch's names; sizes are given as
+// one number for every dim or one per dim, as PyTorch's ExpandingArray. Self is the options class
+// itself, so that the setters chain.
+template <std::size_t D, class Self>
+class ConvSizes {
  public:
   using Sizes = std::array<std::int64_t, D>;
-  ConvOptions(std::int64_t in_channels, std::int64_t out_channels, Sizes kernel_size)
+  ConvSizes(std::int64_t in_channels, std::int64_t out_channels, Sizes kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
-  ConvOptions(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size)
-      : ConvOptions(in_channels, out_channels, filled(kernel_size)) {}
 
-  ConvOptions& stride(Sizes v) { stride_ = v; return *this; }
-  ConvOptions& stride(std::int64_t v) { return stride(filled(v)); }
-  ConvOptions& padding(Sizes v) { padding_ = v; padding_string_.reset(); return *this; }
-  ConvOptions& padding(std::int64_t v) { return padding(filled(v)); }
-  ConvOptions& padding(Padding mode) { padding_string_ = mode; return *this; }
-  ConvOptions& padding_mode(PaddingMode mode) { padding_mode_ = mode; return *this; }
-  ConvOptions& dilation(Sizes v) { dilation_ = v; return *this; }
-  ConvOptions& dilation(std::int64_t v) { return dilation(filled(v)); }
-  ConvOptions& groups(std::int64_t v) { groups_ = v; return *this; }
-  ConvOptions& bias(bool on) { bias_ = on; return *this; }
+  Self& stride(Sizes v) { stride_ = v; return self(); }
+  Self& stride(std::int64_t v) { return stride(filled(v)); }
+  Self& padding(Sizes v) { padding_ = v; return self(); }
+  Self& padding(std::int64_t v) { return padding(filled(v)); }
+  Self& dilation(Sizes v) { dilation_ = v; return self(); }
+  Self& dilation(std::int64_t v) { return dilation(filled(v)); }
+  Self& groups(std::int64_t v) { groups_ = v; return self(); }
+  Self& bias(bool on) { bias_ = on; return self(); }
 
   std::int64_t in_channels() const { return in_channels_; }
   std::int64_t out_channels() const { return out_channels_; }
   const Sizes& kernel_size() const { return kernel_size_; }
   const Sizes& stride() const { return stride_; }
   const Sizes& padding() const { return padding_; }
-  std::optional<Padding> padding_string() const { return padding_string_; }  // "valid" or "same", if set
-  PaddingMode padding_mode() const { return padding_mode_; }
   const Sizes& dilation() const { return dilation_; }
   std::int64_t groups() const { return groups_; }
   bool bias() const { return bias_; }
 
- private:
   static Sizes filled(std::int64_t v) {
     Sizes sizes;
     sizes.fill(v);
     return sizes;
   }
+
+  // The checks both layers make, their errors prefixed by `name`: positive channels divisible by
+  // groups, positive kernel sizes, strides and dilations.
+  void check(const char* name) const {
+    TG_CHECK(in_channels_ > 0 && out_channels_ > 0, name, ": in_channels and out_channels must be positive, got ",
+             in_channels_, " and ", out_channels_);
+    TG_CHECK(groups_ > 0 && in_channels_ % groups_ == 0 && out_channels_ % groups_ == 0, name, ": in_channels (",
+             in_channels_, ") and out_channels (", out_channels_, ") must be divisible by groups (", groups_, ")");
+    for (std::size_t d = 0; d < D; ++d)
+      TG_CHECK(kernel_size_[d] > 0 && stride_[d] > 0 && dilation_[d] > 0, name,
+               ": kernel_size, stride and dilation must be positive, got kernel_size ", kernel_size_[d], ", stride ",
+               stride_[d], ", dilation ", dilation_[d]);
+  }
+
+ private:
+  Self& self() { return static_cast<Self&>(*this); }
   std::int64_t in_channels_, out_channels_;
   Sizes kernel_size_;
   Sizes stride_ = filled(1), padding_ = filled(0), dilation_ = filled(1);
-  std::optional<Padding> padding_string_;
-  PaddingMode padding_mode_ = PaddingMode::Zeros;
   std::int64_t groups_ = 1;
   bool bias_ = true;
+};
+
+// A convolution's options: ConvSizes, and padding as PyTorch's strings and its padding_mode.
+template <std::size_t D>
+class ConvOptions : public ConvSizes<D, ConvOptions<D>> {
+  using Base = ConvSizes<D, ConvOptions<D>>;
+
+ public:
+  using typename Base::Sizes;
+  ConvOptions(std::int64_t in_channels, std::int64_t out_channels, Sizes kernel_size)
+      : Base(in_channels, out_channels, kernel_size) {}
+  ConvOptions(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size)
+      : Base(in_channels, out_channels, Base::filled(kernel_size)) {}
+
+  using Base::padding;
+  ConvOptions& padding(Sizes v) { padding_string_.reset(); return Base::padding(v); }
+  ConvOptions& padding(std::int64_t v) { return padding(Base::filled(v)); }
+  ConvOptions& padding(Padding mode) { padding_string_ = mode; return *this; }
+  ConvOptions& padding_mode(PaddingMode mode) { padding_mode_ = mode; return *this; }
+
+  std::optional<Padding> padding_string() const { return padding_string_; }  // "valid" or "same", if set
+  PaddingMode padding_mode() const { return padding_mode_; }
+
+ private:
+  std::optional<Padding> padding_string_;
+  PaddingMode padding_mode_ = PaddingMode::Zeros;
 };
 
 using Conv1dOptions = ConvOptions<1>;

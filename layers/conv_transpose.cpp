@@ -20,15 +20,8 @@ const char* conv_transpose_name(std::size_t d) { return d == 1 ? "ConvTranspose1
 template <std::size_t D>
 void validate(const ConvTransposeOptions<D>& o) {
   const char* name = conv_transpose_name(D);
-  TG_CHECK(o.in_channels() > 0 && o.out_channels() > 0, name, ": in_channels and out_channels must be positive, got ",
-           o.in_channels(), " and ", o.out_channels());
-  TG_CHECK(o.groups() > 0 && o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0, name,
-           ": in_channels (", o.in_channels(), ") and out_channels (", o.out_channels(),
-           ") must be divisible by groups (", o.groups(), ")");
+  o.check(name);
   for (std::size_t d = 0; d < D; ++d) {
-    TG_CHECK(o.kernel_size()[d] > 0 && o.stride()[d] > 0 && o.dilation()[d] > 0, name,
-             ": kernel_size, stride and dilation must be positive, got kernel_size ", o.kernel_size()[d], ", stride ",
-             o.stride()[d], ", dilation ", o.dilation()[d]);
     TG_CHECK(o.padding()[d] >= 0 && o.output_padding()[d] >= 0, name,
              ": padding and output_padding must be non-negative, got ", o.padding()[d], " and ", o.output_padding()[d]);
     TG_CHECK(o.output_padding()[d] < o.stride()[d] || o.output_padding()[d] < o.dilation()[d], name,

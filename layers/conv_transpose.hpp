@@ -13,52 +13,29 @@
 #include <cstdint>
 #include <vector>
 
+#include "conv.hpp"
 #include "module.hpp"
 
 namespace tg::nn {
 
-// Sizes are one number for every dim or one per dim, as in ConvOptions.
+// ConvSizes (layers/conv.hpp) and output_padding.
 template <std::size_t D>
-class ConvTransposeOptions {
+class ConvTransposeOptions : public ConvSizes<D, ConvTransposeOptions<D>> {
+  using Base = ConvSizes<D, ConvTransposeOptions<D>>;
+
  public:
-  using Sizes = std::array<std::int64_t, D>;
+  using typename Base::Sizes;
   ConvTransposeOptions(std::int64_t in_channels, std::int64_t out_channels, Sizes kernel_size)
-      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+      : Base(in_channels, out_channels, kernel_size) {}
   ConvTransposeOptions(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size)
-      : ConvTransposeOptions(in_channels, out_channels, filled(kernel_size)) {}
+      : Base(in_channels, out_channels, Base::filled(kernel_size)) {}
 
-  ConvTransposeOptions& stride(Sizes v) { stride_ = v; return *this; }
-  ConvTransposeOptions& stride(std::int64_t v) { return stride(filled(v)); }
-  ConvTransposeOptions& padding(Sizes v) { padding_ = v; return *this; }
-  ConvTransposeOptions& padding(std::int64_t v) { return padding(filled(v)); }
   ConvTransposeOptions& output_padding(Sizes v) { output_padding_ = v; return *this; }
-  ConvTransposeOptions& output_padding(std::int64_t v) { return output_padding(filled(v)); }
-  ConvTransposeOptions& dilation(Sizes v) { dilation_ = v; return *this; }
-  ConvTransposeOptions& dilation(std::int64_t v) { return dilation(filled(v)); }
-  ConvTransposeOptions& groups(std::int64_t v) { groups_ = v; return *this; }
-  ConvTransposeOptions& bias(bool on) { bias_ = on; return *this; }
-
-  std::int64_t in_channels() const { return in_channels_; }
-  std::int64_t out_channels() const { return out_channels_; }
-  const Sizes& kernel_size() const { return kernel_size_; }
-  const Sizes& stride() const { return stride_; }
-  const Sizes& padding() const { return padding_; }
+  ConvTransposeOptions& output_padding(std::int64_t v) { return output_padding(Base::filled(v)); }
   const Sizes& output_padding() const { return output_padding_; }
-  const Sizes& dilation() const { return dilation_; }
-  std::int64_t groups() const { return groups_; }
-  bool bias() const { return bias_; }
 
  private:
-  static Sizes filled(std::int64_t v) {
-    Sizes sizes;
-    sizes.fill(v);
-    return sizes;
-  }
-  std::int64_t in_channels_, out_channels_;
-  Sizes kernel_size_;
-  Sizes stride_ = filled(1), padding_ = filled(0), output_padding_ = filled(0), dilation_ = filled(1);
-  std::int64_t groups_ = 1;
-  bool bias_ = true;
+  Sizes output_padding_ = Base::filled(0);
 };
 
 using ConvTranspose1dOptions = ConvTransposeOptions<1>;

@@ -222,6 +222,11 @@ TEST_CASE("conv and pool layers: PyTorch's parameter names, init bounds, shapes,
   tg::manual_seed(3);
   nn::Conv2d conv(nn::Conv2dOptions(4, 8, 3).padding(1).groups(2));
   CHECK(conv.weight.shape() == tg::Shape{8, 2, 3, 3});
+  // Numeric padding after a padding string replaces it, and the string after numbers wins.
+  const auto numbers_last = nn::Conv2dOptions(1, 1, 3).padding(nn::Padding::Same).stride(1).padding(2);
+  CHECK(!numbers_last.padding_string());
+  CHECK(numbers_last.padding() == std::array<std::int64_t, 2>{2, 2});
+  CHECK(nn::Conv2dOptions(1, 1, 3).padding({1, 2}).padding(nn::Padding::Valid).padding_string() == nn::Padding::Valid);
   const auto names = conv.named_parameters();
   CHECK(names.size() == 2);
   const double bound = 1.0 / std::sqrt(2.0 * 9.0);
