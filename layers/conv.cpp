@@ -40,29 +40,16 @@ template <std::size_t D>
 Conv<D>::Conv(const ConvOptions<D>& options_in) : Module(conv_name(D)), options(options_in) {
   validate(options);
   Shape shape{std::size_t(options.out_channels()), std::size_t(options.in_channels() / options.groups())};
-  double fan_in = double(shape[1]);
-  for (std::int64_t k : options.kernel_size()) {
-    shape.push_back(std::size_t(k));
-    fan_in *= double(k);
-  }
+  for (std::int64_t k : options.kernel_size()) shape.push_back(std::size_t(k));
   weight = register_parameter("weight", empty(shape));
-  init::kaiming_uniform_(weight, std::sqrt(5.0));  // = U(-1/√fan_in, 1/√fan_in)
-  if (options.bias()) {
-    bias = register_parameter("bias", empty({std::size_t(options.out_channels())}));
-    const double bound = 1.0 / std::sqrt(fan_in);
-    init::uniform_(bias, -bound, bound);
-  }
+  if (options.bias()) bias = register_parameter("bias", empty({std::size_t(options.out_channels())}));
+  detail::init_conv(weight, bias);
 }
 
 template <std::size_t D>
 Tensor Conv<D>::forward(const Tensor& input) {
   const char* name = conv_name(D);
-  TG_CHECK(input.dim() == D + 1 || input.dim() == D + 2, name, ": expected ",
-           D == 1 ? "(N, C, L) or (C, L)" : "(N, C, H, W) or (C, H, W)", " input, got ", shape_str(input.shape()));
-  const std::size_t channel_dim = input.dim() == D + 2 ? 1 : 0;
-  TG_CHECK(std::int64_t(input.shape()[channel_dim]) == options.in_channels(), name, ": expected ",
-           options.in_channels(), " input channels (in_channels) at dim ", channel_dim, ", got input ",
-           shape_str(input.shape()));
+  detail::check_conv_input(name, D, input, options.in_channels());
   // Each dim's (before, after) padding: "same" puts an odd total's extra value at the end, as
   // PyTorch does.
   std::array<std::int64_t, D> before{}, after{};
@@ -130,6 +117,27 @@ void Conv<D>::print_options(std::ostream& out) const {
   if (!options.bias()) out << ", bias=false";
   if (options.padding_mode() != PaddingMode::Zeros) out << ", padding_mode=" << pad_mode_name(pad_mode_of(options.padding_mode()));
 }
+
+namespace detail {
+
+void check_conv_input(const char* name, std::size_t dims, const Tensor& input, std::int64_t in_channels) {
+  TG_CHECK(input.dim() == dims + 1 || input.dim() == dims + 2, name, ": expected ",
+           dims == 1 ? "(N, C, L) or (C, L)" : "(N, C, H, W) or (C, H, W)", " input, got ", shape_str(input.shape()));
+  const std::size_t channel_dim = input.dim() == dims + 2 ? 1 : 0;
+  TG_CHECK(std::int64_t(input.shape()[channel_dim]) == in_channels, name, ": expected ", in_channels,
+           " input channels (in_channels) at dim ", channel_dim, ", got input ", shape_str(input.shape()));
+}
+
+void init_conv(Tensor& weight, Tensor& bias) {
+  init::kaiming_uniform_(weight, std::sqrt(5.0));  // = U(-1/√fan_in, 1/√fan_in)
+  if (!bias.defined()) return;
+  double fan_in = 1;
+  for (std::size_t d = 1; d < weight.dim(); ++d) fan_in *= double(weight.shape()[d]);
+  const double bound = 1.0 / std::sqrt(fan_in);
+  init::uniform_(bias, -bound, bound);
+}
+
+}  // namespace detail
 
 template class Conv<1>;
 template class Conv<2>;

@@ -80,6 +80,14 @@ class ConvSizes {
   bool bias_ = true;
 };
 
+namespace detail {
+// What Conv and ConvTranspose share: the input check ((N, C, *) or (C, *) with `dims` spatial dims
+// and in_channels channels, errors prefixed by `name`), and PyTorch's initialisation of weight and
+// bias from U(-1/√fan_in, 1/√fan_in), fan_in = the product of the weight's dims after the first.
+void check_conv_input(const char* name, std::size_t dims, const Tensor& input, std::int64_t in_channels);
+void init_conv(Tensor& weight, Tensor& bias);
+}  // namespace detail
+
 // A convolution's options: ConvSizes, and padding as PyTorch's strings and its padding_mode.
 template <std::size_t D>
 class ConvOptions : public ConvSizes<D, ConvOptions<D>> {

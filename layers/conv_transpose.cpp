@@ -2,14 +2,12 @@
 // forward through tg::conv_transpose2d (a 1-D one is a 2-D one over a height of 1).
 #include "layers/conv_transpose.hpp"
 
-#include <cmath>
 #include <ostream>
 #include <sstream>
 
 #include "core/creation.hpp"
 #include "core/ops/conv.hpp"
 #include "core/ops/shape.hpp"
-#include "layers/init.hpp"
 
 namespace tg::nn {
 
@@ -44,18 +42,10 @@ ConvTranspose<D>::ConvTranspose(const ConvTransposeOptions<D>& options_in)
     : Module(conv_transpose_name(D)), options(options_in) {
   validate(options);
   Shape shape{std::size_t(options.in_channels()), std::size_t(options.out_channels() / options.groups())};
-  double fan_in = double(shape[1]);
-  for (std::int64_t k : options.kernel_size()) {
-    shape.push_back(std::size_t(k));
-    fan_in *= double(k);
-  }
+  for (std::int64_t k : options.kernel_size()) shape.push_back(std::size_t(k));
   weight = register_parameter("weight", empty(shape));
-  init::kaiming_uniform_(weight, std::sqrt(5.0));  // = U(-1/√fan_in, 1/√fan_in), fan_in from dim 1
-  if (options.bias()) {
-    bias = register_parameter("bias", empty({std::size_t(options.out_channels())}));
-    const double bound = 1.0 / std::sqrt(fan_in);
-    init::uniform_(bias, -bound, bound);
-  }
+  if (options.bias()) bias = register_parameter("bias", empty({std::size_t(options.out_channels())}));
+  detail::init_conv(weight, bias);  // fan_in from the weight's dim 1: out_channels / groups · kernel
 }
 
 template <std::size_t D>
@@ -66,12 +56,7 @@ Tensor ConvTranspose<D>::forward(const Tensor& input) {
 template <std::size_t D>
 Tensor ConvTranspose<D>::run(const Tensor& input, const std::array<std::int64_t, D>& output_padding) {
   const char* name = conv_transpose_name(D);
-  TG_CHECK(input.dim() == D + 1 || input.dim() == D + 2, name, ": expected ",
-           D == 1 ? "(N, C, L) or (C, L)" : "(N, C, H, W) or (C, H, W)", " input, got ", shape_str(input.shape()));
-  const std::size_t channel_dim = input.dim() == D + 2 ? 1 : 0;
-  TG_CHECK(std::int64_t(input.shape()[channel_dim]) == options.in_channels(), name, ": expected ",
-           options.in_channels(), " input channels (in_channels) at dim ", channel_dim, ", got input ",
-           shape_str(input.shape()));
+  detail::check_conv_input(name, D, input, options.in_channels());
   // As 2-D: a 1-D transposed convolution has height 1 and a kernel of height 1.
   ConvTranspose2dParams p;
   p.groups = options.groups();
