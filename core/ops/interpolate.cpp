@@ -31,10 +31,11 @@ struct Taps {
   std::vector<T> l0, l1;
 };
 
-// PyTorch's compute_scales_value: 1 / scale_factor when one was given, else in / out.
+// PyTorch's compute_scales_value: 1 / scale_factor when one was given, else in / out, divided in
+// T (float32: (float)in / out, one rounding, as PyTorch's; not a double quotient rounded again).
 template <class T>
 T scale_of(std::optional<double> scale, std::size_t in, std::size_t out) {
-  return scale && *scale > 0 ? T(1.0 / *scale) : T(double(in) / double(out));
+  return scale && *scale > 0 ? T(1.0 / *scale) : T(in) / T(out);
 }
 
 template <class T>
@@ -46,7 +47,7 @@ Taps<T> taps(std::size_t in, std::size_t out, std::optional<double> scale, bool 
       if (out == 2 * in) {
         src = o >> 1;
       } else if (out != in) {
-        const float s = float(scale_of<double>(scale, in, out));
+        const float s = scale_of<float>(scale, in, out);  // nearest_idx computes in float
         src = std::min(std::size_t(std::floor(float(o) * s)), in - 1);
       }
       t.i0[o] = t.i1[o] = src;
