@@ -87,20 +87,28 @@ struct ColumnPass {
   std::vector<T> weight;              // taps × size
 };
 
+// The destinations' taps as a flat list: destination k's are entries[start[k] .. start[k + 1]).
 template <class T>
-ColumnPass<T> column_pass(const std::vector<std::vector<std::pair<std::uint32_t, T>>>& per_dst, std::uint32_t zero) {
+struct TapList {
+  std::vector<std::size_t> start;
+  std::vector<std::pair<std::uint32_t, T>> entries;
+};
+
+template <class T>
+ColumnPass<T> column_pass(const TapList<T>& list, std::uint32_t zero) {
   ColumnPass<T> c;
-  c.size = per_dst.size();
-  for (const auto& list : per_dst) c.taps = std::max(c.taps, list.size());
-  for (const auto& list : per_dst) c.padded = c.padded || list.size() < c.taps;
+  c.size = list.start.size() - 1;
+  for (std::size_t k = 0; k < c.size; ++k) c.taps = std::max(c.taps, list.start[k + 1] - list.start[k]);
+  for (std::size_t k = 0; k < c.size; ++k) c.padded = c.padded || list.start[k + 1] - list.start[k] < c.taps;
   c.index.assign(c.taps * c.size, zero);
   c.weight.assign(c.taps * c.size, T(0));
   c.gather_only = c.taps == 1;
   for (std::size_t k = 0; k < c.size; ++k)
-    for (std::size_t j = 0; j < per_dst[k].size(); ++j) {
-      c.index[j * c.size + k] = per_dst[k][j].first;
-      c.weight[j * c.size + k] = per_dst[k][j].second;
-      c.gather_only = c.gather_only && per_dst[k][j].second == T(1);
+    for (std::size_t j = 0; j < list.start[k + 1] - list.start[k]; ++j) {
+      const auto& [index, weight] = list.entries[list.start[k] + j];
+      c.index[j * c.size + k] = index;
+      c.weight[j * c.size + k] = weight;
+      c.gather_only = c.gather_only && weight == T(1);
     }
   return c;
 }
@@ -135,13 +143,25 @@ struct Plan {
 template <class T>
 Plan<T> plan(std::size_t planes, std::size_t h, std::size_t w, std::size_t oh, std::size_t ow, Taps<T> rows,
              const Taps<T>& cols) {
-  std::vector<std::vector<std::pair<std::uint32_t, T>>> reads(ow), readers(w);
+  // Forward: each output column's one or two input columns. Backward: each input column's readers,
+  // counted, then filled in output column order. (Flat lists: no allocation per column.)
+  auto taps_of = [&](std::size_t ox) { return cols.l1[ox] == T(0) ? 1 : 2; };
+  TapList<T> reads{std::vector<std::size_t>(ow + 1, 0), {}}, readers{std::vector<std::size_t>(w + 1, 0), {}};
   for (std::size_t ox = 0; ox < ow; ++ox) {
-    reads[ox].push_back({std::uint32_t(cols.i0[ox]), cols.l0[ox]});
-    readers[cols.i0[ox]].push_back({std::uint32_t(ox), cols.l0[ox]});
-    if (cols.l1[ox] == T(0)) continue;
-    reads[ox].push_back({std::uint32_t(cols.i1[ox]), cols.l1[ox]});
-    readers[cols.i1[ox]].push_back({std::uint32_t(ox), cols.l1[ox]});
+    reads.start[ox + 1] = reads.start[ox] + std::size_t(taps_of(ox));
+    ++readers.start[cols.i0[ox] + 1];
+    if (taps_of(ox) == 2) ++readers.start[cols.i1[ox] + 1];
+  }
+  for (std::size_t c = 0; c < w; ++c) readers.start[c + 1] += readers.start[c];
+  reads.entries.resize(reads.start[ow]);
+  readers.entries.resize(readers.start[w]);
+  std::vector<std::size_t> next(readers.start.begin(), readers.start.end() - 1);
+  for (std::size_t ox = 0; ox < ow; ++ox) {
+    reads.entries[reads.start[ox]] = {std::uint32_t(cols.i0[ox]), cols.l0[ox]};
+    readers.entries[next[cols.i0[ox]]++] = {std::uint32_t(ox), cols.l0[ox]};
+    if (taps_of(ox) == 1) continue;
+    reads.entries[reads.start[ox] + 1] = {std::uint32_t(cols.i1[ox]), cols.l1[ox]};
+    readers.entries[next[cols.i1[ox]]++] = {std::uint32_t(ox), cols.l1[ox]};
   }
   Plan<T> p{planes, h, w, oh, ow, std::move(rows), column_pass<T>(reads, std::uint32_t(w)),
             column_pass<T>(readers, std::uint32_t(ow)), std::vector<char>(h, 0)};
