@@ -113,18 +113,41 @@ ColumnPass<T> column_pass(const TapList<T>& list, std::uint32_t zero) {
   return c;
 }
 
+// Destination k's taps summed in order in a register and written once: the loop over k vectorises
+// (gathers). Accumulated through dst instead,
+// the compiler could not rule out dst aliasing the tables and ran it a value at a time (bilinear
+// 2x over (128, 32, 14, 14): 6.4 ms of which 45% stalled on that store).
+template <class T, std::size_t Taps>
+void run_taps(const ColumnPass<T>& c, const T* __restrict src, T* __restrict dst) {
+  const std::uint32_t* __restrict idx = c.index.data();
+  const T* __restrict w = c.weight.data();
+  const std::size_t n = c.size;
+  for (std::size_t k = 0; k < n; ++k) {
+    T acc = w[k] * src[idx[k]];
+    for (std::size_t j = 1; j < Taps; ++j) acc += w[j * n + k] * src[idx[j * n + k]];
+    dst[k] = acc;
+  }
+}
+
 // src has a zero at src[zero] (the padding of column_pass).
 template <class T>
-void run_columns(const ColumnPass<T>& c, const T* src, T* dst) {
+void run_columns(const ColumnPass<T>& c, const T* __restrict src, T* __restrict dst) {
   if (c.gather_only) {
     const std::uint32_t* idx = c.index.data();
     for (std::size_t k = 0; k < c.size; ++k) dst[k] = src[idx[k]];
     return;
   }
+  switch (c.taps) {
+    case 1: return run_taps<T, 1>(c, src, dst);
+    case 2: return run_taps<T, 2>(c, src, dst);
+    case 3: return run_taps<T, 3>(c, src, dst);
+    case 4: return run_taps<T, 4>(c, src, dst);
+    default: break;  // downsampling by more than 2 (more readers per input column)
+  }
   for (std::size_t k = 0; k < c.size; ++k) dst[k] = T(0);
   for (std::size_t j = 0; j < c.taps; ++j) {
-    const std::uint32_t* idx = c.index.data() + j * c.size;
-    const T* w = c.weight.data() + j * c.size;
+    const std::uint32_t* __restrict idx = c.index.data() + j * c.size;
+    const T* __restrict w = c.weight.data() + j * c.size;
     for (std::size_t k = 0; k < c.size; ++k) dst[k] += w[k] * src[idx[k]];
   }
 }
