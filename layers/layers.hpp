@@ -9,6 +9,7 @@
 #include "embedding.hpp"
 #include "flatten.hpp"
 #include "groupnorm.hpp"
+#include "instancenorm.hpp"
 #include "init.hpp"
 #include "layernorm.hpp"
 #include "linear.hpp"

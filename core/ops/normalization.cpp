@@ -1,13 +1,16 @@
-// layer_norm, group_norm and batch_norm, fused: a statistics pass and a normalise pass; batch_norm's backward
-// is a reduction pass and an input-gradient pass, layer_norm's one pass (a row's sums need only the
-// row). All split over TBB in fixed blocks so the bits never depend on the thread count.
+// layer_norm, group_norm (instance_norm on it) and batch_norm, fused: a statistics pass and a
+// normalise pass; batch_norm's backward is a reduction pass and an input-gradient pass, layer_norm's
+// one pass (a row's sums need only the row). All split over TBB in fixed blocks so the bits never
+// depend on the thread count.
 #include "core/ops/normalization.hpp"
 #include "core/xtensor.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
 #include <memory>
+#include <numeric>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -368,9 +371,10 @@ std::size_t group_rows_per_task(const GroupShape& s) {
   return std::max<std::size_t>(1, kLayerNormBlockElements / std::max<std::size_t>(s.row(), 1));
 }
 
+// mean and rstd per row; `variance` (when given) the biased variance per row too.
 template <class T>
 Tensor group_norm_forward(const Tensor& input, const Tensor& weight, const Tensor& bias, const GroupShape& s,
-                          double eps, Buffer<double>& mean, Buffer<double>& rstd) {
+                          double eps, Buffer<double>& mean, Buffer<double>& rstd, double* variance) {
   xt::xarray<T> y = xt::xarray<T>::from_shape(input.shape());
   const T* x = input.data<T>();
   const T* w = weight.defined() ? weight.data<T>() : nullptr;
@@ -386,9 +390,10 @@ Tensor group_norm_forward(const Tensor& input, const Tensor& weight, const Tenso
         const auto d = centre.of(at(xr));
         return d * d;
       });
-      const double inv = 1.0 / std::sqrt((m == 0 ? 0.0 : squares / double(m)) + eps);
+      const double var = m == 0 ? 0.0 : squares / double(m), inv = 1.0 / std::sqrt(var + eps);
       mean[r] = mu;
       rstd[r] = inv;
+      if (variance) variance[r] = var;
       const std::size_t c0 = (r % s.groups) * cpg;
       for (std::size_t k = 0; k < cpg; ++k) {
         const T scale = T(inv) * (w ? w[c0 + k] : T(1)), shift = b ? b[c0 + k] : T(0);
@@ -457,33 +462,45 @@ Grads group_norm_backward(const Tensor& grad, const Tensor& input, const Tensor&
   return grads;
 }
 
-}  // namespace
-
-Tensor group_norm(const Tensor& input, std::int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+// group_norm under the name `op` (in errors and on the tape), each (sample, group) row's mean and
+// biased variance also written to `stats` when given (instance_norm's running statistics).
+Tensor group_norm_named(const char* op, const Tensor& input, std::int64_t num_groups, const Tensor& weight,
+                        const Tensor& bias, double eps, std::vector<std::pair<double, double>>* stats) {
   const Shape& shape = input.shape();
-  TG_CHECK(shape.size() >= 2, "group_norm: expected input (N, C, *) of at least 2 dims, got ", shape_str(shape));
-  TG_CHECK(is_floating(input.dtype()), "group_norm: expected a floating-point input, got ", dtype_name(input.dtype()));
-  TG_CHECK(num_groups >= 1 && shape[1] % std::size_t(num_groups) == 0, "group_norm: the ", shape[1],
+  TG_CHECK(shape.size() >= 2, op, ": expected input (N, C, *) of at least 2 dims, got ", shape_str(shape));
+  TG_CHECK(is_floating(input.dtype()), op, ": expected a floating-point input, got ", dtype_name(input.dtype()));
+  TG_CHECK(num_groups >= 1 && shape[1] % std::size_t(num_groups) == 0, op, ": the ", shape[1],
            " channels of input ", shape_str(shape), " must split into num_groups (", num_groups, ") equal groups");
   for (const Tensor* p : {&weight, &bias})
-    TG_CHECK(!p->defined() || (p->shape() == Shape{shape[1]} && p->dtype() == input.dtype()), "group_norm: ",
+    TG_CHECK(!p->defined() || (p->shape() == Shape{shape[1]} && p->dtype() == input.dtype()), op, ": ",
              p == &weight ? "weight" : "bias", " must be ", dtype_name(input.dtype()), " [", shape[1], "], got ",
              dtype_name(p->dtype()), " ", shape_str(p->shape()));
-  TG_CHECK(eps >= 0, "group_norm: eps must be non-negative, got ", eps);
+  TG_CHECK(eps >= 0, op, ": eps must be non-negative, got ", eps);
   std::size_t inner = 1;
   for (std::size_t i = 2; i < shape.size(); ++i) inner *= shape[i];
   const GroupShape s{shape[0], shape[1], std::size_t(num_groups), inner};
   auto mean = std::make_shared<Buffer<double>>(s.rows());
   auto rstd = std::make_shared<Buffer<double>>(s.rows());
-  Tensor out = dispatch_floating(input.dtype(), "group_norm", [&]<class T>() {
-    return group_norm_forward<T>(input, weight, bias, s, eps, *mean, *rstd);
+  Buffer<double> variance(stats ? s.rows() : 0);
+  Tensor out = dispatch_floating(input.dtype(), op, [&]<class T>() {
+    return group_norm_forward<T>(input, weight, bias, s, eps, *mean, *rstd, stats ? variance.data() : nullptr);
   });
-  return record("group_norm", out, {input, weight, bias}, {input, weight},
-                [input, weight, s, mean, rstd](const Tensor& grad, NeedsGrad needs) -> Grads {
-                  return dispatch_floating(grad.dtype(), "group_norm", [&]<class T>() {
+  if (stats) {
+    stats->resize(s.rows());
+    for (std::size_t r = 0; r < s.rows(); ++r) (*stats)[r] = {(*mean)[r], variance[r]};
+  }
+  return record(op, out, {input, weight, bias}, {input, weight},
+                [op, input, weight, s, mean, rstd](const Tensor& grad, NeedsGrad needs) -> Grads {
+                  return dispatch_floating(grad.dtype(), op, [&]<class T>() {
                     return group_norm_backward<T>(grad, input, weight, s, *mean, *rstd, needs);
                   });
                 });
+}
+
+}  // namespace
+
+Tensor group_norm(const Tensor& input, std::int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  return group_norm_named("group_norm", input, num_groups, weight, bias, eps, nullptr);
 }
 
 // ---- batch_norm kernels -----------------------------------------------------------------------
@@ -1034,6 +1051,59 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   config.momentum = momentum;
   config.eps = eps;
   return tg::batch_norm(input, running_mean, running_var, weight, bias, config);
+}
+
+// ---- instance_norm ---------------------------------------------------------------------------
+//
+// With the input's statistics it is group_norm with a group per channel (the same kernels); the
+// running statistics, when given, move towards the mean over samples of each (sample, channel)'s
+// mean and unbiased variance, as PyTorch's (which runs batch_norm over (1, N·C, *) and averages
+// the N copies of each running statistic back). With the running statistics it is batch_norm's
+// evaluation path.
+Tensor instance_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                     const Tensor& bias, bool use_input_stats, double momentum, double eps) {
+  const Shape& shape = input.shape();
+  TG_CHECK(shape.size() >= 3, "instance_norm: expected input (N, C, *) with at least one spatial dim, got ",
+           shape_str(shape));
+  TG_CHECK(running_mean.defined() == running_var.defined(),
+           "instance_norm: running_mean and running_var must be given together");
+  BatchNormConfig config;
+  config.name = "instance_norm";
+  config.eps = eps;
+  for (const Tensor* t : {&running_mean, &running_var})
+    check_channel_tensor(config, t == &running_mean ? "running_mean" : "running_var", *t, shape[1], input.dtype());
+  if (!use_input_stats) {
+    TG_CHECK(running_mean.defined(), "instance_norm: use_input_stats=false needs running_mean and running_var");
+    config.use_batch_stats = false;
+    return tg::batch_norm(input, running_mean, running_var, weight, bias, config);
+  }
+  const std::size_t spatial = std::accumulate(shape.begin() + 2, shape.end(), std::size_t{1}, std::multiplies<>());
+  TG_CHECK(spatial > 1, "instance_norm: expected more than 1 spatial element when training, got input size ",
+           shape_str(shape));
+  const bool update = running_mean.defined() && shape[0] > 0;  // an empty batch leaves them as they were
+  std::vector<std::pair<double, double>> stats;
+  Tensor out = group_norm_named("instance_norm", input, std::int64_t(shape[1]), weight, bias, eps,
+                                update ? &stats : nullptr);
+  if (update) {
+    NoGradGuard no_grad;
+    Tensor rm = running_mean, rv = running_var;
+    const std::size_t n = shape[0], channels = shape[1];
+    const double unbiased = double(spatial) / double(spatial - 1);
+    dispatch_floating(input.dtype(), "instance_norm", [&]<class T>() {
+      T* pm = rm.mutable_data<T>();
+      T* pv = rv.mutable_data<T>();
+      for (std::size_t c = 0; c < channels; ++c) {
+        double mean = 0, var = 0;  // over the samples, in sample order
+        for (std::size_t i = 0; i < n; ++i) {
+          mean += stats[i * channels + c].first;
+          var += stats[i * channels + c].second * unbiased;
+        }
+        pm[c] = T((1 - momentum) * double(pm[c]) + momentum * mean / double(n));
+        pv[c] = T((1 - momentum) * double(pv[c]) + momentum * var / double(n));
+      }
+    });
+  }
+  return out;
 }
 
 }  // namespace nn::functional

@@ -1,4 +1,4 @@
-// Normalisation: layer_norm, group_norm and batch_norm (fused, TBB-parallel
+// Normalisation: layer_norm, group_norm, batch_norm and instance_norm (fused, TBB-parallel
 // forward and backward kernels).
 #pragma once
 
@@ -67,6 +67,16 @@ namespace nn::functional {
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
                   double momentum = 0.1, double eps = 1e-5);
+
+// torch.nn.functional.instance_norm: (N, C, *) with at least one spatial dim, each (sample,
+// channel) normalised over its positions (biased variance, eps inside the square root), then
+// ·weight[c] + bias[c] when they are defined. use_input_stats=true normalises with each instance's
+// statistics and, when the running tensors are given (shape (C)), moves them by `momentum` (the
+// weight of the new statistic) towards the mean over samples of the instances' means and unbiased
+// variances; false normalises with the running statistics, which are then required.
+Tensor instance_norm(const Tensor& input, const Tensor& running_mean = Tensor(), const Tensor& running_var = Tensor(),
+                     const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool use_input_stats = true,
+                     double momentum = 0.1, double eps = 1e-5);
 
 }  // namespace nn::functional
 }  // namespace tg
