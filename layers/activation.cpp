@@ -22,6 +22,27 @@ GELU::GELU(std::string approximate_in) : Module("GELU"), approximate(std::move(a
 Tensor GELU::forward(const Tensor& input) { return gelu(input, approximate); }
 void GELU::print_options(std::ostream& out) const { out << "approximate=" << approximate; }
 
+Tensor SiLU::forward(const Tensor& input) { return silu(input); }
+
+Tensor Mish::forward(const Tensor& input) { return mish(input); }
+
+Tensor ELU::forward(const Tensor& input) { return elu(input, alpha); }
+void ELU::print_options(std::ostream& out) const { out << "alpha=" << alpha; }
+
+Tensor SELU::forward(const Tensor& input) { return selu(input); }
+
+Hardtanh::Hardtanh(double min_val_in, double max_val_in) : Module("Hardtanh"), min_val(min_val_in), max_val(max_val_in) {
+  TG_CHECK(max_val > min_val, "Hardtanh: max_val (", max_val, ") must be greater than min_val (", min_val, ")");
+}
+Tensor Hardtanh::forward(const Tensor& input) { return hardtanh(input, min_val, max_val); }
+void Hardtanh::print_options(std::ostream& out) const { out << "min_val=" << min_val << ", max_val=" << max_val; }
+
+Tensor ReLU6::forward(const Tensor& input) { return relu6(input); }
+
+Tensor Hardsigmoid::forward(const Tensor& input) { return hardsigmoid(input); }
+
+Tensor Hardswish::forward(const Tensor& input) { return hardswish(input); }
+
 Tensor Softmax::forward(const Tensor& input) { return softmax(input, dim); }
 void Softmax::print_options(std::ostream& out) const { out << "dim=" << dim; }
 

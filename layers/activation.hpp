@@ -1,5 +1,6 @@
-// Activation layers: ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax, LogSoftmax. Each calls the op
-// of the same name in core/ops/activation.hpp.
+// Activation layers: ReLU, LeakyReLU, Sigmoid, Tanh, GELU, SiLU, Mish, ELU, SELU, Hardtanh, ReLU6,
+// Hardsigmoid, Hardswish, Softmax, LogSoftmax. Each calls the op of the same name in
+// core/ops/activation.hpp.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +47,66 @@ class GELU : public Module {
   void print_options(std::ostream& out) const override;
   std::shared_ptr<Module> fresh() const override { return std::make_shared<GELU>(approximate); }
   const std::string approximate;
+};
+
+class SiLU : public Module {
+ public:
+  SiLU() : Module("SiLU") {}
+  Tensor forward(const Tensor& input) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<SiLU>(); }
+};
+
+class Mish : public Module {
+ public:
+  Mish() : Module("Mish") {}
+  Tensor forward(const Tensor& input) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<Mish>(); }
+};
+
+class ELU : public Module {
+ public:
+  explicit ELU(double alpha = 1.0) : Module("ELU"), alpha(alpha) {}
+  Tensor forward(const Tensor& input) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<ELU>(alpha); }
+  const double alpha;
+};
+
+class SELU : public Module {
+ public:
+  SELU() : Module("SELU") {}
+  Tensor forward(const Tensor& input) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<SELU>(); }
+};
+
+class Hardtanh : public Module {
+ public:
+  explicit Hardtanh(double min_val = -1.0, double max_val = 1.0);
+  Tensor forward(const Tensor& input) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<Hardtanh>(min_val, max_val); }
+  const double min_val, max_val;
+};
+
+class ReLU6 : public Module {
+ public:
+  ReLU6() : Module("ReLU6") {}
+  Tensor forward(const Tensor& input) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<ReLU6>(); }
+};
+
+class Hardsigmoid : public Module {
+ public:
+  Hardsigmoid() : Module("Hardsigmoid") {}
+  Tensor forward(const Tensor& input) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<Hardsigmoid>(); }
+};
+
+class Hardswish : public Module {
+ public:
+  Hardswish() : Module("Hardswish") {}
+  Tensor forward(const Tensor& input) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<Hardswish>(); }
 };
 
 class Softmax : public Module {

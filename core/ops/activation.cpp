@@ -11,6 +11,7 @@
 #include <limits>
 #include <numbers>
 #include <type_traits>
+#include <utility>
 
 #include "core/autograd.hpp"
 #include "core/creation.hpp"
@@ -171,6 +172,129 @@ Tensor softplus(const Tensor& a, double beta, double threshold) {
               using T = element_of<decltype(x)>;
               const auto z = x * T(beta);
               return pick(z > T(threshold), g, g / (T(1) + kernels::exp_lanes(-z)));
+            }, grad, a)};
+  });
+}
+
+// ---- SiLU, Mish, ELU, SELU and the piecewise-linear ones (MobileNet's, EfficientNet's) -----------
+// One pass forward and one fused pass backward each, from the saved input. NaN and the infinities
+// give what PyTorch's formulas give (checked in tests/test_activations.cpp), including the
+// gradient conventions at the kinks.
+
+Tensor silu(const Tensor& a) {
+  // x·σ(x) = x / (1 + e^-x), PyTorch's formula (so -inf gives NaN, as there); d/dx = σ·(1 + x·(1 - σ)).
+  Tensor out = unary("silu", a, [](auto x) {
+    using T = element_of<decltype(x)>;
+    return x / (T(1) + kernels::exp_lanes(-x));
+  });
+  return record("silu", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("silu", [](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              const auto s = T(1) / (T(1) + kernels::exp_lanes(-x));
+              return g * s * (T(1) + x * (T(1) - s));
+            }, grad, a)};
+  });
+}
+
+namespace {
+
+// Mish's t = tanh(softplus(x)) and σ(x) from one exponential n = e^x: tanh(log(1 + n)) =
+// n(n + 2) / (n(n + 2) + 2), σ = n / (1 + n). x is capped at 20 inside (t is 1 there in either
+// type, and n(n + 2) stays finite).
+template <class B>
+std::pair<B, B> mish_parts(const B& x) {
+  using T = element_of<B>;
+  const B n = kernels::exp_lanes(xsimd::min(x, B(T(20))));
+  const B p = n * (n + T(2));
+  return {p / (p + T(2)), n / (T(1) + n)};
+}
+
+// ELU and SELU: scale·x for x > 0, scale·α·(e^x - 1) for x <= 0 (expm1: the digits of small
+// negative x); d/dx = scale, or scale·α·e^x for x <= 0 (so 0 takes the negative side and NaN the
+// positive, as PyTorch's elu_backward).
+Tensor elu_scaled(const char* op, const Tensor& a, double alpha, double scale) {
+  Tensor out = unary(op, a, [alpha, scale](auto x) {
+    using T = element_of<decltype(x)>;
+    return pick(x <= T(0), xsimd::expm1(x) * T(alpha * scale), x * T(scale));
+  });
+  return record(op, out, {a}, {a}, [op, a, alpha, scale](const Tensor& grad) -> Grads {
+    return {pointwise(op, [alpha, scale](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              return pick(x <= T(0), g * kernels::exp_lanes(x) * T(alpha * scale), g * T(scale));
+            }, grad, a)};
+  });
+}
+
+// min(max(x, lo), hi), NaN kept; the gradient passes strictly inside (lo, hi) and for NaN, as
+// PyTorch's hardtanh_backward (0 at either bound).
+Tensor hardtanh_named(const char* op, const Tensor& a, double lo, double hi) {
+  Tensor out = unary(op, a, [lo, hi](auto x) {
+    using T = element_of<decltype(x)>;
+    return pick(xsimd::isnan(x), x, xsimd::min(xsimd::max(x, decltype(x)(T(lo))), decltype(x)(T(hi))));
+  });
+  return record(op, out, {a}, {a}, [op, a, lo, hi](const Tensor& grad) -> Grads {
+    return {pointwise(op, [lo, hi](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              return pick(x <= T(lo) || x >= T(hi), 0, g);
+            }, grad, a)};
+  });
+}
+
+}  // namespace
+
+Tensor mish(const Tensor& a) {
+  // x·tanh(softplus(x)); d/dx = t + x·σ(x)·(1 - t²).
+  Tensor out = unary("mish", a, [](auto x) { return x * mish_parts(x).first; });
+  return record("mish", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("mish", [](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              const auto [t, s] = mish_parts(x);
+              return g * (t + x * s * (T(1) - t * t));
+            }, grad, a)};
+  });
+}
+
+Tensor elu(const Tensor& a, double alpha) { return elu_scaled("elu", a, alpha, 1.0); }
+
+Tensor selu(const Tensor& a) {
+  // Klambauer et al.'s constants, as PyTorch's.
+  return elu_scaled("selu", a, 1.6732632423543772848170429916717, 1.0507009873554804934193349852946);
+}
+
+Tensor hardtanh(const Tensor& a, double min_val, double max_val) {
+  TG_CHECK(max_val > min_val, "hardtanh: max_val (", max_val, ") must be greater than min_val (", min_val, ")");
+  return hardtanh_named("hardtanh", a, min_val, max_val);
+}
+
+Tensor relu6(const Tensor& a) { return hardtanh_named("relu6", a, 0.0, 6.0); }
+
+Tensor hardsigmoid(const Tensor& a) {
+  // min(max(x + 3, 0), 6) / 6, NaN kept; d/dx = 1/6 strictly inside (-3, 3), else 0 (NaN too, as
+  // PyTorch's; PyTorch's float64 gradient uses float32's 1/6, this the exact one).
+  Tensor out = unary("hardsigmoid", a, [](auto x) {
+    using T = element_of<decltype(x)>;
+    const auto y = xsimd::min(xsimd::max(x + T(3), decltype(x)(T(0))), decltype(x)(T(6))) / T(6);
+    return pick(xsimd::isnan(x), x, y);
+  });
+  return record("hardsigmoid", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("hardsigmoid", [](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              return pick(x > T(-3) && x < T(3), g / T(6), 0);
+            }, grad, a)};
+  });
+}
+
+Tensor hardswish(const Tensor& a) {
+  // x·min(max(x + 3, 0), 6) / 6, PyTorch's formula (-inf gives NaN, as there); d/dx = 0 below -3,
+  // x/3 + 1/2 on [-3, 3), 1 from 3 (and for NaN), as PyTorch's hardswish_backward.
+  Tensor out = unary("hardswish", a, [](auto x) {
+    using T = element_of<decltype(x)>;
+    return x * xsimd::min(xsimd::max(x + T(3), decltype(x)(T(0))), decltype(x)(T(6))) / T(6);
+  });
+  return record("hardswish", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("hardswish", [](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              return pick(x < T(-3), 0, pick(x < T(3), g * (x / T(3) + T(0.5)), g));
             }, grad, a)};
   });
 }

@@ -1,5 +1,5 @@
-// Activations and the softmax family: relu, leaky_relu, sigmoid, tanh, gelu, softplus, softmax,
-// log_softmax, and dropout.
+// Activations and the softmax family: relu, leaky_relu, sigmoid, tanh, gelu, softplus, silu, mish,
+// elu, selu, hardtanh, relu6, hardsigmoid, hardswish, softmax, log_softmax, and dropout.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,19 @@ Tensor gelu(const Tensor& a, const std::string& approximate = "none");
 // beta * a > threshold, as torch.nn.functional.softplus (which takes any beta: a negative one
 // gives a negative curve, and 0 gives inf).
 Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
+// x·σ(x) (Swish), and Mish's x·tanh(softplus(x)).
+Tensor silu(const Tensor& a);
+Tensor mish(const Tensor& a);
+// x for x > 0, alpha·(e^x - 1) otherwise; selu is scale·elu(x, alpha) with Klambauer et al.'s
+// constants (alpha 1.6733, scale 1.0507), as PyTorch's.
+Tensor elu(const Tensor& a, double alpha = 1.0);
+Tensor selu(const Tensor& a);
+// Clamped to [min_val, max_val] (NaN stays NaN); relu6 is hardtanh(a, 0, 6).
+Tensor hardtanh(const Tensor& a, double min_val = -1.0, double max_val = 1.0);
+Tensor relu6(const Tensor& a);
+// MobileNetV3's: min(max(x + 3, 0), 6) / 6, and x times it.
+Tensor hardsigmoid(const Tensor& a);
+Tensor hardswish(const Tensor& a);
 // Numerically stable for large inputs (the row maximum is subtracted first). A row with a +inf,
 // or of all -inf, gives NaN, as in PyTorch.
 Tensor softmax(const Tensor& a, std::int64_t dim);
