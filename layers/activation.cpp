@@ -2,6 +2,7 @@
 
 #include <ostream>
 
+#include "core/creation.hpp"
 #include "core/ops/activation.hpp"
 
 namespace tg::nn {
@@ -10,6 +11,14 @@ Tensor ReLU::forward(const Tensor& input) { return relu(input); }
 
 Tensor LeakyReLU::forward(const Tensor& input) { return leaky_relu(input, negative_slope); }
 void LeakyReLU::print_options(std::ostream& out) const { out << "negative_slope=" << negative_slope; }
+
+PReLU::PReLU(std::int64_t num_parameters_in, double init_in)
+    : Module("PReLU"), num_parameters(num_parameters_in), init(init_in) {
+  TG_CHECK(num_parameters > 0, "PReLU: num_parameters must be positive, got ", num_parameters);
+  weight = register_parameter("weight", full({std::size_t(num_parameters)}, init));
+}
+Tensor PReLU::forward(const Tensor& input) { return prelu(input, weight); }
+void PReLU::print_options(std::ostream& out) const { out << "num_parameters=" << num_parameters; }
 
 Tensor Sigmoid::forward(const Tensor& input) { return sigmoid(input); }
 

@@ -1,5 +1,5 @@
-// Activation layers: ReLU, LeakyReLU, Sigmoid, Tanh, GELU, SiLU, Mish, ELU, SELU, Hardtanh, ReLU6,
-// Hardsigmoid, Hardswish, Softmax, LogSoftmax. Each calls the op of the same name in
+// Activation layers: ReLU, LeakyReLU, PReLU, Sigmoid, Tanh, GELU, SiLU, Mish, ELU, SELU, Hardtanh,
+// ReLU6, Hardsigmoid, Hardswish, Softmax, LogSoftmax. Each calls the op of the same name in
 // core/ops/activation.hpp.
 #pragma once
 
@@ -24,6 +24,19 @@ class LeakyReLU : public Module {
   void print_options(std::ostream& out) const override;
   std::shared_ptr<Module> fresh() const override { return std::make_shared<LeakyReLU>(negative_slope); }
   const double negative_slope;
+};
+
+// A learned slope for the negative side: one (num_parameters 1) or one per channel (dim 1), each
+// starting at `init`; the parameter is "weight", as PyTorch's.
+class PReLU : public Module {
+ public:
+  explicit PReLU(std::int64_t num_parameters = 1, double init = 0.25);
+  Tensor forward(const Tensor& input) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<PReLU>(num_parameters, init); }
+  const std::int64_t num_parameters;
+  const double init;
+  Tensor weight;  // (num_parameters), filled with init
 };
 
 class Sigmoid : public Module {

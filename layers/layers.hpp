@@ -16,6 +16,7 @@
 #include "loss.hpp"
 #include "module.hpp"
 #include "pad.hpp"
+#include "pixel_shuffle.hpp"
 #include "pool.hpp"
 #include "recurrent.hpp"
 #include "safetensors.hpp"

@@ -248,3 +248,80 @@ TEST_CASE("activation layers: the ops, printing, Sequential, threads and errors"
     CHECK_THROWS_WITH_AS(named.second(tg::ones({2}, tg::kInt64)), (named.first + ": expected a floating-point tensor (float32 or float64), got int64").c_str(),
                          tg::Error);
 }
+
+// Golden values: /usr/bin/python3 with torch 1.13 (float64):
+//   x = seq((2, 3, 4), torch.sin) * 2; m = nn.PReLU(3); m.weight = [0.25, -0.5, 1.5]
+//   y = m(x); y.backward(seq((2, 3, 4), torch.cos))
+//   x = [-2, -0.0, 0, 1.5, -1]; m = nn.PReLU(); y = m(x); y.backward([1, 2, 3, 4, 5])
+TEST_CASE("PReLU matches PyTorch: a slope per channel, one slope, zero and NaN") {
+  nn::PReLU per_channel(3);
+  per_channel.to(tg::kFloat64);
+  {
+    tg::NoGradGuard no_grad;
+    per_channel.weight.values_mut<double>() = xt::xarray<double>{0.25, -0.5, 1.5};
+  }
+  const Tensor x = (tg_test::seq({2, 3, 4}, tg_test::sin_) * 2.0).detach().set_requires_grad();
+  const Tensor y = per_channel(x);
+  y.backward(tg_test::seq({2, 3, 4}, tg_test::cos_));
+  tg_test::check_close(y, {0, 1.68294197, 1.81859485, 0.282240016, 0.756802495, 0.958924275, 0.279415498, 1.3139732,
+                           1.97871649, 0.82423697, -1.63206333, -2.99997062, -0.268286459, 0.840334074, 1.98121471,
+                           1.30057568, 0.287903317, 0.961397492, 0.750987247, 0.299754419, 1.8258905, 1.67331128,
+                           -0.0265539279, -2.53866121}, 1e-8);
+  tg_test::check_close(x.grad(), {0.25, 0.540302306, -0.416146837, -0.989992497, 0.32682181, -0.141831093, -0.480085143,
+                                  0.753902254, -0.145500034, -0.911130262, -1.25860729, 0.00663854698, 0.21096349,
+                                  0.907446781, 0.136737218, -0.759687913, 0.47882974, 0.137581669, -0.330158354,
+                                  0.988704618, 0.408082062, -0.54772926, -1.49994124, -0.799249531}, 1e-8);
+  tg_test::check_close(per_channel.weight.grad(), {-0.905578362, -0.00250526835, 1.82358421}, 1e-8);
+
+  nn::PReLU single;
+  CHECK(tg_test::flat(single.weight) == std::vector<double>{0.25});
+  const Tensor v = Tensor(std::vector<double>{-2.0, -0.0, 0.0, 1.5, -1.0}, {5}).to(tg::kFloat32).set_requires_grad();
+  const Tensor w = single(v);
+  w.backward(Tensor(std::vector<double>{1, 2, 3, 4, 5}, {5}).to(tg::kFloat32));
+  CHECK(tg_test::flat(w) == std::vector<double>{-0.5, -0.0, 0.0, 1.5, -0.25});
+  CHECK(tg_test::flat(v.grad()) == std::vector<double>{0.25, 0.5, 0.75, 4, 1.25});  // 0 takes the slope
+  CHECK(tg_test::flat(single.weight.grad()) == std::vector<double>{-7});
+  CHECK(std::isnan(single(tg::full({1}, kNaN)).item()));
+  CHECK(single(tg::full({}, -4.0)).shape() == tg::Shape{});  // a 0-d input keeps its shape
+
+  // Every layout (one slope; a slope per channel over runs, over rows of (N, C), of length 1),
+  // empty and 0-d inputs, both dtypes: the definition x > 0 ? x : w·x, and its gradients.
+  tg::manual_seed(34);
+  for (const tg::Shape& shape : std::vector<tg::Shape>{{5, 3}, {2, 3, 4}, {2, 3, 1, 1}, {3, 3, 5, 7}, {0, 3, 4}, {}, {7}})
+    for (bool per_channel : {false, true})
+      for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+        if (per_channel && shape.size() < 2) continue;
+        INFO(tg::shape_str(shape), " per channel ", per_channel, " ", tg::dtype_name(dtype));
+        const std::size_t slopes = per_channel ? shape[1] : 1;
+        const Tensor in = (tg::randn(shape, dtype) * 2.0).set_requires_grad(), g = tg::randn(shape, dtype);
+        const Tensor weight = tg::randn({slopes}, dtype).set_requires_grad();
+        const Tensor out = tg::prelu(in, weight);
+        out.backward(g);
+        std::vector<std::int64_t> broadcast(shape.size() >= 2 ? shape.size() - 1 : 0, 1);
+        if (!broadcast.empty()) broadcast[0] = std::int64_t(slopes);
+        const Tensor in2 = in.detach().set_requires_grad(), weight2 = weight.detach().set_requires_grad();
+        const Tensor expected = tg::where(tg::gt(in2, 0.0), in2, weight2.reshape(broadcast) * in2);
+        expected.backward(g);
+        CHECK(tg_test::bitwise_equal(out, expected));
+        CHECK(tg_test::bitwise_equal(in.grad(), in2.grad()));
+        CHECK(tg::max(tg::abs(weight.grad() - weight2.grad())).item() <= (dtype == tg::kFloat64 ? 1e-12 : 1e-4));
+      }
+  tg::manual_seed(33);
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::prelu(in[0], in[1]); },
+                  Inputs{tg_test::away_from_zero64({6, 3}), tg_test::uniform64({3})});
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::prelu(in[0], in[1]); },
+                  Inputs{tg_test::away_from_zero64({2, 3, 2, 2}), tg_test::uniform64({3})});
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::prelu(in[0], in[1]); },
+                  Inputs{tg_test::away_from_zero64({4, 5}), tg_test::uniform64({1})});
+  std::ostringstream printed;
+  printed << single << nn::PReLU(3, 0.1);
+  CHECK(printed.str() == "PReLU(num_parameters=1)PReLU(num_parameters=3)");
+  CHECK(tg_test::flat(nn::PReLU(3, 0.1).weight) == std::vector<double>(3, double(0.1f)));
+  CHECK_THROWS_WITH_AS(per_channel(tg::randn({2, 4, 5}, tg::kFloat64)),
+                       "prelu: Mismatch of parameter numbers and input channel size. Found parameter numbers = 3 and "
+                       "channel size = 4.",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::prelu(tg::randn({2, 3}), tg::ones({3}, tg::kFloat64)),
+                       "prelu: weight must be a 1-D float32 tensor (num_parameters), got float64 [3]", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::PReLU(0), "PReLU: num_parameters must be positive, got 0", tg::Error);
+}

@@ -301,6 +301,91 @@ Tensor hardswish(const Tensor& a) {
 
 namespace {
 
+// fn(begin, end, slope) over runs of [0, n) that share one slope: a slope per channel of the
+// (outer, channels, inner) layout, or one for everything (channels 1). Rows of `channels` values
+// (inner 1, as (N, C)) go to fn_rows(row, slopes) instead. Parallel in fixed blocks; every value
+// is computed on its own, so the bits never depend on the thread count.
+template <class T, class Runs, class Rows>
+void for_slope_runs(std::size_t n, std::size_t channels, std::size_t inner, const T* slopes, Runs&& fn, Rows&& fn_rows) {
+  if (n == 0) return;
+  if (channels == 1) {
+    parallel::for_range(n, parallel::kGrain, [&](std::size_t begin, std::size_t end) { fn(begin, end, slopes[0]); });
+  } else if (inner == 1) {
+    parallel::for_range(n / channels, std::max<std::size_t>(1, parallel::kGrain / channels),
+                        [&](std::size_t first, std::size_t last) {
+                          for (std::size_t row = first; row < last; ++row) fn_rows(row * channels, slopes);
+                        });
+  } else {
+    parallel::for_range(n / inner, std::max<std::size_t>(1, parallel::kGrain / inner), [&](std::size_t first, std::size_t last) {
+      for (std::size_t run = first; run < last; ++run) fn(run * inner, (run + 1) * inner, slopes[run % channels]);
+    });
+  }
+}
+
+}  // namespace
+
+// x where x > 0, else slope·x: 0 and NaN take the slope's side in both gradients, as PyTorch's.
+// One pass forward; backward one pass writing dx and g·x where x <= 0 (0 elsewhere), then that
+// summed over every dim but the channels' for the slopes' gradient.
+Tensor prelu(const Tensor& a, const Tensor& weight) {
+  TG_CHECK(weight.dim() == 1 && weight.dtype() == a.dtype(), "prelu: weight must be a 1-D ", dtype_name(a.dtype()),
+           " tensor (num_parameters), got ", dtype_name(weight.dtype()), " ", shape_str(weight.shape()));
+  const std::size_t channels = a.dim() >= 2 ? a.shape()[1] : 1;
+  TG_CHECK(weight.numel() == 1 || weight.numel() == channels,
+           "prelu: Mismatch of parameter numbers and input channel size. Found parameter numbers = ", weight.numel(),
+           " and channel size = ", channels, ".");
+  const std::size_t slopes = weight.numel(), n = a.numel();
+  const std::size_t inner = slopes == 1 || n == 0 ? n : n / (a.shape()[0] * slopes);
+  Tensor out = dispatch_floating(a.dtype(), "prelu", [&]<class T>() {
+    using B = kernels::Batch<T>;
+    xt::xarray<T> y = xt::xarray<T>::from_shape(a.shape());
+    const T* x = a.data<T>();
+    T* o = y.data();
+    for_slope_runs<T>(
+        n, slopes, inner, weight.data<T>(),
+        [&](std::size_t begin, std::size_t end, T w) {
+          kernels::apply(end - begin, o + begin, [w](B v) { return xsimd::select(v > B(T(0)), v, v * B(w)); }, x + begin);
+        },
+        [&](std::size_t at, const T* w) {
+          kernels::apply(slopes, o + at, [](B v, B s) { return xsimd::select(v > B(T(0)), v, v * s); }, x + at, w);
+        });
+    return make_tensor<T>(std::move(y));
+  });
+  return record("prelu", out, {a, weight}, [a, weight, slopes, inner](const Tensor& grad, NeedsGrad needs) -> Grads {
+    return dispatch_floating(grad.dtype(), "prelu", [&]<class T>() -> Grads {
+      using B = kernels::Batch<T>;
+      const std::size_t n = a.numel();
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(a.shape()), terms = xt::xarray<T>::from_shape(a.shape());
+      const T* x = a.data<T>();
+      const T* g = grad.data<T>();
+      T* d = dx.data();
+      T* t = terms.data();
+      const auto both = [](B v, B gv, B s) {
+        const auto negative = v <= B(T(0)) || xsimd::isnan(v);
+        return std::pair{xsimd::select(negative, gv * s, gv), xsimd::select(negative, gv * v, B(T(0)))};
+      };
+      for_slope_runs<T>(
+          n, slopes, inner, weight.data<T>(),
+          [&](std::size_t begin, std::size_t end, T w) {
+            kernels::apply_pair(end - begin, d + begin, t + begin, [&](B v, B gv) { return both(v, gv, B(w)); },
+                                x + begin, g + begin);
+          },
+          [&](std::size_t at, const T* w) { kernels::apply_pair(slopes, d + at, t + at, both, x + at, g + at, w); });
+      Grads grads{needs[0] ? make_tensor<T>(std::move(dx)) : Tensor(), Tensor()};
+      if (needs[1]) {
+        const Tensor all = make_tensor<T>(std::move(terms));
+        std::vector<std::int64_t> dims;
+        for (std::size_t k = 0; k < a.dim(); ++k)
+          if (slopes == 1 || k != 1) dims.push_back(std::int64_t(k));
+        grads[1] = reshape(dims.empty() ? all : sum(all, dims), {std::int64_t(slopes)});
+      }
+      return grads;
+    });
+  });
+}
+
+namespace {
+
 // Softmax or log-softmax over the reduced dim of an (outer, reduced, inner) layout, with the
 // maximum subtracted first so that exp never overflows.
 // Contiguous rows (softmax over the last dim), a block at a time (kernels::exp_rows): batch lanes

@@ -1,5 +1,5 @@
 // Activations and the softmax family: relu, leaky_relu, sigmoid, tanh, gelu, softplus, silu, mish,
-// elu, selu, hardtanh, relu6, hardsigmoid, hardswish, softmax, log_softmax, and dropout.
+// elu, selu, hardtanh, relu6, hardsigmoid, hardswish, prelu, softmax, log_softmax, and dropout.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +33,8 @@ Tensor relu6(const Tensor& a);
 // MobileNetV3's: min(max(x + 3, 0), 6) / 6, and x times it.
 Tensor hardsigmoid(const Tensor& a);
 Tensor hardswish(const Tensor& a);
+// x for x > 0, else weight·x: weight (1-D) has one slope, or one per channel (dim 1 of a).
+Tensor prelu(const Tensor& a, const Tensor& weight);
 // Numerically stable for large inputs (the row maximum is subtracted first). A row with a +inf,
 // or of all -inf, gives NaN, as in PyTorch.
 Tensor softmax(const Tensor& a, std::int64_t dim);

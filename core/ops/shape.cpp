@@ -959,4 +959,93 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std:
   return reshape(rows, shape);
 }
 
+namespace {
+
+// (*, C, H, W) as (B, C, H, W) dims, B the product of the leading ones (1 for 3-D input).
+std::vector<std::int64_t> batched_chw(const char* op, const Tensor& a) {
+  TG_CHECK(a.dim() >= 3, op, " expects input of at least 3 dims (*, C, H, W), got ", shape_str(a.shape()));
+  const Shape& s = a.shape();
+  const std::size_t r = s.size();
+  std::int64_t batch = 1;
+  for (std::size_t d = 0; d + 3 < r; ++d) batch *= std::int64_t(s[d]);
+  return {batch, std::int64_t(s[r - 3]), std::int64_t(s[r - 2]), std::int64_t(s[r - 1])};
+}
+
+// `a`'s leading dims followed by c, h, w.
+Shape with_leading(const Tensor& a, std::size_t c, std::size_t h, std::size_t w) {
+  Shape shape(a.shape().begin(), a.shape().end() - 3);
+  for (std::size_t d : {c, h, w}) shape.push_back(d);
+  return shape;
+}
+
+// Between the channel layout (planes, r, r, h, w) and the shuffled one (planes, h, r, w, r):
+// Up reads the first and writes the second, else the reverse. Each shuffled row (y, i) of w·r
+// values interleaves the r channel rows (i, j) at y, a row at a time with r known to the compiler
+// up to 4 (the interleaving vectorises); parallel over (plane, y). (As reshape, permute, reshape
+// the inner 14 × 2 transposes went value by value: `PixelShuffle` 2x on (64, 128, 14, 14), forward
+// and backward, 3.5 ms at one thread.)
+template <class T, bool Up, std::size_t R>
+void shuffle_rows(const T* src, T* dst, std::size_t planes, std::size_t h, std::size_t w, std::size_t r_runtime) {
+  const std::size_t r = R ? R : r_runtime, plane = r * r * h * w;
+  parallel::for_range(planes * h, std::max<std::size_t>(1, parallel::kGrain / (r * r * w)), [&](std::size_t first,
+                                                                                                std::size_t last) {
+    for (std::size_t t = first; t < last; ++t) {
+      const std::size_t p = t / h, y = t % h;
+      for (std::size_t i = 0; i < r; ++i) {
+        const std::size_t wide = p * plane + (y * r + i) * w * r;
+        for (std::size_t j = 0; j < r; ++j) {
+          const std::size_t narrow = p * plane + ((i * r + j) * h + y) * w;
+          if constexpr (Up)
+            for (std::size_t x = 0; x < w; ++x) dst[wide + x * r + j] = src[narrow + x];
+          else
+            for (std::size_t x = 0; x < w; ++x) dst[narrow + x] = src[wide + x * r + j];
+        }
+      }
+    }
+  });
+}
+
+template <bool Up>
+Tensor shuffle(const char* op, const Tensor& a, std::size_t planes, std::size_t h, std::size_t w, std::size_t r,
+               const Shape& out_shape) {
+  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
+    xt::xarray<T> y = xt::xarray<T>::from_shape(out_shape);
+    const T* x = a.data<T>();
+    if (!kernels::with_known_size<1, 4>(r, [&]<std::size_t R>() { shuffle_rows<T, Up, R>(x, y.data(), planes, h, w, r); }))
+      shuffle_rows<T, Up, 0>(x, y.data(), planes, h, w, r);
+    return make_tensor<T>(std::move(y));
+  });
+  return record(op, out, {a}, [planes, h, w, r, in_shape = a.shape()](const Tensor& grad) -> Grads {
+    return {shuffle<!Up>(Up ? "pixel_shuffle" : "pixel_unshuffle", grad, planes, h, w, r, in_shape)};
+  });
+}
+
+}  // namespace
+
+// out[c, h·r + i, w·r + j] = in[c·r² + i·r + j, h, w].
+Tensor pixel_shuffle(const Tensor& a, std::int64_t upscale_factor) {
+  const std::vector<std::int64_t> d = batched_chw("pixel_shuffle", a);
+  const std::int64_t b = d[0], c = d[1], h = d[2], w = d[3];
+  const std::int64_t r = upscale_factor;
+  TG_CHECK(r > 0, "pixel_shuffle expects a positive upscale_factor, but got ", r);
+  TG_CHECK(c % (r * r) == 0, "pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+           "upscale_factor, but input.size(-3)=", c, " is not divisible by ", r * r);
+  return shuffle<true>("pixel_shuffle", a, std::size_t(b * c / (r * r)), std::size_t(h), std::size_t(w),
+                       std::size_t(r), with_leading(a, std::size_t(c / (r * r)), std::size_t(h * r), std::size_t(w * r)));
+}
+
+// The inverse: out[c·r² + i·r + j, h, w] = in[c, h·r + i, w·r + j].
+Tensor pixel_unshuffle(const Tensor& a, std::int64_t downscale_factor) {
+  const std::vector<std::int64_t> d = batched_chw("pixel_unshuffle", a);
+  const std::int64_t b = d[0], c = d[1], h = d[2], w = d[3];
+  const std::int64_t r = downscale_factor;
+  TG_CHECK(r > 0, "pixel_unshuffle expects a positive downscale_factor, but got ", r);
+  TG_CHECK(h % r == 0, "pixel_unshuffle expects height to be divisible by downscale_factor, but input.size(-2)=", h,
+           " is not divisible by ", r);
+  TG_CHECK(w % r == 0, "pixel_unshuffle expects width to be divisible by downscale_factor, but input.size(-1)=", w,
+           " is not divisible by ", r);
+  return shuffle<false>("pixel_unshuffle", a, std::size_t(b * c), std::size_t(h / r), std::size_t(w / r),
+                        std::size_t(r), with_leading(a, std::size_t(c * r * r), std::size_t(h / r), std::size_t(w / r)));
+}
+
 }  // namespace tg

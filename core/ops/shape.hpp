@@ -1,6 +1,6 @@
 // Shape ops: transpose, permute, reshape, flatten, squeeze, unsqueeze, expand, cat, stack, narrow,
-// slice, select, index_select. Every result is a new contiguous tensor (there are no strided views),
-// so writing into one never changes another.
+// slice, select, index_select, pixel_shuffle/unshuffle. Every result is a new contiguous tensor
+// (there are no strided views), so writing into one never changes another.
 #pragma once
 
 #include <concepts>
@@ -38,6 +38,10 @@ Tensor slice(const Tensor& a, std::int64_t dim, std::optional<std::int64_t> star
 Tensor select(const Tensor& a, std::int64_t dim, std::int64_t index);
 // Rows (entries along dim) picked by a 1-D int64 `index`; repeats accumulate in backward.
 Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index);
+// (*, C·r², H, W) → (*, C, H·r, W·r), the sub-pixel rearrangement of ESPCN super-resolution, and
+// its inverse (*, C, H·r, W·r) → (*, C·r², H, W), as torch.nn.functional's.
+Tensor pixel_shuffle(const Tensor& a, std::int64_t upscale_factor);
+Tensor pixel_unshuffle(const Tensor& a, std::int64_t downscale_factor);
 // Rows of `weight` (V, D) picked by int64 `indices` of any shape: (*indices.shape, D). The row
 // padding_idx (in [-V, V), negative counting from the end) is looked up like the others but passes
 // no gradient (PyTorch's).
