@@ -367,6 +367,8 @@ void register_op_cases() {
   shaped("GroupNorm", [] { return nn::GroupNorm(nn::GroupNormOptions(8, 32)); }, {128, 32, 28, 28});
   // InstanceNorm2d with an affine (style transfer's), in training, over the same shape.
   shaped("InstanceNorm2d", [] { return nn::InstanceNorm2d(nn::InstanceNormOptions(32).affine(true)); }, {128, 32, 28, 28});
+  shaped("PReLU", [] { return nn::PReLU(32); }, {128, 32, 28, 28});
+  shaped("PixelShuffle", [] { return nn::PixelShuffle(2); }, {64, 128, 14, 14});
   // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.
   shaped("ConvTranspose2d", [] { return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1)); }, {64, 64, 14, 14});
   shaped("ConvTranspose2d_2x2", [] { return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 32, 2).stride(2)); }, {64, 64, 14, 14});

@@ -379,6 +379,8 @@ void register_op_cases() {
   shaped("GroupNorm", [] { return tnn::GroupNorm(tnn::GroupNormOptions(8, 32)); }, {128, 32, 28, 28});
   // InstanceNorm2d with an affine (style transfer's), in training, over the same shape.
   shaped("InstanceNorm2d", [] { return tnn::InstanceNorm2d(tnn::InstanceNorm2dOptions(32).affine(true)); }, {128, 32, 28, 28});
+  shaped("PReLU", [] { return tnn::PReLU(tnn::PReLUOptions().num_parameters(32)); }, {128, 32, 28, 28});
+  shaped("PixelShuffle", [] { return tnn::PixelShuffle(tnn::PixelShuffleOptions(2)); }, {64, 128, 14, 14});
   // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.
   shaped("ConvTranspose2d", [] { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1)); }, {64, 64, 14, 14});
   shaped("ConvTranspose2d_2x2", [] { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(64, 32, 2).stride(2)); }, {64, 64, 14, 14});
