@@ -191,8 +191,10 @@ void Module::copy_state_from(const Module& other) {
     for (auto& [name, tensor] : to) {
       const Tensor* source = from.find(name);
       TG_CHECK(source != nullptr, owner, ": clone() found no \"", name, "\" in the original");
-      // A submodule rebuilt with its default constructor must come out the same shape.
-      TG_CHECK(source->shape() == tensor.shape() && source->dtype() == tensor.dtype(), owner, ": clone() rebuilt \"",
+      // A submodule rebuilt with its default constructor must come out the same shape; a floating
+      // dtype may differ (the original was moved by to(), the copy takes its storage and dtype).
+      const bool same_dtype = source->dtype() == tensor.dtype() || (is_floating(source->dtype()) && is_floating(tensor.dtype()));
+      TG_CHECK(source->shape() == tensor.shape() && same_dtype, owner, ": clone() rebuilt \"",
                name, "\" as ", dtype_name(tensor.dtype()), " ", shape_str(tensor.shape()), " but the original is ",
                dtype_name(source->dtype()), " ", shape_str(source->shape()), " (give ", owner,
                " a fresh() that builds it with its options)");

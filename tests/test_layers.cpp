@@ -204,6 +204,13 @@ TEST_CASE("clone is deep: same values and mode, independent tensors") {
   CHECK_FALSE(tg_test::bitwise_equal(net(x), copy->forward(x)));
   CHECK(copy->encoder->at<nn::Linear>(0)->weight.requires_grad());
   CHECK_FALSE(copy->head->weight.same(net.head->weight));
+  // A model moved to float64 clones as float64 (the rebuilt float32 tensors take the original's
+  // storage; clone() had refused it).
+  net.to(tg::kFloat64);
+  auto wide = std::dynamic_pointer_cast<Net>(net.clone());
+  CHECK(wide->head->weight.dtype() == tg::kFloat64);
+  const Tensor x64 = x.to(tg::kFloat64);
+  CHECK(tg_test::bitwise_equal(net(x64), wide->forward(x64)));
 }
 
 TEST_CASE("state_dict round trip and a failed load leaves the module unchanged") {
