@@ -1,4 +1,5 @@
-// GRU and LSTM. Per layer and direction, PyTorch's equations (gates in PyTorch's order):
+// RNN, GRU and LSTM. Per layer and direction, PyTorch's equations (gates in PyTorch's order):
+//   RNN:  h' = tanh(x·W_ih + b_ih + h·W_hh + b_hh)   (or relu)
 //   GRU:  r = σ(x·W_ir + b_ir + h·W_hr + b_hr)      z = σ(x·W_iz + b_iz + h·W_hz + b_hz)
 //         n = tanh(x·W_in + b_in + r ⊙ (h·W_hn + b_hn))      h' = (1 − z) ⊙ n + z ⊙ h
 //   LSTM: i, f, g, o = σ, σ, tanh, σ of (x·W_ih + b_ih + h·W_hh + b_hh) split in four
@@ -29,6 +30,12 @@ Recurrent::Recurrent(std::string type_name, const RNNOptions& options_in, std::i
            options.hidden_size(), " and ", options.num_layers());
   TG_CHECK(options.dropout() >= 0 && options.dropout() <= 1, name, ": dropout must be in [0, 1], got ",
            options.dropout());
+  if (gates == 1)
+    TG_CHECK(options.nonlinearity() == "tanh" || options.nonlinearity() == "relu", name,
+             ": nonlinearity must be \"tanh\" or \"relu\", got \"", options.nonlinearity(), "\"");
+  else
+    TG_CHECK(options.nonlinearity() == "tanh", name, ": nonlinearity is an option of RNN only, got \"",
+             options.nonlinearity(), "\"");
   const auto hidden = std::size_t(options.hidden_size()), rows = std::size_t(gates) * hidden;
   const double bound = 1.0 / std::sqrt(double(hidden));
   for (std::int64_t layer = 0; layer < options.num_layers(); ++layer)
@@ -90,7 +97,9 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
         const std::size_t t = direction ? steps - 1 - k : k;
         const Tensor in_part = select(in_parts, 0, std::int64_t(t));
         const Tensor hidden_part = linear(h, w_hh, b_hh);
-        if (lstm) {
+        if (gates_ == 1) {
+          h = rnn_cell(in_part, hidden_part, options.nonlinearity());
+        } else if (lstm) {
           const Tensor hc = lstm_cell(in_part, hidden_part, c);  // (N, 2H): h', c'
           h = narrow(hc, 1, 0, std::int64_t(hidden));
           c = narrow(hc, 1, std::int64_t(hidden), std::int64_t(hidden));
@@ -116,6 +125,7 @@ std::tuple<Tensor, Tensor, Tensor> Recurrent::run(const Tensor& input_in, const 
   return {output, h_last, c_last};
 }
 
+// As PyTorch's repr (which leaves out an RNN's nonlinearity).
 void Recurrent::print_options(std::ostream& out) const {
   out << options.input_size() << ", " << options.hidden_size();
   if (options.num_layers() != 1) out << ", num_layers=" << options.num_layers();
@@ -123,6 +133,11 @@ void Recurrent::print_options(std::ostream& out) const {
   if (options.batch_first()) out << ", batch_first=true";
   if (options.dropout() > 0) out << ", dropout=" << options.dropout();
   if (options.bidirectional()) out << ", bidirectional=true";
+}
+
+std::tuple<Tensor, Tensor> RNN::forward(const Tensor& input, const Tensor& h0) {
+  auto [output, h_n, unused] = run(input, h0, Tensor());
+  return {output, h_n};
 }
 
 std::tuple<Tensor, Tensor> GRU::forward(const Tensor& input, const Tensor& h0) {

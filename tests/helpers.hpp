@@ -43,6 +43,15 @@ inline std::vector<double> flat(const tg::Tensor& t) {
   return {v.begin(), v.end()};
 }
 
+// The first n values, float64 (golden scripts print a tensor's first few).
+inline tg::Tensor first(const tg::Tensor& t, std::size_t n) {
+  std::vector<double> v = t.to_vector<double>();
+  v.resize(n);
+  return tg::Tensor(v, {n});
+}
+
+inline double sum_of_squares(const tg::Tensor& t) { return tg::sum(t * t).item(); }
+
 // Every value within tol of the expected list.
 inline void check_close(const tg::Tensor& t, const std::vector<double>& expected, double tol = 1e-6) {
   const std::vector<double> got = flat(t);

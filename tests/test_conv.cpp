@@ -1,4 +1,4 @@
-// Convolution, pooling, recurrent layers and embeddings: gradcheck of every op and layer (float64),
+// Convolution, pooling and BatchNorm2d: gradcheck of every op and layer (float64),
 // (forward and backward), "same" padding, and errors.
 #include "helpers.hpp"
 #include "../core/xtensor.hpp"
@@ -11,6 +11,8 @@
 
 using tg::Tensor;
 using tg_test::check_close;
+using tg_test::first;
+using tg_test::sum_of_squares;
 using tg_test::cos_;
 using tg_test::seq;
 using tg_test::sin_;
@@ -21,14 +23,6 @@ namespace nn = tg::nn;
 namespace {
 
 // x[i] = f(i) · scale over the flattened shape, as the golden script builds its inputs.
-
-double sum_of_squares(const Tensor& t) { return tg::sum(t * t).item(); }
-
-Tensor first(const Tensor& t, std::size_t n) {
-  std::vector<double> v = t.to_vector<double>();
-  v.resize(n);
-  return Tensor(v, {n});
-}
 
 Tensor last(const Tensor& t, std::size_t n) {
   const std::vector<double> v = t.to_vector<double>();
@@ -359,142 +353,6 @@ TEST_CASE("gradcheck: BatchNorm2d in both conventions") {
   tg_test::check_module(torch_style, uniform64({2, 3, 3, 2}));
   nn::BatchNorm2d ms_style(nn::BatchNorm2dOptions::mindspore(3).use_batch_statistics(true));
   tg_test::check_module(ms_style, uniform64({2, 3, 2, 3}));
-}
-
-// ---- recurrent layers and embeddings -----------------------------------------------------------
-
-namespace {
-
-// The golden script's parameter values: parameter k (in named_parameters order) gets
-// sin(k + 0.5·i) / 3 over its flattened values.
-void fill(nn::Module& module) {
-  module.to(tg::kFloat64);
-  tg::NoGradGuard no_grad;
-  std::size_t k = 0;
-  for (Tensor& p : module.parameters()) {
-    double* values = p.mutable_data<double>();
-    for (std::size_t i = 0; i < p.numel(); ++i) values[i] = std::sin(double(k) + 0.5 * double(i)) / 3;
-    ++k;
-  }
-}
-
-}  // namespace
-
-// PyTorch 1.13 (/usr/bin/python3):
-//   import torch, math
-//   # Every parameter p (in named_parameters order) is set to sin(k + 0.5 * i) / 3 over its flattened
-//   # values, k the parameter's position; x[i] = cos(i) / 2; h0[i] = sin(i) / 4 (float64).
-//   def fill(module):
-//       with torch.no_grad():
-//           for k, (name, p) in enumerate(module.named_parameters()):
-//               p.copy_((torch.sin(k + 0.5 * torch.arange(p.numel(), dtype=torch.float64)) / 3).reshape(p.shape))
-//       return module
-//   x = (torch.cos(torch.arange(2 * 5 * 3, dtype=torch.float64)) / 2).reshape(2, 5, 3).requires_grad_()
-//   gru = fill(torch.nn.GRU(3, 4, num_layers=2, batch_first=True, bidirectional=True).double())
-//   h0 = (torch.sin(torch.arange(4 * 2 * 4, dtype=torch.float64)) / 4).reshape(4, 2, 4)
-//   out, hn = gru(x, h0)
-//   print("gru_names =", [n for n, _ in gru.named_parameters()])
-//   print("gru_out =", out.flatten()[:6].tolist(), "gru_out_sq =", (out * out).sum().item())
-//   print("gru_hn =", hn.flatten()[:6].tolist())
-//   (out.sum() + (hn * hn).sum()).backward()
-//   print("gru_dx =", x.grad.flatten()[:6].tolist())
-//   print("gru_dw =", gru.weight_hh_l1_reverse.grad.flatten()[:4].tolist())
-//   x.grad = None
-//   lstm = fill(torch.nn.LSTM(3, 4, num_layers=1).double())
-//   out, (hn, cn) = lstm(x)   # (L=2, N=5, 3), zero initial state
-//   print("lstm_out =", out.flatten()[:6].tolist(), "lstm_cn =", cn.flatten()[:4].tolist())
-//   (out.sum() + cn.sum()).backward()
-//   print("lstm_dx =", x.grad.flatten()[:6].tolist())
-//   emb = torch.nn.Embedding(5, 3, padding_idx=1).double()
-//   fill(emb)
-//   idx = torch.tensor([[0, 1, 4], [1, 2, 0]])
-//   e = emb(idx); (e * torch.arange(18, dtype=torch.float64).reshape(2, 3, 3)).sum().backward()
-//   print("emb_out =", e.flatten().tolist()); print("emb_dw =", emb.weight.grad.flatten().tolist())
-TEST_CASE("GRU and LSTM match PyTorch: names, layers, directions, batch_first, states, gradients") {
-  nn::GRU gru(nn::GRUOptions(3, 4).num_layers(2).batch_first(true).bidirectional(true));
-  CHECK(gru.named_parameters().keys() == std::vector<std::string>{"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse", "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1", "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse", "bias_hh_l1_reverse"});
-  fill(gru);
-  std::vector<double> xs(30), hs(32);
-  for (std::size_t i = 0; i < 30; ++i) xs[i] = std::cos(double(i)) / 2;
-  for (std::size_t i = 0; i < 32; ++i) hs[i] = std::sin(double(i)) / 4;
-  const Tensor x = Tensor(xs, {2, 5, 3}).set_requires_grad();
-  auto [out, hn] = gru.forward(x, Tensor(hs, {4, 2, 4}));
-  CHECK(out.shape() == tg::Shape{2, 5, 8});
-  check_close(first(out, 6), {0.3553308123681817, 0.015490461747721063, -0.19501911057487054, 0.21281124213438954, -0.1923577808372479, -0.3551827179926061}, 1e-12);
-  CHECK(sum_of_squares(out) == doctest::Approx(9.412309408568207).epsilon(1e-12));
-  check_close(first(hn, 6), {-0.0918763619277598, 0.3900109491221526, 0.36555650182608046, 0.17295977486101982, -0.07833748030553914, 0.07685860381087323}, 1e-12);
-  (tg::sum(out) + tg::sum(hn * hn)).backward();
-  check_close(first(x.grad(), 6), {-0.048092467508317825, -0.0638235059820615, -0.06392832426880832, 0.07856644548748488, 0.016507675507878905, -0.04959274916136626}, 1e-12);
-  check_close(first(gru.named_parameters().at("weight_hh_l1_reverse").grad(), 4), {0.010732384471885419, 0.0070242524503345985, -0.03733948902099455, -0.015273933615954333}, 1e-12);
-
-  nn::LSTM lstm(3, 4);
-  fill(lstm);
-  const Tensor x2 = Tensor(xs, {2, 5, 3}).set_requires_grad();  // (L, N, H_in)
-  auto [lstm_out, state] = lstm.forward(x2, {Tensor(), Tensor()});
-  check_close(first(lstm_out, 6), {0.00044018503137182555, 0.16209009053332285, 0.14425083437937736, 0.056735339975260035, 0.08981165901304772, 0.04471519032371696}, 1e-12);
-  check_close(first(std::get<1>(state), 4), {0.05259645082295792, 0.15402111594206147, 0.3131725340922922, 0.3929716112377109}, 1e-12);
-  (tg::sum(lstm_out) + tg::sum(std::get<1>(state))).backward();
-  check_close(first(x2.grad(), 6), {0.007824965481630412, 0.016746488301998604, 0.02156788673183976, 0.010500669805484142, 0.044448742606118294, 0.06751421301268197}, 1e-12);
-
-  CHECK(lstm(tg::randn({7, 3}, tg::kFloat64)).shape() == tg::Shape{7, 4});  // unbatched (L, H_in)
-  CHECK_THROWS_WITH_AS(gru.forward(tg::randn({2, 5, 4}, tg::kFloat64), Tensor()),
-                       "GRU: expected input_size 3 as the last dim, got input [2, 5, 4]", tg::Error);
-  // An empty sequence is PyTorch's error too (it was "stack: expected at least one tensor"); an
-  // empty batch passes.
-  CHECK_THROWS_WITH_AS(gru.forward(tg::randn({2, 0, 3}, tg::kFloat64), Tensor()),
-                       "GRU: expected a sequence length larger than 0 (as PyTorch's), got input [2, 0, 3]", tg::Error);
-  CHECK_THROWS_WITH_AS(lstm(tg::randn({0, 3}, tg::kFloat64)),
-                       "LSTM: expected a sequence length larger than 0 (as PyTorch's), got input [0, 3]", tg::Error);
-  CHECK(std::get<0>(gru.forward(tg::randn({0, 5, 3}, tg::kFloat64), Tensor())).shape() == tg::Shape{0, 5, 8});
-  CHECK_THROWS_WITH_AS(gru.forward(x.detach(), tg::zeros({2, 2, 4}, tg::kFloat64)),
-                       "GRU: expected h0 of shape [4, 2, 4], got [2, 2, 4]", tg::Error);
-  std::ostringstream printed;
-  printed << gru;
-  CHECK(printed.str() == "GRU(3, 4, num_layers=2, batch_first=true, bidirectional=true)");
-}
-
-TEST_CASE("gradcheck: GRU and LSTM with every parameter") {
-  tg::manual_seed(8);
-  nn::GRU gru(nn::GRUOptions(2, 3).bidirectional(true));
-  tg_test::check_module(gru, uniform64({3, 2, 2}));
-  nn::LSTM lstm(nn::LSTMOptions(2, 3).num_layers(2).batch_first(true));
-  tg_test::check_module(lstm, uniform64({2, 3, 2}));
-}
-
-TEST_CASE("Embedding matches PyTorch: lookup, padding_idx gets no gradient, errors") {
-  nn::Embedding embed(nn::EmbeddingOptions(5, 3).padding_idx(1));
-  tg::manual_seed(0);
-  nn::Embedding fresh_one(nn::EmbeddingOptions(5, 3).padding_idx(-4));
-  CHECK(fresh_one.weight.to_vector<float>()[3] == 0.0f);  // row 1 (= -4) starts at zero
-  fill(embed);
-  const Tensor idx(std::vector<std::int64_t>{0, 1, 4, 1, 2, 0}, {2, 3});
-  const Tensor e = embed(idx);
-  CHECK(e.shape() == tg::Shape{2, 3, 3});
-  check_close(e, {0.0, 0.15980851286806766, 0.2804903282692988, 0.33249832886801817, 0.3030991422752272, 0.19949071470131882, -0.09313849939964196, 0.0717066626959385, 0.21899553290626303, 0.33249832886801817, 0.3030991422752272, 0.19949071470131882, 0.0470400026866224, -0.11692774256320661, -0.25226749843597607, 0.0, 0.15980851286806766, 0.2804903282692988}, 1e-12);
-  tg::sum(e * tg::arange(18, tg::kFloat64).reshape({2, 3, 3})).backward();
-  check_close(embed.weight.grad(), {15.0, 17.0, 19.0, 0.0, 0.0, 0.0, 12.0, 13.0, 14.0, 0.0, 0.0, 0.0, 6.0, 7.0, 8.0}, 1e-12);
-  CHECK_THROWS_WITH_AS(embed(Tensor(std::vector<std::int64_t>{5}, {1})),
-                       "embedding: index 5 is out of range for 5 embeddings", tg::Error);
-  CHECK_THROWS_WITH_AS(embed(tg::zeros({2})), "embedding: indices must be int64, got float32 [2]", tg::Error);
-  CHECK_THROWS_WITH_AS(nn::Embedding(nn::EmbeddingOptions(5, 3).padding_idx(5)),
-                       "Embedding: padding_idx must be within num_embeddings (5), got 5", tg::Error);
-}
-
-TEST_CASE("gradcheck: the fused GRU and LSTM cells, every input; errors") {
-  tg::manual_seed(12);
-  CHECK_GRADCHECK([](const Inputs& x) { return tg::gru_cell(x[0], x[1], x[2]); },
-                  Inputs{uniform64({3, 12}), uniform64({3, 12}), uniform64({3, 4})});
-  CHECK_GRADCHECK([](const Inputs& x) { return tg::lstm_cell(x[0], x[1], x[2]); },
-                  Inputs{uniform64({2, 20}), uniform64({2, 20}), uniform64({2, 5})});
-  // Widths across the SIMD tail (H = 1 and 17).
-  CHECK_GRADCHECK([](const Inputs& x) { return tg::gru_cell(x[0], x[1], x[2]); },
-                  Inputs{uniform64({2, 51}), uniform64({2, 51}), uniform64({2, 17})});
-  CHECK_GRADCHECK([](const Inputs& x) { return tg::lstm_cell(x[0], x[1], x[2]); },
-                  Inputs{uniform64({2, 4}), uniform64({2, 4}), uniform64({2, 1})});
-  CHECK_THROWS_WITH_AS(tg::gru_cell(tg::zeros({3, 12}), tg::zeros({3, 9}), tg::zeros({3, 4})),
-                       "gru_cell: expected parts of shape [3, 12] for state [3, 4], got [3, 12] and [3, 9]", tg::Error);
-  CHECK_THROWS_WITH_AS(tg::lstm_cell(tg::zeros({2, 8}), tg::zeros({2, 8}), tg::zeros({2, 2}, tg::kFloat64)),
-                       "lstm_cell: expected one floating-point dtype, got float32, float32 and float64", tg::Error);
 }
 
 TEST_CASE("max_pool2d on every window shape and path: the first maximum, the last NaN, against a plain loop") {

@@ -1,4 +1,4 @@
-// GRU and LSTM cells, fused. Each row of the batch holds its gates as contiguous blocks of H
+// The RNN, GRU and LSTM cells, fused. Each row of the batch holds its gates as contiguous blocks of H
 // values, so every formula below runs over those blocks with the xsimd batch loop (kernels::apply),
 // the gates recomputed where the backward needs them (cheaper than saving them).
 //
@@ -50,6 +50,29 @@ void rows(std::size_t n, std::size_t width, Body&& body) {
 }
 
 }  // namespace
+
+Tensor rnn_cell(const Tensor& input_part, const Tensor& hidden_part, const std::string& nonlinearity) {
+  TG_CHECK(nonlinearity == "tanh" || nonlinearity == "relu", "rnn_cell: nonlinearity must be \"tanh\" or \"relu\", "
+           "got \"", nonlinearity, "\"");
+  TG_CHECK(input_part.dim() == 2 && input_part.shape() == hidden_part.shape(), "rnn_cell: expected two 2-D parts of "
+           "one shape, got ", shape_str(input_part.shape()), " and ", shape_str(hidden_part.shape()));
+  TG_CHECK(input_part.dtype() == hidden_part.dtype() && is_floating(input_part.dtype()), "rnn_cell: expected one "
+           "floating-point dtype, got ", dtype_name(input_part.dtype()), " and ", dtype_name(hidden_part.dtype()));
+  const bool relu = nonlinearity == "relu";
+  // relu keeps NaN, as tg::relu and PyTorch's.
+  Tensor out = relu ? pointwise("rnn_cell", [](auto a, auto b) {
+                        const auto s = a + b;
+                        return pick(xsimd::isnan(s), s, xsimd::max(s, decltype(s)(0)));
+                      }, input_part, hidden_part)
+                    : pointwise("rnn_cell", [](auto a, auto b) { return xsimd::tanh(a + b); }, input_part, hidden_part);
+  return record("rnn_cell", out, {input_part, hidden_part}, {out}, [out, relu](const Tensor& grad) -> Grads {
+    const Tensor d = relu ? pointwise("rnn_cell", [](auto g, auto y) { return pick(y <= element_of<decltype(y)>(0), 0, g); },
+                                      grad, out)
+                          : pointwise("rnn_cell", [](auto g, auto y) { return g * (element_of<decltype(y)>(1) - y * y); },
+                                      grad, out);
+    return {d, d};
+  });
+}
 
 Tensor gru_cell(const Tensor& input_part, const Tensor& hidden_part, const Tensor& h) {
   check_cell("gru_cell", input_part, hidden_part, h, 3);

@@ -2,9 +2,16 @@
 // dozen small ops per time step. Gate order and equations are PyTorch's (layers/recurrent.cpp).
 #pragma once
 
+#include <string>
+
 #include "../tensor.hpp"
 
 namespace tg {
+
+// One step of an Elman RNN (nn::RNN): input_part = x·W_ihᵀ + b_ih and hidden_part = h·W_hhᵀ + b_hh,
+// both (N, H). Returns h' = tanh(input_part + hidden_part), or relu of it with nonlinearity
+// "relu". The backward uses h' alone (1 − h'² or h' > 0); both parts get the same gradient.
+Tensor rnn_cell(const Tensor& input_part, const Tensor& hidden_part, const std::string& nonlinearity = "tanh");
 
 // One GRU step for a batch: input_part = x·W_ihᵀ + b_ih and hidden_part = h·W_hhᵀ + b_hh, both
 // (N, 3H) in the order r, z, n; h (N, H). Returns h' = (1 − z) ⊙ n + z ⊙ h with
