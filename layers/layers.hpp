@@ -2,6 +2,7 @@
 #pragma once
 
 #include "activation.hpp"
+#include "attention.hpp"
 #include "batchnorm.hpp"
 #include "conv.hpp"
 #include "conv_transpose.hpp"
@@ -21,4 +22,5 @@
 #include "recurrent.hpp"
 #include "safetensors.hpp"
 #include "sequential.hpp"
+#include "transformer.hpp"
 #include "upsample.hpp"

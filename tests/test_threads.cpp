@@ -34,7 +34,7 @@ Results run_model() {
   row_loss.backward();
   // Convolution (16 output channels directly: 3×3, 5×5 and the "valid" 5×5, each input gradient
   // but the first as a direct forward of dy; depthwise; by phases (the unpadded stride 2)),
-  // pooling, BatchNorm2d and a GRU, big enough that their sample, block and row loops split.
+  // pooling, BatchNorm2d, a GRU and an RNN, big enough that their sample, block and row loops split.
   tg::nn::Sequential cnn(tg::nn::Conv2d(tg::nn::Conv2dOptions(3, 16, 3).padding(1)), tg::nn::BatchNorm2d(16),
                          tg::nn::ReLU(), tg::nn::MaxPool2d(2), tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1)),
                          tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 5).padding(2)),
@@ -67,6 +67,15 @@ Results run_model() {
   Tensor sequence = tg::randn({128, 20, 8}).set_requires_grad();
   Tensor gru_out = gru(sequence);
   tg::sum(gru_out * gru_out).backward();
+  tg::nn::RNN rnn(tg::nn::RNNOptions(8, 64).nonlinearity("relu").bidirectional(true));
+  Tensor rnn_sequence = tg::randn({20, 128, 8}).set_requires_grad();
+  Tensor rnn_out = rnn(rnn_sequence);
+  tg::sum(rnn_out * rnn_out).backward();
+  // A Transformer encoder layer with dropout: attention's batched products and softmax rows split.
+  tg::nn::TransformerEncoderLayer encoder_layer(tg::nn::TransformerLayerOptions(64, 4).dim_feedforward(128));
+  Tensor tokens = tg::randn({16, 32, 64}).set_requires_grad();
+  Tensor encoded = encoder_layer.forward(tokens, tg::nn::generate_square_subsequent_mask(16), Tensor());
+  tg::sum(encoded * encoded).backward();
   Results results{{loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
            tg::sum(tg::reshape(big, {1000, 3000}), {1}), row_loss, rows, logits.grad(), ln_weight.grad(), cnn_out,
            images.grad(), cnn.parameters()[0].grad(), gru_out, sequence.grad(), gru.parameters()[1].grad(),
@@ -74,7 +83,8 @@ Results run_model() {
            stem.parameters()[2].grad(),
            // Sums over two separate runs of dims (one pass): rows of the (a, c) outputs split.
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 2}), tg::sum(tg::reshape(big, {4, 30, 50, 25, 20}), {1, 3}),
-           tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1}), odd_loss, odd.grad()}};
+           tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1}), odd_loss, odd.grad(), rnn_out, rnn_sequence.grad(),
+           rnn.parameters()[1].grad(), encoded, tokens.grad(), encoder_layer.self_attn.in_proj_weight.grad()}};
   for (const Tensor& parameter : cnn.parameters()) results.tensors.push_back(parameter.grad());
   for (const Tensor& t : {grouped_out, planes.grad(), grouped.parameters()[0].grad(), grouped.parameters()[2].grad()})
     results.tensors.push_back(t);
