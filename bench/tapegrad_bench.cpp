@@ -369,6 +369,9 @@ void register_op_cases() {
   shaped("InstanceNorm2d", [] { return nn::InstanceNorm2d(nn::InstanceNormOptions(32).affine(true)); }, {128, 32, 28, 28});
   shaped("PReLU", [] { return nn::PReLU(32); }, {128, 32, 28, 28});
   shaped("PixelShuffle", [] { return nn::PixelShuffle(2); }, {64, 128, 14, 14});
+  shaped("RNN", [] { return nn::RNN(nn::RNNOptions(32, 64).batch_first(true)); }, {64, 32, 32});
+  shaped("MultiheadAttention", [] { return nn::MultiheadAttention(64, 4); }, {32, 64, 64});
+  shaped("TransformerEncoderLayer", [] { return nn::TransformerEncoderLayer(nn::TransformerLayerOptions(64, 4).dim_feedforward(256)); }, {32, 64, 64});
   // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.
   shaped("ConvTranspose2d", [] { return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1)); }, {64, 64, 14, 14});
   shaped("ConvTranspose2d_2x2", [] { return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 32, 2).stride(2)); }, {64, 64, 14, 14});

@@ -265,8 +265,11 @@ void shaped_layer_step(benchmark::State& state, Layer layer, std::vector<int64_t
   torch::manual_seed(0);
   torch::Tensor x = torch::randn(shape).requires_grad_();
   auto output = [&] {
-    if constexpr (std::is_same_v<Layer, torch::nn::GRU> || std::is_same_v<Layer, torch::nn::LSTM>)
+    if constexpr (std::is_same_v<Layer, torch::nn::RNN> || std::is_same_v<Layer, torch::nn::GRU> ||
+                  std::is_same_v<Layer, torch::nn::LSTM>)
       return std::get<0>(layer->forward(x));
+    else if constexpr (std::is_same_v<Layer, torch::nn::MultiheadAttention>)
+      return std::get<0>(layer->forward(x, x, x, {}, /*need_weights=*/false));  // as tapegrad's forward(x)
     else
       return layer->forward(x);
   };
@@ -381,6 +384,9 @@ void register_op_cases() {
   shaped("InstanceNorm2d", [] { return tnn::InstanceNorm2d(tnn::InstanceNorm2dOptions(32).affine(true)); }, {128, 32, 28, 28});
   shaped("PReLU", [] { return tnn::PReLU(tnn::PReLUOptions().num_parameters(32)); }, {128, 32, 28, 28});
   shaped("PixelShuffle", [] { return tnn::PixelShuffle(tnn::PixelShuffleOptions(2)); }, {64, 128, 14, 14});
+  shaped("RNN", [] { return tnn::RNN(tnn::RNNOptions(32, 64).batch_first(true)); }, {64, 32, 32});
+  shaped("MultiheadAttention", [] { return tnn::MultiheadAttention(tnn::MultiheadAttentionOptions(64, 4)); }, {32, 64, 64});
+  shaped("TransformerEncoderLayer", [] { return tnn::TransformerEncoderLayer(tnn::TransformerEncoderLayerOptions(64, 4).dim_feedforward(256)); }, {32, 64, 64});
   // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.
   shaped("ConvTranspose2d", [] { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1)); }, {64, 64, 14, 14});
   shaped("ConvTranspose2d_2x2", [] { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(64, 32, 2).stride(2)); }, {64, 64, 14, 14});
