@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include "../core/xtensor.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -59,6 +60,32 @@ inline void check_close(const tg::Tensor& t, const std::vector<double>& expected
   for (std::size_t i = 0; i < got.size(); ++i) {
     INFO("element ", i, ": got ", got[i], ", expected ", expected[i]);
     CHECK(std::abs(got[i] - expected[i]) <= tol);
+  }
+}
+
+// The golden scripts' parameter values (def fill(module) in tests/test_recurrent.cpp's script):
+// the module in float64, parameter k (in named_parameters order) sin(k + 0.5·i) / 3 over its
+// flattened values.
+inline void fill(tg::nn::Module& module) {
+  module.to(tg::kFloat64);
+  tg::NoGradGuard no_grad;
+  std::size_t k = 0;
+  for (tg::Tensor& p : module.parameters()) {
+    double* values = p.mutable_data<double>();
+    for (std::size_t i = 0; i < p.numel(); ++i) values[i] = std::sin(double(k) + 0.5 * double(i)) / 3;
+    ++k;
+  }
+}
+
+// got within tol·max(1, max |expected|) of expected, value by value; `what` names the case.
+inline void check_near(const tg::Tensor& got, const tg::Tensor& expected, double tol, const std::string& what) {
+  REQUIRE(got.shape() == expected.shape());
+  const std::vector<double> g = flat(got), e = flat(expected);
+  double scale = 1;
+  for (double v : e) scale = std::max(scale, std::abs(v));
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    INFO(what, "[", i, "]: got ", g[i], ", expected ", e[i]);
+    CHECK(std::abs(g[i] - e[i]) <= tol * scale);
   }
 }
 

@@ -10,6 +10,8 @@
 
 using tg::Tensor;
 using tg_test::check_close;
+using tg_test::check_near;
+using tg_test::fill;
 using tg_test::first;
 using tg_test::sum_of_squares;
 using tg_test::uniform64;
@@ -17,19 +19,6 @@ using Inputs = std::vector<Tensor>;
 namespace nn = tg::nn;
 
 namespace {
-
-// The golden script's parameter values: parameter k (in named_parameters order) gets
-// sin(k + 0.5·i) / 3 over its flattened values.
-void fill(nn::Module& module) {
-  module.to(tg::kFloat64);
-  tg::NoGradGuard no_grad;
-  std::size_t k = 0;
-  for (Tensor& p : module.parameters()) {
-    double* values = p.mutable_data<double>();
-    for (std::size_t i = 0; i < p.numel(); ++i) values[i] = std::sin(double(k) + 0.5 * double(i)) / 3;
-    ++k;
-  }
-}
 
 // nn::RNN by its definition, one step at a time with tg's general ops (matmul, +, tanh or relu,
 // stack, cat): what the layer's one input GEMM per layer and fused cells must equal.
@@ -61,18 +50,6 @@ std::tuple<Tensor, Tensor> rnn_by_definition(const nn::RNN& rnn, const Tensor& i
     x = directions == 1 ? per_direction[0] : tg::cat(per_direction, 2);
   }
   return {o.batch_first() ? tg::transpose(x, 0, 1) : x, tg::stack(last, 0)};
-}
-
-// got within tol·max(1, max |expected|) of expected, value by value.
-void check_near(const Tensor& got, const Tensor& expected, double tol, const std::string& what) {
-  REQUIRE(got.shape() == expected.shape());
-  const std::vector<double> g = tg_test::flat(got), e = tg_test::flat(expected);
-  double scale = 1;
-  for (double v : e) scale = std::max(scale, std::abs(v));
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    INFO(what, "[", i, "]: got ", g[i], ", expected ", e[i]);
-    CHECK(std::abs(g[i] - e[i]) <= tol * scale);
-  }
 }
 
 }  // namespace
