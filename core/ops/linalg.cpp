@@ -81,6 +81,15 @@ bool openblas_small_kernels() {
 // single large product still uses two of them; batched work such as a convolution's samples
 // spreads wider.)
 //
+// Big enough to share: 2^21 multiply-adds or more, at least 2^20 (about 9 us on one core) per
+// block. A product alone in a loop gains from less (128 × 128 × 64 at two threads: 13.2 -> 8.9 us
+// cut in two), but inside a model it sits among small serial ops, and each cut woke the other
+// thread (TBB's sleeping worker: sched_yield and its wait loop were 20% of a GRU step's profile)
+// for a few us of work: the GRU's and LSTM's per-step products (64 × 192 × 64, 64 × 256 × 64)
+// split at 2^18 made two threads slower than one. Raised from 2^18 (8 runs by turns, median):
+// layer/GRU/2 3.78 -> 3.17 ms, LSTM/2 4.84 -> 4.36; mlp, wide_adam, MultiheadAttention and
+// TransformerEncoderLayer at two threads even.
+//
 // One exception to "transpose flags, never a transposed copy": OpenBLAS (0.3.21) runs a product of
 // up to 100³ multiply-adds with its small-matrix kernels, which skip packing, but not a row-major
 // A·Bᵀ (its column-major TN) once C has more than 1200 entries: that shape is packed like a large
@@ -192,7 +201,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
   };
   static constexpr std::size_t kGemmBlock = 64;
   static constexpr std::size_t kMaxBlocks = 2;
-  constexpr std::size_t kGemmParallelWork = std::size_t(1) << 18;  // multiply-adds
+  constexpr std::size_t kGemmParallelWork = std::size_t(1) << 21;  // multiply-adds
   if (m * n * k < kGemmParallelWork || (m < 2 * kGemmBlock && n < 2 * kGemmBlock)) {
     call(m, n, a, b, c);
     return;
