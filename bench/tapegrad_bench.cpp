@@ -347,6 +347,8 @@ void register_op_cases() {
   // LeNet's second convolution (no padding) and a grouped 3×3.
   shaped("Conv2d_valid5x5", [] { return nn::Conv2d(nn::Conv2dOptions(6, 16, 5)); }, {128, 6, 14, 14});
   shaped("Conv2d_groups4", [] { return nn::Conv2d(nn::Conv2dOptions(64, 64, 3).padding(1).groups(4)); }, {64, 64, 14, 14});
+  shaped("Conv2d_5x5", [] { return nn::Conv2d(nn::Conv2dOptions(16, 32, 5).padding(2)); }, {64, 16, 28, 28});
+  shaped("Conv2d_dilated", [] { return nn::Conv2d(nn::Conv2dOptions(32, 32, 3).padding(2).dilation(2)); }, {32, 32, 28, 28});
   shaped("LSTM_bi2", [] { return nn::LSTM(nn::LSTMOptions(32, 64).num_layers(2).bidirectional(true).batch_first(true)); }, {64, 32, 32});
   // A few rows against a large weight (inference or a small batch), and "same" max pooling with a
   // 5x5 window over small planes (SPP-style).
