@@ -160,6 +160,12 @@ std::vector<OpCase> op_cases() {
          static tg::Tensor small = tg::randint(0, 64, {64}), large = tg::randint(0, 1024, {1024});
          return tg::index_select(x, 0, x.size(0) == 64 ? small : large);
        }},
+      {"huber_loss", [](const tg::Tensor& x) { return tg::huber_loss(x, x.detach() * 0.5); }},
+      {"nll_loss", [](const tg::Tensor& x) {  // x as log-probabilities, a random class a row
+         static tg::Tensor small = tg::randint(0, 64, {64}), large = tg::randint(0, 1024, {1024});
+         return tg::nll_loss(x, x.size(0) == 64 ? small : large);
+       }},
+      {"masked_select", [](const tg::Tensor& x) { return tg::masked_select(x, tg::gt(x.detach(), 0.0)); }},
       {"dropout", [](const tg::Tensor& x) { return tg::dropout(x, 0.5, true); }},
       {"var_first", [](const tg::Tensor& x) { return tg::var(x, {0}); }},
       {"sum_mid", [](const tg::Tensor& x) { return tg::sum(x.reshape({-1, 8, std::int64_t(x.size(-1))}), {1}); }},
@@ -377,6 +383,9 @@ void register_op_cases() {
   // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.
   shaped("ConvTranspose2d", [] { return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1)); }, {64, 64, 14, 14});
   shaped("ConvTranspose2d_2x2", [] { return nn::ConvTranspose2d(nn::ConvTranspose2dOptions(64, 32, 2).stride(2)); }, {64, 64, 14, 14});
+  shaped("ReplicationPad2d", [] { return nn::ReplicationPad2d(1); }, {128, 32, 28, 28});
+  shaped("AvgPool1d", [] { return nn::AvgPool1d(2); }, {64, 32, 128});
+  shaped("ConvTranspose1d", [] { return nn::ConvTranspose1d(nn::ConvTranspose1dOptions(32, 16, 4).stride(2).padding(1)); }, {64, 32, 128});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())

@@ -158,6 +158,12 @@ std::vector<OpCase> op_cases() {
          static torch::Tensor small = torch::randint(0, 64, {64}), large = torch::randint(0, 1024, {1024});
          return x.index_select(0, x.size(0) == 64 ? small : large);
        }},
+      {"huber_loss", [](const torch::Tensor& x) { return F::huber_loss(x, x.detach() * 0.5); }},
+      {"nll_loss", [](const torch::Tensor& x) {
+         static torch::Tensor small = torch::randint(0, 64, {64}), large = torch::randint(0, 1024, {1024});
+         return F::nll_loss(x, x.size(0) == 64 ? small : large);
+       }},
+      {"masked_select", [](const torch::Tensor& x) { return x.masked_select(x.detach() > 0.0); }},
       {"dropout", [](const torch::Tensor& x) { return torch::dropout(x, 0.5, true); }},
       {"var_first", [](const torch::Tensor& x) { return x.var(0); }},
       {"sum_mid", [](const torch::Tensor& x) { return x.reshape({-1, 8, x.size(-1)}).sum(1); }},
@@ -392,6 +398,9 @@ void register_op_cases() {
   // Upsampling by transposed convolutions: DCGAN's 4x4 stride 2 and U-Net's 2x2 stride 2.
   shaped("ConvTranspose2d", [] { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(64, 32, 4).stride(2).padding(1)); }, {64, 64, 14, 14});
   shaped("ConvTranspose2d_2x2", [] { return tnn::ConvTranspose2d(tnn::ConvTranspose2dOptions(64, 32, 2).stride(2)); }, {64, 64, 14, 14});
+  shaped("ReplicationPad2d", [] { return tnn::ReplicationPad2d(tnn::ReplicationPad2dOptions(1)); }, {128, 32, 28, 28});
+  shaped("AvgPool1d", [] { return tnn::AvgPool1d(2); }, {64, 32, 128});
+  shaped("ConvTranspose1d", [] { return tnn::ConvTranspose1d(tnn::ConvTranspose1dOptions(32, 16, 4).stride(2).padding(1)); }, {64, 32, 128});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())
