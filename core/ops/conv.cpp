@@ -2215,6 +2215,41 @@ Tensor argmax_indices(const MaxPooled& m) {
 }
 
 // max_pool2d's values and each window's maximum (input batched), not recorded.
+#if defined(__AVX512F__)
+// One output row of 2×2 windows at stride 2, inside the plane (float32): 16 windows at a time, the
+// two input rows' even and odd columns split by permutes, the four taps compared in window order
+// with the scalar loop's rule (a larger value or a NaN takes the place). GCC vectorised that loop
+// 16 windows at a time and ran a 14-wide row (a 28-wide plane) one window at a time:
+// `MaxPool2d(2)` on (128, 32, 28, 28) took 4 ms, on 32-wide planes of as many values 1.
+void max_pool_pairs_row(const float* r0, const float* r1, std::size_t w, std::size_t ow, std::uint32_t top,
+                        float* best, std::uint32_t* where) {
+  const __m512i pick_even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i pick_odd = _mm512_add_epi32(pick_even, _mm512_set1_epi32(1));
+  const __m512i twice = _mm512_slli_epi32(lane_numbers(), 1);
+  for (std::size_t x = 0; x < ow; x += 16) {
+    const std::size_t out = std::min<std::size_t>(ow - x, 16), in = 2 * out;
+    const __mmask16 low = kernels::first_lanes16(std::min<std::size_t>(in, 16));
+    const __mmask16 high = kernels::first_lanes16(in > 16 ? in - 16 : 0);
+    const __m512 top_lo = kernels::load16(low, r0 + 2 * x), top_hi = kernels::load16(high, r0 + 2 * x + 16);
+    const __m512 bot_lo = kernels::load16(low, r1 + 2 * x), bot_hi = kernels::load16(high, r1 + 2 * x + 16);
+    const __m512i k = _mm512_add_epi32(_mm512_set1_epi32(int(top + 2 * x)), twice);
+    __m512 b = _mm512_permutex2var_ps(top_lo, pick_even, top_hi);
+    __m512i at = k;
+    auto consider = [&](__m512 v, __m512i index) {
+      const __mmask16 take = _mm512_cmp_ps_mask(v, b, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      b = _mm512_mask_mov_ps(b, take, v);
+      at = _mm512_mask_mov_epi32(at, take, index);
+    };
+    consider(_mm512_permutex2var_ps(top_lo, pick_odd, top_hi), _mm512_add_epi32(k, _mm512_set1_epi32(1)));
+    consider(_mm512_permutex2var_ps(bot_lo, pick_even, bot_hi), _mm512_add_epi32(k, _mm512_set1_epi32(int(w))));
+    consider(_mm512_permutex2var_ps(bot_lo, pick_odd, bot_hi), _mm512_add_epi32(k, _mm512_set1_epi32(int(w) + 1)));
+    const __mmask16 stored = kernels::first_lanes16(out);
+    _mm512_mask_storeu_ps(best + x, stored, b);
+    _mm512_mask_storeu_epi32(where + x, stored, at);
+  }
+}
+#endif
+
 MaxPooled max_pool2d_values(const Tensor& input, const Pool2dParams& p) {
   const Window g = pool_window("max_pool2d", input, p, true);
   TG_CHECK(!p.divisor_override, "max_pool2d: divisor_override is avg_pool2d's option, got ", p.divisor_override.value_or(0));
@@ -2243,6 +2278,12 @@ MaxPooled max_pool2d_values(const Tensor& input, const Pool2dParams& p) {
             const T* r1 = r0 + g.w;
             T* best = y.data() + o;
             std::uint32_t* where = argmax->data() + o;
+#if defined(__AVX512F__)
+            if constexpr (std::is_same_v<T, float>) {
+              max_pool_pairs_row(r0, r1, g.w, g.ow, std::uint32_t(top), best, where);
+              continue;
+            }
+#endif
             for (std::size_t ox = 0; ox < g.ow; ++ox) {
               const std::uint32_t k = std::uint32_t(top + 2 * ox);
               T b = r0[2 * ox];

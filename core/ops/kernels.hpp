@@ -37,6 +37,14 @@ namespace tg::kernels {
 __attribute__((target("avx512f"))) inline __mmask16 first_lanes16(std::size_t count) {
   return count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1u);
 }
+
+// The lanes of p under `lanes` (zero elsewhere; nothing read there), as a plain load when that is
+// all of them. On Zen 4 a stream of masked loads alone runs at half the memory's speed (16 lanes
+// of 64 MB: 17-18 GB/s masked, 32-35 plain, one core; it seems not to train the prefetchers):
+// `MaxPool2d(2)` on (128, 32, 28, 28), all its loads masked, took 2.4 ms, with plain ones 1.4.
+__attribute__((target("avx512f"), always_inline)) inline __m512 load16(__mmask16 lanes, const float* p) {
+  return lanes == __mmask16(0xFFFF) ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(lanes, p);
+}
 #endif
 
 // e^x of a batch (or of a number). float on AVX-512: k = round(x·log2 e), r = x - k·ln 2 in two
