@@ -2401,15 +2401,27 @@ std::pair<T, std::uint32_t> window_max(const T* src, std::size_t w, std::size_t 
   const B all_bits = xsimd::bitwise_cast<B>(I(~U(0))), no_bits(T(0));
   B best(kLowest);
   I where = I(U(kNoInput));
-  for (std::size_t iy = y0; iy < y1; ++iy)
-    for (std::size_t ix = x0; ix < x1; ix += kLanes) {
-      const T* row = src + iy * w + ix;
-      const B v = ix + kLanes <= x1 ? B::load_unaligned(row) : kernels::load_partial(row, x1 - ix, kLowest);
-      const auto take = (v > best) || xsimd::isnan(v);  // -inf past the window: never taken
-      best = xsimd::select(take, v, best);
-      const I picked = xsimd::bitwise_cast<I>(xsimd::select(take, all_bits, no_bits));
-      where = ((I(U(iy * w + ix)) + lane) & picked) | (where & ~picked);
-    }
+  // Values at flat indices first, first + 1, ... (-inf past the window: never taken).
+  auto consider = [&](const B& v, std::size_t first) {
+    const auto take = (v > best) || xsimd::isnan(v);
+    best = xsimd::select(take, v, best);
+    const I picked = xsimd::bitwise_cast<I>(xsimd::select(take, all_bits, no_bits));
+    where = ((I(U(first)) + lane) & picked) | (where & ~picked);
+  };
+  if (x0 == 0 && x1 == w) {
+    // A window as wide as the plane is one run of its rows (a global maximum over 14×14 planes
+    // went row by row, each row of 14 values one partial load). Each lane still sees its values
+    // in order, so the first maximum and the last NaN are the same.
+    const std::size_t end = y1 * w;
+    for (std::size_t k = y0 * w; k < end; k += kLanes)
+      consider(k + kLanes <= end ? B::load_unaligned(src + k) : kernels::load_partial(src + k, end - k, kLowest), k);
+  } else {
+    for (std::size_t iy = y0; iy < y1; ++iy)
+      for (std::size_t ix = x0; ix < x1; ix += kLanes) {
+        const T* row = src + iy * w + ix;
+        consider(ix + kLanes <= x1 ? B::load_unaligned(row) : kernels::load_partial(row, x1 - ix, kLowest), iy * w + ix);
+      }
+  }
   alignas(64) std::array<T, kLanes> values;
   alignas(64) std::array<U, kLanes> indices;
   best.store_aligned(values.data());
