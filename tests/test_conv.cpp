@@ -751,12 +751,12 @@ TEST_CASE("conv2d over phases by kernel column equals its definition") {
 // With 8 to 32 output channels a group and more column rows (cg·kh·kw) than that, the float32
 // weight gradient on AVX-512 is summed as dWᵀ = Σ col · dYᵀ: the GEMM reads the columns where
 // they lie (past 144 rows in several row blocks, past 256 positions in several depth blocks) and
-// packs only dY. Output channels 16 (dilated: undilated it runs directly), 24 and 32, groups,
+// packs only dY. Output channels 16 (from 70 input channels: from fewer it runs directly), 24 and 32, groups,
 // planes of 400 and 325 positions, 17 samples; 8 (transposed back inside the GEMM) and 40 (one
 // panel too many) as controls.
 TEST_CASE("conv2d's weight gradient summed transposed equals its definition") {
   std::vector<ConvCase> cases;
-  cases.push_back({{3, 8, 13, 24}, {16, 8, 5, 5}, {{1, 1}, {4, 4}, {2, 2}, 1, {0, 0}}});    // 200 rows, 16 columns
+  cases.push_back({{3, 70, 13, 24}, {16, 70, 3, 3}, {{1, 1}, {2, 2}, {2, 2}, 1, {0, 0}}});  // 630 rows, 16 columns
   cases.push_back({{2, 12, 10, 40}, {24, 12, 3, 5}, {{1, 1}, {2, 2}, {2, 1}, 1, {0, 0}}});  // 400 positions
   cases.push_back({{2, 32, 26, 50}, {64, 16, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 2, {0, 0}}});  // groups, stride 2
   cases.push_back({{17, 20, 5, 8}, {32, 20, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});   // 17 samples
@@ -889,15 +889,18 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
   check_against_definition(cases);
 }
 
-// 16 output channels a group, or 32, 48 or 64 from at most 16 input channels a group and 16 taps
-// or more, at stride 1 and dilation 1 (kernels 2 to 7 wide) take the direct path in float32 on
-// AVX-512 (16 output channels to a register) for y and dw, and for dx where the channels the other
-// way round fit (the forward over dy). Input channels 1, 3, 8, 16, 20 and 32 a group, output 16
-// to 64, groups 1, 2 and 4; kernels 3×3, 5×5, 7×7, 3×5, 2×2 (even "same": extra_end), 4×2, 1×3
-// and 3×1 (a 1-wide kernel keeps the GEMM), 1×1 and 8 wide (controls); "valid", "same" and
-// padding past the kernel; output rows of 1, 7, 15, 16, 17 and 33 columns (pieces of 16 and what
-// is left); no sample, one (its rows cut between tasks), 3, and 9; 17 input channels with 32 out, 80
-// out and 9 taps to 32 out as controls.
+// 16 output channels a group, or 32, 48 or 64 from at most 64 input channels a group and 16 taps
+// or more (a 3×3 from over 16 input channels: to at most 32), at stride 1 (kernels 2 to 7 wide,
+// any dilation) take the direct path in float32 on AVX-512 (16 output channels to a register) for
+// y and dw, and for dx where the channels the other way round fit (the forward over dy). Input channels 1, 3, 8, 16, 17, 20, 32 and 64 a group,
+// output 16 to 64, groups 1, 2 and 4; kernels 3×3, 5×5, 7×7, 3×5, 2×2 (even "same": extra_end),
+// 4×2, 1×3 and 3×1 (a 1-wide kernel keeps the GEMM), 1×1 and 8 wide (controls); "valid", "same"
+// and padding past the kernel; output rows of 1, 7, 15, 16, 17 and 33 columns (pieces of 16 and
+// what is left); no sample, one (its rows cut between tasks), 3, and 9; 65 input channels with 32
+// out, 80 out, 9 taps to 32 out and a 3×3 from 32 to 64 channels (Winograd's) as controls. Dilated: (2, 2), (2, 1), (1, 3) and (3, 2) over 1
+// to 9 output rows (rows pair with the row dh below: whole blocks of 2·dh rows, part of one, and
+// rows alone; from over 16 channels, oh ≤ dh keeps the GEMM), one image cut into blocks of rows,
+// 3 → 16 to 64 → 48 channels.
 TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its definition") {
   std::vector<ConvCase> cases;
   using Kernel = std::array<std::size_t, 2>;
@@ -919,14 +922,29 @@ TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its
   cases.push_back({{2, 16, 6, 7}, {16, 16, 3, 1}, {{1, 1}, {1, 0}, {1, 1}, 1, {0, 0}}});   // 1 wide: the GEMM
   cases.push_back({{2, 16, 6, 7}, {16, 16, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});   // 1×1: the GEMM
   cases.push_back({{2, 3, 5, 12}, {16, 3, 3, 8}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});    // 8 wide: the GEMM
-  cases.push_back({{2, 16, 9, 9}, {16, 16, 3, 3}, {{1, 1}, {2, 2}, {2, 2}, 1, {0, 0}}});   // dilated: not direct
+  using Dilation = std::array<std::int64_t, 2>;
+  for (const Dilation& d : {Dilation{2, 2}, Dilation{2, 1}, Dilation{1, 3}, Dilation{3, 2}})
+    for (std::size_t rows = 1; rows <= 9; ++rows) {  // output rows ("same" padding)
+      const std::size_t c = rows % 3 == 0 ? 3 : rows % 3 == 1 ? 32 : 64, o = rows % 2 ? 16 : 48;
+      const Kernel k = rows % 4 == 3 ? Kernel{3, 5} : rows % 4 == 1 ? Kernel{2, 2} : Kernel{3, 3};
+      const std::int64_t ph = d[0] * std::int64_t(k[0] - 1) / 2, pw = d[1] * std::int64_t(k[1] - 1) / 2;
+      const std::int64_t eh = d[0] * std::int64_t(k[0] - 1) % 2, ew = d[1] * std::int64_t(k[1] - 1) % 2;
+      cases.push_back({{2, c, rows, 7 + 5 * (rows % 3)}, {o, c, k[0], k[1]}, {{1, 1}, {ph, pw}, d, 1, {eh, ew}}});
+    }
+  cases.push_back({{1, 16, 40, 9}, {32, 16, 3, 3}, {{1, 1}, {2, 2}, {2, 2}, 1, {0, 0}}});  // one image, dilated
+  cases.push_back({{3, 32, 9, 11}, {32, 32, 3, 3}, {{1, 1}, {0, 0}, {2, 2}, 1, {0, 0}}});  // dilated, "valid"
+  cases.push_back({{2, 20, 12, 12}, {32, 10, 5, 5}, {{1, 1}, {4, 4}, {2, 2}, 2, {0, 0}}}); // dilated 5×5, groups
   cases.push_back({{2, 16, 6, 9}, {32, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 16 → 32
   cases.push_back({{3, 8, 5, 17}, {48, 8, 3, 5}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});    // 8 → 48, 3×5
   cases.push_back({{1, 3, 7, 20}, {64, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});    // one image 3 → 64
   cases.push_back({{2, 32, 6, 6}, {64, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});   // 2 groups 16 → 32
   cases.push_back({{9, 16, 4, 5}, {32, 16, 3, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});   // 9 samples, "valid"
   cases.push_back({{2, 32, 5, 7}, {16, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 32 → 16 (dx 16 → 32)
-  cases.push_back({{2, 17, 6, 7}, {32, 17, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 17 in: not direct
+  cases.push_back({{2, 17, 6, 7}, {32, 17, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 17 in
+  cases.push_back({{2, 64, 6, 7}, {64, 64, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});   // 64 in, 5×5
+  cases.push_back({{2, 65, 6, 7}, {32, 65, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});   // 65 in: not direct
+  cases.push_back({{2, 48, 6, 7}, {32, 48, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 3×3 48 → 32: direct
+  cases.push_back({{2, 32, 6, 7}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 3×3 32 → 64: Winograd
   cases.push_back({{2, 16, 6, 7}, {80, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 80 out: not direct
   cases.push_back({{2, 1, 6, 7}, {32, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 32: not direct
   cases.push_back({{2, 1, 6, 7}, {16, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 16: direct
@@ -934,7 +952,7 @@ TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its
 }
 
 // Every path at once, on geometries nobody chose: 250 random convolutions (seeded), float32 against
-// float64 — groups 1-3, 1-40 input and 1-70 output channels a group (half the draws at most 16
+// float64 — groups 1-3, 1-70 input and 1-70 output channels a group (half the draws at most 16
 // input channels, half a multiple of 16 output channels), kernels up to 7×8, strides
 // 1-3, dilations 1-2, any padding up to the kernel, planes up to 12 × 40, batches of 1 to 10 and
 // (a quarter of them) empty. float32 runs the gathered, direct, Winograd, phase and depthwise
@@ -948,7 +966,7 @@ TEST_CASE("conv2d in float32 equals float64 on random geometries: y, dx, dw, db"
   while (checked < 250) {
     // (half the draws with at most 16 input and 16·k output channels, where the direct path runs)
     const bool narrow_in = pick(0, 1) == 1, blocks_out = pick(0, 1) == 1;
-    const int groups = pick(1, 3), cg = narrow_in ? pick(1, 16) : pick(1, 40);
+    const int groups = pick(1, 3), cg = narrow_in ? pick(1, 16) : pick(1, 70);
     const int og = blocks_out ? 16 * pick(1, 4) : pick(1, 70), kh = pick(1, 7), kw = pick(1, 8);
     const int sh = pick(1, 3), sw = pick(1, 3), dh = pick(1, 2), dw = pick(1, 2);
     const int ph = pick(0, kh), pw = pick(0, kw), h = pick(1, 12), w = pick(1, 40);

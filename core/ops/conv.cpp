@@ -10,9 +10,10 @@
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
 // bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more (32 a
 // group when grouped) take Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section
-// below); with 16 output channels a group, or up to 64 from at most 16 input channels, the stride-1
-// forward and dW run directly, 16 output channels to a register, and so does dX where its channels
-// fit that (their section). 1-D forms are the 2-D ones over a height of 1.
+// below); with 16 output channels a group, or up to 64 from at most 64 input channels (a 3×3 from
+// over 16: to at most 32), the stride-1 forward and dW run directly at any dilation, 16 output
+// channels to a register, and so does dX where its channels fit that (their section). 1-D forms
+// are the 2-D ones over a height of 1.
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
 
@@ -849,19 +850,20 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // GEMMs 16 rows: two of the AVX-512 kernel's 8-row tiles, each reading the gathered input again,
 // about 160 GFLOP/s, plus im2col and a half-width kernel for the weight gradient
 // (`Conv2d_groups4/1` was 0.86× libtorch, whose oneDNN runs such groups directly); with few
-// input channels (16 or fewer a group) Winograd's GEMMs are as thin. At stride 1 and dilation 1
-// (float32, AVX-512) these run directly, 16 output channels at a time in the lanes of one
+// input channels (16 or fewer a group) Winograd's GEMMs are as thin. At stride 1 (float32,
+// AVX-512; any dilation d) these run directly, 16 output channels at a time in the lanes of one
 // register, on each sample's zero-padded planes P (padded_plane, as the depthwise path):
-//   forward:  y[·, oy, ox] = b + Σ over (c, i, j) of W[·, c, i, j] · P[c, oy + i, ox + j]
+//   forward:  y[·, oy, ox] = b + Σ over (c, i, j) of W[·, c, i, j] · P[c, oy + i·dh, ox + j·dw]
 //     a piece of up to 16 output columns of one row in 16 registers; per tap one load of the
 //     tap's 16 weights (W transposed to (c, i, j, og), `wt`) and a broadcast multiply-add per
-//     column; the piece (column, channel) transposed into y. Rows go in pairs, up to 14 columns
+//     column; the piece (column, channel) transposed into y. Rows go in pairs (oy and oy + dh:
+//     one reads through tap row i + 1 what the other reads through tap row i), up to 14 columns
 //     of each in 28 registers, each input value broadcast once for both rows' multiply-adds
 //     (direct_piece_pair; forward and backward, one thread, minimum of 6 runs by turns:
 //     Conv2d(64, 64, 3, groups=4) on (64, 64, 14, 14) 4.92 → 4.17 ms, 16 → 32 5×5 padding 2 on
 //     (64, 16, 28, 28) 22.5 → 19.7, LeNet's 6 → 16 5×5 1.73 → 1.65, 32 → 32 5×5 in 2 groups on
 //     16×16 3.86 → 3.27; 3 → 16 on 32×32 even).
-//   weight gradient:  dWᵀ[(c, i, j), ·] += Σ over (oy, ox) of P[c, oy + i, ox + j] · dY[·, oy, ox]
+//   weight gradient:  dWᵀ[(c, i, j), ·] += Σ over (oy, ox) of P[c, oy + i·dh, ox + j·dw] · dY[·, oy, ox]
 //     dY transposed to (position, og); the taps of R rows (c, i) of the kernel in registers (R·kW
 //     sums: at most kDirectSums, R at most kDirectRows, or one less where that cuts the kernel's
 //     rows with less waste), one load of dY's 16 values and a broadcast multiply-add per tap and
@@ -870,31 +872,46 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // (transposes_to_forward), from og channels to cg: it runs here when those fit. Every sum runs in
 // a fixed order (taps, then positions in order): the bits do not depend on the thread count or
 // the cut into tasks. Where it runs (direct_fits): 16 output channels a group whatever the input,
-// or 32, 48 or 64 from at most 16 input channels a group and 16 taps (c, i, j) or more; a 1-wide
-// kernel keeps the GEMM (1×1: it reads the input in place, with no im2col).
+// or 32, 48 or 64 from at most 64 input channels a group (16 where no row has a pair: oh ≤ dh)
+// and 16 taps (c, i, j) or more, except an undilated 3×3 (Winograd's) from over 16 input channels
+// to over 32 output channels; a 1-wide kernel keeps the GEMM (1×1: it reads the input in place,
+// with no im2col).
 // Measured (forward and backward, one thread, minimum of 26-36 steps, against the GEMMs and
 // Winograd before): Conv2d(64, 64, 3, groups=4) on (64, 64, 14, 14) 5.3-6.6 → 4.2-4.6 ms; 16 → 16
 // on 28×28 (Winograd) 5.8-6.2 → 4.2-4.5, on 8×8 0.69 → 0.40; 3 → 16 on 32×32 1.8 → 1.4; 1 → 16
 // 5×5 on 28×28 1.35 → 1.04; 3 → 16 7×7 on 8 × 64×64 3.5-3.8 → 2.8-2.9; 64 → 16 on 14×14 2.2 →
 // 2.0; on 16×16 planes 16 → 32 3.1 → 2.6, 16 → 48 4.5 → 3.8, 16 → 64 5.8 → 5.1, 8 → 32 2.4 → 1.9;
-// 3 → 32 on 32×32 3.3 → 2.9, 3 → 64 even. From 32 input channels the GEMMs win (32 → 64 on
-// 16×16 8.7 against 10.0 directly; 32 → 32 even), past 64 output channels (128: 0.5×), and with
-// 32 or more from fewer taps, where each piece's 16 stores and transpose weigh more than its
-// multiply-adds (1 → 32 3×3 on 28×28: 2.9-3.2 against 3.5 directly; 1 → 16 stays direct, 1.5
-// against 1.9).
+// 3 → 32 on 32×32 3.3 → 2.9, 3 → 64 even. The GEMMs win past 64 output channels (128: 0.5×),
+// and with 32 or more from fewer taps, where each piece's 16 stores and transpose weigh more than
+// its multiply-adds (1 → 32 3×3 on 28×28: 2.9-3.2 against 3.5 directly; 1 → 16 stays direct, 1.5
+// against 1.9). Up to 64 input channels the paired rows win against the gathered GEMM (minimum
+// of 3-4 runs by turns, one thread): dilated 3×3 (dilation 2) 32 → 32 on (32, 32, 28, 28) 10.7 →
+// 7.9 ms, 64 → 64 on 28×28 20.2 → 15.9, 32 → 32 dilation 4 on 32×32 6.2 → 5.6, 5×5 32 → 32 on
+// 28×28 16.0 → 10.3, 32 → 64 on 16×16 20.0 → 14.6, 64 → 64 on 14×14 16.5 → 11.0, 7×7 24 → 48
+// 34.1 → 23.3; from 96 or 128 input channels it is mixed (5×5 96 → 64 13% faster directly, 3×3
+// 128 → 64 37% slower), so 64 is the limit. Against Winograd (3×3 undilated) it wins to 32 output
+// channels (32 → 32 on 14×14 9.5 → 8.4, 64 → 32 8.1 → 7.7, 48 → 32 6.7 → 6.0) and loses beyond
+// (32 → 64 on 14×14, `Conv2d_32x64`, 15.5 against 16.6; 64 → 64 on 28×28 12.1 against 14.7).
+// The Conv1d form (one output row, no pairs) of a dilated 32 → 32 measured 1.01 ms gathered
+// against 1.18 directly: without pairs of rows the limit stays 16 input channels.
 constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectPairColumns = 14, kDirectSums = 28,
                       kDirectRows = 10;
-constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 16, kDirectMinTaps = 16;
+constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 64, kDirectMinTaps = 16,
+                      kDirectUnpairedInputs = 16, kDirectWinogradInputs = 16, kDirectWinogradChannels = 32;
 
 template <class T>
 bool direct_fits(const Window& g, std::size_t cg, std::size_t og) {
 #if defined(__x86_64__)
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
+    const bool winograds = g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1;  // Winograd's kernel
     return og % kDirectChannels == 0 &&
            (og == kDirectChannels ||
-            (og <= kDirectMaxChannels && cg <= kDirectMaxInputs && cg * g.kh * g.kw >= kDirectMinTaps)) &&
-           g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.kw >= 2 && g.kw <= kDirectKernelWidth &&
+            (og <= kDirectMaxChannels && cg <= (g.oh > g.dh ? kDirectMaxInputs : kDirectUnpairedInputs) &&
+             cg * g.kh * g.kw >= kDirectMinTaps &&
+             (!winograds || cg <= kDirectWinogradInputs || og <= kDirectWinogradChannels))) &&
+           g.sh == 1 && g.sw == 1 && g.kw >= 2 && g.kw <= kDirectKernelWidth &&
            detail::sgemm_avx512_available();
+  }
 #endif
   (void)g, (void)cg, (void)og;
   return false;
@@ -931,7 +948,7 @@ __attribute__((target("avx512f"), noinline)) void direct_piece(const float* p, s
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j, wt += ld) {
         const __m512 w = _mm512_loadu_ps(wt);
-        const float* q = p + opaque(i * pp.width + j);
+        const float* q = p + opaque(i * g.dh * pp.width + j * g.dw);
 #pragma GCC unroll 16
         for (std::size_t l = 0; l < L; ++l) acc[l] = _mm512_fmadd_ps(w, _mm512_set1_ps(q[l]), acc[l]);
       }
@@ -955,10 +972,11 @@ __attribute__((target("avx512f"), noinline)) void direct_piece_pair(const float*
 #pragma GCC unroll 16
   for (std::size_t l = 0; l < L; ++l) top[l] = bottom[l] = init;
   const std::size_t row_taps = g.kw * ld;  // wt's stride from one tap row to the next
+  const std::size_t row_step = g.dh * pp.width;  // from one tap row's input row to the next
   for (std::size_t c = 0; c < channels; ++c, p += pp.size, wt += g.kh * row_taps) {
     for (std::size_t j = 0; j < g.kw; ++j) {  // input row 0: the first row's tap row 0 only
       const __m512 w = _mm512_loadu_ps(wt + j * ld);
-      const float* q = p + opaque(j);
+      const float* q = p + opaque(j * g.dw);
 #pragma GCC unroll 16
       for (std::size_t l = 0; l < L; ++l) top[l] = _mm512_fmadd_ps(w, _mm512_set1_ps(q[l]), top[l]);
     }
@@ -966,7 +984,7 @@ __attribute__((target("avx512f"), noinline)) void direct_piece_pair(const float*
       for (std::size_t j = 0; j < g.kw; ++j) {
         const __m512 w_top = _mm512_loadu_ps(wt + r * row_taps + j * ld);
         const __m512 w_bottom = _mm512_loadu_ps(wt + (r - 1) * row_taps + j * ld);
-        const float* q = p + opaque(r * pp.width + j);
+        const float* q = p + opaque(r * row_step + j * g.dw);
 #pragma GCC unroll 16
         for (std::size_t l = 0; l < L; ++l) {
           const __m512 v = _mm512_set1_ps(q[l]);
@@ -976,7 +994,7 @@ __attribute__((target("avx512f"), noinline)) void direct_piece_pair(const float*
       }
     for (std::size_t j = 0; j < g.kw; ++j) {  // input row kh: the second row's last tap row only
       const __m512 w = _mm512_loadu_ps(wt + (g.kh - 1) * row_taps + j * ld);
-      const float* q = p + opaque(g.kh * pp.width + j);
+      const float* q = p + opaque(g.kh * row_step + j * g.dw);
 #pragma GCC unroll 16
       for (std::size_t l = 0; l < L; ++l) bottom[l] = _mm512_fmadd_ps(w, _mm512_set1_ps(q[l]), bottom[l]);
     }
@@ -988,7 +1006,7 @@ __attribute__((target("avx512f"), noinline)) void direct_piece_pair(const float*
   }
 }
 
-// part[(r, j)·ld + ·] += Σ over positions (oy, ox) of rows[r][oy·width + ox + j] · dyt[(oy, ox)·ld + ·]
+// part[(r, j)·ld + ·] += Σ over positions (oy, ox) of rows[r][oy·width + ox + j·dw] · dyt[(oy, ox)·ld + ·]
 // for r < count, j < KW (rows past `count` repeat the last and are not stored; · the 16 output
 // channels of a block).
 template <std::size_t KW, std::size_t R>
@@ -1008,7 +1026,8 @@ __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float
       const std::size_t at = opaque(ox);
 #pragma GCC unroll 24
       for (std::size_t r = 0; r < R; ++r)
-        for (std::size_t j = 0; j < KW; ++j) acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][at + j]), d, acc[r][j]);
+        for (std::size_t j = 0; j < KW; ++j)
+          acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][at + j * g.dw]), d, acc[r][j]);
     }
 #pragma GCC unroll 24
     for (std::size_t r = 0; r < R; ++r) row[r] += width;
@@ -1057,24 +1076,31 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
         const float* w = wt + grp * kk * og + o % og;
         const float* bias = b ? b + o : nullptr;
         const std::size_t y_end = std::min(g.oh, y0 + rows);
-        std::size_t oy = y0;
-        for (; oy + 2 <= y_end; oy += 2)
-          for (std::size_t x0 = 0; x0 < g.ow; x0 += pair_columns) {
-            const std::size_t n = std::min(pair_columns, g.ow - x0);
-            with_count<kDirectPairColumns>(n, [&]<std::size_t L>() {
-              direct_piece_pair<L>(padded.data() + oy * pp.width + x0, cg, g, pp, w, og, bias, piece.data());
-            });
-            for (std::size_t row = 0; row < 2; ++row)
-              kernels::transpose_matrix(piece.data() + row * n * kDirectChannels, n, kDirectChannels, kDirectChannels,
-                                        out + (oy + row) * g.ow + x0, plane);
-          }
-        for (; oy < y_end; ++oy)  // an odd last row, alone
-          for (std::size_t x0 = 0; x0 < g.ow; x0 += kDirectColumns) {
-            const std::size_t n = std::min(kDirectColumns, g.ow - x0);
-            with_count<kDirectColumns>(n, [&]<std::size_t L>() {
-              direct_piece<L>(padded.data() + oy * pp.width + x0, cg, g, pp, w, og, bias, piece.data());
-            });
-            kernels::transpose_matrix(piece.data(), n, kDirectChannels, kDirectChannels, out + oy * g.ow + x0, plane);
+        // Rows oy and oy + dh make a pair (what one reads through tap row i + 1 the other reads
+        // through tap row i): in 2·dh rows from `base`, the first dh are the pairs' top rows; a
+        // row whose partner lies past the block goes alone.
+        for (std::size_t base = y0; base < y_end; base += 2 * g.dh)
+          for (std::size_t oy = base; oy < std::min(base + g.dh, y_end); ++oy) {
+            if (oy + g.dh < y_end) {
+              for (std::size_t x0 = 0; x0 < g.ow; x0 += pair_columns) {
+                const std::size_t n = std::min(pair_columns, g.ow - x0);
+                with_count<kDirectPairColumns>(n, [&]<std::size_t L>() {
+                  direct_piece_pair<L>(padded.data() + oy * pp.width + x0, cg, g, pp, w, og, bias, piece.data());
+                });
+                for (std::size_t row = 0; row < 2; ++row)
+                  kernels::transpose_matrix(piece.data() + row * n * kDirectChannels, n, kDirectChannels,
+                                            kDirectChannels, out + (oy + row * g.dh) * g.ow + x0, plane);
+              }
+              continue;
+            }
+            for (std::size_t x0 = 0; x0 < g.ow; x0 += kDirectColumns) {
+              const std::size_t n = std::min(kDirectColumns, g.ow - x0);
+              with_count<kDirectColumns>(n, [&]<std::size_t L>() {
+                direct_piece<L>(padded.data() + oy * pp.width + x0, cg, g, pp, w, og, bias, piece.data());
+              });
+              kernels::transpose_matrix(piece.data(), n, kDirectChannels, kDirectChannels, out + oy * g.ow + x0,
+                                        plane);
+            }
           }
       }
     }
@@ -1101,7 +1127,7 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
     for (std::size_t r0 = 0; r0 < total; r0 += R) {
       const std::size_t count = std::min(R, total - r0);
       for (std::size_t r = 0; r < count; ++r)
-        rows[r] = padded + (r0 + r) / g.kh * pp.size + (r0 + r) % g.kh * pp.width;
+        rows[r] = padded + (r0 + r) / g.kh * pp.size + (r0 + r) % g.kh * g.dh * pp.width;
       for (std::size_t o = 0; o < og; o += kDirectChannels)  // a block of 16 channels
         direct_weight_rows<KW, R>(rows.data(), count, g, pp.width, dyt + o, og, part + r0 * KW * og + o);
     }
@@ -1140,8 +1166,8 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
 // one thread, against im2col): 8 -> 8 channels on 28×28 7.6 -> 6.4 ms, 16 -> 16 on 28×28 24.7 ->
 // 17.1, 8 -> 64 on 28×28 20.7 -> 18.5, 32 -> 64 on 14×14 38 -> 24, 64 -> 64 on 32×32 24.5 -> 12.3,
 // 128 -> 128 on 7×7 11.5 -> 7.3. With a single input channel (Conv2d 1 -> 32) the GEMMs have
-// depth 1: im2col. A step with 16 output channels a group, or 32-64 from at most 16 input
-// channels, runs directly instead (direct_fits, whose section has the measurements).
+// depth 1: im2col. A step with 16 output channels a group, or 32 from at most 64 input channels
+// (48-64 from at most 16), runs directly instead (direct_fits, whose section has the measurements).
 constexpr std::size_t kWinogradChannels = 8;
 // Grouped: each group's GEMMs are a group's channels deep; from 32 they pay for the transforms
 // (Conv2d(64, 64, 3, groups=2) on (64, 64, 14, 14), forward and backward at one thread: 10.1-12.0
