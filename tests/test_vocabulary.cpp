@@ -79,32 +79,47 @@ TEST_CASE("indexing, slicing, split, chunk and masked_select: values") {
   CHECK(tg::stack(x.split(1, 0), 0).shape() == tg::Shape{3, 1, 4});
 }
 
-// masked_select writes each position and keeps it by advancing past it (no branch per value):
-// masks all zero, all one, random at several densities, ending on a kept or a dropped value, in
-// float, int64 and double masks, against a loop; the backward puts each gradient at its position.
+// masked_select keeps its picked positions as bits, 16 to a word; float32 values with a float32
+// mask go 16 at a time (compress, and expand for the gradient) on AVX-512, the rest bit by bit:
+// masks all zero, all one, random at several densities, lengths around a word (15, 16, 17, 33)
+// and long ones, ending on a kept or a dropped value, float32, int64 and float64 masks over
+// float32 and float64 values, against a loop; the backward puts each gradient at its position and
+// zero elsewhere. A mask's NaN counts as true and -0 as false (x != 0).
 TEST_CASE("masked_select equals a loop over its mask at every density, forward and backward") {
   tg::manual_seed(12);
-  for (const std::size_t n : {1, 2, 17, 1000, 70001})
+  for (const std::size_t n : {1, 2, 15, 16, 17, 33, 1000, 70001})
     for (const double density : {0.0, 0.03, 0.5, 0.97, 1.0})
-      for (const tg::DType mask_dtype : {tg::kFloat32, tg::kInt64, tg::kFloat64}) {
-        INFO(n, " values, density ", density, " ", tg::dtype_name(mask_dtype));
-        const Tensor x = tg::randn({n}, tg::kFloat64).set_requires_grad();
-        const Tensor sign = tg::gt(tg::randn({n}, tg::kFloat64), 0.0) * 2.0 - 1.0;  // negative counts as true
-        const Tensor mask = (tg::lt(tg::rand({n}, tg::kFloat64), density) * sign).to(mask_dtype);
-        const std::vector<double> xs = tg_test::flat(x), ms = tg_test::flat(mask);
-        std::vector<double> want;
-        for (std::size_t i = 0; i < n; ++i)
-          if (ms[i] != 0) want.push_back(xs[i]);
-        const Tensor y = tg::masked_select(x, mask);
-        REQUIRE(y.numel() == want.size());
-        CHECK(tg_test::flat(y) == want);
-        const Tensor g = tg::randn({want.size()}, tg::kFloat64);
-        (y * g).sum().backward();
-        const std::vector<double> gs = tg_test::flat(g), dx = tg_test::flat(x.grad());
-        std::size_t k = 0, wrong = 0;
-        for (std::size_t i = 0; i < n; ++i) wrong += dx[i] != (ms[i] != 0 ? gs[k++] : 0.0);
-        CHECK(wrong == 0);
-      }
+      for (const tg::DType mask_dtype : {tg::kFloat32, tg::kInt64, tg::kFloat64})
+        for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+          INFO(n, " values, density ", density, " ", tg::dtype_name(mask_dtype), " mask, ", tg::dtype_name(dtype));
+          const Tensor x = tg::randn({n}, dtype).set_requires_grad();
+          const Tensor sign = tg::gt(tg::randn({n}, tg::kFloat64), 0.0) * 2.0 - 1.0;  // negative counts as true
+          const Tensor mask = (tg::lt(tg::rand({n}, tg::kFloat64), density) * sign).to(mask_dtype);
+          const std::vector<double> xs = tg_test::flat(x), ms = tg_test::flat(mask);
+          std::vector<double> want;
+          for (std::size_t i = 0; i < n; ++i)
+            if (ms[i] != 0) want.push_back(xs[i]);
+          const Tensor y = tg::masked_select(x, mask);
+          REQUIRE(y.numel() == want.size());
+          CHECK(y.dtype() == dtype);
+          CHECK(tg_test::flat(y) == want);
+          const Tensor g = tg::randn({want.size()}, dtype);
+          (y * g).sum().backward();
+          const std::vector<double> gs = tg_test::flat(g), dx = tg_test::flat(x.grad());
+          std::size_t k = 0, wrong = 0;
+          for (std::size_t i = 0; i < n; ++i) wrong += dx[i] != (ms[i] != 0 ? gs[k++] : 0.0);
+          CHECK(wrong == 0);
+        }
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+    const Tensor x = tg::arange(20.0, dtype).set_requires_grad();
+    const Tensor m({nan, 0, 0, -0.0, 0, inf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1e-40, 0, 0, -inf});  // 1e-40: a float32 subnormal
+    const Tensor y = tg::masked_select(x, m.to(dtype));
+    CHECK(y.to_vector<double>() == std::vector<double>{0, 5, 16, 19});
+    y.sum().backward();
+    CHECK(x.grad().to_vector<double>() ==
+          std::vector<double>{1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1});
+  }
 }
 
 TEST_CASE("gradcheck of the new differentiable forms") {

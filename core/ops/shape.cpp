@@ -4,6 +4,7 @@
 #include "core/xtensor.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <numeric>
 #include <span>
 #include <type_traits>
@@ -17,6 +18,7 @@
 #include "core/creation.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/kernels.hpp"
+#include "core/ops/linalg_gemm.hpp"
 #include "core/ops/reduce.hpp"
 
 namespace tg {
@@ -870,40 +872,125 @@ Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index) {
 
 namespace tg {
 
+// masked_select keeps which positions it picked as bits, 16 positions a word (2 bytes for 16
+// values where a list of positions took 8 per picked value). With float32 values and mask on
+// AVX-512 a word is one comparison, and the picked values of 16 positions are one compress (the
+// gradient one expand, which also writes the zeros): `masked_select` at 64 × 64, forward and
+// backward, one thread, 5.5 → 2.2 us, at 1024 × 1024 1.40 → 0.48 ms (minimum of 6 by turns).
+// Elsewhere the set bits are walked one by one (no branch per value: a random mask mispredicted
+// half of them, 6.6 ms for 1M values, when the loop tested each).
+namespace {
+
+struct MaskBits {
+  std::vector<std::uint16_t> words;  // bit j of words[w]: position 16·w + j is picked
+  std::size_t picked = 0;
+};
+
+#if defined(__x86_64__)
+// The bits of a float32 mask, 16 values a comparison.
+__attribute__((target("avx512f"))) MaskBits float_mask_bits(const float* m, std::size_t n) {
+  MaskBits b{std::vector<std::uint16_t>((n + 15) / 16), 0};
+  for (std::size_t w = 0; w < b.words.size(); ++w) {
+    const __m512 v = kernels::load16(kernels::first_lanes16(n - 16 * w), m + 16 * w);
+    const __mmask16 k = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);  // NaN counts, -0 not
+    b.words[w] = std::uint16_t(k);
+    b.picked += std::size_t(std::popcount(b.words[w]));
+  }
+  return b;
+}
+
+// out = the picked values of x (n of them), in order.
+__attribute__((target("avx512f"))) void compress_floats(const float* x, const MaskBits& b, std::size_t n,
+                                                        float* out) {
+  for (std::size_t w = 0; w < b.words.size(); ++w) {
+    const __mmask16 k = b.words[w];
+    const __m512 v = kernels::load16(kernels::first_lanes16(n - 16 * w), x + 16 * w);
+    const auto count = std::size_t(std::popcount(b.words[w]));
+    _mm512_mask_storeu_ps(out, kernels::first_lanes16(count), _mm512_maskz_compress_ps(k, v));
+    out += count;
+  }
+}
+
+// dx (n values) = the gradients g of the picked values at their positions, zero elsewhere.
+__attribute__((target("avx512f"))) void expand_floats(const float* g, const MaskBits& b, std::size_t n,
+                                                      float* dx) {
+  for (std::size_t w = 0; w < b.words.size(); ++w) {
+    const auto count = std::size_t(std::popcount(b.words[w]));
+    const __m512 picked = _mm512_maskz_loadu_ps(kernels::first_lanes16(count), g);
+    const __m512 v = _mm512_maskz_expand_ps(__mmask16(b.words[w]), picked);
+    _mm512_mask_storeu_ps(dx + 16 * w, kernels::first_lanes16(n - 16 * w), v);
+    g += count;
+  }
+}
+#endif
+
+// Whether float32 values take the 16-lane loops.
+bool float_lanes() {
+#if defined(__x86_64__)
+  return detail::sgemm_avx512_available();
+#else
+  return false;
+#endif
+}
+
+// fn(position, k) for every picked position, k counting them from 0.
+template <class Fn>
+void for_each_picked(const MaskBits& b, Fn&& fn) {
+  std::size_t k = 0;
+  for (std::size_t w = 0; w < b.words.size(); ++w)
+    for (unsigned bits = b.words[w]; bits != 0; bits &= bits - 1)
+      fn(16 * w + std::size_t(std::countr_zero(bits)), k++);
+}
+
+}  // namespace
+
 Tensor masked_select(const Tensor& input, const Tensor& mask) {
   // The input and the mask broadcast against each other, as in PyTorch; an expanded input sums its
   // gradient back through expand.
   const Shape shape = kernels::broadcast_shape("masked_select", input.shape(), mask.shape());
   const Tensor a = input.shape() == shape ? input : expand(input, shape);
   const Tensor full_mask = mask.shape() == shape ? mask : expand(mask.detach(), shape);
-  // The positions, without a branch per value (a random mask mispredicted half of them: 6.6 ms for
-  // 1M values): counted first, then each position written and kept by advancing past it.
-  std::vector<std::size_t> positions;
-  std::visit(
-      [&](const auto& m) {
-        const auto* v = m.data();
-        const std::size_t n = m.size();
-        const auto total = std::size_t(std::count_if(v, v + n, [](auto x) { return x != 0; }));
-        positions.resize(total + 1);
-        std::size_t count = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          positions[count] = i;
-          count += v[i] != 0;
-        }
-        positions.resize(total);
-      },
-      flat_values(full_mask));
+  const std::size_t n = a.numel();
+  const bool lanes = float_lanes() && a.dtype() == kFloat32;
+  MaskBits bits;
+#if defined(__x86_64__)
+  if (lanes && full_mask.dtype() == kFloat32) bits = float_mask_bits(full_mask.data<float>(), n);
+#endif
+  if (bits.words.empty() && n > 0)
+    std::visit(
+        [&](const auto& m) {
+          bits.words.assign((n + 15) / 16, 0);
+          const auto* v = m.data();
+          for (std::size_t i = 0; i < n; ++i) bits.words[i / 16] |= std::uint16_t(unsigned(v[i] != 0) << (i % 16));
+          for (std::uint16_t word : bits.words) bits.picked += std::size_t(std::popcount(word));
+        },
+        flat_values(full_mask));
   Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
-    xt::xarray<T> picked = xt::xarray<T>::from_shape({positions.size()});
+    xt::xarray<T> picked = xt::xarray<T>::from_shape({bits.picked});
     const T* x = a.data<T>();
-    for (std::size_t k = 0; k < positions.size(); ++k) picked.data()[k] = x[positions[k]];
+#if defined(__x86_64__)
+    if constexpr (std::is_same_v<T, float>)
+      if (lanes) {
+        compress_floats(x, bits, n, picked.data());
+        return make_tensor<T>(std::move(picked));
+      }
+#endif
+    for_each_picked(bits, [&](std::size_t i, std::size_t k) { picked.data()[k] = x[i]; });
     return make_tensor<T>(std::move(picked));
   });
-  auto backward = [positions = std::move(positions), shape = a.shape()](const Tensor& grad) -> Grads {
+  auto backward = [bits = std::move(bits), shape = a.shape(), lanes, n](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "masked_select", [&]<class T>() {
-      xt::xarray<T> dx = xt::zeros<T>(shape);
       const T* g = grad.data<T>();
-      for (std::size_t k = 0; k < positions.size(); ++k) dx.data()[positions[k]] = g[k];
+#if defined(__x86_64__)
+      if constexpr (std::is_same_v<T, float>)
+        if (lanes) {
+          xt::xarray<T> dx = xt::xarray<T>::from_shape(shape);  // every value written
+          expand_floats(g, bits, n, dx.data());
+          return make_tensor<T>(std::move(dx));
+        }
+#endif
+      xt::xarray<T> dx = xt::zeros<T>(shape);
+      for_each_picked(bits, [&](std::size_t i, std::size_t k) { dx.data()[i] = g[k]; });
       return make_tensor<T>(std::move(dx));
     })};
   };
