@@ -890,9 +890,10 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
 }
 
 // 16 output channels a group, or 32, 48 or 64 from at most 64 input channels a group and 16 taps
-// or more (a 3×3 from over 16 input channels: to at most 32), at stride 1 (kernels 2 to 7 wide,
-// any dilation) take the direct path in float32 on AVX-512 (16 output channels to a register) for
-// y and dw, and for dx where the channels the other way round fit (the forward over dy). Input channels 1, 3, 8, 16, 17, 20, 32 and 64 a group,
+// or more (a 3×3 from over 16 input channels at stride 1: to at most 32), at strides 1 and 2
+// (kernels 2 to 7 wide, any dilation) take the direct path in float32 on AVX-512 (16 output
+// channels to a register) for y and dw, and for dx at stride 1 where the channels the other way
+// round fit (the forward over dy). Input channels 1, 3, 8, 16, 17, 20, 32 and 64 a group,
 // output 16 to 64, groups 1, 2 and 4; kernels 3×3, 5×5, 7×7, 3×5, 2×2 (even "same": extra_end),
 // 4×2, 1×3 and 3×1 (a 1-wide kernel keeps the GEMM), 1×1 and 8 wide (controls); "valid", "same"
 // and padding past the kernel; output rows of 1, 7, 15, 16, 17 and 33 columns (pieces of 16 and
@@ -900,7 +901,9 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
 // out, 80 out, 9 taps to 32 out and a 3×3 from 32 to 64 channels (Winograd's) as controls. Dilated: (2, 2), (2, 1), (1, 3) and (3, 2) over 1
 // to 9 output rows (rows pair with the row dh below: whole blocks of 2·dh rows, part of one, and
 // rows alone; from over 16 channels, oh ≤ dh keeps the GEMM), one image cut into blocks of rows,
-// 3 → 16 to 64 → 48 channels.
+// 3 → 16 to 64 → 48 channels. Strided (rows alone, broadcasts every second column at sw = 2):
+// (2, 2), (2, 1) and (1, 2) over rows of 3 to 70 output columns, from 3, 16 and 64 channels, one
+// image, with dilation and groups; stride 3 as a control.
 TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its definition") {
   std::vector<ConvCase> cases;
   using Kernel = std::array<std::size_t, 2>;
@@ -932,6 +935,17 @@ TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its
       cases.push_back({{2, c, rows, 7 + 5 * (rows % 3)}, {o, c, k[0], k[1]}, {{1, 1}, {ph, pw}, d, 1, {eh, ew}}});
     }
   cases.push_back({{1, 16, 40, 9}, {32, 16, 3, 3}, {{1, 1}, {2, 2}, {2, 2}, 1, {0, 0}}});  // one image, dilated
+  using Stride = std::array<std::int64_t, 2>;
+  for (const Stride& st : {Stride{2, 2}, Stride{2, 1}, Stride{1, 2}})
+    for (std::size_t w : {5, 16, 33, 34, 70}) {  // output rows of 3 to 70 columns: pieces of 16 and what is left
+      const std::size_t c = w % 3 == 0 ? 64 : w % 3 == 1 ? 3 : 16, o = w % 2 ? 16 : 64;
+      const Kernel k = w > 40 ? Kernel{5, 5} : w % 2 ? Kernel{3, 3} : Kernel{4, 2};
+      const std::int64_t ph = std::int64_t(k[0] / 2), pw = std::int64_t(k[1] / 2);
+      cases.push_back({{2, c, 9, w}, {o, c, k[0], k[1]}, {st, {ph, pw}, {1, 1}, 1, {0, 0}}});
+    }
+  cases.push_back({{1, 16, 30, 20}, {32, 16, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}}});  // one image, stride 2
+  cases.push_back({{3, 32, 11, 13}, {48, 16, 3, 3}, {{2, 2}, {2, 2}, {2, 2}, 2, {0, 0}}}); // stride and dilation 2, groups
+  cases.push_back({{2, 16, 12, 12}, {16, 16, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, 1, {0, 0}}});  // stride 3: not direct
   cases.push_back({{3, 32, 9, 11}, {32, 32, 3, 3}, {{1, 1}, {0, 0}, {2, 2}, 1, {0, 0}}});  // dilated, "valid"
   cases.push_back({{2, 20, 12, 12}, {32, 10, 5, 5}, {{1, 1}, {4, 4}, {2, 2}, 2, {0, 0}}}); // dilated 5×5, groups
   cases.push_back({{2, 16, 6, 9}, {32, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 16 → 32

@@ -10,10 +10,10 @@
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
 // bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more (32 a
 // group when grouped) take Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section
-// below); with 16 output channels a group, or up to 64 from at most 64 input channels (a 3×3 from
-// over 16: to at most 32), the stride-1 forward and dW run directly at any dilation, 16 output
-// channels to a register, and so does dX where its channels fit that (their section). 1-D forms
-// are the 2-D ones over a height of 1.
+// below); with 16 output channels a group, or up to 64 from at most 64 input channels (a stride-1
+// 3×3 from over 16: to at most 32), the forward and dW at strides 1 and 2 run directly at any
+// dilation, 16 output channels to a register, and so does dX at stride 1 where its channels fit
+// that (their section). 1-D forms are the 2-D ones over a height of 1.
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
 
@@ -850,20 +850,21 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // GEMMs 16 rows: two of the AVX-512 kernel's 8-row tiles, each reading the gathered input again,
 // about 160 GFLOP/s, plus im2col and a half-width kernel for the weight gradient
 // (`Conv2d_groups4/1` was 0.86× libtorch, whose oneDNN runs such groups directly); with few
-// input channels (16 or fewer a group) Winograd's GEMMs are as thin. At stride 1 (float32,
+// input channels (16 or fewer a group) Winograd's GEMMs are as thin. At strides 1 and 2 (float32,
 // AVX-512; any dilation d) these run directly, 16 output channels at a time in the lanes of one
 // register, on each sample's zero-padded planes P (padded_plane, as the depthwise path):
-//   forward:  y[·, oy, ox] = b + Σ over (c, i, j) of W[·, c, i, j] · P[c, oy + i·dh, ox + j·dw]
+//   forward:  y[·, oy, ox] = b + Σ over (c, i, j) of W[·, c, i, j] · P[c, oy·sh + i·dh, ox·sw + j·dw]
 //     a piece of up to 16 output columns of one row in 16 registers; per tap one load of the
 //     tap's 16 weights (W transposed to (c, i, j, og), `wt`) and a broadcast multiply-add per
-//     column; the piece (column, channel) transposed into y. Rows go in pairs (oy and oy + dh:
+//     column (at sw = 2 every second input value); the piece (column, channel) transposed into
+//     y. At stride 1 rows go in pairs (oy and oy + dh:
 //     one reads through tap row i + 1 what the other reads through tap row i), up to 14 columns
 //     of each in 28 registers, each input value broadcast once for both rows' multiply-adds
 //     (direct_piece_pair; forward and backward, one thread, minimum of 6 runs by turns:
 //     Conv2d(64, 64, 3, groups=4) on (64, 64, 14, 14) 4.92 → 4.17 ms, 16 → 32 5×5 padding 2 on
 //     (64, 16, 28, 28) 22.5 → 19.7, LeNet's 6 → 16 5×5 1.73 → 1.65, 32 → 32 5×5 in 2 groups on
 //     16×16 3.86 → 3.27; 3 → 16 on 32×32 even).
-//   weight gradient:  dWᵀ[(c, i, j), ·] += Σ over (oy, ox) of P[c, oy + i·dh, ox + j·dw] · dY[·, oy, ox]
+//   weight gradient:  dWᵀ[(c, i, j), ·] += Σ over (oy, ox) of P[c, oy·sh + i·dh, ox·sw + j·dw] · dY[·, oy, ox]
 //     dY transposed to (position, og); the taps of R rows (c, i) of the kernel in registers (R·kW
 //     sums: at most kDirectSums, R at most kDirectRows, or one less where that cuts the kernel's
 //     rows with less waste), one load of dY's 16 values and a broadcast multiply-add per tap and
@@ -871,11 +872,11 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // (· is a block of 16 output channels.) The input gradient at stride 1 is a forward over dY
 // (transposes_to_forward), from og channels to cg: it runs here when those fit. Every sum runs in
 // a fixed order (taps, then positions in order): the bits do not depend on the thread count or
-// the cut into tasks. Where it runs (direct_fits): 16 output channels a group whatever the input,
-// or 32, 48 or 64 from at most 64 input channels a group (16 where no row has a pair: oh ≤ dh)
-// and 16 taps (c, i, j) or more, except an undilated 3×3 (Winograd's) from over 16 input channels
-// to over 32 output channels; a 1-wide kernel keeps the GEMM (1×1: it reads the input in place,
-// with no im2col).
+// the cut into tasks. Where it runs (direct_fits): strides 1 and 2, 16 output channels a group
+// whatever the input, or 32, 48 or 64 from at most 64 input channels a group (16 at stride 1
+// where no row has a pair: oh ≤ dh) and 16 taps (c, i, j) or more, except a stride-1 undilated
+// 3×3 (Winograd's) from over 16 input channels to over 32 output channels; a 1-wide kernel keeps
+// the GEMM (1×1: it reads the input in place, with no im2col).
 // Measured (forward and backward, one thread, minimum of 26-36 steps, against the GEMMs and
 // Winograd before): Conv2d(64, 64, 3, groups=4) on (64, 64, 14, 14) 5.3-6.6 → 4.2-4.6 ms; 16 → 16
 // on 28×28 (Winograd) 5.8-6.2 → 4.2-4.5, on 8×8 0.69 → 0.40; 3 → 16 on 32×32 1.8 → 1.4; 1 → 16
@@ -893,23 +894,30 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // channels (32 → 32 on 14×14 9.5 → 8.4, 64 → 32 8.1 → 7.7, 48 → 32 6.7 → 6.0) and loses beyond
 // (32 → 64 on 14×14, `Conv2d_32x64`, 15.5 against 16.6; 64 → 64 on 28×28 12.1 against 14.7).
 // The Conv1d form (one output row, no pairs) of a dilated 32 → 32 measured 1.01 ms gathered
-// against 1.18 directly: without pairs of rows the limit stays 16 input channels.
+// against 1.18 directly: without pairs of rows the limit stays 16 input channels at stride 1.
+// At stride 2 (rows alone) the alternative is the GEMM over the input's phases (split, gathered,
+// merged back), and the direct path wins from up to 64 input channels (3×3 unless said, minimum
+// of 3 runs by turns, one thread): 3 → 16 on (64, 3, 64, 64) 3.08 → 2.21 ms, 16 → 16 on 28×28
+// 2.65 → 1.65, 64 → 16 5.21 → 3.28, 16 → 32 5×5 9.30 → 6.94, 8 → 48 on 32×32 3.87 → 3.10, 32 → 32
+// 6.44 → 5.33, 48 → 32 5×5 11.1 → 8.8, 64 → 64 11.1 → 10.5; `Conv2d_stride2` (32 → 64) even.
 constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectPairColumns = 14, kDirectSums = 28,
                       kDirectRows = 10;
 constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 64, kDirectMinTaps = 16,
-                      kDirectUnpairedInputs = 16, kDirectWinogradInputs = 16, kDirectWinogradChannels = 32;
+                      kDirectUnpairedInputs = 16, kDirectWinogradInputs = 16, kDirectWinogradChannels = 32,
+                      kDirectMaxStride = 2;
 
 template <class T>
 bool direct_fits(const Window& g, std::size_t cg, std::size_t og) {
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>) {
-    const bool winograds = g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1;  // Winograd's kernel
+    const bool strided = g.sh > 1 || g.sw > 1, paired = !strided && g.oh > g.dh;  // rows in pairs
+    const bool winograds = !strided && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1;  // Winograd's kernel
     return og % kDirectChannels == 0 &&
            (og == kDirectChannels ||
-            (og <= kDirectMaxChannels && cg <= (g.oh > g.dh ? kDirectMaxInputs : kDirectUnpairedInputs) &&
+            (og <= kDirectMaxChannels && cg <= (paired || strided ? kDirectMaxInputs : kDirectUnpairedInputs) &&
              cg * g.kh * g.kw >= kDirectMinTaps &&
              (!winograds || cg <= kDirectWinogradInputs || og <= kDirectWinogradChannels))) &&
-           g.sh == 1 && g.sw == 1 && g.kw >= 2 && g.kw <= kDirectKernelWidth &&
+           g.sh <= kDirectMaxStride && g.sw <= kDirectMaxStride && g.kw >= 2 && g.kw <= kDirectKernelWidth &&
            detail::sgemm_avx512_available();
   }
 #endif
@@ -933,10 +941,11 @@ inline std::size_t opaque(std::size_t x) {
   return x;
 }
 
-// out[l][·] = bias + Σ over `channels` planes c and taps (i, j) of wt[(c, i, j)·ld + ·] · p[c][i][l + j]
-// for l < L (p: the padded planes from the piece's first input position, planes `size` apart; ·
-// the 16 output channels of a block).
-template <std::size_t L>
+// out[l][·] = bias + Σ over `channels` planes c and taps (i, j) of
+// wt[(c, i, j)·ld + ·] · p[c][i·dh][l·SW + j·dw] for l < L (p: the padded planes from the piece's
+// first input position, planes `size` apart; SW the column stride; · the 16 output channels of a
+// block).
+template <std::size_t L, std::size_t SW = 1>
 __attribute__((target("avx512f"), noinline)) void direct_piece(const float* p, std::size_t channels, const Window& g,
                                                                const PaddedPlane& pp, const float* wt, std::size_t ld,
                                                                const float* bias, float* out) {
@@ -950,7 +959,7 @@ __attribute__((target("avx512f"), noinline)) void direct_piece(const float* p, s
         const __m512 w = _mm512_loadu_ps(wt);
         const float* q = p + opaque(i * g.dh * pp.width + j * g.dw);
 #pragma GCC unroll 16
-        for (std::size_t l = 0; l < L; ++l) acc[l] = _mm512_fmadd_ps(w, _mm512_set1_ps(q[l]), acc[l]);
+        for (std::size_t l = 0; l < L; ++l) acc[l] = _mm512_fmadd_ps(w, _mm512_set1_ps(q[l * SW]), acc[l]);
       }
 #pragma GCC unroll 16
   for (std::size_t l = 0; l < L; ++l) _mm512_store_ps(out + l * kDirectChannels, acc[l]);
@@ -1006,7 +1015,7 @@ __attribute__((target("avx512f"), noinline)) void direct_piece_pair(const float*
   }
 }
 
-// part[(r, j)·ld + ·] += Σ over positions (oy, ox) of rows[r][oy·width + ox + j·dw] · dyt[(oy, ox)·ld + ·]
+// part[(r, j)·ld + ·] += Σ over positions (oy, ox) of rows[r][oy·sh·width + ox·sw + j·dw] · dyt[(oy, ox)·ld + ·]
 // for r < count, j < KW (rows past `count` repeat the last and are not stored; · the 16 output
 // channels of a block).
 template <std::size_t KW, std::size_t R>
@@ -1023,14 +1032,14 @@ __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float
   for (std::size_t oy = 0; oy < g.oh; ++oy) {
     for (std::size_t ox = 0; ox < g.ow; ++ox, dyt += ld) {
       const __m512 d = _mm512_loadu_ps(dyt);
-      const std::size_t at = opaque(ox);
+      const std::size_t at = opaque(ox * g.sw);
 #pragma GCC unroll 24
       for (std::size_t r = 0; r < R; ++r)
         for (std::size_t j = 0; j < KW; ++j)
           acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][at + j * g.dw]), d, acc[r][j]);
     }
 #pragma GCC unroll 24
-    for (std::size_t r = 0; r < R; ++r) row[r] += width;
+    for (std::size_t r = 0; r < R; ++r) row[r] += g.sh * width;
   }
 #pragma GCC unroll 24
   for (std::size_t r = 0; r < R; ++r) {
@@ -1056,8 +1065,8 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
   const std::size_t cuts = units >= 8 ? 1 : std::min(g.oh, (8 + units - 1) / units);
   const std::size_t rows = (g.oh + cuts - 1) / cuts, blocks = (g.oh + rows - 1) / rows;
   const std::size_t grain = blocks > 1 ? 1 : samples_per_task(g, og * kk);
-  // Rows go two at a time (direct_piece_pair), in pieces as even as 14 columns at most allow
-  // (28: 14 + 14; 16: 8 + 8; 32: 11 + 11 + 10).
+  // At stride 1 rows go two at a time (direct_piece_pair), in pieces as even as 14 columns at most
+  // allow (28: 14 + 14; 16: 8 + 8; 32: 11 + 11 + 10).
   const std::size_t pieces = (g.ow + kDirectPairColumns - 1) / kDirectPairColumns;
   const std::size_t pair_columns = (g.ow + pieces - 1) / pieces;
   parallel::for_range(units * blocks, grain, [&](std::size_t first, std::size_t last) {
@@ -1076,30 +1085,40 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
         const float* w = wt + grp * kk * og + o % og;
         const float* bias = b ? b + o : nullptr;
         const std::size_t y_end = std::min(g.oh, y0 + rows);
+        const auto alone = [&](std::size_t oy) {  // one row, pieces of up to 16 columns
+          for (std::size_t x0 = 0; x0 < g.ow; x0 += kDirectColumns) {
+            const std::size_t n = std::min(kDirectColumns, g.ow - x0);
+            const float* from = padded.data() + oy * g.sh * pp.width + x0 * g.sw;
+            with_count<kDirectColumns>(n, [&]<std::size_t L>() {
+              if (g.sw == 1)
+                direct_piece<L>(from, cg, g, pp, w, og, bias, piece.data());
+              else
+                direct_piece<L, 2>(from, cg, g, pp, w, og, bias, piece.data());
+            });
+            kernels::transpose_matrix(piece.data(), n, kDirectChannels, kDirectChannels, out + oy * g.ow + x0, plane);
+          }
+        };
+        if (g.sh > 1 || g.sw > 1) {  // strided: rows alone
+          for (std::size_t oy = y0; oy < y_end; ++oy) alone(oy);
+          continue;
+        }
         // Rows oy and oy + dh make a pair (what one reads through tap row i + 1 the other reads
         // through tap row i): in 2·dh rows from `base`, the first dh are the pairs' top rows; a
         // row whose partner lies past the block goes alone.
         for (std::size_t base = y0; base < y_end; base += 2 * g.dh)
           for (std::size_t oy = base; oy < std::min(base + g.dh, y_end); ++oy) {
-            if (oy + g.dh < y_end) {
-              for (std::size_t x0 = 0; x0 < g.ow; x0 += pair_columns) {
-                const std::size_t n = std::min(pair_columns, g.ow - x0);
-                with_count<kDirectPairColumns>(n, [&]<std::size_t L>() {
-                  direct_piece_pair<L>(padded.data() + oy * pp.width + x0, cg, g, pp, w, og, bias, piece.data());
-                });
-                for (std::size_t row = 0; row < 2; ++row)
-                  kernels::transpose_matrix(piece.data() + row * n * kDirectChannels, n, kDirectChannels,
-                                            kDirectChannels, out + (oy + row * g.dh) * g.ow + x0, plane);
-              }
+            if (oy + g.dh >= y_end) {
+              alone(oy);
               continue;
             }
-            for (std::size_t x0 = 0; x0 < g.ow; x0 += kDirectColumns) {
-              const std::size_t n = std::min(kDirectColumns, g.ow - x0);
-              with_count<kDirectColumns>(n, [&]<std::size_t L>() {
-                direct_piece<L>(padded.data() + oy * pp.width + x0, cg, g, pp, w, og, bias, piece.data());
+            for (std::size_t x0 = 0; x0 < g.ow; x0 += pair_columns) {
+              const std::size_t n = std::min(pair_columns, g.ow - x0);
+              with_count<kDirectPairColumns>(n, [&]<std::size_t L>() {
+                direct_piece_pair<L>(padded.data() + oy * pp.width + x0, cg, g, pp, w, og, bias, piece.data());
               });
-              kernels::transpose_matrix(piece.data(), n, kDirectChannels, kDirectChannels, out + oy * g.ow + x0,
-                                        plane);
+              for (std::size_t row = 0; row < 2; ++row)
+                kernels::transpose_matrix(piece.data() + row * n * kDirectChannels, n, kDirectChannels,
+                                          kDirectChannels, out + (oy + row * g.dh) * g.ow + x0, plane);
             }
           }
       }
