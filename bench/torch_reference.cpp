@@ -367,6 +367,8 @@ void register_op_cases() {
   shaped("Conv2d_groups4", [] { return tnn::Conv2d(tnn::Conv2dOptions(64, 64, 3).padding(1).groups(4)); }, {64, 64, 14, 14});
   shaped("Conv2d_5x5", [] { return tnn::Conv2d(tnn::Conv2dOptions(16, 32, 5).padding(2)); }, {64, 16, 28, 28});
   shaped("Conv2d_dilated", [] { return tnn::Conv2d(tnn::Conv2dOptions(32, 32, 3).padding(2).dilation(2)); }, {32, 32, 28, 28});
+  // A stem: 3 -> 16 channels, 3x3 at stride 2, on (64, 3, 64, 64) (MobileNet, a small ResNet).
+  shaped("Conv2d_stem_s2", [] { return tnn::Conv2d(tnn::Conv2dOptions(3, 16, 3).stride(2).padding(1)); }, {64, 3, 64, 64});
   shaped("LSTM_bi2", [] { return tnn::LSTM(tnn::LSTMOptions(32, 64).num_layers(2).bidirectional(true).batch_first(true)); }, {64, 32, 32});
   // A few rows against a large weight (inference or a small batch), and "same" max pooling with a
   // 5x5 window over small planes (SPP-style).
