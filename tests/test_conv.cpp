@@ -944,6 +944,14 @@ TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its
       cases.push_back({{2, c, 9, w}, {o, c, k[0], k[1]}, {st, {ph, pw}, {1, 1}, 1, {0, 0}}});
     }
   cases.push_back({{1, 16, 30, 20}, {32, 16, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}}});  // one image, stride 2
+  // Rows alone, input value by input value (direct_piece_row): one-row planes (Conv1d's), every
+  // kernel width 2-7 at strides 1 and 2, pieces of 1 to 16 columns and what is left past 16.
+  for (std::size_t kw = 2; kw <= 7; ++kw)
+    for (std::int64_t sw : {1, 2})
+      for (std::size_t ow : {1, 4, 13, 16, 23}) {
+        const std::size_t w = (ow - 1) * std::size_t(sw) + kw - 2, c = (kw + ow) % 2 ? 16 : 5;  // padding (0, 1)
+        cases.push_back({{2, c, 1, w}, {ow % 2 ? 16 : 32, c, 1, kw}, {{1, sw}, {0, 1}, {1, 1}, 1, {0, 0}}});
+      }
   cases.push_back({{3, 32, 11, 13}, {48, 16, 3, 3}, {{2, 2}, {2, 2}, {2, 2}, 2, {0, 0}}}); // stride and dilation 2, groups
   cases.push_back({{2, 16, 12, 12}, {16, 16, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, 1, {0, 0}}});  // stride 3: not direct
   cases.push_back({{3, 32, 9, 11}, {32, 32, 3, 3}, {{1, 1}, {0, 0}, {2, 2}, 1, {0, 0}}});  // dilated, "valid"
