@@ -950,7 +950,7 @@ TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its
     for (std::int64_t sw : {1, 2})
       for (std::size_t ow : {1, 4, 13, 16, 23}) {
         const std::size_t w = (ow - 1) * std::size_t(sw) + kw - 2, c = (kw + ow) % 2 ? 16 : 5;  // padding (0, 1)
-        cases.push_back({{2, c, 1, w}, {ow % 2 ? 16 : 32, c, 1, kw}, {{1, sw}, {0, 1}, {1, 1}, 1, {0, 0}}});
+        cases.push_back({{2, c, 1, w}, {ow % 2 ? 16u : 32u, c, 1, kw}, {{1, sw}, {0, 1}, {1, 1}, 1, {0, 0}}});
       }
   cases.push_back({{3, 32, 11, 13}, {48, 16, 3, 3}, {{2, 2}, {2, 2}, {2, 2}, 2, {0, 0}}}); // stride and dilation 2, groups
   cases.push_back({{2, 16, 12, 12}, {16, 16, 3, 3}, {{3, 3}, {1, 1}, {1, 1}, 1, {0, 0}}});  // stride 3: not direct
@@ -1205,6 +1205,46 @@ TEST_CASE("adaptive max pooling and return_indices match PyTorch; every window a
           check_close(x.grad(), dx, 1e-15);
           check_close(tg::adaptive_max_pool2d(x.detach().to(tg::kFloat32), {oh, ow}), Tensor(ys, y.shape()).to(tg::kFloat32).to_vector<double>(), 0.0);
         }
+
+  // Windows full of ties, NaNs, infinities and signed zeros, on planes of 1 to 40 values a row (the
+  // two passes of window_max: whole planes as one run, narrower windows row by row; batches of 16
+  // and 8, two at a time, and what is left), float32 and float64, against PyTorch's loop:
+  //   maxval = -inf, maxindex = first; for val in window (row-major): if val > maxval or isnan(val): take it
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> specials{0.0, -0.0, 1.0, 2.0, -inf, inf, nan};
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+    for (const auto& [h, w] : std::vector<std::pair<std::size_t, std::size_t>>{{14, 14}, {3, 40}, {7, 33}, {1, 17}, {5, 8}})
+      for (std::int64_t oh : {1, 2, 3})
+        for (std::int64_t ow : {1, 2})
+          for (int density = 0; density < 3; ++density) {  // NaNs: none, few, many; -inf-only planes
+            INFO(tg::dtype_name(dtype), " plane ", h, " x ", w, " to ", oh, " x ", ow, " density ", density);
+            std::vector<double> xs(4 * h * w);
+            for (std::size_t i = 0; i < xs.size(); ++i) {
+              const std::size_t pick = rng() % (density == 0 ? 6 : density == 1 ? 40 : 8);
+              xs[i] = i / (h * w) == 3 ? -inf : pick < specials.size() ? specials[pick] : double(rng() % 3);
+            }
+            const auto [y, indices] = tg::adaptive_max_pool2d_with_indices(Tensor(xs, {1, 4, h, w}).to(dtype), {oh, ow});
+            const std::vector<double> ys = y.to_vector<double>();
+            const std::vector<std::int64_t> is = indices.to_vector<std::int64_t>();
+            for (std::size_t plane = 0; plane < 4; ++plane)
+              for (std::size_t oy = 0; oy < std::size_t(oh); ++oy)
+                for (std::size_t ox = 0; ox < std::size_t(ow); ++ox) {
+                  const std::size_t y0 = oy * h / std::size_t(oh), y1 = ((oy + 1) * h + std::size_t(oh) - 1) / std::size_t(oh);
+                  const std::size_t x0 = ox * w / std::size_t(ow), x1 = ((ox + 1) * w + std::size_t(ow) - 1) / std::size_t(ow);
+                  double best_value = -inf;
+                  std::size_t best = y0 * w + x0;
+                  for (std::size_t iy = y0; iy < y1; ++iy)
+                    for (std::size_t ix = x0; ix < x1; ++ix)
+                      if (const double v = xs[plane * h * w + iy * w + ix]; v > best_value || std::isnan(v)) {
+                        best_value = v;
+                        best = iy * w + ix;
+                      }
+                  const std::size_t o = (plane * std::size_t(oh) + oy) * std::size_t(ow) + ox;
+                  CHECK(is[o] == std::int64_t(best));
+                  CHECK((std::isnan(ys[o]) ? std::isnan(best_value) : ys[o] == best_value));
+                  CHECK(std::signbit(ys[o]) == std::signbit(best_value));  // a -0 found first stays -0
+                }
+          }
 
   nn::AdaptiveMaxPool2d layer(std::array<std::int64_t, 2>{3, 2});
   nn::AdaptiveMaxPool1d layer1(4);

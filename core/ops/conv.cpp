@@ -2587,67 +2587,72 @@ MaxPooled max_pool2d_values(const Tensor& input, const Pool2dParams& p) {
 }
 
 // The first maximum (or the last NaN, PyTorch's rule) of rows [y0, y1) and columns [x0, x1) of a
-// plane `w` wide, and its flat index: the lanes of a batch follow the window's rows side by side,
-// each lane its own first maximum or last NaN (its index in an integer batch of the same width),
-// then the lanes are merged (the earliest index among the largest values, or the latest among
-// NaNs). One running maximum compared value after value is a chain of dependent compares:
-// AdaptiveMaxPool2d(1) over (128, 64, 14, 14) took 18 ms, 16 scalar lanes 4.9.
+// plane `w` wide, and its flat index, in two passes over the window (in L1 after the first): its
+// largest value and whether it holds a NaN, by batches in two independent maxima; then the first
+// batch, in row-major order, holding that value (or the last holding a NaN), and in it the first
+// such lane (the last). The value returned is the input's own (a -0 found before a 0 stays -0); a
+// window of -inf only gives its first position. One pass carrying each lane's index beside its
+// maximum (a select and a blend per batch, a chain of dependent compares) made AdaptiveMaxPool2d(1)
+// over (128, 64, 14, 14) forward and backward 1.16 ms at one thread and 0.56 at two, two passes
+// 0.59 and 0.19 (minimum of 3 runs by turns); one running maximum compared value after value had
+// taken 18 ms. (xsimd's v != v is an ordered compare, false for NaN: isnan it is.)
 template <class T>
 std::pair<T, std::uint32_t> window_max(const T* src, std::size_t w, std::size_t y0, std::size_t y1, std::size_t x0,
                                        std::size_t x1) {
   using B = kernels::Batch<T>;
-  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-  using I = xsimd::batch<U, typename B::arch_type>;
   constexpr std::size_t kLanes = B::size;
   constexpr T kLowest = -std::numeric_limits<T>::infinity();
-  alignas(64) static constexpr auto kLane = [] {
-    std::array<U, kLanes> lanes{};
-    for (std::size_t l = 0; l < kLanes; ++l) lanes[l] = U(l);
-    return lanes;
-  }();
-  const I lane = I::load_aligned(kLane.data());
-  const B all_bits = xsimd::bitwise_cast<B>(I(~U(0))), no_bits(T(0));
-  B best(kLowest);
-  I where = I(U(kNoInput));
-  // Values at flat indices first, first + 1, ... (-inf past the window: never taken).
-  auto consider = [&](const B& v, std::size_t first) {
-    const auto take = (v > best) || xsimd::isnan(v);
-    best = xsimd::select(take, v, best);
-    const I picked = xsimd::bitwise_cast<I>(xsimd::select(take, all_bits, no_bits));
-    where = ((I(U(first)) + lane) & picked) | (where & ~picked);
+  // The window as runs in row-major order: one run when it is as wide as the plane.
+  const bool whole = x0 == 0 && x1 == w;
+  const std::size_t runs = whole ? 1 : y1 - y0, length = whole ? (y1 - y0) * w : x1 - x0;
+  const auto run = [&](std::size_t r) { return whole ? y0 * w : (y0 + r) * w + x0; };
+  const auto batch = [&](const T* p, std::size_t k) {  // values k .. k + kLanes of a run (-inf past it)
+    return k + kLanes <= length ? B::load_unaligned(p + k) : kernels::load_partial(p + k, length - k, kLowest);
   };
-  if (x0 == 0 && x1 == w) {
-    // A window as wide as the plane is one run of its rows (a global maximum over 14×14 planes
-    // went row by row, each row of 14 values one partial load). Each lane still sees its values
-    // in order, so the first maximum and the last NaN are the same.
-    const std::size_t end = y1 * w;
-    for (std::size_t k = y0 * w; k < end; k += kLanes)
-      consider(k + kLanes <= end ? B::load_unaligned(src + k) : kernels::load_partial(src + k, end - k, kLowest), k);
-  } else {
-    for (std::size_t iy = y0; iy < y1; ++iy)
-      for (std::size_t ix = x0; ix < x1; ix += kLanes) {
-        const T* row = src + iy * w + ix;
-        consider(ix + kLanes <= x1 ? B::load_unaligned(row) : kernels::load_partial(row, x1 - ix, kLowest), iy * w + ix);
+  B high0(kLowest), high1(kLowest);
+  auto nan = xsimd::isnan(B(T(0)));  // all false
+  for (std::size_t r = 0; r < runs; ++r) {
+    const T* p = src + run(r);
+    std::size_t k = 0;
+    for (; k + 2 * kLanes <= length; k += 2 * kLanes) {
+      const B v0 = B::load_unaligned(p + k), v1 = B::load_unaligned(p + k + kLanes);
+      high0 = xsimd::max(high0, v0);
+      high1 = xsimd::max(high1, v1);
+      nan = nan || xsimd::isnan(v0) || xsimd::isnan(v1);
+    }
+    if (k < length) {
+      const B v = batch(p, k);
+      high0 = xsimd::max(high0, v);
+      nan = nan || xsimd::isnan(v);
+      if (k + kLanes < length) {
+        const B u = batch(p, k + kLanes);
+        high1 = xsimd::max(high1, u);
+        nan = nan || xsimd::isnan(u);
       }
-  }
-  alignas(64) std::array<T, kLanes> values;
-  alignas(64) std::array<U, kLanes> indices;
-  best.store_aligned(values.data());
-  where.store_aligned(indices.data());
-  T value = kLowest;
-  std::uint32_t at = kNoInput;
-  for (std::size_t l = 0; l < kLanes; ++l) {
-    const auto index = std::uint32_t(indices[l]);
-    if (index == kNoInput) continue;
-    const bool nan = values[l] != values[l], held_nan = value != value;
-    if (at == kNoInput || (nan ? !held_nan || index > at
-                               : !held_nan && (values[l] > value || (values[l] == value && index < at)))) {
-      value = values[l];
-      at = index;
     }
   }
-  if (at == kNoInput) at = std::uint32_t(y0 * w + x0);  // every value -inf: the first, as PyTorch's
-  return {value, at};
+  if (xsimd::any(nan)) {
+    for (std::size_t r = runs; r-- > 0;) {
+      const T* p = src + run(r);
+      for (std::size_t k = (length - 1) / kLanes * kLanes;; k -= kLanes) {
+        if (xsimd::any(xsimd::isnan(batch(p, k))))
+          for (std::size_t l = std::min(kLanes, length - k); l-- > 0;)
+            if (p[k + l] != p[k + l]) return {p[k + l], std::uint32_t(run(r) + k + l)};
+        if (k == 0) break;
+      }
+    }
+  }
+  alignas(64) std::array<T, kLanes> lanes;
+  xsimd::max(high0, high1).store_aligned(lanes.data());
+  const T largest = *std::max_element(lanes.begin(), lanes.end());
+  for (std::size_t r = 0; r < runs; ++r) {
+    const T* p = src + run(r);
+    for (std::size_t k = 0; k < length; k += kLanes)
+      if (xsimd::any(batch(p, k) == B(largest)))
+        for (std::size_t l = 0; l < std::min(kLanes, length - k); ++l)
+          if (p[k + l] == largest) return {p[k + l], std::uint32_t(run(r) + k + l)};
+  }
+  return {kLowest, std::uint32_t(y0 * w + x0)};  // not reached: the largest value is one of them
 }
 
 // adaptive_max_pool2d's values and each window's maximum (input batched), not recorded: PyTorch's
