@@ -1817,15 +1817,21 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
 // db[o] = Σ over samples and positions of dy[s, o], in double; dy is (n, out_channels, plane).
 template <class T>
 Tensor bias_grad(const T* dy, std::size_t n, std::size_t out_channels, std::size_t plane) {
+  // Channels in parallel; a task reads its planes sample by sample (in memory order), each
+  // channel's sum taking its samples in order: the same bits for any thread count. (One channel
+  // at a time, on one thread: 6% of `Conv2d_1x1`'s step; in parallel, by turns, 10.6 -> 10.4 ms at one
+  // thread, 6.3 -> 6.0 at two.)
   xt::xarray<T> db = xt::xarray<T>::from_shape({out_channels});
-  for (std::size_t o = 0; o < out_channels; ++o) {
-    double total = 0;
-    for (std::size_t s = 0; s < n; ++s) {
-      const T* p = dy + (s * out_channels + o) * plane;
-      total += kernels::lane_sum(plane, [p](auto at) { return at(p); });
-    }
-    db(o) = T(total);
-  }
+  parallel::for_range(out_channels, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, n * plane)),
+                      [&](std::size_t first, std::size_t last) {
+    std::vector<double> totals(last - first, 0.0);
+    for (std::size_t s = 0; s < n; ++s)
+      for (std::size_t o = first; o < last; ++o) {
+        const T* p = dy + (s * out_channels + o) * plane;
+        totals[o - first] += kernels::lane_sum(plane, [p](auto at) { return at(p); });
+      }
+    for (std::size_t o = first; o < last; ++o) db(o) = T(totals[o - first]);
+  });
   return make_tensor<T>(std::move(db));
 }
 
