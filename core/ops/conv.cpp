@@ -869,8 +869,8 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 //     dY transposed to (position, og); the taps of R rows (c, i) of the kernel in registers (R·kW
 //     sums: at most kDirectSums, R at most kDirectRows, or one less where that cuts the kernel's
 //     rows with less waste), one load of dY's 16 values and a broadcast multiply-add per tap and
-//     position (undilated: dY of 8 positions in registers, each value loaded once for them,
-//     direct_weight_rows_by_value). It sums into the partials the GEMM path's transposed form
+//     position (undilated: dY of 8 positions in registers, each value loaded once for them).
+//     It sums into the partials the GEMM path's transposed form
 //     uses (kk × og).
 // (· is a block of 16 output channels.) The input gradient at stride 1 is a forward over dY
 // (transposes_to_forward), from og channels to cg: it runs here when those fit. Every sum runs in
@@ -1069,48 +1069,12 @@ __attribute__((target("avx512f"), noinline)) void direct_piece_pair(const float*
   }
 }
 
-// part[(r, j)·ld + ·] += Σ over positions (oy, ox) of rows[r][oy·sh·width + ox·sw + j·dw] · dyt[(oy, ox)·ld + ·]
-// for r < count, j < KW (rows past `count` repeat the last and are not stored; · the 16 output
-// channels of a block).
-template <std::size_t KW, std::size_t R>
-__attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float* const* rows, std::size_t count,
-                                                                     const Window& g, std::size_t width,
-                                                                     const float* dyt, std::size_t ld, float* part) {
-  __m512 acc[R][KW];
-  const float* row[R];
-#pragma GCC unroll 24
-  for (std::size_t r = 0; r < R; ++r) {
-    row[r] = rows[std::min(r, count - 1)];
-    for (std::size_t j = 0; j < KW; ++j) acc[r][j] = _mm512_setzero_ps();
-  }
-  for (std::size_t oy = 0; oy < g.oh; ++oy) {
-    for (std::size_t ox = 0; ox < g.ow; ++ox, dyt += ld) {
-      const __m512 d = _mm512_loadu_ps(dyt);
-      const std::size_t at = opaque(ox * g.sw);
-#pragma GCC unroll 24
-      for (std::size_t r = 0; r < R; ++r)
-        for (std::size_t j = 0; j < KW; ++j)
-          acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][at + j * g.dw]), d, acc[r][j]);
-    }
-#pragma GCC unroll 24
-    for (std::size_t r = 0; r < R; ++r) row[r] += g.sh * width;
-  }
-#pragma GCC unroll 24
-  for (std::size_t r = 0; r < R; ++r) {
-    if (r >= count) break;
-    for (std::size_t j = 0; j < KW; ++j) {
-      float* to = part + (r * KW + j) * ld;
-      _mm512_storeu_ps(to, _mm512_add_ps(_mm512_loadu_ps(to), acc[r][j]));
-    }
-  }
-}
-
-// direct_weight_rows for undilated kernel rows (dw = 1), B positions of an output row at a time:
-// their B vectors of dY in registers, each padded value of a row's window broadcast once and
-// multiplied into every sum (r, j) it meets (value m = ox·SW + j), where direct_weight_rows
-// loaded it again for each tap. A row costs (B - 1)·SW + KW loads for B·KW multiply-adds
-// (direct_weight_rows: B·KW), so fewer sums fit beside dY's vectors: R·KW at most
-// kDirectValueSums. Each sum takes its positions in order, as direct_weight_rows: the same bits.
+// The weight gradient of undilated kernel rows (dw = 1) takes B positions of an output row at a
+// time: their B vectors of dY in registers, each padded value of a row's window broadcast once
+// and multiplied into every sum (r, j) it meets (value m = ox·SW + j), where a load per tap and
+// position loaded it again for each tap. A row costs (B - 1)·SW + KW loads for B·KW
+// multiply-adds (per tap: B·KW), so fewer sums fit beside dY's vectors: R·KW at most
+// kDirectValueSums. Each sum takes its positions in order either way: the same bits.
 // Forward and backward, one thread, minimum of 3 runs by turns: `Conv2d_stride2` 21.7 -> 19.8 ms,
 // `Conv2d_groups4` 5.78 -> 5.45, `Conv1d` 0.80 -> 0.78, `Conv2d_5x5` even; 24 sums beside 6
 // positions measured the same or 2% slower.
@@ -1160,12 +1124,14 @@ __attribute__((target("avx512f"), always_inline)) inline void weight_tail(std::s
   }
 }
 
-template <std::size_t KW, std::size_t R, std::size_t SW>
-__attribute__((target("avx512f"), noinline)) void direct_weight_rows_by_value(const float* const* rows,
-                                                                              std::size_t count, const Window& g,
-                                                                              std::size_t width, const float* dyt,
-                                                                              std::size_t ld, float* part) {
-  constexpr std::size_t B = kDirectValueBlock;
+// part[(r, j)·ld + ·] += Σ over positions (oy, ox) of rows[r][oy·sh·width + ox·sw + j·dw] · dyt[(oy, ox)·ld + ·]
+// for r < count, j < KW (rows past `count` repeat the last and are not stored; · the 16 output
+// channels of a block). SW = 0: any stride and dilation, a load per tap and position; SW = 1 or 2
+// (the column stride, dw = 1): each value once for kDirectValueBlock positions (above).
+template <std::size_t KW, std::size_t R, std::size_t SW = 0>
+__attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float* const* rows, std::size_t count,
+                                                                     const Window& g, std::size_t width,
+                                                                     const float* dyt, std::size_t ld, float* part) {
   __m512 acc[R][KW];
   const float* row[R];
 #pragma GCC unroll 24
@@ -1174,10 +1140,22 @@ __attribute__((target("avx512f"), noinline)) void direct_weight_rows_by_value(co
     for (std::size_t j = 0; j < KW; ++j) acc[r][j] = _mm512_setzero_ps();
   }
   for (std::size_t oy = 0; oy < g.oh; ++oy) {
-    std::size_t ox = 0;
-    for (; ox + B <= g.ow; ox += B, dyt += B * ld) weight_block<KW, R, B, SW>(row, opaque(ox * SW), dyt, ld, acc);
-    weight_tail<KW, R, SW, B - 1>(g.ow - ox, row, ox * SW, dyt, ld, acc);
-    dyt += (g.ow - ox) * ld;
+    if constexpr (SW == 0) {
+      for (std::size_t ox = 0; ox < g.ow; ++ox, dyt += ld) {
+        const __m512 d = _mm512_loadu_ps(dyt);
+        const std::size_t at = opaque(ox * g.sw);
+#pragma GCC unroll 24
+        for (std::size_t r = 0; r < R; ++r)
+          for (std::size_t j = 0; j < KW; ++j)
+            acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][at + j * g.dw]), d, acc[r][j]);
+      }
+    } else {
+      constexpr std::size_t B = kDirectValueBlock;
+      std::size_t ox = 0;
+      for (; ox + B <= g.ow; ox += B, dyt += B * ld) weight_block<KW, R, B, SW>(row, opaque(ox * SW), dyt, ld, acc);
+      weight_tail<KW, R, SW, B - 1>(g.ow - ox, row, ox * SW, dyt, ld, acc);
+      dyt += (g.ow - ox) * ld;
+    }
 #pragma GCC unroll 24
     for (std::size_t r = 0; r < R; ++r) row[r] += g.sh * width;
   }
@@ -1190,6 +1168,7 @@ __attribute__((target("avx512f"), noinline)) void direct_weight_rows_by_value(co
     }
   }
 }
+
 #endif
 
 // The forward (direct_fits: cg → og channels a group): samples and groups in parallel, and
@@ -1290,7 +1269,7 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
     pad_plane(x + c * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), pp, padded + c * pp.size);
   kernels::transpose_matrix(dy, og, plane, plane, dyt, og);
   const std::size_t total = cg * g.kh;  // rows (c, i) of the kernel, R at a time
-  // R rows (c, i) of the kernel at a time; undilated rows take each value once (ByValue).
+  // Undilated rows take each value once for several positions (ByValue).
   const auto run = [&]<std::size_t KW, std::size_t R, bool ByValue>() {
     std::array<const float*, R> rows;
     for (std::size_t r0 = 0; r0 < total; r0 += R) {
@@ -1302,9 +1281,9 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
         if constexpr (!ByValue)
           direct_weight_rows<KW, R>(rows.data(), count, g, pp.width, dyt + o, og, to);
         else if (g.sw == 1)
-          direct_weight_rows_by_value<KW, R, 1>(rows.data(), count, g, pp.width, dyt + o, og, to);
+          direct_weight_rows<KW, R, 1>(rows.data(), count, g, pp.width, dyt + o, og, to);
         else
-          direct_weight_rows_by_value<KW, R, 2>(rows.data(), count, g, pp.width, dyt + o, og, to);
+          direct_weight_rows<KW, R, 2>(rows.data(), count, g, pp.width, dyt + o, og, to);
       }
     }
   };
