@@ -869,9 +869,8 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 //     dY transposed to (position, og); the taps of R rows (c, i) of the kernel in registers (R·kW
 //     sums: at most kDirectSums, R at most kDirectRows, or one less where that cuts the kernel's
 //     rows with less waste), one load of dY's 16 values and a broadcast multiply-add per tap and
-//     position (undilated: dY of 8 positions in registers, each value loaded once for them).
-//     It sums into the partials the GEMM path's transposed form
-//     uses (kk × og).
+//     position (dilation 1 or 2: dY of 8 positions in registers, each value loaded once for them).
+//     It sums into the partials the GEMM path's transposed form uses (kk × og).
 // (· is a block of 16 output channels.) The input gradient at stride 1 is a forward over dY
 // (transposes_to_forward), from og channels to cg: it runs here when those fit. Every sum runs in
 // a fixed order (taps, then positions in order): the bits do not depend on the thread count or
@@ -994,9 +993,9 @@ __attribute__((target("avx512f"), always_inline)) inline void row_values(const f
 // A kernel row costs KW + (L - 1)·SW + KW loads for L·KW multiply-adds (direct_piece: L·KW + KW).
 // Each column's sum takes its taps in the same order as direct_piece's (j ascending): the same
 // bits. Rows alone (Conv1d, strided rows, a row without a pair) run here. Forward and backward,
-// one thread, minimum of 3-4 runs by turns: `Conv1d` (16 -> 32, kernel 5) 0.90 -> 0.77 ms,
-// `Conv1d_stride2` 0.46 -> 0.43, `Conv2d_stride2` 22.0 -> 20.6, `Conv2d_stem_s2` 2.04 -> 1.89,
-// `ConvTranspose2d` 19.4 -> 16.4.
+// one thread, minimum of 3-4 runs by turns: `Conv1d` (16 → 32, kernel 5) 0.90 → 0.77 ms,
+// `Conv1d_stride2` 0.46 → 0.43, `Conv2d_stride2` 22.0 → 20.6, `Conv2d_stem_s2` 2.04 → 1.89,
+// `ConvTranspose2d` 19.4 → 16.4.
 template <std::size_t L, std::size_t KW, std::size_t SW>
 __attribute__((target("avx512f"), noinline)) void direct_piece_row(const float* p, std::size_t channels,
                                                                    const Window& g, const PaddedPlane& pp,
@@ -1069,37 +1068,40 @@ __attribute__((target("avx512f"), noinline)) void direct_piece_pair(const float*
   }
 }
 
-// The weight gradient of undilated kernel rows (dw = 1) takes B positions of an output row at a
-// time: their B vectors of dY in registers, each padded value of a row's window broadcast once
-// and multiplied into every sum (r, j) it meets (value m = ox·SW + j), where a load per tap and
-// position loaded it again for each tap. A row costs (B - 1)·SW + KW loads for B·KW
-// multiply-adds (per tap: B·KW), so fewer sums fit beside dY's vectors: R·KW at most
-// kDirectValueSums. Each sum takes its positions in order either way: the same bits.
-// Forward and backward, one thread, minimum of 3 runs by turns: `Conv2d_stride2` 21.7 -> 19.8 ms,
-// `Conv2d_groups4` 5.78 -> 5.45, `Conv1d` 0.80 -> 0.78, `Conv2d_5x5` even; 24 sums beside 6
-// positions measured the same or 2% slower.
+// The weight gradient of kernel rows of dilation 1 or 2 (DW; 1 at stride 2) takes B positions of
+// an output row at a time: their B vectors of dY in registers, each padded value of a row's window
+// broadcast once and multiplied into every sum (r, j) it meets (value m = ox·SW + j·DW), where the
+// kernel for any stride and dilation (direct_weight_rows with SW = 0, below) loads it again for
+// each tap. A row costs (B - 1)·SW + (KW - 1)·DW + 1 loads for B·KW multiply-adds (that kernel:
+// B·KW), so fewer sums fit
+// beside dY's vectors: R·KW at most kDirectValueSums. Each sum takes its positions in order
+// either way: the same bits. Forward and backward, one thread, minimum of 3 runs by turns:
+// `Conv2d_stride2` 21.7 → 19.8 ms, `Conv2d_groups4` 5.78 → 5.45, `Conv1d` 0.80 → 0.78,
+// `Conv2d_5x5` even; 24 sums beside 6 positions measured the same or 2% slower. At dilation 2,
+// `Conv2d_dilated` 8.54 → 7.91 ms at one thread, 4.50 → 4.28 at two.
 constexpr std::size_t kDirectValueSums = 22, kDirectValueBlock = 8;
 
-template <std::size_t KW, std::size_t B, std::size_t SW, std::size_t M, std::size_t J>
+template <std::size_t KW, std::size_t B, std::size_t SW, std::size_t DW, std::size_t M, std::size_t J>
 __attribute__((target("avx512f"), always_inline)) inline void weight_tap(__m512 v, const __m512* d, __m512* acc) {
-  if constexpr (J <= M && (M - J) % SW == 0 && (M - J) / SW < B) acc[J] = _mm512_fmadd_ps(v, d[(M - J) / SW], acc[J]);
+  if constexpr (J * DW <= M && (M - J * DW) % SW == 0 && (M - J * DW) / SW < B)
+    acc[J] = _mm512_fmadd_ps(v, d[(M - J * DW) / SW], acc[J]);
 }
 
-template <std::size_t KW, std::size_t B, std::size_t SW, std::size_t M, std::size_t... J>
+template <std::size_t KW, std::size_t B, std::size_t SW, std::size_t DW, std::size_t M, std::size_t... J>
 __attribute__((target("avx512f"), always_inline)) inline void weight_value(const float* q, const __m512* d,
                                                                            __m512* acc, std::index_sequence<J...>) {
   const __m512 v = _mm512_set1_ps(q[M]);
-  (weight_tap<KW, B, SW, M, J>(v, d, acc), ...);
+  (weight_tap<KW, B, SW, DW, M, J>(v, d, acc), ...);
 }
 
-template <std::size_t KW, std::size_t B, std::size_t SW, std::size_t... M>
+template <std::size_t KW, std::size_t B, std::size_t SW, std::size_t DW, std::size_t... M>
 __attribute__((target("avx512f"), always_inline)) inline void weight_values(const float* q, const __m512* d,
                                                                             __m512* acc, std::index_sequence<M...>) {
-  (weight_value<KW, B, SW, M>(q, d, acc, std::make_index_sequence<KW>()), ...);
+  (weight_value<KW, B, SW, DW, M>(q, d, acc, std::make_index_sequence<KW>()), ...);
 }
 
 // Positions [ox, ox + B) of the rows (at = ox·SW) into the sums.
-template <std::size_t KW, std::size_t R, std::size_t B, std::size_t SW>
+template <std::size_t KW, std::size_t R, std::size_t B, std::size_t SW, std::size_t DW>
 __attribute__((target("avx512f"), always_inline)) inline void weight_block(const float* const* row, std::size_t at,
                                                                            const float* dyt, std::size_t ld,
                                                                            __m512 (*acc)[KW]) {
@@ -1108,27 +1110,28 @@ __attribute__((target("avx512f"), always_inline)) inline void weight_block(const
   for (std::size_t b = 0; b < B; ++b) d[b] = _mm512_loadu_ps(dyt + b * ld);
 #pragma GCC unroll 16
   for (std::size_t r = 0; r < R; ++r)
-    weight_values<KW, B, SW>(row[r] + at, d, acc[r], std::make_index_sequence<(B - 1) * SW + KW>());
+    weight_values<KW, B, SW, DW>(row[r] + at, d, acc[r], std::make_index_sequence<(B - 1) * SW + (KW - 1) * DW + 1>());
 }
 
 // weight_block for the `rest` positions of a row (rest < T + 1).
-template <std::size_t KW, std::size_t R, std::size_t SW, std::size_t T>
+template <std::size_t KW, std::size_t R, std::size_t SW, std::size_t DW, std::size_t T>
 __attribute__((target("avx512f"), always_inline)) inline void weight_tail(std::size_t rest, const float* const* row,
                                                                           std::size_t at, const float* dyt,
                                                                           std::size_t ld, __m512 (*acc)[KW]) {
   if constexpr (T > 0) {
     if (rest == T)
-      weight_block<KW, R, T, SW>(row, at, dyt, ld, acc);
+      weight_block<KW, R, T, SW, DW>(row, at, dyt, ld, acc);
     else
-      weight_tail<KW, R, SW, T - 1>(rest, row, at, dyt, ld, acc);
+      weight_tail<KW, R, SW, DW, T - 1>(rest, row, at, dyt, ld, acc);
   }
 }
 
 // part[(r, j)·ld + ·] += Σ over positions (oy, ox) of rows[r][oy·sh·width + ox·sw + j·dw] · dyt[(oy, ox)·ld + ·]
 // for r < count, j < KW (rows past `count` repeat the last and are not stored; · the 16 output
 // channels of a block). SW = 0: any stride and dilation, a load per tap and position; SW = 1 or 2
-// (the column stride, dw = 1): each value once for kDirectValueBlock positions (above).
-template <std::size_t KW, std::size_t R, std::size_t SW = 0>
+// (the column stride) and DW (the column dilation, 1 or 2): each value once for
+// kDirectValueBlock positions (above).
+template <std::size_t KW, std::size_t R, std::size_t SW = 0, std::size_t DW = 1>
 __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float* const* rows, std::size_t count,
                                                                      const Window& g, std::size_t width,
                                                                      const float* dyt, std::size_t ld, float* part) {
@@ -1152,8 +1155,9 @@ __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float
     } else {
       constexpr std::size_t B = kDirectValueBlock;
       std::size_t ox = 0;
-      for (; ox + B <= g.ow; ox += B, dyt += B * ld) weight_block<KW, R, B, SW>(row, opaque(ox * SW), dyt, ld, acc);
-      weight_tail<KW, R, SW, B - 1>(g.ow - ox, row, ox * SW, dyt, ld, acc);
+      for (; ox + B <= g.ow; ox += B, dyt += B * ld)
+        weight_block<KW, R, B, SW, DW>(row, opaque(ox * SW), dyt, ld, acc);
+      weight_tail<KW, R, SW, DW, B - 1>(g.ow - ox, row, ox * SW, dyt, ld, acc);
       dyt += (g.ow - ox) * ld;
     }
 #pragma GCC unroll 24
@@ -1269,7 +1273,7 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
     pad_plane(x + c * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), pp, padded + c * pp.size);
   kernels::transpose_matrix(dy, og, plane, plane, dyt, og);
   const std::size_t total = cg * g.kh;  // rows (c, i) of the kernel, R at a time
-  // Undilated rows take each value once for several positions (ByValue).
+  // Rows of column dilation 1 or 2 (1 at stride 2) take each value once for several positions.
   const auto run = [&]<std::size_t KW, std::size_t R, bool ByValue>() {
     std::array<const float*, R> rows;
     for (std::size_t r0 = 0; r0 < total; r0 += R) {
@@ -1280,8 +1284,10 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
         float* to = part + r0 * KW * og + o;
         if constexpr (!ByValue)
           direct_weight_rows<KW, R>(rows.data(), count, g, pp.width, dyt + o, og, to);
-        else if (g.sw == 1)
+        else if (g.sw == 1 && g.dw == 1)
           direct_weight_rows<KW, R, 1>(rows.data(), count, g, pp.width, dyt + o, og, to);
+        else if (g.sw == 1)
+          direct_weight_rows<KW, R, 1, 2>(rows.data(), count, g, pp.width, dyt + o, og, to);
         else
           direct_weight_rows<KW, R, 2>(rows.data(), count, g, pp.width, dyt + o, og, to);
       }
@@ -1296,7 +1302,7 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
       run.template operator()<KW, R, ByValue>();
   };
   with_count<kDirectKernelWidth>(g.kw, [&]<std::size_t KW>() {
-    if (g.dw > 1)
+    if (g.dw > 2 || (g.dw == 2 && g.sw > 1))
       rows_of.template operator()<KW, std::min(kDirectRows, kDirectSums / KW), false>();
     else
       rows_of.template operator()<KW, std::min(kDirectRows, kDirectValueSums / KW), true>();
@@ -1798,8 +1804,8 @@ template <class T>
 Tensor bias_grad(const T* dy, std::size_t n, std::size_t out_channels, std::size_t plane) {
   // Channels in parallel; a task reads its planes sample by sample (in memory order), each
   // channel's sum taking its samples in order: the same bits for any thread count. (One channel
-  // at a time, on one thread: 6% of `Conv2d_1x1`'s step; in parallel, by turns, 10.6 -> 10.4 ms at one
-  // thread, 6.3 -> 6.0 at two.)
+  // at a time, on one thread: 6% of `Conv2d_1x1`'s step; in parallel, by turns, 10.6 → 10.4 ms at
+  // one thread, 6.3 → 6.0 at two.)
   xt::xarray<T> db = xt::xarray<T>::from_shape({out_channels});
   parallel::for_range(out_channels, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, n * plane)),
                       [&](std::size_t first, std::size_t last) {
