@@ -967,25 +967,44 @@ __attribute__((target("avx512f"), noinline)) void direct_piece(const float* p, s
   for (std::size_t l = 0; l < L; ++l) _mm512_store_ps(out + l * kDirectChannels, acc[l]);
 }
 
-// Input value M of a kernel row meets tap J of column (M - J) / SW where that is whole and below L.
-template <std::size_t L, std::size_t KW, std::size_t SW, std::size_t M, std::size_t J>
-__attribute__((target("avx512f"), always_inline)) inline void row_tap(const __m512* w, __m512 v, __m512* acc) {
-  if constexpr (J <= M && (M - J) % SW == 0 && (M - J) / SW < L)
-    acc[(M - J) / SW] = _mm512_fmadd_ps(w[J], v, acc[(M - J) / SW]);
+// The compile-time walk both by-value kernels share (direct_piece_row, direct_weight_rows): value M
+// of a row of KW taps of dilation D meets tap J at column (M - J·D) / S, where that is whole and
+// below N. Each value is broadcast once; the action's tap<N', J>(v) takes every pair it meets,
+// taps in ascending order. (An action struct, not a lambda: GCC 12 fails on nested generic lambdas
+// with `if constexpr` in a fold.)
+template <std::size_t S, std::size_t D, std::size_t N, std::size_t M, std::size_t J, class Action>
+__attribute__((target("avx512f"), always_inline)) inline void value_tap(const Action& action, __m512 v) {
+  if constexpr (J * D <= M && (M - J * D) % S == 0 && (M - J * D) / S < N)
+    action.template tap<(M - J * D) / S, J>(v);
 }
 
-template <std::size_t L, std::size_t KW, std::size_t SW, std::size_t M, std::size_t... J>
-__attribute__((target("avx512f"), always_inline)) inline void row_value(const float* q, const __m512* w, __m512* acc,
-                                                                        std::index_sequence<J...>) {
+template <std::size_t S, std::size_t D, std::size_t N, std::size_t M, class Action, std::size_t... J>
+__attribute__((target("avx512f"), always_inline)) inline void value_taps(const float* q, const Action& action,
+                                                                         std::index_sequence<J...>) {
   const __m512 v = _mm512_set1_ps(q[M]);
-  (row_tap<L, KW, SW, M, J>(w, v, acc), ...);
+  (value_tap<S, D, N, M, J>(action, v), ...);
 }
 
-template <std::size_t L, std::size_t KW, std::size_t SW, std::size_t... M>
-__attribute__((target("avx512f"), always_inline)) inline void row_values(const float* q, const __m512* w, __m512* acc,
+// Values q[0], q[1], ... of a row, (N - 1)·S + (KW - 1)·D + 1 of them, each into every column it meets.
+template <std::size_t KW, std::size_t S, std::size_t D, std::size_t N, class Action, std::size_t... M>
+__attribute__((target("avx512f"), always_inline)) inline void row_values(const float* q, const Action& action,
                                                                          std::index_sequence<M...>) {
-  (row_value<L, KW, SW, M>(q, w, acc, std::make_index_sequence<KW>()), ...);
+  (value_taps<S, D, N, M>(q, action, std::make_index_sequence<KW>()), ...);
 }
+
+template <std::size_t KW, std::size_t S, std::size_t D, std::size_t N, class Action>
+__attribute__((target("avx512f"), always_inline)) inline void row_values(const float* q, const Action& action) {
+  row_values<KW, S, D, N>(q, action, std::make_index_sequence<(N - 1) * S + (KW - 1) * D + 1>());
+}
+
+struct ForwardTaps {  // column L += weight tap J · the value
+  const __m512* w;
+  __m512* acc;
+  template <std::size_t L, std::size_t J>
+  __attribute__((target("avx512f"), always_inline)) void tap(__m512 v) const {
+    acc[L] = _mm512_fmadd_ps(w[J], v, acc[L]);
+  }
+};
 
 // direct_piece for an undilated row of KW taps (dw = 1), input value by input value: a kernel
 // row's KW weights in registers, each input value q[m] of the row broadcast once and multiplied
@@ -1011,8 +1030,7 @@ __attribute__((target("avx512f"), noinline)) void direct_piece_row(const float* 
       __m512 w[KW];
 #pragma GCC unroll 8
       for (std::size_t j = 0; j < KW; ++j) w[j] = _mm512_loadu_ps(wt + j * ld);
-      const float* q = p + opaque(i * row_step);
-      row_values<L, KW, SW>(q, w, acc, std::make_index_sequence<(L - 1) * SW + KW>());
+      row_values<KW, SW, 1, L>(p + opaque(i * row_step), ForwardTaps{w, acc});
     }
 #pragma GCC unroll 16
   for (std::size_t l = 0; l < L; ++l) _mm512_store_ps(out + l * kDirectChannels, acc[l]);
@@ -1081,24 +1099,14 @@ __attribute__((target("avx512f"), noinline)) void direct_piece_pair(const float*
 // `Conv2d_dilated` 8.54 → 7.91 ms at one thread, 4.50 → 4.28 at two.
 constexpr std::size_t kDirectValueSums = 22, kDirectValueBlock = 8;
 
-template <std::size_t KW, std::size_t B, std::size_t SW, std::size_t DW, std::size_t M, std::size_t J>
-__attribute__((target("avx512f"), always_inline)) inline void weight_tap(__m512 v, const __m512* d, __m512* acc) {
-  if constexpr (J * DW <= M && (M - J * DW) % SW == 0 && (M - J * DW) / SW < B)
-    acc[J] = _mm512_fmadd_ps(v, d[(M - J * DW) / SW], acc[J]);
-}
-
-template <std::size_t KW, std::size_t B, std::size_t SW, std::size_t DW, std::size_t M, std::size_t... J>
-__attribute__((target("avx512f"), always_inline)) inline void weight_value(const float* q, const __m512* d,
-                                                                           __m512* acc, std::index_sequence<J...>) {
-  const __m512 v = _mm512_set1_ps(q[M]);
-  (weight_tap<KW, B, SW, DW, M, J>(v, d, acc), ...);
-}
-
-template <std::size_t KW, std::size_t B, std::size_t SW, std::size_t DW, std::size_t... M>
-__attribute__((target("avx512f"), always_inline)) inline void weight_values(const float* q, const __m512* d,
-                                                                            __m512* acc, std::index_sequence<M...>) {
-  (weight_value<KW, B, SW, DW, M>(q, d, acc, std::make_index_sequence<KW>()), ...);
-}
+struct WeightTaps {  // tap J's sum += the value · dY at position B
+  const __m512* d;
+  __m512* acc;
+  template <std::size_t B, std::size_t J>
+  __attribute__((target("avx512f"), always_inline)) void tap(__m512 v) const {
+    acc[J] = _mm512_fmadd_ps(v, d[B], acc[J]);
+  }
+};
 
 // Positions [ox, ox + B) of the rows (at = ox·SW) into the sums.
 template <std::size_t KW, std::size_t R, std::size_t B, std::size_t SW, std::size_t DW>
@@ -1110,7 +1118,7 @@ __attribute__((target("avx512f"), always_inline)) inline void weight_block(const
   for (std::size_t b = 0; b < B; ++b) d[b] = _mm512_loadu_ps(dyt + b * ld);
 #pragma GCC unroll 16
   for (std::size_t r = 0; r < R; ++r)
-    weight_values<KW, B, SW, DW>(row[r] + at, d, acc[r], std::make_index_sequence<(B - 1) * SW + (KW - 1) * DW + 1>());
+    row_values<KW, SW, DW, B>(row[r] + at, WeightTaps{d, acc[r]});
 }
 
 // weight_block for the `rest` positions of a row (rest < T + 1).
@@ -2611,15 +2619,10 @@ std::pair<T, std::uint32_t> window_max(const T* src, std::size_t w, std::size_t 
       high1 = xsimd::max(high1, v1);
       nan = nan || xsimd::isnan(v0) || xsimd::isnan(v1);
     }
-    if (k < length) {
+    for (; k < length; k += kLanes) {  // the run's last batch or two
       const B v = batch(p, k);
       high0 = xsimd::max(high0, v);
       nan = nan || xsimd::isnan(v);
-      if (k + kLanes < length) {
-        const B u = batch(p, k + kLanes);
-        high1 = xsimd::max(high1, u);
-        nan = nan || xsimd::isnan(u);
-      }
     }
   }
   if (xsimd::any(nan)) {
@@ -2635,7 +2638,7 @@ std::pair<T, std::uint32_t> window_max(const T* src, std::size_t w, std::size_t 
   }
   alignas(64) std::array<T, kLanes> lanes;
   xsimd::max(high0, high1).store_aligned(lanes.data());
-  const T largest = *std::max_element(lanes.begin(), lanes.end());
+  const T largest = kernels::row_max(lanes.data(), kLanes);
   for (std::size_t r = 0; r < runs; ++r) {
     const T* p = src + run(r);
     for (std::size_t k = 0; k < length; k += kLanes)
