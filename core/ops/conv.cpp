@@ -902,15 +902,26 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // of 3 runs by turns, one thread): 3 → 16 on (64, 3, 64, 64) 3.08 → 2.21 ms, 16 → 16 on 28×28
 // 2.65 → 1.65, 64 → 16 5.21 → 3.28, 16 → 32 5×5 9.30 → 6.94, 8 → 48 on 32×32 3.87 → 3.10, 32 → 32
 // 6.44 → 5.33, 48 → 32 5×5 11.1 → 8.8, 64 → 64 11.1 → 10.5; `Conv2d_stride2` (32 → 64) even.
-constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectPairColumns = 14, kDirectSums = 28,
-                      kDirectRows = 10;
-constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 64, kDirectMinTaps = 16,
-                      kDirectUnpairedInputs = 16, kDirectWinogradInputs = 16, kDirectWinogradChannels = 32,
-                      kDirectMaxStride = 2;
+
+// The direct kernels are compiled on x86-64 and used where the CPU has AVX-512 (decided at run
+// time), unless the build leaves them out (TAPEGRAD_DIRECT_CONV=OFF, which the fuzz preset sets:
+// its harnesses read files, and clang with ASan spent 11 minutes on these kernels' unrolled
+// instances, a third of CI). Without them every convolution takes the GEMM paths.
+#if defined(__x86_64__) && !defined(TG_NO_DIRECT_CONV)
+#define TG_DIRECT_CONV 1
+#else
+#define TG_DIRECT_CONV 0
+#endif
+
+[[maybe_unused]] constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectPairColumns = 14,
+                                       kDirectSums = 28, kDirectRows = 10;
+[[maybe_unused]] constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 64,
+                                       kDirectMinTaps = 16, kDirectUnpairedInputs = 16, kDirectWinogradInputs = 16,
+                                       kDirectWinogradChannels = 32, kDirectMaxStride = 2;
 
 template <class T>
 bool direct_fits(const Window& g, std::size_t cg, std::size_t og) {
-#if defined(__x86_64__)
+#if TG_DIRECT_CONV
   if constexpr (std::is_same_v<T, float>) {
     const bool strided = g.sh > 1 || g.sw > 1, paired = !strided && g.oh > g.dh;  // rows in pairs
     const bool winograds = !strided && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1;  // Winograd's kernel
@@ -927,7 +938,7 @@ bool direct_fits(const Window& g, std::size_t cg, std::size_t og) {
   return false;
 }
 
-#if defined(__x86_64__)
+#if TG_DIRECT_CONV
 // x, hidden from the optimiser. direct_weight_rows reads, for position ox + 1, all but one of the
 // values it read for ox: GCC kept them from one to the next in registers, too many, and spilled
 // them (perf of `Conv2d_groups4/1`: stack stores and reloads among the multiply-adds). An index
@@ -1188,7 +1199,7 @@ __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float
 // transposed, (kk, og).
 void direct_forward(const float* x, const float* wt, const float* b, const Window& g, std::size_t out_channels,
                     std::size_t groups, float* y) {
-#if defined(__x86_64__)
+#if TG_DIRECT_CONV
   const std::size_t cg = g.c / groups, og = out_channels / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow;
   const std::size_t units = g.n * groups;
   if (units == 0) return;  // an empty batch
@@ -1274,7 +1285,7 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
 // (plane × og) are the caller's scratch.
 void direct_weight_grad(const float* x, const float* dy, const Window& g, std::size_t cg, std::size_t og,
                         float* padded, float* dyt, float* part) {
-#if defined(__x86_64__)
+#if TG_DIRECT_CONV
   const PaddedPlane pp = padded_plane<float>(g);
   const std::size_t plane = g.oh * g.ow;
   for (std::size_t c = 0; c < cg; ++c)
