@@ -913,11 +913,13 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 #define TG_DIRECT_CONV 0
 #endif
 
-[[maybe_unused]] constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectPairColumns = 14,
-                                       kDirectSums = 28, kDirectRows = 10;
-[[maybe_unused]] constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 64,
-                                       kDirectMinTaps = 16, kDirectUnpairedInputs = 16, kDirectWinogradInputs = 16,
-                                       kDirectWinogradChannels = 32, kDirectMaxStride = 2;
+#if TG_DIRECT_CONV
+constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectPairColumns = 14, kDirectSums = 28,
+                      kDirectRows = 10;
+constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 64, kDirectMinTaps = 16,
+                      kDirectUnpairedInputs = 16, kDirectWinogradInputs = 16, kDirectWinogradChannels = 32,
+                      kDirectMaxStride = 2;
+#endif
 
 template <class T>
 bool direct_fits(const Window& g, std::size_t cg, std::size_t og) {
