@@ -76,7 +76,13 @@ Results run_model() {
   Tensor tokens = tg::randn({16, 32, 64}).set_requires_grad();
   Tensor encoded = encoder_layer.forward(tokens, tg::nn::generate_square_subsequent_mask(16), Tensor());
   tg::sum(encoded * encoded).backward();
-  Results results{{loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
+  // Matrix-vector products past 2^18 values (cut into blocks of rows or columns) and their
+  // gradients (outer products, cut likewise).
+  Tensor mat = tg::randn({600, 700}).set_requires_grad();
+  Tensor right = tg::randn({700}).set_requires_grad(), left = tg::randn({600}).set_requires_grad();
+  Tensor mv = tg::matmul(mat, right), vm = tg::matmul(left, mat);
+  (tg::sum(mv * mv) + tg::sum(vm * vm)).backward();
+  Results results{{mv, vm, mat.grad(), right.grad(), left.grad(), loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
            tg::sum(tg::reshape(big, {1000, 3000}), {1}), row_loss, rows, logits.grad(), ln_weight.grad(), cnn_out,
            images.grad(), cnn.parameters()[0].grad(), gru_out, sequence.grad(), gru.parameters()[1].grad(),
            long_rows.grad(), long_weight.grad(), stem_out, image.grad(), stem.parameters()[0].grad(),
