@@ -335,6 +335,34 @@ TEST_CASE("index_select and max along every dim agree with the definition on sho
   }
 }
 
+// Along dim 0 with many picks (an embedding's gradient), the scatter-add cuts each row into pieces
+// that the threads share, the last one shorter: every value still sums its picks in order.
+TEST_CASE("index_select along dim 0 with many repeated picks: the gradient equals the sums in order") {
+  tg::manual_seed(5);
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+    for (std::size_t width : {130, 700}) {
+      CAPTURE(width);
+      CAPTURE(tg::dtype_name(dtype));
+      const Tensor x = tg::randn({50, width}, dtype).set_requires_grad();
+      const Tensor picks = tg::randint(0, 50, {300});
+      const Tensor y = tg::index_select(x, 0, picks);
+      const Tensor g = tg::randn(y.shape(), dtype);
+      y.backward(g);
+      const std::vector<double> vx = tg_test::flat(x), vy = tg_test::flat(y), vg = tg_test::flat(g),
+                                vp = tg_test::flat(picks), dx = tg_test::flat(x.grad());
+      std::vector<double> want(vx.size(), 0.0);
+      for (std::size_t k = 0; k < 300; ++k)
+        for (std::size_t i = 0; i < width; ++i) {
+          const std::size_t row = std::size_t(vp[k]);
+          CHECK(vy[k * width + i] == vx[row * width + i]);
+          // in order over k, rounded to the dtype at every step as the kernel does
+          want[row * width + i] = dtype == tg::kFloat32 ? double(float(want[row * width + i]) + float(vg[k * width + i]))
+                                                        : want[row * width + i] + vg[k * width + i];
+        }
+      for (std::size_t i = 0; i < want.size(); ++i) CHECK(dx[i] == want[i]);
+    }
+}
+
 // permute copies rows whole when the last dim stays last (value by value under 16), transposes
 // tiny matrices value by value and larger ones in tiles: every order of three dims, sizes on both
 // sides of those limits, values and gradients against the definition.

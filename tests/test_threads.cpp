@@ -82,7 +82,11 @@ Results run_model() {
   Tensor right = tg::randn({700}).set_requires_grad(), left = tg::randn({600}).set_requires_grad();
   Tensor mv = tg::matmul(mat, right), vm = tg::matmul(left, mat);
   (tg::sum(mv * mv) + tg::sum(vm * vm)).backward();
-  Results results{{mv, vm, mat.grad(), right.grad(), left.grad(), loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
+  // index_select along dim 0 with repeated picks: its gradient's rows cut into pieces.
+  Tensor table = tg::randn({300, 500}).set_requires_grad();
+  Tensor picked = tg::index_select(table, 0, tg::randint(0, 300, {2000}));
+  tg::sum(picked * picked).backward();
+  Results results{{mv, vm, mat.grad(), right.grad(), left.grad(), picked, table.grad(), loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
            tg::sum(tg::reshape(big, {1000, 3000}), {1}), row_loss, rows, logits.grad(), ln_weight.grad(), cnn_out,
            images.grad(), cnn.parameters()[0].grad(), gru_out, sequence.grad(), gru.parameters()[1].grad(),
            long_rows.grad(), long_weight.grad(), stem_out, image.grad(), stem.parameters()[0].grad(),
