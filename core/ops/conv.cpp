@@ -1930,7 +1930,7 @@ xt::xarray<T> input_grad_by_phase(const T* dy, const T* w, const Window& g, cons
   // gradient 0) or adds the phases by column: only then does dx start at zero.
   const bool cut = p.by_column ||
                    std::any_of(p.width.begin(), p.width.end(), [&](std::size_t columns) { return columns > g.ow; });
-  xt::xarray<T> dx = cut ? xt::zeros<T>({g.n, g.c, g.h, g.w}) : xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
+  xt::xarray<T> dx = cut ? kernels::zeros<T>({g.n, g.c, g.h, g.w}) : xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
 #if defined(__x86_64__)
   if constexpr (std::is_same_v<T, float>) {
     const std::size_t cg = g.c / groups, og = out_channels / groups, taps = g.kh * g.kw, plane = g.oh * g.ow;
@@ -2004,7 +2004,7 @@ xt::xarray<T> conv2d_input_grad(const Tensor& grad, const Tensor& weight, const 
     return conv2d_forward<T>(grad, make_tensor<T>(transposed_kernels(w, g, out_channels, groups)), Tensor(),
                              transposed_window(g, out_channels), g.c, groups);
   }
-  xt::xarray<T> dx = xt::zeros<T>({g.n, g.c, g.h, g.w});
+  xt::xarray<T> dx = kernels::zeros<T>({g.n, g.c, g.h, g.w});
   T* d = dx.data();
   const bool in_place = identity_columns(g);
   parallel::for_range(g.n, samples_per_task(g, out_channels * kk), [&](std::size_t first, std::size_t last) {

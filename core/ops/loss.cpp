@@ -442,7 +442,7 @@ Tensor nll_loss_rows(const char* op, const Tensor& input, ClassRows c, const Ten
                 [op, c = std::move(c), reduction, shape = input.shape()](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), op, [&]<class T>() {
       const Buffer<double> scale = row_scales<T>(grad, c, reduction);
-      xt::xarray<T> dx = xt::zeros<T>(shape);
+      xt::xarray<T> dx = kernels::zeros<T>(shape);
       for (std::size_t i = 0; i < c.rows; ++i)
         if (c.target_weight[i] != 0.0) dx.data()[c.at(i, std::size_t(c.target[i]))] = T(-c.target_weight[i] * scale[i]);
       return make_tensor<T>(std::move(dx));

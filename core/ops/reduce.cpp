@@ -696,7 +696,7 @@ std::tuple<Tensor, Tensor> extreme(const char* op, const Tensor& a, std::optiona
                   const double count = kernels::lane_sum<T>(n, [&](auto at) { return pick(ties(at(x)), T(1), T(0)); });
                   const T share = grad.data<T>()[0] / T(count);
                   if (count == 1) {
-                    out = xt::zeros<T>(a.shape());
+                    out = kernels::zeros<T>(a.shape());
                     out.data()[first] = share;
                     return;
                   }

@@ -189,14 +189,6 @@ Tensor gather_rows(const Tensor& in, std::size_t dim, const std::vector<std::siz
   });
 }
 
-// n zeros at y by vector stores (std::fill becomes memset, whose `rep stosb` on a few MB bypasses
-// the cache: the rows added next came back from memory, `Embedding/1` 7% slower than xtensor's
-// loop).
-template <class T>
-void zero(T* y, std::size_t n) {
-  kernels::apply(n, y, [] { return kernels::Batch<T>(T(0)); });
-}
-
 // The adjoint of gather_rows: out[o, rows[k], i] += in[o, k, i] for out of the (outer, reduced,
 // inner) layout of `shape` along dim.
 template <class T>
@@ -281,11 +273,8 @@ Tensor scatter_rows(const Tensor& in, std::size_t dim, const std::vector<std::si
     if (rows.empty() || !consecutive(rows)) {
       // The zeros in parallel (the additions may be one task: an embedding's rows; `Embedding/2`
       // 0.23 -> 0.17 ms).
-      xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
-      T* y = out.data();
-      parallel::for_range(out.size(), parallel::kGrain,
-                          [y](std::size_t first, std::size_t last) { zero(y + first, last - first); });
-      scatter_add_rows(in.data<T>(), y, l, rows);
+      xt::xarray<T> out = kernels::zeros<T>(shape);
+      scatter_add_rows(in.data<T>(), out.data(), l, rows);
       return make_tensor<T>(std::move(out));
     }
     xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
@@ -1022,7 +1011,7 @@ Tensor masked_select(const Tensor& input, const Tensor& mask) {
           return make_tensor<T>(std::move(dx));
         }
 #endif
-      xt::xarray<T> dx = xt::zeros<T>(shape);
+      xt::xarray<T> dx = kernels::zeros<T>(shape);
       for_each_picked(bits, [&](std::size_t i, std::size_t k) { dx.data()[i] = g[k]; });
       return make_tensor<T>(std::move(dx));
     })};
