@@ -882,6 +882,12 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
   cases.push_back({{3, 7, 5, 6}, {9, 7, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // one fewer: im2col
   cases.push_back({{17, 18, 7, 8}, {17, 18, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{2, 24, 34, 33}, {20, 24, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  // Small planes and many channels (a CIFAR ResNet's last stage): every sample in one block and
+  // the weight gradient in one range, the 16 GEMMs shared between threads; then 4×4 planes of 40
+  // samples (blocks of 16, ranges of 16: three partial sums of dU).
+  cases.push_back({{16, 64, 4, 4}, {64, 64, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{5, 128, 3, 4}, {96, 128, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{40, 16, 4, 4}, {24, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});
   // Grouped, at least 32 channels a group in and out: Winograd a group at a time (fewer: im2col).
   cases.push_back({{2, 64, 7, 8}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});
   cases.push_back({{3, 96, 5, 6}, {99, 32, 3, 3}, {{1, 1}, {0, 2}, {1, 1}, 3, {0, 0}}});

@@ -57,6 +57,11 @@ Results run_model() {
   Tensor planes = tg::randn({9, 64, 14, 14}).set_requires_grad();
   Tensor grouped_out = grouped(planes);
   tg::sum(grouped_out * grouped_out).backward();
+  // Winograd over 4×4 planes: all 16 samples in one block, each block's 16 GEMMs shared.
+  tg::nn::Conv2d small_planes(tg::nn::Conv2dOptions(64, 64, 3).padding(1));
+  Tensor small = tg::randn({16, 64, 4, 4}).set_requires_grad();
+  Tensor small_out = small_planes(small);
+  tg::sum(small_out * small_out).backward();
   // softplus and the logistic loss (the polynomial log1p), pow with a general exponent (double
   // lanes), and a step-2 slice of the last dim (permutes forward, a spread backward).
   Tensor odd = tg::randn({700, 1001}).set_requires_grad();
@@ -86,8 +91,9 @@ Results run_model() {
   Tensor table = tg::randn({300, 500}).set_requires_grad();
   Tensor picked = tg::index_select(table, 0, tg::randint(0, 300, {2000}));
   tg::sum(picked * picked).backward();
-  Results results{{mv, vm, mat.grad(), right.grad(), left.grad(), picked, table.grad(), loss, h, p, w.grad(), b.grad(), tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}),
-           tg::sum(tg::reshape(big, {1000, 3000}), {1}), row_loss, rows, logits.grad(), ln_weight.grad(), cnn_out,
+  Results results{{mv, vm, mat.grad(), right.grad(), left.grad(), picked, table.grad(), loss, h, p, w.grad(), b.grad(),
+           tg::sum(big), tg::sum(tg::reshape(big, {3000, 1000}), {0}), tg::sum(tg::reshape(big, {1000, 3000}), {1}),
+           row_loss, rows, logits.grad(), ln_weight.grad(), cnn_out,
            images.grad(), cnn.parameters()[0].grad(), gru_out, sequence.grad(), gru.parameters()[1].grad(),
            long_rows.grad(), long_weight.grad(), stem_out, image.grad(), stem.parameters()[0].grad(),
            stem.parameters()[2].grad(),
@@ -96,7 +102,8 @@ Results run_model() {
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1}), odd_loss, odd.grad(), rnn_out, rnn_sequence.grad(),
            rnn.parameters()[1].grad(), encoded, tokens.grad(), encoder_layer.self_attn.in_proj_weight.grad()}};
   for (const Tensor& parameter : cnn.parameters()) results.tensors.push_back(parameter.grad());
-  for (const Tensor& t : {grouped_out, planes.grad(), grouped.parameters()[0].grad(), grouped.parameters()[2].grad()})
+  for (const Tensor& t : {grouped_out, planes.grad(), grouped.parameters()[0].grad(), grouped.parameters()[2].grad(),
+                          small_out, small.grad(), small_planes.parameters()[0].grad()})
     results.tensors.push_back(t);
   return results;
 }

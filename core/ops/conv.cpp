@@ -485,7 +485,7 @@ void col2im(T* col, std::size_t channels, const Window& g, const Phases& p, T* i
   }
 }
 
-// Scratch for one parallel task: left uninitialised (every value is written before it is read).
+// Scratch: left uninitialised (every value is written before it is read).
 template <class T>
 using Scratch = xt::uvector<T, Allocator<T>>;
 
@@ -1364,6 +1364,25 @@ constexpr std::size_t kWinogradChannels = 8;
 constexpr std::size_t kWinogradGroupChannels = 32;
 
 constexpr std::size_t kWinogradBlockTiles = 256;  // tiles per block: V and M about 1 MB at 32 -> 64 channels
+// Small planes (a 4×4 plane is 4 tiles): a block of 2 samples made GEMMs 8 columns wide, each
+// reading all of U for them, and the weight gradient a 1 MB partial per block (128 -> 128
+// channels) that took longer to zero and add up than its GEMMs. From 64 columns the GEMMs run
+// near the kernel's speed.
+constexpr std::size_t kWinogradMinTiles = 64;
+// A block's 16 GEMMs (one per ξ, each writing its own matrix) are shared between the threads from
+// this many multiply-adds each (detail::gemm's own threshold): with few blocks, the blocks alone
+// left a thread idle.
+constexpr std::size_t kWinogradParallelWork = std::size_t(1) << 21;
+
+// Runs gemm(ξ) for ξ = 0..15, in parallel when each GEMM has `work` multiply-adds and the 16 are
+// worth sharing. Each ξ's product is its own: the same bits whatever runs them.
+template <class Gemm>
+void for_each_position(std::size_t work, Gemm&& gemm) {
+  parallel::for_range(16, std::max<std::size_t>(1, kWinogradParallelWork / std::max<std::size_t>(1, work)),
+                      [&](std::size_t first, std::size_t last) {
+                        for (std::size_t xi = first; xi < last; ++xi) gemm(xi);
+                      });
+}
 
 bool winograd_fits(const Window& g, std::size_t groups, std::size_t in_channels, std::size_t out_channels) {
   const std::size_t fewest = std::min(in_channels, out_channels) / groups;  // per group
@@ -1397,12 +1416,11 @@ void transform_kernel(const V (&g)[3][3], T half, V (&u)[16]) {
 // side, each ξ stored as a batch: one kernel at a time, 16 scattered stores each (and, for dX, a
 // store every `out` values) took a fifth of Conv2d(256, 256, 3)'s step on 7×7.
 template <class T>
-std::vector<T, Allocator<T>> winograd_kernels(const T* w, std::size_t out, std::size_t in, std::size_t groups,
-                                              bool for_dx) {
+Scratch<T> winograd_kernels(const T* w, std::size_t out, std::size_t in, std::size_t groups, bool for_dx) {
   using B = kernels::Batch<T>;
   constexpr std::size_t W = B::size;
   const std::size_t matrix = out * in;
-  std::vector<T, Allocator<T>> u(16 * matrix);
+  Scratch<T> u(16 * matrix);  // every value written below
   const T half = T(0.5);
   auto tap = [for_dx](std::size_t i, std::size_t j) { return for_dx ? 8 - (i * 3 + j) : i * 3 + j; };
   // In parallel over output channels (each kernel alone: the same bits for any thread count).
@@ -1412,9 +1430,8 @@ std::vector<T, Allocator<T>> winograd_kernels(const T* w, std::size_t out, std::
       std::size_t c = 0;
       for (; c + W <= in; c += W) {
         const T* k = w + (o * in + c) * 9;  // W kernels of 9 taps
-        alignas(64) T taps[9][W];
-        for (std::size_t lane = 0; lane < W; ++lane)
-          for (std::size_t t = 0; t < 9; ++t) taps[t][lane] = k[lane * 9 + t];
+        alignas(64) T taps[9][W];  // taps[t][lane] = k[lane · 9 + t], through registers
+        kernels::transpose_matrix(k, W, 9, 9, &taps[0][0], W);
         B g[3][3], v[16];
         for (std::size_t i = 0; i < 3; ++i)
           for (std::size_t j = 0; j < 3; ++j) g[i][j] = B::load_aligned(taps[tap(i, j)]);
@@ -1432,7 +1449,7 @@ std::vector<T, Allocator<T>> winograd_kernels(const T* w, std::size_t out, std::
     }
   });
   if (!for_dx) return u;
-  std::vector<T, Allocator<T>> transposed(16 * matrix);
+  Scratch<T> transposed(16 * matrix);
   const std::size_t og = out / groups, block = og * in;
   parallel::for_range(16 * groups, std::max<std::size_t>(1, parallel::kGrain / block), [&](std::size_t first,
                                                                                            std::size_t last) {
@@ -1600,9 +1617,12 @@ WinogradTiling winograd_tiling(const WinogradShape& z) {
   p.hp = 2 * p.th + 2;
   p.half = p.tw + 1;
   // Samples per block: about kWinogradBlockTiles tiles, and at least four blocks when there are
-  // enough samples (work for two threads). Fixed by the sizes alone: the bits never depend on the
-  // thread count.
-  p.per_block = std::max<std::size_t>(1, std::min(kWinogradBlockTiles / p.tiles, (z.samples + 3) / 4));
+  // enough samples (work for two threads), but not fewer than kWinogradMinTiles tiles a block
+  // where the samples have them (the threads then share a block's 16 GEMMs instead). Fixed by the
+  // sizes alone: the bits never depend on the thread count.
+  const std::size_t fewest = (kWinogradMinTiles + p.tiles - 1) / p.tiles;
+  p.per_block = std::max<std::size_t>(
+      1, std::min(kWinogradBlockTiles / p.tiles, std::max((z.samples + 3) / 4, fewest)));
   p.stride = p.per_block * p.tiles + kGatherChunk;
   return p;
 }
@@ -1621,11 +1641,12 @@ void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias
     for (std::size_t block = first; block < last; ++block) {
       const std::size_t s0 = block * p.per_block, count = std::min(p.per_block, z.samples - s0), cols = count * p.tiles;
       winograd_input(x, z, p, s0, count, in);
-      for (std::size_t xi = 0; xi < 16; ++xi)
+      for_each_position(z.out * cols * in_g, [&](std::size_t xi) {
         for (std::size_t grp = 0; grp < z.groups; ++grp)
           detail::gemm<T>(false, false, out_g, cols, in_g, T(1), u + (xi * z.out + grp * out_g) * in_g, in_g,
                           in.v.data() + (xi * z.in + grp * in_g) * cols, cols, T(0),
                           m.data() + (xi * z.out + grp * out_g) * cols, cols);
+      });
       winograd_output(m.data(), z, p, s0, count, bias, outputs.data(), y);
     }
   });
@@ -1635,68 +1656,74 @@ void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias
 // steps: with M = U ⊙ V per tile and y = Aᵀ M A,
 //   dM = A dy Aᵀ (per 2×2 block of dY, zeros past its end),  dU[ξ] = Σ_t dM[ξ][·][t] · V[ξ][·][t]ᵀ
 // (16 GEMMs, out × in, summed over the tiles), and dW = Gᵀ dU G per kernel. The samples are cut
-// into at most 16 ranges by size only, each summed in order into its own partial dU (in
-// parallel), the partials added in range order: the same bits for any thread count.
+// into at most 16 ranges by size only, each transforming at least as many values as its partial
+// holds (a partial is 16 out × in matrices to zero and add up: 128 -> 128 channels on 4×4 planes
+// spent more time on four of them than on their GEMMs), each summed in order
+// into its own partial dU (in parallel), the partials added in range order: the same bits for any
+// thread count. A single range is dU itself.
 template <class T>
 void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw) {
   const WinogradTiling p = winograd_tiling(z);
   const std::size_t in_g = z.in / z.groups, out_g = z.out / z.groups;
   const std::size_t matrix = z.out * in_g, max_cols = p.per_block * p.tiles;
   using Partial = Scratch<T>;
-  const std::size_t range = std::max(p.per_block, (z.samples + 15) / 16);
-  const Partial du = parallel::reduce_blocks(
-      z.samples, range, Partial(16 * matrix, T(0)),
-      [&](std::size_t first, std::size_t last) {
-        Partial part(16 * matrix);  // the range's first GEMMs write it (β = 0), the others add
-        WinogradInput<T> in(z, p);
-        Scratch<T> dm(16 * z.out * max_cols), corners(4 * max_cols);
-        for (std::size_t s0 = first; s0 < last; s0 += p.per_block) {
-          const std::size_t count = std::min(p.per_block, last - s0), cols = count * p.tiles;
-          winograd_input(x, z, p, s0, count, in);
-          // dM[ξ][o][t] = (A dy Aᵀ)[ξ] for the 2×2 block of dY under tile t.
-          const std::size_t ms = z.out * cols;
-          T *g00 = corners.data(), *g01 = g00 + cols, *g10 = g01 + cols, *g11 = g10 + cols;
-          for (std::size_t o = 0; o < z.out; ++o) {
-            for (std::size_t s = 0; s < count; ++s) {
-              const T* plane = dy + ((s0 + s) * z.out + o) * z.oh * z.ow;
-              for (std::size_t ty = 0; ty < p.th; ++ty) {
-                const std::size_t t = s * p.tiles + ty * p.tw;
-                split_pairs(plane + 2 * ty * z.ow, z.ow, g00 + t, g01 + t);
-                if (2 * ty + 1 < z.oh) {
-                  split_pairs(plane + (2 * ty + 1) * z.ow, z.ow, g10 + t, g11 + t);
-                } else {
-                  std::fill(g10 + t, g10 + t + p.tw, T(0));
-                  std::fill(g11 + t, g11 + t + p.tw, T(0));
-                }
-              }
-            }
-            T* mo = dm.data() + o * cols;
-            TG_INDEPENDENT_ITERATIONS
-            for (std::size_t t = 0; t < cols; ++t) {
-              const T r[4][2] = {{g00[t], g01[t]},  // A dy: down the columns of the block
-                                 {g00[t] + g10[t], g01[t] + g11[t]},
-                                 {g00[t] - g10[t], g01[t] - g11[t]},
-                                 {-g10[t], -g11[t]}};
-              for (std::size_t a = 0; a < 4; ++a) {  // (A dy) Aᵀ: along the rows
-                mo[(a * 4 + 0) * ms + t] = r[a][0];
-                mo[(a * 4 + 1) * ms + t] = r[a][0] + r[a][1];
-                mo[(a * 4 + 2) * ms + t] = r[a][0] - r[a][1];
-                mo[(a * 4 + 3) * ms + t] = -r[a][1];
-              }
+  const std::size_t transformed = p.tiles * (z.in + z.out);  // values a sample's V and dM take per ξ
+  const std::size_t range = std::max({p.per_block, (z.samples + 15) / 16, (matrix + transformed - 1) / transformed});
+  auto sum_range = [&](std::size_t first, std::size_t last) {
+    Partial part(16 * matrix);  // the range's first GEMMs write it (β = 0), the others add
+    WinogradInput<T> in(z, p);
+    Scratch<T> dm(16 * z.out * max_cols), corners(4 * max_cols);
+    for (std::size_t s0 = first; s0 < last; s0 += p.per_block) {
+      const std::size_t count = std::min(p.per_block, last - s0), cols = count * p.tiles;
+      winograd_input(x, z, p, s0, count, in);
+      // dM[ξ][o][t] = (A dy Aᵀ)[ξ] for the 2×2 block of dY under tile t.
+      const std::size_t ms = z.out * cols;
+      T *g00 = corners.data(), *g01 = g00 + cols, *g10 = g01 + cols, *g11 = g10 + cols;
+      for (std::size_t o = 0; o < z.out; ++o) {
+        for (std::size_t s = 0; s < count; ++s) {
+          const T* plane = dy + ((s0 + s) * z.out + o) * z.oh * z.ow;
+          for (std::size_t ty = 0; ty < p.th; ++ty) {
+            const std::size_t t = s * p.tiles + ty * p.tw;
+            split_pairs(plane + 2 * ty * z.ow, z.ow, g00 + t, g01 + t);
+            if (2 * ty + 1 < z.oh) {
+              split_pairs(plane + (2 * ty + 1) * z.ow, z.ow, g10 + t, g11 + t);
+            } else {
+              std::fill(g10 + t, g10 + t + p.tw, T(0));
+              std::fill(g11 + t, g11 + t + p.tw, T(0));
             }
           }
-          for (std::size_t xi = 0; xi < 16; ++xi)
-            for (std::size_t grp = 0; grp < z.groups; ++grp)
-              detail::gemm<T>(false, true, out_g, in_g, cols, T(1), dm.data() + xi * ms + grp * out_g * cols, cols,
-                              in.v.data() + (xi * z.in + grp * in_g) * cols, cols, s0 == first ? T(0) : T(1),
-                              part.data() + xi * matrix + grp * out_g * in_g, in_g);
         }
-        return part;
-      },
-      [](Partial acc, const Partial& part) {
-        for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += part[i];
-        return acc;
+        T* mo = dm.data() + o * cols;
+        TG_INDEPENDENT_ITERATIONS
+        for (std::size_t t = 0; t < cols; ++t) {
+          const T r[4][2] = {{g00[t], g01[t]},  // A dy: down the columns of the block
+                             {g00[t] + g10[t], g01[t] + g11[t]},
+                             {g00[t] - g10[t], g01[t] - g11[t]},
+                             {-g10[t], -g11[t]}};
+          for (std::size_t a = 0; a < 4; ++a) {  // (A dy) Aᵀ: along the rows
+            mo[(a * 4 + 0) * ms + t] = r[a][0];
+            mo[(a * 4 + 1) * ms + t] = r[a][0] + r[a][1];
+            mo[(a * 4 + 2) * ms + t] = r[a][0] - r[a][1];
+            mo[(a * 4 + 3) * ms + t] = -r[a][1];
+          }
+        }
+      }
+      for_each_position(z.out * in_g * cols, [&](std::size_t xi) {
+        for (std::size_t grp = 0; grp < z.groups; ++grp)
+          detail::gemm<T>(false, true, out_g, in_g, cols, T(1), dm.data() + xi * ms + grp * out_g * cols, cols,
+                          in.v.data() + (xi * z.in + grp * in_g) * cols, cols, s0 == first ? T(0) : T(1),
+                          part.data() + xi * matrix + grp * out_g * in_g, in_g);
       });
+    }
+    return part;
+  };
+  auto add = [](Partial acc, const Partial& part) {
+    for (std::size_t i = 0; i < acc.size(); ++i) acc[i] += part[i];
+    return acc;
+  };
+  const Partial du = z.samples > 0 && z.samples <= range  // (no sample: dU is zeros, reduce_blocks' init)
+                         ? sum_range(0, z.samples)
+                         : parallel::reduce_blocks(z.samples, range, Partial(16 * matrix, T(0)), sum_range, add);
   // dW = Gᵀ dU G, G = (1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1).
   const T half = T(0.5);
   parallel::for_range(matrix, std::max<std::size_t>(1, parallel::kGrain / 16), [&](std::size_t first,
