@@ -358,7 +358,8 @@ TEST_CASE("gradcheck: BatchNorm2d in both conventions") {
 TEST_CASE("max_pool2d on every window shape and path: the first maximum, the last NaN, against a plain loop") {
   // Values from a handful of levels (many ties), some NaN and infinities; the 2x2 stride-2 path
   // and the general one (float32 on AVX-512: 16 outputs of a row in registers, strides 1, 2, 3, 5
-  // from runs, 9 gathered; rows of 1-50 outputs) on windows inside the plane (3x3 stride 2, 2x3 stride 1, dilation 2) and
+  // from runs, 9 gathered; rows of 1-50 outputs; large windows over few outputs a row searched
+  // one at a time) on windows inside the plane (3x3 stride 2, 2x3 stride 1, dilation 2) and
   // over its padding (3x3 stride 2 or 1 padding 1, 2x2 padding 1, padding on one axis, dilation 2
   // with padding, ceil_mode windows past the bottom and right), in float32 and float64: values
   // and where the gradient goes must match a scalar reference with PyTorch's rule (take v when
@@ -383,7 +384,13 @@ TEST_CASE("max_pool2d on every window shape and path: the first maximum, the las
                                    {{2, 1}, {2, 2}, {1, 0}, {2, 1}, false, {tg::Shape{1, 2, 1, 5}}},
                                    {{1, 2}, {1, 1}, {0, 1}, {1, 2}, false, {tg::Shape{1, 2, 3, 1}}},
                                    {{2, 2}, {1, 1}, {1, 1}, {2, 2}, false,
-                                    {tg::Shape{2, 1, 1, 1}, tg::Shape{1, 1, 3, 3}}}};
+                                    {tg::Shape{2, 1, 1, 1}, tg::Shape{1, 1, 3, 3}}},
+                                   // Few outputs a row against large windows: each window searched on its
+                                   // own (a global 7x7, windows 20 and 17 wide: two batches a row,
+                                   // the last partial; padded and ceil_mode windows cut to the plane).
+                                   {{7, 7}, {7, 7}, {0, 0}, {1, 1}, false, {tg::Shape{2, 3, 7, 7}, tg::Shape{1, 2, 7, 9}}},
+                                   {{3, 20}, {3, 20}, {1, 0}, {1, 1}, true, {tg::Shape{1, 2, 8, 45}}},
+                                   {{6, 17}, {4, 12}, {3, 8}, {1, 1}, true, {tg::Shape{2, 2, 13, 40}}}};
   const double levels[] = {0.0, 1.0, 2.0, -1.0, std::nan(""), INFINITY, -INFINITY};
   for (const Case& c : cases)
     for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})

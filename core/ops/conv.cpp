@@ -2461,6 +2461,83 @@ Tensor argmax_indices(const MaxPooled& m) {
   return make_tensor<std::int64_t>(std::move(indices));
 }
 
+// The first maximum (or the last NaN, PyTorch's rule) of rows [y0, y1) and columns [x0, x1) of a
+// plane `w` wide, and its flat index, in two passes over the window (in L1 after the first): its
+// largest value and whether it holds a NaN, by batches in two independent maxima; then the first
+// batch, in row-major order, holding that value (or the last holding a NaN), and in it the first
+// such lane (the last). The value returned is the input's own (a -0 found before a 0 stays -0); a
+// window of -inf only gives its first position. One pass carrying each lane's index beside its
+// maximum (a select and a blend per batch, a chain of dependent compares) made AdaptiveMaxPool2d(1)
+// over (128, 64, 14, 14) forward and backward 1.16 ms at one thread and 0.56 at two, two passes
+// 0.59 and 0.19 (minimum of 3 runs by turns); one running maximum compared value after value had
+// taken 18 ms. (xsimd's v != v is an ordered compare, false for NaN: isnan it is.)
+template <class T>
+std::pair<T, std::uint32_t> window_max(const T* src, std::size_t w, std::size_t y0, std::size_t y1, std::size_t x0,
+                                       std::size_t x1) {
+  using B = kernels::Batch<T>;
+  constexpr std::size_t kLanes = B::size;
+  constexpr T kLowest = -std::numeric_limits<T>::infinity();
+  // The window as runs in row-major order: one run when it is as wide as the plane.
+  const bool whole = x0 == 0 && x1 == w;
+  const std::size_t runs = whole ? 1 : y1 - y0, length = whole ? (y1 - y0) * w : x1 - x0;
+  const auto run = [&](std::size_t r) { return whole ? y0 * w : (y0 + r) * w + x0; };
+  const auto batch = [&](const T* p, std::size_t k) {  // values k .. k + kLanes of a run (-inf past it)
+    return k + kLanes <= length ? B::load_unaligned(p + k) : kernels::load_partial(p + k, length - k, kLowest);
+  };
+  B high0(kLowest), high1(kLowest);
+  auto nan = xsimd::isnan(B(T(0)));  // all false
+  for (std::size_t r = 0; r < runs; ++r) {
+    const T* p = src + run(r);
+    std::size_t k = 0;
+    for (; k + 2 * kLanes <= length; k += 2 * kLanes) {
+      const B v0 = B::load_unaligned(p + k), v1 = B::load_unaligned(p + k + kLanes);
+      high0 = xsimd::max(high0, v0);
+      high1 = xsimd::max(high1, v1);
+      nan = nan || xsimd::isnan(v0) || xsimd::isnan(v1);
+    }
+    for (; k < length; k += kLanes) {  // the run's last batch or two
+      const B v = batch(p, k);
+      high0 = xsimd::max(high0, v);
+      nan = nan || xsimd::isnan(v);
+    }
+  }
+  if (xsimd::any(nan)) {
+    for (std::size_t r = runs; r-- > 0;) {
+      const T* p = src + run(r);
+      for (std::size_t k = (length - 1) / kLanes * kLanes;; k -= kLanes) {
+        if (xsimd::any(xsimd::isnan(batch(p, k))))
+          for (std::size_t l = std::min(kLanes, length - k); l-- > 0;)
+            if (p[k + l] != p[k + l]) return {p[k + l], std::uint32_t(run(r) + k + l)};
+        if (k == 0) break;
+      }
+    }
+  }
+  alignas(64) std::array<T, kLanes> lanes;
+  xsimd::max(high0, high1).store_aligned(lanes.data());
+  const T largest = kernels::row_max(lanes.data(), kLanes);
+  for (std::size_t r = 0; r < runs; ++r) {
+    const T* p = src + run(r);
+    for (std::size_t k = 0; k < length; k += kLanes)
+      if (xsimd::any(batch(p, k) == B(largest)))
+        for (std::size_t l = 0; l < std::min(kLanes, length - k); ++l)
+          if (p[k + l] == largest) return {p[k + l], std::uint32_t(run(r) + k + l)};
+  }
+  return {kLowest, std::uint32_t(y0 * w + x0)};  // not reached: the largest value is one of them
+}
+
+// Whether max pooling searches each window on its own (window_max: two passes over its rows in
+// batches, and some 16 steps to set up and finish) rather than comparing each tap across a row's
+// outputs, up to 16 at a time (kh·kw compares, each a gather where the stride is past the runs
+// that max_taps_in_registers reads): few outputs a row against a large window. A global
+// MaxPool2d(7) over 7×7 planes, (64, 256, 7, 7) forward and backward at one thread: 2.7 ms with 49
+// taps each gathered into one lane of 16 (libtorch 1.65).
+bool window_at_a_time(const Window& g) {
+  if (g.dh != 1 || g.dw != 1) return false;
+  const std::size_t per_tap = g.sw == 1 ? 1 : g.sw <= 8 ? 2 : 8;  // a load, a few runs, a gather
+  const std::size_t taps = g.kh * g.kw * per_tap / std::min<std::size_t>(g.ow, 16);
+  return taps > 2 * g.kh * ((g.kw + 15) / 16) + 16;
+}
+
 // max_pool2d's values and each window's maximum (input batched), not recorded.
 #if defined(__AVX512F__)
 // One output row of 2×2 windows at stride 2, inside the plane (float32): 16 windows at a time, the
@@ -2508,6 +2585,7 @@ MaxPooled max_pool2d_values(const Tensor& input, const Pool2dParams& p) {
     const bool inside = g.ph == 0 && g.pw == 0 && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h &&
                         (g.ow - 1) * g.sw + (g.kw - 1) * g.dw < g.w;
     const bool pairs = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1;
+    const bool per_window = window_at_a_time(g);
 #if defined(__AVX512F__)
     const TapPlan plan = std::is_same_v<T, float> ? tap_plan(g) : TapPlan();
 #endif
@@ -2515,6 +2593,22 @@ MaxPooled max_pool2d_values(const Tensor& input, const Pool2dParams& p) {
                         [&](std::size_t first, std::size_t last) {
       for (std::size_t plane = first; plane < last; ++plane) {
         const T* src = x + plane * g.h * g.w;
+        if (per_window) {  // each window cut to the plane (padding never wins): never empty, dilation 1
+          for (std::size_t oy = 0; oy < g.oh; ++oy) {
+            const std::ptrdiff_t top = std::ptrdiff_t(oy * g.sh) - std::ptrdiff_t(g.ph);
+            const std::size_t y0 = std::size_t(std::max<std::ptrdiff_t>(top, 0));
+            const std::size_t y1 = std::min(g.h, std::size_t(top + std::ptrdiff_t(g.kh)));
+            for (std::size_t ox = 0; ox < g.ow; ++ox) {
+              const std::ptrdiff_t left = std::ptrdiff_t(ox * g.sw) - std::ptrdiff_t(g.pw);
+              const std::size_t x0 = std::size_t(std::max<std::ptrdiff_t>(left, 0));
+              const std::size_t x1 = std::min(g.w, std::size_t(left + std::ptrdiff_t(g.kw)));
+              const auto [best, where] = window_max(src, g.w, y0, y1, x0, x1);
+              y.data()[(plane * g.oh + oy) * g.ow + ox] = best;
+              (*argmax)[(plane * g.oh + oy) * g.ow + ox] = where;
+            }
+          }
+          continue;
+        }
         if (inside && pairs) {
           // The common 2x2 window with stride 2: the four values of each window compared in
           // registers, in window order, with the same first-maximum / last-NaN rule as below.
@@ -2623,70 +2717,6 @@ MaxPooled max_pool2d_values(const Tensor& input, const Pool2dParams& p) {
     return make_tensor<T>(std::move(y));
   });
   return {out, argmax, g};
-}
-
-// The first maximum (or the last NaN, PyTorch's rule) of rows [y0, y1) and columns [x0, x1) of a
-// plane `w` wide, and its flat index, in two passes over the window (in L1 after the first): its
-// largest value and whether it holds a NaN, by batches in two independent maxima; then the first
-// batch, in row-major order, holding that value (or the last holding a NaN), and in it the first
-// such lane (the last). The value returned is the input's own (a -0 found before a 0 stays -0); a
-// window of -inf only gives its first position. One pass carrying each lane's index beside its
-// maximum (a select and a blend per batch, a chain of dependent compares) made AdaptiveMaxPool2d(1)
-// over (128, 64, 14, 14) forward and backward 1.16 ms at one thread and 0.56 at two, two passes
-// 0.59 and 0.19 (minimum of 3 runs by turns); one running maximum compared value after value had
-// taken 18 ms. (xsimd's v != v is an ordered compare, false for NaN: isnan it is.)
-template <class T>
-std::pair<T, std::uint32_t> window_max(const T* src, std::size_t w, std::size_t y0, std::size_t y1, std::size_t x0,
-                                       std::size_t x1) {
-  using B = kernels::Batch<T>;
-  constexpr std::size_t kLanes = B::size;
-  constexpr T kLowest = -std::numeric_limits<T>::infinity();
-  // The window as runs in row-major order: one run when it is as wide as the plane.
-  const bool whole = x0 == 0 && x1 == w;
-  const std::size_t runs = whole ? 1 : y1 - y0, length = whole ? (y1 - y0) * w : x1 - x0;
-  const auto run = [&](std::size_t r) { return whole ? y0 * w : (y0 + r) * w + x0; };
-  const auto batch = [&](const T* p, std::size_t k) {  // values k .. k + kLanes of a run (-inf past it)
-    return k + kLanes <= length ? B::load_unaligned(p + k) : kernels::load_partial(p + k, length - k, kLowest);
-  };
-  B high0(kLowest), high1(kLowest);
-  auto nan = xsimd::isnan(B(T(0)));  // all false
-  for (std::size_t r = 0; r < runs; ++r) {
-    const T* p = src + run(r);
-    std::size_t k = 0;
-    for (; k + 2 * kLanes <= length; k += 2 * kLanes) {
-      const B v0 = B::load_unaligned(p + k), v1 = B::load_unaligned(p + k + kLanes);
-      high0 = xsimd::max(high0, v0);
-      high1 = xsimd::max(high1, v1);
-      nan = nan || xsimd::isnan(v0) || xsimd::isnan(v1);
-    }
-    for (; k < length; k += kLanes) {  // the run's last batch or two
-      const B v = batch(p, k);
-      high0 = xsimd::max(high0, v);
-      nan = nan || xsimd::isnan(v);
-    }
-  }
-  if (xsimd::any(nan)) {
-    for (std::size_t r = runs; r-- > 0;) {
-      const T* p = src + run(r);
-      for (std::size_t k = (length - 1) / kLanes * kLanes;; k -= kLanes) {
-        if (xsimd::any(xsimd::isnan(batch(p, k))))
-          for (std::size_t l = std::min(kLanes, length - k); l-- > 0;)
-            if (p[k + l] != p[k + l]) return {p[k + l], std::uint32_t(run(r) + k + l)};
-        if (k == 0) break;
-      }
-    }
-  }
-  alignas(64) std::array<T, kLanes> lanes;
-  xsimd::max(high0, high1).store_aligned(lanes.data());
-  const T largest = kernels::row_max(lanes.data(), kLanes);
-  for (std::size_t r = 0; r < runs; ++r) {
-    const T* p = src + run(r);
-    for (std::size_t k = 0; k < length; k += kLanes)
-      if (xsimd::any(batch(p, k) == B(largest)))
-        for (std::size_t l = 0; l < std::min(kLanes, length - k); ++l)
-          if (p[k + l] == largest) return {p[k + l], std::uint32_t(run(r) + k + l)};
-  }
-  return {kLowest, std::uint32_t(y0 * w + x0)};  // not reached: the largest value is one of them
 }
 
 // adaptive_max_pool2d's values and each window's maximum (input batched), not recorded: PyTorch's
