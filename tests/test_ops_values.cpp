@@ -950,13 +950,15 @@ void check_gemm(std::size_t m, std::size_t n, std::size_t k, bool trans_a, bool 
 // tiles, their last panel of 16 columns or fewer on half the kernel (48 and 49 columns), 256-long
 // inner blocks, 144-row and 2048-column blocks, the transposed run for few columns and its
 // 4096-row chunks (8400 rows: two parallel blocks of 4200), OpenBLAS under 8 rows or columns) and
-// of the parallel cut, every transpose, α and β; k = 1 (the outer product's own loop, cut in parallel too).
+// of the parallel cut, every transpose, α and β; k = 1 (the outer product's own loop, cut in parallel too);
+// A·Bᵀ into at most 128 values by dot products (2 rows of A against 4 of B, k in batches of 16).
 TEST_CASE("gemm equals a float64 loop across tile, block and transpose edges, every alpha and beta, both dtypes") {
   std::mt19937 rng(11);
   const std::array<std::size_t, 3> sizes[] = {
       {8, 8, 1},     {9, 31, 7},    {15, 32, 16},  {17, 33, 255}, {16, 64, 256}, {24, 47, 257}, {145, 40, 30},
       {100, 9, 50},  {300, 10, 20}, {9, 300, 20},  {64, 9, 600},  {7, 40, 9},    {40, 7, 9},    {12, 2049, 3},
-      {130, 150, 513}, {8400, 9, 20}, {20, 48, 70},  {11, 49, 33}, {2, 17, 1}, {300, 1030, 1}, {1030, 3, 1}};
+      {130, 150, 513}, {8400, 9, 20}, {20, 48, 70},  {11, 49, 33}, {2, 17, 1}, {300, 1030, 1}, {1030, 3, 1},
+      {8, 8, 256},   {8, 16, 17},   {9, 14, 600},  {11, 11, 15}};
   const std::array<double, 2> scales[] = {{1, 0}, {1, 1}, {-0.5, 0.25}, {2, 0}};
   for (const auto& [m, n, k] : sizes)
     for (int transposes = 0; transposes < 4; ++transposes)
@@ -970,7 +972,7 @@ TEST_CASE("gemm equals a float64 loop across tile, block and transpose edges, ev
 // An infinity or NaN in A (or B) spreads along its row (or column) of C only: the zero padding of
 // edge tiles and the transposed run for few columns keep it out of the rest.
 TEST_CASE("gemm: a NaN or infinity in one row of A or one column of B reaches only that row or column of C") {
-  const std::array<std::size_t, 3> sizes[] = {{20, 40, 30}, {100, 9, 50}, {9, 33, 300}};
+  const std::array<std::size_t, 3> sizes[] = {{20, 40, 30}, {100, 9, 50}, {9, 33, 300}, {9, 11, 40}};
   for (const auto& [m, n, k] : sizes)
     for (const float bad : {INFINITY, NAN})
       for (int transposes = 0; transposes < 4; ++transposes) {

@@ -19,7 +19,8 @@
 // the micro-kernel reads where they lie when A has at most 64 rows.
 // Edge tiles use masked loads and stores (no scalar clean-up loop), and a last panel of 16 columns
 // or fewer runs half the kernel (a convolution's 196 output positions end in a panel of 4); a C
-// with few columns and many rows is computed transposed (sgemm_avx512, at the end). Each element
+// with few columns and many rows is computed transposed (sgemm_avx512, at the end), and a tiny
+// C from A·Bᵀ by dot products of rows (dot_rows). Each element
 // of C is the sum over its KC blocks in order, each block's sum in order: the bits depend only on
 // the sizes, never on the thread count (linalg.cpp's gemm cuts the work by sizes alone and calls
 // this per block).
@@ -290,6 +291,46 @@ std::size_t padded_work(std::size_t m, std::size_t n) {
   return (m + kMR - 1) / kMR * kMR * ((n + kNR - 1) / kNR * kNR);
 }
 
+// A·Bᵀ (neither operand's flag set but B's: both read along their rows) for a C of at most
+// kDotValues values: each C value is the dot product of a row of A and a row of B, 16 products
+// at a time in a register per (row of A, row of B) pair, two rows of A against four of B per
+// pass (six loads for eight multiply-adds), the 16 lanes added in a fixed order at the end. The
+// blocked loops would transpose all of B into 32-wide panels (mostly padding) for as few
+// multiply-adds: Winograd's weight gradient at 8 channels, 16 products of 8 × 8 over 256 tiles,
+// spent more time packing B than multiplying.
+constexpr std::size_t kDotValues = 128;
+
+__attribute__((target("avx512f"))) void dot_rows(std::size_t m, std::size_t n, std::size_t k, float alpha,
+                                                 const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                                                 float beta, float* c, std::size_t ldc) {
+  constexpr std::size_t kRowsA = 2, kRowsB = 4;
+  for (std::size_t i0 = 0; i0 < m; i0 += kRowsA)
+    for (std::size_t j0 = 0; j0 < n; j0 += kRowsB) {
+      const std::size_t rows = std::min(kRowsA, m - i0), cols = std::min(kRowsB, n - j0);
+      const float* ra[kRowsA];
+      const float* rb[kRowsB];
+      for (std::size_t i = 0; i < kRowsA; ++i) ra[i] = a + (i0 + std::min(i, rows - 1)) * lda;  // a row past
+      for (std::size_t j = 0; j < kRowsB; ++j) rb[j] = b + (j0 + std::min(j, cols - 1)) * ldb;  // the end: not stored
+      __m512 acc[kRowsA][kRowsB];
+      for (auto& row : acc)
+        for (__m512& v : row) v = _mm512_setzero_ps();
+      for (std::size_t p = 0; p < k; p += 16) {
+        const __mmask16 lanes = kernels::first_lanes16(k - p);
+        __m512 va[kRowsA], vb[kRowsB];
+        for (std::size_t i = 0; i < kRowsA; ++i) va[i] = _mm512_maskz_loadu_ps(lanes, ra[i] + p);
+        for (std::size_t j = 0; j < kRowsB; ++j) vb[j] = _mm512_maskz_loadu_ps(lanes, rb[j] + p);
+        for (std::size_t i = 0; i < kRowsA; ++i)
+          for (std::size_t j = 0; j < kRowsB; ++j) acc[i][j] = _mm512_fmadd_ps(va[i], vb[j], acc[i][j]);
+      }
+      for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t j = 0; j < cols; ++j) {
+          float* out = c + (i0 + i) * ldc + j0 + j;
+          const float dot = alpha * _mm512_reduce_add_ps(acc[i][j]);
+          *out = beta == 0.0f ? dot : dot + beta * *out;  // β = 0 never reads C
+        }
+    }
+}
+
 }  // namespace
 
 std::size_t sgemm_avx512_tile_work(std::size_t m, std::size_t n) { return padded_work(m, n); }
@@ -314,6 +355,10 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
   // dA = dC·Bᵀ): packing op(B) transposes all of B, out of L2, for a few rows' work; Cᵀ = B·Aᵀ reads
   // B where it lies and packs only Aᵀ (m = 10, n = k = 1000: 256 -> 158 us; 32, 1024: 493 -> 332;
   // with B in L2 the packing costs little and the padded transposed tiles more: 8, 256: 11 -> 23).
+  if (trans_b && !trans_a && m * n <= kDotValues) {
+    dot_rows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   const bool large_b_few_rows = trans_b && !trans_a && m <= kNR && n > kNR && n * k >= (std::size_t(1) << 18);
   if (!large_b_few_rows && 2 * padded_work(n, m) > padded_work(m, n)) {
     blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
