@@ -811,7 +811,7 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
     using B = kernels::Batch<T>;
     constexpr std::size_t width = B::size, kFlush = 8;
     std::vector<B, Allocator<B>> parts((last - first) * taps, B(T(0)));
-    std::vector<double> totals((last - first) * taps * width, 0.0);
+    Buffer<double> totals((last - first) * taps * width, 0.0);
     for (std::size_t s = 0; s < g.n; ++s) {
       for (std::size_t o = first; o < last; ++o) {
         pad_plane(x + (s * g.c + o / m) * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), p,
@@ -1963,11 +1963,11 @@ xt::xarray<T> input_grad_by_phase(const T* dy, const T* w, const Window& g, cons
     const std::size_t cg = g.c / groups, og = out_channels / groups, taps = g.kh * g.kw, plane = g.oh * g.ow;
     const PhaseGrad d = phase_grad(g, p);
     // A per group and phase: a[c][o·T + u] = W[o][c][taps[u]], cg × og·T.
-    std::vector<std::vector<T>> a(groups * d.phases);
+    std::vector<Buffer<T>> a(groups * d.phases);  // (128 KB at 64 -> 128 channels: glibc's mmap threshold)
     for (std::size_t grp = 0; grp < groups; ++grp)
       for (std::size_t f = 0; f < d.phases; ++f) {
         const std::vector<std::size_t>& mine = d.taps[f];
-        std::vector<T>& af = a[grp * d.phases + f];
+        Buffer<T>& af = a[grp * d.phases + f];
         af.resize(cg * og * mine.size());
         for (std::size_t c = 0; c < cg; ++c)
           for (std::size_t o = 0; o < og; ++o)
@@ -2952,7 +2952,7 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
     const bool whole_rows = g.ow == 1 && a->x1[0] - a->x0[0] == g.w;
     parallel::for_range(planes, grain, [&](std::size_t first, std::size_t last) {
       std::vector<double> totals(g.ow);  // one output row's sums, divided in one vectorised pass
-      std::vector<double> columns(whole_rows ? 0 : g.w);
+      Buffer<double> columns(whole_rows ? 0 : g.w);
       for (std::size_t plane = first; plane < last; ++plane)
         for (std::size_t oy = 0; oy < g.oh; ++oy) {
           const std::size_t rows = a->y1[oy] - a->y0[oy];
@@ -2999,7 +2999,7 @@ Tensor avg_pool(const char* op, const Tensor& input, const Window& g, std::share
         // step on 14×14 planes), then each input row the sum of its output rows' in vectorised
         // passes, written once (added to a zeroed gradient, output row by output row, the zeroing
         // was one serial pass and every row was read and written again for each of its windows).
-        std::vector<T> row_shares(tiled ? 0 : g.oh * g.w);
+        Buffer<T> row_shares(tiled ? 0 : g.oh * g.w);
         for (std::size_t plane = first; plane < last; ++plane) {
           for (std::size_t oy = 0; oy < g.oh; ++oy) {
             const T* g_row = dy + plane * cells + oy * g.ow;

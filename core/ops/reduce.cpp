@@ -155,7 +155,7 @@ void sum_two_runs(const T* x, std::size_t a, std::size_t b, std::size_t c, std::
   const std::size_t rows = a * c, work = b * d * e;
   parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, work)),
                       [&](std::size_t first, std::size_t last) {
-    std::vector<double> acc(e);
+    Buffer<double> acc(e);
     for (std::size_t row = first; row < last; ++row) {
       const std::size_t ia = row / c, ic = row % c;
       std::fill(acc.begin(), acc.end(), 0.0);
