@@ -403,6 +403,13 @@ void register_op_cases() {
   shaped("ReplicationPad2d", [] { return tnn::ReplicationPad2d(tnn::ReplicationPad2dOptions(1)); }, {128, 32, 28, 28});
   shaped("AvgPool1d", [] { return tnn::AvgPool1d(2); }, {64, 32, 128});
   shaped("ConvTranspose1d", [] { return tnn::ConvTranspose1d(tnn::ConvTranspose1dOptions(32, 16, 4).stride(2).padding(1)); }, {64, 32, 128});
+  // Small planes and many channels (a CIFAR ResNet's last stage, 4x4), few channels on large
+  // planes (8 -> 8 on 32x32), a ResNet's downsampling 3x3 at stride 2 (16x16 -> 8x8), and a global
+  // max pooling by a 7x7 window.
+  shaped("Conv2d_4x4_128", [] { return tnn::Conv2d(tnn::Conv2dOptions(128, 128, 3).padding(1)); }, {16, 128, 4, 4});
+  shaped("Conv2d_8ch", [] { return tnn::Conv2d(tnn::Conv2dOptions(8, 8, 3).padding(1)); }, {64, 8, 32, 32});
+  shaped("Conv2d_down_s2", [] { return tnn::Conv2d(tnn::Conv2dOptions(64, 128, 3).stride(2).padding(1)); }, {32, 64, 16, 16});
+  shaped("MaxPool2d_global7", [] { return tnn::MaxPool2d(7); }, {64, 256, 7, 7});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   for (const OpCase& c : op_cases())
