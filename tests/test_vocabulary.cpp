@@ -55,6 +55,28 @@ TEST_CASE("scalar comparisons, as methods and free functions") {
   check_close(x.gt(2.0), {0, 0, 1});
   check_close(tg::ge(x, 2.0), {0, 1, 1});
   check_close(x.ge(Tensor({3.0, 2.0, 1.0})), {0, 1, 1});
+  // As operators (libtorch's x > 0), a scalar on either side, and broadcast between tensors.
+  const Tensor y({3.0, 2.0, 1.0});
+  check_close(x == 2.0, {0, 1, 0});
+  check_close(x != 2.0, {1, 0, 1});
+  check_close(x < 2.0, {1, 0, 0});
+  check_close(x <= 2.0, {1, 1, 0});
+  check_close(x > 2.0, {0, 0, 1});
+  check_close(x >= 2.0, {0, 1, 1});
+  check_close(2.0 == x, {0, 1, 0});
+  check_close(2.0 != x, {1, 0, 1});
+  check_close(2.0 < x, {0, 0, 1});
+  check_close(2.0 <= x, {0, 1, 1});
+  check_close(2.0 > x, {1, 0, 0});
+  check_close(2.0 >= x, {1, 1, 0});
+  check_close(x == y, {0, 1, 0});
+  check_close(x != y, {1, 0, 1});
+  check_close(x < y, {1, 0, 0});
+  check_close(x <= y, {1, 1, 0});
+  check_close(x > y, {0, 0, 1});
+  check_close(x >= y, {0, 1, 1});
+  check_close(x.reshape({3, 1}) > y, {0, 0, 0, 0, 0, 1, 0, 1, 1});
+  check_close(tg::where(x > 1.5, x, -x), {-1, 2, 3});
 }
 
 TEST_CASE("indexing, slicing, split, chunk and masked_select: values") {
