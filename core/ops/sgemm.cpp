@@ -309,8 +309,9 @@ __attribute__((target("avx512f"))) void dot_rows(std::size_t m, std::size_t n, s
       const std::size_t rows = std::min(kRowsA, m - i0), cols = std::min(kRowsB, n - j0);
       const float* ra[kRowsA];
       const float* rb[kRowsB];
-      for (std::size_t i = 0; i < kRowsA; ++i) ra[i] = a + (i0 + std::min(i, rows - 1)) * lda;  // a row past
-      for (std::size_t j = 0; j < kRowsB; ++j) rb[j] = b + (j0 + std::min(j, cols - 1)) * ldb;  // the end: not stored
+      // (rows past the end repeat the last one; their results are not stored)
+      for (std::size_t i = 0; i < kRowsA; ++i) ra[i] = a + (i0 + std::min(i, rows - 1)) * lda;
+      for (std::size_t j = 0; j < kRowsB; ++j) rb[j] = b + (j0 + std::min(j, cols - 1)) * ldb;
       __m512 acc[kRowsA][kRowsB];
       for (auto& row : acc)
         for (__m512& v : row) v = _mm512_setzero_ps();
@@ -351,14 +352,14 @@ bool sgemm_avx512_available() {
 void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, float alpha,
                   const float* a, std::size_t lda, const float* b, std::size_t ldb, float beta, float* c,
                   std::size_t ldc) {
+  if (trans_b && !trans_a && m * n <= kDotValues) {  // a tiny C: dot products (dot_rows)
+    dot_rows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   // A·Bᵀ with few rows and a large B (a Linear layer's forward on a batch of up to 32, a matmul's
   // dA = dC·Bᵀ): packing op(B) transposes all of B, out of L2, for a few rows' work; Cᵀ = B·Aᵀ reads
   // B where it lies and packs only Aᵀ (m = 10, n = k = 1000: 256 -> 158 us; 32, 1024: 493 -> 332;
   // with B in L2 the packing costs little and the padded transposed tiles more: 8, 256: 11 -> 23).
-  if (trans_b && !trans_a && m * n <= kDotValues) {
-    dot_rows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
   const bool large_b_few_rows = trans_b && !trans_a && m <= kNR && n > kNR && n * k >= (std::size_t(1) << 18);
   if (!large_b_few_rows && 2 * padded_work(n, m) > padded_work(m, n)) {
     blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
