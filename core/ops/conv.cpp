@@ -553,6 +553,8 @@ std::size_t samples_per_task(const Window& g, std::size_t work_per_output) {
 // parallel over the values: the same bits for any thread count. (Summing them two at a time into
 // a zeroed accumulator, as reduce_blocks does, zeroed every partial and passed over the
 // accumulator once per block: 8% of `Conv2d_down_s2`, whose 16 partials are 295 KB each.)
+constexpr std::size_t kBlockPositions = 512;  // (conv2d_weight_grad)
+
 template <class T, class Partial>
 void sum_of_blocks(std::size_t samples, std::size_t block, std::size_t size, T* total, Partial&& partial) {
   const std::size_t blocks = (samples + block - 1) / block;
@@ -2090,7 +2092,10 @@ xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::
   const Phases phases = phases_of(g);
   // dW_g = Σ_s dY_g[s] · col[s]ᵀ. The samples are cut into at most 16 blocks, by size only; each
   // block sums its samples in order into its own partial dW (in parallel), and the partials are
-  // added in block order: the same bits for any thread count. Where the GEMM's tiles fit it
+  // added in block order (sum_of_blocks): the same bits for any thread count. A block spans at
+  // least kBlockPositions output positions where that leaves 4 blocks or more: adding a partial
+  // in costs about as much as a GEMM over 50 positions (`Conv2d_down_s2`, 8×8 outputs: 16
+  // blocks of 2 samples, 9.9 -> 9.7 ms at one thread in 4 blocks of 8). Where the GEMM's tiles fit it
   // better the partials hold dW_gᵀ = Σ_s col[s] · dY_g[s]ᵀ, transposed once at the end
   // (`Conv1d` 16 -> 32, kernel 5: 32 × 80 pads to 32 × 96 in the AVX-512 tiles, 80 × 32 not),
   // and so do those with at most 32 output channels a group: the GEMM then reads the columns
@@ -2102,7 +2107,8 @@ xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::
   const bool direct = direct_fits<T>(g, cg, og);
   const bool transposed = direct || detail::gemm_prefers_transposed<T>(og, kk);
   const bool in_place = identity_columns(g), no_columns = direct || in_place;
-  const std::size_t block = std::max(samples_per_task(g, out_channels * kk), (g.n + 15) / 16);
+  const std::size_t block = std::max({samples_per_task(g, out_channels * kk), (g.n + 15) / 16,
+                                      std::min((kBlockPositions + plane - 1) / plane, (g.n + 3) / 4)});
   xt::xarray<T> dw = xt::xarray<T>::from_shape(weight_shape);
   Scratch<T> sums(transposed ? wn : 0);  // dW_gᵀ, transposed into dw below
   T* total = transposed ? sums.data() : dw.data();
