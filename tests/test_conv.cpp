@@ -693,6 +693,13 @@ TEST_CASE("conv2d whose GEMM gathers the columns itself equals its definition") 
   cases.push_back({{17, 2, 4, 8}, {10, 2, 3, 5}, {{1, 1}, {1, 2}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{2, 3, 6, 20}, {8, 3, 5, 5}, {{2, 2}, {4, 4}, {1, 1}, 1, {0, 0}}});  // padding past the kernel
   cases.push_back({{2, 3, 7, 9}, {72, 3, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // > 64 rows: B packed
+  // The weight packed once for all samples (sgemm_avx512_pack_a) over more than one 256-deep block
+  // of the GEMM: 70 output channels from 24 by 5×3 (360 deep, 70 rows: B packed; its input
+  // gradient 1,050 deep), 24 from 72 at stride 2 (648 deep, B read in place), and the input
+  // gradient by phase 72 · 4 taps = 288 deep.
+  cases.push_back({{2, 24, 6, 7}, {70, 24, 5, 3}, {{1, 1}, {2, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{2, 72, 5, 6}, {24, 72, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{3, 20, 9, 10}, {72, 20, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}}});
   // Fewer than 8 samples: each sample's GEMM cut into blocks of columns (multiples of 32) from
   // 1,024 output positions on: one image "same" (5 blocks, the last shorter), ResNet's 7×7/2 stem
   // shape, "valid" 5×5 (phases by column), groups with dilation, a 1-D row of 1,500.

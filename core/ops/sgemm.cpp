@@ -70,6 +70,8 @@ float* scratch(std::unique_ptr<float[]>& storage, std::size_t& capacity, std::si
   return reinterpret_cast<float*>((address + 63) & ~std::uintptr_t(63));
 }
 
+std::size_t padded_rows(std::size_t m) { return (m + kMR - 1) / kMR * kMR; }
+
 // Packs rows [0, rows) and inner indices [0, depth) of op(A) (from `a`, already offset to the
 // block's corner) into panels of kMR rows: panel[p * kMR + i] = op(A)[i][p], zero past `rows`.
 // (The micro-kernel never stores the padding's results; zeros keep whatever a fresh scratch held,
@@ -235,17 +237,18 @@ struct InPlaceRows {
   RowsPanel panel(std::size_t pc, std::size_t column) const { return {b.rows + pc, b.masks + pc, column}; }
 };
 
-// C = α·op(A)·op(B) + β·C by the loops in the comment at the top, B from `source`.
+// C = α·op(A)·op(B) + β·C by the loops in the comment at the top, B from `source`; A packed
+// already (sgemm_avx512_pack_a) where `prepacked` is given, `a` then unread.
 template <class Source>
 void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a, std::size_t lda,
-             const Source& source, float beta, float* c, std::size_t ldc) {
+             const Source& source, float beta, float* c, std::size_t ldc, const float* prepacked = nullptr) {
   thread_local std::unique_ptr<float[]> a_storage, b_storage;
   thread_local std::size_t a_capacity = 0, b_capacity = 0;
   // A small A as it lies (not transposed: its packing would transpose it) is read in place by the
   // micro-kernel: a single block of it stays in L1/L2 anyway (matmul/64: packing was 7%); so is
   // any A beside a single panel of columns, which the kernel reads once, so packing it was a pass
   // for nothing (4096 × 32 × 1024: 1.6 → 1.2 ms; 1024 × 24 × 512: 185 → 146 us).
-  const bool direct_a = !trans_a && ((m <= kMC && k <= kKC) || n <= kNR);
+  const bool direct_a = !prepacked && !trans_a && ((m <= kMC && k <= kKC) || n <= kNR);
   for (std::size_t jc = 0; jc < n; jc += kNC) {
     const std::size_t nc = std::min(kNC, n - jc);
     for (std::size_t pc = 0; pc < k; pc += kKC) {
@@ -270,8 +273,14 @@ void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float al
                           std::min(kMR, mc - ir), std::min(kNR, nc - jr), alpha, beta, pc == 0);
           continue;
         }
-        float* packed_a = scratch(a_storage, a_capacity, (mc + kMR - 1) / kMR * kMR * kc);
-        pack_a(trans_a, mc, kc, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, packed_a);
+        const float* packed_a = nullptr;
+        if (prepacked) {
+          packed_a = prepacked + pc * padded_rows(m) + ic * kc;
+        } else {
+          float* to = scratch(a_storage, a_capacity, padded_rows(mc) * kc);
+          pack_a(trans_a, mc, kc, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, to);
+          packed_a = to;
+        }
         for (std::size_t jr = 0; jr < nc; jr += kNR)
           for (std::size_t ir = 0; ir < mc; ir += kMR)
             tile<true>(kc, packed_a + ir * kc, kMR, panel(jr), c + (ic + ir) * ldc + jc + jr, ldc,
@@ -392,6 +401,23 @@ void sgemm_avx512_rows(bool trans_a, std::size_t m, std::size_t n, std::size_t k
     blocked(trans_a, m, n, k, alpha, a, lda, InPlaceRows{b}, beta, c, ldc);
   else
     blocked(trans_a, m, n, k, alpha, a, lda, PackedRows{b}, beta, c, ldc);
+}
+
+// op(A) in blocked()'s layout: for each block of kKC inner indices (from pc), all of its rows'
+// panels, padded_rows(m) · kc floats from pc · padded_rows(m) on.
+std::size_t sgemm_avx512_packed_a_floats(std::size_t m, std::size_t k) { return padded_rows(m) * k; }
+
+void sgemm_avx512_pack_a(bool trans_a, std::size_t m, std::size_t k, const float* a, std::size_t lda, float* packed) {
+  for (std::size_t pc = 0; pc < k; pc += kKC)
+    pack_a(trans_a, m, std::min(kKC, k - pc), trans_a ? a + pc * lda : a + pc, lda, packed + pc * padded_rows(m));
+}
+
+void sgemm_avx512_rows_packed(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* packed_a,
+                              const MaskedRows& b, float beta, float* c, std::size_t ldc) {
+  if (m <= kDirectRows)
+    blocked(false, m, n, k, alpha, nullptr, 0, InPlaceRows{b}, beta, c, ldc, packed_a);
+  else
+    blocked(false, m, n, k, alpha, nullptr, 0, PackedRows{b}, beta, c, ldc, packed_a);
 }
 
 #endif
