@@ -14,7 +14,9 @@
 //       16 accumulators of 16 floats, one 32-float row of B and 8 broadcast A values per step.
 //
 // Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole;
-// a small A that is not transposed (one MC × KC block) is not packed at all, and B may be given as
+// a small A that is not transposed (one MC × KC block) is not packed at all, an A that several
+// products share (a convolution's weight, one product per sample) may be packed once beforehand
+// (sgemm_avx512_pack_a), and B may be given as
 // masked rows gathered from elsewhere (sgemm_avx512_rows: a convolution's input, no im2col), which
 // the micro-kernel reads where they lie when A has at most 64 rows.
 // Edge tiles use masked loads and stores (no scalar clean-up loop), and a last panel of 16 columns
