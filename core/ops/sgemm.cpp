@@ -16,9 +16,9 @@
 // Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole;
 // a small A that is not transposed (one MC × KC block) is not packed at all, an A that several
 // products share (a convolution's weight, one product per sample) may be packed once beforehand
-// (sgemm_avx512_pack_a), and B may be given as
-// masked rows gathered from elsewhere (sgemm_avx512_rows: a convolution's input, no im2col), which
-// the micro-kernel reads where they lie when A has at most 64 rows.
+// (sgemm_avx512_pack_a), and B may be given as masked rows gathered from elsewhere
+// (sgemm_avx512_rows: a convolution's input, no im2col), which the micro-kernel reads where they
+// lie when A has at most 64 rows.
 // Edge tiles use masked loads and stores (no scalar clean-up loop), and a last panel of 16 columns
 // or fewer runs half the kernel (a convolution's 196 output positions end in a panel of 4); a C
 // with few columns and many rows is computed transposed (sgemm_avx512, at the end), and a tiny
