@@ -1556,11 +1556,85 @@ struct WinogradInput {
       : split(2 * p.hp * p.half + kGatherChunk, T(0)), d(16 * p.stride), v(16 * z.in * p.per_block * p.tiles) {}
 };
 
+// Small planes, fewer than kGatherChunk tiles a row (float32 on AVX-512): the runs winograd_input
+// copies are a few values long, and splitting each plane and copying its runs in chunks cost more
+// than the transform (on 4×4 planes, 2×2 tiles: 23% of the step of Conv2d(128, 128, 3)). There
+// each of the 16 values of 16 tiles at once is gathered from the input itself, masked (zero in
+// the padding), and transformed in registers: the same operations in the same order, so the same
+// bits. (Offsets are 32-bit: a block's samples must span fewer than 2^31 values.)
+template <class T>
+bool gathers_tiles(const WinogradShape& z, const WinogradTiling& p, std::size_t count) {
+#if defined(__AVX512F__)
+  return std::is_same_v<T, float> && p.tw < kGatherChunk && count * z.in * z.ih * z.iw < (std::size_t(1) << 31);
+#else
+  (void)z, (void)p, (void)count;
+  return false;
+#endif
+}
+
+#if defined(__AVX512F__)
+void winograd_input_gathered(const float* x, const WinogradShape& z, const WinogradTiling& p, std::size_t s0,
+                             std::size_t count, float* v) {
+  const std::size_t cols = count * p.tiles, batches = (cols + 15) / 16, plane = z.ih * z.iw;
+  // Per column t (sample s, tile (ty, tx)): its block's corner, padded (0, 0), as an offset from
+  // sample s0's plane of the channel; per batch of 16 columns and tap (r, q), the lanes whose tap
+  // lies inside the input.
+  std::vector<std::int32_t> corner(batches * 16, 0);
+  std::vector<std::uint16_t> inside(batches * 16, 0);
+  for (std::size_t t = 0; t < cols; ++t) {
+    const std::size_t s = t / p.tiles, tile = t % p.tiles;
+    const std::ptrdiff_t y = 2 * std::ptrdiff_t(tile / p.tw) - std::ptrdiff_t(z.top);
+    const std::ptrdiff_t x0 = 2 * std::ptrdiff_t(tile % p.tw) - std::ptrdiff_t(z.left);
+    corner[t] = std::int32_t(std::ptrdiff_t(s * z.in * plane) + y * std::ptrdiff_t(z.iw) + x0);
+    for (std::ptrdiff_t r = 0; r < 4; ++r)
+      for (std::ptrdiff_t q = 0; q < 4; ++q)
+        if (y + r >= 0 && y + r < std::ptrdiff_t(z.ih) && x0 + q >= 0 && x0 + q < std::ptrdiff_t(z.iw))
+          inside[t / 16 * 16 + std::size_t(r * 4 + q)] |= std::uint16_t(1u << (t % 16));
+  }
+  const std::size_t vs = z.in * cols;
+  for (std::size_t c = 0; c < z.in; ++c) {
+    const float* base = x + (s0 * z.in + c) * plane;
+    float* vc = v + c * cols;
+    for (std::size_t b = 0; b < batches; ++b) {
+      const __m512i at = _mm512_loadu_si512(corner.data() + b * 16);
+      __m512 d[4][4];
+      for (std::size_t r = 0; r < 4; ++r)
+        for (std::size_t q = 0; q < 4; ++q)
+          d[r][q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), __mmask16(inside[b * 16 + r * 4 + q]),
+                                             _mm512_add_epi32(at, _mm512_set1_epi32(std::int32_t(r * z.iw + q))),
+                                             base, 4);
+      __m512 e[4][4];  // Bᵀ d, then (Bᵀ d) B as winograd_input's loop
+      for (std::size_t q = 0; q < 4; ++q) {
+        e[0][q] = _mm512_sub_ps(d[0][q], d[2][q]);
+        e[1][q] = _mm512_add_ps(d[1][q], d[2][q]);
+        e[2][q] = _mm512_sub_ps(d[2][q], d[1][q]);
+        e[3][q] = _mm512_sub_ps(d[1][q], d[3][q]);
+      }
+      const __mmask16 lanes = kernels::first_lanes16(cols - b * 16);
+      float* out = vc + b * 16;
+      for (std::size_t a = 0; a < 4; ++a) {
+        _mm512_mask_storeu_ps(out + (a * 4 + 0) * vs, lanes, _mm512_sub_ps(e[a][0], e[a][2]));
+        _mm512_mask_storeu_ps(out + (a * 4 + 1) * vs, lanes, _mm512_add_ps(e[a][1], e[a][2]));
+        _mm512_mask_storeu_ps(out + (a * 4 + 2) * vs, lanes, _mm512_sub_ps(e[a][2], e[a][1]));
+        _mm512_mask_storeu_ps(out + (a * 4 + 3) * vs, lanes, _mm512_sub_ps(e[a][1], e[a][3]));
+      }
+    }
+  }
+}
+#endif
+
 // V[ξ][c][t] = (Bᵀ d B)[ξ] (into in.v) for the 4×4 input block d of each tile t = (s, ty, tx) of
 // samples [s0, s0 + count).
 template <class T>
 void winograd_input(const T* x, const WinogradShape z, const WinogradTiling p, std::size_t s0, std::size_t count,
                     WinogradInput<T>& in) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>)
+    if (gathers_tiles<T>(z, p, count)) {
+      winograd_input_gathered(x, z, p, s0, count, in.v.data());
+      return;
+    }
+#endif
   T* split = in.split.data();
   T* d = in.d.data();
   T* v = in.v.data();
