@@ -1769,10 +1769,10 @@ void winograd_conv(const T* x, const WinogradShape& z, const T* u, const T* bias
 //   dM = A dy Aᵀ (per 2×2 block of dY, zeros past its end),  dU[ξ] = Σ_t dM[ξ][·][t] · V[ξ][·][t]ᵀ
 // (16 GEMMs, out × in, summed over the tiles), and dW = Gᵀ dU G per kernel. The samples are cut
 // into at most 16 ranges by size only, each transforming at least as many values as its partial
-// holds (a partial is 16 out × in matrices to zero and add up: 128 -> 128 channels on 4×4 planes
+// holds (a partial is 16 out × in matrices to write and add up: 128 -> 128 channels on 4×4 planes
 // spent more time on four of them than on their GEMMs). Each range is summed in order into its own
-// partial dU (in parallel), the partials added in range order: the same bits for any thread
-// count. A single range is dU itself.
+// partial dU (in parallel), the partials added in range order (sum_of_blocks): the same bits for
+// any thread count. A single range is dU itself.
 template <class T>
 void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw) {
   const WinogradTiling p = winograd_tiling(z);
