@@ -1897,8 +1897,8 @@ void gathered_forward(const float* x, const float* wt, const float* b, const Win
       float* out = y + (s * out_channels + grp * og) * plane + column;
       if (b)
         for (std::size_t o = 0; o < og; ++o) std::fill(out + o * plane, out + o * plane + n, b[grp * og + o]);
-      detail::sgemm_avx512_rows_packed(og, n, kk, 1.0f, a.data() + grp * packed, {rows.data(), masks.data()},
-                                       b ? 1.0f : 0.0f, out, plane);
+      detail::sgemm_avx512_rows(og, n, kk, 1.0f, a.data() + grp * packed, {rows.data(), masks.data()},
+                                b ? 1.0f : 0.0f, out, plane);
     }
   });
 #else
@@ -2108,8 +2108,8 @@ xt::xarray<T> input_grad_by_phase(const T* dy, const T* w, const Window& g, cons
                 row_masks[o * mine.size() + u] = d.masks[f].data() + u * d.words;
               }
             const std::size_t k = og * mine.size();
-            detail::sgemm_avx512_rows_packed(cg, p.plane, k, 1.0f, a[grp * d.phases + f].data(),
-                                             {rows.data(), row_masks.data()}, 0.0f, out, p.plane);
+            detail::sgemm_avx512_rows(cg, p.plane, k, 1.0f, a[grp * d.phases + f].data(),
+                                      {rows.data(), row_masks.data()}, 0.0f, out, p.plane);
           }
           merge_phases(split.data(), cg, g, p, dx.data() + (s * g.c + grp * cg) * g.h * g.w);
         }

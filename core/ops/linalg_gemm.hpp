@@ -39,15 +39,13 @@ struct MaskedRows {
   const std::uintptr_t* rows;
   const std::uint32_t* const* masks;
 };
-// C = α·op(A)·B + β·C with that B, on one thread (sgemm_avx512's kernel).
-void sgemm_avx512_rows(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-                       std::size_t lda, const MaskedRows& b, float beta, float* c, std::size_t ldc);
-// The same with op(A) packed once (an m × k A used by several products: a convolution's weight
-// against each sample's rows, which sgemm_avx512_rows would pack again for each):
-// sgemm_avx512_pack_a writes sgemm_avx512_packed_a_floats(m, k) floats, aligned to 64 bytes.
+// C = α·op(A)·B + β·C with that B, on one thread (sgemm_avx512's kernel), op(A) packed once
+// beforehand (an m × k A used by several products: a convolution's weight against each sample's
+// rows): sgemm_avx512_pack_a writes sgemm_avx512_packed_a_floats(m, k) floats into an array
+// aligned to 64 bytes.
 std::size_t sgemm_avx512_packed_a_floats(std::size_t m, std::size_t k);
 void sgemm_avx512_pack_a(bool trans_a, std::size_t m, std::size_t k, const float* a, std::size_t lda, float* packed);
-void sgemm_avx512_rows_packed(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* packed_a,
-                              const MaskedRows& b, float beta, float* c, std::size_t ldc);
+void sgemm_avx512_rows(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* packed_a,
+                       const MaskedRows& b, float beta, float* c, std::size_t ldc);
 
 }  // namespace tg::detail

@@ -14,11 +14,10 @@
 //       16 accumulators of 16 floats, one 32-float row of B and 8 broadcast A values per step.
 //
 // Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole;
-// a small A that is not transposed (one MC × KC block) is not packed at all, an A that several
-// products share (a convolution's weight, one product per sample) may be packed once beforehand
-// (sgemm_avx512_pack_a), and B may be given as masked rows gathered from elsewhere
-// (sgemm_avx512_rows: a convolution's input, no im2col), which the micro-kernel reads where they
-// lie when A has at most 64 rows.
+// a small A that is not transposed (one MC × KC block) is not packed at all, and B may be given as
+// masked rows gathered from elsewhere (sgemm_avx512_rows: a convolution's input, no im2col, against
+// its weight packed once for all samples by sgemm_avx512_pack_a), which the micro-kernel reads
+// where they lie when A has at most 64 rows.
 // Edge tiles use masked loads and stores (no scalar clean-up loop), and a last panel of 16 columns
 // or fewer runs half the kernel (a convolution's 196 output positions end in a panel of 4); a C
 // with few columns and many rows is computed transposed (sgemm_avx512, at the end), and a tiny
@@ -397,14 +396,6 @@ void sgemm_avx512(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std:
   }
 }
 
-void sgemm_avx512_rows(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float alpha, const float* a,
-                       std::size_t lda, const MaskedRows& b, float beta, float* c, std::size_t ldc) {
-  if (m <= kDirectRows)
-    blocked(trans_a, m, n, k, alpha, a, lda, InPlaceRows{b}, beta, c, ldc);
-  else
-    blocked(trans_a, m, n, k, alpha, a, lda, PackedRows{b}, beta, c, ldc);
-}
-
 // op(A) in blocked()'s layout: for each block of kKC inner indices (from pc), all of its rows'
 // panels, padded_rows(m) · kc floats from pc · padded_rows(m) on.
 std::size_t sgemm_avx512_packed_a_floats(std::size_t m, std::size_t k) { return padded_rows(m) * k; }
@@ -414,8 +405,8 @@ void sgemm_avx512_pack_a(bool trans_a, std::size_t m, std::size_t k, const float
     pack_a(trans_a, m, std::min(kKC, k - pc), trans_a ? a + pc * lda : a + pc, lda, packed + pc * padded_rows(m));
 }
 
-void sgemm_avx512_rows_packed(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* packed_a,
-                              const MaskedRows& b, float beta, float* c, std::size_t ldc) {
+void sgemm_avx512_rows(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* packed_a,
+                       const MaskedRows& b, float beta, float* c, std::size_t ldc) {
   if (m <= kDirectRows)
     blocked(false, m, n, k, alpha, nullptr, 0, InPlaceRows{b}, beta, c, ldc, packed_a);
   else
