@@ -192,6 +192,16 @@ std::vector<OpCase> op_cases() {
        }},
       {"bmm4", [](const tg::Tensor& x) { return tg::matmul(x.reshape({-1, 4, 4}), x.reshape({-1, 4, 4})); }},
       {"sum_cols4", [](const tg::Tensor& x) { return tg::sum(x.reshape({-1, 4}), 0); }},
+      // The rest of torch.nn's activations.
+      {"logsigmoid", [](const tg::Tensor& x) { return tg::logsigmoid(x); }},
+      {"softsign", [](const tg::Tensor& x) { return tg::softsign(x); }},
+      {"tanhshrink", [](const tg::Tensor& x) { return tg::tanhshrink(x); }},
+      {"celu", [](const tg::Tensor& x) { return tg::celu(x); }},
+      {"hardshrink", [](const tg::Tensor& x) { return tg::hardshrink(x); }},
+      {"softshrink", [](const tg::Tensor& x) { return tg::softshrink(x); }},
+      {"threshold", [](const tg::Tensor& x) { return tg::threshold(x, 0.1, 20.0); }},
+      {"glu", [](const tg::Tensor& x) { return tg::glu(x, -1); }},
+      {"softmin", [](const tg::Tensor& x) { return tg::softmin(x, -1); }},
   };
 }
 

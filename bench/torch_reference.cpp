@@ -187,6 +187,16 @@ std::vector<OpCase> op_cases() {
        }},
       {"bmm4", [](const torch::Tensor& x) { return torch::matmul(x.reshape({-1, 4, 4}), x.reshape({-1, 4, 4})); }},
       {"sum_cols4", [](const torch::Tensor& x) { return x.reshape({-1, 4}).sum(0); }},
+      // The rest of torch.nn's activations.
+      {"logsigmoid", [](const torch::Tensor& x) { return F::logsigmoid(x); }},
+      {"softsign", [](const torch::Tensor& x) { return F::softsign(x); }},
+      {"tanhshrink", [](const torch::Tensor& x) { return F::tanhshrink(x); }},
+      {"celu", [](const torch::Tensor& x) { return F::celu(x); }},
+      {"hardshrink", [](const torch::Tensor& x) { return F::hardshrink(x); }},
+      {"softshrink", [](const torch::Tensor& x) { return F::softshrink(x); }},
+      {"threshold", [](const torch::Tensor& x) { return F::threshold(x, F::ThresholdFuncOptions(0.1, 20.0)); }},
+      {"glu", [](const torch::Tensor& x) { return F::glu(x, F::GLUFuncOptions(-1)); }},
+      {"softmin", [](const torch::Tensor& x) { return F::softmin(x, F::SoftminFuncOptions(-1)); }},
   };
 }
 

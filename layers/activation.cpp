@@ -40,6 +40,12 @@ void ELU::print_options(std::ostream& out) const { out << "alpha=" << alpha; }
 
 Tensor SELU::forward(const Tensor& input) { return selu(input); }
 
+CELU::CELU(double alpha_in) : Module("CELU"), alpha(alpha_in) {
+  TG_CHECK(alpha != 0.0, "CELU: alpha must not be 0 (the input is divided by it), got 0");
+}
+Tensor CELU::forward(const Tensor& input) { return celu(input, alpha); }
+void CELU::print_options(std::ostream& out) const { out << "alpha=" << alpha; }
+
 Hardtanh::Hardtanh(double min_val_in, double max_val_in) : Module("Hardtanh"), min_val(min_val_in), max_val(max_val_in) {
   TG_CHECK(max_val > min_val, "Hardtanh: max_val (", max_val, ") must be greater than min_val (", min_val, ")");
 }
@@ -52,10 +58,43 @@ Tensor Hardsigmoid::forward(const Tensor& input) { return hardsigmoid(input); }
 
 Tensor Hardswish::forward(const Tensor& input) { return hardswish(input); }
 
+Tensor Softplus::forward(const Tensor& input) { return softplus(input, beta, threshold); }
+void Softplus::print_options(std::ostream& out) const { out << "beta=" << beta << ", threshold=" << threshold; }
+
+Tensor LogSigmoid::forward(const Tensor& input) { return logsigmoid(input); }
+
+Tensor Softsign::forward(const Tensor& input) { return softsign(input); }
+
+Tensor Tanhshrink::forward(const Tensor& input) { return tanhshrink(input); }
+
+Tensor Hardshrink::forward(const Tensor& input) { return hardshrink(input, lambd); }
+void Hardshrink::print_options(std::ostream& out) const { out << lambd; }
+
+Softshrink::Softshrink(double lambd_in) : Module("Softshrink"), lambd(lambd_in) {
+  TG_CHECK(lambd >= 0.0, "Softshrink: lambd must be non-negative, got ", lambd);
+}
+Tensor Softshrink::forward(const Tensor& input) { return softshrink(input, lambd); }
+void Softshrink::print_options(std::ostream& out) const { out << lambd; }
+
+Tensor Threshold::forward(const Tensor& input) { return tg::threshold(input, threshold, value); }
+void Threshold::print_options(std::ostream& out) const { out << "threshold=" << threshold << ", value=" << value; }
+
+Tensor GLU::forward(const Tensor& input) { return glu(input, dim); }
+void GLU::print_options(std::ostream& out) const { out << "dim=" << dim; }
+
 Tensor Softmax::forward(const Tensor& input) { return softmax(input, dim); }
 void Softmax::print_options(std::ostream& out) const { out << "dim=" << dim; }
 
 Tensor LogSoftmax::forward(const Tensor& input) { return log_softmax(input, dim); }
 void LogSoftmax::print_options(std::ostream& out) const { out << "dim=" << dim; }
+
+Tensor Softmin::forward(const Tensor& input) { return softmin(input, dim); }
+void Softmin::print_options(std::ostream& out) const { out << "dim=" << dim; }
+
+Tensor Softmax2d::forward(const Tensor& input) {
+  TG_CHECK(input.dim() == 3 || input.dim() == 4, "Softmax2d: expected input (N, C, H, W) or (C, H, W), got ",
+           shape_str(input.shape()));
+  return softmax(input, -3);
+}
 
 }  // namespace tg::nn

@@ -1,7 +1,8 @@
 // The activations of modern CNNs and sequence models: silu, mish, elu, selu, hardtanh, relu6,
-// hardsigmoid, hardswish and their layers. PyTorch's values and gradients over ordinary values,
-// the kinks, the infinities and NaN in both dtypes; gradcheck on each side of every kink; layers,
-// printing, thread counts and errors.
+// hardsigmoid, hardswish, and the rest of torch.nn's (celu, softplus, logsigmoid, softsign,
+// tanhshrink, hardshrink, softshrink, threshold, glu, softmin, Softmax2d), and their layers.
+// PyTorch's values and gradients over ordinary values, the kinks, the infinities and NaN in both
+// dtypes; gradcheck on each side of every kink; layers, printing, thread counts and errors.
 #include "helpers.hpp"
 
 #include <cmath>
@@ -30,6 +31,27 @@ void check_special_close(const Tensor& t, const std::vector<double>& expected, d
   }
 }
 
+// An activation's golden values: y = op(x) and x's gradient for an incoming gradient of 0.75.
+struct Golden {
+  const char* name;
+  tg::DType dtype;
+  std::function<Tensor(const Tensor&)> op;
+  std::vector<double> y, dx;
+};
+
+void check_goldens(const std::vector<double>& xs, const std::vector<Golden>& cases) {
+  for (const Golden& k : cases) {
+    INFO(k.name, " ", tg::dtype_name(k.dtype));
+    const Tensor x = Tensor(xs, {xs.size()}).to(k.dtype).set_requires_grad();
+    const Tensor y = k.op(x);
+    y.backward(tg::full({xs.size()}, 0.75, k.dtype));
+    CHECK(y.dtype() == k.dtype);
+    const double tol = k.dtype == tg::kFloat64 ? 5e-9 : 1e-6;
+    check_special_close(y, k.y, tol);
+    check_special_close(x.grad(), k.dx, tol);
+  }
+}
+
 }  // namespace
 
 // Golden values: /usr/bin/python3 with torch 1.13, in float64 and float32:
@@ -41,12 +63,6 @@ void check_special_close(const Tensor& t, const std::vector<double>& expected, d
 TEST_CASE("activations match PyTorch, the kinks, infinities and NaN included") {
   const std::vector<double> xs{-kInf, -100, -20, -6, -3, -2.5, -1, -1e-3, 0, 1e-3, 0.5,
                                1,     2.9,  3,   5.5, 6,  7,    25, 100, kInf, kNaN};
-  struct Golden {
-    const char* name;
-    tg::DType dtype;
-    std::function<Tensor(const Tensor&)> op;
-    std::vector<double> y, dx;
-  };
   const std::vector<Golden> cases{
       {"silu", tg::kFloat64, [](const Tensor& x) { return tg::silu(x); },
        {kNaN, -3.7200759760208357e-42, -4.1223072363804073e-08, -0.014835738939808647, -0.14227761953270035,
@@ -167,16 +183,7 @@ TEST_CASE("activations match PyTorch, the kinks, infinities and NaN included") {
         100, kInf, kNaN},
        {0, 0, 0, 0, -0.375, -0.24999998509883881, 0.1249999925494194, 0.37474998831748962, 0.375,
         0.37524998188018799, 0.5, 0.625, 1.1000000238418579, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75}}};
-  for (const Golden& k : cases) {
-    INFO(k.name, " ", tg::dtype_name(k.dtype));
-    const Tensor x = Tensor(xs, {xs.size()}).to(k.dtype).set_requires_grad();
-    const Tensor y = k.op(x);
-    y.backward(tg::full({xs.size()}, 0.75, k.dtype));
-    CHECK(y.dtype() == k.dtype);
-    const double tol = k.dtype == tg::kFloat64 ? 5e-9 : 1e-6;
-    check_special_close(y, k.y, tol);
-    check_special_close(x.grad(), k.dx, tol);
-  }
+  check_goldens(xs, cases);
 }
 
 // Each side of every kink (0 for elu with alpha != 1, selu, relu6; the bounds of hardtanh, relu6,
@@ -205,31 +212,359 @@ TEST_CASE("gradcheck: silu, mish, elu, selu, hardtanh, relu6, hardsigmoid, hards
     }
 }
 
+// Golden values: /usr/bin/python3 with torch 1.13, in float64 and float32 (the script as above,
+// with -0.5 added to xs):
+//   f: F.logsigmoid, F.softsign, F.tanhshrink, F.celu (alpha 1 and 0.5), F.hardshrink,
+//   F.softshrink(x, 1.0), F.threshold(x, 0.5, -2.0), F.softplus(x, 2.0, 10.0).
+// torch 1.13's softshrink gives 0 for NaN; tapegrad keeps NaN, as PyTorch 2's does (the last y
+// of "softshrink" is NaN here for that). Its float32 tanhshrink gradient, 1 - (1 - t²), keeps
+// fewer digits of small x than tapegrad's t² (within the tolerance).
+TEST_CASE("logsigmoid, softsign, tanhshrink, celu, the shrinks, threshold and softplus match PyTorch") {
+  const std::vector<double> xs{-kInf, -100, -20, -6, -3, -2.5, -1, -0.5, -1e-3, 0, 1e-3,
+                               0.5,   1,    2.9, 3,  5.5, 6,  7,    25,  100,  kInf, kNaN};
+  const std::vector<Golden> cases{
+      {"logsigmoid", tg::kFloat64, [](const Tensor& x) { return tg::logsigmoid(x); },
+       {-kInf, -100, -20.000000002061153, -6.00247568513773, -3.048587351573742, -2.5788897342925496,
+        -1.3132616875182228, -0.9740769841801067, -0.6936473055599401, -0.6931471805599453,
+        -0.6926473055599401, -0.4740769841801067, -0.31326168751822286, -0.053562776217963175,
+        -0.04858735157374206, -0.0040784432705707205, -0.0024756851377304495, -0.0009114664537742447,
+        -1.3887943864867583e-11, -3.720075976020836e-44, 0, kNaN},
+       {0.75, 0.75, 0.7499999984541348, 0.7481455326325239, 0.7144305951168249, 0.6931063649840673,
+        0.5482939339725037, 0.46684449840139086, 0.37518749998437495, 0.375, 0.37481250001562505,
+        0.2831555015986091, 0.20170606602749633, 0.039115172308813305, 0.03556940488317509,
+        0.003052603286922095, 0.001854467367476081, 0.0006832883958004841, 1.0415957898578358e-11,
+        2.790056982015627e-44, 0, kNaN}},
+      {"softsign", tg::kFloat64, [](const Tensor& x) { return tg::softsign(x); },
+       {kNaN, -0.9900990099009901, -0.9523809523809523, -0.8571428571428571, -0.75, -0.7142857142857143,
+        -0.5, -0.3333333333333333, -0.0009990009990009992, 0, 0.0009990009990009992, 0.3333333333333333, 0.5,
+        0.7435897435897436, 0.75, 0.8461538461538461, 0.8571428571428571, 0.875, 0.9615384615384616,
+        0.9900990099009901, kNaN, kNaN},
+       {kNaN, 7.352220370551894e-05, 0.0017006802721088454, 0.015306122448979595, 0.046875,
+        0.06122448979591835, 0.1875, 0.33333333333333337, 0.7485022470037456, 0.75, 0.7485022470037456,
+        0.33333333333333337, 0.1875, 0.04930966469428008, 0.046875, 0.017751479289940836,
+        0.015306122448979595, 0.01171875, 0.0011094674556213005, 7.352220370551894e-05, kNaN, kNaN}},
+      {"tanhshrink", tg::kFloat64, [](const Tensor& x) { return tg::tanhshrink(x); },
+       {-kInf, -99, -19, -5.000012288349204, -2.0049452463132695, -1.5133857018485697, -0.23840584404423515,
+        -0.03788284273999026, -3.333332000178546e-10, 0, 3.333332000178546e-10, 0.03788284273999026,
+        0.23840584404423515, 1.9060368326494168, 2.0049452463132695, 4.500033402843696, 5.000012288349204,
+        6.0000016630560555, 24, 99, kInf, kNaN},
+       {0.75, 0.75, 0.75, 0.749981567589446, 0.7426004721259198, 0.7300558299876295, 0.4350192437894804,
+        0.16016420027555445, 7.499995000603832e-07, 0, 7.499995000603832e-07, 0.16016420027555445,
+        0.4350192437894804, 0.7409720835372025, 0.7426004721259198, 0.7499498965712681, 0.749981567589446,
+        0.7499975054179914, 0.75, 0.75, 0.75, kNaN}},
+      {"celu", tg::kFloat64, [](const Tensor& x) { return tg::celu(x); },
+       {-1, -1, -0.9999999979388464, -0.9975212478233336, -0.950212931632136, -0.9179150013761012,
+        -0.6321205588285577, -0.3934693402873666, -0.000999500166624978, 0, 0.001, 0.5, 1, 2.9, 3, 5.5, 6, 7,
+        25, 100, kInf, kNaN},
+       {0, 2.790056982015627e-44, 1.5458652168289183e-09, 0.0018590641324997689, 0.03734030127589796,
+        0.0615637489679241, 0.27590958087858175, 0.45489799478447507, 0.7492503748750312, 0.75, 0.75, 0.75,
+        0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75}},
+      {"celu_a", tg::kFloat64, [](const Tensor& x) { return tg::celu(x, 0.5); },
+       {-0.5, -0.5, -0.5, -0.49999692789382333, -0.4987606239116668, -0.49663102650045726,
+        -0.43233235838169365, -0.31606027941427883, -0.0009990006663334605, 0, 0.001, 0.5, 1, 2.9, 3, 5.5, 6,
+        7, 25, 100, kInf, kNaN},
+       {0, 1.0379223950525533e-87, 3.1862656914686917e-18, 4.608159264996157e-06, 0.0018590641324997689,
+        0.0050534602493141, 0.10150146242745953, 0.27590958087858175, 0.7485014990004998, 0.75, 0.75, 0.75,
+        0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75}},
+      {"hardshrink", tg::kFloat64, [](const Tensor& x) { return tg::hardshrink(x); },
+       {-kInf, -100, -20, -6, -3, -2.5, -1, 0, 0, 0, 0, 0, 1, 2.9, 3, 5.5, 6, 7, 25, 100, kInf, kNaN},
+       {0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0, 0, 0, 0, 0, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75,
+        0.75, 0.75, 0.75}},
+      {"softshrink", tg::kFloat64, [](const Tensor& x) { return tg::softshrink(x, 1.0); },
+       {-kInf, -99, -19, -5, -2, -1.5, 0, 0, 0, 0, 0, 0, 0, 1.9, 2, 4.5, 5, 6, 24, 99, kInf, kNaN},
+       {0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0, 0, 0, 0, 0, 0, 0, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75,
+        0.75, 0.75}},
+      {"threshold", tg::kFloat64, [](const Tensor& x) { return tg::threshold(x, 0.5, -2.0); },
+       {-2, -2, -2, -2, -2, -2, -2, -2, -2, -2, -2, -2, 1, 2.9, 3, 5.5, 6, 7, 25, 100, kInf, kNaN},
+       {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75}},
+      {"softplus_b", tg::kFloat64, [](const Tensor& x) { return tg::softplus(x, 2.0, 10.0); },
+       {0, 6.919482633683688e-88, 2.1241771276457944e-18, 3.072096738866403e-06, 0.0012378425688652247,
+        0.003357674244559034, 0.06346400552148625, 0.15663084375911143, 0.346073840279931,
+        0.34657359027997264, 0.347073840279931, 0.6566308437591114, 1.0634640055214863, 2.9015114904654156,
+        3.001237842568865, 5.5, 6, 7, 25, 100, kInf, kNaN},
+       {0, 1.0379223950525533e-87, 3.1862656914686917e-18, 4.608130951661038e-06, 0.0018544673674760809,
+        0.005019638193213642, 0.08940219151658817, 0.20170606602749636, 0.37462500012499994, 0.375,
+        0.375374999875, 0.5482939339725037, 0.6605978084834118, 0.7477361877564687, 0.7481455326325239, 0.75,
+        0.75, 0.75, 0.75, 0.75, 0.75, kNaN}},
+      {"logsigmoid", tg::kFloat32, [](const Tensor& x) { return tg::logsigmoid(x); },
+       {-kInf, -100, -20, -6.002475738525391, -3.0485873222351074, -2.578889846801758, -1.3132617473602295,
+        -0.9740769863128662, -0.6936472654342651, -0.6931471824645996, -0.6926472783088684,
+        -0.4740769863128662, -0.3132616877555847, -0.053562771528959274, -0.04858735203742981,
+        -0.0040784431621432304, -0.0024756852071732283, -0.000911466486286372, -1.3887943746404563e-11,
+        -3.923635700109488e-44, 0, kNaN},
+       {0.75, 0.75, 0.75, 0.7481455206871033, 0.714430570602417, 0.6931063532829285, 0.548293948173523,
+        0.46684446930885315, 0.375187486410141, 0.375, 0.3748124837875366, 0.28315550088882446,
+        0.20170608162879944, 0.03911517187952995, 0.03556940704584122, 0.003052603453397751,
+        0.0018544674385339022, 0.0006832884391769767, 1.0415958026643857e-11, 2.802596928649634e-44, 0, kNaN}},
+      {"softsign", tg::kFloat32, [](const Tensor& x) { return tg::softsign(x); },
+       {kNaN, -0.9900990128517151, -0.9523809552192688, -0.8571428656578064, -0.75, -0.7142857313156128,
+        -0.5, -0.3333333432674408, -0.0009990009712055326, 0, 0.0009990009712055326, 0.3333333432674408, 0.5,
+        0.7435897588729858, 0.75, 0.8461538553237915, 0.8571428656578064, 0.875, 0.9615384340286255,
+        0.9900990128517151, kNaN, kNaN},
+       {kNaN, 7.352186366915703e-05, 0.0017006807029247284, 0.015306122601032257, 0.046875,
+        0.06122449040412903, 0.1875, 0.3333333134651184, 0.7485021948814392, 0.75, 0.7485021948814392,
+        0.3333333134651184, 0.1875, 0.04930965602397919, 0.046875, 0.017751477658748627,
+        0.015306122601032257, 0.01171875, 0.0011094696819782257, 7.352186366915703e-05, kNaN, kNaN}},
+      {"tanhshrink", tg::kFloat32, [](const Tensor& x) { return tg::tanhshrink(x); },
+       {-kInf, -99, -19, -5.000012397766113, -2.0049452781677246, -1.5133857727050781, -0.23840582370758057,
+        -0.037882834672927856, -3.4924596548080444e-10, 0, 3.4924596548080444e-10, 0.037882834672927856,
+        0.23840582370758057, 1.9060368537902832, 2.0049452781677246, 4.500033378601074, 5.000012397766113,
+        6.000001907348633, 24, 99, kInf, kNaN},
+       {0.75, 0.75, 0.75, 0.7499815821647644, 0.7426005005836487, 0.7300558090209961, 0.43501928448677063,
+        0.1601642370223999, 7.748603820800781e-07, 0, 7.748603820800781e-07, 0.1601642370223999,
+        0.43501928448677063, 0.740972101688385, 0.7426005005836487, 0.7499499320983887, 0.7499815821647644,
+        0.7499974966049194, 0.75, 0.75, 0.75, kNaN}},
+      {"celu", tg::kFloat32, [](const Tensor& x) { return tg::celu(x); },
+       {-1, -1, -1, -0.9975212216377258, -0.9502129554748535, -0.9179149866104126, -0.6321205496788025,
+        -0.39346933364868164, -0.0009995102882385254, 0, 0.0010000000474974513, 0.5, 1, 2.9000000953674316,
+        3, 5.5, 6, 7, 25, 100, kInf, kNaN},
+       {0, 2.802596928649634e-44, 1.5458652136146611e-09, 0.0018590642139315605, 0.03734029829502106,
+        0.061563748866319656, 0.2759096026420593, 0.45489799976348877, 0.7492503523826599, 0.75, 0.75, 0.75,
+        0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75}},
+      {"celu_a", tg::kFloat32, [](const Tensor& x) { return tg::celu(x, 0.5); },
+       {-0.5, -0.5, -0.5, -0.49999693036079407, -0.4987606108188629, -0.49663102626800537,
+        -0.4323323667049408, -0.31606027483940125, -0.0009990036487579346, 0, 0.0010000000474974513, 0.5, 1,
+        2.9000000953674316, 3, 5.5, 6, 7, 25, 100, kInf, kNaN},
+       {0, 0, 3.1862655983539948e-18, 4.60815954284044e-06, 0.0018590642139315605, 0.005053460132330656,
+        0.10150146484375, 0.2759096026420593, 0.7485014796257019, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75,
+        0.75, 0.75, 0.75, 0.75, 0.75, 0.75}},
+      {"hardshrink", tg::kFloat32, [](const Tensor& x) { return tg::hardshrink(x); },
+       {-kInf, -100, -20, -6, -3, -2.5, -1, 0, 0, 0, 0, 0, 1, 2.9000000953674316, 3, 5.5, 6, 7, 25, 100,
+        kInf, kNaN},
+       {0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0, 0, 0, 0, 0, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75,
+        0.75, 0.75, 0.75}},
+      {"softshrink", tg::kFloat32, [](const Tensor& x) { return tg::softshrink(x, 1.0); },
+       {-kInf, -99, -19, -5, -2, -1.5, 0, 0, 0, 0, 0, 0, 0, 1.9000000953674316, 2, 4.5, 5, 6, 24, 99, kInf,
+        kNaN},
+       {0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0, 0, 0, 0, 0, 0, 0, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75,
+        0.75, 0.75}},
+      {"threshold", tg::kFloat32, [](const Tensor& x) { return tg::threshold(x, 0.5, -2.0); },
+       {-2, -2, -2, -2, -2, -2, -2, -2, -2, -2, -2, -2, 1, 2.9000000953674316, 3, 5.5, 6, 7, 25, 100, kInf,
+        kNaN},
+       {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75, 0.75}},
+      {"softplus_b", tg::kFloat32, [](const Tensor& x) { return tg::softplus(x, 2.0, 10.0); },
+       {0, 0, 2.12417706556933e-18, 3.0720966606168076e-06, 0.0012378426035866141, 0.003357674228027463,
+        0.06346400827169418, 0.15663084387779236, 0.34607383608818054, 0.3465735912322998,
+        0.34707385301589966, 0.65663081407547, 1.0634640455245972, 2.9015116691589355, 3.0012378692626953,
+        5.5, 6, 7, 25, 100, kInf, kNaN},
+       {0, 0, 3.1862655983539948e-18, 4.608130893757334e-06, 0.001854467554949224, 0.00501963822171092,
+        0.08940219134092331, 0.20170609652996063, 0.37462496757507324, 0.375, 0.37537500262260437,
+        0.548293948173523, 0.6605978012084961, 0.7477362155914307, 0.7481455206871033, 0.75, 0.75, 0.75,
+        0.75, 0.75, 0.75, kNaN}}};
+  check_goldens(xs, cases);
+  // float32 keeps the digits of the tails: logsigmoid of 20 is -2.06e-9 (not 0), softsign's slope
+  // at 1e4 1e-8, tanhshrink of 1e-2 3.33e-7 (x - tanh x, within float32's rounding of x).
+  const Tensor tails = Tensor(std::vector<double>{20.0, -20.0}, {2}).to(tg::kFloat32);
+  CHECK(tg::logsigmoid(tails).to(tg::kFloat64).values<double>()(0) == doctest::Approx(-2.0611537e-9).epsilon(1e-5));
+  const Tensor far = tg::full({1}, 1e4, tg::kFloat32).set_requires_grad();
+  tg::softsign(far).backward(tg::ones({1}));
+  CHECK(double(far.grad().to(tg::kFloat64).item()) == doctest::Approx(1.0 / (10001.0 * 10001.0)).epsilon(1e-5));
+}
+
+// Golden values: /usr/bin/python3 with torch 1.13 (float64), seq as tg_test::seq:
+//   x = seq(shape, torch.sin) * 2; y = F.glu(x, dim); y.backward(seq(y.shape, torch.cos))
+//   for (shape, dim) in [((2, 4, 6), 1), ((2, 4, 6), -1), ((4, 3), 0)]
+//   x = seq((3, 5), torch.sin) * 3; y = F.softmin(x, dim); y.backward(seq((3, 5), torch.cos)), dim 0, 1
+//   x = seq((2, 3, 2, 2), torch.sin) * 3; y = nn.Softmax2d()(x); y.backward(seq((2, 3, 2, 2), torch.cos))
+TEST_CASE("glu, softmin and Softmax2d match PyTorch over every dim") {
+  struct Golden {
+    tg::Shape shape;
+    std::int64_t dim;
+    double scale;
+    std::function<Tensor(const Tensor&, std::int64_t)> op;
+    std::vector<double> y, dx;
+  };
+  const auto glu = [](const Tensor& x, std::int64_t dim) { return tg::glu(x, dim); };
+  const auto softmin = [](const Tensor& x, std::int64_t dim) { return tg::softmin(x, dim); };
+  const auto softmax2d = [](const Tensor& x, std::int64_t) { return nn::Softmax2d()(x); };
+  const std::vector<Golden> cases{
+      {{2, 4, 6}, 1, 2.0, glu,
+       {0, 1.1755948298902483, 1.5982004190215573, 0.22182141890323695, -0.5447434951630038,
+                      -0.24462199169932472, -0.10178057100153456, 0.7547231857390463, 1.7042120043301827, 0.6940213772924811,
+                      -0.5392059375250596, -0.3109071945280566, -0.21904146615168468, -0.057268097776462884,
+                      0.9821645015856226, 1.6697989264672493, 0.44217905928045226, -0.5592405930306501, -0.2724519983546655,
+                      -0.128715158331637, 0.5611869755861871, 1.6913921048859237, 0.9085236107513771, -0.4808268470478962},
+       {0.2548052936213763, 0.377420379801552, -0.36571424757349497, -0.7780666374618808, -0.23524506910839937,
+                      0.03618117228400216, 0.17487698546414604, 0.43302824764114567, -0.12531502370014533, -0.7671869885612113,
+                      -0.415822420702217, 0.0006879974105144231, 0, 0.19148315016644618, -0.08060138483002535,
+                      -0.04700969477640393, 0.22791988945427347, -0.060539298351668616, -0.07992760059841353,
+                      0.24217105255910548, -0.0343995365343776, -0.09989970880393967, 0.2282184322875752,
+                      -0.0011620780005477272, 0.10205577788381183, 0.1963243816898376, 0.08805780178872577, -0.663194264758448,
+                      -0.781557623344626, -0.11593930931869484, 0.09104192736404033, 0.15748689874103292, 0.20765257272676071,
+                      -0.4632533042757146, -0.858550132558953, -0.29917187151851565, -0.16248456112174745,
+                      -0.040724627120509144, 0.04781119476475202, -0.1611249900089119, -0.07786855345640825,
+                      0.08904454025331744, -0.15510005166368118, -0.1069903203665073, 0.11247841879881129,
+                      -0.14288196494407499, -0.1284749541624533, 0.11235055346224891}},
+      {{2, 4, 6}, -1, 2.0, glu,
+       {0, 0.30361139530543196, 0.23296504354242656, -0.3884629793336756, 0.3311043218301923,
+                      0.23587285710663908, -0.8434194955928115, 0.3024346003247502, 0.252704359191665, -1.264687758492125,
+                      0.14855063476826424, 0.2838440264735213, -1.5781115463068656, -0.1673544828361979, 0.31968229672595655,
+                      -1.740474158980225, -0.59986644114195, 0.32875980371972663, -1.7316111955421278, -1.050398694676509,
+                      0.2497481573136481, -1.5503339563709435, -1.4282965826126124, 0.019878340347426224},
+       {0.5700953079656613, 0.09747331751956849, -0.05330910603953221, 0, 0.13444792703420258,
+                      -0.08452850768654065, -0.688178424651305, -0.16470977355301727, 0.033813944729665965, 0.1172435935941914,
+                      -0.16188810993360125, 0.05893241838489222, 0.7546284127306631, 0.2713279564935503, -0.018558560359255405,
+                      -0.1733580236245571, 0.14594716489718743, -0.03207866370286581, -0.7671869885612113, -0.415822420702217,
+                      0.0006879974105144231, 0.18204329568947303, -0.06287392371409453, 0.0010609239816803272,
+                      0.7352735729692503, 0.5737184687727268, 0.0286617163163729, -0.17135196047542556, -0.05585092917593484,
+                      0.03454982466447262, -0.6691168323859888, -0.7109087370164463, -0.08202599555484509, 0.15763662511388332,
+                      0.14801749023666397, -0.06349579481018175, 0.5764449406384502, 0.8068939403376365, 0.17194424492379795,
+                      -0.14523329177581648, -0.19097369869087524, 0.058974984640243755, -0.4632533042757146,
+                      -0.858550132558953, -0.29917187151851565, 0.13096594300393896, 0.20197641075038616, -0.00464479584211283}},
+      {{4, 3}, 0, 2.0, glu,
+       {0, 1.3264565837427136, 1.5977160936416703, 0.1961949109046918, -0.381408962461326, -0.22861709515805687},
+       {0.3638179877172334, 0.42585398888933734, -0.3656034199890581, -0.688178424651305, -0.16470977355301727,
+                      0.033813944729665965, 0, 0.15181072355480546, -0.08075403006248617, -0.059214384955843836,
+                      0.1864837514149583, -0.05711957902685745}},
+      {{3, 5}, 0, 3.0, softmin,
+       {0.04189132174080325, 0.0035638224960258436, 0.0125539453289048, 0.661619850378251, 0.9659201147113915,
+                      0.7438590077093633, 0.10287278756162968, 0.026761585150712378, 0.05193414279308844, 0.028971662357199612,
+                      0.2142496705498334, 0.8935633899423445, 0.9606844695203828, 0.2864460068286606, 0.005108222931408998},
+       {-0.03882801067507086, -0.001552567612193689, 0.015589182541035787, 0.38861690631033224,
+                      -0.0033057403681386295, -0.15660983690747382, -0.0880091829682409, 0.0019195141172762666,
+                      -0.013353336202358306, 0.007360664146722461, 0.19543784758254465, 0.08956175058043458,
+                      -0.017508696658312044, -0.37526357010797406, -0.004054923778583949}},
+      {{3, 5}, 1, 3.0, softmin,
+       {0.08708032048494119, 0.006975597326765337, 0.005691299676670328, 0.057023923626801705,
+                      0.8432288588848215, 0.8640668058218322, 0.11251918697321016, 0.00677959568858526, 0.002501279806554782,
+                      0.01413313170981771, 0.16749089806164033, 0.657757483212847, 0.16378988726289953, 0.009284669199035015,
+                      0.0016770622635781558},
+       {-0.13228751029723973, -0.007390267928421655, -0.0005861853646185064, 0.026849652340292622,
+                      0.11341431124998726, 0.05300925881981029, -0.06921725084213991, -0.002772119075090082,
+                      0.0012269047202290314, 0.01775320637719069, 0.1420850622730633, 0.0031690089998391135,
+                      -0.13670073708864425, -0.008339519442955658, -0.0002138147413025599}},
+      {{2, 3, 2, 2}, -3, 3.0, softmax2d,
+       {0.048643576845786816, 0.7810564169523228, 0.9605744375507002, 0.1744354761122953, 0.005023426578244722,
+                      0.0035235239311557304, 0.027150425077393583, 0.8198772884597594, 0.9463329965759684, 0.21542005911652162,
+                      0.012275137371906353, 0.00568723542794531, 0.012426201305391757, 0.22200873746494748, 0.9476431771158155,
+                      0.8103192962322904, 0.02620148414330516, 0.003518459152228708, 0.005099763818466795, 0.18058407727344217,
+                      0.961372314551303, 0.7744728033828238, 0.047257059065717845, 0.00909662649426757},
+       {0.05313490819132868, 0.24491739712269597, -0.030907573968736883, -0.25039082082205827,
+                      -0.0028197105436758335, 0.00020060072446846048, 0.036493999159915934, 0.25289898830353846,
+                      -0.05031519764765286, -0.24511799784716448, -0.005586425191179051, -0.0025081674814801213,
+                      0.005792366412971544, 0.2511263453349418, 0.048374222706655465, -0.25751579848160905,
+                      -0.03498873027711019, -0.0001810419134904988, 0.0029304587450098307, 0.25834305091310394,
+                      0.029196363864138687, -0.2509453034214513, -0.051304681451665314, -0.0008272524314947819}}};
+  for (const Golden& k : cases)
+    for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+      INFO(tg::shape_str(k.shape), " dim ", k.dim, " ", tg::dtype_name(dtype));
+      const Tensor x = (tg_test::seq(k.shape, tg_test::sin_) * k.scale).to(dtype).detach().set_requires_grad();
+      const Tensor y = k.op(x, k.dim);
+      y.backward(tg_test::seq(y.shape(), tg_test::cos_).to(dtype));
+      const double tol = dtype == tg::kFloat64 ? 1e-12 : 2e-6;
+      tg_test::check_close(y, k.y, tol);
+      tg_test::check_close(x.grad(), k.dx, tol);
+    }
+}
+
+// Each side of every kink (the shrinks at ±2, threshold at 2.5, softplus's threshold at 2.5) and
+// the smooth middle, in float64; glu over each dim of several ranks, softmin over each dim.
+TEST_CASE("gradcheck: logsigmoid, softsign, tanhshrink, celu, the shrinks, threshold, softplus, glu, softmin") {
+  tg::manual_seed(35);
+  const std::vector<std::pair<const char*, std::function<Tensor(const Tensor&)>>> ops{
+      {"logsigmoid", [](const Tensor& x) { return tg::logsigmoid(x); }},
+      {"softsign", [](const Tensor& x) { return tg::softsign(x); }},
+      {"tanhshrink", [](const Tensor& x) { return tg::tanhshrink(x); }},
+      {"celu", [](const Tensor& x) { return tg::celu(x, 0.5); }},
+      {"celu_negative", [](const Tensor& x) { return tg::celu(x, -1.5); }},
+      {"hardshrink", [](const Tensor& x) { return tg::hardshrink(x, 2.0); }},
+      {"softshrink", [](const Tensor& x) { return tg::softshrink(x, 2.0); }},
+      {"threshold", [](const Tensor& x) { return tg::threshold(x, 2.5, -1.0); }},
+      {"softplus", [](const Tensor& x) { return tg::softplus(x, 2.0, 5.0); }}};
+  const std::vector<std::pair<double, double>> pieces{{-8, -6.2}, {-5.8, -3.2}, {-2.8, -2.2}, {-1.8, -0.2},
+                                                      {0.2, 2.2},  {2.8, 5.8},   {6.2, 8}};
+  for (const auto& named : ops)
+    for (const auto& piece : pieces) {
+      INFO(named.first, " on (", piece.first, ", ", piece.second, ")");
+      const auto& op = named.second;
+      CHECK_GRADCHECK([&](const Inputs& x) { return op(x[0]); },
+                      Inputs{tg_test::uniform64({2, 5}, piece.first, piece.second)});
+    }
+  for (const auto& [shape, dim] : std::vector<std::pair<tg::Shape, std::int64_t>>{
+           {{6}, 0}, {{3, 4}, 1}, {{4, 3}, 0}, {{2, 4, 3}, 1}, {{2, 3, 2}, -1}, {{2, 3, 2, 4}, 3}, {{2, 2, 3, 1}, 0}}) {
+    INFO("glu ", tg::shape_str(shape), " dim ", dim);
+    CHECK_GRADCHECK([dim = dim](const Inputs& x) { return tg::glu(x[0], dim); },
+                    Inputs{tg_test::uniform64(shape, -3.0, 3.0)});
+  }
+  for (std::int64_t dim : {0, 1, -1}) {
+    INFO("softmin dim ", dim);
+    CHECK_GRADCHECK([dim](const Inputs& x) { return tg::softmin(x[0], dim); },
+                    Inputs{tg_test::uniform64({3, 4}, -2.0, 2.0)});
+  }
+}
+
+// glu against its definition, narrow · sigmoid, over every layout: the halved dim first, middle and
+// last, a single outer row (shared by the threads), runs of one value, empty; both dtypes, bitwise.
+TEST_CASE("glu is its definition on every layout, bitwise, with clear errors") {
+  tg::manual_seed(36);
+  for (const auto& [shape, dim] : std::vector<std::pair<tg::Shape, std::int64_t>>{
+           {{2}, 0}, {{7, 2}, 1}, {{2, 7}, 0}, {{3, 10, 5}, 1}, {{3, 5, 10}, -1}, {{2, 100000}, 0},
+           {{300, 2, 1}, 1}, {{4, 0, 6}, 2}, {{0, 4}, 1}, {{5, 2048}, -1}})
+    for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+      INFO(tg::shape_str(shape), " dim ", dim, " ", tg::dtype_name(dtype));
+      const Tensor x = (tg::randn(shape, dtype) * 3.0).set_requires_grad();
+      const Tensor y = tg::glu(x, dim);
+      const auto h = std::int64_t(shape[tg::wrap_dim("test", dim, shape.size(), shape)] / 2);
+      const Tensor x2 = x.detach().set_requires_grad();
+      const Tensor expected = tg::narrow(x2, dim, 0, h) * tg::sigmoid(tg::narrow(x2, dim, h, h));
+      CHECK(y.shape() == expected.shape());
+      const double tol = dtype == tg::kFloat64 ? 1e-15 : 1e-6;
+      check_special_close(y, tg_test::flat(expected), tol);
+      const Tensor g = tg::randn(y.shape(), dtype);
+      y.backward(g);
+      expected.backward(g);
+      check_special_close(x.grad(), tg_test::flat(x2.grad()), tol);
+    }
+  const Tensor x = tg::randn({3, 5});
+  CHECK_THROWS_WITH_AS(tg::glu(x), "glu: the halved dim 1 must have an even size, got shape [3, 5]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::glu(x, 0), "glu: the halved dim 0 must have an even size, got shape [3, 5]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::glu(tg::full({}, 1.0)), "glu: expected a tensor with at least one dim to halve, got a 0-d tensor",
+                       tg::Error);
+  CHECK_THROWS_AS(tg::glu(x, 2), tg::Error);
+  CHECK_THROWS_WITH_AS(tg::glu(tg::ones({2}, tg::kInt64)), "glu: expected a floating-point tensor (float32 or float64), got int64",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::softmin(tg::ones({2}, tg::kInt64), 0),
+                       "softmin: expected a floating-point tensor (float32 or float64), got int64", tg::Error);
+  CHECK_THROWS_AS(tg::softmin(x, 2), tg::Error);
+}
+
 TEST_CASE("activation layers: the ops, printing, Sequential, threads and errors") {
   tg::manual_seed(32);
   const Tensor x = tg::randn({4, 6}) * 4.0;
   nn::Sequential model(nn::SiLU(), nn::Mish(), nn::ELU(0.5), nn::SELU(), nn::Hardtanh(-2.0, 2.5), nn::ReLU6(),
-                       nn::Hardsigmoid(), nn::Hardswish());
+                       nn::Hardsigmoid(), nn::Hardswish(), nn::CELU(0.5), nn::Softplus(2.0, 10.0), nn::LogSigmoid(),
+                       nn::Softsign(), nn::Tanhshrink(), nn::Hardshrink(2.0), nn::Softshrink(1.5),
+                       nn::Threshold(0.5, -2.0), nn::GLU(), nn::Softmin(1));
   const std::vector<Tensor> expected{tg::silu(x), tg::mish(x), tg::elu(x, 0.5), tg::selu(x), tg::hardtanh(x, -2.0, 2.5),
-                                     tg::relu6(x), tg::hardsigmoid(x), tg::hardswish(x)};
+                                     tg::relu6(x), tg::hardsigmoid(x), tg::hardswish(x), tg::celu(x, 0.5),
+                                     tg::softplus(x, 2.0, 10.0), tg::logsigmoid(x), tg::softsign(x), tg::tanhshrink(x),
+                                     tg::hardshrink(x, 2.0), tg::softshrink(x, 1.5), tg::threshold(x, 0.5, -2.0),
+                                     tg::glu(x), tg::softmin(x, 1)};
   for (std::size_t i = 0; i < expected.size(); ++i) CHECK(tg_test::bitwise_equal(model[i]->forward(x), expected[i]));
   std::ostringstream printed;
   printed << model;
   CHECK(printed.str() ==
         "Sequential(\n  (0): SiLU()\n  (1): Mish()\n  (2): ELU(alpha=0.5)\n  (3): SELU()\n"
-        "  (4): Hardtanh(min_val=-2, max_val=2.5)\n  (5): ReLU6()\n  (6): Hardsigmoid()\n  (7): Hardswish()\n)");
+        "  (4): Hardtanh(min_val=-2, max_val=2.5)\n  (5): ReLU6()\n  (6): Hardsigmoid()\n  (7): Hardswish()\n"
+        "  (8): CELU(alpha=0.5)\n  (9): Softplus(beta=2, threshold=10)\n  (10): LogSigmoid()\n  (11): Softsign()\n"
+        "  (12): Tanhshrink()\n  (13): Hardshrink(2)\n  (14): Softshrink(1.5)\n  (15): Threshold(threshold=0.5, value=-2)\n"
+        "  (16): GLU(dim=-1)\n  (17): Softmin(dim=1)\n)");
   std::ostringstream defaults;
-  defaults << nn::ELU() << nn::Hardtanh();
-  CHECK(defaults.str() == "ELU(alpha=1)Hardtanh(min_val=-1, max_val=1)");
+  defaults << nn::ELU() << nn::Hardtanh() << nn::CELU() << nn::Softplus() << nn::Hardshrink() << nn::Softshrink()
+           << nn::Softmax2d();
+  CHECK(defaults.str() == "ELU(alpha=1)Hardtanh(min_val=-1, max_val=1)CELU(alpha=1)Softplus(beta=1, threshold=20)"
+                          "Hardshrink(0.5)Softshrink(0.5)Softmax2d()");
   // Forward and backward over a million values (split over threads): the same bits for 1 and 2.
+  // (GLU and Softmin over (512, 2048): rows of the halves, and softmax's rows.)
   const Tensor big = tg::randn({1 << 20}) * 5.0, g = tg::randn({1 << 20});
   for (std::size_t i = 0; i < expected.size(); ++i) {
     std::vector<Tensor> runs;
+    const bool rows = i >= 16;
     for (int threads : {1, 2}) {
       tg::set_num_threads(threads);
-      const Tensor leaf = big.detach().set_requires_grad();
+      const Tensor leaf = (rows ? big.reshape({512, 2048}) : big).detach().set_requires_grad();
       const Tensor y = model[i]->forward(leaf);
-      y.backward(g);
+      y.backward(rows ? g.narrow(0, 0, y.numel()).reshape(y.shape()) : g);
       runs.push_back(y);
       runs.push_back(leaf.grad());
     }
@@ -240,11 +575,25 @@ TEST_CASE("activation layers: the ops, printing, Sequential, threads and errors"
   }
   CHECK_THROWS_WITH_AS(nn::Hardtanh(1.0, 1.0), "Hardtanh: max_val (1) must be greater than min_val (1)", tg::Error);
   CHECK_THROWS_WITH_AS(tg::hardtanh(x, 2.0, -2.0), "hardtanh: max_val (-2) must be greater than min_val (2)", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::CELU(0.0), "CELU: alpha must not be 0 (the input is divided by it), got 0", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::celu(x, 0.0), "celu: alpha must not be 0 (the input is divided by it), got 0", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::Softshrink(-1.0), "Softshrink: lambd must be non-negative, got -1", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::softshrink(x, -0.5), "softshrink: lambd must be non-negative, got -0.5", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::Softmax2d()(x), "Softmax2d: expected input (N, C, H, W) or (C, H, W), got [4, 6]", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::GLU(0)(tg::randn({3, 4})), "glu: the halved dim 0 must have an even size, got shape [3, 4]",
+                       tg::Error);
   for (const auto& named : std::vector<std::pair<std::string, std::function<Tensor(const Tensor&)>>>{
            {"silu", [](const Tensor& t) { return tg::silu(t); }},
            {"elu", [](const Tensor& t) { return tg::elu(t); }},
            {"relu6", [](const Tensor& t) { return tg::relu6(t); }},
-           {"hardswish", [](const Tensor& t) { return tg::hardswish(t); }}})
+           {"hardswish", [](const Tensor& t) { return tg::hardswish(t); }},
+           {"logsigmoid", [](const Tensor& t) { return tg::logsigmoid(t); }},
+           {"softsign", [](const Tensor& t) { return tg::softsign(t); }},
+           {"tanhshrink", [](const Tensor& t) { return tg::tanhshrink(t); }},
+           {"celu", [](const Tensor& t) { return tg::celu(t); }},
+           {"hardshrink", [](const Tensor& t) { return tg::hardshrink(t); }},
+           {"softshrink", [](const Tensor& t) { return tg::softshrink(t); }},
+           {"threshold", [](const Tensor& t) { return tg::threshold(t, 0.0, 0.0); }}})
     CHECK_THROWS_WITH_AS(named.second(tg::ones({2}, tg::kInt64)), (named.first + ": expected a floating-point tensor (float32 or float64), got int64").c_str(),
                          tg::Error);
 }

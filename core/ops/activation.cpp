@@ -209,18 +209,20 @@ std::pair<B, B> mish_parts(const B& x) {
   return {p / (p + T(2)), n / (T(1) + n)};
 }
 
-// ELU and SELU: scale·x for x > 0, scale·α·(e^x - 1) for x <= 0 (expm1: the digits of small
-// negative x); d/dx = scale, or scale·α·e^x for x <= 0 (so 0 takes the negative side and NaN the
+// ELU, SELU and CELU: scale·x for x > 0, scale·α·(e^(x·input_scale) - 1) for x <= 0 (expm1: the
+// digits of small negative x; CELU's input_scale is 1/α); d/dx = scale, or
+// scale·α·input_scale·e^(x·input_scale) for x <= 0 (so 0 takes the negative side and NaN the
 // positive, as PyTorch's elu_backward).
-Tensor elu_scaled(const char* op, const Tensor& a, double alpha, double scale) {
-  Tensor out = unary(op, a, [alpha, scale](auto x) {
+Tensor elu_scaled(const char* op, const Tensor& a, double alpha, double scale, double input_scale = 1.0) {
+  Tensor out = unary(op, a, [alpha, scale, input_scale](auto x) {
     using T = element_of<decltype(x)>;
-    return pick(x <= T(0), xsimd::expm1(x) * T(alpha * scale), x * T(scale));
+    return pick(x <= T(0), xsimd::expm1(x * T(input_scale)) * T(alpha * scale), x * T(scale));
   });
-  return record(op, out, {a}, {a}, [op, a, alpha, scale](const Tensor& grad) -> Grads {
-    return {pointwise(op, [alpha, scale](auto g, auto x) {
+  return record(op, out, {a}, {a}, [op, a, alpha, scale, input_scale](const Tensor& grad) -> Grads {
+    return {pointwise(op, [alpha, scale, input_scale](auto g, auto x) {
               using T = element_of<decltype(x)>;
-              return pick(x <= T(0), g * kernels::exp_lanes(x) * T(alpha * scale), g * T(scale));
+              return pick(x <= T(0), g * kernels::exp_lanes(x * T(input_scale)) * T(alpha * scale * input_scale),
+                          g * T(scale));
             }, grad, a)};
   });
 }
@@ -261,6 +263,11 @@ Tensor selu(const Tensor& a) {
   return elu_scaled("selu", a, 1.6732632423543772848170429916717, 1.0507009873554804934193349852946);
 }
 
+Tensor celu(const Tensor& a, double alpha) {
+  TG_CHECK(alpha != 0.0, "celu: alpha must not be 0 (the input is divided by it), got 0");
+  return elu_scaled("celu", a, alpha, 1.0, 1.0 / alpha);
+}
+
 Tensor hardtanh(const Tensor& a, double min_val, double max_val) {
   TG_CHECK(max_val > min_val, "hardtanh: max_val (", max_val, ") must be greater than min_val (", min_val, ")");
   return hardtanh_named("hardtanh", a, min_val, max_val);
@@ -296,6 +303,163 @@ Tensor hardswish(const Tensor& a) {
               using T = element_of<decltype(x)>;
               return pick(x < T(-3), 0, pick(x < T(3), g * (x / T(3) + T(0.5)), g));
             }, grad, a)};
+  });
+}
+
+// ---- logsigmoid, softsign, tanhshrink and the shrinks: one pass forward, one fused pass backward
+// each from the saved input, with PyTorch's values at the kinks, the infinities and NaN. ----------
+
+Tensor logsigmoid(const Tensor& a) {
+  // min(x, 0) - log(1 + e^-|x|): e^-|x| <= 1 never overflows (log1p_unit, as softplus). d/dx =
+  // 1 - σ(x): 1 / (1 + e^-|x|) below 0, e^-|x| / (1 + e^-|x|) from 0, as PyTorch's
+  // log_sigmoid_backward (which takes the same two sides, so neither loses digits).
+  Tensor out = unary("logsigmoid", a, [](auto x) {
+    using T = element_of<decltype(x)>;
+    return xsimd::min(x, decltype(x)(T(0))) - log1p_unit(kernels::exp_lanes(-xsimd::abs(x)));
+  });
+  return record("logsigmoid", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("logsigmoid", [](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              const auto z = kernels::exp_lanes(-xsimd::abs(x));
+              const auto r = g / (T(1) + z);
+              return pick(x < T(0), r, r * z);
+            }, grad, a)};
+  });
+}
+
+Tensor softsign(const Tensor& a) {
+  // x / (1 + |x|); d/dx = 1 / (1 + |x|)². PyTorch composes both from autograd's division, which
+  // gives NaN at ±inf (inf / inf): so does this.
+  Tensor out = unary("softsign", a, [](auto x) {
+    using T = element_of<decltype(x)>;
+    return x / (T(1) + xsimd::abs(x));
+  });
+  return record("softsign", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("softsign", [](auto g, auto x) {
+              using T = element_of<decltype(x)>;
+              const auto d = T(1) + xsimd::abs(x);
+              return pick(xsimd::isinf(x), std::numeric_limits<T>::quiet_NaN(), g / (d * d));
+            }, grad, a)};
+  });
+}
+
+Tensor tanhshrink(const Tensor& a) {
+  // x - tanh(x); d/dx = tanh(x)² (PyTorch's 1 - (1 - t²) loses the digits of small x in float32).
+  Tensor out = unary("tanhshrink", a, [](auto x) { return x - xsimd::tanh(x); });
+  return record("tanhshrink", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("tanhshrink", [](auto g, auto x) {
+              const auto t = xsimd::tanh(x);
+              return g * t * t;
+            }, grad, a)};
+  });
+}
+
+namespace {
+
+// The gradient of both shrinks and of threshold: 0 where `zero` holds, g elsewhere (NaN included).
+Tensor pass_outside(const char* op, const Tensor& grad, const Tensor& a, double lo, double hi) {
+  return pointwise(op, [lo, hi](auto g, auto x) {
+    using T = element_of<decltype(x)>;
+    return pick(x >= T(lo) && x <= T(hi), 0, g);
+  }, grad, a);
+}
+
+}  // namespace
+
+Tensor hardshrink(const Tensor& a, double lambd) {
+  // 0 on [-lambd, lambd], x elsewhere and for NaN; the gradient likewise (PyTorch's hardshrink and
+  // hardshrink_backward; a negative lambd leaves x as it is, as there).
+  Tensor out = unary("hardshrink", a, [lambd](auto x) {
+    using T = element_of<decltype(x)>;
+    return pick(x >= T(-lambd) && x <= T(lambd), 0, x);
+  });
+  return record("hardshrink", out, {a}, {a}, [a, lambd](const Tensor& grad) -> Grads {
+    return {pass_outside("hardshrink", grad, a, -lambd, lambd)};
+  });
+}
+
+Tensor softshrink(const Tensor& a, double lambd) {
+  TG_CHECK(lambd >= 0.0, "softshrink: lambd must be non-negative, got ", lambd);
+  // x - lambd above lambd, x + lambd below -lambd, 0 between; NaN stays NaN.
+  Tensor out = unary("softshrink", a, [lambd](auto x) {
+    using T = element_of<decltype(x)>;
+    const auto shrunk = pick(x > T(lambd), x - T(lambd), pick(x < T(-lambd), x + T(lambd), 0));
+    return pick(xsimd::isnan(x), x, shrunk);
+  });
+  return record("softshrink", out, {a}, {a}, [a, lambd](const Tensor& grad) -> Grads {
+    return {pass_outside("softshrink", grad, a, -lambd, lambd)};
+  });
+}
+
+Tensor threshold(const Tensor& a, double threshold, double value) {
+  // The comparison in a's dtype, as PyTorch's (threshold rounded to float32 for a float32 a).
+  Tensor out = unary("threshold", a, [threshold, value](auto x) {
+    using T = element_of<decltype(x)>;
+    return pick(x <= T(threshold), T(value), x);
+  });
+  return record("threshold", out, {a}, {a}, [a, threshold](const Tensor& grad) -> Grads {
+    return {pass_outside("threshold", grad, a, -std::numeric_limits<double>::infinity(), threshold)};
+  });
+}
+
+namespace {
+
+// fn(o, begin, end) over the (outer, run) elements of an (outer, 2·run) layout split in two halves
+// of `run` values each: parallel in fixed chunks of elements (a single outer row is shared too),
+// every value on its own, so the bits never depend on the thread count.
+template <class Fn>
+void for_half_runs(std::size_t outer, std::size_t run, Fn&& fn) {
+  parallel::for_range(outer * run, parallel::kGrain, [&](std::size_t first, std::size_t last) {
+    while (first < last) {
+      const std::size_t o = first / run, begin = first % run, end = std::min(run, begin + (last - first));
+      fn(o, begin, end);
+      first += end - begin;
+    }
+  });
+}
+
+}  // namespace
+
+Tensor glu(const Tensor& a, std::int64_t dim) {
+  TG_CHECK(a.dim() > 0, "glu: expected a tensor with at least one dim to halve, got a 0-d tensor");
+  const std::size_t d = wrap_dim("glu", dim, a.dim(), a.shape());
+  TG_CHECK(a.shape()[d] % 2 == 0, "glu: the halved dim ", d, " must have an even size, got shape ",
+           shape_str(a.shape()));
+  Shape half = a.shape();
+  half[d] /= 2;
+  // a as (outer, 2, run): the first half of each outer row, then the second, run = half[d] · inner.
+  std::size_t outer = 1, run = 1;
+  for (std::size_t i = 0; i < a.dim(); ++i) (i < d ? outer : run) *= half[i];
+  // y = first · σ(second); dfirst = g · σ(second), dsecond = g · first · σ(second) · (1 - σ(second)):
+  // one pass each way, both halves of the gradient written by the same pass.
+  Tensor out = dispatch_floating(a.dtype(), "glu", [&]<class T>() {
+    using B = kernels::Batch<T>;
+    xt::xarray<T> y = xt::xarray<T>::from_shape(half);
+    const T* x = a.data<T>();
+    for_half_runs(outer, run, [&](std::size_t o, std::size_t begin, std::size_t end) {
+      const T* first = x + 2 * o * run + begin;
+      kernels::apply(end - begin, y.data() + o * run + begin, [](B p, B q) {
+        return p / (B(T(1)) + kernels::exp_lanes(-q));
+      }, first, first + run);
+    });
+    return make_tensor<T>(std::move(y));
+  });
+  return record("glu", out, {a}, {a}, [a, outer, run](const Tensor& grad) -> Grads {
+    return {dispatch_floating(a.dtype(), "glu", [&]<class T>() {
+      using B = kernels::Batch<T>;
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(a.shape());
+      const T* x = a.data<T>();
+      const T* g = grad.data<T>();
+      for_half_runs(outer, run, [&](std::size_t o, std::size_t begin, std::size_t end) {
+        const std::size_t at = 2 * o * run + begin;
+        kernels::apply_pair(end - begin, dx.data() + at, dx.data() + at + run, [](B gv, B p, B q) {
+          const B s = B(T(1)) / (B(T(1)) + kernels::exp_lanes(-q));
+          const B gs = gv * s;
+          return std::pair{gs, gs * p * (B(T(1)) - s)};
+        }, g + o * run + begin, x + at, x + at + run);
+      });
+      return make_tensor<T>(std::move(dx));
+    })};
   });
 }
 
@@ -622,6 +786,12 @@ Tensor log_softmax(const Tensor& a, std::int64_t dim) {
     if (d + 1 == out.dim()) return {grad - exp(out) * sum(grad, {std::int64_t(d)}, true)};
     return {softmax_backward_columns<true>("log_softmax", grad, out, d)};
   });
+}
+
+Tensor softmin(const Tensor& a, std::int64_t dim) {
+  TG_CHECK(is_floating(a.dtype()), "softmin: expected a floating-point tensor (float32 or float64), got ",
+           dtype_name(a.dtype()));
+  return softmax(-a, std::int64_t(wrap_dim("softmin", dim, a.dim(), a.shape())));
 }
 
 namespace {

@@ -1,5 +1,6 @@
 // Activations and the softmax family: relu, leaky_relu, sigmoid, tanh, gelu, softplus, silu, mish,
-// elu, selu, hardtanh, relu6, hardsigmoid, hardswish, prelu, softmax, log_softmax, and dropout.
+// elu, selu, celu, hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink,
+// hardshrink, softshrink, threshold, glu, prelu, softmax, log_softmax, softmin, and dropout.
 #pragma once
 
 #include <cstdint>
@@ -27,18 +28,36 @@ Tensor mish(const Tensor& a);
 // constants (alpha 1.6733, scale 1.0507), as PyTorch's.
 Tensor elu(const Tensor& a, double alpha = 1.0);
 Tensor selu(const Tensor& a);
+// max(0, x) + min(0, alpha·(e^(x/alpha) - 1)); alpha must not be 0.
+Tensor celu(const Tensor& a, double alpha = 1.0);
 // Clamped to [min_val, max_val] (NaN stays NaN); relu6 is hardtanh(a, 0, 6).
 Tensor hardtanh(const Tensor& a, double min_val = -1.0, double max_val = 1.0);
 Tensor relu6(const Tensor& a);
 // MobileNetV3's: min(max(x + 3, 0), 6) / 6, and x times it.
 Tensor hardsigmoid(const Tensor& a);
 Tensor hardswish(const Tensor& a);
+// log σ(x) = min(x, 0) - log(1 + e^-|x|), finite for every finite x (-inf at -inf).
+Tensor logsigmoid(const Tensor& a);
+// x / (1 + |x|), PyTorch's formula: ±inf gives NaN, as there.
+Tensor softsign(const Tensor& a);
+// x - tanh(x).
+Tensor tanhshrink(const Tensor& a);
+// 0 on [-lambd, lambd], x elsewhere (hardshrink); x ∓ lambd outside it (softshrink, lambd >= 0).
+// NaN stays NaN in both (PyTorch 1.13's softshrink gave 0 for NaN; later versions give NaN).
+Tensor hardshrink(const Tensor& a, double lambd = 0.5);
+Tensor softshrink(const Tensor& a, double lambd = 0.5);
+// value where x <= threshold, else x (NaN stays NaN), as torch.nn.functional.threshold.
+Tensor threshold(const Tensor& a, double threshold, double value);
+// The gated linear unit: a's halves along dim, first · σ(second); dim's size must be even.
+Tensor glu(const Tensor& a, std::int64_t dim = -1);
 // x for x > 0, else weight·x: weight (1-D) has one slope, or one per channel (dim 1 of a).
 Tensor prelu(const Tensor& a, const Tensor& weight);
 // Numerically stable for large inputs (the row maximum is subtracted first). A row with a +inf,
 // or of all -inf, gives NaN, as in PyTorch.
 Tensor softmax(const Tensor& a, std::int64_t dim);
 Tensor log_softmax(const Tensor& a, std::int64_t dim);
+// softmax(-a, dim).
+Tensor softmin(const Tensor& a, std::int64_t dim);
 // Zeroes each element with probability p and scales the rest by 1 / (1 - p) when training;
 // returns the input unchanged otherwise. The mask comes from the global generator.
 Tensor dropout(const Tensor& a, double p = 0.5, bool training = true, Generator generator = default_generator());
