@@ -31,7 +31,7 @@ namespace tg::distributed {
 // The BatchNormSync over MPI_COMM_WORLD that SyncBatchNorm uses.
 std::shared_ptr<const BatchNormSync> world_batch_norm_sync();
 
-// Turns every BatchNorm1d and BatchNorm2d in `model` (the model itself included) into a
+// Turns every BatchNorm1d, BatchNorm2d and BatchNorm3d in `model` (the model itself included) into a
 // synchronised one, in place: the same tensors, options and state-dict keys (PyTorch's
 // convert_sync_batchnorm builds new modules; in C++ the layers are converted where they are, so
 // references a model holds to them stay valid). Returns how many layers it converted. A clone()

@@ -64,6 +64,15 @@ void validate(const BatchNorm1dOptions& o, const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// The layer's name by its spatial dims (a literal: the name outlives this layer in the graph's nodes).
+const char* layer_name(std::size_t spatial_dims) {
+  return spatial_dims == 3 ? "BatchNorm3d" : spatial_dims == 2 ? "BatchNorm2d" : "BatchNorm1d";
+}
+
+}  // namespace
+
 BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options_in, std::string type_name, std::size_t spatial_dims)
     : Module(std::move(type_name)), options(options_in), spatial_dims_(spatial_dims) {
   validate(options, this->type_name());
@@ -93,7 +102,7 @@ BatchNorm1d::BatchNorm1d(const BatchNorm1dOptions& options_in, std::string type_
 
 void BatchNorm1d::set_sync(std::shared_ptr<const BatchNormSync> sync) {
   sync_ = std::move(sync);
-  if (spatial_dims_ != 0) set_type_name(sync_ ? "SyncBatchNorm" : spatial_dims_ == 1 ? "BatchNorm1d" : "BatchNorm2d");
+  if (spatial_dims_ != 0) set_type_name(sync_ ? "SyncBatchNorm" : layer_name(spatial_dims_));
 }
 
 Tensor BatchNorm1d::forward(const Tensor& input) {
@@ -106,7 +115,8 @@ Tensor BatchNorm1d::forward(const Tensor& input) {
     TG_CHECK(input.dim() == 2 || input.dim() == 3, name, ": expected 2D or 3D input (got ", input.dim(), "D input ",
              shape_str(shape), ")");
   else
-    TG_CHECK(input.dim() == 4, name, ": expected 4D input (got ", input.dim(), "D input ", shape_str(shape), ")");
+    TG_CHECK(input.dim() == spatial_dims_ + 2, name, ": expected ", spatial_dims_ + 2, "D input (got ", input.dim(),
+             "D input ", shape_str(shape), ")");
   const bool channels_last = options.data_format() == "NHWC";
   const std::size_t channel_dim = channels_last && input.dim() >= 3 ? input.dim() - 1 : 1;
   TG_CHECK(std::int64_t(shape[channel_dim]) == options.num_features(), name, ": expected ",
@@ -124,7 +134,7 @@ Tensor BatchNorm1d::forward_3d(const Tensor& input) {
   const bool channels_last = options.data_format() == "NHWC";
   BatchNormConfig config;
   // A literal: the name outlives this layer in the graph's nodes.
-  config.name = sync_ ? "SyncBatchNorm" : spatial_dims_ == 2 ? "BatchNorm2d" : "BatchNorm1d";
+  config.name = sync_ ? "SyncBatchNorm" : layer_name(std::max<std::size_t>(1, spatial_dims_));
   config.sync = sync_;
   config.eps = options.eps();
   config.channels_last = channels_last;

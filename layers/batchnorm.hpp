@@ -1,4 +1,4 @@
-// BatchNorm1d and BatchNorm2d, in PyTorch's convention or MindSpore's, over tg::batch_norm.
+// BatchNorm1d, BatchNorm2d and BatchNorm3d, in PyTorch's convention or MindSpore's, over tg::batch_norm.
 //
 //   PyTorch:   BatchNorm1d bn(BatchNorm1dOptions(4).momentum(0.1));   // training mode; train()/eval()
 //   MindSpore: BatchNorm1d bn(BatchNorm1dOptions::mindspore(4).momentum(0.9));  // inference mode;
@@ -130,6 +130,7 @@ class BatchNorm1d : public Module {
 
   // BatchNorm1d: (N, C) or (N, C, L); (N, L, C) with data_format "NHWC".
   // BatchNorm2d: (N, C, H, W); (N, H, W, C) with data_format "NHWC".
+  // BatchNorm3d: (N, C, D, H, W); (N, D, H, W, C) with data_format "NHWC".
   Tensor forward(const Tensor& input) override;
   void print_options(std::ostream& out) const override;
   std::shared_ptr<Module> fresh() const override { return std::make_shared<BatchNorm1d>(options); }
@@ -171,6 +172,17 @@ class BatchNorm2d : public BatchNorm1d {
   explicit BatchNorm2d(const BatchNorm2dOptions& options) : BatchNorm1d(options, "BatchNorm2d", 2) {}
   explicit BatchNorm2d(std::int64_t num_features) : BatchNorm2d(BatchNorm2dOptions(num_features)) {}
   std::shared_ptr<Module> fresh() const override { return std::make_shared<BatchNorm2d>(options); }
+};
+
+// BatchNorm3d over (N, C, D, H, W) (volumes, video), in either convention; statistics per channel
+// over N·D·H·W values, the same kernel; (N, D, H, W, C) with data_format "NHWC".
+using BatchNorm3dOptions = BatchNorm1dOptions;
+
+class BatchNorm3d : public BatchNorm1d {
+ public:
+  explicit BatchNorm3d(const BatchNorm3dOptions& options) : BatchNorm1d(options, "BatchNorm3d", 3) {}
+  explicit BatchNorm3d(std::int64_t num_features) : BatchNorm3d(BatchNorm3dOptions(num_features)) {}
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<BatchNorm3d>(options); }
 };
 
 }  // namespace tg::nn

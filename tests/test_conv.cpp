@@ -1,4 +1,4 @@
-// Convolution, pooling and BatchNorm2d: gradcheck of every op and layer (float64),
+// Convolution, pooling, BatchNorm2d and BatchNorm3d: gradcheck of every op and layer (float64),
 // (forward and backward), "same" padding, and errors.
 #include "helpers.hpp"
 #include "../core/xtensor.hpp"
@@ -347,12 +347,91 @@ TEST_CASE("BatchNorm2d matches PyTorch (training, running statistics, backward, 
   check_close(channels_last.permute({0, 3, 1, 2}), plain(x.detach()).to_vector<double>(), 1e-12);
 }
 
-TEST_CASE("gradcheck: BatchNorm2d in both conventions") {
+// PyTorch 1.13 (/usr/bin/python3), as BatchNorm2d's above with x and the upstream gradient shaped
+// (2, 3, 2, 2, 5) and bn = torch.nn.BatchNorm3d(3, momentum=0.1).double(); then a second step
+// bn(x * 0.5 - 1), print running_mean2 / running_var2, and eval as above.
+TEST_CASE("BatchNorm3d matches PyTorch (two training steps, backward, eval) and is BatchNorm2d on (N, C, D, H·W)") {
+  std::vector<double> values(120), upstream(120);
+  for (std::size_t i = 0; i < 120; ++i) {
+    values[i] = std::sin(double(i)) * 2 + 1;
+    upstream[i] = std::cos(double(i));
+  }
+  const Tensor x = Tensor(values, {2, 3, 2, 2, 5}).set_requires_grad();
+  nn::BatchNorm3d bn(3);
+  bn.to(tg::kFloat64);
+  {
+    tg::NoGradGuard no_grad;
+    bn.weight.values_mut<double>() = xt::xarray<double>{0.5, 1.0, 1.5};
+    bn.bias.values_mut<double>() = xt::xarray<double>{0.1, -0.2, 0.3};
+  }
+  const Tensor y = bn(x);
+  y.backward(Tensor(upstream, {2, 3, 2, 2, 5}));
+  CHECK(y.shape() == tg::Shape{2, 3, 2, 2, 5});
+  check_close(first(y, 6), {0.1061702624376839, 0.7154939939190972, 0.7646082967168576, 0.20835770734091608, -0.4418435476175101, -0.5882034329063603}, 1e-12);
+  check_close(bn.running_mean, {0.09829578382009255, 0.09966898402906939, 0.10143405282008643}, 1e-12);
+  check_close(bn.running_var, {1.0956028651319287, 1.1149670739170743, 1.1014773333237733}, 1e-12);
+  check_close(first(x.grad(), 6), {0.36126166209142196, 0.18748231187283623, -0.15940017680852114, -0.3604636435895679, -0.2308512643634939, 0.11027193714736003}, 1e-12);
+  check_close(bn.weight.grad(), {0.6655893317594879, 0.5309597764335847, -1.387374276855943}, 1e-12);
+  check_close(bn.bias.grad(), {0.07983919764110814, 0.34375215791884994, 0.2007189810715453}, 1e-12);
+  bn(x.detach() * 0.5 - 1.0);
+  check_close(bn.running_mean, {0.037614097348129566, 0.039536577640697165, 0.04200767394812097}, 1e-12);
+  check_close(bn.running_var, {1.034943294901718, 1.0572121350046353, 1.0416989333223394}, 1e-12);
+  CHECK(bn.num_batches_tracked.values<std::int64_t>()() == 2);
+  bn.eval();
+  check_close(first(bn(x.detach()), 6), {0.5729975391689421, 1.4001370556549337, 1.4668083152330211, 0.7117140693173771, -0.17091551469268323, -0.3695948677131845}, 1e-12);
+  std::ostringstream printed;
+  printed << bn;
+  CHECK(printed.str() == "BatchNorm3d(3, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)");
+  CHECK_THROWS_WITH_AS(bn(tg::randn({2, 3, 4, 4}, tg::kFloat64)),
+                       "BatchNorm3d: expected 5D input (got 4D input [2, 3, 4, 4])", tg::Error);
+  CHECK_THROWS_WITH_AS(bn(tg::randn({2, 4, 1, 2, 2}, tg::kFloat64)),
+                       "BatchNorm3d: expected 3 channels (num_features) at dim 1, got input [2, 4, 1, 2, 2]", tg::Error);
+  const std::vector<std::string> keys{"weight", "bias", "running_mean", "running_var", "num_batches_tracked"};
+  for (const std::string& key : keys) CHECK(bn.state_dict().find(key) != nullptr);
+
+  // Both conventions, NCHW (and MindSpore's NHWC), float32: the same bits as BatchNorm2d over (N, C, D, H·W),
+  // forward, backward and the running statistics, at one and two threads.
+  tg::manual_seed(6);
+  for (bool mindspore : {false, true})
+    for (const char* format : {"NCHW", "NHWC"})
+      for (int threads : {1, 2}) {
+        INFO("mindspore ", mindspore, " ", format, " threads ", threads);
+        tg::set_num_threads(threads);
+        const bool last = std::string(format) == "NHWC";
+        if (last && !mindspore) continue;  // (data_format is MindSpore's option)
+        const nn::BatchNorm3dOptions options =
+            mindspore ? nn::BatchNorm3dOptions(nn::BatchNorm3dOptions::mindspore(4).data_format(format))
+                      : nn::BatchNorm3dOptions(4);
+        nn::BatchNorm3d volume(options);
+        nn::BatchNorm2d planes(options);
+        volume.train();
+        planes.train();
+        const Tensor in = tg::randn(last ? tg::Shape{3, 5, 6, 7, 4} : tg::Shape{3, 4, 5, 6, 7}) * 3.0 + 1.0;
+        const Tensor a = in.detach().set_requires_grad(), b = in.detach().set_requires_grad();
+        const Tensor ya = volume(a);
+        const Tensor yb = planes(b.reshape(last ? std::vector<std::int64_t>{3, 5, 42, 4} : std::vector<std::int64_t>{3, 4, 5, 42}));
+        const Tensor g = tg::randn(ya.shape());
+        ya.backward(g);
+        yb.backward(g.reshape(yb.shape()));
+        CHECK(tg_test::bitwise_equal(ya.reshape(yb.shape()), yb));
+        CHECK(tg_test::bitwise_equal(a.grad(), b.grad()));
+        CHECK(tg_test::bitwise_equal(volume.weight.grad(), planes.weight.grad()));
+        CHECK(tg_test::bitwise_equal(volume.running_mean, planes.running_mean));
+        CHECK(tg_test::bitwise_equal(volume.running_var, planes.running_var));
+      }
+  tg::set_num_threads(1);
+}
+
+TEST_CASE("gradcheck: BatchNorm2d and BatchNorm3d in both conventions") {
   tg::manual_seed(5);
   nn::BatchNorm2d torch_style(3);
   tg_test::check_module(torch_style, uniform64({2, 3, 3, 2}));
   nn::BatchNorm2d ms_style(nn::BatchNorm2dOptions::mindspore(3).use_batch_statistics(true));
   tg_test::check_module(ms_style, uniform64({2, 3, 2, 3}));
+  nn::BatchNorm3d volume(3);
+  tg_test::check_module(volume, uniform64({2, 3, 2, 1, 2}));
+  nn::BatchNorm3d volume_ms(nn::BatchNorm3dOptions::mindspore(2).use_batch_statistics(true).data_format("NHWC"));
+  tg_test::check_module(volume_ms, uniform64({2, 1, 2, 3, 2}));
 }
 
 TEST_CASE("max_pool2d on every window shape and path: the first maximum, the last NaN, against a plain loop") {
