@@ -16,6 +16,8 @@
 #include "linear.hpp"
 #include "loss.hpp"
 #include "module.hpp"
+#include "module_dict.hpp"
+#include "module_list.hpp"
 #include "pad.hpp"
 #include "pixel_shuffle.hpp"
 #include "pool.hpp"

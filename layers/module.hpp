@@ -167,6 +167,7 @@ class Module {
   template <class M>
   friend std::shared_ptr<M> clone(const M& module);
   friend class Sequential;
+  friend class ModuleDict;
 
   // How a submodule of type M is rebuilt for clone(): with its default constructor, unless M
   // declares fresh() itself.

@@ -3,7 +3,7 @@
 namespace tg::nn {
 
 void Sequential::push_back(std::shared_ptr<Module> module) {
-  TG_CHECK(module != nullptr, "Sequential: cannot add a null module");
+  TG_CHECK(module != nullptr, type_name(), ": cannot add a null module");
   register_module(std::to_string(size()), std::move(module));
 }
 
@@ -20,7 +20,7 @@ std::shared_ptr<Module> Sequential::fresh() const {
 }
 
 std::shared_ptr<Module> Sequential::operator[](std::size_t index) const {
-  TG_CHECK(index < size(), "Sequential: index ", index, " is out of range for ", size(), " modules");
+  TG_CHECK(index < size(), type_name(), ": index ", index, " is out of range for ", size(), " modules");
   return named_children().at(std::to_string(index));
 }
 

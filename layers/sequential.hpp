@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "module.hpp"
@@ -40,12 +41,18 @@ class Sequential : public Module {
   template <class M>
   std::shared_ptr<M> at(std::size_t index) const {
     auto typed = std::dynamic_pointer_cast<M>((*this)[index]);
-    TG_CHECK(typed != nullptr, "Sequential: child ", index, " is a ", (*this)[index]->type_name(),
+    TG_CHECK(typed != nullptr, type_name(), ": child ", index, " is a ", (*this)[index]->type_name(),
              ", not the requested type");
     return typed;
   }
   auto begin() const { return named_children().begin(); }
   auto end() const { return named_children().end(); }
+
+ protected:
+  struct Kind {  // another name for the same list (ModuleList)
+    std::string name;
+  };
+  explicit Sequential(Kind kind) : Module(std::move(kind.name)) {}
 };
 
 }  // namespace tg::nn

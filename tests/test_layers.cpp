@@ -386,6 +386,99 @@ TEST_CASE("a model of your own: one-line registration, natural calls, keys, prin
   CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return other(in[0]); }, {tg_test::uniform64({3, 3})});
 }
 
+namespace {
+
+// PyTorch's idioms for a model that calls its own submodules: a ModuleList of blocks looped over,
+// a ModuleDict of heads picked by name.
+struct Tower : nn::Module {
+  nn::ModuleList& blocks = register_module("blocks", nn::ModuleList());
+  nn::ModuleDict& heads = register_module("heads", nn::ModuleDict());
+  Tower() {
+    for (int i = 0; i < 3; ++i) blocks.push_back(nn::Linear(4, 4));
+    heads.insert("digits", nn::Linear(4, 10));
+    heads.insert("parity", nn::Sequential(nn::Linear(4, 2), nn::LogSoftmax(1)));
+  }
+  Tensor forward(const Tensor& x) override { return run(x, "digits"); }
+  Tensor run(const Tensor& x, const std::string& head) {
+    Tensor h = x;
+    for (const auto& [name, block] : blocks) h = tg::relu(block->forward(h)) + h;
+    return heads[head]->forward(h);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("ModuleList and ModuleDict: PyTorch's keys, printing, clone, load, and errors") {
+  tg::manual_seed(41);
+  Tower net;
+  CHECK(net.named_parameters().keys() ==
+        std::vector<std::string>{"blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
+                                 "blocks.2.weight", "blocks.2.bias", "heads.digits.weight", "heads.digits.bias",
+                                 "heads.parity.0.weight", "heads.parity.0.bias"});
+  CHECK(net.blocks.size() == 3);
+  CHECK(net.heads.size() == 2);
+  CHECK(net.heads.keys() == std::vector<std::string>{"digits", "parity"});
+  CHECK(net.heads.contains("parity"));
+  CHECK_FALSE(net.heads.contains("colour"));
+  CHECK(net.blocks.at<nn::Linear>(1)->weight.shape() == tg::Shape{4, 4});
+  CHECK(net.heads.at<nn::Linear>("digits")->weight.shape() == tg::Shape{10, 4});
+
+  const Tensor x = tg::randn({5, 4});
+  Tensor h = x;
+  for (std::size_t i = 0; i < 3; ++i) h = tg::relu(net.blocks.at<nn::Linear>(i)->forward(h)) + h;
+  CHECK(tg_test::bitwise_equal(net(x), net.heads.at<nn::Linear>("digits")->forward(h)));
+  CHECK(net.run(x, "parity").shape() == tg::Shape{5, 2});
+  tg::sum(net(x)).backward();
+  CHECK(net.blocks.at<nn::Linear>(0)->weight.grad().defined());
+  CHECK_FALSE(net.heads.at<nn::Sequential>("parity")->at<nn::Linear>(0)->weight.grad().defined());
+
+  std::ostringstream printed;
+  printed << net.blocks << "|" << net.heads;
+  CHECK(printed.str() ==
+        "ModuleList(\n  (0): Linear(in_features=4, out_features=4, bias=true)\n"
+        "  (1): Linear(in_features=4, out_features=4, bias=true)\n"
+        "  (2): Linear(in_features=4, out_features=4, bias=true)\n)|"
+        "ModuleDict(\n  (digits): Linear(in_features=4, out_features=10, bias=true)\n"
+        "  (parity): Sequential(\n    (0): Linear(in_features=4, out_features=2, bias=true)\n"
+        "    (1): LogSoftmax(dim=1)\n  )\n)");
+
+  // clone and a state_dict round trip keep the kinds, keys and values.
+  std::shared_ptr<Tower> copy = nn::clone(net);
+  CHECK(copy->blocks.type_name() == "ModuleList");
+  CHECK(copy->heads.keys() == net.heads.keys());
+  CHECK(tg_test::bitwise_equal((*copy)(x), net(x)));
+  CHECK(tg_test::bitwise_equal(copy->run(x, "parity"), net.run(x, "parity")));
+  Tower other;
+  CHECK_FALSE(tg_test::bitwise_equal(other(x), net(x)));
+  other.load_state_dict(net.state_dict());
+  CHECK(tg_test::bitwise_equal(other(x), net(x)));
+
+  // Inserting an existing name replaces that module where it stands.
+  net.heads.insert("digits", nn::Linear(4, 3));
+  CHECK(net.heads.keys() == std::vector<std::string>{"digits", "parity"});
+  CHECK(net(x).shape() == tg::Shape{5, 3});
+  CHECK(net.state_dict().at("heads.digits.weight").shape() == tg::Shape{3, 4});
+  nn::ModuleList built(nn::Linear(2, 3), nn::ReLU());
+  CHECK(built.size() == 2);
+  CHECK(built[1]->type_name() == "ReLU");
+
+  CHECK_THROWS_WITH_AS(net.blocks(x), "ModuleList: has no forward(input), as PyTorch's; call its modules from your "
+                                      "model's forward", tg::Error);
+  CHECK_THROWS_WITH_AS(net.heads(x), "ModuleDict: has no forward(input), as PyTorch's; call its modules by name from "
+                                     "your model's forward", tg::Error);
+  CHECK_THROWS_WITH_AS(net.heads["colour"], "ModuleDict: no module named \"colour\" (it has 2: digits, parity)",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(net.blocks[3], "ModuleList: index 3 is out of range for 3 modules", tg::Error);
+  CHECK_THROWS_WITH_AS(net.blocks.at<nn::ReLU>(0), "ModuleList: child 0 is a Linear, not the requested type",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(net.heads.at<nn::Linear>("parity"), "ModuleDict: \"parity\" is a Sequential, not the requested "
+                                                           "type", tg::Error);
+  CHECK_THROWS_WITH_AS(net.heads.insert("a.b", nn::ReLU()),
+                       "ModuleDict: invalid module name \"a.b\" (names are non-empty and have no '.')", tg::Error);
+  CHECK_THROWS_WITH_AS(net.heads.insert("none", std::shared_ptr<nn::Module>()), "ModuleDict: module \"none\" is null",
+                       tg::Error);
+}
+
 TEST_CASE("state_dict of a 2,000-parameter model is linear time (hash-indexed registry)") {
   struct Many : nn::Module {
     Many() {
