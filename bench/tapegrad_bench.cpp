@@ -202,6 +202,9 @@ std::vector<OpCase> op_cases() {
       {"threshold", [](const tg::Tensor& x) { return tg::threshold(x, 0.1, 20.0); }},
       {"glu", [](const tg::Tensor& x) { return tg::glu(x, -1); }},
       {"softmin", [](const tg::Tensor& x) { return tg::softmin(x, -1); }},
+      // The divergence and count losses (targets |x|, made inside the step on both sides).
+      {"kl_div", [](const tg::Tensor& x) { return tg::kl_div(x, tg::abs(x.detach()), tg::Reduction::BatchMean); }},
+      {"poisson_nll_loss", [](const tg::Tensor& x) { return tg::poisson_nll_loss(x, tg::abs(x.detach())); }},
   };
 }
 

@@ -197,6 +197,11 @@ std::vector<OpCase> op_cases() {
       {"threshold", [](const torch::Tensor& x) { return F::threshold(x, F::ThresholdFuncOptions(0.1, 20.0)); }},
       {"glu", [](const torch::Tensor& x) { return F::glu(x, F::GLUFuncOptions(-1)); }},
       {"softmin", [](const torch::Tensor& x) { return F::softmin(x, F::SoftminFuncOptions(-1)); }},
+      // The divergence and count losses (targets |x|, made inside the step on both sides).
+      {"kl_div", [](const torch::Tensor& x) {
+         return F::kl_div(x, x.detach().abs(), F::KLDivFuncOptions().reduction(torch::kBatchMean));
+       }},
+      {"poisson_nll_loss", [](const torch::Tensor& x) { return F::poisson_nll_loss(x, x.detach().abs()); }},
   };
 }
 

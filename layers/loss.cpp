@@ -4,6 +4,11 @@
 
 namespace tg::nn {
 
+Loss::Loss(std::string name, Reduction reduction_in) : Module(std::move(name)), reduction(reduction_in) {
+  TG_CHECK(reduction != Reduction::BatchMean || type_name() == "KLDivLoss", type_name(),
+           ": reduction batchmean is KLDivLoss's only (use mean, sum or none)");
+}
+
 void Loss::print_options(std::ostream& out) const { out << "reduction=" << reduction_name(reduction); }
 
 Tensor MSELoss::forward(const Tensor& input, const Tensor& target) { return mse_loss(input, target, reduction); }
@@ -19,6 +24,17 @@ Tensor SmoothL1Loss::forward(const Tensor& input, const Tensor& target) {
 void SmoothL1Loss::print_options(std::ostream& out) const {
   Loss::print_options(out);
   out << ", beta=" << beta;
+}
+
+HuberLoss::HuberLoss(Reduction reduction, double delta) : Loss("HuberLoss", reduction), delta(delta) {
+  TG_CHECK(delta > 0, "HuberLoss: delta must be positive, got ", delta);
+}
+Tensor HuberLoss::forward(const Tensor& input, const Tensor& target) {
+  return huber_loss(input, target, reduction, delta);
+}
+void HuberLoss::print_options(std::ostream& out) const {
+  Loss::print_options(out);
+  out << ", delta=" << delta;
 }
 
 CrossEntropyLoss::CrossEntropyLoss(ClassLossOptions options_in)
@@ -50,6 +66,39 @@ BCEWithLogitsLoss::BCEWithLogitsLoss(Reduction reduction, Tensor weight_in, Tens
 }
 Tensor BCEWithLogitsLoss::forward(const Tensor& input, const Tensor& target) {
   return binary_cross_entropy_with_logits(input, target, reduction, weight, pos_weight);
+}
+
+Tensor KLDivLoss::forward(const Tensor& input, const Tensor& target) {
+  return kl_div(input, target, reduction, log_target);
+}
+void KLDivLoss::print_options(std::ostream& out) const {
+  Loss::print_options(out);
+  out << ", log_target=" << (log_target ? "true" : "false");
+}
+
+SoftMarginLoss::SoftMarginLoss(Reduction reduction) : Loss("SoftMarginLoss", reduction) {}
+Tensor SoftMarginLoss::forward(const Tensor& input, const Tensor& target) {
+  return soft_margin_loss(input, target, reduction);
+}
+
+PoissonNLLLoss::PoissonNLLLoss(bool log_input, bool full, double eps, Reduction reduction)
+    : Loss("PoissonNLLLoss", reduction), log_input(log_input), full(full), eps(eps) {
+  TG_CHECK(eps > 0, "PoissonNLLLoss: eps must be positive, got ", eps);
+}
+Tensor PoissonNLLLoss::forward(const Tensor& input, const Tensor& target) {
+  return poisson_nll_loss(input, target, log_input, full, eps, reduction);
+}
+void PoissonNLLLoss::print_options(std::ostream& out) const {
+  Loss::print_options(out);
+  out << ", log_input=" << (log_input ? "true" : "false") << ", full=" << (full ? "true" : "false") << ", eps=" << eps;
+}
+
+MultiLabelSoftMarginLoss::MultiLabelSoftMarginLoss(Tensor weight_in, Reduction reduction)
+    : Loss("MultiLabelSoftMarginLoss", reduction), weight(std::move(weight_in)) {
+  if (weight.defined()) register_buffer("weight", weight);
+}
+Tensor MultiLabelSoftMarginLoss::forward(const Tensor& input, const Tensor& target) {
+  return multilabel_soft_margin_loss(input, target, weight, reduction);
 }
 
 }  // namespace tg::nn

@@ -1,4 +1,5 @@
-// Loss modules: MSELoss, L1Loss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss, BCEWithLogitsLoss.
+// Loss modules: MSELoss, L1Loss, SmoothL1Loss, HuberLoss, CrossEntropyLoss, NLLLoss, BCELoss,
+// BCEWithLogitsLoss, KLDivLoss, SoftMarginLoss, PoissonNLLLoss, MultiLabelSoftMarginLoss.
 // Each holds its options and calls the function of the same name in core/ops/loss.hpp;
 // loss(input, target) computes it.
 #pragma once
@@ -20,7 +21,7 @@ class Loss : public Module {
   const Reduction reduction;
 
  protected:
-  Loss(std::string name, Reduction reduction) : Module(std::move(name)), reduction(reduction) {}
+  Loss(std::string name, Reduction reduction);  // BatchMean is KLDivLoss's only
 };
 
 class MSELoss : public Loss {
@@ -44,6 +45,15 @@ class SmoothL1Loss : public Loss {
   void print_options(std::ostream& out) const override;
   std::shared_ptr<Module> fresh() const override { return std::make_shared<SmoothL1Loss>(reduction, beta); }
   const double beta;
+};
+
+class HuberLoss : public Loss {
+ public:
+  explicit HuberLoss(Reduction reduction = Reduction::Mean, double delta = 1.0);
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<HuberLoss>(reduction, delta); }
+  const double delta;
 };
 
 // Class-index losses take tg::ClassLossOptions: weight, ignore_index, reduction, label_smoothing.
@@ -80,6 +90,46 @@ class BCEWithLogitsLoss : public Loss {
     return std::make_shared<BCEWithLogitsLoss>(reduction, weight, pos_weight);
   }
   const Tensor weight, pos_weight;
+};
+
+// input holds log-probabilities; Reduction::BatchMean is the divergence per sample.
+class KLDivLoss : public Loss {
+ public:
+  explicit KLDivLoss(Reduction reduction = Reduction::Mean, bool log_target = false)
+      : Loss("KLDivLoss", reduction), log_target(log_target) {}
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<KLDivLoss>(reduction, log_target); }
+  const bool log_target;
+};
+
+class SoftMarginLoss : public Loss {
+ public:
+  explicit SoftMarginLoss(Reduction reduction = Reduction::Mean);
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<SoftMarginLoss>(reduction); }
+};
+
+// PyTorch's argument order: log_input, full, eps, reduction.
+class PoissonNLLLoss : public Loss {
+ public:
+  explicit PoissonNLLLoss(bool log_input = true, bool full = false, double eps = 1e-8,
+                          Reduction reduction = Reduction::Mean);
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override {
+    return std::make_shared<PoissonNLLLoss>(log_input, full, eps, reduction);
+  }
+  const bool log_input, full;
+  const double eps;
+};
+
+class MultiLabelSoftMarginLoss : public Loss {
+ public:
+  explicit MultiLabelSoftMarginLoss(Tensor weight = Tensor(), Reduction reduction = Reduction::Mean);
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<MultiLabelSoftMarginLoss>(weight, reduction); }
+  const Tensor weight;
 };
 
 }  // namespace tg::nn

@@ -63,6 +63,18 @@ inline void check_close(const tg::Tensor& t, const std::vector<double>& expected
   }
 }
 
+// NaN where expected is NaN, the same infinity, else within tol·max(1, |expected|).
+inline void check_special_close(const tg::Tensor& t, const std::vector<double>& expected, double tol) {
+  const std::vector<double> got = tg_test::flat(t);
+  REQUIRE(got.size() == expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("element ", i, ": got ", got[i], ", expected ", expected[i]);
+    if (std::isnan(expected[i])) CHECK(std::isnan(got[i]));
+    else if (std::isinf(expected[i])) CHECK(got[i] == expected[i]);
+    else CHECK(std::abs(got[i] - expected[i]) <= tol * std::max(1.0, std::abs(expected[i])));
+  }
+}
+
 // The golden scripts' parameter values (def fill(module) in tests/test_recurrent.cpp's script):
 // the module in float64, parameter k (in named_parameters order) sin(k + 0.5·i) / 3 over its
 // flattened values.

@@ -19,18 +19,6 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// NaN where expected is NaN, the same infinity, else within tol·max(1, |expected|).
-void check_special_close(const Tensor& t, const std::vector<double>& expected, double tol) {
-  const std::vector<double> got = tg_test::flat(t);
-  REQUIRE(got.size() == expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    INFO("element ", i, ": got ", got[i], ", expected ", expected[i]);
-    if (std::isnan(expected[i])) CHECK(std::isnan(got[i]));
-    else if (std::isinf(expected[i])) CHECK(got[i] == expected[i]);
-    else CHECK(std::abs(got[i] - expected[i]) <= tol * std::max(1.0, std::abs(expected[i])));
-  }
-}
-
 // An activation's golden values: y = op(x) and x's gradient for an incoming gradient of 0.75.
 struct Golden {
   const char* name;
@@ -47,8 +35,8 @@ void check_goldens(const std::vector<double>& xs, const std::vector<Golden>& cas
     y.backward(tg::full({xs.size()}, 0.75, k.dtype));
     CHECK(y.dtype() == k.dtype);
     const double tol = k.dtype == tg::kFloat64 ? 5e-9 : 1e-6;
-    check_special_close(y, k.y, tol);
-    check_special_close(x.grad(), k.dx, tol);
+    tg_test::check_special_close(y, k.y, tol);
+    tg_test::check_special_close(x.grad(), k.dx, tol);
   }
 }
 
@@ -509,11 +497,11 @@ TEST_CASE("glu is its definition on every layout, bitwise, with clear errors") {
       const Tensor expected = tg::narrow(x2, dim, 0, h) * tg::sigmoid(tg::narrow(x2, dim, h, h));
       CHECK(y.shape() == expected.shape());
       const double tol = dtype == tg::kFloat64 ? 1e-15 : 1e-6;
-      check_special_close(y, tg_test::flat(expected), tol);
+      tg_test::check_special_close(y, tg_test::flat(expected), tol);
       const Tensor g = tg::randn(y.shape(), dtype);
       y.backward(g);
       expected.backward(g);
-      check_special_close(x.grad(), tg_test::flat(x2.grad()), tol);
+      tg_test::check_special_close(x.grad(), tg_test::flat(x2.grad()), tol);
     }
   const Tensor x = tg::randn({3, 5});
   CHECK_THROWS_WITH_AS(tg::glu(x), "glu: the halved dim 1 must have an even size, got shape [3, 5]", tg::Error);

@@ -1,6 +1,9 @@
 // Losses: PyTorch golden values, gradcheck of every loss, and bad input.
 #include "helpers.hpp"
 
+#include <numbers>
+#include <sstream>
+
 using tg::Tensor;
 using tg::Reduction;
 using tg_test::check_close;
@@ -535,6 +538,190 @@ std::vector<LossDefinition> loss_definitions() {
 // The fused kernels (core/ops/loss.cpp's fused_loss) against the definitions in long double on
 // inputs long enough for every SIMD width, a remainder and several parallel blocks, in both
 // dtypes and every reduction, with both gradients, and the same bits at 1 and 2 threads.
+// Golden values: /usr/bin/python3 with torch 1.13, float64 (seq as tg_test::seq):
+//   x = seq((3, 4), torch.sin, 2.0); lp = F.log_softmax(x, 1)
+//   tp = F.softmax(seq((3, 4), torch.cos, 2.0), 1) with tp[0, 0] = 0; tl = F.log_softmax(seq((3, 4), torch.cos, 2.0), 1)
+//   sign = torch.sign(seq((3, 4), torch.cos)); counts = torch.round(seq((3, 4), torch.cos).abs() * 3)
+//   labels = (seq((3, 4), torch.cos) > 0).double(); weight = [0.5, 1.0, 2.0, 1.5]
+//   F.kl_div(lp, tp, reduction=r) for r in none, batchmean, sum, mean; F.kl_div(lp, tl, 'batchmean', log_target=True)
+//   F.soft_margin_loss(x, sign) (none, mean); F.poisson_nll_loss(x, counts), (full=True, 'none'),
+//   (x.exp(), counts, log_input=False, 'sum'); F.multilabel_soft_margin_loss(x, labels) ('none'; weight, mean);
+//   nn.HuberLoss(reduction='sum', delta=0.5)(x, seq((3, 4), torch.cos))
+//   y.backward(seq(y.shape, torch.cos)) for a tensor y, y.backward(0.75) for a number; x.grad, t.grad
+// (torch refuses a target gradient for soft_margin_loss; "{}" below: not compared. Under full,
+// torch's target gradient is NaN where the target is 0 or 1 (its masked_fill of 0·log 0); tapegrad's
+// is the Stirling term's slope where target > 1 and 0 elsewhere, checked by gradcheck instead.)
+TEST_CASE("kl_div, soft_margin, poisson_nll, multilabel_soft_margin and HuberLoss match PyTorch") {
+  namespace nn = tg::nn;
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  const Tensor x = tg_test::seq({3, 4}, tg_test::sin_, 2.0);
+  const Tensor cosines = tg_test::seq({3, 4}, tg_test::cos_);
+  const Tensor lp = tg::log_softmax(x, 1);
+  std::vector<double> probabilities = tg_test::flat(tg::softmax(cosines * 2.0, 1));
+  probabilities[0] = 0;
+  const Tensor tp(probabilities, {3, 4});
+  const Tensor tl = tg::log_softmax(cosines * 2.0, 1);
+  std::vector<double> sign, counts, labels;
+  for (double c : tg_test::flat(cosines)) {
+    sign.push_back(c > 0 ? 1.0 : -1.0);
+    counts.push_back(std::round(std::abs(c) * 3));
+    labels.push_back(c > 0 ? 1.0 : 0.0);
+  }
+  const Tensor signs(sign, {3, 4}), count(counts, {3, 4}), label(labels, {3, 4});
+  const Tensor rates = tg::exp(x), weight({0.5, 1.0, 2.0, 1.5}, tg::kFloat64);
+  struct Golden {
+    const char* name;
+    std::function<Tensor(const Tensor&, const Tensor&)> loss;
+    Tensor input, target;
+    std::vector<double> y, dx, dt;  // dt empty: not compared
+  };
+  const std::vector<Golden> cases{
+      {"kl_div none", [&](const Tensor& x, const Tensor& t) { return tg::kl_div(x, t, Reduction::None); }, lp, tp,
+       {0, -0.09780903063243951, -0.09614049212912526, -0.025592637740068765, -0.017155152376455624, 0.18867150853724518, 0.7269229704077006, -0.29061724013741363, -0.2531390409538122, -0.08368356038719077, 0.08577143497414172, 1.7091921377376567},
+       {-0, -0.14593750073494807, 0.016596461830822192, 0.012530396384881117, 0.013222884859958095, -0.03740417780805617, -0.4898627329191687, -0.25461210321242655, 0.05167438313808561, 0.06998012462967984, 0.07443593456045192, -0.002121376809243596},
+       {}},
+      {"kl_div batchmean", [&](const Tensor& x, const Tensor& t) { return tg::kl_div(x, t, Reduction::BatchMean); }, lp, tp,
+       {0.6154736324334128},
+       {-0, -0.06752585503982837, -0.009970315987817256, -0.0031642654939076534, -0.0050573754710891445, -0.0329654248300442, -0.12754579571195013, -0.08443140398691652, -0.08878757926279346, -0.01920145986725478, -0.022178065868347932, -0.11983289500160381},
+       {kNaN, 0.15947075885345197, -0.3526670333630817, -0.25550115400682594, 0.03799339110616384, 0.6077071839471881, 0.6062068463086516, 0.03487178169626343, 0.0718085210681811, -0.022386712279038046, 0.4917124521906374, 1.1414456135535558}},
+      {"kl_div sum", [&](const Tensor& x, const Tensor& t) { return tg::kl_div(x, t, Reduction::Sum); }, lp, tp,
+       {1.8464208973002383},
+       {-0, -0.2025775651194851, -0.029910947963451767, -0.00949279648172296, -0.015172126413267433, -0.09889627449013261, -0.3826373871358504, -0.2532942119607496, -0.2663627377883804, -0.05760437960176434, -0.0665341976050438, -0.3594986850048114},
+       {kNaN, 0.4784122765603559, -1.0580011000892449, -0.766503462020478, 0.11398017331849175, 1.8231215518415644, 1.8186205389259547, 0.10461534508879036, 0.2154255632045433, -0.06716013683711397, 1.4751373565719121, 3.4243368406606676}},
+      {"kl_div mean", [&](const Tensor& x, const Tensor& t) { return tg::kl_div(x, t); }, lp, tp,
+       {0.1538684081083532},
+       {-0, -0.016881463759957093, -0.002492578996954314, -0.0007910663734769133, -0.0012643438677722861, -0.00824135620751105, -0.03188644892798753, -0.02110785099672913, -0.022196894815698365, -0.004800364966813695, -0.005544516467086983, -0.029958223750400952},
+       {kNaN, 0.03986768971336299, -0.08816675834077042, -0.06387528850170648, 0.00949834777654096, 0.15192679598679704, 0.1515517115771629, 0.008717945424065858, 0.017952130267045275, -0.005596678069759511, 0.12292811304765935, 0.28536140338838895}},
+      {"kl_div log_target batchmean", [&](const Tensor& x, const Tensor& t) { return tg::kl_div(x, t, Reduction::BatchMean, true); }, lp, tl,
+       {1.121284223761153},
+       {-0.16933956347844667, -0.06752585503982839, -0.009970315987817254, -0.0031642654939076542, -0.005057375471089143, -0.0329654248300442, -0.12754579571195013, -0.08443140398691651, -0.08878757926279346, -0.01920145986725478, -0.022178065868347932, -0.11983289500160381},
+       {0.5486975069742518, 0.04307359738171852, -0.014064807044464058, -0.0032338939411095387, 0.0007685873769752351, 0.0801333019643555, 0.30927653831387525, 0.011777093952563114, 0.025502819024340415, -0.0017194302295429169, 0.04362092461188336, 0.5471309294360179}},
+      {"soft_margin none", [&](const Tensor& x, const Tensor& t) { return tg::soft_margin_loss(x, t, Reduction::None); }, x, signs,
+       {0.6931471805599453, 0.17043997893091006, 1.968955716203895, 0.8441917412935, 0.19894514389592988, 2.054931008851412, 1.0111015701478239, 0.23803227016470818, 2.1082054697049015, 1.1878861919249737, 0.2903350819561619, 2.1269107589800655},
+       {-0.5, -0.08466877334339014, -0.35805167082444045, -0.564390077233125, -0.11792067423941058, -0.24732458489479917, -0.6108430650953508, -0.15969364416737, -0.12782822142858355, -0.6333585258767767, -0.2114352181183509, -0.003898132754377636},
+       {}},
+      {"soft_margin mean", [&](const Tensor& x, const Tensor& t) { return tg::soft_margin_loss(x, t); }, x, signs,
+       {1.074423509384519},
+       {-0.03125, -0.009794143531294389, 0.05377483969890145, 0.03563095674785384, 0.011275321757482554, -0.054493645427860116, -0.03976137576767291, -0.013238921495406012, 0.05490901706452739, 0.04344593690194965, 0.015749195002411846, -0.055049688841489586},
+       {}},
+      {"poisson log_input", [&](const Tensor& x, const Tensor& t) { return tg::poisson_nll_loss(x, t); }, x, count,
+       {2.27251045404488},
+       {-0.125, 0.21133528228054788, 0.32269951097725763, -0.1046189395974124, -0.11124281041832412, -0.05331733004224906, -0.15175767501546342, 0.10755802276684645, 0.4520908024303574, -0.0449912320590721, -0.16644528901263794, 0.008458620878815134},
+       {-0, -0.10518387310098706, -0.11366217835321021, -0.0176400010074834, 0.09460031191349103, 0.1198655343328923, 0.03492693727486573, -0.08212332483984863, -0.12366978082792272, -0.051514810655219574, 0.06800263886117122, 0.12499877581883793}},
+      {"poisson log_input full none", [&](const Tensor& x, const Tensor& t) { return tg::poisson_nll_loss(x, t, true, true, 1e-8, Reduction::None); }, x, count,
+       {2.764081543543057, 2.6672870618617157, 4.344597321984759, 2.243458461625255, 3.8991314991430626, 2.0647712686502917, 4.012451732489197, 1.744788453998923, 7.233452838885718, 1.5715109191473635, 5.365083584677068, 0.13533793406104214},
+       {-2, 1.8269590452395876, -2.1486460903759297, 1.6571514432597363, 1.1634104543500434, -0.24198576580557596, -2.3314113651358497, 1.297411773386144, -1.0524676326108835, 0.6558859687759462, 2.2345520505504988, 0.000598964822480904},
+       {}},
+      {"poisson rate sum", [&](const Tensor& x, const Tensor& t) { return tg::poisson_nll_loss(x, t, false, false, 1e-8, Reduction::Sum); }, rates, count,
+       {27.27012507160754},
+       {-1.4999999775000004, 0.47126028768047046, 0.6283098145555248, -0.946708491137582, -6.064618289896616, -4.354724118934605, -3.184411026754207, 0.34687479867320326, 0.75, -0.23678138485874, -5.929027601472037, 0.75},
+       {-7.499999916918968e-09, -1.2622064786055431, -1.3639461414554246, -0.21168001774549577, 1.1352037088888, 1.4383863609474647, 0.41912323418368513, -0.9854799000938096, -1.484037370971922, -0.6181777311519062, 0.8160316440706289, 1.499985254409222}},
+      {"multilabel none", [&](const Tensor& x, const Tensor& t) { return tg::multilabel_soft_margin_loss(x, t, Tensor(), Reduction::None); }, x, label,
+       {0.9191836542470627, 0.8757524982649685, 1.4283343756415257},
+       {-0.125, -0.039176574125177555, 0.21509935879560582, 0.14252382699141536, 0.02436832937989212, -0.11777216911933452, -0.085932652047053, -0.0286120792447006, -0.09140085499726452, -0.07231955681029242, -0.026215910713671017, 0.09163501545716167},
+       {0, -0.42073549240394825, -0.45464871341284085, -0.07056000402993362, 0.2044510666508178, 0.2590544983767135, 0.07548441898608735, -0.177485687106114, 0.2058591522720739, 0.0857509019579786, -0.11319633215573668, -0.2080713805170994}},
+      {"multilabel weight mean", [&](const Tensor& x, const Tensor& t) { return tg::multilabel_soft_margin_loss(x, t, weight); }, x, label,
+       {1.3556577474217384},
+       {-0.015625, -0.009794143531294389, 0.10754967939780291, 0.05344643512178076, 0.005637660878741277, -0.054493645427860116, -0.07952275153534583, -0.01985838224310902, 0.027454508532263694, 0.04344593690194966, 0.03149839000482369, -0.08257453326223439},
+       {0, -0.10518387310098706, -0.22732435670642043, -0.026460001511225108, 0.04730015595674551, 0.11986553433289229, 0.06985387454973147, -0.12318498725977296, -0.061834890413961355, -0.051514810655219574, 0.13600527772234244, 0.18749816372825692}},
+      {"huber 0.5 sum", [&](const Tensor& x, const Tensor& t) { return nn::HuberLoss(Reduction::Sum, 0.5)(x, t); }, x, cosines,
+       {6.98306723684413},
+       {-0.375, 0.375, 0.375, 0.375, -0.375, -0.375, -0.375, 0.375, 0.375, 0.375, -0.18672801952671533, -0.375},
+       {0.375, -0.375, -0.375, -0.375, 0.375, 0.375, 0.375, -0.375, -0.375, -0.375, 0.18672801952671533, 0.375}}};
+  for (const Golden& k : cases) {
+    INFO(k.name);
+    const Tensor input = k.input.detach().set_requires_grad(), target = k.target.detach().set_requires_grad();
+    const Tensor y = k.loss(input, target);
+    y.backward(y.dim() == 0 ? tg::full({}, 0.75, tg::kFloat64) : tg_test::seq(y.shape(), tg_test::cos_));
+    tg_test::check_special_close(y, k.y, 1e-12);
+    tg_test::check_special_close(input.grad(), k.dx, 1e-12);
+    if (!k.dt.empty()) tg_test::check_special_close(target.grad(), k.dt, 1e-12);
+  }
+}
+
+// gradcheck over both inputs (targets away from each formula's edges: positive probabilities,
+// counts above 1 for the Stirling term), every reduction; the definitions in ops on long inputs in
+// both dtypes (the fused kernels sum in blocks); the errors.
+TEST_CASE("kl_div, soft_margin, poisson_nll and multilabel_soft_margin: gradcheck, definitions, errors") {
+  tg::manual_seed(22);
+  for (Reduction r : {Reduction::None, Reduction::Mean, Reduction::Sum, Reduction::BatchMean}) {
+    INFO("reduction ", tg::reduction_name(r));
+    CHECK_GRADCHECK([r](const Inputs& in) { return tg::kl_div(in[0], in[1], r); },
+                    {uniform64({3, 4}, -3, 0), uniform64({3, 4}, 0.1, 1)});
+    CHECK_GRADCHECK([r](const Inputs& in) { return tg::kl_div(in[0], in[1], r, true); },
+                    {uniform64({3, 4}, -3, 0), uniform64({3, 4}, -3, 0)});
+    if (r == Reduction::BatchMean) continue;
+    CHECK_GRADCHECK([r](const Inputs& in) { return tg::soft_margin_loss(in[0], in[1], r); },
+                    {uniform64({3, 4}, -3, 3), uniform64({3, 4}, -1, 1)});
+    CHECK_GRADCHECK([r](const Inputs& in) { return tg::poisson_nll_loss(in[0], in[1], true, true, 1e-8, r); },
+                    {uniform64({3, 4}, -2, 2), uniform64({3, 4}, 1.5, 6)});
+    CHECK_GRADCHECK([r](const Inputs& in) { return tg::poisson_nll_loss(in[0], in[1], false, false, 1e-8, r); },
+                    {uniform64({3, 4}, 0.2, 3), uniform64({3, 4}, 0, 6)});
+    CHECK_GRADCHECK([r](const Inputs& in) { return tg::multilabel_soft_margin_loss(in[0], in[1], Tensor(), r); },
+                    {uniform64({3, 4}, -3, 3), uniform64({3, 4}, 0, 1)});
+    CHECK_GRADCHECK([r](const Inputs& in) { return tg::multilabel_soft_margin_loss(in[0], in[1], in[2], r); },
+                    {uniform64({4}, -3, 3), uniform64({4}, 0, 1), uniform64({4}, 0.5, 2)});
+  }
+  // The fused kernels against the definitions written in ops, 100,003 values (blocks and a tail).
+  for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+    INFO(tg::dtype_name(dtype));
+    const tg::Shape shape{100'003};
+    const Tensor x = tg::randn(shape, dtype) * 2.0;
+    const Tensor log_p = tg::log_softmax(x, 0), q = tg::softmax(tg::randn(shape, dtype), 0);
+    const Tensor sign = tg::where(tg::gt(tg::randn(shape, dtype), 0.0), tg::ones(shape, dtype), -tg::ones(shape, dtype));
+    const Tensor counts = tg::randint(0, 6, shape).to(dtype);
+    const double tol = dtype == tg::kFloat64 ? 1e-12 : 1e-5;
+    auto near = [tol](const Tensor& got, const Tensor& expected) {
+      return tg::max(tg::abs(got - expected)).item() <= tol * std::max(1.0, tg::max(tg::abs(expected)).item());
+    };
+    CHECK(near(tg::kl_div(log_p, q, Reduction::Sum), tg::sum(q * (tg::log(q) - log_p))));
+    CHECK(near(tg::kl_div(log_p, tg::log(q), Reduction::None, true), q * (tg::log(q) - log_p)));
+    CHECK(near(tg::soft_margin_loss(x, sign), tg::mean(tg::log(1.0 + tg::exp(-sign * x)))));
+    CHECK(near(tg::poisson_nll_loss(x, counts, true, false, 1e-8, Reduction::None), tg::exp(x) - counts * x));
+    const Tensor stirling = tg::where(tg::gt(counts, 1.0),
+                                      counts * tg::log(counts) - counts + 0.5 * tg::log(2 * std::numbers::pi * counts),
+                                      tg::zeros(shape, dtype));
+    CHECK(near(tg::poisson_nll_loss(tg::exp(x), counts, false, true, 1e-8, Reduction::None),
+               tg::exp(x) - counts * tg::log(tg::exp(x) + 1e-8) + stirling));
+  }
+  const Tensor a = tg::randn({2, 3}, tg::kFloat64), b = tg::rand({2, 3}, tg::kFloat64);
+  CHECK_THROWS_WITH_AS(tg::kl_div(a, tg::rand({3, 2}, tg::kFloat64)),
+                       "kl_div: input [2, 3] and target [3, 2] must have the same shape", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::kl_div(a, b.to(tg::kFloat32)),
+                       "kl_div: input and target must share one floating-point dtype, got float64 and float32", tg::Error);
+  CHECK(std::isnan(tg::kl_div(a, -b, Reduction::Sum).item()));  // a negative probability
+  CHECK_THROWS_WITH_AS(tg::mse_loss(a, b, Reduction::BatchMean),
+                       "mse_loss: reduction batchmean is kl_div's only (use mean, sum or none)", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::cross_entropy(a, Tensor(std::vector<std::int64_t>{0, 1}, {2}), with(Tensor(), 0, Reduction::BatchMean)),
+                       "cross_entropy: reduction batchmean is kl_div's only (use mean, sum or none)", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::soft_margin_loss(a, b, Reduction::BatchMean),
+                       "soft_margin_loss: reduction batchmean is kl_div's only (use mean, sum or none)", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::poisson_nll_loss(a, b, true, false, 0.0), "poisson_nll_loss: eps must be positive, got 0",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::multilabel_soft_margin_loss(tg::randn({2, 3, 4}), tg::rand({2, 3, 4})),
+                       "multilabel_soft_margin_loss: expected input (N, C) or (C), got [2, 3, 4]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::multilabel_soft_margin_loss(a, b, tg::ones({2}, tg::kFloat64)),
+                       "multilabel_soft_margin_loss: weight must be a float64 tensor of shape [3], got float64 [2]",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::nn::MSELoss(Reduction::BatchMean),
+                       "MSELoss: reduction batchmean is KLDivLoss's only (use mean, sum or none)", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::nn::HuberLoss(Reduction::Mean, 0.0), "HuberLoss: delta must be positive, got 0", tg::Error);
+  std::ostringstream printed;
+  printed << tg::nn::KLDivLoss(Reduction::BatchMean, true) << "|" << tg::nn::PoissonNLLLoss() << "|"
+          << tg::nn::HuberLoss(Reduction::Sum, 0.5) << "|" << tg::nn::SoftMarginLoss() << "|"
+          << tg::nn::MultiLabelSoftMarginLoss();
+  CHECK(printed.str() == "KLDivLoss(reduction=batchmean, log_target=true)|PoissonNLLLoss(reduction=mean, log_input=true, "
+                         "full=false, eps=1e-08)|HuberLoss(reduction=sum, delta=0.5)|SoftMarginLoss(reduction=mean)|"
+                         "MultiLabelSoftMarginLoss(reduction=mean)");
+  // The modules call the functions.
+  const Tensor log_a = tg::log_softmax(a, 1), probs = tg::softmax(b, 1);
+  CHECK(tg_test::bitwise_equal(tg::nn::KLDivLoss(Reduction::BatchMean)(log_a, probs), tg::kl_div(log_a, probs, Reduction::BatchMean)));
+  CHECK(tg_test::bitwise_equal(tg::nn::PoissonNLLLoss(false, true)(b, a * a), tg::poisson_nll_loss(b, a * a, false, true)));
+  CHECK(tg_test::bitwise_equal(tg::nn::SoftMarginLoss(Reduction::Sum)(a, b), tg::soft_margin_loss(a, b, Reduction::Sum)));
+  const Tensor w = tg::rand({3}, tg::kFloat64);
+  CHECK(tg_test::bitwise_equal(tg::nn::MultiLabelSoftMarginLoss(w)(a, b), tg::multilabel_soft_margin_loss(a, b, w)));
+}
+
 TEST_CASE("fused elementwise losses equal their definitions on long inputs, in every reduction and dtype") {
   for (const LossDefinition& def : loss_definitions())
     for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64})

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 #include "core/autograd.hpp"
@@ -24,11 +25,13 @@ const char* reduction_name(Reduction reduction) {
   switch (reduction) {
     case Reduction::None: return "none";
     case Reduction::Sum: return "sum";
+    case Reduction::BatchMean: return "batchmean";
     default: return "mean";
   }
 }
 
 Tensor reduce_loss(const Tensor& loss, Reduction reduction) {
+  TG_CHECK(reduction != Reduction::BatchMean, "reduce_loss: reduction batchmean is kl_div's only");
   switch (reduction) {
     case Reduction::None: return loss;
     case Reduction::Sum: return sum(loss);
@@ -37,6 +40,11 @@ Tensor reduce_loss(const Tensor& loss, Reduction reduction) {
 }
 
 namespace {
+
+// BatchMean is kl_div's alone: any other loss names itself and refuses it.
+void check_reduction(const char* op, Reduction reduction) {
+  TG_CHECK(reduction != Reduction::BatchMean, op, ": reduction batchmean is kl_div's only (use mean, sum or none)");
+}
 
 void check_same_shape(const char* op, const Tensor& input, const Tensor& target) {
   // PyTorch broadcasts here with a warning; a mismatch is nearly always a bug, so it is an error.
@@ -118,6 +126,7 @@ Tensor fused_loss(const char* op, const Tensor& input, const Tensor& target, Red
 // smooth_l1 and huber take the linear piece from |d| = beta (delta) on, where both give the same.
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_reduction("mse_loss", reduction);
   check_same_shape("mse_loss", input, target);
   auto f = [](auto x, auto t) { return (x - t) * (x - t); };
   auto dx = [](auto x, auto t) { return (x - t) * splat(x, 2.0); };
@@ -129,6 +138,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_reduction("l1_loss", reduction);
   check_same_shape("l1_loss", input, target);
   auto f = [](auto x, auto t) { return xsimd::abs(x - t); };
   auto dx = [](auto x, auto t) { return sgn(x - t); };
@@ -138,6 +148,7 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  check_reduction("smooth_l1_loss", reduction);
   check_same_shape("smooth_l1_loss", input, target);
   TG_CHECK(beta >= 0, "smooth_l1_loss: beta must be non-negative, got ", beta);
   if (beta == 0.0) return l1_loss(input, target, reduction);
@@ -161,6 +172,7 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 }
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
+  check_reduction("huber_loss", reduction);
   check_same_shape("huber_loss", input, target);
   TG_CHECK(delta > 0, "huber_loss: delta must be positive, got ", delta);
   // smooth_l1_loss with beta = delta, times delta: |d| < delta: 0.5·d², else delta·(|d| - 0.5·delta);
@@ -322,6 +334,7 @@ Tensor nll_loss_rows(const char* op, const Tensor& input, ClassRows c, const Ten
 }  // namespace
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
+  check_reduction("cross_entropy", options.reduction);
   TG_CHECK(options.label_smoothing >= 0.0 && options.label_smoothing <= 1.0,
            "cross_entropy: label_smoothing must be in [0, 1], got ", options.label_smoothing);
   TG_CHECK(input.dim() >= 1, "cross_entropy: expected input of shape (C), (N, C) or (N, C, d1, ...), got ",
@@ -339,6 +352,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossO
 }
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
+  check_reduction("nll_loss", options.reduction);
   return nll_loss_rows("nll_loss", input, check_class_inputs("nll_loss", input, target, options), target,
                        options.reduction);
 }
@@ -455,6 +469,7 @@ Tensor nll_loss_rows(const char* op, const Tensor& input, ClassRows c, const Ten
 // ---- binary losses --------------------------------------------------------------------------
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction, const Tensor& weight) {
+  check_reduction("binary_cross_entropy", reduction);
   check_same_shape("binary_cross_entropy", input, target);
   TG_CHECK(input.dtype() == target.dtype(), "binary_cross_entropy: input is ", dtype_name(input.dtype()),
            " but target is ", dtype_name(target.dtype()));
@@ -503,6 +518,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, Reduction reduction,
                                         const Tensor& weight, const Tensor& pos_weight) {
+  check_reduction("binary_cross_entropy_with_logits", reduction);
   check_same_shape("binary_cross_entropy_with_logits", input, target);
   // With l = 1 + (pos_weight - 1)·y:  loss = (1 - y)·x + l·(log(1 + e^-|x|) + max(-x, 0)),
   // which never overflows (PyTorch's formula; log1p where PyTorch 1.13 takes the log of a sum, so
@@ -527,6 +543,107 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   Tensor loss = (1.0 - target) * input + (scale.defined() ? scale * log_sigmoid_neg : log_sigmoid_neg);
   if (weight.defined()) loss = loss * weight;
   return reduce_loss(loss, reduction);
+}
+
+// ---- divergence, margin and count losses ------------------------------------------------------
+
+namespace {
+
+void check_same_floating(const char* op, const Tensor& input, const Tensor& target) {
+  TG_CHECK(is_floating(input.dtype()) && input.dtype() == target.dtype(), op,
+           ": input and target must share one floating-point dtype, got ", dtype_name(input.dtype()), " and ",
+           dtype_name(target.dtype()));
+}
+
+}  // namespace
+
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target) {
+  check_same_shape("kl_div", input, target);
+  check_same_floating("kl_div", input, target);
+  // BatchMean: the sum, divided by the batch size below.
+  const Reduction summed = reduction == Reduction::BatchMean ? Reduction::Sum : reduction;
+  Tensor out;
+  if (log_target) {
+    // e^t·(t - x); d/dx = -e^t, d/dt = e^t·(t - x + 1).
+    auto f = [](auto x, auto t) { return kernels::exp_lanes(t) * (t - x); };
+    auto dx = [](auto, auto t) { return -kernels::exp_lanes(t); };
+    auto dt = [](auto x, auto t) { return kernels::exp_lanes(t) * (t - x + splat(x, 1.0)); };
+    out = fused_loss<Terms::Element>("kl_div", input, target, summed, f, dx, dt);
+  } else {
+    // t·(log t - x), 0 where t = 0 (PyTorch 1.13's where(t > 0, ..., 0); PyTorch 2's xlogy(t, t) -
+    // t·x agrees except for x = -inf, where it gives NaN); NaN for t < 0 (the log's). d/dx = -t;
+    // d/dt = log t + 1 - x, NaN at t = 0, as both PyTorch versions give.
+    auto f = [](auto x, auto t) { return pick(t == splat(t, 0.0), 0, t * (xsimd::log(t) - x)); };
+    auto dx = [](auto, auto t) { return -t; };
+    auto dt = [](auto x, auto t) {
+      return pick(t == splat(t, 0.0), std::numeric_limits<element_of<decltype(t)>>::quiet_NaN(),
+                  xsimd::log(t) + splat(x, 1.0) - x);
+    };
+    out = fused_loss<Terms::Element>("kl_div", input, target, summed, f, dx, dt);
+  }
+  if (reduction != Reduction::BatchMean) return out;
+  return out / double(input.dim() == 0 ? 1 : input.size(0));
+}
+
+Tensor soft_margin_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_reduction("soft_margin_loss", reduction);
+  check_same_shape("soft_margin_loss", input, target);
+  check_same_floating("soft_margin_loss", input, target);
+  // softplus(z), z = -y·x, as max(z, 0) + log(1 + e^-|z|) (no overflow); d/dx = -y·σ(z), d/dy = -x·σ(z).
+  auto f = [](auto x, auto y) {
+    const auto z = -y * x;
+    return xsimd::max(z, splat(z, 0.0)) + log1p_unit(kernels::exp_lanes(-xsimd::abs(z)));
+  };
+  auto dx = [](auto x, auto y) { return -y / (splat(x, 1.0) + kernels::exp_lanes(y * x)); };
+  auto dy = [](auto x, auto y) { return -x / (splat(x, 1.0) + kernels::exp_lanes(y * x)); };
+  return fused_loss<Terms::Element>("soft_margin_loss", input, target, reduction, f, dx, dy);
+}
+
+Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, bool log_input, bool full, double eps,
+                        Reduction reduction) {
+  check_reduction("poisson_nll_loss", reduction);
+  check_same_shape("poisson_nll_loss", input, target);
+  check_same_floating("poisson_nll_loss", input, target);
+  TG_CHECK(eps > 0, "poisson_nll_loss: eps must be positive, got ", eps);
+  // Stirling's t·log t - t + ½·log(2πt) where t > 1 (0 elsewhere); d/dt = log t + 1/(2t) there.
+  auto stirling = [full](auto t) {
+    const auto one = splat(t, 1.0);
+    const auto term = t * xsimd::log(t) - t + splat(t, 0.5) * xsimd::log(splat(t, 2 * std::numbers::pi) * t);
+    return full ? pick(t > one, term, 0) : splat(t, 0.0);
+  };
+  auto stirling_slope = [full](auto t) {
+    const auto slope = xsimd::log(t) + splat(t, 0.5) / t;
+    return full ? pick(t > splat(t, 1.0), slope, 0) : splat(t, 0.0);
+  };
+  if (log_input) {
+    // e^x - t·x; d/dx = e^x - t, d/dt = -x.
+    auto f = [stirling](auto x, auto t) { return kernels::exp_lanes(x) - t * x + stirling(t); };
+    auto dx = [](auto x, auto t) { return kernels::exp_lanes(x) - t; };
+    auto dt = [stirling_slope](auto x, auto t) { return stirling_slope(t) - x; };
+    return fused_loss<Terms::Element>("poisson_nll_loss", input, target, reduction, f, dx, dt);
+  }
+  // x - t·log(x + eps); d/dx = 1 - t/(x + eps), d/dt = -log(x + eps).
+  auto f = [stirling, eps](auto x, auto t) { return x - t * xsimd::log(x + splat(x, eps)) + stirling(t); };
+  auto dx = [eps](auto x, auto t) { return splat(x, 1.0) - t / (x + splat(x, eps)); };
+  auto dt = [stirling_slope, eps](auto x, auto t) { return stirling_slope(t) - xsimd::log(x + splat(x, eps)); };
+  return fused_loss<Terms::Element>("poisson_nll_loss", input, target, reduction, f, dx, dt);
+}
+
+Tensor multilabel_soft_margin_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
+                                   Reduction reduction) {
+  check_reduction("multilabel_soft_margin_loss", reduction);
+  check_same_shape("multilabel_soft_margin_loss", input, target);
+  check_same_floating("multilabel_soft_margin_loss", input, target);
+  TG_CHECK(input.dim() == 1 || input.dim() == 2, "multilabel_soft_margin_loss: expected input (N, C) or (C), got ",
+           shape_str(input.shape()));
+  const std::int64_t classes = std::int64_t(input.shape().back());
+  TG_CHECK(!weight.defined() || (weight.shape() == Shape{std::size_t(classes)} && weight.dtype() == input.dtype()),
+           "multilabel_soft_margin_loss: weight must be a ", dtype_name(input.dtype()), " tensor of shape [", classes,
+           "], got ", weight.defined() ? dtype_name(weight.dtype()) + std::string(" ") + shape_str(weight.shape()) : "");
+  // PyTorch's composition: y·log σ(x) + (1 - y)·log σ(-x), weighted, averaged over the classes.
+  Tensor terms = -(target * logsigmoid(input) + (1.0 - target) * logsigmoid(-input));
+  if (weight.defined()) terms = terms * weight;
+  return reduce_loss(sum(terms, {-1}) / double(classes), reduction);
 }
 
 }  // namespace tg

@@ -8,8 +8,10 @@
 
 namespace tg {
 
-enum class Reduction { None, Mean, Sum };
-const char* reduction_name(Reduction reduction);  // "none", "mean", "sum"
+// BatchMean is kl_div's only (the sum over the batch's first dim's size, PyTorch's "batchmean");
+// the other losses refuse it, as PyTorch's do.
+enum class Reduction { None, Mean, Sum, BatchMean };
+const char* reduction_name(Reduction reduction);  // "none", "mean", "sum", "batchmean"
 
 // (input - target)²
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
@@ -49,6 +51,24 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         Reduction reduction = Reduction::Mean, const Tensor& weight = Tensor(),
                                         const Tensor& pos_weight = Tensor());
+
+// The Kullback-Leibler divergence of input (log-probabilities) from target, per element:
+// target·(log target - input), 0 where target is 0 (whatever input: a masked -inf too) and NaN
+// for a negative target; with log_target, target holds log-probabilities: e^target·(target - input).
+// reduction BatchMean divides the sum by input's dim-0 size (the divergence per sample, what
+// PyTorch recommends); Mean, PyTorch's default, divides by the number of elements.
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean, bool log_target = false);
+// log(1 + e^(-target·input)) for targets ±1 (the two-class logistic loss).
+Tensor soft_margin_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+// The negative log-likelihood of target counts under Poisson rates: e^input - target·input with
+// log_input (input is the log-rate), else input - target·log(input + eps); full adds Stirling's
+// approximation of log(target!), target·log(target) - target + ½·log(2π·target), where target > 1.
+Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, bool log_input = true, bool full = false,
+                        double eps = 1e-8, Reduction reduction = Reduction::Mean);
+// Multi-label logistic loss over (N, C) (or (C)): per sample, the mean over classes of
+// -weight_c·(y·log σ(x) + (1 - y)·log σ(-x)); weight (C) is optional.
+Tensor multilabel_soft_margin_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                                   Reduction reduction = Reduction::Mean);
 
 // Applies a reduction to a tensor of per-element losses.
 Tensor reduce_loss(const Tensor& loss, Reduction reduction);
