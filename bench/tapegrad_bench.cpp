@@ -205,6 +205,9 @@ std::vector<OpCase> op_cases() {
       // The divergence and count losses (targets |x|, made inside the step on both sides).
       {"kl_div", [](const tg::Tensor& x) { return tg::kl_div(x, tg::abs(x.detach()), tg::Reduction::BatchMean); }},
       {"poisson_nll_loss", [](const tg::Tensor& x) { return tg::poisson_nll_loss(x, tg::abs(x.detach())); }},
+      // Distances between rows (the second operand |x|, made inside the step on both sides).
+      {"cosine_similarity", [](const tg::Tensor& x) { return tg::cosine_similarity(x, tg::abs(x.detach())); }},
+      {"pairwise_distance", [](const tg::Tensor& x) { return tg::pairwise_distance(x, tg::abs(x.detach())); }},
   };
 }
 

@@ -202,6 +202,9 @@ std::vector<OpCase> op_cases() {
          return F::kl_div(x, x.detach().abs(), F::KLDivFuncOptions().reduction(torch::kBatchMean));
        }},
       {"poisson_nll_loss", [](const torch::Tensor& x) { return F::poisson_nll_loss(x, x.detach().abs()); }},
+      // Distances between rows (the second operand |x|, made inside the step on both sides).
+      {"cosine_similarity", [](const torch::Tensor& x) { return F::cosine_similarity(x, x.detach().abs()); }},
+      {"pairwise_distance", [](const torch::Tensor& x) { return F::pairwise_distance(x, x.detach().abs()); }},
   };
 }
 

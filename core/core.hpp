@@ -8,6 +8,7 @@
 #include "gradcheck.hpp"
 #include "ops/activation.hpp"
 #include "ops/conv.hpp"
+#include "ops/distance.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/interpolate.hpp"
 #include "ops/linalg.hpp"

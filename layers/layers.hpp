@@ -6,6 +6,7 @@
 #include "batchnorm.hpp"
 #include "conv.hpp"
 #include "conv_transpose.hpp"
+#include "distance.hpp"
 #include "dropout.hpp"
 #include "embedding.hpp"
 #include "flatten.hpp"

@@ -101,4 +101,40 @@ Tensor MultiLabelSoftMarginLoss::forward(const Tensor& input, const Tensor& targ
   return multilabel_soft_margin_loss(input, target, weight, reduction);
 }
 
+Tensor HingeEmbeddingLoss::forward(const Tensor& input, const Tensor& target) {
+  return hinge_embedding_loss(input, target, margin, reduction);
+}
+void HingeEmbeddingLoss::print_options(std::ostream& out) const {
+  out << "margin=" << margin << ", ";
+  Loss::print_options(out);
+}
+
+Loss3::Loss3(std::string name, double margin_in, Reduction reduction_in)
+    : Module(std::move(name)), margin(margin_in), reduction(reduction_in) {
+  TG_CHECK(reduction != Reduction::BatchMean, type_name(), ": reduction batchmean is KLDivLoss's only (use mean, sum or none)");
+}
+void Loss3::print_options(std::ostream& out) const {
+  out << "margin=" << margin << ", reduction=" << reduction_name(reduction);
+}
+
+Tensor CosineEmbeddingLoss::forward(const Tensor& x1, const Tensor& x2, const Tensor& y) {
+  return cosine_embedding_loss(x1, x2, y, margin, reduction);
+}
+
+Tensor MarginRankingLoss::forward(const Tensor& x1, const Tensor& x2, const Tensor& y) {
+  return margin_ranking_loss(x1, x2, y, margin, reduction);
+}
+
+TripletMarginLoss::TripletMarginLoss(double margin, double p_in, double eps_in, bool swap_in, Reduction reduction)
+    : Loss3("TripletMarginLoss", margin, reduction), p(p_in), eps(eps_in), swap(swap_in) {
+  TG_CHECK(p > 0, "TripletMarginLoss: p must be positive (or infinity), got ", p);
+}
+Tensor TripletMarginLoss::forward(const Tensor& anchor, const Tensor& positive, const Tensor& negative) {
+  return triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction);
+}
+void TripletMarginLoss::print_options(std::ostream& out) const {
+  out << "margin=" << margin << ", p=" << p << ", eps=" << eps << ", swap=" << (swap ? "true" : "false")
+      << ", reduction=" << reduction_name(reduction);
+}
+
 }  // namespace tg::nn

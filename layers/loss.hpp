@@ -1,5 +1,6 @@
 // Loss modules: MSELoss, L1Loss, SmoothL1Loss, HuberLoss, CrossEntropyLoss, NLLLoss, BCELoss,
-// BCEWithLogitsLoss, KLDivLoss, SoftMarginLoss, PoissonNLLLoss, MultiLabelSoftMarginLoss.
+// BCEWithLogitsLoss, KLDivLoss, SoftMarginLoss, PoissonNLLLoss, MultiLabelSoftMarginLoss,
+// HingeEmbeddingLoss, and over three inputs CosineEmbeddingLoss, MarginRankingLoss, TripletMarginLoss.
 // Each holds its options and calls the function of the same name in core/ops/loss.hpp;
 // loss(input, target) computes it.
 #pragma once
@@ -130,6 +131,62 @@ class MultiLabelSoftMarginLoss : public Loss {
   Tensor forward(const Tensor& input, const Tensor& target) override;
   std::shared_ptr<Module> fresh() const override { return std::make_shared<MultiLabelSoftMarginLoss>(weight, reduction); }
   const Tensor weight;
+};
+
+class HingeEmbeddingLoss : public Loss {
+ public:
+  explicit HingeEmbeddingLoss(double margin = 1.0, Reduction reduction = Reduction::Mean)
+      : Loss("HingeEmbeddingLoss", reduction), margin(margin) {}
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<HingeEmbeddingLoss>(margin, reduction); }
+  const double margin;
+};
+
+// The shared shape of the three-input losses: loss(a, b, c).
+class Loss3 : public Module {
+ public:
+  virtual Tensor forward(const Tensor& a, const Tensor& b, const Tensor& c) = 0;
+  using Module::forward;  // (the one-input form throws: these take three)
+  Tensor operator()(const Tensor& a, const Tensor& b, const Tensor& c) { return forward(a, b, c); }
+  void print_options(std::ostream& out) const override;  // "margin=..., reduction=..."
+  const double margin;
+  const Reduction reduction;
+
+ protected:
+  Loss3(std::string name, double margin, Reduction reduction);
+};
+
+// forward(x1, x2, y), y = ±1 per pair.
+class CosineEmbeddingLoss : public Loss3 {
+ public:
+  explicit CosineEmbeddingLoss(double margin = 0.0, Reduction reduction = Reduction::Mean)
+      : Loss3("CosineEmbeddingLoss", margin, reduction) {}
+  Tensor forward(const Tensor& x1, const Tensor& x2, const Tensor& y) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<CosineEmbeddingLoss>(margin, reduction); }
+};
+
+// forward(x1, x2, y), y = ±1: x1 should rank above x2 where y = 1.
+class MarginRankingLoss : public Loss3 {
+ public:
+  explicit MarginRankingLoss(double margin = 0.0, Reduction reduction = Reduction::Mean)
+      : Loss3("MarginRankingLoss", margin, reduction) {}
+  Tensor forward(const Tensor& x1, const Tensor& x2, const Tensor& y) override;
+  std::shared_ptr<Module> fresh() const override { return std::make_shared<MarginRankingLoss>(margin, reduction); }
+};
+
+// forward(anchor, positive, negative); PyTorch's argument order: margin, p, eps, swap, reduction.
+class TripletMarginLoss : public Loss3 {
+ public:
+  explicit TripletMarginLoss(double margin = 1.0, double p = 2.0, double eps = 1e-6, bool swap = false,
+                             Reduction reduction = Reduction::Mean);
+  Tensor forward(const Tensor& anchor, const Tensor& positive, const Tensor& negative) override;
+  void print_options(std::ostream& out) const override;
+  std::shared_ptr<Module> fresh() const override {
+    return std::make_shared<TripletMarginLoss>(margin, p, eps, swap, reduction);
+  }
+  const double p, eps;
+  const bool swap;
 };
 
 }  // namespace tg::nn

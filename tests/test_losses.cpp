@@ -722,6 +722,151 @@ TEST_CASE("kl_div, soft_margin, poisson_nll and multilabel_soft_margin: gradchec
   CHECK(tg_test::bitwise_equal(tg::nn::MultiLabelSoftMarginLoss(w)(a, b), tg::multilabel_soft_margin_loss(a, b, w)));
 }
 
+// Golden values: /usr/bin/python3 with torch 1.13, float64 (seq as tg_test::seq):
+//   a = seq((3, 4), torch.sin, 2.0); b = seq((3, 4), torch.cos, 1.5); c = seq((3, 4), lambda v: torch.sin(v * 0.7 + 1), 2.0)
+//   F.cosine_similarity(a, b, dim=1), (a, b[:1], dim=0); F.pairwise_distance(a, b) with p 2, 1 (keepdim), 3, inf
+//   y = [1, -1, 1]: F.cosine_embedding_loss(a, b, y), (margin=-0.2, 'none')
+//   s = [1, -1, -1, 1]: F.margin_ranking_loss(a[0], b[0], s, margin=0.5), ('none')
+//   signs = torch.sign(seq((3, 4), torch.cos)): F.hinge_embedding_loss(a, signs), (margin=2.0, 'none')
+//   F.triplet_margin_loss(a, b, c, margin=3.0), (margin=3.0, p=1, swap=True, 'none')
+//   out.backward(seq(out.shape, torch.cos)) for a tensor, out.backward(0.75) for a number; the inputs' grads
+TEST_CASE("cosine_similarity, pairwise_distance and the embedding and ranking losses match PyTorch") {
+  namespace nn = tg::nn;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  const Tensor a = tg_test::seq({3, 4}, tg_test::sin_, 2.0), b = tg_test::seq({3, 4}, tg_test::cos_, 1.5);
+  const Tensor c = tg_test::seq({3, 4}, [](double v) { return std::sin(v * 0.7 + 1); }, 2.0);
+  const Tensor b_row = b.narrow(0, 0, 1), a_row = a.narrow(0, 0, 1).reshape({4}), b_first = b.narrow(0, 0, 1).reshape({4});
+  const Tensor pair_signs({1.0, -1.0, 1.0}, tg::kFloat64), rank_signs({1.0, -1.0, -1.0, 1.0}, tg::kFloat64);
+  std::vector<double> sign;
+  for (double v : tg_test::flat(tg_test::seq({3, 4}, tg_test::cos_))) sign.push_back(v > 0 ? 1.0 : -1.0);
+  const Tensor signs(sign, {3, 4});
+  struct Golden {
+    const char* name;
+    std::function<Tensor(const Inputs&)> op;
+    Inputs inputs;
+    std::vector<double> y;
+    std::vector<std::vector<double>> grads;  // one per input
+  };
+  const std::vector<Golden> cases{
+      {"cosine_similarity dim1", [&](const Inputs& in) { return tg::cosine_similarity(in[0], in[1]); }, {a, b},
+       {-0.032546705513238725, 0.22484300467882404, -0.03456404875579332},
+       {{0.2564336605508296, 0.1473589178984891, -0.09719693428925456, -0.25239037333808567, -0.06532948579125465, 0.06741019640944952, 0.13817325490935414, 0.0819004600642111, 0.012615229591145768, 0.09601139598660335, 0.09113512769121593, 0.002469643287699285},
+        {0.008873668072063103, 0.2925031098296448, 0.30720654135705455, 0.039465695516340354, -0.10980550832526503, -0.18420125563931597, -0.08924321800619311, 0.0877646226956375, -0.13986467920948348, -0.0530172547445201, 0.08257398923095795, 0.14224708831695512}}},
+      {"cosine_similarity dim0 broadcast", [&](const Inputs& in) { return tg::cosine_similarity(in[0], in[1], 0); }, {a, b_row},
+       {0.10779023150670636, 0.1268935960826756, -0.04523653426390273, 0.09674486080464495},
+       {{0.23175137767393414, 0.10028866792977278, 0.10249808204811411, 0.24186348395221405, 0.2580393966438235, 0.13462527452560535, 0.11181543987650516, 0.2588828036629419, 0.19738538586431453, 0.10847715198125343, 0.11388946895866264, 0.20421630943209626},
+        {5.551115123125783e-17, 2.7755575615628914e-17, 5.551115123125783e-17, 0}}},
+      {"pairwise_distance p2", [&](const Inputs& in) { return tg::pairwise_distance(in[0], in[1]); }, {a, b},
+       {3.4787478371574476, 3.1313509436861766, 3.6989814563296433},
+       {{-0.43118934461937847, 0.25080562077374124, 0.7022113193660365, 0.5080074336357878, -0.0919909643244765, -0.4043342555064002, -0.3449343382206317, 0.031596777517047044, -0.2471656330828848, -0.24648676912588846, -0.019189209801346214, 0.2257507170841584},
+        {0.43118934461937847, -0.25080562077374124, -0.7022113193660365, -0.5080074336357878, 0.0919909643244765, 0.4043342555064002, 0.3449343382206317, -0.031596777517047044, 0.2471656330828848, 0.24648676912588846, 0.019189209801346214, -0.2257507170841584}}},
+      {"pairwise_distance p1 keepdim", [&](const Inputs& in) { return tg::pairwise_distance(in[0], in[1], 1.0, 1e-6, true); }, {a, b},
+       {6.582534380306063, 5.058685629137577, 6.565084939189635},
+       {{-1, 1, 1, 1, -0.5403023058681398, -0.5403023058681398, -0.5403023058681398, 0.5403023058681398, -0.4161468365471424, -0.4161468365471424, -0.4161468365471424, 0.4161468365471424},
+        {1, -1, -1, -1, 0.5403023058681398, 0.5403023058681398, 0.5403023058681398, -0.5403023058681398, 0.4161468365471424, 0.4161468365471424, 0.4161468365471424, -0.4161468365471424}}},
+      {"pairwise_distance p3", [&](const Inputs& in) { return nn::PairwiseDistance(3.0)(in[0], in[1]); }, {a, b},
+       {2.8899191191096323, 2.75956207689029, 3.07955904168075},
+       {{-0.26940804638627486, 0.09114840064058374, 0.7145130642537564, 0.37395096379404724, -0.020166785221537434, -0.3896075850445026, -0.2835431704292203, 0.0023792052766604204, -0.21179553979054389, -0.2106337042780571, -0.001276599950543972, 0.17668468963880274},
+        {0.26940804638627486, -0.09114840064058374, -0.7145130642537564, -0.37395096379404724, 0.020166785221537434, 0.3896075850445026, 0.2835431704292203, -0.0023792052766604204, 0.21179553979054389, 0.2106337042780571, 0.001276599950543972, -0.17668468963880274}}},
+      {"pairwise_distance pinf", [&](const Inputs& in) { return tg::pairwise_distance(in[0], in[1], kInf); }, {a, b},
+       {2.442816108472077, 2.343340827521116, 2.196967543959684},
+       {{-0, 0, 1, 0, -0, -0.5403023058681398, -0, 0, -0.4161468365471424, -0, -0, 0},
+        {0, -0, -1, -0, 0, 0.5403023058681398, 0, -0, 0.4161468365471424, 0, 0, -0}}},
+      {"cosine_embedding mean", [&](const Inputs& in) { return tg::cosine_embedding_loss(in[0], in[1], pair_signs); }, {a, b},
+       {0.7639845863159348},
+       {{-0.06410841513769641, -0.036839729474615605, 0.02429923357230986, 0.06309759333451066, -0.03022820978261278, 0.031190962761634765, 0.06393330798732985, 0.03789566469302979, 0.007578592748544493, 0.05767879721447094, 0.054749381520814475, 0.001483636946630216},
+        {-0.0022184170180149904, -0.07312577745739844, -0.07680163533925063, -0.009866423879083801, -0.050807440174079954, -0.08523064478843606, -0.04129318764556074, 0.04060903578535158, -0.08402363476431973, -0.03185008877179429, 0.04960628195330892, 0.08545486582163007}}},
+      {"cosine_embedding none margin", [&](const Inputs& in) { return nn::CosineEmbeddingLoss(-0.2, Reduction::None)(in[0], in[1], pair_signs); }, {a, b},
+       {1.0325467055132331, 0.424843004678785, 1.0345640487557866},
+       {{-0.25643366055078565, -0.14735891789846242, 0.09719693428923944, 0.25239037333804265, -0.06532948579124617, 0.06741019640943416, 0.1381732549093291, 0.08190046006419938, -0.012615229591143617, -0.09601139598658484, -0.09113512769119808, -0.002469643287698504},
+        {-0.008873668072059962, -0.29250310982959377, -0.30720654135700254, -0.039465695516335206, -0.10980550832525185, -0.1842012556392814, -0.08924321800616897, 0.08776462269562904, 0.1398646792094566, 0.05301725474451142, -0.08257398923094043, -0.14224708831692753}}},
+      {"margin_ranking mean", [&](const Inputs& in) { return tg::margin_ranking_loss(in[0], in[1], rank_signs, 0.5); }, {a_row, b_first},
+       {1.578825904821415},
+       {{-0.1875, 0.1875, 0.1875, -0},
+        {0.1875, -0.1875, -0.1875, 0}}},
+      {"margin_ranking none", [&](const Inputs& in) { return nn::MarginRankingLoss(0.0, Reduction::None)(in[0], in[1], rank_signs); }, {a_row, b_first},
+       {1.5, 0.8724885108135834, 2.442815108472077, 0},
+       {{-1, 0.5403023058681398, -0.4161468365471424, -0},
+        {1, -0.5403023058681398, 0.4161468365471424, 0}}},
+      {"hinge mean", [&](const Inputs& in) { return tg::hinge_embedding_loss(in[0], signs); }, {a},
+       {0.3346187861682653},
+       {{0.0625, 0.0625, 0, -0.0625, -0.0625, 0.0625, 0.0625, 0.0625, 0, -0.0625, -0.0625, 0.0625}}},
+      {"hinge none margin2", [&](const Inputs& in) { return nn::HingeEmbeddingLoss(2.0, Reduction::None)(in[0], signs); }, {a},
+       {0, 1.682941969615793, 0.18140514634863658, 1.7177599838802655, 3.5136049906158564, -1.917848549326277, -0.5588309963978517, 1.3139731974375781, 0.021283506753236425, 1.175763029516487, 3.0880422217787395, -1.999980413101407},
+       {{1, 0.5403023058681398, 0.4161468365471424, 0.9899924966004454, 0.6536436208636119, 0.28366218546322625, 0.960170286650366, 0.7539022543433046, 0.14550003380861354, 0.9111302618846769, 0.8390715290764524, 0.004425697988050785}}},
+      {"triplet mean", [&](const Inputs& in) { return tg::triplet_margin_loss(in[0], in[1], in[2], 3.0); }, {a, b, c},
+       {3.4382478610851677},
+       {{0.12810700707710332, 0.10480776362630849, 0.10999778870742145, 0.09909608829354266, -0.012460767638968601, -0.19095144795204777, -0.28505702038529795, -0.1994827875814047, 0.07792911110466792, 0.1937022572385127, 0.1711407193334695, 0.03748146133856428},
+        {0.10779733615484462, -0.06270140519343531, -0.17555282984150913, -0.12700185840894695, 0.04256458066409159, 0.18708704882201518, 0.15960247368665337, -0.01461995311415449, -0.1484846281264985, -0.14807680095026127, -0.011527908009924521, 0.13561962825264962},
+        {-0.23590434323194792, -0.04210635843287318, 0.06555504113408768, 0.027905770115404294, -0.03010381302512299, 0.0038643991300325777, 0.1254545466986446, 0.21410274069555918, 0.07055551702183059, -0.04562545628825142, -0.159612811323545, -0.1731010895912139}}},
+      {"triplet none p1 swap", [&](const Inputs& in) { return nn::TripletMarginLoss(3.0, 1.0, 1e-6, true, Reduction::None)(in[0], in[1], in[2]); }, {a, b, c},
+       {6.932457575598912, 4.461777892262735, 1.0995638273220827},
+       {{0, 2, 0, 0, 0, -1.0806046117362795, -1.0806046117362795, 0, -0.4161468365471424, -0.4161468365471424, -0.4161468365471424, 0.4161468365471424},
+        {1, -1, -1, -1, 0.5403023058681398, 0.5403023058681398, 0.5403023058681398, -0.5403023058681398, 0, 0, 0, -0.8322936730942848},
+        {-1, -1, 1, 1, -0.5403023058681398, 0.5403023058681398, 0.5403023058681398, 0.5403023058681398, 0.4161468365471424, 0.4161468365471424, 0.4161468365471424, 0.4161468365471424}}}};
+  for (const Golden& k : cases) {
+    INFO(k.name);
+    Inputs leaves;
+    for (const Tensor& t : k.inputs) leaves.push_back(t.detach().set_requires_grad());
+    const Tensor y = k.op(leaves);
+    y.backward(y.dim() == 0 ? tg::full({}, 0.75, tg::kFloat64) : tg_test::seq(y.shape(), tg_test::cos_));
+    tg_test::check_special_close(y, k.y, 1e-12);
+    REQUIRE(k.grads.size() == leaves.size());
+    for (std::size_t i = 0; i < leaves.size(); ++i) tg_test::check_special_close(leaves[i].grad(), k.grads[i], 1e-12);
+  }
+}
+
+// gradcheck away from the kinks (the hinge at margin, ranking and triplet margins, ties of the
+// infinity norm), errors, printing.
+TEST_CASE("distances and embedding losses: gradcheck, errors, printing") {
+  namespace nn = tg::nn;
+  tg::manual_seed(23);
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::cosine_similarity(in[0], in[1]); }, {uniform64({3, 4}), uniform64({3, 4})});
+  CHECK_GRADCHECK([](const Inputs& in) { return tg::cosine_similarity(in[0], in[1], -1); }, {uniform64({2, 3, 4}), uniform64({4})});
+  for (double p : {1.0, 2.0, 3.0, 0.5}) {
+    INFO("p ", p);
+    CHECK_GRADCHECK([p](const Inputs& in) { return tg::pairwise_distance(in[0], in[1], p); },
+                    {uniform64({3, 4}, 1, 2), uniform64({3, 4}, -2, -1)});
+  }
+  const Tensor y3({1.0, -1.0, 1.0}, tg::kFloat64);
+  for (Reduction r : {Reduction::None, Reduction::Mean, Reduction::Sum}) {
+    INFO("reduction ", tg::reduction_name(r));
+    CHECK_GRADCHECK([&](const Inputs& in) { return tg::cosine_embedding_loss(in[0], in[1], y3, -0.5, r); },
+                    {uniform64({3, 4}), uniform64({3, 4})});
+    CHECK_GRADCHECK([&](const Inputs& in) { return tg::margin_ranking_loss(in[0], in[1], y3, 5.0, r); },
+                    {uniform64({3}), uniform64({3})});
+    CHECK_GRADCHECK([&](const Inputs& in) { return tg::hinge_embedding_loss(in[0], y3, 5.0, r); }, {uniform64({3})});
+    CHECK_GRADCHECK([&](const Inputs& in) { return tg::triplet_margin_loss(in[0], in[1], in[2], 10.0, 2.0, 1e-6, true, r); },
+                    {uniform64({3, 4}), uniform64({3, 4}, 2, 3), uniform64({3, 4}, -3, -2)});
+  }
+  CHECK(tg::cosine_similarity(tg::zeros({2, 3}), tg::ones({2, 3})).to_vector<float>() == std::vector<float>{0, 0});
+  CHECK_THROWS_WITH_AS(tg::cosine_similarity(tg::ones({2, 3}), tg::ones({2, 3}, tg::kFloat64)),
+                       "cosine_similarity: x1 and x2 must share one floating-point dtype, got float32 and float64", tg::Error);
+  CHECK_THROWS_AS(tg::cosine_similarity(tg::ones({2, 3}), tg::ones({4, 3})), tg::Error);
+  CHECK_THROWS_WITH_AS(tg::pairwise_distance(tg::ones({2, 3}), tg::ones({2, 3}), 0.0),
+                       "pairwise_distance: p must be positive (or infinity), got 0", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::cosine_embedding_loss(tg::ones({2, 3}), tg::ones({2, 3}), tg::ones({3})),
+                       "cosine_embedding_loss: expected y (N) = [2] for inputs [2, 3], got [3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::margin_ranking_loss(tg::ones({2}), tg::ones({2}), tg::ones({3})),
+                       "margin_ranking_loss: x1, x2 and y must have one shape, got [2], [2] and [3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::triplet_margin_loss(tg::ones({2, 3}), tg::ones({2, 3}), tg::ones({2, 3, 1})),
+                       "triplet_margin_loss: expected anchor, positive and negative of one rank, (N, D) or (D), got [2, 3], "
+                       "[2, 3] and [2, 3, 1]", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::TripletMarginLoss(1.0, -1.0), "TripletMarginLoss: p must be positive (or infinity), got -1",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(nn::CosineEmbeddingLoss(0.0, Reduction::BatchMean),
+                       "CosineEmbeddingLoss: reduction batchmean is KLDivLoss's only (use mean, sum or none)", tg::Error);
+  CHECK_THROWS_WITH_AS(nn::CosineSimilarity().forward(tg::ones({2})), "CosineSimilarity: this module has no forward(input)",
+                       tg::Error);
+  std::ostringstream printed;
+  printed << nn::CosineSimilarity() << "|" << nn::PairwiseDistance() << "|" << nn::TripletMarginLoss() << "|"
+          << nn::MarginRankingLoss() << "|" << nn::CosineEmbeddingLoss(0.5) << "|" << nn::HingeEmbeddingLoss();
+  CHECK(printed.str() == "CosineSimilarity(dim=1, eps=1e-08)|PairwiseDistance(p=2, eps=1e-06, keepdim=false)|"
+                         "TripletMarginLoss(margin=1, p=2, eps=1e-06, swap=false, reduction=mean)|"
+                         "MarginRankingLoss(margin=0, reduction=mean)|CosineEmbeddingLoss(margin=0.5, reduction=mean)|"
+                         "HingeEmbeddingLoss(margin=1, reduction=mean)");
+}
+
 TEST_CASE("fused elementwise losses equal their definitions on long inputs, in every reduction and dtype") {
   for (const LossDefinition& def : loss_definitions())
     for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64})

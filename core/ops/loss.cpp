@@ -14,6 +14,7 @@
 #include "core/autograd.hpp"
 #include "core/creation.hpp"
 #include "core/ops/activation.hpp"
+#include "core/ops/distance.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/kernels.hpp"
 #include "core/ops/reduce.hpp"
@@ -644,6 +645,53 @@ Tensor multilabel_soft_margin_loss(const Tensor& input, const Tensor& target, co
   Tensor terms = -(target * logsigmoid(input) + (1.0 - target) * logsigmoid(-input));
   if (weight.defined()) terms = terms * weight;
   return reduce_loss(sum(terms, {-1}) / double(classes), reduction);
+}
+
+// ---- embedding and ranking losses: PyTorch's compositions (ATen's Loss.cpp), from ops ----------
+
+Tensor cosine_embedding_loss(const Tensor& x1, const Tensor& x2, const Tensor& y, double margin, Reduction reduction) {
+  check_reduction("cosine_embedding_loss", reduction);
+  TG_CHECK(x1.shape() == x2.shape() && (x1.dim() == 1 || x1.dim() == 2), "cosine_embedding_loss: expected x1 and x2 "
+           "of one shape (N, D) or (D), got ", shape_str(x1.shape()), " and ", shape_str(x2.shape()));
+  TG_CHECK(y.dim() + 1 == x1.dim() && (y.dim() == 0 || y.size(0) == x1.size(0)), "cosine_embedding_loss: expected y ",
+           x1.dim() == 2 ? "(N) = [" + std::to_string(x1.size(0)) + "]" : std::string("0-d"), " for inputs ",
+           shape_str(x1.shape()), ", got ", shape_str(y.shape()));
+  check_same_floating("cosine_embedding_loss", x1, x2);
+  const std::int64_t dim = std::int64_t(x1.dim()) - 1;
+  const Tensor cos = sum(x1 * x2, {dim}) / sqrt((sum(x1 * x1, {dim}) + 1e-12) * (sum(x2 * x2, {dim}) + 1e-12));
+  const Tensor zero = zeros_like(cos);
+  const Tensor loss = where(eq(y, 1.0), 1.0 - cos, zero) + where(eq(y, -1.0), clamp(cos - margin, 0.0, std::nullopt), zero);
+  return reduce_loss(loss, reduction);
+}
+
+Tensor margin_ranking_loss(const Tensor& x1, const Tensor& x2, const Tensor& y, double margin, Reduction reduction) {
+  check_reduction("margin_ranking_loss", reduction);
+  TG_CHECK(x1.shape() == x2.shape() && x1.shape() == y.shape(), "margin_ranking_loss: x1, x2 and y must have one "
+           "shape, got ", shape_str(x1.shape()), ", ", shape_str(x2.shape()), " and ", shape_str(y.shape()));
+  check_same_floating("margin_ranking_loss", x1, x2);
+  return reduce_loss(clamp(-y * (x1 - x2) + margin, 0.0, std::nullopt), reduction);
+}
+
+Tensor hinge_embedding_loss(const Tensor& input, const Tensor& target, double margin, Reduction reduction) {
+  check_reduction("hinge_embedding_loss", reduction);
+  check_same_shape("hinge_embedding_loss", input, target);
+  check_same_floating("hinge_embedding_loss", input, target);
+  const Tensor zero = zeros_like(input);
+  const Tensor loss = where(ne(target, 1.0), clamp(margin - input, 0.0, std::nullopt), zero) +
+                      where(ne(target, -1.0), input, zero);
+  return reduce_loss(loss, reduction);
+}
+
+Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const Tensor& negative, double margin,
+                           double p, double eps, bool swap, Reduction reduction) {
+  check_reduction("triplet_margin_loss", reduction);
+  TG_CHECK(anchor.dim() == positive.dim() && anchor.dim() == negative.dim() && (anchor.dim() == 1 || anchor.dim() == 2),
+           "triplet_margin_loss: expected anchor, positive and negative of one rank, (N, D) or (D), got ",
+           shape_str(anchor.shape()), ", ", shape_str(positive.shape()), " and ", shape_str(negative.shape()));
+  const Tensor positive_distance = pairwise_distance(anchor, positive, p, eps);
+  Tensor negative_distance = pairwise_distance(anchor, negative, p, eps);
+  if (swap) negative_distance = minimum(negative_distance, pairwise_distance(positive, negative, p, eps));
+  return reduce_loss(clamp(positive_distance - negative_distance + margin, 0.0, std::nullopt), reduction);
 }
 
 }  // namespace tg

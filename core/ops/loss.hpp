@@ -70,6 +70,23 @@ Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, bool log_inpu
 Tensor multilabel_soft_margin_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                                    Reduction reduction = Reduction::Mean);
 
+// Embedding and ranking losses over pairs and triplets (composed from ops, as PyTorch's):
+// cosine_embedding_loss: 1 - cos(x1, x2) where y = 1, max(0, cos - margin) where y = -1 (0 for any
+// other y), cos along dim 1 of (N, D) (or of (D) with a 0-d y), with PyTorch's 1e-12 added to each
+// squared norm.
+Tensor cosine_embedding_loss(const Tensor& x1, const Tensor& x2, const Tensor& y, double margin = 0.0,
+                             Reduction reduction = Reduction::Mean);
+// max(0, -y·(x1 - x2) + margin), y = ±1: x1 should rank above x2 where y = 1.
+Tensor margin_ranking_loss(const Tensor& x1, const Tensor& x2, const Tensor& y, double margin = 0.0,
+                           Reduction reduction = Reduction::Mean);
+// x where y = 1, max(0, margin - x) where y = -1 (both terms where y is neither, as PyTorch's).
+Tensor hinge_embedding_loss(const Tensor& input, const Tensor& target, double margin = 1.0,
+                            Reduction reduction = Reduction::Mean);
+// max(0, margin + d(anchor, positive) - d(anchor, negative)), d = pairwise_distance(·, ·, p, eps);
+// swap takes min(d(anchor, negative), d(positive, negative)) as the negative's distance.
+Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const Tensor& negative, double margin = 1.0,
+                           double p = 2.0, double eps = 1e-6, bool swap = false, Reduction reduction = Reduction::Mean);
+
 // Applies a reduction to a tensor of per-element losses.
 Tensor reduce_loss(const Tensor& loss, Reduction reduction);
 
