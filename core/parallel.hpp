@@ -2,8 +2,10 @@
 //
 // Every split is fixed by the problem size and a grain, never by the thread count, and every
 // reduction combines its partial results in block order: the same program gives the same bits
-// with 1 thread and with 2. Work below the grain runs inline on the calling thread, so small
-// tensors pay no scheduling cost.
+// with 1 thread and with 2. (One split follows the thread count: an embedding's gradient shares
+// out the table's rows, and each row's sum runs in index order whoever adds it; see
+// scatter_add_rows in core/ops/shape.cpp.) Work below the grain runs inline on the calling
+// thread, so small tensors pay no scheduling cost.
 //
 // OpenBLAS is held to one thread: tapegrad splits large GEMMs over TBB itself (core/ops/linalg.cpp),
 // so the two never fight for the cores.

@@ -1702,6 +1702,38 @@ TEST_CASE("row selections along any dim: consecutive runs, steps, repeats and em
       }
 }
 
+// An embedding's gradient, rows of 16 to 127 values gathered many times over with repeats: at
+// two threads each task adds the rows of its own range of the table, walking the indices in order
+// (core/ops/shape.cpp's scatter_add_rows), so the sums are the same bits as at one thread, and
+// equal to the definition.
+TEST_CASE("index_select's backward into a table, rows of 16 to 127 values: the same bits at 1 and 2 threads") {
+  tg::manual_seed(37);
+  for (std::size_t width : {16, 33, 64, 127})
+    for (const tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      INFO("width ", width, " ", tg::dtype_name(dtype));
+      const std::size_t rows = 301, picks = 4000;  // picks · width above the parallel grain
+      const Tensor index = tg::randint(0, std::int64_t(rows), {picks});
+      const Tensor g = tg::randn({picks, width}, dtype);
+      std::vector<Tensor> grads;
+      for (int threads : {1, 2}) {
+        tg::set_num_threads(threads);
+        const Tensor table = tg::zeros({rows, width}, dtype).set_requires_grad();
+        tg::index_select(table, 0, index).backward(g);
+        grads.push_back(table.grad());
+      }
+      tg::set_num_threads(1);
+      CHECK(tg_test::bitwise_equal(grads[0], grads[1]));
+      std::vector<double> expected(rows * width, 0.0);
+      const std::vector<double> gs = tg_test::flat(g), dx = tg_test::flat(grads[1]);
+      const std::vector<std::int64_t> at = index.to_vector<std::int64_t>();
+      for (std::size_t k = 0; k < picks; ++k)
+        for (std::size_t i = 0; i < width; ++i) expected[std::size_t(at[k]) * width + i] += gs[k * width + i];
+      std::size_t wrong = 0;
+      for (std::size_t j = 0; j < dx.size(); ++j) wrong += std::fabs(dx[j] - expected[j]) > 1e-4 * (1 + std::fabs(expected[j]));
+      CHECK(wrong == 0);
+    }
+}
+
 // softplus as torch.nn.functional.softplus defines it: x where beta·x > threshold, else
 // log(1 + e^(beta·x))/beta; its gradient σ(beta·x) (1 above the threshold). Against long double
 // on every SIMD position and a remainder, across the threshold, the kink and both tails.
