@@ -411,6 +411,8 @@ void register_op_cases() {
   shaped("Conv2d_8ch", [] { return nn::Conv2d(nn::Conv2dOptions(8, 8, 3).padding(1)); }, {64, 8, 32, 32});
   shaped("Conv2d_down_s2", [] { return nn::Conv2d(nn::Conv2dOptions(64, 128, 3).stride(2).padding(1)); }, {32, 64, 16, 16});
   shaped("MaxPool2d_global7", [] { return nn::MaxPool2d(7); }, {64, 256, 7, 7});
+  // Channel dropout (training) over the BatchNorm2d row's shape.
+  shaped("Dropout2d", [] { return nn::Dropout2d(0.5); }, {128, 32, 28, 28});
   // BatchNorm3d over volumes (a 3-D CNN's or video's): 16 channels of 8 x 28 x 28, 6.4 MB.
   shaped("BatchNorm3d", [] { return nn::BatchNorm3d(16); }, {16, 16, 8, 28, 28});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -117,6 +117,77 @@ TEST_CASE("dropout masks: every p and size, both dtypes, reproducible for any th
   tg::set_num_threads(threads);
 }
 
+// Channel dropout: every (sample, channel) is all zeros or all 1/(1-p) times the input, the
+// dropped fraction near p, the gradient the same mask; batched and unbatched ranks; eval and p = 0
+// the identity; the same bits for the same seed at 1 and 2 threads; errors.
+TEST_CASE("Dropout1d, Dropout2d, Dropout3d drop whole channels") {
+  struct Form {
+    const char* name;
+    std::function<Tensor(const Tensor&, double, bool)> op;
+    tg::Shape shape;
+    std::size_t channel_dims;  // 2: (N, C) masks, 1: unbatched (C)
+  };
+  const std::vector<Form> forms{
+      {"dropout1d", [](const Tensor& x, double p, bool t) { return tg::dropout1d(x, p, t); }, {40, 50, 7}, 2},
+      {"dropout1d unbatched", [](const Tensor& x, double p, bool t) { return tg::dropout1d(x, p, t); }, {500, 9}, 1},
+      {"dropout2d", [](const Tensor& x, double p, bool t) { return tg::dropout2d(x, p, t); }, {40, 50, 3, 4}, 2},
+      {"dropout2d 3-d", [](const Tensor& x, double p, bool t) { return tg::dropout2d(x, p, t); }, {40, 50, 6}, 2},
+      {"dropout3d", [](const Tensor& x, double p, bool t) { return tg::dropout3d(x, p, t); }, {40, 50, 2, 2, 3}, 2},
+      {"dropout3d unbatched", [](const Tensor& x, double p, bool t) { return tg::dropout3d(x, p, t); }, {500, 2, 3, 2}, 1}};
+  for (const Form& f : forms)
+    for (double p : {0.25, 0.6}) {
+      INFO(f.name, " p ", p);
+      tg::manual_seed(12);
+      const Tensor x = (tg::rand(f.shape) + 0.5).set_requires_grad();
+      const Tensor y = f.op(x, p, true);
+      y.backward(tg::ones(f.shape));
+      const std::vector<double> xs = tg_test::flat(x), ys = tg_test::flat(y), dx = tg_test::flat(x.grad());
+      std::size_t channels = 1;
+      for (std::size_t i = 0; i < f.channel_dims; ++i) channels *= f.shape[i];
+      const std::size_t run = xs.size() / channels;
+      std::size_t dropped = 0, wrong = 0;
+      for (std::size_t c = 0; c < channels; ++c) {
+        const bool zero = ys[c * run] == 0.0;
+        dropped += zero;
+        for (std::size_t i = c * run; i < (c + 1) * run; ++i) {
+          const double scale = zero ? 0.0 : 1.0 / (1.0 - p);
+          wrong += std::abs(ys[i] - xs[i] * scale) > 1e-6 * (1 + std::abs(ys[i])) || std::abs(dx[i] - scale) > 1e-6;
+        }
+      }
+      CHECK(wrong == 0);
+      CHECK(std::abs(double(dropped) - p * double(channels)) <= 4 * std::sqrt(double(channels) * p * (1 - p)));
+      CHECK(tg_test::bitwise_equal(f.op(x, p, false), x));
+      CHECK(tg_test::bitwise_equal(f.op(x, 0.0, true), x));
+      std::vector<Tensor> runs;
+      for (int threads : {1, 2}) {
+        tg::set_num_threads(threads);
+        tg::manual_seed(13);
+        runs.push_back(f.op(x.detach(), p, true));
+      }
+      tg::set_num_threads(1);
+      CHECK(tg_test::bitwise_equal(runs[0], runs[1]));
+    }
+  tg::manual_seed(14);
+  nn::Dropout2d layer(0.5);
+  const Tensor x = tg::ones({8, 16, 2, 2});
+  CHECK_FALSE(tg_test::bitwise_equal(layer(x), x));
+  layer.eval();
+  CHECK(tg_test::bitwise_equal(layer(x), x));
+  std::ostringstream printed;
+  printed << nn::Dropout1d(0.1) << nn::Dropout2d() << nn::Dropout3d(0.3);
+  CHECK(printed.str() == "Dropout1d(p=0.1)Dropout2d(p=0.5)Dropout3d(p=0.3)");
+  CHECK_THROWS_WITH_AS(nn::Dropout2d(-0.1), "Dropout2d: p must be in [0, 1], got -0.1", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::dropout1d(tg::ones({2, 3, 4, 5})),
+                       "dropout1d: expected (N, C, L) or unbatched (C, L), got [2, 3, 4, 5]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::dropout2d(tg::ones({2, 3})),
+                       "dropout2d: expected (N, C, H, W), or (N, C, L) as PyTorch 1.13 reads a 3-d input, got [2, 3]",
+                       tg::Error);
+  CHECK_THROWS_WITH_AS(tg::dropout3d(tg::ones({2, 3, 4}), 2.0),
+                       "dropout3d: expected (N, C, D, H, W) or unbatched (C, D, H, W), got [2, 3, 4]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::dropout3d(tg::ones({2, 3, 4, 5}), 2.0), "dropout3d: probability must be in [0, 1], got 2",
+                       tg::Error);
+}
+
 TEST_CASE("Linear has PyTorch's default initialisation and checks its input") {
   tg::manual_seed(0);
   nn::Linear fc(100, 30);

@@ -842,4 +842,35 @@ Tensor dropout(const Tensor& a, double p, bool training, Generator generator) {
   return a * mask;
 }
 
+namespace {
+
+// One mask value per (sample, channel) of a batched input or per channel of an unbatched one,
+// drawn by dropout itself, broadcast over the rest.
+Tensor channel_dropout(const char* op, const Tensor& a, bool batched, double p, bool training, Generator generator) {
+  TG_CHECK(p >= 0.0 && p <= 1.0, op, ": probability must be in [0, 1], got ", p);
+  if (!training || p == 0.0) return a;
+  Shape mask_shape(a.dim(), 1);
+  for (std::size_t i = 0; i < (batched ? 2u : 1u); ++i) mask_shape[i] = a.shape()[i];
+  return a * dropout(ones(mask_shape, a.dtype()), p, true, std::move(generator));
+}
+
+}  // namespace
+
+Tensor dropout1d(const Tensor& a, double p, bool training, Generator generator) {
+  TG_CHECK(a.dim() == 2 || a.dim() == 3, "dropout1d: expected (N, C, L) or unbatched (C, L), got ", shape_str(a.shape()));
+  return channel_dropout("dropout1d", a, a.dim() == 3, p, training, std::move(generator));
+}
+
+Tensor dropout2d(const Tensor& a, double p, bool training, Generator generator) {
+  TG_CHECK(a.dim() == 3 || a.dim() == 4, "dropout2d: expected (N, C, H, W), or (N, C, L) as PyTorch 1.13 reads a 3-d "
+           "input, got ", shape_str(a.shape()));
+  return channel_dropout("dropout2d", a, true, p, training, std::move(generator));
+}
+
+Tensor dropout3d(const Tensor& a, double p, bool training, Generator generator) {
+  TG_CHECK(a.dim() == 4 || a.dim() == 5, "dropout3d: expected (N, C, D, H, W) or unbatched (C, D, H, W), got ",
+           shape_str(a.shape()));
+  return channel_dropout("dropout3d", a, a.dim() == 5, p, training, std::move(generator));
+}
+
 }  // namespace tg

@@ -1,6 +1,7 @@
 // Activations and the softmax family: relu, leaky_relu, sigmoid, tanh, gelu, softplus, silu, mish,
 // elu, selu, celu, hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, softsign, tanhshrink,
-// hardshrink, softshrink, threshold, glu, prelu, softmax, log_softmax, softmin, and dropout.
+// hardshrink, softshrink, threshold, glu, prelu, softmax, log_softmax, softmin, and dropout
+// (elementwise, and by channel: dropout1d/2d/3d).
 #pragma once
 
 #include <cstdint>
@@ -61,5 +62,12 @@ Tensor softmin(const Tensor& a, std::int64_t dim);
 // Zeroes each element with probability p and scales the rest by 1 / (1 - p) when training;
 // returns the input unchanged otherwise. The mask comes from the global generator.
 Tensor dropout(const Tensor& a, double p = 0.5, bool training = true, Generator generator = default_generator());
+// Channel dropout, as torch.nn.functional.dropout1d/2d/3d: whole channels (every value of one
+// (sample, channel)) zeroed with probability p, the rest scaled by 1 / (1 - p), when training.
+// dropout1d takes (N, C, L) or unbatched (C, L); dropout2d (N, C, H, W), or (N, C, L) as PyTorch
+// 1.13 reads a 3-D input (it warns that this will change); dropout3d (N, C, D, H, W) or (C, D, H, W).
+Tensor dropout1d(const Tensor& a, double p = 0.5, bool training = true, Generator generator = default_generator());
+Tensor dropout2d(const Tensor& a, double p = 0.5, bool training = true, Generator generator = default_generator());
+Tensor dropout3d(const Tensor& a, double p = 0.5, bool training = true, Generator generator = default_generator());
 
 }  // namespace tg
