@@ -356,7 +356,7 @@ Tensor tanhshrink(const Tensor& a) {
 
 namespace {
 
-// The gradient of both shrinks and of threshold: 0 where `zero` holds, g elsewhere (NaN included).
+// The gradient of both shrinks and of threshold: 0 on [lo, hi], g elsewhere (NaN included).
 Tensor pass_outside(const char* op, const Tensor& grad, const Tensor& a, double lo, double hi) {
   return pointwise(op, [lo, hi](auto g, auto x) {
     using T = element_of<decltype(x)>;
