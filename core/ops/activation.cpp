@@ -216,13 +216,14 @@ std::pair<B, B> mish_parts(const B& x) {
 Tensor elu_scaled(const char* op, const Tensor& a, double alpha, double scale, double input_scale = 1.0) {
   Tensor out = unary(op, a, [alpha, scale, input_scale](auto x) {
     using T = element_of<decltype(x)>;
-    return pick(x <= T(0), xsimd::expm1(x * T(input_scale)) * T(alpha * scale), x * T(scale));
+    const auto z = input_scale == 1.0 ? x : x * T(input_scale);  // (ELU and SELU: no multiply)
+    return pick(x <= T(0), xsimd::expm1(z) * T(alpha * scale), x * T(scale));
   });
   return record(op, out, {a}, {a}, [op, a, alpha, scale, input_scale](const Tensor& grad) -> Grads {
     return {pointwise(op, [alpha, scale, input_scale](auto g, auto x) {
               using T = element_of<decltype(x)>;
-              return pick(x <= T(0), g * kernels::exp_lanes(x * T(input_scale)) * T(alpha * scale * input_scale),
-                          g * T(scale));
+              const auto z = input_scale == 1.0 ? x : x * T(input_scale);
+              return pick(x <= T(0), g * kernels::exp_lanes(z) * T(alpha * scale * input_scale), g * T(scale));
             }, grad, a)};
   });
 }
