@@ -19,6 +19,8 @@ namespace {
 
 using bench::run_steps;
 
+const tg::DType kRowDType = bench::float64_rows() ? tg::kFloat64 : tg::kFloat32;  // op/, layer/, optim/ rows
+
 
 // BatchNorm1d forward and backward in training mode with a random upstream gradient.
 void batchnorm_step(benchmark::State& state, const tg::Shape& shape, std::int64_t channels) {
@@ -88,9 +90,10 @@ struct OpCase {
 };
 
 std::vector<OpCase> op_cases() {
-  static const tg::Tensor row_weight_small = tg::randn({64}), row_weight_large = tg::randn({1024});
-  static const tg::Tensor channel_weight = tg::randn({8, 1});
-  auto row = [](const tg::Tensor& x) { return x.size(-1) == 64 ? row_weight_small : row_weight_large; };
+  static const tg::Tensor channel_weight = tg::randn({8, 1}, kRowDType);
+  auto row = [](const tg::Tensor& x) {
+    return bench::fixed(std::int64_t(x.size(-1)), [](std::int64_t n) { return tg::randn({std::size_t(n)}, kRowDType); });
+  };
   return {
       {"add", [](const tg::Tensor& x) { return x + x; }},
       {"mul_row", [row](const tg::Tensor& x) { return x * row(x); }},
@@ -156,24 +159,25 @@ std::vector<OpCase> op_cases() {
          const auto n = std::int64_t(x.size(-1));
          return tg::matmul(x.reshape({-1, 16, n}), x.reshape({-1, n, 16}));
        }},
-      {"index_select", [](const tg::Tensor& x) {
-         static tg::Tensor small = tg::randint(0, 64, {64}), large = tg::randint(0, 1024, {1024});
-         return tg::index_select(x, 0, x.size(0) == 64 ? small : large);
+      {"index_select", [](const tg::Tensor& x) {  // N random rows, repeats included
+         const auto n = std::int64_t(x.size(0));
+         return tg::index_select(x, 0, bench::fixed(n, [](std::int64_t k) { return tg::randint(0, k, {std::size_t(k)}); }));
        }},
       {"huber_loss", [](const tg::Tensor& x) { return tg::huber_loss(x, x.detach() * 0.5); }},
       {"nll_loss", [](const tg::Tensor& x) {  // x as log-probabilities, a random class a row
-         static tg::Tensor small = tg::randint(0, 64, {64}), large = tg::randint(0, 1024, {1024});
-         return tg::nll_loss(x, x.size(0) == 64 ? small : large);
+         const auto n = std::int64_t(x.size(0));
+         return tg::nll_loss(x, bench::fixed(n, [](std::int64_t k) { return tg::randint(0, k, {std::size_t(k)}); }));
        }},
       {"masked_select", [](const tg::Tensor& x) { return tg::masked_select(x, tg::gt(x.detach(), 0.0)); }},
       {"dropout", [](const tg::Tensor& x) { return tg::dropout(x, 0.5, true); }},
       {"var_first", [](const tg::Tensor& x) { return tg::var(x, {0}); }},
       {"sum_mid", [](const tg::Tensor& x) { return tg::sum(x.reshape({-1, 8, std::int64_t(x.size(-1))}), {1}); }},
       {"cross_entropy_mid", [](const tg::Tensor& x) {  // classes at dim 1 of (N, C, L)
-         static tg::Tensor small = tg::randint(0, 16, {4, 64}), large = tg::randint(0, 64, {16, 1024});
-         const bool is_small = x.size(0) == 64;
-         return tg::cross_entropy(x.reshape({is_small ? 4 : 16, is_small ? 16 : 64, std::int64_t(x.size(-1))}),
-                                  is_small ? small : large);
+         const auto l = std::int64_t(x.size(-1)), batch = bench::mid_batch(l);
+         const tg::Tensor& labels = bench::fixed(l, [batch](std::int64_t k) {
+           return tg::randint(0, k / batch, {std::size_t(batch), std::size_t(k)});
+         });
+         return tg::cross_entropy(x.reshape({batch, l / batch, l}), labels);
        }},
       {"matvec", [row](const tg::Tensor& x) { return tg::matmul(x, row(x)); }},
       // (n/8, 8, 1) times (n/8, 1, n): a batched outer product, both sides broadcast.
@@ -187,8 +191,10 @@ std::vector<OpCase> op_cases() {
       {"max_pairs", [](const tg::Tensor& x) { return std::get<0>(tg::max(x.reshape({-1, 2}), -1)); }},
       {"transpose_pairs", [](const tg::Tensor& x) { return x.reshape({-1, 16, 2}).transpose(0, 1) * 1.0; }},
       {"index_rows4", [](const tg::Tensor& x) {  // an embedding of 4 values a row
-         static tg::Tensor small = tg::randint(0, 1024, {1024}), large = tg::randint(0, 262144, {262144});
-         return tg::index_select(x.reshape({-1, 4}), 0, x.size(0) == 64 ? small : large);
+         const auto rows = std::int64_t(x.numel()) / 4;
+         return tg::index_select(x.reshape({-1, 4}), 0, bench::fixed(rows, [](std::int64_t k) {
+           return tg::randint(0, k, {std::size_t(k)});
+         }));
        }},
       {"bmm4", [](const tg::Tensor& x) { return tg::matmul(x.reshape({-1, 4, 4}), x.reshape({-1, 4, 4})); }},
       {"sum_cols4", [](const tg::Tensor& x) { return tg::sum(x.reshape({-1, 4}), 0); }},
@@ -214,8 +220,14 @@ std::vector<OpCase> op_cases() {
 void op_step(benchmark::State& state, const OpCase& c, std::size_t n) {
   tg::set_num_threads(int(state.range(0)));
   tg::manual_seed(0);
-  tg::Tensor x = tg::randn({n, n}).set_requires_grad();
-  const tg::Tensor grad = tg::randn(c.op(x).shape());
+  tg::Tensor x = tg::randn({n, n}, kRowDType).set_requires_grad();
+  tg::Tensor grad;
+  try {
+    grad = tg::randn(c.op(x).shape(), kRowDType);
+  } catch (const tg::Error& e) {  // a reshape that does not fit this size (see bench::op_sizes)
+    state.SkipWithError(e.what());
+    return;
+  }
   run_steps(state, [&] {
     x.set_grad(tg::Tensor());
     c.op(x).backward(grad);
@@ -226,7 +238,7 @@ void op_step(benchmark::State& state, const OpCase& c, std::size_t n) {
 void cross_entropy_step(benchmark::State& state, std::size_t rows) {
   tg::set_num_threads(int(state.range(0)));
   tg::manual_seed(0);
-  tg::Tensor x = tg::randn({rows, 1000}).set_requires_grad();
+  tg::Tensor x = tg::randn({rows, 1000}, kRowDType).set_requires_grad();
   const tg::Tensor labels = tg::randint(0, 1000, {rows});
   run_steps(state, [&] {
     x.set_grad(tg::Tensor());
@@ -287,8 +299,9 @@ template <class Layer>
 void shaped_layer_step(benchmark::State& state, Layer layer, const tg::Shape& shape) {
   tg::set_num_threads(int(state.range(0)));
   tg::manual_seed(0);
-  tg::Tensor x = tg::randn(shape).set_requires_grad();
-  const tg::Tensor grad = tg::randn(layer(x).shape());
+  layer.to(kRowDType);
+  tg::Tensor x = tg::randn(shape, kRowDType).set_requires_grad();
+  const tg::Tensor grad = tg::randn(layer(x).shape(), kRowDType);
   run_steps(state, [&] {
     x.set_grad(tg::Tensor());
     layer.zero_grad();
@@ -317,8 +330,9 @@ void embedding_step(benchmark::State& state) {
   tg::set_num_threads(int(state.range(0)));
   tg::manual_seed(0);
   nn::Embedding embed(10000, 64);
+  embed.to(kRowDType);
   const tg::Tensor ids = tg::randint(0, 10000, {128, 32});
-  const tg::Tensor grad = tg::randn({128, 32, 64});
+  const tg::Tensor grad = tg::randn({128, 32, 64}, kRowDType);
   run_steps(state, [&] {
     embed.zero_grad();
     embed(ids).backward(grad);
@@ -330,8 +344,8 @@ template <class Optimizer, class Options>
 void optimizer_step(benchmark::State& state, std::size_t n, Options options) {
   tg::set_num_threads(int(state.range(0)));
   tg::manual_seed(0);
-  tg::Tensor p = tg::randn({n, n}).set_requires_grad();
-  p.set_grad(tg::randn({n, n}));
+  tg::Tensor p = tg::randn({n, n}, kRowDType).set_requires_grad();
+  p.set_grad(tg::randn({n, n}, kRowDType));
   Optimizer optimizer({p}, options);
   run_steps(state, [&] { optimizer.step(); });
 }
@@ -417,20 +431,21 @@ void register_op_cases() {
   shaped("BatchNorm3d", [] { return nn::BatchNorm3d(16); }, {16, 16, 8, 28, 28});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  const std::vector<std::int64_t> sizes = bench::op_sizes();
   for (const OpCase& c : op_cases())
-    for (std::size_t n : {64, 1024})
+    for (const std::int64_t n : sizes)
       benchmark::RegisterBenchmark(("op/" + std::string(c.name) + "/" + std::to_string(n)).c_str(),
                                    [c, n](benchmark::State& state) { op_step(state, c, n); })
           ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-  for (std::size_t rows : {64, 1024})
+  for (const std::int64_t rows : sizes)
     benchmark::RegisterBenchmark(("op/cross_entropy/" + std::to_string(rows)).c_str(),
                                  [rows](benchmark::State& state) { cross_entropy_step(state, rows); })
         ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-  for (std::size_t n : {64, 1024}) {
+  for (const std::int64_t n : sizes) {
     const std::string size = "/" + std::to_string(n);
     auto add = [&](const std::string& name, auto make) {
       benchmark::RegisterBenchmark(("layer/" + name + size).c_str(),
-                                   [make, n](benchmark::State& state) { shaped_layer_step(state, make(n), {n, n}); })
+                                   [make, n](benchmark::State& state) { shaped_layer_step(state, make(n), {std::size_t(n), std::size_t(n)}); })
           ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
     };
     add("Linear", [](std::size_t k) { return nn::Linear(std::int64_t(k), std::int64_t(k)); });
@@ -439,7 +454,7 @@ void register_op_cases() {
     add("Dropout", [](std::size_t) { return nn::Dropout(0.5); });
   }
   namespace optim = tg::optim;
-  for (std::size_t n : {64, 1024}) {
+  for (const std::int64_t n : sizes) {
     auto add = [n](const std::string& name, auto run) {
       benchmark::RegisterBenchmark(("optim/" + name + "/" + std::to_string(n)).c_str(),
                                    [run, n](benchmark::State& state) { run(state, n); })

@@ -20,6 +20,7 @@ namespace {
 
 using bench::run_steps;
 
+const torch::Dtype kRowDType = bench::float64_rows() ? torch::kFloat64 : torch::kFloat32;  // op/, layer/, optim/ rows
 
 void hold_openblas_to_one_thread() {
   using SetThreads = void (*)(int);
@@ -91,9 +92,8 @@ struct OpCase {
 };
 
 std::vector<OpCase> op_cases() {
-  static const torch::Tensor row_weight_small = torch::randn({64}), row_weight_large = torch::randn({1024});
-  static const torch::Tensor channel_weight = torch::randn({8, 1});
-  auto row = [](const torch::Tensor& x) { return x.size(-1) == 64 ? row_weight_small : row_weight_large; };
+  static const torch::Tensor channel_weight = torch::randn({8, 1}, kRowDType);
+  auto row = [](const torch::Tensor& x) { return bench::fixed(x.size(-1), [](int64_t n) { return torch::randn({n}, kRowDType); }); };
   namespace F = torch::nn::functional;
   return {
       {"add", [](const torch::Tensor& x) { return x + x; }},
@@ -155,22 +155,20 @@ std::vector<OpCase> op_cases() {
          return torch::matmul(x.reshape({-1, 16, x.size(-1)}), x.reshape({-1, x.size(-1), 16}));
        }},
       {"index_select", [](const torch::Tensor& x) {
-         static torch::Tensor small = torch::randint(0, 64, {64}), large = torch::randint(0, 1024, {1024});
-         return x.index_select(0, x.size(0) == 64 ? small : large);
+         return x.index_select(0, bench::fixed(x.size(0), [](int64_t k) { return torch::randint(0, k, {k}); }));
        }},
       {"huber_loss", [](const torch::Tensor& x) { return F::huber_loss(x, x.detach() * 0.5); }},
       {"nll_loss", [](const torch::Tensor& x) {
-         static torch::Tensor small = torch::randint(0, 64, {64}), large = torch::randint(0, 1024, {1024});
-         return F::nll_loss(x, x.size(0) == 64 ? small : large);
+         return F::nll_loss(x, bench::fixed(x.size(0), [](int64_t k) { return torch::randint(0, k, {k}); }));
        }},
       {"masked_select", [](const torch::Tensor& x) { return x.masked_select(x.detach() > 0.0); }},
       {"dropout", [](const torch::Tensor& x) { return torch::dropout(x, 0.5, true); }},
       {"var_first", [](const torch::Tensor& x) { return x.var(0); }},
       {"sum_mid", [](const torch::Tensor& x) { return x.reshape({-1, 8, x.size(-1)}).sum(1); }},
       {"cross_entropy_mid", [](const torch::Tensor& x) {  // classes at dim 1 of (N, C, L)
-         static torch::Tensor small = torch::randint(0, 16, {4, 64}), large = torch::randint(0, 64, {16, 1024});
-         const bool is_small = x.size(0) == 64;
-         return F::cross_entropy(x.reshape({is_small ? 4 : 16, is_small ? 16 : 64, x.size(-1)}), is_small ? small : large);
+         const int64_t l = x.size(-1), batch = bench::mid_batch(l);
+         const torch::Tensor& labels = bench::fixed(l, [batch](int64_t k) { return torch::randint(0, k / batch, {batch, k}); });
+         return F::cross_entropy(x.reshape({batch, l / batch, l}), labels);
        }},
       {"matvec", [row](const torch::Tensor& x) { return torch::matmul(x, row(x)); }},
       {"outer_batched", [](const torch::Tensor& x) {
@@ -182,8 +180,7 @@ std::vector<OpCase> op_cases() {
       {"max_pairs", [](const torch::Tensor& x) { return std::get<0>(x.reshape({-1, 2}).max(-1)); }},
       {"transpose_pairs", [](const torch::Tensor& x) { return x.reshape({-1, 16, 2}).transpose(0, 1) * 1.0; }},
       {"index_rows4", [](const torch::Tensor& x) {
-         static torch::Tensor small = torch::randint(0, 1024, {1024}), large = torch::randint(0, 262144, {262144});
-         return x.reshape({-1, 4}).index_select(0, x.size(0) == 64 ? small : large);
+         return x.reshape({-1, 4}).index_select(0, bench::fixed(x.numel() / 4, [](int64_t k) { return torch::randint(0, k, {k}); }));
        }},
       {"bmm4", [](const torch::Tensor& x) { return torch::matmul(x.reshape({-1, 4, 4}), x.reshape({-1, 4, 4})); }},
       {"sum_cols4", [](const torch::Tensor& x) { return x.reshape({-1, 4}).sum(0); }},
@@ -212,8 +209,15 @@ void op_step(benchmark::State& state, const OpCase& c, int64_t n) {
   torch::set_num_threads(int(state.range(0)));
   hold_openblas_to_one_thread();
   torch::manual_seed(0);
-  torch::Tensor x = torch::randn({n, n}).requires_grad_();
-  const torch::Tensor grad = torch::randn(c.op(x).sizes());
+  torch::Tensor x = torch::randn({n, n}, kRowDType).requires_grad_();
+  torch::Tensor grad;
+  try {
+    grad = torch::randn(c.op(x).sizes(), kRowDType);
+  } catch (const std::exception& e) {  // a reshape that does not fit this size (see bench::op_sizes)
+    const std::string message = e.what();
+    state.SkipWithError(message.substr(0, message.find('\n')).c_str());
+    return;
+  }
   run_steps(state, [&] {
     x.mutable_grad() = torch::Tensor();
     c.op(x).backward(grad);
@@ -224,7 +228,7 @@ void cross_entropy_step(benchmark::State& state, int64_t rows) {
   torch::set_num_threads(int(state.range(0)));
   hold_openblas_to_one_thread();
   torch::manual_seed(0);
-  torch::Tensor x = torch::randn({rows, 1000}).requires_grad_();
+  torch::Tensor x = torch::randn({rows, 1000}, kRowDType).requires_grad_();
   const torch::Tensor labels = torch::randint(0, 1000, {rows});
   run_steps(state, [&] {
     x.mutable_grad() = torch::Tensor();
@@ -287,7 +291,8 @@ void shaped_layer_step(benchmark::State& state, Layer layer, std::vector<int64_t
   torch::set_num_threads(int(state.range(0)));
   hold_openblas_to_one_thread();
   torch::manual_seed(0);
-  torch::Tensor x = torch::randn(shape).requires_grad_();
+  layer->to(kRowDType);
+  torch::Tensor x = torch::randn(shape, kRowDType).requires_grad_();
   auto output = [&] {
     if constexpr (std::is_same_v<Layer, torch::nn::RNN> || std::is_same_v<Layer, torch::nn::GRU> ||
                   std::is_same_v<Layer, torch::nn::LSTM>)
@@ -297,7 +302,7 @@ void shaped_layer_step(benchmark::State& state, Layer layer, std::vector<int64_t
     else
       return layer->forward(x);
   };
-  const torch::Tensor grad = torch::randn(output().sizes());
+  const torch::Tensor grad = torch::randn(output().sizes(), kRowDType);
   run_steps(state, [&] {
     x.mutable_grad() = torch::Tensor();
     layer->zero_grad();
@@ -329,8 +334,9 @@ void embedding_step(benchmark::State& state) {
   hold_openblas_to_one_thread();
   torch::manual_seed(0);
   torch::nn::Embedding embed(10000, 64);
+  embed->to(kRowDType);
   const torch::Tensor ids = torch::randint(0, 10000, {128, 32});
-  const torch::Tensor grad = torch::randn({128, 32, 64});
+  const torch::Tensor grad = torch::randn({128, 32, 64}, kRowDType);
   run_steps(state, [&] {
     embed->zero_grad();
     embed->forward(ids).backward(grad);
@@ -343,8 +349,8 @@ void optimizer_step(benchmark::State& state, int64_t n, Options options) {
   torch::set_num_threads(int(state.range(0)));
   hold_openblas_to_one_thread();
   torch::manual_seed(0);
-  torch::Tensor p = torch::randn({n, n}).requires_grad_();
-  p.mutable_grad() = torch::randn({n, n});
+  torch::Tensor p = torch::randn({n, n}, kRowDType).requires_grad_();
+  p.mutable_grad() = torch::randn({n, n}, kRowDType);
   Optimizer optimizer(std::vector<torch::Tensor>{p}, options);
   run_steps(state, [&] { optimizer.step(); });
 }
@@ -434,16 +440,17 @@ void register_op_cases() {
   shaped("BatchNorm3d", [] { return tnn::BatchNorm3d(16); }, {16, 16, 8, 28, 28});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+  const std::vector<int64_t> sizes = bench::op_sizes();
   for (const OpCase& c : op_cases())
-    for (int64_t n : {64, 1024})
+    for (const int64_t n : sizes)
       benchmark::RegisterBenchmark(("op/" + std::string(c.name) + "/" + std::to_string(n)).c_str(),
                                    [c, n](benchmark::State& state) { op_step(state, c, n); })
           ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-  for (int64_t rows : {64, 1024})
+  for (const int64_t rows : sizes)
     benchmark::RegisterBenchmark(("op/cross_entropy/" + std::to_string(rows)).c_str(),
                                  [rows](benchmark::State& state) { cross_entropy_step(state, rows); })
         ->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-  for (int64_t n : {64, 1024}) {
+  for (const int64_t n : sizes) {
     const std::string size = "/" + std::to_string(n);
     auto add = [&](const std::string& name, auto make) {
       benchmark::RegisterBenchmark(("layer/" + name + size).c_str(),
@@ -456,7 +463,7 @@ void register_op_cases() {
     add("Dropout", [](int64_t) { return torch::nn::Dropout(0.5); });
   }
   namespace optim = torch::optim;
-  for (int64_t n : {64, 1024}) {
+  for (const int64_t n : sizes) {
     auto add = [n](const std::string& name, auto run) {
       benchmark::RegisterBenchmark(("optim/" + name + "/" + std::to_string(n)).c_str(),
                                    [run, n](benchmark::State& state) { run(state, n); })

@@ -4,7 +4,9 @@
 # table (as in the README), the BatchNorm kernels' bandwidth next to the machine's, and each
 # process's peak memory on the mlp case.
 # Usage: bash scripts/bench.sh [extra Google Benchmark flags, e.g. --benchmark_min_time=2]
-# (BENCH_FILTER=REGEX runs only those cases.)
+# (BENCH_FILTER=REGEX runs only those cases; BENCH_SIZES=100,1000 runs the op/, layer/NAME/N and
+# optim/ rows at those sizes instead of 64 and 1024, and BENCH_DTYPE=float64 in float64: see
+# bench/steps.hpp.)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # Fair to libtorch on a shared machine: its OpenMP threads sleep instead of spinning while they
@@ -53,7 +55,7 @@ done
 # bytes/s and page faults per step, from a CSV file.
 times() {
   awk -F, '/^name,/ { f = 0; for (i = 1; i <= NF; i++) if ($i == "\"faults\"" || $i == "faults") f = i; next }
-           /real_time"?,/ { name = $1; gsub(/"/, "", name); sub(/\/real_time$/, "", name);
+           /real_time"?,/ && $3 != "" { name = $1; gsub(/"/, "", name); sub(/\/real_time$/, "", name);
                             if (!(name in count)) order[++cases] = name;
                             k = ++count[name]; ms[name, k] = $3; bytes[name, k] = ($6 == "" ? 0 : $6);
                             faults[name, k] = (f && $f != "" ? $f : "-") }
@@ -76,6 +78,7 @@ bw2="$("$bin/bandwidth" 2)"
 
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), memory bandwidth ${bw1} GB/s (1 thread), ${bw2} GB/s (2 threads)"
+[ -n "${BENCH_SIZES:-}${BENCH_DTYPE:-}" ] && echo "op/, layer/NAME/N and optim/ rows: sizes ${BENCH_SIZES:-64,1024}, ${BENCH_DTYPE:-float32}"
 echo
 printf "| %-28s | %11s | %11s | %7s | %14s | %s |\n" case "tapegrad ms" "libtorch ms" "ratio" "faults/step" "tapegrad GB/s"
 printf "| %-28s | %11s | %11s | %7s | %14s | %s |\n" "---" "---:" "---:" "---:" "---:" "---:"
