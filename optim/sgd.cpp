@@ -36,7 +36,7 @@ void SGD::update(Tensor& param, const Tensor& grad, ParamState& state, const SGD
               }
               p[i] = p[i] - lr * d;
             }
-          });
+          }, parallel::kGrain);
         },
         o.weight_decay() != 0, buf != nullptr, o.nesterov(), first, o.maximize());
   });

@@ -33,7 +33,7 @@ template <class T>
 T sum_all(const T* x, std::size_t n) {
   const double total = parallel::reduce_blocks(
       n, kSumBlock, 0.0, [&](std::size_t begin, std::size_t end) { return block_sum(x + begin, end - begin); },
-      [](double acc, double part) { return acc + part; });
+      [](double acc, double part) { return acc + part; }, parallel::kGrain / kSumBlock);
   return static_cast<T>(total);
 }
 
@@ -65,7 +65,8 @@ void sum_short_columns(const T* x, const kernels::ReduceLayout& l, T* out) {
                               for (std::size_t i = 0; i < I; ++i) even[i] += double(rows[r * I + i]);
                             return add(even, odd);
                           };
-                          const Sums total = parallel::reduce_blocks(l.reduced, kRows, Sums{}, block, add);
+                          const Sums total = parallel::reduce_blocks(l.reduced, kRows, Sums{}, block, add,
+                                                                     parallel::kGrain / (kRows * I));
                           for (std::size_t i = 0; i < I; ++i) out[o * I + i] = T(total[i]);
                         }
                       });
@@ -533,7 +534,8 @@ void extreme_short_columns(const T* x, const kernels::ReduceLayout& l, T* values
                               }
                             return part;
                           };
-                          const Part found = parallel::reduce_blocks(l.reduced, kRows, none, block, combine);
+                          const Part found = parallel::reduce_blocks(l.reduced, kRows, none, block, combine,
+                                                                     parallel::kGrain / (kRows * I));
                           std::copy(found.best.begin(), found.best.end(), values + o * I);
                           std::copy(found.at.begin(), found.at.end(), index + o * I);
                         }
