@@ -214,6 +214,9 @@ std::vector<OpCase> op_cases() {
       // Distances between rows (the second operand |x|, made inside the step on both sides).
       {"cosine_similarity", [](const tg::Tensor& x) { return tg::cosine_similarity(x, tg::abs(x.detach())); }},
       {"pairwise_distance", [](const tg::Tensor& x) { return tg::pairwise_distance(x, tg::abs(x.detach())); }},
+      // Vector norms: each row's 2-norm, and the rows scaled to unit length (F.normalize).
+      {"norm", [](const tg::Tensor& x) { return tg::norm(x, 2.0, -1); }},
+      {"normalize", [](const tg::Tensor& x) { return tg::normalize(x, 2.0, 1); }},
   };
 }
 

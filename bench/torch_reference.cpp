@@ -202,6 +202,8 @@ std::vector<OpCase> op_cases() {
       // Distances between rows (the second operand |x|, made inside the step on both sides).
       {"cosine_similarity", [](const torch::Tensor& x) { return F::cosine_similarity(x, x.detach().abs()); }},
       {"pairwise_distance", [](const torch::Tensor& x) { return F::pairwise_distance(x, x.detach().abs()); }},
+      {"norm", [](const torch::Tensor& x) { return torch::linalg::vector_norm(x, 2, {-1}, false, c10::nullopt); }},
+      {"normalize", [](const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().p(2).dim(1)); }},
   };
 }
 

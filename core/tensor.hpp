@@ -175,6 +175,8 @@ class Tensor {
   Tensor var(std::int64_t dim, bool unbiased = true, bool keepdim = false) const;
   Tensor std(std::int64_t dim, bool unbiased = true, bool keepdim = false) const;
   Tensor logsumexp(std::int64_t dim, bool keepdim = false) const;
+  Tensor norm(double p = 2.0, const std::vector<std::int64_t>& dims = {}, bool keepdim = false) const;
+  Tensor norm(double p, std::int64_t dim, bool keepdim = false) const;
   Tensor max() const;
   Tensor min() const;
   std::tuple<Tensor, Tensor> max(std::int64_t dim, bool keepdim = false) const;  // (values, indices)

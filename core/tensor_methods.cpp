@@ -46,6 +46,10 @@ Tensor Tensor::mean(const std::vector<std::int64_t>& dims, bool keepdim) const {
 Tensor Tensor::var(std::int64_t dim, bool unbiased, bool keepdim) const { return tg::var(*this, {dim}, unbiased, keepdim); }
 Tensor Tensor::std(std::int64_t dim, bool unbiased, bool keepdim) const { return tg::std(*this, {dim}, unbiased, keepdim); }
 Tensor Tensor::logsumexp(std::int64_t dim, bool keepdim) const { return tg::logsumexp(*this, {dim}, keepdim); }
+Tensor Tensor::norm(double p, const std::vector<std::int64_t>& dims, bool keepdim) const {
+  return tg::norm(*this, p, dims, keepdim);
+}
+Tensor Tensor::norm(double p, std::int64_t dim, bool keepdim) const { return tg::norm(*this, p, {dim}, keepdim); }
 Tensor Tensor::max() const { return tg::max(*this); }
 Tensor Tensor::min() const { return tg::min(*this); }
 std::tuple<Tensor, Tensor> Tensor::max(std::int64_t dim, bool keepdim) const { return tg::max(*this, dim, keepdim); }

@@ -37,11 +37,9 @@ Tensor pairwise_distance(const Tensor& x1, const Tensor& x2, double p, double ep
   TG_CHECK(p > 0, "pairwise_distance: p must be positive (or infinity), got ", p);
   const Tensor difference = x1 - x2 + eps;
   TG_CHECK(difference.dim() >= 1, "pairwise_distance: expected inputs with at least one dim, got 0-d tensors");
-  const std::int64_t last = std::int64_t(difference.dim()) - 1;
-  if (std::isinf(p)) return std::get<0>(max(abs(difference), last, keepdim));
-  if (p == 1.0) return sum(abs(difference), {last}, keepdim);
-  if (p == 2.0) return sqrt(sum(difference * difference, {last}, keepdim));
-  return pow(sum(pow(abs(difference), p), {last}, keepdim), 1.0 / p);
+  // norm's gradient is 0 at a zero distance (x1 - x2 = -eps), as PyTorch's; sqrt of a sum of
+  // squares had given NaN there.
+  return norm(difference, p, {-1}, keepdim);
 }
 
 }  // namespace tg

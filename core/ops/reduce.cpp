@@ -1,5 +1,6 @@
 // Reductions. sum and max/min are primitives with their own kernels; mean, var and std are
-// composed from them, so their gradients come from the tape.
+// composed from them, so their gradients come from the tape. norm has a row kernel and its own
+// backward (PyTorch's, 0 at a zero norm); normalize is composed from it.
 #include "core/ops/reduce.hpp"
 #include "core/xtensor.hpp"
 
@@ -490,6 +491,131 @@ Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased
       return pick(o == T(0), T(0), g / (o + o));
     }, grad, out)};
   });
+}
+
+// ---- vector norms ---------------------------------------------------------------------------
+
+namespace {
+
+// The p-norm of each of `rows` contiguous rows of n values, accumulated in double (as PyTorch's
+// CPU kernel: the squares of floats beyond 1.8e19 do not overflow), a long row in fixed blocks
+// added in order (the same bits for any thread count). p = inf and -inf take the largest and the
+// smallest |x| (NaN if the row has one), p = 0 counts the non-zero values.
+template <class T>
+void row_norms(const T* x, std::size_t rows, std::size_t n, double p, T* out) {
+  auto blocked = [n](auto&& block) {
+    return parallel::reduce_blocks(n, kSumBlock, 0.0, block, [](double acc, double part) { return acc + part; },
+                                   parallel::kGrain / kSumBlock);
+  };
+  auto row_norm = [&](const T* row) -> double {
+    if (p == 2.0 || p == 1.0) {
+      const double total = blocked([row, p](std::size_t begin, std::size_t end) {
+        if (p == 1.0) return kernels::lane_sum<double>(end - begin, [r = row + begin](auto at) { return xsimd::abs(at(r)); });
+        return kernels::lane_sum<double>(end - begin, [r = row + begin](auto at) {
+          const auto v = at(r);
+          return v * v;
+        });
+      });
+      return p == 2.0 ? std::sqrt(total) : total;
+    }
+    if (std::isinf(p)) {
+      double found = p > 0 ? 0.0 : std::numeric_limits<double>::infinity();
+      for (std::size_t i = 0; i < n; ++i) {
+        const double v = std::abs(double(row[i]));
+        if (std::isnan(v)) return v;
+        found = p > 0 ? std::max(found, v) : std::min(found, v);
+      }
+      return found;
+    }
+    if (p == 0.0) return double(std::count_if(row, row + n, [](T v) { return v != T(0); }));
+    const double total = blocked([row, p](std::size_t begin, std::size_t end) {
+      double part = 0.0;
+      for (std::size_t i = begin; i < end; ++i) part += std::pow(std::abs(double(row[i])), p);
+      return part;
+    });
+    return std::pow(total, 1.0 / p);
+  };
+  parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(n, 1)),
+                      [&](std::size_t first, std::size_t last) {
+                        for (std::size_t r = first; r < last; ++r) out[r] = T(row_norm(x + r * n));
+                      });
+}
+
+// The gradient of the p-norm `norm` (kept dims) of x for the incoming gradient `grad` (kept dims),
+// as PyTorch 1.13's norm_backward: 0 wherever the norm is 0 (where sqrt's 1/(2·0) would give NaN);
+//   p = 2:    x · g / ‖x‖              p = 1:  sgn(x) · g
+//   p = ±inf: sgn(x) · g / k at the k values with |x| = ‖x‖ (or NaN, when ‖x‖ is), 0 elsewhere
+//   other p:  sgn(x) · |x|^(p-1) · g / ‖x‖^(p-1), and 0 where x = 0
+//   p = 0:    0 (a count)
+Tensor norm_backward(const Tensor& x, const Tensor& norm, const Tensor& grad, double p,
+                     const std::vector<std::int64_t>& dims) {
+  NoGradGuard no_grad;
+  if (p == 0.0) return zeros_like(x);
+  if (p == 1.0) return binary("norm", x, grad, [](auto v, auto g) { return sgn(v) * g; });
+  if (std::isinf(p)) {  // the values at the extreme (NaN ones when the norm is NaN), g shared evenly
+    const Tensor at_extreme = binary("norm", x, norm, [](auto v, auto m) {
+      using T = element_of<decltype(v)>;
+      return pick((xsimd::abs(v) == m) | (xsimd::isnan(v) & xsimd::isnan(m)), T(1), T(0));
+    });
+    const Tensor share = binary("norm", grad, sum(at_extreme, dims, true), [](auto g, auto k) { return g / k; });
+    return binary("norm", x, binary("norm", at_extreme, share, [](auto e, auto s) { return e * s; }),
+                  [](auto v, auto s) { return sgn(v) * s; });
+  }
+  const Tensor scale = binary("norm", grad, norm, [p](auto g, auto m) {
+    using T = element_of<decltype(m)>;
+    if (p == 2.0) return pick(m == T(0), T(0), g / m);
+    return pick(m == T(0), T(0), g / xsimd::pow(m, decltype(m)(T(p - 1))));
+  });
+  if (p == 2.0) return binary("norm", x, scale, [](auto v, auto s) { return v * s; });
+  return binary("norm", x, scale, [p](auto v, auto s) {
+    using T = element_of<decltype(v)>;
+    return pick(v == T(0), T(0), sgn(v) * xsimd::pow(xsimd::abs(v), decltype(v)(T(p - 1))) * s);
+  });
+}
+
+}  // namespace
+
+Tensor norm(const Tensor& a, double p, const std::vector<std::int64_t>& dims, bool keepdim) {
+  TG_CHECK(is_floating(a.dtype()), "norm: expected a floating-point tensor, got ", dtype_name(a.dtype()), " ",
+           shape_str(a.shape()));
+  TG_CHECK(p >= 0 || p == -std::numeric_limits<double>::infinity(), "norm: p must be 0, positive or ±infinity, got ",
+           p);
+  const Shape& shape = a.shape();
+  const std::vector<std::size_t> reduce = wrap_dims("norm", dims, shape);
+  std::size_t n = 1;
+  for (std::size_t d : reduce) n *= shape[d];
+  TG_CHECK(n > 0 || !std::isinf(p), "norm: the ", p > 0 ? "" : "-", "infinity norm of no values (dims ", dims,
+           " of ", shape_str(shape), ") is undefined, as in PyTorch");
+  // The reduced dims last (a copy unless they are already), then one norm per row.
+  std::vector<std::int64_t> order;
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    if (std::find(reduce.begin(), reduce.end(), d) == reduce.end()) order.push_back(std::int64_t(d));
+  for (std::size_t d : reduce) order.push_back(std::int64_t(d));
+  bool in_order = true;
+  for (std::size_t k = 0; k < order.size(); ++k) in_order = in_order && order[k] == std::int64_t(k);
+  Tensor rows_of;
+  {
+    NoGradGuard no_grad;
+    rows_of = in_order ? a : permute(a, order);
+  }
+  const Shape kept = reduced_shape(shape, reduce, true);
+  Tensor out = dispatch_floating(a.dtype(), "norm", [&]<class T>() {
+    xt::xarray<T> result = xt::xarray<T>::from_shape(kept);
+    row_norms(rows_of.data<T>(), result.size(), n, p, result.data());
+    return make_tensor<T>(std::move(result));
+  });
+  if (!keepdim) kernels::reshape_in_place(out, reduced_shape(shape, reduce, false));
+  const std::vector<std::int64_t> kept_dims(reduce.begin(), reduce.end());
+  return record("norm", out, {a}, {a, out}, [a, out, p, kept, kept_dims](const Tensor& grad) -> Grads {
+    NoGradGuard no_grad;
+    const std::vector<std::int64_t> sizes = kernels::as_signed(kept);
+    return {norm_backward(a, out.reshape(sizes), grad.reshape(sizes), p, kept_dims)};
+  });
+}
+
+Tensor normalize(const Tensor& a, double p, std::int64_t dim, double eps) {
+  TG_CHECK(eps >= 0, "normalize: eps must not be negative, got ", eps);
+  return a / clamp(norm(a, p, {dim}, true), eps, std::nullopt);
 }
 
 // ---- max, min, argmax, argmin ---------------------------------------------------------------

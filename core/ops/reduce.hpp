@@ -1,4 +1,5 @@
-// Reductions: sum, mean, var, std, max, min, argmax, argmin, and sum_to (the engine's un-broadcast).
+// Reductions: sum, mean, var, std, norm (and normalize), max, min, argmax, argmin, and sum_to (the
+// engine's un-broadcast).
 // `dims` empty means every dim. Negative dims count from the end. sum also takes int64 (counts:
 // sum(eq(predicted, labels)) is int64, as in PyTorch); the others need floating point.
 #pragma once
@@ -51,6 +52,16 @@ std::tuple<Tensor, Tensor> min(const Tensor& a, std::int64_t dim, bool keepdim =
 // rank of 1s, as PyTorch's).
 Tensor argmax(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor argmin(const Tensor& a, std::optional<std::int64_t> dim = std::nullopt, bool keepdim = false);
+
+// The p-norm over dims (all dims when empty), torch.linalg.vector_norm(a, p, dims, keepdim) (and
+// torch.norm's): (Σ |a|^p)^(1/p) for p > 0, the largest |a| for p = inf, the smallest for -inf,
+// the count of non-zero values for p = 0; accumulated in double. Its gradient is PyTorch's,
+// 0 where the norm is 0 (no NaN from sqrt at 0). Negative finite p is refused.
+Tensor norm(const Tensor& a, double p = 2.0, const std::vector<std::int64_t>& dims = {}, bool keepdim = false);
+template <std::integral I>
+Tensor norm(const Tensor& a, double p, I dim, bool keepdim = false) { return norm(a, p, {std::int64_t(dim)}, keepdim); }
+// a divided by its p-norm along dim, the norm held at least eps: torch.nn.functional.normalize.
+Tensor normalize(const Tensor& a, double p = 2.0, std::int64_t dim = 1, double eps = 1e-12);
 
 // Sums a broadcast gradient back to `shape` (what broadcasting `shape` to a.shape() expanded).
 Tensor sum_to(const Tensor& a, const Shape& shape);
