@@ -217,6 +217,13 @@ std::vector<OpCase> op_cases() {
       // Vector norms: each row's 2-norm, and the rows scaled to unit length (F.normalize).
       {"norm", [](const tg::Tensor& x) { return tg::norm(x, 2.0, -1); }},
       {"normalize", [](const tg::Tensor& x) { return tg::normalize(x, 2.0, 1); }},
+      // gather along the rows: N random columns of each row, repeats included.
+      {"gather", [](const tg::Tensor& x) {
+         const auto n = std::int64_t(x.size(0));
+         return tg::gather(x, 1, bench::fixed(n, [](std::int64_t k) {
+           return tg::randint(0, k, {std::size_t(k), std::size_t(k)});
+         }));
+       }},
   };
 }
 

@@ -94,6 +94,7 @@ Tensor Tensor::narrow(std::int64_t dim, std::int64_t start, std::int64_t length)
   return tg::narrow(*this, dim, start, length);
 }
 Tensor Tensor::index_select(std::int64_t dim, const Tensor& index) const { return tg::index_select(*this, dim, index); }
+Tensor Tensor::gather(std::int64_t dim, const Tensor& index) const { return tg::gather(*this, dim, index); }
 Tensor Tensor::masked_select(const Tensor& mask) const { return tg::masked_select(*this, mask); }
 std::vector<Tensor> Tensor::split(std::int64_t split_size, std::int64_t dim) const { return tg::split(*this, split_size, dim); }
 std::vector<Tensor> Tensor::chunk(std::int64_t chunks, std::int64_t dim) const { return tg::chunk(*this, chunks, dim); }

@@ -4,6 +4,7 @@
 #include "core/xtensor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <numeric>
 #include <span>
@@ -909,6 +910,149 @@ Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index) {
     rows.push_back(std::size_t(i));
   }
   return select_rows("index_select", a, d, std::move(rows));
+}
+
+// ---- gather ---------------------------------------------------------------------------------
+
+namespace {
+
+// Where gather's values come from in `a`: index entry (o, j, i), for o over index's dims before
+// dim, j along dim and i over the dims after it, reads a at outer[o] + index·stride + inner[i]
+// (index may be smaller than a in every dim but dim, so both tables follow index's sizes).
+struct GatherLayout {
+  std::vector<std::size_t> outer, inner;
+  std::size_t n = 0, stride = 0, size = 0;  // index's extent along dim; a's stride and size along it
+};
+
+GatherLayout gather_layout(const Shape& a, const Shape& index, std::size_t d) {
+  std::vector<std::size_t> strides(a.size(), 1);
+  for (std::size_t k = a.size(); k-- > 1;) strides[k - 1] = strides[k] * a[k];
+  auto offsets = [&](std::size_t from, std::size_t to) {  // row-major over index's dims [from, to)
+    std::vector<std::size_t> offs{0};
+    for (std::size_t k = from; k < to; ++k) {
+      std::vector<std::size_t> next;
+      next.reserve(offs.size() * index[k]);
+      for (std::size_t base : offs)
+        for (std::size_t c = 0; c < index[k]; ++c) next.push_back(base + c * strides[k]);
+      offs = std::move(next);
+    }
+    return offs;
+  };
+  return {offsets(0, d), offsets(d + 1, a.size()), index[d], strides[d], a[d]};
+}
+
+// fn(k, place) for the index entries k of slabs [first, last) of index's dims up to dim, in order;
+// false if an entry is outside [0, size) (fn then sees it clamped into range, and the caller
+// throws). No branch per entry: gathering along the last dim took 3.6 ms for 1024 x 1024 entries
+// with one, 1.9 without (libtorch 1.9).
+template <class Fn>
+bool for_gathered(const GatherLayout& l, const std::int64_t* at, std::size_t first, std::size_t last, Fn&& fn) {
+  const std::size_t inner = l.inner.size(), top = l.size - 1;
+  bool out_of_range = false;
+  auto place_of = [&](std::size_t k) {
+    const auto entry = std::uint64_t(at[k]);  // a negative entry wraps to a huge one
+    out_of_range |= entry > top;
+    return std::min<std::size_t>(entry, top) * l.stride;
+  };
+  for (std::size_t o = first; o < last; ++o) {
+    const std::size_t base = l.outer[o], k0 = o * l.n * inner;
+    if (inner == 1) {  // along the last dim (or inner dims of one)
+      for (std::size_t j = 0; j < l.n; ++j) fn(k0 + j, base + place_of(k0 + j));
+      continue;
+    }
+    for (std::size_t j = 0; j < l.n; ++j)
+      for (std::size_t i = 0; i < inner; ++i) fn(k0 + j * inner + i, base + place_of(k0 + j * inner + i) + l.inner[i]);
+  }
+  return !out_of_range;
+}
+
+#if defined(__AVX512F__)
+// y[j] = row[min(at[j], top)] for j < n, eight float32 values a vpgatherqps; false if an entry
+// was outside [0, top]. (Scalar, the gather along the last dim of 1024 x 1024 took 1.0 ms of
+// its 2.1 forward and backward.)
+bool gather_floats(const float* row, const std::int64_t* at, std::size_t n, std::size_t top, float* y) {
+  const __m512i last = _mm512_set1_epi64(std::int64_t(top));
+  __mmask8 outside = 0;
+  std::size_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m512i entry = _mm512_loadu_si512(at + j);
+    outside |= _mm512_cmpgt_epu64_mask(entry, last);
+    _mm256_storeu_ps(y + j, _mm512_i64gather_ps(_mm512_min_epu64(entry, last), row, 4));
+  }
+  bool in_range = outside == 0;
+  for (; j < n; ++j) {
+    const auto entry = std::uint64_t(at[j]);
+    in_range = in_range && entry <= top;
+    y[j] = row[std::min<std::size_t>(entry, top)];
+  }
+  return in_range;
+}
+#endif
+
+}  // namespace
+
+Tensor gather(const Tensor& a, std::int64_t dim, const Tensor& index) {
+  TG_CHECK(index.dtype() == kInt64, "gather: expected an int64 index, got ", dtype_name(index.dtype()), " ",
+           shape_str(index.shape()));
+  TG_CHECK(index.dim() == a.dim(), "gather: index ", shape_str(index.shape()), " must have as many dims as the input ",
+           shape_str(a.shape()));
+  const std::size_t d = wrap_dim("gather", dim, std::max<std::size_t>(a.dim(), 1), a.shape());
+  for (std::size_t k = 0; k < a.dim(); ++k)
+    TG_CHECK(k == d || index.shape()[k] <= a.shape()[k], "gather: index ", shape_str(index.shape()),
+             " is larger than the input ", shape_str(a.shape()), " in dim ", k);
+  // A 0-d input (and index) is one value along dim 0, as PyTorch's.
+  auto layout = std::make_shared<const GatherLayout>(
+      gather_layout(a.dim() == 0 ? Shape{1} : a.shape(), index.dim() == 0 ? Shape{1} : index.shape(), d));
+  const std::int64_t* at = index.data<std::int64_t>();
+  TG_CHECK(index.numel() == 0 || layout->size > 0, "gather: index ", at[0], " is out of range for dim ", dim,
+           " of size 0 in ", shape_str(a.shape()));
+  const std::size_t slab = layout->n * layout->inner.size();
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(slab, 1));
+  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
+    xt::xarray<T> values = xt::xarray<T>::from_shape(index.shape());
+    const T* x = a.data<T>();
+    T* y = values.data();
+    std::atomic<bool> in_range{true};
+    parallel::for_range(layout->outer.size(), grain, [&](std::size_t first, std::size_t last) {
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        if (layout->inner.size() == 1 && layout->stride == 1) {  // along the last dim
+          const std::size_t n = layout->n;
+          for (std::size_t o = first; o < last; ++o)
+            if (!gather_floats(x + layout->outer[o], at + o * n, n, layout->size - 1, y + o * n))
+              in_range.store(false, std::memory_order_relaxed);
+          return;
+        }
+      }
+#endif
+      if (!for_gathered(*layout, at, first, last, [&](std::size_t k, std::size_t place) { y[k] = x[place]; }))
+        in_range.store(false, std::memory_order_relaxed);
+    });
+    if (!in_range.load()) {
+      const auto size = std::int64_t(layout->size);
+      for (std::int64_t entry : std::span<const std::int64_t>(at, index.numel()))
+        TG_CHECK(entry >= 0 && entry < size, "gather: index ", entry, " is out of range for dim ", dim, " of size ",
+                 size, " in ", shape_str(a.shape()));
+    }
+    return make_tensor<T>(std::move(values));
+  });
+  // The gradient adds each value back where it came from. Entries that share a place differ only
+  // along dim, so they lie in one slab of index's dims up to dim: the slabs go to the threads,
+  // each added in order (the same bits for any thread count).
+  return record("gather", out, {a}, {index}, [layout, index, grain, shape = a.shape()](const Tensor& grad) -> Grads {
+    return {dispatch_floating(grad.dtype(), "gather", [&]<class T>() {
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(shape);
+      const T* g = grad.data<T>();
+      T* dst = dx.data();
+      parallel::for_range(dx.size(), parallel::kGrain,
+                          [&](std::size_t first, std::size_t last) { std::fill(dst + first, dst + last, T(0)); });
+      parallel::for_range(layout->outer.size(), grain, [&](std::size_t first, std::size_t last) {
+        for_gathered(*layout, index.data<std::int64_t>(), first, last,
+                     [&](std::size_t k, std::size_t place) { dst[place] += g[k]; });
+      });
+      return make_tensor<T>(std::move(dx));
+    })};
+  });
 }
 
 }  // namespace tg

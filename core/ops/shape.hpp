@@ -1,5 +1,5 @@
 // Shape ops: transpose, permute, reshape, flatten, squeeze, unsqueeze, expand, cat, stack, narrow,
-// slice, select, index_select, pixel_shuffle/unshuffle. Every result is a new contiguous tensor
+// slice, select, index_select, gather, pixel_shuffle/unshuffle. Every result is a new contiguous tensor
 // (there are no strided views), so writing into one never changes another.
 #pragma once
 
@@ -38,6 +38,10 @@ Tensor slice(const Tensor& a, std::int64_t dim, std::optional<std::int64_t> star
 Tensor select(const Tensor& a, std::int64_t dim, std::int64_t index);
 // Rows (entries along dim) picked by a 1-D int64 `index`; repeats accumulate in backward.
 Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index);
+// torch.gather: out[i][j][k] = a[index[i][j][k]][j][k] for dim 0 (a[i][index[i][j][k]][k] for
+// dim 1, ...), out shaped as the int64 `index`, which has a's rank and is no larger than a in any
+// dim but dim; repeats accumulate in backward. (Picking a value a row: log_probs.gather(1, actions).)
+Tensor gather(const Tensor& a, std::int64_t dim, const Tensor& index);
 // (*, C·r², H, W) → (*, C, H·r, W·r), the sub-pixel rearrangement of ESPCN super-resolution, and
 // its inverse (*, C, H·r, W·r) → (*, C·r², H, W), as torch.nn.functional's.
 Tensor pixel_shuffle(const Tensor& a, std::int64_t upscale_factor);

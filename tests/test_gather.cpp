@@ -1,0 +1,86 @@
+// tg::gather (torch.gather): golden values and gradients from PyTorch, gradcheck, repeats over
+// thread counts, int64 input, 0-d and empty indices, errors.
+#include <cstdint>
+#include <vector>
+
+#include "helpers.hpp"
+
+using tg::Tensor;
+using Inputs = std::vector<Tensor>;
+
+// Golden values: /usr/bin/python3 with torch 1.13, float64 (seq as tg_test::seq):
+//   x = seq((3, 4, 5), torch.sin, 2.0); y = torch.gather(x, dim, idx) for
+//   dim 0, idx (1, 2, 5) (smaller than x in dims 0 and 1); dim 1, idx (3, 3, 2) with repeats;
+//   dim -1, idx (2, 1, 7) (longer than x along dim); y.backward(seq(y.shape, torch.cos)); x.grad
+TEST_CASE("gather matches PyTorch: smaller and longer indices, repeats accumulate") {
+  const Tensor x = tg_test::seq({3, 4, 5}, tg_test::sin_, 2.0);
+  struct Golden {
+    std::int64_t dim;
+    tg::Shape shape;
+    std::vector<std::int64_t> index;
+    std::vector<double> y, dx;
+  };
+  const std::vector<Golden> cases{
+      {0, {1, 2, 5}, {2, 0, 1, 1, 0, 1, 1, 2, 0, 2},
+       {1.4902263209586977, 1.682941969615793, -0.017702618580807752, -1.6924408083503413, -1.5136049906158564, -0.26470350019554606, 1.5251169009592054, 0.247146245490448, 1.9787164932467636, -1.9075053055189437},
+       {0, 0.5403023058681398, 0, 0, -0.6536436208636119, 0, 0, 0, -0.14550003380861354, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -0.4161468365471424, -0.9899924966004454, 0, 0.28366218546322625, 0.960170286650366, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0.7539022543433046, 0, -0.9111302618846769, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+      {1, {3, 3, 2}, {3, 3, 0, 3, 3, 1, 1, 1, 1, 1, 2, 0, 0, 2, 0, 2, 0, 2},
+       {1.3005756803142337, -0.5758066333301306, 0, -0.5758066333301306, 1.3005756803142337, -0.5588309963978517, -0.26470350019554606, 1.5251169009592054, -0.26470350019554606, 1.5251169009592054, -1.9760632481857237, 1.6733112770721121, 1.4902263209586977, 1.3404583516867494, 1.4902263209586977, 1.3404583516867494, 1.4902263209586977, 1.3404583516867494},
+       {-0.4161468365471424, 0, 0, 0, 0, 0, 0.28366218546322625, 0, 0, 0, 0, 0, 0, 0, 0, 0.34635637913638806, -0.44969019073230565, 0, 0, 0, 0, 0.004425697988050785, 0, 0, 0, 0.8146702528417524, -0.15722800754137234, 0, 0, 0, -0.8390715290764524, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.022931696616941055, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -0.12740446946022205, 0, 0, 0, 0, 0, 0, 0, 0}},
+      {-1, {2, 1, 7}, {4, 4, 4, 0, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0},
+       {-1.5136049906158564, -1.5136049906158564, -1.5136049906158564, 0, 1.682941969615793, 1.8185948536513634, 0.2822400161197344, 1.8258905014552553, 1.8258905014552553, 1.8258905014552553, 1.8258905014552553, 1.8258905014552553, 1.8258905014552553, 1.8258905014552553},
+       {-0.9899924966004454, -0.6536436208636119, 0.28366218546322625, 0.960170286650366, 1.1241554693209974, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.6139268677443008, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}};
+  for (const Golden& k : cases) {
+    INFO("dim ", k.dim);
+    const Tensor leaf = x.detach().set_requires_grad();
+    const Tensor index(k.index, k.shape);
+    const Tensor y = tg::gather(leaf, k.dim, index);
+    CHECK(y.shape() == k.shape);
+    y.backward(tg_test::seq(y.shape(), tg_test::cos_));
+    tg_test::check_special_close(y, k.y, 1e-15);
+    tg_test::check_special_close(leaf.grad(), k.dx, 1e-15);
+    CHECK(tg_test::bitwise_equal(leaf.gather(k.dim, index), y));  // the method
+  }
+}
+
+TEST_CASE("gather: gradcheck, thread counts, dtypes, 0-d and empty") {
+  tg::manual_seed(41);
+  for (std::int64_t dim : {0, 1, 2}) {
+    INFO("dim ", dim);
+    const Tensor index = tg::randint(0, dim == 0 ? 3 : dim == 1 ? 4 : 5, {2, 3, 4});
+    CHECK_GRADCHECK([&](const Inputs& in) { return tg::gather(in[0], dim, index); }, {tg_test::uniform64({3, 4, 5})});
+  }
+  // Many repeats into few places, large enough to split: 1 and 2 threads give the same bits.
+  Tensor big = tg::randn({64, 5000}).set_requires_grad();
+  const Tensor picks = tg::randint(0, 50, {64, 20000});
+  const Tensor upstream = tg::randn({64, 20000});
+  tg::set_num_threads(1);
+  tg::gather(big, 1, picks).backward(upstream);
+  const Tensor one = big.grad();
+  big.set_grad(Tensor());
+  tg::set_num_threads(2);
+  tg::gather(big, 1, picks).backward(upstream);
+  CHECK(tg_test::bitwise_equal(one, big.grad()));
+  // int64 values (no gradient), a 0-d input, an empty index.
+  const Tensor counts(std::vector<std::int64_t>{10, 11, 12, 13}, {2, 2});
+  CHECK(tg::gather(counts, 1, Tensor(std::vector<std::int64_t>{1, 0, 0}, {1, 3})).to_vector<std::int64_t>() ==
+        std::vector<std::int64_t>{11, 10, 10});
+  CHECK(tg::gather(tg::full({}, 2.5), 0, Tensor(std::vector<std::int64_t>{0}, {})).item() == 2.5);
+  CHECK(tg::gather(tg::ones({2, 3}), 1, tg::zeros({2, 0}, tg::kInt64)).shape() == tg::Shape{2, 0});
+}
+
+TEST_CASE("gather: errors name the op, the index and the shapes") {
+  const Tensor x = tg::ones({2, 3});
+  CHECK_THROWS_WITH_AS(tg::gather(x, 1, tg::zeros({2, 3})), "gather: expected an int64 index, got float32 [2, 3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::gather(x, 1, tg::zeros({6}, tg::kInt64)),
+                       "gather: index [6] must have as many dims as the input [2, 3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::gather(x, 1, tg::zeros({3, 1}, tg::kInt64)),
+                       "gather: index [3, 1] is larger than the input [2, 3] in dim 0", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::gather(x, 1, Tensor(std::vector<std::int64_t>{0, 3}, {2, 1})),
+                       "gather: index 3 is out of range for dim 1 of size 3 in [2, 3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::gather(x, -1, Tensor(std::vector<std::int64_t>{-1, 0}, {2, 1})),
+                       "gather: index -1 is out of range for dim -1 of size 3 in [2, 3]", tg::Error);
+  CHECK_THROWS_WITH_AS(tg::gather(tg::ones({2, 0}), 1, tg::zeros({2, 1}, tg::kInt64)),
+                       "gather: index 0 is out of range for dim 1 of size 0 in [2, 0]", tg::Error);
+  CHECK_THROWS_AS(tg::gather(x, 2, tg::zeros({2, 3}, tg::kInt64)), tg::Error);
+}
