@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,29 @@ inline void check_special_close(const tg::Tensor& t, const std::vector<double>& 
     if (std::isnan(expected[i])) CHECK(std::isnan(got[i]));
     else if (std::isinf(expected[i])) CHECK(got[i] == expected[i]);
     else CHECK(std::abs(got[i] - expected[i]) <= tol * std::max(1.0, std::abs(expected[i])));
+  }
+}
+
+// A golden case of an op of several inputs: its values y and each input's gradient, from PyTorch
+// with out.backward(seq(out.shape, torch.cos)) (0.75 for a number).
+struct GoldenCase {
+  const char* name;
+  std::function<tg::Tensor(const std::vector<tg::Tensor>&)> op;
+  std::vector<tg::Tensor> inputs;
+  std::vector<double> y;
+  std::vector<std::vector<double>> grads;  // one per input
+};
+
+inline void check_golden(const std::vector<GoldenCase>& cases, double tol = 1e-12) {
+  for (const GoldenCase& k : cases) {
+    INFO(std::string(k.name));
+    std::vector<tg::Tensor> leaves;
+    for (const tg::Tensor& t : k.inputs) leaves.push_back(t.detach().set_requires_grad());
+    const tg::Tensor y = k.op(leaves);
+    y.backward(y.dim() == 0 ? tg::full({}, 0.75, tg::kFloat64) : seq(y.shape(), cos_));
+    check_special_close(y, k.y, tol);
+    REQUIRE(k.grads.size() == leaves.size());
+    for (std::size_t i = 0; i < leaves.size(); ++i) check_special_close(leaves[i].grad(), k.grads[i], tol);
   }
 }
 

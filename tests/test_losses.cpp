@@ -740,14 +740,7 @@ TEST_CASE("cosine_similarity, pairwise_distance and the embedding and ranking lo
   std::vector<double> sign;
   for (double v : tg_test::flat(tg_test::seq({3, 4}, tg_test::cos_))) sign.push_back(v > 0 ? 1.0 : -1.0);
   const Tensor signs(sign, {3, 4});
-  struct Golden {
-    const char* name;
-    std::function<Tensor(const Inputs&)> op;
-    Inputs inputs;
-    std::vector<double> y;
-    std::vector<std::vector<double>> grads;  // one per input
-  };
-  const std::vector<Golden> cases{
+  tg_test::check_golden({
       {"cosine_similarity dim1", [&](const Inputs& in) { return tg::cosine_similarity(in[0], in[1]); }, {a, b},
        {-0.032546705513238725, 0.22484300467882404, -0.03456404875579332},
        {{0.2564336605508296, 0.1473589178984891, -0.09719693428925456, -0.25239037333808567, -0.06532948579125465, 0.06741019640944952, 0.13817325490935414, 0.0819004600642111, 0.012615229591145768, 0.09601139598660335, 0.09113512769121593, 0.002469643287699285},
@@ -803,17 +796,7 @@ TEST_CASE("cosine_similarity, pairwise_distance and the embedding and ranking lo
        {6.932457575598912, 4.461777892262735, 1.0995638273220827},
        {{0, 2, 0, 0, 0, -1.0806046117362795, -1.0806046117362795, 0, -0.4161468365471424, -0.4161468365471424, -0.4161468365471424, 0.4161468365471424},
         {1, -1, -1, -1, 0.5403023058681398, 0.5403023058681398, 0.5403023058681398, -0.5403023058681398, 0, 0, 0, -0.8322936730942848},
-        {-1, -1, 1, 1, -0.5403023058681398, 0.5403023058681398, 0.5403023058681398, 0.5403023058681398, 0.4161468365471424, 0.4161468365471424, 0.4161468365471424, 0.4161468365471424}}}};
-  for (const Golden& k : cases) {
-    INFO(k.name);
-    Inputs leaves;
-    for (const Tensor& t : k.inputs) leaves.push_back(t.detach().set_requires_grad());
-    const Tensor y = k.op(leaves);
-    y.backward(y.dim() == 0 ? tg::full({}, 0.75, tg::kFloat64) : tg_test::seq(y.shape(), tg_test::cos_));
-    tg_test::check_special_close(y, k.y, 1e-12);
-    REQUIRE(k.grads.size() == leaves.size());
-    for (std::size_t i = 0; i < leaves.size(); ++i) tg_test::check_special_close(leaves[i].grad(), k.grads[i], 1e-12);
-  }
+        {-1, -1, 1, 1, -0.5403023058681398, 0.5403023058681398, 0.5403023058681398, 0.5403023058681398, 0.4161468365471424, 0.4161468365471424, 0.4161468365471424, 0.4161468365471424}}}});
 }
 
 // gradcheck away from the kinks (the hinge at margin, ranking and triplet margins, ties of the
