@@ -217,6 +217,9 @@ std::vector<OpCase> op_cases() {
       // Vector norms: each row's 2-norm, and the rows scaled to unit length (F.normalize).
       {"norm", [](const tg::Tensor& x) { return tg::norm(x, 2.0, -1); }},
       {"normalize", [](const tg::Tensor& x) { return tg::normalize(x, 2.0, 1); }},
+      // A running sum along the rows, and the upper triangle above the diagonal (a causal mask's shape).
+      {"cumsum", [](const tg::Tensor& x) { return tg::cumsum(x, 1); }},
+      {"triu", [](const tg::Tensor& x) { return tg::triu(x, 1); }},
       // gather along the rows: N random columns of each row, repeats included.
       {"gather", [](const tg::Tensor& x) {
          const auto n = std::int64_t(x.size(0));

@@ -204,6 +204,8 @@ std::vector<OpCase> op_cases() {
       {"pairwise_distance", [](const torch::Tensor& x) { return F::pairwise_distance(x, x.detach().abs()); }},
       {"norm", [](const torch::Tensor& x) { return torch::linalg::vector_norm(x, 2, {-1}, false, c10::nullopt); }},
       {"normalize", [](const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().p(2).dim(1)); }},
+      {"cumsum", [](const torch::Tensor& x) { return x.cumsum(1); }},
+      {"triu", [](const torch::Tensor& x) { return x.triu(1); }},
       {"gather", [](const torch::Tensor& x) {
          return x.gather(1, bench::fixed(x.size(0), [](int64_t k) { return torch::randint(0, k, {k, k}); }));
        }},

@@ -95,6 +95,9 @@ Tensor Tensor::narrow(std::int64_t dim, std::int64_t start, std::int64_t length)
 }
 Tensor Tensor::index_select(std::int64_t dim, const Tensor& index) const { return tg::index_select(*this, dim, index); }
 Tensor Tensor::gather(std::int64_t dim, const Tensor& index) const { return tg::gather(*this, dim, index); }
+Tensor Tensor::tril(std::int64_t diagonal) const { return tg::tril(*this, diagonal); }
+Tensor Tensor::triu(std::int64_t diagonal) const { return tg::triu(*this, diagonal); }
+Tensor Tensor::cumsum(std::int64_t dim) const { return tg::cumsum(*this, dim); }
 Tensor Tensor::masked_select(const Tensor& mask) const { return tg::masked_select(*this, mask); }
 std::vector<Tensor> Tensor::split(std::int64_t split_size, std::int64_t dim) const { return tg::split(*this, split_size, dim); }
 std::vector<Tensor> Tensor::chunk(std::int64_t chunks, std::int64_t dim) const { return tg::chunk(*this, chunks, dim); }

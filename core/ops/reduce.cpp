@@ -1,6 +1,6 @@
 // Reductions. sum and max/min are primitives with their own kernels; mean, var and std are
 // composed from them, so their gradients come from the tape. norm has a row kernel and its own
-// backward (PyTorch's, 0 at a zero norm); normalize is composed from it.
+// backward (PyTorch's, 0 at a zero norm); normalize is composed from it. cumsum is a scan.
 #include "core/ops/reduce.hpp"
 #include "core/xtensor.hpp"
 
@@ -616,6 +616,74 @@ Tensor norm(const Tensor& a, double p, const std::vector<std::int64_t>& dims, bo
 Tensor normalize(const Tensor& a, double p, std::int64_t dim, double eps) {
   TG_CHECK(eps >= 0, "normalize: eps must not be negative, got ", eps);
   return a / clamp(norm(a, p, {dim}, true), eps, std::nullopt);
+}
+
+// ---- cumsum ---------------------------------------------------------------------------------
+
+namespace {
+
+// y[o, r, i] = Σ_{s <= r} x[o, s, i] (reverse: Σ_{s >= r}), each running sum in double (as
+// PyTorch's CPU kernel accumulates float), down the reduced dim in order: the same bits for any
+// split. Rows (inner = 1) one at a time; otherwise a slab of up to kScanColumns columns at a time
+// runs down the rows together, a SIMD batch across columns.
+inline constexpr std::size_t kScanColumns = 256;
+
+template <bool Reverse, class T>
+void scan_slab(const T* x, T* y, std::size_t reduced, std::size_t inner, std::size_t columns) {
+  if (inner == 1) {  // a contiguous row: the running sum stays in a register (kept in the array
+                     // below, a store and reload per value took cumsum over 1024 x 1024 5.3 ms)
+    double total = 0.0;
+    for (std::size_t step = 0; step < reduced; ++step) {
+      const std::size_t r = Reverse ? reduced - 1 - step : step;
+      total += double(x[r]);
+      y[r] = T(total);
+    }
+    return;
+  }
+  std::array<double, kScanColumns> total{};
+  for (std::size_t step = 0; step < reduced; ++step) {
+    const std::size_t r = Reverse ? reduced - 1 - step : step;
+    const T* xr = x + r * inner;
+    T* yr = y + r * inner;
+    for (std::size_t c = 0; c < columns; ++c) {
+      total[c] += double(xr[c]);
+      yr[c] = T(total[c]);
+    }
+  }
+}
+
+template <bool Reverse, class T>
+void scan(const T* x, T* y, const kernels::ReduceLayout& l) {
+  if (l.outer == 0 || l.reduced == 0 || l.inner == 0) return;
+  const std::size_t columns = std::min(l.inner, kScanColumns), per_outer = (l.inner + columns - 1) / columns;
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.reduced * columns));
+  parallel::for_range(l.outer * per_outer, grain, [&](std::size_t first, std::size_t last) {
+    for (std::size_t slab = first; slab < last; ++slab) {
+      const std::size_t o = slab / per_outer, c = slab % per_outer * columns;
+      const std::size_t at = o * l.reduced * l.inner + c;
+      scan_slab<Reverse>(x + at, y + at, l.reduced, l.inner, std::min(columns, l.inner - c));
+    }
+  });
+}
+
+}  // namespace
+
+Tensor cumsum(const Tensor& a, std::int64_t dim) {
+  const std::size_t d = wrap_dim("cumsum", dim, std::max<std::size_t>(a.dim(), 1), a.shape());
+  const kernels::ReduceLayout layout = a.dim() == 0 ? kernels::ReduceLayout{} : kernels::reduce_layout(a.shape(), d);
+  Tensor out = dispatch_floating(a.dtype(), "cumsum", [&]<class T>() {
+    xt::xarray<T> result = xt::xarray<T>::from_shape(a.shape());
+    scan<false>(a.data<T>(), result.data(), layout);
+    return make_tensor<T>(std::move(result));
+  });
+  // The gradient of a running sum is the running sum of the gradient from the other end.
+  return record("cumsum", out, {a}, [layout, shape = a.shape()](const Tensor& grad) -> Grads {
+    return {dispatch_floating(grad.dtype(), "cumsum", [&]<class T>() {
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(shape);
+      scan<true>(grad.data<T>(), dx.data(), layout);
+      return make_tensor<T>(std::move(dx));
+    })};
+  });
 }
 
 // ---- max, min, argmax, argmin ---------------------------------------------------------------

@@ -1,5 +1,5 @@
-// Reductions: sum, mean, var, std, norm (and normalize), max, min, argmax, argmin, and sum_to (the
-// engine's un-broadcast).
+// Reductions: sum, mean, var, std, norm (and normalize), cumsum, max, min, argmax, argmin, and
+// sum_to (the engine's un-broadcast).
 // `dims` empty means every dim. Negative dims count from the end. sum also takes int64 (counts:
 // sum(eq(predicted, labels)) is int64, as in PyTorch); the others need floating point.
 #pragma once
@@ -62,6 +62,10 @@ template <std::integral I>
 Tensor norm(const Tensor& a, double p, I dim, bool keepdim = false) { return norm(a, p, {std::int64_t(dim)}, keepdim); }
 // a divided by its p-norm along dim, the norm held at least eps: torch.nn.functional.normalize.
 Tensor normalize(const Tensor& a, double p = 2.0, std::int64_t dim = 1, double eps = 1e-12);
+
+// The running sum along dim (torch.cumsum), accumulated in double as PyTorch's CPU kernel;
+// floating point only (PyTorch also sums integers).
+Tensor cumsum(const Tensor& a, std::int64_t dim);
 
 // Sums a broadcast gradient back to `shape` (what broadcasting `shape` to a.shape() expanded).
 Tensor sum_to(const Tensor& a, const Shape& shape);

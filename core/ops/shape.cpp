@@ -1055,6 +1055,57 @@ Tensor gather(const Tensor& a, std::int64_t dim, const Tensor& index) {
   });
 }
 
+// ---- tril, triu -----------------------------------------------------------------------------
+
+namespace {
+
+// a's matrices (its last two dims) with the values above diagonal k (Lower: kept on and below it)
+// or below it (Upper: kept on and above it) set to 0: column j of row i is kept when j - i <= k
+// (Lower) or j - i >= k (Upper). Any dtype; the gradient is the same mask of the gradient.
+template <bool Lower>
+Tensor triangle(const char* op, const Tensor& a, std::int64_t k) {
+  TG_CHECK(a.dim() >= 2, op, ": expected a tensor of at least 2 dims, got ", shape_str(a.shape()));
+  const std::size_t rows = a.shape()[a.dim() - 2], cols = a.shape()[a.dim() - 1];
+  const std::size_t matrices = rows * cols == 0 ? 0 : a.numel() / (rows * cols);
+  k = std::clamp<std::int64_t>(k, -std::int64_t(rows) - 1, std::int64_t(cols) + 1);  // no overflow below
+  auto mask = [rows, cols, matrices, k]<class T>(const T* x, T* y) {
+    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, cols));
+    parallel::for_range(matrices * rows, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t row = first; row < last; ++row) {
+        const auto i = std::int64_t(row % rows);
+        // Kept columns: [0, i + k] (Lower) or [i + k, cols) (Upper), clipped to [0, cols].
+        const std::int64_t edge = std::clamp<std::int64_t>(Lower ? i + k + 1 : i + k, 0, std::int64_t(cols));
+        const T* in = x + row * cols;
+        T* out = y + row * cols;
+        if constexpr (Lower) {
+          std::copy(in, in + edge, out);
+          std::fill(out + edge, out + cols, T(0));
+        } else {
+          std::fill(out, out + edge, T(0));
+          std::copy(in + edge, in + cols, out + edge);
+        }
+      }
+    });
+  };
+  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
+    xt::xarray<T> result = xt::xarray<T>::from_shape(a.shape());
+    mask(a.data<T>(), result.data());
+    return make_tensor<T>(std::move(result));
+  });
+  return record(op, out, {a}, [mask, op](const Tensor& grad) -> Grads {
+    return {dispatch_floating(grad.dtype(), op, [&]<class T>() {
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(grad.shape());
+      mask(grad.data<T>(), dx.data());
+      return make_tensor<T>(std::move(dx));
+    })};
+  });
+}
+
+}  // namespace
+
+Tensor tril(const Tensor& a, std::int64_t diagonal) { return triangle<true>("tril", a, diagonal); }
+Tensor triu(const Tensor& a, std::int64_t diagonal) { return triangle<false>("triu", a, diagonal); }
+
 }  // namespace tg
 
 namespace tg {

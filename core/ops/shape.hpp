@@ -1,5 +1,5 @@
 // Shape ops: transpose, permute, reshape, flatten, squeeze, unsqueeze, expand, cat, stack, narrow,
-// slice, select, index_select, gather, pixel_shuffle/unshuffle. Every result is a new contiguous tensor
+// slice, select, index_select, gather, tril/triu, pixel_shuffle/unshuffle. Every result is a new contiguous tensor
 // (there are no strided views), so writing into one never changes another.
 #pragma once
 
@@ -42,6 +42,11 @@ Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index);
 // dim 1, ...), out shaped as the int64 `index`, which has a's rank and is no larger than a in any
 // dim but dim; repeats accumulate in backward. (Picking a value a row: log_probs.gather(1, actions).)
 Tensor gather(const Tensor& a, std::int64_t dim, const Tensor& index);
+// The lower (upper) triangle of each matrix in a's last two dims, the rest 0: tril keeps
+// column j of row i where j - i <= diagonal, triu where j - i >= diagonal (torch.tril/triu; a
+// causal mask is triu(full({T, T}, -inf), 1)).
+Tensor tril(const Tensor& a, std::int64_t diagonal = 0);
+Tensor triu(const Tensor& a, std::int64_t diagonal = 0);
 // (*, C·r², H, W) → (*, C, H·r, W·r), the sub-pixel rearrangement of ESPCN super-resolution, and
 // its inverse (*, C, H·r, W·r) → (*, C·r², H, W), as torch.nn.functional's.
 Tensor pixel_shuffle(const Tensor& a, std::int64_t upscale_factor);
