@@ -30,12 +30,17 @@ double block_sum(const T* x, std::size_t n) {
   return kernels::lane_sum(n, [x](auto at) { return at(x); });
 }
 
+// Σ part(begin, end) over the blocks of kSumBlock of [0, n), in double, added in block order (the
+// same bits at any thread count); on one thread below kGrain values.
+template <class Part>
+double blocked_sum(std::size_t n, Part&& part) {
+  return parallel::reduce_blocks(n, kSumBlock, 0.0, part, [](double acc, double p) { return acc + p; },
+                                 parallel::kGrain / kSumBlock);
+}
+
 template <class T>
 T sum_all(const T* x, std::size_t n) {
-  const double total = parallel::reduce_blocks(
-      n, kSumBlock, 0.0, [&](std::size_t begin, std::size_t end) { return block_sum(x + begin, end - begin); },
-      [](double acc, double part) { return acc + part; }, parallel::kGrain / kSumBlock);
-  return static_cast<T>(total);
+  return static_cast<T>(blocked_sum(n, [x](std::size_t begin, std::size_t end) { return block_sum(x + begin, end - begin); }));
 }
 
 // sum_dim for I columns, 2 <= I <= 8 ((N, 3) over dim 0; a small Linear's bias gradient): the
@@ -497,19 +502,36 @@ Tensor std(const Tensor& a, const std::vector<std::int64_t>& dims, bool unbiased
 
 namespace {
 
+// The largest (Largest) or smallest |x| of n values, NaN if one is NaN: a batch at a time, the
+// NaNs tracked apart (what max and min do with NaN differs between instruction sets).
+template <bool Largest, class T>
+double extreme_abs(const T* x, std::size_t n) {
+  using B = kernels::Batch<T>;
+  constexpr std::size_t width = B::size;
+  const T neutral = Largest ? T(0) : std::numeric_limits<T>::infinity();
+  B found(neutral);
+  typename B::batch_bool_type nan(false);
+  auto take = [&](const B& values) {
+    const B v = xsimd::abs(values);
+    nan = nan || xsimd::isnan(v);
+    found = Largest ? xsimd::max(found, v) : xsimd::min(found, v);
+  };
+  std::size_t i = 0;
+  for (; i + width <= n; i += width) take(B::load_unaligned(x + i));
+  if (i < n) take(kernels::load_partial(x + i, n - i, neutral));
+  if (xsimd::any(nan)) return std::numeric_limits<double>::quiet_NaN();
+  return double(kernels::fold_lanes(found, [](T a, T b) { return Largest ? std::max(a, b) : std::min(a, b); }));
+}
+
 // The p-norm of each of `rows` contiguous rows of n values, accumulated in double (as PyTorch's
 // CPU kernel: the squares of floats beyond 1.8e19 do not overflow), a long row in fixed blocks
 // added in order (the same bits for any thread count). p = inf and -inf take the largest and the
 // smallest |x| (NaN if the row has one), p = 0 counts the non-zero values.
 template <class T>
 void row_norms(const T* x, std::size_t rows, std::size_t n, double p, T* out) {
-  auto blocked = [n](auto&& block) {
-    return parallel::reduce_blocks(n, kSumBlock, 0.0, block, [](double acc, double part) { return acc + part; },
-                                   parallel::kGrain / kSumBlock);
-  };
   auto row_norm = [&](const T* row) -> double {
     if (p == 2.0 || p == 1.0) {
-      const double total = blocked([row, p](std::size_t begin, std::size_t end) {
+      const double total = blocked_sum(n, [row, p](std::size_t begin, std::size_t end) {
         if (p == 1.0) return kernels::lane_sum<double>(end - begin, [r = row + begin](auto at) { return xsimd::abs(at(r)); });
         return kernels::lane_sum<double>(end - begin, [r = row + begin](auto at) {
           const auto v = at(r);
@@ -518,17 +540,21 @@ void row_norms(const T* x, std::size_t rows, std::size_t n, double p, T* out) {
       });
       return p == 2.0 ? std::sqrt(total) : total;
     }
-    if (std::isinf(p)) {
-      double found = p > 0 ? 0.0 : std::numeric_limits<double>::infinity();
-      for (std::size_t i = 0; i < n; ++i) {
-        const double v = std::abs(double(row[i]));
-        if (std::isnan(v)) return v;
-        found = p > 0 ? std::max(found, v) : std::min(found, v);
-      }
-      return found;
+    if (std::isinf(p)) {  // max and min are exact: any order of the blocks gives the same bits
+      const bool largest = p > 0;
+      return parallel::reduce_blocks(
+          n, kSumBlock, largest ? 0.0 : std::numeric_limits<double>::infinity(),
+          [row, largest](std::size_t begin, std::size_t end) {
+            return largest ? extreme_abs<true>(row + begin, end - begin) : extreme_abs<false>(row + begin, end - begin);
+          },
+          [largest](double acc, double part) {
+            if (std::isnan(acc) || std::isnan(part)) return std::numeric_limits<double>::quiet_NaN();
+            return largest ? std::max(acc, part) : std::min(acc, part);
+          },
+          parallel::kGrain / kSumBlock);
     }
     if (p == 0.0) return double(std::count_if(row, row + n, [](T v) { return v != T(0); }));
-    const double total = blocked([row, p](std::size_t begin, std::size_t end) {
+    const double total = blocked_sum(n, [row, p](std::size_t begin, std::size_t end) {
       double part = 0.0;
       for (std::size_t i = begin; i < end; ++i) part += std::pow(std::abs(double(row[i])), p);
       return part;
