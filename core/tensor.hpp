@@ -157,6 +157,17 @@ class Tensor {
   Tensor log() const;
   Tensor sqrt() const;
   Tensor neg() const;
+  Tensor log1p() const;
+  Tensor expm1() const;
+  Tensor reciprocal() const;
+  Tensor square() const;
+  Tensor sin() const;
+  Tensor cos() const;
+  Tensor floor() const;
+  Tensor ceil() const;
+  Tensor trunc() const;
+  Tensor round(std::int64_t decimals = 0) const;
+  Tensor sign() const;
   Tensor pow(double exponent) const;
   Tensor pow(const Tensor& exponent) const;
   Tensor clamp(std::optional<double> min, std::optional<double> max) const;
@@ -220,10 +231,15 @@ class Tensor {
   Tensor narrow(std::int64_t dim, std::int64_t start, std::int64_t length) const;
   Tensor index_select(std::int64_t dim, const Tensor& index) const;
   Tensor gather(std::int64_t dim, const Tensor& index) const;
+  Tensor scatter(std::int64_t dim, const Tensor& index, const Tensor& src) const;
+  Tensor scatter(std::int64_t dim, const Tensor& index, double value) const;
+  Tensor scatter_add(std::int64_t dim, const Tensor& index, const Tensor& src) const;
+  Tensor index_add(std::int64_t dim, const Tensor& index, const Tensor& source, double alpha = 1.0) const;
   Tensor tril(std::int64_t diagonal = 0) const;
   Tensor triu(std::int64_t diagonal = 0) const;
   Tensor cumsum(std::int64_t dim) const;
   Tensor masked_select(const Tensor& mask) const;  // 1-D: the values where mask is non-zero
+  Tensor masked_fill(const Tensor& mask, double value) const;
   std::vector<Tensor> split(std::int64_t split_size, std::int64_t dim = 0) const;
   std::vector<Tensor> chunk(std::int64_t chunks, std::int64_t dim = 0) const;
 

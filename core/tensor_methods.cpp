@@ -28,6 +28,17 @@ Tensor Tensor::exp() const { return tg::exp(*this); }
 Tensor Tensor::log() const { return tg::log(*this); }
 Tensor Tensor::sqrt() const { return tg::sqrt(*this); }
 Tensor Tensor::neg() const { return tg::neg(*this); }
+Tensor Tensor::log1p() const { return tg::log1p(*this); }
+Tensor Tensor::expm1() const { return tg::expm1(*this); }
+Tensor Tensor::reciprocal() const { return tg::reciprocal(*this); }
+Tensor Tensor::square() const { return tg::square(*this); }
+Tensor Tensor::sin() const { return tg::sin(*this); }
+Tensor Tensor::cos() const { return tg::cos(*this); }
+Tensor Tensor::floor() const { return tg::floor(*this); }
+Tensor Tensor::ceil() const { return tg::ceil(*this); }
+Tensor Tensor::trunc() const { return tg::trunc(*this); }
+Tensor Tensor::round(std::int64_t decimals) const { return tg::round(*this, decimals); }
+Tensor Tensor::sign() const { return tg::sign(*this); }
 Tensor Tensor::pow(double exponent) const { return tg::pow(*this, exponent); }
 Tensor Tensor::pow(const Tensor& exponent) const { return tg::pow(*this, exponent); }
 Tensor Tensor::clamp(std::optional<double> min, std::optional<double> max) const { return tg::clamp(*this, min, max); }
@@ -95,10 +106,23 @@ Tensor Tensor::narrow(std::int64_t dim, std::int64_t start, std::int64_t length)
 }
 Tensor Tensor::index_select(std::int64_t dim, const Tensor& index) const { return tg::index_select(*this, dim, index); }
 Tensor Tensor::gather(std::int64_t dim, const Tensor& index) const { return tg::gather(*this, dim, index); }
+Tensor Tensor::scatter(std::int64_t dim, const Tensor& index, const Tensor& src) const {
+  return tg::scatter(*this, dim, index, src);
+}
+Tensor Tensor::scatter(std::int64_t dim, const Tensor& index, double value) const {
+  return tg::scatter(*this, dim, index, value);
+}
+Tensor Tensor::scatter_add(std::int64_t dim, const Tensor& index, const Tensor& src) const {
+  return tg::scatter_add(*this, dim, index, src);
+}
+Tensor Tensor::index_add(std::int64_t dim, const Tensor& index, const Tensor& source, double alpha) const {
+  return tg::index_add(*this, dim, index, source, alpha);
+}
 Tensor Tensor::tril(std::int64_t diagonal) const { return tg::tril(*this, diagonal); }
 Tensor Tensor::triu(std::int64_t diagonal) const { return tg::triu(*this, diagonal); }
 Tensor Tensor::cumsum(std::int64_t dim) const { return tg::cumsum(*this, dim); }
 Tensor Tensor::masked_select(const Tensor& mask) const { return tg::masked_select(*this, mask); }
+Tensor Tensor::masked_fill(const Tensor& mask, double value) const { return tg::masked_fill(*this, mask, value); }
 std::vector<Tensor> Tensor::split(std::int64_t split_size, std::int64_t dim) const { return tg::split(*this, split_size, dim); }
 std::vector<Tensor> Tensor::chunk(std::int64_t chunks, std::int64_t dim) const { return tg::chunk(*this, chunks, dim); }
 

@@ -9,10 +9,12 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numbers>
 
 #include "core/autograd.hpp"
 #include "core/creation.hpp"
 #include "core/ops/kernels.hpp"
+#include "core/ops/math_lanes.hpp"
 #include "core/ops/reduce.hpp"
 
 namespace tg {
@@ -261,7 +263,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
                   if (needs[1]) {
                     Tensor log_base = binary("pow", base, exponent, [](auto x, auto y) {
                       using T = element_of<decltype(x)>;
-                      return pick((x == T(0)) && (y >= T(0)), T(0), xsimd::log(x));
+                      return pick((x == T(0)) && (y >= T(0)), T(0), kernels::log_lanes(x));
                     });
                     grad_exponent = grad * out * log_base;
                   }
@@ -290,7 +292,7 @@ Tensor exp(const Tensor& a) {
 }
 
 Tensor log(const Tensor& a) {
-  Tensor out = unary("log", a, [](auto x) { return xsimd::log(x); });
+  Tensor out = unary("log", a, [](auto x) { return kernels::log_lanes(x); });
   return record("log", out, {a}, {a}, [a](const Tensor& grad) -> Grads { return {grad / a}; });
 }
 
@@ -329,6 +331,195 @@ Tensor cos(const Tensor& a) {
   return record("cos", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
     return {pointwise("cos", [](auto g, auto x) { return -(g * xsimd::sin(x)); }, grad, a)};
   });
+}
+
+// ---- more math: logarithms, trigonometric and hyperbolic functions, the error function ----------
+// (the lane functions are xsimd's, mended where it is wrong: core/ops/math_lanes.hpp)
+
+Tensor log1p(const Tensor& a) {
+  Tensor out = unary("log1p", a, [](auto x) { return kernels::log1p_lanes(x); });
+  return record("log1p", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("log1p", [](auto g, auto x) { return g / (x + scalar_like(x, 1.0)); }, grad, a)};
+  });
+}
+
+Tensor expm1(const Tensor& a) {
+  Tensor out = unary("expm1", a, [](auto x) { return kernels::expm1_lanes(x); });
+  return record("expm1", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
+    return {pointwise("expm1", [](auto g, auto o) { return g * (o + scalar_like(o, 1.0)); }, grad, out)};
+  });
+}
+
+Tensor log2(const Tensor& a) {
+  Tensor out = unary("log2", a, [](auto x) { return kernels::log2_lanes(x); });
+  return record("log2", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("log2", [](auto g, auto x) { return g / (x * scalar_like(x, std::numbers::ln2)); }, grad, a)};
+  });
+}
+
+Tensor log10(const Tensor& a) {
+  Tensor out = unary("log10", a, [](auto x) { return kernels::log10_lanes(x); });
+  return record("log10", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("log10", [](auto g, auto x) { return g / (x * scalar_like(x, std::numbers::ln10)); }, grad, a)};
+  });
+}
+
+Tensor reciprocal(const Tensor& a) {
+  // A division, not xsimd::reciprocal (vrcp14ps: 14 bits, and inf for float subnormals).
+  Tensor out = unary("reciprocal", a, [](auto x) { return scalar_like(x, 1.0) / x; });
+  return record("reciprocal", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
+    return {pointwise("reciprocal", [](auto g, auto o) { return -(g * o * o); }, grad, out)};
+  });
+}
+
+Tensor square(const Tensor& a) {
+  Tensor out = unary("square", a, [](auto x) { return x * x; });
+  return record("square", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("square", [](auto g, auto x) { return g * (x + x); }, grad, a)};
+  });
+}
+
+Tensor tan(const Tensor& a) {
+  Tensor out = unary("tan", a, [](auto x) { return xsimd::tan(x); });
+  return record("tan", out, {a}, {out}, [out](const Tensor& grad) -> Grads {
+    return {pointwise("tan", [](auto g, auto o) { return g * (o * o + scalar_like(o, 1.0)); }, grad, out)};
+  });
+}
+
+Tensor asin(const Tensor& a) {
+  Tensor out = unary("asin", a, [](auto x) { return xsimd::asin(x); });
+  return record("asin", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("asin", [](auto g, auto x) { return g / xsimd::sqrt(scalar_like(x, 1.0) - x * x); }, grad, a)};
+  });
+}
+
+Tensor acos(const Tensor& a) {
+  Tensor out = unary("acos", a, [](auto x) { return xsimd::acos(x); });
+  return record("acos", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("acos", [](auto g, auto x) { return -(g / xsimd::sqrt(scalar_like(x, 1.0) - x * x)); }, grad, a)};
+  });
+}
+
+Tensor atan(const Tensor& a) {
+  Tensor out = unary("atan", a, [](auto x) { return xsimd::atan(x); });
+  return record("atan", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("atan", [](auto g, auto x) { return g / (x * x + scalar_like(x, 1.0)); }, grad, a)};
+  });
+}
+
+Tensor atan2(const Tensor& a, const Tensor& b) {
+  Tensor out = binary("atan2", a, b, [](auto y, auto x) { return kernels::atan2_lanes(y, x); });
+  // d/da = b / (a² + b²), d/db = -a / (a² + b²): one fused pass each when nothing was broadcast.
+  return record("atan2", out, {a, b}, {a, b}, [a, b](const Tensor& grad, NeedsGrad needs) -> Grads {
+    if (a.shape() == grad.shape() && b.shape() == grad.shape()) {
+      auto part = [&](const Tensor& num, double sign) {
+        return pointwise("atan2", [sign](auto g, auto n, auto y, auto x) {
+          return g * n * scalar_like(n, sign) / (y * y + x * x);
+        }, grad, num, a, b);
+      };
+      return {needs[0] ? part(b, 1.0) : Tensor(), needs[1] ? part(a, -1.0) : Tensor()};
+    }
+    const Tensor scale = grad / (a * a + b * b);
+    return {needs[0] ? scale * b : Tensor(), needs[1] ? -(scale * a) : Tensor()};
+  });
+}
+
+Tensor sinh(const Tensor& a) {
+  Tensor out = unary("sinh", a, [](auto x) { return xsimd::sinh(x); });
+  return record("sinh", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("sinh", [](auto g, auto x) { return g * xsimd::cosh(x); }, grad, a)};
+  });
+}
+
+Tensor cosh(const Tensor& a) {
+  Tensor out = unary("cosh", a, [](auto x) { return xsimd::cosh(x); });
+  return record("cosh", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("cosh", [](auto g, auto x) { return g * xsimd::sinh(x); }, grad, a)};
+  });
+}
+
+Tensor asinh(const Tensor& a) {
+  Tensor out = unary("asinh", a, [](auto x) { return xsimd::asinh(x); });
+  return record("asinh", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("asinh", [](auto g, auto x) { return g / xsimd::sqrt(x * x + scalar_like(x, 1.0)); }, grad, a)};
+  });
+}
+
+Tensor acosh(const Tensor& a) {
+  Tensor out = unary("acosh", a, [](auto x) { return kernels::acosh_lanes(x); });
+  return record("acosh", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("acosh", [](auto g, auto x) { return g / xsimd::sqrt(x * x - scalar_like(x, 1.0)); }, grad, a)};
+  });
+}
+
+Tensor atanh(const Tensor& a) {
+  Tensor out = unary("atanh", a, [](auto x) { return xsimd::atanh(x); });
+  return record("atanh", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("atanh", [](auto g, auto x) { return g / (scalar_like(x, 1.0) - x * x); }, grad, a)};
+  });
+}
+
+// d erf(x) = 2/√π e^(-x²), and erfc's is its negative.
+Tensor erf(const Tensor& a) {
+  Tensor out = unary("erf", a, [](auto x) { return kernels::erf_lanes(x); });
+  return record("erf", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("erf", [](auto g, auto x) {
+      return g * scalar_like(x, std::numbers::inv_sqrtpi * 2) * kernels::exp_lanes(-(x * x));
+    }, grad, a)};
+  });
+}
+
+Tensor erfc(const Tensor& a) {
+  Tensor out = unary("erfc", a, [](auto x) { return kernels::erfc_lanes(x); });
+  return record("erfc", out, {a}, {a}, [a](const Tensor& grad) -> Grads {
+    return {pointwise("erfc", [](auto g, auto x) {
+      return -(g * scalar_like(x, std::numbers::inv_sqrtpi * 2) * kernels::exp_lanes(-(x * x)));
+    }, grad, a)};
+  });
+}
+
+// ---- rounding -----------------------------------------------------------------------------
+
+namespace {
+
+// A rounding op's node: its gradient is zero (PyTorch's), a tensor of zeros, not none, so that
+// a.grad holds zeros after a backward through it, as in PyTorch.
+Tensor record_flat(const char* op, Tensor out, const Tensor& a) {
+  return record(op, out, {a}, [](const Tensor& grad) -> Grads { return {zeros_like(grad)}; });
+}
+
+}  // namespace
+
+Tensor floor(const Tensor& a) {
+  return record_flat("floor", unary("floor", a, [](auto x) { return kernels::floor_lanes(x); }), a);
+}
+
+Tensor ceil(const Tensor& a) {
+  return record_flat("ceil", unary("ceil", a, [](auto x) { return kernels::ceil_lanes(x); }), a);
+}
+
+Tensor trunc(const Tensor& a) {
+  return record_flat("trunc", unary("trunc", a, [](auto x) { return kernels::trunc_lanes(x); }), a);
+}
+
+Tensor round(const Tensor& a, std::int64_t decimals) {
+  if (decimals == 0) return record_flat("round", unary("round", a, [](auto x) { return kernels::round_lanes(x); }), a);
+  // PyTorch's kernel: 10^|d| in the tensor's dtype (inf for float beyond 10^38, as there).
+  const double ten_pow = std::pow(10.0, double(decimals < 0 ? -decimals : decimals));
+  Tensor out = unary("round", a, [ten_pow, decimals](auto x) {
+    const auto scale = decltype(x)(scalar_like(x, ten_pow));
+    return decimals > 0 ? kernels::round_lanes(x * scale) / scale : kernels::round_lanes(x / scale) * scale;
+  });
+  return record_flat("round", out, a);
+}
+
+Tensor sign(const Tensor& a) {
+  return record_flat("sign", unary("sign", a, [](auto x) { return sgn(x); }), a);
+}
+
+Tensor frac(const Tensor& a) {
+  Tensor out = unary("frac", a, [](auto x) { return x - kernels::trunc_lanes(x); });
+  return record("frac", out, {a}, [](const Tensor& grad) -> Grads { return {grad}; });
 }
 
 // ---- comparisons that route gradients --------------------------------------------------------

@@ -1,7 +1,9 @@
-// Elementwise arithmetic and math: add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, abs, sin, cos, clamp,
-// maximum, minimum, where. Binary ops broadcast like NumPy; both inputs must have one dtype.
+// Elementwise arithmetic and math: add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, abs, sin, cos, the
+// rest of torch's math functions (log1p ... erfc) and rounding (floor ... frac), clamp, maximum,
+// minimum, where. Binary ops broadcast like NumPy; both inputs must have one dtype.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 
 #include "../tensor.hpp"
@@ -31,6 +33,42 @@ Tensor rsqrt(const Tensor& a);  // 1 / sqrt(a)
 Tensor abs(const Tensor& a);    // gradient 0 at 0 and at NaN, like PyTorch
 Tensor sin(const Tensor& a);
 Tensor cos(const Tensor& a);
+
+// More math, as torch's: logarithms and exponentials near 0 and in bases 2 and 10, 1/x and x²,
+// the trigonometric and hyperbolic functions and their inverses, the error function. Each is within
+// 3 ulp of the C library over its whole range, special values and subnormals included
+// (tests/test_math.cpp), and its gradient is PyTorch's formula (asin's is inf at ±1, atan2's NaN
+// at (0, 0)).
+Tensor log1p(const Tensor& a);
+Tensor expm1(const Tensor& a);
+Tensor log2(const Tensor& a);
+Tensor log10(const Tensor& a);
+Tensor reciprocal(const Tensor& a);
+Tensor square(const Tensor& a);
+Tensor tan(const Tensor& a);
+Tensor asin(const Tensor& a);
+Tensor acos(const Tensor& a);
+Tensor atan(const Tensor& a);
+Tensor atan2(const Tensor& a, const Tensor& b);  // the angle of the point (b, a), broadcast
+Tensor sinh(const Tensor& a);
+Tensor cosh(const Tensor& a);
+Tensor asinh(const Tensor& a);
+Tensor acosh(const Tensor& a);
+Tensor atanh(const Tensor& a);
+Tensor erf(const Tensor& a);
+Tensor erfc(const Tensor& a);
+
+// Rounding, whose gradient is 0 (PyTorch's; the result still records, so a loss through it can
+// call backward). round is half to even; with `decimals` it rounds to multiples of 10^-decimals
+// by PyTorch's formula in the tensor's dtype (nearbyint(a·10^d) / 10^d, or for d < 0
+// nearbyint(a / 10^-d) · 10^-d). sign is -1, 0 or 1, and 0 for NaN as PyTorch's. frac is
+// a - trunc(a), with gradient 1.
+Tensor floor(const Tensor& a);
+Tensor ceil(const Tensor& a);
+Tensor trunc(const Tensor& a);
+Tensor round(const Tensor& a, std::int64_t decimals = 0);
+Tensor sign(const Tensor& a);
+Tensor frac(const Tensor& a);
 
 // Limits to [min, max]; either bound may be left out; NaN stays NaN, and min > max gives max
 // everywhere, as in PyTorch. The gradient passes where min <= a <= max.

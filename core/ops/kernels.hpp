@@ -54,7 +54,9 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 load16(__mmask16
 // x is clamped to 89 first (e^89 rounds to inf), and below -104 the result is 0 (-inf gives 0, NaN
 // stays NaN). 1.01 ulp from exp in double over every 7th float of [-120, 120]. xsimd::exp gives 0 below
 // -88.38 and inf above 88.38, where e^x is still a float (e^88.7 = 3.3e38, e^-100 = 3.8e-44, as
-// PyTorch gives), and took 15% longer. double, and builds without AVX-512, use xsimd::exp.
+// PyTorch gives), and took 15% longer. double, and builds without AVX-512, use xsimd::exp, which
+// has the same early ends (inf above 88.38 and 709.4, 0 below -87.34 and -708.4, where e^x is a
+// subnormal: e^-720 = 2.0e-313): lanes beyond 87 (float) and 708 (double) take e^(x/2)², x/2 exact.
 template <class B>
 B exp_lanes(const B& x) {
   if constexpr (std::is_arithmetic_v<B>) {
@@ -81,7 +83,12 @@ B exp_lanes(const B& x) {
       return B(_mm512_maskz_scalef_ps(__mmask16(~zero), p, k));
     }
 #endif
-    return xsimd::exp(x);
+    using T = typename B::value_type;
+    const B y = xsimd::exp(x);
+    const auto far = xsimd::abs(x) > B(std::is_same_v<T, float> ? T(87) : T(708));  // (NaN is not)
+    if (!xsimd::any(far)) return y;
+    const B half = xsimd::exp(x * B(T(0.5)));
+    return xsimd::select(far, half * half, y);
   }
 }
 

@@ -17,6 +17,7 @@
 #include "core/ops/distance.hpp"
 #include "core/ops/elementwise.hpp"
 #include "core/ops/kernels.hpp"
+#include "core/ops/math_lanes.hpp"
 #include "core/ops/reduce.hpp"
 #include "core/ops/shape.hpp"
 
@@ -492,7 +493,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
   Tensor loss = binary("binary_cross_entropy", input, target, [](auto p, auto y) {
     using B = decltype(p);
     const B floor(element_of<B>(-100));
-    return -(y * xsimd::max(xsimd::log(p), floor) + (B(1) - y) * xsimd::max(xsimd::log(B(1) - p), floor));
+    return -(y * xsimd::max(kernels::log_lanes(p), floor) + (B(1) - y) * xsimd::max(kernels::log_lanes(B(1) - p), floor));
   });
   // PyTorch's gradients: d/dp = (p - y) / max(p·(1 - p), 1e-12), which is 0 where p equals y and
   // finite elsewhere; d/dy = log(1 - p) - log p with the same clamps.
@@ -509,7 +510,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
                     grads[1] = pointwise("binary_cross_entropy", [](auto g, auto p) {
                                  using B = decltype(p);
                                  const B floor(element_of<B>(-100));
-                                 return g * (xsimd::max(xsimd::log(B(1) - p), floor) - xsimd::max(xsimd::log(p), floor));
+                                 return g * (xsimd::max(kernels::log_lanes(B(1) - p), floor) - xsimd::max(kernels::log_lanes(p), floor));
                                }, grad, input);
                   return grads;
                 });
@@ -574,11 +575,11 @@ Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bo
     // t·(log t - x), 0 where t = 0 (PyTorch 1.13's where(t > 0, ..., 0); PyTorch 2's xlogy(t, t) -
     // t·x agrees except for x = -inf, where it gives NaN); NaN for t < 0 (the log's). d/dx = -t;
     // d/dt = log t + 1 - x, NaN at t = 0, as both PyTorch versions give.
-    auto f = [](auto x, auto t) { return pick(t == splat(t, 0.0), 0, t * (xsimd::log(t) - x)); };
+    auto f = [](auto x, auto t) { return pick(t == splat(t, 0.0), 0, t * (kernels::log_lanes(t) - x)); };
     auto dx = [](auto, auto t) { return -t; };
     auto dt = [](auto x, auto t) {
       return pick(t == splat(t, 0.0), std::numeric_limits<element_of<decltype(t)>>::quiet_NaN(),
-                  xsimd::log(t) + splat(x, 1.0) - x);
+                  kernels::log_lanes(t) + splat(x, 1.0) - x);
     };
     out = fused_loss<Terms::Element>("kl_div", input, target, summed, f, dx, dt);
   }
@@ -609,11 +610,11 @@ Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, bool log_inpu
   // Stirling's t·log t - t + ½·log(2πt) where t > 1 (0 elsewhere); d/dt = log t + 1/(2t) there.
   auto stirling = [full](auto t) {
     const auto one = splat(t, 1.0);
-    const auto term = t * xsimd::log(t) - t + splat(t, 0.5) * xsimd::log(splat(t, 2 * std::numbers::pi) * t);
+    const auto term = t * kernels::log_lanes(t) - t + splat(t, 0.5) * kernels::log_lanes(splat(t, 2 * std::numbers::pi) * t);
     return full ? pick(t > one, term, 0) : splat(t, 0.0);
   };
   auto stirling_slope = [full](auto t) {
-    const auto slope = xsimd::log(t) + splat(t, 0.5) / t;
+    const auto slope = kernels::log_lanes(t) + splat(t, 0.5) / t;
     return full ? pick(t > splat(t, 1.0), slope, 0) : splat(t, 0.0);
   };
   if (log_input) {
@@ -624,9 +625,9 @@ Tensor poisson_nll_loss(const Tensor& input, const Tensor& target, bool log_inpu
     return fused_loss<Terms::Element>("poisson_nll_loss", input, target, reduction, f, dx, dt);
   }
   // x - t·log(x + eps); d/dx = 1 - t/(x + eps), d/dt = -log(x + eps).
-  auto f = [stirling, eps](auto x, auto t) { return x - t * xsimd::log(x + splat(x, eps)) + stirling(t); };
+  auto f = [stirling, eps](auto x, auto t) { return x - t * kernels::log_lanes(x + splat(x, eps)) + stirling(t); };
   auto dx = [eps](auto x, auto t) { return splat(x, 1.0) - t / (x + splat(x, eps)); };
-  auto dt = [stirling_slope, eps](auto x, auto t) { return stirling_slope(t) - xsimd::log(x + splat(x, eps)); };
+  auto dt = [stirling_slope, eps](auto x, auto t) { return stirling_slope(t) - kernels::log_lanes(x + splat(x, eps)); };
   return fused_loss<Terms::Element>("poisson_nll_loss", input, target, reduction, f, dx, dt);
 }
 

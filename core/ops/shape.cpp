@@ -966,6 +966,21 @@ bool for_gathered(const GatherLayout& l, const std::int64_t* at, std::size_t fir
   return !out_of_range;
 }
 
+// fn(k, place) for every entry of index (laid out by l), in parallel over the slabs of index's
+// dims up to dim, each slab in order: entries that share a place differ only along dim, so they
+// lie in one slab and are taken in index order whatever the thread count. False if an entry was
+// outside [0, size) (fn then saw it clamped; the caller throws).
+template <class Fn>
+bool for_each_entry(const GatherLayout& l, const Tensor& index, Fn&& fn) {
+  const std::size_t slab = l.n * l.inner.size();
+  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(slab, 1));
+  std::atomic<bool> in_range{true};
+  parallel::for_range(l.outer.size(), grain, [&](std::size_t first, std::size_t last) {
+    if (!for_gathered(l, index.data<std::int64_t>(), first, last, fn)) in_range.store(false, std::memory_order_relaxed);
+  });
+  return in_range.load();
+}
+
 #if defined(__AVX512F__)
 // y[j] = row[min(at[j], top)] for j < n, eight float32 values a vpgatherqps; false if an entry
 // was outside [0, top]. (Scalar, the gather along the last dim of 1024 x 1024 took 1.0 ms of
@@ -1039,19 +1054,155 @@ Tensor gather(const Tensor& a, std::int64_t dim, const Tensor& index) {
   // The gradient adds each value back where it came from. Entries that share a place differ only
   // along dim, so they lie in one slab of index's dims up to dim: the slabs go to the threads,
   // each added in order (the same bits for any thread count).
-  return record("gather", out, {a}, {index}, [layout, index, grain, shape = a.shape()](const Tensor& grad) -> Grads {
+  return record("gather", out, {a}, {index}, [layout, index, shape = a.shape()](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "gather", [&]<class T>() {
-      xt::xarray<T> dx = xt::xarray<T>::from_shape(shape);
+      xt::xarray<T> dx = kernels::zeros<T>(shape);
       const T* g = grad.data<T>();
       T* dst = dx.data();
-      parallel::for_range(dx.size(), parallel::kGrain,
-                          [&](std::size_t first, std::size_t last) { std::fill(dst + first, dst + last, T(0)); });
-      parallel::for_range(layout->outer.size(), grain, [&](std::size_t first, std::size_t last) {
-        for_gathered(*layout, index.data<std::int64_t>(), first, last,
-                     [&](std::size_t k, std::size_t place) { dst[place] += g[k]; });
-      });
+      for_each_entry(*layout, index, [&](std::size_t k, std::size_t place) { dst[place] += g[k]; });
       return make_tensor<T>(std::move(dx));
     })};
+  });
+}
+
+// ---- scatter, scatter_add, index_add --------------------------------------------------------
+
+namespace {
+
+// scatter's and scatter_add's checks (PyTorch's): an int64 index of a's rank, no larger than a in
+// any dim but dim, nor than src in any dim; src of a's dtype and rank. Returns dim, wrapped.
+std::size_t check_scatter(const char* op, const Tensor& a, std::int64_t dim, const Tensor& index, const Tensor* src) {
+  TG_CHECK(index.dtype() == kInt64, op, ": expected an int64 index, got ", dtype_name(index.dtype()), " ",
+           shape_str(index.shape()));
+  TG_CHECK(index.dim() == a.dim(), op, ": index ", shape_str(index.shape()), " must have as many dims as the input ",
+           shape_str(a.shape()));
+  const std::size_t d = wrap_dim(op, dim, std::max<std::size_t>(a.dim(), 1), a.shape());
+  for (std::size_t k = 0; k < a.dim(); ++k)
+    TG_CHECK(k == d || index.shape()[k] <= a.shape()[k], op, ": index ", shape_str(index.shape()),
+             " is larger than the input ", shape_str(a.shape()), " in dim ", k);
+  if (src) {
+    TG_CHECK(src->dtype() == a.dtype(), op, ": src must have the input's dtype ", dtype_name(a.dtype()), ", got ",
+             dtype_name(src->dtype()));
+    TG_CHECK(src->dim() == a.dim(), op, ": src ", shape_str(src->shape()), " must have as many dims as the input ",
+             shape_str(a.shape()));
+    for (std::size_t k = 0; k < a.dim(); ++k)
+      TG_CHECK(index.shape()[k] <= src->shape()[k], op, ": index ", shape_str(index.shape()), " is larger than src ",
+               shape_str(src->shape()), " in dim ", k);
+  }
+  TG_CHECK(index.numel() == 0 || a.dim() == 0 || a.shape()[d] > 0, op, ": index ", index.data<std::int64_t>()[0],
+           " is out of range for dim ", dim, " of size 0 in ", shape_str(a.shape()));
+  return d;
+}
+
+// src's leading corner of index's shape (src itself when the shapes agree), recorded, so that its
+// gradient reaches src's shape.
+Tensor leading_corner(const Tensor& src, const Shape& shape) {
+  Tensor corner = src;
+  for (std::size_t k = 0; k < shape.size(); ++k)
+    if (corner.shape()[k] != shape[k]) corner = narrow(corner, std::int64_t(k), 0, std::int64_t(shape[k]));
+  return corner;
+}
+
+// A copy of a's values (any dtype), in parallel.
+template <class T>
+xt::xarray<T> copy_of(const Tensor& a) {
+  xt::xarray<T> values = xt::xarray<T>::from_shape(a.shape());
+  const T* x = a.data<T>();
+  T* y = values.data();
+  parallel::for_range(values.size(), parallel::kGrain,
+                      [&](std::size_t first, std::size_t last) { std::copy(x + first, x + last, y + first); });
+  return values;
+}
+
+// The scatter ops' forward: a copy of `a`, and write(out, src, k, place) for every index entry k,
+// src the values of `from` (index's shape) or null.
+template <class Write>
+Tensor scatter_copy(const char* op, const Tensor& a, std::int64_t dim, std::size_t d, const Tensor& index,
+                    const Tensor* from, Write&& write) {
+  const GatherLayout layout =
+      gather_layout(a.dim() == 0 ? Shape{1} : a.shape(), index.dim() == 0 ? Shape{1} : index.shape(), d);
+  return dispatch_all(a.dtype(), [&]<class T>() {
+    xt::xarray<T> values = copy_of<T>(a);
+    T* y = values.data();
+    const T* src = from ? from->data<T>() : nullptr;
+    if (!for_each_entry(layout, index, [&](std::size_t k, std::size_t place) { write(y, src, k, place); })) {
+      const auto size = std::int64_t(layout.size);
+      for (std::int64_t entry : std::span<const std::int64_t>(index.data<std::int64_t>(), index.numel()))
+        TG_CHECK(entry >= 0 && entry < size, op, ": index ", entry, " is out of range for dim ", dim, " of size ", size,
+                 " in ", shape_str(a.shape()));
+    }
+    return make_tensor<T>(std::move(values));
+  });
+}
+
+}  // namespace
+
+Tensor scatter(const Tensor& a, std::int64_t dim, const Tensor& index, const Tensor& src) {
+  const std::size_t d = check_scatter("scatter", a, dim, index, &src);
+  const Tensor from = leading_corner(src, index.shape());
+  Tensor out = scatter_copy("scatter", a, dim, d, index, &from,
+                            [](auto* y, const auto* src, std::size_t k, std::size_t place) { y[place] = src[k]; });
+  return record("scatter", out, {a, from}, {index}, [index, d](const Tensor& grad, NeedsGrad needs) -> Grads {
+    const auto dim = std::int64_t(d);
+    return {needs[0] ? scatter(grad, dim, index, 0.0) : Tensor(), needs[1] ? gather(grad, dim, index) : Tensor()};
+  });
+}
+
+Tensor scatter(const Tensor& a, std::int64_t dim, const Tensor& index, double value) {
+  const std::size_t d = check_scatter("scatter", a, dim, index, nullptr);
+  Tensor out = scatter_copy("scatter", a, dim, d, index, nullptr, [value](auto* y, const auto*, std::size_t, std::size_t place) {
+    y[place] = static_cast<std::remove_pointer_t<decltype(y)>>(value);
+  });
+  return record("scatter", out, {a}, {index}, [index, d](const Tensor& grad) -> Grads {
+    return {scatter(grad, std::int64_t(d), index, 0.0)};
+  });
+}
+
+Tensor scatter_add(const Tensor& a, std::int64_t dim, const Tensor& index, const Tensor& src) {
+  const std::size_t d = check_scatter("scatter_add", a, dim, index, &src);
+  const Tensor from = leading_corner(src, index.shape());
+  Tensor out = scatter_copy("scatter_add", a, dim, d, index, &from,
+                            [](auto* y, const auto* src, std::size_t k, std::size_t place) { y[place] += src[k]; });
+  return record("scatter_add", out, {a, from}, {index}, [index, d](const Tensor& grad, NeedsGrad needs) -> Grads {
+    return {needs[0] ? grad : Tensor(), needs[1] ? gather(grad, std::int64_t(d), index) : Tensor()};
+  });
+}
+
+Tensor index_add(const Tensor& a, std::int64_t dim, const Tensor& index, const Tensor& source, double alpha) {
+  TG_CHECK(index.dtype() == kInt64 && index.dim() <= 1, "index_add: expected a 1-D int64 index, got ",
+           dtype_name(index.dtype()), " ", shape_str(index.shape()));
+  TG_CHECK(source.dtype() == a.dtype(), "index_add: source must have the input's dtype ", dtype_name(a.dtype()),
+           ", got ", dtype_name(source.dtype()));
+  // A 0-d input is one entry along dim 0, as PyTorch's.
+  const Shape shape = a.dim() == 0 ? Shape{1} : a.shape();
+  const std::size_t d = wrap_dim("index_add", dim, a.dim(), a.shape());
+  Shape expected = shape;
+  expected[d] = index.numel();
+  const Shape source_shape = source.dim() == 0 ? Shape{1} : source.shape();
+  TG_CHECK(source_shape == expected, "index_add: source ", shape_str(source.shape()), " must be the input ",
+           shape_str(a.shape()), " with ", index.numel(), " entries along dim ", dim, " (", shape_str(expected), ")");
+  const auto size = std::int64_t(shape[d]);
+  std::vector<std::size_t> rows;
+  rows.reserve(index.numel());
+  for (std::int64_t i : std::span<const std::int64_t>(index.data<std::int64_t>(), index.numel())) {
+    TG_CHECK(i >= 0 && i < size, "index_add: index ", i, " is out of range for dim ", dim, " of size ", size, " in ",
+             shape_str(a.shape()));
+    rows.push_back(std::size_t(i));
+  }
+  TG_CHECK(alpha == 1.0 || is_floating(a.dtype()), "index_add: alpha ", alpha, " needs a floating-point input, got ",
+           dtype_name(a.dtype()));
+  const Tensor scaled = alpha == 1.0 ? source : source.detach() * alpha;
+  Tensor out = dispatch_all(a.dtype(), [&]<class T>() {
+    xt::xarray<T> values = copy_of<T>(a);
+    scatter_add_rows(scaled.data<T>(), values.data(), kernels::reduce_layout(shape, d), rows);
+    return make_tensor<T>(std::move(values));
+  });
+  return record("index_add", out, {a, source}, {index},
+                [index, d, alpha, source_shape = source.shape()](const Tensor& grad, NeedsGrad needs) -> Grads {
+    if (!needs[1]) return {grad, Tensor()};
+    Tensor picked = index_select(grad, std::int64_t(d), index);
+    if (picked.shape() != source_shape) picked = reshape(picked, kernels::as_signed(source_shape));  // (a 0-d input)
+    return {needs[0] ? grad : Tensor(), alpha == 1.0 ? picked : picked * alpha};
   });
 }
 
@@ -1233,6 +1384,19 @@ Tensor masked_select(const Tensor& input, const Tensor& mask) {
     })};
   };
   return record("masked_select", out, {a}, std::move(backward));
+}
+
+Tensor masked_fill(const Tensor& a, const Tensor& mask, double value) {
+  // The mask as a's dtype (non-zero stays non-zero, NaN too), at its own size: it broadcasts in the
+  // kernel, never expanded to the output's size.
+  const Tensor keep = mask.dtype() == a.dtype() ? mask.detach() : mask.to(a.dtype());
+  // (k == 0, not k != 0: xsimd's != is an ordered compare, false for a NaN k, which is set.)
+  Tensor out = binary("masked_fill", a, keep, [value](auto x, auto k) {
+    return pick(k == decltype(k)(0), x, scalar_like(x, value));
+  });
+  return record("masked_fill", out, {a}, {keep}, [keep](const Tensor& grad) -> Grads {
+    return {binary("masked_fill", grad, keep, [](auto g, auto k) { return pick(k == decltype(k)(0), g, 0); })};
+  });
 }
 
 std::vector<Tensor> split(const Tensor& a, std::int64_t split_size, std::int64_t dim) {

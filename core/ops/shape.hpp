@@ -1,5 +1,6 @@
 // Shape ops: transpose, permute, reshape, flatten, squeeze, unsqueeze, expand, cat, stack, narrow,
-// slice, select, index_select, gather, tril/triu, pixel_shuffle/unshuffle. Every result is a new contiguous tensor
+// slice, select, index_select, gather, scatter/scatter_add/index_add, tril/triu, masked_select/masked_fill,
+// pixel_shuffle/unshuffle. Every result is a new contiguous tensor
 // (there are no strided views), so writing into one never changes another.
 #pragma once
 
@@ -42,6 +43,21 @@ Tensor index_select(const Tensor& a, std::int64_t dim, const Tensor& index);
 // dim 1, ...), out shaped as the int64 `index`, which has a's rank and is no larger than a in any
 // dim but dim; repeats accumulate in backward. (Picking a value a row: log_probs.gather(1, actions).)
 Tensor gather(const Tensor& a, std::int64_t dim, const Tensor& index);
+// gather's adjoints, out of place (torch.scatter, scatter_add): a copy of `a` with, for every
+// entry of the int64 `index` (a's rank, no larger than src in any dim nor than a in any dim but
+// dim), out[index[i][j][k]][j][k] = src[i][j][k] for dim 0 (src may be larger than index: its
+// leading corner is read), or `value`; scatter_add adds instead. Entries that share a place are
+// taken in index order (the last write wins, as in PyTorch's CPU loop; sums in that order at any
+// thread count). Gradients: a's is grad with the written places zeroed (scatter) or grad
+// (scatter_add); src's is grad.gather(dim, index), as PyTorch's.
+Tensor scatter(const Tensor& a, std::int64_t dim, const Tensor& index, const Tensor& src);
+Tensor scatter(const Tensor& a, std::int64_t dim, const Tensor& index, double value);
+Tensor scatter_add(const Tensor& a, std::int64_t dim, const Tensor& index, const Tensor& src);
+// torch.index_add: a copy of `a` with alpha · source's entry i along dim added to a's entry
+// index[i], for a 1-D int64 index; source is a's shape with index.numel() entries along dim.
+// Repeated entries add in index order (the same bits at any thread count). (Summing messages
+// into nodes: index_add(zeros({N, F}), 0, targets, messages).)
+Tensor index_add(const Tensor& a, std::int64_t dim, const Tensor& index, const Tensor& source, double alpha = 1.0);
 // The lower (upper) triangle of each matrix in a's last two dims, the rest 0: tril keeps
 // column j of row i where j - i <= diagonal, triu where j - i >= diagonal (torch.tril/triu; a
 // causal mask is triu(full({T, T}, -inf), 1)).
@@ -58,6 +74,10 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<std:
 // The values of a where mask (any dtype) is non-zero, as a 1-D tensor in row-major order; a and
 // mask broadcast against each other (as PyTorch's), and the gradient goes back to those positions.
 Tensor masked_select(const Tensor& a, const Tensor& mask);
+// a with `value` where mask (any dtype) is non-zero, a and mask broadcast against each other (as
+// torch.masked_fill; an attention mask of (L, L) over scores of (N, heads, L, L)); the gradient
+// passes where mask is zero. Floating-point a only.
+Tensor masked_fill(const Tensor& a, const Tensor& mask, double value);
 // Pieces of split_size along dim (the last may be smaller), and chunks pieces of equal size
 // (ceil(size / chunks), the last smaller; an empty dim gives chunks empty pieces), as PyTorch's split
 // and chunk. Neither takes a 0-d tensor.
