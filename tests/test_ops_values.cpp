@@ -1811,3 +1811,23 @@ TEST_CASE("sums over rows of every length: sum, layer_norm and binary_cross_entr
       check_close(tg::binary_cross_entropy(p, t), {double(loss / (3 * n))}, 64 * ulp);
     }
 }
+
+// PyTorch: torch.ne(NaN, anything) is True, torch.eq False, and every ordered comparison False;
+// checked at every position of a row of 37 (whole batches and the tail) in both dtypes.
+TEST_CASE("comparisons with NaN follow PyTorch at every position: ne true, the others false") {
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+    for (std::size_t at = 0; at < 37; ++at) {
+      INFO(tg::dtype_name(dtype), " NaN at ", at);
+      std::vector<double> with_nan(37, 1.0);
+      with_nan[at] = NAN;
+      const Tensor x = Tensor(with_nan, {37}).to(dtype), ones = tg::ones({37}, dtype);
+      for (const Tensor& y : {tg::ne(x, ones), tg::ne(ones, x), tg::ne(x, x), tg::ne(x, 1.0)}) {
+        const std::vector<double> v = y.to_vector<double>();
+        CHECK(v[at] == 1.0);
+        CHECK(std::count(v.begin(), v.end(), 1.0) == 1);  // and false where both are 1
+      }
+      for (const Tensor& y : {tg::eq(x, x), tg::lt(x, ones), tg::le(x, ones), tg::gt(x, ones), tg::ge(x, ones)})
+        CHECK(y.to_vector<double>()[at] == 0.0);
+    }
+  }
+}
