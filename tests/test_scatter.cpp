@@ -212,6 +212,14 @@ TEST_CASE("scatter family errors name the op and the shapes, dtypes or entries")
   CHECK_THROWS_WITH_AS(tg::masked_fill(a, tg::ones({2}), 0.0), doctest::Contains("masked_fill: shapes [3, 4] and [2] cannot be broadcast"),
                        tg::Error);
   CHECK_THROWS_WITH_AS(tg::masked_fill(tg::zeros({2}, tg::kInt64), tg::ones({2}), 0.0), doctest::Contains("masked_fill"), tg::Error);
+  // The checks by chunks of entries, on gather's scalar path too (float64; an entry in the second
+  // chunk of a row of 3000).
+  std::vector<std::int64_t> far(3000, 1);
+  far[2500] = 7;
+  CHECK_THROWS_WITH_AS(tg::gather(tg::zeros({2, 4}, tg::kFloat64), 1, ints(far, {1, 3000})),
+                       doctest::Contains("gather: index 7 is out of range for dim 1 of size 4 in [2, 4]"), tg::Error);
+  CHECK_THROWS_WITH_AS(tg::scatter_add(tg::zeros({2, 4}), 1, ints(far, {1, 3000}), tg::ones({1, 3000})),
+                       doctest::Contains("scatter_add: index 7 is out of range for dim 1 of size 4 in [2, 4]"), tg::Error);
   // A failed scatter leaves nothing changed: the input is still zeros.
   CHECK(tg::sum(a).item() == 0.0);
 }
