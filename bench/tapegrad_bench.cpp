@@ -131,6 +131,15 @@ std::vector<OpCase> op_cases() {
       {"softplus", [](const tg::Tensor& x) { return tg::softplus(x); }},
       {"leaky_relu", [](const tg::Tensor& x) { return tg::leaky_relu(x, 0.01); }},
       {"sin", [](const tg::Tensor& x) { return tg::sin(x); }},
+      {"log1p", [](const tg::Tensor& x) { return tg::log1p(tg::abs(x)); }},
+      {"erf", [](const tg::Tensor& x) { return tg::erf(x); }},
+      // The angle of (x', x), x' a fixed tensor of x's shape: both gradients computed only for x.
+      {"atan2", [](const tg::Tensor& x) {
+         return tg::atan2(x, bench::fixed(std::int64_t(x.size(0)), [](std::int64_t k) {
+           return tg::randn({std::size_t(k), std::size_t(k)}, kRowDType);
+         }));
+       }},
+      {"round", [](const tg::Tensor& x) { return tg::round(x * 4.0); }},
       {"var_last", [](const tg::Tensor& x) { return tg::var(x, {-1}); }},
       {"mean_first", [](const tg::Tensor& x) { return tg::mean(x, 0); }},
       {"logsumexp", [](const tg::Tensor& x) { return tg::logsumexp(x, -1); }},
@@ -218,6 +227,31 @@ std::vector<OpCase> op_cases() {
       {"norm", [](const tg::Tensor& x) { return tg::norm(x, 2.0, -1); }},
       {"normalize", [](const tg::Tensor& x) { return tg::normalize(x, 2.0, 1); }},
       // A running sum along the rows, and the upper triangle above the diagonal (a causal mask's shape).
+      // x's values added into N columns of zeros at random places along dim 1 (N per row), and its
+      // rows into N rows at random (a graph network's messages summed into their nodes).
+      {"scatter_add", [](const tg::Tensor& x) {
+         const auto n = std::int64_t(x.size(0));
+         const auto& [zeros, index] = bench::fixed(n, [](std::int64_t k) {
+           const std::size_t m = std::size_t(k);
+           return std::pair{tg::zeros({m, m}, kRowDType), tg::randint(0, k, {m, m})};
+         });
+         return tg::scatter_add(zeros, 1, index, x);
+       }},
+      {"index_add", [](const tg::Tensor& x) {
+         const auto n = std::int64_t(x.size(0));
+         const auto& [zeros, rows] = bench::fixed(n, [](std::int64_t k) {
+           const std::size_t m = std::size_t(k);
+           return std::pair{tg::zeros({m, m}, kRowDType), tg::randint(0, k, {m})};
+         });
+         return tg::index_add(zeros, 0, rows, x);
+       }},
+      // A causal mask: -inf above the diagonal.
+      {"masked_fill", [](const tg::Tensor& x) {
+         const auto n = std::int64_t(x.size(0));
+         return x.masked_fill(bench::fixed(n, [](std::int64_t k) {
+           return tg::triu(tg::ones({std::size_t(k), std::size_t(k)}, kRowDType), 1);
+         }), -INFINITY);
+       }},
       {"cumsum", [](const tg::Tensor& x) { return tg::cumsum(x, 1); }},
       {"triu", [](const tg::Tensor& x) { return tg::triu(x, 1); }},
       // gather along the rows: N random columns of each row, repeats included.

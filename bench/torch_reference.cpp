@@ -132,6 +132,12 @@ std::vector<OpCase> op_cases() {
       {"leaky_relu",
        [](const torch::Tensor& x) { return F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(0.01)); }},
       {"sin", [](const torch::Tensor& x) { return torch::sin(x); }},
+      {"log1p", [](const torch::Tensor& x) { return torch::log1p(x.abs()); }},
+      {"erf", [](const torch::Tensor& x) { return torch::erf(x); }},
+      {"atan2", [](const torch::Tensor& x) {
+         return torch::atan2(x, bench::fixed(x.size(0), [](int64_t k) { return torch::randn({k, k}, kRowDType); }));
+       }},
+      {"round", [](const torch::Tensor& x) { return torch::round(x * 4.0); }},
       {"var_last", [](const torch::Tensor& x) { return x.var(-1); }},
       {"mean_first", [](const torch::Tensor& x) { return x.mean(0); }},
       {"logsumexp", [](const torch::Tensor& x) { return torch::logsumexp(x, -1); }},
@@ -204,6 +210,22 @@ std::vector<OpCase> op_cases() {
       {"pairwise_distance", [](const torch::Tensor& x) { return F::pairwise_distance(x, x.detach().abs()); }},
       {"norm", [](const torch::Tensor& x) { return torch::linalg::vector_norm(x, 2, {-1}, false, c10::nullopt); }},
       {"normalize", [](const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().p(2).dim(1)); }},
+      {"scatter_add", [](const torch::Tensor& x) {
+         const auto& [zeros, index] = bench::fixed(x.size(0), [](int64_t k) {
+           return std::pair{torch::zeros({k, k}, kRowDType), torch::randint(0, k, {k, k})};
+         });
+         return torch::scatter_add(zeros, 1, index, x);
+       }},
+      {"index_add", [](const torch::Tensor& x) {
+         const auto& [zeros, rows] = bench::fixed(x.size(0), [](int64_t k) {
+           return std::pair{torch::zeros({k, k}, kRowDType), torch::randint(0, k, {k})};
+         });
+         return torch::index_add(zeros, 0, rows, x);
+       }},
+      {"masked_fill", [](const torch::Tensor& x) {
+         return x.masked_fill(bench::fixed(x.size(0), [](int64_t k) { return torch::ones({k, k}).triu(1).to(torch::kBool); }),
+                              -INFINITY);
+       }},
       {"cumsum", [](const torch::Tensor& x) { return x.cumsum(1); }},
       {"triu", [](const torch::Tensor& x) { return x.triu(1); }},
       {"gather", [](const torch::Tensor& x) {
