@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/parallel.hpp"
 #include "core/random.hpp"
 
 namespace tg {
@@ -55,7 +56,7 @@ Tensor filled(const char* op, const Shape& shape, double value, const TensorOpti
   return finish(dispatch_all(options.dtype(),
                              [&]<class T>() {
                                xt::xarray<T> out = allocate<T>(op, shape);
-                               out.fill(static_cast<T>(value));
+                               parallel::fill(out.data(), out.size(), static_cast<T>(value));
                                return make_tensor<T>(std::move(out));
                              }),
                 options, op);

@@ -11,6 +11,7 @@
 // so the two never fight for the cores.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 #include <vector>
@@ -41,6 +42,18 @@ void for_range(std::size_t n, std::size_t grain, Body&& body) {
       tbb::blocked_range<std::size_t>(0, n, grain),
       [&](const tbb::blocked_range<std::size_t>& range) { body(range.begin(), range.end()); },
       tbb::simple_partitioner());
+}
+
+// y[0, n) = x[0, n), kGrain values a task.
+template <class T>
+void copy(const T* x, std::size_t n, T* y) {
+  for_range(n, kGrain, [&](std::size_t first, std::size_t last) { std::copy(x + first, x + last, y + first); });
+}
+
+// y[0, n) = value, kGrain values a task.
+template <class T>
+void fill(T* y, std::size_t n, T value) {
+  for_range(n, kGrain, [&](std::size_t first, std::size_t last) { std::fill(y + first, y + last, value); });
 }
 
 // Splits [0, n) into ceil(n / block) fixed blocks, computes partial(begin, end) for each (in

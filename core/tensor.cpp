@@ -11,6 +11,7 @@
 #include "core/ops/reduce.hpp"
 #include "core/ops/linalg.hpp"
 #include "core/ops/shape.hpp"
+#include "core/parallel.hpp"
 
 namespace tg {
 
@@ -260,7 +261,7 @@ Tensor Tensor::clone() const {
       [&](const auto& array) {
         using T = typename std::decay_t<decltype(array)>::value_type;
         xt::xarray<T> copy = xt::xarray<T>::from_shape(shape());
-        std::copy_n(array.data(), array.size(), copy.data());
+        parallel::copy(array.data(), array.size(), copy.data());
         return make_tensor(std::move(copy));
       },
       flat_values(*this));

@@ -55,6 +55,28 @@ TEST_CASE("creation functions") {
   CHECK_THROWS_WITH_AS(tg::arange(0, 1, 0), "arange: step must be non-zero", tg::Error);
 }
 
+TEST_CASE("full, zeros and clone write every value, across the parallel chunks, at 1 and 2 threads") {
+  // Sizes around the chunk of 32768 values that each task fills or copies.
+  for (int threads : {1, 2}) {
+    tg::set_num_threads(threads);
+    for (std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(32767), std::size_t(32768), std::size_t(32769),
+                          std::size_t(100003)}) {
+      CAPTURE(threads);
+      CAPTURE(n);
+      for (tg::DType dtype : {tg::kFloat32, tg::kFloat64, tg::kInt64}) {
+        const Tensor filled = tg::full({n}, -7.0, dtype), zero = tg::zeros({n}, dtype);
+        const Tensor values = tg::arange(double(n), dtype), copy = values.clone();
+        const Tensor f = filled.to(tg::kFloat64), z = zero.to(tg::kFloat64), c = copy.to(tg::kFloat64);
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < n; ++i)
+          wrong += f.data<double>()[i] != -7.0 || z.data<double>()[i] != 0.0 || c.data<double>()[i] != double(i);
+        CHECK(wrong == 0);
+      }
+    }
+  }
+  tg::set_num_threads(1);
+}
+
 TEST_CASE("random functions repeat with the same seed") {
   tg::manual_seed(123);
   const Tensor a = tg::randn({100});

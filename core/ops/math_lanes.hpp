@@ -106,9 +106,10 @@ B erfc_lanes(const B& x) {
     using D = xsimd::batch<double, typename B::arch_type>;
     alignas(64) std::array<float, B::size> v;
     x.store_aligned(v.data());
-    for (std::size_t half = 0; half < B::size; half += D::size)  // loads and stores that convert
-      xsimd::select(D::load_unaligned(v.data() + half) < D(-6), D(2), xsimd::erfc(D::load_unaligned(v.data() + half)))
-          .store_unaligned(v.data() + half);
+    for (std::size_t half = 0; half < B::size; half += D::size) {  // loads and stores that convert
+      const D h = D::load_unaligned(v.data() + half);
+      xsimd::select(h < D(-6), D(2), xsimd::erfc(h)).store_unaligned(v.data() + half);
+    }
     return B::load_aligned(v.data());
   }
 }

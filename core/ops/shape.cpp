@@ -1120,10 +1120,7 @@ Tensor leading_corner(const Tensor& src, const Shape& shape) {
 template <class T>
 xt::xarray<T> copy_of(const Tensor& a) {
   xt::xarray<T> values = xt::xarray<T>::from_shape(a.shape());
-  const T* x = a.data<T>();
-  T* y = values.data();
-  parallel::for_range(values.size(), parallel::kGrain,
-                      [&](std::size_t first, std::size_t last) { std::copy(x + first, x + last, y + first); });
+  parallel::copy(a.data<T>(), values.size(), values.data());
   return values;
 }
 
