@@ -16,8 +16,7 @@
 // Packing reads A and B through their transpose flags, so op(A) and op(B) are never copied whole;
 // a small A that is not transposed (one MC × KC block) is not packed at all, and B may be given as
 // masked rows gathered from elsewhere (sgemm_avx512_rows: a convolution's input, no im2col, against
-// its weight packed once for all samples by sgemm_avx512_pack_a), which the micro-kernel reads
-// where they lie when A has at most 64 rows.
+// its weight packed once for all samples by sgemm_avx512_pack_a), packed like any B.
 // Edge tiles use masked loads and stores (no scalar clean-up loop), and a last panel of 16 columns
 // or fewer runs half the kernel (a convolution's 196 output positions end in a panel of 4); a C
 // with few columns and many rows is computed transposed (sgemm_avx512, at the end), and a tiny
@@ -52,12 +51,11 @@ constexpr std::size_t kMR = 8, kNR = kSgemmPanelColumns;
 // L2; KC × NC of B (2 MB) in L3. On this machine KC 256 / MC 144 / NC 2048 ran 512³ at 205-215
 // GFLOP/s on one core (OpenBLAS's AVX2 kernels: 115-120).
 constexpr std::size_t kKC = 256, kMC = 144, kNC = 2048;
-// A with at most this many rows: sgemm_avx512_rows's micro-kernel reads B's masked rows where
-// they lie (RowsPanel) instead of packing them. Packing wrote each value once and the kernel read
-// it rows / 8 times; with 32 or 64 rows the packing was 10% of `Conv2d_stride2` (its stores, to a
-// block that had left L1) and the kernel's unaligned masked loads cost less (`Conv1d/1` 0.87 →
-// 0.74 ms, `Conv2d_stride2/1` 21.9 → 21.0).
-constexpr std::size_t kDirectRows = 64;
+// sgemm_avx512_rows packs B's masked rows like any B. (With A of at most 64 rows the micro-kernel
+// had read them where they lie, by unaligned masked loads: on the Intel Xeon this project ran on
+// that beat packing by 4-15%; on the AMD Zen 5 of session 35, where it now runs, packing ran
+// `Conv2d_stride2/1` 30 -> 19-25 ms, `Conv2d_down_s2/1` 8.0-9.4 -> 6.0-6.9, `ConvTranspose2d/1`
+// 22-25 -> 16 and `ConvTranspose1d/1` 1.0 -> 0.73, and no row slower.)
 
 // A 64-byte aligned scratch array per thread, grown to the largest size asked and kept: no
 // allocation once the sizes repeat. (Plain new[] rather than tg::Buffer: these live as long as
@@ -114,33 +112,14 @@ __attribute__((target("avx512f"))) void pack_b(bool trans, std::size_t depth, st
   }
 }
 
-// Where the micro-kernel reads B: a packed panel (kNR floats per inner index), or masked rows
-// where they lie (RowsPanel: an address and a mask word per inner index, see sgemm_avx512_rows).
-struct PackedPanel {
-  const float* bp;
-  __attribute__((target("avx512f"), always_inline)) __m512 load(std::size_t p, std::size_t h) const {
-    return _mm512_load_ps(bp + p * kNR + 16 * h);
-  }
-};
-struct RowsPanel {
-  const std::uintptr_t* rows;       // from the block's first inner index
-  const std::uint32_t* const* masks;
-  std::size_t column;               // the panel's first column, a multiple of 32
-  __attribute__((target("avx512f"), always_inline)) __m512 load(std::size_t p, std::size_t h) const {
-    const std::uint32_t word = masks[p][column / 32];
-    const auto* src = reinterpret_cast<const float*>(rows[p] + (column + 16 * h) * sizeof(float));
-    return _mm512_maskz_loadu_ps(__mmask16(h ? word >> 16 : word & 0xFFFFu), src);
-  }
-};
-
 // C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(A panel · B panel) + β·C for the first KC
-// block (`first`), += α·(…) for the later ones. The A panel is packed (kPackedA: ap[p·8 + i]) or
+// block (`first`), += α·(…) for the later ones. The B panel is packed: bp[p·32 + j]. The A panel is packed (kPackedA: ap[p·8 + i]) or
 // read where it lies, rows lda apart (ap[i·lda + p]; a row past `rows` reads the last one, whose
 // results are not stored). kHalves = 1 for a panel of at most 16 columns (the last of a 196-column
 // C: 4 of its 32): half the multiply-adds, each C value computed as with 2.
-template <bool kPackedA, std::size_t kHalves, class Panel>
+template <bool kPackedA, std::size_t kHalves>
 __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const float* ap, std::size_t lda,
-                                                     const Panel bp, float* c, std::size_t ldc, std::size_t rows,
+                                                     const float* bp, float* c, std::size_t ldc, std::size_t rows,
                                                      std::size_t cols, float alpha, float beta, bool first) {
   // C's tile is read or written only after the loop: fetch its lines now, or the kernel waits on
   // them (C of a 1024² product is out of L2: 1024³ ran at 155 GFLOP/s without this, 180-200 with).
@@ -157,7 +136,7 @@ __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const fl
   for (std::size_t i = 0; i < kMR; ++i) row[i] = ap + std::min(i, rows - 1) * lda;
   for (std::size_t p = 0; p < depth; ++p) {
     __m512 b[kHalves];
-    for (std::size_t h = 0; h < kHalves; ++h) b[h] = bp.load(p, h);
+    for (std::size_t h = 0; h < kHalves; ++h) b[h] = _mm512_load_ps(bp + p * kNR + 16 * h);
 #pragma GCC unroll 8
     for (std::size_t i = 0; i < kMR; ++i) {
       const __m512 ai = _mm512_set1_ps(kPackedA ? ap[p * kMR + i] : row[i][p]);
@@ -184,8 +163,8 @@ __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const fl
 }
 
 // One tile: the micro-kernel for its width.
-template <bool kPackedA, class Panel>
-void tile(std::size_t depth, const float* ap, std::size_t lda, const Panel& bp, float* c, std::size_t ldc,
+template <bool kPackedA>
+void tile(std::size_t depth, const float* ap, std::size_t lda, const float* bp, float* c, std::size_t ldc,
           std::size_t rows, std::size_t cols, float alpha, float beta, bool first) {
   if (cols <= 16)
     micro_kernel<kPackedA, 1>(depth, ap, lda, bp, c, ldc, rows, cols, alpha, beta, first);
@@ -212,12 +191,9 @@ __attribute__((target("avx512f"))) void pack_rows(const MaskedRows& b, std::size
 }
 
 // Where B comes from: a matrix (op(B) through its transpose flag) or masked rows, packed block by
-// block into panels, or masked rows read where they lie by the micro-kernel (InPlaceRows, when A
-// has at most kDirectRows rows: panel(pc, column) is its view of the 32 columns from `column` on,
-// inner indices from pc). (Reading a plain B in place too measured the same as packing it:
-// matmul/64 8.9 us either way.)
+// block into panels. (Reading a plain B in place measured the same as packing it: matmul/64 8.9 us
+// either way.)
 struct PackedMatrix {
-  static constexpr bool kPacks = true;
   bool trans;
   const float* b;
   std::size_t ldb;
@@ -226,16 +202,10 @@ struct PackedMatrix {
   }
 };
 struct PackedRows {
-  static constexpr bool kPacks = true;
   MaskedRows b;
   void pack(std::size_t pc, std::size_t kc, std::size_t jc, std::size_t nc, float* out) const {
     pack_rows(b, pc, kc, jc, nc, out);
   }
-};
-struct InPlaceRows {
-  static constexpr bool kPacks = false;
-  MaskedRows b;
-  RowsPanel panel(std::size_t pc, std::size_t column) const { return {b.rows + pc, b.masks + pc, column}; }
 };
 
 // C = α·op(A)·op(B) + β·C by the loops in the comment at the top, B from `source`; A packed
@@ -254,17 +224,9 @@ void blocked(bool trans_a, std::size_t m, std::size_t n, std::size_t k, float al
     const std::size_t nc = std::min(kNC, n - jc);
     for (std::size_t pc = 0; pc < k; pc += kKC) {
       const std::size_t kc = std::min(kKC, k - pc);
-      float* packed_b = nullptr;
-      if constexpr (Source::kPacks) {
-        packed_b = scratch(b_storage, b_capacity, (nc + kNR - 1) / kNR * kNR * kc);
-        source.pack(pc, kc, jc, nc, packed_b);
-      }
-      auto panel = [&](std::size_t jr) {
-        if constexpr (Source::kPacks)
-          return PackedPanel{packed_b + jr * kc};
-        else
-          return source.panel(pc, jc + jr);
-      };
+      float* packed_b = scratch(b_storage, b_capacity, (nc + kNR - 1) / kNR * kNR * kc);
+      source.pack(pc, kc, jc, nc, packed_b);
+      auto panel = [&](std::size_t jr) { return packed_b + jr * kc; };
       for (std::size_t ic = 0; ic < m; ic += kMC) {
         const std::size_t mc = std::min(kMC, m - ic);
         if (direct_a) {
@@ -407,10 +369,7 @@ void sgemm_avx512_pack_a(bool trans_a, std::size_t m, std::size_t k, const float
 
 void sgemm_avx512_rows(std::size_t m, std::size_t n, std::size_t k, float alpha, const float* packed_a,
                        const MaskedRows& b, float beta, float* c, std::size_t ldc) {
-  if (m <= kDirectRows)
-    blocked(false, m, n, k, alpha, nullptr, 0, InPlaceRows{b}, beta, c, ldc, packed_a);
-  else
-    blocked(false, m, n, k, alpha, nullptr, 0, PackedRows{b}, beta, c, ldc, packed_a);
+  blocked(false, m, n, k, alpha, nullptr, 0, PackedRows{b}, beta, c, ldc, packed_a);
 }
 
 #endif
