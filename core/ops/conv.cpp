@@ -2022,9 +2022,9 @@ xt::xarray<T> transposed_kernels(const T* w, const Window& g, std::size_t out_ch
 // one GEMM per phase, cg × p.plane, whose B rows are dY's planes moved back by the tap's shift and
 // masked (where q - shift_t is a position tap t read), gathered by the GEMM itself; the phases are
 // then merged into dX. The GEMM + col2im path wrote a (cg·kh·kw) × plane matrix through a GEMM
-// og deep, read it back and added it into the phases (`Conv2d_stride2/1`: 21.5 → 20.5 ms). Taken where the forward gathers
-// (float32 on AVX-512, >= 8 channels per group on both sides) and there are samples to share
-// between the threads (it runs in parallel over samples only).
+// og deep, read it back and added it into the phases (`Conv2d_stride2/1`: 21.5 → 20.5 ms). Taken
+// where the forward gathers (float32 on AVX-512, >= 8 channels per group on both sides) and there
+// are samples to share between the threads (it runs in parallel over samples only).
 struct PhaseGrad {
   std::size_t phases, words;  // Phases::count; mask words of a phase plane
   std::vector<std::vector<std::size_t>> taps;  // per phase, its taps (indices into Phases::taps)

@@ -113,9 +113,9 @@ __attribute__((target("avx512f"))) void pack_b(bool trans, std::size_t depth, st
 }
 
 // C[0..rows)[0..cols) (rows ≤ 8, cols ≤ 32) = α·(A panel · B panel) + β·C for the first KC
-// block (`first`), += α·(…) for the later ones. The B panel is packed: bp[p·32 + j]. The A panel is packed (kPackedA: ap[p·8 + i]) or
-// read where it lies, rows lda apart (ap[i·lda + p]; a row past `rows` reads the last one, whose
-// results are not stored). kHalves = 1 for a panel of at most 16 columns (the last of a 196-column
+// block (`first`), += α·(…) for the later ones. The B panel is packed (bp[p·32 + j]); the A panel
+// is packed (kPackedA: ap[p·8 + i]) or read where it lies, rows lda apart (ap[i·lda + p]; a row
+// past `rows` reads the last one, whose results are not stored). kHalves = 1 for a panel of at most 16 columns (the last of a 196-column
 // C: 4 of its 32): half the multiply-adds, each C value computed as with 2.
 template <bool kPackedA, std::size_t kHalves>
 __attribute__((target("avx512f"))) void micro_kernel(std::size_t depth, const float* ap, std::size_t lda,
