@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/parallel.hpp"
+#include "core/ops/kernels.hpp"
 #include "core/random.hpp"
 
 namespace tg {
@@ -56,7 +56,9 @@ Tensor filled(const char* op, const Shape& shape, double value, const TensorOpti
   return finish(dispatch_all(options.dtype(),
                              [&]<class T>() {
                                xt::xarray<T> out = allocate<T>(op, shape);
-                               parallel::fill(out.data(), out.size(), static_cast<T>(value));
+                               // In parallel, by vector stores (kernels::zeros's way, which says why).
+                               kernels::apply_parallel(out.size(), out.data(),
+                                                       [v = static_cast<T>(value)] { return kernels::Batch<T>(v); });
                                return make_tensor<T>(std::move(out));
                              }),
                 options, op);

@@ -50,12 +50,6 @@ void copy(const T* x, std::size_t n, T* y) {
   for_range(n, kGrain, [&](std::size_t first, std::size_t last) { std::copy(x + first, x + last, y + first); });
 }
 
-// y[0, n) = value, kGrain values a task.
-template <class T>
-void fill(T* y, std::size_t n, T value) {
-  for_range(n, kGrain, [&](std::size_t first, std::size_t last) { std::fill(y + first, y + last, value); });
-}
-
 // Splits [0, n) into ceil(n / block) fixed blocks, computes partial(begin, end) for each (in
 // parallel, `grain` blocks a task, when there are more) and folds the partials in block order with
 // combine(acc, part). The blocks fix the bits; the grain only who computes them (a sum of 10,000

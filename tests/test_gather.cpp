@@ -1,6 +1,7 @@
 // tg::gather (torch.gather): golden values and gradients from PyTorch, gradcheck, repeats over
 // thread counts, int64 input, 0-d and empty indices, errors.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "helpers.hpp"
@@ -67,6 +68,26 @@ TEST_CASE("gather: gradcheck, thread counts, dtypes, 0-d and empty") {
         std::vector<std::int64_t>{11, 10, 10});
   CHECK(tg::gather(tg::full({}, 2.5), 0, Tensor(std::vector<std::int64_t>{0}, {})).item() == 2.5);
   CHECK(tg::gather(tg::ones({2, 3}), 1, tg::zeros({2, 0}, tg::kInt64)).shape() == tg::Shape{2, 0});
+}
+
+// float32 along the last dim takes vector gathers (16 entries at a time, then 8, then single
+// ones): every row length up to 40 against float64's plain loop, and an entry out of range is
+// found at every position of a row, whatever its size.
+TEST_CASE("gather along the last dim: every row length, and a bad entry at every position") {
+  tg::manual_seed(43);
+  const Tensor x = tg::randn({3, 37});
+  for (std::int64_t n = 0; n <= 40; ++n) {
+    CAPTURE(n);
+    const Tensor index = tg::randint(0, 37, {3, n});
+    CHECK(tg_test::bitwise_equal(tg::gather(x, 1, index), tg::gather(x.to(tg::kFloat64), 1, index).to(tg::kFloat32)));
+    for (std::int64_t bad : {std::int64_t(37), std::int64_t(-1), std::int64_t(1) << 40})
+      for (std::int64_t at = 0; at < n; ++at) {
+        Tensor wrong = index.clone();
+        wrong.mutable_data<std::int64_t>()[2 * n + at] = bad;  // in the last row
+        const std::string message = "gather: index " + std::to_string(bad) + " is out of range for dim 1 of size 37 in [3, 37]";
+        CHECK_THROWS_WITH_AS(tg::gather(x, 1, wrong), message.c_str(), tg::Error);
+      }
+  }
 }
 
 TEST_CASE("gather: errors name the op, the index and the shapes") {

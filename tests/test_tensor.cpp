@@ -64,8 +64,17 @@ TEST_CASE("full, zeros and clone write every value, across the parallel chunks, 
       CAPTURE(threads);
       CAPTURE(n);
       for (tg::DType dtype : {tg::kFloat32, tg::kFloat64, tg::kInt64}) {
-        const Tensor filled = tg::full({n}, -7.0, dtype), zero = tg::zeros({n}, dtype);
-        const Tensor values = tg::arange(double(n), dtype), copy = values.clone();
+        // Each op under test first gets a block of n values that held 99: the allocator's cache
+        // hands back the block last freed, so a chunk the op skipped would still show 99.
+        const auto poisoned = [&](auto make) {
+          Tensor block = tg::empty({n}, dtype);
+          tg::dispatch_all(dtype, [&]<class T>() { std::fill_n(block.mutable_data<T>(), n, T(99)); });
+          block = Tensor();  // freed: its block cached
+          return make();
+        };
+        const Tensor filled = poisoned([&] { return tg::full({n}, -7.0, dtype); });
+        const Tensor zero = poisoned([&] { return tg::zeros({n}, dtype); });
+        const Tensor values = tg::arange(double(n), dtype), copy = poisoned([&] { return values.clone(); });
         const Tensor f = filled.to(tg::kFloat64), z = zero.to(tg::kFloat64), c = copy.to(tg::kFloat64);
         std::size_t wrong = 0;
         for (std::size_t i = 0; i < n; ++i)

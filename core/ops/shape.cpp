@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <limits>
 #include <numeric>
 #include <span>
 #include <type_traits>
@@ -995,13 +996,24 @@ bool for_each_entry(const GatherLayout& l, const Tensor& index, Fn&& fn) {
 }
 
 #if defined(__AVX512F__)
-// y[j] = row[min(at[j], top)] for j < n, eight float32 values a vpgatherqps; false if an entry
-// was outside [0, top]. (Scalar, the gather along the last dim of 1024 x 1024 took 1.0 ms of
-// its 2.1 forward and backward.)
+// y[j] = row[min(at[j], top)] for j < n, sixteen float32 values a vgatherdps (the entries
+// narrowed to 32 bits, when top < 2^31), then eight a vgatherqps; false if an entry was outside
+// [0, top]. (Scalar, the gather along the last dim of 1024 x 1024 took 1.0 ms of its 2.1 forward
+// and backward on an Intel Xeon. On an AMD Zen 5, 1M values in cache took 0.61 ms by vgatherqps
+// alone, 0.47 by scalar loads and 0.48 by vgatherdps.)
 bool gather_floats(const float* row, const std::int64_t* at, std::size_t n, std::size_t top, float* y) {
   const __m512i last = _mm512_set1_epi64(std::int64_t(top));
   __mmask8 outside = 0;
   std::size_t j = 0;
+  if (top <= std::size_t(std::numeric_limits<std::int32_t>::max()))
+    for (; j + 16 <= n; j += 16) {
+      const __m512i low = _mm512_loadu_si512(at + j), high = _mm512_loadu_si512(at + j + 8);
+      outside |= _mm512_cmpgt_epu64_mask(low, last) | _mm512_cmpgt_epu64_mask(high, last);
+      const __m256i first = _mm512_cvtepi64_epi32(_mm512_min_epu64(low, last));
+      const __m256i second = _mm512_cvtepi64_epi32(_mm512_min_epu64(high, last));
+      const __m512i entries = _mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1);
+      _mm512_storeu_ps(y + j, _mm512_i32gather_ps(entries, row, 4));
+    }
   for (; j + 8 <= n; j += 8) {
     const __m512i entry = _mm512_loadu_si512(at + j);
     outside |= _mm512_cmpgt_epu64_mask(entry, last);
