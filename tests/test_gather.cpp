@@ -72,7 +72,8 @@ TEST_CASE("gather: gradcheck, thread counts, dtypes, 0-d and empty") {
 
 // float32 along the last dim takes vector gathers (16 entries at a time, then 8, then single
 // ones): every row length up to 40 against float64's plain loop, and an entry out of range is
-// found at every position of a row, whatever its size.
+// found at every position of a row, whatever its size; and the gradient against the sums in
+// index order.
 TEST_CASE("gather along the last dim: every row length, and a bad entry at every position") {
   tg::manual_seed(43);
   const Tensor x = tg::randn({3, 37});
@@ -80,6 +81,12 @@ TEST_CASE("gather along the last dim: every row length, and a bad entry at every
     CAPTURE(n);
     const Tensor index = tg::randint(0, 37, {3, n});
     CHECK(tg_test::bitwise_equal(tg::gather(x, 1, index), tg::gather(x.to(tg::kFloat64), 1, index).to(tg::kFloat32)));
+    const Tensor leaf = x.to(tg::kFloat64).set_requires_grad(), upstream = tg::randn({3, std::size_t(n)}, tg::kFloat64);
+    tg::gather(leaf, 1, index).backward(upstream);
+    std::vector<double> expected(3 * 37, 0.0);
+    for (std::size_t k = 0; k < std::size_t(3 * n); ++k)
+      expected[k / std::size_t(n) * 37 + std::size_t(index.data<std::int64_t>()[k])] += upstream.data<double>()[k];
+    CHECK(leaf.grad().to_vector<double>() == expected);
     for (std::int64_t bad : {std::int64_t(37), std::int64_t(-1), std::int64_t(1) << 40})
       for (std::int64_t at = 0; at < n; ++at) {
         Tensor wrong = index.clone();
