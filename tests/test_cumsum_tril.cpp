@@ -89,6 +89,30 @@ TEST_CASE("cumsum, tril and triu: gradcheck, float32 sums, thread counts, dtypes
     const Tensor head = tg::sum(tg::narrow(big.detach(), dim, 0, 300), {dim});
     tg_test::check_near(tg::narrow(both, dim, 299, 1).reshape({-1}), head, 1e-6, "cumsum against sum");
   }
+  // Along the last dim rows run 8 side by side, the rest one at a time: every count of rows
+  // around that, forward and backward (the running sum from the other end), the same bits as a
+  // running sum in double one row at a time.
+  for (std::size_t rows = 1; rows <= 19; ++rows)
+    for (std::size_t length : {1, 3, 64}) {
+      CAPTURE(rows);
+      CAPTURE(length);
+      const Tensor x = tg::randn({rows, length}).set_requires_grad(), up = tg::randn({rows, length});
+      const Tensor y = tg::cumsum(x, 1);
+      y.backward(up);
+      std::vector<float> forward(rows * length), backward(rows * length);
+      for (std::size_t r = 0; r < rows; ++r) {
+        double ahead = 0.0, behind = 0.0;
+        for (std::size_t i = 0; i < length; ++i) {
+          ahead += double(x.data<float>()[r * length + i]);
+          forward[r * length + i] = float(ahead);
+          const std::size_t j = r * length + length - 1 - i;
+          behind += double(up.data<float>()[j]);
+          backward[j] = float(behind);
+        }
+      }
+      CHECK(y.to_vector<float>() == forward);
+      CHECK(x.grad().to_vector<float>() == backward);
+    }
   // A causal mask; an int64 triangle; 0-d cumsum; empty inputs.
   const Tensor causal = tg::triu(tg::full({3, 3}, -std::numeric_limits<double>::infinity(), tg::kFloat64), 1);
   CHECK(tg_test::flat(causal)[1] == -INFINITY);

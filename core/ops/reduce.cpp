@@ -678,12 +678,34 @@ void scan_slab(const T* x, T* y, std::size_t reduced, std::size_t inner, std::si
   }
 }
 
+// kScanRows contiguous rows side by side, each running sum in its own register: independent
+// chains of additions that the core overlaps (one row at a time, each step waited for the last
+// one's add: forward and backward, one thread, by turns on an AMD Zen 5, `op/cumsum/64/1`
+// 5.4-5.7 → 3.7-3.9 µs, `op/cumsum/1024/1` 1.82-2.03 → 0.94-1.05 ms). The same sums in the same
+// order as scan_slab's.
+inline constexpr std::size_t kScanRows = 8;
+
+template <bool Reverse, class T>
+void scan_rows(const T* x, T* y, std::size_t reduced) {
+  std::array<double, kScanRows> total{};
+  for (std::size_t step = 0; step < reduced; ++step) {
+    const std::size_t r = Reverse ? reduced - 1 - step : step;
+    for (std::size_t k = 0; k < kScanRows; ++k) {
+      total[k] += double(x[k * reduced + r]);
+      y[k * reduced + r] = T(total[k]);
+    }
+  }
+}
+
 template <bool Reverse, class T>
 void scan(const T* x, T* y, const kernels::ReduceLayout& l) {
   if (l.outer == 0 || l.reduced == 0 || l.inner == 0) return;
   const std::size_t columns = std::min(l.inner, kScanColumns), per_outer = (l.inner + columns - 1) / columns;
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.reduced * columns));
   parallel::for_range(l.outer * per_outer, grain, [&](std::size_t first, std::size_t last) {
+    if (l.inner == 1)  // rows: kScanRows at a time, then the rest one at a time below
+      for (; first + kScanRows <= last; first += kScanRows)
+        scan_rows<Reverse>(x + first * l.reduced, y + first * l.reduced, l.reduced);
     for (std::size_t slab = first; slab < last; ++slab) {
       const std::size_t o = slab / per_outer, c = slab % per_outer * columns;
       const std::size_t at = o * l.reduced * l.inner + c;
