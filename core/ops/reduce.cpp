@@ -650,22 +650,12 @@ namespace {
 
 // y[o, r, i] = Σ_{s <= r} x[o, s, i] (reverse: Σ_{s >= r}), each running sum in double (as
 // PyTorch's CPU kernel accumulates float), down the reduced dim in order: the same bits for any
-// split. Rows (inner = 1) one at a time; otherwise a slab of up to kScanColumns columns at a time
-// runs down the rows together, a SIMD batch across columns.
+// split. Rows (inner = 1) go through scan_rows; otherwise a slab of up to kScanColumns columns at
+// a time runs down the rows together, a SIMD batch across columns.
 inline constexpr std::size_t kScanColumns = 256;
 
 template <bool Reverse, class T>
 void scan_slab(const T* x, T* y, std::size_t reduced, std::size_t inner, std::size_t columns) {
-  if (inner == 1) {  // a contiguous row: the running sum stays in a register (kept in the array
-                     // below, a store and reload per value took cumsum over 1024 x 1024 5.3 ms)
-    double total = 0.0;
-    for (std::size_t step = 0; step < reduced; ++step) {
-      const std::size_t r = Reverse ? reduced - 1 - step : step;
-      total += double(x[r]);
-      y[r] = T(total);
-    }
-    return;
-  }
   std::array<double, kScanColumns> total{};
   for (std::size_t step = 0; step < reduced; ++step) {
     const std::size_t r = Reverse ? reduced - 1 - step : step;
@@ -678,19 +668,20 @@ void scan_slab(const T* x, T* y, std::size_t reduced, std::size_t inner, std::si
   }
 }
 
-// kScanRows contiguous rows side by side, each running sum in its own register: independent
-// chains of additions that the core overlaps (one row at a time, each step waited for the last
-// one's add: forward and backward, one thread, by turns on an AMD Zen 5, `op/cumsum/64/1`
-// 5.4-5.7 → 3.7-3.9 µs, `op/cumsum/1024/1` 1.82-2.03 → 0.94-1.05 ms). The same sums in the same
-// order as scan_slab's.
+// Rows contiguous rows side by side, each running sum in its own register (kept in an array
+// indexed by a runtime column, a store and reload per value took cumsum over 1024 x 1024 5.3 ms):
+// kScanRows of them make independent chains of additions that the core overlaps (one row at a
+// time, each step waited for the last one's add: forward and backward, one thread, by turns on an
+// AMD Zen 5, `op/cumsum/64/1` 5.4-5.7 → 3.7-3.9 µs, `op/cumsum/1024/1` 1.82-2.03 → 0.94-1.05 ms).
+// The rest go one at a time; every row's sums are the same in the same order either way.
 inline constexpr std::size_t kScanRows = 8;
 
-template <bool Reverse, class T>
+template <std::size_t Rows, bool Reverse, class T>
 void scan_rows(const T* x, T* y, std::size_t reduced) {
-  std::array<double, kScanRows> total{};
+  std::array<double, Rows> total{};
   for (std::size_t step = 0; step < reduced; ++step) {
     const std::size_t r = Reverse ? reduced - 1 - step : step;
-    for (std::size_t k = 0; k < kScanRows; ++k) {
+    for (std::size_t k = 0; k < Rows; ++k) {
       total[k] += double(x[k * reduced + r]);
       y[k * reduced + r] = T(total[k]);
     }
@@ -703,9 +694,12 @@ void scan(const T* x, T* y, const kernels::ReduceLayout& l) {
   const std::size_t columns = std::min(l.inner, kScanColumns), per_outer = (l.inner + columns - 1) / columns;
   const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.reduced * columns));
   parallel::for_range(l.outer * per_outer, grain, [&](std::size_t first, std::size_t last) {
-    if (l.inner == 1)  // rows: kScanRows at a time, then the rest one at a time below
+    if (l.inner == 1) {  // rows: kScanRows at a time, then the rest one at a time
       for (; first + kScanRows <= last; first += kScanRows)
-        scan_rows<Reverse>(x + first * l.reduced, y + first * l.reduced, l.reduced);
+        scan_rows<kScanRows, Reverse>(x + first * l.reduced, y + first * l.reduced, l.reduced);
+      for (; first < last; ++first) scan_rows<1, Reverse>(x + first * l.reduced, y + first * l.reduced, l.reduced);
+      return;
+    }
     for (std::size_t slab = first; slab < last; ++slab) {
       const std::size_t o = slab / per_outer, c = slab % per_outer * columns;
       const std::size_t at = o * l.reduced * l.inner + c;
