@@ -1,6 +1,7 @@
 // Losses: PyTorch golden values, gradcheck of every loss, and bad input.
 #include "helpers.hpp"
 
+#include <limits>
 #include <numbers>
 #include <sstream>
 
@@ -394,6 +395,67 @@ TEST_CASE("cross_entropy and nll_loss over (N, C, d1, ...) equal the row kernels
         }
     }
   }
+}
+
+// cross_entropy over (N, C, d1, ...) is one column kernel (loss.cpp) that makes the operations of
+// log_softmax's column kernel and nll_loss in their order: the same bits as the two ops composed,
+// for the loss and the input gradient. Positions around the SIMD width and past a task's piece of
+// 1024, one class and many, weights (one of them 0), ignored targets, and columns of -inf, +inf,
+// NaN and ±1000.
+TEST_CASE("cross_entropy over (N, C, d1, ...) has the bits of nll_loss(log_softmax(x, 1))") {
+  tg::manual_seed(19);
+  auto same = [](const Tensor& a, const Tensor& b) {
+    const std::vector<double> u = tg_test::flat(a), v = tg_test::flat(b);
+    if (a.shape() != b.shape()) return false;
+    for (std::size_t i = 0; i < u.size(); ++i)
+      if (!(std::isnan(u[i]) && std::isnan(v[i])) && std::memcmp(&u[i], &v[i], sizeof u[i]) != 0) return false;
+    return true;
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const tg::Shape& shape : {tg::Shape{2, 1, 5}, tg::Shape{3, 2, 1}, tg::Shape{2, 5, 15}, tg::Shape{2, 7, 16},
+                                 tg::Shape{1, 3, 17}, tg::Shape{2, 17, 33}, tg::Shape{2, 4, 3, 11},
+                                 tg::Shape{2, 3, 1030}, tg::Shape{1, 2, 2049}})
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      const std::size_t classes = shape[1];
+      std::size_t positions = 1;
+      for (std::size_t d = 2; d < shape.size(); ++d) positions *= shape[d];
+      std::vector<double> v = tg_test::flat(tg::randn(shape, tg::kFloat64) * 4.0);
+      // Columns 0-4 of sample 0: one value +1000 / -1000, all -inf, one +inf, one NaN.
+      auto at = [&](std::size_t c, std::size_t j) -> double& { return v[c * positions + j]; };
+      if (positions >= 5) {
+        at(0, 0) = 1000;
+        at(classes - 1, 1) = -1000;
+        for (std::size_t c = 0; c < classes; ++c) at(c, 2) = -inf;
+        at(classes / 2, 3) = inf;
+        at(0, 4) = std::nan("");
+      }
+      const Tensor logits = Tensor(v, shape).to(dtype);
+      tg::Shape target_shape{shape[0]};
+      for (std::size_t d = 2; d < shape.size(); ++d) target_shape.push_back(shape[d]);
+      const Tensor target = tg::randint(0, std::int64_t(classes), target_shape);
+      Tensor weight = tg::rand({classes}, dtype) + 0.5;
+      if (classes > 1) weight = tg::cat({tg::zeros({1}, dtype), weight.narrow(0, 1, std::int64_t(classes) - 1)}, 0);
+      for (Reduction reduction : {Reduction::Mean, Reduction::Sum, Reduction::None})
+        for (int variant = 0; variant < 3; ++variant) {  // plain, weighted (class 0 weighs 0), ignoring class 0
+          CAPTURE(tg::shape_str(shape));
+          CAPTURE(tg::dtype_name(dtype));
+          CAPTURE(tg::reduction_name(reduction));
+          CAPTURE(variant);
+          const tg::ClassLossOptions o = with(variant == 1 ? weight : Tensor(), 0.0, reduction, variant == 2 ? 0 : -100);
+          const Tensor upstream = tg::randn(target_shape, dtype);
+          auto run = [&](bool composed) {
+            const Tensor x = logits.detach().set_requires_grad(true);
+            const Tensor l = composed ? tg::nll_loss(tg::log_softmax(x, 1), target, o) : tg::cross_entropy(x, target, o);
+            if (reduction == Reduction::None) l.backward(upstream);
+            else l.backward();
+            return std::pair{l, x.grad()};
+          };
+          const auto [got, got_dx] = run(false);
+          const auto [want, want_dx] = run(true);
+          CHECK(same(got, want));
+          CHECK(same(got_dx, want_dx));
+        }
+    }
 }
 
 // logsumexp over the last dim is a row kernel (reduce.cpp): every row length around the SIMD width

@@ -338,6 +338,7 @@ Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, co
 }
 
 Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const ClassLossOptions& options);
+Tensor cross_entropy_columns(const Tensor& input, ClassRows c, const Tensor& target, Reduction reduction);
 Tensor nll_loss_rows(const char* op, const Tensor& input, ClassRows c, const Tensor& target, Reduction reduction);
 
 }  // namespace
@@ -350,11 +351,15 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossO
            shape_str(input.shape()));
   if (is_floating(target.dtype())) return cross_entropy_probabilities(input, target, options);
   if (input.dim() > 2 && options.label_smoothing == 0) {
-    // Classes at dim 1 of (N, C, d1, ...): PyTorch's definition, nll_loss(log_softmax(x, 1)), on the
-    // column kernel of log_softmax, with no permuted copy either way (cross_entropy_mid/1024 at one
-    // thread 0.89 -> 0.62-0.65 ms; the fused row kernel needs the classes contiguous).
+    // Classes at dim 1 of (N, C, d1, ...): PyTorch's definition, nll_loss(log_softmax(x, 1)), down
+    // the columns with no permuted copy either way (cross_entropy_mid/1024 at one thread 0.89 ->
+    // 0.62-0.65 ms; the row kernel needs the classes contiguous).
     ClassRows c = check_class_inputs("cross_entropy", input, target, options);
-    return nll_loss_rows("cross_entropy", log_softmax(input, 1), std::move(c), target, options.reduction);
+    // (One position, d1·… = 1: log_softmax's row kernel; more than 2^24 float32 classes: the class
+    // would not fit a lane.)
+    if (c.inner == 1 || (input.dtype() == kFloat32 && c.classes > (std::size_t(1) << 24)))
+      return nll_loss_rows("cross_entropy", log_softmax(input, 1), std::move(c), target, options.reduction);
+    return cross_entropy_columns(input, std::move(c), target, options.reduction);
   }
   if (input.dim() > 2) return over_extra_dims("cross_entropy", input, target, options, cross_entropy_rows);
   return cross_entropy_rows(input, target, options);
@@ -444,6 +449,93 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
             const double q = (k == y ? (1 - eps) * c.target_weight[i] : 0.0) + eps / double(n) * c.class_weight[k];
             row[k] = T(scale[i] * (p(k) * q_total - q));
           }
+        }
+      });
+      return make_tensor<T>(std::move(dx));
+    })};
+  });
+}
+
+// nll_loss(log_softmax(x, 1)) for x of (N, C, d1, ...) as one node. Per column (sample n,
+// position j): the max m, then log S = log Σ_c e^(x - m), a SIMD batch across positions, by the
+// operations of log_softmax's column kernel in its order; row i's loss is -w·((x_y - m) - log S).
+// The backward writes, in one pass over x, what log_softmax's backward gives from nll_loss's
+// gradient: g - e^((x - m) - log S)·Σ_c g, with g = -w·s at the target and 0 elsewhere (so the
+// same bits as the two ops, without log_softmax's output, nll_loss's gradient of zeros or its sum
+// over the classes). The target is compared as a lane of T (the caller keeps float32 to 2^24
+// classes).
+Tensor cross_entropy_columns(const Tensor& input, ClassRows c, const Tensor& target, Reduction reduction) {
+  struct Columns {  // the forward's per-row values the backward reads
+    Tensor shift, log_total;
+  } kept;
+  // fn(n, j, width) in parallel over (sample n, a piece of up to kPiece positions from j).
+  auto for_pieces = [samples = c.inner == 0 ? 0 : c.rows / c.inner, classes = c.classes, inner = c.inner](auto&& fn) {
+    constexpr std::size_t kPiece = 1024;
+    const std::size_t pieces = (inner + kPiece - 1) / kPiece;
+    const std::size_t per_task = classes * std::min(kPiece, inner);  // values a (sample, piece) reads
+    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, per_task));
+    parallel::for_range(samples * pieces, grain, [&](std::size_t first, std::size_t last) {
+      for (std::size_t t = first; t < last; ++t) {
+        const std::size_t n = t / pieces, j = t % pieces * kPiece;
+        fn(n, j, std::min(kPiece, inner - j));
+      }
+    });
+  };
+  Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
+    using B = kernels::Batch<T>;
+    const T* x = input.data<T>();
+    xt::xarray<T> shift = xt::xarray<T>::from_shape({c.rows}), log_total = xt::xarray<T>::from_shape({c.rows});
+    Buffer<double> row_loss(c.rows, 0.0);
+    for_pieces([&](std::size_t n, std::size_t j, std::size_t width) {
+      const T* xs = x + n * c.classes * c.inner + j;
+      T* m = shift.data() + n * c.inner + j;
+      T* lt = log_total.data() + n * c.inner + j;
+      std::copy_n(xs, width, m);
+      for (std::size_t r = 1; r < c.classes; ++r)
+        kernels::apply(width, m, [](B a, B b) { return xsimd::max(a, b); }, static_cast<const T*>(m), xs + r * c.inner);
+      for (std::size_t k = 0; k < width; ++k)
+        if (m[k] == -std::numeric_limits<T>::infinity()) m[k] = 0;  // all -inf: NaN, as log_softmax
+      std::fill_n(lt, width, T(0));
+      for (std::size_t r = 0; r < c.classes; ++r)
+        kernels::apply(width, lt, [](B sum, B v, B largest) { return sum + kernels::exp_lanes(v - largest); },
+                       static_cast<const T*>(lt), xs + r * c.inner, static_cast<const T*>(m));
+      kernels::apply(width, lt, [](B v) { return xsimd::log(v); }, static_cast<const T*>(lt));
+      for (std::size_t k = 0; k < width; ++k) {
+        const std::size_t i = n * c.inner + j + k;
+        if (c.target_weight[i] == 0.0) continue;
+        const T log_p = (xs[std::size_t(c.target[i]) * c.inner + k] - m[k]) - lt[k];
+        row_loss[i] = -c.target_weight[i] * double(log_p);
+      }
+    });
+    kept = {make_tensor<T>(std::move(shift)), make_tensor<T>(std::move(log_total))};
+    return reduce_rows<T>(row_loss, c, target, reduction);
+  });
+  return record("cross_entropy", out, {input}, {input},
+                [c = std::move(c), kept = std::move(kept), input, reduction, for_pieces](const Tensor& grad) -> Grads {
+    return {dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() {
+      using B = kernels::Batch<T>;
+      const Buffer<double> scale = row_scales<T>(grad, c, reduction);
+      // Per row: Σ_c g = g at the target (-w·s, as nll_loss's gradient), and the target as a lane.
+      Buffer<T> total(c.rows), target_class(c.rows);
+      for (std::size_t i = 0; i < c.rows; ++i) {
+        total[i] = c.target_weight[i] != 0.0 ? T(-c.target_weight[i] * scale[i]) : T(0);
+        target_class[i] = c.target_weight[i] != 0.0 ? T(c.target[i]) : T(-1);
+      }
+      xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
+      const T* x = input.data<T>();
+      for_pieces([&](std::size_t n, std::size_t j, std::size_t width) {
+        const std::size_t row = n * c.inner + j, at = n * c.classes * c.inner + j;
+        const T* m = kept.shift.data<T>() + row;
+        const T* lt = kept.log_total.data<T>() + row;
+        for (std::size_t r = 0; r < c.classes; ++r) {
+          const B klass = B(T(r));
+          kernels::apply(width, dx.data() + at + r * c.inner,
+                         [klass](B v, B largest, B log_sum, B sum, B y) {
+                           const B g = xsimd::select(y == klass, sum, B(T(0)));
+                           return g - kernels::exp_lanes((v - largest) - log_sum) * sum;
+                         },
+                         x + at + r * c.inner, m, lt, static_cast<const T*>(total.data() + row),
+                         static_cast<const T*>(target_class.data() + row));
         }
       });
       return make_tensor<T>(std::move(dx));
