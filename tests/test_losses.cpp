@@ -100,6 +100,13 @@ TEST_CASE("gradcheck of every loss") {
   CHECK_GRADCHECK(ce(with(w, 0.1, Reduction::Sum, 0)), {uniform64({4, 3}, -2, 2)});
   CHECK_GRADCHECK([](const Inputs& in) { return tg::cross_entropy(in[0], Tensor(std::vector<std::int64_t>{1}, {})); },
                   {uniform64({3}, -2, 2)});
+  // classes at dim 1 of (N, C, d1) and (N, C, d1, d2): the column kernel
+  const Tensor y3 = tg::randint(0, 3, {2, 5}), y4 = tg::randint(0, 3, {2, 2, 3});
+  CHECK_GRADCHECK([&](const Inputs& in) { return tg::cross_entropy(in[0], y3); }, {uniform64({2, 3, 5}, -2, 2)});
+  CHECK_GRADCHECK([&](const Inputs& in) { return tg::cross_entropy(in[0], y3, with(w, 0, Reduction::None, 0)); },
+                  {uniform64({2, 3, 5}, -2, 2)});
+  CHECK_GRADCHECK([&](const Inputs& in) { return tg::cross_entropy(in[0], y4, with(w, 0, Reduction::Sum)); },
+                  {uniform64({2, 3, 2, 3}, -2, 2)});
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::nll_loss(in[0], y, with(w, 0)); }, {uniform64({4, 3})});
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::nll_loss(in[0], y, with(Tensor(), 0, Reduction::None)); },
                   {uniform64({4, 3})});
