@@ -572,66 +572,29 @@ void softmax_rows(const T* in, T* out, std::size_t n, std::size_t rows) {
   }
 }
 
-// Over a dim with inner > 1 (softmax(x, 0) of a matrix, over the channels of (N, C, H, W)), one
-// value of a column is `inner` values from the next, so the kernels run down the rows a slab of
-// columns at a time, a SIMD batch across the columns: every column's max, then its exponentials
-// and their sum, then the output, each pass while the slab is in L2 (up to 512 KB; over 1024 rows,
-// slabs of 128 KB (32 columns) took 1.35 ms, 512 KB (128) 0.59, 1 MB (256) 0.56 at one thread but
-// too few slabs for two). A column at a time read one value per cache line: softmax(x, 0) of
-// 1024 × 1024 took 23.7 ms (libtorch 3.7). Up to 2048 columns, so that a short reduced dim takes
-// whole rows, one contiguous block: log_softmax over the 8 of (128, 8, 1024), forward and
-// backward, took 2.13 ms in slabs of 512 columns (runs of 2 KB, 4 KB apart, which the prefetcher
-// meets cold) and 1.04 in slabs of 1024. Each column's sums run down its rows in order, so the
-// bits depend on neither slab nor thread.
-inline constexpr std::size_t kSlabBytes = 512 << 10, kSlabColumns = 2048;
-
-// fn(offset, columns) for every slab: outer block o, columns [c, c + columns), at offset o·reduced·inner + c.
-template <class T, class Fn>
-void for_column_slabs(const kernels::ReduceLayout& l, Fn&& fn) {
-  if (l.outer == 0 || l.reduced == 0 || l.inner == 0) return;  // no values
-  const std::size_t width = kernels::Batch<T>::size;
-  const std::size_t fit = kSlabBytes / std::max<std::size_t>(1, l.reduced * sizeof(T)) / width * width;
-  const std::size_t columns = std::min(std::clamp(fit, width, kSlabColumns), l.inner);
-  const std::size_t per_outer = (l.inner + columns - 1) / columns;
-  const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, l.reduced * columns));
-  parallel::for_range(l.outer * per_outer, grain, [&](std::size_t first, std::size_t last) {
-    for (std::size_t slab = first; slab < last; ++slab) {
-      const std::size_t o = slab / per_outer, c = slab % per_outer * columns;
-      fn(o * l.reduced * l.inner + c, std::min(columns, l.inner - c));
-    }
-  });
-}
-
+// Over a dim with inner > 1 the kernels run down the rows a slab of columns at a time (see
+// kernels::for_column_slabs): every column's max, then its exponentials and their sum, then the
+// output, each pass while the slab is in L2.
 template <bool Log, class T>
 void softmax_columns(const T* x, T* y, std::size_t reduced, std::size_t inner, std::size_t columns) {
   using B = kernels::Batch<T>;
-  alignas(64) std::array<T, kSlabColumns> largest, total;
+  alignas(64) std::array<T, kernels::kSlabColumns> largest, total;
   T* m = largest.data();
   T* sum = total.data();
-  std::copy_n(x, columns, m);
-  for (std::size_t r = 1; r < reduced; ++r)
-    kernels::apply(columns, m, [](B a, B b) { return xsimd::max(a, b); }, static_cast<const T*>(m), x + r * inner);
-  for (std::size_t c = 0; c < columns; ++c)
-    if (m[c] == -std::numeric_limits<T>::infinity()) m[c] = 0;  // all -inf: NaN, as the rows
-  std::fill_n(sum, columns, T(0));
-  for (std::size_t r = 0; r < reduced; ++r) {
-    const T* xr = x + r * inner;
-    if constexpr (Log) {
-      kernels::apply(columns, sum, [](B total, B v, B shift) { return total + kernels::exp_lanes(v - shift); }, sum, xr, m);
-    } else {
-      kernels::apply_pair(columns, y + r * inner, sum, [](B v, B shift, B total) {
-        const B e = kernels::exp_lanes(v - shift);
-        return std::pair{e, total + e};
-      }, xr, static_cast<const T*>(m), static_cast<const T*>(sum));
-    }
-  }
+  kernels::column_max(x, reduced, inner, columns, m);
   if constexpr (Log) {
     // (x - max) - log Σ: subtracting max first keeps the float32 digits of x - max.
-    kernels::apply(columns, sum, [](B v) { return xsimd::log(v); }, static_cast<const T*>(sum));
+    kernels::column_log_sums(x, reduced, inner, columns, static_cast<const T*>(m), sum);
     for (std::size_t r = 0; r < reduced; ++r)
       kernels::apply(columns, y + r * inner, [](B v, B shift, B log_total) { return (v - shift) - log_total; },
                      x + r * inner, static_cast<const T*>(m), static_cast<const T*>(sum));
   } else {
+    std::fill_n(sum, columns, T(0));
+    for (std::size_t r = 0; r < reduced; ++r)
+      kernels::apply_pair(columns, y + r * inner, sum, [](B v, B shift, B total) {
+        const B e = kernels::exp_lanes(v - shift);
+        return std::pair{e, total + e};
+      }, x + r * inner, static_cast<const T*>(m), static_cast<const T*>(sum));
     kernels::apply(columns, sum, [](B v) { return B(T(1)) / v; }, static_cast<const T*>(sum));  // as the rows
     for (std::size_t r = 0; r < reduced; ++r)
       kernels::apply(columns, y + r * inner, [](B e, B inverse) { return e * inverse; }, static_cast<const T*>(y + r * inner),
@@ -651,7 +614,8 @@ void softmax_kernel(const T* x, T* y, const kernels::ReduceLayout& l) {
     });
     return;
   }
-  for_column_slabs<T>(l, [&](std::size_t offset, std::size_t columns) {
+  kernels::for_column_slabs<T>(l, [&](std::size_t o, std::size_t c, std::size_t columns) {
+    const std::size_t offset = o * l.reduced * l.inner + c;
     softmax_columns<Log>(x + offset, y + offset, l.reduced, l.inner, columns);
   });
 }
@@ -708,8 +672,9 @@ Tensor softmax_backward_columns(const char* op, const Tensor& grad, const Tensor
     xt::xarray<T> dx = xt::xarray<T>::from_shape(out.shape());
     const T* g = grad.data<T>();
     const T* y = out.data<T>();
-    for_column_slabs<T>(l, [&](std::size_t offset, std::size_t columns) {
-      alignas(64) std::array<T, kSlabColumns> totals;
+    kernels::for_column_slabs<T>(l, [&](std::size_t o, std::size_t c, std::size_t columns) {
+      const std::size_t offset = o * l.reduced * l.inner + c;
+      alignas(64) std::array<T, kernels::kSlabColumns> totals;
       T* total = totals.data();
       std::fill_n(total, columns, T(0));
       for (std::size_t r = 0; r < l.reduced; ++r) {
