@@ -107,6 +107,10 @@ TEST_CASE("gradcheck of every loss") {
                   {uniform64({2, 3, 5}, -2, 2)});
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::cross_entropy(in[0], y4, with(w, 0, Reduction::Sum)); },
                   {uniform64({2, 3, 2, 3}, -2, 2)});
+  CHECK_GRADCHECK([&](const Inputs& in) { return tg::cross_entropy(in[0], y3, with(w, 0.2, Reduction::Mean, 1)); },
+                  {uniform64({2, 3, 5}, -2, 2)});  // smoothed, weighted, class 1 ignored
+  CHECK_GRADCHECK([&](const Inputs& in) { return tg::cross_entropy(in[0], y4, with(Tensor(), 0.3, Reduction::None)); },
+                  {uniform64({2, 3, 2, 3}, -2, 2)});
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::nll_loss(in[0], y, with(w, 0)); }, {uniform64({4, 3})});
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::nll_loss(in[0], y, with(Tensor(), 0, Reduction::None)); },
                   {uniform64({4, 3})});
@@ -323,9 +327,10 @@ TEST_CASE("cross_entropy and nll_loss over (N, C, d1, d2) match PyTorch") {
                        "cross_entropy: target [2] does not match input [2, 3, 2, 3] (expected target [2, 2, 3])", tg::Error);
 }
 
-// Over (N, C, d1, ...) cross_entropy without label smoothing is nll_loss on log_softmax over dim 1
-// (the column kernel), and nll_loss reads the classes `inner` apart; with smoothing the classes
-// move last first. Every way must equal the row kernels on the input with the classes moved last:
+// Over (N, C, d1, ...) cross_entropy is one column kernel (with label smoothing too; over one
+// position, nll_loss on log_softmax's rows or, smoothed, the rows with the classes moved last),
+// and nll_loss reads the classes `inner` apart. Every way must equal the row kernels on the input
+// with the classes moved last:
 // shapes with one, odd and many positions per sample (past a SIMD batch and a column slab),
 // 2 extra dims, a single class, both dtypes, every reduction, class weights, ignored targets,
 // smoothing, logits of ±1000; the loss and the input gradient.
@@ -351,13 +356,13 @@ TEST_CASE("cross_entropy and nll_loss over (N, C, d1, ...) equal the row kernels
       const Tensor target = tg::randint(0, std::int64_t(classes), {logits.numel() / classes}).reshape(target_shape);
       Tensor weight = tg::rand({classes}, dtype) + 0.5;
       for (Reduction reduction : {Reduction::Mean, Reduction::Sum, Reduction::None})
-        for (int variant = 0; variant < 4; ++variant) {  // plain, weighted, ignoring class 0, smoothed
+        for (int variant = 0; variant < 5; ++variant) {  // plain, weighted, ignoring class 0, smoothed, all three
           CAPTURE(tg::shape_str(shape));
           CAPTURE(tg::dtype_name(dtype));
           CAPTURE(tg::reduction_name(reduction));
           CAPTURE(variant);
-          const tg::ClassLossOptions o = with(variant == 1 ? weight : Tensor(), variant == 3 ? 0.1 : 0.0, reduction,
-                                              variant == 2 ? 0 : -100);
+          const tg::ClassLossOptions o = with(variant == 1 || variant == 4 ? weight : Tensor(), variant >= 3 ? 0.1 : 0.0,
+                                              reduction, variant == 2 || variant == 4 ? 0 : -100);
           const double tol = dtype == tg::kFloat64 ? 1e-12 : 2e-5;
           // the loss and its input gradient (for Reduction::None, under an upstream gradient)
           const Tensor upstream = tg::randn({target.numel()}, dtype);
@@ -369,7 +374,7 @@ TEST_CASE("cross_entropy and nll_loss over (N, C, d1, ...) equal the row kernels
             return std::pair{l, x.grad()};
           };
           for (const bool nll : {false, true}) {
-            if (nll && variant == 3) continue;  // nll_loss has no smoothing
+            if (nll && variant >= 3) continue;  // nll_loss has no smoothing
             CAPTURE(nll);
             auto f = [&](const Tensor& x, const Tensor& t) {
               return nll ? tg::nll_loss(tg::log_softmax(x, 1), t, o) : tg::cross_entropy(x, t, o);
@@ -392,7 +397,8 @@ TEST_CASE("cross_entropy and nll_loss over (N, C, d1, ...) equal the row kernels
             const std::vector<double> want_dx =
                 tg_test::flat(want_rows_dx.reshape(moved).permute(inverse));
             const std::vector<double> got_dx_values = tg_test::flat(got_dx);
-            double scale = 1e-300;
+            // (One class: the gradient is 0, up to the rounding of s·Q against s·q with smoothing.)
+            double scale = classes == 1 ? 1.0 : 1e-300;
             for (double v : want_dx) scale = std::max(scale, std::abs(v));
             for (std::size_t i = 0; i < want_dx.size(); ++i) {
               INFO("dx ", i, ": got ", got_dx_values[i], ", rows ", want_dx[i]);
@@ -406,8 +412,8 @@ TEST_CASE("cross_entropy and nll_loss over (N, C, d1, ...) equal the row kernels
 
 // cross_entropy over (N, C, d1, ...) is one column kernel (loss.cpp) that makes the operations of
 // log_softmax's column kernel and nll_loss in their order: the same bits as the two ops composed,
-// for the loss and the input gradient. Positions around the SIMD width and past a task's piece of
-// 1024, one class and many, weights (one of them 0), ignored targets, and columns of -inf, +inf,
+// for the loss and the input gradient. Positions around the SIMD width and past a column slab,
+// one class and many, weights (one of them 0), ignored targets, and columns of -inf, +inf,
 // NaN and ±1000.
 TEST_CASE("cross_entropy over (N, C, d1, ...) has the bits of nll_loss(log_softmax(x, 1))") {
   tg::manual_seed(19);

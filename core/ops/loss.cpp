@@ -291,7 +291,8 @@ namespace {
 
 // (N, C, d1, ..., dk) input with (N, d1, ..., dk) targets is the (N·d1·…·dk, C) case: the class
 // dim moves last, the loss runs on rows, and Reduction::None gets the target's shape back. (Only
-// cross_entropy with label smoothing takes this way; without, it is nll_loss on log_softmax.)
+// cross_entropy with label smoothing over one position, or over more than 2^24 float32 classes,
+// takes this way; the rest go down the columns.)
 template <class Loss>
 Tensor over_extra_dims(const char* op, const Tensor& input, const Tensor& target, const ClassLossOptions& options,
                        Loss&& loss) {
@@ -338,7 +339,7 @@ Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, co
 }
 
 Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const ClassLossOptions& options);
-Tensor cross_entropy_columns(const Tensor& input, ClassRows c, const Tensor& target, Reduction reduction);
+Tensor cross_entropy_columns(const Tensor& input, ClassRows c, const Tensor& target, const ClassLossOptions& options);
 Tensor nll_loss_rows(const char* op, const Tensor& input, ClassRows c, const Tensor& target, Reduction reduction);
 
 }  // namespace
@@ -350,18 +351,19 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const ClassLossO
   TG_CHECK(input.dim() >= 1, "cross_entropy: expected input of shape (C), (N, C) or (N, C, d1, ...), got ",
            shape_str(input.shape()));
   if (is_floating(target.dtype())) return cross_entropy_probabilities(input, target, options);
-  if (input.dim() > 2 && options.label_smoothing == 0) {
+  if (input.dim() > 2) {
     // Classes at dim 1 of (N, C, d1, ...): PyTorch's definition, nll_loss(log_softmax(x, 1)), down
     // the columns with no permuted copy either way (cross_entropy_mid/1024 at one thread 0.89 ->
     // 0.62-0.65 ms; the row kernel needs the classes contiguous).
     ClassRows c = check_class_inputs("cross_entropy", input, target, options);
-    // (One position, d1·… = 1: log_softmax's row kernel; more than 2^24 float32 classes: the class
-    // would not fit a lane.)
-    if (c.inner == 1 || (input.dtype() == kFloat32 && c.classes > (std::size_t(1) << 24)))
+    // Not for one position, d1·… = 1 (log_softmax's row kernel, or the rows), nor for more than
+    // 2^24 float32 classes (the class would not fit a lane).
+    if (c.inner > 1 && !(input.dtype() == kFloat32 && c.classes > (std::size_t(1) << 24)))
+      return cross_entropy_columns(input, std::move(c), target, options);
+    if (options.label_smoothing == 0)
       return nll_loss_rows("cross_entropy", log_softmax(input, 1), std::move(c), target, options.reduction);
-    return cross_entropy_columns(input, std::move(c), target, options.reduction);
+    return over_extra_dims("cross_entropy", input, target, options, cross_entropy_rows);
   }
-  if (input.dim() > 2) return over_extra_dims("cross_entropy", input, target, options, cross_entropy_rows);
   return cross_entropy_rows(input, target, options);
 }
 
@@ -457,85 +459,116 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
 }
 
 // nll_loss(log_softmax(x, 1)) for x of (N, C, d1, ...) as one node. Per column (sample n,
-// position j): the max m, then log S = log Σ_c e^(x - m), a SIMD batch across positions, by the
-// operations of log_softmax's column kernel in its order; row i's loss is -w·((x_y - m) - log S).
+// position j): the max m, then log S = log Σ_c e^(x - m), a SIMD batch across positions, by
+// log_softmax's own column statistics (kernels::column_max and column_log_sums, slab by slab);
+// row i's loss is -w·((x_y - m) - log S).
 // The backward writes, in one pass over x, what log_softmax's backward gives from nll_loss's
 // gradient: g - e^((x - m) - log S)·Σ_c g, with g = -w·s at the target and 0 elsewhere (so the
 // same bits as the two ops, without log_softmax's output, nll_loss's gradient of zeros or its sum
 // over the classes). The target is compared as a lane of T (the caller keeps float32 to 2^24
-// classes).
-Tensor cross_entropy_columns(const Tensor& input, ClassRows c, const Tensor& target, Reduction reduction) {
+// classes). With label smoothing ε, as cross_entropy_rows: the target's term is scaled by 1 - ε and
+// each row adds (ε/C)·Σ_c w_c·(-log p_c) (an ignored row adds nothing); the gradient is then
+// s·(p_c·Q - q_c) with q_c = (1 - ε)·w_y·[c = y] + (ε/C)·w_c and Q = Σ_c q_c.
+Tensor cross_entropy_columns(const Tensor& input, ClassRows c, const Tensor& target, const ClassLossOptions& options) {
   struct Columns {  // the forward's per-row values the backward reads
     Tensor shift, log_total;
   } kept;
-  // fn(n, j, width) in parallel over (sample n, a piece of up to kPiece positions from j).
-  auto for_pieces = [samples = c.inner == 0 ? 0 : c.rows / c.inner, classes = c.classes, inner = c.inner](auto&& fn) {
-    constexpr std::size_t kPiece = 1024;
-    const std::size_t pieces = (inner + kPiece - 1) / kPiece;
-    const std::size_t per_task = classes * std::min(kPiece, inner);  // values a (sample, piece) reads
-    const std::size_t grain = std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, per_task));
-    parallel::for_range(samples * pieces, grain, [&](std::size_t first, std::size_t last) {
-      for (std::size_t t = first; t < last; ++t) {
-        const std::size_t n = t / pieces, j = t % pieces * kPiece;
-        fn(n, j, std::min(kPiece, inner - j));
-      }
-    });
-  };
+  const kernels::ReduceLayout l{c.inner == 0 ? 0 : c.rows / c.inner, c.classes, c.inner};  // (samples, classes, positions)
+  const double eps = options.label_smoothing;
+  const std::int64_t ignore = options.ignore_index;
+  const Reduction reduction = options.reduction;
   Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
     using B = kernels::Batch<T>;
     const T* x = input.data<T>();
     xt::xarray<T> shift = xt::xarray<T>::from_shape({c.rows}), log_total = xt::xarray<T>::from_shape({c.rows});
     Buffer<double> row_loss(c.rows, 0.0);
-    for_pieces([&](std::size_t n, std::size_t j, std::size_t width) {
+    kernels::for_column_slabs<T>(l, [&](std::size_t n, std::size_t j, std::size_t width) {
       const T* xs = x + n * c.classes * c.inner + j;
       T* m = shift.data() + n * c.inner + j;
       T* lt = log_total.data() + n * c.inner + j;
-      std::copy_n(xs, width, m);
-      for (std::size_t r = 1; r < c.classes; ++r)
-        kernels::apply(width, m, [](B a, B b) { return xsimd::max(a, b); }, static_cast<const T*>(m), xs + r * c.inner);
-      for (std::size_t k = 0; k < width; ++k)
-        if (m[k] == -std::numeric_limits<T>::infinity()) m[k] = 0;  // all -inf: NaN, as log_softmax
-      std::fill_n(lt, width, T(0));
-      for (std::size_t r = 0; r < c.classes; ++r)
-        kernels::apply(width, lt, [](B sum, B v, B largest) { return sum + kernels::exp_lanes(v - largest); },
-                       static_cast<const T*>(lt), xs + r * c.inner, static_cast<const T*>(m));
-      kernels::apply(width, lt, [](B v) { return xsimd::log(v); }, static_cast<const T*>(lt));
+      kernels::column_max(xs, c.classes, c.inner, width, m);
+      kernels::column_log_sums(xs, c.classes, c.inner, width, static_cast<const T*>(m), lt);
+      if (eps == 0) {
+        for (std::size_t k = 0; k < width; ++k) {
+          const std::size_t i = n * c.inner + j + k;
+          if (c.target_weight[i] == 0.0) continue;
+          const T log_p = (xs[std::size_t(c.target[i]) * c.inner + k] - m[k]) - lt[k];
+          row_loss[i] = -c.target_weight[i] * double(log_p);
+        }
+        return;
+      }
+      alignas(64) std::array<double, kernels::kSlabColumns> smooth;  // Σ_c w_c·log p_c per column
+      alignas(64) std::array<T, kernels::kSlabColumns> log_p;
+      std::fill_n(smooth.data(), width, 0.0);
+      for (std::size_t r = 0; r < c.classes; ++r) {
+        kernels::apply(width, log_p.data(), [](B v, B largest, B log_sum) { return (v - largest) - log_sum; },
+                       xs + r * c.inner, static_cast<const T*>(m), static_cast<const T*>(lt));
+        for (std::size_t k = 0; k < width; ++k) smooth[k] += c.class_weight[r] * double(log_p[k]);
+      }
       for (std::size_t k = 0; k < width; ++k) {
         const std::size_t i = n * c.inner + j + k;
-        if (c.target_weight[i] == 0.0) continue;
-        const T log_p = (xs[std::size_t(c.target[i]) * c.inner + k] - m[k]) - lt[k];
-        row_loss[i] = -c.target_weight[i] * double(log_p);
+        if (c.target[i] == ignore) continue;
+        const T log_p_y = (xs[std::size_t(c.target[i]) * c.inner + k] - m[k]) - lt[k];
+        row_loss[i] = -(1 - eps) * c.target_weight[i] * double(log_p_y) - eps / double(c.classes) * smooth[k];
       }
     });
     kept = {make_tensor<T>(std::move(shift)), make_tensor<T>(std::move(log_total))};
     return reduce_rows<T>(row_loss, c, target, reduction);
   });
   return record("cross_entropy", out, {input}, {input},
-                [c = std::move(c), kept = std::move(kept), input, reduction, for_pieces](const Tensor& grad) -> Grads {
+                [c = std::move(c), kept = std::move(kept), input, reduction, l, eps, ignore](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() {
       using B = kernels::Batch<T>;
       const Buffer<double> scale = row_scales<T>(grad, c, reduction);
       // Per row: Σ_c g = g at the target (-w·s, as nll_loss's gradient), and the target as a lane.
-      Buffer<T> total(c.rows), target_class(c.rows);
-      for (std::size_t i = 0; i < c.rows; ++i) {
-        total[i] = c.target_weight[i] != 0.0 ? T(-c.target_weight[i] * scale[i]) : T(0);
-        target_class[i] = c.target_weight[i] != 0.0 ? T(c.target[i]) : T(-1);
+      // With smoothing: -s·Q, -s·(1 - ε)·w_y at the target, and -s·ε/C, times w_c, at every class.
+      Buffer<T> total(c.rows), target_class(c.rows), at_target, spread;
+      if (eps == 0) {
+        for (std::size_t i = 0; i < c.rows; ++i) {
+          total[i] = c.target_weight[i] != 0.0 ? T(-c.target_weight[i] * scale[i]) : T(0);
+          target_class[i] = c.target_weight[i] != 0.0 ? T(c.target[i]) : T(-1);
+        }
+      } else {
+        at_target.resize(c.rows);
+        spread.resize(c.rows);
+        double smooth_total = 0;  // (ε/C)·Σ_c w_c
+        for (double w : c.class_weight) smooth_total += w;
+        smooth_total *= eps / double(c.classes);
+        for (std::size_t i = 0; i < c.rows; ++i) {
+          const bool ignored = c.target[i] == ignore;
+          total[i] = ignored ? T(0) : T(-scale[i] * ((1 - eps) * c.target_weight[i] + smooth_total));
+          at_target[i] = ignored ? T(0) : T(-scale[i] * (1 - eps) * c.target_weight[i]);
+          spread[i] = ignored ? T(0) : T(-scale[i] * eps / double(c.classes));
+          target_class[i] = ignored ? T(-1) : T(c.target[i]);
+        }
       }
       xt::xarray<T> dx = xt::xarray<T>::from_shape(input.shape());
       const T* x = input.data<T>();
-      for_pieces([&](std::size_t n, std::size_t j, std::size_t width) {
+      kernels::for_column_slabs<T>(l, [&](std::size_t n, std::size_t j, std::size_t width) {
         const std::size_t row = n * c.inner + j, at = n * c.classes * c.inner + j;
         const T* m = kept.shift.data<T>() + row;
         const T* lt = kept.log_total.data<T>() + row;
         for (std::size_t r = 0; r < c.classes; ++r) {
           const B klass = B(T(r));
+          if (eps == 0) {
+            kernels::apply(width, dx.data() + at + r * c.inner,
+                           [klass](B v, B largest, B log_sum, B sum, B y) {
+                             const B g = xsimd::select(y == klass, sum, B(T(0)));
+                             return g - kernels::exp_lanes((v - largest) - log_sum) * sum;
+                           },
+                           x + at + r * c.inner, m, lt, static_cast<const T*>(total.data() + row),
+                           static_cast<const T*>(target_class.data() + row));
+            continue;
+          }
+          const B weight(T(c.class_weight[r]));
           kernels::apply(width, dx.data() + at + r * c.inner,
-                         [klass](B v, B largest, B log_sum, B sum, B y) {
-                           const B g = xsimd::select(y == klass, sum, B(T(0)));
+                         [klass, weight](B v, B largest, B log_sum, B sum, B y, B target_sum, B each) {
+                           const B g = xsimd::select(y == klass, target_sum, B(T(0))) + weight * each;
                            return g - kernels::exp_lanes((v - largest) - log_sum) * sum;
                          },
                          x + at + r * c.inner, m, lt, static_cast<const T*>(total.data() + row),
-                         static_cast<const T*>(target_class.data() + row));
+                         static_cast<const T*>(target_class.data() + row), static_cast<const T*>(at_target.data() + row),
+                         static_cast<const T*>(spread.data() + row));
         }
       });
       return make_tensor<T>(std::move(dx));
