@@ -188,6 +188,19 @@ std::vector<OpCase> op_cases() {
          });
          return tg::cross_entropy(x.reshape({batch, l / batch, l}), labels);
        }},
+      {"cross_entropy_soft", [](const tg::Tensor& x) {  // class probabilities as targets, rows of L classes
+         const auto l = std::int64_t(x.size(-1));
+         return tg::cross_entropy(x, bench::fixed(l, [dtype = x.dtype()](std::int64_t k) {
+           return tg::softmax(tg::randn({std::size_t(k), std::size_t(k)}, dtype), 1);
+         }));
+       }},
+      {"cross_entropy_soft_mid", [](const tg::Tensor& x) {  // the same with the classes at dim 1 of (N, C, L)
+         const auto l = std::int64_t(x.size(-1)), batch = bench::mid_batch(l);
+         const tg::Tensor& target = bench::fixed(l, [batch, dtype = x.dtype()](std::int64_t k) {
+           return tg::softmax(tg::randn({std::size_t(batch), std::size_t(k / batch), std::size_t(k)}, dtype), 1);
+         });
+         return tg::cross_entropy(x.reshape({batch, l / batch, l}), target);
+       }},
       {"matvec", [row](const tg::Tensor& x) { return tg::matmul(x, row(x)); }},
       // (n/8, 8, 1) times (n/8, 1, n): a batched outer product, both sides broadcast.
       {"outer_batched", [](const tg::Tensor& x) {

@@ -176,6 +176,18 @@ std::vector<OpCase> op_cases() {
          const torch::Tensor& labels = bench::fixed(l, [batch](int64_t k) { return torch::randint(0, k / batch, {batch, k}); });
          return F::cross_entropy(x.reshape({batch, l / batch, l}), labels);
        }},
+      {"cross_entropy_soft", [](const torch::Tensor& x) {
+         return F::cross_entropy(x, bench::fixed(x.size(-1), [dtype = x.scalar_type()](int64_t k) {
+           return torch::softmax(torch::randn({k, k}, dtype), 1);
+         }));
+       }},
+      {"cross_entropy_soft_mid", [](const torch::Tensor& x) {
+         const int64_t l = x.size(-1), batch = bench::mid_batch(l);
+         const torch::Tensor& target = bench::fixed(l, [batch, dtype = x.scalar_type()](int64_t k) {
+           return torch::softmax(torch::randn({batch, k / batch, k}, dtype), 1);
+         });
+         return F::cross_entropy(x.reshape({batch, l / batch, l}), target);
+       }},
       {"matvec", [row](const torch::Tensor& x) { return torch::matmul(x, row(x)); }},
       {"outer_batched", [](const torch::Tensor& x) {
          const torch::Tensor x3 = x.reshape({-1, 8, x.size(-1)});

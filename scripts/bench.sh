@@ -80,8 +80,8 @@ echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), memory bandwidth ${bw1} GB/s (1 thread), ${bw2} GB/s (2 threads)"
 [ -n "${BENCH_SIZES:-}${BENCH_DTYPE:-}" ] && echo "op/, layer/NAME/N and optim/ rows: sizes ${BENCH_SIZES:-64,1024}, ${BENCH_DTYPE:-float32}"
 echo
-printf "| %-28s | %11s | %11s | %7s | %14s | %s |\n" case "tapegrad ms" "libtorch ms" "ratio" "faults/step" "tapegrad GB/s"
-printf "| %-28s | %11s | %11s | %7s | %14s | %s |\n" "---" "---:" "---:" "---:" "---:" "---:"
+printf "| %-30s | %11s | %11s | %7s | %14s | %s |\n" case "tapegrad ms" "libtorch ms" "ratio" "faults/step" "tapegrad GB/s"
+printf "| %-30s | %11s | %11s | %7s | %14s | %s |\n" "---" "---:" "---:" "---:" "---:" "---:"
 while read -r name ms bytes faults; do
   ref="$(awk -v n="$name" '$1 == n {print $2}' "$out/r.txt")"
   ref_faults="$(awk -v n="$name" '$1 == n {print $4}' "$out/r.txt")"
@@ -89,10 +89,10 @@ while read -r name ms bytes faults; do
   fmt_faults() { awk -v f="$1" 'BEGIN { if (f == "-" || f == "") printf "-"; else printf "%.0f", f }'; }
   if [ -n "$ref" ]; then
     ratio="$(awk -v a="$ms" -v b="$ref" 'BEGIN { printf "%.2fx", b / a }')"
-    printf "| %-28s | %11.4f | %11.4f | %7s | %6s / %-6s | %s |\n" "$name" "$ms" "$ref" "$ratio" \
+    printf "| %-30s | %11.4f | %11.4f | %7s | %6s / %-6s | %s |\n" "$name" "$ms" "$ref" "$ratio" \
       "$(fmt_faults "$faults")" "$(fmt_faults "$ref_faults")" "$gbs"
   else
-    printf "| %-28s | %11.4f | %11s | %7s | %6s / %-6s | %s |\n" "$name" "$ms" "-" "-" "$(fmt_faults "$faults")" "-" "$gbs"
+    printf "| %-30s | %11.4f | %11s | %7s | %6s / %-6s | %s |\n" "$name" "$ms" "-" "-" "$(fmt_faults "$faults")" "-" "$gbs"
   fi
 done < "$out/t.txt"
 echo

@@ -114,6 +114,16 @@ TEST_CASE("gradcheck of every loss") {
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::nll_loss(in[0], y, with(w, 0)); }, {uniform64({4, 3})});
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::nll_loss(in[0], y, with(Tensor(), 0, Reduction::None)); },
                   {uniform64({4, 3})});
+  // class probabilities, one fused node: the input, the target and the weight, over rows and columns
+  auto soft = [](double eps, Reduction r) {
+    return [eps, r](const Inputs& in) { return tg::cross_entropy(in[0], in[1], with(in[2], eps, r)); };
+  };
+  CHECK_GRADCHECK(soft(0.1, Reduction::Mean), {uniform64({3, 4}, -2, 2), uniform64({3, 4}, 0, 1), uniform64({4}, 0.5, 2)});
+  CHECK_GRADCHECK(soft(0, Reduction::None), {uniform64({4}, -2, 2), uniform64({4}, 0, 1), uniform64({4}, 0.5, 2)});
+  CHECK_GRADCHECK(soft(0.2, Reduction::None),
+                  {uniform64({2, 3, 5}, -2, 2), uniform64({2, 3, 5}, 0, 1), uniform64({3}, 0.5, 2)});
+  CHECK_GRADCHECK(soft(0, Reduction::Sum),
+                  {uniform64({2, 3, 2, 3}, -2, 2), uniform64({2, 3, 2, 3}, 0, 1), uniform64({3}, 0.5, 2)});
   const Tensor t = tg::rand({6}, tg::kFloat64);
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::binary_cross_entropy(in[0], t); }, {uniform64({6}, 0.05, 0.95)});
   CHECK_GRADCHECK([&](const Inputs& in) { return tg::binary_cross_entropy(in[0], in[1], Reduction::Sum); },
@@ -270,6 +280,176 @@ TEST_CASE("cross_entropy with class-probability targets matches PyTorch") {
                        "cross_entropy: ignore_index (1) is not supported for class-probability targets", tg::Error);
   CHECK_THROWS_WITH_AS(tg::cross_entropy(logits(), Tensor({{0.5, 0.5}}, tg::kFloat64)),
                        doctest::Contains("must have the input's shape [4, 3], got float64 [1, 2]"), tg::Error);
+}
+
+// Golden values from PyTorch 1.13 (/usr/bin/python3), float64, class probabilities over dim 1 of
+// (2, 3, 3), with the gradients of the input, the target and the weight:
+//   x = [[[1.0, -0.5, 2.0], [0.3, 0.0, -1.2], [2.5, 1.0, 0.4]],
+//        [[-1.0, 0.7, 0.2], [0.9, -2.0, 1.5], [0.0, 0.1, -0.3]]]
+//   t = [[[0.2, 0.0, 0.5], [0.3, 1.0, 0.25], [0.5, 0.0, 0.25]],
+//        [[0.6, 0.1, 0.0], [0.1, 0.1, 0.5], [0.3, 0.8, 0.5]]];  w = [0.2, 1.0, 3.0]
+//   up = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]] (the upstream gradient of Reduction::None)
+//   for kw in [{}, {weight: w, label_smoothing: 0.2}, {weight: w, reduction: 'none',
+//              label_smoothing: 0.1}, {reduction: 'sum'}]:
+//     x, t, w with requires_grad; l = F.cross_entropy(x, t, **kw); l.backward(up if l.dim() else None)
+TEST_CASE("cross_entropy with class probabilities over (N, C, d1) matches PyTorch, with every gradient") {
+  const Tensor x0({{{1.0, -0.5, 2.0}, {0.3, 0.0, -1.2}, {2.5, 1.0, 0.4}}, {{-1.0, 0.7, 0.2}, {0.9, -2.0, 1.5}, {0.0, 0.1, -0.3}}},
+                  tg::kFloat64);
+  const Tensor t0({{{0.2, 0.0, 0.5}, {0.3, 1.0, 0.25}, {0.5, 0.0, 0.25}}, {{0.6, 0.1, 0.0}, {0.1, 0.1, 0.5}, {0.3, 0.8, 0.5}}},
+                  tg::kFloat64);
+  const Tensor up({{0.5, -1.0, 2.0}, {1.5, 0.25, -0.75}}, tg::kFloat64);
+  const Tensor w = class_weights();  // each case below takes a fresh copy that requires grad
+  struct Case {
+    tg::ClassLossOptions options;
+    std::vector<double> loss, dx, dt, dw;
+  };
+  const Case cases[] = {
+      {with(Tensor(), 0), {1.4125102212417169},
+       {-0.0054546084310598715, 0.023374063861014746, 0.0507876958113726, -0.0361558349250874, -0.1281293503963085,
+       -0.03619959791888176, 0.041610443356147275, 0.10475528653529373, -0.014588097892490843, -0.08398079171962745,
+       0.08646755241445152, 0.03159062196809127, 0.09043606894479013, -0.009735478592306435, 0.03258203058220327,
+       -0.006455277225162657, -0.0767320738221451, -0.06417265255029451},
+       {0.29802199335336976, 0.32739479735132415, 0.03620886914545744, 0.41468866002003646, 0.2440614640179908,
+       0.5695422024787908, 0.04802199335336978, 0.07739479735132415, 0.3028755358121241, 0.3903678816726587,
+       0.0799940953241145, 0.2771892510614589, 0.07370121500599205, 0.5299940953241145, 0.06052258439479225,
+       0.22370121500599205, 0.1799940953241145, 0.36052258439479223},
+       {}},
+      {with(w, 0.2), {2.0944669542989103},
+       {0.04128797047322755, 0.0230217667476737, 0.14002483825230333, -0.026856133899864236, -0.10282414287245761,
+       -0.03810264469701395, -0.014431836573363324, 0.07980237612478389, -0.10192219355528938, 0.000616366715495883,
+       0.2319072781213585, 0.057168147077789375, 0.10150837263462874, -0.00853043662571335, 0.14014310638343105,
+       -0.10212473935012462, -0.22337684149564518, -0.1973112534612204},
+       {0.04768351893653917, 0.052383167576211864, 0.005793419063273191, 0.3317509280160292, 0.19524917121439267,
+       0.4556337619830327, 0.11525278404808748, 0.18574751364317799, 0.726901285949098, 0.062458861067625396,
+       0.012799055251858323, 0.04435028016983343, 0.058960972004793645, 0.42399527625929156, 0.0484180675158338,
+       0.536882916014381, 0.43198582877787484, 0.8652542025475015},
+       {0.3498883032840864, 0.6073548967820661, 0.4723781322866755}},
+      {with(w, 0.1, Reduction::None), {1.2488183337092462, 1.4262768688055962, 2.3121627994728686, 1.54452063562794, 2.844754689242807,
+       3.323149549022049},
+       {0.1288772364401161, -0.13918749182606535, 1.6253478218688793, -0.0770743052430376, 0.6928604798062984,
+       -0.44253321444670346, -0.05180293119707844, -0.5536729879802329, -1.1828146074221761, -0.006489540047190984,
+       0.3663541326543323, -0.2707861297814368, 0.9215854643375716, -0.005797882008744179, -0.6494411269826345,
+       -0.9150959242903806, -0.3605562506455881, 0.9202272567640711},
+       {0.1609318764108197, -0.3535863811394301, 0.07821115735418809, 1.1196593820540985, -1.3179319056971504,
+       6.151055786770941, 0.38897814616229526, -1.2537957170914513, 9.813167360312821, 0.6323959683097072,
+       0.02159840573751092, -0.22452329335978177, 0.5969798415485357, 0.7154920286875547, -0.2451164667989086,
+       5.435939524645607, 0.7289760860626638, -4.380349400396726},
+       {2.3227853467262065, 0.8244239450346755, 1.0230281155336405}},
+      {with(Tensor(), 0, Reduction::Sum), {8.475061327450302},
+       {-0.032727650586359236, 0.14024438316608848, 0.3047261748682356, -0.21693500955052442, -0.768776102377851,
+       -0.2171975875132906, 0.24966266013688365, 0.6285317192117624, -0.08752858735494506, -0.5038847503177648,
+       0.5188053144867092, 0.18954373180854764, 0.5426164136687408, -0.05841287155383862, 0.19549218349321962,
+       -0.03873166335097594, -0.4603924429328706, -0.3850359153017672},
+       {1.7881319601202188, 1.964368784107945, 0.21725321487274465, 2.488131960120219, 1.464368784107945,
+       3.417253214872745, 0.2881319601202187, 0.4643687841079449, 1.8172532148727447, 2.3422072900359523,
+       0.47996457194468706, 1.6631355063687536, 0.4422072900359523, 3.179964571944687, 0.3631355063687535,
+       1.3422072900359523, 1.079964571944687, 2.1631355063687536},
+       {}},
+  };
+  for (Case c : cases) {
+    if (c.options.weight.defined()) c.options.weight = class_weights().set_requires_grad(true);
+    const Tensor x = x0.detach().set_requires_grad(true), t = t0.detach().set_requires_grad(true);
+    const Tensor loss = tg::cross_entropy(x, t, c.options);
+    if (c.options.reduction == Reduction::None) loss.backward(up);
+    else loss.backward();
+    check_close(loss, c.loss, 1e-12);
+    check_close(x.grad(), c.dx, 1e-12);
+    check_close(t.grad(), c.dt, 1e-12);
+    if (!c.dw.empty()) check_close(c.options.weight.grad(), c.dw, 1e-12);
+  }
+}
+
+// cross_entropy with class probabilities is one fused node (loss.cpp); its definition composed of
+// ops is the reference: -Σ_c w_c·q_c·log_softmax(x)_c with q = (1 - ε)·t + ε/C, then the reduction.
+// Over rows and columns (one sample (C), (N, C), (N, C, 1), (N, C, d1), (N, C, d1, d2), columns past
+// a slab), one class and many, no samples, both dtypes, every reduction, weights and smoothing;
+// logits of ±1000, and a logit of -inf under a zero probability (0·-inf: NaN both ways, as
+// PyTorch). The loss and the gradients of the input, the target and the weight.
+TEST_CASE("cross_entropy with class-probability targets equals its composed definition, with every gradient") {
+  tg::manual_seed(23);
+  auto composed = [](const Tensor& x, const Tensor& t, const Tensor& w, double eps, Reduction r) {
+    const std::int64_t cd = x.dim() == 1 ? 0 : 1;
+    const std::size_t classes = x.shape()[std::size_t(cd)];
+    Tensor terms = (t * (1.0 - eps) + eps / double(classes)) * tg::log_softmax(x, cd);
+    if (w.defined()) {
+      std::vector<std::int64_t> along(x.dim(), 1);
+      along[std::size_t(cd)] = std::int64_t(classes);
+      terms = terms * w.reshape(along);
+    }
+    const Tensor per_sample = -tg::sum(terms, {cd});
+    return r == Reduction::None ? per_sample : r == Reduction::Sum ? tg::sum(per_sample) : tg::mean(per_sample);
+  };
+  for (const tg::Shape& shape : {tg::Shape{5}, tg::Shape{1, 1}, tg::Shape{4, 3}, tg::Shape{3, 70}, tg::Shape{0, 3},
+                                 tg::Shape{2, 3, 1}, tg::Shape{3, 17, 33}, tg::Shape{2, 5, 3, 7}, tg::Shape{2, 1, 9},
+                                 tg::Shape{2, 40, 2100}}) {
+    const std::int64_t cd = shape.size() == 1 ? 0 : 1;
+    const std::size_t classes = shape[std::size_t(cd)];
+    for (tg::DType dtype : {tg::kFloat64, tg::kFloat32}) {
+      Tensor logits = tg::randn(shape, dtype) * 3.0;
+      Tensor target = tg::softmax(tg::randn(shape, dtype) * 2.0, cd);
+      if (classes > 2 && logits.numel() > 0) {  // ±1000 in the first sample, -inf under a probability of 0
+        std::vector<double> v = tg_test::flat(logits), q = tg_test::flat(target);
+        const std::size_t stride = logits.numel() / (shape.size() == 1 ? 1 : shape[0]) / classes;
+        v[0] = 1000;
+        v[stride] = -1000;
+        v[2 * stride + (stride > 1 ? 1 : 0)] = -std::numeric_limits<double>::infinity();
+        q[2 * stride + (stride > 1 ? 1 : 0)] = 0;
+        logits = Tensor(v, shape).to(dtype);
+        target = Tensor(q, shape).to(dtype);
+      }
+      const Tensor weight = tg::rand({classes}, dtype) + 0.5;
+      for (Reduction reduction : {Reduction::Mean, Reduction::Sum, Reduction::None})
+        for (int variant = 0; variant < 4; ++variant) {  // plain, weighted, smoothed, both
+          CAPTURE(tg::shape_str(shape));
+          CAPTURE(tg::dtype_name(dtype));
+          CAPTURE(tg::reduction_name(reduction));
+          CAPTURE(variant);
+          const double eps = variant >= 2 ? 0.2 : 0.0;
+          const double tol = dtype == tg::kFloat64 ? 1e-12 : 3e-5;
+          struct Result {
+            Tensor loss, dx, dt, dw;
+          };
+          auto run = [&](auto loss) {
+            const Tensor x = logits.detach().set_requires_grad(true), t = target.detach().set_requires_grad(true);
+            const Tensor w = variant % 2 == 1 ? weight.detach().set_requires_grad(true) : Tensor();
+            const Tensor l = loss(x, t, w);
+            if (reduction == Reduction::None) {
+              tg::manual_seed(5);
+              l.backward(tg::randn(l.shape(), dtype));
+            } else {
+              l.backward();
+            }
+            return Result{l, x.grad(), t.grad(), w.defined() ? w.grad() : Tensor()};
+          };
+          const Result got = run([&](const Tensor& x, const Tensor& t, const Tensor& w) {
+            return tg::cross_entropy(x, t, with(w, eps, reduction));
+          });
+          const Result want = run([&](const Tensor& x, const Tensor& t, const Tensor& w) {
+            return composed(x, t, w, eps, reduction);
+          });
+          CHECK(got.loss.shape() == want.loss.shape());
+          auto compare = [&](const std::string& what, const Tensor& a, const Tensor& b) {
+            REQUIRE(a.defined() == b.defined());
+            if (!a.defined()) return;
+            REQUIRE(a.shape() == b.shape());
+            const std::vector<double> u = tg_test::flat(a), v = tg_test::flat(b);
+            double scale = 1.0;
+            for (double e : v)
+              if (std::isfinite(e)) scale = std::max(scale, std::abs(e));
+            for (std::size_t i = 0; i < v.size(); ++i) {
+              INFO(what, " ", i, ": got ", u[i], ", composed ", v[i]);
+              if (std::isnan(v[i])) CHECK(std::isnan(u[i]));
+              else if (std::isinf(v[i])) CHECK(u[i] == v[i]);
+              else CHECK(std::abs(u[i] - v[i]) <= tol * scale);
+            }
+          };
+          compare("loss", got.loss, want.loss);
+          compare("dx", got.dx, want.dx);
+          compare("dtarget", got.dt, want.dt);
+          compare("dweight", got.dw, want.dw);
+        }
+    }
+  }
 }
 
 TEST_CASE("cross_entropy and nll_loss over (N, C, d1, d2) match PyTorch") {

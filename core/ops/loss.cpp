@@ -313,7 +313,16 @@ Tensor over_extra_dims(const char* op, const Tensor& input, const Tensor& target
 }
 
 // Class probabilities as targets (input's shape, classes at dim 1, or dim 0 for one sample):
-// l = -Σ_c w_c·q_c·log p_c with q = (1 - ε)·target + ε/C; the mean is over the samples.
+// l = -Σ_c w_c·q_c·log p_c with q = (1 - ε)·target + ε/C; the mean is over the samples (N·d1·…).
+// One node, fused with the softmax like the class-index kernels: per row, or per column of
+// (N, C, d1, ...), the max m and log S = log Σ_c e^(x - m), by log_softmax's own row and column
+// statistics, so that log p = (x - m) - log S has the bits of its output; each sample's loss
+// summed in double. With Q = Σ_c w_c·q_c, the gradients are
+//   ∂l/∂x_c = p_c·Q - w_c·q_c,   ∂l/∂target_c = -(1 - ε)·w_c·log p_c,   ∂l/∂w_c = -q_c·log p_c
+// (the second for a target that requires grad, soft labels from another model; the third, rarer,
+// summed over the samples in order), each one pass.
+// Composed of log_softmax, a product, a sum over the classes and the mean, it took five passes
+// forward and four backward.
 Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, const ClassLossOptions& options) {
   TG_CHECK(input.shape() == target.shape(), "cross_entropy: a floating-point target is read as class probabilities "
            "and must have the input's shape ", shape_str(input.shape()), ", got ", dtype_name(target.dtype()), " ",
@@ -322,20 +331,179 @@ Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, co
            " but the input is ", dtype_name(input.dtype()));
   TG_CHECK(options.ignore_index < 0, "cross_entropy: ignore_index (", options.ignore_index,
            ") is not supported for class-probability targets");
-  const std::int64_t class_dim = input.dim() == 1 ? 0 : 1;
-  const std::size_t classes = input.shape()[std::size_t(class_dim)];
-  Tensor q = target;
-  if (options.label_smoothing > 0)
-    q = target * (1.0 - options.label_smoothing) + options.label_smoothing / double(classes);
-  Tensor terms = q * log_softmax(input, class_dim);
-  if (options.weight.defined()) {
-    TG_CHECK(options.weight.shape() == Shape{classes}, "cross_entropy: weight ", shape_str(options.weight.shape()),
-             " must have one entry per class (", classes, ")");
-    std::vector<std::int64_t> along_classes(input.dim(), 1);
-    along_classes[std::size_t(class_dim)] = std::int64_t(classes);
-    terms = terms * reshape(options.weight.to(input.dtype()), along_classes);
-  }
-  return reduce_loss(-sum(terms, {class_dim}), options.reduction);
+  const std::size_t class_dim = input.dim() == 1 ? 0 : 1;
+  const std::size_t classes = input.shape()[class_dim];
+  TG_CHECK(!options.weight.defined() || options.weight.shape() == Shape{classes}, "cross_entropy: weight ",
+           shape_str(options.weight.shape()), " must have one entry per class (", classes, ")");
+  const kernels::ReduceLayout l = kernels::reduce_layout(input.shape(), class_dim);  // (samples, classes, positions)
+  const std::size_t rows = l.outer * l.inner;
+  Shape out_shape = input.shape();  // the input's shape without the class dim
+  out_shape.erase(out_shape.begin() + std::ptrdiff_t(class_dim));
+  // (A weight that requires grad gets its gradient through the cast.)
+  const Tensor weight = options.weight.defined() ? options.weight.to(input.dtype()) : ones({classes}, input.dtype());
+  const double eps = options.label_smoothing;
+  struct Kept {  // the forward's values the backward reads: m and log S per row; over rows e^(x - m) and S
+    Tensor shift, log_total, exps, total;
+  } kept;
+  Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
+    using B = kernels::Batch<T>;
+    const T* x = input.data<T>();
+    const T* t = target.data<T>();
+    const T* w = weight.data<T>();
+    const T keep = T(1 - eps), spread = T(eps / double(classes));
+    xt::xarray<T> shift = xt::xarray<T>::from_shape({rows}), log_total = xt::xarray<T>::from_shape({rows});
+    Buffer<double> row_loss(rows, 0.0);
+    if (l.inner == 1) {
+      xt::xarray<T> e = xt::xarray<T>::from_shape(input.shape()), total = xt::xarray<T>::from_shape({rows});
+      parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(classes, 1)),
+                          [&](std::size_t first, std::size_t last) {
+        kernels::for_row_blocks<T>(first, last, classes, [&](std::size_t block, std::size_t count) {
+          kernels::RowExps<T> exps;
+          kernels::exp_rows(x + block * classes, e.data() + block * classes, classes, count, exps);
+          for (std::size_t i = block; i < block + count; ++i) {
+            const T m = exps.max[i - block], log_s = std::log(exps.sum[i - block]);
+            shift[i] = m;
+            log_total[i] = log_s;
+            total[i] = exps.sum[i - block];
+            const T* xi = x + i * classes;
+            const T* ti = t + i * classes;
+            row_loss[i] = -kernels::lane_sum<T>(classes, [&](auto at) {
+              using P = decltype(at(xi));
+              return at(w) * (at(ti) * P(keep) + P(spread)) * ((at(xi) - P(m)) - P(log_s));
+            });
+          }
+        });
+      });
+      kept.exps = make_tensor<T>(std::move(e));
+      kept.total = make_tensor<T>(std::move(total));
+    } else {
+      kernels::for_column_slabs<T>(l, [&](std::size_t n, std::size_t j, std::size_t width) {
+        const std::size_t at = n * classes * l.inner + j, row = n * l.inner + j;
+        T* m = shift.data() + row;
+        T* lt = log_total.data() + row;
+        kernels::column_max(x + at, classes, l.inner, width, m);
+        kernels::column_log_sums(x + at, classes, l.inner, width, static_cast<const T*>(m), lt);
+        alignas(64) std::array<T, kernels::kSlabColumns> terms;
+        for (std::size_t c = 0; c < classes; ++c) {
+          const std::size_t o = at + c * l.inner;
+          const B wc(w[c]);
+          kernels::apply(width, terms.data(),
+                         [wc, keep, spread](B v, B tv, B largest, B log_s) {
+                           return wc * (tv * B(keep) + B(spread)) * ((v - largest) - log_s);
+                         },
+                         x + o, t + o, static_cast<const T*>(m), static_cast<const T*>(lt));
+          for (std::size_t k = 0; k < width; ++k) row_loss[row + k] -= double(terms[k]);
+        }
+      });
+    }
+    kept.shift = make_tensor<T>(std::move(shift));
+    kept.log_total = make_tensor<T>(std::move(log_total));
+    if (options.reduction == Reduction::None) {
+      xt::xarray<T> loss = xt::xarray<T>::from_shape(out_shape);
+      std::transform(row_loss.begin(), row_loss.end(), loss.data(), [](double v) { return T(v); });
+      return make_tensor<T>(std::move(loss));
+    }
+    double total = 0;
+    for (double v : row_loss) total += v;
+    if (options.reduction == Reduction::Mean) total /= double(rows);  // no samples: 0/0 = NaN, as PyTorch
+    return make_tensor<T>(xt::xarray<T>(T(total)));
+  });
+  return record("cross_entropy", out, {input, target, weight}, {input, target, weight},
+                [input, target, weight, kept = std::move(kept), l, eps, reduction = options.reduction](
+                    const Tensor& grad, NeedsGrad needs) -> Grads {
+    return dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() -> Grads {
+      using B = kernels::Batch<T>;
+      const std::size_t classes = l.reduced, rows = l.outer * l.inner;
+      const T* x = input.data<T>();
+      const T* t = target.data<T>();
+      const T* w = weight.data<T>();
+      const T* shift = kept.shift.data<T>();
+      const T* log_total = kept.log_total.data<T>();
+      const T keep = T(1 - eps), spread = T(eps / double(classes));
+      // Each sample's factor from the upstream gradient.
+      const T* g = grad.data<T>();
+      auto scale = [&](std::size_t i) {
+        return reduction == Reduction::None ? g[i] : reduction == Reduction::Sum ? g[0] : T(double(g[0]) / double(rows));
+      };
+      xt::xarray<T> dx, dt;
+      if (needs[0]) dx = xt::xarray<T>::from_shape(input.shape());
+      if (needs[1]) dt = xt::xarray<T>::from_shape(input.shape());
+      if (l.inner == 1) {
+        const T* e = kept.exps.data<T>();
+        const T* total = kept.total.data<T>();
+        parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(classes, 1)),
+                            [&](std::size_t first, std::size_t last) {
+          for (std::size_t i = first; i < last; ++i) {
+            const std::size_t at = i * classes;
+            const T s = scale(i);
+            if (needs[0]) {
+              // p·Q·s with p = e/S: one factor s·Q/S on the kept exponentials.
+              const double q_total = kernels::lane_sum<T>(classes, [&](auto at_) {
+                using P = decltype(at_(w));
+                return at_(w) * (at_(t + at) * P(keep) + P(spread));
+              });
+              const T factor = T(double(s) * q_total / double(total[i]));
+              kernels::apply(classes, dx.data() + at,
+                             [factor, s, keep, spread](B ev, B wv, B tv) { return B(factor) * ev - B(s) * (wv * (tv * B(keep) + B(spread))); },
+                             e + at, w, t + at);
+            }
+            if (needs[1]) {
+              const T m = shift[i], log_s = log_total[i], factor = -s * keep;
+              kernels::apply(classes, dt.data() + at,
+                             [m, log_s, factor](B v, B wv) { return B(factor) * wv * ((v - B(m)) - B(log_s)); }, x + at, w);
+            }
+          }
+        });
+      } else {
+        kernels::for_column_slabs<T>(l, [&](std::size_t n, std::size_t j, std::size_t width) {
+          const std::size_t at = n * classes * l.inner + j, row = n * l.inner + j;
+          const T* m = shift + row;
+          const T* lt = log_total + row;
+          alignas(64) std::array<T, kernels::kSlabColumns> s, sq;  // s, and s·Q, per column
+          for (std::size_t k = 0; k < width; ++k) s[k] = scale(row + k);
+          if (needs[0]) {
+            alignas(64) std::array<double, kernels::kSlabColumns> q_total;
+            std::fill_n(q_total.data(), width, 0.0);
+            for (std::size_t c = 0; c < classes; ++c) {
+              const T* tc = t + at + c * l.inner;
+              for (std::size_t k = 0; k < width; ++k) q_total[k] += double(w[c] * (tc[k] * keep + spread));
+            }
+            for (std::size_t k = 0; k < width; ++k) sq[k] = T(double(s[k]) * q_total[k]);
+          }
+          for (std::size_t c = 0; c < classes; ++c) {
+            const std::size_t o = at + c * l.inner;
+            const B wc(w[c]);
+            if (needs[0])
+              kernels::apply(width, dx.data() + o,
+                             [wc, keep, spread](B v, B tv, B largest, B log_s, B sv, B sqv) {
+                               return kernels::exp_lanes((v - largest) - log_s) * sqv - sv * (wc * (tv * B(keep) + B(spread)));
+                             },
+                             x + o, t + o, m, lt, static_cast<const T*>(s.data()), static_cast<const T*>(sq.data()));
+            if (needs[1])
+              kernels::apply(width, dt.data() + o,
+                             [wc, keep](B v, B largest, B log_s, B sv) { return -(sv * B(keep)) * wc * ((v - largest) - log_s); },
+                             x + o, m, lt, static_cast<const T*>(s.data()));
+          }
+        });
+      }
+      Tensor dw;
+      if (needs[2]) {  // -Σ_i s_i·q_ic·log p_ic per class, the samples in order
+        Buffer<double> sums(classes, 0.0);
+        for (std::size_t n = 0; n < l.outer; ++n)
+          for (std::size_t c = 0; c < classes; ++c)
+            for (std::size_t j = 0; j < l.inner; ++j) {
+              const std::size_t at = (n * classes + c) * l.inner + j, row = n * l.inner + j;
+              const T log_p = (x[at] - shift[row]) - log_total[row];
+              sums[c] -= double(scale(row)) * double(t[at] * keep + spread) * double(log_p);
+            }
+        xt::xarray<T> values = xt::xarray<T>::from_shape({classes});
+        std::transform(sums.begin(), sums.end(), values.data(), [](double v) { return T(v); });
+        dw = make_tensor<T>(std::move(values));
+      }
+      return {needs[0] ? make_tensor<T>(std::move(dx)) : Tensor(), needs[1] ? make_tensor<T>(std::move(dt)) : Tensor(),
+              dw};
+    });
+  });
 }
 
 Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const ClassLossOptions& options);
