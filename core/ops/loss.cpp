@@ -1,7 +1,8 @@
 // Losses. The regression losses and binary_cross_entropy_with_logits are fused elementwise
 // kernels (fused_loss); cross_entropy and nll_loss are row kernels with their own backward
 // (cross_entropy fuses log-softmax for stability; with the classes at dim 1 of (N, C, d1, ...) it is
-// a column kernel of its own, cross_entropy_columns); binary_cross_entropy is a fused pair of ops.
+// a column kernel of its own, cross_entropy_columns, and with class probabilities as targets one
+// node over rows or columns, cross_entropy_probabilities); binary_cross_entropy is a fused pair of ops.
 #include "core/ops/loss.hpp"
 #include "core/xtensor.hpp"
 
