@@ -32,6 +32,19 @@ Results run_model() {
   Tensor row_loss = tg::cross_entropy(rows, tg::randint(0, 1000, {600})) + tg::mean(tg::softmax(rows, 1) * rows) +
                     tg::mean(tg::gelu(rows) + tg::sigmoid(rows) * tg::relu(rows));
   row_loss.backward();
+  // cross_entropy with class probabilities over rows and down columns (the target's and a weight's
+  // gradients too), and with class indices and label smoothing down columns: slabs split.
+  Tensor soft_logits = tg::randn({600, 1000}).set_requires_grad();
+  Tensor soft_target = tg::softmax(tg::randn({600, 1000}), 1).detach().set_requires_grad();
+  Tensor columns = tg::randn({6, 40, 2100}).set_requires_grad();
+  Tensor column_target = tg::softmax(tg::randn({6, 40, 2100}), 1).detach().set_requires_grad();
+  Tensor class_weight = (tg::rand({40}) + 0.5).detach().set_requires_grad();
+  tg::ClassLossOptions smoothed;
+  smoothed.weight = class_weight;
+  smoothed.label_smoothing = 0.1;
+  Tensor soft_loss = tg::cross_entropy(soft_logits, soft_target) + tg::cross_entropy(columns, column_target, smoothed) +
+                     tg::cross_entropy(columns, tg::randint(0, 40, {6, 2100}), smoothed);
+  soft_loss.backward();
   // Convolution (16 output channels directly: 3×3, 5×5 and the "valid" 5×5, each input gradient
   // but the first as a direct forward of dy; depthwise; by phases (the unpadded stride 2)),
   // pooling, BatchNorm2d, a GRU and an RNN, big enough that their sample, block and row loops split.
@@ -100,7 +113,8 @@ Results run_model() {
            // Sums over two separate runs of dims (one pass): rows of the (a, c) outputs split.
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 2}), tg::sum(tg::reshape(big, {4, 30, 50, 25, 20}), {1, 3}),
            tg::sum(tg::reshape(big, {30, 100, 1000}), {0, 1}), odd_loss, odd.grad(), rnn_out, rnn_sequence.grad(),
-           rnn.parameters()[1].grad(), encoded, tokens.grad(), encoder_layer.self_attn.in_proj_weight.grad()}};
+           rnn.parameters()[1].grad(), encoded, tokens.grad(), encoder_layer.self_attn.in_proj_weight.grad(), soft_loss,
+           soft_logits.grad(), soft_target.grad(), columns.grad(), column_target.grad(), class_weight.grad()}};
   for (const Tensor& parameter : cnn.parameters()) results.tensors.push_back(parameter.grad());
   for (const Tensor& t : {grouped_out, planes.grad(), grouped.parameters()[0].grad(), grouped.parameters()[2].grad(),
                           small_out, small.grad(), small_planes.parameters()[0].grad()})
