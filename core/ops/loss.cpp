@@ -261,28 +261,30 @@ ClassRows check_class_inputs(const char* op, const Tensor& input, const Tensor& 
   return c;
 }
 
-// Per-row losses for Reduction::None (shaped like the target), or their sum, or their mean over
-// the total target weight (PyTorch's weighted mean).
+// Per-row losses for Reduction::None (in `shape`: the target's, or the input's without the class
+// dim), or their sum, or their mean over `denominator` (the total target weight, PyTorch's
+// weighted mean, for class indices; the sample count for class probabilities).
 template <class T>
-Tensor reduce_rows(const Buffer<double>& row_loss, const ClassRows& c, const Tensor& target, Reduction r) {
+Tensor reduce_rows(const Buffer<double>& row_loss, double denominator, const Shape& shape, Reduction r) {
   if (r == Reduction::None) {
-    xt::xarray<T> out = xt::xarray<T>::from_shape(target.shape());
-    for (std::size_t i = 0; i < c.rows; ++i) out.data()[i] = T(row_loss[i]);
+    xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
+    std::transform(row_loss.begin(), row_loss.end(), out.data(), [](double v) { return T(v); });
     return make_tensor<T>(std::move(out));
   }
   double total = 0;
   for (double l : row_loss) total += l;
-  if (r == Reduction::Mean) total /= c.total_weight;  // all ignored: 0/0 = NaN, as in PyTorch
+  if (r == Reduction::Mean) total /= denominator;  // all ignored, or no samples: 0/0 = NaN, as in PyTorch
   return make_tensor<T>(xt::xarray<T>(T(total)));
 }
 
-// The factor each row's gradient is multiplied by, from the upstream gradient.
+// The factor each of `rows` rows' gradient is multiplied by, from the upstream gradient (the
+// same `denominator` as reduce_rows).
 template <class T>
-Buffer<double> row_scales(const Tensor& grad, const ClassRows& c, Reduction r) {
+Buffer<double> row_scales(const Tensor& grad, std::size_t rows, double denominator, Reduction r) {
   const T* g = grad.data<T>();
-  Buffer<double> scale(c.rows);
-  for (std::size_t i = 0; i < c.rows; ++i)
-    scale[i] = r == Reduction::None ? double(g[i]) : r == Reduction::Sum ? double(g[0]) : double(g[0]) / c.total_weight;
+  Buffer<double> scale(rows);
+  for (std::size_t i = 0; i < rows; ++i)
+    scale[i] = r == Reduction::None ? double(g[i]) : r == Reduction::Sum ? double(g[0]) : double(g[0]) / denominator;
   return scale;
 }
 
@@ -399,15 +401,7 @@ Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, co
     }
     kept.shift = make_tensor<T>(std::move(shift));
     kept.log_total = make_tensor<T>(std::move(log_total));
-    if (options.reduction == Reduction::None) {
-      xt::xarray<T> loss = xt::xarray<T>::from_shape(out_shape);
-      std::transform(row_loss.begin(), row_loss.end(), loss.data(), [](double v) { return T(v); });
-      return make_tensor<T>(std::move(loss));
-    }
-    double total = 0;
-    for (double v : row_loss) total += v;
-    if (options.reduction == Reduction::Mean) total /= double(rows);  // no samples: 0/0 = NaN, as PyTorch
-    return make_tensor<T>(xt::xarray<T>(T(total)));
+    return reduce_rows<T>(row_loss, double(rows), out_shape, options.reduction);
   });
   return record("cross_entropy", out, {input, target, weight}, {input, target, weight},
                 [input, target, weight, kept = std::move(kept), l, eps, reduction = options.reduction](
@@ -421,11 +415,8 @@ Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, co
       const T* shift = kept.shift.data<T>();
       const T* log_total = kept.log_total.data<T>();
       const T keep = T(1 - eps), spread = T(eps / double(classes));
-      // Each sample's factor from the upstream gradient.
-      const T* g = grad.data<T>();
-      auto scale = [&](std::size_t i) {
-        return reduction == Reduction::None ? g[i] : reduction == Reduction::Sum ? g[0] : T(double(g[0]) / double(rows));
-      };
+      const Buffer<double> scales = row_scales<T>(grad, rows, double(rows), reduction);
+      auto scale = [&](std::size_t i) { return T(scales[i]); };
       xt::xarray<T> dx, dt;
       if (needs[0]) dx = xt::xarray<T>::from_shape(input.shape());
       if (needs[1]) dt = xt::xarray<T>::from_shape(input.shape());
@@ -495,7 +486,7 @@ Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, co
             for (std::size_t j = 0; j < l.inner; ++j) {
               const std::size_t at = (n * classes + c) * l.inner + j, row = n * l.inner + j;
               const T log_p = (x[at] - shift[row]) - log_total[row];
-              sums[c] -= double(scale(row)) * double(t[at] * keep + spread) * double(log_p);
+              sums[c] -= scales[row] * double(t[at] * keep + spread) * double(log_p);
             }
         xt::xarray<T> values = xt::xarray<T>::from_shape({classes});
         std::transform(sums.begin(), sums.end(), values.data(), [](double v) { return T(v); });
@@ -581,7 +572,7 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
       });
     });
     exps = make_tensor<T>(std::move(e));
-    return reduce_rows<T>(row_loss, c, target, reduction);
+    return reduce_rows<T>(row_loss, c.total_weight, target.shape(), reduction);
   });
   // With q_ic = (1-ε)·w_y·[c = y] + (ε/C)·w_c the row loss is -Σ_c q_ic·log p_ic, and since
   // ∂log p_ic/∂x_ij = [c = j] - p_ij:  ∂l_i/∂x_ij = p_ij·Σ_c q_ic - q_ij.
@@ -589,7 +580,7 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
                 [c = std::move(c), exps, totals = std::move(totals), eps, reduction,
                  ignore = options.ignore_index](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() {
-      const Buffer<double> scale = row_scales<T>(grad, c, reduction);
+      const Buffer<double> scale = row_scales<T>(grad, c.rows, c.total_weight, reduction);
       using B = kernels::Batch<T>;
       xt::xarray<T> dx = xt::xarray<T>::from_shape(exps.shape());
       const T* ex = exps.data<T>();
@@ -682,13 +673,13 @@ Tensor cross_entropy_columns(const Tensor& input, ClassRows c, const Tensor& tar
       }
     });
     kept = {make_tensor<T>(std::move(shift)), make_tensor<T>(std::move(log_total))};
-    return reduce_rows<T>(row_loss, c, target, reduction);
+    return reduce_rows<T>(row_loss, c.total_weight, target.shape(), reduction);
   });
   return record("cross_entropy", out, {input}, {input},
                 [c = std::move(c), kept = std::move(kept), input, reduction, l, eps, ignore](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), "cross_entropy", [&]<class T>() {
       using B = kernels::Batch<T>;
-      const Buffer<double> scale = row_scales<T>(grad, c, reduction);
+      const Buffer<double> scale = row_scales<T>(grad, c.rows, c.total_weight, reduction);
       // Per row: Σ_c g = g at the target (-w·s, as nll_loss's gradient), and the target as a lane.
       // With smoothing: -s·Q, -s·(1 - ε)·w_y at the target, and -s·ε/C, times w_c, at every class.
       Buffer<T> total(c.rows), target_class(c.rows), at_target, spread;
@@ -754,13 +745,13 @@ Tensor nll_loss_rows(const char* op, const Tensor& input, ClassRows c, const Ten
       if (c.target_weight[i] != 0.0)
         row_loss[i] = -c.target_weight[i] * double(x[first + std::size_t(c.target[i]) * c.inner]);
     });
-    return reduce_rows<T>(row_loss, c, target, reduction);
+    return reduce_rows<T>(row_loss, c.total_weight, target.shape(), reduction);
   });
   // ∂l_i/∂x_iy = -w_y, zero elsewhere.
   return record(op, out, {input},
                 [op, c = std::move(c), reduction, shape = input.shape()](const Tensor& grad) -> Grads {
     return {dispatch_floating(grad.dtype(), op, [&]<class T>() {
-      const Buffer<double> scale = row_scales<T>(grad, c, reduction);
+      const Buffer<double> scale = row_scales<T>(grad, c.rows, c.total_weight, reduction);
       xt::xarray<T> dx = kernels::zeros<T>(shape);
       c.for_each_row([&](std::size_t i, std::size_t first) {
         if (c.target_weight[i] != 0.0)
