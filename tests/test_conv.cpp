@@ -1002,7 +1002,8 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
 // rows alone; from over 16 channels, oh ≤ dh keeps the GEMM), one image cut into blocks of rows,
 // 3 → 16 to 64 → 48 channels. Strided (rows alone, broadcasts every second column at sw = 2):
 // (2, 2), (2, 1) and (1, 2) over rows of 3 to 70 output columns, from 3, 16 and 64 channels, one
-// image, with dilation and groups; stride 3 as a control.
+// image, with dilation and groups; stride 3 as a control. Output channels 8 to 15 (a block of 16
+// lanes, the rest zero), 24 and 40 (whole blocks and part of one), with 7 as a control.
 TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its definition") {
   std::vector<ConvCase> cases;
   using Kernel = std::array<std::size_t, 2>;
@@ -1069,6 +1070,22 @@ TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its
   cases.push_back({{2, 16, 6, 7}, {80, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 80 out: not direct
   cases.push_back({{2, 1, 6, 7}, {32, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 32: not direct
   cases.push_back({{2, 1, 6, 7}, {16, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 16: direct
+  // Output channels that are not whole blocks of 16 (direct_lanes: the weights, bias and dY
+  // padded with zero lanes, only `count` channels stored): 8 to 15 in one block, every count,
+  // paired rows, rows alone, strided, dilated, grouped; the input gradient over dY from them.
+  for (std::size_t o = 8; o <= 15; ++o) {
+    const std::size_t c = o % 3 == 0 ? 8 : o % 3 == 1 ? 3 : 13, w = 5 + 4 * (o % 4);
+    cases.push_back({{2, c, 7, w}, {o, c, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // paired rows, 3×3
+    cases.push_back({{2, c, 6, w + 9}, {o, c, 5, 3}, {{2, 2}, {2, 1}, {1, 1}, 1, {0, 0}}});  // stride 2, 5×3
+  }
+  cases.push_back({{3, 8, 9, 17}, {8, 8, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});    // 8 → 8 (dx 8 → 8)
+  cases.push_back({{2, 12, 5, 20}, {12, 12, 5, 5}, {{1, 1}, {4, 4}, {2, 2}, 1, {0, 0}}}); // dilated 12 → 12
+  cases.push_back({{2, 20, 6, 9}, {20, 10, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});  // 2 groups of 10 → 10
+  cases.push_back({{2, 9, 1, 30}, {9, 9, 1, 5}, {{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}}});    // one row (Conv1d's)
+  cases.push_back({{2, 3, 11, 11}, {8, 3, 3, 3}, {{2, 2}, {1, 1}, {1, 1}, 1, {0, 0}}});   // stem 3 → 8, stride 2
+  cases.push_back({{2, 16, 6, 7}, {24, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});  // 24: a block and a half
+  cases.push_back({{2, 8, 6, 7}, {40, 8, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});    // 40: two and a half
+  cases.push_back({{2, 2, 6, 7}, {7, 2, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 7 out: not direct
   check_against_definition(cases);
 }
 

@@ -46,14 +46,16 @@ Results run_model() {
                      tg::cross_entropy(columns, tg::randint(0, 40, {6, 2100}), smoothed);
   soft_loss.backward();
   // Convolution (16 output channels directly: 3×3, 5×5 and the "valid" 5×5, each input gradient
-  // but the first as a direct forward of dy; depthwise; by phases (the unpadded stride 2)),
+  // but the first as a direct forward of dy; depthwise; by phases (the unpadded stride 2); 8 and
+  // 12 output channels in a block of 16 lanes),
   // pooling, BatchNorm2d, a GRU and an RNN, big enough that their sample, block and row loops split.
   tg::nn::Sequential cnn(tg::nn::Conv2d(tg::nn::Conv2dOptions(3, 16, 3).padding(1)), tg::nn::BatchNorm2d(16),
                          tg::nn::ReLU(), tg::nn::MaxPool2d(2), tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1)),
                          tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 5).padding(2)),
                          tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 3).padding(1).groups(16)),
                          tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 16, 5)),
-                         tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 8, 3).stride(2)), tg::nn::AvgPool2d(2));
+                         tg::nn::Conv2d(tg::nn::Conv2dOptions(16, 8, 3).stride(2)),
+                         tg::nn::Conv2d(tg::nn::Conv2dOptions(8, 12, 3).padding(1)), tg::nn::AvgPool2d(2));
   Tensor images = tg::randn({32, 3, 32, 32}).set_requires_grad();
   Tensor cnn_out = cnn(images);
   tg::sum(cnn_out * cnn_out).backward();

@@ -10,10 +10,10 @@
 // Samples run in parallel for the forward and dX; dW and db sum samples in sample order, so the
 // bits never depend on the thread count. 3×3 stride-1 convolutions with 8 channels or more (32 a
 // group when grouped) take Winograd F(2×2, 3×3) instead, for the forward, dX and dW (its section
-// below); with 16 output channels a group, or up to 64 from at most 64 input channels (a stride-1
-// 3×3 from over 16: to at most 32), the forward and dW at strides 1 and 2 run directly at any
-// dilation, 16 output channels to a register, and so does dX at stride 1 where its channels fit
-// that (their section). 1-D forms are the 2-D ones over a height of 1.
+// below); with 8 to 16 output channels a group, or up to 64 from at most 64 input channels (a
+// stride-1 3×3 from over 16: to at most 32), the forward and dW at strides 1 and 2 run directly at
+// any dilation, 16 output channels to a register (a block of 16 lanes partly idle where the count
+// is not a multiple of 16), and so does dX at stride 1 where its channels fit that (their section). 1-D forms are the 2-D ones over a height of 1.
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
 
@@ -916,7 +916,16 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // whatever the input, or 32, 48 or 64 from at most 64 input channels a group (16 at stride 1
 // where no row has a pair: oh ≤ dh) and 16 taps (c, i, j) or more, except a stride-1 undilated
 // 3×3 (Winograd's) from over 16 input channels to over 32 output channels; a 1-wide kernel keeps
-// the GEMM (1×1: it reads the input in place, with no im2col).
+// the GEMM (1×1: it reads the input in place, with no im2col). Output channels that are not a
+// multiple of 16, from 8 up, count as the blocks they fill (direct_lanes: 8 to 16 as 16, 17 to 32
+// as 32, ...): the weights, bias and dY's transposed copy are padded with zero lanes and only the
+// real channels are stored. With half a register's lanes idle the direct path still beat
+// Winograd and the GEMMs (forward and backward, one thread, minimum of 8 runs, two rounds by
+// turns): 8 → 8 on (64, 8, 32, 32) (`Conv2d_8ch`) 4.4 → 2.6 ms, on 28×28 3.0 → 1.9, 5×5 5.5 →
+// 4.7, 12 → 12 5.8 → 2.9, 8 → 12 4.0 → 2.2, 64 → 8 on 14×14 3.9 → 3.2, 128 → 8 9.4 → 7.8 (256 → 8
+// even), 3 → 8 stride 2 on 64×64 1.8 → 1.5, 16 → 8 stride 2 1.6 → 1.2; past 16: 20 → 20 on 28×28
+// 11.0 → 9.0, 16 → 24 8.7-9.1 → 7.0-7.5, 64 → 40 5×5 on 16×16 40-41 → 36-38, and 32 → 24, 32 →
+// 17, 16 → 33, 48 → 40 and 16 → 40 5×5 even. Below 8 the GEMMs keep them.
 // Measured (forward and backward, one thread, minimum of 26-36 steps, against the GEMMs and
 // Winograd before): Conv2d(64, 64, 3, groups=4) on (64, 64, 14, 14) 5.3-6.6 → 4.2-4.6 ms; 16 → 16
 // on 28×28 (Winograd) 5.8-6.2 → 4.2-4.5, on 8×8 0.69 → 0.40; 3 → 16 on 32×32 1.8 → 1.4; 1 → 16
@@ -957,7 +966,13 @@ constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectPairColu
 constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 64, kDirectMinTaps = 16,
                       kDirectUnpairedInputs = 16, kDirectWinogradInputs = 16, kDirectWinogradChannels = 32,
                       kDirectMaxStride = 2;
+// The fewest output channels a group that run directly: a block of 16 lanes at most half idle.
+constexpr std::size_t kDirectFewestChannels = 8;
 #endif
+
+// The lanes a group of og output channels takes in the direct kernels: og rounded up to a whole
+// block of 16 (the weights, the bias and dY's transposed copy padded with zeros to it).
+std::size_t direct_lanes(std::size_t og) { return (og + 15) / 16 * 16; }
 
 template <class T>
 bool direct_fits(const Window& g, std::size_t cg, std::size_t og) {
@@ -965,11 +980,12 @@ bool direct_fits(const Window& g, std::size_t cg, std::size_t og) {
   if constexpr (std::is_same_v<T, float>) {
     const bool strided = g.sh > 1 || g.sw > 1, paired = !strided && g.oh > g.dh;  // rows in pairs
     const bool winograds = !strided && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1;  // Winograd's kernel
-    return og % kDirectChannels == 0 &&
-           (og == kDirectChannels ||
-            (og <= kDirectMaxChannels && cg <= (paired || strided ? kDirectMaxInputs : kDirectUnpairedInputs) &&
+    const std::size_t lanes = direct_lanes(og);
+    return og >= kDirectFewestChannels &&
+           (lanes == kDirectChannels ||
+            (lanes <= kDirectMaxChannels && cg <= (paired || strided ? kDirectMaxInputs : kDirectUnpairedInputs) &&
              cg * g.kh * g.kw >= kDirectMinTaps &&
-             (!winograds || cg <= kDirectWinogradInputs || og <= kDirectWinogradChannels))) &&
+             (!winograds || cg <= kDirectWinogradInputs || lanes <= kDirectWinogradChannels))) &&
            g.sh <= kDirectMaxStride && g.sw <= kDirectMaxStride && g.kw >= 2 && g.kw <= kDirectKernelWidth &&
            detail::sgemm_avx512_available();
   }
@@ -1236,11 +1252,13 @@ __attribute__((target("avx512f"), noinline)) void direct_weight_rows(const float
 
 // The forward (direct_fits: cg → og channels a group): samples and groups in parallel, and
 // rows of the output too when there are fewer than 8 of them. `wt` holds each group's weight
-// transposed, (kk, og).
+// transposed, (kk, lanes) with lanes = direct_lanes(og), and `b` (if any) each group's bias in
+// `lanes` values, both zero past og.
 void direct_forward(const float* x, const float* wt, const float* b, const Window& g, std::size_t out_channels,
                     std::size_t groups, float* y) {
 #if TG_DIRECT_CONV
   const std::size_t cg = g.c / groups, og = out_channels / groups, kk = cg * g.kh * g.kw, plane = g.oh * g.ow;
+  const std::size_t lanes = direct_lanes(og);
   const std::size_t units = g.n * groups;
   if (units == 0) return;  // an empty batch
   const PaddedPlane pp = padded_plane<float>(g);
@@ -1262,10 +1280,11 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
           pad_plane(x + (u * cg + c) * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), pp,
                     padded.data() + c * pp.size);
       padded_unit = u;
-      for (std::size_t o = grp * og; o < (grp + 1) * og; o += kDirectChannels) {  // a block of 16 channels
-        float* out = y + (u / groups * out_channels + o) * plane;
-        const float* w = wt + grp * kk * og + o % og;
-        const float* bias = b ? b + o : nullptr;
+      for (std::size_t k = 0; k < og; k += kDirectChannels) {  // a block of 16 lanes, `count` of them channels
+        const std::size_t count = std::min(kDirectChannels, og - k);
+        float* out = y + (u / groups * out_channels + grp * og + k) * plane;
+        const float* w = wt + grp * kk * lanes + k;
+        const float* bias = b ? b + grp * lanes + k : nullptr;
         const std::size_t y_end = std::min(g.oh, y0 + rows);
         const auto alone = [&](std::size_t oy) {  // one row, pieces of up to 16 columns
           for (std::size_t x0 = 0; x0 < g.ow; x0 += kDirectColumns) {
@@ -1276,17 +1295,17 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
                 with_count<kDirectKernelWidth>(g.kw, [&]<std::size_t KW>() {
                   if constexpr (KW >= 2) {
                     if (g.sw == 1)
-                      direct_piece_row<L, KW, 1>(from, cg, g, pp, w, og, bias, piece.data());
+                      direct_piece_row<L, KW, 1>(from, cg, g, pp, w, lanes, bias, piece.data());
                     else
-                      direct_piece_row<L, KW, 2>(from, cg, g, pp, w, og, bias, piece.data());
+                      direct_piece_row<L, KW, 2>(from, cg, g, pp, w, lanes, bias, piece.data());
                   }
                 });
               else if (g.sw == 1)
-                direct_piece<L>(from, cg, g, pp, w, og, bias, piece.data());
+                direct_piece<L>(from, cg, g, pp, w, lanes, bias, piece.data());
               else
-                direct_piece<L, 2>(from, cg, g, pp, w, og, bias, piece.data());
+                direct_piece<L, 2>(from, cg, g, pp, w, lanes, bias, piece.data());
             });
-            kernels::transpose_matrix(piece.data(), n, kDirectChannels, kDirectChannels, out + oy * g.ow + x0, plane);
+            kernels::transpose_matrix(piece.data(), n, count, kDirectChannels, out + oy * g.ow + x0, plane);
           }
         };
         if (g.sh > 1 || g.sw > 1) {  // strided: rows alone
@@ -1305,11 +1324,11 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
             for (std::size_t x0 = 0; x0 < g.ow; x0 += pair_columns) {
               const std::size_t n = std::min(pair_columns, g.ow - x0);
               with_count<kDirectPairColumns>(n, [&]<std::size_t L>() {
-                direct_piece_pair<L>(padded.data() + oy * pp.width + x0, cg, g, pp, w, og, bias, piece.data());
+                direct_piece_pair<L>(padded.data() + oy * pp.width + x0, cg, g, pp, w, lanes, bias, piece.data());
               });
               for (std::size_t row = 0; row < 2; ++row)
-                kernels::transpose_matrix(piece.data() + row * n * kDirectChannels, n, kDirectChannels,
-                                          kDirectChannels, out + (oy + row * g.dh) * g.ow + x0, plane);
+                kernels::transpose_matrix(piece.data() + row * n * kDirectChannels, n, count, kDirectChannels,
+                                          out + (oy + row * g.dh) * g.ow + x0, plane);
             }
           }
       }
@@ -1320,9 +1339,10 @@ void direct_forward(const float* x, const float* wt, const float* b, const Windo
 #endif
 }
 
-// One sample's group into the weight gradient's transposed partial (direct_fits): part (kk, og) +=
-// its sums. `padded` (cg padded planes, holding zeros or an earlier sample's planes) and `dyt`
-// (plane × og) are the caller's scratch.
+// One sample's group into the weight gradient's transposed partial (direct_fits): part (kk, lanes)
+// += its sums, lanes = direct_lanes(og) (the lanes past og sum zeros). `padded` (cg padded planes,
+// holding zeros or an earlier sample's planes) and `dyt` (plane × lanes, zero past og) are the
+// caller's scratch.
 void direct_weight_grad(const float* x, const float* dy, const Window& g, std::size_t cg, std::size_t og,
                         float* padded, float* dyt, float* part) {
 #if TG_DIRECT_CONV
@@ -1330,7 +1350,8 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
   const std::size_t plane = g.oh * g.ow;
   for (std::size_t c = 0; c < cg; ++c)
     pad_plane(x + c * g.h * g.w, g.h, g.w, std::ptrdiff_t(g.ph), std::ptrdiff_t(g.pw), pp, padded + c * pp.size);
-  kernels::transpose_matrix(dy, og, plane, plane, dyt, og);
+  const std::size_t lanes = direct_lanes(og);
+  kernels::transpose_matrix(dy, og, plane, plane, dyt, lanes);
   const std::size_t total = cg * g.kh;  // rows (c, i) of the kernel, R at a time
   // Rows of column dilation 1 or 2 (1 at stride 2) take each value once for several positions.
   const auto run = [&]<std::size_t KW, std::size_t R, bool ByValue>() {
@@ -1339,16 +1360,16 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
       const std::size_t count = std::min(R, total - r0);
       for (std::size_t r = 0; r < count; ++r)
         rows[r] = padded + (r0 + r) / g.kh * pp.size + (r0 + r) % g.kh * g.dh * pp.width;
-      for (std::size_t o = 0; o < og; o += kDirectChannels) {  // a block of 16 channels
-        float* to = part + r0 * KW * og + o;
+      for (std::size_t o = 0; o < og; o += kDirectChannels) {  // a block of 16 lanes
+        float* to = part + r0 * KW * lanes + o;
         if constexpr (!ByValue)
-          direct_weight_rows<KW, R>(rows.data(), count, g, pp.width, dyt + o, og, to);
+          direct_weight_rows<KW, R>(rows.data(), count, g, pp.width, dyt + o, lanes, to);
         else if (g.sw == 1 && g.dw == 1)
-          direct_weight_rows<KW, R, 1>(rows.data(), count, g, pp.width, dyt + o, og, to);
+          direct_weight_rows<KW, R, 1>(rows.data(), count, g, pp.width, dyt + o, lanes, to);
         else if (g.sw == 1)
-          direct_weight_rows<KW, R, 1, 2>(rows.data(), count, g, pp.width, dyt + o, og, to);
+          direct_weight_rows<KW, R, 1, 2>(rows.data(), count, g, pp.width, dyt + o, lanes, to);
         else
-          direct_weight_rows<KW, R, 2>(rows.data(), count, g, pp.width, dyt + o, og, to);
+          direct_weight_rows<KW, R, 2>(rows.data(), count, g, pp.width, dyt + o, lanes, to);
       }
     }
   };
@@ -1392,8 +1413,9 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
 // one thread, against im2col): 8 -> 8 channels on 28×28 7.6 -> 6.4 ms, 16 -> 16 on 28×28 24.7 ->
 // 17.1, 8 -> 64 on 28×28 20.7 -> 18.5, 32 -> 64 on 14×14 38 -> 24, 64 -> 64 on 32×32 24.5 -> 12.3,
 // 128 -> 128 on 7×7 11.5 -> 7.3. With a single input channel (Conv2d 1 -> 32) the GEMMs have
-// depth 1: im2col. A step with 16 output channels a group, or 32 from at most 64 input channels
-// (48-64 from at most 16), runs directly instead (direct_fits, whose section has the measurements).
+// depth 1: im2col. A step with 8 to 16 output channels a group, or 17 to 32 from at most 64 input
+// channels (33-64 from at most 16), runs directly instead (direct_fits, whose section has the
+// measurements), in float32 on AVX-512.
 constexpr std::size_t kWinogradChannels = 8;
 // Grouped: each group's GEMMs are a group's channels deep; from 32 they pay for the transforms
 // (Conv2d(64, 64, 3, groups=2) on (64, 64, 14, 14), forward and backward at one thread: 10.1-12.0
@@ -1924,13 +1946,21 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   // Each group's weight transposed once, (kk, og): the GEMMs read it as op(A) = Wᵀᵀ, whose packing
   // copies rows where W as it lies would be transposed again for every sample (`Conv2d_stride2`:
   // a third as many values as the columns, 4% of its time).
+  if (direct_fits<T>(g, cg, og)) {  // (kk, lanes) a group, and the bias in `lanes` a group, zero past og
+    if constexpr (std::is_same_v<T, float>) {
+      const std::size_t lanes = direct_lanes(og);
+      Buffer<T> wt(groups * kk * lanes, T(0)), bias(b ? groups * lanes : 0, T(0));
+      for (std::size_t grp = 0; grp < groups; ++grp) {
+        kernels::transpose_matrix(w + grp * og * kk, og, kk, kk, wt.data() + grp * kk * lanes, lanes);
+        if (b) std::copy(b + grp * og, b + (grp + 1) * og, bias.data() + grp * lanes);
+      }
+      direct_forward(x, wt.data(), b ? bias.data() : nullptr, g, out_channels, groups, y);
+    }
+    return out;
+  }
   Scratch<T> wt(out_channels * kk);
   for (std::size_t grp = 0; grp < groups; ++grp)
     kernels::transpose_matrix(w + grp * og * kk, og, kk, kk, wt.data() + grp * og * kk, og);
-  if (direct_fits<T>(g, cg, og)) {
-    if constexpr (std::is_same_v<T, float>) direct_forward(x, wt.data(), b, g, out_channels, groups, y);
-    return out;
-  }
   const bool in_place = identity_columns(g);
   const Phases phases = phases_of(g);
   if (!in_place && gathers_columns<T>(g, og)) {
@@ -2186,8 +2216,9 @@ xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::
   // sample's GEMM, one thread: 32 × 800 over 196 positions, a 5×5 "same", 56 → 43 us; 32 × 288
   // over 784, dilated 3×3, 91 → 66; 16 × 150 over 100, LeNet's 5×5, 4.0 → 3.1).
   // Where the forward runs directly (direct_fits) the partials hold dW_gᵀ as well, summed directly.
-  const std::size_t wn = out_channels * kk;
   const bool direct = direct_fits<T>(g, cg, og);
+  const std::size_t lanes = direct ? direct_lanes(og) : og;  // the partials' row length (direct_weight_grad's)
+  const std::size_t wn = groups * kk * lanes;
   const bool transposed = direct || detail::gemm_prefers_transposed<T>(og, kk);
   const bool in_place = identity_columns(g), no_columns = direct || in_place;
   const std::size_t block = std::max({samples_per_task(g, out_channels * kk), (g.n + 15) / 16,
@@ -2198,13 +2229,13 @@ xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::
   sum_of_blocks(g.n, block, wn, total, [&](std::size_t first, std::size_t last, T* part) {
     Scratch<T> col(no_columns ? 0 : kk * plane), split(no_columns ? 0 : phase_floats(phases, cg));
     Buffer<T> padded(direct ? cg * padded_plane<T>(g).size : 0);  // zeros (see pad_plane)
-    Scratch<T> dyt(direct ? plane * og : 0);
+    Buffer<T> dyt(direct ? plane * lanes : 0, T(0));  // (zero past og)
     if (direct) std::fill(part, part + wn, T(0));  // (direct_weight_grad adds)
     for (std::size_t s = first; s < last; ++s)
       for (std::size_t grp = 0; grp < groups; ++grp) {
         const T* xs = x + (s * g.c + grp * cg) * g.h * g.w;
         const T* dys = dy + (s * out_channels + grp * og) * plane;
-        T* dw_g = part + grp * og * kk;
+        T* dw_g = part + grp * lanes * kk;
         if constexpr (std::is_same_v<T, float>)
           if (direct) {
             direct_weight_grad(xs, dys, g, cg, og, padded.data(), dyt.data(), dw_g);
@@ -2221,7 +2252,7 @@ xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::
   });
   if (transposed)
     for (std::size_t grp = 0; grp < groups; ++grp)
-      kernels::transpose_matrix(total + grp * og * kk, kk, og, og, dw.data() + grp * og * kk, kk);
+      kernels::transpose_matrix(total + grp * lanes * kk, kk, og, lanes, dw.data() + grp * og * kk, kk);
   return dw;
 }
 
