@@ -651,6 +651,53 @@ TEST_CASE("cross_entropy over (N, C, d1, ...) has the bits of nll_loss(log_softm
     }
 }
 
+// Without a gradient to come (NoGradGuard, or an input that does not require grad) the row
+// kernels of cross_entropy put their exponentials in a scratch block instead of a tensor the
+// backward would read: the loss keeps its bits. Class indices (weights, smoothing, an ignored
+// class) and probabilities (smoothing, weights); rows shorter than a SIMD batch, several row
+// blocks, rows of one block each (5000 classes), one sample of (C); both dtypes. A target that
+// requires grad while the input does not still gets its gradient.
+TEST_CASE("cross_entropy without a gradient to come has the bits it has with one") {
+  tg::manual_seed(23);
+  for (const tg::Shape& shape : {tg::Shape{5, 3}, tg::Shape{70, 17}, tg::Shape{130, 1000}, tg::Shape{3, 5000},
+                                 tg::Shape{40}})
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      const std::size_t classes = shape.back();
+      const Tensor logits = tg::randn(shape, dtype) * 3.0;
+      const Tensor indices = shape.size() == 1 ? tg::randint(0, std::int64_t(classes), {})
+                                               : tg::randint(0, std::int64_t(classes), {shape[0]});
+      const Tensor probabilities = tg::softmax(tg::randn(shape, dtype), -1).detach();
+      const Tensor weight = tg::rand({classes}, dtype) + 0.5;
+      for (int variant = 0; variant < 4; ++variant) {
+        CAPTURE(tg::shape_str(shape));
+        CAPTURE(tg::dtype_name(dtype));
+        CAPTURE(variant);
+        // class indices plain, weighted with smoothing and class 0 ignored; probabilities plain,
+        // smoothed with a weight
+        const bool soft = variant >= 2;
+        const tg::ClassLossOptions o = variant % 2 == 0 ? with(Tensor(), 0.0, Reduction::None)
+                                                        : with(weight, 0.2, Reduction::None, soft ? -100 : 0);
+        const Tensor& target = soft ? probabilities : indices;
+        const Tensor with_grad = tg::cross_entropy(logits.detach().set_requires_grad(true), target, o);
+        Tensor guarded;
+        {
+          tg::NoGradGuard no_grad;
+          guarded = tg::cross_entropy(logits.detach().set_requires_grad(true), target, o);
+        }
+        CHECK(tg_test::bitwise_equal(guarded, with_grad));
+        CHECK(tg_test::bitwise_equal(tg::cross_entropy(logits.detach(), target, o), with_grad));
+        if (!soft) continue;
+        const Tensor both_target = target.detach().set_requires_grad(true);
+        tg::sum(tg::cross_entropy(logits.detach().set_requires_grad(true), both_target, o)).backward();
+        const Tensor only_target = target.detach().set_requires_grad(true);
+        const Tensor frozen = tg::cross_entropy(logits.detach(), only_target, o);
+        CHECK(tg_test::bitwise_equal(frozen, with_grad));
+        tg::sum(frozen).backward();
+        CHECK(tg_test::bitwise_equal(only_target.grad(), both_target.grad()));
+      }
+    }
+}
+
 // logsumexp over the last dim is a row kernel (reduce.cpp): every row length around the SIMD width
 // and past a row block, rows in several blocks, 3-D input, keepdim, rows of all -inf (-inf), with
 // a +inf (+inf), a NaN (NaN), of ±1000, both dtypes; the values and the gradient g·e^(x - out)

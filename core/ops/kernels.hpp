@@ -428,6 +428,13 @@ void for_row_blocks(std::size_t first, std::size_t last, std::size_t n, Fn&& fn)
   for (std::size_t row = first; row < last; row += block) fn(row, std::min(block, last - row));
 }
 
+// The most values a block of for_row_blocks holds (rows of n values of T): a scratch array that
+// size takes any block's exponentials.
+template <class T>
+constexpr std::size_t row_block_values(std::size_t n) {
+  return std::max(kRowBlockBytes / sizeof(T), n);
+}
+
 // Each row's max (the shift of its exponentials) and the sum of its exponentials.
 template <class T>
 struct RowExps {

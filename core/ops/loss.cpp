@@ -348,6 +348,9 @@ Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, co
   struct Kept {  // the forward's values the backward reads: m and log S per row; over rows e^(x - m) and S
     Tensor shift, log_total, exps, total;
   } kept;
+  // Only the input's gradient reads e^(x - m): without it (a validation loss, a frozen student) the
+  // exponentials go to a scratch block each, not to a tensor of the input's size.
+  const bool keep_exps = GradMode::is_enabled() && input.requires_grad();
   Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
     using B = kernels::Batch<T>;
     const T* x = input.data<T>();
@@ -357,12 +360,15 @@ Tensor cross_entropy_probabilities(const Tensor& input, const Tensor& target, co
     xt::xarray<T> shift = xt::xarray<T>::from_shape({rows}), log_total = xt::xarray<T>::from_shape({rows});
     Buffer<double> row_loss(rows, 0.0);
     if (l.inner == 1) {
-      xt::xarray<T> e = xt::xarray<T>::from_shape(input.shape()), total = xt::xarray<T>::from_shape({rows});
+      xt::xarray<T> e = xt::xarray<T>::from_shape(keep_exps ? input.shape() : Shape{0});
+      xt::xarray<T> total = xt::xarray<T>::from_shape({rows});
       parallel::for_range(rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(classes, 1)),
                           [&](std::size_t first, std::size_t last) {
+        Buffer<T> scratch(keep_exps ? 0 : kernels::row_block_values<T>(classes));
         kernels::for_row_blocks<T>(first, last, classes, [&](std::size_t block, std::size_t count) {
           kernels::RowExps<T> exps;
-          kernels::exp_rows(x + block * classes, e.data() + block * classes, classes, count, exps);
+          kernels::exp_rows(x + block * classes, keep_exps ? e.data() + block * classes : scratch.data(), classes,
+                            count, exps);
           for (std::size_t i = block; i < block + count; ++i) {
             const T m = exps.max[i - block], log_s = std::log(exps.sum[i - block]);
             shift[i] = m;
@@ -546,16 +552,19 @@ Tensor cross_entropy_rows(const Tensor& input, const Tensor& target, const Class
   // where p_ic itself underflows.
   Tensor exps;
   Buffer<double> totals(c.rows, 1.0);
+  // Without a gradient to come (a validation loss) the exponentials go to a scratch block each.
+  const bool keep_exps = GradMode::is_enabled() && input.requires_grad();
   Tensor out = dispatch_floating(input.dtype(), "cross_entropy", [&]<class T>() {
     const T* x = input.data<T>();
-    xt::xarray<T> e = xt::xarray<T>::from_shape(input.shape());
+    xt::xarray<T> e = xt::xarray<T>::from_shape(keep_exps ? input.shape() : Shape{0});
     const std::size_t n = c.classes;
     Buffer<double> row_loss(c.rows, 0.0);
     parallel::for_range(c.rows, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(n, 1)),
                         [&](std::size_t first, std::size_t last) {
+      Buffer<T> scratch(keep_exps ? 0 : kernels::row_block_values<T>(n));
       kernels::for_row_blocks<T>(first, last, n, [&](std::size_t block, std::size_t rows) {
         kernels::RowExps<T> exps;
-        kernels::exp_rows(x + block * n, e.data() + block * n, n, rows, exps);
+        kernels::exp_rows(x + block * n, keep_exps ? e.data() + block * n : scratch.data(), n, rows, exps);
         for (std::size_t i = block; i < block + rows; ++i) {
           const T* row = x + i * n;
           const T largest = exps.max[i - block];
