@@ -13,7 +13,8 @@
 // below); with 8 to 16 output channels a group, or up to 64 from at most 64 input channels (a
 // stride-1 3×3 from over 16: to at most 32), the forward and dW at strides 1 and 2 run directly at
 // any dilation, 16 output channels to a register (a block of 16 lanes partly idle where the count
-// is not a multiple of 16), and so does dX at stride 1 where its channels fit that (their section). 1-D forms are the 2-D ones over a height of 1.
+// is not a multiple of 16), and so does dX at stride 1 where its channels fit that (their
+// section). 1-D forms are the 2-D ones over a height of 1.
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
 
@@ -1943,9 +1944,6 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
     winograd_conv(x, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, u.data(), b, y);
     return out;
   }
-  // Each group's weight transposed once, (kk, og): the GEMMs read it as op(A) = Wᵀᵀ, whose packing
-  // copies rows where W as it lies would be transposed again for every sample (`Conv2d_stride2`:
-  // a third as many values as the columns, 4% of its time).
   if (direct_fits<T>(g, cg, og)) {  // (kk, lanes) a group, and the bias in `lanes` a group, zero past og
     if constexpr (std::is_same_v<T, float>) {
       const std::size_t lanes = direct_lanes(og);
@@ -1958,6 +1956,9 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
     }
     return out;
   }
+  // Each group's weight transposed once, (kk, og): the GEMMs read it as op(A) = Wᵀᵀ, whose packing
+  // copies rows where W as it lies would be transposed again for every sample (`Conv2d_stride2`:
+  // a third as many values as the columns, 4% of its time).
   Scratch<T> wt(out_channels * kk);
   for (std::size_t grp = 0; grp < groups; ++grp)
     kernels::transpose_matrix(w + grp * og * kk, og, kk, kk, wt.data() + grp * og * kk, og);
