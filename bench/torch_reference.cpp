@@ -479,6 +479,8 @@ void register_op_cases() {
   shaped("Dropout2d", [] { return tnn::Dropout2d(0.5); }, {128, 32, 28, 28});
   // BatchNorm3d over volumes (a 3-D CNN's or video's): 16 channels of 8 x 28 x 28, 6.4 MB.
   shaped("BatchNorm3d", [] { return tnn::BatchNorm3d(16); }, {16, 16, 8, 28, 28});
+  // A "valid" Conv1d over long rows (a text or audio CNN's): 64 -> 64 channels, kernel 3, 500 steps.
+  shaped("Conv1d_valid", [] { return tnn::Conv1d(tnn::Conv1dOptions(64, 64, 3)); }, {16, 64, 500});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   const std::vector<int64_t> sizes = bench::op_sizes();

@@ -841,6 +841,30 @@ TEST_CASE("conv2d over phases by kernel column equals its definition") {
   check_against_definition(cases);
 }
 
+// A single row at column stride 1 (Conv1d's) reads the input row itself, whatever the output's
+// width (one_row_phases): "valid" and short of "same" (outputs narrower than the row: these took
+// phases by kernel column), "same", and past it (wider); kernels of 1 to 9 columns, dilation 2,
+// kernels taller than the row (only the tap row on it reads the input), row strides (no effect
+// on one row), groups, rows of 1 to 300 values; with 8 channels a group on both sides, float32
+// on AVX-512 gathers the columns in the GEMM and computes dx as a forward of dy.
+TEST_CASE("conv2d over a single row reads the row itself: valid, same, padded past same, dilated, grouped") {
+  std::vector<ConvCase> cases;
+  for (std::size_t w : {1, 6, 17, 67, 300})
+    for (std::size_t kw : {1, 3, 5, 9})
+      for (std::int64_t pad : {std::int64_t(0), std::int64_t(1), std::int64_t(kw / 2), std::int64_t(kw)})
+        for (std::int64_t d : {1, 2}) {
+          if (std::int64_t(w) + 2 * pad < d * (std::int64_t(kw) - 1) + 1) continue;  // smaller than the kernel
+          const std::size_t groups = (w + kw + std::size_t(pad)) % 2 ? 2 : 1;
+          const tg::Conv2dParams p{{1, 1}, {0, pad}, {1, d}, std::int64_t(groups), {0, 0}};
+          cases.push_back({{2, 3 * groups, 1, w}, {4 * groups, 3, 1, kw}, p});
+          cases.push_back({{3, 8 * groups, 1, w}, {8 * groups, 8, 1, kw}, p});
+        }
+  cases.push_back({{2, 8, 1, 40}, {8, 8, 3, 5}, {{2, 1}, {1, 0}, {1, 1}, 1, {0, 0}}});   // 3 tap rows, 1 reads
+  cases.push_back({{2, 8, 1, 40}, {12, 8, 5, 3}, {{3, 1}, {4, 1}, {2, 1}, 1, {0, 0}}});  // dilated rows
+  cases.push_back({{17, 16, 1, 129}, {16, 16, 1, 7}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});  // 17 samples, valid
+  check_against_definition(cases);
+}
+
 // With 8 to 32 output channels a group and more column rows (cg·kh·kw) than that, the float32
 // weight gradient on AVX-512 is summed as dWᵀ = Σ col · dYᵀ: the GEMM reads the columns where
 // they lie (past 144 rows in several row blocks, past 256 positions in several depth blocks) and
