@@ -6,12 +6,21 @@
 # Usage: bash scripts/bench.sh [extra Google Benchmark flags, e.g. --benchmark_min_time=2]
 # (BENCH_FILTER=REGEX runs only those cases; BENCH_SIZES=100,1000 runs the op/, layer/NAME/N and
 # optim/ rows at those sizes instead of 64 and 1024, and BENCH_DTYPE=float64 in float64: see
-# bench/steps.hpp.)
+# bench/steps.hpp. BENCH_TORCH_KEEP_MEMORY=1 runs libtorch with glibc's malloc keeping freed
+# memory, see below.)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # Fair to libtorch on a shared machine: its OpenMP threads sleep instead of spinning while they
 # wait, and OpenBLAS does not start threads of its own next to them.
 export OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1
+# libtorch allocates through glibc's malloc, which serves large blocks by mmap and gives freed memory
+# back to the kernel: depending on what ran before in the process, a step of libtorch can take
+# thousands of page faults (`op/reshape/1024/1`: 18 ms with 1,120 faults a step after the other
+# rows of its group, 0.31 ms with none on its own). With BENCH_TORCH_KEEP_MEMORY=1 glibc keeps
+# freed memory (the largest mmap threshold it takes, no trimming), as a caching allocator would:
+# libtorch's compute alone, against tapegrad's caching allocator.
+torch_env=()
+[ "${BENCH_TORCH_KEEP_MEMORY:-0}" = 1 ] && torch_env=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184)
 
 bash "$root/scripts/deps.sh" libbenchmark-dev
 cmake --preset bench -S "$root" >/dev/null
@@ -40,14 +49,20 @@ for ((round = 0; round < rounds; round++)); do
   for group in "${groups[@]}"; do
     for name in tapegrad_bench torch_reference; do
       [ "$name" = torch_reference ] && [ "$have_torch" = 0 ] && continue
-      "$bin/$name" --benchmark_format=csv --benchmark_filter="$group" "$@" 2>/dev/null >> "$out/$name.csv"
+      env_for=()
+      [ "$name" = torch_reference ] && env_for=("${torch_env[@]}")
+      env "${env_for[@]}" "$bin/$name" --benchmark_format=csv --benchmark_filter="$group" "$@" 2>/dev/null \
+        >> "$out/$name.csv"
     done
   done
 done
 # The mlp case alone, for each process's peak memory.
 for name in tapegrad_bench torch_reference; do
   [ "$name" = torch_reference ] && [ "$have_torch" = 0 ] && continue
-  "$bin/$name" --benchmark_filter='^mlp/1/' --benchmark_min_time=1 2>&1 >/dev/null | awk '/peak_rss_kb/ {print $2}' \
+  env_for=()
+  [ "$name" = torch_reference ] && env_for=("${torch_env[@]}")
+  env "${env_for[@]}" "$bin/$name" --benchmark_filter='^mlp/1/' --benchmark_min_time=1 2>&1 >/dev/null |
+    awk '/peak_rss_kb/ {print $2}' \
     > "$out/$name.rss"
 done
 
@@ -97,6 +112,7 @@ while read -r name ms bytes faults; do
 done < "$out/t.txt"
 echo
 echo "ratio = libtorch time / tapegrad time (above 1: tapegrad is faster); faults/step: tapegrad / libtorch."
+[ "${BENCH_TORCH_KEEP_MEMORY:-0}" = 1 ] && echo "libtorch ran with glibc's malloc keeping freed memory (BENCH_TORCH_KEEP_MEMORY=1)."
 echo "op/* and layer/* are forward + backward on a 64x64 or 1024x1024 input (cross_entropy: rows of 1000 classes), optim/* one step on a 64x64 or 1024x1024 parameter; the last number is the thread count."
 echo "op_overhead is the time of the whole chain of 100 ops; per op it is a hundredth of that."
 printf "peak memory of the mlp case: tapegrad %s MB" "$(awk '{printf "%.1f", $1 / 1024}' "$out/tapegrad_bench.rss")"
