@@ -269,6 +269,32 @@ TEST_CASE("conv_transpose2d with many channels equals its definition (each fast 
   check_against_definition(cases);
 }
 
+// ConvTranspose1d's rows (a height of 1): at stride 1 the convolution behind it reads its one row
+// in place whatever the widths (one_row_phases in core/ops/conv.cpp), in its forward (the
+// convolution's input gradient), its input gradient (a forward) and its weight gradient; stride 2
+// as the control. Rows of 1 to 40 values, kernels of 1 to 5 columns, paddings from 0 to k - 1,
+// dilation 2, output_padding, 3 and 8 channels a group, groups.
+TEST_CASE("conv_transpose2d over a single row equals its definition") {
+  std::vector<TransposeCase> cases;
+  for (std::size_t w : {1, 7, 40})
+    for (std::int64_t k : {1, 3, 5})
+      for (std::int64_t pad : {std::int64_t(0), k / 2, k - 1})
+        for (std::int64_t d : {1, 2})
+          for (std::int64_t s : {1, 2}) {
+            tg::ConvTranspose2dParams p;
+            p.stride = {1, s};
+            p.padding = {0, pad};
+            p.dilation = {1, d};
+            p.output_padding = {0, (w + std::size_t(k)) % 2 ? std::max(s, d) - 1 : 0};
+            if ((std::int64_t(w) - 1) * s - 2 * pad + d * (k - 1) + p.output_padding[1] < 0) continue;
+            const std::size_t groups = (w + std::size_t(pad)) % 2 ? 2 : 1;
+            p.groups = std::int64_t(groups);
+            cases.push_back({{2, 3 * groups, 1, w}, {3 * groups, 4, 1, std::size_t(k)}, p});
+            cases.push_back({{3, 8 * groups, 1, w}, {8 * groups, 8, 1, std::size_t(k)}, p});
+          }
+  check_against_definition(cases);
+}
+
 TEST_CASE("gradcheck: conv_transpose1d, conv_transpose2d and the layers") {
   tg::manual_seed(22);
   tg::ConvTranspose2dParams p;
