@@ -26,6 +26,12 @@ bash "$root/scripts/deps.sh" libbenchmark-dev
 cmake --preset bench -S "$root" >/dev/null
 cmake --build "$root/build/bench" -j "$(nproc)" >/dev/null
 bin="$root/build/bench/bench"
+# Runs one side's program with its arguments (libtorch's under torch_env).
+run_side() {
+  local name="$1"
+  shift
+  if [ "$name" = torch_reference ]; then env "${torch_env[@]}" "$bin/$name" "$@"; else "$bin/$name" "$@"; fi
+}
 out="$(mktemp -d)"
 
 # The cases go in groups of a dozen families (op/relu/*, layer/Linear/*, ...), and each round runs
@@ -49,20 +55,14 @@ for ((round = 0; round < rounds; round++)); do
   for group in "${groups[@]}"; do
     for name in tapegrad_bench torch_reference; do
       [ "$name" = torch_reference ] && [ "$have_torch" = 0 ] && continue
-      env_for=()
-      [ "$name" = torch_reference ] && env_for=("${torch_env[@]}")
-      env "${env_for[@]}" "$bin/$name" --benchmark_format=csv --benchmark_filter="$group" "$@" 2>/dev/null \
-        >> "$out/$name.csv"
+      run_side "$name" --benchmark_format=csv --benchmark_filter="$group" "$@" 2>/dev/null >> "$out/$name.csv"
     done
   done
 done
 # The mlp case alone, for each process's peak memory.
 for name in tapegrad_bench torch_reference; do
   [ "$name" = torch_reference ] && [ "$have_torch" = 0 ] && continue
-  env_for=()
-  [ "$name" = torch_reference ] && env_for=("${torch_env[@]}")
-  env "${env_for[@]}" "$bin/$name" --benchmark_filter='^mlp/1/' --benchmark_min_time=1 2>&1 >/dev/null |
-    awk '/peak_rss_kb/ {print $2}' \
+  run_side "$name" --benchmark_filter='^mlp/1/' --benchmark_min_time=1 2>&1 >/dev/null | awk '/peak_rss_kb/ {print $2}' \
     > "$out/$name.rss"
 done
 

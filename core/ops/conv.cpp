@@ -153,6 +153,18 @@ void set_bits(std::uint32_t* words, std::size_t from, std::size_t to) {
   }
 }
 
+// Phases::masks from the taps' runs: per tap, a run of bits per output row it reads.
+void set_tap_masks(const Window& g, Phases& p) {
+  const std::size_t words = (g.oh * g.ow + 31) / 32;
+  p.masks.assign(p.taps.size() * words, 0);
+  for (std::size_t t = 0; t < p.taps.size(); ++t) {
+    const FlatRun& r = p.taps[t].run;
+    for (std::size_t y = r.y0; y < r.y1; ++y)
+      set_bits(p.masks.data() + t * words, std::max(r.k0, y * g.ow + r.inside.first),
+               std::min(r.k1, y * g.ow + r.inside.last));
+  }
+}
+
 // A single row at column stride 1 (Conv1d's, a height of 1 in and out): nothing wraps, so the
 // input row is the plane whatever its width, and tap (i, j) reads it moved by j·dw - pw (a tap
 // row other than the input's reads only padding). phases_of's phases by kernel column copied a
@@ -174,10 +186,7 @@ Phases one_row_phases(const Window& g) {
       if (i * g.dh == g.ph) r = {0, 1, r.inside.first, r.inside.last, dj, r.inside};  // the input's row
       p.taps.push_back({0, r});
     }
-  const std::size_t words = (g.ow + 31) / 32;
-  p.masks.assign(p.taps.size() * words, 0);
-  for (std::size_t t = 0; t < p.taps.size(); ++t)
-    set_bits(p.masks.data() + t * words, p.taps[t].run.k0, p.taps[t].run.k1);
+  set_tap_masks(g, p);
   return p;
 }
 
@@ -211,14 +220,7 @@ Phases phases_of(const Window& g) {
       else
         p.taps.push_back({a * g.sw + b, flat_run(g, di, dj, p.height[a])});
     }
-  const std::size_t words = (g.oh * g.ow + 31) / 32;
-  p.masks.assign(p.taps.size() * words, 0);
-  for (std::size_t t = 0; t < p.taps.size(); ++t) {  // a run of bits per output row
-    const FlatRun& r = p.taps[t].run;
-    for (std::size_t y = r.y0; y < r.y1; ++y)
-      set_bits(p.masks.data() + t * words, std::max(r.k0, y * g.ow + r.inside.first),
-               std::min(r.k1, y * g.ow + r.inside.last));
-  }
+  set_tap_masks(g, p);
   return p;
 }
 
