@@ -6,8 +6,8 @@
 # Usage: bash scripts/bench.sh [extra Google Benchmark flags, e.g. --benchmark_min_time=2]
 # (BENCH_FILTER=REGEX runs only those cases; BENCH_SIZES=100,1000 runs the op/, layer/NAME/N and
 # optim/ rows at those sizes instead of 64 and 1024, and BENCH_DTYPE=float64 in float64: see
-# bench/steps.hpp. BENCH_TORCH_KEEP_MEMORY=1 runs libtorch with glibc's malloc keeping freed
-# memory, see below.)
+# bench/steps.hpp. BENCH_TORCH_KEEP_MEMORY=0 runs libtorch with glibc's malloc as it comes, giving
+# freed memory back to the kernel, see below.)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # Fair to libtorch on a shared machine: its OpenMP threads sleep instead of spinning while they
@@ -16,11 +16,13 @@ export OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1
 # libtorch allocates through glibc's malloc, which serves large blocks by mmap and gives freed memory
 # back to the kernel: depending on what ran before in the process, a step of libtorch can take
 # thousands of page faults (`op/reshape/1024/1`: 18 ms with 1,120 faults a step after the other
-# rows of its group, 0.31 ms with none on its own). With BENCH_TORCH_KEEP_MEMORY=1 glibc keeps
-# freed memory (the largest mmap threshold it takes, no trimming), as a caching allocator would:
-# libtorch's compute alone, against tapegrad's caching allocator.
+# rows of its group, 0.31 ms with none on its own). So by default glibc keeps freed memory for
+# libtorch (the largest mmap threshold it takes, no trimming), as a caching allocator would: the
+# table compares libtorch's compute, not the history of its heap, with tapegrad's caching
+# allocator. BENCH_TORCH_KEEP_MEMORY=0 leaves glibc's defaults (the tables before 2026-12-06).
+keep_memory="${BENCH_TORCH_KEEP_MEMORY:-1}"
 torch_env=()
-[ "${BENCH_TORCH_KEEP_MEMORY:-0}" = 1 ] && torch_env=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184)
+[ "$keep_memory" = 1 ] && torch_env=(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184)
 
 bash "$root/scripts/deps.sh" libbenchmark-dev
 cmake --preset bench -S "$root" >/dev/null
@@ -112,7 +114,11 @@ while read -r name ms bytes faults; do
 done < "$out/t.txt"
 echo
 echo "ratio = libtorch time / tapegrad time (above 1: tapegrad is faster); faults/step: tapegrad / libtorch."
-[ "${BENCH_TORCH_KEEP_MEMORY:-0}" = 1 ] && echo "libtorch ran with glibc's malloc keeping freed memory (BENCH_TORCH_KEEP_MEMORY=1)."
+if [ "$keep_memory" = 1 ]; then
+  echo "libtorch ran with glibc's malloc keeping freed memory (BENCH_TORCH_KEEP_MEMORY=0 for glibc's defaults)."
+else
+  echo "libtorch ran with glibc's malloc defaults (BENCH_TORCH_KEEP_MEMORY=0): its page faults count in its times."
+fi
 echo "op/* and layer/* are forward + backward on a 64x64 or 1024x1024 input (cross_entropy: rows of 1000 classes), optim/* one step on a 64x64 or 1024x1024 parameter; the last number is the thread count."
 echo "op_overhead is the time of the whole chain of 100 ops; per op it is a hundredth of that."
 printf "peak memory of the mlp case: tapegrad %s MB" "$(awk '{printf "%.1f", $1 / 1024}' "$out/tapegrad_bench.rss")"
