@@ -75,25 +75,33 @@ TEST_CASE("gather: gradcheck, thread counts, dtypes, 0-d and empty") {
 // found at every position of a row, whatever its size; and the gradient against the sums in
 // index order.
 TEST_CASE("gather along the last dim: every row length, and a bad entry at every position") {
+  // Rows of up to 64 floats take their values from registers (gather_short_row), longer ones by
+  // vgather: sizes on both sides of 16, 32 and 64, index rows of 0-40 entries (whole batches of 16
+  // and tails), each against float64's scalar path.
   tg::manual_seed(43);
-  const Tensor x = tg::randn({3, 37});
-  for (std::int64_t n = 0; n <= 40; ++n) {
-    CAPTURE(n);
-    const Tensor index = tg::randint(0, 37, {3, n});
-    CHECK(tg_test::bitwise_equal(tg::gather(x, 1, index), tg::gather(x.to(tg::kFloat64), 1, index).to(tg::kFloat32)));
-    const Tensor leaf = x.to(tg::kFloat64).set_requires_grad(), upstream = tg::randn({3, std::size_t(n)}, tg::kFloat64);
-    tg::gather(leaf, 1, index).backward(upstream);
-    std::vector<double> expected(3 * 37, 0.0);
-    for (std::size_t k = 0; k < std::size_t(3 * n); ++k)
-      expected[k / std::size_t(n) * 37 + std::size_t(index.data<std::int64_t>()[k])] += upstream.data<double>()[k];
-    CHECK(leaf.grad().to_vector<double>() == expected);
-    for (std::int64_t bad : {std::int64_t(37), std::int64_t(-1), std::int64_t(1) << 40})
-      for (std::int64_t at = 0; at < n; ++at) {
-        Tensor wrong = index.clone();
-        wrong.mutable_data<std::int64_t>()[2 * n + at] = bad;  // in the last row
-        const std::string message = "gather: index " + std::to_string(bad) + " is out of range for dim 1 of size 37 in [3, 37]";
-        CHECK_THROWS_WITH_AS(tg::gather(x, 1, wrong), message.c_str(), tg::Error);
-      }
+  for (std::int64_t size : {1, 15, 16, 17, 31, 32, 33, 37, 63, 64, 65, 200}) {
+    const Tensor x = tg::randn({3, std::size_t(size)});
+    for (std::int64_t n = 0; n <= 40; ++n) {
+      CAPTURE(size);
+      CAPTURE(n);
+      const Tensor index = tg::randint(0, size, {3, std::size_t(n)});
+      CHECK(tg_test::bitwise_equal(tg::gather(x, 1, index), tg::gather(x.to(tg::kFloat64), 1, index).to(tg::kFloat32)));
+      const Tensor leaf = x.to(tg::kFloat64).set_requires_grad(), upstream = tg::randn({3, std::size_t(n)}, tg::kFloat64);
+      tg::gather(leaf, 1, index).backward(upstream);
+      std::vector<double> expected(std::size_t(3 * size), 0.0);
+      for (std::size_t k = 0; k < std::size_t(3 * n); ++k)
+        expected[k / std::size_t(n) * std::size_t(size) + std::size_t(index.data<std::int64_t>()[k])] +=
+            upstream.data<double>()[k];
+      CHECK(leaf.grad().to_vector<double>() == expected);
+      for (std::int64_t bad : {size, std::int64_t(-1), std::int64_t(1) << 40})
+        for (std::int64_t at = 0; at < n; ++at) {
+          Tensor wrong = index.clone();
+          wrong.mutable_data<std::int64_t>()[2 * n + at] = bad;  // in the last row
+          const std::string message = "gather: index " + std::to_string(bad) + " is out of range for dim 1 of size " +
+                                      std::to_string(size) + " in [3, " + std::to_string(size) + "]";
+          CHECK_THROWS_WITH_AS(tg::gather(x, 1, wrong), message.c_str(), tg::Error);
+        }
+    }
   }
 }
 
