@@ -1,5 +1,6 @@
 // tg::gather (torch.gather): golden values and gradients from PyTorch, gradcheck, repeats over
 // thread counts, int64 input, 0-d and empty indices, errors.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -103,6 +104,78 @@ TEST_CASE("gather along the last dim: every row length, and a bad entry at every
         }
     }
   }
+}
+
+namespace {
+
+// The place in a 3-D input of shape a of entry k of a 3-D index of shape index along dim.
+std::size_t place_of(const tg::Shape& a, const tg::Shape& index, std::size_t dim, std::size_t k, std::int64_t entry) {
+  std::size_t c[3];
+  for (std::size_t d = 3; d-- > 0; k /= index[d]) c[d] = k % index[d];
+  c[dim] = std::size_t(entry);
+  return (c[0] * a[1] + c[1]) * a[2] + c[2];
+}
+
+}  // namespace
+
+// gather's gradient and the scatter ops' outputs write each slab's own run of an input over 1 MB
+// (zeros, or a's values) just before the slab's entries when the index has the input's sizes in
+// every dim but dim, and the whole output ahead otherwise (index smaller in another dim, runs over
+// 256 KB, a smaller input): both ways along every dim, float32 and float64, 1 and 2 threads, bit
+// for bit against the sums (and scatter's last writes) in index order. The allocator's cache is
+// filled with 7s first, so a place that nothing wrote shows.
+TEST_CASE("gather's gradient and scatter's outputs: the index covering the input or not, along every dim") {
+  struct Case {
+    tg::Shape a;
+    std::size_t dim;
+    tg::Shape index;
+  };
+  const std::vector<Case> cases{
+      {{40, 30, 300}, 1, {40, 20, 300}}, {{40, 30, 300}, 2, {40, 30, 50}},  // covering, 1.4 MB in float32
+      {{40, 30, 300}, 0, {50, 30, 300}},                                    // one slab: a run of the whole input
+      {{40, 30, 300}, 1, {39, 20, 300}}, {{40, 30, 300}, 1, {40, 20, 299}},  // smaller in another dim
+      {{40, 30, 300}, 2, {40, 29, 50}}, {{40, 30, 300}, 2, {1, 30, 50}},
+      {{8, 40000, 1}, 1, {8, 50, 1}},  // runs of 160 KB in float32 (each its own), 320 KB in float64
+      {{3, 4, 5}, 0, {6, 4, 5}}, {{3, 4, 5}, 1, {3, 2, 5}}, {{3, 4, 5}, 2, {3, 4, 7}},  // small, covering
+      {{3, 4, 5}, 0, {2, 4, 4}}, {{3, 4, 5}, 2, {3, 3, 7}}};
+  tg::manual_seed(45);
+  for (const Case& c : cases)
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64})
+      for (int threads : {1, 2}) {
+        CAPTURE(tg::shape_str(c.a));
+        CAPTURE(c.dim);
+        CAPTURE(tg::shape_str(c.index));
+        CAPTURE(threads);
+        tg::set_num_threads(threads);
+        const auto dim = std::int64_t(c.dim);
+        const Tensor a = tg::randn(c.a, dtype), src = tg::randn(c.index, dtype);
+        const Tensor index = tg::randint(0, std::int64_t(c.a[c.dim]), c.index);
+        const std::vector<std::int64_t> at = index.to_vector<std::int64_t>();
+        const std::vector<double> x = a.to(tg::kFloat64).to_vector<double>(), s = src.to(tg::kFloat64).to_vector<double>();
+        auto expect = [&]<class T>(T, int kind) {  // 0: gather's gradient of src, 1: scatter_add, 2: scatter
+          std::vector<T> out(x.size(), T(0));
+          if (kind > 0) std::copy(x.begin(), x.end(), out.begin());
+          for (std::size_t k = 0; k < at.size(); ++k) {
+            T& place = out[place_of(c.a, c.index, c.dim, k, at[k])];
+            place = kind == 2 ? T(s[k]) : T(place + T(s[k]));
+          }
+          return std::vector<double>(out.begin(), out.end());
+        };
+        auto check = [&](int kind, auto&& make) {
+          CAPTURE(kind);
+          (void)tg::full(c.a, 7.0, dtype);  // the cache's next block of this size holds 7s
+          const std::vector<double> got = make().to(tg::kFloat64).template to_vector<double>();
+          CHECK(got == (dtype == tg::kFloat32 ? expect(float(0), kind) : expect(double(0), kind)));
+        };
+        check(0, [&] {
+          const Tensor leaf = a.detach().set_requires_grad();
+          tg::gather(leaf, dim, index).backward(src);
+          return leaf.grad();
+        });
+        check(1, [&] { return tg::scatter_add(a, dim, index, src); });
+        check(2, [&] { return tg::scatter(a, dim, index, src); });
+      }
+  tg::set_num_threads(2);
 }
 
 TEST_CASE("gather: errors name the op, the index and the shapes") {
