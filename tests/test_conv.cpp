@@ -882,6 +882,54 @@ TEST_CASE("conv2d's weight gradient summed transposed equals its definition") {
   check_against_definition(cases);
 }
 
+// A 1-D convolution (one row, not padded in height) sums its weight gradient tap by tap, a GEMM of
+// dY with the input transposed per tap (per group), or with groups 1 and dilation 1 in float32 on
+// AVX-512 one GEMM of all taps, their rows overlapping; where each GEMM would have 16 columns or
+// more and the direct kernels do not take it. Input channels 16, 20 and 33 (groups of 10 keep
+// im2col, a control), output channels 4 and 24 (from 16 channels in float32, 24 runs directly,
+// another control), kernels 1 (strided or padded: not the input itself), 2, 3 and 5, strides 1
+// to 3, dilation 1 and 2, padding 0, 1 and past the kernel, extra_end (even "same"), rows of 9
+// and 300 values (positions in two depth blocks), 2 and 17 samples (partial sums by blocks).
+// Then the bits of dw at one and two threads, where the samples split into blocks.
+TEST_CASE("a 1-D convolution's weight gradient tap by tap equals its definition, the same bits at 1 and 2 threads") {
+  std::vector<ConvCase> cases;
+  std::size_t variant = 0;
+  for (std::size_t w : {9, 300})
+    for (std::size_t kw : {1, 2, 3, 5})
+      for (std::int64_t stride : {1, 2, 3})
+        for (std::int64_t d : {1, 2})
+          for (std::int64_t pad : {std::int64_t(0), std::int64_t(1), std::int64_t(kw)}) {
+            if (std::int64_t(w) + 2 * pad < d * (std::int64_t(kw) - 1) + 1) continue;  // smaller than the kernel
+            ++variant;
+            const std::size_t c = variant % 3 == 0 ? 16 : variant % 3 == 1 ? 20 : 33, o = variant % 2 ? 4 : 24;
+            const std::size_t groups = c == 20 && variant % 4 == 1 ? 2 : 1;
+            const std::size_t n = variant % 5 == 0 ? 17 : 2;
+            const std::int64_t extra = kw % 2 == 0 && stride == 1 && variant % 2 ? 1 : 0;
+            const tg::Conv2dParams p{{1, stride}, {0, pad}, {1, d}, std::int64_t(groups), {0, extra}};
+            cases.push_back({{n, c, 1, w}, {o, c / groups, 1, kw}, p});
+          }
+  cases.push_back({{3, 64, 1, 40}, {12, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 2}, 4, {0, 0}}});  // groups of 16, dilated
+  cases.push_back({{2, 32, 1, 40}, {8, 16, 1, 3}, {{1, 2}, {0, 0}, {1, 1}, 2, {0, 0}}});   // groups of 16, strided
+  check_against_definition(cases);
+
+  for (const ConvCase& k : {ConvCase{{40, 64, 1, 100}, {64, 64, 1, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}},
+                            ConvCase{{37, 48, 1, 60}, {32, 24, 1, 5}, {{1, 2}, {0, 3}, {1, 2}, 2, {0, 0}}}})
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      INFO(tg::dtype_name(dtype), " x ", tg::shape_str(k.x), " w ", tg::shape_str(k.w));
+      Tensor dw[2];
+      for (int threads : {1, 2}) {
+        tg::set_num_threads(threads);
+        const Tensor x = seq(k.x, sin_).to(dtype);
+        const Tensor w = seq(k.w, cos_, 0.25).to(dtype).set_requires_grad();
+        const Tensor y = tg::conv2d(x, w, Tensor(), k.p);
+        y.backward(seq(y.shape(), cos_).to(dtype));
+        dw[threads - 1] = w.grad();
+      }
+      tg::set_num_threads(1);
+      CHECK(tg_test::bitwise_equal(dw[0], dw[1]));
+    }
+}
+
 // Depthwise convolutions (groups == in_channels) take a direct path: batches of columns over a
 // padded plane at stride 1, row loops at other strides. Channel multipliers 1 and 3, planes from
 // 1×1 to 19×21 (rows longer than a SIMD batch and shorter; 1 to 38 batches of a plane, which the

@@ -14,7 +14,8 @@
 // stride-1 3×3 from over 16: to at most 32), the forward and dW at strides 1 and 2 run directly at
 // any dilation, 16 output channels to a register (a block of 16 lanes partly idle where the count
 // is not a multiple of 16), and so does dX at stride 1 where its channels fit that (their
-// section). 1-D forms are the 2-D ones over a height of 1.
+// section). 1-D forms are the 2-D ones over a height of 1, but for a weight gradient the direct
+// kernels do not take: it sums tap by tap, from the input transposed (weight_grad_by_taps).
 #include "core/ops/conv.hpp"
 #include "core/xtensor.hpp"
 
@@ -2223,6 +2224,80 @@ xt::xarray<T> conv2d_input_grad(const Tensor& grad, const Tensor& weight, const 
   return dx;
 }
 
+// The samples a block of the weight gradient's sum takes (see conv2d_weight_grad): by sizes only.
+std::size_t weight_grad_block(const Window& g, std::size_t work_per_output) {
+  return std::max({samples_per_task(g, work_per_output), (g.n + 15) / 16,
+                   std::min((kBlockPositions + g.oh * g.ow - 1) / (g.oh * g.ow), (g.n + 3) / 4)});
+}
+
+// The weight gradient of a 1-D convolution (a height of 1, not padded in it), tap by tap:
+//   dW[o][c][t] = Σ_p dY[o][p] · x[c][p·s + t·d - pad],
+// for each tap t a GEMM of dY_g (og × ow) with X_t (ow × C/g), X_t[p][c] = xᵀ[p·s + t·d][c], where
+// xᵀ is the sample's input transposed (positions × C, zero rows for the padding at each end): a
+// matrix read where it lies, rows s·C apart. So the only copy is xᵀ, the size of the input, where
+// im2col wrote a (C·kw) × ow matrix and the GEMM then transposed all of it into its panels
+// (`Conv1d(64, 64, 3)` on (16, 64, 500): im2col and those transposes were 19% of the step). With
+// groups == 1 and d == 1, the taps side by side are one matrix, (ow × kw·C): its row p is xᵀ's
+// rows p·s, p·s + 1, ... one after another, kw·C values where they lie, rows s·C apart. Those
+// rows overlap (a leading dimension under the row's length), which BLAS rejects but sgemm.cpp's
+// kernel reads as given: so float32 on AVX-512 makes one GEMM of the taps (taps_in_one_product),
+// anything else one per tap. The sums go into (O, kw, C/g) and are turned into (O, C/g, 1, kw)
+// at the end. Samples and blocks in order as in conv2d_weight_grad: the same bits for any thread
+// count. Taken where each GEMM has 16 columns or more (fewer would be mostly padding in the
+// kernel's tiles) and the direct kernels do not take the layer.
+template <class T>
+bool taps_in_one_product(const Window& g, std::size_t groups) {
+#if defined(__x86_64__)
+  if constexpr (std::is_same_v<T, float>) return groups == 1 && g.dw == 1 && detail::sgemm_avx512_available();
+#endif
+  (void)g, (void)groups;
+  return false;
+}
+
+template <class T>
+bool takes_taps(const Window& g, std::size_t groups) {
+  const std::size_t columns = taps_in_one_product<T>(g, groups) ? g.kw * g.c : g.c / groups;
+  return g.h == 1 && g.kh == 1 && g.ph == 0 && g.oh == 1 && columns >= 16 && !identity_columns(g);
+}
+
+template <class T>
+xt::xarray<T> weight_grad_by_taps(const T* x, const T* dy, const Window& g, std::size_t out_channels,
+                                  std::size_t groups) {
+  const std::size_t cg = g.c / groups, og = out_channels / groups, taps = g.kw, positions = g.ow;
+  const std::size_t row = taps * cg;  // (O, kw, C/g)'s rows
+  // xᵀ's rows: the padding at both ends, and at the right whatever more the last tap reads (extra_end)
+  const std::size_t length = std::max(g.w + 2 * g.pw, (positions - 1) * g.sw + (taps - 1) * g.dw + 1);
+  const bool one_product = taps_in_one_product<T>(g, groups);
+  Scratch<T> sums(out_channels * row);
+  sum_of_blocks(g.n, weight_grad_block(g, out_channels * row), out_channels * row, sums.data(),
+                [&](std::size_t first, std::size_t last, T* part) {
+    Buffer<T> xt(length * g.c, T(0));  // (the padding's rows stay zero)
+    for (std::size_t s = first; s < last; ++s) {
+      kernels::transpose_matrix(x + s * g.c * g.w, g.c, g.w, g.w, xt.data() + g.pw * g.c, g.c);
+      const T beta = s == first ? T(0) : T(1);  // the block's first sample writes its partial
+      for (std::size_t grp = 0; grp < groups; ++grp) {
+        const T* dys = dy + (s * out_channels + grp * og) * positions;
+        T* out = part + grp * og * row;
+#if defined(__x86_64__)
+        if constexpr (std::is_same_v<T, float>)
+          if (one_product) {
+            detail::sgemm_avx512(false, false, og, row, positions, 1.0f, dys, positions, xt.data(), g.sw * g.c,
+                                 beta, out, row);
+            continue;
+          }
+#endif
+        for (std::size_t t = 0; t < taps; ++t)
+          detail::gemm<T>(false, false, og, cg, positions, T(1), dys, positions, xt.data() + t * g.dw * g.c + grp * cg,
+                          g.sw * g.c, beta, out + t * cg, row);
+      }
+    }
+  });
+  xt::xarray<T> dw = xt::xarray<T>::from_shape({out_channels, cg, std::size_t(1), taps});
+  for (std::size_t o = 0; o < out_channels; ++o)
+    kernels::transpose_matrix(sums.data() + o * row, taps, cg, cg, dw.data() + o * row, taps);
+  return dw;
+}
+
 // dW of the same convolution from its input x and dY, shaped (O, C / groups, kH, kW).
 template <class T>
 xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::size_t out_channels,
@@ -2235,6 +2310,8 @@ xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::
     winograd_weight_grad(x, dy, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, dw.data());
     return dw;
   }
+  if (takes_taps<T>(g, groups) && !direct_fits<T>(g, cg, og))
+    return weight_grad_by_taps(x, dy, g, out_channels, groups);
   const Phases phases = phases_of(g);
   // dW_g = Σ_s dY_g[s] · col[s]ᵀ. The samples are cut into at most 16 blocks, by size only; each
   // block sums its samples in order into its own partial dW (in parallel), and the partials are
@@ -2254,8 +2331,7 @@ xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::
   const std::size_t wn = groups * kk * lanes;
   const bool transposed = direct || detail::gemm_prefers_transposed<T>(og, kk);
   const bool in_place = identity_columns(g), no_columns = direct || in_place;
-  const std::size_t block = std::max({samples_per_task(g, out_channels * kk), (g.n + 15) / 16,
-                                      std::min((kBlockPositions + plane - 1) / plane, (g.n + 3) / 4)});
+  const std::size_t block = weight_grad_block(g, out_channels * kk);
   xt::xarray<T> dw = xt::xarray<T>::from_shape(weight_shape);
   Scratch<T> sums(transposed ? wn : 0);  // dW_gᵀ, transposed into dw below
   T* total = transposed ? sums.data() : dw.data();
