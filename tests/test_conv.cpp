@@ -889,8 +889,8 @@ TEST_CASE("conv2d's weight gradient summed transposed equals its definition") {
 // im2col, a control), output channels 4 and 24 (from 16 channels in float32, 24 runs directly,
 // another control), kernels 1 (strided or padded: not the input itself), 2, 3 and 5, strides 1
 // to 3, dilation 1 and 2, padding 0, 1 and past the kernel, extra_end (even "same"), rows of 9
-// and 300 values (positions in two depth blocks), 2 and 17 samples (partial sums by blocks).
-// Then the bits of dw at one and two threads, where the samples split into blocks.
+// and 300 values (positions in two depth blocks), 2 and 17 samples (partial sums by blocks), and
+// none. Then the bits of dw at one and two threads, where the samples split into blocks.
 TEST_CASE("a 1-D convolution's weight gradient tap by tap equals its definition, the same bits at 1 and 2 threads") {
   std::vector<ConvCase> cases;
   std::size_t variant = 0;
@@ -910,6 +910,7 @@ TEST_CASE("a 1-D convolution's weight gradient tap by tap equals its definition,
           }
   cases.push_back({{3, 64, 1, 40}, {12, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 2}, 4, {0, 0}}});  // groups of 16, dilated
   cases.push_back({{2, 32, 1, 40}, {8, 16, 1, 3}, {{1, 2}, {0, 0}, {1, 1}, 2, {0, 0}}});   // groups of 16, strided
+  cases.push_back({{0, 33, 1, 40}, {4, 33, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});   // no sample: dw zero
   check_against_definition(cases);
 
   for (const ConvCase& k : {ConvCase{{40, 64, 1, 100}, {64, 64, 1, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}},
