@@ -61,10 +61,11 @@ for ((round = 0; round < rounds; round++)); do
     done
   done
 done
-# The mlp case alone, for each process's peak memory.
+# The mlp case alone, for each process's peak memory (at the default sizes: with BENCH_SIZES each
+# program first tries every op case at them, bench/steps.hpp, which would count in its peak).
 for name in tapegrad_bench torch_reference; do
   [ "$name" = torch_reference ] && [ "$have_torch" = 0 ] && continue
-  run_side "$name" --benchmark_filter='^mlp/1/' --benchmark_min_time=1 2>&1 >/dev/null | awk '/peak_rss_kb/ {print $2}' \
+  BENCH_SIZES= run_side "$name" --benchmark_filter='^mlp/1/' --benchmark_min_time=1 2>&1 >/dev/null | awk '/peak_rss_kb/ {print $2}' \
     > "$out/$name.rss"
 done
 
