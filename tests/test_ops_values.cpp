@@ -1417,6 +1417,21 @@ TEST_CASE("sum over any set of dims, in one pass for up to two runs of reduced d
   }
 }
 
+namespace {
+
+// Σ_r a[o][r][i] in double, for a of shape (outer, rows, columns): a plain loop.
+std::vector<double> middle_sums(const Tensor& a) {
+  const std::size_t outer = a.shape()[0], rows = a.shape()[1], columns = a.shape()[2];
+  const std::vector<double> x = tg_test::flat(a);
+  std::vector<double> sums(outer * columns, 0.0);
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t i = 0; i < columns; ++i) sums[o * columns + i] += x[(o * rows + r) * columns + i];
+  return sums;
+}
+
+}  // namespace
+
 // A sum over a dim with 2-8 columns after it keeps the columns' sums in registers, over blocks of
 // 1024 rows added in order: every column count around that range, row counts around the blocks
 // (odd ones too), one and three outer rows, both dtypes, against a double loop; the same bits at 1
@@ -1430,11 +1445,7 @@ TEST_CASE("sum over a dim with a few columns after it matches a plain loop, on m
           INFO(outer, " x ", rows, " x ", columns, dtype == tg::kFloat32 ? " float32" : " float64");
           tg::manual_seed(2);
           const Tensor a = tg::randn({outer, rows, columns}, dtype).set_requires_grad();
-          const std::vector<double> x = tg_test::flat(a);
-          std::vector<double> expected(outer * columns, 0.0);
-          for (std::size_t o = 0; o < outer; ++o)
-            for (std::size_t r = 0; r < rows; ++r)
-              for (std::size_t i = 0; i < columns; ++i) expected[o * columns + i] += x[(o * rows + r) * columns + i];
+          const std::vector<double> expected = middle_sums(a);
           tg::set_num_threads(1);
           const Tensor one = tg::sum(a, 1);
           tg::set_num_threads(2);
@@ -1450,6 +1461,35 @@ TEST_CASE("sum over a dim with a few columns after it matches a plain loop, on m
           for (std::size_t k = 0; k < ga.size(); ++k)
             CHECK(ga[k] == vg[k / (rows * columns) * columns + k % columns]);
         }
+}
+
+// A sum over dim 0 of a matrix adds blocks of rows (64 or more, by the sizes) into rows of sums
+// and those in block order; a row of 32 KB or more is read in strips. Row counts around one and
+// several blocks, columns from past the register sums to several strips, one outer row and two
+// (which sum each output in row order, in strips too), both dtypes: against a double loop, and
+// the same bits at 1 and 2 threads.
+TEST_CASE("sum over dim 0 in blocks of rows and strips of columns matches a plain loop, the same bits at 1 and 2 threads") {
+  const int threads = tg::get_num_threads();
+  const std::vector<std::pair<std::size_t, std::size_t>> shapes = {
+      {1, 9},      {63, 16},   {64, 17},    {65, 100},   {129, 1000}, {1000, 1000}, {2501, 33},
+      {30001, 9},  {20000, 12}, {300, 4095}, {200, 5000}, {130, 8192}, {129, 8193},  {70, 20011}, {0, 40}, {5, 0}};
+  for (const auto& [rows, columns] : shapes)
+    for (std::size_t outer : {1, 2})
+      for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+        if (outer * rows * columns > 3000000) continue;
+        INFO(outer, " x ", rows, " x ", columns, dtype == tg::kFloat32 ? " float32" : " float64");
+        tg::manual_seed(3);
+        const Tensor a = tg::randn({outer, rows, columns}, dtype);
+        const std::vector<double> expected = middle_sums(a);
+        tg::set_num_threads(1);
+        const Tensor one = outer == 1 ? tg::sum(a.reshape({std::int64_t(rows), std::int64_t(columns)}), 0) : tg::sum(a, 1);
+        tg::set_num_threads(2);
+        const Tensor two = outer == 1 ? tg::sum(a.reshape({std::int64_t(rows), std::int64_t(columns)}), 0) : tg::sum(a, 1);
+        tg::set_num_threads(threads);
+        CHECK(two.numel() == outer * columns);
+        check_close(two, expected, (dtype == tg::kFloat32 ? 1e-6 : 1e-14) * double(4 * std::max<std::size_t>(rows, 1)));
+        CHECK(tg_test::bitwise_equal(one, two));
+      }
 }
 
 TEST_CASE("broadcast of one value per run (channel-wise) equals the explicitly expanded op, either side") {

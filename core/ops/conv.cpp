@@ -37,6 +37,9 @@ namespace tg {
 
 namespace {
 
+using kernels::Scratch;
+using kernels::sum_of_blocks;
+
 // The geometry of one window op over (N, C, H, W).
 struct Window {
   std::size_t n, c, h, w;          // input
@@ -518,10 +521,6 @@ void col2im(T* col, std::size_t channels, const Window& g, const Phases& p, T* i
   }
 }
 
-// Scratch: left uninitialised (every value is written before it is read).
-template <class T>
-using Scratch = xt::uvector<T, Allocator<T>>;
-
 // What im2col reads for one sample's group: its phase planes, split into `split` (phase_floats of
 // it) unless they are the input itself.
 template <class T>
@@ -577,44 +576,6 @@ T select_bits(bool take, T a, T b) {
 // Samples per parallel task: enough work to pay for a task.
 std::size_t samples_per_task(const Window& g, std::size_t work_per_output) {
   return std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, g.oh * g.ow * work_per_output));
-}
-
-// A weight gradient summed over samples into `total` (`size` values): [0, samples) cut into blocks
-// of `block` (by sizes only), partial(first, last, out) writing each block's values into its own
-// array (uninitialised, the block's first sample's product writes it with β = 0; a single block's
-// array is `total` itself), the blocks in parallel, then the arrays added in block order, in
-// parallel over the values: the same bits for any thread count. (Summing them two at a time into
-// a zeroed accumulator, as reduce_blocks does, zeroed every partial and passed over the
-// accumulator once per block: 8% of `Conv2d_down_s2`, whose 16 partials are 295 KB each.)
-constexpr std::size_t kBlockPositions = 512;  // (conv2d_weight_grad)
-
-template <class T, class Partial>
-void sum_of_blocks(std::size_t samples, std::size_t block, std::size_t size, T* total, Partial&& partial) {
-  const std::size_t blocks = (samples + block - 1) / block;
-  if (blocks <= 1) {
-    if (samples == 0)
-      std::fill(total, total + size, T(0));
-    else
-      partial(std::size_t{0}, samples, total);
-    return;
-  }
-  Scratch<T> parts(blocks * size);
-  parallel::for_range(blocks, 1, [&](std::size_t first, std::size_t last) {
-    for (std::size_t b = first; b < last; ++b)
-      partial(b * block, std::min(samples, (b + 1) * block), parts.data() + b * size);
-  });
-  constexpr std::size_t kChunk = 1024;  // values summed through L1 at a time
-  parallel::for_range((size + kChunk - 1) / kChunk, std::max<std::size_t>(1, parallel::kGrain / (kChunk * blocks)),
-                      [&](std::size_t first, std::size_t last) {
-    for (std::size_t begin = first * kChunk; begin < std::min(size, last * kChunk); begin += kChunk) {
-      const std::size_t n = std::min(kChunk, size - begin);
-      T* out = total + begin;
-      std::copy_n(parts.data() + begin, n, out);
-      for (std::size_t b = 1; b < blocks; ++b)
-        kernels::apply(n, out, [](auto a, auto c) { return a + c; }, static_cast<const T*>(out),
-                       static_cast<const T*>(parts.data() + b * size + begin));
-    }
-  });
 }
 
 // ---- Depthwise convolution ------------------------------------------------------------------------
@@ -2224,7 +2185,10 @@ xt::xarray<T> conv2d_input_grad(const Tensor& grad, const Tensor& weight, const 
   return dx;
 }
 
-// The samples a block of the weight gradient's sum takes (see conv2d_weight_grad): by sizes only.
+// The samples a block of the weight gradient's sum (kernels::sum_of_blocks) takes (see
+// conv2d_weight_grad): by sizes only.
+constexpr std::size_t kBlockPositions = 512;
+
 std::size_t weight_grad_block(const Window& g, std::size_t work_per_output) {
   return std::max({samples_per_task(g, work_per_output), (g.n + 15) / 16,
                    std::min((kBlockPositions + g.oh * g.ow - 1) / (g.oh * g.ow), (g.n + 3) / 4)});

@@ -78,15 +78,17 @@ void sum_short_columns(const T* x, const kernels::ReduceLayout& l, T* out) {
                       });
 }
 
-// out[o, i] = sum over r of x[o, r, i]. Each output element is summed in r order by one task, so
-// the split (over outer rows, or over inner columns when there is one outer row) never changes
-// the bits; 2-8 columns are summed by sum_short_columns (blocks of rows, added in order).
+// out[o, i] = sum over r of x[o, r, i]. With one outer row the rows are summed in fixed blocks
+// whose sums are added in block order; otherwise each output element is summed in r order by one
+// task. Either way the bits depend on the sizes only. 2-8 columns are summed by
+// sum_short_columns (blocks of rows, added in order).
 template <class T>
 void sum_dim(const T* x, const kernels::ReduceLayout& l, T* out) {
   if (l.reduced == 0) {  // a sum over nothing is 0, as in PyTorch
     std::fill_n(out, l.outer * l.inner, T(0));
     return;
   }
+  if (l.outer == 0 || l.inner == 0) return;  // no sums to write
   const std::size_t work_per_outer = l.reduced * l.inner;
   if (l.inner == 1) {
     // Rows shorter than two SIMD batches: one double chain per row (the rows' chains overlap); a
@@ -111,24 +113,51 @@ void sum_dim(const T* x, const kernels::ReduceLayout& l, T* out) {
   // A few columns: sums in registers.
   if (kernels::with_known_size<2, 8>(l.inner, [&]<std::size_t I>() { sum_short_columns<I>(x, l, out); })) return;
   // Each row added into the column sums, in row order (a plain SIMD loop: an xtensor assignment
-  // per row cost more than the adding in small sums, e.g. 64×64 over dim 0).
-  auto columns = [&](std::size_t o, std::size_t begin, std::size_t end) {
+  // per row cost more than the adding in small sums, e.g. 64×64 over dim 0). The sums of up to
+  // kStrip columns stay in a buffer on the stack (L1) and go to dst once: with out as the
+  // accumulator, two tasks added into the same line of it once a row.
+  constexpr std::size_t kStrip = 32768 / sizeof(T);
+  auto add_rows = [&](const T* rows, std::size_t count, std::size_t width, T* dst) {
     using B = kernels::Batch<T>;
-    T* acc = out + o * l.inner + begin;
-    const T* base = x + o * work_per_outer + begin;
-    std::copy(base, base + (end - begin), acc);
-    for (std::size_t r = 1; r < l.reduced; ++r)
-      kernels::apply(end - begin, acc, [](B a, B b) { return a + b; }, acc, base + r * l.inner);
+    alignas(64) std::array<T, kStrip> acc;
+    for (std::size_t s = 0; s < width; s += kStrip) {
+      const std::size_t w = std::min(kStrip, width - s);
+      if (count == 1) std::copy(rows + s, rows + s + w, dst + s);
+      const T* sum = rows + s;  // of the rows so far
+      for (std::size_t r = 1; r < count; ++r) {
+        kernels::apply(w, r + 1 == count ? dst + s : acc.data(), [](B a, B b) { return a + b; }, sum,
+                       rows + r * l.inner + s);
+        sum = acc.data();
+      }
+    }
   };
-  if (l.outer == 1) {
-    parallel::for_range(l.inner, std::max<std::size_t>(64, parallel::kGrain / std::max<std::size_t>(1, l.reduced)),
-                        [&](std::size_t begin, std::size_t end) { columns(0, begin, end); });
+  if (l.outer > 1) {
+    parallel::for_range(l.outer, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, work_per_outer)),
+                        [&](std::size_t first, std::size_t last) {
+                          for (std::size_t o = first; o < last; ++o)
+                            add_rows(x + o * work_per_outer, l.reduced, l.inner, out + o * l.inner);
+                        });
     return;
   }
-  parallel::for_range(l.outer, std::max<std::size_t>(1, parallel::kGrain / std::max<std::size_t>(1, work_per_outer)),
-                      [&](std::size_t first, std::size_t last) {
-                        for (std::size_t o = first; o < last; ++o) columns(o, 0, l.inner);
-                      });
+  // One outer row, (N, I) over dim 0: blocks of rows, each summed into its own row of sums, the
+  // rows added in block order (kernels::sum_of_blocks: by sizes only, the same bits at any thread
+  // count); a block in parallel over strips of columns. Strips of 64 columns over all the rows,
+  // one a task, read every row in pieces of 256 bytes 4 KB apart, and (1000, 1000) took 47 us at
+  // one thread and 100 at two; in blocks of rows, 30-50 at two. At most 64 rows are one block,
+  // each column added in row order. Rows of up to 32 KB are read whole (they stream); longer
+  // ones in strips of 16 KB or less, as many as it takes ((32, 100000): 170 us at one thread
+  // in 16 KB strips, 250 in 32 KB ones, whose sums and input overflow L1).
+  const std::size_t rows_per_block = std::max<std::size_t>(64, 4 * parallel::kGrain / l.inner);
+  const std::size_t strips = l.inner <= kStrip ? 1 : (2 * l.inner + kStrip - 1) / kStrip;
+  constexpr std::size_t kLine = 64 / sizeof(T);
+  const std::size_t strip = ((l.inner + strips - 1) / strips + kLine - 1) / kLine * kLine;  // whole lines
+  kernels::sum_of_blocks(l.reduced, rows_per_block, l.inner, out, [&](std::size_t first, std::size_t last, T* sums) {
+    parallel::for_range(strips, std::max<std::size_t>(1, parallel::kGrain / ((last - first) * strip)),
+                        [&](std::size_t s0, std::size_t s1) {
+      for (std::size_t column = s0 * strip; column < std::min(l.inner, s1 * strip); column += strip)
+        add_rows(x + first * l.inner + column, last - first, std::min(strip, l.inner - column), sums + column);
+    });
+  });
 }
 
 // The input's dims merged into alternating runs of kept and reduced dims (size-1 dims dropped):
