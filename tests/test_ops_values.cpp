@@ -1464,7 +1464,8 @@ TEST_CASE("sum over a dim with a few columns after it matches a plain loop, on m
 }
 
 // A sum over dim 0 of a matrix adds blocks of rows (64 or more, by the sizes) into rows of sums
-// and those in block order; a row of 32 KB or more is read in strips. Row counts around one and
+// and those in block order; a row of 32 KB or more is read in strips; up to 8 SIMD batches of
+// columns sum in registers (every batch count, tails too, in either dtype). Row counts around one and
 // several blocks, columns from past the register sums to several strips, one outer row and two
 // (which sum each output in row order, in strips too), both dtypes: against a double loop, and
 // the same bits at 1 and 2 threads.
@@ -1472,7 +1473,8 @@ TEST_CASE("sum over dim 0 in blocks of rows and strips of columns matches a plai
   const int threads = tg::get_num_threads();
   const std::vector<std::pair<std::size_t, std::size_t>> shapes = {
       {1, 9},      {63, 16},   {64, 17},    {65, 100},   {129, 1000}, {1000, 1000}, {2501, 33},
-      {30001, 9},  {20000, 12}, {300, 4095}, {200, 5000}, {130, 8192}, {129, 8193},  {70, 20011}, {0, 40}, {5, 0}};
+      {30001, 9},  {20000, 12}, {300, 40},   {100, 64},   {257, 127},  {64, 128},    {65, 129},
+      {300, 4095}, {200, 5000}, {130, 8192}, {129, 8193}, {70, 20011}, {0, 40},      {5, 0}};
   for (const auto& [rows, columns] : shapes)
     for (std::size_t outer : {1, 2})
       for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
