@@ -15,6 +15,21 @@
 
 namespace tg_test {
 
+// True under AddressSanitizer (the asan and fuzz presets: gcc defines __SANITIZE_ADDRESS__, clang
+// has the feature). There freed memory sits in quarantine and a Debug build runs the big cases
+// some 70 times slower, so a few tests measure nothing or run their largest shapes once.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 // A float64 leaf requiring grad, uniform in [low, high).
 inline tg::Tensor uniform64(const tg::Shape& shape, double low = -1.0, double high = 1.0) {
   return (tg::rand(shape, tg::kFloat64) * (high - low) + low).detach().set_requires_grad(true);

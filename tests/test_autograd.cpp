@@ -223,11 +223,7 @@ std::size_t resident_bytes() {
 
 // Under AddressSanitizer freed memory stays in its quarantine, so resident size says nothing;
 // there LeakSanitizer checks the same thing at exit.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kMeasurableMemory = false;
-#else
-constexpr bool kMeasurableMemory = true;
-#endif
+constexpr bool kMeasurableMemory = !tg_test::kSanitized;
 
 TEST_CASE("forward passes whose graphs are dropped without backward do not grow memory" * doctest::skip(!kMeasurableMemory)) {
   tg::manual_seed(0);
