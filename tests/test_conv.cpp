@@ -1139,7 +1139,16 @@ TEST_CASE("conv2d with output channels 16 at a time (the direct path) equals its
   cases.push_back({{2, 64, 6, 7}, {64, 64, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});   // 64 in, 5×5
   cases.push_back({{2, 65, 6, 7}, {32, 65, 5, 5}, {{1, 1}, {2, 2}, {1, 1}, 1, {0, 0}}});   // 65 in: not direct
   cases.push_back({{2, 48, 6, 7}, {32, 48, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 3×3 48 → 32: direct
-  cases.push_back({{2, 32, 6, 7}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 3×3 32 → 64: Winograd
+  // 3×3 from 17-32 inputs to over 32 outputs: the forward (and dX, a forward over dY) writing planes
+  // up to 14 columns wide runs directly, wider ones and every weight gradient by Winograd.
+  cases.push_back({{2, 32, 6, 7}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 32 → 64, 7 wide: direct
+  cases.push_back({{2, 32, 5, 14}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});  // 14 wide: direct
+  cases.push_back({{2, 32, 5, 15}, {64, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});  // 15 wide: Winograd
+  cases.push_back({{2, 33, 6, 7}, {64, 33, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 33 in: Winograd
+  cases.push_back({{3, 20, 4, 9}, {40, 20, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 20 → 40
+  cases.push_back({{2, 64, 6, 7}, {24, 64, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // dx 24 → 64 direct
+  cases.push_back({{2, 48, 7, 7}, {24, 48, 3, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});   // "valid": dx not a forward
+  cases.push_back({{2, 64, 6, 7}, {128, 32, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 2, {0, 0}}});  // 2 groups 32 → 64
   cases.push_back({{2, 16, 6, 7}, {80, 16, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});   // 80 out: not direct
   cases.push_back({{2, 1, 6, 7}, {32, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 32: not direct
   cases.push_back({{2, 1, 6, 7}, {16, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});     // 9 taps to 16: direct

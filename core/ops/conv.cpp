@@ -909,7 +909,8 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // the cut into tasks. Where it runs (direct_fits): strides 1 and 2, 16 output channels a group
 // whatever the input, or 32, 48 or 64 from at most 64 input channels a group (16 at stride 1
 // where no row has a pair: oh ≤ dh) and 16 taps (c, i, j) or more, except a stride-1 undilated
-// 3×3 (Winograd's) from over 16 input channels to over 32 output channels; a 1-wide kernel keeps
+// 3×3 (Winograd's) from over 16 input channels (over 32 in a forward or dX writing planes up to
+// 14 columns wide: kDirectNarrowWidth) to over 32 output channels; a 1-wide kernel keeps
 // the GEMM (1×1: it reads the input in place, with no im2col). Output channels that are not a
 // multiple of 16, from 8 up, count as the blocks they fill (direct_lanes: 8 to 16 as 16, 17 to 32
 // as 32, ...): the weights, bias and dY's transposed copy are padded with zero lanes and only the
@@ -935,7 +936,8 @@ xt::xarray<T> depthwise_weight_grad(const T* x, const T* dy, const Window& g, st
 // 34.1 → 23.3; from 96 or 128 input channels it is mixed (5×5 96 → 64 13% faster directly, 3×3
 // 128 → 64 37% slower), so 64 is the limit. Against Winograd (3×3 undilated) it wins to 32 output
 // channels (32 → 32 on 14×14 9.5 → 8.4, 64 → 32 8.1 → 7.7, 48 → 32 6.7 → 6.0) and loses beyond
-// (32 → 64 on 14×14, `Conv2d_32x64`, 15.5 against 16.6; 64 → 64 on 28×28 12.1 against 14.7).
+// (32 → 64 on 14×14, `Conv2d_32x64`, 15.5 against 16.6; 64 → 64 on 28×28 12.1 against 14.7), except
+// in a forward on narrow planes (kDirectNarrowWidth, below).
 // The Conv1d form (one output row, no pairs) of a dilated 32 → 32 measured 1.01 ms gathered
 // against 1.18 directly: without pairs of rows the limit stays 16 input channels at stride 1.
 // At stride 2 (rows alone) the alternative is the GEMM over the input's phases (split, gathered,
@@ -960,6 +962,19 @@ constexpr std::size_t kDirectChannels = 16, kDirectColumns = 16, kDirectPairColu
 constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMaxInputs = 64, kDirectMinTaps = 16,
                       kDirectUnpairedInputs = 16, kDirectWinogradInputs = 16, kDirectWinogradChannels = 32,
                       kDirectMaxStride = 2;
+// A forward (or dX, a forward over dY) writing planes of up to kDirectNarrowWidth columns takes
+// Winograd's 3×3 directly from up to kDirectNarrowWinogradInputs input channels: there Winograd's
+// input transform gathers each tile's 16 values one by one (winograd_input_gathered, fewer than
+// kGatherChunk tiles a row), 15% of `Conv2d_32x64`'s step. The forward alone, minimum of 30 by
+// turns, one thread (two): 32 → 64 on (128, 32, 14, 14) 5.77 → 5.03 ms (2.66 → 2.41), on 7×7
+// 1.59 → 1.43 (0.80 → 0.70), 20 → 64 on 14×14 4.19 → 3.28, 32 → 40 4.11 → 3.73; on wider planes
+// Winograd keeps them (32 → 64 on 20×20 4.82 against 5.61 directly, 28×28 even, 40×40 and 56×56
+// 5-10% Winograd's). Forward and backward, in one process by turns, minimum of 30, one thread
+// (two): 32 → 64 on (128, 32, 14, 14) 15.7 → 15.2 ms (7.98 → 7.68), on (256, 32, 7, 7) 10.5 → 10.0
+// (even), 20 → 64 13.9 → 13.1 (7.98 → 7.40), 32 → 40 10.8 → 10.6 (6.12 → 5.98), 64 → 24 (dX 24
+// → 64) 14.6 → 13.9 (8.46 → 8.08). The weight gradient stays Winograd's: directly it lost about
+// what the forward won (32 → 64 on 14×14, forward and backward all direct: 13.80 against 13.97).
+constexpr std::size_t kDirectNarrowWidth = 14, kDirectNarrowWinogradInputs = 32;
 // The fewest output channels a group that run directly: a block of 16 lanes at most half idle.
 constexpr std::size_t kDirectFewestChannels = 8;
 #endif
@@ -968,23 +983,27 @@ constexpr std::size_t kDirectFewestChannels = 8;
 // block of 16 (the weights, the bias and dY's transposed copy padded with zeros to it).
 std::size_t direct_lanes(std::size_t og) { return (og + 15) / 16 * 16; }
 
+// output_width: the width of the planes the pass writes, for a forward (or dX, a forward over dY);
+// 0 for the weight gradient.
 template <class T>
-bool direct_fits(const Window& g, std::size_t cg, std::size_t og) {
+bool direct_fits(const Window& g, std::size_t cg, std::size_t og, std::size_t output_width = 0) {
 #if TG_DIRECT_CONV
   if constexpr (std::is_same_v<T, float>) {
     const bool strided = g.sh > 1 || g.sw > 1, paired = !strided && g.oh > g.dh;  // rows in pairs
     const bool winograds = !strided && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1;  // Winograd's kernel
+    const bool narrow = output_width != 0 && output_width <= kDirectNarrowWidth;
     const std::size_t lanes = direct_lanes(og);
     return og >= kDirectFewestChannels &&
            (lanes == kDirectChannels ||
             (lanes <= kDirectMaxChannels && cg <= (paired || strided ? kDirectMaxInputs : kDirectUnpairedInputs) &&
              cg * g.kh * g.kw >= kDirectMinTaps &&
-             (!winograds || cg <= kDirectWinogradInputs || lanes <= kDirectWinogradChannels))) &&
+             (!winograds || cg <= (narrow ? kDirectNarrowWinogradInputs : kDirectWinogradInputs) ||
+              lanes <= kDirectWinogradChannels))) &&
            g.sh <= kDirectMaxStride && g.sw <= kDirectMaxStride && g.kw >= 2 && g.kw <= kDirectKernelWidth &&
            detail::sgemm_avx512_available();
   }
 #endif
-  (void)g, (void)cg, (void)og;
+  (void)g, (void)cg, (void)og, (void)output_width;
   return false;
 }
 
@@ -1408,7 +1427,7 @@ void direct_weight_grad(const float* x, const float* dy, const Window& g, std::s
 // 17.1, 8 -> 64 on 28×28 20.7 -> 18.5, 32 -> 64 on 14×14 38 -> 24, 64 -> 64 on 32×32 24.5 -> 12.3,
 // 128 -> 128 on 7×7 11.5 -> 7.3. With a single input channel (Conv2d 1 -> 32) the GEMMs have
 // depth 1: im2col. A step with 8 to 16 output channels a group, or 17 to 32 from at most 64 input
-// channels (33-64 from at most 16), runs directly instead (direct_fits, whose section has the
+// channels (33-64 from at most 16; a forward or dX writing planes up to 14 wide, from at most 32), runs directly instead (direct_fits, whose section has the
 // measurements), in float32 on AVX-512.
 constexpr std::size_t kWinogradChannels = 8;
 // Grouped: each group's GEMMs are a group's channels deep; from 32 they pay for the transforms
@@ -1932,12 +1951,12 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
   T* y = out.data();
   if (depthwise(g, groups)) return depthwise_forward(x, w, b, g, out_channels);
-  if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og)) {
+  if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og, g.ow)) {
     const auto u = winograd_kernels(w, out_channels, cg, groups, false);
     winograd_conv(x, {g.n, g.c, g.h, g.w, g.ph, g.pw, out_channels, g.oh, g.ow, groups}, u.data(), b, y);
     return out;
   }
-  if (direct_fits<T>(g, cg, og)) {  // (kk, lanes) a group, and the bias in `lanes` a group, zero past og
+  if (direct_fits<T>(g, cg, og, g.ow)) {  // (kk, lanes) a group, and the bias in `lanes` a group, zero past og
     if constexpr (std::is_same_v<T, float>) {
       const std::size_t lanes = direct_lanes(og);
       Buffer<T> wt(groups * kk * lanes, T(0)), bias(b ? groups * lanes : 0, T(0));
@@ -2154,7 +2173,9 @@ xt::xarray<T> conv2d_input_grad(const Tensor& grad, const Tensor& weight, const 
   const T* w = weight.data<T>();
   if (depthwise(g, groups)) return depthwise_input_grad(dy, w, g, out_channels);
   const Phases phases = phases_of(g);
-  if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, og, cg)) {
+  // Where dX is a forward over dY (below), that forward's narrow planes count (direct_fits).
+  const bool as_forward = !grads_by_phase<T>(g, phases, cg, og) && transposes_to_forward<T>(g, out_channels, groups);
+  if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, og, cg, as_forward ? g.w : 0)) {
     // dX = dY ⋆ W' with padding 2 - p: each dX position sums the dY positions it reached.
     xt::xarray<T> dx = xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
     const auto u = winograd_kernels(w, out_channels, cg, groups, true);
