@@ -2174,7 +2174,8 @@ xt::xarray<T> conv2d_input_grad(const Tensor& grad, const Tensor& weight, const 
   if (depthwise(g, groups)) return depthwise_input_grad(dy, w, g, out_channels);
   const Phases phases = phases_of(g);
   // Where dX is a forward over dY (below), that forward's narrow planes count (direct_fits).
-  const bool as_forward = !grads_by_phase<T>(g, phases, cg, og) && transposes_to_forward<T>(g, out_channels, groups);
+  const bool by_phase = grads_by_phase<T>(g, phases, cg, og);
+  const bool as_forward = !by_phase && transposes_to_forward<T>(g, out_channels, groups);
   if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, og, cg, as_forward ? g.w : 0)) {
     // dX = dY ⋆ W' with padding 2 - p: each dX position sums the dY positions it reached.
     xt::xarray<T> dx = xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
@@ -2183,8 +2184,8 @@ xt::xarray<T> conv2d_input_grad(const Tensor& grad, const Tensor& weight, const 
                   static_cast<const T*>(nullptr), dx.data());
     return dx;
   }
-  if (grads_by_phase<T>(g, phases, cg, og)) return input_grad_by_phase(dy, w, g, phases, out_channels, groups);
-  if (transposes_to_forward<T>(g, out_channels, groups)) {
+  if (by_phase) return input_grad_by_phase(dy, w, g, phases, out_channels, groups);
+  if (as_forward) {
     // dX = dY ⋆ W' (conv2d_forward over dY): no d(columns) matrix and no col2im.
     return conv2d_forward<T>(grad, make_tensor<T>(transposed_kernels(w, g, out_channels, groups)), Tensor(),
                              transposed_window(g, out_channels), g.c, groups);
