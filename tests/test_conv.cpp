@@ -188,9 +188,11 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
        {uniform64({1, 16, 3, 2}), uniform64({16, 16, 3, 3}), uniform64({16})}},
       {"conv1d", [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 2, 1, 1, 1); },
        {uniform64({2, 3, 9}), uniform64({4, 3, 3}), uniform64({4})}},
-      {"conv1d Winograd F(4, 3) (kernel 3, stride 1, 16 -> 17 channels)",
-       [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 1, 2, 1, 1); },
-       {uniform64({2, 16, 6}), uniform64({17, 16, 3}), uniform64({17})}},
+      // (x fixed: Winograd's rows need 1024 outputs a channel, too many inputs to perturb one by
+      // one; dx is checked against the definition in float64 in its own case)
+      {"conv1d Winograd F(4, 3) (kernel 3, stride 1, 16 -> 17 channels, 64 rows of 18): dw, db",
+       [x = uniform64({64, 16, 18})](const Inputs& p) { return tg::conv1d(x, p[0], p[1], 1, 2, 1, 1); },
+       {uniform64({17, 16, 3}), uniform64({17})}},
       {"max_pool2d", [max3](const Inputs& x) { return tg::max_pool2d(x[0], max3); }, {uniform64({2, 2, 6, 5})}},
       {"avg_pool2d", [avg3](const Inputs& x) { return tg::avg_pool2d(x[0], avg3); }, {uniform64({2, 2, 6, 5})}},
       {"avg_pool2d, divisor_override -3", [avg3](const Inputs& x) {
@@ -1066,28 +1068,33 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
 
 TEST_CASE("a 1-D convolution's Winograd F(4, 3) path equals its definition: kernel 3, stride 1, >= 16 channels") {
   // Kernels of 3 at stride 1 and dilation 1 over one row, 16 channels or more in and out (32 a
-  // group when grouped), take Winograd F(4, 3) along the row for y, dx and dw (conv.cpp), except
+  // group when grouped), with at least 1024 outputs a channel (samples × the shorter of the input
+  // and output rows), take Winograd F(4, 3) along the row for y, dx and dw (conv.cpp), except
   // where the direct kernels take them (16 output channels, or 17-64 from at most 16 inputs): the
-  // cases here are neither, but for the controls. Rows of 1 to 13 values (a last tile of 1 to 4
+  // cases here are neither, but for the controls. `samples(w, ow)` is the fewest samples that
+  // reach 1024 outputs. Rows of 1 to 13 values (a last tile of 1 to 4
   // outputs, rows shorter than a tile), padding 0-2, extra_end, blocks of tiles that cut rows and
   // span samples, weight-gradient ranges of two blocks, groups.
+  auto samples = [](std::size_t w, std::size_t ow) { return (1024 + std::min(w, ow) - 1) / std::min(w, ow); };
   std::vector<ConvCase> cases;
   for (std::size_t w : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13})
     for (std::int64_t pad : {0, 1, 2}) {
       if (std::int64_t(w) + 2 * pad < 3) continue;
-      cases.push_back({{2, 17, 1, w}, {18, 17, 1, 3}, {{1, 1}, {0, pad}, {1, 1}, 1, {0, 0}}});
+      const std::size_t n = samples(w, w + std::size_t(2 * pad) - 2);
+      cases.push_back({{n, 17, 1, w}, {18, 17, 1, 3}, {{1, 1}, {0, pad}, {1, 1}, 1, {0, 0}}});
     }
-  cases.push_back({{2, 17, 1, 9}, {18, 17, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 1}}});   // extra_end
-  cases.push_back({{2, 17, 1, 10}, {18, 17, 1, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 2}}});  // extra_end past the pad
-  cases.push_back({{2, 16, 1, 9}, {65, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});   // the fewest channels
-  cases.push_back({{2, 15, 1, 9}, {65, 15, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});   // one fewer: the GEMMs
-  cases.push_back({{2, 17, 1, 9}, {18, 17, 1, 3}, {{1, 1}, {0, 3}, {1, 1}, 1, {0, 0}}});   // padding 3: the GEMMs
+  cases.push_back({{114, 17, 1, 9}, {18, 17, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 1}}});   // extra_end
+  cases.push_back({{103, 17, 1, 10}, {18, 17, 1, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 2}}});  // extra_end past the pad
+  cases.push_back({{114, 16, 1, 9}, {65, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});   // the fewest channels
+  cases.push_back({{114, 15, 1, 9}, {65, 15, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});   // one fewer: the GEMMs
+  cases.push_back({{113, 16, 1, 9}, {65, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});   // 1017 outputs: the GEMMs
+  cases.push_back({{2, 17, 1, 9}, {18, 17, 1, 3}, {{1, 1}, {0, 3}, {1, 1}, 1, {0, 0}}});     // padding 3: the GEMMs
   cases.push_back({{1, 20, 1, 2000}, {24, 20, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // one row, many blocks
-  cases.push_back({{3, 18, 1, 301}, {17, 18, 1, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});   // blocks across samples
+  cases.push_back({{4, 18, 1, 301}, {17, 18, 1, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});   // blocks across samples
   cases.push_back({{9, 17, 1, 2001}, {17, 17, 1, 3}, {{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}}});  // dW: 9 ranges of 2 blocks
-  cases.push_back({{2, 64, 1, 11}, {64, 32, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 2, {0, 0}}});    // 2 groups of 32
-  cases.push_back({{3, 96, 1, 7}, {99, 32, 1, 3}, {{1, 1}, {0, 2}, {1, 1}, 3, {0, 0}}});     // 3 groups, 33 out each
-  cases.push_back({{2, 48, 1, 9}, {48, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 3, {0, 0}}});     // 16 a group: the GEMMs
+  cases.push_back({{94, 64, 1, 11}, {64, 32, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 2, {0, 0}}});   // 2 groups of 32
+  cases.push_back({{147, 96, 1, 7}, {99, 32, 1, 3}, {{1, 1}, {0, 2}, {1, 1}, 3, {0, 0}}});   // 3 groups, 33 out each
+  cases.push_back({{114, 48, 1, 9}, {48, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 3, {0, 0}}});   // 16 a group: the GEMMs
   check_against_definition(cases);
 
   // The same bits at 1 and 2 threads: y, dx and dw (blocks in parallel, dW's ranges summed in order).

@@ -291,10 +291,11 @@ TEST_CASE("conv_transpose2d over a single row equals its definition") {
             p.groups = std::int64_t(groups);
             cases.push_back({{2, 3 * groups, 1, w}, {3 * groups, 4, 1, std::size_t(k)}, p});
             cases.push_back({{3, 8 * groups, 1, w}, {8 * groups, 8, 1, std::size_t(k)}, p});
-            // Winograd F(4, 3) along the row (kernel 3, stride 1, 17 -> 20 channels; 32 a group)
+            // Winograd F(4, 3) along the row (kernel 3, stride 1, 17 -> 20 channels; 32 a group;
+            // 1024 outputs a channel of the convolution behind it, whose output is this input)
             if (k == 3 && s == 1 && d == 1) {
               const std::size_t in = groups == 1 ? 17 : 64;
-              cases.push_back({{2, in, 1, w}, {in, groups == 1 ? std::size_t(20) : std::size_t(32), 1, 3}, p});
+              cases.push_back({{(1024 + w - 1) / w, in, 1, w}, {in, groups == 1 ? std::size_t(20) : std::size_t(32), 1, 3}, p});
             }
           }
   check_against_definition(cases);

@@ -1903,7 +1903,8 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
 // as the 2-D Winograd above. The forward, dX (the forward of dY with each kernel reversed and the
 // channels swapped, padded by 2 - p) and dW (the adjoint, row_winograd_weight_grad) take it when
 // both channel counts are at least kRowWinogradChannels a group (kWinogradGroupChannels when
-// grouped) and the direct kernels do not take the layer. F(4, 3) rather than F(2, 3): half the
+// grouped), the rows make at least kRowWinogradMinOutputs outputs a channel and the direct
+// kernels do not take the layer. F(4, 3) rather than F(2, 3): half the
 // multiply-adds of im2col instead of two thirds; its rounding error, float32 against a double
 // definition, 64 channels over random rows: 1.0e-6 of the largest output, direct 0.66e-6 (the
 // kernel's transform and dW's are computed in double). Tiles are taken in blocks of
@@ -1916,29 +1917,48 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
 // at least 16 channels).
 constexpr std::size_t kRowWinogradChannels = 16;
 constexpr std::size_t kRowWinogradBlockTiles = 256;  // V and M 390 KB each at 64 -> 64 channels
+// Outputs per channel (samples × row length, the shorter of the input's and the output's) below
+// which the transforms cost more than the multiplications they save: short rows of few samples
+// keep the GEMMs (one thread, forward and backward: 128 -> 128 over (1, 128, 10) 0.09 ms by the
+// GEMMs, 0.68 by Winograd before its kernel transform was mended; 64 -> 64 over (1, 64, 128)
+// 0.068 against 0.081, 24 -> 24 over (32, 24, 20) 0.087 against 0.112; (8, 64, 64) even).
+constexpr std::size_t kRowWinogradMinOutputs = 1024;
 
 bool row_winograd_fits(const Window& g, std::size_t groups, std::size_t in_channels, std::size_t out_channels) {
   const std::size_t fewest = std::min(in_channels, out_channels) / groups;  // per group
   return g.h == 1 && g.kh == 1 && g.ph == 0 && g.oh == 1 && g.kw == 3 && g.sw == 1 && g.dw == 1 && g.pw <= 2 &&
-         fewest >= (groups == 1 ? kRowWinogradChannels : kWinogradGroupChannels);
+         fewest >= (groups == 1 ? kRowWinogradChannels : kWinogradGroupChannels) &&
+         g.n * std::min(g.w, g.ow) >= kRowWinogradMinOutputs;
 }
 
 // U[ξ] for the kernels w (out, in, 1, 3), `in` a group's input channels, as winograd_kernels:
-// U[ξ][o][c], or with for_dx each group's block (in, out / groups) of the kernels reversed.
+// U[ξ][o][c], or with for_dx each group's block (in, out / groups) of the kernels reversed,
+// computed as (out, in) and each group's block transposed (written in place at a stride of
+// out / groups, 6 · out · in scattered stores took 0.6 ms of a 0.7 ms step of 128 -> 128 channels
+// over 10 steps). In double, by multiplications with 1/6 and 1/24.
 template <class T>
 Scratch<T> row_winograd_kernels(const T* w, std::size_t out, std::size_t in, std::size_t groups, bool for_dx) {
   const std::size_t matrix = out * in, og = out / groups;
+  const double sixth = 1.0 / 6, twenty_fourth = 1.0 / 24;
   Scratch<T> u(6 * matrix);  // every value written below
-  for (std::size_t o = 0; o < out; ++o)
-    for (std::size_t c = 0; c < in; ++c) {
-      const T* k = w + (o * in + c) * 3;
-      const double g0 = double(for_dx ? k[2] : k[0]), g1 = double(k[1]), g2 = double(for_dx ? k[0] : k[2]);
-      const double v[6] = {g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, (g0 + 2 * g1 + 4 * g2) / 24,
-                           (g0 - 2 * g1 + 4 * g2) / 24, g2};
-      const std::size_t at = for_dx ? (o / og) * og * in + c * og + o % og : o * in + c;
-      for (std::size_t xi = 0; xi < 6; ++xi) u[xi * matrix + at] = T(v[xi]);
-    }
-  return u;
+  for (std::size_t k = 0; k < matrix; ++k) {
+    const T* tap = w + k * 3;
+    const double g0 = double(for_dx ? tap[2] : tap[0]), g1 = double(tap[1]), g2 = double(for_dx ? tap[0] : tap[2]);
+    u[k] = T(g0 * 0.25);
+    u[matrix + k] = T(-(g0 + g1 + g2) * sixth);
+    u[2 * matrix + k] = T(-(g0 - g1 + g2) * sixth);
+    u[3 * matrix + k] = T((g0 + 2 * g1 + 4 * g2) * twenty_fourth);
+    u[4 * matrix + k] = T((g0 - 2 * g1 + 4 * g2) * twenty_fourth);
+    u[5 * matrix + k] = T(g2);
+  }
+  if (!for_dx) return u;
+  Scratch<T> transposed(6 * matrix);
+  const std::size_t block = og * in;
+  for (std::size_t xi = 0; xi < 6; ++xi)
+    for (std::size_t grp = 0; grp < groups; ++grp)
+      kernels::transpose_matrix(u.data() + xi * matrix + grp * block, og, in, in,
+                                transposed.data() + xi * matrix + grp * block, og);
+  return transposed;
 }
 
 // One convolution by F(4, 3): y[s][o] = Σ_c x[s][c] ⋆ kernel[o][c] (+ bias[o]), rows of `length`
