@@ -1969,6 +1969,16 @@ struct RowWinogradShape {
   std::size_t tiles() const { return (out_length + 3) / 4; }  // a row's
 };
 
+// Calls run(s, a, b, col) for each sample s whose row the tiles [first, last) (numbered across
+// samples) reach: its tiles [a, b), the first of them column col of the block.
+template <class Run>
+void for_each_row_run(std::size_t tiles, std::size_t first, std::size_t last, Run&& run) {
+  for (std::size_t s = first / tiles; s * tiles < last; ++s) {
+    const std::size_t a = std::max(first, s * tiles) - s * tiles, b = std::min(last, (s + 1) * tiles) - s * tiles;
+    run(s, a, b, s * tiles + a - first);
+  }
+}
+
 // V[ξ][c][t - first] = (Bᵀ d)[ξ] for the input run d under each tile t of [first, last), tiles
 // numbered across samples. A run of a row's tiles reads its padded row by phases (values 4i + r,
 // r = 0..3, side by side), so that the transform runs over contiguous values.
@@ -1977,8 +1987,7 @@ void row_winograd_input(const T* x, const RowWinogradShape& z, std::size_t first
                         T* v) {
   const std::size_t tiles = z.tiles(), cols = last - first, vs = z.in * cols;
   for (std::size_t c = 0; c < z.in; ++c)
-    for (std::size_t s = first / tiles; s * tiles < last; ++s) {
-      const std::size_t a = std::max(first, s * tiles) - s * tiles, b = std::min(last, (s + 1) * tiles) - s * tiles;
+    for_each_row_run(tiles, first, last, [&](std::size_t s, std::size_t a, std::size_t b, std::size_t col) {
       const std::size_t n = b - a + 1;  // each phase's values: tiles a..b-1 and the next tile's first two
       const T* row = x + (s * z.in + c) * z.length;
       T *p0 = phases, *p1 = phases + n, *p2 = phases + 2 * n, *p3 = phases + 3 * n;
@@ -2006,7 +2015,7 @@ void row_winograd_input(const T* x, const RowWinogradShape& z, std::size_t first
         p3[i] = q[3];
       }
       for (std::size_t i = end; i < n; ++i) checked(i);
-      T* vc = v + c * cols + (s * tiles + a - first);
+      T* vc = v + c * cols + col;
       TG_INDEPENDENT_ITERATIONS
       for (std::size_t t = 0; t + 1 < n; ++t) {
         const T d0 = p0[t], d1 = p1[t], d2 = p2[t], d3 = p3[t], d4 = p0[t + 1], d5 = p1[t + 1];
@@ -2017,7 +2026,7 @@ void row_winograd_input(const T* x, const RowWinogradShape& z, std::size_t first
         vc[4 * vs + t] = T(2) * (d1 - d3) + (d4 - d2);
         vc[5 * vs + t] = T(4) * d1 - T(5) * d3 + d5;
       }
-    }
+    });
 }
 
 template <class T>
@@ -2054,10 +2063,8 @@ void row_winograd_conv(const T* x, const RowWinogradShape& z, const T* u, const 
           y2[t] = sum12 + T(4) * sum34 + add;
           y3[t] = diff12 + T(8) * diff34 + m5 + add;
         }
-        for (std::size_t s = first / tiles; s * tiles < last; ++s) {
-          const std::size_t a = std::max(first, s * tiles) - s * tiles, b = std::min(last, (s + 1) * tiles) - s * tiles;
+        for_each_row_run(tiles, first, last, [&](std::size_t s, std::size_t a, std::size_t b, std::size_t col) {
           T* yo = y + (s * z.out + o) * z.out_length;
-          const std::size_t col = s * tiles + a - first;
           const std::size_t full = std::min(b, z.out_length / 4);  // tiles whose 4 outputs all exist
           const T *f0 = y0 + col - a, *f1 = y1 + col - a, *f2 = y2 + col - a, *f3 = y3 + col - a;
           TG_INDEPENDENT_ITERATIONS
@@ -2071,7 +2078,7 @@ void row_winograd_conv(const T* x, const RowWinogradShape& z, const T* u, const 
             const T* f[4] = {f0, f1, f2, f3};
             for (std::size_t i = 0; 4 * t + i < z.out_length; ++i) yo[4 * t + i] = f[i][t];
           }
-        }
+        });
       }
     }
   });
@@ -2101,10 +2108,8 @@ void row_winograd_weight_grad(const T* x, const T* dy, const RowWinogradShape& z
       row_winograd_input(x, z, first, last, phases.data(), v.data());
       for (std::size_t o = 0; o < z.out; ++o) {
         T* mo = dm.data() + o * cols;
-        for (std::size_t s = first / tiles; s * tiles < last; ++s) {
-          const std::size_t a = std::max(first, s * tiles) - s * tiles, b = std::min(last, (s + 1) * tiles) - s * tiles;
+        for_each_row_run(tiles, first, last, [&](std::size_t s, std::size_t a, std::size_t b, std::size_t col) {
           const T* row = dy + (s * z.out + o) * z.out_length;
-          const std::size_t col = s * tiles + a - first;
           // A dy for tile t from its four dY values g (zeros past the row's end).
           auto tile = [&](std::size_t t, T g0, T g1, T g2, T g3) __attribute__((always_inline)) {
             const std::size_t k = t - a + col;
@@ -2124,7 +2129,7 @@ void row_winograd_weight_grad(const T* x, const T* dy, const RowWinogradShape& z
             for (std::size_t i = 0; 4 * t + i < z.out_length; ++i) g[i] = row[4 * t + i];
             tile(t, g[0], g[1], g[2], g[3]);
           }
-        }
+        });
       }
       for (std::size_t xi = 0; xi < 6; ++xi)
         for (std::size_t grp = 0; grp < z.groups; ++grp)
