@@ -495,6 +495,9 @@ void register_op_cases() {
   shaped("BatchNorm3d", [] { return tnn::BatchNorm3d(16); }, {16, 16, 8, 28, 28});
   // A "valid" Conv1d over long rows (a text or audio CNN's): 64 -> 64 channels, kernel 3, 500 steps.
   shaped("Conv1d_valid", [] { return tnn::Conv1d(tnn::Conv1dOptions(64, 64, 3)); }, {16, 64, 500});
+  // A 1 x 3 kernel over planes (Inception's factorised 1 x 3, or along a spectrogram's time axis):
+  // 96 -> 96 channels over 16 x 64 planes.
+  shaped("Conv2d_1x3", [] { return tnn::Conv2d(tnn::Conv2dOptions(96, 96, {1, 3}).padding({0, 1})); }, {8, 96, 16, 64});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   const std::vector<int64_t> sizes = bench::op_sizes();

@@ -193,6 +193,16 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
       {"conv1d Winograd F(4, 3) (kernel 3, stride 1, 16 -> 17 channels, 64 rows of 18): dw, db",
        [x = uniform64({64, 16, 18})](const Inputs& p) { return tg::conv1d(x, p[0], p[1], 1, 2, 1, 1); },
        {uniform64({17, 16, 3}), uniform64({17})}},
+      // (the weight a fixed map of 16 parameters, and each output channel's plane summed with fixed
+      // weights r: dW along 16 random directions, 65 outputs, one backward pass each)
+      {"conv2d 1x3 by Winograd F(4, 3) row by row (20 -> 65 channels, a plane of 2 x 513): dw, db",
+       [x = uniform64({1, 20, 2, 513}), map = uniform64({65 * 20 * 3, 16}), r = uniform64({1, 65, 2, 513})](
+           const Inputs& p) {
+         tg::Conv2dParams rows;
+         rows.padding = {0, 1};
+         return tg::sum(tg::conv2d(x, tg::matmul(map, p[0]).reshape({65, 20, 1, 3}), p[1], rows) * r, {0, 2, 3});
+       },
+       {uniform64({16}), uniform64({65})}},
       {"max_pool2d", [max3](const Inputs& x) { return tg::max_pool2d(x[0], max3); }, {uniform64({2, 2, 6, 5})}},
       {"avg_pool2d", [avg3](const Inputs& x) { return tg::avg_pool2d(x[0], avg3); }, {uniform64({2, 2, 6, 5})}},
       {"avg_pool2d, divisor_override -3", [avg3](const Inputs& x) {
@@ -1067,9 +1077,9 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
 }
 
 TEST_CASE("a 1-D convolution's Winograd F(4, 3) path equals its definition: kernel 3, stride 1, >= 16 channels") {
-  // Kernels of 3 at stride 1 and dilation 1 over one row, 16 channels or more in and out (32 a
-  // group when grouped), with at least 1024 outputs a channel (samples × the shorter of the input
-  // and output rows), take Winograd F(4, 3) along the row for y, dx and dw (conv.cpp), except
+  // Kernels of 3 at stride 1 and dilation 1 over one row (or 1 × 3 over planes, row by row), 16
+  // channels or more in and out (32 a group when grouped), with at least 1024 outputs a channel
+  // (rows × the shorter of the input and output rows), take Winograd F(4, 3) along the row for y, dx and dw (conv.cpp), except
   // where the direct kernels take them (16 output channels, or 17-64 from at most 16 inputs): the
   // cases here are neither, but for the controls. `samples(w, ow)` is the fewest samples that
   // reach 1024 outputs. Rows of 1 to 13 values (a last tile of 1 to 4
@@ -1095,26 +1105,48 @@ TEST_CASE("a 1-D convolution's Winograd F(4, 3) path equals its definition: kern
   cases.push_back({{94, 64, 1, 11}, {64, 32, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 2, {0, 0}}});   // 2 groups of 32
   cases.push_back({{147, 96, 1, 7}, {99, 32, 1, 3}, {{1, 1}, {0, 2}, {1, 1}, 3, {0, 0}}});   // 3 groups, 33 out each
   cases.push_back({{114, 48, 1, 9}, {48, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 3, {0, 0}}});   // 16 a group: the GEMMs
+  // 1 × 3 kernels over planes of several rows, each row a row of the path, where rows have at least
+  // 8 tiles and (in · out / (in + out) - 8) · tiles reaches 192 (below it, and where the direct
+  // kernels take the layer, at most 64 channels in and out, the GEMMs): 20 -> 72 channels, rows of
+  // 119 to 126 outputs, heights 2 and 5, padding 0-2.
+  for (std::size_t h : {2, 5})
+    for (std::size_t w : {121, 122, 123, 124})
+      for (std::int64_t pad : {0, 1, 2}) {
+        const std::size_t ow = w + std::size_t(2 * pad) - 2;
+        cases.push_back({{(1024 + h * ow - 1) / (h * ow), 20, h, w}, {72, 20, 1, 3}, {{1, 1}, {0, pad}, {1, 1}, 1, {0, 0}}});
+      }
+  cases.push_back({{1, 20, 12, 130}, {72, 20, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});   // one image, blocks across rows
+  cases.push_back({{3, 20, 3, 120}, {72, 20, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 2}}});    // extra_end along the rows
+  cases.push_back({{2, 64, 8, 64}, {144, 32, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 2, {0, 0}}});    // 2 groups, 32 -> 72 each
+  cases.push_back({{2, 20, 5, 120}, {72, 20, 1, 3}, {{1, 1}, {0, 1}, {3, 1}, 1, {0, 0}}});    // a row dilation (no effect)
+  cases.push_back({{2, 20, 5, 120}, {72, 20, 1, 3}, {{2, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});    // stride 2 down: the GEMMs
+  cases.push_back({{2, 20, 5, 120}, {72, 20, 1, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});    // padded rows: the GEMMs
+  cases.push_back({{2, 20, 5, 120}, {72, 20, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {1, 0}}});    // an extra row: the GEMMs
+  cases.push_back({{2, 20, 5, 110}, {72, 20, 1, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});    // 27 tiles: the GEMMs
+  cases.push_back({{2, 20, 5, 111}, {72, 20, 1, 3}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});    // 28 tiles: F(4, 3)
+  cases.push_back({{9, 96, 4, 28}, {96, 96, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});     // 7 tiles: the GEMMs
   check_against_definition(cases);
 
-  // The same bits at 1 and 2 threads: y, dx and dw (blocks in parallel, dW's ranges summed in order).
-  const ConvCase k{{9, 24, 1, 700}, {40, 24, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}};
-  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
-    INFO(tg::dtype_name(dtype));
-    Tensor got[2][3];
-    for (int threads : {1, 2}) {
-      tg::set_num_threads(threads);
-      const Tensor x = seq(k.x, sin_).to(dtype).set_requires_grad();
-      const Tensor w = seq(k.w, cos_, 0.25).to(dtype).set_requires_grad();
-      const Tensor y = tg::conv2d(x, w, Tensor(), k.p);
-      y.backward(seq(y.shape(), cos_).to(dtype));
-      got[threads - 1][0] = y;
-      got[threads - 1][1] = x.grad();
-      got[threads - 1][2] = w.grad();
+  // The same bits at 1 and 2 threads: y, dx and dw (blocks in parallel, dW's ranges summed in order),
+  // one row of a Conv1d and planes of a 1 × 3 kernel.
+  for (const ConvCase& k : {ConvCase{{9, 24, 1, 700}, {40, 24, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}},
+                            ConvCase{{2, 20, 8, 130}, {72, 20, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}}})
+    for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+      INFO(tg::dtype_name(dtype), " ", tg::shape_str(k.x));
+      Tensor got[2][3];
+      for (int threads : {1, 2}) {
+        tg::set_num_threads(threads);
+        const Tensor x = seq(k.x, sin_).to(dtype).set_requires_grad();
+        const Tensor w = seq(k.w, cos_, 0.25).to(dtype).set_requires_grad();
+        const Tensor y = tg::conv2d(x, w, Tensor(), k.p);
+        y.backward(seq(y.shape(), cos_).to(dtype));
+        got[threads - 1][0] = y;
+        got[threads - 1][1] = x.grad();
+        got[threads - 1][2] = w.grad();
+      }
+      tg::set_num_threads(1);
+      for (int t = 0; t < 3; ++t) CHECK(tg_test::bitwise_equal(got[0][t], got[1][t]));
     }
-    tg::set_num_threads(1);
-    for (int t = 0; t < 3; ++t) CHECK(tg_test::bitwise_equal(got[0][t], got[1][t]));
-  }
 }
 
 // 16 output channels a group, or 32, 48 or 64 from at most 64 input channels a group and 16 taps

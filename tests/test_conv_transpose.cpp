@@ -298,6 +298,13 @@ TEST_CASE("conv_transpose2d over a single row equals its definition") {
               cases.push_back({{(1024 + w - 1) / w, in, 1, w}, {in, groups == 1 ? std::size_t(20) : std::size_t(32), 1, 3}, p});
             }
           }
+  // 1 × 3 over planes of 3 rows: 72 -> 20 channels (the convolution behind it 20 -> 72), rows of
+  // 120 and 121 values (30 and 31 tiles of the convolution's output, this input).
+  for (std::size_t w : {120, 121}) {
+    tg::ConvTranspose2dParams p;
+    p.padding = {0, std::int64_t(w % 2)};
+    cases.push_back({{3, 72, 3, w}, {72, 20, 1, 3}, p});
+  }
   check_against_definition(cases);
 }
 

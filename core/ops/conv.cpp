@@ -1888,8 +1888,9 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
 }
 
 // ---- Winograd F(4, 3) along rows --------------------------------------------------------------
-// A 1-D convolution (a Conv1d, or a Conv2d over a height of 1) with kernel 3, stride 1 and
-// dilation 1 computes each 4 outputs of a row from the 6 inputs under them with 6 multiplications
+// A 1-D convolution (a Conv1d, or a Conv2d with a 1 × 3 kernel, row by row: Inception's
+// factorised 1 × 3, or a height of 1) with kernel 3, stride 1 and dilation 1 computes each 4
+// outputs of a row from the 6 inputs under them with 6 multiplications
 // instead of 12 (Lavin & Gray's F(4, 3), interpolation points 0, ±1, ±2 and ∞):
 //   v = Bᵀd  (the input run d0..d5)       u = G g  (the kernel g0..g2)       y = Aᵀ(u ⊙ v)
 //   Bᵀ = ( 4  0 -5  0  1  0;   G = ( 1/4    0     0  ;   Aᵀ = (1  1  1  1  1  0;
@@ -1907,8 +1908,9 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
 // kernels do not take the layer. F(4, 3) rather than F(2, 3): half the
 // multiply-adds of im2col instead of two thirds; its rounding error, float32 against a double
 // definition, 64 channels over random rows: 1.0e-6 of the largest output, direct 0.66e-6 (the
-// kernel's transform and dW's are computed in double). Tiles are taken in blocks of
-// kRowWinogradBlockTiles across samples and along rows (a long row is cut, not taken whole).
+// kernel's transform and dW's are computed in double). Tiles are taken in blocks of up to
+// kRowWinogradBlockTiles (fewer over many channels: block_tiles) across samples and along rows (a
+// long row is cut, not taken whole).
 // Measured against im2col and the taps' GEMMs, forward and backward by turns in one process
 // (minimum of 20, one thread / two): 64 -> 64 on (16, 64, 500) 3.31 -> 2.31 ms / 1.64 -> 1.16,
 // 32 -> 32 0.93 -> 0.75, 128 -> 128 on (32, 128, 100) 5.33 -> 3.78, 256 -> 256 on (64, 256, 32)
@@ -1917,18 +1919,39 @@ void winograd_weight_grad(const T* x, const T* dy, const WinogradShape& z, T* dw
 // at least 16 channels).
 constexpr std::size_t kRowWinogradChannels = 16;
 constexpr std::size_t kRowWinogradBlockTiles = 256;  // V and M 390 KB each at 64 -> 64 channels
-// Outputs per channel (samples × row length, the shorter of the input's and the output's) below
+// Outputs per channel (rows × row length, the shorter of the input's and the output's) below
 // which the transforms cost more than the multiplications they save: short rows of few samples
 // keep the GEMMs (one thread, forward and backward: 128 -> 128 over (1, 128, 10) 0.09 ms by the
 // GEMMs, 0.68 by Winograd before its kernel transform was mended; 64 -> 64 over (1, 64, 128)
 // 0.068 against 0.081, 24 -> 24 over (32, 24, 20) 0.087 against 0.112; (8, 64, 64) even).
 constexpr std::size_t kRowWinogradMinOutputs = 1024;
+// Over planes of several rows (a 1 × 3 kernel) the GEMMs of im2col take whole planes at once, and
+// each short row costs the transforms about as much as a row of a Conv1d: some 27 cycles a row and
+// channel and 1.5 a tile (fitted to the measurements below), against 6 · in · out / 32 cycles of
+// multiply-adds a tile saves (in and out a group's channels). So a plane's rows take F(4, 3) where
+// they have at least kRowWinogradPlaneTiles tiles and (in · out / (in + out) - 8) · tiles reaches
+// kRowWinogradPlaneWork. Measured (forward and backward, GEMMs against F(4, 3), one thread): planes
+// of 8 rows, 8192 outputs a channel, rows of 2, 4, 8, 16 and 32 values: 64 -> 128 channels 0.41×,
+// 0.60×, 0.76×, 0.92×, 1.23× as fast; 128 -> 128 0.50×, 0.71×, 0.94×, 1.10×, 1.40×; 256 -> 256
+// 0.71×, 0.95×, 1.28×, 1.43×, 1.69×. At two threads rows of fewer than 8 tiles lost where one
+// thread gained (128 -> 128 over (16, 128, 16, 16) 1.15× / 0.95×, 384 -> 384 over (32, 384, 8, 8)
+// 1.20× / 0.96×, 96 -> 96 over (4, 96, 28, 28) 1.06× / 0.98×). Taken: (8, 128, 16, 29) 1.29× /
+// 1.10×, (8, 128, 40, 100) 1.54× / 1.50×, (4, 64 -> 128, 80, 50) 1.32× / 1.27×, (16, 96, 8, 32)
+// 1.36× / 1.70×, (4, 32 -> 128, 8, 64) 1.30× / 1.23×. (A Conv1d's own GEMMs over many short rows go
+// a sample at a time, far slower than a plane's: rows of 2 at 64 -> 128 took 58 ms against
+// F(4, 3)'s 25, so a height of 1 keeps the rules above alone.)
+constexpr std::size_t kRowWinogradPlaneTiles = 8;
+constexpr std::size_t kRowWinogradPlaneWork = 192;
 
 bool row_winograd_fits(const Window& g, std::size_t groups, std::size_t in_channels, std::size_t out_channels) {
-  const std::size_t fewest = std::min(in_channels, out_channels) / groups;  // per group
-  return g.h == 1 && g.kh == 1 && g.ph == 0 && g.oh == 1 && g.kw == 3 && g.sw == 1 && g.dw == 1 && g.pw <= 2 &&
-         fewest >= (groups == 1 ? kRowWinogradChannels : kWinogradGroupChannels) &&
-         g.n * std::min(g.w, g.ow) >= kRowWinogradMinOutputs;
+  const std::size_t in = in_channels / groups, out = out_channels / groups;  // a group's
+  const bool fits = g.kh == 1 && g.ph == 0 && g.sh == 1 && g.oh == g.h && g.kw == 3 && g.sw == 1 && g.dw == 1 &&
+                    g.pw <= 2 && std::min(in, out) >= (groups == 1 ? kRowWinogradChannels : kWinogradGroupChannels) &&
+                    g.n * g.h * std::min(g.w, g.ow) >= kRowWinogradMinOutputs;
+  if (!fits || g.h == 1) return fits;
+  const std::size_t tiles = (g.ow + 3) / 4;                       // a row's
+  const std::size_t work = (in * out / (in + out) - 8) * tiles;  // in · out / (in + out) >= 8: both >= 16
+  return tiles >= kRowWinogradPlaneTiles && work >= kRowWinogradPlaneWork;
 }
 
 // U[ξ] for the kernels w (out, in, 1, 3), `in` a group's input channels, as winograd_kernels:
@@ -1963,10 +1986,24 @@ Scratch<T> row_winograd_kernels(const T* w, std::size_t out, std::size_t in, std
 
 // One convolution by F(4, 3): y[s][o] = Σ_c x[s][c] ⋆ kernel[o][c] (+ bias[o]), rows of `length`
 // values padded by `left` zeros (and zeros past their end), outputs `out_length` long.
+// Over planes of `height` rows (a 1 × 3 kernel of a Conv2d), each plane row is a row of its own:
+// `samples` counts the rows of every sample (N · height), and row s of channel c lies at
+// row(s, c, channels) rows from the start.
 struct RowWinogradShape {
   std::size_t samples, in, length, left, out, out_length;
-  std::size_t groups = 1;
+  std::size_t groups = 1, height = 1;
   std::size_t tiles() const { return (out_length + 3) / 4; }  // a row's
+  // Tiles a block: kRowWinogradBlockTiles, halved (to 64 at least) until a block's V and M, 24 ·
+  // (in + out) bytes a tile in float32, fit in about 768 KB, within a core's L2 beside U. (128 ->
+  // 128 channels in blocks of 256 tiles, 1.5 MB: two threads ran 1.55× as fast as one, the GEMMs
+  // 1.9×. At two threads, (32, 128, 100) in blocks of 128 2.47 -> 2.20 ms, (64, 256, 32) in blocks
+  // of 64 5.68 -> 5.21; one thread within 3%.)
+  std::size_t block_tiles() const {
+    return std::clamp<std::size_t>(std::bit_floor(32768 / (in + out)), 64, kRowWinogradBlockTiles);
+  }
+  std::size_t row(std::size_t s, std::size_t c, std::size_t channels) const {
+    return ((s / height) * channels + c) * height + s % height;
+  }
 };
 
 // Calls run(s, a, b, col) for each sample s whose row the tiles [first, last) (numbered across
@@ -1989,7 +2026,7 @@ void row_winograd_input(const T* x, const RowWinogradShape& z, std::size_t first
   for (std::size_t c = 0; c < z.in; ++c)
     for_each_row_run(tiles, first, last, [&](std::size_t s, std::size_t a, std::size_t b, std::size_t col) {
       const std::size_t n = b - a + 1;  // each phase's values: tiles a..b-1 and the next tile's first two
-      const T* row = x + (s * z.in + c) * z.length;
+      const T* row = x + z.row(s, c, z.in) * z.length;
       T *p0 = phases, *p1 = phases + n, *p2 = phases + 2 * n, *p3 = phases + 3 * n;
       // Padded position 4(a + i) + r is input value 4(a + i) + r - left. Runs [inside, end) of
       // four values that all exist are copied without checks (a load group of 4 the compiler
@@ -2031,16 +2068,15 @@ void row_winograd_input(const T* x, const RowWinogradShape& z, std::size_t first
 
 template <class T>
 void row_winograd_conv(const T* x, const RowWinogradShape& z, const T* u, const T* bias, T* y) {
-  const std::size_t tiles = z.tiles(), total = z.samples * tiles;
+  const std::size_t tiles = z.tiles(), total = z.samples * tiles, per_block = z.block_tiles();
   const std::size_t in_g = z.in / z.groups, out_g = z.out / z.groups;
-  const std::size_t blocks = (total + kRowWinogradBlockTiles - 1) / kRowWinogradBlockTiles;
-  const std::size_t work = kRowWinogradBlockTiles * z.in * out_g * 6;
+  const std::size_t blocks = (total + per_block - 1) / per_block;
+  const std::size_t work = per_block * z.in * out_g * 6;
   parallel::for_range(blocks, std::max<std::size_t>(1, parallel::kGrain / work), [&](std::size_t first_block,
                                                                                     std::size_t last_block) {
-    Scratch<T> phases(4 * (kRowWinogradBlockTiles + 1)), v(6 * z.in * kRowWinogradBlockTiles),
-        m(6 * z.out * kRowWinogradBlockTiles), outputs(4 * kRowWinogradBlockTiles);
+    Scratch<T> phases(4 * (per_block + 1)), v(6 * z.in * per_block), m(6 * z.out * per_block), outputs(4 * per_block);
     for (std::size_t block = first_block; block < last_block; ++block) {
-      const std::size_t first = block * kRowWinogradBlockTiles, last = std::min(total, first + kRowWinogradBlockTiles);
+      const std::size_t first = block * per_block, last = std::min(total, first + per_block);
       const std::size_t cols = last - first, ms = z.out * cols;
       row_winograd_input(x, z, first, last, phases.data(), v.data());
       for (std::size_t xi = 0; xi < 6; ++xi)
@@ -2064,7 +2100,7 @@ void row_winograd_conv(const T* x, const RowWinogradShape& z, const T* u, const 
           y3[t] = diff12 + T(8) * diff34 + m5 + add;
         }
         for_each_row_run(tiles, first, last, [&](std::size_t s, std::size_t a, std::size_t b, std::size_t col) {
-          T* yo = y + (s * z.out + o) * z.out_length;
+          T* yo = y + z.row(s, o, z.out) * z.out_length;
           const std::size_t full = std::min(b, z.out_length / 4);  // tiles whose 4 outputs all exist
           const T *f0 = y0 + col - a, *f1 = y1 + col - a, *f2 = y2 + col - a, *f3 = y3 + col - a;
           TG_INDEPENDENT_ITERATIONS
@@ -2092,24 +2128,23 @@ void row_winograd_conv(const T* x, const RowWinogradShape& z, const T* u, const 
 // same bits for any thread count.
 template <class T>
 void row_winograd_weight_grad(const T* x, const T* dy, const RowWinogradShape& z, T* dw) {
-  const std::size_t tiles = z.tiles(), total = z.samples * tiles;
+  const std::size_t tiles = z.tiles(), total = z.samples * tiles, per_block = z.block_tiles();
   const std::size_t in_g = z.in / z.groups, out_g = z.out / z.groups, matrix = z.out * in_g;
   // a range: whole blocks, at least 1/16 of the tiles, and at least as many values transformed as its partial holds
   const std::size_t per_tile = z.in + z.out;
-  std::size_t range = std::max({kRowWinogradBlockTiles, (total + 15) / 16, (matrix + per_tile - 1) / per_tile});
-  range = (range + kRowWinogradBlockTiles - 1) / kRowWinogradBlockTiles * kRowWinogradBlockTiles;
+  std::size_t range = std::max({per_block, (total + 15) / 16, (matrix + per_tile - 1) / per_tile});
+  range = (range + per_block - 1) / per_block * per_block;
   Scratch<T> du(6 * matrix);
   sum_of_blocks(total, range, 6 * matrix, du.data(), [&](std::size_t range_first, std::size_t range_last, T* part) {
-    Scratch<T> phases(4 * (kRowWinogradBlockTiles + 1)), v(6 * z.in * kRowWinogradBlockTiles),
-        dm(6 * z.out * kRowWinogradBlockTiles);
-    for (std::size_t first = range_first; first < range_last; first += kRowWinogradBlockTiles) {
-      const std::size_t last = std::min(range_last, first + kRowWinogradBlockTiles), cols = last - first;
+    Scratch<T> phases(4 * (per_block + 1)), v(6 * z.in * per_block), dm(6 * z.out * per_block);
+    for (std::size_t first = range_first; first < range_last; first += per_block) {
+      const std::size_t last = std::min(range_last, first + per_block), cols = last - first;
       const std::size_t ms = z.out * cols;
       row_winograd_input(x, z, first, last, phases.data(), v.data());
       for (std::size_t o = 0; o < z.out; ++o) {
         T* mo = dm.data() + o * cols;
         for_each_row_run(tiles, first, last, [&](std::size_t s, std::size_t a, std::size_t b, std::size_t col) {
-          const T* row = dy + (s * z.out + o) * z.out_length;
+          const T* row = dy + z.row(s, o, z.out) * z.out_length;
           // A dy for tile t from its four dY values g (zeros past the row's end).
           auto tile = [&](std::size_t t, T g0, T g1, T g2, T g3) __attribute__((always_inline)) {
             const std::size_t k = t - a + col;
@@ -2217,7 +2252,7 @@ xt::xarray<T> conv2d_forward(const Tensor& input, const Tensor& weight, const Te
   if (depthwise(g, groups)) return depthwise_forward(x, w, b, g, out_channels);
   if (row_winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og, g.ow)) {
     const auto u = row_winograd_kernels(w, out_channels, cg, groups, false);
-    row_winograd_conv(x, {g.n, g.c, g.w, g.pw, out_channels, g.ow, groups}, u.data(), b, y);
+    row_winograd_conv(x, {g.n * g.h, g.c, g.w, g.pw, out_channels, g.ow, groups, g.h}, u.data(), b, y);
     return out;
   }
   if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og, g.ow)) {
@@ -2449,7 +2484,7 @@ xt::xarray<T> conv2d_input_grad(const Tensor& grad, const Tensor& weight, const 
     // dX = dY ⋆ W' with padding 2 - p, as the 2-D Winograd's below.
     xt::xarray<T> dx = xt::xarray<T>::from_shape({g.n, g.c, g.h, g.w});
     const auto u = row_winograd_kernels(w, out_channels, cg, groups, true);
-    row_winograd_conv(dy, {g.n, out_channels, g.ow, 2 - g.pw, g.c, g.w, groups}, u.data(), static_cast<const T*>(nullptr),
+    row_winograd_conv(dy, {g.n * g.h, out_channels, g.ow, 2 - g.pw, g.c, g.w, groups, g.h}, u.data(), static_cast<const T*>(nullptr),
                       dx.data());
     return dx;
   }
@@ -2570,7 +2605,7 @@ xt::xarray<T> conv2d_weight_grad(const T* x, const T* dy, const Window& g, std::
   if (depthwise(g, groups)) return depthwise_weight_grad(x, dy, g, out_channels);
   if (row_winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og)) {
     xt::xarray<T> dw = xt::xarray<T>::from_shape(weight_shape);
-    row_winograd_weight_grad(x, dy, {g.n, g.c, g.w, g.pw, out_channels, g.ow, groups}, dw.data());
+    row_winograd_weight_grad(x, dy, {g.n * g.h, g.c, g.w, g.pw, out_channels, g.ow, groups, g.h}, dw.data());
     return dw;
   }
   if (winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, cg, og)) {
