@@ -1993,13 +1993,18 @@ struct RowWinogradShape {
   std::size_t samples, in, length, left, out, out_length;
   std::size_t groups = 1, height = 1;
   std::size_t tiles() const { return (out_length + 3) / 4; }  // a row's
-  // Tiles a block: kRowWinogradBlockTiles, halved (to 64 at least) until a block's V and M, 24 ·
-  // (in + out) bytes a tile in float32, fit in about 768 KB, within a core's L2 beside U. (128 ->
-  // 128 channels in blocks of 256 tiles, 1.5 MB: two threads ran 1.55× as fast as one, the GEMMs
-  // 1.9×. At two threads, (32, 128, 100) in blocks of 128 2.47 -> 2.20 ms, (64, 256, 32) in blocks
-  // of 64 5.68 -> 5.21; one thread within 3%.)
+  // Tiles a block: the tiles split evenly into blocks of at most kRowWinogradBlockTiles, and into at
+  // least 4 blocks (of at least 64 tiles) where there are enough, so that two threads (or four)
+  // share the work evenly: by size only, the same blocks for any thread count. (At two threads,
+  // blocks of 256 and a last one of what was left: 128 -> 128 over one 32 x 32 plane, 256 tiles,
+  // ran in one block at 0.83× the GEMMs' speed, in 4 at 1.25×; (32, 128, 100), 800 tiles, had blocks
+  // of 256, 256, 256 and 32, now 4 of 200. One thread within 2%, but (1, 96, 8, 128) in 4 blocks of
+  // 64 instead of one: 6% slower.)
   std::size_t block_tiles() const {
-    return std::clamp<std::size_t>(std::bit_floor(32768 / (in + out)), 64, kRowWinogradBlockTiles);
+    const std::size_t total = samples * tiles();
+    const std::size_t blocks = std::max({std::size_t(1), (total + kRowWinogradBlockTiles - 1) / kRowWinogradBlockTiles,
+                                         std::min<std::size_t>(4, total / 64)});
+    return std::max<std::size_t>(1, (total + blocks - 1) / blocks);
   }
   std::size_t row(std::size_t s, std::size_t c, std::size_t channels) const {
     return ((s / height) * channels + c) * height + s % height;
