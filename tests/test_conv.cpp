@@ -1079,10 +1079,10 @@ TEST_CASE("conv2d's Winograd path equals its definition: 3x3, stride 1, >= 8 cha
 TEST_CASE("a 1-D convolution's Winograd F(4, 3) path equals its definition: kernel 3, stride 1, >= 16 channels") {
   // Kernels of 3 at stride 1 and dilation 1 over one row (or 1 × 3 over planes, row by row), 16
   // channels or more in and out (32 a group when grouped), with at least 1024 outputs a channel
-  // (rows × the shorter of the input and output rows), take Winograd F(4, 3) along the row for y, dx and dw (conv.cpp), except
-  // where the direct kernels take them (16 output channels, or 17-64 from at most 16 inputs): the
-  // cases here are neither, but for the controls. `samples(w, ow)` is the fewest samples that
-  // reach 1024 outputs. Rows of 1 to 13 values (a last tile of 1 to 4
+  // (rows × the shorter of the input and output rows), take Winograd F(4, 3) along the row for y,
+  // dx and dw (conv.cpp), except where the direct kernels take them (16 output channels, or 17-64
+  // from at most 16 inputs): the cases here are neither, but for the controls. `samples(w, ow)` is
+  // the fewest samples that reach 1024 outputs. Rows of 1 to 13 values (a last tile of 1 to 4
   // outputs, rows shorter than a tile), padding 0-2, extra_end, blocks of tiles that cut rows and
   // span samples, weight-gradient ranges of two blocks, groups.
   auto samples = [](std::size_t w, std::size_t ow) { return (1024 + std::min(w, ow) - 1) / std::min(w, ow); };

@@ -273,7 +273,9 @@ TEST_CASE("conv_transpose2d with many channels equals its definition (each fast 
 // in place whatever the widths (one_row_phases in core/ops/conv.cpp), in its forward (the
 // convolution's input gradient), its input gradient (a forward) and its weight gradient; stride 2
 // as the control. Rows of 1 to 40 values, kernels of 1 to 5 columns, paddings from 0 to k - 1,
-// dilation 2, output_padding, 3 and 8 channels a group, groups.
+// dilation 2, output_padding, 3 and 8 channels a group, groups. Kernels of 3 at stride 1 also take
+// Winograd F(4, 3) along the row, and so do 1 × 3 kernels over planes of 3 rows, row by row (the
+// last cases).
 TEST_CASE("conv_transpose2d over a single row equals its definition") {
   std::vector<TransposeCase> cases;
   for (std::size_t w : {1, 7, 40})
