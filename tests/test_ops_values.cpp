@@ -1242,7 +1242,9 @@ TEST_CASE("elementwise kernels: the same value at every position and length, and
 TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, small and tiled sizes, both dtypes") {
   // float32 transposes 16×16 blocks in registers, the edges masked (AVX-512), or 8×8 ones and
   // scalar edges (AVX) (kernels.cpp); on AVX-512 every 8-byte value (float64, int64, a pair of
-  // float32 that stays last: (70, 45, 2), (9, 40, 2)) in 8×8 blocks: sizes with and without whole
+  // float32 that stays last: (70, 45, 2), (9, 40, 2)) in 8×8 blocks, and rows of 16 and 32 bytes that
+  // stay last (4 or 8 float32, 2 or 4 float64 or int64: (9, 40, 4), (70, 45, 8)) as single values of
+  // a tiled walk: sizes with and without whole
   // blocks of either size (40×24: whole 16×16 blocks, then edge blocks of 8 rows or columns),
   // whole 64-wide tiles and remainders on either side; a 48,000-value shape is cut across tasks,
   // each starting mid-shape.
@@ -1250,7 +1252,7 @@ TEST_CASE("permute: every order of ranks 1 to 5 equals xtensor's transpose, smal
                                  tg::Shape{33, 2, 65}, tg::Shape{2, 3, 1, 4}, tg::Shape{3, 1, 5, 2, 4}, tg::Shape{0, 3},
                                  tg::Shape{64, 64}, tg::Shape{8, 8}, tg::Shape{130, 17}, tg::Shape{9, 8, 24},
                                  tg::Shape{3, 72, 136}, tg::Shape{40, 24}, tg::Shape{40, 30, 2, 20},
-                                 tg::Shape{70, 45, 2}, tg::Shape{9, 40, 2}}) {
+                                 tg::Shape{70, 45, 2}, tg::Shape{9, 40, 2}, tg::Shape{70, 45, 8}, tg::Shape{9, 40, 4}}) {
     for (tg::DType dtype : {tg::kFloat64, tg::kFloat32, tg::kInt64}) {
       const Tensor a = dtype == tg::kInt64 ? tg::randint(-1000, 1000, shape) : tg::randn(shape, dtype);
       const xt::xarray<double> values = a.to(tg::kFloat64).values<double>();
