@@ -506,6 +506,9 @@ void register_op_cases() {
   // A 1 x 3 kernel over planes (Inception's factorised 1 x 3, or along a spectrogram's time axis):
   // 96 -> 96 channels over 16 x 64 planes.
   shaped("Conv2d_1x3", [] { return nn::Conv2d(nn::Conv2dOptions(96, 96, {1, 3}).padding({0, 1})); }, {8, 96, 16, 64});
+  // A Conv1d over many short rows (windows of 4 steps, a batch of 1024): 64 -> 128 channels,
+  // kernel 5, "same"; 4 outputs a sample.
+  shaped("Conv1d_short", [] { return nn::Conv1d(nn::Conv1dOptions(64, 128, 5).padding(2)); }, {1024, 64, 4});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   const std::vector<std::int64_t> sizes = bench::op_sizes();

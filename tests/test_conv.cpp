@@ -203,6 +203,18 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
          return tg::sum(tg::conv2d(x, tg::matmul(map, p[0]).reshape({65, 20, 1, 3}), p[1], rows) * r, {0, 2, 3});
        },
        {uniform64({16}), uniform64({65})}},
+      // (6 samples of 2 outputs: blocks of 3 samples side by side)
+      {"conv1d, samples side by side (rows of 2 outputs, 6 samples)",
+       [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 2, 2, 1, 1); },
+       {uniform64({6, 3, 3}), uniform64({4, 3, 5}), uniform64({4})}},
+      {"conv2d 1x2, samples side by side (planes of 2 x 3 outputs, 4 samples, groups 2)",
+       [](const Inputs& x) {
+         tg::Conv2dParams rows;
+         rows.padding = {0, 1};
+         rows.groups = 2;
+         return tg::conv2d(x[0], x[1], x[2], rows);
+       },
+       {uniform64({4, 4, 2, 2}), uniform64({6, 2, 1, 2}), uniform64({6})}},
       {"max_pool2d", [max3](const Inputs& x) { return tg::max_pool2d(x[0], max3); }, {uniform64({2, 2, 6, 5})}},
       {"avg_pool2d", [avg3](const Inputs& x) { return tg::avg_pool2d(x[0], avg3); }, {uniform64({2, 2, 6, 5})}},
       {"avg_pool2d, divisor_override -3", [avg3](const Inputs& x) {
@@ -878,6 +890,61 @@ TEST_CASE("conv2d over a single row reads the row itself: valid, same, padded pa
   cases.push_back({{2, 8, 1, 40}, {12, 8, 5, 3}, {{3, 1}, {4, 1}, {2, 1}, 1, {0, 0}}});  // dilated rows
   cases.push_back({{17, 16, 1, 129}, {16, 16, 1, 7}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});  // 17 samples, valid
   check_against_definition(cases);
+}
+
+// Samples of at most 16 output positions whose windows never cross rows (a kernel height of 1, no
+// padding or stride along the height) run several samples as one plane (samples_side_by_side in
+// conv.cpp): blocks of k samples, k the largest divisor of N with at least 2 blocks. Rows of 1 to
+// 16 values, kernels 1 to 5, strides 1 and 2, dilation 2, padding 0, 1 and half the kernel, even
+// "same" padding (extra_end), groups 2, 4 to 12 samples (2, 3, 4 or 6 a block), 1 to 40 output
+// channels (the direct kernels', F(4, 3)'s and the GEMMs'), planes of 2 and 3 rows; as controls 7
+// samples (a prime: apart), 2 samples (one block), a kernel of 2 rows, padding and stride along the
+// height, and F(4, 3) over 112 channels and rows of 16 (apart: its work reaches the planes' rule).
+// Then the bits of y, dx, dw and db at one and two threads over 64 samples in 2 blocks.
+TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its definition, the same bits at 1 and 2 threads") {
+  std::vector<ConvCase> cases;
+  std::size_t variant = 0;
+  for (std::size_t w : {1, 2, 3, 5, 8, 12, 16})
+    for (std::size_t kw : {1, 2, 3, 5})
+      for (std::int64_t stride : {1, 2})
+        for (std::int64_t pad : {std::int64_t(0), std::int64_t(1), std::int64_t(kw / 2)}) {
+          const std::int64_t d = variant % 5 == 2 ? 2 : 1;
+          if (std::int64_t(w) + 2 * pad < d * (std::int64_t(kw) - 1) + 1) continue;  // smaller than the kernel
+          ++variant;
+          const std::size_t n = std::vector<std::size_t>{4, 6, 8, 12}[variant % 4];
+          const std::size_t groups = variant % 3 == 0 ? 2 : 1, c = variant % 2 ? 20 : 3 * groups;
+          const std::size_t o = std::vector<std::size_t>{4, 16, 24, 40}[variant % 4 == 0 ? 0 : variant % 7 % 4] * groups;
+          const std::int64_t extra = kw % 2 == 0 && stride == 1 && variant % 2 ? 1 : 0;
+          const std::size_t h = variant % 6 == 1 ? 3 : variant % 6 == 4 ? 2 : 1;
+          const tg::Conv2dParams p{{1, stride}, {0, pad}, {1, d}, std::int64_t(groups), {0, extra}};
+          cases.push_back({{n, c, h, w}, {o, c / groups, 1, kw}, p});
+        }
+  cases.push_back({{7, 16, 1, 4}, {24, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // 7 samples: apart
+  cases.push_back({{2, 16, 1, 4}, {24, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // one block: apart
+  cases.push_back({{6, 8, 2, 3}, {12, 8, 2, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});    // 2 kernel rows
+  cases.push_back({{6, 8, 2, 3}, {12, 8, 1, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});    // padded rows
+  cases.push_back({{6, 8, 3, 3}, {12, 8, 1, 3}, {{2, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});    // strided rows
+  cases.push_back({{64, 112, 1, 16}, {112, 112, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // wide F(4, 3)
+  cases.push_back({{6, 24, 1, 8}, {40, 24, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});  // kernel 1, 8 outputs
+  check_against_definition(cases);
+
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+    INFO(tg::dtype_name(dtype));
+    Tensor got[2][4];
+    for (int threads : {1, 2}) {
+      tg::set_num_threads(threads);
+      const Tensor x = seq({64, 24, 1, 4}, sin_).to(dtype).set_requires_grad();
+      const Tensor w = seq({40, 24, 1, 5}, cos_, 0.25).to(dtype).set_requires_grad();
+      const Tensor b = seq({40}, sin_).to(dtype).set_requires_grad();
+      const tg::Conv2dParams p{{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}};
+      const Tensor y = tg::conv2d(x, w, b, p);
+      y.backward(seq(y.shape(), cos_).to(dtype));
+      got[threads - 1][0] = y, got[threads - 1][1] = x.grad(), got[threads - 1][2] = w.grad(),
+      got[threads - 1][3] = b.grad();
+    }
+    tg::set_num_threads(1);
+    for (int t = 0; t < 4; ++t) CHECK(tg_test::bitwise_equal(got[0][t], got[1][t]));
+  }
 }
 
 // With 8 to 32 output channels a group and more column rows (cg·kh·kw) than that, the float32

@@ -1943,15 +1943,21 @@ constexpr std::size_t kRowWinogradMinOutputs = 1024;
 constexpr std::size_t kRowWinogradPlaneTiles = 8;
 constexpr std::size_t kRowWinogradPlaneWork = 192;
 
+// (in · out / (in + out) - 8) · tiles for `in` and `out` channels (a group's) and rows of `tiles`
+// tiles: the multiply-adds F(4, 3) saves over the cost of its transforms, in units of their cost
+// (in · out / (in + out) >= 8: both are at least 16).
+std::size_t row_winograd_work(std::size_t in, std::size_t out, std::size_t tiles) {
+  return (in * out / (in + out) - 8) * tiles;
+}
+
 bool row_winograd_fits(const Window& g, std::size_t groups, std::size_t in_channels, std::size_t out_channels) {
   const std::size_t in = in_channels / groups, out = out_channels / groups;  // a group's
   const bool fits = g.kh == 1 && g.ph == 0 && g.sh == 1 && g.oh == g.h && g.kw == 3 && g.sw == 1 && g.dw == 1 &&
                     g.pw <= 2 && std::min(in, out) >= (groups == 1 ? kRowWinogradChannels : kWinogradGroupChannels) &&
                     g.n * g.h * std::min(g.w, g.ow) >= kRowWinogradMinOutputs;
   if (!fits || g.h == 1) return fits;
-  const std::size_t tiles = (g.ow + 3) / 4;                       // a row's
-  const std::size_t work = (in * out / (in + out) - 8) * tiles;  // in · out / (in + out) >= 8: both >= 16
-  return tiles >= kRowWinogradPlaneTiles && work >= kRowWinogradPlaneWork;
+  const std::size_t tiles = (g.ow + 3) / 4;  // a row's
+  return tiles >= kRowWinogradPlaneTiles && row_winograd_work(in, out, tiles) >= kRowWinogradPlaneWork;
 }
 
 // U[ξ] for the kernels w (out, in, 1, 3), `in` a group's input channels, as winograd_kernels:
@@ -2684,6 +2690,51 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
   return grads;
 }
 
+// ---- Samples side by side ------------------------------------------------------------------------
+// Where no window crosses rows (a kernel height of 1, with no padding or stride along the height:
+// a Conv1d, or a Conv2d with a 1 × k kernel), each sample's rows are independent of each other and
+// of the other samples': k samples' (C, H, W) are one plane (C, k·H, W) of k·H rows, and conv2d
+// runs k samples as one (a permuted copy of x, and of y back). Samples of few output positions
+// need it: every path above goes a sample at a time, each sample's GEMMs padding its few columns
+// to the AVX-512 kernel's 16 or 32 and repacking, and under 8 columns going to OpenBLAS, whose
+// packing then took more time than the products (`Conv1d(64, 128, 5)` over (4096, 64, 2): 58% of
+// the profile in its sgemm_otcopy and kernel). So samples of up to kFewPositions output positions
+// are taken kSideBySidePositions at a time, in blocks of k samples, k the largest divisor of N
+// with k · oh · ow <= kSideBySidePositions and at least 2 blocks (for two threads; a prime N
+// keeps its samples apart): by sizes only,
+// the same bits for any thread count.
+// Measured against samples apart, forward and backward by turns in one process, 8192 positions a
+// channel, 64 -> 128 channels, one thread / two: rows of 2 with kernel 1 6.3× / 8.1× as fast,
+// kernel 3 (one Winograd tile a row) 3.8× / 4.1×, kernel 5 8.1× / 8.8× (120 -> 14.7 ms at one
+// thread; libtorch 1.13 40-61 ms), kernel 5 at stride 2 3.6× / 4.2×; rows of 4, kernel 5 4.8× /
+// 5.1×; rows of 8 (8 outputs), kernel 1 1.5× / 1.6×, kernel 3 1.19× / 1.29×, kernel 5 1.9× / 2.0×,
+// at stride 2 3.7× / 3.9×; rows of 16, kernel 1 1.16× / 1.13×, kernel 5 1.33× / 1.27×, at stride 2
+// 1.8× / 1.9×; rows of 32 at stride 2 (16 outputs) 1.29× / 1.25×. 16 to 256 channels alike, but
+// for F(4, 3) over many channels, whose GEMMs are large and whose transforms a row costs little
+// beside them: 256 -> 256 over rows of 8 took 0.83× the speed side by side, 128 -> 128 over rows
+// of 16 0.86×. Those keep their samples apart where the rows' F(4, 3) work (row_winograd_work, as
+// the planes' rule) reaches kRowWinogradPlaneWork (then 0.98-1.00×). Past 16 positions side by
+// side lost or tied (rows of 32: 0.82-1.09×). A single block of all the samples lost at two
+// threads (32 samples of rows of 32 at stride 2, 256 channels: 0.93×); blocks of 128 to 2048
+// positions measured within noise of each other, 256 took the most cases. (Before the permute
+// moved rows of 8 float32 as single values, their copies were slow enough that kernel 1, F(4, 3)
+// and the direct kernels lost at 8 outputs: 0.81× for 32 -> 64 with kernel 1.)
+constexpr std::size_t kFewPositions = 16, kSideBySidePositions = 256;
+
+template <class T>
+std::size_t samples_side_by_side(const Window& g, std::size_t groups, std::size_t out_channels) {
+  const std::size_t positions = g.oh * g.ow, og = out_channels / groups;
+  if (g.kh != 1 || g.ph != 0 || g.sh != 1 || g.oh != g.h || g.n < 4 || positions > kFewPositions ||
+      depthwise(g, groups))
+    return 1;
+  if (row_winograd_fits(g, groups, g.c, out_channels) && !direct_fits<T>(g, g.c / groups, og, g.ow) &&
+      row_winograd_work(g.c / groups, og, (g.ow + 3) / 4) >= kRowWinogradPlaneWork)
+    return 1;
+  for (std::size_t k = std::min(g.n / 2, kSideBySidePositions / positions); k > 1; --k)
+    if (g.n % k == 0) return k;
+  return 1;
+}
+
 // (C, H, W) → (1, C, H, W) for the window ops that accept an unbatched input, as PyTorch's.
 Tensor batched(const Tensor& input) { return input.dim() == 3 ? unsqueeze(input, 0) : input; }
 Tensor unbatched_like(const Tensor& out, const Tensor& input) { return input.dim() == 3 ? squeeze(out, 0) : out; }
@@ -2723,6 +2774,15 @@ Tensor conv2d(const Tensor& input_in, const Tensor& weight, const Tensor& bias, 
   g.ow = out_size("conv2d", g.w, std::int64_t(g.kw), p.stride[1], p.padding[1], p.dilation[1], false, input_in.shape(),
                   p.extra_end[1]);
   const std::size_t out_channels = ws[0];
+  const std::size_t k = input.dtype() == kFloat32 ? samples_side_by_side<float>(g, groups, out_channels)
+                                                  : samples_side_by_side<double>(g, groups, out_channels);
+  if (k > 1) {  // (N, C, H, W) → (N / k, C, k·H, W) and back (see samples_side_by_side)
+    const auto n = std::int64_t(g.n), c = std::int64_t(g.c), h = std::int64_t(g.h), w = std::int64_t(g.w),
+               o = std::int64_t(out_channels), ow = std::int64_t(g.ow), s = std::int64_t(k);
+    const Tensor planes = permute(input.reshape({n / s, s, c, h, w}), {0, 2, 1, 3, 4}).reshape({n / s, c, s * h, w});
+    const Tensor y = conv2d(planes, weight, bias, p);
+    return permute(y.reshape({n / s, o, s, h, ow}), {0, 2, 1, 3, 4}).reshape({n, o, h, ow});
+  }
   Tensor out = dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
     return make_tensor<T>(conv2d_forward<T>(input, weight, bias, g, out_channels, groups));
   });
