@@ -310,6 +310,66 @@ TEST_CASE("conv_transpose2d over a single row equals its definition") {
   check_against_definition(cases);
 }
 
+// Samples of at most 16 input positions (the output positions of the convolution behind it) whose
+// windows never cross rows (a kernel height of 1, no padding, stride or output_padding along the
+// height) run several samples as one plane (samples_side_by_side in core/ops/conv.cpp), blocks of k
+// samples, k the largest divisor of N with at least 2 blocks. Rows of 1 to 16 values, kernels 1 to
+// 5, strides 1 and 2, dilation 2, padding and output_padding along the row, groups 2, 4 to 12
+// samples, 1 to 3 rows a plane, 3 to 40 channels; as controls 7 samples (a prime: apart), 2 (one
+// block), a kernel of 2 rows, stride 2 and output_padding along the height. Then the bits of y, dx,
+// dw and db at one and two threads over 64 samples in 2 blocks.
+TEST_CASE("conv_transpose2d over samples side by side (rows of few inputs) equals its definition, the same bits at 1 and 2 threads") {
+  std::vector<TransposeCase> cases;
+  std::size_t variant = 0;
+  for (std::size_t w : {1, 2, 3, 5, 8, 12, 16})
+    for (std::int64_t k : {1, 2, 3, 5})
+      for (std::int64_t s : {1, 2}) {
+        ++variant;
+        tg::ConvTranspose2dParams p;
+        const std::int64_t d = variant % 5 == 2 ? 2 : 1;
+        p.stride = {1, s};
+        p.padding = {0, variant % 3 == 0 ? k / 2 : 0};
+        p.dilation = {1, d};
+        p.output_padding = {0, variant % 2 && std::max(s, d) > 1 ? 1 : 0};
+        if ((std::int64_t(w) - 1) * s - 2 * p.padding[1] + d * (k - 1) + p.output_padding[1] < 0) continue;
+        const std::size_t groups = variant % 4 == 1 ? 2 : 1, c = variant % 2 ? 20 : 3 * groups;
+        p.groups = std::int64_t(groups);
+        const std::size_t n = std::vector<std::size_t>{4, 6, 8, 12}[variant % 4];
+        const std::size_t h = variant % 6 == 1 ? 3 : variant % 6 == 4 ? 2 : 1;
+        const std::size_t o = std::vector<std::size_t>{2, 8, 20}[variant % 3];
+        cases.push_back({{n, c, h, w}, {c, o, 1, std::size_t(k)}, p});
+      }
+  tg::ConvTranspose2dParams plain, tall, up;
+  plain.padding = {0, 1};
+  tall.padding = {0, 1};
+  up.stride = {2, 1};
+  up.output_padding = {1, 0};
+  cases.push_back({{7, 16, 1, 4}, {16, 24, 1, 3}, plain});  // 7 samples: apart
+  cases.push_back({{2, 16, 1, 4}, {16, 24, 1, 3}, plain});  // one block: apart
+  cases.push_back({{6, 8, 2, 3}, {8, 12, 2, 3}, tall});     // 2 kernel rows
+  cases.push_back({{6, 8, 2, 3}, {8, 12, 1, 3}, up});       // stride and output_padding along the height
+  check_against_definition(cases);
+
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+    INFO(tg::dtype_name(dtype));
+    std::vector<Tensor> runs[2];
+    for (int threads : {1, 2}) {
+      tg::set_num_threads(threads);
+      const Tensor x = seq({64, 24, 1, 4}, sin_).to(dtype).set_requires_grad();
+      const Tensor wt = seq({24, 40, 1, 4}, cos_, 0.25).to(dtype).set_requires_grad();
+      const Tensor b = seq({40}, sin_).to(dtype).set_requires_grad();
+      tg::ConvTranspose2dParams p;
+      p.stride = {1, 2};
+      p.padding = {0, 1};
+      const Tensor y = tg::conv_transpose2d(x, wt, b, p);
+      y.backward(seq(y.shape(), cos_).to(dtype));
+      runs[threads - 1] = {y, x.grad(), wt.grad(), b.grad()};
+    }
+    tg::set_num_threads(1);
+    for (std::size_t i = 0; i < 4; ++i) CHECK(tg_test::bitwise_equal(runs[0][i], runs[1][i]));
+  }
+}
+
 TEST_CASE("gradcheck: conv_transpose1d, conv_transpose2d and the layers") {
   tg::manual_seed(22);
   tg::ConvTranspose2dParams p;
@@ -323,6 +383,9 @@ TEST_CASE("gradcheck: conv_transpose1d, conv_transpose2d and the layers") {
   CHECK_GRADCHECK(op2, Inputs{uniform64({4, 2, 3}), uniform64({4, 3, 2, 2})});  // unbatched, no bias
   CHECK_GRADCHECK([](const Inputs& x) { return tg::conv_transpose1d(x[0], x[1], x[2], 2, 1, 1, 1, 2); },
                   Inputs{uniform64({2, 3, 4}), uniform64({3, 2, 3}), uniform64({2})});
+  // 6 samples of rows of 2: blocks of 3 samples side by side
+  CHECK_GRADCHECK([](const Inputs& x) { return tg::conv_transpose1d(x[0], x[1], x[2], 2, 1, 1, 1, 1); },
+                  Inputs{uniform64({6, 3, 2}), uniform64({3, 2, 4}), uniform64({2})});
   nn::ConvTranspose2d up(nn::ConvTranspose2dOptions(3, 4, 3).stride(2).padding(1).output_padding(1));
   tg_test::check_module(up, uniform64({2, 3, 2, 3}));
   nn::ConvTranspose1d up1(nn::ConvTranspose1dOptions(4, 2, 2).stride(2).groups(2));
