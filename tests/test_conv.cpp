@@ -899,7 +899,9 @@ TEST_CASE("conv2d over a single row reads the row itself: valid, same, padded pa
 // "same" padding (extra_end), groups 2, 4 to 12 samples (2, 3, 4 or 6 a block), 1 to 40 output
 // channels (the direct kernels', F(4, 3)'s and the GEMMs'), planes of 2 and 3 rows; as controls 7
 // samples (a prime: apart), 2 samples (one block), a kernel of 2 rows, padding and stride along the
-// height, and F(4, 3) over 112 channels and rows of 16 (apart: its work reaches the planes' rule).
+// height, and F(4, 3) over 112 channels and rows of 16 (apart: its work reaches the planes' rule);
+// 64 samples of rows of 4 and of 2 × 6 planes, whose planes side by side of 128 positions or more
+// take the GEMMs where the direct kernels took them before (kDirectNarrowRowsPlane).
 // Then the bits of y, dx, dw and db at one and two threads over 64 samples in 2 blocks.
 TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its definition, the same bits at 1 and 2 threads") {
   std::vector<ConvCase> cases;
@@ -924,6 +926,9 @@ TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its def
   cases.push_back({{6, 8, 2, 3}, {12, 8, 2, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});    // 2 kernel rows
   cases.push_back({{6, 8, 2, 3}, {12, 8, 1, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});    // padded rows
   cases.push_back({{6, 8, 3, 3}, {12, 8, 1, 3}, {{2, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});    // strided rows
+  // planes of 128 positions or more in rows of under 8 outputs: the GEMMs, not the direct kernels
+  cases.push_back({{64, 16, 1, 4}, {16, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});
+  cases.push_back({{64, 24, 2, 6}, {40, 24, 1, 5}, {{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}}});
   cases.push_back({{64, 112, 1, 16}, {112, 112, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // wide F(4, 3)
   cases.push_back({{6, 24, 1, 8}, {40, 24, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});  // kernel 1, 8 outputs
   check_against_definition(cases);

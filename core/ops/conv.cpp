@@ -979,6 +979,16 @@ constexpr std::size_t kDirectKernelWidth = 7, kDirectMaxChannels = 64, kDirectMa
 constexpr std::size_t kDirectNarrowWidth = 14, kDirectNarrowWinogradInputs = 32;
 // The fewest output channels a group that run directly: a block of 16 lanes at most half idle.
 constexpr std::size_t kDirectFewestChannels = 8;
+// A kernel of one row at stride 1 over rows of fewer than kDirectNarrowestRow outputs in a plane of
+// at least kDirectNarrowRowsPlane (a Conv1d's samples side by side) runs by the GEMMs, whose
+// columns are the whole plane's positions, where the direct kernels' 16 columns a row are mostly
+// idle. Forward and backward, one thread (two): Conv1d 32 -> 64, kernel 5, over (8192, 32, 2)
+// 13.5 -> 7.4 ms, (4096, 32, 4) 10.5 -> 8.6, kernel 3 7.8 -> 6.1; 16 -> 16 over (8192, 16, 4) 2.6 ->
+// 2.2; a 1 × 3 Conv2d 32 -> 64 over (128, 32, 4, 4) 0.75 -> 0.61 (0.62 -> 0.40). On small planes
+// the direct kernels keep them (their GEMMs have few columns): 16 -> 16 with 1 × 5 over 6 × 6
+// planes took 0.34 ms directly, 0.58 by the GEMMs; 32 -> 32 with 1 × 3 0.85 / 1.06 at two threads;
+// and so do strides of 2 (16 -> 16, kernel 5, over (4096, 16, 8): 1.9 ms directly, 2.9 by the GEMMs).
+constexpr std::size_t kDirectNarrowestRow = 8, kDirectNarrowRowsPlane = 128;
 #endif
 
 // The lanes a group of og output channels takes in the direct kernels: og rounded up to a whole
@@ -991,6 +1001,7 @@ template <class T>
 bool direct_fits(const Window& g, std::size_t cg, std::size_t og, std::size_t output_width = 0) {
 #if TG_DIRECT_CONV
   if constexpr (std::is_same_v<T, float>) {
+    if (g.kh == 1 && g.sw == 1 && g.ow < kDirectNarrowestRow && g.oh * g.ow >= kDirectNarrowRowsPlane) return false;
     const bool strided = g.sh > 1 || g.sw > 1, paired = !strided && g.oh > g.dh;  // rows in pairs
     const bool winograds = !strided && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1;  // Winograd's kernel
     const bool narrow = output_width != 0 && output_width <= kDirectNarrowWidth;
