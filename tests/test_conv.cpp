@@ -207,6 +207,10 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
       {"conv1d, samples side by side (rows of 2 outputs, 6 samples)",
        [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 2, 2, 1, 1); },
        {uniform64({6, 3, 3}), uniform64({4, 3, 5}), uniform64({4})}},
+      // (35 samples of 16 outputs: four blocks of 8 samples, then the 3 left over side by side)
+      {"conv1d, samples side by side, some left over (rows of 16 outputs, 35 samples)",
+       [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 1, 1, 1, 1); },
+       {uniform64({35, 1, 16}), uniform64({3, 1, 3}), uniform64({3})}},
       {"conv2d 1x2, samples side by side (planes of 2 x 3 outputs, 4 samples, groups 2)",
        [](const Inputs& x) {
          tg::Conv2dParams rows;
@@ -894,15 +898,18 @@ TEST_CASE("conv2d over a single row reads the row itself: valid, same, padded pa
 
 // Samples of at most 16 output positions whose windows never cross rows (a kernel height of 1, no
 // padding or stride along the height) run several samples as one plane (samples_side_by_side in
-// conv.cpp): blocks of k samples, k the largest divisor of N with at least 2 blocks. Rows of 1 to
+// conv.cpp): blocks of k samples, at least 2, k a divisor of N or not (then the samples left over
+// make a last block of their own). Rows of 1 to
 // 16 values, kernels 1 to 5, strides 1 and 2, dilation 2, padding 0, 1 and half the kernel, even
 // "same" padding (extra_end), groups 2, 4 to 12 samples (2, 3, 4 or 6 a block), 1 to 40 output
-// channels (the direct kernels', F(4, 3)'s and the GEMMs'), planes of 2 and 3 rows; as controls 7
-// samples (a prime: apart), 2 samples (one block), a kernel of 2 rows, padding and stride along the
+// channels (the direct kernels', F(4, 3)'s and the GEMMs'), planes of 2 and 3 rows; samples left
+// over: 7 (blocks of 3, 3 and 1 left), 23 (four of 5, 3 left), 38 rows of 16 (four of 9, 2 left),
+// 67 rows of 8 (four of 16, 3 left); as controls 2 samples (one block), a kernel of 2 rows, padding and stride along the
 // height, and F(4, 3) over 112 channels and rows of 16 (apart: its work reaches the planes' rule);
 // 64 samples of rows of 4 and of 2 × 6 planes, whose planes side by side of 128 positions or more
 // take the GEMMs where the direct kernels took them before (kDirectNarrowRowsPlane).
-// Then the bits of y, dx, dw and db at one and two threads over 64 samples in 2 blocks.
+// Then the bits of y, dx, dw and db at one and two threads over 64 samples in 2 blocks and 131
+// in four blocks of 32 and one of 3.
 TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its definition, the same bits at 1 and 2 threads") {
   std::vector<ConvCase> cases;
   std::size_t variant = 0;
@@ -921,7 +928,10 @@ TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its def
           const tg::Conv2dParams p{{1, stride}, {0, pad}, {1, d}, std::int64_t(groups), {0, extra}};
           cases.push_back({{n, c, h, w}, {o, c / groups, 1, kw}, p});
         }
-  cases.push_back({{7, 16, 1, 4}, {24, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // 7 samples: apart
+  cases.push_back({{7, 16, 1, 4}, {24, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // 3, 3 and 1 left
+  cases.push_back({{23, 8, 2, 3}, {12, 8, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});   // four of 5, 3 left
+  cases.push_back({{38, 16, 1, 16}, {24, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // four of 9, 2 left
+  cases.push_back({{67, 8, 1, 8}, {12, 8, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});   // four of 16, 3 left
   cases.push_back({{2, 16, 1, 4}, {24, 16, 1, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});  // one block: apart
   cases.push_back({{6, 8, 2, 3}, {12, 8, 2, 3}, {{1, 1}, {0, 1}, {1, 1}, 1, {0, 0}}});    // 2 kernel rows
   cases.push_back({{6, 8, 2, 3}, {12, 8, 1, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}}});    // padded rows
@@ -935,10 +945,12 @@ TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its def
 
   for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
     INFO(tg::dtype_name(dtype));
+    for (std::size_t n : {64, 131}) {
+    INFO(n, " samples");
     Tensor got[2][4];
     for (int threads : {1, 2}) {
       tg::set_num_threads(threads);
-      const Tensor x = seq({64, 24, 1, 4}, sin_).to(dtype).set_requires_grad();
+      const Tensor x = seq({n, 24, 1, 4}, sin_).to(dtype).set_requires_grad();
       const Tensor w = seq({40, 24, 1, 5}, cos_, 0.25).to(dtype).set_requires_grad();
       const Tensor b = seq({40}, sin_).to(dtype).set_requires_grad();
       const tg::Conv2dParams p{{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}};
@@ -949,6 +961,7 @@ TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its def
     }
     tg::set_num_threads(1);
     for (int t = 0; t < 4; ++t) CHECK(tg_test::bitwise_equal(got[0][t], got[1][t]));
+    }
   }
 }
 

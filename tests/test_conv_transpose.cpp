@@ -313,11 +313,13 @@ TEST_CASE("conv_transpose2d over a single row equals its definition") {
 // Samples of at most 16 input positions (the output positions of the convolution behind it) whose
 // windows never cross rows (a kernel height of 1, no padding, stride or output_padding along the
 // height) run several samples as one plane (samples_side_by_side in core/ops/conv.cpp), blocks of k
-// samples, k the largest divisor of N with at least 2 blocks. Rows of 1 to 16 values, kernels 1 to
-// 5, strides 1 and 2, dilation 2, padding and output_padding along the row, groups 2, 4 to 12
-// samples, 1 to 3 rows a plane, 3 to 40 channels; as controls 7 samples (a prime: apart), 2 (one
-// block), a kernel of 2 rows, stride 2 and output_padding along the height. Then the bits of y, dx,
-// dw and db at one and two threads over 64 samples in 2 blocks.
+// samples, at least 2, and the samples left over where k does not divide N as a last block. Rows
+// of 1 to 16 values, kernels 1 to 5, strides 1 and 2, dilation 2, padding and output_padding along
+// the row, groups 2, 4 to 12 samples, 1 to 3 rows a plane, 3 to 40 channels; samples left over: 7
+// (blocks of 3, 3 and 1 left), 23 (four of 5, 3 left), 38 rows of 16 (four of 9, 2 left); as
+// controls 2 samples (one block), a kernel of 2 rows, stride 2 and output_padding along the height.
+// Then the bits of y, dx, dw and db at one and two threads over 64 samples in 2 blocks and 131 in
+// four of 32 and 3 left.
 TEST_CASE("conv_transpose2d over samples side by side (rows of few inputs) equals its definition, the same bits at 1 and 2 threads") {
   std::vector<TransposeCase> cases;
   std::size_t variant = 0;
@@ -344,7 +346,9 @@ TEST_CASE("conv_transpose2d over samples side by side (rows of few inputs) equal
   tall.padding = {0, 1};
   up.stride = {2, 1};
   up.output_padding = {1, 0};
-  cases.push_back({{7, 16, 1, 4}, {16, 24, 1, 3}, plain});  // 7 samples: apart
+  cases.push_back({{7, 16, 1, 4}, {16, 24, 1, 3}, plain});    // 3, 3 and 1 left
+  cases.push_back({{23, 8, 2, 3}, {8, 12, 1, 3}, plain});     // four of 5, 3 left
+  cases.push_back({{38, 16, 1, 16}, {16, 24, 1, 3}, plain});  // four of 9, 2 left
   cases.push_back({{2, 16, 1, 4}, {16, 24, 1, 3}, plain});  // one block: apart
   cases.push_back({{6, 8, 2, 3}, {8, 12, 2, 3}, tall});     // 2 kernel rows
   cases.push_back({{6, 8, 2, 3}, {8, 12, 1, 3}, up});       // stride and output_padding along the height
@@ -352,10 +356,12 @@ TEST_CASE("conv_transpose2d over samples side by side (rows of few inputs) equal
 
   for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
     INFO(tg::dtype_name(dtype));
+    for (std::size_t n : {64, 131}) {
+    INFO(n, " samples");
     std::vector<Tensor> runs[2];
     for (int threads : {1, 2}) {
       tg::set_num_threads(threads);
-      const Tensor x = seq({64, 24, 1, 4}, sin_).to(dtype).set_requires_grad();
+      const Tensor x = seq({n, 24, 1, 4}, sin_).to(dtype).set_requires_grad();
       const Tensor wt = seq({24, 40, 1, 4}, cos_, 0.25).to(dtype).set_requires_grad();
       const Tensor b = seq({40}, sin_).to(dtype).set_requires_grad();
       tg::ConvTranspose2dParams p;
@@ -367,6 +373,7 @@ TEST_CASE("conv_transpose2d over samples side by side (rows of few inputs) equal
     }
     tg::set_num_threads(1);
     for (std::size_t i = 0; i < 4; ++i) CHECK(tg_test::bitwise_equal(runs[0][i], runs[1][i]));
+    }
   }
 }
 
@@ -386,6 +393,9 @@ TEST_CASE("gradcheck: conv_transpose1d, conv_transpose2d and the layers") {
   // 6 samples of rows of 2: blocks of 3 samples side by side
   CHECK_GRADCHECK([](const Inputs& x) { return tg::conv_transpose1d(x[0], x[1], x[2], 2, 1, 1, 1, 1); },
                   Inputs{uniform64({6, 3, 2}), uniform64({3, 2, 4}), uniform64({2})});
+  // 35 samples of rows of 16: four blocks of 8 samples, then the 3 left over side by side
+  CHECK_GRADCHECK([](const Inputs& x) { return tg::conv_transpose1d(x[0], x[1], x[2], 1, 1, 0, 1, 1); },
+                  Inputs{uniform64({35, 1, 16}), uniform64({1, 3, 3}), uniform64({3})});
   nn::ConvTranspose2d up(nn::ConvTranspose2dOptions(3, 4, 3).stride(2).padding(1).output_padding(1));
   tg_test::check_module(up, uniform64({2, 3, 2, 3}));
   nn::ConvTranspose1d up1(nn::ConvTranspose1dOptions(4, 2, 2).stride(2).groups(2));

@@ -1954,6 +1954,9 @@ constexpr std::size_t kRowWinogradMinOutputs = 1024;
 constexpr std::size_t kRowWinogradPlaneTiles = 8;
 constexpr std::size_t kRowWinogradPlaneWork = 192;
 
+// F(4, 3)'s tiles along a row of `outputs` outputs.
+std::size_t row_tiles(std::size_t outputs) { return (outputs + 3) / 4; }
+
 // (in · out / (in + out) - 8) · tiles for `in` and `out` channels (a group's) and rows of `tiles`
 // tiles: the multiply-adds F(4, 3) saves over the cost of its transforms, in units of their cost
 // (in · out / (in + out) >= 8: both are at least 16).
@@ -1967,7 +1970,7 @@ bool row_winograd_fits(const Window& g, std::size_t groups, std::size_t in_chann
                     g.pw <= 2 && std::min(in, out) >= (groups == 1 ? kRowWinogradChannels : kWinogradGroupChannels) &&
                     g.n * g.h * std::min(g.w, g.ow) >= kRowWinogradMinOutputs;
   if (!fits || g.h == 1) return fits;
-  const std::size_t tiles = (g.ow + 3) / 4;  // a row's
+  const std::size_t tiles = row_tiles(g.ow);
   return tiles >= kRowWinogradPlaneTiles && row_winograd_work(in, out, tiles) >= kRowWinogradPlaneWork;
 }
 
@@ -2009,7 +2012,7 @@ Scratch<T> row_winograd_kernels(const T* w, std::size_t out, std::size_t in, std
 struct RowWinogradShape {
   std::size_t samples, in, length, left, out, out_length;
   std::size_t groups = 1, height = 1;
-  std::size_t tiles() const { return (out_length + 3) / 4; }  // a row's
+  std::size_t tiles() const { return row_tiles(out_length); }  // a row's
   // Tiles a block: the tiles split evenly into blocks of at most kRowWinogradBlockTiles, and into at
   // least 4 blocks (of at least 64 tiles) where there are enough, so that two threads (or four)
   // share the work evenly: by size only, the same blocks for any thread count. (At two threads,
@@ -2710,10 +2713,17 @@ Grads conv2d_backward(const Tensor& grad, const Tensor& input, const Tensor& wei
 // to the AVX-512 kernel's 16 or 32 and repacking, and under 8 columns going to OpenBLAS, whose
 // packing then took more time than the products (`Conv1d(64, 128, 5)` over (4096, 64, 2): 58% of
 // the profile in its sgemm_otcopy and kernel). So samples of up to kFewPositions output positions
-// are taken kSideBySidePositions at a time, in blocks of k samples, k the largest divisor of N
-// with k · oh · ow <= kSideBySidePositions and at least 2 blocks (for two threads; a prime N
-// keeps its samples apart): by sizes only,
-// the same bits for any thread count.
+// are taken kSideBySidePositions at a time, in blocks of k samples with k · oh · ow <=
+// kSideBySidePositions and at least 2 blocks (for two threads): k the largest divisor of N there
+// where one is at least half the largest k, else an even number of blocks (for two threads) and
+// the samples left over, fewer than the blocks, as one last block of their own, the results joined
+// by a recorded cat. (A prime N, or 2 · a prime, had kept its samples apart or in pairs: (4093, 64,
+// 2), kernel 5, 64 -> 128 took 2.3× as long as (4096, 64, 2) at one thread. With the largest k
+// and the rest as a last block, a rest of nearly a block ran on one thread: N = 91 of rows of 8,
+// 32 -> 64, 1.26× slower at two threads. Over every N from 90 to 140, forward and backward of
+// 64 -> 128 over rows of 4 (kernel 5), 32 -> 64 over rows of 8 (kernel 3) and 64 -> 64 over rows
+// of 16 at stride 2, summed: 0.83×, 0.92×, 0.90× the time at one thread, 0.86×, 1.00×, 0.98× at
+// two; a prime N 0.56-0.72× at one thread.) By sizes only, the same bits for any thread count.
 // Measured against samples apart, forward and backward by turns in one process, 8192 positions a
 // channel, 64 -> 128 channels, one thread / two: rows of 2 with kernel 1 6.3× / 8.1× as fast,
 // kernel 3 (one Winograd tile a row) 3.8× / 4.1×, kernel 5 8.1× / 8.8× (120 -> 14.7 ms at one
@@ -2744,23 +2754,36 @@ std::size_t samples_side_by_side(const Window& g, std::size_t groups, std::size_
     return 1;
   const bool direct = dtype == kFloat32 && direct_fits<float>(g, g.c / groups, og, g.ow);
   if (row_winograd_fits(g, groups, g.c, out_channels) && !direct &&
-      row_winograd_work(g.c / groups, og, (g.ow + 3) / 4) >= kRowWinogradPlaneWork)
+      row_winograd_work(g.c / groups, og, row_tiles(g.ow)) >= kRowWinogradPlaneWork)
     return 1;
-  for (std::size_t k = std::min(g.n / 2, kSideBySidePositions / positions); k > 1; --k)
+  const std::size_t largest = std::min(g.n / 2, kSideBySidePositions / positions);
+  for (std::size_t k = largest; k > 1 && 2 * k >= largest; --k)
     if (g.n % k == 0) return k;
-  return 1;
+  // None: an even number of blocks of k, and the samples left over (fewer than the blocks, so N
+  // mod k) as a last block (side_by_side); for the few N whose k would be smaller than that, the
+  // largest k and what is left.
+  const std::size_t fewest = (g.n + largest - 1) / largest, blocks = fewest + fewest % 2, k = g.n / blocks;
+  return k >= blocks ? k : largest;
 }
 
 // conv(planes) over x's samples k at a time: x (N, C, H, W) as (N / k, C, k·H, W), and the result
 // (N / k, O, k·H, W') back as (N, O, H, W'). Both copies are recorded permutes: their backward
-// passes permute dY and dX the same way.
+// passes permute dY and dX the same way. Where k does not divide N, the whole blocks and the
+// samples left over (one block of N mod k) go apart, through recorded narrows and a cat.
 template <class Conv>
 Tensor side_by_side(const Tensor& x, std::size_t k, Conv&& conv) {
   const auto n = std::int64_t(x.size(0)), c = std::int64_t(x.size(1)), h = std::int64_t(x.size(2)),
-             w = std::int64_t(x.size(3)), s = std::int64_t(k);
-  const Tensor y = conv(permute(x.reshape({n / s, s, c, h, w}), {0, 2, 1, 3, 4}).reshape({n / s, c, s * h, w}));
-  const auto o = std::int64_t(y.size(1)), ow = std::int64_t(y.size(3));
-  return permute(y.reshape({n / s, o, s, h, ow}), {0, 2, 1, 3, 4}).reshape({n, o, h, ow});
+             w = std::int64_t(x.size(3));
+  auto blocks = [&](const Tensor& part, std::int64_t s) {  // part's samples s at a time
+    const std::int64_t m = std::int64_t(part.size(0));
+    const Tensor y = conv(permute(part.reshape({m / s, s, c, h, w}), {0, 2, 1, 3, 4}).reshape({m / s, c, s * h, w}));
+    const auto o = std::int64_t(y.size(1)), ow = std::int64_t(y.size(3));
+    return permute(y.reshape({m / s, o, s, h, ow}), {0, 2, 1, 3, 4}).reshape({m, o, h, ow});
+  };
+  const auto s = std::int64_t(k), left = n % s;
+  if (left == 0) return blocks(x, s);
+  const Tensor rest = narrow(x, 0, n - left, left);
+  return cat({blocks(narrow(x, 0, 0, n - left), s), left > 1 ? blocks(rest, left) : conv(rest)}, 0);
 }
 
 // (C, H, W) → (1, C, H, W) for the window ops that accept an unbatched input, as PyTorch's.
