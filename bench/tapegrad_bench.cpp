@@ -509,6 +509,10 @@ void register_op_cases() {
   // A Conv1d over many short rows (windows of 4 steps, a batch of 1024): 64 -> 128 channels,
   // kernel 5, "same"; 4 outputs a sample.
   shaped("Conv1d_short", [] { return nn::Conv1d(nn::Conv1dOptions(64, 128, 5).padding(2)); }, {1024, 64, 4});
+  // A dilated Conv1d (a TCN's or WaveNet's): 64 -> 64 channels, kernel 3, dilation 4, "same", over
+  // 32 rows of 1024 steps.
+  shaped("Conv1d_dilated", [] { return nn::Conv1d(nn::Conv1dOptions(64, 64, 3).padding(4).dilation(4)); },
+         {32, 64, 1024});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   const std::vector<std::int64_t> sizes = bench::op_sizes();

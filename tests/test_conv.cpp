@@ -207,6 +207,15 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
       {"conv1d, samples side by side (rows of 2 outputs, 6 samples)",
        [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 2, 2, 1, 1); },
        {uniform64({6, 3, 3}), uniform64({4, 3, 5}), uniform64({4})}},
+      // (dilation 2, padding 2: four undilated convolutions over the 2 × 3 phase planes, by F(2×2, 3×3))
+      {"conv2d, a dilated kernel by phases (8 -> 8 channels, dilation 2, padding 2)",
+       [](const Inputs& x) {
+         tg::Conv2dParams dilated;
+         dilated.padding = {2, 2};
+         dilated.dilation = {2, 2};
+         return tg::conv2d(x[0], x[1], x[2], dilated);
+       },
+       {uniform64({1, 8, 4, 6}), uniform64({8, 8, 3, 3}), uniform64({8})}},
       // (35 samples of 16 outputs: four blocks of 8 samples, then the 3 left over side by side)
       {"conv1d, samples side by side, some left over (rows of 16 outputs, 35 samples)",
        [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 1, 1, 1, 1); },
@@ -962,6 +971,60 @@ TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its def
     tg::set_num_threads(1);
     for (int t = 0; t < 4; ++t) CHECK(tg_test::bitwise_equal(got[0][t], got[1][t]));
     }
+  }
+}
+
+// A kernel dilated by d at stride 1, over planes whose sizes and padding are multiples of d, runs
+// as d·d undilated convolutions over the phase planes (dilation_by_phases in conv.cpp) where those
+// take F(2×2, 3×3) or F(4, 3): dilations 2 and 3, along one dim or both, square and not, groups of
+// 32, a Conv1d's rows at dilations 2 and 4 (F(4, 3)); as controls (the dilated kernels) a size or
+// padding that is not a multiple of the dilation, stride 2, a 5 × 5 kernel, extra_end, few channels.
+// Then an unbatched input, and the bits of y, dx, dw and db at one and two threads.
+TEST_CASE("conv2d with a dilated kernel over phase planes equals its definition, the same bits at 1 and 2 threads") {
+  auto params = [](std::array<std::int64_t, 2> padding, std::array<std::int64_t, 2> dilation, std::int64_t groups = 1,
+                   std::array<std::int64_t, 2> stride = {1, 1}, std::array<std::int64_t, 2> extra = {0, 0}) {
+    return tg::Conv2dParams{stride, padding, dilation, groups, extra};
+  };
+  std::vector<ConvCase> cases = {
+      {{2, 64, 16, 16}, {64, 64, 3, 3}, params({2, 2}, {2, 2})},   // phases of 8 × 8
+      {{1, 16, 12, 18}, {24, 16, 3, 3}, params({2, 2}, {2, 2})},   // of 6 × 9
+      {{2, 16, 9, 12}, {16, 16, 3, 3}, params({3, 3}, {3, 3})},    // dilation 3
+      {{2, 16, 10, 12}, {16, 16, 3, 3}, params({0, 2}, {1, 2})},   // along the width only, no padding
+      {{2, 16, 10, 12}, {16, 16, 3, 3}, params({2, 1}, {2, 1})},   // along the height only
+      {{2, 64, 12, 12}, {64, 32, 3, 3}, params({2, 2}, {2, 2}, 2)},  // groups of 32
+      {{16, 32, 1, 128}, {32, 32, 1, 3}, params({0, 2}, {1, 2})},  // a Conv1d's rows, F(4, 3)
+      {{8, 32, 1, 256}, {48, 32, 1, 3}, params({0, 8}, {1, 4})},   // dilation 4, padding 2·d
+      {{2, 16, 13, 13}, {16, 16, 3, 3}, params({2, 2}, {2, 2})},   // controls: 13 not a multiple of 2
+      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({1, 1}, {2, 2})},   // padding 1
+      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({2, 2}, {2, 2}, 1, {2, 2})},  // stride 2
+      {{2, 16, 12, 12}, {16, 16, 5, 5}, params({4, 4}, {2, 2})},   // 5 × 5
+      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({2, 2}, {2, 2}, 1, {1, 1}, {0, 2})},  // extra_end
+      {{2, 4, 12, 12}, {4, 4, 3, 3}, params({2, 2}, {2, 2})},      // 4 channels
+  };
+  check_against_definition(cases);
+
+  // Unbatched, (C, H, W): the same values as the batched sample, no batch dim.
+  tg::Conv2dParams p = params({2, 2}, {2, 2});
+  const Tensor x3 = seq({16, 8, 8}, sin_).to(tg::kFloat64), w3 = seq({16, 16, 3, 3}, cos_, 0.25).to(tg::kFloat64);
+  const Tensor one = tg::conv2d(x3, w3, Tensor(), p);
+  CHECK(one.shape() == tg::Shape{16, 8, 8});
+  CHECK(tg_test::bitwise_equal(one, tg::squeeze(tg::conv2d(tg::unsqueeze(x3, 0), w3, Tensor(), p), 0)));
+
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+    INFO(tg::dtype_name(dtype));
+    Tensor got[2][4];
+    for (int threads : {1, 2}) {
+      tg::set_num_threads(threads);
+      const Tensor x = seq({4, 64, 16, 16}, sin_).to(dtype).set_requires_grad();
+      const Tensor w = seq({64, 64, 3, 3}, cos_, 0.25).to(dtype).set_requires_grad();
+      const Tensor b = seq({64}, sin_).to(dtype).set_requires_grad();
+      const Tensor y = tg::conv2d(x, w, b, p);
+      y.backward(seq(y.shape(), cos_).to(dtype));
+      got[threads - 1][0] = y, got[threads - 1][1] = x.grad(), got[threads - 1][2] = w.grad(),
+      got[threads - 1][3] = b.grad();
+    }
+    tg::set_num_threads(1);
+    for (int t = 0; t < 4; ++t) CHECK(tg_test::bitwise_equal(got[0][t], got[1][t]));
   }
 }
 
