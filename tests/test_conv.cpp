@@ -722,6 +722,26 @@ void check_against_definition(const std::vector<ConvCase>& cases) {
   }
 }
 
+// conv2d's y, dx, dw and db on one case: the same bits at one thread and at two, float32 and float64.
+void check_same_bits_1_and_2_threads(const ConvCase& k) {
+  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
+    INFO(tg::dtype_name(dtype), " x ", tg::shape_str(k.x), " w ", tg::shape_str(k.w));
+    Tensor got[2][4];
+    for (int threads : {1, 2}) {
+      tg::set_num_threads(threads);
+      const Tensor x = seq(k.x, sin_).to(dtype).set_requires_grad();
+      const Tensor w = seq(k.w, cos_, 0.25).to(dtype).set_requires_grad();
+      const Tensor b = seq({k.w[0]}, sin_).to(dtype).set_requires_grad();
+      const Tensor y = tg::conv2d(x, w, b, k.p);
+      y.backward(seq(y.shape(), cos_).to(dtype));
+      got[threads - 1][0] = y, got[threads - 1][1] = x.grad(), got[threads - 1][2] = w.grad(),
+      got[threads - 1][3] = b.grad();
+    }
+    tg::set_num_threads(1);
+    for (int t = 0; t < 4; ++t) CHECK(tg_test::bitwise_equal(got[0][t], got[1][t]));
+  }
+}
+
 TEST_CASE("conv2d equals its definition on every geometry: forward, dx, dw, db, float32 and float64") {
   std::vector<ConvCase> cases;
   // "same" stride-1 convolutions (the flat-shift path), square and not, down to 1×1 and 1×2.
@@ -952,26 +972,8 @@ TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its def
   cases.push_back({{6, 24, 1, 8}, {40, 24, 1, 1}, {{1, 1}, {0, 0}, {1, 1}, 1, {0, 0}}});  // kernel 1, 8 outputs
   check_against_definition(cases);
 
-  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
-    INFO(tg::dtype_name(dtype));
-    for (std::size_t n : {64, 131}) {
-    INFO(n, " samples");
-    Tensor got[2][4];
-    for (int threads : {1, 2}) {
-      tg::set_num_threads(threads);
-      const Tensor x = seq({n, 24, 1, 4}, sin_).to(dtype).set_requires_grad();
-      const Tensor w = seq({40, 24, 1, 5}, cos_, 0.25).to(dtype).set_requires_grad();
-      const Tensor b = seq({40}, sin_).to(dtype).set_requires_grad();
-      const tg::Conv2dParams p{{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}};
-      const Tensor y = tg::conv2d(x, w, b, p);
-      y.backward(seq(y.shape(), cos_).to(dtype));
-      got[threads - 1][0] = y, got[threads - 1][1] = x.grad(), got[threads - 1][2] = w.grad(),
-      got[threads - 1][3] = b.grad();
-    }
-    tg::set_num_threads(1);
-    for (int t = 0; t < 4; ++t) CHECK(tg_test::bitwise_equal(got[0][t], got[1][t]));
-    }
-  }
+  for (std::size_t n : {64, 131})
+    check_same_bits_1_and_2_threads({{n, 24, 1, 4}, {40, 24, 1, 5}, {{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}}});
 }
 
 // A kernel dilated by d at stride 1, over planes whose sizes and padding are multiples of d, runs
@@ -1010,22 +1012,7 @@ TEST_CASE("conv2d with a dilated kernel over phase planes equals its definition,
   CHECK(one.shape() == tg::Shape{16, 8, 8});
   CHECK(tg_test::bitwise_equal(one, tg::squeeze(tg::conv2d(tg::unsqueeze(x3, 0), w3, Tensor(), p), 0)));
 
-  for (tg::DType dtype : {tg::kFloat32, tg::kFloat64}) {
-    INFO(tg::dtype_name(dtype));
-    Tensor got[2][4];
-    for (int threads : {1, 2}) {
-      tg::set_num_threads(threads);
-      const Tensor x = seq({4, 64, 16, 16}, sin_).to(dtype).set_requires_grad();
-      const Tensor w = seq({64, 64, 3, 3}, cos_, 0.25).to(dtype).set_requires_grad();
-      const Tensor b = seq({64}, sin_).to(dtype).set_requires_grad();
-      const Tensor y = tg::conv2d(x, w, b, p);
-      y.backward(seq(y.shape(), cos_).to(dtype));
-      got[threads - 1][0] = y, got[threads - 1][1] = x.grad(), got[threads - 1][2] = w.grad(),
-      got[threads - 1][3] = b.grad();
-    }
-    tg::set_num_threads(1);
-    for (int t = 0; t < 4; ++t) CHECK(tg_test::bitwise_equal(got[0][t], got[1][t]));
-  }
+  check_same_bits_1_and_2_threads({{4, 64, 16, 16}, {64, 64, 3, 3}, p});
 }
 
 // With 8 to 32 output channels a group and more column rows (cg·kh·kw) than that, the float32
