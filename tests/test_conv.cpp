@@ -207,15 +207,17 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
       {"conv1d, samples side by side (rows of 2 outputs, 6 samples)",
        [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 2, 2, 1, 1); },
        {uniform64({6, 3, 3}), uniform64({4, 3, 5}), uniform64({4})}},
-      // (dilation 2, padding 2: four undilated convolutions over the 2 × 3 phase planes, by F(2×2, 3×3))
-      {"conv2d, a dilated kernel by phases (8 -> 8 channels, dilation 2, padding 2)",
+      // (dilation 2: four undilated convolutions over 3 × 4 phase planes, by F(2×2, 3×3), which hold
+      // a row of zeros before and after x (padding 1) and a column after (padding 2, width 5))
+      {"conv2d, a dilated kernel by phases (8 -> 8 channels, dilation 2, padding 1 and 2, zeros in the planes)",
        [](const Inputs& x) {
          tg::Conv2dParams dilated;
-         dilated.padding = {2, 2};
+         dilated.padding = {1, 2};
          dilated.dilation = {2, 2};
          return tg::conv2d(x[0], x[1], x[2], dilated);
        },
-       {uniform64({1, 8, 4, 6}), uniform64({8, 8, 3, 3}), uniform64({8})}},
+       {uniform64({1, 8, 4, 5}), uniform64({8, 8, 3, 3}), uniform64({8})}},
+
       // (35 samples of 16 outputs: four blocks of 8 samples, then the 3 left over side by side)
       {"conv1d, samples side by side, some left over (rows of 16 outputs, 35 samples)",
        [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 1, 1, 1, 1); },
@@ -976,12 +978,13 @@ TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its def
     check_same_bits_1_and_2_threads({{n, 24, 1, 4}, {40, 24, 1, 5}, {{1, 1}, {0, 2}, {1, 1}, 1, {0, 0}}});
 }
 
-// A kernel dilated by d at stride 1, over planes whose sizes and padding are multiples of d, runs
-// as d·d undilated convolutions over the phase planes (dilation_by_phases in conv.cpp) where those
-// take F(2×2, 3×3) or F(4, 3): dilations 2 and 3, along one dim or both, square and not, groups of
-// 32, a Conv1d's rows at dilations 2 and 4 (F(4, 3)); as controls (the dilated kernels) a size or
-// padding that is not a multiple of the dilation, stride 2, a 5 × 5 kernel, extra_end, few channels.
-// Then an unbatched input, and the bits of y, dx, dw and db at one and two threads.
+// A kernel dilated by d at stride 1 runs as d·d undilated convolutions over the phase planes
+// (dilation_by_phases in conv.cpp) where those take F(2×2, 3×3) or F(4, 3): dilations 2 and 3,
+// along one dim or both, square and not, groups of 32, a Conv1d's rows at dilations 2, 4 and 8
+// (F(4, 3)); sizes and paddings that are not multiples of the dilation (zeros in the planes before
+// and after x, the result's extra rows dropped), "valid" along one dim, extra_end along a dilated
+// dim and along an undilated one; as controls (the dilated kernels) stride 2, a 5 × 5 kernel, 4
+// channels. Then an unbatched input, and the bits of y, dx, dw and db at one and two threads.
 TEST_CASE("conv2d with a dilated kernel over phase planes equals its definition, the same bits at 1 and 2 threads") {
   auto params = [](std::array<std::int64_t, 2> padding, std::array<std::int64_t, 2> dilation, std::int64_t groups = 1,
                    std::array<std::int64_t, 2> stride = {1, 1}, std::array<std::int64_t, 2> extra = {0, 0}) {
@@ -996,11 +999,16 @@ TEST_CASE("conv2d with a dilated kernel over phase planes equals its definition,
       {{2, 64, 12, 12}, {64, 32, 3, 3}, params({2, 2}, {2, 2}, 2)},  // groups of 32
       {{16, 32, 1, 128}, {32, 32, 1, 3}, params({0, 2}, {1, 2})},  // a Conv1d's rows, F(4, 3)
       {{8, 32, 1, 256}, {48, 32, 1, 3}, params({0, 8}, {1, 4})},   // dilation 4, padding 2·d
-      {{2, 16, 13, 13}, {16, 16, 3, 3}, params({2, 2}, {2, 2})},   // controls: 13 not a multiple of 2
-      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({1, 1}, {2, 2})},   // padding 1
-      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({2, 2}, {2, 2}, 1, {2, 2})},  // stride 2
+      {{2, 16, 13, 13}, {16, 16, 3, 3}, params({2, 2}, {2, 2})},   // 13: a row of zeros after
+      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({1, 1}, {2, 2})},   // padding 1: a row before, one after
+      {{2, 16, 13, 11}, {16, 16, 3, 3}, params({4, 1}, {3, 3})},   // dilation 3, paddings 4 and 1
+      {{2, 16, 11, 12}, {16, 16, 3, 3}, params({0, 5}, {2, 3})},   // "valid" along the height
+      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({2, 2}, {2, 2}, 1, {1, 1}, {0, 2})},  // extra_end, dilated
+      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({1, 2}, {1, 2}, 1, {1, 1}, {1, 0})},  // extra_end, undilated
+      {{8, 32, 1, 251}, {32, 32, 1, 3}, params({0, 8}, {1, 8})},   // a row of 251 at dilation 8
+      {{8, 32, 1, 250}, {32, 32, 1, 3}, params({0, 5}, {1, 3})},   // 250 at dilation 3, padding 5
+      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({2, 2}, {2, 2}, 1, {2, 2})},  // controls: stride 2
       {{2, 16, 12, 12}, {16, 16, 5, 5}, params({4, 4}, {2, 2})},   // 5 × 5
-      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({2, 2}, {2, 2}, 1, {1, 1}, {0, 2})},  // extra_end
       {{2, 4, 12, 12}, {4, 4, 3, 3}, params({2, 2}, {2, 2})},      // 4 channels
   };
   check_against_definition(cases);

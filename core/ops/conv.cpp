@@ -2788,42 +2788,133 @@ Tensor side_by_side(const Tensor& x, std::size_t k, Conv&& conv) {
 
 // ---- Dilated kernels by phases ---------------------------------------------------------------
 // A kernel dilated by d at stride 1 reads, for output row y = d·y' + r, input rows d·(y' - p/d +
-// i) + r: rows of y's own phase r only, where the padding p is a multiple of d. So where H and W
-// are multiples of dh and dw (and the paddings of them), the convolution is dh·dw convolutions of
-// the same kernel, undilated, padding p/d, over the phase planes (H/dh, W/dw) of x: one conv2d
-// over N·dh·dw samples (a recorded permute of x, and of y back), which takes F(2×2, 3×3) or F(4, 3)
-// where the dilated kernel took the GEMMs. Only where it does (a 3 × 3 or 1 × 3 kernel with
-// channels enough, not depthwise, not the direct kernels): otherwise the phases' path does the
-// same multiply-adds as the dilated one's, and their copies cost. Measured forward + backward
-// against the dilated kernels, one thread / two: Conv1d(64, 64, 3, dilation 2 or 8, padding d)
-// over (32, 64, 1024) 1.32× / 1.29× and 1.31× / 1.34×, (16, 128, 1024) at dilation 4 1.58× /
-// 1.56×, 32 -> 32 over (32, 32, 512) 1.00× / 0.98×; Conv2d(64, 64, 3, dilation 2, padding 2)
-// over (16, 64, 32, 32) 1.21× / 1.20×, 128 channels at dilation 4 1.36× / 1.28×. (Where the
-// phases went to the direct kernels it lost: 16 -> 16 over rows of 1024 at dilation 4 0.74×, 32 ->
-// 32 over (32, 32, 28, 28) 0.74×.) By sizes only, the same bits for any thread count.
+// i) + r: rows of y's own phase r only, where the padding p is a multiple of d. So the convolution
+// is dh·dw convolutions of the same kernel, undilated, padding p/d, over the phase planes of x:
+// one conv2d over N·dh·dw samples, which takes F(2×2, 3×3) or F(4, 3) where the dilated kernel
+// took the GEMMs. Where p is not a multiple of d, or the size, the phase planes hold zeros for x
+// read before it (p mod d rows) and after it (the extra_end, and up to a multiple of d), and the
+// result's rows past the output's are dropped: both in the one copy each way (phase_planes,
+// from_phase_planes, each the other's backward; a separate pad and narrow, tried first, cost as
+// much as F(4, 3) saved over (32, 64, 1001) on this machine's 23 GB/s). Against the dilated
+// kernels at one thread, sizes or paddings not multiples of d: Conv1d(64, 64, 3, dilation 8,
+// padding 8) over (32, 64, 1001) 1.25×, dilation 3 over (32, 64, 1000) 1.47×, 128 channels at
+// dilation 4 over (16, 128, 999) 1.59×, Conv2d(64, 64, 3, dilation 2, padding 2) over (16, 64,
+// 33, 33) 1.23×, padding 1 over (16, 64, 32, 32) 1.22×, 128 channels at dilation 4 over 30 × 30
+// 1.30×. Only where the phases
+// take Winograd (a 3 × 3 or 1 × 3 kernel with channels enough, not depthwise, not the direct
+// kernels): otherwise their path does the same multiply-adds as the dilated one's, and the copies
+// cost. Measured forward + backward against the dilated kernels, one thread / two:
+// Conv1d(64, 64, 3, dilation 2 or 8, padding d) over (32, 64, 1024) 1.32× / 1.29× and 1.31× /
+// 1.34×, (16, 128, 1024) at dilation 4 1.58× / 1.56×, 32 -> 32 over (32, 32, 512) 1.00× / 0.98×;
+// Conv2d(64, 64, 3, dilation 2, padding 2) over (16, 64, 32, 32) 1.21× / 1.20×, 128 channels at
+// dilation 4 1.36× / 1.28×. (Where the phases went to the direct kernels it lost: 16 -> 16 over
+// rows of 1024 at dilation 4 0.74×, 32 -> 32 over (32, 32, 28, 28) 0.74×.) By sizes only, the
+// same bits for any thread count.
+
+// One dim's plan: zeros before and after x in the phase planes, and the undilated convolution's
+// padding and extra_end over them. A dim of dilation 1 keeps its own padding.
+struct PhaseDim {
+  std::size_t before = 0, after = 0, padding = 0, extra_end = 0;
+};
+
+PhaseDim phase_dim(std::size_t size, std::size_t dilation, std::size_t padding, std::size_t extra_end) {
+  if (dilation == 1) return {0, 0, padding, extra_end};
+  const std::size_t before = padding % dilation;
+  const std::size_t after = before + extra_end + (dilation - (size + 2 * before + extra_end) % dilation) % dilation;
+  return {before, after, (padding - before) / dilation, 0};
+}
+
+// Whether conv2d over g runs by phases, and the phases' plan along the height and the width.
 bool dilation_by_phases(const Window& g, std::size_t groups, std::size_t out_channels, DType dtype,
-                        const Conv2dParams& p) {
-  if ((g.dh == 1 && g.dw == 1) || g.sh != 1 || g.sw != 1 || p.extra_end[0] != 0 || p.extra_end[1] != 0 ||
-      g.h % g.dh != 0 || g.w % g.dw != 0 || g.ph % g.dh != 0 || g.pw % g.dw != 0)
-    return false;
-  const Window f{g.n * g.dh * g.dw, g.c, g.h / g.dh, g.w / g.dw, g.kh, g.kw, 1, 1, g.ph / g.dh, g.pw / g.dw, 1, 1,
-                 g.oh / g.dh, g.ow / g.dw};
+                        const Conv2dParams& p, PhaseDim& rows, PhaseDim& cols) {
+  if ((g.dh == 1 && g.dw == 1) || g.sh != 1 || g.sw != 1) return false;
+  rows = phase_dim(g.h, g.dh, g.ph, std::size_t(p.extra_end[0]));
+  cols = phase_dim(g.w, g.dw, g.pw, std::size_t(p.extra_end[1]));
+  const std::size_t h = (g.h + rows.before + rows.after) / g.dh, w = (g.w + cols.before + cols.after) / g.dw;
+  const Window f{g.n * g.dh * g.dw, g.c, h, w, g.kh, g.kw, 1, 1, rows.padding, cols.padding, 1, 1,
+                 h + 2 * rows.padding + rows.extra_end - (g.kh - 1), w + 2 * cols.padding + cols.extra_end - (g.kw - 1)};
   const std::size_t og = out_channels / groups;
   const bool direct = dtype == kFloat32 && direct_fits<float>(f, f.c / groups, og, f.ow);
   return !depthwise(f, groups) && !direct &&
          (row_winograd_fits(f, groups, f.c, out_channels) || winograd_fits(f, groups, f.c, out_channels));
 }
 
-// x (N, C, H, W) as its phase planes (N·dh·dw, C, H/dh, W/dw), conv over them, and the result
-// (N·dh·dw, O, OH/dh, OW/dw) back as (N, O, OH, OW): two recorded permutes.
-template <class Conv>
-Tensor by_phases(const Tensor& x, std::int64_t dh, std::int64_t dw, Conv&& conv) {
-  const auto n = std::int64_t(x.size(0)), c = std::int64_t(x.size(1)), h = std::int64_t(x.size(2)),
-             w = std::int64_t(x.size(3));
-  const Tensor y = conv(permute(x.reshape({n, c, h / dh, dh, w / dw, dw}), {0, 3, 5, 1, 2, 4})
-                            .reshape({n * dh * dw, c, h / dh, w / dw}));
-  const auto o = std::int64_t(y.size(1)), oh = std::int64_t(y.size(2)), ow = std::int64_t(y.size(3));
-  return permute(y.reshape({n, dh, dw, o, oh, ow}), {0, 3, 4, 1, 5, 2}).reshape({n, o, oh * dh, ow * dw});
+// x (N, C, H, W) and its phase planes (N·dh·dw, C, HP, WP): phase (r, s) of sample n is plane
+// (n·dh + r)·dw + s, whose value (i, j) is x's (i·dh + r - bh, j·dw + s - bw), zero outside x.
+// HP·dh >= H + bh and WP·dw >= W + bw: every value of x has its place.
+struct PhasePlanes {
+  std::size_t n, c, h, w, dh, dw, bh, bw, hp, wp;
+};
+
+// to_planes: x into its phase planes (zeros outside x); otherwise the planes back into x (each
+// value of x from its place, the planes' values outside x dropped): each the other's adjoint.
+// In parallel over x's rows (and rows of zeros) by phase r, each task taking the dw planes' rows
+// of that row in turn, one x row read from L1 dw times (the planes one after the other read x dw
+// times from memory: Conv1d at dilation 2 over (32, 64, 1024) took 28.3 ms a step, this way
+// 19.8); every value written once. kStride: dw where the compiler is to know it.
+template <std::size_t kStride, class T>
+void phase_rows(const T* from, T* to, const PhasePlanes& q, bool to_planes) {
+  const std::size_t dw = kStride ? kStride : q.dw, units = q.n * q.c * q.hp * q.dh;
+  parallel::for_range(units, std::max<std::size_t>(1, parallel::kGrain / (q.wp * dw)),
+                      [&](std::size_t first, std::size_t last) {
+    for (std::size_t u = first; u < last; ++u) {
+      const std::size_t r = u % q.dh, i = u / q.dh % q.hp, c = u / (q.dh * q.hp) % q.c, n = u / (q.dh * q.hp * q.c);
+      const std::size_t y = i * q.dh + r;  // x's row + bh
+      const bool inside = y >= q.bh && y - q.bh < q.h;
+      const T* x_in = from + (inside ? ((n * q.c + c) * q.h + (y - q.bh)) * q.w : 0);
+      T* x_out = to + (inside ? ((n * q.c + c) * q.h + (y - q.bh)) * q.w : 0);
+      for (std::size_t s = 0; s < dw; ++s) {
+        const std::size_t row = (((n * q.dh + r) * dw + s) * q.c + c) * q.hp + i;
+        // j's range whose column j·dw + s - bw lies in [0, W)
+        const std::size_t lo = s >= q.bw ? 0 : (q.bw - s + dw - 1) / dw;
+        const std::size_t hi = std::min(q.wp, q.w + q.bw > s ? (q.w + q.bw - s + dw - 1) / dw : 0);
+        if (to_planes) {
+          T* out = to + row * q.wp;
+          if (!inside) {
+            std::fill(out, out + q.wp, T(0));
+            continue;
+          }
+          for (std::size_t j = 0; j < std::min(lo, q.wp); ++j) out[j] = T(0);
+          for (std::size_t j = lo; j < hi; ++j) out[j] = x_in[j * dw + s - q.bw];
+          for (std::size_t j = std::max(lo, hi); j < q.wp; ++j) out[j] = T(0);
+        } else if (inside) {
+          const T* in = from + row * q.wp;
+          for (std::size_t j = lo; j < hi; ++j) x_out[j * dw + s - q.bw] = in[j];
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void phase_copy(const T* from, T* to, const PhasePlanes& q, bool to_planes) {
+  if (q.dw == 1) return phase_rows<1>(from, to, q, to_planes);
+  if (q.dw == 2) return phase_rows<2>(from, to, q, to_planes);
+  if (q.dw == 4) return phase_rows<4>(from, to, q, to_planes);
+  if (q.dw == 8) return phase_rows<8>(from, to, q, to_planes);
+  phase_rows<0>(from, to, q, to_planes);
+}
+
+Tensor from_phase_planes(const Tensor& planes, const PhasePlanes& q);
+
+// x's phase planes, recorded (its backward: from_phase_planes of the gradient).
+Tensor phase_planes(const Tensor& x, const PhasePlanes& q) {
+  Tensor out = dispatch_floating(x.dtype(), "conv2d", [&]<class T>() {
+    xt::xarray<T> planes = xt::xarray<T>::from_shape({q.n * q.dh * q.dw, q.c, q.hp, q.wp});
+    phase_copy(x.data<T>(), planes.data(), q, true);
+    return make_tensor<T>(std::move(planes));
+  });
+  return record("phase_planes", out, {x}, [q](const Tensor& grad) -> Grads { return {from_phase_planes(grad, q)}; });
+}
+
+// (N, C, H, W) from its phase planes, recorded (its backward: phase_planes of the gradient).
+Tensor from_phase_planes(const Tensor& planes, const PhasePlanes& q) {
+  Tensor out = dispatch_floating(planes.dtype(), "conv2d", [&]<class T>() {
+    xt::xarray<T> x = xt::xarray<T>::from_shape({q.n, q.c, q.h, q.w});  // every value written
+    phase_copy(planes.data<T>(), x.data(), q, false);
+    return make_tensor<T>(std::move(x));
+  });
+  return record("from_phase_planes", out, {planes}, [q](const Tensor& grad) -> Grads { return {phase_planes(grad, q)}; });
 }
 
 // (C, H, W) → (1, C, H, W) for the window ops that accept an unbatched input, as PyTorch's.
@@ -2865,13 +2956,16 @@ Tensor conv2d(const Tensor& input_in, const Tensor& weight, const Tensor& bias, 
   g.ow = out_size("conv2d", g.w, std::int64_t(g.kw), p.stride[1], p.padding[1], p.dilation[1], false, input_in.shape(),
                   p.extra_end[1]);
   const std::size_t out_channels = ws[0];
-  if (dilation_by_phases(g, groups, out_channels, input.dtype(), p)) {
+  if (PhaseDim rows, cols; dilation_by_phases(g, groups, out_channels, input.dtype(), p, rows, cols)) {
     Conv2dParams undilated = p;
-    undilated.padding = {p.padding[0] / p.dilation[0], p.padding[1] / p.dilation[1]};
+    undilated.padding = {std::int64_t(rows.padding), std::int64_t(cols.padding)};
+    undilated.extra_end = {std::int64_t(rows.extra_end), std::int64_t(cols.extra_end)};
     undilated.dilation = {1, 1};
-    return unbatched_like(by_phases(input, p.dilation[0], p.dilation[1],
-                                    [&](const Tensor& phases) { return conv2d(phases, weight, bias, undilated); }),
-                          input_in);
+    const PhasePlanes x{g.n, g.c, g.h, g.w, g.dh, g.dw, rows.before, cols.before,
+                        (g.h + rows.before + rows.after) / g.dh, (g.w + cols.before + cols.after) / g.dw};
+    const Tensor planes = conv2d(phase_planes(input, x), weight, bias, undilated);
+    const PhasePlanes y{g.n, out_channels, g.oh, g.ow, g.dh, g.dw, 0, 0, planes.size(2), planes.size(3)};
+    return unbatched_like(from_phase_planes(planes, y), input_in);
   }
   if (const std::size_t k = samples_side_by_side(g, groups, out_channels, input.dtype()); k > 1)
     return side_by_side(input, k, [&](const Tensor& planes) { return conv2d(planes, weight, bias, p); });
