@@ -207,17 +207,16 @@ TEST_CASE("gradcheck: convolution and pooling, every option") {
       {"conv1d, samples side by side (rows of 2 outputs, 6 samples)",
        [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 2, 2, 1, 1); },
        {uniform64({6, 3, 3}), uniform64({4, 3, 5}), uniform64({4})}},
-      // (dilation 2: four undilated convolutions over 3 × 4 phase planes, by F(2×2, 3×3), which hold
-      // a row of zeros before and after x (padding 1) and a column after (padding 2, width 5))
-      {"conv2d, a dilated kernel by phases (8 -> 8 channels, dilation 2, padding 1 and 2, zeros in the planes)",
-       [](const Inputs& x) {
+      // (dilation 2: four undilated convolutions over 3 × 2 phase planes, by F(2×2, 3×3), of x with
+      // a row of zeros before (padding 1) and two after; 128 channels, the weight fixed)
+      {"conv2d, a dilated kernel by phases (128 channels, dilation 2, padding 1 and 2, zeros in the planes; dx)",
+       [w = uniform64({128, 128, 3, 3}).detach()](const Inputs& x) {
          tg::Conv2dParams dilated;
          dilated.padding = {1, 2};
          dilated.dilation = {2, 2};
-         return tg::conv2d(x[0], x[1], x[2], dilated);
+         return tg::conv2d(x[0], w, x[1], dilated);
        },
-       {uniform64({1, 8, 4, 5}), uniform64({8, 8, 3, 3}), uniform64({8})}},
-
+       {uniform64({1, 128, 3, 4}), uniform64({128})}},
       // (35 samples of 16 outputs: four blocks of 8 samples, then the 3 left over side by side)
       {"conv1d, samples side by side, some left over (rows of 16 outputs, 35 samples)",
        [](const Inputs& x) { return tg::conv1d(x[0], x[1], x[2], 1, 1, 1, 1); },
@@ -983,44 +982,48 @@ TEST_CASE("conv2d over samples side by side (rows of few outputs) equals its def
 // along one dim or both, square and not, groups of 32, a Conv1d's rows at dilations 2, 4 and 8
 // (F(4, 3)); sizes and paddings that are not multiples of the dilation (zeros in the planes before
 // and after x, the result's extra rows dropped), "valid" along one dim, extra_end along a dilated
-// dim and along an undilated one; as controls (the dilated kernels) stride 2, a 5 × 5 kernel, 4
-// channels. Then an unbatched input, and the bits of y, dx, dw and db at one and two threads.
+// dim and along an undilated one; as controls (the dilated kernels) stride 2, a 5 × 5 kernel, 32
+// channels over planes and rows, 64 over phases of 8 × 8. Then an unbatched input, and the bits
+// of y, dx, dw and db at one and two threads.
 TEST_CASE("conv2d with a dilated kernel over phase planes equals its definition, the same bits at 1 and 2 threads") {
   auto params = [](std::array<std::int64_t, 2> padding, std::array<std::int64_t, 2> dilation, std::int64_t groups = 1,
                    std::array<std::int64_t, 2> stride = {1, 1}, std::array<std::int64_t, 2> extra = {0, 0}) {
     return tg::Conv2dParams{stride, padding, dilation, groups, extra};
   };
   std::vector<ConvCase> cases = {
-      {{2, 64, 16, 16}, {64, 64, 3, 3}, params({2, 2}, {2, 2})},   // phases of 8 × 8
-      {{1, 16, 12, 18}, {24, 16, 3, 3}, params({2, 2}, {2, 2})},   // of 6 × 9
-      {{2, 16, 9, 12}, {16, 16, 3, 3}, params({3, 3}, {3, 3})},    // dilation 3
-      {{2, 16, 10, 12}, {16, 16, 3, 3}, params({0, 2}, {1, 2})},   // along the width only, no padding
-      {{2, 16, 10, 12}, {16, 16, 3, 3}, params({2, 1}, {2, 1})},   // along the height only
-      {{2, 64, 12, 12}, {64, 32, 3, 3}, params({2, 2}, {2, 2}, 2)},  // groups of 32
-      {{16, 32, 1, 128}, {32, 32, 1, 3}, params({0, 2}, {1, 2})},  // a Conv1d's rows, F(4, 3)
-      {{8, 32, 1, 256}, {48, 32, 1, 3}, params({0, 8}, {1, 4})},   // dilation 4, padding 2·d
-      {{2, 16, 13, 13}, {16, 16, 3, 3}, params({2, 2}, {2, 2})},   // 13: a row of zeros after
-      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({1, 1}, {2, 2})},   // padding 1: a row before, one after
-      {{2, 16, 13, 11}, {16, 16, 3, 3}, params({4, 1}, {3, 3})},   // dilation 3, paddings 4 and 1
-      {{2, 16, 11, 12}, {16, 16, 3, 3}, params({0, 5}, {2, 3})},   // "valid" along the height
-      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({2, 2}, {2, 2}, 1, {1, 1}, {0, 2})},  // extra_end, dilated
-      {{2, 16, 12, 12}, {16, 16, 3, 3}, params({1, 2}, {1, 2}, 1, {1, 1}, {1, 0})},  // extra_end, undilated
-      {{8, 32, 1, 251}, {32, 32, 1, 3}, params({0, 8}, {1, 8})},   // a row of 251 at dilation 8
-      {{8, 32, 1, 250}, {32, 32, 1, 3}, params({0, 5}, {1, 3})},   // 250 at dilation 3, padding 5
+      {{1, 64, 28, 28}, {64, 64, 3, 3}, params({2, 2}, {2, 2})},     // phases of 14 × 14
+      {{1, 128, 6, 8}, {128, 128, 3, 3}, params({2, 2}, {2, 2})},    // of 3 × 4, 128 channels
+      {{1, 128, 6, 6}, {128, 128, 3, 3}, params({3, 3}, {3, 3})},    // dilation 3
+      {{1, 64, 16, 30}, {64, 64, 3, 3}, params({0, 2}, {1, 2})},     // along the width only, no padding
+      {{1, 64, 30, 16}, {64, 64, 3, 3}, params({2, 1}, {2, 1})},     // along the height only
+      {{1, 256, 4, 6}, {256, 128, 3, 3}, params({2, 2}, {2, 2}, 2)},  // groups of 128
+      {{8, 64, 1, 128}, {64, 64, 1, 3}, params({0, 2}, {1, 2})},     // a Conv1d's rows, F(4, 3)
+      {{4, 64, 1, 256}, {96, 64, 1, 3}, params({0, 8}, {1, 4})},     // dilation 4, padding 2·d
+      {{1, 128, 5, 5}, {128, 128, 3, 3}, params({2, 2}, {2, 2})},    // 5: a row of zeros after
+      {{1, 128, 6, 6}, {128, 128, 3, 3}, params({1, 1}, {2, 2})},    // padding 1: a row before, one after
+      {{1, 128, 7, 5}, {128, 128, 3, 3}, params({4, 1}, {3, 3})},    // dilation 3, paddings 4 and 1
+      {{1, 128, 7, 8}, {128, 128, 3, 3}, params({0, 5}, {2, 3})},    // "valid" along the height
+      {{1, 128, 6, 6}, {128, 128, 3, 3}, params({2, 2}, {2, 2}, 1, {1, 1}, {0, 2})},  // extra_end, dilated
+      {{1, 128, 4, 6}, {128, 128, 3, 3}, params({1, 2}, {1, 2}, 1, {1, 1}, {1, 0})},  // extra_end, undilated
+      {{4, 64, 1, 251}, {64, 64, 1, 3}, params({0, 8}, {1, 8})},     // a row of 251 at dilation 8
+      {{8, 64, 1, 250}, {64, 64, 1, 3}, params({0, 5}, {1, 3})},     // 250 at dilation 3, padding 5
       {{2, 16, 12, 12}, {16, 16, 3, 3}, params({2, 2}, {2, 2}, 1, {2, 2})},  // controls: stride 2
-      {{2, 16, 12, 12}, {16, 16, 5, 5}, params({4, 4}, {2, 2})},   // 5 × 5
-      {{2, 4, 12, 12}, {4, 4, 3, 3}, params({2, 2}, {2, 2})},      // 4 channels
+      {{2, 16, 12, 12}, {16, 16, 5, 5}, params({4, 4}, {2, 2})},     // 5 × 5
+      {{2, 32, 12, 12}, {32, 32, 3, 3}, params({2, 2}, {2, 2})},     // 32 channels
+      {{16, 32, 1, 128}, {32, 32, 1, 3}, params({0, 2}, {1, 2})},    // 32 channels, rows
+      {{1, 64, 15, 15}, {64, 64, 3, 3}, params({2, 2}, {2, 2})},     // 64 channels over 8 × 8 phases
   };
   check_against_definition(cases);
 
   // Unbatched, (C, H, W): the same values as the batched sample, no batch dim.
   tg::Conv2dParams p = params({2, 2}, {2, 2});
-  const Tensor x3 = seq({16, 8, 8}, sin_).to(tg::kFloat64), w3 = seq({16, 16, 3, 3}, cos_, 0.25).to(tg::kFloat64);
+  const Tensor x3 = seq({128, 6, 6}, sin_).to(tg::kFloat64), w3 = seq({128, 128, 3, 3}, cos_, 0.25).to(tg::kFloat64);
   const Tensor one = tg::conv2d(x3, w3, Tensor(), p);
-  CHECK(one.shape() == tg::Shape{16, 8, 8});
+  CHECK(one.shape() == tg::Shape{128, 6, 6});
   CHECK(tg_test::bitwise_equal(one, tg::squeeze(tg::conv2d(tg::unsqueeze(x3, 0), w3, Tensor(), p), 0)));
 
-  check_same_bits_1_and_2_threads({{4, 64, 16, 16}, {64, 64, 3, 3}, p});
+  check_same_bits_1_and_2_threads({{4, 64, 28, 28}, {64, 64, 3, 3}, p});
+  check_same_bits_1_and_2_threads({{4, 64, 1, 1001}, {64, 64, 1, 3}, params({0, 8}, {1, 8})});
 }
 
 // With 8 to 32 output channels a group and more column rows (cg·kh·kw) than that, the float32

@@ -2802,14 +2802,25 @@ Tensor side_by_side(const Tensor& x, std::size_t k, Conv&& conv) {
 // 33, 33) 1.23×, padding 1 over (16, 64, 32, 32) 1.22×, 128 channels at dilation 4 over 30 × 30
 // 1.30×. Only where the phases
 // take Winograd (a 3 × 3 or 1 × 3 kernel with channels enough, not depthwise, not the direct
-// kernels): otherwise their path does the same multiply-adds as the dilated one's, and the copies
-// cost. Measured forward + backward against the dilated kernels, one thread / two:
-// Conv1d(64, 64, 3, dilation 2 or 8, padding d) over (32, 64, 1024) 1.32× / 1.29× and 1.31× /
-// 1.34×, (16, 128, 1024) at dilation 4 1.58× / 1.56×, 32 -> 32 over (32, 32, 512) 1.00× / 0.98×;
+// kernels), and not over small planes or few channels (the rule below): otherwise their path does
+// the same multiply-adds as the dilated one's, or loses, and the copies cost. Measured forward + backward against the dilated kernels, one
+// thread / two: Conv1d(64, 64, 3, dilation 2 or 8, padding d) over (32, 64, 1024) 1.32× / 1.29×
+// and 1.31× / 1.34×, (16, 128, 1024) at dilation 4 1.58× / 1.56×, 32 -> 32 over (32, 32, 512)
+// 1.00× / 0.98×; a sweep of 40 shapes (16 to 128 channels, rows of 1001-1024 and planes of 15 ×
+// 15 to 56 × 56, dilations 2 and 4, about 4M multiply-adds each): geometric mean 1.14× at one
+// thread and at two, 64 -> 64 1.00-1.43×, 128 -> 128 1.15-1.82×, none below 0.98× but noise;
 // Conv2d(64, 64, 3, dilation 2, padding 2) over (16, 64, 32, 32) 1.21× / 1.20×, 128 channels at
 // dilation 4 1.36× / 1.28×. (Where the phases went to the direct kernels it lost: 16 -> 16 over
 // rows of 1024 at dilation 4 0.74×, 32 -> 32 over (32, 32, 28, 28) 0.74×.) By sizes only, the
 // same bits for any thread count.
+
+// F(2×2, 3×3) over small phase planes lost to the dilated kernels at 64 channels (8 × 8 planes,
+// from 15 × 15 at dilation 2 or 30 × 30 at 4: 0.82-0.83×; 14 × 14 1.03×, 15 × 15 1.15×) and won at
+// 128 (4 × 4 1.12×, 8 × 8 1.10-1.15×): 3 × 3 kernels take the phases over planes of at least 196
+// output positions, or with 128 channels a group in and out. At 32 channels F(4, 3) over the
+// phases' rows tied with the dilated kernels (0.90-1.12× over rows of 1001 to 1024 at dilations 2
+// and 4, by run), and the copies are a risk on a busy memory: at least 64 channels a group.
+constexpr std::size_t kPhasesFewestChannels = 64, kPhasesFewestPositions = 196, kPhasesWideChannels = 128;
 
 // One dim's plan: zeros before and after x in the phase planes, and the undilated convolution's
 // padding and extra_end over them. A dim of dilation 1 keeps its own padding.
@@ -2833,10 +2844,12 @@ bool dilation_by_phases(const Window& g, std::size_t groups, std::size_t out_cha
   const std::size_t h = (g.h + rows.before + rows.after) / g.dh, w = (g.w + cols.before + cols.after) / g.dw;
   const Window f{g.n * g.dh * g.dw, g.c, h, w, g.kh, g.kw, 1, 1, rows.padding, cols.padding, 1, 1,
                  h + 2 * rows.padding + rows.extra_end - (g.kh - 1), w + 2 * cols.padding + cols.extra_end - (g.kw - 1)};
-  const std::size_t og = out_channels / groups;
-  const bool direct = dtype == kFloat32 && direct_fits<float>(f, f.c / groups, og, f.ow);
-  return !depthwise(f, groups) && !direct &&
-         (row_winograd_fits(f, groups, f.c, out_channels) || winograd_fits(f, groups, f.c, out_channels));
+  const std::size_t cg = g.c / groups, og = out_channels / groups;
+  const bool direct = dtype == kFloat32 && direct_fits<float>(f, cg, og, f.ow);
+  const std::size_t fewest = std::min(cg, og);
+  const bool planes_pay = f.oh * f.ow >= kPhasesFewestPositions || fewest >= kPhasesWideChannels;
+  return !depthwise(f, groups) && !direct && fewest >= kPhasesFewestChannels &&
+         (row_winograd_fits(f, groups, f.c, out_channels) || (winograd_fits(f, groups, f.c, out_channels) && planes_pay));
 }
 
 // x (N, C, H, W) and its phase planes (N·dh·dw, C, HP, WP): phase (r, s) of sample n is plane
