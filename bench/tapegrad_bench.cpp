@@ -513,6 +513,9 @@ void register_op_cases() {
   // 32 rows of 1024 steps.
   shaped("Conv1d_dilated", [] { return nn::Conv1d(nn::Conv1dOptions(64, 64, 3).padding(4).dilation(4)); },
          {32, 64, 1024});
+  // BatchNorm1d over rows of 1000 channels from memory (16 MB): a wide MLP layer's, rows longer
+  // than a strip of 512 channels.
+  shaped("BatchNorm1d_wide", [] { return nn::BatchNorm1d(1000); }, {4096, 1000});
   benchmark::RegisterBenchmark("fashion_cnn_step", cnn_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("layer/Embedding", embedding_step)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
   const std::vector<std::int64_t> sizes = bench::op_sizes();

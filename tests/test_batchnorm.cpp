@@ -380,12 +380,13 @@ TEST_CASE("BatchNorm1d float32 on large batches stays within a few roundings of 
 // value at a time), exactly one batch, a batch and a partial one (the masked last batch), several
 // batches with and without a tail (the float terms join the double sums every four batches); and
 // rows of more than a strip of 512 channels (a partial last strip, a count that is not a multiple
-// of the batch width), rows cut into blocks with a partial last one. float32 against float64, and
-// the same bits with 1 and 2 threads.
+// of the batch width), rows cut into blocks with a partial last one, and (2050, 1027), 8 MB in
+// float32, whose y and dx go out through streaming stores a whole row at a time (unaligned rows).
+// float32 against float64, and the same bits with 1 and 2 threads.
 TEST_CASE("BatchNorm1d: every run length and channel strip, float32 near float64, any thread count") {
   const std::vector<tg::Shape> shapes = {{9, 5, 3},  {7, 4, 15},  {6, 3, 16},  {6, 3, 17},   {5, 3, 31},
                                          {5, 2, 64}, {5, 2, 65},  {4, 2, 100}, {3, 2, 129},  {9, 511},
-                                         {9, 513},   {21, 1100}, {40, 4096}, {300, 1027}};
+                                         {9, 513},   {21, 1100}, {40, 4096}, {300, 1027}, {2050, 1027}};
   for (const tg::Shape& shape : shapes) {
     std::vector<std::int64_t> other_dims = {0};
     if (shape.size() == 3) other_dims.push_back(2);
