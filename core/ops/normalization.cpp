@@ -697,10 +697,12 @@ void channel_sums(const Layout& l, const std::array<const T*, N>& inputs, Term&&
 // out[k] = value(c, k) for every element, in parallel. An output of kStreamBytes or more is
 // computed a run at a time into a scratch block in L1 and written out with streaming stores (bn2d,
 // (8192, 512): the normalise pass and the input gradient each read 16 MB and write 16 MB). Rows
-// of many channels go a strip at a time (as channel_sums) only when the output stays in cache:
-// from memory, a strip's short runs of each row lost the hardware prefetcher's streams, and
-// BatchNorm1d(1000) over (4096, 1000) took 1.5x the time per value of (8192, 512) (whole rows:
-// forward + backward 0.66-0.86x the time for 768-4096 channels at 8 MB and more).
+// of more than 1024 channels go a strip at a time (as channel_sums) only when the output stays
+// in cache, where their per-channel arrays would not stay in L1 (whole rows of 2048 and 4096
+// channels took 1.16-1.26x the time). Rows of up to 1024 channels, and any from memory, go whole:
+// a strip's short runs of each row lost the hardware prefetcher's streams (BatchNorm1d(1000) over
+// (4096, 1000) took 1.5x the time per value of (8192, 512); forward + backward whole, 0.66-0.86x
+// the time for 768-4096 channels at 8 MB and more, 0.85-0.94x for 600-1024 channels at 1-6 MB).
 template <class T, class Value>
 void channel_map(const Layout& l, T* out, Value&& value) {
   const std::size_t C = l.channels;
@@ -720,7 +722,7 @@ void channel_map(const Layout& l, T* out, Value&& value) {
     }
   };
   if (l.inner == 1) {
-    const std::size_t strip_channels = stream ? C : kStripChannels;
+    const std::size_t strip_channels = stream || C <= 2 * kStripChannels ? C : kStripChannels;
     parallel::for_range(l.outer, rows_per_block(l), [&](std::size_t first, std::size_t last) {
       for (std::size_t strip = 0; strip < C; strip += strip_channels) {
         const std::size_t width = std::min(strip_channels, C - strip);
